@@ -1,0 +1,119 @@
+// Package secret resolves secret references from the configuration. A
+// reference says where a secret lives, never what it is:
+//
+//	env:NAME                 the environment variable NAME
+//	file:/path/to/file       the file's content, trailing newline removed
+//	vault:ocid1.vaultsecret  an OCI Vault secret (not yet supported)
+//
+// Resolved values are wrapped in Value, which prints as "[redacted]" in logs,
+// errors, fmt and JSON, so a secret cannot leak by being printed.
+package secret
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Ref is a reference to a secret: "env:NAME", "file:/path" or "vault:<secret ocid>".
+type Ref string
+
+// ErrUnsupported is returned for a reference scheme this build cannot resolve.
+var ErrUnsupported = errors.New("unsupported secret reference")
+
+// IsZero reports whether the reference is empty.
+func (r Ref) IsZero() bool { return r == "" }
+
+// Scheme is the part before the first colon: "env", "file" or "vault".
+func (r Ref) Scheme() string {
+	s, _, _ := strings.Cut(string(r), ":")
+	return s
+}
+
+// Validate checks the reference's form without resolving it. Its errors never
+// contain the reference's text after the scheme if the scheme is unknown, since
+// that text may be a secret pasted in by mistake.
+func (r Ref) Validate() error {
+	scheme, rest, ok := strings.Cut(string(r), ":")
+	if !ok || rest == "" {
+		return errors.New(`not a secret reference: write env:NAME, file:/path or vault:<secret ocid> (literal secrets are not accepted)`)
+	}
+	switch scheme {
+	case "env":
+		if strings.ContainsAny(rest, "= \t\n") {
+			return fmt.Errorf("env reference %q: not a valid variable name", rest)
+		}
+	case "file":
+		if !strings.HasPrefix(rest, "/") && !strings.HasPrefix(rest, ".") {
+			return fmt.Errorf("file reference %q: give an absolute or ./relative path", rest)
+		}
+	case "vault":
+		if !strings.HasPrefix(rest, "ocid1.vaultsecret.") {
+			return fmt.Errorf("vault reference %q: expected a secret OCID (ocid1.vaultsecret....)", rest)
+		}
+	default:
+		return errors.New(`unknown secret reference scheme: write env:NAME, file:/path or vault:<secret ocid> (literal secrets are not accepted)`)
+	}
+	return nil
+}
+
+// Resolve reads the secret the reference points to.
+func Resolve(_ context.Context, r Ref) (Value, error) {
+	if err := r.Validate(); err != nil {
+		return Value{}, err
+	}
+	scheme, rest, _ := strings.Cut(string(r), ":")
+	switch scheme {
+	case "env":
+		v, ok := os.LookupEnv(rest)
+		if !ok || v == "" {
+			return Value{}, fmt.Errorf("secret %s: environment variable %s is not set", r, rest)
+		}
+		return Value{v: v}, nil
+	case "file":
+		b, err := os.ReadFile(rest)
+		if err != nil {
+			return Value{}, fmt.Errorf("secret %s: %w", r, err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return Value{}, fmt.Errorf("secret %s: file is empty", r)
+		}
+		return Value{v: v}, nil
+	default:
+		return Value{}, fmt.Errorf("secret %s: %w (OCI Vault support comes with the dbprovisioner)", r, ErrUnsupported)
+	}
+}
+
+// Value is a resolved secret. Only Reveal gives its text; every way of
+// printing it gives "[redacted]".
+type Value struct{ v string }
+
+// NewValue wraps a secret obtained some other way (e.g. generated in dev mode).
+func NewValue(s string) Value { return Value{v: s} }
+
+const redacted = "[redacted]"
+
+// Reveal returns the secret's text. Call it only where the secret is used.
+func (v Value) Reveal() string { return v.v }
+
+// IsZero reports whether the value is empty.
+func (v Value) IsZero() bool { return v.v == "" }
+
+// String implements fmt.Stringer.
+func (Value) String() string { return redacted }
+
+// GoString implements fmt.GoStringer, so %#v does not reveal the value.
+func (Value) GoString() string { return redacted }
+
+// LogValue implements slog.LogValuer.
+func (Value) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON implements json.Marshaler.
+func (Value) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText implements encoding.TextMarshaler (YAML and others).
+func (Value) MarshalText() ([]byte, error) { return []byte(redacted), nil }
