@@ -1,0 +1,85 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Outcomes of a publish, the outcome label of iamflow_bus_published_messages_total.
+const (
+	outcomeStored    = "stored"
+	outcomeDuplicate = "duplicate"
+	outcomeError     = "error"
+)
+
+// Results of handling a message, the result label of iamflow_bus_handled_messages_total.
+const (
+	resultDone         = "done"
+	resultRetry        = "retry"
+	resultTerminal     = "terminal"
+	resultDeadLettered = "dead_lettered"
+)
+
+type metrics struct {
+	published *prometheus.CounterVec
+	handled   *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_bus_published_messages_total",
+			Help: "Messages published to JetStream, by stream and outcome (stored, duplicate, error).",
+		}, []string{"stream", "outcome"}),
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_bus_handled_messages_total",
+			Help: "Messages settled by a consumer, by consumer and result (done, retry, terminal, dead_lettered).",
+		}, []string{"consumer", "result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "iamflow_bus_handler_duration_seconds",
+			Help:    "Time a consumer's handler took for one message (or one coalesced group).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10), // 1ms .. ~4.4min
+		}, []string{"consumer"}),
+	}
+	var err error
+	if m.published, err = register(reg, m.published); err != nil {
+		return nil, err
+	}
+	if m.handled, err = register(reg, m.handled); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// its name, so several buses can share a registerer.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("register bus metrics: %w", err)
+}
+
+func (m *metrics) publishedOne(subject string, ack bool, duplicate bool) {
+	outcome := outcomeError
+	switch {
+	case ack && duplicate:
+		outcome = outcomeDuplicate
+	case ack:
+		outcome = outcomeStored
+	}
+	m.published.WithLabelValues(streamOf(subject), outcome).Inc()
+}
