@@ -1,0 +1,161 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/baggage"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func newTestTelemetry(t *testing.T) (*Telemetry, *tracetest.InMemoryExporter) {
+	t.Helper()
+	exp := tracetest.NewInMemoryExporter()
+	tel, err := Setup(context.Background(), DefaultConfig(), WithLogWriter(io.Discard), WithSpanExporter(exp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	return tel, exp
+}
+
+// waitSpans waits until the exporter holds n spans and returns them by kind.
+func waitSpans(t *testing.T, exp *tracetest.InMemoryExporter, n int) map[trace.SpanKind]tracetest.SpanStub {
+	t.Helper()
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if got := len(exp.GetSpans()); got < n {
+			return fmt.Errorf("%d spans exported, want %d", got, n)
+		}
+		return nil
+	})
+	byKind := map[trace.SpanKind]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		byKind[s.SpanKind] = s
+	}
+	return byKind
+}
+
+func TestHTTPPropagation(t *testing.T) {
+	tel, exp := newTestTelemetry(t)
+
+	handlerTraceID := make(chan trace.TraceID, 1)
+	srv := httptest.NewServer(HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlerTraceID <- trace.SpanContextFromContext(r.Context()).TraceID()
+		fmt.Fprint(w, baggage.FromContext(r.Context()).Member("tenant").Value())
+	}), "test.server", tel))
+	defer srv.Close()
+
+	client := &http.Client{Transport: HTTPTransport(&http.Transport{}, tel)}
+	ctx, parent := tel.TracerProvider.Tracer("test").Start(context.Background(), "parent")
+	m, _ := baggage.NewMember("tenant", "acme")
+	b, _ := baggage.New(m)
+	ctx = baggage.ContextWithBaggage(ctx, b)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/x", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	parent.End()
+	if string(body) != "acme" {
+		t.Errorf("baggage not propagated: server saw %q", body)
+	}
+
+	spans := waitSpans(t, exp, 3)
+	p, c, s := spans[trace.SpanKindInternal], spans[trace.SpanKindClient], spans[trace.SpanKindServer]
+	tid := p.SpanContext.TraceID()
+	serverTraceID := <-handlerTraceID
+	if serverTraceID != tid || c.SpanContext.TraceID() != tid || s.SpanContext.TraceID() != tid {
+		t.Fatalf("trace ids differ: parent %s client %s server %s handler %s",
+			tid, c.SpanContext.TraceID(), s.SpanContext.TraceID(), serverTraceID)
+	}
+	if c.Parent.SpanID() != p.SpanContext.SpanID() {
+		t.Errorf("client span's parent = %s, want %s", c.Parent.SpanID(), p.SpanContext.SpanID())
+	}
+	if s.Parent.SpanID() != c.SpanContext.SpanID() || !s.Parent.IsRemote() {
+		t.Errorf("server span's parent = %s (remote %v), want client span %s", s.Parent.SpanID(), s.Parent.IsRemote(), c.SpanContext.SpanID())
+	}
+}
+
+type statusServer struct {
+	iamflowv1.UnimplementedStatusServiceServer
+}
+
+func (statusServer) GetStatus(context.Context, *iamflowv1.GetStatusRequest) (*iamflowv1.GetStatusResponse, error) {
+	return &iamflowv1.GetStatusResponse{}, nil
+}
+
+func TestGRPCPropagation(t *testing.T) {
+	tel, exp := newTestTelemetry(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(GRPCServerOption(tel))
+	iamflowv1.RegisterStatusServiceServer(gs, statusServer{})
+	go func() { _ = gs.Serve(lis) }()
+	defer gs.Stop()
+
+	conn, err := grpc.NewClient(lis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), GRPCDialOption(tel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := iamflowv1.NewStatusServiceClient(conn).GetStatus(context.Background(), &iamflowv1.GetStatusRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	spans := waitSpans(t, exp, 2)
+	c, s := spans[trace.SpanKindClient], spans[trace.SpanKindServer]
+	if !c.SpanContext.IsValid() || s.SpanContext.TraceID() != c.SpanContext.TraceID() || s.Parent.SpanID() != c.SpanContext.SpanID() {
+		t.Fatalf("server span %v is not the child of client span %v", s.SpanContext, c.SpanContext)
+	}
+}
+
+func TestHeaderCarrierRoundTrip(t *testing.T) {
+	tel, _ := newTestTelemetry(t)
+	ctx, span := tel.TracerProvider.Tracer("test").Start(context.Background(), "publish")
+	defer span.End()
+	m, _ := baggage.NewMember("domain", "primary")
+	b, _ := baggage.New(m)
+	ctx = baggage.ContextWithBaggage(ctx, b)
+
+	h := nats.Header{}
+	tel.Propagator.Inject(ctx, HeaderCarrier(h))
+	if h.Get("traceparent") == "" {
+		t.Fatalf("no traceparent header injected: %v", h)
+	}
+	msg := &nats.Msg{Subject: "iam.event.x", Header: h}
+
+	got := tel.Propagator.Extract(context.Background(), HeaderCarrier(msg.Header))
+	sc := trace.SpanContextFromContext(got)
+	if !sc.IsRemote() || sc.TraceID() != span.SpanContext().TraceID() || sc.SpanID() != span.SpanContext().SpanID() {
+		t.Fatalf("extracted %v, want remote %v", sc, span.SpanContext())
+	}
+	if v := baggage.FromContext(got).Member("domain").Value(); v != "primary" {
+		t.Errorf("baggage domain = %q, want primary", v)
+	}
+	// A consumer's span continues the producer's trace.
+	_, child := tel.TracerProvider.Tracer("test").Start(got, "consume")
+	defer child.End()
+	if child.SpanContext().TraceID() != span.SpanContext().TraceID() {
+		t.Error("consumer span started a new trace")
+	}
+	if ro, ok := child.(sdktrace.ReadOnlySpan); !ok || ro.Parent().SpanID() != span.SpanContext().SpanID() {
+		t.Error("consumer span's parent is not the producer span")
+	}
+}
