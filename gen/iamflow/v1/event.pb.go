@@ -207,7 +207,8 @@ type IdentityEvent struct {
 	// The OCI event id (eventID, eventId or the log entry id). It is the
 	// JetStream Nats-Msg-Id, so the same OCI event is stored once. When one OCI
 	// event names several changes (a group update that adds three members), each
-	// derived event gets "<oci id>/<n>" so they stay distinct and stable.
+	// derived event gets "<oci id>/<action>/<user id>", e.g.
+	// "<oci id>/member_added/<user id>", so they stay distinct and stable.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The canonical type, "<kind>.<action>", e.g. "membership.member_added".
 	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`

@@ -1,0 +1,603 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/event"
+)
+
+// This file decides which OCI events are identity changes iamflow acts on and
+// maps them to the canonical iamflow.v1.IdentityEvent. Field names come from
+// /work/shared/reference/oci.md §1 and §2.
+
+// identityPrefix is the namespace of identity event types, lower-cased
+// (senders also write com.oraclecloud.identityControlPlane.AddUserToGroup).
+const identityPrefix = "com.oraclecloud.identitycontrolplane."
+
+type kindAction struct {
+	kind   iamflowv1.Kind
+	action iamflowv1.Action
+}
+
+var (
+	kaUserCreated   = kindAction{iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_CREATED}
+	kaUserUpdated   = kindAction{iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_UPDATED}
+	kaUserDeleted   = kindAction{iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_DELETED}
+	kaUserActivated = kindAction{iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_ACTIVATED}
+	kaUserDeact     = kindAction{iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_DEACTIVATED}
+	kaUserCaps      = kindAction{iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_CAPABILITIES_CHANGED}
+	kaGroupCreated  = kindAction{iamflowv1.Kind_KIND_GROUP, iamflowv1.Action_ACTION_CREATED}
+	kaGroupUpdated  = kindAction{iamflowv1.Kind_KIND_GROUP, iamflowv1.Action_ACTION_UPDATED}
+	kaGroupDeleted  = kindAction{iamflowv1.Kind_KIND_GROUP, iamflowv1.Action_ACTION_DELETED}
+	kaMemberAdded   = kindAction{iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED}
+	kaMemberRemoved = kindAction{iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_REMOVED}
+)
+
+// byAuditEventID maps identity domain audit eventIds (additionalDetails.eventId).
+var byAuditEventID = map[string]kindAction{
+	"admin.user.create.success":         kaUserCreated,
+	"admin.user.update.success":         kaUserUpdated,
+	"admin.user.delete.success":         kaUserDeleted,
+	"admin.user.activated.success":      kaUserActivated,
+	"admin.user.deactivated.success":    kaUserDeact,
+	"admin.group.create.success":        kaGroupCreated,
+	"admin.group.update.success":        kaGroupUpdated,
+	"admin.group.delete.success":        kaGroupDeleted,
+	"admin.group.add.member.success":    kaMemberAdded,
+	"admin.group.remove.member.success": kaMemberRemoved,
+}
+
+// byOperation maps the operation named by an event type (after
+// identityPrefix) or by an audit record's data.eventName, lower-cased.
+var byOperation = map[string]kindAction{
+	"createuser":             kaUserCreated,
+	"createfederateduser":    kaUserCreated,
+	"updateuser":             kaUserUpdated,
+	"updateuserstate":        kaUserUpdated,
+	"updatemyrecoveryemail":  kaUserUpdated,
+	"deleteuser":             kaUserDeleted,
+	"activateuser":           kaUserActivated,
+	"deactivateuser":         kaUserDeact,
+	"updateusercapabilities": kaUserCaps,
+	"creategroup":            kaGroupCreated,
+	"updategroup":            kaGroupUpdated,
+	"deletegroup":            kaGroupDeleted,
+	"addusertogroup":         kaMemberAdded,
+	"removeuserfromgroup":    kaMemberRemoved,
+}
+
+// classification is what classify decided about one event.
+type classification struct {
+	kindAction
+	ok          bool   // an identity change iamflow acts on
+	unknownType string // when !ok: what to report as Unknown.Type
+}
+
+// classify decides what an event is, case-insensitively. The audit eventId is
+// preferred when it is recognised (it is more specific), except that a
+// generic "updated" eventId yields to an event type that names a more
+// specific change of the same entity (updateusercapabilities, activateuser,
+// addusertogroup, ...). A ".failure" eventId is never an identity change: the
+// change did not happen. data.eventName is consulted only when the type is
+// absent or in an identity namespace.
+func classify(eventType, auditEventID, eventName string) classification {
+	lt := strings.ToLower(strings.TrimSpace(eventType))
+	la := strings.ToLower(strings.TrimSpace(auditEventID))
+
+	var fromType kindAction
+	typeOK := false
+	if op, ok := strings.CutPrefix(lt, identityPrefix); ok {
+		fromType, typeOK = byOperation[op]
+	}
+	if !typeOK && eventName != "" && (lt == "" || strings.HasPrefix(lt, "com.oraclecloud.identity")) {
+		fromType, typeOK = byOperation[strings.ToLower(strings.TrimSpace(eventName))]
+	}
+
+	var fromID kindAction
+	idOK := false
+	if la != "" {
+		if strings.HasSuffix(la, ".failure") {
+			return classification{unknownType: auditEventID}
+		}
+		fromID, idOK = byAuditEventID[la]
+	}
+
+	switch {
+	case idOK && typeOK && fromID.action == iamflowv1.Action_ACTION_UPDATED && fromType.action != iamflowv1.Action_ACTION_UPDATED &&
+		(fromType.kind == fromID.kind || (fromID.kind == iamflowv1.Kind_KIND_GROUP && fromType.kind == iamflowv1.Kind_KIND_MEMBERSHIP)):
+		return classification{kindAction: fromType, ok: true}
+	case idOK:
+		return classification{kindAction: fromID, ok: true}
+	case typeOK:
+		return classification{kindAction: fromType, ok: true}
+	}
+	c := classification{unknownType: eventType}
+	switch {
+	case strings.TrimSpace(eventType) != "":
+	case auditEventID != "":
+		c.unknownType = auditEventID
+	default:
+		c.unknownType = eventName
+	}
+	return c
+}
+
+// details is data.additionalDetails of an identity event.
+type ociDetails struct {
+	EventID              json.RawMessage `json:"eventId"`
+	AdminResourceID      json.RawMessage `json:"adminResourceId"`
+	AdminResourceName    json.RawMessage `json:"adminResourceName"`
+	AdminResourceType    json.RawMessage `json:"adminResourceType"`
+	AdminResourceOcid    json.RawMessage `json:"adminResourceOcid"`
+	AdminRefResourceID   json.RawMessage `json:"adminRefResourceId"`
+	AdminRefResourceName json.RawMessage `json:"adminRefResourceName"`
+	AdminRefResourceType json.RawMessage `json:"adminRefResourceType"`
+	AdminRefResourceOcid json.RawMessage `json:"adminRefResourceOcid"`
+	AdminValuesAdded     json.RawMessage `json:"adminValuesAdded"`
+	AdminValuesRemoved   json.RawMessage `json:"adminValuesRemoved"`
+	ActorID              json.RawMessage `json:"actorId"`
+	ActorOcid            json.RawMessage `json:"actorOcid"`
+	ActorName            json.RawMessage `json:"actorName"`
+	ActorDisplayName     json.RawMessage `json:"actorDisplayName"`
+	ActorType            json.RawMessage `json:"actorType"`
+	DomainName           json.RawMessage `json:"domainName"`
+	DomainDisplayName    json.RawMessage `json:"domainDisplayName"`
+	DomainID             json.RawMessage `json:"domainId"`
+	DomainURL            json.RawMessage `json:"domainUrl"`
+	// Legacy (non-domain) IAM payloads name the user and group by OCID.
+	UserID  json.RawMessage `json:"userId"`
+	GroupID json.RawMessage `json:"groupId"`
+}
+
+// auditIdentity is data.identity of an OCI audit record.
+type auditIdentity struct {
+	PrincipalID   json.RawMessage `json:"principalId"`
+	PrincipalName json.RawMessage `json:"principalName"`
+}
+
+// scimMember is one element of adminValuesAdded/Removed.members.
+type scimMember struct {
+	Value   json.RawMessage `json:"value"`
+	Display json.RawMessage `json:"display"`
+	Name    json.RawMessage `json:"name"`
+	Type    json.RawMessage `json:"type"`
+	Ocid    json.RawMessage `json:"ocid"`
+}
+
+// bookkeeping attributes change with every write; they are not reported as
+// changed attributes (and members changes become membership events).
+// Keys are lower-case (SCIM attribute names are case-insensitive).
+// idcsCreatedBy is set once at creation, like meta.created.
+var bookkeeping = map[string]bool{
+	"meta": true, "schemas": true, "id": true, "ocid": true,
+	"idcslastmodifiedby": true, "idcslastmodifiedtime": true, "idcspreventedoperations": true,
+	"idcscreatedby": true, "members": true,
+}
+
+// fieldReader reads typed fields and keeps the first error.
+type fieldReader struct{ err *ParseError }
+
+func (r *fieldReader) str(raw json.RawMessage, path string) string {
+	if r.err != nil {
+		return ""
+	}
+	s, err := getString(raw, path)
+	if err != nil {
+		r.err = err
+		return ""
+	}
+	return strings.TrimSpace(s)
+}
+
+// values reads adminValuesAdded/Removed: an object, or a string holding a
+// JSON object. A string that is not a JSON object yields nothing (not an
+// error): the values are a hint.
+func (r *fieldReader) values(raw json.RawMessage, path string) map[string]json.RawMessage {
+	if r.err != nil {
+		return nil
+	}
+	var src []byte
+	switch k := jsonKindOf(raw); k {
+	case kindAbsent, kindNull:
+		return nil
+	case kindObject:
+		src = raw
+	case kindString:
+		src = []byte(strings.TrimSpace(decodeString(raw)))
+		if len(src) == 0 || src[0] != '{' {
+			return nil
+		}
+	default:
+		r.err = newParseError(CodeWrongType, path, "%s is %s, want an object or a JSON-encoded string", pathLast(path), k)
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(src, &m); err != nil {
+		return nil
+	}
+	return m
+}
+
+type memberRef struct {
+	res *iamflowv1.Resource
+	key string // value, ocid or name: what makes the derived id distinct
+}
+
+// members reads the members attribute of adminValuesAdded/Removed.
+func (r *fieldReader) members(vals map[string]json.RawMessage, path string) []memberRef {
+	if r.err != nil {
+		return nil
+	}
+	var raw json.RawMessage
+	for k, v := range vals {
+		if strings.EqualFold(k, "members") {
+			raw = v
+			break
+		}
+	}
+	path = pathJoin(path, "members")
+	switch k := jsonKindOf(raw); k {
+	case kindAbsent, kindNull:
+		return nil
+	case kindArray:
+	default:
+		r.err = newParseError(CodeWrongType, path, "members is %s, want an array", k)
+		return nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		r.err = jsonError(path, err)
+		return nil
+	}
+	var out []memberRef
+	seen := make(map[string]bool, len(elems))
+	for i, el := range elems {
+		ep := fmt.Sprintf("%s[%d]", path, i)
+		res := &iamflowv1.Resource{Type: "User"}
+		switch k := jsonKindOf(el); k {
+		case kindString:
+			res.Id = strings.TrimSpace(decodeString(el))
+		case kindObject:
+			var m scimMember
+			if err := json.Unmarshal(el, &m); err != nil {
+				r.err = jsonError(ep, err)
+				return nil
+			}
+			res.Id = r.str(m.Value, ep+".value")
+			res.Ocid = r.str(m.Ocid, ep+".ocid")
+			res.Name = r.str(m.Display, ep+".display")
+			if res.Name == "" {
+				res.Name = r.str(m.Name, ep+".name")
+			}
+			if strings.EqualFold(r.str(m.Type, ep+".type"), "Group") {
+				res.Type = "Group"
+			}
+			if r.err != nil {
+				return nil
+			}
+		default:
+			r.err = newParseError(CodeWrongType, ep, "%s is %s, want an object {value, display, type}", pathLast(ep), k)
+			return nil
+		}
+		key := firstSet(res.Id, res.Ocid, res.Name)
+		if key == "" {
+			r.err = newParseError(CodeMissingField, ep, "%s names no user: want value, ocid, display or name", pathLast(ep))
+			return nil
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, memberRef{res: res, key: key})
+	}
+	return out
+}
+
+// changedAttributes is the sorted union of the non-bookkeeping keys.
+func changedAttributes(maps ...map[string]json.RawMessage) []string {
+	var out []string
+	for _, m := range maps {
+		for k := range m {
+			if k == "" || bookkeeping[strings.ToLower(k)] {
+				continue
+			}
+			out = append(out, strings.ToValidUTF8(k, "\uFFFD"))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// metaLocationOrigin is scheme://host of meta.location in a SCIM resource,
+// which is the domain URL.
+func metaLocationOrigin(vals map[string]json.RawMessage) string {
+	var meta json.RawMessage
+	for k, v := range vals {
+		if strings.EqualFold(k, "meta") {
+			meta = v
+			break
+		}
+	}
+	if jsonKindOf(meta) != kindObject {
+		return ""
+	}
+	var m struct {
+		Location json.RawMessage `json:"location"`
+	}
+	if json.Unmarshal(meta, &m) != nil || jsonKindOf(m.Location) != kindString {
+		return ""
+	}
+	return urlOrigin(decodeString(m.Location))
+}
+
+// urlOrigin is scheme://host[:port] of an http(s) URL, or "".
+func urlOrigin(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+func isOCID(s string) bool {
+	return len(s) > 6 && strings.EqualFold(s[:6], "ocid1.")
+}
+
+// ocidType is the resource type an OCID names: "user" for ocid1.user.oc1..x.
+func ocidType(s string) string {
+	t, _, _ := strings.Cut(s[6:], ".")
+	return strings.ToLower(t)
+}
+
+// setRef fills the Ocid (if v is an OCID of resource type want) or the Id
+// (if v is not an OCID) of r, if that field is still empty. An OCID of any
+// other type (a membership, a domain, an instance) is not this resource's.
+func setRef(r *iamflowv1.Resource, v, want string) {
+	switch {
+	case v == "":
+	case isOCID(v):
+		if r.Ocid == "" && ocidType(v) == want {
+			r.Ocid = v
+		}
+	case r.Id == "":
+		r.Id = v
+	}
+}
+
+func emptyRes(r *iamflowv1.Resource) bool {
+	return r.GetId() == "" && r.GetOcid() == "" && r.GetName() == ""
+}
+
+func firstSet(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// occurredAt parses eventTime/time; missing or unparsable is nil, not an error.
+func occurredAt(raw json.RawMessage) *timestamppb.Timestamp {
+	if jsonKindOf(raw) != kindString {
+		return nil
+	}
+	s := strings.TrimSpace(decodeString(raw))
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if ts := timestamppb.New(t); ts.IsValid() {
+				return ts
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// identityEvents maps one classified identity event to canonical events: one,
+// or several for a group update that changed members.
+func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv1.IdentityEvent, *ParseError) {
+	r := &fieldReader{}
+	d := &e.details
+	dp := e.at("data.additionalDetails")
+	at := func(field string) string { return pathJoin(dp, field) }
+
+	primary := &iamflowv1.Resource{
+		Id:   r.str(d.AdminResourceID, at("adminResourceId")),
+		Name: r.str(d.AdminResourceName, at("adminResourceName")),
+		Ocid: r.str(d.AdminResourceOcid, at("adminResourceOcid")),
+	}
+	primaryType := r.str(d.AdminResourceType, at("adminResourceType"))
+	ref := &iamflowv1.Resource{
+		Id:   r.str(d.AdminRefResourceID, at("adminRefResourceId")),
+		Name: r.str(d.AdminRefResourceName, at("adminRefResourceName")),
+		Ocid: r.str(d.AdminRefResourceOcid, at("adminRefResourceOcid")),
+	}
+	refType := r.str(d.AdminRefResourceType, at("adminRefResourceType"))
+	legacyUser := r.str(d.UserID, at("userId"))
+	legacyGroup := r.str(d.GroupID, at("groupId"))
+
+	actor := &iamflowv1.Actor{
+		Id:   firstSet(r.str(d.ActorID, at("actorId")), r.str(d.ActorOcid, at("actorOcid"))),
+		Name: firstSet(r.str(d.ActorName, at("actorName")), r.str(d.ActorDisplayName, at("actorDisplayName"))),
+		Type: r.str(d.ActorType, at("actorType")),
+	}
+	switch k := jsonKindOf(e.data.Identity); k {
+	case kindAbsent, kindNull:
+	case kindObject:
+		var id auditIdentity
+		if err := json.Unmarshal(e.data.Identity, &id); err != nil {
+			return nil, jsonError(e.at("data.identity"), err)
+		}
+		if actor.Id == "" {
+			actor.Id = r.str(id.PrincipalID, e.at("data.identity.principalId"))
+		}
+		if actor.Name == "" {
+			actor.Name = r.str(id.PrincipalName, e.at("data.identity.principalName"))
+		}
+	default:
+		return nil, newParseError(CodeWrongType, e.at("data.identity"), "identity is %s, want an object", k)
+	}
+
+	domainName := firstSet(r.str(d.DomainName, at("domainName")), r.str(d.DomainDisplayName, at("domainDisplayName")))
+	domainID := r.str(d.DomainID, at("domainId"))
+	domainURL := r.str(d.DomainURL, at("domainUrl"))
+	if o := urlOrigin(domainURL); o != "" {
+		domainURL = o
+	}
+
+	added := r.values(d.AdminValuesAdded, at("adminValuesAdded"))
+	removed := r.values(d.AdminValuesRemoved, at("adminValuesRemoved"))
+	if domainURL == "" {
+		domainURL = firstSet(metaLocationOrigin(added), metaLocationOrigin(removed))
+	}
+	dataResID := r.str(e.data.ResourceID, e.at("data.resourceId"))
+	dataResName := r.str(e.data.ResourceName, e.at("data.resourceName"))
+	if r.err != nil {
+		return nil, r.err
+	}
+
+	baseID := e.eventID()
+	occurred := occurredAt(e.timeRaw)
+	if actor.Id == "" && actor.Name == "" && actor.Type == "" {
+		actor = nil
+	}
+	newEvent := func(ka kindAction, id string, res, related *iamflowv1.Resource, attrs []string) *iamflowv1.IdentityEvent {
+		ev := &iamflowv1.IdentityEvent{
+			Id:                id,
+			Type:              event.Type(ka.kind, ka.action),
+			Kind:              ka.kind,
+			Action:            ka.action,
+			Resource:          res,
+			Related:           related,
+			ReceivedAt:        timestamppb.New(p.now),
+			OciEventType:      e.eventType,
+			OciAuditEventId:   e.auditEventID,
+			OciDomainName:     domainName,
+			OciDomainId:       domainID,
+			OciDomainUrl:      domainURL,
+			Source:            e.source,
+			ChangedAttributes: attrs,
+		}
+		if actor != nil {
+			ev.Actor = &iamflowv1.Actor{Id: actor.Id, Name: actor.Name, Type: actor.Type}
+		}
+		if occurred != nil {
+			ev.OccurredAt = &timestamppb.Timestamp{Seconds: occurred.Seconds, Nanos: occurred.Nanos}
+		}
+		return ev
+	}
+	clone := func(r *iamflowv1.Resource) *iamflowv1.Resource {
+		return &iamflowv1.Resource{Id: r.Id, Ocid: r.Ocid, Name: r.Name, Type: r.Type}
+	}
+	what := event.Type(c.kind, c.action)
+
+	var out []*iamflowv1.IdentityEvent
+	switch c.kind {
+	case iamflowv1.Kind_KIND_USER, iamflowv1.Kind_KIND_GROUP:
+		res := primary
+		legacy, ocidKind := legacyUser, "user"
+		res.Type = "User"
+		if c.kind == iamflowv1.Kind_KIND_GROUP {
+			legacy, ocidKind, res.Type = legacyGroup, "group", "Group"
+		}
+		// Fall back, field by field, to the legacy OCID and to data.resourceId
+		// and data.resourceName.
+		setRef(res, legacy, ocidKind)
+		setRef(res, dataResID, ocidKind)
+		if res.Name == "" {
+			res.Name = dataResName
+		}
+		if emptyRes(res) {
+			noun := strings.ToLower(res.Type)
+			return nil, newParseError(CodeMissingField, at("adminResourceId"),
+				"adminResourceId is missing: a %s event must name its %s (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or %sId, or data.resourceId or data.resourceName)",
+				what, noun, noun)
+		}
+		attrs := changedAttributes(added, removed)
+		if c.kindAction != kaGroupUpdated {
+			out = append(out, newEvent(c.kindAction, baseID, res, nil, attrs))
+			break
+		}
+		// A group update that changed members is, for iamflow, one
+		// membership change per member, plus a group update only if some
+		// other attribute changed too.
+		add := r.members(added, at("adminValuesAdded"))
+		rem := r.members(removed, at("adminValuesRemoved"))
+		if r.err != nil {
+			return nil, r.err
+		}
+		if len(add)+len(rem) == 0 || len(attrs) > 0 {
+			out = append(out, newEvent(kaGroupUpdated, baseID, res, nil, attrs))
+		}
+		for _, m := range add {
+			out = append(out, newEvent(kaMemberAdded, baseID+"/member_added/"+m.key, clone(res), m.res, nil))
+		}
+		for _, m := range rem {
+			out = append(out, newEvent(kaMemberRemoved, baseID+"/member_removed/"+m.key, clone(res), m.res, nil))
+		}
+
+	case iamflowv1.Kind_KIND_MEMBERSHIP:
+		group, user := primary, ref
+		if strings.EqualFold(primaryType, "User") && strings.EqualFold(refType, "Group") {
+			group, user = user, group
+		}
+		group.Type, user.Type = "Group", "User"
+		setRef(group, legacyGroup, "group")
+		setRef(user, legacyUser, "user")
+		if isOCID(dataResID) {
+			// Only a group OCID: data.resourceId of a membership event may
+			// also name the membership itself (ocid1.groupmembership...).
+			setRef(group, dataResID, "group")
+		}
+		if emptyRes(group) {
+			return nil, newParseError(CodeMissingField, at("adminResourceId"),
+				"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", what)
+		}
+		if !emptyRes(user) {
+			out = append(out, newEvent(c.kindAction, baseID, group, user, nil))
+			break
+		}
+		// No adminRefResource: the members list of the change, if any.
+		vals, valsField, token := added, "adminValuesAdded", "/member_added/"
+		if c.kindAction == kaMemberRemoved {
+			vals, valsField, token = removed, "adminValuesRemoved", "/member_removed/"
+		}
+		ms := r.members(vals, at(valsField))
+		if r.err != nil {
+			return nil, r.err
+		}
+		if len(ms) == 0 {
+			return nil, newParseError(CodeMissingField, at("adminRefResourceId"),
+				"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", what, valsField)
+		}
+		if len(ms) == 1 {
+			out = append(out, newEvent(c.kindAction, baseID, group, ms[0].res, nil))
+			break
+		}
+		for _, m := range ms {
+			out = append(out, newEvent(c.kindAction, baseID+token+m.key, clone(group), m.res, nil))
+		}
+	}
+
+	for _, ev := range out {
+		if i := strings.IndexFunc(ev.Id, isControlRune); i >= 0 {
+			field := e.idField
+			if field == "" {
+				field = "id"
+			}
+			return nil, newParseError(CodeWrongType, e.at(field), "%s gives event id %q, which contains a control character and cannot be a message id", field, ev.Id)
+		}
+	}
+	return out, nil
+}
+
+func isControlRune(r rune) bool { return r < 0x20 || r == 0x7f }

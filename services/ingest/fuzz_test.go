@@ -1,0 +1,89 @@
+package ingest
+
+import (
+	"errors"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/event"
+)
+
+var parseErrorCodes = map[string]bool{
+	CodeMalformedJSON: true, CodeUnsupportedShape: true, CodeMissingField: true, CodeWrongType: true, CodeTooManyEvents: true,
+}
+
+// FuzzParse checks that no headers and body make Parse panic, that every
+// event it returns is one consumers can rely on, and that every error is a
+// *ParseError that says what was wrong.
+func FuzzParse(f *testing.F) {
+	for _, fx := range parseFixtures(f) {
+		f.Add(fx.headers, fx.body)
+	}
+	f.Add("", []byte(`[{"logContent":{"specversion":"1.0","type":"com.oraclecloud.identityControlPlane.UpdateGroup","data":{"additionalDetails":{"adminResourceId":"g","adminValuesAdded":"{\"members\":[{\"value\":\"u\"}],\"displayName\":\"x\"}"}}}}]`))
+	f.Add("X-OCI-NS-MessageType: SubscriptionConfirmation\n", []byte(`{"ConfirmationURL":"https://x"}`))
+	f.Fuzz(func(t *testing.T, headers string, body []byte) {
+		hdr := parseHeaderLines(headers)
+		b, err := Parse(hdr, body, parseTestNow)
+		if err != nil {
+			if b != nil {
+				t.Fatalf("batch and error together: %v", err)
+			}
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is a %T, want *ParseError", err, err)
+			}
+			if !parseErrorCodes[pe.Code] {
+				t.Fatalf("unknown code %q: %v", pe.Code, err)
+			}
+			if pe.Msg == "" || pe.Error() == "" {
+				t.Fatalf("empty message for code %q", pe.Code)
+			}
+			return
+		}
+		if b == nil {
+			t.Fatal("nil batch and nil error")
+		}
+		if b.Confirmation != nil && b.Confirmation.URL == "" {
+			t.Fatal("confirmation without a URL")
+		}
+		for i, ev := range b.Events {
+			if ev.GetId() == "" {
+				t.Fatalf("event %d has no id", i)
+			}
+			if event.KindToken(ev.GetKind()) == "" || event.ActionToken(ev.GetAction()) == "" {
+				t.Fatalf("event %d: invalid kind %v or action %v", i, ev.GetKind(), ev.GetAction())
+			}
+			if ev.GetType() != event.Type(ev.GetKind(), ev.GetAction()) {
+				t.Fatalf("event %d: type %q, want %q", i, ev.GetType(), event.Type(ev.GetKind(), ev.GetAction()))
+			}
+			v := proto.Clone(ev).(*iamflowv1.IdentityEvent)
+			v.Domain = "fuzz"
+			if err := event.Validate(v); err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+			if _, err := event.Marshal(ev); err != nil {
+				t.Fatalf("event %d does not encode: %v", i, err)
+			}
+			if ev.OccurredAt != nil && !ev.GetOccurredAt().IsValid() {
+				t.Fatalf("event %d: invalid occurred_at %v", i, ev.GetOccurredAt())
+			}
+		}
+		for i, u := range b.Unknown {
+			if u.ID == "" {
+				t.Fatalf("unknown %d has no id", i)
+			}
+		}
+		// Parsing is deterministic.
+		again, err := Parse(hdr, body, parseTestNow)
+		if err != nil || len(again.Events) != len(b.Events) || len(again.Unknown) != len(b.Unknown) {
+			t.Fatalf("second parse differs: %v", err)
+		}
+		for i := range b.Events {
+			if !proto.Equal(b.Events[i], again.Events[i]) {
+				t.Fatalf("event %d differs on a second parse", i)
+			}
+		}
+	})
+}
