@@ -1,0 +1,233 @@
+// Package app assembles an iamflow process: telemetry, the bus (NATS or the
+// embedded JetStream), the admin server and the services named on the command
+// line, and runs them until the context ends. Monolithic mode is every service
+// in one App; microservices mode is one App per service.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/admin"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/services/ingest"
+)
+
+// Service is what each iamflow service gives the process that runs it.
+type Service interface {
+	// Name is the service's name: "ingest", "replicator", ...
+	Name() string
+	// Run works until ctx is cancelled, then stops gracefully.
+	Run(ctx context.Context) error
+	// Status reports the service's state and progress.
+	Status(ctx context.Context) *iamflowv1.ServiceStatus
+}
+
+// constructor builds one service from the shared parts.
+type constructor func(ctx context.Context, a *App) (Service, error)
+
+var constructors = map[string]constructor{
+	ingest.Name: newIngest,
+}
+
+// ServiceNames lists the services this build can run, sorted.
+func ServiceNames() []string {
+	names := make([]string, 0, len(constructors))
+	for n := range constructors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// App is one running iamflow process.
+type App struct {
+	cfg      config.Config
+	version  string
+	tel      *telemetry.Telemetry
+	registry *prometheus.Registry
+	bus      *bus.Bus
+	admin    *admin.Server
+	services []Service
+	log      *slog.Logger
+
+	// Credentials created for dev mode, if any.
+	devWebhookPassword secret.Value
+}
+
+// Option configures an App.
+type Option func(*App)
+
+// WithVersion sets the version reported in status.
+func WithVersion(v string) Option { return func(a *App) { a.version = v } }
+
+// WithTelemetry uses t instead of setting telemetry up from the config.
+func WithTelemetry(t *telemetry.Telemetry) Option { return func(a *App) { a.tel = t } }
+
+// WithWebhookPassword gives ingest its password directly (dev mode).
+func WithWebhookPassword(v secret.Value) Option { return func(a *App) { a.devWebhookPassword = v } }
+
+// New validates cfg, connects the bus and builds the named services ("all"
+// means every service). Close it if Run is never called.
+func New(ctx context.Context, cfg config.Config, names []string, opts ...Option) (_ *App, err error) {
+	names, err = expand(names)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	a := &App{cfg: cfg, version: "dev"}
+	for _, o := range opts {
+		o(a)
+	}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.tel == nil {
+		tcfg := cfg.Telemetry
+		if tcfg.ServiceName == "" {
+			tcfg.ServiceName = "iamflow-" + strings.Join(names, "-")
+		}
+		if a.tel, err = telemetry.Setup(ctx, tcfg); err != nil {
+			return nil, fmt.Errorf("telemetry: %w", err)
+		}
+	}
+	a.log = a.tel.Logger
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if a.bus, err = bus.Open(ctx, cfg.NATS, bus.WithLogger(a.log), bus.WithTracerProvider(a.tel.TracerProvider),
+		bus.WithPropagator(a.tel.Propagator), bus.WithRegisterer(a.registry)); err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	adminCfg := cfg.Admin
+	adminCfg.Insecure = adminCfg.Insecure || cfg.Dev
+	if a.admin, err = admin.New(adminCfg, admin.WithLogger(a.log), admin.WithTelemetry(a.tel),
+		admin.WithRegistry(a.registry), admin.WithVersion(a.version)); err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	a.admin.AddReadinessCheck("nats", a.bus.Ready)
+	for _, n := range names {
+		svc, err := constructors[n](ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		a.services = append(a.services, svc)
+		a.admin.AddStatus(n, svc)
+	}
+	return a, nil
+}
+
+func expand(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("name the services to run (%s) or all", strings.Join(ServiceNames(), ", "))
+	}
+	var out []string
+	for _, n := range names {
+		if n == "all" {
+			return ServiceNames(), nil
+		}
+		if _, ok := constructors[n]; !ok {
+			return nil, fmt.Errorf("unknown service %q: this build has %s", n, strings.Join(ServiceNames(), ", "))
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Bus is the process's bus.
+func (a *App) Bus() *bus.Bus { return a.bus }
+
+// Admin is the process's admin server.
+func (a *App) Admin() *admin.Server { return a.admin }
+
+// Service returns the running service with that name, or nil.
+func (a *App) Service(name string) Service {
+	for _, s := range a.services {
+		if s.Name() == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Run starts the admin server and every service, and blocks until ctx is
+// cancelled or a service fails; then it stops them all, services first and
+// the bus last, so in-flight work drains before the connection closes.
+func (a *App) Run(ctx context.Context) error {
+	defer a.Close()
+	if err := a.admin.Start(ctx); err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(a.services))
+	for i, s := range a.services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs[i] = fmt.Errorf("%s: %w", s.Name(), err)
+				a.log.Error("service stopped", "service", s.Name(), "error", err)
+			}
+			cancel() // one service down takes the process down: let the supervisor restart it
+		}()
+	}
+	a.admin.SetServing(true)
+	wg.Wait()
+	a.admin.SetServing(false)
+	return errors.Join(errs...)
+}
+
+// Close releases everything New acquired. Run calls it.
+func (a *App) Close() {
+	if a.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.admin.Shutdown(ctx)
+		cancel()
+		a.admin = nil
+	}
+	if a.bus != nil {
+		_ = a.bus.Close()
+		a.bus = nil
+	}
+	if a.tel != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.tel.Shutdown(ctx)
+		cancel()
+	}
+}
+
+func newIngest(ctx context.Context, a *App) (Service, error) {
+	opts := []ingest.Option{
+		ingest.WithLogger(a.log.With("service", ingest.Name)),
+		ingest.WithTelemetry(a.tel),
+		ingest.WithDomains(a.cfg.IngestDomains()...),
+		ingest.WithRegisterer(a.registry),
+		ingest.WithVersion(a.version),
+	}
+	if !a.devWebhookPassword.IsZero() {
+		opts = append(opts, ingest.WithPassword(a.devWebhookPassword))
+	}
+	return ingest.New(ctx, a.cfg.Ingest, a.bus, opts...)
+}

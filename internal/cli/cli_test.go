@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/testutil"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := run(t, "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"serve", "dev", "config", "status", "version"} {
+		if !strings.Contains(out, "  "+want) {
+			t.Errorf("help does not list %s:\n%s", want, out)
+		}
+	}
+	code, out, _ = run(t, "help", "serve")
+	if code != 0 || !strings.Contains(out, "monolithic mode") || !strings.Contains(out, "-config") {
+		t.Errorf("help serve: %d\n%s", code, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"nope"}, {"serve"}, {"serve", "--bogus"}, {"config"}} {
+		code, _, stderr := run(t, args...)
+		if code != 2 || stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, stderr)
+		}
+	}
+	code, _, stderr := run(t, "serve", "--config", "/nonexistent.yaml", "ingest")
+	if code != 1 || !strings.Contains(stderr, "nonexistent.yaml") {
+		t.Errorf("missing config file: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = run(t, "serve", "replicatorr")
+	if code != 1 || !strings.Contains(stderr, `unknown service "replicatorr"`) {
+		t.Errorf("unknown service: exit %d, %q", code, stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "iamflow ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	code, out, stderr := run(t, "config", "check", "--config", "../../deploy/iamflow.example.yaml")
+	if code != 0 || !strings.Contains(out, "configuration ok") {
+		t.Fatalf("example config: exit %d\n%s%s", code, out, stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("domains:\n  - name: Bad Name\n    oci_name: X\ningest:\n  password: hunter2\n"), 0o600)
+	code, _, stderr = run(t, "config", "check", "--config", bad)
+	if code != 1 || !strings.Contains(stderr, "domains[0].name") || !strings.Contains(stderr, "ingest.password") || strings.Contains(stderr, "hunter2") {
+		t.Fatalf("bad config: exit %d\n%s", code, stderr)
+	}
+	code, out, _ = run(t, "config", "check", "--env")
+	if code != 0 || !strings.Contains(out, "IAMFLOW_NATS_URLS") {
+		t.Fatalf("--env: exit %d\n%s", code, out)
+	}
+}
+
+// TestDevAsANewUserWould runs `iamflow dev`, follows the banner's curl line,
+// and checks what the README promises: 202, the event counted in status, 400
+// for a malformed body, 401 for a wrong password.
+func TestDevAsANewUserWould(t *testing.T) {
+	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	exited := make(chan int, 1)
+	go func() { exited <- Run(ctx, []string{"dev"}, &out, &errOut) }()
+	defer func() {
+		cancel()
+		select {
+		case code := <-exited:
+			if code != 0 {
+				t.Errorf("dev exited %d: %s", code, errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("dev did not stop within 30s of cancellation")
+		}
+	}()
+	curlRE := regexp.MustCompile(`curl -sS -u '([^:]+):([^']+)' -H 'Content-Type: application/json' (\S+) -d '(.+)'`)
+	var m []string
+	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if m = curlRE.FindStringSubmatch(out.String()); m == nil {
+			return io.ErrNoProgress
+		}
+		return nil
+	})
+	user, pass, url, body := m[1], m[2], m[3], m[4]
+	post := func(u, p, b string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(b))
+		req.SetBasicAuth(u, p)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode, v
+	}
+	if code, v := post(user, pass, body); code != http.StatusAccepted || v["published"] != 1.0 {
+		t.Fatalf("sample event: %d %v\n%s", code, v, out.String())
+	}
+	if code, v := post(user, pass, body); code != http.StatusAccepted || v["duplicates"] != 1.0 {
+		t.Fatalf("sample event again: %d %v", code, v)
+	}
+	if code, v := post(user, pass, `{"eventType": nope}`); code != http.StatusBadRequest || v["message"] == "" {
+		t.Fatalf("malformed body: %d %v", code, v)
+	}
+	if code, _ := post(user, "wrong", body); code != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", code)
+	}
+	grpcAddr := regexp.MustCompile(`admin +gRPC (\S+)`).FindStringSubmatch(out.String())
+	if grpcAddr == nil {
+		t.Fatalf("banner has no admin address:\n%s", out.String())
+	}
+	code, status, stderr := run(t, "status", "--addr", grpcAddr[1])
+	if code != 0 || !strings.Contains(status, "ingest") || !strings.Contains(status, "running") ||
+		!strings.Contains(status, "published=1") || !strings.Contains(status, "duplicates=1") || !strings.Contains(status, "rejected=1") {
+		t.Fatalf("status: exit %d\n%s%s", code, status, stderr)
+	}
+	restAddr := regexp.MustCompile(`REST (http://\S+/v1/status)`).FindStringSubmatch(out.String())
+	resp, err := http.Get(restAddr[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"published"`) {
+		t.Fatalf("REST status: %d %s", resp.StatusCode, b)
+	}
+}

@@ -1,0 +1,167 @@
+// Package config is iamflow's one configuration file. Each section belongs to
+// the package that uses it (bus.Config, admin.Config, ingest.Config, ...);
+// this package composes them, applies defaults, environment overrides and
+// validation, and names the full key in every error.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/iamflow/iamflow/internal/admin"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/services/ingest"
+)
+
+// Config is the whole iamflow configuration.
+type Config struct {
+	// NATS is the connection to NATS, or the embedded server, and the streams.
+	NATS bus.Config `yaml:"nats"`
+	// Admin is the gRPC and REST admin API every process serves.
+	Admin admin.Config `yaml:"admin"`
+	// Telemetry is logging; tracing is configured by the OTEL_* variables.
+	Telemetry telemetry.Config `yaml:"telemetry"`
+	// Domains are the identity domains iamflow knows.
+	Domains []Domain `yaml:"domains"`
+	// Ingest is the webhook OCI delivers events to.
+	Ingest ingest.Config `yaml:"ingest"`
+
+	// Dev is set by `iamflow dev`: the admin API needs no token.
+	Dev bool `yaml:"-"`
+}
+
+// Domain is one identity domain.
+type Domain struct {
+	// Name is the short name used in subjects and config references
+	// (lower-case letters, digits, '-' and '_').
+	Name string `yaml:"name"`
+	// URL is the domain URL, https://idcs-<id>.identity.oraclecloud.com.
+	URL string `yaml:"url"`
+	// OCIName is the domain's name in OCI (events carry it as domainName), e.g. "Default".
+	OCIName string `yaml:"oci_name"`
+	// ID is the domain's OCID (ocid1.domain...) or IDCS id, as events carry it in domainId.
+	ID string `yaml:"id"`
+}
+
+// Default returns a configuration that works with no file: an embedded NATS
+// server and loopback listeners. Credentials still have to be given, except in
+// dev mode.
+func Default() Config {
+	return Config{
+		NATS:      bus.DefaultConfig(),
+		Admin:     admin.DefaultConfig(),
+		Telemetry: telemetry.DefaultConfig(),
+		Ingest:    ingest.DefaultConfig(),
+	}
+}
+
+// Load reads the file at path (none if empty) over the defaults, then applies
+// environment overrides. It does not validate; call Validate.
+func Load(path string, env func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		if err := decode(bytes.NewReader(b), &cfg); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if env == nil {
+		env = os.LookupEnv
+	}
+	if err := applyEnv(&cfg, env); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// decode reads YAML strictly: an unknown key is an error that names it.
+func decode(r io.Reader, cfg *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Validate checks every section and returns all problems at once, one per
+// line, each naming its key ("nats.streams.duplicate_window: ...").
+func (c *Config) Validate() error {
+	ingestCfg := c.Ingest
+	if c.Dev && ingestCfg.Password.IsZero() {
+		ingestCfg.Insecure = true // dev mode generates the webhook password
+	}
+	adminCfg := c.Admin
+	adminCfg.Insecure = adminCfg.Insecure || c.Dev
+	var errs []error
+	errs = append(errs, prefixed("nats", c.NATS.Validate())...)
+	errs = append(errs, prefixed("admin", adminCfg.Validate())...)
+	errs = append(errs, prefixed("telemetry", c.Telemetry.Validate())...)
+	errs = append(errs, prefixed("ingest", ingestCfg.Validate())...)
+	errs = append(errs, c.validateDomains()...)
+	return errors.Join(errs...)
+}
+
+func (c *Config) validateDomains() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, d := range c.Domains {
+		key := fmt.Sprintf("domains[%d]", i)
+		if !event.ValidDomainName(d.Name) {
+			errs = append(errs, fmt.Errorf("%s.name: %q must be 1-63 lower-case letters, digits, '-' or '_' (it is a NATS subject token)", key, d.Name))
+		} else if seen[d.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", key, d.Name))
+		}
+		seen[d.Name] = true
+		if d.URL != "" {
+			if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+				errs = append(errs, fmt.Errorf("%s.url: %q is not a domain URL like https://idcs-<id>.identity.oraclecloud.com", key, d.URL))
+			}
+		}
+		if d.URL == "" && d.OCIName == "" && d.ID == "" {
+			errs = append(errs, fmt.Errorf("%s: give at least one of url, oci_name or id, so events from the domain can be recognised", key))
+		}
+	}
+	return errs
+}
+
+// IngestDomains is the domain list in the form ingest matches events with.
+func (c *Config) IngestDomains() []ingest.Domain {
+	out := make([]ingest.Domain, 0, len(c.Domains))
+	for _, d := range c.Domains {
+		out = append(out, ingest.Domain{Name: d.Name, OCIName: d.OCIName, ID: d.ID, URL: d.URL})
+	}
+	return out
+}
+
+// prefixed puts "section." before each error a section's Validate joined.
+func prefixed(section string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		for _, line := range strings.Split(e.Error(), "\n") {
+			out = append(out, errors.New(section+"."+line))
+		}
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestExampleFileIsValid(t *testing.T) {
+	cfg, err := Load("../../deploy/iamflow.example.yaml", envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the documented example does not validate:\n%v", err)
+	}
+	if len(cfg.Domains) != 1 || cfg.Domains[0].Name != "hub" {
+		t.Fatalf("domains = %+v", cfg.Domains)
+	}
+	if cfg.NATS.Streams.DuplicateWindow != 2*time.Hour+15*time.Minute {
+		t.Fatalf("duplicate_window = %v", cfg.NATS.Streams.DuplicateWindow)
+	}
+}
+
+func TestDefaultsValidInDevMode(t *testing.T) {
+	cfg, err := Load("", envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dev = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("dev defaults do not validate: %v", err)
+	}
+	cfg.Dev = false
+	err = cfg.Validate()
+	for _, want := range []string{"admin.token", "ingest.password"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("outside dev mode, Validate() = %v, want an error naming %s", err, want)
+		}
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	cfg, err := Load("", envMap(map[string]string{
+		"IAMFLOW_NATS_URL":                      "nats://a:4222, nats://b:4222",
+		"IAMFLOW_INGEST_MAX_BODY_BYTES":         "2048",
+		"IAMFLOW_INGEST_PUBLISH_TIMEOUT":        "2s",
+		"IAMFLOW_INGEST_CONFIRM_AUTO":           "false",
+		"IAMFLOW_ADMIN_TOKEN":                   "env:MY_TOKEN",
+		"IAMFLOW_NATS_STREAMS_DUPLICATE_WINDOW": "3h",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.NATS.URLs, "|"); got != "nats://a:4222|nats://b:4222" {
+		t.Errorf("nats.urls = %q", got)
+	}
+	if cfg.Ingest.MaxBodyBytes != 2048 || cfg.Ingest.PublishTimeout != 2*time.Second || cfg.Ingest.Confirm.Auto {
+		t.Errorf("ingest = %+v", cfg.Ingest)
+	}
+	if cfg.Admin.Token != "env:MY_TOKEN" {
+		t.Errorf("admin.token = %q", cfg.Admin.Token)
+	}
+	if cfg.NATS.Streams.DuplicateWindow != 3*time.Hour {
+		t.Errorf("duplicate_window = %v", cfg.NATS.Streams.DuplicateWindow)
+	}
+}
+
+func TestEnvOverrideErrorsNameTheVariable(t *testing.T) {
+	for name, val := range map[string]string{
+		"IAMFLOW_INGEST_MAX_BODY_BYTES":  "lots",
+		"IAMFLOW_INGEST_PUBLISH_TIMEOUT": "5",
+		"IAMFLOW_INGEST_CONFIRM_AUTO":    "maybe",
+	} {
+		_, err := Load("", envMap(map[string]string{name: val}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: error %v does not name the variable", name, val, err)
+		}
+	}
+}
+
+func TestEnvNames(t *testing.T) {
+	names := strings.Join(EnvNames(), " ")
+	for _, want := range []string{"IAMFLOW_NATS_URLS", "IAMFLOW_INGEST_PASSWORD", "IAMFLOW_ADMIN_GRPC_ADDR", "IAMFLOW_INGEST_CONFIRM_ALLOWED_HOSTS"} {
+		if !strings.Contains(names, want) {
+			t.Errorf("EnvNames() lacks %s", want)
+		}
+	}
+	if strings.Contains(names, "IAMFLOW_DOMAINS") {
+		t.Errorf("EnvNames() lists domains, which are file-only")
+	}
+}
+
+func TestValidationNamesTheKey(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want string
+	}{
+		{"unknown key", "ingest:\n  listne: :8080\n", "field listne not found"},
+		{"bad domain name", "domains:\n  - name: Hub One\n    oci_name: Default\n", `domains[0].name: "Hub One"`},
+		{"duplicate domain", "domains:\n  - {name: a, oci_name: A}\n  - {name: a, oci_name: B}\n", `domains[1].name: "a" is used twice`},
+		{"domain url with path", "domains:\n  - {name: a, url: 'https://idcs-x.identity.oraclecloud.com/admin/v1'}\n", "domains[0].url"},
+		{"unrecognisable domain", "domains:\n  - {name: a}\n", "domains[0]: give at least one of url, oci_name or id"},
+		{"literal password", "ingest:\n  password: hunter2\n", "ingest.password: not a secret reference"},
+		{"short duplicate window", "nats:\n  streams:\n    duplicate_window: 10m\n", "nats.streams.duplicate_window"},
+		{"bad listen", "ingest:\n  listen: eight-thousand\n", "ingest.listen"},
+		{"bad allowed host", "ingest:\n  confirm:\n    allowed_hosts: ['http://x']\n", "ingest.confirm.allowed_hosts[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path, envMap(nil))
+			if err == nil {
+				cfg.Dev = true
+				err = cfg.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error reveals a literal secret: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,239 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/event"
+)
+
+// Response is the JSON body of a 2xx answer.
+type Response struct {
+	// Published events were stored in JetStream by this request.
+	Published int `json:"published"`
+	// Duplicates were already stored (OCI delivered them before).
+	Duplicates int `json:"duplicates"`
+	// UnknownType events are not identity changes iamflow acts on.
+	UnknownType int `json:"unknown_type,omitempty"`
+	// UnknownDomain events came from a domain not in the configuration.
+	UnknownDomain int `json:"unknown_domain,omitempty"`
+	// Confirmation is "confirmed" or "pending" for subscription confirmations.
+	Confirmation string `json:"confirmation,omitempty"`
+}
+
+// ErrorResponse is the JSON body of a 4xx or 5xx answer.
+type ErrorResponse struct {
+	// Error is a stable code: unauthorized, method_not_allowed,
+	// unsupported_media_type, body_too_large, malformed_json, unsupported_shape,
+	// missing_field, wrong_type, too_many_events, unavailable, confirmation_failed.
+	Error string `json:"error"`
+	// Message says what was wrong.
+	Message string `json:"message"`
+}
+
+func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.counters.requests.Add(1)
+	code := s.handle(w, r)
+	s.metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	s.metrics.latency.Observe(time.Since(start).Seconds())
+}
+
+// handle answers one request and returns the status code it wrote.
+func (s *Service) handle(w http.ResponseWriter, r *http.Request) int {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not supported; OCI posts events")
+	}
+	if !s.authorized(r) {
+		s.counters.unauthorized.Add(1)
+		w.Header().Set("WWW-Authenticate", `Basic realm="iamflow", charset="UTF-8"`)
+		return writeError(w, http.StatusUnauthorized, "unauthorized", "HTTP Basic credentials are missing or wrong")
+	}
+	if ct := r.Header.Get("Content-Type"); !acceptedContentType(ct) {
+		s.counters.rejected.Add(1)
+		return writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
+			fmt.Sprintf("content type %q is not JSON; send application/json", ct))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		s.counters.rejected.Add(1)
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
+				fmt.Sprintf("body exceeds the %d-byte limit (ingest.max_body_bytes)", s.cfg.MaxBodyBytes))
+		}
+		return writeError(w, http.StatusBadRequest, "unreadable_body", "could not read the body: "+err.Error())
+	}
+	now := time.Now()
+	batch, err := Parse(r.Header, body, now)
+	if err != nil {
+		s.counters.rejected.Add(1)
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			status := http.StatusBadRequest
+			if pe.Code == "too_many_events" {
+				status = http.StatusRequestEntityTooLarge
+			}
+			return writeError(w, status, pe.Code, pe.Error())
+		}
+		return writeError(w, http.StatusBadRequest, "malformed_json", err.Error())
+	}
+	if batch.Confirmation != nil {
+		return s.handleConfirmation(w, r.Context(), batch.Confirmation)
+	}
+	return s.publish(w, r.Context(), batch, now)
+}
+
+// publish sends the batch's events to JetStream and answers 202 only when all
+// are stored; otherwise 503 with Retry-After, so OCI delivers again.
+func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Batch, now time.Time) int {
+	var resp Response
+	for _, u := range batch.Unknown {
+		resp.UnknownType++
+		s.counters.unknownType.Add(1)
+		s.metrics.events.WithLabelValues("unknown_type").Inc()
+		if s.seenTypes.first(u.Type) {
+			s.log.InfoContext(ctx, "ignoring event type iamflow does not act on (logged once per type)", "type", u.Type, "event_id", u.ID)
+		}
+	}
+	out := make([]bus.OutMsg, 0, len(batch.Events))
+	for _, e := range batch.Events {
+		s.counters.received.Add(1)
+		name, ok := s.domains.resolve(e)
+		if !ok {
+			resp.UnknownDomain++
+			s.counters.unknownDomain.Add(1)
+			s.metrics.events.WithLabelValues("unknown_domain").Inc()
+			label := domainLabel(e)
+			if s.seenDoms.first(label) {
+				s.log.WarnContext(ctx, "dropping events from a domain not in the configuration (logged once per domain)", "domain", label, "event_id", e.GetId())
+			}
+			continue
+		}
+		e.Domain = name
+		if e.ReceivedAt == nil {
+			e.ReceivedAt = timestamppb.New(now)
+		}
+		subject, err := event.Subject(name, e.GetKind(), e.GetAction())
+		if err != nil {
+			// Parse only returns classified events; this is a bug, not bad input.
+			s.recordError(err.Error())
+			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		}
+		data, err := event.Marshal(e)
+		if err != nil {
+			s.recordError(err.Error())
+			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		}
+		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		msg.Header.Set("Content-Type", event.ContentType)
+		msg.Header.Set("Iamflow-Event-Type", e.GetType())
+		out = append(out, bus.OutMsg{Msg: msg, ID: e.GetId()})
+	}
+	if len(out) > 0 {
+		pubCtx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+		acks, err := s.bus.PublishBatch(pubCtx, out)
+		cancel()
+		if err != nil {
+			s.counters.unavailable.Add(1)
+			s.degraded.Store(true)
+			s.recordError("publish to JetStream: " + err.Error())
+			s.log.WarnContext(ctx, "JetStream did not acknowledge every event; asking OCI to retry", "events", len(out), "error", err)
+			w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
+			return writeError(w, http.StatusServiceUnavailable, "unavailable", "events could not be stored; retry later")
+		}
+		s.degraded.Store(false)
+		for _, a := range acks {
+			if a.Duplicate {
+				resp.Duplicates++
+				s.metrics.events.WithLabelValues("duplicate").Inc()
+			} else {
+				resp.Published++
+				s.metrics.events.WithLabelValues("published").Inc()
+			}
+		}
+		s.counters.published.Add(int64(resp.Published))
+		s.counters.duplicates.Add(int64(resp.Duplicates))
+		s.lastEvent.Store(&lastEvent{id: out[len(out)-1].ID, at: now})
+	}
+	return writeJSON(w, http.StatusAccepted, resp)
+}
+
+func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context, c *Confirmation) int {
+	u, err := checkConfirmURL(c.URL, s.cfg.Confirm)
+	if err != nil {
+		s.counters.confirmManual.Add(1)
+		s.log.WarnContext(ctx, "subscription confirmation needs an operator: open the URL to confirm",
+			"reason", err.Error(), "confirmation_url", c.URL, "subscription_id", c.SubscriptionID, "topic_id", c.TopicID)
+		return writeJSON(w, http.StatusAccepted, Response{Confirmation: "pending"})
+	}
+	fctx, cancel := context.WithTimeout(ctx, s.cfg.Confirm.Timeout)
+	defer cancel()
+	if err := fetchConfirmation(fctx, s.confirm, u); err != nil {
+		s.recordError(err.Error())
+		s.log.WarnContext(ctx, "subscription confirmation failed; OCI will send it again", "error", err, "subscription_id", c.SubscriptionID)
+		return writeError(w, http.StatusBadGateway, "confirmation_failed", err.Error())
+	}
+	s.counters.confirmed.Add(1)
+	s.log.InfoContext(ctx, "subscription confirmed", "subscription_id", c.SubscriptionID, "topic_id", c.TopicID, "host", u.Host)
+	return writeJSON(w, http.StatusOK, Response{Confirmation: "confirmed"})
+}
+
+// authorized checks HTTP Basic credentials in constant time. Comparing hashes
+// keeps the comparison independent of the lengths too.
+func (s *Service) authorized(r *http.Request) bool {
+	if s.cfg.Insecure {
+		return true
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	hu, wu := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(s.cfg.Username))
+	hp, wp := sha256.Sum256([]byte(pass)), sha256.Sum256([]byte(s.password.Reveal()))
+	return subtle.ConstantTimeCompare(hu[:], wu[:])&subtle.ConstantTimeCompare(hp[:], wp[:]) == 1
+}
+
+// acceptedContentType allows JSON and the generic types senders use for it;
+// it refuses what is clearly not JSON (forms, multipart, XML).
+func acceptedContentType(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch {
+	case mt == "application/json", strings.HasSuffix(mt, "+json"), mt == "text/plain",
+		mt == "application/octet-stream", mt == "text/json":
+		return true
+	}
+	return false
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+	return code
+}
+
+func writeError(w http.ResponseWriter, code int, errCode, msg string) int {
+	return writeJSON(w, code, ErrorResponse{Error: errCode, Message: msg})
+}

@@ -1,0 +1,230 @@
+// Package ingest is the HTTPS target for OCI Notifications, Events and
+// Connector Hub. It authenticates each request, parses whatever shape OCI sent,
+// maps the identity domain to its configured short name and publishes every
+// identity event to JetStream, answering 2xx only after JetStream has stored
+// them all. Nothing it acknowledges is lost: when JetStream is unreachable or
+// slow it answers 503 with Retry-After, and OCI delivers again.
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/telemetry"
+)
+
+// Name is the service's name in status, logs and the CLI.
+const Name = "ingest"
+
+// Service is the ingest service. Create it with New.
+type Service struct {
+	cfg      Config
+	bus      *bus.Bus
+	log      *slog.Logger
+	tel      *telemetry.Telemetry
+	domains  domainIndex
+	password secret.Value
+	confirm  *http.Client
+	version  string
+	metrics  *metrics
+	started  time.Time
+
+	counters  counters
+	seenTypes *logOnce // unknown event types already logged
+	seenDoms  *logOnce // unknown domains already logged
+	lastEvent atomic.Pointer[lastEvent]
+	lastErr   atomic.Pointer[lastError]
+	degraded  atomic.Bool
+
+	mu   sync.Mutex
+	addr net.Addr
+}
+
+type lastEvent struct {
+	id string
+	at time.Time
+}
+
+type lastError struct {
+	msg string
+	at  time.Time
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithTelemetry sets tracing and the HTTP instrumentation.
+func WithTelemetry(t *telemetry.Telemetry) Option { return func(s *Service) { s.tel = t } }
+
+// WithDomains sets the identity domains whose events are published; events
+// from any other domain are acknowledged, counted and dropped.
+func WithDomains(d ...Domain) Option { return func(s *Service) { s.domains = newDomainIndex(d) } }
+
+// WithPassword gives the resolved Basic auth password; without it New resolves
+// cfg.Password.
+func WithPassword(v secret.Value) Option { return func(s *Service) { s.password = v } }
+
+// WithConfirmClient replaces the HTTP client that fetches subscription
+// confirmation URLs (tests). Redirects stay restricted to the same host.
+func WithConfirmClient(c *http.Client) Option { return func(s *Service) { s.confirm = c } }
+
+// WithRegisterer registers the service's Prometheus metrics.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(s *Service) { s.metrics = newMetrics(r) }
+}
+
+// WithVersion sets the version reported in status.
+func WithVersion(v string) Option { return func(s *Service) { s.version = v } }
+
+// New validates cfg and returns a Service publishing to b.
+func New(ctx context.Context, cfg Config, b *bus.Bus, opts ...Option) (*Service, error) {
+	if b == nil {
+		return nil, errors.New("ingest: no bus")
+	}
+	s := &Service{cfg: cfg, bus: b, log: slog.New(slog.DiscardHandler), domains: newDomainIndex(nil), started: time.Now(),
+		seenTypes: newLogOnce(1000), seenDoms: newLogOnce(1000)}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := cfg.validate(!s.password.IsZero()); err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
+	}
+	if s.metrics == nil {
+		s.metrics = newMetrics(nil)
+	}
+	if s.tel == nil {
+		s.tel = telemetry.Noop()
+	}
+	if s.confirm == nil {
+		s.confirm = newConfirmClient(cfg.Confirm.Timeout)
+	}
+	s.confirm = sameHostRedirects(s.confirm)
+	if !cfg.Insecure && s.password.IsZero() {
+		pw, err := secret.Resolve(ctx, cfg.Password)
+		if err != nil {
+			return nil, fmt.Errorf("ingest password: %w", err)
+		}
+		s.password = pw
+	}
+	return s, nil
+}
+
+// Name returns "ingest".
+func (s *Service) Name() string { return Name }
+
+// Handler is the webhook as an http.Handler, instrumented for tracing.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(s.cfg.Path, http.HandlerFunc(s.serveEvents))
+	return telemetry.HTTPHandler(mux, "ingest", s.tel)
+}
+
+// Listen binds the webhook's address. Run calls it; tests and dev mode call it
+// first to learn the bound address.
+func (s *Service) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("ingest listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+	return ln, nil
+}
+
+// Addr is the bound address once Listen has run, else nil.
+func (s *Service) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Run serves the webhook until ctx is cancelled, then lets in-flight requests
+// finish (up to the publish timeout plus a margin).
+func (s *Service) Run(ctx context.Context) error {
+	ln, err := s.Listen()
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves the webhook on ln until ctx is cancelled.
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      s.cfg.PublishTimeout + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	tlsOn := s.cfg.TLS.CertFile != ""
+	if tlsOn {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsOn {
+			errc <- srv.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.log.Info("ingest listening", "addr", ln.Addr().String(), "path", s.cfg.Path, "tls", tlsOn)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ingest serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout+5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("ingest shutdown: %w", err)
+	}
+	return nil
+}
+
+// Status reports the service's counters and last activity.
+func (s *Service) Status(context.Context) *iamflowv1.ServiceStatus {
+	st := &iamflowv1.ServiceStatus{
+		Name:     Name,
+		Version:  s.version,
+		Uptime:   durationpb.New(time.Since(s.started).Round(time.Second)),
+		State:    iamflowv1.State_STATE_RUNNING,
+		Counters: s.counters.snapshot(),
+	}
+	if s.degraded.Load() {
+		st.State = iamflowv1.State_STATE_DEGRADED
+	}
+	if e := s.lastEvent.Load(); e != nil {
+		st.LastEventId, st.LastEventTime = e.id, timestamppb.New(e.at)
+	}
+	if e := s.lastErr.Load(); e != nil {
+		st.LastError, st.LastErrorTime = e.msg, timestamppb.New(e.at)
+	}
+	return st
+}
+
+func (s *Service) recordError(msg string) {
+	s.lastErr.Store(&lastError{msg: msg, at: time.Now()})
+}

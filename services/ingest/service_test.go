@@ -1,0 +1,438 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/secret"
+)
+
+const testPassword = "correct horse battery staple"
+
+// harness is a real JetStream server, a bus on it, and the ingest service
+// behind a real HTTP server.
+type harness struct {
+	t    *testing.T
+	srv  *bustest.Server
+	bus  *bus.Bus
+	svc  *Service
+	http *httptest.Server
+}
+
+func newHarness(t *testing.T, mutate func(*Config), opts ...Option) *harness {
+	t.Helper()
+	srv := bustest.RunServer(t)
+	b := srv.Open(t)
+	cfg := DefaultConfig()
+	cfg.Password = "env:UNUSED_IN_TESTS"
+	cfg.PublishTimeout = 2 * time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	opts = append([]Option{
+		WithPassword(secret.NewValue(testPassword)),
+		WithDomains(Domain{Name: "hub", OCIName: "Default"}, Domain{Name: "spoke", ID: "ocid1.domain.oc1..spoke"}),
+	}, opts...)
+	svc, err := New(context.Background(), cfg, b, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, srv: srv, bus: b, svc: svc, http: httptest.NewServer(svc.Handler())}
+	t.Cleanup(h.http.Close)
+	return h
+}
+
+func (h *harness) url() string { return h.http.URL + "/v1/events" }
+
+// post sends body with the right credentials and decodes the JSON answer.
+func (h *harness) post(body string, hdr ...string) (int, map[string]any, http.Header) {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.url(), strings.NewReader(body))
+	req.SetBasicAuth("iamflow", testPassword)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return do(h.t, req)
+}
+
+func do(t *testing.T, req *http.Request) (int, map[string]any, http.Header) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("response is not JSON (%d): %q", resp.StatusCode, b)
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+// stored returns every message in IAM_EVENTS.
+func (h *harness) stored() []*jetstream.RawStreamMsg {
+	h.t.Helper()
+	ctx := context.Background()
+	s, err := h.bus.JetStream().Stream(ctx, bus.StreamEvents)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func envelope(id, typ, domain string, details map[string]any) string {
+	if domain != "" {
+		details["domainName"] = domain
+	}
+	b, _ := json.Marshal(map[string]any{
+		"eventType": "com.oraclecloud.identitycontrolplane." + typ, "cloudEventsVersion": "0.1", "eventTypeVersion": "2.0",
+		"source": "IdentityControlPlane", "eventID": id, "eventTime": "2026-11-20T10:00:00Z", "contentType": "application/json",
+		"data": map[string]any{"additionalDetails": details},
+	})
+	return string(b)
+}
+
+func addUserToGroup(id, domain string) string {
+	return envelope(id, "addusertogroup", domain, map[string]any{
+		"adminResourceId": "g1", "adminResourceName": "Admins", "adminResourceType": "Group",
+		"adminRefResourceId": "u1", "adminRefResourceName": "jane", "adminRefResourceType": "User",
+		"actorId": "c1", "actorName": "iamflow-client", "actorType": "Client",
+	})
+}
+
+func TestWebhookPublishesOnTheEventSubject(t *testing.T) {
+	h := newHarness(t, nil)
+	code, body, _ := h.post(addUserToGroup("ev-1", "Default"))
+	if code != http.StatusAccepted || body["published"] != 1.0 {
+		t.Fatalf("got %d %v, want 202 with published=1", code, body)
+	}
+	msgs := h.stored()
+	if len(msgs) != 1 {
+		t.Fatalf("stored %d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.Subject != "iam.event.hub.membership.member_added" {
+		t.Errorf("subject = %s", m.Subject)
+	}
+	if got := m.Header.Get("Nats-Msg-Id"); got != "ev-1" {
+		t.Errorf("Nats-Msg-Id = %q, want the OCI event id", got)
+	}
+	e, err := event.Unmarshal(m.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.GetDomain() != "hub" || e.GetResource().GetId() != "g1" || e.GetRelated().GetId() != "u1" ||
+		e.GetActor().GetName() != "iamflow-client" || e.GetReceivedAt() == nil {
+		t.Errorf("stored event = %v", e)
+	}
+}
+
+func TestWebhookAcceptsEveryFixtureShape(t *testing.T) {
+	fixtures := loadFixtures(t)
+	if len(fixtures) < 5 {
+		t.Fatalf("only %d fixtures in testdata", len(fixtures))
+	}
+	for _, f := range fixtures {
+		t.Run(f.name, func(t *testing.T) {
+			h := newHarness(t, func(c *Config) { c.Confirm.Auto = false },
+				WithDomains(Domain{Name: "any", OCIName: "Default"}))
+			batch, err := Parse(f.header, f.body, time.Now())
+			if err != nil {
+				t.Fatalf("fixture does not parse: %v", err)
+			}
+			hdr := []string{}
+			for k := range f.header {
+				hdr = append(hdr, k, f.header.Get(k))
+			}
+			code, body, _ := h.post(string(f.body), hdr...)
+			if batch.Confirmation != nil {
+				if code != http.StatusAccepted || body["confirmation"] != "pending" {
+					t.Fatalf("confirmation: got %d %v", code, body)
+				}
+				return
+			}
+			if code != http.StatusAccepted {
+				t.Fatalf("got %d %v, want 202", code, body)
+			}
+			got := int(body["published"].(float64)) + int(body["duplicates"].(float64))
+			unknownDomain, _ := body["unknown_domain"].(float64)
+			if got+int(unknownDomain) != len(batch.Events) {
+				t.Fatalf("published+duplicates+unknown_domain = %d+%v, want %d events", got, unknownDomain, len(batch.Events))
+			}
+			if n := len(h.stored()); n != got {
+				t.Fatalf("stream has %d messages, want %d", n, got)
+			}
+		})
+	}
+}
+
+func TestDuplicateDeliveryIsStoredOnce(t *testing.T) {
+	h := newHarness(t, nil)
+	body := addUserToGroup("ev-dup", "Default")
+	if code, out, _ := h.post(body); code != http.StatusAccepted || out["published"] != 1.0 {
+		t.Fatalf("first delivery: %d %v", code, out)
+	}
+	code, out, _ := h.post(body)
+	if code != http.StatusAccepted || out["duplicates"] != 1.0 || out["published"] != 0.0 {
+		t.Fatalf("second delivery: %d %v, want 202 with duplicates=1", code, out)
+	}
+	if n := len(h.stored()); n != 1 {
+		t.Fatalf("stored %d messages, want 1", n)
+	}
+	st := h.svc.Status(context.Background())
+	if st.GetCounters()["published"] != 1 || st.GetCounters()["duplicates"] != 1 || st.GetLastEventId() != "ev-dup" {
+		t.Fatalf("status = %v", st)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	h := newHarness(t, nil)
+	body := addUserToGroup("ev-auth", "Default")
+	for _, tc := range []struct {
+		name       string
+		user, pass string
+		noAuth     bool
+	}{
+		{name: "no credentials", noAuth: true},
+		{name: "wrong password", user: "iamflow", pass: "wrong"},
+		{name: "wrong user", user: "admin", pass: testPassword},
+		{name: "password prefix", user: "iamflow", pass: testPassword[:5]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, h.url(), strings.NewReader(body))
+			if !tc.noAuth {
+				req.SetBasicAuth(tc.user, tc.pass)
+			}
+			code, out, hdr := do(t, req)
+			if code != http.StatusUnauthorized || out["error"] != "unauthorized" {
+				t.Fatalf("got %d %v, want 401", code, out)
+			}
+			if !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic ") {
+				t.Fatalf("WWW-Authenticate = %q", hdr.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	if n := len(h.stored()); n != 0 {
+		t.Fatalf("unauthenticated requests stored %d messages", n)
+	}
+}
+
+func TestBadRequestsAreRefusedWithAReason(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxBodyBytes = 4096 })
+	tests := []struct {
+		name, method, ctype, body string
+		code                      int
+		errCode, msg              string
+	}{
+		{"malformed JSON", "POST", "application/json", `{"eventType":`, 400, "malformed_json", "JSON"},
+		{"not an event", "POST", "application/json", `{"hello":"world"}`, 400, "unsupported_shape", ""},
+		{"too large", "POST", "application/json", `{"x":"` + strings.Repeat("a", 5000) + `"}`, 413, "body_too_large", "4096-byte limit"},
+		{"form body", "POST", "application/x-www-form-urlencoded", `a=b`, 415, "unsupported_media_type", "not JSON"},
+		{"GET", "GET", "", ``, 405, "method_not_allowed", "GET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, h.url(), strings.NewReader(tt.body))
+			req.SetBasicAuth("iamflow", testPassword)
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
+			code, out, _ := do(t, req)
+			msg, _ := out["message"].(string)
+			if code != tt.code || out["error"] != tt.errCode || msg == "" || !strings.Contains(msg, tt.msg) {
+				t.Fatalf("got %d %v, want %d %s mentioning %q", code, out, tt.code, tt.errCode, tt.msg)
+			}
+		})
+	}
+	if n := len(h.stored()); n != 0 {
+		t.Fatalf("bad requests stored %d messages", n)
+	}
+}
+
+func TestUnknownTypesAndDomainsAreAcknowledgedNotPublished(t *testing.T) {
+	h := newHarness(t, nil)
+	code, out, _ := h.post(envelope("ev-pol", "createpolicy", "Default", map[string]any{"adminResourceId": "p1"}))
+	if code != http.StatusAccepted || out["unknown_type"] != 1.0 {
+		t.Fatalf("unknown type: %d %v", code, out)
+	}
+	code, out, _ = h.post(addUserToGroup("ev-other", "SomeOtherDomain"))
+	if code != http.StatusAccepted || out["unknown_domain"] != 1.0 {
+		t.Fatalf("unknown domain: %d %v", code, out)
+	}
+	if n := len(h.stored()); n != 0 {
+		t.Fatalf("stored %d messages, want 0", n)
+	}
+	c := h.svc.Status(context.Background()).GetCounters()
+	if c["unknown_type"] != 1 || c["unknown_domain"] != 1 {
+		t.Fatalf("counters = %v", c)
+	}
+}
+
+func TestDomainMatchedByID(t *testing.T) {
+	h := newHarness(t, nil)
+	body := envelope("ev-spoke", "createuser", "", map[string]any{
+		"adminResourceId": "u9", "adminResourceName": "bob", "adminResourceType": "User", "domainId": "OCID1.DOMAIN.OC1..SPOKE",
+	})
+	if code, out, _ := h.post(body); code != http.StatusAccepted || out["published"] != 1.0 {
+		t.Fatalf("got %d %v", code, out)
+	}
+	if s := h.stored()[0].Subject; s != "iam.event.spoke.user.created" {
+		t.Fatalf("subject = %s", s)
+	}
+}
+
+// TestJetStreamDownAnswers503AndLosesNothing stops the NATS server under the
+// webhook: requests then get 503 with Retry-After (so OCI retries), and after
+// the server returns, everything acknowledged before is still there and the
+// retried deliveries are stored exactly once.
+func TestJetStreamDownAnswers503AndLosesNothing(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.PublishTimeout = 500 * time.Millisecond })
+	for i := range 3 {
+		if code, out, _ := h.post(addUserToGroup(fmt.Sprintf("before-%d", i), "Default")); code != http.StatusAccepted {
+			t.Fatalf("before outage: %d %v", code, out)
+		}
+	}
+	h.srv.Shutdown()
+	during := addUserToGroup("during", "Default")
+	code, out, hdr := h.post(during)
+	if code != http.StatusServiceUnavailable || out["error"] != "unavailable" || hdr.Get("Retry-After") != "30" {
+		t.Fatalf("during outage: got %d %v Retry-After=%q, want 503 with Retry-After 30", code, out, hdr.Get("Retry-After"))
+	}
+	if st := h.svc.Status(context.Background()); st.GetState() != iamflowv1.State_STATE_DEGRADED || st.GetLastError() == "" {
+		t.Fatalf("status during outage = %v", st)
+	}
+	h.srv.Restart(h.t)
+	// OCI retries the refused delivery; poll until the bus has reconnected.
+	var lastCode int
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		lastCode, _, _ = h.post(during)
+		if lastCode == http.StatusAccepted || time.Now().After(deadline) {
+			break
+		}
+	}
+	if lastCode != http.StatusAccepted {
+		t.Fatalf("after restart: still %d", lastCode)
+	}
+	ids := map[string]int{}
+	for _, m := range h.stored() {
+		ids[m.Header.Get("Nats-Msg-Id")]++
+	}
+	for _, id := range []string{"before-0", "before-1", "before-2", "during"} {
+		if ids[id] != 1 {
+			t.Errorf("event %s stored %d times, want exactly once (stored: %v)", id, ids[id], ids)
+		}
+	}
+	if st := h.svc.Status(context.Background()); st.GetState() != iamflowv1.State_STATE_RUNNING {
+		t.Fatalf("state after recovery = %v", st.GetState())
+	}
+}
+
+func TestSubscriptionConfirmation(t *testing.T) {
+	var fetched atomic.Int32
+	oci := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/confirm":
+			fetched.Add(1)
+			fmt.Fprint(w, `{"message":"confirmed"}`)
+		case "/elsewhere":
+			http.Redirect(w, r, "https://attacker.example/confirm", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer oci.Close()
+	u, _ := url.Parse(oci.URL)
+	h := newHarness(t, func(c *Config) { c.Confirm.AllowedHosts = []string{u.Hostname()} }, WithConfirmClient(oci.Client()))
+	confirm := func(target string) (int, map[string]any) {
+		code, out, _ := h.post(`{"ConfirmationURL":"`+target+`"}`,
+			"X-OCI-NS-MessageType", "SubscriptionConfirmation", "X-OCI-NS-ConfirmationURL", target,
+			"X-OCI-NS-SubscriptionId", "ocid1.onssubscription.oc1..x")
+		return code, out
+	}
+	if code, out := confirm(oci.URL + "/confirm?token=abc"); code != http.StatusOK || out["confirmation"] != "confirmed" || fetched.Load() != 1 {
+		t.Fatalf("allowed host: %d %v fetched=%d", code, out, fetched.Load())
+	}
+	for _, target := range []string{
+		"https://metadata.internal.example/latest",        // host not allowed
+		"http://" + u.Host + "/confirm",                   // not https
+		"https://" + u.Hostname() + ".attacker.example/c", // suffix trick
+		"https://user:pw@" + u.Host + "/confirm",          // user info
+	} {
+		if code, out := confirm(target); code != http.StatusAccepted || out["confirmation"] != "pending" {
+			t.Errorf("%s: %d %v, want 202 pending (logged for an operator)", target, code, out)
+		}
+	}
+	if code, out := confirm(oci.URL + "/elsewhere"); code != http.StatusBadGateway || !strings.Contains(out["message"].(string), "refusing redirect") {
+		t.Errorf("redirect to another host: %d %v, want 502 refusing the redirect", code, out)
+	}
+	if fetched.Load() != 1 {
+		t.Errorf("confirmation URL fetched %d times, want 1", fetched.Load())
+	}
+	if n := len(h.stored()); n != 0 {
+		t.Fatalf("confirmations stored %d messages", n)
+	}
+}
+
+func TestConfirmClientRefusesPrivateAddresses(t *testing.T) {
+	local := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer local.Close()
+	u, _ := url.Parse(local.URL + "/confirm")
+	err := fetchConfirmation(context.Background(), sameHostRedirects(newConfirmClient(2*time.Second)), u)
+	if err == nil || !strings.Contains(err.Error(), "non-public address") {
+		t.Fatalf("fetch of a loopback URL: %v, want a refusal", err)
+	}
+}
+
+// fixture is one testdata input with its optional headers file.
+type fixture struct {
+	name   string
+	body   []byte
+	header http.Header
+}
+
+func loadFixtures(t *testing.T) []fixture {
+	t.Helper()
+	names, err := fixtureNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []fixture
+	for _, n := range names {
+		body, hdr, err := readFixture(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fixture{name: n, body: body, header: hdr})
+	}
+	return out
+}
