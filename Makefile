@@ -1,0 +1,41 @@
+# iamflow developer commands. `make test` is what CI runs.
+GO        ?= go
+FUZZTIME  ?= 30s
+BENCHTIME ?= 20000x
+
+.PHONY: run test lint fuzz bench proto proto-check
+
+## run: start every service locally with an embedded JetStream (no configuration needed)
+run:
+	$(GO) run ./cmd/iamflow dev
+
+## test: unit, integration and end-to-end tests, with the race detector
+test:
+	$(GO) test -race -count=1 ./...
+
+## lint: formatting and vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## bench: the webhook path beside raw JetStream publish, and the other benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./services/ingest/ ./internal/bus/
+
+## proto: regenerate gen/ from proto/ with the tools pinned in tools/go.mod
+proto:
+	$(GO) tool -modfile=tools/go.mod buf lint
+	$(GO) tool -modfile=tools/go.mod buf generate
+
+## proto-check: fail if gen/ is not what proto/ generates
+proto-check: proto
+	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run make proto and commit"; exit 1; }
