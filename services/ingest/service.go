@@ -117,6 +117,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, opts ...Option) (*Service,
 		s.confirm = newConfirmClient(cfg.Confirm.Timeout)
 	}
 	s.confirm = sameHostRedirects(s.confirm)
+	s.confirm.Transport = telemetry.HTTPTransport(s.confirm.Transport, s.tel)
 	if !cfg.Insecure && s.password.IsZero() {
 		pw, err := secret.Resolve(ctx, cfg.Password)
 		if err != nil {
