@@ -1,0 +1,185 @@
+package identitydomain
+
+import "time"
+
+// User is a snapshot of one emulated user, for tests.
+type User struct {
+	ID           string
+	OCID         string
+	UserName     string
+	DisplayName  string
+	Active       bool
+	Federated    bool
+	Capabilities map[string]bool // every capability flag, defaults applied
+	Groups       []string        // ids of the groups the user is in, in join order
+	Version      string
+	Created      time.Time
+	LastModified time.Time
+	// Attributes is the SCIM representation (returned=default attributes).
+	Attributes map[string]any
+}
+
+// Group is a snapshot of one emulated group, for tests.
+type Group struct {
+	ID           string
+	OCID         string
+	DisplayName  string
+	Description  string
+	Members      int
+	Version      string
+	Created      time.Time
+	LastModified time.Time
+	// Attributes is the SCIM representation (returned=default attributes).
+	Attributes map[string]any
+}
+
+// Member is one member of a group, for tests.
+type Member struct {
+	UserID         string
+	UserName       string
+	OCID           string
+	MembershipOCID string
+	DateAdded      time.Time
+}
+
+func (d *Domain) userSnapshot(u *userRec, base string) User {
+	caps := map[string]bool{}
+	for k, v := range effectiveCaps(u.attrs) {
+		if b, ok := v.(bool); ok {
+			caps[k] = b
+		}
+	}
+	fed := false
+	if ext, ok := u.attrs[SchemaUserExt].(map[string]any); ok {
+		fed, _ = ext["isFederatedUser"].(bool)
+	}
+	ms := u.sortedGroups()
+	groups := make([]string, len(ms))
+	for i, m := range ms {
+		groups[i] = m.group.id
+	}
+	return User{
+		ID: u.id, OCID: u.ocid, UserName: u.userName(), DisplayName: u.str("displayName"),
+		Active: u.active(), Federated: fed, Capabilities: caps, Groups: groups, Version: u.version,
+		Created: u.created, LastModified: u.modified,
+		Attributes: defaultProjection.apply(userType, d.renderUser(u, base, defaultProjection)),
+	}
+}
+
+func (d *Domain) groupSnapshot(g *groupRec, base string) Group {
+	desc := ""
+	if ext, ok := g.attrs[SchemaGroupExt].(map[string]any); ok {
+		desc, _ = ext["description"].(string)
+	}
+	doc, _ := d.renderGroup(g, base, defaultProjection)
+	return Group{
+		ID: g.id, OCID: g.ocid, DisplayName: g.displayName(), Description: desc, Members: len(g.members),
+		Version: g.version, Created: g.created, LastModified: g.modified,
+		Attributes: defaultProjection.apply(groupType, doc),
+	}
+}
+
+// Users returns every user, in creation order.
+func (d *Domain) Users() []User {
+	base := d.URL()
+	d.store.mu.RLock()
+	defer d.store.mu.RUnlock()
+	out := make([]User, len(d.store.userOrder))
+	for i, u := range d.store.userOrder {
+		out[i] = d.userSnapshot(u, base)
+	}
+	return out
+}
+
+// User returns the user with this id.
+func (d *Domain) User(id string) (User, bool) {
+	base := d.URL()
+	d.store.mu.RLock()
+	defer d.store.mu.RUnlock()
+	u := d.store.users[id]
+	if u == nil {
+		return User{}, false
+	}
+	return d.userSnapshot(u, base), true
+}
+
+// UserByName returns the user with this userName (case-insensitive).
+func (d *Domain) UserByName(userName string) (User, bool) {
+	base := d.URL()
+	d.store.mu.RLock()
+	defer d.store.mu.RUnlock()
+	u := d.store.usersByName[lower(userName)]
+	if u == nil {
+		return User{}, false
+	}
+	return d.userSnapshot(u, base), true
+}
+
+// Groups returns every group, in creation order.
+func (d *Domain) Groups() []Group {
+	base := d.URL()
+	d.store.mu.RLock()
+	defer d.store.mu.RUnlock()
+	out := make([]Group, len(d.store.groupOrder))
+	for i, g := range d.store.groupOrder {
+		out[i] = d.groupSnapshot(g, base)
+	}
+	return out
+}
+
+// Group returns the group with this id.
+func (d *Domain) Group(id string) (Group, bool) {
+	base := d.URL()
+	d.store.mu.RLock()
+	defer d.store.mu.RUnlock()
+	g := d.store.groups[id]
+	if g == nil {
+		return Group{}, false
+	}
+	return d.groupSnapshot(g, base), true
+}
+
+// GroupByName returns the group with this displayName (case-insensitive).
+func (d *Domain) GroupByName(displayName string) (Group, bool) {
+	base := d.URL()
+	d.store.mu.RLock()
+	defer d.store.mu.RUnlock()
+	g := d.store.groupsByName[lower(displayName)]
+	if g == nil {
+		return Group{}, false
+	}
+	return d.groupSnapshot(g, base), true
+}
+
+// Members returns the members of a group, in the order they were added, and
+// false if there is no such group.
+func (d *Domain) Members(groupID string) ([]Member, bool) {
+	d.store.mu.RLock()
+	defer d.store.mu.RUnlock()
+	g := d.store.groups[groupID]
+	if g == nil {
+		return nil, false
+	}
+	out := make([]Member, len(g.members))
+	for i, m := range g.members {
+		out[i] = Member{UserID: m.user.id, UserName: m.user.userName(), OCID: m.user.ocid,
+			MembershipOCID: d.membershipOCID(m), DateAdded: m.added}
+	}
+	return out, true
+}
+
+// Reset empties the directory and the counters, drops undelivered events and
+// restores the configured faults and rate-limit windows. Issued tokens stay
+// valid.
+func (d *Domain) Reset() {
+	d.store.mu.Lock()
+	fresh := newStore()
+	d.store.users, d.store.userOrder, d.store.usersByName = fresh.users, nil, fresh.usersByName
+	d.store.groups, d.store.groupOrder, d.store.groupsByName = fresh.groups, nil, fresh.groupsByName
+	d.store.memberships = 0
+	d.store.mu.Unlock()
+	d.stats.reset()
+	d.events.reset()
+	d.faults.set(d.cfg.Faults)
+	d.limiter.set(d.cfg.Limits.effective(d.cfg.Tier))
+}

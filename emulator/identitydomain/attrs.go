@@ -1,0 +1,288 @@
+package identitydomain
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Request bodies are validated against the schema in schema.go:
+//   - schemas must list the resource's core schema URN (RFC 7643 §3);
+//   - known attributes are stored under their canonical names and must have
+//     the schema's type (string, boolean, dateTime, complex, array);
+//   - read-only and server-computed attributes (id, meta, groups, ...) are
+//     ignored on POST and PUT, as RFC 7644 §3.5.1 says, and rejected by PATCH
+//     (400 mutability);
+//   - null means unassigned;
+//   - unknown attributes and unknown schema extensions are kept verbatim and
+//     returned as returned=default (IDCS's treatment of unknown attributes is
+//     not documented; keeping them is the lenient choice);
+//   - emails are not required (IDCS can be configured to require a primary
+//     email; the default SCIM behaviour is not to).
+
+// canonicalize validates a resource body and returns the attributes to store
+// and, for groups, the raw members value (nil if absent).
+func canonicalize(rt *resourceType, body map[string]any) (attrs map[string]any, members any, err error) {
+	if err := checkSchemas(body, rt.core.urn); err != nil {
+		return nil, nil, err
+	}
+	attrs = make(map[string]any, len(body))
+	for k, v := range body {
+		lk := strings.ToLower(k)
+		switch {
+		case lk == "schemas" || v == nil:
+			continue
+		case lk == strings.ToLower(rt.core.urn):
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, nil, errInvalidValue("Attribute %s must be an object.", k)
+			}
+			// RFC 7644 allows core attributes qualified by their schema URN.
+			flat := make(map[string]any, len(body)+len(m))
+			for bk, bv := range body {
+				if !strings.EqualFold(bk, k) {
+					flat[bk] = bv
+				}
+			}
+			for mk, mv := range m {
+				flat[mk] = mv
+			}
+			return canonicalize(rt, flat)
+		}
+		if ext := rt.ext(lk); ext != nil {
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, nil, errInvalidValue("Attribute %s must be an object.", k)
+			}
+			sub, err := canonObject(ext.attrs, m, ext.urn, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(sub) > 0 {
+				attrs[ext.urn] = sub
+			}
+			continue
+		}
+		if strings.HasPrefix(lk, "urn:") {
+			if _, ok := v.(map[string]any); !ok {
+				return nil, nil, errInvalidValue("Schema extension %s must be an object.", k)
+			}
+			attrs[k] = deepCopy(v)
+			continue
+		}
+		def := rt.core.attrs[lk]
+		switch {
+		case def == nil:
+			attrs[k] = deepCopy(v)
+		case rt == groupType && def.name == "members":
+			members = v
+		case def.server || def.mut == mutReadOnly:
+		default:
+			cv, err := canonValue(def, v, def.name, false)
+			if err != nil {
+				return nil, nil, err
+			}
+			if cv != nil {
+				attrs[def.name] = cv
+			}
+		}
+	}
+	if s, _ := attrs[rt.required].(string); strings.TrimSpace(s) == "" {
+		return nil, nil, errMissing(rt.required)
+	}
+	return attrs, members, nil
+}
+
+// checkSchemas requires body.schemas to be an array of strings holding urn.
+func checkSchemas(body map[string]any, urn string) error {
+	var raw any
+	for k, v := range body {
+		if strings.EqualFold(k, "schemas") {
+			raw = v
+		}
+	}
+	list, ok := raw.([]any)
+	if raw == nil || !ok {
+		return errMissing("schemas")
+	}
+	for _, s := range list {
+		str, ok := s.(string)
+		if !ok {
+			return errInvalidValue("schemas must be an array of strings.")
+		}
+		if strings.EqualFold(str, urn) {
+			return nil
+		}
+	}
+	return errInvalidValue("schemas must include %s.", urn)
+}
+
+// canonObject validates the attributes of a complex value or schema extension.
+// With patch set, read-only sub-attributes are an error instead of ignored.
+func canonObject(defs map[string]*attrDef, m map[string]any, path string, patch bool) (map[string]any, error) {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if v == nil {
+			continue
+		}
+		sd := defs[strings.ToLower(k)]
+		if sd == nil {
+			out[k] = deepCopy(v)
+			continue
+		}
+		if sd.server || sd.mut == mutReadOnly {
+			if patch {
+				return nil, errMutability("Attribute %s.%s is read-only.", path, sd.name)
+			}
+			continue
+		}
+		cv, err := canonValue(sd, v, path+"."+sd.name, patch)
+		if err != nil {
+			return nil, err
+		}
+		if cv != nil {
+			out[sd.name] = cv
+		}
+	}
+	return out, nil
+}
+
+// canonValue validates one attribute value against its definition. An empty
+// array is returned as nil (unassigned).
+func canonValue(def *attrDef, v any, path string, patch bool) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if def.multi {
+		list, ok := v.([]any)
+		if !ok {
+			return nil, errInvalidValue("Attribute %s is multi-valued; its value must be an array.", path)
+		}
+		out := make([]any, 0, len(list))
+		for _, e := range list {
+			cv, err := canonSingle(def, e, path, patch)
+			if err != nil {
+				return nil, err
+			}
+			if cv != nil {
+				out = append(out, cv)
+			}
+		}
+		if len(out) == 0 {
+			return nil, nil
+		}
+		return out, nil
+	}
+	return canonSingle(def, v, path, patch)
+}
+
+func canonSingle(def *attrDef, v any, path string, patch bool) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch def.typ {
+	case typeString, typeReference:
+		if _, ok := v.(string); !ok {
+			return nil, errInvalidValue("Attribute %s must be a string.", path)
+		}
+	case typeDateTime:
+		s, ok := v.(string)
+		if !ok {
+			return nil, errInvalidValue("Attribute %s must be a dateTime string.", path)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			return nil, errInvalidValue("Attribute %s: %q is not an RFC 3339 dateTime.", path, s)
+		}
+	case typeBool:
+		if _, ok := v.(bool); !ok {
+			return nil, errInvalidValue("Attribute %s must be a boolean.", path)
+		}
+	case typeInteger:
+		f, ok := v.(float64)
+		if !ok || f != float64(int64(f)) {
+			return nil, errInvalidValue("Attribute %s must be an integer.", path)
+		}
+	case typeComplex:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, errInvalidValue("Attribute %s must be an object.", path)
+		}
+		return canonObject(def.subs, m, path, patch)
+	}
+	return v, nil
+}
+
+// deepCopy copies JSON values so that stored attributes never alias request data.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = deepCopy(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = deepCopy(x)
+		}
+		return out
+	}
+	return v
+}
+
+func equalJSON(a, b any) bool { return reflect.DeepEqual(a, b) }
+
+// keyFor finds the key of m equal to name ignoring case, or returns name.
+func keyFor(m map[string]any, name string) string {
+	if _, ok := m[name]; ok {
+		return name
+	}
+	for k := range m {
+		if strings.EqualFold(k, name) {
+			return k
+		}
+	}
+	return name
+}
+
+// normalizeJSON turns values decoded from YAML (ints, map[string]any with
+// nested non-JSON types) into the types encoding/json produces.
+func normalizeJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = normalizeJSON(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = normalizeJSON(x)
+		}
+		return out
+	case int:
+		return float64(v)
+	case int64:
+		return float64(v)
+	case uint64:
+		return float64(v)
+	case time.Time:
+		return formatTime(v)
+	}
+	return v
+}
+
+// sortedKeys returns m's keys in order, for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func lower(s string) string { return strings.ToLower(s) }

@@ -1,0 +1,250 @@
+package identitydomain
+
+import (
+	"crypto/sha256"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// actorRef is who created or last modified a resource: an OAuth client.
+type actorRef struct {
+	id, name string
+}
+
+// resource is what users and groups share. attrs holds the client-writable
+// attributes under their canonical names; it is copy-on-write: a committed map
+// (and everything in it) is never modified again, so it may be read after the
+// store lock is released.
+type resource struct {
+	id, ocid   string
+	attrs      map[string]any
+	created    time.Time
+	modified   time.Time
+	version    string
+	createdBy  actorRef
+	modifiedBy actorRef
+	seq        uint64 // creation order
+}
+
+func (r *resource) str(name string) string {
+	s, _ := r.attrs[name].(string)
+	return s
+}
+
+type userRec struct {
+	resource
+	groups map[*groupRec]*membership
+}
+
+func (u *userRec) userName() string { return u.str("userName") }
+
+// display is the member's display name: displayName, else userName.
+func (u *userRec) display() string {
+	if s := u.str("displayName"); s != "" {
+		return s
+	}
+	return u.userName()
+}
+
+func (u *userRec) active() bool {
+	if b, ok := u.attrs["active"].(bool); ok {
+		return b
+	}
+	return true
+}
+
+type groupRec struct {
+	resource
+	members   []*membership // in the order they were added
+	memberIdx map[*userRec]*membership
+}
+
+func (g *groupRec) displayName() string { return g.str("displayName") }
+
+type membership struct {
+	user  *userRec
+	group *groupRec
+	added time.Time
+	seq   uint64
+}
+
+// store is the domain's directory, guarded by mu.
+type store struct {
+	mu           sync.RWMutex
+	users        map[string]*userRec
+	userOrder    []*userRec // by seq
+	usersByName  map[string]*userRec
+	groups       map[string]*groupRec
+	groupOrder   []*groupRec // by seq
+	groupsByName map[string]*groupRec
+	memberships  int
+	seq          uint64
+}
+
+func newStore() *store {
+	return &store{
+		users:        map[string]*userRec{},
+		usersByName:  map[string]*userRec{},
+		groups:       map[string]*groupRec{},
+		groupsByName: map[string]*groupRec{},
+	}
+}
+
+func (s *store) nextSeq() uint64 {
+	s.seq++
+	return s.seq
+}
+
+func (s *store) addUser(u *userRec) {
+	u.seq = s.nextSeq()
+	s.users[u.id] = u
+	s.usersByName[strings.ToLower(u.userName())] = u
+	s.userOrder = append(s.userOrder, u)
+}
+
+func (s *store) addGroup(g *groupRec) {
+	g.seq = s.nextSeq()
+	s.groups[g.id] = g
+	s.groupsByName[strings.ToLower(g.displayName())] = g
+	s.groupOrder = append(s.groupOrder, g)
+}
+
+// userByRef finds a user by id, else by userName (case-insensitive).
+func (s *store) userByRef(ref string) *userRec {
+	if u := s.users[ref]; u != nil {
+		return u
+	}
+	return s.usersByName[strings.ToLower(ref)]
+}
+
+// groupByRef finds a group by id, else by displayName (case-insensitive).
+func (s *store) groupByRef(ref string) *groupRec {
+	if g := s.groups[ref]; g != nil {
+		return g
+	}
+	return s.groupsByName[strings.ToLower(ref)]
+}
+
+func removeBySeq[T interface{ getSeq() uint64 }](list []T, seq uint64) []T {
+	i, found := slices.BinarySearchFunc(list, seq, func(x T, s uint64) int {
+		switch {
+		case x.getSeq() < s:
+			return -1
+		case x.getSeq() > s:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		return list
+	}
+	return slices.Delete(list, i, i+1)
+}
+
+func (r *resource) getSeq() uint64 { return r.seq }
+
+func (s *store) deleteUser(u *userRec) {
+	for g := range u.groups {
+		s.removeMember(g, u)
+	}
+	delete(s.users, u.id)
+	delete(s.usersByName, strings.ToLower(u.userName()))
+	s.userOrder = removeBySeq(s.userOrder, u.seq)
+}
+
+func (s *store) deleteGroup(g *groupRec) {
+	for _, m := range g.members {
+		delete(m.user.groups, g)
+	}
+	s.memberships -= len(g.members)
+	delete(s.groups, g.id)
+	delete(s.groupsByName, strings.ToLower(g.displayName()))
+	s.groupOrder = removeBySeq(s.groupOrder, g.seq)
+}
+
+// addMember adds u to g; it reports false if u already was a member.
+func (s *store) addMember(g *groupRec, u *userRec, now time.Time) (*membership, bool) {
+	if m := g.memberIdx[u]; m != nil {
+		return m, false
+	}
+	m := &membership{user: u, group: g, added: now, seq: s.nextSeq()}
+	if g.memberIdx == nil {
+		g.memberIdx = map[*userRec]*membership{}
+	}
+	if u.groups == nil {
+		u.groups = map[*groupRec]*membership{}
+	}
+	g.memberIdx[u] = m
+	g.members = append(g.members, m)
+	u.groups[g] = m
+	s.memberships++
+	return m, true
+}
+
+// removeMember removes u from g; it reports false if u was not a member.
+func (s *store) removeMember(g *groupRec, u *userRec) bool {
+	m := g.memberIdx[u]
+	if m == nil {
+		return false
+	}
+	delete(g.memberIdx, u)
+	delete(u.groups, g)
+	i, found := slices.BinarySearchFunc(g.members, m.seq, func(x *membership, s uint64) int {
+		switch {
+		case x.seq < s:
+			return -1
+		case x.seq > s:
+			return 1
+		}
+		return 0
+	})
+	if found {
+		g.members = slices.Delete(g.members, i, i+1)
+	}
+	s.memberships--
+	return true
+}
+
+// renameUser moves u's name index entry after a userName change.
+func (s *store) renameUser(u *userRec, oldName string) {
+	if n := u.userName(); !strings.EqualFold(n, oldName) {
+		delete(s.usersByName, strings.ToLower(oldName))
+		s.usersByName[strings.ToLower(n)] = u
+	}
+}
+
+// renameGroup moves g's name index entry after a displayName change.
+func (s *store) renameGroup(g *groupRec, oldName string) {
+	if n := g.displayName(); !strings.EqualFold(n, oldName) {
+		delete(s.groupsByName, strings.ToLower(oldName))
+		s.groupsByName[strings.ToLower(n)] = g
+	}
+}
+
+// sortedGroups returns u's memberships in the order they were made.
+func (u *userRec) sortedGroups() []*membership {
+	out := make([]*membership, 0, len(u.groups))
+	for _, m := range u.groups {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *membership) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// membershipOCID is derived from the membership, so it is stable and costs
+// no memory per membership.
+func (d *Domain) membershipOCID(m *membership) string {
+	sum := sha256.Sum256([]byte(d.cfg.DomainID + "/" + m.group.id + "/" + m.user.id + "/" + strconv.FormatUint(m.seq, 10)))
+	return "ocid1.groupmembership.oc1..aaaaaaaa" + ocidSuffix(sum[:])
+}

@@ -1,0 +1,218 @@
+package identitydomain
+
+import (
+	"net/http"
+	"strings"
+)
+
+// User events: POST emits createuser; PUT and PATCH emit updateuser when any
+// attribute other than active changed (adminValuesAdded holds the new values,
+// adminValuesRemoved the old ones) and activateuser or deactivateuser when
+// active changed (in that order; IDCS's behaviour for a write that does both
+// is not documented); DELETE emits deleteuser only (the memberships it
+// removes emit no removeuserfromgroup; not documented either way).
+
+func (d *Domain) userHandlers() *resourceHandlers {
+	return &resourceHandlers{
+		create: d.createUser, list: d.listUsers, search: d.searchUsers, get: d.getUser,
+		put: d.putUser, patch: d.patchUser, del: d.deleteUser,
+	}
+}
+
+func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
+	var body map[string]any
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	attrs, _, err := canonicalize(userType, body)
+	if err != nil {
+		return err
+	}
+	proj, err := queryProjection(userType, r)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	var version string
+	err = d.commit(r, func(tx *txn) error {
+		name := attrs["userName"].(string)
+		if d.store.usersByName[strings.ToLower(name)] != nil {
+			return errConflict("A user with userName %s already exists.", name)
+		}
+		now, a := d.clock.Now(), d.actor(r)
+		u := &userRec{resource: resource{
+			id: d.ids.hex32(), ocid: d.ids.ocid("user"), attrs: attrs,
+			created: now, modified: now, version: d.ids.hex32(), createdBy: a, modifiedBy: a,
+		}}
+		d.store.addUser(u)
+		doc, version = d.renderUser(u, r.base, proj), u.version
+		tx.emit(change{typ: EventCreateUser, res: userSnap(u),
+			added: d.renderedFull(userType, d.renderUser(u, r.base, defaultProjection))})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeResource(w, http.StatusCreated, proj.apply(userType, doc), version)
+	return nil
+}
+
+func (d *Domain) getUser(w http.ResponseWriter, r *request) error {
+	proj, err := queryProjection(userType, r)
+	if err != nil {
+		return err
+	}
+	d.store.mu.RLock()
+	u := d.store.users[r.id]
+	if u == nil {
+		d.store.mu.RUnlock()
+		return errNotFound("User", r.id)
+	}
+	doc, version := d.renderUser(u, r.base, proj), u.version
+	d.store.mu.RUnlock()
+	writeResource(w, http.StatusOK, proj.apply(userType, doc), version)
+	return nil
+}
+
+func (d *Domain) listUsers(w http.ResponseWriter, r *request) error {
+	lp, err := parseListQuery(userType, r)
+	if err != nil {
+		return err
+	}
+	return listResources(d, w, r, d.userKind(), lp)
+}
+
+func (d *Domain) searchUsers(w http.ResponseWriter, r *request) error {
+	lp, err := parseSearchBody(userType, r)
+	if err != nil {
+		return err
+	}
+	return listResources(d, w, r, d.userKind(), lp)
+}
+
+func (d *Domain) putUser(w http.ResponseWriter, r *request) error {
+	var body map[string]any
+	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	attrs, _, err := canonicalize(userType, body)
+	if err != nil {
+		return err
+	}
+	proj, err := queryProjection(userType, r)
+	if err != nil {
+		return err
+	}
+	return d.updateUser(w, r, proj, func(u *userRec) (map[string]any, error) {
+		if _, ok := attrs["password"]; !ok {
+			if pw, ok := u.attrs["password"]; ok {
+				attrs["password"] = pw
+			}
+		}
+		return attrs, nil
+	})
+}
+
+func (d *Domain) patchUser(w http.ResponseWriter, r *request) error {
+	ops, err := parsePatch(r)
+	if err != nil {
+		return err
+	}
+	proj, err := queryProjection(userType, r)
+	if err != nil {
+		return err
+	}
+	return d.updateUser(w, r, proj, func(u *userRec) (map[string]any, error) {
+		p := &patcher{d: d, rt: userType, attrs: deepCopy(u.attrs).(map[string]any)}
+		if err := p.applyAll(ops); err != nil {
+			return nil, err
+		}
+		return p.attrs, nil
+	})
+}
+
+// updateUser runs a PUT or PATCH: edit computes the new attributes from the
+// current user, with the store locked.
+func (d *Domain) updateUser(w http.ResponseWriter, r *request, proj *projection, edit func(*userRec) (map[string]any, error)) error {
+	var doc map[string]any
+	var version string
+	err := d.commit(r, func(tx *txn) error {
+		u := d.store.users[r.id]
+		if u == nil {
+			return errNotFound("User", r.id)
+		}
+		if err := checkIfMatch(r, u.version, u.id); err != nil {
+			return err
+		}
+		attrs, err := edit(u)
+		if err != nil {
+			return err
+		}
+		name, _ := attrs["userName"].(string)
+		if strings.TrimSpace(name) == "" {
+			return errMissing("userName")
+		}
+		if other := d.store.usersByName[strings.ToLower(name)]; other != nil && other != u {
+			return errConflict("A user with userName %s already exists.", name)
+		}
+		old, oldName := u.attrs, u.userName()
+		u.attrs = attrs
+		d.store.renameUser(u, oldName)
+		d.touch(&u.resource, d.actor(r), d.clock.Now())
+		tx.emit(userChanges(u, old, attrs)...)
+		doc, version = d.renderUser(u, r.base, proj), u.version
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeResource(w, http.StatusOK, proj.apply(userType, doc), version)
+	return nil
+}
+
+func activeOf(attrs map[string]any) bool {
+	if b, ok := attrs["active"].(bool); ok {
+		return b
+	}
+	return true
+}
+
+func userChanges(u *userRec, old, cur map[string]any) []change {
+	added, removed := diffAttrs(old, cur)
+	delete(added, "active")
+	delete(removed, "active")
+	var out []change
+	if len(added)+len(removed) > 0 {
+		out = append(out, change{typ: EventUpdateUser, res: userSnap(u), added: added, removed: removed})
+	}
+	if was, is := activeOf(old), activeOf(cur); was != is {
+		typ := EventDeactivateUser
+		if is {
+			typ = EventActivateUser
+		}
+		out = append(out, change{typ: typ, res: userSnap(u),
+			added: map[string]any{"active": is}, removed: map[string]any{"active": was}})
+	}
+	return out
+}
+
+func (d *Domain) deleteUser(w http.ResponseWriter, r *request) error {
+	err := d.commit(r, func(tx *txn) error {
+		u := d.store.users[r.id]
+		if u == nil {
+			return errNotFound("User", r.id)
+		}
+		if err := checkIfMatch(r, u.version, u.id); err != nil {
+			return err
+		}
+		tx.emit(change{typ: EventDeleteUser, res: userSnap(u),
+			removed: d.renderedFull(userType, d.renderUser(u, r.base, defaultProjection))})
+		d.store.deleteUser(u)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
