@@ -157,6 +157,9 @@ func expand(names []string) ([]string, error) {
 // Bus is the process's bus.
 func (a *App) Bus() *bus.Bus { return a.bus }
 
+// Logger is the process's logger.
+func (a *App) Logger() *slog.Logger { return a.log }
+
 // Admin is the process's admin server.
 func (a *App) Admin() *admin.Server { return a.admin }
 

@@ -8,10 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"sort"
 	"strings"
+
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // command is one subcommand.
@@ -34,7 +37,7 @@ var errUsage = errors.New("usage")
 
 func commands() []command {
 	return []command{
-		serveCommand(), devCommand(), configCommand(), statusCommand(), versionCommand(),
+		serveCommand(), devCommand(), configCommand(), statusCommand(), emulateCommand(), versionCommand(),
 	}
 }
 
@@ -178,4 +181,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// newCLILogger logs text lines to stderr, for commands that are not services.
+func newCLILogger(e *env) *slog.Logger {
+	return slog.New(telemetry.NewLogHandler(slog.NewTextHandler(e.stderr, nil)))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -110,7 +111,9 @@ func TestDevAsANewUserWould(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	exited := make(chan int, 1)
-	go func() { exited <- Run(ctx, []string{"dev"}, &out, &errOut) }()
+	go func() {
+		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0"}, &out, &errOut)
+	}()
 	defer func() {
 		cancel()
 		select {
@@ -165,8 +168,34 @@ func TestDevAsANewUserWould(t *testing.T) {
 		!strings.Contains(status, "published=1") || !strings.Contains(status, "duplicates=1") || !strings.Contains(status, "rejected=1") {
 		t.Fatalf("status: exit %d\n%s%s", code, status, stderr)
 	}
+	// A change in the emulated source domain reaches ingest as an OCI event.
+	emu := regexp.MustCompile(`OAuth client id "([^"]+)" secret "([^"]+)"\):\s+src\s+(\S+)`).FindStringSubmatch(out.String())
+	if emu == nil {
+		t.Fatalf("banner has no emulated source domain:\n%s", out.String())
+	}
+	token := scimToken(t, emu[3], emu[1], emu[2])
+	req, _ := http.NewRequest(http.MethodPost, emu[3]+"/admin/v1/Groups",
+		strings.NewReader(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Developers"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create group in the emulated source: %d", resp.StatusCode)
+	}
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		_, status, _ := run(t, "status", "--addr", grpcAddr[1])
+		if !strings.Contains(status, "published=2") {
+			return fmt.Errorf("the group's event is not published yet:\n%s", status)
+		}
+		return nil
+	})
+
 	restAddr := regexp.MustCompile(`REST (http://\S+/v1/status)`).FindStringSubmatch(out.String())
-	resp, err := http.Get(restAddr[1])
+	resp, err = http.Get(restAddr[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,5 +203,55 @@ func TestDevAsANewUserWould(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"published"`) {
 		t.Fatalf("REST status: %d %s", resp.StatusCode, b)
+	}
+}
+
+// scimToken gets an access token from an (emulated) identity domain.
+func scimToken(t *testing.T, domainURL, id, secret string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, domainURL+"/oauth2/v1/token",
+		strings.NewReader("grant_type=client_credentials&scope=urn:opc:idm:__myscopes__"))
+	req.SetBasicAuth(id, secret)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token from %s: %d %v", domainURL, resp.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+func TestEmulateIdentityDomains(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- Run(ctx, []string{"emulate", "identity-domain", "--addr", "127.0.0.1:0", "--generate", "20,3,30", "a", "b"}, &out, &errOut)
+	}()
+	var m [][]string
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "OAuth client") {
+			return io.ErrNoProgress
+		}
+		m = regexp.MustCompile(`identity domain (\S+) +(http://\S+) .*20 users, 3 groups`).FindAllStringSubmatch(out.String(), -1)
+		return nil
+	})
+	if len(m) != 2 || m[0][1] != "a" || m[1][1] != "b" || m[0][2] == m[1][2] {
+		t.Fatalf("domains: %v\n%s", m, out.String())
+	}
+	cred := regexp.MustCompile(`id "([^"]+)" secret "([^"]+)"`).FindStringSubmatch(out.String())
+	scimToken(t, m[1][2], cred[1], cred[2])
+	cancel()
+	if code := <-exited; code != 0 {
+		t.Fatalf("emulate exited %d: %s", code, errOut.String())
+	}
+	if code, _, stderr := run(t, "emulate", "ldap"); code != 2 || !strings.Contains(stderr, "identity-domain") {
+		t.Fatalf("unknown emulator: %d %s", code, stderr)
 	}
 }

@@ -28,12 +28,17 @@ curl line that posts a sample OCI event.
 Dev mode differs from 'serve all' in three ways: the admin API needs no token
 (it still listens on loopback only), the webhook password is generated and
 printed, and JetStream state lives in a temporary directory removed on exit
-unless --data is given. Without configured domains, one domain named
-"default" stands for OCI's Default domain.`,
+unless --data is given.
+
+Without configured domains, dev also runs two emulated Identity Domains, "src"
+and "tgt" (see 'iamflow help emulate'); every change made in src is delivered
+to the webhook as the OCI event a real domain would emit.`,
 		run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags(e, "dev")
 			cfgPath := configFlag(e, fs)
 			dataDir := fs.String("data", "", "keep JetStream state in this directory (default: a temporary one, removed on exit)")
+			sourceAddr := fs.String("source-addr", "127.0.0.1:9101", "address of the emulated source domain (when no domains are configured)")
+			targetAddr := fs.String("target-addr", "127.0.0.1:9102", "address of the emulated target domain (when no domains are configured)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
@@ -52,26 +57,42 @@ unless --data is given. Without configured domains, one domain named
 				}
 				cfg.NATS.Embedded.StoreDir = dir
 			}
+			var emu *devDomains
 			if len(cfg.Domains) == 0 {
-				cfg.Domains = []config.Domain{{Name: "default", OCIName: "Default"}}
+				emu = newDevDomains(*sourceAddr, *targetAddr)
+				if cfg.Domains, err = emu.domains(); err != nil {
+					return err
+				}
 			}
 			var opts []app.Option
-			password := "(from ingest.password)"
+			password := secret.NewValue(randomHex(12))
 			if cfg.Ingest.Password.IsZero() {
-				password = randomHex(12)
-				opts = append(opts, app.WithWebhookPassword(secret.NewValue(password)))
+				opts = append(opts, app.WithWebhookPassword(password))
+			} else if password, err = secret.Resolve(ctx, cfg.Ingest.Password); err != nil {
+				return fmt.Errorf("ingest.password: %w", err)
 			}
 			a, err := app.New(ctx, cfg, []string{"all"}, append(opts, app.WithVersion(Version()))...)
 			if err != nil {
 				return err
 			}
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- a.Run(ctx) }()
 			ing, _ := a.Service(ingest.Name).(*ingest.Service)
 			if err := waitListening(ctx, done, ing); err != nil {
 				return err
 			}
-			printDevBanner(e.stdout, cfg, a, ing.Addr().String(), password)
+			webhook := "http://" + ing.Addr().String() + cfg.Ingest.Path
+			if emu != nil {
+				defer emu.close()
+				if err := emu.start(webhook, cfg.Ingest.Username, password.Reveal(), a.Logger()); err != nil {
+					cancel()
+					<-done
+					return err
+				}
+			}
+			printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), emu)
 			return <-done
 		},
 	}
@@ -96,8 +117,7 @@ func waitListening(ctx context.Context, done <-chan error, ing *ingest.Service) 
 	return nil
 }
 
-func printDevBanner(w io.Writer, cfg config.Config, a *app.App, ingestAddr, password string) {
-	webhook := "http://" + ingestAddr + cfg.Ingest.Path
+func printDevBanner(w io.Writer, cfg config.Config, a *app.App, webhook, password string, emu *devDomains) {
 	grpcAddr, httpAddr := a.Admin().GRPCAddr().String(), a.Admin().HTTPAddr().String()
 	nats := a.Bus().ClientURL()
 	if nats == "" {
@@ -116,8 +136,23 @@ iamflow dev is running; Ctrl-C stops it.
   nats     %s   (store %s)
   domains  %s
   services %s
+`, webhook, cfg.Ingest.Username, password, grpcAddr, httpAddr, httpAddr, nats, cfg.NATS.Embedded.StoreDir,
+		strings.Join(domains, ", "), strings.Join(app.ServiceNames(), ", "))
+	if emu != nil {
+		src, tgt := emu.running[0].URL(), emu.running[1].URL()
+		fmt.Fprintf(w, `
+  emulated Identity Domains (OAuth client id %q secret %q):
+    src  %s   its changes are sent to the webhook as OCI events
+    tgt  %s
 
-Post a sample OCI event (the second post of the same event is stored once):
+Change something in the source domain; its event reaches the webhook within a second:
+
+  TOKEN=$(curl -sS -u '%s:%s' -d 'grant_type=client_credentials&scope=urn:opc:idm:__myscopes__' %s/oauth2/v1/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/scim+json' %s/admin/v1/Groups -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Developers"}'
+`, emu.clientID, emu.clientSecret, src, tgt, emu.clientID, emu.clientSecret, src, src)
+	}
+	fmt.Fprintf(w, `
+Or post a sample OCI event yourself (the second post of the same event is stored once):
 
   curl -sS -u '%s:%s' -H 'Content-Type: application/json' %s -d '%s'
 
@@ -125,9 +160,7 @@ Then look at the counters:
 
   go run ./cmd/iamflow status --addr %s      or      curl -sS http://%s/v1/status
 
-`, webhook, cfg.Ingest.Username, password, grpcAddr, httpAddr, httpAddr, nats, cfg.NATS.Embedded.StoreDir,
-		strings.Join(domains, ", "), strings.Join(app.ServiceNames(), ", "),
-		cfg.Ingest.Username, password, webhook, sampleEvent(cfg.Domains[0].OCIName), grpcAddr, httpAddr)
+`, cfg.Ingest.Username, password, webhook, sampleEvent(cfg.Domains[0].OCIName), grpcAddr, httpAddr)
 }
 
 // sampleEvent is an OCI Events envelope for a user created in the named domain.

@@ -1,0 +1,148 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/iamflow/iamflow/emulator/identitydomain"
+	"github.com/iamflow/iamflow/internal/secret"
+)
+
+func emulateCommand() command {
+	return command{
+		name: "emulate", usage: "identity-domain [flags] NAME...",
+		summary: "run emulated OCI Identity Domains (SCIM, OAuth, events out, faults)",
+		help: `'iamflow emulate identity-domain src tgt' runs one in-memory Identity Domain per
+name, on consecutive ports from --addr, until SIGINT. Each speaks the Identity
+Domains REST API the way iamflow and the oci-go-sdk use it: /oauth2/v1/token
+(client credentials), /admin/v1/Users, /Groups, /UserCapabilitiesChanger, SCIM
+filters and paging, ETags, rate limits per --tier. With --webhook, every change
+is also sent as the OCI Events payload a real domain produces, so it flows
+through ingest like a real one. Faults (latency, 429/5xx rates, outage,
+dropped or duplicated events) are set at runtime:
+
+  curl -X POST http://127.0.0.1:9101/_emulator/faults -d '{"rate429":0.2}'
+  curl http://127.0.0.1:9101/_emulator/stats
+
+The OAuth client secret is generated and printed unless --client-secret
+gives a reference (env:NAME or file:/path).`,
+		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) == 0 || args[0] != "identity-domain" {
+				if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+					args = []string{"identity-domain", "-h"}
+				} else {
+					return fmt.Errorf("%w: the only emulator is identity-domain", errUsage)
+				}
+			}
+			fs := newFlags(e, "emulate identity-domain")
+			addr := fs.String("addr", "127.0.0.1:9101", "address of the first domain; the next ones take the following ports")
+			clientID := fs.String("client-id", "iamflow", "OAuth client id accepted by every domain")
+			clientSecret := fs.String("client-secret", "", "secret reference for the client secret (default: generated and printed)")
+			tier := fs.String("tier", string(identitydomain.TierFree), "rate limits: free, oracle_apps, oracle_apps_premium, premium, external_user, unlimited")
+			webhook := fs.String("webhook", "", "URL that receives every change as an OCI Events payload (e.g. http://127.0.0.1:8080/v1/events)")
+			webhookUser := fs.String("webhook-user", "iamflow", "Basic auth user for --webhook")
+			webhookPassword := fs.String("webhook-password", "", "secret reference for the --webhook Basic auth password")
+			seedFile := fs.String("seed", "", "YAML or JSON file of users, groups and memberships to load into every domain")
+			generate := fs.String("generate", "", "generate a directory: USERS,GROUPS,MEMBERSHIPS (e.g. 50000,5000,200000)")
+			if err := parse(fs, args[1:]); err != nil {
+				return err
+			}
+			names := fs.Args()
+			if len(names) == 0 {
+				return fmt.Errorf("%w: name at least one domain (e.g. src)", errUsage)
+			}
+			host, portText, err := net.SplitHostPort(*addr)
+			port, perr := strconv.Atoi(portText)
+			if err != nil || perr != nil {
+				return fmt.Errorf("%w: --addr %q is not host:port", errUsage, *addr)
+			}
+			secretText := randomHex(16)
+			printSecret := true
+			if *clientSecret != "" {
+				v, err := secret.Resolve(ctx, secret.Ref(*clientSecret))
+				if err != nil {
+					return fmt.Errorf("--client-secret: %w", err)
+				}
+				secretText, printSecret = v.Reveal(), false
+			}
+			hook := identitydomain.EventsWebhook{URL: *webhook, Username: *webhookUser}
+			if *webhookPassword != "" {
+				v, err := secret.Resolve(ctx, secret.Ref(*webhookPassword))
+				if err != nil {
+					return fmt.Errorf("--webhook-password: %w", err)
+				}
+				hook.Password = v.Reveal()
+			}
+			var gen *identitydomain.GenerateConfig
+			if *generate != "" {
+				if gen, err = parseGenerate(*generate); err != nil {
+					return fmt.Errorf("%w: --generate: %v", errUsage, err)
+				}
+			}
+			var domains []*identitydomain.Domain
+			defer func() {
+				for _, d := range domains {
+					_ = d.Close()
+				}
+			}()
+			for i, name := range names {
+				d, err := identitydomain.New(identitydomain.Config{
+					Name:          name,
+					Clients:       []identitydomain.Client{{ID: *clientID, Secret: secretText, Name: "iamflow"}},
+					Tier:          identitydomain.Tier(*tier),
+					EventsWebhook: hook,
+				}, identitydomain.WithLogger(newCLILogger(e).With("domain", name)))
+				if err != nil {
+					return fmt.Errorf("domain %s: %w", name, err)
+				}
+				domains = append(domains, d)
+				if *seedFile != "" {
+					if err := d.SeedFile(*seedFile); err != nil {
+						return fmt.Errorf("domain %s: %w", name, err)
+					}
+				}
+				if gen != nil {
+					if err := d.Generate(*gen); err != nil {
+						return fmt.Errorf("domain %s: %w", name, err)
+					}
+				}
+				listen := net.JoinHostPort(host, strconv.Itoa(port+i))
+				if port == 0 {
+					listen = net.JoinHostPort(host, "0")
+				}
+				if err := d.Start(listen); err != nil {
+					return fmt.Errorf("domain %s: %w", name, err)
+				}
+				fmt.Fprintf(e.stdout, "identity domain %-8s %s   (domainId %s, %d users, %d groups)\n",
+					name, d.URL(), d.Config().DomainID, len(d.Users()), len(d.Groups()))
+			}
+			shown := "(from --client-secret)"
+			if printSecret {
+				shown = secretText
+			}
+			fmt.Fprintf(e.stdout, "OAuth client: id %q secret %q; Ctrl-C stops.\n", *clientID, shown)
+			<-ctx.Done()
+			return nil
+		},
+	}
+}
+
+func parseGenerate(s string) (*identitydomain.GenerateConfig, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return nil, errors.New("want USERS,GROUPS,MEMBERSHIPS")
+	}
+	n := make([]int, 3)
+	for i, p := range parts {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("%q is not a count", p)
+		}
+		n[i] = v
+	}
+	return &identitydomain.GenerateConfig{Users: n[0], Groups: n[1], Memberships: n[2], Seed: 1}, nil
+}
