@@ -107,16 +107,3 @@ func isLoopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// prefixKeys puts prefix before every message of err (a joined error gives
-// one message per line), turning section-relative keys into full ones.
-func prefixKeys(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var out []error
-	for _, line := range strings.Split(err.Error(), "\n") {
-		out = append(out, errors.New(prefix+line))
-	}
-	return errors.Join(out...)
-}

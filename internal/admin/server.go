@@ -33,6 +33,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/validate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -140,7 +141,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		opt(&o)
 	}
 	if err := cfg.validate(o.token != nil); err != nil {
-		return nil, prefixKeys("admin.", err)
+		return nil, validate.Prefix("admin.", err)
 	}
 	log := o.log
 	if log == nil && o.tel != nil {

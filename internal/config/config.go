@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/validate"
 	"github.com/iamflow/iamflow/services/ingest"
 )
 
@@ -105,11 +105,12 @@ func (c *Config) Validate() error {
 	}
 	adminCfg := c.Admin
 	adminCfg.Insecure = adminCfg.Insecure || c.Dev
-	var errs []error
-	errs = append(errs, prefixed("nats", c.NATS.Validate())...)
-	errs = append(errs, prefixed("admin", adminCfg.Validate())...)
-	errs = append(errs, prefixed("telemetry", c.Telemetry.Validate())...)
-	errs = append(errs, prefixed("ingest", ingestCfg.Validate())...)
+	errs := []error{
+		validate.Prefix("nats.", c.NATS.Validate()),
+		validate.Prefix("admin.", adminCfg.Validate()),
+		validate.Prefix("telemetry.", c.Telemetry.Validate()),
+		validate.Prefix("ingest.", ingestCfg.Validate()),
+	}
 	errs = append(errs, c.validateDomains()...)
 	return errors.Join(errs...)
 }
@@ -142,26 +143,6 @@ func (c *Config) IngestDomains() []ingest.Domain {
 	out := make([]ingest.Domain, 0, len(c.Domains))
 	for _, d := range c.Domains {
 		out = append(out, ingest.Domain{Name: d.Name, OCIName: d.OCIName, ID: d.ID, URL: d.URL})
-	}
-	return out
-}
-
-// prefixed puts "section." before each error a section's Validate joined.
-func prefixed(section string, err error) []error {
-	if err == nil {
-		return nil
-	}
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
-	out := make([]error, 0, len(list))
-	for _, e := range list {
-		for _, line := range strings.Split(e.Error(), "\n") {
-			out = append(out, errors.New(section+"."+line))
-		}
 	}
 	return out
 }

@@ -56,16 +56,3 @@ func parseLevel(s string) (slog.Level, error) {
 	}
 	return 0, fmt.Errorf("log_level: %q is not a log level: use debug, info, warn or error", s)
 }
-
-// prefixKeys puts prefix before every message of err (a joined error gives
-// one message per line), turning section-relative keys into full ones.
-func prefixKeys(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var out []error
-	for _, line := range strings.Split(err.Error(), "\n") {
-		out = append(out, errors.New(prefix+line))
-	}
-	return errors.Join(out...)
-}

@@ -22,6 +22,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/iamflow/iamflow/internal/validate"
 )
 
 // Telemetry holds a process's tracer provider, propagator and logger. Make
@@ -89,7 +91,7 @@ const (
 // Call Shutdown to flush the spans not yet exported.
 func Setup(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, prefixKeys("telemetry.", err)
+		return nil, validate.Prefix("telemetry.", err)
 	}
 	o := options{logWriter: os.Stderr}
 	for _, opt := range opts {
@@ -194,7 +196,7 @@ func newPropagator() propagation.TextMapPropagator {
 func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 	level, err := parseLevel(cfg.LogLevel)
 	if err != nil {
-		return nil, prefixKeys("telemetry.", err)
+		return nil, validate.Prefix("telemetry.", err)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	var inner slog.Handler
