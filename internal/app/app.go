@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -67,6 +68,8 @@ type App struct {
 
 	// Credentials created for dev mode, if any.
 	devWebhookPassword secret.Value
+	// A webhook listener bound before the app was built, if any.
+	ingestListener net.Listener
 }
 
 // Option configures an App.
@@ -80,6 +83,10 @@ func WithTelemetry(t *telemetry.Telemetry) Option { return func(a *App) { a.tel 
 
 // WithWebhookPassword gives ingest its password directly (dev mode).
 func WithWebhookPassword(v secret.Value) Option { return func(a *App) { a.devWebhookPassword = v } }
+
+// WithIngestListener makes ingest serve on ln (bound by the caller) instead of
+// binding ingest.listen itself.
+func WithIngestListener(ln net.Listener) Option { return func(a *App) { a.ingestListener = ln } }
 
 // New validates cfg, connects the bus and builds the named services ("all"
 // means every service). Close it if Run is never called.
@@ -231,6 +238,9 @@ func newIngest(ctx context.Context, a *App) (Service, error) {
 	}
 	if !a.devWebhookPassword.IsZero() {
 		opts = append(opts, ingest.WithPassword(a.devWebhookPassword))
+	}
+	if a.ingestListener != nil {
+		opts = append(opts, ingest.WithListener(a.ingestListener))
 	}
 	return ingest.New(ctx, a.cfg.Ingest, a.bus, opts...)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -47,50 +48,54 @@ to the webhook as the OCI event a real domain would emit.`,
 				return err
 			}
 			cfg.Dev = true
+			tmp, err := os.MkdirTemp("", "iamflow-dev-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
 			if len(cfg.NATS.URLs) == 0 {
-				dir := *dataDir
-				if dir == "" {
-					if dir, err = os.MkdirTemp("", "iamflow-dev-"); err != nil {
-						return err
-					}
-					defer os.RemoveAll(dir)
-				}
-				cfg.NATS.Embedded.StoreDir = dir
-			}
-			var emu *devDomains
-			if len(cfg.Domains) == 0 {
-				emu = newDevDomains(*sourceAddr, *targetAddr)
-				if cfg.Domains, err = emu.domains(); err != nil {
-					return err
+				cfg.NATS.Embedded.StoreDir = tmp
+				if *dataDir != "" {
+					cfg.NATS.Embedded.StoreDir = *dataDir
 				}
 			}
-			var opts []app.Option
 			password := secret.NewValue(randomHex(12))
+			opts := []app.Option{app.WithVersion(Version())}
 			if cfg.Ingest.Password.IsZero() {
 				opts = append(opts, app.WithWebhookPassword(password))
 			} else if password, err = secret.Resolve(ctx, cfg.Ingest.Password); err != nil {
 				return fmt.Errorf("ingest.password: %w", err)
 			}
-			a, err := app.New(ctx, cfg, []string{"all"}, append(opts, app.WithVersion(Version()))...)
+			// Bind the webhook first: the emulated source domain needs its URL.
+			ln, err := net.Listen("tcp", cfg.Ingest.Listen)
 			if err != nil {
+				return fmt.Errorf("ingest listen on %s: %w (set IAMFLOW_INGEST_LISTEN)", cfg.Ingest.Listen, err)
+			}
+			opts = append(opts, app.WithIngestListener(ln))
+			webhook := "http://" + ln.Addr().String() + cfg.Ingest.Path
+			var emu *devDomains
+			if len(cfg.Domains) == 0 {
+				emu = newDevDomains(*sourceAddr, *targetAddr)
+				defer emu.close()
+				if err := emu.start(webhook, cfg.Ingest.Username, password.Reveal(), newCLILogger(e)); err != nil {
+					ln.Close()
+					return err
+				}
+				if cfg.Domains, err = emu.domains(tmp); err != nil {
+					ln.Close()
+					return err
+				}
+			}
+			a, err := app.New(ctx, cfg, []string{"all"}, opts...)
+			if err != nil {
+				ln.Close()
 				return err
 			}
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- a.Run(ctx) }()
 			ing, _ := a.Service(ingest.Name).(*ingest.Service)
 			if err := waitListening(ctx, done, ing); err != nil {
 				return err
-			}
-			webhook := "http://" + ing.Addr().String() + cfg.Ingest.Path
-			if emu != nil {
-				defer emu.close()
-				if err := emu.start(webhook, cfg.Ingest.Username, password.Reveal(), a.Logger()); err != nil {
-					cancel()
-					<-done
-					return err
-				}
 			}
 			printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), emu)
 			return <-done

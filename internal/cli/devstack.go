@@ -3,14 +3,18 @@ package cli
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/config"
+	idclient "github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/secret"
 )
 
 // devDomains are the emulated Identity Domains `iamflow dev` runs when the
 // configuration names none: a source whose changes flow to ingest, and a
-// target that later services replicate into.
+// target that services write into.
 type devDomains struct {
 	clientID, clientSecret string
 	names                  []string
@@ -25,40 +29,18 @@ func newDevDomains(sourceAddr, targetAddr string) *devDomains {
 	}
 }
 
-// config returns the emulator configuration of domain i; only the source
-// sends its events to ingest.
-func (d *devDomains) config(i int, webhook, user, password string) identitydomain.Config {
-	cfg := identitydomain.Config{
-		Name:    d.names[i],
-		Clients: []identitydomain.Client{{ID: d.clientID, Secret: d.clientSecret, Name: "iamflow dev client"}},
-		Tier:    identitydomain.TierUnlimited,
-	}
-	if i == 0 && webhook != "" {
-		cfg.EventsWebhook = identitydomain.EventsWebhook{URL: webhook, Username: user, Password: password}
-	}
-	return cfg
-}
-
-// domains describes the emulated domains for iamflow's configuration, so
-// ingest recognises their events by domain id and name.
-func (d *devDomains) domains() ([]config.Domain, error) {
-	out := make([]config.Domain, 0, len(d.names))
-	for i := range d.names {
-		probe, err := identitydomain.New(d.config(i, "", "", ""))
-		if err != nil {
-			return nil, err
-		}
-		c := probe.Config()
-		_ = probe.Close()
-		out = append(out, config.Domain{Name: c.Name, OCIName: c.DisplayName, ID: c.DomainID})
-	}
-	return out, nil
-}
-
-// start runs the emulators, the source posting its events to webhook.
+// start runs the emulators; the source posts its events to webhook.
 func (d *devDomains) start(webhook, user, password string, log *slog.Logger) error {
 	for i, name := range d.names {
-		dom, err := identitydomain.New(d.config(i, webhook, user, password), identitydomain.WithLogger(log.With("emulated_domain", name)))
+		cfg := identitydomain.Config{
+			Name:    name,
+			Clients: []identitydomain.Client{{ID: d.clientID, Secret: d.clientSecret, Name: "iamflow dev client"}},
+			Tier:    identitydomain.TierUnlimited,
+		}
+		if i == 0 {
+			cfg.EventsWebhook = identitydomain.EventsWebhook{URL: webhook, Username: user, Password: password}
+		}
+		dom, err := identitydomain.New(cfg, identitydomain.WithLogger(log.With("emulated_domain", name)))
 		if err != nil {
 			return fmt.Errorf("emulated domain %s: %w", name, err)
 		}
@@ -69,6 +51,25 @@ func (d *devDomains) start(webhook, user, password string, log *slog.Logger) err
 		d.running = append(d.running, dom)
 	}
 	return nil
+}
+
+// domains describes the running emulators for iamflow's configuration: ingest
+// recognises their events by domain id, and services reach their API with the
+// dev client, whose secret is written to a 0600 file in dir and referenced.
+func (d *devDomains) domains(dir string) ([]config.Domain, error) {
+	secretFile := filepath.Join(dir, "dev-client-secret")
+	if err := os.WriteFile(secretFile, []byte(d.clientSecret), 0o600); err != nil {
+		return nil, fmt.Errorf("write the dev client secret: %w", err)
+	}
+	out := make([]config.Domain, 0, len(d.running))
+	for _, dom := range d.running {
+		c := dom.Config()
+		api := idclient.DefaultConfig()
+		api.URL, api.ClientID, api.ClientSecret = dom.URL(), d.clientID, secret.Ref("file:"+secretFile)
+		api.Tier = idclient.TierPremium
+		out = append(out, config.Domain{Name: c.Name, OCIName: c.DisplayName, ID: c.DomainID, Config: api})
+	}
+	return out, nil
 }
 
 func (d *devDomains) close() {

@@ -17,6 +17,7 @@ import (
 	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/validate"
 	"github.com/iamflow/iamflow/services/ingest"
@@ -44,12 +45,21 @@ type Domain struct {
 	// Name is the short name used in subjects and config references
 	// (lower-case letters, digits, '-' and '_').
 	Name string `yaml:"name"`
-	// URL is the domain URL, https://idcs-<id>.identity.oraclecloud.com.
-	URL string `yaml:"url"`
 	// OCIName is the domain's name in OCI (events carry it as domainName), e.g. "Default".
 	OCIName string `yaml:"oci_name"`
 	// ID is the domain's OCID (ocid1.domain...) or IDCS id, as events carry it in domainId.
 	ID string `yaml:"id"`
+	// Config is how iamflow calls the domain's REST API: url, auth,
+	// client_id, client_secret, tier, limits, timeout, retry, breaker. Only
+	// services that change or read the domain need it; ingest recognises a
+	// domain's events by id, url or oci_name alone.
+	identitydomain.Config `yaml:",inline"`
+}
+
+// HasAPI reports whether the domain is configured for API access (a client
+// id, a static token or the resource principal).
+func (d Domain) HasAPI() bool {
+	return d.ClientID != "" || !d.StaticToken.IsZero() || d.Auth == identitydomain.AuthResourcePrincipal
 }
 
 // Default returns a configuration that works with no file: an embedded NATS
@@ -82,6 +92,9 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 	}
 	if err := applyEnv(&cfg, env); err != nil {
 		return Config{}, err
+	}
+	for i := range cfg.Domains {
+		fillZero(&cfg.Domains[i].Config, identitydomain.DefaultConfig())
 	}
 	return cfg, nil
 }
@@ -126,7 +139,12 @@ func (c *Config) validateDomains() []error {
 			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", key, d.Name))
 		}
 		seen[d.Name] = true
-		if d.URL != "" {
+		switch {
+		case d.HasAPI():
+			if err := validate.Prefix(key+".", d.Config.Validate()); err != nil {
+				errs = append(errs, err)
+			}
+		case d.URL != "":
 			if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 				errs = append(errs, fmt.Errorf("%s.url: %q is not a domain URL like https://idcs-<id>.identity.oraclecloud.com", key, d.URL))
 			}
@@ -136,6 +154,16 @@ func (c *Config) validateDomains() []error {
 		}
 	}
 	return errs
+}
+
+// Domain returns the configured domain with that short name.
+func (c *Config) Domain(name string) (Domain, bool) {
+	for _, d := range c.Domains {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Domain{}, false
 }
 
 // IngestDomains is the domain list in the form ingest matches events with.

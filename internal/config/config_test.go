@@ -20,7 +20,7 @@ func TestExampleFileIsValid(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("the documented example does not validate:\n%v", err)
 	}
-	if len(cfg.Domains) != 1 || cfg.Domains[0].Name != "hub" {
+	if len(cfg.Domains) != 2 || cfg.Domains[0].Name != "hub" || !cfg.Domains[0].HasAPI() || cfg.Domains[1].HasAPI() {
 		t.Fatalf("domains = %+v", cfg.Domains)
 	}
 	if cfg.NATS.Streams.DuplicateWindow != 2*time.Hour+15*time.Minute {
@@ -111,6 +111,9 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"literal password", "ingest:\n  password: hunter2\n", "ingest.password: not a secret reference"},
 		{"short duplicate window", "nats:\n  streams:\n    duplicate_window: 10m\n", "nats.streams.duplicate_window"},
 		{"bad listen", "ingest:\n  listen: eight-thousand\n", "ingest.listen"},
+		{"api without secret", "domains:\n  - {name: a, url: 'https://idcs-x.identity.oraclecloud.com', client_id: abc}\n", "domains[0].client_secret: empty"},
+		{"api with bad tier", "domains:\n  - {name: a, url: 'https://idcs-x.identity.oraclecloud.com', client_id: abc, client_secret: env:X, tier: gold}\n", `domains[0].tier: "gold"`},
+		{"unknown domain key", "domains:\n  - {name: a, oci_name: A, clientid: abc}\n", "field clientid not found"},
 		{"bad allowed host", "ingest:\n  confirm:\n    allowed_hosts: ['http://x']\n", "ingest.confirm.allowed_hosts[0]"},
 	}
 	for _, tt := range tests {
@@ -131,5 +134,22 @@ func TestValidationNamesTheKey(t *testing.T) {
 				t.Fatalf("error reveals a literal secret: %v", err)
 			}
 		})
+	}
+}
+
+func TestDomainDefaultsAreFilledPerEntry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("domains:\n  - {name: a, url: 'https://idcs-x.identity.oraclecloud.com', client_id: abc, client_secret: env:X, retry: {max_attempts: 2}}\n"), 0o600)
+	cfg, err := Load(path, envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Domains[0]
+	if d.Tier != "free" || d.Timeout != 30*time.Second || d.Retry.MaxAttempts != 2 || d.Retry.BaseDelay != 500*time.Millisecond || d.Scope == "" {
+		t.Fatalf("defaults not filled around the given values: %+v", d.Config)
+	}
+	cfg.Dev = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("valid domain rejected: %v", err)
 	}
 }

@@ -53,6 +53,7 @@ type Service struct {
 
 	mu   sync.Mutex
 	addr net.Addr
+	ln   net.Listener // given with WithListener, used by the first Listen
 }
 
 type lastEvent struct {
@@ -90,6 +91,10 @@ func WithConfirmClient(c *http.Client) Option { return func(s *Service) { s.conf
 func WithRegisterer(r prometheus.Registerer) Option {
 	return func(s *Service) { s.metrics = newMetrics(r) }
 }
+
+// WithListener makes the service serve on ln instead of binding cfg.Listen,
+// so a caller can know the webhook's address before the service runs.
+func WithListener(ln net.Listener) Option { return func(s *Service) { s.ln = ln } }
 
 // WithVersion sets the version reported in status.
 func WithVersion(v string) Option { return func(s *Service) { s.version = v } }
@@ -141,13 +146,17 @@ func (s *Service) Handler() http.Handler {
 // Listen binds the webhook's address. Run calls it; tests and dev mode call it
 // first to learn the bound address.
 func (s *Service) Listen() (net.Listener, error) {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("ingest listen on %s: %w", s.cfg.Listen, err)
-	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	ln := s.ln
+	s.ln = nil
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+			return nil, fmt.Errorf("ingest listen on %s: %w", s.cfg.Listen, err)
+		}
+	}
 	s.addr = ln.Addr()
-	s.mu.Unlock()
 	return ln, nil
 }
 
