@@ -112,7 +112,7 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 	for {
 		n := r.waitForSpace(ctx)
 		if n == 0 {
-			return nil
+			return r.stopErr()
 		}
 		ds, err := r.fetch(ctx, n)
 		r.enqueue(ds)
@@ -120,11 +120,10 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 			failures = 0
 			continue
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if r.c.b.nc.IsClosed() {
-			return fmt.Errorf("consumer %s: %w", r.cfg.Durable, nats.ErrConnectionClosed)
+		// A closed connection is reported even when ctx ended too: the
+		// caller should know its messages were not settled by this process.
+		if err := r.stopErr(); err != nil || ctx.Err() != nil {
+			return err
 		}
 		failures++
 		r.c.log.Warn("fetch failed", "error", err, "failures", failures)
@@ -134,10 +133,19 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 		pause := min(100*time.Millisecond<<min(failures, 10), maxFetchBackoff)
 		select {
 		case <-ctx.Done():
-			return nil
+			return r.stopErr()
 		case <-time.After(pause):
 		}
 	}
+}
+
+// stopErr is the error Run ends with when it stops: ErrConnectionClosed if
+// the connection is gone, else nil.
+func (r *runner) stopErr() error {
+	if r.c.b.nc.IsClosed() {
+		return fmt.Errorf("consumer %s: %w", r.cfg.Durable, nats.ErrConnectionClosed)
+	}
+	return nil
 }
 
 // restoreConsumer creates the consumer again if the server no longer has it
