@@ -1,0 +1,84 @@
+package identitydomain
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the client's Prometheus collectors. Several clients (one per
+// domain) may register on the same Registerer: they share the collectors,
+// told apart by the domain label.
+//
+//	iamflow_identitydomain_requests_total{domain,op,code}      one per HTTP request sent (code: the status,
+//	                                                           or network, timeout), or refused by the breaker (breaker_open)
+//	iamflow_identitydomain_request_seconds{domain,op}          duration of each HTTP request, body included
+//	iamflow_identitydomain_retries_total{domain,op,reason}     retries, by reason: 429, 5xx, timeout, network, unauthorized
+//	iamflow_identitydomain_rate_limit_wait_seconds{domain}     time spent waiting for the client-side rate limit
+//	iamflow_identitydomain_breaker_open{domain}                1 while the breaker is open or half-open, else 0
+type metrics struct {
+	requests    *prometheus.CounterVec
+	seconds     *prometheus.HistogramVec
+	retries     *prometheus.CounterVec
+	rateWait    *prometheus.HistogramVec
+	breakerOpen *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_identitydomain_requests_total",
+			Help: "HTTP requests to identity domains, by domain, operation and status code (or network, timeout, breaker_open).",
+		}, []string{"domain", "op", "code"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "iamflow_identitydomain_request_seconds",
+			Help:    "Duration of HTTP requests to identity domains, response body included.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"domain", "op"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_identitydomain_retries_total",
+			Help: "Requests to identity domains sent again, by reason (429, 5xx, timeout, network, unauthorized).",
+		}, []string{"domain", "op", "reason"}),
+		rateWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "iamflow_identitydomain_rate_limit_wait_seconds",
+			Help:    "Time requests waited for the client-side rate limit of their domain.",
+			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"domain"}),
+		breakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "iamflow_identitydomain_breaker_open",
+			Help: "1 while the domain's circuit breaker is open or half-open, 0 when closed.",
+		}, []string{"domain"}),
+	}
+	var err error
+	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.seconds, err = register(reg, m.seconds); err != nil {
+		return nil, err
+	}
+	if m.retries, err = register(reg, m.retries); err != nil {
+		return nil, err
+	}
+	if m.rateWait, err = register(reg, m.rateWait); err != nil {
+		return nil, err
+	}
+	if m.breakerOpen, err = register(reg, m.breakerOpen); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}

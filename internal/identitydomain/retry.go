@@ -1,0 +1,127 @@
+package identitydomain
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Retries (the SDK's retry policy is not used: it does not recognise SCIM
+// 429s, whose body has no OCI error code):
+//
+//   - retried: 429, 5xx except 501, timeouts and network errors, up to
+//     retry.max_attempts requests per call;
+//   - a POST that creates something is retried only on 429, 503 and
+//     connection errors that happened before the request was written, since
+//     any other failure may hide a create that took effect (CreateUser and
+//     CreateGroup then recover from the 409 the retry meets);
+//   - the wait is drawn uniformly in [0, min(max_delay, base_delay·2^(n-1)))
+//     before the n-th retry (full jitter), or is the response's Retry-After
+//     (seconds or an HTTP date) when it has one; a Retry-After beyond
+//     max_delay ends the retries and is passed on in the error;
+//   - a 401 is not counted: the token is dropped, a new one fetched (once per
+//     call) and the request sent again.
+
+// Retry reasons, the reason label of iamflow_identitydomain_retries_total.
+const (
+	reason429          = "429"
+	reason5xx          = "5xx"
+	reasonTimeout      = "timeout"
+	reasonNetwork      = "network"
+	reasonUnauthorized = "unauthorized"
+)
+
+// SleepFunc waits d or until ctx ends, returning ctx's error in that case.
+// Tests inject one that does not wait.
+type SleepFunc func(ctx context.Context, d time.Duration) error
+
+func sleepContext(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backoff returns the wait before retry number n (1 for the first retry):
+// full jitter under min(max, base·2^(n-1)); rnd returns a float in [0, 1).
+func backoff(cfg RetryConfig, n int, rnd func() float64) time.Duration {
+	limit := cfg.BaseDelay
+	for i := 1; i < n && limit < cfg.MaxDelay; i++ {
+		limit *= 2
+	}
+	limit = min(limit, cfg.MaxDelay)
+	return time.Duration(rnd() * float64(limit))
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
+// (RFC 9110 §10.2.3). It returns false when the header is absent or invalid.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(0, t.Sub(now)), true
+}
+
+// retryDecision says whether an attempt's failure is retried, why, and
+// whether it counts against the breaker.
+type retryDecision struct {
+	retry   bool
+	reason  string
+	outcome outcome
+}
+
+// decideStatus classifies an HTTP answer. safe tells whether the request may
+// be repeated whatever happened (everything but a creating POST).
+func decideStatus(status int, safe bool) retryDecision {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return retryDecision{retry: true, reason: reason429, outcome: outcomeSuccess}
+	case status == http.StatusNotImplemented:
+		return retryDecision{outcome: outcomeSuccess}
+	case status == http.StatusServiceUnavailable:
+		return retryDecision{retry: true, reason: reason5xx, outcome: outcomeFailure}
+	case status >= 500:
+		return retryDecision{retry: safe, reason: reason5xx, outcome: outcomeFailure}
+	}
+	return retryDecision{outcome: outcomeSuccess}
+}
+
+// decideError classifies a transport error: wrote tells whether any of the
+// request was written to the connection.
+func decideError(err error, safe, wrote bool) retryDecision {
+	reason := reasonNetwork
+	if isTimeout(err) {
+		reason = reasonTimeout
+	}
+	return retryDecision{retry: safe || !wrote, reason: reason, outcome: outcomeFailure}
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
