@@ -1,0 +1,292 @@
+package capabilities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/audit"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/event"
+)
+
+// ActionSetCapabilities is the action of the service's audit records.
+const ActionSetCapabilities = "set_capabilities"
+
+// coalesceKey groups the messages about one user: the user of a user event,
+// the member of a membership event (the user is what is reconciled). A
+// message that cannot be decoded is handled alone. The runner handles the
+// newest message of a group; should a user.created be coalesced with a
+// newer event of a user that is not readable yet, the JIT retry is lost and
+// the next sweep covers the user.
+func coalesceKey(m *bus.Msg) string {
+	ev, err := event.Unmarshal(m.Data)
+	if err != nil {
+		return ""
+	}
+	ref, ok := userOf(ev)
+	if !ok || ref.IsZero() {
+		return ""
+	}
+	return ev.GetDomain() + "/user/" + ref.String()
+}
+
+// userOf returns the user an event asks to reconcile, and false for events
+// that ask nothing (deletions, deactivations, group events).
+func userOf(ev *iamflowv1.IdentityEvent) (UserRef, bool) {
+	switch ev.GetKind() {
+	case iamflowv1.Kind_KIND_USER:
+		switch ev.GetAction() {
+		case iamflowv1.Action_ACTION_CREATED, iamflowv1.Action_ACTION_UPDATED,
+			iamflowv1.Action_ACTION_ACTIVATED, iamflowv1.Action_ACTION_CAPABILITIES_CHANGED:
+			return refOf(ev.GetResource()), true
+		}
+	case iamflowv1.Kind_KIND_MEMBERSHIP:
+		switch ev.GetAction() {
+		case iamflowv1.Action_ACTION_MEMBER_ADDED, iamflowv1.Action_ACTION_MEMBER_REMOVED:
+			return refOf(ev.GetRelated()), true
+		}
+	}
+	return UserRef{}, false
+}
+
+func refOf(r *iamflowv1.Resource) UserRef {
+	return UserRef{ID: r.GetId(), OCID: r.GetOcid(), Name: r.GetName()}
+}
+
+// cause says why a reconcile runs, for audit records and logs.
+type cause struct {
+	source    string // "event", "sweep" or "api"
+	eventID   string
+	eventType string
+	actor     string
+	drift     bool // an event said the flags changed: differences are drift
+	dryRun    bool
+}
+
+// check is one user's state against the policy.
+type check struct {
+	domain   string
+	user     User
+	decision Decision
+	// desired is the flags the user should have: the current ones with
+	// the policy's overlaid, so flags the policy does not manage keep their
+	// values.
+	desired Flags
+	// changes lists the flags that differ; empty when the user complies.
+	changes []string
+}
+
+func (c check) compliant() bool { return len(c.changes) == 0 }
+
+// preview builds the API form of c.
+func (c check) preview() *iamflowv1.PreviewCapabilitiesResponse {
+	return &iamflowv1.PreviewCapabilitiesResponse{
+		UserId:   c.user.ID,
+		UserName: c.user.UserName,
+		Current:  c.user.Flags.Proto(),
+		Desired:  c.desired.Proto(),
+		Rules:    []string{c.decision.Rule},
+		Changes:  c.changes,
+	}
+}
+
+// handle is the consumer's handler: one event, one user reconciled.
+func (s *Service) handle(ctx context.Context, m *bus.Msg) bus.Result {
+	ev, err := event.Unmarshal(m.Data)
+	if err != nil {
+		return bus.Terminal(fmt.Errorf("capabilities: %w", err))
+	}
+	s.counters.events.Add(1)
+	s.last.event(ev.GetId(), s.now())
+	ref, ok := userOf(ev)
+	if !ok {
+		return bus.Done()
+	}
+	if ev.GetKind() == iamflowv1.Kind_KIND_MEMBERSHIP && !s.policy.NeedsGroups() {
+		return bus.Done() // no rule looks at groups
+	}
+	dir := s.dirs[ev.GetDomain()]
+	if dir == nil {
+		return bus.Done() // not an enforced domain
+	}
+	if ref.IsZero() {
+		return bus.Terminal(fmt.Errorf("capabilities: event %s (%s) names no user", ev.GetId(), ev.GetType()))
+	}
+	c := cause{source: "event", eventID: ev.GetId(), eventType: ev.GetType(), actor: ev.GetActor().GetName(),
+		drift: ev.GetAction() == iamflowv1.Action_ACTION_CAPABILITIES_CHANGED}
+	_, _, err = s.reconcile(ctx, ev.GetDomain(), dir, ref, c)
+	switch {
+	case err == nil:
+		return bus.Done()
+	case errors.Is(err, ErrNotFound) && ev.GetAction() == iamflowv1.Action_ACTION_CREATED && ev.GetKind() == iamflowv1.Kind_KIND_USER:
+		// The just-in-time provisioning race: the event can come before the
+		// user is readable.
+		if m.NumDelivered < uint64(s.cfg.JITMaxAttempts) {
+			s.counters.jitRetries.Add(1)
+			return bus.RetryAfter(s.cfg.JITRetryAfter, err)
+		}
+		err = fmt.Errorf("user %s created in %s is still not readable after %d attempts: %w",
+			ref, ev.GetDomain(), m.NumDelivered, err)
+		s.recordError(err)
+		return bus.Terminal(err)
+	case errors.Is(err, ErrNotFound):
+		s.log.DebugContext(ctx, "user gone; nothing to enforce", "domain", ev.GetDomain(), "user", ref.String(), "event", ev.GetType())
+		return bus.Done()
+	case errors.Is(err, ErrPermanent):
+		s.recordError(err)
+		return bus.Terminal(err)
+	default:
+		s.recordError(err)
+		return bus.RetryAfter(retryAfterOf(err), err)
+	}
+}
+
+// inspect reads the user and decides, changing nothing.
+func (s *Service) inspect(ctx context.Context, domain string, dir Directory, ref UserRef) (check, error) {
+	u, err := dir.ReadUser(ctx, ref, s.policy.NeedsGroups())
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.counters.notFound.Add(1)
+		} else {
+			s.counters.failed.Add(1)
+		}
+		return check{}, fmt.Errorf("read user %s in %s: %w", ref, domain, err)
+	}
+	s.counters.checked.Add(1)
+	return s.evaluate(domain, u), nil
+}
+
+// evaluate decides for a user already read.
+func (s *Service) evaluate(domain string, u User) check {
+	d := s.policy.Decide(domain, u)
+	return check{domain: domain, user: u, decision: d, desired: u.Flags.Overlay(d.Target), changes: u.Flags.Changes(d.Target)}
+}
+
+// reconcile reads one user and makes its flags comply, returning what it
+// found and whether it wrote.
+func (s *Service) reconcile(ctx context.Context, domain string, dir Directory, ref UserRef, c cause) (_ check, changed bool, err error) {
+	ctx, span := s.tracer.Start(ctx, "capabilities reconcile", trace.WithAttributes(
+		attribute.String("iamflow.domain", domain), attribute.String("iamflow.user", ref.String()),
+		attribute.String("iamflow.trigger", c.source)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	chk, err := s.inspect(ctx, domain, dir, ref)
+	if err != nil {
+		s.metrics.outcome(c.source, outcomeOf(err))
+		return check{}, false, err
+	}
+	span.SetAttributes(attribute.String("iamflow.rule", chk.decision.Rule), attribute.Int("iamflow.changes", len(chk.changes)))
+	changed, err = s.enforce(ctx, dir, chk, c)
+	return chk, changed, err
+}
+
+// enforce writes chk.desired when the user does not comply (unless dry
+// run) and records it. It reports whether it wrote.
+func (s *Service) enforce(ctx context.Context, dir Directory, chk check, c cause) (bool, error) {
+	if chk.compliant() {
+		s.counters.compliant.Add(1)
+		s.metrics.outcome(c.source, "compliant")
+		return false, nil
+	}
+	if c.drift {
+		s.counters.drift.Add(1)
+	}
+	rec := s.auditRecord(chk, c)
+	if c.dryRun {
+		rec.Outcome = audit.OutcomeDryRun
+		s.metrics.outcome(c.source, "dry_run")
+		s.record(ctx, rec)
+		return false, nil
+	}
+	if err := dir.SetCapabilities(ctx, chk.user.ID, chk.desired); err != nil {
+		err = fmt.Errorf("set capabilities of %s in %s: %w", chk.user.label(), chk.domain, err)
+		s.counters.failed.Add(1)
+		s.metrics.outcome(c.source, outcomeOf(err))
+		rec.Outcome = audit.OutcomeFailed
+		rec.Reason += "; failed: " + err.Error()
+		s.record(ctx, rec)
+		return false, err
+	}
+	s.counters.changed.Add(1)
+	s.metrics.outcome(c.source, "changed")
+	s.record(ctx, rec)
+	s.log.InfoContext(ctx, "capabilities set", "domain", chk.domain, "user", chk.user.label(), "rule", chk.decision.Rule,
+		"changes", chk.changes, "trigger", c.source, "event", c.eventID, "drift", c.drift)
+	return true, nil
+}
+
+// auditRecord describes the change chk calls for (outcome done; the caller
+// adjusts it). Records carry flag values and names, never secrets.
+func (s *Service) auditRecord(chk check, c cause) *iamflowv1.AuditRecord {
+	var reason strings.Builder
+	if c.drift {
+		fmt.Fprintf(&reason, "drift: %s", strings.Join(chk.changes, ", "))
+		if c.eventType != "" {
+			fmt.Fprintf(&reason, " after %s", c.eventType)
+		}
+		if c.actor != "" {
+			fmt.Fprintf(&reason, " by %s", c.actor)
+		}
+		reason.WriteString("; ")
+	}
+	if chk.decision.Rule == DefaultRuleName {
+		reason.WriteString("default flags")
+	} else {
+		fmt.Fprintf(&reason, "rule %q", chk.decision.Rule)
+	}
+	switch c.source {
+	case "sweep":
+		reason.WriteString(" (sweep)")
+	case "api":
+		reason.WriteString(" (admin API)")
+	case "event":
+		if !c.drift && c.eventType != "" {
+			fmt.Fprintf(&reason, " (%s)", c.eventType)
+		}
+	}
+	return &iamflowv1.AuditRecord{
+		Action:   ActionSetCapabilities,
+		Domain:   chk.domain,
+		Resource: &iamflowv1.Resource{Id: chk.user.ID, Ocid: chk.user.OCID, Name: chk.user.UserName, Type: "User"},
+		Outcome:  audit.OutcomeDone,
+		Reason:   reason.String(),
+		Before:   chk.user.Flags.auditValues(),
+		After:    chk.desired.auditValues(),
+		EventId:  c.eventID,
+	}
+}
+
+// record stores an audit record. A record that cannot be stored is logged
+// and counted: the change it describes is made already, and JetStream
+// being unreachable shows in the consumer too.
+func (s *Service) record(ctx context.Context, rec *iamflowv1.AuditRecord) {
+	if err := s.auditor.Record(ctx, rec); err != nil {
+		s.counters.auditFailed.Add(1)
+		s.recordError(err)
+		s.log.ErrorContext(ctx, "audit record not stored", "error", err, "domain", rec.Domain,
+			"user", rec.GetResource().GetName(), "outcome", rec.Outcome, "reason", rec.Reason)
+	}
+}
+
+// outcomeOf names a failure for metrics.
+func outcomeOf(err error) string {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrPermanent):
+		return "failed_permanent"
+	}
+	return "failed"
+}

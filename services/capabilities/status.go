@@ -1,0 +1,161 @@
+package capabilities
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+)
+
+// counters are the numbers the service reports in its status.
+type counters struct {
+	events      atomic.Int64 // events handled
+	checked     atomic.Int64 // users read and compared with the policy
+	compliant   atomic.Int64 // ... that already complied
+	changed     atomic.Int64 // users whose flags were set
+	drift       atomic.Int64 // capability changes found reverting the policy
+	notFound    atomic.Int64 // users that could not be found
+	jitRetries  atomic.Int64 // user.created events retried for a not yet readable user
+	failed      atomic.Int64 // reads and writes that failed
+	auditFailed atomic.Int64 // audit records not stored
+}
+
+// Status counter names. The sweep_* counters describe the sweep running
+// (sweep_running 1) or else the last one.
+const (
+	CounterEvents       = "events"           // events handled
+	CounterChecked      = "users_checked"    // users read and compared with the policy
+	CounterCompliant    = "users_compliant"  // ... that complied already (no write)
+	CounterChanged      = "users_changed"    // users whose flags were set
+	CounterDrift        = "drift_found"      // capability changes that undid the policy
+	CounterNotFound     = "users_not_found"  // reads of users that do not exist (yet)
+	CounterJITRetries   = "jit_retries"      // user.created events retried for a user not yet readable
+	CounterFailed       = "failures"         // reads and writes that failed
+	CounterAuditFailed  = "audit_failed"     // audit records that could not be stored
+	CounterSweepRunning = "sweep_running"    // 1 while a sweep runs
+	CounterSweepTotal   = "sweep_total"      // the swept domain's users: 0 until known (at the end, unless the directory counts)
+	CounterSweepChecked = "sweep_checked"    // users the sweep has checked so far
+	CounterSweepChanged = "sweep_changed"    // ... and changed (or, in a dry run, would change)
+	CounterSweepFailed  = "sweep_failed"     // ... and failed to change
+	CounterSweeps       = "sweeps_completed" // sweeps that ran to the end
+)
+
+func (s *Service) counterSnapshot() map[string]int64 {
+	c := &s.counters
+	out := map[string]int64{
+		CounterEvents:      c.events.Load(),
+		CounterChecked:     c.checked.Load(),
+		CounterCompliant:   c.compliant.Load(),
+		CounterChanged:     c.changed.Load(),
+		CounterDrift:       c.drift.Load(),
+		CounterNotFound:    c.notFound.Load(),
+		CounterJITRetries:  c.jitRetries.Load(),
+		CounterFailed:      c.failed.Load(),
+		CounterAuditFailed: c.auditFailed.Load(),
+	}
+	s.sweep.snapshot(out)
+	return out
+}
+
+// lastSeen holds the last event handled and the last error.
+type lastSeen struct {
+	mu        sync.Mutex
+	eventID   string
+	eventTime time.Time
+	err       string
+	errTime   time.Time
+}
+
+func (l *lastSeen) event(id string, at time.Time) {
+	l.mu.Lock()
+	l.eventID, l.eventTime = id, at
+	l.mu.Unlock()
+}
+
+// recordError remembers err as the last error. Errors the service builds
+// hold names, ids and API messages, never credentials.
+func (s *Service) recordError(err error) {
+	s.last.mu.Lock()
+	s.last.err, s.last.errTime = err.Error(), s.now()
+	s.last.mu.Unlock()
+}
+
+// Status reports the service's state, its consumer's progress, the counters
+// (sweep_* describe the sweep running, or the last one) and the last event
+// and error. The consumer's numbers come from the server; when it cannot be
+// reached the state is DEGRADED.
+func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
+	st := &iamflowv1.ServiceStatus{
+		Name:     Name,
+		Version:  s.version,
+		Uptime:   durationpb.New(s.now().Sub(s.started).Round(time.Second)),
+		State:    iamflowv1.State(s.state.Load()),
+		Counters: s.counterSnapshot(),
+	}
+	if c := s.consumer.Load(); c != nil {
+		cs, err := c.Stats(ctx)
+		if err != nil {
+			if st.State == iamflowv1.State_STATE_RUNNING {
+				st.State = iamflowv1.State_STATE_DEGRADED
+			}
+			s.recordError(err)
+		} else {
+			st.Consumers = append(st.Consumers, &iamflowv1.ConsumerStatus{
+				Stream:       cs.Stream,
+				Name:         cs.Name,
+				Delivered:    cs.Delivered,
+				AckPending:   uint64(max(cs.AckPending, 0)),
+				Pending:      cs.Pending,
+				Redelivered:  uint64(max(cs.Redelivered, 0)),
+				DeadLettered: cs.DeadLettered,
+			})
+		}
+	}
+	s.last.mu.Lock()
+	if s.last.eventID != "" {
+		st.LastEventId, st.LastEventTime = s.last.eventID, timestamppb.New(s.last.eventTime)
+	}
+	if s.last.err != "" {
+		st.LastError, st.LastErrorTime = s.last.err, timestamppb.New(s.last.errTime)
+	}
+	s.last.mu.Unlock()
+	return st
+}
+
+// metrics are the service's Prometheus metrics.
+type metrics struct {
+	reconciles   *prometheus.CounterVec
+	sweepRunning prometheus.Gauge
+	sweepUsers   *prometheus.CounterVec
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_capabilities_reconciles_total",
+			Help: "Users reconciled, by trigger (event, sweep, api) and outcome (compliant, changed, dry_run, not_found, failed, failed_permanent).",
+		}, []string{"trigger", "outcome"}),
+		sweepRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "iamflow_capabilities_sweep_running",
+			Help: "1 while a sweep runs.",
+		}),
+		sweepUsers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_capabilities_sweep_users_total",
+			Help: "Users seen by sweeps, by domain.",
+		}, []string{"domain"}),
+	}
+	if r != nil {
+		r.MustRegister(m.reconciles, m.sweepRunning, m.sweepUsers)
+	}
+	return m
+}
+
+func (m *metrics) outcome(trigger, outcome string) {
+	m.reconciles.WithLabelValues(trigger, outcome).Inc()
+}

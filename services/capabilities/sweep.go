@@ -1,0 +1,192 @@
+package capabilities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+)
+
+// Sweep limits: what a report keeps, so a sweep's memory stays bounded
+// whatever the domain's size.
+const (
+	// MaxReportChanges bounds SweepReport.Changes.
+	MaxReportChanges = 1000
+	// MaxReportFailures bounds SweepReport.Failures.
+	MaxReportFailures = 100
+)
+
+var (
+	// ErrSweepRunning is returned when a sweep is asked for while one runs:
+	// sweeps never overlap (they share the domains' rate limits).
+	ErrSweepRunning = errors.New("a sweep is already running")
+	// ErrUnknownDomain is returned for a domain the service does not enforce.
+	ErrUnknownDomain = errors.New("domain not enforced")
+)
+
+// SweepReport is what one sweep found and did.
+type SweepReport struct {
+	// Domain swept, and whether changes were only reported.
+	Domain string
+	DryRun bool
+	// Total is the domain's user count when the directory could tell it up
+	// front, else 0.
+	Total int64
+	// Checked users were read and compared with the policy; Changed ones
+	// had (or, in a dry run, would have) their flags set; Failed ones could
+	// not be set.
+	Checked, Changed, Failed int64
+	// Changes are the first MaxReportChanges changes, as previews.
+	Changes []*iamflowv1.PreviewCapabilitiesResponse
+	// Failures are the first MaxReportFailures failures, "<user>: <reason>".
+	Failures []string
+	// Started and Finished bound the sweep.
+	Started, Finished time.Time
+}
+
+// Proto is the API form of r.
+func (r *SweepReport) Proto() *iamflowv1.SweepCapabilitiesResponse {
+	out := &iamflowv1.SweepCapabilitiesResponse{
+		Domain:       r.Domain,
+		DryRun:       r.DryRun,
+		UsersChecked: r.Checked,
+		UsersChanged: r.Changed,
+		UsersFailed:  r.Failed,
+		Changes:      r.Changes,
+		Failures:     r.Failures,
+	}
+	if !r.Started.IsZero() {
+		out.StartedAt = timestamppb.New(r.Started)
+	}
+	if !r.Finished.IsZero() {
+		out.FinishedAt = timestamppb.New(r.Finished)
+	}
+	return out
+}
+
+// sweepState is the progress of the sweep running, or of the last one,
+// shown in the status counters.
+type sweepState struct {
+	running                         atomic.Bool
+	total, checked, changed, failed atomic.Int64
+	completed                       atomic.Int64
+	mu                              sync.Mutex
+	domain                          string
+}
+
+func (st *sweepState) snapshot(out map[string]int64) {
+	running := int64(0)
+	if st.running.Load() {
+		running = 1
+	}
+	out[CounterSweepRunning] = running
+	out[CounterSweepTotal] = st.total.Load()
+	out[CounterSweepChecked] = st.checked.Load()
+	out[CounterSweepChanged] = st.changed.Load()
+	out[CounterSweepFailed] = st.failed.Load()
+	out[CounterSweeps] = st.completed.Load()
+}
+
+// Sweep applies the policy to every user of domain, page by page, and
+// returns what it did; with dryRun it writes nothing and reports (and
+// audits, with outcome dry_run) what it would change. Progress shows in
+// Status while it runs (sweep_running, sweep_total, sweep_checked,
+// sweep_changed, sweep_failed). Only one sweep runs at a time: another
+// gets ErrSweepRunning. A user that cannot be set is counted and the sweep
+// goes on; a listing that fails ends the sweep with an error and the
+// partial report. The sweep stops when ctx ends. Memory stays bounded:
+// users are not kept beyond their page, and the report keeps at most
+// MaxReportChanges changes and MaxReportFailures failures.
+func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*SweepReport, error) {
+	dir := s.dirs[domain]
+	if dir == nil {
+		return nil, fmt.Errorf("sweep %q: %w (enforced: %v)", domain, ErrUnknownDomain, s.domains)
+	}
+	st := &s.sweep
+	if !st.running.CompareAndSwap(false, true) {
+		st.mu.Lock()
+		running := st.domain
+		st.mu.Unlock()
+		return nil, fmt.Errorf("sweep %s: %w (domain %s, %d of %d users checked)", domain, ErrSweepRunning,
+			running, st.checked.Load(), st.total.Load())
+	}
+	defer st.running.Store(false)
+	st.mu.Lock()
+	st.domain = domain
+	st.mu.Unlock()
+	st.total.Store(0)
+	st.checked.Store(0)
+	st.changed.Store(0)
+	st.failed.Store(0)
+	s.metrics.sweepRunning.Set(1)
+	defer s.metrics.sweepRunning.Set(0)
+
+	rep := &SweepReport{Domain: domain, DryRun: dryRun, Started: s.now()}
+	log := s.log.With("domain", domain, "dry_run", dryRun)
+	if uc, ok := dir.(UserCounter); ok {
+		if n, err := uc.CountUsers(ctx); err == nil {
+			rep.Total = int64(n)
+			st.total.Store(rep.Total)
+		} else {
+			log.Warn("sweep: cannot count users; the total shows once done", "error", err)
+		}
+	}
+	log.Info("sweep started", "total", rep.Total)
+
+	c := cause{source: "sweep", dryRun: dryRun}
+	var err error
+	for u, lerr := range dir.Users(ctx, s.policy.NeedsGroups()) {
+		if lerr != nil {
+			err = fmt.Errorf("sweep %s: list users after %d: %w", domain, rep.Checked, lerr)
+			break
+		}
+		rep.Checked++
+		st.checked.Add(1)
+		s.counters.checked.Add(1)
+		s.metrics.sweepUsers.WithLabelValues(domain).Inc()
+		chk := s.evaluate(domain, u)
+		changed, werr := s.enforce(ctx, dir, chk, c)
+		switch {
+		case werr != nil:
+			rep.Failed++
+			st.failed.Add(1)
+			if len(rep.Failures) < MaxReportFailures {
+				rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %v", u.label(), werr))
+			}
+			if ctx.Err() != nil {
+				err = fmt.Errorf("sweep %s: %w", domain, ctx.Err())
+			}
+		case changed || (dryRun && !chk.compliant()):
+			rep.Changed++
+			st.changed.Add(1)
+			if len(rep.Changes) < MaxReportChanges {
+				rep.Changes = append(rep.Changes, chk.preview())
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	rep.Finished = s.now()
+	if rep.Total == 0 || err == nil {
+		rep.Total = max(rep.Total, rep.Checked)
+		st.total.Store(rep.Total)
+	}
+	if err != nil {
+		s.recordError(err)
+		if len(rep.Failures) < MaxReportFailures {
+			rep.Failures = append(rep.Failures, err.Error())
+		}
+		return rep, err
+	}
+	st.completed.Add(1)
+	log.Info("sweep finished", "checked", rep.Checked, "changed", rep.Changed, "failed", rep.Failed,
+		"took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
+	return rep, nil
+}
