@@ -23,8 +23,10 @@ import (
 	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/services/capabilities"
 	"github.com/iamflow/iamflow/services/ingest"
 )
 
@@ -38,11 +40,16 @@ type Service interface {
 	Status(ctx context.Context) *iamflowv1.ServiceStatus
 }
 
+// errNotConfigured is what a constructor returns when the configuration gives
+// its service nothing to do; `serve all` then skips the service.
+var errNotConfigured = errors.New("not configured")
+
 // constructor builds one service from the shared parts.
 type constructor func(ctx context.Context, a *App) (Service, error)
 
 var constructors = map[string]constructor{
-	ingest.Name: newIngest,
+	ingest.Name:       newIngest,
+	capabilities.Name: newCapabilities,
 }
 
 // ServiceNames lists the services this build can run, sorted.
@@ -70,6 +77,9 @@ type App struct {
 	devWebhookPassword secret.Value
 	// A webhook listener bound before the app was built, if any.
 	ingestListener net.Listener
+	// One Identity Domains client per domain, shared by the services, since
+	// rate limits and the circuit breaker are per domain.
+	clients map[string]*identitydomain.Client
 }
 
 // Option configures an App.
@@ -91,6 +101,7 @@ func WithIngestListener(ln net.Listener) Option { return func(a *App) { a.ingest
 // New validates cfg, connects the bus and builds the named services ("all"
 // means every service). Close it if Run is never called.
 func New(ctx context.Context, cfg config.Config, names []string, opts ...Option) (_ *App, err error) {
+	all := slices.Contains(names, "all")
 	names, err = expand(names)
 	if err != nil {
 		return nil, err
@@ -133,6 +144,10 @@ func New(ctx context.Context, cfg config.Config, names []string, opts ...Option)
 	a.admin.AddReadinessCheck("nats", a.bus.Ready)
 	for _, n := range names {
 		svc, err := constructors[n](ctx, a)
+		if errors.Is(err, errNotConfigured) && all {
+			a.log.Info("service not started: it is not configured", "service", n, "reason", err.Error())
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n, err)
 		}
@@ -169,6 +184,15 @@ func (a *App) Logger() *slog.Logger { return a.log }
 
 // Admin is the process's admin server.
 func (a *App) Admin() *admin.Server { return a.admin }
+
+// Services lists the names of the services this process runs.
+func (a *App) Services() []string {
+	names := make([]string, 0, len(a.services))
+	for _, s := range a.services {
+		names = append(names, s.Name())
+	}
+	return names
+}
 
 // Service returns the running service with that name, or nil.
 func (a *App) Service(name string) Service {
@@ -217,6 +241,9 @@ func (a *App) Close() {
 		cancel()
 		a.admin = nil
 	}
+	for _, c := range a.clients {
+		c.Close()
+	}
 	if a.bus != nil {
 		_ = a.bus.Close()
 		a.bus = nil
@@ -226,6 +253,65 @@ func (a *App) Close() {
 		_ = a.tel.Shutdown(ctx)
 		cancel()
 	}
+}
+
+// domainClient returns the shared client of the named domain, creating it on first use.
+func (a *App) domainClient(ctx context.Context, name string) (*identitydomain.Client, error) {
+	if c, ok := a.clients[name]; ok {
+		return c, nil
+	}
+	d, ok := a.cfg.Domain(name)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("domain %q is not configured", name)
+	case !d.HasAPI():
+		return nil, fmt.Errorf("domain %q has no API access configured: set url, client_id and client_secret (or auth: resource_principal)", name)
+	}
+	c, err := identitydomain.New(ctx, name, d.Config, identitydomain.WithLogger(a.log.With("domain", name)),
+		identitydomain.WithTelemetry(a.tel), identitydomain.WithRegisterer(a.registry))
+	if err != nil {
+		return nil, fmt.Errorf("client for domain %s: %w", name, err)
+	}
+	if a.clients == nil {
+		a.clients = map[string]*identitydomain.Client{}
+	}
+	a.clients[name] = c
+	return c, nil
+}
+
+func newCapabilities(ctx context.Context, a *App) (Service, error) {
+	names := a.cfg.Capabilities.Domains
+	if len(names) == 0 {
+		for _, d := range a.cfg.Domains {
+			if d.HasAPI() {
+				names = append(names, d.Name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: no domain has API access configured (url, client_id, client_secret)", errNotConfigured)
+	}
+	dirs := make(map[string]capabilities.Directory, len(names))
+	for _, n := range names {
+		c, err := a.domainClient(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		dirs[n] = capabilities.NewDirectory(c)
+	}
+	cfg := a.cfg.Capabilities
+	cfg.Domains = names
+	svc, err := capabilities.New(ctx, cfg, a.bus, dirs,
+		capabilities.WithLogger(a.log.With("service", capabilities.Name)), capabilities.WithTelemetry(a.tel),
+		capabilities.WithRegisterer(a.registry), capabilities.WithVersion(a.version))
+	if err != nil {
+		return nil, err
+	}
+	svc.Register(a.admin.GRPC())
+	if err := a.admin.RegisterGateway(svc.RegisterGateway); err != nil {
+		return nil, err
+	}
+	return svc, nil
 }
 
 func newIngest(ctx context.Context, a *App) (Service, error) {

@@ -142,7 +142,7 @@ iamflow dev is running; Ctrl-C stops it.
   domains  %s
   services %s
 `, webhook, cfg.Ingest.Username, password, grpcAddr, httpAddr, httpAddr, nats, cfg.NATS.Embedded.StoreDir,
-		strings.Join(domains, ", "), strings.Join(app.ServiceNames(), ", "))
+		strings.Join(domains, ", "), strings.Join(a.Services(), ", "))
 	if emu != nil {
 		src, tgt := emu.running[0].URL(), emu.running[1].URL()
 		fmt.Fprintf(w, `

@@ -20,6 +20,7 @@ import (
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/validate"
+	"github.com/iamflow/iamflow/services/capabilities"
 	"github.com/iamflow/iamflow/services/ingest"
 )
 
@@ -35,6 +36,8 @@ type Config struct {
 	Domains []Domain `yaml:"domains"`
 	// Ingest is the webhook OCI delivers events to.
 	Ingest ingest.Config `yaml:"ingest"`
+	// Capabilities is the credential policy the capabilities service enforces.
+	Capabilities capabilities.Config `yaml:"capabilities"`
 
 	// Dev is set by `iamflow dev`: the admin API needs no token.
 	Dev bool `yaml:"-"`
@@ -67,10 +70,11 @@ func (d Domain) HasAPI() bool {
 // dev mode.
 func Default() Config {
 	return Config{
-		NATS:      bus.DefaultConfig(),
-		Admin:     admin.DefaultConfig(),
-		Telemetry: telemetry.DefaultConfig(),
-		Ingest:    ingest.DefaultConfig(),
+		NATS:         bus.DefaultConfig(),
+		Admin:        admin.DefaultConfig(),
+		Telemetry:    telemetry.DefaultConfig(),
+		Ingest:       ingest.DefaultConfig(),
+		Capabilities: capabilities.DefaultConfig(),
 	}
 }
 
@@ -123,8 +127,10 @@ func (c *Config) Validate() error {
 		validate.Prefix("admin.", adminCfg.Validate()),
 		validate.Prefix("telemetry.", c.Telemetry.Validate()),
 		validate.Prefix("ingest.", ingestCfg.Validate()),
+		validate.Prefix("capabilities.", c.Capabilities.Validate()),
 	}
 	errs = append(errs, c.validateDomains()...)
+	errs = append(errs, c.validateCapabilityDomains()...)
 	return errors.Join(errs...)
 }
 
@@ -152,6 +158,24 @@ func (c *Config) validateDomains() []error {
 		if d.URL == "" && d.OCIName == "" && d.ID == "" {
 			errs = append(errs, fmt.Errorf("%s: give at least one of url, oci_name or id, so events from the domain can be recognised", key))
 		}
+	}
+	return errs
+}
+
+// validateCapabilityDomains checks that the capabilities section names only
+// configured domains.
+func (c *Config) validateCapabilityDomains() []error {
+	var errs []error
+	known := func(key string, names []string) {
+		for i, n := range names {
+			if _, ok := c.Domain(n); !ok {
+				errs = append(errs, fmt.Errorf("%s[%d]: %q is not a configured domain (domains[].name)", key, i, n))
+			}
+		}
+	}
+	known("capabilities.domains", c.Capabilities.Domains)
+	for i, r := range c.Capabilities.Rules {
+		known(fmt.Sprintf("capabilities.rules[%d] %q: match.domains", i, r.Name), r.Match.Domains)
 	}
 	return errs
 }

@@ -48,12 +48,13 @@ func TestDefaultsValidInDevMode(t *testing.T) {
 
 func TestEnvOverrides(t *testing.T) {
 	cfg, err := Load("", envMap(map[string]string{
-		"IAMFLOW_NATS_URL":                      "nats://a:4222, nats://b:4222",
-		"IAMFLOW_INGEST_MAX_BODY_BYTES":         "2048",
-		"IAMFLOW_INGEST_PUBLISH_TIMEOUT":        "2s",
-		"IAMFLOW_INGEST_CONFIRM_AUTO":           "false",
-		"IAMFLOW_ADMIN_TOKEN":                   "env:MY_TOKEN",
-		"IAMFLOW_NATS_STREAMS_DUPLICATE_WINDOW": "3h",
+		"IAMFLOW_NATS_URL":                              "nats://a:4222, nats://b:4222",
+		"IAMFLOW_INGEST_MAX_BODY_BYTES":                 "2048",
+		"IAMFLOW_INGEST_PUBLISH_TIMEOUT":                "2s",
+		"IAMFLOW_INGEST_CONFIRM_AUTO":                   "false",
+		"IAMFLOW_ADMIN_TOKEN":                           "env:MY_TOKEN",
+		"IAMFLOW_NATS_STREAMS_DUPLICATE_WINDOW":         "3h",
+		"IAMFLOW_CAPABILITIES_DEFAULT_CAN_USE_API_KEYS": "false",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +67,9 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	if cfg.Admin.Token != "env:MY_TOKEN" {
 		t.Errorf("admin.token = %q", cfg.Admin.Token)
+	}
+	if f := cfg.Capabilities.Default.CanUseAPIKeys; f == nil || *f {
+		t.Errorf("capabilities.default.can_use_api_keys = %v, want false", f)
 	}
 	if cfg.NATS.Streams.DuplicateWindow != 3*time.Hour {
 		t.Errorf("duplicate_window = %v", cfg.NATS.Streams.DuplicateWindow)
@@ -114,6 +118,10 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"api without secret", "domains:\n  - {name: a, url: 'https://idcs-x.identity.oraclecloud.com', client_id: abc}\n", "domains[0].client_secret: empty"},
 		{"api with bad tier", "domains:\n  - {name: a, url: 'https://idcs-x.identity.oraclecloud.com', client_id: abc, client_secret: env:X, tier: gold}\n", `domains[0].tier: "gold"`},
 		{"unknown domain key", "domains:\n  - {name: a, oci_name: A, clientid: abc}\n", "field clientid not found"},
+		{"capabilities bad pattern", "capabilities:\n  rules:\n    - name: admins\n      match: {user_name: '('}\n      set: {can_use_api_keys: true}\n", `capabilities.rules[0] "admins": match.user_name: "(" is not a valid pattern`},
+		{"capabilities unknown flag", "capabilities:\n  default: {can_use_api_keyz: false}\n", "can_use_api_keyz"},
+		{"capabilities unknown domain", "capabilities:\n  domains: [nope]\n", `capabilities.domains[0]: "nope" is not a configured domain`},
+		{"capabilities rule domain", "domains:\n  - {name: a, oci_name: A}\ncapabilities:\n  rules:\n    - name: r1\n      match: {domains: [b]}\n      set: {can_use_api_keys: false}\n", `capabilities.rules[0] "r1": match.domains[0]: "b" is not a configured domain`},
 		{"bad allowed host", "ingest:\n  confirm:\n    allowed_hosts: ['http://x']\n", "ingest.confirm.allowed_hosts[0]"},
 	}
 	for _, tt := range tests {

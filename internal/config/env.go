@@ -87,6 +87,12 @@ func setScalar(v reflect.Value, raw string) error {
 		return nil
 	}
 	switch v.Kind() {
+	case reflect.Pointer: // an optional scalar: set means present
+		p := reflect.New(v.Type().Elem())
+		if err := setScalar(p.Elem(), raw); err != nil {
+			return err
+		}
+		v.Set(p)
 	case reflect.String:
 		v.SetString(raw)
 	case reflect.Bool:
