@@ -185,11 +185,11 @@ var bookkeeping = map[string]bool{
 // fieldReader reads typed fields and keeps the first error.
 type fieldReader struct{ err *ParseError }
 
-func (r *fieldReader) str(raw json.RawMessage, path string) string {
+func (r *fieldReader) str(raw json.RawMessage, at loc) string {
 	if r.err != nil {
 		return ""
 	}
-	s, err := getString(raw, path)
+	s, err := getString(raw, at)
 	if err != nil {
 		r.err = err
 		return ""
@@ -200,7 +200,7 @@ func (r *fieldReader) str(raw json.RawMessage, path string) string {
 // values reads adminValuesAdded/Removed: an object, or a string holding a
 // JSON object. A string that is not a JSON object yields nothing (not an
 // error): the values are a hint.
-func (r *fieldReader) values(raw json.RawMessage, path string) map[string]json.RawMessage {
+func (r *fieldReader) values(raw json.RawMessage, at loc) map[string]json.RawMessage {
 	if r.err != nil {
 		return nil
 	}
@@ -216,6 +216,7 @@ func (r *fieldReader) values(raw json.RawMessage, path string) map[string]json.R
 			return nil
 		}
 	default:
+		path := at.String()
 		r.err = newParseError(CodeWrongType, path, "%s is %s, want an object or a JSON-encoded string", pathLast(path), k)
 		return nil
 	}
@@ -232,7 +233,7 @@ type memberRef struct {
 }
 
 // members reads the members attribute of adminValuesAdded/Removed.
-func (r *fieldReader) members(vals map[string]json.RawMessage, path string) []memberRef {
+func (r *fieldReader) members(vals map[string]json.RawMessage, at loc) []memberRef {
 	if r.err != nil {
 		return nil
 	}
@@ -243,15 +244,15 @@ func (r *fieldReader) members(vals map[string]json.RawMessage, path string) []me
 			break
 		}
 	}
-	path = pathJoin(path, "members")
 	switch k := jsonKindOf(raw); k {
 	case kindAbsent, kindNull:
 		return nil
 	case kindArray:
 	default:
-		r.err = newParseError(CodeWrongType, path, "members is %s, want an array", k)
+		r.err = newParseError(CodeWrongType, pathJoin(at.String(), "members"), "members is %s, want an array", k)
 		return nil
 	}
+	path := pathJoin(at.String(), "members")
 	var elems []json.RawMessage
 	if err := json.Unmarshal(raw, &elems); err != nil {
 		r.err = jsonError(path, err)
@@ -271,13 +272,13 @@ func (r *fieldReader) members(vals map[string]json.RawMessage, path string) []me
 				r.err = jsonError(ep, err)
 				return nil
 			}
-			res.Id = r.str(m.Value, ep+".value")
-			res.Ocid = r.str(m.Ocid, ep+".ocid")
-			res.Name = r.str(m.Display, ep+".display")
+			res.Id = r.str(m.Value, loc{ep, "value"})
+			res.Ocid = r.str(m.Ocid, loc{ep, "ocid"})
+			res.Name = r.str(m.Display, loc{ep, "display"})
 			if res.Name == "" {
-				res.Name = r.str(m.Name, ep+".name")
+				res.Name = r.str(m.Name, loc{ep, "name"})
 			}
-			if strings.EqualFold(r.str(m.Type, ep+".type"), "Group") {
+			if strings.EqualFold(r.str(m.Type, loc{ep, "type"}), "Group") {
 				res.Type = "Group"
 			}
 			if r.err != nil {
@@ -408,7 +409,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 	r := &fieldReader{}
 	d := &e.details
 	dp := e.at("data.additionalDetails")
-	at := func(field string) string { return pathJoin(dp, field) }
+	at := func(field string) loc { return loc{dp, field} }
 
 	primary := &iamflowv1.Resource{
 		Id:   r.str(d.AdminResourceID, at("adminResourceId")),
@@ -438,10 +439,10 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 			return nil, jsonError(e.at("data.identity"), err)
 		}
 		if actor.Id == "" {
-			actor.Id = r.str(id.PrincipalID, e.at("data.identity.principalId"))
+			actor.Id = r.str(id.PrincipalID, loc{e.path, "data.identity.principalId"})
 		}
 		if actor.Name == "" {
-			actor.Name = r.str(id.PrincipalName, e.at("data.identity.principalName"))
+			actor.Name = r.str(id.PrincipalName, loc{e.path, "data.identity.principalName"})
 		}
 	default:
 		return nil, newParseError(CodeWrongType, e.at("data.identity"), "identity is %s, want an object", k)
@@ -459,8 +460,8 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 	if domainURL == "" {
 		domainURL = firstSet(metaLocationOrigin(added), metaLocationOrigin(removed))
 	}
-	dataResID := r.str(e.data.ResourceID, e.at("data.resourceId"))
-	dataResName := r.str(e.data.ResourceName, e.at("data.resourceName"))
+	dataResID := r.str(e.data.ResourceID, loc{e.path, "data.resourceId"})
+	dataResName := r.str(e.data.ResourceName, loc{e.path, "data.resourceName"})
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -518,7 +519,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 		}
 		if emptyRes(res) {
 			noun := strings.ToLower(res.Type)
-			return nil, newParseError(CodeMissingField, at("adminResourceId"),
+			return nil, newParseError(CodeMissingField, at("adminResourceId").String(),
 				"adminResourceId is missing: a %s event must name its %s (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or %sId, or data.resourceId or data.resourceName)",
 				what, noun, noun)
 		}
@@ -559,7 +560,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 			setRef(group, dataResID, "group")
 		}
 		if emptyRes(group) {
-			return nil, newParseError(CodeMissingField, at("adminResourceId"),
+			return nil, newParseError(CodeMissingField, at("adminResourceId").String(),
 				"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", what)
 		}
 		if !emptyRes(user) {
@@ -576,7 +577,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 			return nil, r.err
 		}
 		if len(ms) == 0 {
-			return nil, newParseError(CodeMissingField, at("adminRefResourceId"),
+			return nil, newParseError(CodeMissingField, at("adminRefResourceId").String(),
 				"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", what, valsField)
 		}
 		if len(ms) == 1 {

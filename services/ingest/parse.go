@@ -230,7 +230,7 @@ func parseConfirmation(hdr http.Header, body []byte) (*Batch, *ParseError) {
 		if err := json.Unmarshal(body, &cb); err != nil {
 			return nil, jsonError("", err)
 		}
-		u, err := getString(cb.ConfirmationURL, "ConfirmationURL")
+		u, err := getString(cb.ConfirmationURL, loc{field: "ConfirmationURL"})
 		if err != nil {
 			return nil, err
 		}
@@ -401,7 +401,7 @@ func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamfl
 		if !jsonPresent(t) {
 			continue
 		}
-		if e.eventType, err = getString(t, pathJoin(path, typeNames[i])); err != nil {
+		if e.eventType, err = getString(t, loc{path, typeNames[i]}); err != nil {
 			return err
 		}
 		if e.eventType != "" {
@@ -412,7 +412,7 @@ func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamfl
 		if !jsonPresent(id) {
 			continue
 		}
-		if e.id, err = getString(id, pathJoin(path, idNames[i])); err != nil {
+		if e.id, err = getString(id, loc{path, idNames[i]}); err != nil {
 			return err
 		}
 		e.id = strings.TrimSpace(e.id)
@@ -436,10 +436,10 @@ func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamfl
 			e.details = *e.data.AdditionalDetails
 		}
 	}
-	if e.eventName, err = getString(e.data.EventName, e.at("data.eventName")); err != nil {
+	if e.eventName, err = getString(e.data.EventName, loc{e.path, "data.eventName"}); err != nil {
 		return err
 	}
-	if e.auditEventID, err = getString(e.details.EventID, e.at("data.additionalDetails.eventId")); err != nil {
+	if e.auditEventID, err = getString(e.details.EventID, loc{e.path, "data.additionalDetails.eventId"}); err != nil {
 		return err
 	}
 	e.auditEventID = strings.TrimSpace(e.auditEventID)
@@ -526,16 +526,24 @@ func jsonPresent(raw json.RawMessage) bool {
 
 // getString reads an optional string: absent and null read as "", any other
 // type is a wrong_type error at path (whose last element names the field).
-func getString(raw json.RawMessage, path string) (string, *ParseError) {
+func getString(raw json.RawMessage, at loc) (string, *ParseError) {
 	switch k := jsonKindOf(raw); k {
 	case kindAbsent, kindNull:
 		return "", nil
 	case kindString:
 		return decodeString(raw), nil
 	default:
+		path := at.String()
 		return "", newParseError(CodeWrongType, path, "%s is %s, want a string", pathLast(path), k)
 	}
 }
+
+// loc is a field's place in the body, base path and field name. It is joined
+// into one string only when an error reports it, so the success path, which
+// reads many fields, builds no paths.
+type loc struct{ base, field string }
+
+func (l loc) String() string { return pathJoin(l.base, l.field) }
 
 // decodeString decodes a JSON string literal that encoding/json has checked.
 // Invalid UTF-8 is replaced, so the result is always valid in a proto string.
