@@ -97,10 +97,16 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 	if err := applyEnv(&cfg, env); err != nil {
 		return Config{}, err
 	}
-	for i := range cfg.Domains {
-		fillZero(&cfg.Domains[i].Config, identitydomain.DefaultConfig())
-	}
+	cfg.fillDomainDefaults()
 	return cfg, nil
+}
+
+// fillDomainDefaults gives each domain entry the API defaults where the file
+// is silent (YAML decodes list entries from zero values, not from defaults).
+func (c *Config) fillDomainDefaults() {
+	for i := range c.Domains {
+		fillZero(&c.Domains[i].Config, identitydomain.DefaultConfig())
+	}
 }
 
 // decode reads YAML strictly: an unknown key is an error that names it.

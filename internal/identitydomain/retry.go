@@ -64,16 +64,24 @@ func backoff(cfg RetryConfig, n int, rnd func() float64) time.Duration {
 	return time.Duration(rnd() * float64(limit))
 }
 
+// maxRetryAfter bounds what a Retry-After header can ask for. A larger value
+// (or one that would overflow a Duration) is read as this bound.
+const maxRetryAfter = 24 * time.Hour
+
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
-// (RFC 9110 §10.2.3). It returns false when the header is absent or invalid.
+// (RFC 9110 §10.2.3), between 0 and maxRetryAfter. It returns false when the
+// header is absent or invalid.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
 		if secs < 0 {
 			return 0, false
+		}
+		if err != nil || secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
 		}
 		return time.Duration(secs) * time.Second, true
 	}
@@ -81,7 +89,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return max(0, t.Sub(now)), true
+	return min(max(0, t.Sub(now)), maxRetryAfter), true
 }
 
 // retryDecision says whether an attempt's failure is retried, why, and
