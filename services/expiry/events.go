@@ -1,0 +1,155 @@
+package expiry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/audit"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/identitydomain"
+)
+
+// handleEvent turns a membership added to a temporary group outside
+// iamflow into a grant with the group's default duration.
+func (s *Service) handleEvent(ctx context.Context, m *bus.Msg) bus.Result {
+	e, err := event.Unmarshal(m.Data)
+	if err != nil {
+		return bus.Terminal(err)
+	}
+	s.counters.events.Add(1)
+	s.last.event(e.GetId(), s.now())
+	if e.GetAction() != iamflowv1.Action_ACTION_MEMBER_ADDED || e.GetResource().GetId() == "" || e.GetRelated().GetId() == "" {
+		return bus.Done()
+	}
+	c := s.clients[e.GetDomain()]
+	if c == nil {
+		return bus.Done()
+	}
+	groupID, groupName := e.GetResource().GetId(), e.GetResource().GetName()
+	if _, ok := s.group(e.GetDomain(), groupName); !ok {
+		// The event may not name the group: read it.
+		g, err := c.GetGroup(ctx, groupID)
+		if errors.Is(err, identitydomain.ErrNotFound) {
+			return bus.Done()
+		}
+		if err != nil {
+			return retry(err)
+		}
+		if g.DisplayName == nil {
+			return bus.Done()
+		}
+		groupName = *g.DisplayName
+	}
+	tg, ok := s.group(e.GetDomain(), groupName)
+	if !ok {
+		return bus.Done()
+	}
+	requester := e.GetActor().GetName()
+	if requester == "" {
+		requester = e.GetActor().GetId()
+	}
+	if _, err := s.adopt(ctx, tg, groupID, groupName, e.GetRelated().GetId(), e.GetRelated().GetName(), SourceEvent,
+		requester, "membership added outside iamflow (event "+e.GetId()+")", e.GetId()); err != nil {
+		return retry(err)
+	}
+	return bus.Done()
+}
+
+func retry(err error) bus.Result {
+	if ra := identitydomain.RetryAfter(err); ra > 0 {
+		return bus.RetryAfter(ra, err)
+	}
+	return bus.Retry(err)
+}
+
+// adopt opens a grant with the group's default duration for an existing
+// membership, unless the membership has an open grant. It returns the new
+// grant, or nil.
+func (s *Service) adopt(ctx context.Context, tg TemporaryGroup, groupID, groupName, userID, userName, source, requester, note, eventID string) (*iamflowv1.Grant, error) {
+	st, err := s.init(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	g := &iamflowv1.Grant{
+		Id: newID(), Domain: tg.Domain, GroupId: groupID, GroupName: groupName, UserId: userID, UserName: userName,
+		State: iamflowv1.GrantState_GRANT_STATE_ACTIVE, CreatedAt: timestamppb.New(now),
+		ExpiresAt: timestamppb.New(now.Add(tg.DefaultDuration)), Reason: note, Requester: requester, Source: source,
+	}
+	other, err := st.claimMembership(ctx, g.Domain, groupID, userID, g.Id)
+	if err != nil {
+		return nil, err
+	}
+	if other != "" {
+		s.counters.adoptSkipped.Add(1)
+		return nil, nil // level-triggered: the membership has its grant
+	}
+	addHistory(g, now, iamflowv1.GrantState_GRANT_STATE_UNSPECIFIED, g.State, requester,
+		fmt.Sprintf("%s; default duration %v", note, tg.DefaultDuration))
+	if _, err := st.create(ctx, &record{g: g}); err != nil {
+		st.releaseMembership(ctx, g)
+		return nil, err
+	}
+	if err := s.schedule(ctx, g.Id, g.ExpiresAt.AsTime()); err != nil {
+		s.recordError(err)
+		s.log.Error("deadline timer not set; the scan will enforce it", "grant", g.Id, "error", err)
+	}
+	s.counters.adopted.Add(1)
+	s.log.Info("membership adopted as a grant", "grant", g.Id, "domain", g.Domain, "group", groupName, "user", userID,
+		"source", source, "expires_at", g.ExpiresAt.AsTime())
+	s.auditEvent(ctx, ActionGrant, audit.OutcomeDone, g, nil, requester, note, eventID)
+	return g, nil
+}
+
+// reconcile opens a grant for every member of a temporary group that has none.
+func (s *Service) reconcile(ctx context.Context) error {
+	var errs []error
+	for _, tg := range s.cfg.Groups {
+		c := s.clients[tg.Domain]
+		g, found, err := c.FindGroupByName(ctx, tg.Group)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reconcile %s/%s: %w", tg.Domain, tg.Group, err))
+			continue
+		}
+		if !found || g.Id == nil {
+			s.log.Warn("temporary group not found", "domain", tg.Domain, "group", tg.Group)
+			continue
+		}
+		name := tg.Group
+		if g.DisplayName != nil {
+			name = *g.DisplayName
+		}
+		n := 0
+		for m, err := range c.GroupMembers(ctx, *g.Id, 100) {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("reconcile %s/%s: %w", tg.Domain, tg.Group, err))
+				break
+			}
+			if m.Value == nil || (m.Type != "" && m.Type != "User") {
+				continue
+			}
+			userName := ""
+			if m.Name != nil {
+				userName = *m.Name
+			} else if m.Display != nil {
+				userName = *m.Display
+			}
+			ng, err := s.adopt(ctx, tg, *g.Id, name, *m.Value, userName, SourceReconcile, Name,
+				"member of a temporary group without a grant (reconcile on start)", "")
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if ng != nil {
+				n++
+			}
+		}
+		s.log.Info("temporary group reconciled", "domain", tg.Domain, "group", name, "grants_opened", n)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,80 @@
+package expiry
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+)
+
+func grantFor(t testing.TB, svc *Service, user string, d time.Duration) *iamflowv1.Grant {
+	t.Helper()
+	g, err := svc.Grant(context.Background(), GrantRequest{Domain: domainShort, Group: tempGroup, User: user, Duration: d,
+		Reason: "incident 42", Requester: "bob"})
+	if err != nil {
+		t.Fatalf("Grant: %v", err)
+	}
+	return g
+}
+
+type granted struct {
+	uid string
+	g   *iamflowv1.Grant
+}
+
+// expectExpiry waits for each grant's membership to go, checks it did not
+// go before the deadline, and logs the lateness (a failure beyond 1s when
+// IAMFLOW_TEST_STRICT_TIMING is set).
+func (p *pipeline) expectExpiry(t *testing.T, gs []granted) lateness {
+	t.Helper()
+	var late lateness
+	for _, x := range gs {
+		gone := p.waitGone(x.uid, 10*time.Second)
+		l := gone.Sub(x.g.ExpiresAt.AsTime())
+		if l < 0 {
+			t.Errorf("grant %s revoked %v before its deadline", x.g.Id, -l)
+		}
+		if l > time.Second {
+			// DESIGN.md: no timing assertions by default; the figure is logged.
+			report := t.Logf
+			if os.Getenv("IAMFLOW_TEST_STRICT_TIMING") != "" {
+				report = t.Errorf
+			}
+			report("grant %s revoked %v after its deadline (target ≤ 1s)", x.g.Id, l)
+		}
+		late = append(late, l)
+	}
+	late.report(t)
+	return late
+}
+
+func (p *pipeline) grantUsers(t *testing.T, svc *Service, prefix string, n int, base, step time.Duration) []granted {
+	t.Helper()
+	var gs []granted
+	for i := range n {
+		name := prefix + string(rune('a'+i))
+		uid := p.createUser(name)
+		g := grantFor(t, svc, name, base+time.Duration(i)*step)
+		if g.State != iamflowv1.GrantState_GRANT_STATE_ACTIVE || !p.isMember(uid) {
+			t.Fatalf("after Grant: state %v, member %v", g.State, p.isMember(uid))
+		}
+		gs = append(gs, granted{uid, g})
+	}
+	return gs
+}
+
+func TestGrantExpiresOnTime(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	gs := p.grantUsers(t, svc, "dev", 3, time.Second, 300*time.Millisecond)
+	p.expectExpiry(t, gs)
+	g, err := svc.Get(context.Background(), gs[0].g.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.State != iamflowv1.GrantState_GRANT_STATE_EXPIRED || g.EndedAt == nil || len(g.History) != 3 {
+		t.Errorf("expired grant: state %v ended %v history %v", g.State, g.EndedAt, g.History)
+	}
+}

@@ -1,0 +1,261 @@
+package expiry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/testutil"
+)
+
+func TestExtend(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	gs := p.grantUsers(t, svc, "ext", 1, time.Second, 0)
+	old := gs[0].g.ExpiresAt.AsTime()
+	g, err := svc.Extend(context.Background(), gs[0].g.Id, 0, old.Add(1500*time.Millisecond), "bob", "still on it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old deadline (and its timer) passes: still a member.
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if !p.isMember(gs[0].uid) {
+			t.Fatal("membership removed at the old deadline")
+		}
+		if time.Since(old) < 1200*time.Millisecond {
+			return errors.New("old deadline not long past")
+		}
+		return nil
+	})
+	p.expectExpiry(t, []granted{{gs[0].uid, g}})
+	if n := len(auditRecords(t, p.bus, ActionExtend)); n != 1 {
+		t.Errorf("%d extend audit records, want 1", n)
+	}
+	// Beyond the maximum: refused, naming the limit.
+	gs = p.grantUsers(t, svc, "ext2", 1, 3*time.Second, 0)
+	_, err = svc.Extend(context.Background(), gs[0].g.Id, 10*time.Second, time.Time{}, "bob", "")
+	if err == nil || !strings.Contains(err.Error(), "max_duration 5s") {
+		t.Errorf("extend beyond max: %v", err)
+	}
+}
+
+func TestRevokeEarly(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	gs := p.grantUsers(t, svc, "rev", 1, 4*time.Second, 0)
+	g, err := svc.Revoke(context.Background(), gs[0].g.Id, "carol", "done early")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.State != iamflowv1.GrantState_GRANT_STATE_REVOKED || p.isMember(gs[0].uid) {
+		t.Fatalf("after Revoke: state %v member %v", g.State, p.isMember(gs[0].uid))
+	}
+	if _, err := svc.Revoke(context.Background(), g.Id, "carol", ""); err == nil {
+		t.Error("second revoke succeeded")
+	}
+	recs := auditRecords(t, p.bus, ActionRevoke)
+	if len(recs) != 1 || recs[0].After["requester"] != "carol" {
+		t.Errorf("revoke audit records: %v", recs)
+	}
+	// A new grant for the same membership may be opened after the end.
+	grantFor(t, svc, "reva", time.Second)
+}
+
+func TestMembershipAddedOutsideBecomesGrant(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	uid := p.createUser("jit")
+	added := time.Now()
+	if _, err := p.human.AddMembers(context.Background(), p.groupID, uid); err != nil {
+		t.Fatal(err)
+	}
+	var g *iamflowv1.Grant
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		gs, err := svc.List(context.Background(), Filter{User: uid})
+		if err != nil || len(gs) != 1 {
+			return fmt.Errorf("%d grants, %v", len(gs), err)
+		}
+		g = gs[0]
+		return nil
+	})
+	if g.Source != SourceEvent || g.State != iamflowv1.GrantState_GRANT_STATE_ACTIVE {
+		t.Fatalf("adopted grant: %v", g)
+	}
+	if d := g.ExpiresAt.AsTime().Sub(g.CreatedAt.AsTime()); d != 2*time.Second {
+		t.Errorf("adopted grant lasts %v, want the default 2s", d)
+	}
+	t.Logf("event → grant took %v", g.CreatedAt.AsTime().Sub(added))
+	p.expectExpiry(t, []granted{{uid, g}})
+
+	// iamflow's own grant causes a member_added event too: no second grant.
+	gs := p.grantUsers(t, svc, "own", 1, 2*time.Second, 0)
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if n := svc.Status(context.Background()).Counters[CounterAdoptSkipped]; n < 1 {
+			return fmt.Errorf("own membership event not handled yet (%d)", n)
+		}
+		return nil
+	})
+	list, err := svc.List(context.Background(), Filter{User: gs[0].uid})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("own grant: %d grants, %v", len(list), err)
+	}
+}
+
+func TestReconcileOnStart(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReconcileOnStart = true
+	p := newPipeline(t, cfg)
+	uid := p.createUser("old")
+	if _, err := p.human.AddMembers(context.Background(), p.groupID, uid); err != nil {
+		t.Fatal(err)
+	}
+	p.cfg.Groups[0].DefaultDuration = 3 * time.Second
+	svc, _ := p.start()
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		gs, err := svc.List(context.Background(), Filter{User: uid})
+		if err != nil || len(gs) != 1 {
+			return fmt.Errorf("%d grants, %v", len(gs), err)
+		}
+		return nil
+	})
+	p.waitGone(uid, 10*time.Second)
+}
+
+func TestServiceRestartKeepsDeadlines(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, stop := p.start()
+	gs := p.grantUsers(t, svc, "rs", 3, 2*time.Second, 200*time.Millisecond)
+	stop()
+	p.start()
+	p.expectExpiry(t, gs)
+}
+
+func TestNATSRestartKeepsDeadlines(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	gs := p.grantUsers(t, svc, "ns", 3, 2500*time.Millisecond, 200*time.Millisecond)
+	p.srv.Shutdown()
+	p.srv.Restart(t)
+	p.expectExpiry(t, gs)
+}
+
+func TestTwoReplicasRevokeOnce(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	a, _ := p.start()
+	p.start()
+	const n = 6
+	gs := p.grantUsers(t, a, "rep", n, time.Second, 100*time.Millisecond)
+	adds := p.domain.CallCount(emu.OpPatchGroup)
+	p.expectExpiry(t, gs)
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := len(auditRecords(t, p.bus, ActionExpire)); got != n {
+			return fmt.Errorf("%d expire audit records, want %d", got, n)
+		}
+		return nil
+	})
+	// Let both replicas' scans and any stray redelivery run past the deadlines.
+	last := gs[n-1].g.ExpiresAt.AsTime()
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if time.Since(last) < 3*time.Second {
+			return errors.New("waiting")
+		}
+		return nil
+	})
+	if removes := p.domain.CallCount(emu.OpPatchGroup) - adds; removes != n {
+		t.Errorf("%d PatchGroup removals for %d grants, want exactly one each", removes, n)
+	}
+	if got := len(auditRecords(t, p.bus, ActionExpire)); got != n {
+		t.Errorf("%d expire audit records, want %d", got, n)
+	}
+}
+
+func TestTargetDownAtDeadline(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	reg := prometheus.NewRegistry()
+	svc, _ := p.start(WithRegisterer(reg))
+	gs := p.grantUsers(t, svc, "down", 1, time.Second, 0)
+	if err := p.domain.SetFaults(emu.Faults{Outage: true}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		g, err := svc.Get(context.Background(), gs[0].g.Id)
+		if err != nil {
+			return err
+		}
+		if !g.Overdue || g.State != iamflowv1.GrantState_GRANT_STATE_ACTIVE {
+			return fmt.Errorf("grant %v overdue %v", g.State, g.Overdue)
+		}
+		if st := svc.Status(context.Background()); st.Counters[CounterOverdue] != 1 || st.State != iamflowv1.State_STATE_DEGRADED {
+			return fmt.Errorf("status: overdue %d, state %v", st.Counters[CounterOverdue], st.State)
+		}
+		if v := gauge(t, reg, "iamflow_expiry_overdue_grants"); v != 1 {
+			return fmt.Errorf("iamflow_expiry_overdue_grants = %v", v)
+		}
+		return nil
+	})
+	if err := p.domain.SetFaults(emu.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitGone(gs[0].uid, 15*time.Second)
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		g, err := svc.Get(context.Background(), gs[0].g.Id)
+		if err != nil {
+			return err
+		}
+		if g.State != iamflowv1.GrantState_GRANT_STATE_EXPIRED || g.Overdue {
+			return fmt.Errorf("grant %v overdue %v", g.State, g.Overdue)
+		}
+		if st := svc.Status(context.Background()); st.Counters[CounterOverdue] != 0 {
+			return fmt.Errorf("status: overdue %d", st.Counters[CounterOverdue])
+		}
+		if v := gauge(t, reg, "iamflow_expiry_overdue_grants"); v != 0 {
+			return fmt.Errorf("iamflow_expiry_overdue_grants = %v", v)
+		}
+		return nil
+	})
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// A member removed by other means before the deadline: the grant simply
+// expires at its deadline, with no error.
+func TestRemovedByOtherMeansFirst(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	gs := p.grantUsers(t, svc, "gone", 1, 1500*time.Millisecond, 0)
+	if _, err := p.human.RemoveMembers(context.Background(), p.groupID, gs[0].uid); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		g, err := svc.Get(context.Background(), gs[0].g.Id)
+		if err != nil {
+			return err
+		}
+		if g.State != iamflowv1.GrantState_GRANT_STATE_EXPIRED || g.LastError != "" {
+			return fmt.Errorf("grant %v (%s)", g.State, g.LastError)
+		}
+		return nil
+	})
+	if st := svc.Status(context.Background()); len(st.Consumers) != 2 {
+		t.Errorf("status consumers: %v", st.Consumers)
+	}
+}

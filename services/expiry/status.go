@@ -1,0 +1,180 @@
+package expiry
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
+)
+
+// Status counter names. The grant counts (active ... failed, overdue) are
+// the bucket's grants by state at the last scan; the others count what this
+// process did since it started.
+const (
+	CounterActive       = "active"
+	CounterPending      = "pending"
+	CounterOverdue      = "overdue"
+	CounterExpired      = "expired"
+	CounterRevoked      = "revoked"
+	CounterFailed       = "failed"
+	CounterGranted      = "granted_total"       // grants made through the API
+	CounterAdopted      = "adopted_total"       // memberships added outside iamflow turned into grants
+	CounterExtended     = "extended_total"      // extensions
+	CounterExpiredNow   = "expirations_total"   // grants this process expired
+	CounterRevokedNow   = "revocations_total"   // grants this process revoked early
+	CounterFired        = "deadlines_fired"     // due messages handled
+	CounterFailures     = "failures"            // domain calls that failed (add, remove)
+	CounterEvents       = "events"              // membership events handled
+	CounterAdoptSkipped = "events_already_held" // member_added events for memberships with a grant
+	CounterAuditFailed  = "audit_failed"        // audit records that could not be stored
+)
+
+type counters struct {
+	granted, adopted, extended, expired, revoked, fired, failures, events, adoptSkipped, auditFailed atomic.Int64
+
+	mu     sync.Mutex
+	counts stateCounts
+}
+
+// stateCounts are the grants by state.
+type stateCounts struct{ active, pending, overdue, expired, revoked, failed int64 }
+
+func (c *stateCounts) add(s iamflowv1.GrantState) {
+	switch s {
+	case iamflowv1.GrantState_GRANT_STATE_ACTIVE:
+		c.active++
+	case iamflowv1.GrantState_GRANT_STATE_PENDING:
+		c.pending++
+	case iamflowv1.GrantState_GRANT_STATE_EXPIRED:
+		c.expired++
+	case iamflowv1.GrantState_GRANT_STATE_REVOKED:
+		c.revoked++
+	case iamflowv1.GrantState_GRANT_STATE_FAILED:
+		c.failed++
+	}
+}
+
+func (s *Service) setCounts(c stateCounts) {
+	s.counters.mu.Lock()
+	s.counters.counts = c
+	s.counters.mu.Unlock()
+	s.metrics.overdue.Set(float64(c.overdue))
+	s.metrics.active.Set(float64(c.active))
+}
+
+func (s *Service) counterSnapshot() map[string]int64 {
+	c := &s.counters
+	c.mu.Lock()
+	sc := c.counts
+	c.mu.Unlock()
+	return map[string]int64{
+		CounterActive: sc.active, CounterPending: sc.pending, CounterOverdue: sc.overdue,
+		CounterExpired: sc.expired, CounterRevoked: sc.revoked, CounterFailed: sc.failed,
+		CounterGranted: c.granted.Load(), CounterAdopted: c.adopted.Load(), CounterExtended: c.extended.Load(),
+		CounterExpiredNow: c.expired.Load(), CounterRevokedNow: c.revoked.Load(), CounterFired: c.fired.Load(),
+		CounterFailures: c.failures.Load(), CounterEvents: c.events.Load(), CounterAdoptSkipped: c.adoptSkipped.Load(),
+		CounterAuditFailed: c.auditFailed.Load(),
+	}
+}
+
+type lastSeen struct {
+	mu        sync.Mutex
+	eventID   string
+	eventTime time.Time
+	err       string
+	errTime   time.Time
+}
+
+func (l *lastSeen) event(id string, at time.Time) {
+	l.mu.Lock()
+	l.eventID, l.eventTime = id, at
+	l.mu.Unlock()
+}
+
+func (s *Service) recordError(err error) {
+	s.last.mu.Lock()
+	s.last.err, s.last.errTime = err.Error(), s.now()
+	s.last.mu.Unlock()
+}
+
+// Status reports the state, the counters (grants by state at the last scan,
+// overdue among them, and this process's work), both consumers and the
+// last event and error. With overdue grants the state is DEGRADED.
+func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
+	st := &iamflowv1.ServiceStatus{
+		Name:     Name,
+		Version:  s.version,
+		Uptime:   durationpb.New(s.now().Sub(s.started).Round(time.Second)),
+		State:    iamflowv1.State(s.state.Load()),
+		Counters: s.counterSnapshot(),
+	}
+	if st.Counters[CounterOverdue] > 0 && st.State == iamflowv1.State_STATE_RUNNING {
+		st.State = iamflowv1.State_STATE_DEGRADED
+	}
+	for _, c := range []*bus.Consumer{s.consDue.Load(), s.consEv.Load()} {
+		if c == nil {
+			continue
+		}
+		cs, err := c.Stats(ctx)
+		if err != nil {
+			if st.State == iamflowv1.State_STATE_RUNNING {
+				st.State = iamflowv1.State_STATE_DEGRADED
+			}
+			s.recordError(err)
+			continue
+		}
+		st.Consumers = append(st.Consumers, &iamflowv1.ConsumerStatus{
+			Stream: cs.Stream, Name: cs.Name, Delivered: cs.Delivered, AckPending: uint64(max(cs.AckPending, 0)),
+			Pending: cs.Pending, Redelivered: uint64(max(cs.Redelivered, 0)), DeadLettered: cs.DeadLettered,
+		})
+	}
+	s.last.mu.Lock()
+	if s.last.eventID != "" {
+		st.LastEventId, st.LastEventTime = s.last.eventID, timestamppb.New(s.last.eventTime)
+	}
+	if s.last.err != "" {
+		st.LastError, st.LastErrorTime = s.last.err, timestamppb.New(s.last.errTime)
+	}
+	s.last.mu.Unlock()
+	return st
+}
+
+type metrics struct {
+	overdue     prometheus.Gauge
+	active      prometheus.Gauge
+	revocations *prometheus.CounterVec
+	lateness    prometheus.Histogram
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		overdue: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "iamflow_expiry_overdue_grants",
+			Help: "Open grants past their deadline whose membership is not removed yet (at the last scan). Alert when > 0.",
+		}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "iamflow_expiry_active_grants",
+			Help: "Active grants (at the last scan).",
+		}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_expiry_revocations_total",
+			Help: "Membership removals, by action (expire, revoke) and outcome (done, failed).",
+		}, []string{"action", "outcome"}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "iamflow_expiry_lateness_seconds",
+			Help:    "From a grant's deadline to its expiry being recorded.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300},
+		}),
+	}
+	if r != nil {
+		r.MustRegister(m.overdue, m.active, m.revocations, m.lateness)
+	}
+	return m
+}

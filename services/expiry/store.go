@@ -1,0 +1,213 @@
+package expiry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+)
+
+// Bucket is the JetStream KV bucket holding the grants: "g.<id>" is a grant,
+// "m.<domain>.<group id>.<user id>" names the open (pending or active) grant
+// of a membership, so two grants for one membership cannot both be opened.
+const Bucket = "IAM_EXPIRY_GRANTS"
+
+// record is what the bucket stores for a grant: the grant and, while a
+// revocation is under way, who claimed it and until when.
+type record struct {
+	g          *iamflowv1.Grant
+	claim      string
+	claimUntil time.Time
+}
+
+type recordJSON struct {
+	Grant      json.RawMessage `json:"grant"`
+	Claim      string          `json:"claim,omitempty"`
+	ClaimUntil time.Time       `json:"claim_until,omitzero"`
+}
+
+func (r *record) marshal() ([]byte, error) {
+	g, err := protojson.Marshal(r.g)
+	if err != nil {
+		return nil, fmt.Errorf("encode grant %s: %w", r.g.GetId(), err)
+	}
+	return json.Marshal(recordJSON{Grant: g, Claim: r.claim, ClaimUntil: r.claimUntil})
+}
+
+func unmarshalRecord(b []byte) (*record, error) {
+	var rj recordJSON
+	if err := json.Unmarshal(b, &rj); err != nil {
+		return nil, fmt.Errorf("decode grant record: %w", err)
+	}
+	g := &iamflowv1.Grant{}
+	if err := protojson.Unmarshal(rj.Grant, g); err != nil {
+		return nil, fmt.Errorf("decode grant: %w", err)
+	}
+	return &record{g: g, claim: rj.Claim, claimUntil: rj.ClaimUntil}, nil
+}
+
+// open reports whether the grant still holds (or is about to hold) the membership.
+func open(g *iamflowv1.Grant) bool {
+	return g.GetState() == iamflowv1.GrantState_GRANT_STATE_PENDING || g.GetState() == iamflowv1.GrantState_GRANT_STATE_ACTIVE
+}
+
+// store is the grants bucket.
+type store struct{ kv jetstream.KeyValue }
+
+// errConflict is a compare-and-set that lost: someone else changed the grant.
+var errConflict = errors.New("grant changed concurrently")
+
+func grantKey(id string) string { return "g." + id }
+
+func memberKey(domain, groupID, userID string) string {
+	return "m." + domain + "." + groupID + "." + userID
+}
+
+func (s *store) get(ctx context.Context, id string) (*record, uint64, error) {
+	e, err := s.kv.Get(ctx, grantKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, errNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("read grant %s: %w", id, err)
+	}
+	r, err := unmarshalRecord(e.Value())
+	if err != nil {
+		return nil, 0, err
+	}
+	return r, e.Revision(), nil
+}
+
+func (s *store) create(ctx context.Context, r *record) (uint64, error) {
+	b, err := r.marshal()
+	if err != nil {
+		return 0, err
+	}
+	rev, err := s.kv.Create(ctx, grantKey(r.g.Id), b)
+	if err != nil {
+		return 0, fmt.Errorf("store grant %s: %w", r.g.Id, err)
+	}
+	return rev, nil
+}
+
+// update stores r if the grant is still at rev; errConflict if not.
+func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, error) {
+	b, err := r.marshal()
+	if err != nil {
+		return 0, err
+	}
+	nrev, err := s.kv.Update(ctx, grantKey(r.g.Id), b, rev)
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+			return 0, errConflict
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, errConflict
+		}
+		return 0, fmt.Errorf("update grant %s: %w", r.g.Id, err)
+	}
+	return nrev, nil
+}
+
+// claimMembership makes id the open grant of its membership. It returns the
+// id of another open grant of the membership if there is one (and then
+// claims nothing). An index naming an ended or missing grant is stale and
+// is taken over by compare-and-set.
+func (s *store) claimMembership(ctx context.Context, domain, groupID, userID, id string) (string, error) {
+	key := memberKey(domain, groupID, userID)
+	for range 5 {
+		_, err := s.kv.Create(ctx, key, []byte(id))
+		if err == nil {
+			return "", nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return "", fmt.Errorf("index membership: %w", err)
+		}
+		e, err := s.kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("read membership index: %w", err)
+		}
+		other := string(e.Value())
+		r, _, err := s.get(ctx, other)
+		if err != nil && !errors.Is(err, errNotFound) {
+			return "", err
+		}
+		if err == nil && open(r.g) {
+			return other, nil
+		}
+		// A stale index: the grant it names has ended.
+		if _, err := s.kv.Update(ctx, key, []byte(id), e.Revision()); err == nil {
+			return "", nil
+		}
+	}
+	return "", fmt.Errorf("index membership %s: %w", key, errConflict)
+}
+
+// releaseMembership removes the membership index if it still names id.
+func (s *store) releaseMembership(ctx context.Context, g *iamflowv1.Grant) {
+	key := memberKey(g.Domain, g.GroupId, g.UserId)
+	e, err := s.kv.Get(ctx, key)
+	if err != nil || string(e.Value()) != g.Id {
+		return
+	}
+	_ = s.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+}
+
+// openGrant returns the open grant of a membership, or nil.
+func (s *store) openGrant(ctx context.Context, domain, groupID, userID string) (*iamflowv1.Grant, error) {
+	e, err := s.kv.Get(ctx, memberKey(domain, groupID, userID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read membership index: %w", err)
+	}
+	r, _, err := s.get(ctx, string(e.Value()))
+	if errors.Is(err, errNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !open(r.g) {
+		return nil, nil
+	}
+	return r.g, nil
+}
+
+// all calls fn with every grant and its revision.
+func (s *store) all(ctx context.Context, fn func(*record, uint64)) error {
+	w, err := s.kv.WatchFiltered(ctx, []string{"g.>"}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("list grants: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return errors.New("list grants: watcher closed")
+			}
+			if e == nil {
+				return nil
+			}
+			r, err := unmarshalRecord(e.Value())
+			if err != nil {
+				continue
+			}
+			fn(r, e.Revision())
+		}
+	}
+}
