@@ -27,6 +27,7 @@ import (
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/services/capabilities"
+	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/ingest"
 )
 
@@ -50,6 +51,7 @@ type constructor func(ctx context.Context, a *App) (Service, error)
 var constructors = map[string]constructor{
 	ingest.Name:       newIngest,
 	capabilities.Name: newCapabilities,
+	expiry.Name:       newExpiry,
 }
 
 // ServiceNames lists the services this build can run, sorted.
@@ -304,6 +306,34 @@ func newCapabilities(ctx context.Context, a *App) (Service, error) {
 	svc, err := capabilities.New(ctx, cfg, a.bus, dirs,
 		capabilities.WithLogger(a.log.With("service", capabilities.Name)), capabilities.WithTelemetry(a.tel),
 		capabilities.WithRegisterer(a.registry), capabilities.WithVersion(a.version))
+	if err != nil {
+		return nil, err
+	}
+	svc.Register(a.admin.GRPC())
+	if err := a.admin.RegisterGateway(svc.RegisterGateway); err != nil {
+		return nil, err
+	}
+	return svc, nil
+}
+
+func newExpiry(ctx context.Context, a *App) (Service, error) {
+	if len(a.cfg.Expiry.Groups) == 0 {
+		return nil, fmt.Errorf("%w: no temporary group (expiry.groups)", errNotConfigured)
+	}
+	clients := map[string]*identitydomain.Client{}
+	for _, g := range a.cfg.Expiry.Groups {
+		if clients[g.Domain] != nil {
+			continue
+		}
+		c, err := a.domainClient(ctx, g.Domain)
+		if err != nil {
+			return nil, err
+		}
+		clients[g.Domain] = c
+	}
+	svc, err := expiry.New(ctx, a.cfg.Expiry, a.bus, clients,
+		expiry.WithLogger(a.log.With("service", expiry.Name)), expiry.WithTelemetry(a.tel),
+		expiry.WithRegisterer(a.registry), expiry.WithVersion(a.version))
 	if err != nil {
 		return nil, err
 	}

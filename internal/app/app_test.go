@@ -46,7 +46,7 @@ func TestNamedServiceWithNothingToDoFails(t *testing.T) {
 
 func TestUnknownServiceNamesTheKnownOnes(t *testing.T) {
 	_, err := New(context.Background(), testConfig(t), []string{"replicatorr"}, WithTelemetry(telemetry.Noop()))
-	if err == nil || !strings.Contains(err.Error(), "capabilities, ingest") {
+	if err == nil || !strings.Contains(err.Error(), "capabilities, expiry, ingest") {
 		t.Fatalf("New(replicatorr) = %v", err)
 	}
 }

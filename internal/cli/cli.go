@@ -37,7 +37,7 @@ var errUsage = errors.New("usage")
 
 func commands() []command {
 	return []command{
-		serveCommand(), devCommand(), configCommand(), statusCommand(), emulateCommand(), versionCommand(),
+		serveCommand(), devCommand(), configCommand(), statusCommand(), grantCommand(), emulateCommand(), versionCommand(),
 	}
 }
 

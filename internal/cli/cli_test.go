@@ -255,3 +255,72 @@ func TestEmulateIdentityDomains(t *testing.T) {
 		t.Fatalf("unknown emulator: %d %s", code, stderr)
 	}
 }
+
+// TestGrantThroughDev grants a temporary membership with `iamflow grant`
+// against `iamflow dev`, watches it expire, and checks the policy refusal.
+func TestGrantThroughDev(t *testing.T) {
+	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
+	cfgFile := filepath.Join(t.TempDir(), "iamflow.yaml")
+	os.WriteFile(cfgFile, []byte("expiry:\n  groups:\n    - {domain: src, group: Temp-Admins, max_duration: 1h, default_duration: 30m}\n"), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- Run(ctx, []string{"dev", "--config", cfgFile, "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0"}, &out, &errOut)
+	}()
+	defer func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("dev exited %d: %s", code, errOut.String())
+		}
+	}()
+	var emu, grpcAddr []string
+	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		emu = regexp.MustCompile(`OAuth client id "([^"]+)" secret "([^"]+)"\):\s+src\s+(\S+)`).FindStringSubmatch(out.String())
+		grpcAddr = regexp.MustCompile(`admin +gRPC (\S+)`).FindStringSubmatch(out.String())
+		if emu == nil || grpcAddr == nil {
+			return fmt.Errorf("no banner yet; stderr: %s", errOut.String())
+		}
+		return nil
+	})
+	token := scimToken(t, emu[3], emu[1], emu[2])
+	for path, body := range map[string]string{
+		"/admin/v1/Groups": `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Temp-Admins"}`,
+		"/admin/v1/Users":  `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"jane"}`,
+	} {
+		req, _ := http.NewRequest(http.MethodPost, emu[3]+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/scim+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d", path, resp.StatusCode)
+		}
+	}
+	addr := grpcAddr[1]
+	code, stdout, stderr := run(t, "grant", "add", "--addr", addr, "--domain", "src", "--group", "Temp-Admins", "--user", "jane", "--for", "2s", "--reason", "incident 42")
+	if code != 0 {
+		t.Fatalf("grant add: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = run(t, "grant", "list", "--addr", addr)
+	if code != 0 || !strings.Contains(stdout, "jane") || !strings.Contains(stdout, "active") {
+		t.Fatalf("grant list: exit %d\n%s", code, stdout)
+	}
+	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		_, stdout, _ := run(t, "grant", "list", "--addr", addr, "--state", "expired")
+		if !strings.Contains(stdout, "jane") {
+			return fmt.Errorf("not expired yet:\n%s", stdout)
+		}
+		return nil
+	})
+	code, _, stderr = run(t, "grant", "add", "--addr", addr, "--domain", "src", "--group", "Temp-Admins", "--user", "jane", "--for", "5h", "--reason", "too long")
+	if code == 0 || !strings.Contains(stderr, "max_duration") {
+		t.Fatalf("grant over the maximum: exit %d, %s", code, stderr)
+	}
+}

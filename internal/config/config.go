@@ -21,6 +21,7 @@ import (
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/validate"
 	"github.com/iamflow/iamflow/services/capabilities"
+	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/ingest"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	Ingest ingest.Config `yaml:"ingest"`
 	// Capabilities is the credential policy the capabilities service enforces.
 	Capabilities capabilities.Config `yaml:"capabilities"`
+	// Expiry is the temporary groups whose memberships revoke themselves.
+	Expiry expiry.Config `yaml:"expiry"`
 
 	// Dev is set by `iamflow dev`: the admin API needs no token.
 	Dev bool `yaml:"-"`
@@ -75,6 +78,7 @@ func Default() Config {
 		Telemetry:    telemetry.DefaultConfig(),
 		Ingest:       ingest.DefaultConfig(),
 		Capabilities: capabilities.DefaultConfig(),
+		Expiry:       expiry.DefaultConfig(),
 	}
 }
 
@@ -134,9 +138,11 @@ func (c *Config) Validate() error {
 		validate.Prefix("telemetry.", c.Telemetry.Validate()),
 		validate.Prefix("ingest.", ingestCfg.Validate()),
 		validate.Prefix("capabilities.", c.Capabilities.Validate()),
+		validate.Prefix("expiry.", c.Expiry.Validate()),
 	}
 	errs = append(errs, c.validateDomains()...)
 	errs = append(errs, c.validateCapabilityDomains()...)
+	errs = append(errs, c.validateExpiryDomains()...)
 	return errors.Join(errs...)
 }
 
@@ -182,6 +188,22 @@ func (c *Config) validateCapabilityDomains() []error {
 	known("capabilities.domains", c.Capabilities.Domains)
 	for i, r := range c.Capabilities.Rules {
 		known(fmt.Sprintf("capabilities.rules[%d] %q: match.domains", i, r.Name), r.Match.Domains)
+	}
+	return errs
+}
+
+// validateExpiryDomains checks that every temporary group lives in a
+// configured domain iamflow can call: revoking needs the API.
+func (c *Config) validateExpiryDomains() []error {
+	var errs []error
+	for i, g := range c.Expiry.Groups {
+		key := fmt.Sprintf("expiry.groups[%d] %q: domain", i, g.Group)
+		switch d, ok := c.Domain(g.Domain); {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: %q is not a configured domain (domains[].name)", key, g.Domain))
+		case !d.HasAPI():
+			errs = append(errs, fmt.Errorf("%s: domain %q has no API access configured (client_id, client_secret), and revoking needs it", key, g.Domain))
+		}
 	}
 	return errs
 }
