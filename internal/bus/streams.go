@@ -41,12 +41,24 @@ func AuditSubject(service, action string) string {
 	return AuditSubjectPrefix + "." + service + "." + action
 }
 
+// storageType is the JetStream storage the streams config asks for.
+func (c StreamsConfig) storageType() jetstream.StorageType {
+	if c.Storage == StorageMemory {
+		return jetstream.MemoryStorage
+	}
+	return jetstream.FileStorage
+}
+
+// Placement is the storage and replica count configured for iamflow's
+// streams; services that create streams or KV buckets of their own use it, so
+// every piece of state follows nats.streams (e.g. replicas 3 on a cluster).
+func (b *Bus) Placement() (jetstream.StorageType, int) {
+	return b.cfg.Streams.storageType(), b.cfg.Streams.Replicas
+}
+
 // streamConfigs are the streams Open creates or updates from cfg.
 func streamConfigs(cfg StreamsConfig) []jetstream.StreamConfig {
-	storage := jetstream.FileStorage
-	if cfg.Storage == StorageMemory {
-		storage = jetstream.MemoryStorage
-	}
+	storage := cfg.storageType()
 	mk := func(name, desc, subjects string, maxAge time.Duration) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        name,

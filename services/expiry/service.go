@@ -228,8 +228,9 @@ func (s *Service) init(ctx context.Context) (*store, error) {
 		return s.st, nil
 	}
 	js := s.bus.JetStream()
+	storage, replicas := s.bus.Placement()
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: Bucket, Description: "iamflow temporary group grants", History: 1, Storage: jetstream.FileStorage,
+		Bucket: Bucket, Description: "iamflow temporary group grants", History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expiry: create bucket %s: %w", Bucket, err)
@@ -239,7 +240,8 @@ func (s *Service) init(ctx context.Context) (*store, error) {
 		Description:       "iamflow grant deadlines: schedules and the due messages they fire",
 		Subjects:          []string{SubjectPrefix + ".>"},
 		Retention:         jetstream.LimitsPolicy,
-		Storage:           jetstream.FileStorage,
+		Storage:           storage,
+		Replicas:          replicas,
 		MaxMsgsPerSubject: 1,
 		AllowMsgSchedules: true,
 		AllowMsgTTL:       true, // due messages expire (dueTTL); schedules purge themselves when they fire
