@@ -1,0 +1,308 @@
+package replicator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrNoHold is returned by Approve and Reject for an unknown hold id.
+var ErrNoHold = errors.New("no such hold")
+
+// Guard is the mass-deletion guard. Check counts the deletions
+// (delete_user, delete_group, deactivate_user) a plan would apply, per link
+// and target: when they would exceed the link's guard.max_deletions within
+// guard.window, or guard.max_percent of the target's objects in one
+// reconcile, or when deletions are already held for that link and target,
+// every deletion of the plan is held (Action.Held, with the reason) and
+// recorded as a Hold for an operator to approve or reject. Other actions
+// go ahead.
+//
+// NewGuard keeps holds and the window in memory; OpenGuard keeps them in a
+// JetStream KV bucket too (written through, loaded on open), so holds
+// survive restarts. Either way one process owns a link's guard: replicas
+// sharing a consumer do not see each other's window (see the package notes).
+type Guard struct {
+	now func() time.Time
+	kv  jetstream.KeyValue // nil: memory only
+
+	mu     sync.Mutex
+	recent map[string][]time.Time // link/target -> times of applied deletions
+	holds  map[string]Hold
+	seq    int
+}
+
+// Hold is a set of deletions waiting for approval.
+type Hold struct {
+	ID      string    `json:"id"`
+	Link    string    `json:"link"`
+	Target  string    `json:"target"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+	Actions []Action  `json:"actions"`
+}
+
+// DefaultGuardBucket is the JetStream KV bucket of holds and windows.
+const DefaultGuardBucket = "iamflow_replicator_guard"
+
+// OpenGuard returns a guard whose holds and windows are kept in bucket
+// (created or updated; "" is DefaultGuardBucket) and loaded from it now.
+func OpenGuard(ctx context.Context, js jetstream.JetStream, bucket string, now func() time.Time) (*Guard, error) {
+	if bucket == "" {
+		bucket = DefaultGuardBucket
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucket, Description: "iamflow replicator: mass-deletion holds and windows", History: 1, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replicator: create bucket %s: %w", bucket, err)
+	}
+	g := NewGuard(now)
+	g.kv = kv
+	keys, err := kv.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return g, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replicator: list bucket %s: %w", bucket, err)
+	}
+	defer func() { _ = keys.Stop() }() // releases the listing's subscription
+	for k := range keys.Keys() {
+		e, err := kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replicator: read %s/%s: %w", bucket, k, err)
+		}
+		switch {
+		case strings.HasPrefix(k, "hold."):
+			var h Hold
+			if err := json.Unmarshal(e.Value(), &h); err != nil {
+				return nil, fmt.Errorf("replicator: decode %s/%s: %w", bucket, k, err)
+			}
+			g.holds[h.ID] = h
+		case strings.HasPrefix(k, "window."):
+			var ts []time.Time
+			if err := json.Unmarshal(e.Value(), &ts); err != nil {
+				return nil, fmt.Errorf("replicator: decode %s/%s: %w", bucket, k, err)
+			}
+			g.recent[strings.TrimPrefix(k, "window.")] = ts
+		}
+	}
+	return g, nil
+}
+
+// save writes v at key (nothing without a bucket); v nil deletes the key.
+func (g *Guard) save(ctx context.Context, key string, v any) error {
+	if g.kv == nil {
+		return nil
+	}
+	if v == nil {
+		if err := g.kv.Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("replicator: delete guard state %s: %w", key, err)
+		}
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("replicator: encode guard state %s: %w", key, err)
+	}
+	if _, err := g.kv.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("replicator: write guard state %s: %w", key, err)
+	}
+	return nil
+}
+
+// NewGuard returns a guard reading the time from now (nil: time.Now).
+func NewGuard(now func() time.Time) *Guard {
+	if now == nil {
+		now = time.Now
+	}
+	return &Guard{now: now, recent: map[string][]time.Time{}, holds: map[string]Hold{}}
+}
+
+// Check returns p with its deletions held when they trip the guard.
+// targetCount is the number of objects of the kinds deleted the target
+// holds (0 when unknown: the percentage is then not checked). A dry-run
+// plan is marked the same way but nothing is recorded. When the guard's
+// bucket cannot be written, every deletion of the plan is held and the error
+// returned: the caller applies the rest and retries later.
+func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount int) (Plan, error) {
+	cfg = Link{Guard: cfg}.withDefaults().Guard
+	n := p.Deletions()
+	if n == 0 {
+		return p, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	key := p.Link + "." + p.Target
+	now := g.now()
+	recent := g.prune(key, now, cfg.Window)
+
+	var reason string
+	pending := 0
+	for _, h := range g.holds {
+		if h.Link == p.Link && h.Target == p.Target {
+			pending += len(h.Actions)
+		}
+	}
+	switch {
+	case pending > 0:
+		reason = fmt.Sprintf("deletions paused: %d held for approval on this link and target", pending)
+	case len(recent)+n > cfg.MaxDeletions:
+		reason = fmt.Sprintf("%d deletions (%d already in the last %v) exceed guard.max_deletions %d",
+			len(recent)+n, len(recent), cfg.Window, cfg.MaxDeletions)
+	case targetCount > 0 && float64(n)*100/float64(targetCount) > cfg.MaxPercent:
+		reason = fmt.Sprintf("%d deletions of %d objects (%.1f%%) exceed guard.max_percent %v",
+			n, targetCount, float64(n)*100/float64(targetCount), cfg.MaxPercent)
+	}
+	p.Actions = slices.Clone(p.Actions)
+	if reason == "" {
+		if p.DryRun {
+			return p, nil
+		}
+		grown := slices.Clone(recent)
+		for range n {
+			grown = append(grown, now)
+		}
+		if err := g.save(ctx, "window."+key, grown); err != nil {
+			return holdAll(p, "guard state not saved"), err
+		}
+		g.recent[key] = grown
+		return p, nil
+	}
+	p = holdAll(p, reason)
+	if p.DryRun {
+		return p, nil
+	}
+	var held []Action
+	for _, a := range p.Actions {
+		if a.Held {
+			held = append(held, a)
+		}
+	}
+	g.seq++
+	id := fmt.Sprintf("%s.%s.%d.%d", p.Link, p.Target, now.UnixNano(), g.seq)
+	h := Hold{ID: id, Link: p.Link, Target: p.Target, Reason: reason, At: now, Actions: held}
+	g.holds[id] = h // held in memory even if not saved: fail safe
+	if err := g.save(ctx, "hold."+id, h); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// holdAll marks every deletion of p held with reason.
+func holdAll(p Plan, reason string) Plan {
+	for i, a := range p.Actions {
+		if a.IsDeletion() {
+			a.Held, a.Reason = true, joinReason(a.Reason, "held: "+reason)
+			p.Actions[i] = a
+		}
+	}
+	return p
+}
+
+// prune drops deletions older than window and returns the rest.
+func (g *Guard) prune(key string, now time.Time, window time.Duration) []time.Time {
+	ts := g.recent[key]
+	i := 0
+	for i < len(ts) && !ts[i].After(now.Add(-window)) {
+		i++
+	}
+	ts = ts[i:]
+	g.recent[key] = ts
+	return ts
+}
+
+// Holds returns the pending holds, oldest first.
+func (g *Guard) Holds() []Hold {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Hold, 0, len(g.holds))
+	for _, h := range g.holds {
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b Hold) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return compareIDs(a.ID, b.ID)
+	})
+	return out
+}
+
+// Approve releases a hold: its actions are returned, no longer held, for
+// the caller to apply (a level-triggered caller may instead reconcile the
+// entities again), and count against the window.
+func (g *Guard) Approve(ctx context.Context, id string) (Hold, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h, ok := g.holds[id]
+	if !ok {
+		return Hold{}, fmt.Errorf("approve hold %q: %w", id, ErrNoHold)
+	}
+	key := h.Link + "." + h.Target
+	now := g.now()
+	grown := slices.Clone(g.recent[key])
+	h.Actions = slices.Clone(h.Actions)
+	for i := range h.Actions {
+		h.Actions[i].Held = false
+		grown = append(grown, now)
+	}
+	if err := g.save(ctx, "window."+key, grown); err != nil {
+		return Hold{}, fmt.Errorf("approve hold %q: %w", id, err)
+	}
+	if err := g.save(ctx, "hold."+id, nil); err != nil {
+		return Hold{}, fmt.Errorf("approve hold %q: %w", id, err)
+	}
+	g.recent[key] = grown
+	delete(g.holds, id)
+	return h, nil
+}
+
+// Reject drops a hold: its deletions are not applied. The objects stay in
+// the target; a later reconcile plans them again (and the guard judges
+// them again), so a rejection is best followed by a fix in the source or
+// the link's scope.
+func (g *Guard) Reject(ctx context.Context, id string) (Hold, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h, ok := g.holds[id]
+	if !ok {
+		return Hold{}, fmt.Errorf("reject hold %q: %w", id, ErrNoHold)
+	}
+	if err := g.save(ctx, "hold."+id, nil); err != nil {
+		return Hold{}, fmt.Errorf("reject hold %q: %w", id, err)
+	}
+	delete(g.holds, id)
+	return h, nil
+}
+
+func joinReason(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// compareIDs orders hold ids by length then text, so "x-10" follows "x-9".
+func compareIDs(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

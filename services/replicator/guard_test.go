@@ -1,0 +1,233 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/bus/bustest"
+)
+
+// clock is an injected clock tests move by hand.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)} }
+
+// deletions returns a plan with n delete_user actions and one update.
+func deletions(n int) Plan {
+	p := Plan{Link: "l", Source: "hub", Target: "spoke"}
+	p.Actions = append(p.Actions, Action{Kind: ActUpdateUser, TargetID: "keep"})
+	for i := range n {
+		p.Actions = append(p.Actions, Action{Kind: ActDeleteUser, TargetID: fmt.Sprintf("t%d", i)})
+	}
+	return p
+}
+
+func heldCount(p Plan) int {
+	n := 0
+	for _, a := range p.Actions {
+		if a.Held {
+			n++
+		}
+	}
+	return n
+}
+
+// check runs g.Check and fails the test on an error.
+func check(t *testing.T, g *Guard, p Plan, count int) Plan {
+	t.Helper()
+	out, err := g.Check(context.Background(), cfg, p, count)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var cfg = GuardConfig{MaxDeletions: 3, MaxPercent: 50, Window: time.Hour}
+
+func TestGuardLetsFewDeletionsThrough(t *testing.T) {
+	g := NewGuard(newClock().now)
+	p := check(t, g, deletions(3), 100)
+	if heldCount(p) != 0 || len(p.Writes()) != 4 || len(g.Holds()) != 0 {
+		t.Fatalf("plan %s\nholds %+v", p, g.Holds())
+	}
+}
+
+func TestGuardHoldsOverMaxInOneReconcile(t *testing.T) {
+	g := NewGuard(newClock().now)
+	p := check(t, g, deletions(4), 100)
+	if heldCount(p) != 4 || len(p.Writes()) != 1 || p.Writes()[0].Kind != ActUpdateUser {
+		t.Fatalf("plan %s", p)
+	}
+	hs := g.Holds()
+	if len(hs) != 1 || len(hs[0].Actions) != 4 || !strings.Contains(hs[0].Reason, "max_deletions 3") {
+		t.Fatalf("holds = %+v", hs)
+	}
+}
+
+func TestGuardCountsTheWindow(t *testing.T) {
+	c := newClock()
+	g := NewGuard(c.now)
+	if p := check(t, g, deletions(2), 0); heldCount(p) != 0 {
+		t.Fatal("first two held")
+	}
+	c.advance(30 * time.Minute)
+	if p := check(t, g, deletions(2), 0); heldCount(p) != 2 {
+		t.Fatalf("2+2 in the window not held: %s", p)
+	}
+	if _, err := g.Reject(context.Background(), g.Holds()[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(31 * time.Minute) // the first two leave the window
+	if p := check(t, g, deletions(2), 0); heldCount(p) != 0 {
+		t.Fatalf("held after the window moved: %s", p)
+	}
+}
+
+func TestGuardHoldsOverPercent(t *testing.T) {
+	g := NewGuard(newClock().now)
+	p := check(t, g, deletions(2), 3) // 67% of 3 objects
+	if heldCount(p) != 2 || !strings.Contains(p.Actions[1].Reason, "max_percent") {
+		t.Fatalf("plan %s", p)
+	}
+}
+
+func TestGuardPausesWhileHeld(t *testing.T) {
+	g := NewGuard(newClock().now)
+	check(t, g, deletions(5), 0)
+	p := check(t, g, deletions(1), 0)
+	if heldCount(p) != 1 || !strings.Contains(p.Actions[1].Reason, "paused") {
+		t.Fatalf("a single deletion went through while others were held: %s", p)
+	}
+	if n := len(g.Holds()); n != 2 {
+		t.Fatalf("holds = %d", n)
+	}
+}
+
+func TestGuardApprove(t *testing.T) {
+	g := NewGuard(newClock().now)
+	check(t, g, deletions(5), 0)
+	id := g.Holds()[0].ID
+	h, err := g.Approve(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Actions) != 5 || h.Actions[0].Held {
+		t.Fatalf("approved = %+v", h)
+	}
+	if _, err := g.Approve(context.Background(), id); !errors.Is(err, ErrNoHold) {
+		t.Fatalf("second approve = %v", err)
+	}
+	if _, err := g.Reject(context.Background(), "nope"); !errors.Is(err, ErrNoHold) {
+		t.Fatalf("reject unknown = %v", err)
+	}
+	// Approved deletions count against the window.
+	if p := check(t, g, deletions(1), 0); heldCount(p) != 1 {
+		t.Fatalf("window ignores approved deletions: %s", p)
+	}
+}
+
+func TestGuardDryRunRecordsNothing(t *testing.T) {
+	g := NewGuard(newClock().now)
+	p := deletions(5)
+	p.DryRun = true
+	if got := check(t, g, p, 0); heldCount(got) != 5 {
+		t.Fatalf("dry run not marked: %s", got)
+	}
+	if len(g.Holds()) != 0 {
+		t.Fatal("dry run recorded a hold")
+	}
+	p = deletions(3)
+	p.DryRun = true
+	check(t, g, p, 0)
+	if got := check(t, g, deletions(3), 0); heldCount(got) != 0 {
+		t.Fatal("dry-run deletions counted against the window")
+	}
+}
+
+func TestGuardIsPerTarget(t *testing.T) {
+	g := NewGuard(newClock().now)
+	check(t, g, deletions(5), 0)
+	other := deletions(1)
+	other.Target = "spoke-b"
+	if p := check(t, g, other, 0); heldCount(p) != 0 {
+		t.Fatal("a hold on one target paused another")
+	}
+}
+
+func TestGuardDoesNotTouchTheInput(t *testing.T) {
+	g := NewGuard(newClock().now)
+	in := deletions(5)
+	check(t, g, in, 0)
+	if heldCount(in) != 0 {
+		t.Fatal("Check changed its input plan")
+	}
+}
+
+// An empty source read must not reach the guard as deletions at all.
+func TestEmptySourceReadPlansNoDeletions(t *testing.T) {
+	r := rules(t, func(l *Link) { l.Delete.Users = PolicyDelete })
+	for _, in := range []UserInput{
+		{Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1")},
+		{Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1"), SourceComplete: false},
+	} {
+		if p := r.PlanUser("spoke", in); p.Deletions() != 0 || !p.Empty() {
+			t.Fatalf("plan %s", p)
+		}
+	}
+}
+
+func TestGuardHoldsSurviveRestart(t *testing.T) {
+	srv := bustest.RunServer(t)
+	b := srv.Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := newClock()
+	g, err := OpenGuard(ctx, b.JetStream(), "", c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, g, deletions(2), 0) // counted in the window
+	check(t, g, deletions(2), 0) // 4 > 3: held
+	held := g.Holds()
+	if len(held) != 1 {
+		t.Fatalf("holds = %+v", held)
+	}
+
+	g2, err := OpenGuard(ctx, b.JetStream(), "", c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := g2.Holds()
+	if len(got) != 1 || got[0].ID != held[0].ID || len(got[0].Actions) != 2 || !got[0].Actions[0].Held || !got[0].At.Equal(held[0].At) {
+		t.Fatalf("reloaded holds = %+v", got)
+	}
+	if p := check(t, g2, deletions(1), 0); heldCount(p) != 1 {
+		t.Fatal("reloaded guard is not paused by the reloaded hold")
+	}
+	for _, h := range g2.Holds() {
+		if _, err := g2.Reject(ctx, h.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The window survived too: 2 recorded + 2 more exceeds 3.
+	if p := check(t, g2, deletions(2), 0); heldCount(p) != 2 {
+		t.Fatalf("window forgotten across the restart: %s", p)
+	}
+	h := g2.Holds()[0]
+	if _, err := g2.Approve(ctx, h.ID); err != nil {
+		t.Fatal(err)
+	}
+	g3, err := OpenGuard(ctx, b.JetStream(), "", c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(g3.Holds()); n != 0 {
+		t.Fatalf("approved and rejected holds came back: %d", n)
+	}
+}

@@ -1,0 +1,207 @@
+package replicator
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultIDBucket is the JetStream KV bucket of id mappings.
+const DefaultIDBucket = "iamflow_replicator_ids"
+
+// Kind is the kind of object a mapping is for.
+type Kind string
+
+// Kinds of mapped objects.
+const (
+	KindUser  Kind = "user"
+	KindGroup Kind = "group"
+)
+
+// Origin says how iamflow came to manage a target object.
+type Origin string
+
+// Origins.
+const (
+	// OriginCreated: iamflow created the object.
+	OriginCreated Origin = "created"
+	// OriginAdopted: the object existed and iamflow matched and adopted it.
+	OriginAdopted Origin = "adopted"
+)
+
+// Scope names one direction of one link for one kind of object.
+type Scope struct {
+	Link   string
+	Source string
+	Target string
+	Kind   Kind
+}
+
+// Reverse is the scope of the opposite direction.
+func (s Scope) Reverse() Scope {
+	return Scope{Link: s.Link, Source: s.Target, Target: s.Source, Kind: s.Kind}
+}
+
+// String renders the scope as link/source->target/kind.
+func (s Scope) String() string {
+	return fmt.Sprintf("%s/%s->%s/%s", s.Link, s.Source, s.Target, s.Kind)
+}
+
+// Mapping records that a source object is a target object.
+type Mapping struct {
+	SourceID string `json:"source_id"`
+	TargetID string `json:"target_id"`
+	// Origin is how iamflow came to manage the object of the forward
+	// mapping's target.
+	Origin Origin `json:"origin"`
+	// Reverse marks the entry Put writes for the opposite direction: its
+	// "target" is the original object, which iamflow did not create or adopt.
+	Reverse bool      `json:"reverse,omitempty"`
+	Updated time.Time `json:"updated"`
+}
+
+// Managed reports whether iamflow created or adopted the target object, and
+// so may delete it under the link's delete policy. A reverse entry is never
+// managed: a bidirectional link copies changes back to the original but
+// does not delete it unless delete.only_managed is false.
+func (m Mapping) Managed() bool {
+	return !m.Reverse && (m.Origin == OriginCreated || m.Origin == OriginAdopted)
+}
+
+// IDMap stores mappings in a JetStream KV bucket. Put writes each mapping
+// in both directions (key of scope and source id, and key of the reversed
+// scope and target id), so a bidirectional link, and the question "did
+// iamflow create or adopt this target object?", are one Get.
+//
+// Keys: <link>.<source>.<target>.<kind>.<base64url(id)>; link and domain
+// names are validated to be key-safe, ids are encoded.
+type IDMap struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// OpenIDMap creates (or updates) the bucket and returns the map. now stamps
+// Mapping.Updated (nil: time.Now).
+func OpenIDMap(ctx context.Context, js jetstream.JetStream, bucket string, now func() time.Time) (*IDMap, error) {
+	if bucket == "" {
+		bucket = DefaultIDBucket
+	}
+	if now == nil {
+		now = time.Now
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucket, Description: "iamflow replicator: source id -> target id per link, direction and kind",
+		History: 1, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replicator: create bucket %s: %w", bucket, err)
+	}
+	return &IDMap{kv: kv, now: now}, nil
+}
+
+// key is the KV key of id in scope s.
+func (s Scope) key(id string) string {
+	return s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "." + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func (s Scope) check(id string) error {
+	if s.Link == "" || s.Source == "" || s.Target == "" || (s.Kind != KindUser && s.Kind != KindGroup) || id == "" {
+		return fmt.Errorf("replicator: incomplete id-map key %s id %q", s, id)
+	}
+	return nil
+}
+
+// Get returns the mapping of sourceID in s; found is false when there is none.
+func (m *IDMap) Get(ctx context.Context, s Scope, sourceID string) (mp Mapping, found bool, err error) {
+	if err := s.check(sourceID); err != nil {
+		return Mapping{}, false, err
+	}
+	e, err := m.kv.Get(ctx, s.key(sourceID))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Mapping{}, false, nil
+	}
+	if err != nil {
+		return Mapping{}, false, fmt.Errorf("replicator: read mapping %s %s: %w", s, sourceID, err)
+	}
+	if err := json.Unmarshal(e.Value(), &mp); err != nil {
+		return Mapping{}, false, fmt.Errorf("replicator: decode mapping %s %s: %w", s, sourceID, err)
+	}
+	return mp, true, nil
+}
+
+// Put records mp in s and its reverse in s.Reverse(). A previous mapping of
+// the same source id to another target id loses its reverse entry.
+func (m *IDMap) Put(ctx context.Context, s Scope, mp Mapping) error {
+	if err := s.check(mp.SourceID); err != nil {
+		return err
+	}
+	if err := s.check(mp.TargetID); err != nil {
+		return err
+	}
+	if mp.Origin != OriginCreated && mp.Origin != OriginAdopted {
+		return fmt.Errorf("replicator: mapping %s %s: origin %q; use %q or %q", s, mp.SourceID, mp.Origin, OriginCreated, OriginAdopted)
+	}
+	old, found, err := m.Get(ctx, s, mp.SourceID)
+	if err != nil {
+		return err
+	}
+	if found && old.TargetID != mp.TargetID {
+		if err := m.del(ctx, s.Reverse(), old.TargetID); err != nil {
+			return err
+		}
+	}
+	mp.Updated = m.now().UTC()
+	mp.Reverse = false
+	rev := Mapping{SourceID: mp.TargetID, TargetID: mp.SourceID, Origin: mp.Origin, Reverse: true, Updated: mp.Updated}
+	if err := m.put(ctx, s, mp); err != nil {
+		return err
+	}
+	return m.put(ctx, s.Reverse(), rev)
+}
+
+// ManagedTarget reports whether iamflow created or adopted targetID in
+// s.Target under s (one read of the reverse entry); it fills
+// MembersInput.ManagedTargetUsers.
+func (m *IDMap) ManagedTarget(ctx context.Context, s Scope, targetID string) (bool, error) {
+	rev, found, err := m.Get(ctx, s.Reverse(), targetID)
+	if err != nil || !found {
+		return false, err
+	}
+	return rev.Reverse && (rev.Origin == OriginCreated || rev.Origin == OriginAdopted), nil
+}
+
+// Delete forgets the mapping of sourceID in s and its reverse; forgetting
+// what is not there is not an error.
+func (m *IDMap) Delete(ctx context.Context, s Scope, sourceID string) error {
+	old, found, err := m.Get(ctx, s, sourceID)
+	if err != nil || !found {
+		return err
+	}
+	if err := m.del(ctx, s.Reverse(), old.TargetID); err != nil {
+		return err
+	}
+	return m.del(ctx, s, sourceID)
+}
+
+func (m *IDMap) put(ctx context.Context, s Scope, mp Mapping) error {
+	b, err := json.Marshal(mp)
+	if err != nil {
+		return fmt.Errorf("replicator: encode mapping %s %s: %w", s, mp.SourceID, err)
+	}
+	if _, err := m.kv.Put(ctx, s.key(mp.SourceID), b); err != nil {
+		return fmt.Errorf("replicator: write mapping %s %s: %w", s, mp.SourceID, err)
+	}
+	return nil
+}
+
+func (m *IDMap) del(ctx context.Context, s Scope, id string) error {
+	if err := m.kv.Delete(ctx, s.key(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("replicator: delete mapping %s %s: %w", s, id, err)
+	}
+	return nil
+}

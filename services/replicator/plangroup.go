@@ -1,0 +1,298 @@
+package replicator
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+
+	"github.com/iamflow/iamflow/internal/identitydomain"
+)
+
+// GroupInput is what a group reconcile read; see UserInput for the fields
+// they share.
+type GroupInput struct {
+	Trigger        Trigger
+	Source         *GroupState
+	SourceComplete bool
+	Mapping        *Mapping
+	// Mapped is the target group Mapping names (found by id, so a renamed
+	// group is still found); Matched is the one found by the link's match
+	// rule (match.group: displayName, or externalId equal to the source id).
+	Mapped  *GroupState
+	Matched *GroupState
+	// Members, when set, reconciles the group's membership too (a full
+	// reconcile or a group event); nil leaves memberships alone.
+	Members *MembersInput
+}
+
+// MembersInput is what a membership reconcile of one group read.
+type MembersInput struct {
+	// Users has one entry per member of the source group, each resolved in
+	// the target as for PlanUser (Source set). A member with no copy in the
+	// target is created first, scope permitting.
+	Users []UserInput
+	// ManagedTargetUsers are the target group's members that iamflow
+	// created or adopted (IDMap.ManagedTarget). Only they are removed
+	// when they are not members in the source, unless delete.only_managed is
+	// false. The target group's members are Mapped's/Matched's Members.
+	ManagedTargetUsers map[string]bool
+}
+
+// targetGroup is targetUser for groups.
+func (r *Rules) targetGroup(in GroupInput) (*GroupState, target) {
+	if in.Mapping != nil {
+		for _, c := range []*GroupState{in.Mapped, in.Matched} {
+			if c != nil && c.ID == in.Mapping.TargetID {
+				return c, target{mapped: true, managed: in.Mapping.Managed()}
+			}
+		}
+	}
+	if in.Matched == nil || (in.Source != nil && !r.groupMatches(*in.Source, *in.Matched)) {
+		return nil, target{}
+	}
+	return in.Matched, target{}
+}
+
+// groupMatches applies match.group (displayName compares
+// case-insensitively, as Identity Domains does).
+func (r *Rules) groupMatches(src, t GroupState) bool {
+	if r.link.Match.Group == MatchExternalID {
+		return t.ExternalID == src.ID
+	}
+	return strings.EqualFold(t.DisplayName, src.DisplayName)
+}
+
+func (in GroupInput) sourceID() string {
+	switch {
+	case in.Source != nil:
+		return in.Source.ID
+	case in.Mapping != nil:
+		return in.Mapping.SourceID
+	}
+	return ""
+}
+
+// PlanGroup plans the minimal change that makes the target's copy of one
+// group (and, with Members, its membership) match the source.
+func (r *Rules) PlanGroup(target string, in GroupInput) Plan {
+	p := r.newPlan(target)
+	if in.Trigger.echo() {
+		p.Actions = append(p.Actions, skip(KindGroup, in.sourceID(), ReasonEcho))
+		return p
+	}
+	t, how := r.targetGroup(in)
+	switch {
+	case in.Source == nil && !in.SourceComplete:
+		p.Actions = append(p.Actions, skip(KindGroup, in.sourceID(), ReasonSourceIncomplete))
+		return p
+	case in.Source == nil:
+		if t != nil {
+			r.retireGroup(&p, in.sourceID(), t, how.managed, "deleted in the source")
+		}
+		return p
+	}
+	src := *in.Source
+	if ok, why := r.GroupInScope(src); !ok {
+		if t != nil && how.managed {
+			r.retireGroup(&p, src.ID, t, how.managed, "left the link's scope: "+why)
+		} else {
+			p.Actions = append(p.Actions, skip(KindGroup, src.ID, "out of scope: "+why))
+		}
+		return p
+	}
+	p.Actions = append(p.Actions, r.ensureGroup(src, t, how)...)
+	var current []string
+	targetID := ""
+	if t != nil {
+		targetID, current = t.ID, t.Members
+		if cs, ops := r.groupDiff(src, *t); len(cs) > 0 {
+			p.Actions = append(p.Actions, Action{Kind: ActUpdateGroup, Entity: KindGroup, SourceID: src.ID,
+				TargetID: t.ID, Name: t.DisplayName, Changes: cs, Ops: ops})
+		}
+	}
+	if in.Members != nil {
+		r.planMembers(&p, src, targetID, current, in.SourceComplete, *in.Members)
+	}
+	return p
+}
+
+// ensureGroup is ensureUser for groups.
+func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target) []Action {
+	switch {
+	case t == nil:
+		want := GroupState{DisplayName: src.DisplayName, ExternalID: src.ID}
+		if r.groupAttrs[AttrDescription] {
+			want.Description = src.Description
+		}
+		cs := []Change{{Attr: AttrDisplayName, After: want.DisplayName}, {Attr: "externalId", After: want.ExternalID}}
+		if want.Description != "" {
+			cs = append(cs, Change{Attr: AttrDescription, After: want.Description})
+		}
+		return []Action{{Kind: ActCreateGroup, Entity: KindGroup, SourceID: src.ID, Name: want.DisplayName, Group: &want, Changes: cs}}
+	case !how.mapped:
+		a := Action{Kind: ActAdopt, Entity: KindGroup, SourceID: src.ID, TargetID: t.ID, Name: t.DisplayName,
+			Reason: fmt.Sprintf("matched by %s", r.link.Match.Group)}
+		if t.ExternalID == "" {
+			a.Changes = []Change{{Attr: "externalId", After: src.ID}}
+			a.Ops = []identitydomains.Operations{identitydomain.Replace("externalId", src.ID)}
+		}
+		return []Action{a}
+	}
+	return nil
+}
+
+// groupDiff compares the copied group attributes. displayName compares
+// exactly: a change of case is a rename too.
+func (r *Rules) groupDiff(src, tgt GroupState) ([]Change, []identitydomains.Operations) {
+	var cs []Change
+	var ops []identitydomains.Operations
+	for _, a := range GroupAttributes {
+		if !r.groupAttrs[a] {
+			continue
+		}
+		sv, tv := src.DisplayName, tgt.DisplayName
+		if a == AttrDescription {
+			sv, tv = src.Description, tgt.Description
+		}
+		if sv == tv {
+			continue
+		}
+		cs = append(cs, Change{Attr: a, Before: tv, After: sv})
+		if sv == "" {
+			ops = append(ops, identitydomain.Remove(groupAttrPath(a)))
+		} else {
+			ops = append(ops, identitydomain.Replace(groupAttrPath(a), sv))
+		}
+	}
+	return cs, ops
+}
+
+// planMembers adds the in-scope source members the target group lacks
+// (creating or adopting users first) and, when the source read is
+// complete, removes the managed target members the source group lacks.
+func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, current []string, complete bool, in MembersInput) {
+	have := map[string]bool{}
+	for _, id := range current {
+		have[id] = true
+	}
+	wanted := map[string]bool{}
+	for _, u := range in.Users {
+		if u.Source == nil {
+			continue
+		}
+		if ok, _ := r.UserInScope(*u.Source); !ok {
+			continue // out-of-scope users are not replicated, nor their memberships
+		}
+		t, how := r.targetUser(u)
+		p.Actions = append(p.Actions, r.ensureUser(*u.Source, t, how)...)
+		tid := ""
+		if t != nil {
+			tid = t.ID
+			wanted[tid] = true
+		}
+		if tid == "" || !have[tid] {
+			p.Actions = append(p.Actions, Action{Kind: ActAddMember, Entity: KindGroup, SourceID: src.ID, TargetID: groupTargetID,
+				Name: src.DisplayName, MemberSourceID: u.Source.ID, MemberTargetID: tid})
+		}
+	}
+	if !complete {
+		return
+	}
+	for _, id := range current {
+		if wanted[id] || (!in.ManagedTargetUsers[id] && r.link.Delete.onlyManaged()) {
+			continue
+		}
+		p.Actions = append(p.Actions, Action{Kind: ActRemoveMember, Entity: KindGroup, SourceID: src.ID, TargetID: groupTargetID,
+			Name: src.DisplayName, MemberTargetID: id, Reason: "not a member in the source"})
+	}
+}
+
+// retireGroup applies the groups delete policy to target group t.
+func (r *Rules) retireGroup(p *Plan, sourceID string, t *GroupState, managed bool, why string) {
+	switch {
+	case !managed && r.link.Delete.onlyManaged():
+		p.Actions = append(p.Actions, skip(KindGroup, sourceID, fmt.Sprintf(
+			"%s, but target group %q was not created or adopted by iamflow: not touched (delete.only_managed)", why, t.DisplayName)))
+	case r.link.Delete.Groups == PolicyKeep:
+		p.Actions = append(p.Actions, skip(KindGroup, sourceID, why+"; kept (delete.groups: keep)"))
+	default:
+		p.Actions = append(p.Actions, Action{Kind: ActDeleteGroup, Entity: KindGroup, SourceID: sourceID, TargetID: t.ID,
+			Name: t.DisplayName, Reason: why})
+	}
+}
+
+// MembershipInput is what a membership-pair reconcile read: the group and
+// the user (each as for PlanGroup and PlanUser, Members unset) and whether
+// the user is a member on each side.
+type MembershipInput struct {
+	Trigger Trigger
+	Group   GroupInput
+	User    UserInput
+	// SourceMember: the user is a member of the group in the source (only
+	// trusted when both source reads are complete).
+	SourceMember bool
+	// TargetMember: the target user is a member of the target group.
+	TargetMember bool
+}
+
+// PlanMembership plans one membership pair: the group and user are created
+// or adopted as needed (scope permitting), then the membership is added or
+// removed. Attribute updates are left to the user and group reconciles.
+func (r *Rules) PlanMembership(target string, in MembershipInput) Plan {
+	p := r.newPlan(target)
+	gid := in.Group.sourceID()
+	if in.Trigger.echo() {
+		p.Actions = append(p.Actions, skip(KindGroup, gid, ReasonEcho))
+		return p
+	}
+	complete := in.Group.SourceComplete && in.User.SourceComplete
+	if in.Group.Source == nil || in.User.Source == nil {
+		reason := "group or user absent in the source: the group and user reconciles handle it"
+		if !complete {
+			reason = ReasonSourceIncomplete
+		}
+		p.Actions = append(p.Actions, skip(KindGroup, gid, reason))
+		return p
+	}
+	src, su := *in.Group.Source, *in.User.Source
+	if ok, why := r.GroupInScope(src); !ok {
+		p.Actions = append(p.Actions, skip(KindGroup, gid, "out of scope: "+why))
+		return p
+	}
+	if ok, why := r.UserInScope(su); !ok {
+		p.Actions = append(p.Actions, skip(KindGroup, gid, "out of scope: "+why))
+		return p
+	}
+	tg, gHow := r.targetGroup(in.Group)
+	tu, uHow := r.targetUser(in.User)
+	gTarget, uTarget := "", ""
+	if tg != nil {
+		gTarget = tg.ID
+	}
+	if tu != nil {
+		uTarget = tu.ID
+	}
+	if in.SourceMember {
+		p.Actions = append(p.Actions, r.ensureGroup(src, tg, gHow)...)
+		p.Actions = append(p.Actions, r.ensureUser(su, tu, uHow)...)
+		if tg == nil || tu == nil || !in.TargetMember {
+			p.Actions = append(p.Actions, Action{Kind: ActAddMember, Entity: KindGroup, SourceID: src.ID, TargetID: gTarget,
+				Name: src.DisplayName, MemberSourceID: su.ID, MemberTargetID: uTarget})
+		}
+		return p
+	}
+	switch {
+	case !complete:
+		p.Actions = append(p.Actions, skip(KindGroup, gid, ReasonSourceIncomplete))
+	case tg == nil || tu == nil || !in.TargetMember:
+		// nothing to remove
+	case !uHow.managed && r.link.Delete.onlyManaged():
+		p.Actions = append(p.Actions, skip(KindGroup, gid, fmt.Sprintf(
+			"target user %q was not created or adopted by iamflow: membership not removed (delete.only_managed)", tu.UserName)))
+	default:
+		p.Actions = append(p.Actions, Action{Kind: ActRemoveMember, Entity: KindGroup, SourceID: src.ID, TargetID: gTarget,
+			Name: src.DisplayName, MemberSourceID: su.ID, MemberTargetID: uTarget, Reason: "not a member in the source"})
+	}
+	return p
+}

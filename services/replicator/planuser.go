@@ -1,0 +1,238 @@
+package replicator
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+
+	"github.com/iamflow/iamflow/internal/identitydomain"
+)
+
+// UserInput is what a user reconcile read: the user in the source, its
+// recorded mapping, and what the target holds.
+type UserInput struct {
+	Trigger Trigger
+	// Source is the user in the source domain; nil when the read found none.
+	Source *UserState
+	// SourceComplete says the source read succeeded and is authoritative. A
+	// nil Source counts as "deleted in the source" only when it is set; an
+	// empty or failed read must leave it false, and then nothing is deleted.
+	SourceComplete bool
+	// Mapping is the recorded mapping of the source id (IDMap.Get); nil if none.
+	Mapping *Mapping
+	// Mapped is the target user Mapping names; nil if none or gone.
+	Mapped *UserState
+	// Matched is the target user found by the link's match rule
+	// (match.user: userName, or externalId equal to the source id); nil if none.
+	Matched *UserState
+}
+
+// target is how a reconcile found the target object.
+type target struct {
+	// mapped: found through the recorded mapping (no adoption needed).
+	mapped bool
+	// managed: iamflow created or adopted it (it may be deleted).
+	managed bool
+}
+
+// targetUser picks the target user: by mapping first, then by match (a
+// Matched user that does not match the source under the link's rule is
+// ignored).
+func (r *Rules) targetUser(in UserInput) (*UserState, target) {
+	if in.Mapping != nil {
+		for _, c := range []*UserState{in.Mapped, in.Matched} {
+			if c != nil && c.ID == in.Mapping.TargetID {
+				return c, target{mapped: true, managed: in.Mapping.Managed()}
+			}
+		}
+	}
+	if in.Matched == nil || (in.Source != nil && !r.userMatches(*in.Source, *in.Matched)) {
+		return nil, target{}
+	}
+	return in.Matched, target{}
+}
+
+// userMatches applies match.user.
+func (r *Rules) userMatches(src, t UserState) bool {
+	if r.link.Match.User == MatchExternalID {
+		return t.ExternalID == src.ID
+	}
+	return strings.EqualFold(t.UserName, src.UserName)
+}
+
+// newPlan starts a plan for target.
+func (r *Rules) newPlan(target string) Plan {
+	return Plan{Link: r.link.Name, Source: r.link.Source, Target: target, DryRun: r.link.DryRun}
+}
+
+// PlanUser plans the minimal change that makes the target's copy of one
+// user match the source.
+func (r *Rules) PlanUser(target string, in UserInput) Plan {
+	p := r.newPlan(target)
+	if in.Trigger.echo() {
+		p.Actions = append(p.Actions, skip(KindUser, in.sourceID(), ReasonEcho))
+		return p
+	}
+	t, how := r.targetUser(in)
+	switch {
+	case in.Source == nil && !in.SourceComplete:
+		p.Actions = append(p.Actions, skip(KindUser, in.sourceID(), ReasonSourceIncomplete))
+	case in.Source == nil:
+		if t != nil {
+			r.retireUser(&p, in.sourceID(), t, how.managed, "deleted in the source")
+		}
+	default:
+		if ok, why := r.UserInScope(*in.Source); !ok {
+			if t != nil && how.managed {
+				r.retireUser(&p, in.Source.ID, t, how.managed, "left the link's scope: "+why)
+			} else {
+				p.Actions = append(p.Actions, skip(KindUser, in.Source.ID, "out of scope: "+why))
+			}
+			return p
+		}
+		p.Actions = append(p.Actions, r.ensureUser(*in.Source, t, how)...)
+		if t != nil {
+			changes, ops := r.userDiff(*in.Source, *t)
+			if len(changes) > 0 {
+				p.Actions = append(p.Actions, Action{Kind: ActUpdateUser, Entity: KindUser, SourceID: in.Source.ID,
+					TargetID: t.ID, Name: t.UserName, Changes: changes, Ops: ops})
+			}
+		}
+	}
+	return p
+}
+
+func (in UserInput) sourceID() string {
+	switch {
+	case in.Source != nil:
+		return in.Source.ID
+	case in.Mapping != nil:
+		return in.Mapping.SourceID
+	}
+	return ""
+}
+
+// ensureUser makes sure the in-scope source user has a managed copy in the
+// target: create_user when t is nil, adopt when t was only matched, nothing
+// when t is already mapped.
+func (r *Rules) ensureUser(src UserState, t *UserState, how target) []Action {
+	switch {
+	case t == nil:
+		want := r.desiredUser(src)
+		return []Action{{Kind: ActCreateUser, Entity: KindUser, SourceID: src.ID, Name: want.UserName,
+			User: &want, Changes: userChanges(want)}}
+	case !how.mapped:
+		a := Action{Kind: ActAdopt, Entity: KindUser, SourceID: src.ID, TargetID: t.ID, Name: t.UserName,
+			Reason: fmt.Sprintf("matched by %s", r.link.Match.User)}
+		if t.ExternalID == "" {
+			a.Changes = []Change{{Attr: "externalId", After: src.ID}}
+			a.Ops = []identitydomains.Operations{identitydomain.Replace("externalId", src.ID)}
+		}
+		return []Action{a}
+	}
+	return nil
+}
+
+// desiredUser is the target copy of src: userName, externalId (the source
+// id) and the copied attributes.
+func (r *Rules) desiredUser(src UserState) UserState {
+	want := UserState{UserName: src.UserName, ExternalID: src.ID, Active: true}
+	for _, c := range r.userCopies {
+		switch c.from {
+		case AttrEmails:
+			want.Emails = sortEmails(append([]Email(nil), src.Emails...))
+		case AttrActive:
+			want.Active = src.Active
+		default:
+			want.setUserString(c.to, src.userString(c.from))
+		}
+	}
+	return want
+}
+
+// userChanges lists the attributes a created user gets.
+func userChanges(u UserState) []Change {
+	cs := []Change{{Attr: AttrUserName, After: u.UserName}, {Attr: "externalId", After: u.ExternalID}}
+	for _, a := range UserAttributes[1:] {
+		var v string
+		switch a {
+		case AttrEmails:
+			v = emailsString(u.Emails)
+		case AttrActive:
+			v = strconv.FormatBool(u.Active)
+		default:
+			v = u.userString(a)
+		}
+		if v != "" {
+			cs = append(cs, Change{Attr: a, After: v})
+		}
+	}
+	return cs
+}
+
+// userDiff returns what differs in the copied attributes and the PATCH
+// operations that fix it.
+func (r *Rules) userDiff(src, tgt UserState) ([]Change, []identitydomains.Operations) {
+	var cs []Change
+	var ops []identitydomains.Operations
+	for _, c := range r.userCopies {
+		switch c.from {
+		case AttrEmails:
+			if !sameEmails(src.Emails, tgt.Emails) {
+				cs = append(cs, Change{Attr: AttrEmails, Before: emailsString(tgt.Emails), After: emailsString(src.Emails)})
+				if len(src.Emails) == 0 {
+					ops = append(ops, identitydomain.Remove(AttrEmails))
+				} else {
+					ops = append(ops, identitydomain.Replace(AttrEmails, emailsValue(src.Emails)))
+				}
+			}
+		case AttrActive:
+			if src.Active != tgt.Active {
+				cs = append(cs, Change{Attr: AttrActive, Before: strconv.FormatBool(tgt.Active), After: strconv.FormatBool(src.Active)})
+				ops = append(ops, identitydomain.Replace(AttrActive, src.Active))
+			}
+		default:
+			sv, tv := src.userString(c.from), tgt.userString(c.to)
+			if sv == tv {
+				continue
+			}
+			cs = append(cs, Change{Attr: c.to, Before: tv, After: sv})
+			if sv == "" {
+				ops = append(ops, identitydomain.Remove(userAttrPath(c.to)))
+			} else {
+				ops = append(ops, identitydomain.Replace(userAttrPath(c.to), sv))
+			}
+		}
+	}
+	return cs, ops
+}
+
+// retireUser applies the users delete policy to target user t.
+func (r *Rules) retireUser(p *Plan, sourceID string, t *UserState, managed bool, why string) {
+	if !managed && r.link.Delete.onlyManaged() {
+		p.Actions = append(p.Actions, skip(KindUser, sourceID, fmt.Sprintf(
+			"%s, but target user %q was not created or adopted by iamflow: not touched (delete.only_managed)", why, t.UserName)))
+		return
+	}
+	switch r.link.Delete.Users {
+	case PolicyKeep:
+		p.Actions = append(p.Actions, skip(KindUser, sourceID, why+"; kept (delete.users: keep)"))
+	case PolicyDeactivate:
+		if !t.Active {
+			return // already inactive: nothing to do
+		}
+		p.Actions = append(p.Actions, Action{Kind: ActDeactivateUser, Entity: KindUser, SourceID: sourceID, TargetID: t.ID,
+			Name: t.UserName, Reason: why, Changes: []Change{{Attr: AttrActive, Before: "true", After: "false"}},
+			Ops: []identitydomains.Operations{identitydomain.Replace(AttrActive, false)}})
+	default:
+		p.Actions = append(p.Actions, Action{Kind: ActDeleteUser, Entity: KindUser, SourceID: sourceID, TargetID: t.ID,
+			Name: t.UserName, Reason: why})
+	}
+}
+
+// skip returns a skip action.
+func skip(k Kind, sourceID, reason string) Action {
+	return Action{Kind: ActSkip, Entity: k, SourceID: sourceID, Reason: reason}
+}
