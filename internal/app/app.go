@@ -16,8 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/admin"
@@ -281,6 +283,18 @@ func (a *App) domainClient(ctx context.Context, name string) (*identitydomain.Cl
 	return c, nil
 }
 
+// apiService is a service with an admin API of its own.
+type apiService interface {
+	Register(*grpc.Server)
+	RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error
+}
+
+// serveAPI puts svc's gRPC service and its REST gateway on the admin server.
+func (a *App) serveAPI(svc apiService) error {
+	svc.Register(a.admin.GRPC())
+	return a.admin.RegisterGateway(svc.RegisterGateway)
+}
+
 func newCapabilities(ctx context.Context, a *App) (Service, error) {
 	names := a.cfg.Capabilities.Domains
 	if len(names) == 0 {
@@ -309,11 +323,7 @@ func newCapabilities(ctx context.Context, a *App) (Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc.Register(a.admin.GRPC())
-	if err := a.admin.RegisterGateway(svc.RegisterGateway); err != nil {
-		return nil, err
-	}
-	return svc, nil
+	return svc, a.serveAPI(svc)
 }
 
 func newExpiry(ctx context.Context, a *App) (Service, error) {
@@ -337,11 +347,7 @@ func newExpiry(ctx context.Context, a *App) (Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc.Register(a.admin.GRPC())
-	if err := a.admin.RegisterGateway(svc.RegisterGateway); err != nil {
-		return nil, err
-	}
-	return svc, nil
+	return svc, a.serveAPI(svc)
 }
 
 func newIngest(ctx context.Context, a *App) (Service, error) {

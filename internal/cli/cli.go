@@ -14,6 +14,11 @@ import (
 	"sort"
 	"strings"
 
+	"google.golang.org/grpc"
+
+	"github.com/iamflow/iamflow/internal/admin"
+	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
@@ -186,4 +191,34 @@ func sortedKeys[V any](m map[string]V) []string {
 // newCLILogger logs text lines to stderr, for commands that are not services.
 func newCLILogger(e *env) *slog.Logger {
 	return slog.New(telemetry.NewLogHandler(slog.NewTextHandler(e.stderr, nil)))
+}
+
+// dialAdmin connects to a running iamflow's admin API: at addr, else
+// admin.grpc_addr from the configuration; with admin.token, else
+// $IAMFLOW_ADMIN_TOKEN when set (dev mode needs no token).
+func dialAdmin(ctx context.Context, e *env, cfgPath, addr string) (*grpc.ClientConn, error) {
+	cfg, err := config.Load(cfgPath, e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	if addr == "" {
+		addr = cfg.Admin.GRPCAddr
+	}
+	ref := cfg.Admin.Token
+	if ref.IsZero() {
+		if _, ok := e.getenv("IAMFLOW_ADMIN_TOKEN"); ok {
+			ref = "env:IAMFLOW_ADMIN_TOKEN"
+		}
+	}
+	var token secret.Value
+	if !ref.IsZero() {
+		if token, err = secret.Resolve(ctx, ref); err != nil {
+			return nil, fmt.Errorf("admin token: %w", err)
+		}
+	}
+	conn, err := admin.Dial(ctx, addr, token)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	return conn, nil
 }

@@ -10,16 +10,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/admin"
-	"github.com/iamflow/iamflow/internal/config"
-	"github.com/iamflow/iamflow/internal/secret"
 )
 
 func grantCommand() command {
@@ -223,35 +219,6 @@ func setDeadline(d time.Duration, until string, dur **durationpb.Duration, ts **
 		return fmt.Errorf("%w: give the new deadline with --for or --until", errUsage)
 	}
 	return nil
-}
-
-// dialAdmin connects to the admin API, resolving address and token as
-// `iamflow status` does.
-func dialAdmin(ctx context.Context, e *env, cfgPath, addr string) (*grpc.ClientConn, error) {
-	cfg, err := config.Load(cfgPath, e.getenv)
-	if err != nil {
-		return nil, err
-	}
-	if addr == "" {
-		addr = cfg.Admin.GRPCAddr
-	}
-	ref := cfg.Admin.Token
-	if ref.IsZero() {
-		if _, ok := e.getenv("IAMFLOW_ADMIN_TOKEN"); ok {
-			ref = "env:IAMFLOW_ADMIN_TOKEN"
-		}
-	}
-	var token secret.Value
-	if !ref.IsZero() {
-		if token, err = secret.Resolve(ctx, ref); err != nil {
-			return nil, fmt.Errorf("admin token: %w", err)
-		}
-	}
-	conn, err := admin.Dial(ctx, addr, token)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", addr, err)
-	}
-	return conn, nil
 }
 
 // defaultRequester is $USER, else the OS user name.

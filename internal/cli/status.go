@@ -11,9 +11,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/admin"
-	"github.com/iamflow/iamflow/internal/config"
-	"github.com/iamflow/iamflow/internal/secret"
 )
 
 func statusCommand() command {
@@ -35,35 +32,16 @@ is read from $IAMFLOW_ADMIN_TOKEN if set (dev mode needs none).`,
 			if err := parse(fs, args); err != nil {
 				return err
 			}
-			cfg, err := config.Load(*cfgPath, e.getenv)
-			if err != nil {
-				return err
-			}
-			if *addr == "" {
-				*addr = cfg.Admin.GRPCAddr
-			}
-			ref := cfg.Admin.Token
-			if ref.IsZero() {
-				if _, ok := e.getenv("IAMFLOW_ADMIN_TOKEN"); ok {
-					ref = "env:IAMFLOW_ADMIN_TOKEN"
-				}
-			}
-			var token secret.Value
-			if !ref.IsZero() {
-				if token, err = secret.Resolve(ctx, ref); err != nil {
-					return fmt.Errorf("admin token: %w", err)
-				}
-			}
 			ctx, cancel := context.WithTimeout(ctx, *timeout)
 			defer cancel()
-			conn, err := admin.Dial(ctx, *addr, token)
+			conn, err := dialAdmin(ctx, e, *cfgPath, *addr)
 			if err != nil {
-				return fmt.Errorf("connect to %s: %w", *addr, err)
+				return err
 			}
 			defer conn.Close()
 			resp, err := iamflowv1.NewStatusServiceClient(conn).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: fs.Arg(0)})
 			if err != nil {
-				return fmt.Errorf("status from %s: %w", *addr, err)
+				return fmt.Errorf("status from %s: %w", conn.Target(), err)
 			}
 			if *asJSON {
 				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
