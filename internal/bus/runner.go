@@ -362,9 +362,14 @@ func (r *runner) drain() {
 	r.cond.Broadcast()
 	r.mu.Unlock()
 
+	// Hand unstarted messages back, delayed by fetchWait: the last pull
+	// request this runner made may still be registered on the server (the
+	// client drops a cancelled fetch's subscription asynchronously), and an
+	// immediate redelivery could go to it and sit there until ack_wait. After
+	// fetchWait that request has expired and a live consumer gets the message.
 	for _, d := range unstarted {
 		r.release(d)
-		if err := d.jm.Nak(); err != nil {
+		if err := d.jm.NakWithDelay(fetchWait); err != nil {
 			r.c.log.Warn("nak unstarted message on stop", "error", err, "seq", d.msg.StreamSeq)
 		}
 	}

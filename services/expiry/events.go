@@ -49,6 +49,18 @@ func (s *Service) handleEvent(ctx context.Context, m *bus.Msg) bus.Result {
 	if !ok {
 		return bus.Done()
 	}
+	// The event is a trigger, not the truth: it may arrive after the
+	// membership was removed again (e.g. a grant revoked right after it was
+	// made). Only a membership that exists now becomes a grant.
+	member, err := isMember(ctx, c, groupID, e.GetRelated().GetId())
+	if err != nil {
+		return retry(err)
+	}
+	if !member {
+		s.log.DebugContext(ctx, "membership event for a membership that no longer exists; nothing to adopt",
+			"event_id", e.GetId(), "group", groupName, "user", e.GetRelated().GetId())
+		return bus.Done()
+	}
 	requester := e.GetActor().GetName()
 	if requester == "" {
 		requester = e.GetActor().GetId()

@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
@@ -257,5 +260,40 @@ func TestRemovedByOtherMeansFirst(t *testing.T) {
 	})
 	if st := svc.Status(context.Background()); len(st.Consumers) != 2 {
 		t.Errorf("status consumers: %v", st.Consumers)
+	}
+}
+
+// TestStaleMemberAddedEventOpensNoGrant: a member_added event that arrives
+// after the membership is gone (late delivery, replay) must not open a
+// grant: the event is a trigger and the domain says the user is no member.
+func TestStaleMemberAddedEventOpensNoGrant(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	uid := p.createUser("late")
+	e := &iamflowv1.IdentityEvent{
+		Id: "stale-1", Domain: domainShort, Kind: iamflowv1.Kind_KIND_MEMBERSHIP, Action: iamflowv1.Action_ACTION_MEMBER_ADDED,
+		Type:     event.Type(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED),
+		Resource: &iamflowv1.Resource{Id: p.groupID, Name: tempGroup}, Related: &iamflowv1.Resource{Id: uid, Name: "late"},
+	}
+	data, err := event.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := event.Subject(domainShort, e.Kind, e.Action)
+	if _, err := p.bus.Publish(context.Background(), &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}, e.Id); err != nil {
+		t.Fatal(err)
+	}
+	// Handled means acked: the membership consumer has nothing pending.
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		for _, c := range svc.Status(context.Background()).GetConsumers() {
+			if c.GetStream() == bus.StreamEvents && (c.GetDelivered() == 0 || c.GetAckPending() > 0 || c.GetPending() > 0) {
+				return fmt.Errorf("event not settled yet: %v", c)
+			}
+		}
+		return nil
+	})
+	gs, err := svc.List(context.Background(), Filter{User: uid})
+	if err != nil || len(gs) != 0 {
+		t.Fatalf("grants for a user who is no member: %v, %v", gs, err)
 	}
 }

@@ -115,19 +115,33 @@ func (s *Service) removeMembership(ctx context.Context, g *iamflowv1.Grant) erro
 	if _, err := c.RemoveMembers(ctx, g.GroupId, g.UserId); err != nil && !errors.Is(err, identitydomain.ErrNotFound) {
 		return err
 	}
-	groups, err := c.UserGroups(ctx, g.UserId)
-	if errors.Is(err, identitydomain.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	member, err := isMember(ctx, c, g.GroupId, g.UserId)
+	switch {
+	case err != nil:
 		return fmt.Errorf("verify removal: %w", err)
-	}
-	for _, ug := range groups {
-		if ug.Value != nil && *ug.Value == g.GroupId && ug.Type != "indirect" {
-			return fmt.Errorf("verify removal: %s is still a member of %s", g.UserName, g.GroupName)
-		}
+	case member:
+		return fmt.Errorf("verify removal: %s is still a member of %s", g.UserName, g.GroupName)
 	}
 	return nil
+}
+
+// isMember reports whether the user is a direct member of the group now, by
+// reading the user's groups. A user that no longer exists is a member of
+// nothing.
+func isMember(ctx context.Context, c *identitydomain.Client, groupID, userID string) (bool, error) {
+	groups, err := c.UserGroups(ctx, userID)
+	if errors.Is(err, identitydomain.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, ug := range groups {
+		if ug.Value != nil && *ug.Value == groupID && ug.Type != "indirect" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // handleDue handles a fired deadline (a schedule, or the scan's due message).
