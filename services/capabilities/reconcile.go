@@ -104,7 +104,7 @@ func (s *Service) handle(ctx context.Context, m *bus.Msg) bus.Result {
 		return bus.Terminal(fmt.Errorf("capabilities: %w", err))
 	}
 	s.counters.events.Add(1)
-	s.last.event(ev.GetId(), s.now())
+	s.last.Event(ev.GetId(), s.now())
 	ref, ok := userOf(ev)
 	if !ok {
 		return bus.Done()

@@ -44,6 +44,7 @@ import (
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/servicestatus"
 	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
@@ -81,7 +82,7 @@ type Service struct {
 	sweep    sweepState
 	state    atomic.Int32 // iamflowv1.State
 	consumer atomic.Pointer[bus.Consumer]
-	last     lastSeen
+	last     servicestatus.Last
 
 	runMu   sync.Mutex
 	running bool

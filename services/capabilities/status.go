@@ -2,15 +2,14 @@ package capabilities
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/servicestatus"
 )
 
 // counters are the numbers the service reports in its status.
@@ -63,28 +62,9 @@ func (s *Service) counterSnapshot() map[string]int64 {
 	return out
 }
 
-// lastSeen holds the last event handled and the last error.
-type lastSeen struct {
-	mu        sync.Mutex
-	eventID   string
-	eventTime time.Time
-	err       string
-	errTime   time.Time
-}
-
-func (l *lastSeen) event(id string, at time.Time) {
-	l.mu.Lock()
-	l.eventID, l.eventTime = id, at
-	l.mu.Unlock()
-}
-
 // recordError remembers err as the last error. Errors the service builds
 // hold names, ids and API messages, never credentials.
-func (s *Service) recordError(err error) {
-	s.last.mu.Lock()
-	s.last.err, s.last.errTime = err.Error(), s.now()
-	s.last.mu.Unlock()
-}
+func (s *Service) recordError(err error) { s.last.Error(err, s.now()) }
 
 // Status reports the service's state, its consumer's progress, the counters
 // (sweep_* describe the sweep running, or the last one) and the last event
@@ -98,33 +78,10 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 		State:    iamflowv1.State(s.state.Load()),
 		Counters: s.counterSnapshot(),
 	}
-	if c := s.consumer.Load(); c != nil {
-		cs, err := c.Stats(ctx)
-		if err != nil {
-			if st.State == iamflowv1.State_STATE_RUNNING {
-				st.State = iamflowv1.State_STATE_DEGRADED
-			}
-			s.recordError(err)
-		} else {
-			st.Consumers = append(st.Consumers, &iamflowv1.ConsumerStatus{
-				Stream:       cs.Stream,
-				Name:         cs.Name,
-				Delivered:    cs.Delivered,
-				AckPending:   uint64(max(cs.AckPending, 0)),
-				Pending:      cs.Pending,
-				Redelivered:  uint64(max(cs.Redelivered, 0)),
-				DeadLettered: cs.DeadLettered,
-			})
-		}
+	if err := servicestatus.AddConsumers(ctx, st, s.consumer.Load()); err != nil {
+		s.recordError(err)
 	}
-	s.last.mu.Lock()
-	if s.last.eventID != "" {
-		st.LastEventId, st.LastEventTime = s.last.eventID, timestamppb.New(s.last.eventTime)
-	}
-	if s.last.err != "" {
-		st.LastError, st.LastErrorTime = s.last.err, timestamppb.New(s.last.errTime)
-	}
-	s.last.mu.Unlock()
+	s.last.Fill(st)
 	return st
 }
 

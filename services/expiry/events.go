@@ -22,7 +22,7 @@ func (s *Service) handleEvent(ctx context.Context, m *bus.Msg) bus.Result {
 		return bus.Terminal(err)
 	}
 	s.counters.events.Add(1)
-	s.last.event(e.GetId(), s.now())
+	s.last.Event(e.GetId(), s.now())
 	if e.GetAction() != iamflowv1.Action_ACTION_MEMBER_ADDED || e.GetResource().GetId() == "" || e.GetRelated().GetId() == "" {
 		return bus.Done()
 	}

@@ -64,6 +64,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/servicestatus"
 	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
@@ -125,7 +126,7 @@ type Service struct {
 	state    atomic.Int32
 	consDue  atomic.Pointer[bus.Consumer]
 	consEv   atomic.Pointer[bus.Consumer]
-	last     lastSeen
+	last     servicestatus.Last
 
 	runMu   sync.Mutex
 	running bool

@@ -8,10 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicestatus"
 )
 
 // Status counter names. The grant counts (active ... failed, overdue) are
@@ -84,25 +83,7 @@ func (s *Service) counterSnapshot() map[string]int64 {
 	}
 }
 
-type lastSeen struct {
-	mu        sync.Mutex
-	eventID   string
-	eventTime time.Time
-	err       string
-	errTime   time.Time
-}
-
-func (l *lastSeen) event(id string, at time.Time) {
-	l.mu.Lock()
-	l.eventID, l.eventTime = id, at
-	l.mu.Unlock()
-}
-
-func (s *Service) recordError(err error) {
-	s.last.mu.Lock()
-	s.last.err, s.last.errTime = err.Error(), s.now()
-	s.last.mu.Unlock()
-}
+func (s *Service) recordError(err error) { s.last.Error(err, s.now()) }
 
 // Status reports the state, the counters (grants by state at the last scan,
 // overdue among them, and this process's work), both consumers and the
@@ -118,31 +99,10 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 	if st.Counters[CounterOverdue] > 0 && st.State == iamflowv1.State_STATE_RUNNING {
 		st.State = iamflowv1.State_STATE_DEGRADED
 	}
-	for _, c := range []*bus.Consumer{s.consDue.Load(), s.consEv.Load()} {
-		if c == nil {
-			continue
-		}
-		cs, err := c.Stats(ctx)
-		if err != nil {
-			if st.State == iamflowv1.State_STATE_RUNNING {
-				st.State = iamflowv1.State_STATE_DEGRADED
-			}
-			s.recordError(err)
-			continue
-		}
-		st.Consumers = append(st.Consumers, &iamflowv1.ConsumerStatus{
-			Stream: cs.Stream, Name: cs.Name, Delivered: cs.Delivered, AckPending: uint64(max(cs.AckPending, 0)),
-			Pending: cs.Pending, Redelivered: uint64(max(cs.Redelivered, 0)), DeadLettered: cs.DeadLettered,
-		})
+	if err := servicestatus.AddConsumers(ctx, st, s.consDue.Load(), s.consEv.Load()); err != nil {
+		s.recordError(err)
 	}
-	s.last.mu.Lock()
-	if s.last.eventID != "" {
-		st.LastEventId, st.LastEventTime = s.last.eventID, timestamppb.New(s.last.eventTime)
-	}
-	if s.last.err != "" {
-		st.LastError, st.LastErrorTime = s.last.err, timestamppb.New(s.last.errTime)
-	}
-	s.last.mu.Unlock()
+	s.last.Fill(st)
 	return st
 }
 
