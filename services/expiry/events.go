@@ -49,18 +49,6 @@ func (s *Service) handleEvent(ctx context.Context, m *bus.Msg) bus.Result {
 	if !ok {
 		return bus.Done()
 	}
-	// The event is a trigger, not the truth: it may arrive after the
-	// membership was removed again (e.g. a grant revoked right after it was
-	// made). Only a membership that exists now becomes a grant.
-	member, err := isMember(ctx, c, groupID, e.GetRelated().GetId())
-	if err != nil {
-		return retry(err)
-	}
-	if !member {
-		s.log.DebugContext(ctx, "membership event for a membership that no longer exists; nothing to adopt",
-			"event_id", e.GetId(), "group", groupName, "user", e.GetRelated().GetId())
-		return bus.Done()
-	}
 	requester := e.GetActor().GetName()
 	if requester == "" {
 		requester = e.GetActor().GetId()
@@ -100,6 +88,23 @@ func (s *Service) adopt(ctx context.Context, tg TemporaryGroup, groupID, groupNa
 	if other != "" {
 		s.counters.adoptSkipped.Add(1)
 		return nil, nil // level-triggered: the membership has its grant
+	}
+	// The trigger (an event, or a member list read a moment ago) may be
+	// stale: the membership may have been removed since, e.g. by a revoke
+	// that released this key just now. Check the domain while holding the
+	// claim, so a revoke cannot slip between the check and the claim.
+	c := s.clients[tg.Domain]
+	if c == nil {
+		st.releaseMembership(ctx, g)
+		return nil, fmt.Errorf("adopt %s in %s: no client for domain %q", userID, groupName, tg.Domain)
+	}
+	member, err := isMember(ctx, c, groupID, userID)
+	if err != nil || !member {
+		st.releaseMembership(ctx, g)
+		if err == nil {
+			s.log.DebugContext(ctx, "membership no longer exists; nothing to adopt", "group", groupName, "user", userID, "source", source)
+		}
+		return nil, err
 	}
 	addHistory(g, now, iamflowv1.GrantState_GRANT_STATE_UNSPECIFIED, g.State, requester,
 		fmt.Sprintf("%s; default duration %v", note, tg.DefaultDuration))

@@ -92,6 +92,9 @@ func newClient(t testing.TB, d *emu.Domain, id, sec string) *identitydomain.Clie
 	cfg.Tier = identitydomain.TierFree
 	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
 	cfg.Retry = identitydomain.RetryConfig{MaxAttempts: 2, BaseDelay: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond}
+	// An outage opens the breaker; its cooldown bounds how soon revocations
+	// resume after the domain is back (default 30 s, longer than the tests wait).
+	cfg.Breaker.Cooldown = time.Second
 	c, err := identitydomain.New(context.Background(), domainShort, cfg, identitydomain.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)

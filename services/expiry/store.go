@@ -118,8 +118,11 @@ func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, erro
 
 // claimMembership makes id the open grant of its membership. It returns the
 // id of another open grant of the membership if there is one (and then
-// claims nothing). An index naming an ended or missing grant is stale and
-// is taken over by compare-and-set.
+// claims nothing). An index naming an ended grant is stale and is taken over
+// by compare-and-set; so is one naming a missing grant, but only once it is
+// older than ClaimTTL: a grant is recorded just after its index is claimed
+// (after a check of the domain), and a concurrent claim must not take the
+// index from a grant that is being created.
 func (s *store) claimMembership(ctx context.Context, domain, groupID, userID, id string) (string, error) {
 	key := memberKey(domain, groupID, userID)
 	for range 5 {
@@ -144,6 +147,9 @@ func (s *store) claimMembership(ctx context.Context, domain, groupID, userID, id
 		}
 		if err == nil && open(r.g) {
 			return other, nil
+		}
+		if err != nil && time.Since(e.Created()) < ClaimTTL {
+			return other, nil // being created right now
 		}
 		// A stale index: the grant it names has ended.
 		if _, err := s.kv.Update(ctx, key, []byte(id), e.Revision()); err == nil {
