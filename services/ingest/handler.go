@@ -132,12 +132,12 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		subject, err := event.Subject(name, e.GetKind(), e.GetAction())
 		if err != nil {
 			// Parse only returns classified events; this is a bug, not bad input.
-			s.recordError(err.Error())
+			s.recordError(err)
 			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		}
 		data, err := event.Marshal(e)
 		if err != nil {
-			s.recordError(err.Error())
+			s.recordError(err)
 			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		}
 		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
@@ -152,7 +152,7 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		if err != nil {
 			s.counters.unavailable.Add(1)
 			s.degraded.Store(true)
-			s.recordError("publish to JetStream: " + err.Error())
+			s.recordError(fmt.Errorf("publish to JetStream: %w", err))
 			s.log.WarnContext(ctx, "JetStream did not acknowledge every event; asking OCI to retry", "events", len(out), "error", err)
 			w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
 			return writeError(w, http.StatusServiceUnavailable, "unavailable", "events could not be stored; retry later")
@@ -169,7 +169,7 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		}
 		s.counters.published.Add(int64(resp.Published))
 		s.counters.duplicates.Add(int64(resp.Duplicates))
-		s.lastEvent.Store(&lastEvent{id: out[len(out)-1].ID, at: now})
+		s.last.Event(out[len(out)-1].ID, now)
 	}
 	return writeJSON(w, http.StatusAccepted, resp)
 }
@@ -185,7 +185,7 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.Confirm.Timeout)
 	defer cancel()
 	if err := fetchConfirmation(fctx, s.confirm, u); err != nil {
-		s.recordError(err.Error())
+		s.recordError(err)
 		s.log.WarnContext(ctx, "subscription confirmation failed; OCI will send it again", "error", err, "subscription_id", c.SubscriptionID)
 		return writeError(w, http.StatusBadGateway, "confirmation_failed", err.Error())
 	}

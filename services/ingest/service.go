@@ -20,11 +20,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicestatus"
 	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
@@ -47,23 +47,12 @@ type Service struct {
 	counters  counters
 	seenTypes *logOnce // unknown event types already logged
 	seenDoms  *logOnce // unknown domains already logged
-	lastEvent atomic.Pointer[lastEvent]
-	lastErr   atomic.Pointer[lastError]
+	last      servicestatus.Last
 	degraded  atomic.Bool
 
 	mu   sync.Mutex
 	addr net.Addr
 	ln   net.Listener // given with WithListener, used by the first Listen
-}
-
-type lastEvent struct {
-	id string
-	at time.Time
-}
-
-type lastError struct {
-	msg string
-	at  time.Time
 }
 
 // Option configures a Service.
@@ -226,15 +215,8 @@ func (s *Service) Status(context.Context) *iamflowv1.ServiceStatus {
 	if s.degraded.Load() {
 		st.State = iamflowv1.State_STATE_DEGRADED
 	}
-	if e := s.lastEvent.Load(); e != nil {
-		st.LastEventId, st.LastEventTime = e.id, timestamppb.New(e.at)
-	}
-	if e := s.lastErr.Load(); e != nil {
-		st.LastError, st.LastErrorTime = e.msg, timestamppb.New(e.at)
-	}
+	s.last.Fill(st)
 	return st
 }
 
-func (s *Service) recordError(msg string) {
-	s.lastErr.Store(&lastError{msg: msg, at: time.Now()})
-}
+func (s *Service) recordError(err error) { s.last.Error(err, time.Now()) }
