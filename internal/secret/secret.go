@@ -3,7 +3,8 @@
 //
 //	env:NAME                 the environment variable NAME
 //	file:/path/to/file       the file's content, trailing newline removed
-//	vault:ocid1.vaultsecret  an OCI Vault secret (not yet supported)
+//	vault:ocid1.vaultsecret  an OCI Vault secret, read by a Resolver built
+//	                         with WithVault (the package-level Resolve refuses it)
 //
 // Resolved values are wrapped in Value, which prints as "[redacted]" in logs,
 // errors, fmt and JSON, so a secret cannot leak by being printed.
@@ -84,7 +85,7 @@ func Resolve(_ context.Context, r Ref) (Value, error) {
 		}
 		return Value{v: v}, nil
 	default:
-		return Value{}, fmt.Errorf("secret %s: %w (OCI Vault support comes with the dbprovisioner)", r, ErrUnsupported)
+		return Value{}, fmt.Errorf("secret %s: %w: configure vault and resolve with a secret.Resolver built WithVault", r, ErrUnsupported)
 	}
 }
 

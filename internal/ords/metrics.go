@@ -1,0 +1,92 @@
+package ords
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the client's Prometheus collectors. Clients of several
+// databases may share one Registerer; they share the collectors, told apart
+// by the database label.
+//
+//	iamflow_ords_requests_total{database,op,code}       HTTP requests sent (code: status, network, timeout)
+//	iamflow_ords_request_seconds{database,op}           duration of each HTTP request, body included
+//	iamflow_ords_retries_total{database,op,reason}      requests sent again (reason: http_NNN, ora_NNNNN, network, unauthorized)
+//	iamflow_ords_statement_errors_total{database,ora}   statements ORDS reported failed, by ORA code
+//	iamflow_ords_in_flight{database}                    requests holding one of the max_concurrency slots
+//	iamflow_ords_slot_wait_seconds{database}            time spent waiting for a slot
+type metrics struct {
+	requests  *prometheus.CounterVec
+	seconds   *prometheus.HistogramVec
+	retries   *prometheus.CounterVec
+	sqlErrors *prometheus.CounterVec
+	inFlight  *prometheus.GaugeVec
+	slotWait  *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_ords_requests_total",
+			Help: "HTTP requests to ORDS, by database, operation and status code (or network, timeout).",
+		}, []string{"database", "op", "code"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "iamflow_ords_request_seconds",
+			Help:    "Duration of HTTP requests to ORDS, response body included.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"database", "op"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_ords_retries_total",
+			Help: "Requests to ORDS sent again, by reason.",
+		}, []string{"database", "op", "reason"}),
+		sqlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_ords_statement_errors_total",
+			Help: "Statements ORDS reported as failed, by Oracle error code.",
+		}, []string{"database", "ora"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "iamflow_ords_in_flight",
+			Help: "Requests to ORDS in flight (bounded by max_concurrency).",
+		}, []string{"database"}),
+		slotWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "iamflow_ords_slot_wait_seconds",
+			Help:    "Time requests waited for one of the database's max_concurrency slots.",
+			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"database"}),
+	}
+	var err error
+	if m.requests, err = register(reg, m.requests); err != nil {
+		return nil, err
+	}
+	if m.seconds, err = register(reg, m.seconds); err != nil {
+		return nil, err
+	}
+	if m.retries, err = register(reg, m.retries); err != nil {
+		return nil, err
+	}
+	if m.sqlErrors, err = register(reg, m.sqlErrors); err != nil {
+		return nil, err
+	}
+	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+		return nil, err
+	}
+	if m.slotWait, err = register(reg, m.slotWait); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
