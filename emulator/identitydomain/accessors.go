@@ -1,6 +1,9 @@
 package identitydomain
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // User is a snapshot of one emulated user, for tests.
 type User struct {
@@ -182,4 +185,16 @@ func (d *Domain) Reset() {
 	d.events.reset()
 	d.faults.set(d.cfg.Faults)
 	d.limiter.set(d.cfg.Limits.effective(d.cfg.Tier))
+}
+
+// SetRateLimits enforces the limits of tier t (with the overrides in l) from
+// now on, as if the domain had been created with them; Reset restores the
+// configured ones. A benchmark loads a directory fast, then measures at a
+// real tier's limits.
+func (d *Domain) SetRateLimits(t Tier, l Limits) error {
+	if _, ok := tierLimits[t]; !ok {
+		return fmt.Errorf("emulator: unknown tier %q", t)
+	}
+	d.limiter.set(l.effective(t))
+	return nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/iamflow/iamflow/services/capabilities"
 	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/ingest"
+	"github.com/iamflow/iamflow/services/replicator"
 )
 
 // Service is what each iamflow service gives the process that runs it.
@@ -54,6 +55,7 @@ var constructors = map[string]constructor{
 	ingest.Name:       newIngest,
 	capabilities.Name: newCapabilities,
 	expiry.Name:       newExpiry,
+	replicator.Name:   newReplicator,
 }
 
 // ServiceNames lists the services this build can run, sorted.
@@ -344,6 +346,37 @@ func newExpiry(ctx context.Context, a *App) (Service, error) {
 	svc, err := expiry.New(ctx, a.cfg.Expiry, a.bus, clients,
 		expiry.WithLogger(a.log.With("service", expiry.Name)), expiry.WithTelemetry(a.tel),
 		expiry.WithRegisterer(a.registry), expiry.WithVersion(a.version))
+	if err != nil {
+		return nil, err
+	}
+	return svc, a.serveAPI(svc)
+}
+
+func newReplicator(ctx context.Context, a *App) (Service, error) {
+	if len(a.cfg.Replicator.Links) == 0 {
+		return nil, fmt.Errorf("%w: no replication link (replicator.links)", errNotConfigured)
+	}
+	domains := map[string]replicator.Domain{}
+	opts := []replicator.Option{
+		replicator.WithLogger(a.log.With("service", replicator.Name)), replicator.WithTelemetry(a.tel),
+		replicator.WithRegisterer(a.registry), replicator.WithVersion(a.version),
+	}
+	for _, l := range a.cfg.Replicator.Links {
+		for _, n := range append([]string{l.Source}, l.Targets...) {
+			if domains[n] != nil {
+				continue
+			}
+			c, err := a.domainClient(ctx, n)
+			if err != nil {
+				return nil, err
+			}
+			domains[n] = c
+			if d, _ := a.cfg.Domain(n); d.ClientID != "" {
+				opts = append(opts, replicator.WithOwnActors(n, d.ClientID))
+			}
+		}
+	}
+	svc, err := replicator.New(ctx, a.cfg.Replicator, a.bus, domains, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,8 @@ var errUsage = errors.New("usage")
 
 func commands() []command {
 	return []command{
-		serveCommand(), devCommand(), configCommand(), statusCommand(), grantCommand(), emulateCommand(), versionCommand(),
+		serveCommand(), devCommand(), configCommand(), statusCommand(), grantCommand(), reconcileCommand(), emulateCommand(),
+		versionCommand(),
 	}
 }
 

@@ -169,7 +169,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s%s", code, status, stderr)
 	}
 	// A change in the emulated source domain reaches ingest as an OCI event.
-	emu := regexp.MustCompile(`OAuth client id "([^"]+)" secret "([^"]+)"\):\s+src\s+(\S+)`).FindStringSubmatch(out.String())
+	emu := regexp.MustCompile(`OAuth client: id "([^"]+)" secret "([^"]+)"\):\s+src\s+(\S+)`).FindStringSubmatch(out.String())
 	if emu == nil {
 		t.Fatalf("banner has no emulated source domain:\n%s", out.String())
 	}
@@ -193,6 +193,38 @@ func TestDevAsANewUserWould(t *testing.T) {
 		}
 		return nil
 	})
+
+	// ... and the replicator copies it into the emulated target.
+	tgt := regexp.MustCompile(`\stgt\s+(http://\S+)`).FindStringSubmatch(out.String())
+	if tgt == nil {
+		t.Fatalf("banner has no emulated target domain:\n%s", out.String())
+	}
+	tgtToken := scimToken(t, tgt[1], emu[1], emu[2])
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		req, _ := http.NewRequest(http.MethodGet, tgt[1]+`/admin/v1/Groups?filter=displayName+eq+%22Developers%22`, nil)
+		req.Header.Set("Authorization", "Bearer "+tgtToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var list struct {
+			TotalResults int `json:"totalResults"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
+			return fmt.Errorf("group not in the target yet: %d results, %v", list.TotalResults, err)
+		}
+		return nil
+	})
+	// The banner's reconcile line: a dry run finds the link in sync.
+	rec := regexp.MustCompile(`iamflow (reconcile \S+ --dry-run --addr \S+)`).FindStringSubmatch(out.String())
+	if rec == nil {
+		t.Fatalf("banner has no reconcile line:\n%s", out.String())
+	}
+	code, plan, stderr := run(t, strings.Fields(rec[1])...)
+	if code != 0 || !strings.Contains(plan, "dev src -> tgt: plan (dry run, nothing changed)") || !strings.Contains(plan, "in sync") {
+		t.Fatalf("reconcile --dry-run: exit %d\n%s%s", code, plan, stderr)
+	}
 
 	restAddr := regexp.MustCompile(`REST (http://\S+/v1/status)`).FindStringSubmatch(out.String())
 	resp, err = http.Get(restAddr[1])
@@ -279,7 +311,7 @@ func TestGrantThroughDev(t *testing.T) {
 	}()
 	var emu, grpcAddr []string
 	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
-		emu = regexp.MustCompile(`OAuth client id "([^"]+)" secret "([^"]+)"\):\s+src\s+(\S+)`).FindStringSubmatch(out.String())
+		emu = regexp.MustCompile(`OAuth client: id "([^"]+)" secret "([^"]+)"\):\s+src\s+(\S+)`).FindStringSubmatch(out.String())
 		grpcAddr = regexp.MustCompile(`admin +gRPC (\S+)`).FindStringSubmatch(out.String())
 		if emu == nil || grpcAddr == nil {
 			return fmt.Errorf("no banner yet; stderr: %s", errOut.String())

@@ -16,6 +16,7 @@ import (
 	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/services/ingest"
+	"github.com/iamflow/iamflow/services/replicator"
 )
 
 func devCommand() command {
@@ -85,6 +86,9 @@ to the webhook as the OCI event a real domain would emit.`,
 					ln.Close()
 					return err
 				}
+				if len(cfg.Replicator.Links) == 0 {
+					cfg.Replicator.Links = []replicator.Link{{Name: devLink, Source: "src", Targets: []string{"tgt"}}}
+				}
 			}
 			a, err := app.New(ctx, cfg, []string{"all"}, opts...)
 			if err != nil {
@@ -102,6 +106,9 @@ to the webhook as the OCI event a real domain would emit.`,
 		},
 	}
 }
+
+// devLink is the replication link dev mode adds between its emulated domains.
+const devLink = "dev"
 
 // waitListening waits until ingest has bound its address, or Run failed.
 func waitListening(ctx context.Context, done <-chan error, ing *ingest.Service) error {
@@ -146,15 +153,19 @@ iamflow dev is running; Ctrl-C stops it.
 	if emu != nil {
 		src, tgt := emu.running[0].URL(), emu.running[1].URL()
 		fmt.Fprintf(w, `
-  emulated Identity Domains (OAuth client id %q secret %q):
+  emulated Identity Domains (your OAuth client: id %q secret %q):
     src  %s   its changes are sent to the webhook as OCI events
-    tgt  %s
+    tgt  %s   the replicator copies src into it (link %q)
 
 Change something in the source domain; its event reaches the webhook within a second:
 
   TOKEN=$(curl -sS -u '%s:%s' -d 'grant_type=client_credentials&scope=urn:opc:idm:__myscopes__' %s/oauth2/v1/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/scim+json' %s/admin/v1/Groups -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Developers"}'
-`, emu.clientID, emu.clientSecret, src, tgt, emu.clientID, emu.clientSecret, src, src)
+
+and watch it appear in tgt; a full reconcile of the link, as a plan first:
+
+  go run ./cmd/iamflow reconcile %s --dry-run --addr %s
+`, emu.adminID, emu.adminSecret, src, tgt, devLink, emu.adminID, emu.adminSecret, src, src, devLink, grpcAddr)
 	}
 	fmt.Fprintf(w, `
 Or post a sample OCI event yourself (the second post of the same event is stored once):

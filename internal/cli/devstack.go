@@ -16,7 +16,10 @@ import (
 // configuration names none: a source whose changes flow to ingest, and a
 // target that services write into.
 type devDomains struct {
+	// clientID is iamflow's own client; adminID is yours (the banner's): a
+	// change iamflow's client makes is iamflow's own, and not replicated.
 	clientID, clientSecret string
+	adminID, adminSecret   string
 	names                  []string
 	addrs                  []string
 	running                []*identitydomain.Domain
@@ -24,7 +27,7 @@ type devDomains struct {
 
 func newDevDomains(sourceAddr, targetAddr string) *devDomains {
 	return &devDomains{
-		clientID: "iamflow-dev", clientSecret: randomHex(16),
+		clientID: "iamflow-dev", clientSecret: randomHex(16), adminID: "dev-admin", adminSecret: randomHex(16),
 		names: []string{"src", "tgt"}, addrs: []string{sourceAddr, targetAddr},
 	}
 }
@@ -34,7 +37,8 @@ func (d *devDomains) start(webhook, user, password string, log *slog.Logger) err
 	for i, name := range d.names {
 		cfg := identitydomain.Config{
 			Name:    name,
-			Clients: []identitydomain.Client{{ID: d.clientID, Secret: d.clientSecret, Name: "iamflow dev client"}},
+			Clients: []identitydomain.Client{{ID: d.clientID, Secret: d.clientSecret, Name: "iamflow dev client"},
+				{ID: d.adminID, Secret: d.adminSecret, Name: "dev admin"}},
 			Tier:    identitydomain.TierUnlimited,
 		}
 		if i == 0 {

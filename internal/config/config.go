@@ -23,6 +23,7 @@ import (
 	"github.com/iamflow/iamflow/services/capabilities"
 	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/ingest"
+	"github.com/iamflow/iamflow/services/replicator"
 )
 
 // Config is the whole iamflow configuration.
@@ -37,6 +38,8 @@ type Config struct {
 	Domains []Domain `yaml:"domains"`
 	// Ingest is the webhook OCI delivers events to.
 	Ingest ingest.Config `yaml:"ingest"`
+	// Replicator is the replication links between domains.
+	Replicator replicator.Config `yaml:"replicator"`
 	// Capabilities is the credential policy the capabilities service enforces.
 	Capabilities capabilities.Config `yaml:"capabilities"`
 	// Expiry is the temporary groups whose memberships revoke themselves.
@@ -77,6 +80,7 @@ func Default() Config {
 		Admin:        admin.DefaultConfig(),
 		Telemetry:    telemetry.DefaultConfig(),
 		Ingest:       ingest.DefaultConfig(),
+		Replicator:   replicator.DefaultConfig(),
 		Capabilities: capabilities.DefaultConfig(),
 		Expiry:       expiry.DefaultConfig(),
 	}
@@ -137,12 +141,14 @@ func (c *Config) Validate() error {
 		validate.Prefix("admin.", adminCfg.Validate()),
 		validate.Prefix("telemetry.", c.Telemetry.Validate()),
 		validate.Prefix("ingest.", ingestCfg.Validate()),
+		validate.Prefix("replicator.", c.Replicator.Validate()),
 		validate.Prefix("capabilities.", c.Capabilities.Validate()),
 		validate.Prefix("expiry.", c.Expiry.Validate()),
 	}
 	errs = append(errs, c.validateDomains()...)
 	errs = append(errs, c.validateCapabilityDomains()...)
 	errs = append(errs, c.validateExpiryDomains()...)
+	errs = append(errs, c.validateReplicatorDomains()...)
 	return errors.Join(errs...)
 }
 
@@ -203,6 +209,24 @@ func (c *Config) validateExpiryDomains() []error {
 			errs = append(errs, fmt.Errorf("%s: %q is not a configured domain (domains[].name)", key, g.Domain))
 		case !d.HasAPI():
 			errs = append(errs, fmt.Errorf("%s: domain %q has no API access configured (client_id, client_secret), and revoking needs it", key, g.Domain))
+		}
+	}
+	return errs
+}
+
+// validateReplicatorDomains checks that every linked domain is configured
+// with API access: the replicator reads sources and writes targets.
+func (c *Config) validateReplicatorDomains() []error {
+	var names []string
+	for _, d := range c.Domains {
+		names = append(names, d.Name)
+	}
+	errs := []error{validate.Prefix("replicator.", c.Replicator.CheckDomains(names))}
+	for i, l := range c.Replicator.Links {
+		for _, n := range append([]string{l.Source}, l.Targets...) {
+			if d, ok := c.Domain(n); ok && !d.HasAPI() {
+				errs = append(errs, fmt.Errorf("replicator.links[%d] %q: domain %q has no API access configured (client_id, client_secret)", i, l.Name, n))
+			}
 		}
 	}
 	return errs

@@ -54,12 +54,12 @@ const DefaultGuardBucket = "iamflow_replicator_guard"
 
 // OpenGuard returns a guard whose holds and windows are kept in bucket
 // (created or updated; "" is DefaultGuardBucket) and loaded from it now.
-func OpenGuard(ctx context.Context, js jetstream.JetStream, bucket string, now func() time.Time) (*Guard, error) {
+func OpenGuard(ctx context.Context, js jetstream.JetStream, bucket string, pl Placement, now func() time.Time) (*Guard, error) {
 	if bucket == "" {
 		bucket = DefaultGuardBucket
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: bucket, Description: "iamflow replicator: mass-deletion holds and windows", History: 1, Storage: jetstream.FileStorage,
+		Bucket: bucket, Description: "iamflow replicator: mass-deletion holds and windows", History: 1, Storage: pl.Storage, Replicas: pl.Replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replicator: create bucket %s: %w", bucket, err)

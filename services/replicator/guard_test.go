@@ -188,7 +188,7 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := newClock()
-	g, err := OpenGuard(ctx, b.JetStream(), "", c.now)
+	g, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 		t.Fatalf("holds = %+v", held)
 	}
 
-	g2, err := OpenGuard(ctx, b.JetStream(), "", c.now)
+	g2, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 	if _, err := g2.Approve(ctx, h.ID); err != nil {
 		t.Fatal(err)
 	}
-	g3, err := OpenGuard(ctx, b.JetStream(), "", c.now)
+	g3, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}

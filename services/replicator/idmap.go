@@ -85,9 +85,17 @@ type IDMap struct {
 	now func() time.Time
 }
 
+// Placement is where a bucket's data lives: the storage and replica count
+// of iamflow's streams (bus.Bus.Placement), so state follows nats.streams.
+// The zero value is file storage, one replica.
+type Placement struct {
+	Storage  jetstream.StorageType
+	Replicas int
+}
+
 // OpenIDMap creates (or updates) the bucket and returns the map. now stamps
 // Mapping.Updated (nil: time.Now).
-func OpenIDMap(ctx context.Context, js jetstream.JetStream, bucket string, now func() time.Time) (*IDMap, error) {
+func OpenIDMap(ctx context.Context, js jetstream.JetStream, bucket string, pl Placement, now func() time.Time) (*IDMap, error) {
 	if bucket == "" {
 		bucket = DefaultIDBucket
 	}
@@ -96,7 +104,7 @@ func OpenIDMap(ctx context.Context, js jetstream.JetStream, bucket string, now f
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: bucket, Description: "iamflow replicator: source id -> target id per link, direction and kind",
-		History: 1, Storage: jetstream.FileStorage,
+		History: 1, Storage: pl.Storage, Replicas: pl.Replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replicator: create bucket %s: %w", bucket, err)
@@ -204,4 +212,66 @@ func (m *IDMap) del(ctx context.Context, s Scope, id string) error {
 		return fmt.Errorf("replicator: delete mapping %s %s: %w", s, id, err)
 	}
 	return nil
+}
+
+// SourceIDs calls fn with every source id mapped in s (forward entries
+// only), in key order, without loading the mappings themselves: the full
+// reconcile uses it to find mapped objects the source no longer has.
+func (m *IDMap) SourceIDs(ctx context.Context, s Scope, fn func(sourceID string) error) error {
+	if err := s.check("x"); err != nil {
+		return err
+	}
+	prefix := s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "."
+	lister, err := m.kv.ListKeysFiltered(ctx, prefix+"*")
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
+		}
+		return fmt.Errorf("replicator: list mappings %s: %w", s, err)
+	}
+	defer func() { _ = lister.Stop() }()
+	for k := range lister.Keys() {
+		raw, err := base64.RawURLEncoding.DecodeString(k[len(prefix):])
+		if err != nil {
+			return fmt.Errorf("replicator: mapping key %q: %w", k, err)
+		}
+		if err := fn(string(raw)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// All returns every forward mapping of scope s by source id, read in one
+// pass over the bucket (a full reconcile loads them all at once instead of
+// one read per object).
+func (m *IDMap) All(ctx context.Context, s Scope) (map[string]Mapping, error) {
+	if err := s.check("x"); err != nil {
+		return nil, err
+	}
+	prefix := s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "."
+	w, err := m.kv.WatchFiltered(ctx, []string{prefix + "*"}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("replicator: read mappings %s: %w", s, err)
+	}
+	defer func() { _ = w.Stop() }()
+	out := map[string]Mapping{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("replicator: read mappings %s: watcher stopped", s)
+			}
+			if e == nil { // the initial values are all delivered
+				return out, nil
+			}
+			var mp Mapping
+			if err := json.Unmarshal(e.Value(), &mp); err != nil {
+				return nil, fmt.Errorf("replicator: decode mapping %s: %w", e.Key(), err)
+			}
+			out[mp.SourceID] = mp
+		}
+	}
 }

@@ -14,7 +14,7 @@ func TestIDMap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	at := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
-	m, err := OpenIDMap(ctx, b.JetStream(), "", func() time.Time { return at })
+	m, err := OpenIDMap(ctx, b.JetStream(), "", Placement{}, func() time.Time { return at })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestIDMap(t *testing.T) {
 		}
 	})
 	t.Run("survives reopening", func(t *testing.T) {
-		m2, err := OpenIDMap(ctx, b.JetStream(), DefaultIDBucket, nil)
+		m2, err := OpenIDMap(ctx, b.JetStream(), DefaultIDBucket, Placement{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

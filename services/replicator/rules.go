@@ -92,3 +92,10 @@ func anyMatch(res []*regexp.Regexp, s string) bool {
 	}
 	return false
 }
+
+// usersScoped reports whether the link selects users by anything but their
+// id (a mapped member then needs a read of the source to be scope-checked).
+func (r *Rules) usersScoped() bool {
+	u := r.link.Users
+	return u.OnlyActive || u.OnlyFederated || len(u.Include) > 0 || len(u.Exclude) > 0
+}

@@ -52,7 +52,9 @@ type AuditRecord struct {
 	EventId string `protobuf:"bytes,12,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
 	TraceId string `protobuf:"bytes,13,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	// The request id the target returned (e.g. X-ORACLE-DMS-ECID).
-	RequestId     string `protobuf:"bytes,14,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId string `protobuf:"bytes,14,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The replication link, for the replicator's records.
+	Link          string `protobuf:"bytes,15,opt,name=link,proto3" json:"link,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -185,12 +187,19 @@ func (x *AuditRecord) GetRequestId() string {
 	return ""
 }
 
+func (x *AuditRecord) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
+}
+
 var File_iamflow_v1_audit_proto protoreflect.FileDescriptor
 
 const file_iamflow_v1_audit_proto_rawDesc = "" +
 	"\n" +
 	"\x16iamflow/v1/audit.proto\x12\n" +
-	"iamflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16iamflow/v1/event.proto\"\xf4\x04\n" +
+	"iamflow.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16iamflow/v1/event.proto\"\x88\x05\n" +
 	"\vAuditRecord\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x16\n" +
@@ -207,7 +216,8 @@ const file_iamflow_v1_audit_proto_rawDesc = "" +
 	"\bevent_id\x18\f \x01(\tR\aeventId\x12\x19\n" +
 	"\btrace_id\x18\r \x01(\tR\atraceId\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x0e \x01(\tR\trequestId\x1a9\n" +
+	"request_id\x18\x0e \x01(\tR\trequestId\x12\x12\n" +
+	"\x04link\x18\x0f \x01(\tR\x04link\x1a9\n" +
 	"\vBeforeEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +

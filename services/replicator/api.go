@@ -1,0 +1,193 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/audit"
+	"github.com/iamflow/iamflow/internal/bus"
+)
+
+var _ iamflowv1.ReplicatorServiceServer = (*Service)(nil)
+
+// Register adds the iamflow.v1.ReplicatorService admin API to g.
+func (s *Service) Register(g *grpc.Server) { iamflowv1.RegisterReplicatorServiceServer(g, s) }
+
+// RegisterGateway adds the REST form of the admin API to mux (the routes
+// are in proto/iamflow/v1/iamflow.http.yaml, under /v1/replicator/).
+func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
+	return iamflowv1.RegisterReplicatorServiceHandlerServer(ctx, mux, s)
+}
+
+// GetReplicatorStatus reports every link (or one) per direction.
+func (s *Service) GetReplicatorStatus(ctx context.Context, req *iamflowv1.GetReplicatorStatusRequest) (*iamflowv1.GetReplicatorStatusResponse, error) {
+	ls, err := s.LinkStatus(ctx, req.GetLink())
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &iamflowv1.GetReplicatorStatusResponse{Links: ls}, nil
+}
+
+// Reconcile runs a full reconcile of a link now, or plans one (dry_run).
+func (s *Service) Reconcile(ctx context.Context, req *iamflowv1.ReconcileRequest) (*iamflowv1.ReconcileResponse, error) {
+	if req.GetLink() == "" {
+		return nil, status.Error(codes.InvalidArgument, "link: empty; name the link to reconcile")
+	}
+	reps, err := s.ReconcileLink(ctx, req.GetLink(), req.GetDryRun())
+	if err != nil && len(reps) == 0 {
+		return nil, apiError(err)
+	}
+	// Errors of single directions are in their reports.
+	return &iamflowv1.ReconcileResponse{Reports: reps}, nil
+}
+
+// ListHolds lists the deletions held for approval.
+func (s *Service) ListHolds(_ context.Context, req *iamflowv1.ListHoldsRequest) (*iamflowv1.ListHoldsResponse, error) {
+	resp := &iamflowv1.ListHoldsResponse{}
+	for _, h := range s.Holds(req.GetLink()) {
+		resp.Holds = append(resp.Holds, holdProto(h))
+	}
+	return resp, nil
+}
+
+// ApproveDeletions applies one hold's deletions.
+func (s *Service) ApproveDeletions(ctx context.Context, req *iamflowv1.ApproveDeletionsRequest) (*iamflowv1.ApproveDeletionsResponse, error) {
+	h, n, failed, err := s.Approve(ctx, req.GetId())
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &iamflowv1.ApproveDeletionsResponse{Hold: holdProto(h), Applied: int32(n), Failed: failed}, nil
+}
+
+// RejectDeletions discards one hold.
+func (s *Service) RejectDeletions(ctx context.Context, req *iamflowv1.RejectDeletionsRequest) (*iamflowv1.RejectDeletionsResponse, error) {
+	h, err := s.Reject(ctx, req.GetId())
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return &iamflowv1.RejectDeletionsResponse{Hold: holdProto(h)}, nil
+}
+
+// Default and largest ListActions page.
+const (
+	defaultActions = 100
+	maxActions     = 1000
+)
+
+// ListActions reads the replicator's audit records from IAM_AUDIT, newest
+// first.
+func (s *Service) ListActions(ctx context.Context, req *iamflowv1.ListActionsRequest) (*iamflowv1.ListActionsResponse, error) {
+	limit := int(req.GetLimit())
+	switch {
+	case limit < 0:
+		return nil, status.Errorf(codes.InvalidArgument, "limit: %d; give 1 to %d (default %d)", limit, maxActions, defaultActions)
+	case limit == 0:
+		limit = defaultActions
+	case limit > maxActions:
+		limit = maxActions
+	}
+	since := s.now().Add(-24 * time.Hour)
+	if req.GetSince() != nil {
+		since = req.GetSince().AsTime()
+	}
+	recs, err := s.actions(ctx, req.GetLink(), req.GetTarget(), req.GetAction(), since, limit)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "read the audit trail: %v", err)
+	}
+	return &iamflowv1.ListActionsResponse{Records: recs}, nil
+}
+
+// actions reads the records matching the filters, keeping the newest limit.
+func (s *Service) actions(ctx context.Context, link, target, action string, since time.Time, limit int) ([]*iamflowv1.AuditRecord, error) {
+	subject := bus.AuditSubject(Name, "*")
+	if action != "" {
+		subject = bus.AuditSubject(Name, action)
+	}
+	js := s.bus.JetStream()
+	c, err := js.OrderedConsumer(ctx, bus.StreamAudit, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since,
+	})
+	if err != nil {
+		return nil, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pending := info.NumPending
+	var out []*iamflowv1.AuditRecord
+	for pending > 0 {
+		batch, err := c.FetchNoWait(int(min(pending, 500)))
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			r, err := audit.Decode(m.Data())
+			if err != nil {
+				continue
+			}
+			if (link == "" || r.GetLink() == link) && (target == "" || r.GetTarget() == target) {
+				out = append(out, r)
+				if len(out) > limit {
+					out = out[1:]
+				}
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		pending -= uint64(n)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// ReplayDeadLetters republishes a target consumer's dead letters.
+func (s *Service) ReplayDeadLetters(ctx context.Context, req *iamflowv1.ReplayDeadLettersRequest) (*iamflowv1.ReplayDeadLettersResponse, error) {
+	if !slices.Contains(s.targets, req.GetTarget()) {
+		return nil, status.Errorf(codes.NotFound, "target %q: no link replicates into it (targets: %v)", req.GetTarget(), s.targets)
+	}
+	n, err := s.bus.ReplayDeadLetters(ctx, s.ConsumerConfig(req.GetTarget()).Durable, int(req.GetMax()))
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "replay dead letters of %s: %v", req.GetTarget(), err)
+	}
+	return &iamflowv1.ReplayDeadLettersResponse{Replayed: int32(n)}, nil
+}
+
+// holdProto is a hold in the admin API's form.
+func holdProto(h Hold) *iamflowv1.Hold {
+	p := &iamflowv1.Hold{Id: h.ID, Link: h.Link, Target: h.Target, Reason: h.Reason, CreatedAt: timestamppb.New(h.At)}
+	for _, a := range h.Actions {
+		p.Actions = append(p.Actions, actionProto(a))
+	}
+	return p
+}
+
+// apiError maps the service's errors to gRPC status codes.
+func apiError(err error) error {
+	switch {
+	case errors.Is(err, ErrNoLink), errors.Is(err, ErrNoHold):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrReconcileRunning):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, fmt.Sprint(err))
+}

@@ -1,0 +1,295 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+	"go.opentelemetry.io/otel/trace"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/identitydomain"
+)
+
+// memberBatch is the most members one PATCH adds or removes.
+const memberBatch = 100
+
+// cause says what a plan is applied for, for the audit trail.
+type cause struct {
+	eventID string
+	// reconcile names a full reconcile or an approval ("reconcile",
+	// "approve:<hold>") when there is no event.
+	reconcile string
+}
+
+// applied is what applying a plan did.
+type applied struct {
+	writes int
+	// created maps source ids to the target ids made or adopted by the plan.
+	created map[Kind]map[string]string
+}
+
+// apply runs the plan's writes in order and records every action (skips
+// and held deletions too) in the audit trail. Add and remove actions for
+// one group are sent together, memberBatch at a time. It stops at the first
+// failure: what was done stays done, and the next reconcile plans the rest.
+func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (applied, error) {
+	res := applied{created: map[Kind]map[string]string{KindUser: {}, KindGroup: {}}}
+	resolve := func(k Kind, targetID, sourceID string) string {
+		if targetID != "" {
+			return targetID
+		}
+		return res.created[k][sourceID]
+	}
+	for i := 0; i < len(p.Actions); i++ {
+		a := p.Actions[i]
+		if a.Kind == ActSkip || a.Held || p.DryRun {
+			d.record(ctx, buf, p, a, c, outcomeOf(a, p.DryRun), "")
+			continue
+		}
+		if a.Kind == ActAddMember || a.Kind == ActRemoveMember {
+			batch := []Action{a}
+			gid := resolve(KindGroup, a.TargetID, a.SourceID)
+			for i+1 < len(p.Actions) && len(batch) < memberBatch {
+				b := p.Actions[i+1]
+				if b.Kind != a.Kind || b.Held || resolve(KindGroup, b.TargetID, b.SourceID) != gid {
+					break
+				}
+				batch = append(batch, b)
+				i++
+			}
+			if err := d.applyMembers(ctx, buf, p, batch, gid, resolve, c); err != nil {
+				return res, err
+			}
+			res.writes++
+			continue
+		}
+		a.TargetID = resolve(a.Entity, a.TargetID, a.SourceID)
+		rc, err := d.applyOne(ctx, a, &res)
+		if err != nil {
+			d.record(ctx, buf, p, a, c, "failed", err.Error())
+			return res, fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
+		}
+		res.writes++
+		a.TargetID = resolve(a.Entity, a.TargetID, a.SourceID)
+		d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
+	}
+	return res, nil
+}
+
+// applyOne applies one non-membership action.
+func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (identitydomain.Receipt, error) {
+	var (
+		rc  identitydomain.Receipt
+		err error
+	)
+	scope := d.scope(a.Entity)
+	switch a.Kind {
+	case ActCreateUser:
+		var u identitydomains.User
+		u, rc, err = d.tgt.CreateUser(ctx, a.User.SDKUser())
+		if err == nil {
+			err = d.remember(ctx, scope, a.SourceID, str(u.Id), originOf(rc, str(u.ExternalId), a.SourceID), res)
+		}
+	case ActCreateGroup:
+		var g identitydomains.Group
+		g, rc, err = d.tgt.CreateGroup(ctx, a.Group.SDKGroup())
+		if err == nil {
+			err = d.remember(ctx, scope, a.SourceID, str(g.Id), originOf(rc, str(g.ExternalId), a.SourceID), res)
+		}
+	case ActAdopt:
+		if len(a.Ops) > 0 {
+			if a.Entity == KindUser {
+				_, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...)
+			} else {
+				_, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...)
+			}
+		}
+		if err == nil {
+			err = d.remember(ctx, scope, a.SourceID, a.TargetID, OriginAdopted, res)
+		}
+	case ActUpdateUser, ActDeactivateUser:
+		_, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...)
+	case ActUpdateGroup:
+		_, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...)
+	case ActDeleteUser:
+		if rc, err = d.tgt.DeleteUser(ctx, a.TargetID, ""); err == nil {
+			err = d.ids.Delete(ctx, scope, a.SourceID)
+		}
+	case ActDeleteGroup:
+		if rc, err = d.tgt.DeleteGroup(ctx, a.TargetID, ""); err == nil {
+			err = d.ids.Delete(ctx, scope, a.SourceID)
+		}
+	default:
+		err = fmt.Errorf("unknown action kind %q", a.Kind)
+	}
+	return rc, err
+}
+
+// originOf is how a create came to hold its object: a create that found
+// the object already there (its earlier response was lost) made it if it
+// carries the source id as externalId, else adopted it.
+func originOf(rc identitydomain.Receipt, externalID, sourceID string) Origin {
+	if rc.Outcome == identitydomain.OutcomeExisted && externalID != sourceID {
+		return OriginAdopted
+	}
+	return OriginCreated
+}
+
+// remember records a mapping made by a create or an adopt.
+func (d *direction) remember(ctx context.Context, s Scope, sourceID, targetID string, o Origin, res *applied) error {
+	if targetID == "" {
+		return fmt.Errorf("the target returned no id")
+	}
+	if err := d.ids.Put(ctx, s, Mapping{SourceID: sourceID, TargetID: targetID, Origin: o}); err != nil {
+		return err
+	}
+	res.created[s.Kind][sourceID] = targetID
+	return nil
+}
+
+// applyMembers adds or removes a batch of members of one group in one call.
+// A member whose recorded copy no longer exists in the target makes the
+// whole add fail: its stale mapping is forgotten, so the retry finds or
+// creates the user again.
+func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, batch []Action, gid string, resolve func(Kind, string, string) string, c cause) error {
+	ids := make([]string, 0, len(batch))
+	for i := range batch {
+		batch[i].TargetID = gid
+		batch[i].MemberTargetID = resolve(KindUser, batch[i].MemberTargetID, batch[i].MemberSourceID)
+		ids = append(ids, batch[i].MemberTargetID)
+	}
+	var (
+		rc  identitydomain.Receipt
+		err error
+	)
+	switch {
+	case gid == "":
+		err = errors.New("the group has no copy in the target")
+	case batch[0].Kind == ActAddMember:
+		rc, err = d.tgt.AddMembers(ctx, gid, ids...)
+	default:
+		rc, err = d.tgt.RemoveMembers(ctx, gid, ids...)
+	}
+	if err != nil {
+		if batch[0].Kind == ActAddMember && !identitydomain.Retryable(err) {
+			d.forgetMissingUsers(ctx, batch)
+		}
+		for _, a := range batch {
+			d.record(ctx, buf, p, a, c, "failed", err.Error())
+		}
+		return fmt.Errorf("%s %d member(s) of group %q in %s: %w", batch[0].Kind, len(batch), batch[0].Name, d.target, err)
+	}
+	for _, a := range batch {
+		d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
+	}
+	return nil
+}
+
+// forgetMissingUsers drops the mappings of batch members whose target user
+// is gone.
+func (d *direction) forgetMissingUsers(ctx context.Context, batch []Action) {
+	for _, a := range batch {
+		if a.MemberTargetID == "" || a.MemberSourceID == "" {
+			continue
+		}
+		if _, err := d.tgt.GetUser(ctx, a.MemberTargetID, "id"); errors.Is(err, identitydomain.ErrNotFound) {
+			if err := d.ids.Delete(ctx, d.scope(KindUser), a.MemberSourceID); err != nil {
+				d.log.Warn("stale user mapping not forgotten", "link", d.link.Name, "source_id", a.MemberSourceID, "error", err)
+			}
+		}
+	}
+}
+
+// outcomeOf is the audit outcome of an action not applied.
+func outcomeOf(a Action, dryRun bool) string {
+	switch {
+	case a.Held:
+		return "held"
+	case a.Kind == ActSkip:
+		return "skipped"
+	case dryRun:
+		return "planned"
+	}
+	return "applied"
+}
+
+// record writes one audit record for action a.
+func (d *direction) record(ctx context.Context, buf *auditBuf, p Plan, a Action, c cause, outcome, detail string) {
+	before, after := map[string]string{}, map[string]string{}
+	for _, ch := range a.Changes {
+		if ch.Before != "" {
+			before[ch.Attr] = ch.Before
+		}
+		after[ch.Attr] = ch.After
+	}
+	typ := "User"
+	if a.Entity == KindGroup {
+		typ = "Group"
+	}
+	rec := &iamflowv1.AuditRecord{
+		Action: string(a.Kind), Domain: p.Source, Target: p.Target, Link: p.Link, Outcome: outcome,
+		Reason: a.Reason, Before: before, After: after, EventId: c.eventID,
+		Resource: &iamflowv1.Resource{Id: a.TargetID, Name: a.Name, Type: typ},
+	}
+	if a.SourceID != "" {
+		rec.After["source_id"] = a.SourceID
+	}
+	if a.MemberTargetID != "" || a.MemberSourceID != "" {
+		rec.Related = &iamflowv1.Resource{Id: a.MemberTargetID, Type: "User"}
+		if a.MemberSourceID != "" {
+			rec.After["member_source_id"] = a.MemberSourceID
+		}
+	}
+	if c.reconcile != "" {
+		rec.After["cause"] = c.reconcile
+	}
+	switch outcome {
+	case "failed":
+		rec.Reason = joinReason(rec.Reason, detail)
+	case "applied":
+		rec.RequestId = detail
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		rec.TraceId = sc.TraceID().String()
+	}
+	if a.Held {
+		rec.After["held"] = strconv.FormatBool(true)
+	}
+	buf.mu.Lock()
+	buf.recs = append(buf.recs, rec)
+	full := len(buf.recs) >= auditFlushAt
+	buf.mu.Unlock()
+	if full {
+		d.flush(ctx, buf)
+	}
+}
+
+// auditFlushAt is how many audit records are buffered before they are stored.
+const auditFlushAt = 500
+
+// auditBuf collects audit records so they are stored in batches; it is
+// safe for concurrent use.
+type auditBuf struct {
+	mu   sync.Mutex
+	recs []*iamflowv1.AuditRecord
+}
+
+// flush stores the buffered records. A record that cannot be stored is
+// logged and counted; the action it describes is done and stays done.
+func (d *direction) flush(ctx context.Context, buf *auditBuf) {
+	buf.mu.Lock()
+	recs := buf.recs
+	buf.recs = nil
+	buf.mu.Unlock()
+	if len(recs) == 0 || d.auditor == nil {
+		return
+	}
+	if err := d.auditor.RecordBatch(ctx, recs); err != nil {
+		d.log.Error("audit records not stored", "link", d.link.Name, "target", d.target, "records", len(recs), "error", err)
+		d.stats.auditFailed.Add(int64(len(recs)))
+	}
+}

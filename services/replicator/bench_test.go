@@ -1,0 +1,240 @@
+package replicator
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+	"github.com/iamflow/iamflow/internal/identitydomain"
+)
+
+// withoutCoalescing reconciles every event on its own: the baseline of
+// BenchmarkMembershipBurst.
+func withoutCoalescing() Option { return func(o *options) { o.noCoalesce = true } }
+
+// BenchmarkEventToTarget: a group created in the source, through its OCI
+// event, ingest, JetStream and the replicator, until its copy exists in the
+// target (the emulators have no rate limit). The baseline is the source's
+// own create call, measured in the same run. Reports p50 and p99 of both.
+func BenchmarkEventToTarget(b *testing.B) {
+	p := newPipeline(b, config(link("hub", "src", "tgt")), pipelineOpts{})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	const n = 300
+	var lat, base []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		for j := range n {
+			name := fmt.Sprintf("g-%d-%d", i, j)
+			t0 := time.Now()
+			src.createGroup(b, name, "")
+			t1 := time.Now()
+			for {
+				if _, ok := tgt.emu.GroupByName(name); ok {
+					break
+				}
+				if time.Since(t0) > 10*time.Second {
+					b.Fatalf("group %s not replicated within 10s", name)
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			lat = append(lat, time.Since(t0))
+			base = append(base, t1.Sub(t0))
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(pct(lat, 50), "p50-ms")
+	b.ReportMetric(pct(lat, 99), "p99-ms")
+	b.ReportMetric(pct(base, 50), "baseline-create-p50-ms")
+	b.ReportMetric(pct(base, 99), "baseline-create-p99-ms")
+}
+
+// pct is the p-th percentile of ds in milliseconds.
+func pct(ds []time.Duration, p int) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := min(len(s)-1, len(s)*p/100)
+	return float64(s[i].Microseconds()) / 1000
+}
+
+// BenchmarkMembershipBurst: 400 members added to 4 groups by an
+// administrator as fast as the source takes them (users already
+// replicated), then the API calls the replicator made on both domains per
+// event the source emitted, with coalescing and without it (the baseline, same run).
+func BenchmarkMembershipBurst(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{{"coalesced", nil}, {"baseline_uncoalesced", []Option{withoutCoalescing()}}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				p := newPipeline(b, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+				p.svc = p.newService(c.opts...)
+				src, tgt := p.sites["src"], p.sites["tgt"]
+				var groups, users []string
+				for g := range 4 {
+					groups = append(groups, src.createGroup(b, fmt.Sprintf("burst-%d", g), ""))
+				}
+				for u := range 100 {
+					users = append(users, src.createUser(b, fmt.Sprintf("user%03d", u), "Burst User"))
+				}
+				if _, err := p.svc.ReconcileLink(context.Background(), "hub", false); err != nil {
+					b.Fatal(err)
+				}
+				p.start()
+				p.settled()
+				events0 := src.emu.EventStats().Emitted
+				calls0 := calls(tgt.emu) + reads(src.emu)
+				b.StartTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for _, g := range groups {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for _, u := range users {
+							src.add(b, g, u)
+						}
+					}()
+				}
+				wg.Wait()
+				p.settled()
+				p.converged("src", "tgt", 30*time.Second)
+				took := time.Since(start)
+				b.StopTimer()
+				events := src.emu.EventStats().Emitted - events0
+				used := calls(tgt.emu) + reads(src.emu) - calls0
+				b.ReportMetric(float64(used)/float64(events), "calls/event")
+				b.ReportMetric(float64(events), "events")
+				b.ReportMetric(float64(used), "calls")
+				b.ReportMetric(took.Seconds(), "s-to-converge")
+				p.stop()
+			}
+		})
+	}
+}
+
+// reads counts the read calls a domain answered (the replicator is the only reader).
+func reads(d *emu.Domain) int64 {
+	var n int64
+	for _, op := range []emu.Operation{emu.OpGetUser, emu.OpGetGroup, emu.OpListUsers, emu.OpListGroups, emu.OpSearchUsers, emu.OpSearchGroups} {
+		n += d.CallCount(op)
+	}
+	return n
+}
+
+// BenchmarkFullReconcile: a generated 50,000-user, 5,000-group,
+// 200,000-membership source reconciled into an empty target, then into the
+// same target in sync; calls, time and the reconcile's peak heap (above the
+// emulators' own). Then the in-sync reconcile at the Free tier's rate limit
+// (client limits on, emulator enforcing them): no 429 may be provoked.
+// The baseline is the emulators' own listing of both directories (the
+// reads any reconcile must make), timed in the same run.
+func BenchmarkFullReconcile(b *testing.B) {
+	size := emu.GenerateConfig{Users: 50_000, Groups: 5_000, Memberships: 200_000, Seed: 1}
+	if testing.Short() {
+		size = emu.GenerateConfig{Users: 2_000, Groups: 200, Memberships: 8_000, Seed: 1}
+	}
+	for range b.N {
+		b.StopTimer()
+		p := newPipeline(b, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+		src, tgt := p.sites["src"], p.sites["tgt"]
+		if err := src.emu.Generate(size); err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		t0 := time.Now()
+		for _, err := range src.client.Users(ctx, identitydomain.ListOptions{}) {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := listGroups(ctx, src.client); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "baseline-list-source-s")
+
+		for _, phase := range []string{"empty", "in-sync"} {
+			c0 := calls(tgt.emu) + reads(src.emu)
+			peak := watchHeap()
+			b.StartTimer()
+			start := time.Now()
+			reps, err := p.svc.ReconcileLink(ctx, "hub", false)
+			took := time.Since(start)
+			b.StopTimer()
+			heap := peak()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if d := snap(src.emu).diff(snap(tgt.emu)); d != "" {
+				b.Fatalf("after reconcile into %s target:\n%s", phase, d)
+			}
+			b.ReportMetric(took.Seconds(), phase+"-s")
+			b.ReportMetric(float64(calls(tgt.emu)+reads(src.emu)-c0), phase+"-calls")
+			b.ReportMetric(float64(heap)/(1<<20), phase+"-peak-heap-MB")
+			b.Logf("%s: %v in %v, actions %v", phase, reps[0].GetSourceUsers(), took.Round(time.Millisecond), reps[0].GetActions())
+		}
+		// The same in-sync reconcile at the Free tier's limits.
+		limited := newClient(b, src.emu, iamflowClientID, iamflowSecret, true)
+		limitedT := newClient(b, tgt.emu, iamflowClientID, iamflowSecret, true)
+		for _, s := range []*site{src, tgt} {
+			if err := s.emu.SetRateLimits(emu.TierFree, emu.Limits{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		svc, err := New(ctx, p.cfg, p.bus, map[string]Domain{"src": limited, "tgt": limitedT}, WithLogger(testLogger(b)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := svc.ReconcileLink(ctx, "hub", false); err != nil {
+			b.Fatal(err)
+		}
+		rl := src.emu.Stats().RateLimited + tgt.emu.Stats().RateLimited
+		b.ReportMetric(time.Since(start).Seconds(), "free-tier-in-sync-s")
+		b.ReportMetric(float64(rl), "free-tier-429s")
+		if rl != 0 {
+			b.Errorf("%d requests were refused with 429 at the Free tier", rl)
+		}
+	}
+}
+
+// watchHeap samples the heap in use until the returned function is called,
+// which returns the peak above the heap at the start.
+func watchHeap() func() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
+				peak.Store(ms.HeapInuse - base)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-stopped
+		return peak.Load()
+	}
+}

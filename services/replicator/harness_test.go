@@ -1,0 +1,465 @@
+package replicator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/audit"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/ingest"
+)
+
+const (
+	iamflowClientID = "iamflow-replicator"
+	iamflowSecret   = "s3cret-iamflow-4e1f"
+	humanClientID   = "console-admin"
+	humanSecret     = "s3cret-human-9b2c"
+	webhookUser     = "iamflow"
+	webhookPassword = "correct horse battery staple"
+)
+
+// testLogger logs to the test when IAMFLOW_TEST_LOG is set.
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("IAMFLOW_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// site is one emulated domain with iamflow's client and an administrator's.
+type site struct {
+	name   string
+	emu    *emu.Domain
+	client *identitydomain.Client // iamflow's
+	human  *identitydomain.Client // an administrator's
+}
+
+// pipeline is the whole path: emulated domains post their events to the
+// real ingest webhook, which publishes to a real JetStream, which the
+// replicator consumes, reading and writing the emulated domains through the
+// real client.
+type pipeline struct {
+	t       testing.TB
+	srv     *bustest.Server
+	bus     *bus.Bus
+	webhook string
+	sites   map[string]*site
+	cfg     Config
+	svc     *Service
+	stop    func()
+}
+
+// pipelineOpts shape a pipeline.
+type pipelineOpts struct {
+	tier    emu.Tier
+	limited bool // the client applies the tier's rate limits
+	noRun   bool // build the service but do not run it
+}
+
+// newPipeline starts domains named in cfg's links, ingest for all of them,
+// and the replicator.
+func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
+	t.Helper()
+	srv := bustest.RunServer(t)
+	b := srv.Open(t)
+	p := &pipeline{t: t, srv: srv, bus: b, sites: map[string]*site{}, cfg: cfg}
+	var names []string
+	for _, l := range cfg.Links {
+		for _, n := range append([]string{l.Source}, l.Targets...) {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	icfg := ingest.DefaultConfig()
+	icfg.Password = "env:UNUSED_IN_TESTS"
+	icfg.PublishTimeout = 5 * time.Second
+	var ids []ingest.Domain
+	for _, n := range names {
+		ids = append(ids, ingest.Domain{Name: n, OCIName: n})
+	}
+	ing, err := ingest.New(context.Background(), icfg, b, ingest.WithPassword(secret.NewValue(webhookPassword)),
+		ingest.WithDomains(ids...), ingest.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(ing.Handler())
+	t.Cleanup(hs.Close)
+	p.webhook = hs.URL + icfg.Path
+	if o.tier == "" {
+		o.tier = emu.TierUnlimited
+	}
+	for _, n := range names {
+		e := startEmulator(t, n, o.tier, p.webhook)
+		p.sites[n] = &site{name: n, emu: e, client: newClient(t, e, iamflowClientID, iamflowSecret, o.limited),
+			human: newClient(t, e, humanClientID, humanSecret, false)}
+	}
+	p.svc = p.newService()
+	if !o.noRun {
+		p.start()
+	}
+	return p
+}
+
+// newService builds a replicator over the pipeline's bus and domains.
+func (p *pipeline) newService(opts ...Option) *Service {
+	p.t.Helper()
+	domains := map[string]Domain{}
+	opts = append([]Option{WithLogger(testLogger(p.t))}, opts...)
+	for n, s := range p.sites {
+		domains[n] = s.client
+		opts = append(opts, WithOwnActors(n, iamflowClientID))
+	}
+	svc, err := New(context.Background(), p.cfg, p.bus, domains, opts...)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return svc
+}
+
+// start runs the service until the test ends or stop is called.
+func (p *pipeline) start() {
+	p.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	svc := p.svc
+	go func() { done <- svc.Run(ctx) }()
+	stopped := false
+	p.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			p.t.Errorf("Run: %v", err)
+		}
+	}
+	p.t.Cleanup(p.stop)
+	testutil.CheckFor(p.t, 10*time.Second, 5*time.Millisecond, func() error {
+		if st := svc.Status(context.Background()); st.State != iamflowv1.State_STATE_RUNNING {
+			return fmt.Errorf("state %v", st.State)
+		}
+		return nil
+	})
+}
+
+// startEmulator starts an emulated domain with the iamflow client and a
+// "human" client (an administrator at the console), posting events to webhook.
+func startEmulator(t testing.TB, name string, tier emu.Tier, webhook string) *emu.Domain {
+	t.Helper()
+	cfg := emu.Config{
+		Name: name,
+		Clients: []emu.Client{
+			{ID: iamflowClientID, Secret: iamflowSecret, Name: "iamflow"},
+			{ID: humanClientID, Secret: humanSecret, Name: "alice@example.com"},
+		},
+		Tier: tier,
+	}
+	if webhook != "" {
+		cfg.EventsWebhook = emu.EventsWebhook{URL: webhook, Username: webhookUser, Password: webhookPassword,
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	}
+	d, err := emu.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+// newClient is the real Identity Domains client for the emulator; limited
+// says whether it applies the tier's rate limits (else none).
+func newClient(t testing.TB, d *emu.Domain, id, sec string, limited bool) *identitydomain.Client {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(sec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := identitydomain.DefaultConfig()
+	cfg.URL = d.URL()
+	cfg.ClientID = id
+	cfg.ClientSecret = secret.Ref("file:" + p)
+	cfg.Tier = identitydomain.TierFree
+	if !limited {
+		cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
+	}
+	cfg.Retry = identitydomain.RetryConfig{MaxAttempts: 4, BaseDelay: 20 * time.Millisecond, MaxDelay: 2 * time.Second}
+	cfg.Breaker = identitydomain.BreakerConfig{Failures: 5, Cooldown: 500 * time.Millisecond}
+	c, err := identitydomain.New(context.Background(), d.Config().Name, cfg, identitydomain.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// settled waits until every domain delivered every event it emitted and
+// every consumer handled everything.
+func (p *pipeline) settled() {
+	p.t.Helper()
+	testutil.CheckFor(p.t, 30*time.Second, 10*time.Millisecond, func() error {
+		var before []emu.EventStats
+		for _, n := range p.siteNames() {
+			before = append(before, p.sites[n].emu.EventStats())
+		}
+		st := p.svc.Status(context.Background())
+		for i, n := range p.siteNames() {
+			after := p.sites[n].emu.EventStats()
+			if before[i].Pending != 0 || after.Pending != 0 || before[i].Emitted != after.Emitted {
+				return fmt.Errorf("%s events: %d pending, %d emitted", n, after.Pending, after.Emitted)
+			}
+		}
+		if len(st.Consumers) != len(p.svc.Targets()) {
+			return errors.New("consumer status incomplete")
+		}
+		for _, c := range st.Consumers {
+			if c.Pending != 0 || c.AckPending != 0 {
+				return fmt.Errorf("consumer %s: %d pending, %d ack pending", c.Name, c.Pending, c.AckPending)
+			}
+		}
+		return nil
+	})
+}
+
+func (p *pipeline) siteNames() []string {
+	var out []string
+	for n := range p.sites {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// snapshot is a domain's content by name, for comparing domains.
+type snapshot struct {
+	users  map[string]string   // userName -> "displayName|active"
+	groups map[string]string   // displayName -> description
+	member map[string][]string // group displayName -> member userNames, sorted
+}
+
+func snap(d *emu.Domain) snapshot {
+	s := snapshot{users: map[string]string{}, groups: map[string]string{}, member: map[string][]string{}}
+	for _, u := range d.Users() {
+		s.users[u.UserName] = fmt.Sprintf("%s|%v", u.DisplayName, u.Active)
+	}
+	for _, g := range d.Groups() {
+		s.groups[g.DisplayName] = g.Description
+		ms, _ := d.Members(g.ID)
+		names := []string{}
+		for _, m := range ms {
+			names = append(names, m.UserName)
+		}
+		sort.Strings(names)
+		s.member[g.DisplayName] = names
+	}
+	return s
+}
+
+// diff describes how b differs from a, "" when they are equal.
+func (a snapshot) diff(b snapshot) string {
+	var out []string
+	for _, k := range sortedKeys(a.users) {
+		if b.users[k] != a.users[k] {
+			out = append(out, fmt.Sprintf("user %s: %q, want %q", k, b.users[k], a.users[k]))
+		}
+	}
+	for _, k := range sortedKeys(b.users) {
+		if _, ok := a.users[k]; !ok {
+			out = append(out, fmt.Sprintf("user %s: extra", k))
+		}
+	}
+	for _, k := range sortedKeys(a.groups) {
+		if v, ok := b.groups[k]; !ok || v != a.groups[k] {
+			out = append(out, fmt.Sprintf("group %s: description %q (present %v), want %q", k, v, ok, a.groups[k]))
+		}
+		if !slices.Equal(a.member[k], b.member[k]) {
+			out = append(out, fmt.Sprintf("group %s: members %v, want %v", k, b.member[k], a.member[k]))
+		}
+	}
+	for _, k := range sortedKeys(b.groups) {
+		if _, ok := a.groups[k]; !ok {
+			out = append(out, fmt.Sprintf("group %s: extra", k))
+		}
+	}
+	if len(out) > 12 {
+		out = append(out[:12], fmt.Sprintf("... and %d more", len(out)-12))
+	}
+	return strings.Join(out, "\n")
+}
+
+// converged waits until target holds what source holds.
+func (p *pipeline) converged(source, target string, within time.Duration) {
+	p.t.Helper()
+	testutil.CheckFor(p.t, within, 10*time.Millisecond, func() error {
+		if d := snap(p.sites[source].emu).diff(snap(p.sites[target].emu)); d != "" {
+			return fmt.Errorf("%s differs from %s:\n%s", target, source, d)
+		}
+		return nil
+	})
+}
+
+// post delivers one raw OCI event to the webhook, as Notifications would.
+func (p *pipeline) post(body []byte) {
+	p.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, p.webhook, bytes.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	req.SetBasicAuth(webhookUser, webhookPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		p.t.Fatalf("webhook answered %d", resp.StatusCode)
+	}
+}
+
+// auditRecords returns the replicator's audit records so far.
+func auditRecords(t testing.TB, b *bus.Bus) []*iamflowv1.AuditRecord {
+	t.Helper()
+	ctx := context.Background()
+	s, err := b.JetStream().Stream(ctx, bus.StreamAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*iamflowv1.AuditRecord
+	subj := bus.AuditSubject(Name, "*")
+	for seq := uint64(1); ; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := audit.Decode(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+		seq = m.Sequence + 1
+	}
+}
+
+// Helpers for changes made by the human administrator.
+
+func sp(s string) *string { return &s }
+
+func (s *site) createUser(t testing.TB, name, display string) string {
+	t.Helper()
+	u, _, err := s.human.CreateUser(context.Background(), identitydomains.User{UserName: sp(name), DisplayName: sp(display),
+		Name:   &identitydomains.UserName{GivenName: sp(strings.Split(display, " ")[0]), FamilyName: sp("Tester")},
+		Emails: []identitydomains.UserEmails{{Value: sp(name + "@example.com"), Type: identitydomains.UserEmailsTypeWork, Primary: boolPtr(true)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *u.Id
+}
+
+func (s *site) createGroup(t testing.TB, name, desc string) string {
+	t.Helper()
+	g := identitydomains.Group{DisplayName: sp(name)}
+	if desc != "" {
+		g.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup = &identitydomains.ExtensionGroupGroup{Description: sp(desc)}
+	}
+	out, _, err := s.human.CreateGroup(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *out.Id
+}
+
+func (s *site) patchGroup(t testing.TB, id string, ops ...identitydomains.Operations) {
+	t.Helper()
+	if _, _, err := s.human.PatchGroup(context.Background(), id, "", ops...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *site) patchUser(t testing.TB, id string, ops ...identitydomains.Operations) {
+	t.Helper()
+	if _, _, err := s.human.PatchUser(context.Background(), id, "", ops...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *site) add(t testing.TB, group string, users ...string) {
+	t.Helper()
+	if _, err := s.human.AddMembers(context.Background(), group, users...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *site) remove(t testing.TB, group string, users ...string) {
+	t.Helper()
+	if _, err := s.human.RemoveMembers(context.Background(), group, users...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writes counts the write calls a domain answered.
+func writes(d *emu.Domain) int64 {
+	var n int64
+	for _, op := range []emu.Operation{emu.OpCreateUser, emu.OpCreateGroup, emu.OpPatchUser, emu.OpPatchGroup,
+		emu.OpDeleteUser, emu.OpDeleteGroup, emu.OpPutUser, emu.OpPutGroup} {
+		n += d.CallCount(op)
+	}
+	return n
+}
+
+// calls counts every API call a domain answered, tokens excepted.
+func calls(d *emu.Domain) int64 {
+	var n int64
+	for op, c := range d.Stats().Calls {
+		if op != emu.OpToken {
+			n += c
+		}
+	}
+	return n
+}
+
+// link is a test link from src to the targets.
+func link(name, src string, targets ...string) Link {
+	return Link{Name: name, Source: src, Targets: targets}
+}
+
+func config(links ...Link) Config {
+	cfg := DefaultConfig()
+	cfg.Links = links
+	return cfg
+}

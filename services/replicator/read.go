@@ -1,0 +1,328 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+
+	"github.com/iamflow/iamflow/internal/identitydomain"
+)
+
+// idChunk is how many users one filtered read asks for by id
+// ("id eq a or id eq b ..."), keeping the filter well inside URL limits.
+const idChunk = 50
+
+// readUser reads one user; nil, nil when it does not exist.
+func readUser(ctx context.Context, d Domain, id string) (*UserState, error) {
+	u, err := d.GetUser(ctx, id)
+	if errors.Is(err, identitydomain.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := FromSDKUser(u)
+	return &s, nil
+}
+
+// readUsers reads the users with the given ids, idChunk at a time; users
+// that do not exist are absent from the result.
+func readUsers(ctx context.Context, d Domain, ids []string) (map[string]*UserState, error) {
+	out := make(map[string]*UserState, len(ids))
+	for chunk := range slices.Chunk(ids, idChunk) {
+		terms := make([]string, len(chunk))
+		for i, id := range chunk {
+			terms[i] = identitydomain.Eq("id", id)
+		}
+		for u, err := range d.Users(ctx, identitydomain.ListOptions{Filter: strings.Join(terms, " or "), PageSize: idChunk}) {
+			if err != nil {
+				return nil, err
+			}
+			s := FromSDKUser(u)
+			out[s.ID] = &s
+		}
+	}
+	return out, nil
+}
+
+// findUser finds the target user matching src under the link's rule.
+func (d *direction) findUser(ctx context.Context, src UserState) (*UserState, error) {
+	var (
+		u     identitydomains.User
+		found bool
+		err   error
+	)
+	if d.link.Match.User == MatchExternalID {
+		u, found, err = d.tgt.FindUserByExternalID(ctx, src.ID)
+	} else {
+		u, found, err = d.tgt.FindUserByName(ctx, src.UserName)
+	}
+	if err != nil || !found {
+		return nil, err
+	}
+	s := FromSDKUser(u)
+	return &s, nil
+}
+
+// readGroup reads one group, with its members when members is set (paging
+// them when the group is too large for one response); nil, nil when it does
+// not exist.
+func readGroup(ctx context.Context, d Domain, id string, members bool) (*GroupState, error) {
+	attrs := groupAttributes
+	if members {
+		attrs = withMembers
+	}
+	g, err := d.GetGroup(ctx, id, attrs...)
+	if errors.Is(err, identitydomain.ErrNotFound) {
+		return nil, nil
+	}
+	if members && errors.Is(err, identitydomain.ErrInvalidRequest) {
+		// Too many members for one response: read the group, then page them.
+		if g, err = d.GetGroup(ctx, id, groupAttributes...); err == nil {
+			s := FromSDKGroup(g)
+			s.Members, err = memberIDs(ctx, d, id)
+			return &s, err
+		}
+		if errors.Is(err, identitydomain.ErrNotFound) {
+			return nil, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s := FromSDKGroup(g)
+	return &s, nil
+}
+
+// memberIDs pages through a group's user members.
+func memberIDs(ctx context.Context, d Domain, groupID string) ([]string, error) {
+	var ids []string
+	for m, err := range d.GroupMembers(ctx, groupID, 0) {
+		if err != nil {
+			return nil, err
+		}
+		if (m.Type == "" || m.Type == identitydomains.GroupMembersTypeUser) && m.Value != nil {
+			ids = append(ids, *m.Value)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// findGroup finds the target group matching src under the link's rule.
+func (d *direction) findGroup(ctx context.Context, src GroupState, members bool) (*GroupState, error) {
+	attrs := groupAttributes
+	if members {
+		attrs = withMembers
+	}
+	var (
+		g     identitydomains.Group
+		found bool
+		err   error
+	)
+	if d.link.Match.Group == MatchExternalID {
+		g, found, err = d.tgt.FindGroupByExternalID(ctx, src.ID, attrs...)
+	} else {
+		g, found, err = d.tgt.FindGroupByName(ctx, src.DisplayName, attrs...)
+	}
+	if err != nil || !found {
+		return nil, err
+	}
+	if members && g.Id != nil {
+		// A search does not promise members; read them by id.
+		return readGroup(ctx, d.tgt, *g.Id, true)
+	}
+	s := FromSDKGroup(g)
+	return &s, nil
+}
+
+// userInput reads what PlanUser needs for one source user.
+func (d *direction) userInput(ctx context.Context, trig Trigger, sourceID string) (UserInput, error) {
+	in := UserInput{Trigger: trig}
+	src, err := readUser(ctx, d.src, sourceID)
+	if err != nil {
+		return in, fmt.Errorf("read user %s in %s: %w", sourceID, d.source, err)
+	}
+	in.Source, in.SourceComplete = src, true
+	if err := d.resolveUser(ctx, &in, sourceID); err != nil {
+		return in, err
+	}
+	return in, nil
+}
+
+// resolveUser fills the mapping and the target user of in.
+func (d *direction) resolveUser(ctx context.Context, in *UserInput, sourceID string) error {
+	mp, found, err := d.ids.Get(ctx, d.scope(KindUser), sourceID)
+	if err != nil {
+		return err
+	}
+	if found {
+		in.Mapping = &mp
+		if in.Mapped, err = readUser(ctx, d.tgt, mp.TargetID); err != nil {
+			return fmt.Errorf("read user %s in %s: %w", mp.TargetID, d.target, err)
+		}
+	}
+	if in.Mapped == nil && in.Source != nil {
+		if in.Matched, err = d.findUser(ctx, *in.Source); err != nil {
+			return fmt.Errorf("find user %q in %s: %w", in.Source.UserName, d.target, err)
+		}
+	}
+	return nil
+}
+
+// groupInput reads what PlanGroup needs for one source group: the group on
+// both sides and, with members, each source member resolved in the target.
+func (d *direction) groupInput(ctx context.Context, trig Trigger, sourceID string, members bool) (GroupInput, error) {
+	in := GroupInput{Trigger: trig}
+	src, err := readGroup(ctx, d.src, sourceID, members)
+	if err != nil {
+		return in, fmt.Errorf("read group %s in %s: %w", sourceID, d.source, err)
+	}
+	in.Source, in.SourceComplete = src, true
+	mp, found, err := d.ids.Get(ctx, d.scope(KindGroup), sourceID)
+	if err != nil {
+		return in, err
+	}
+	if found {
+		in.Mapping = &mp
+		if in.Mapped, err = readGroup(ctx, d.tgt, mp.TargetID, members); err != nil {
+			return in, fmt.Errorf("read group %s in %s: %w", mp.TargetID, d.target, err)
+		}
+	}
+	if in.Mapped == nil && src != nil {
+		if in.Matched, err = d.findGroup(ctx, *src, members); err != nil {
+			return in, fmt.Errorf("find group %q in %s: %w", src.DisplayName, d.target, err)
+		}
+	}
+	if members && src != nil {
+		var current []string
+		if t, _ := d.rules.targetGroup(in); t != nil {
+			current = t.Members
+		}
+		mi, err := d.membersInput(ctx, src.Members, current)
+		if err != nil {
+			return in, err
+		}
+		in.Members = &mi
+	}
+	return in, nil
+}
+
+// memberResolver answers what a membership reconcile needs about users:
+// from the domains and the id map (events), or from a full reconcile's index.
+type memberResolver interface {
+	// mapping is the recorded mapping of a source user.
+	mapping(ctx context.Context, sourceID string) (Mapping, bool, error)
+	// known is the source user's state when it is already at hand.
+	known(sourceID string) *UserState
+	// match finds the target user an unmapped source user matches.
+	match(ctx context.Context, src UserState) (*UserState, error)
+	// managed says whether iamflow created or adopted a target user.
+	managed(ctx context.Context, targetID string) (bool, error)
+}
+
+// liveResolver reads the id map and the target domain.
+type liveResolver struct{ d *direction }
+
+func (r liveResolver) mapping(ctx context.Context, sid string) (Mapping, bool, error) {
+	return r.d.ids.Get(ctx, r.d.scope(KindUser), sid)
+}
+func (liveResolver) known(string) *UserState { return nil }
+func (r liveResolver) match(ctx context.Context, src UserState) (*UserState, error) {
+	return r.d.findUser(ctx, src)
+}
+func (r liveResolver) managed(ctx context.Context, tid string) (bool, error) {
+	return r.d.ids.ManagedTarget(ctx, r.d.scope(KindUser), tid)
+}
+
+// indexResolver answers from a full reconcile's index.
+type indexResolver struct {
+	d  *direction
+	ix *fullIndex
+}
+
+func (d *direction) fullResolver(ix *fullIndex) indexResolver { return indexResolver{d: d, ix: ix} }
+
+func (r indexResolver) mapping(_ context.Context, sid string) (Mapping, bool, error) {
+	mp, ok := r.ix.userMaps[sid]
+	return mp, ok, nil
+}
+func (r indexResolver) known(sid string) *UserState { return r.ix.srcUsers[sid] }
+func (r indexResolver) match(_ context.Context, src UserState) (*UserState, error) {
+	return r.ix.match(r.d.link.Match.User, src), nil
+}
+func (r indexResolver) managed(_ context.Context, tid string) (bool, error) {
+	return r.ix.managed[tid], nil
+}
+
+// membersInput resolves a group's source members in the target, reading
+// the id map and the domains.
+func (d *direction) membersInput(ctx context.Context, srcMembers, tgtMembers []string) (MembersInput, error) {
+	return d.resolveMembers(ctx, srcMembers, tgtMembers, liveResolver{d})
+}
+
+// resolveMembers resolves the source members of a group in the target.
+// Mapped members need no read of the target (the mapping names their copy);
+// the source is read only for members the link must scope-check or that
+// have no copy yet, unless the resolver knows them; unmapped members are
+// matched in the target. ManagedTargetUsers is filled for the target
+// members that may be removed.
+func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers []string, res memberResolver) (MembersInput, error) {
+	mi := MembersInput{ManagedTargetUsers: map[string]bool{}}
+	mappings := make(map[string]Mapping, len(srcMembers))
+	var toRead []string
+	for _, sid := range srcMembers {
+		mp, found, err := res.mapping(ctx, sid)
+		if err != nil {
+			return mi, err
+		}
+		if found {
+			mappings[sid] = mp
+		}
+		if res.known(sid) == nil && (!found || d.rules.usersScoped()) {
+			toRead = append(toRead, sid)
+		}
+	}
+	read, err := readUsers(ctx, d.src, toRead)
+	if err != nil {
+		return mi, fmt.Errorf("read members in %s: %w", d.source, err)
+	}
+	wanted := map[string]bool{}
+	for _, sid := range srcMembers {
+		src := res.known(sid)
+		if src == nil {
+			src = read[sid]
+		}
+		mp, mapped := mappings[sid]
+		if src == nil && !mapped {
+			continue // gone from the source since the group was read
+		}
+		if src == nil {
+			src = &UserState{ID: sid, Active: true} // mapped and not scoped: the mapping is all we need
+		}
+		u := UserInput{Source: src, SourceComplete: true}
+		if mapped {
+			u.Mapping = &mp
+			u.Mapped = &UserState{ID: mp.TargetID, Active: true}
+			wanted[mp.TargetID] = true
+		} else if u.Matched, err = res.match(ctx, *src); err != nil {
+			return mi, fmt.Errorf("find user %q in %s: %w", src.UserName, d.target, err)
+		}
+		mi.Users = append(mi.Users, u)
+	}
+	for _, tid := range tgtMembers {
+		if wanted[tid] {
+			continue
+		}
+		managed, err := res.managed(ctx, tid)
+		if err != nil {
+			return mi, err
+		}
+		mi.ManagedTargetUsers[tid] = managed
+	}
+	return mi, nil
+}

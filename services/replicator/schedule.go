@@ -1,0 +1,94 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/internal/bus"
+)
+
+// StateBucket is the JetStream KV bucket of the full reconcile schedule.
+const StateBucket = "iamflow_replicator_state"
+
+// stateStore keeps when each link was last fully reconciled, so replicas
+// sharing the work run each scheduled reconcile once between them, and a
+// restart does not run one early.
+type stateStore struct{ kv jetstream.KeyValue }
+
+func openState(ctx context.Context, b *bus.Bus) (*stateStore, error) {
+	storage, replicas := b.Placement()
+	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: StateBucket, Description: "iamflow replicator: full reconcile schedule per link",
+		History: 1, Storage: storage, Replicas: replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replicator: create bucket %s: %w", StateBucket, err)
+	}
+	return &stateStore{kv: kv}, nil
+}
+
+// claim records now as link's last full reconcile if the previous one is
+// at least interval old, and reports whether this process won the claim.
+func (st *stateStore) claim(ctx context.Context, link string, now time.Time, interval time.Duration) (bool, error) {
+	key := "reconcile." + link
+	val := []byte(now.UTC().Format(time.RFC3339Nano))
+	e, err := st.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		// First run: wait one interval from now, so a fresh start (or a
+		// new replica) does not reconcile at once.
+		_, err := st.kv.Create(ctx, key, val)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			err = nil
+		}
+		return false, err
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	last, err := time.Parse(time.RFC3339Nano, string(e.Value()))
+	if err == nil && now.Sub(last) < interval {
+		return false, nil
+	}
+	if _, err := st.kv.Update(ctx, key, val, e.Revision()); err != nil {
+		return false, nil // another replica claimed it
+	}
+	return true, nil
+}
+
+// schedulePoll is how often the schedule is looked at.
+const schedulePoll = time.Minute
+
+// schedule runs each link's full reconcile every full_reconcile.interval
+// (claimed through the state bucket) until ctx ends.
+func (s *Service) schedule(ctx context.Context) {
+	poll := min(schedulePoll, s.cfg.FullReconcile.Interval)
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		for _, l := range s.cfg.Links {
+			if ctx.Err() != nil {
+				return
+			}
+			won, err := s.state.claim(ctx, l.Name, s.now(), s.cfg.FullReconcile.Interval)
+			if err != nil {
+				s.log.Warn("full reconcile schedule not readable", "link", l.Name, "error", err)
+				continue
+			}
+			if !won {
+				continue
+			}
+			if _, err := s.ReconcileLink(ctx, l.Name, false); err != nil && ctx.Err() == nil {
+				s.log.Error("scheduled full reconcile failed", "link", l.Name, "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package replicator
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicestatus"
+)
+
+// Status counter names.
+const (
+	CounterEvents      = "events"       // events handled
+	CounterWrites      = "writes"       // calls that changed a target
+	CounterEchoes      = "echoes"       // events skipped as iamflow's own changes
+	CounterHeld        = "held"         // deletions held for approval
+	CounterAuditFailed = "audit_failed" // audit records not stored
+)
+
+// Status reports the service's state, its consumers' progress, counters and
+// the last event and error.
+func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
+	st := &iamflowv1.ServiceStatus{
+		Name: Name, Version: s.version, Uptime: durationpb.New(s.now().Sub(s.started).Round(time.Second)),
+		State: iamflowv1.State(s.status.Load()), Counters: map[string]int64{CounterEvents: s.events.Load()},
+	}
+	for _, d := range s.dirs {
+		st.Counters[CounterWrites] += d.stats.writes.Load()
+		st.Counters[CounterEchoes] += d.stats.echoes.Load()
+		st.Counters[CounterAuditFailed] += d.stats.auditFailed.Load()
+	}
+	for _, h := range s.guard.Holds() {
+		st.Counters[CounterHeld] += int64(len(h.Actions))
+	}
+	s.last.Fill(st)
+	var cons []*bus.Consumer
+	for _, t := range s.targets {
+		if c, ok := s.consumers.Load(t); ok {
+			cons = append(cons, c.(*bus.Consumer))
+		}
+	}
+	if err := servicestatus.AddConsumers(ctx, st, cons...); err != nil && st.State == iamflowv1.State_STATE_RUNNING {
+		st.State = iamflowv1.State_STATE_DEGRADED
+	}
+	return st
+}
+
+// LinkStatus reports each link (or the named one) per direction.
+func (s *Service) LinkStatus(ctx context.Context, link string) ([]*iamflowv1.LinkStatus, error) {
+	held := map[[2]string]int32{}
+	for _, h := range s.guard.Holds() {
+		held[[2]string{h.Link, h.Target}] += int32(len(h.Actions))
+	}
+	var out []*iamflowv1.LinkStatus
+	for _, l := range s.cfg.Links {
+		if link != "" && l.Name != link {
+			continue
+		}
+		ls := &iamflowv1.LinkStatus{Name: l.Name, Source: l.Source, Targets: l.Targets, Bidirectional: l.Bidirectional, DryRun: l.DryRun}
+		for _, d := range s.linkDirections(l.Name) {
+			ds := &iamflowv1.DirectionStatus{Source: d.source, Target: d.target, Circuit: string(d.tgt.BreakerState()),
+				HeldDeletions: held[[2]string{l.Name, d.target}]}
+			d.stats.mu.Lock()
+			if !d.stats.lastSuccess.IsZero() {
+				ds.LastSuccess = timestamppb.New(d.stats.lastSuccess)
+			}
+			if d.stats.lastError != "" {
+				ds.LastError, ds.LastErrorTime = d.stats.lastError, timestamppb.New(d.stats.lastErrorAt)
+			}
+			ds.LastReconcile, ds.Reconciling, ds.Progress = summary(d.stats.lastReport), d.stats.reconciling, d.stats.progress
+			d.stats.mu.Unlock()
+			if c, ok := s.consumers.Load(d.target); ok {
+				if cs, err := c.(*bus.Consumer).Stats(ctx); err == nil {
+					ds.Pending, ds.AckPending = cs.Pending, uint64(cs.AckPending)
+				}
+			}
+			ls.Directions = append(ls.Directions, ds)
+		}
+		out = append(out, ls)
+	}
+	if link != "" && len(out) == 0 {
+		return nil, ErrNoLink
+	}
+	return out, nil
+}
+
+// summary is a report without its action list.
+func summary(r *iamflowv1.ReconcileReport) *iamflowv1.ReconcileReport {
+	if r == nil {
+		return nil
+	}
+	c := proto.Clone(r).(*iamflowv1.ReconcileReport)
+	c.Planned = nil
+	return c
+}
