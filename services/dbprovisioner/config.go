@@ -1,0 +1,368 @@
+package dbprovisioner
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/ords"
+	"github.com/iamflow/iamflow/internal/validate"
+)
+
+// Config is the dbprovisioner section of iamflow's configuration: the
+// databases whose accounts and roles follow IAM, the consumers and the
+// reconcile schedule.
+type Config struct {
+	// Databases are the Autonomous Databases provisioned; at least one.
+	Databases []DatabaseConfig `yaml:"databases"`
+	// Consumer tunes the durable JetStream consumers. Durable is a prefix
+	// (default "dbprovisioner"): the service runs one consumer per database,
+	// "<durable>-<database>". filter_subjects is derived and must be left
+	// empty; concurrency defaults to the database's max_concurrency.
+	Consumer bus.ConsumerConfig `yaml:"consumer"`
+	// Reconcile schedules full reconciles of every database.
+	Reconcile ReconcileConfig `yaml:"reconcile"`
+}
+
+// ReconcileConfig schedules full reconciles: every member of every mapped
+// group, and every account iamflow manages, checked against the database.
+type ReconcileConfig struct {
+	// Interval between the start of one scheduled reconcile and the next; 0
+	// turns scheduled reconciles off. At least 5m when set. DefaultConfig: 1h.
+	Interval time.Duration `yaml:"interval"`
+	// OnStart reconciles every database once when the service starts.
+	OnStart bool `yaml:"on_start"`
+}
+
+// DatabaseConfig is one database and how IAM maps onto it.
+type DatabaseConfig struct {
+	// Name identifies the database in consumer names, audit records, the
+	// admin API and errors: lower-case letters, digits, '-' and '_'. Required, unique.
+	Name string `yaml:"name"`
+	// ORDS is how to reach the database's REST-enabled SQL service (base
+	// URL https://host/ords/<alias>, OAuth client or Basic credentials as
+	// secret references). Zero fields take ords.DefaultConfig's values;
+	// ords.max_concurrency defaults to max_concurrency.
+	ORDS ords.Config `yaml:"ords"`
+	// Domain is the short name of the identity domain whose users and
+	// groups are in scope. Required.
+	Domain string `yaml:"domain"`
+	// PrincipalDomain is the identity domain's name as the database knows
+	// it, in IAM_PRINCIPAL_NAME=<principal_domain>/<user> and
+	// IAM_GROUP_NAME=<principal_domain>/<group>; default Domain.
+	PrincipalDomain string `yaml:"principal_domain"`
+	// Mode is how IAM maps onto database accounts:
+	//   - "user" (default): one IAM-authenticated account per user in a
+	//     mapped group, CREATE USER "X" IDENTIFIED GLOBALLY AS
+	//     'IAM_PRINCIPAL_NAME=...', with the roles of the user's groups;
+	//   - "shared": one shared schema account per group, IDENTIFIED GLOBALLY
+	//     AS 'IAM_GROUP_NAME=...', with the group's roles;
+	//   - "global_role": one global role per group, CREATE ROLE "R"
+	//     IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=...', created once.
+	Mode string `yaml:"mode"`
+	// Groups map IAM groups (displayName) to database roles.
+	Groups []GroupMapping `yaml:"groups"`
+	// OnLeave is what happens to a user's account (user mode) when the user
+	// leaves the last mapped group, is deactivated or deleted: "lock"
+	// (default; its mapped roles are revoked and the account locked, and
+	// unlocked on return) or "drop" (DROP USER ... CASCADE: the account and
+	// every object it owns are gone; an explicit opt-in).
+	OnLeave string `yaml:"on_leave"`
+	// MaxConcurrency bounds the statements in flight against this database
+	// (ORDS on Autonomous Database has a small fixed pool); default 2, at most 16.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// UserName says how an IAM userName becomes an account name (user mode).
+	UserName UserNameConfig `yaml:"user_name"`
+}
+
+// GroupMapping maps one IAM group.
+type GroupMapping struct {
+	// Group is the IAM group's displayName (compared case-insensitively).
+	Group string `yaml:"group"`
+	// Roles are the database roles the group's members (user mode) or the
+	// group's schema (shared) are granted; in global_role mode, exactly one:
+	// the global role created for the group. Oracle-maintained roles (DBA,
+	// CONNECT, RESOURCE, ...) are refused.
+	Roles []string `yaml:"roles"`
+	// Schema is the shared schema account (shared mode only). Required there.
+	Schema string `yaml:"schema"`
+}
+
+// UserNameConfig derives account names from IAM userNames. The result is
+// upper-cased and must be a name ords.Ident accepts (letters, digits and
+// _ $ # . @ -, starting with a letter or digit, not an Oracle name); a user
+// whose name cannot be one is refused with the reason, and nothing is run.
+type UserNameConfig struct {
+	// From is "user_name" (default: the whole userName, e.g.
+	// ALICE@EXAMPLE.COM) or "local_part" (before the '@': ALICE).
+	From string `yaml:"from"`
+	// Prefix is put in front of the name, e.g. "IAM_".
+	Prefix string `yaml:"prefix"`
+}
+
+// Modes, OnLeave policies and user name sources.
+const (
+	ModeUser       = "user"
+	ModeShared     = "shared"
+	ModeGlobalRole = "global_role"
+
+	OnLeaveLock = "lock"
+	OnLeaveDrop = "drop"
+
+	UserNameFromUserName  = "user_name"
+	UserNameFromLocalPart = "local_part"
+)
+
+// Defaults and limits.
+const (
+	// DefaultDurable is the consumers' durable name prefix.
+	DefaultDurable = "dbprovisioner"
+	// DefaultMaxConcurrency is DatabaseConfig.MaxConcurrency's default.
+	DefaultMaxConcurrency = 2
+	// MaxMaxConcurrency is the largest MaxConcurrency accepted.
+	MaxMaxConcurrency = 16
+	// DefaultReconcileInterval is DefaultConfig's reconcile interval.
+	DefaultReconcileInterval = time.Hour
+	// MinReconcileInterval is the shortest scheduled reconcile interval.
+	MinReconcileInterval = 5 * time.Minute
+)
+
+// DefaultConfig returns the defaults: no database, the "dbprovisioner"
+// consumers, a full reconcile every hour and at start.
+func DefaultConfig() Config {
+	return Config{
+		Consumer:  bus.ConsumerConfig{Durable: DefaultDurable},
+		Reconcile: ReconcileConfig{Interval: DefaultReconcileInterval, OnStart: true},
+	}
+}
+
+// withDefaults fills the zero fields a YAML section may leave out.
+func (c Config) withDefaults() Config {
+	if c.Consumer.Durable == "" {
+		c.Consumer.Durable = DefaultDurable
+	}
+	dbs := make([]DatabaseConfig, len(c.Databases))
+	for i, d := range c.Databases {
+		dbs[i] = d.withDefaults()
+	}
+	c.Databases = dbs
+	return c
+}
+
+func (d DatabaseConfig) withDefaults() DatabaseConfig {
+	if d.PrincipalDomain == "" {
+		d.PrincipalDomain = d.Domain
+	}
+	if d.Mode == "" {
+		d.Mode = ModeUser
+	}
+	if d.OnLeave == "" {
+		d.OnLeave = OnLeaveLock
+	}
+	if d.MaxConcurrency == 0 {
+		d.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if d.UserName.From == "" {
+		d.UserName.From = UserNameFromUserName
+	}
+	def := ords.DefaultConfig()
+	if d.ORDS.Auth == "" {
+		d.ORDS.Auth = def.Auth
+	}
+	if d.ORDS.Timeout == 0 {
+		d.ORDS.Timeout = def.Timeout
+	}
+	if d.ORDS.MaxConcurrency == 0 {
+		d.ORDS.MaxConcurrency = d.MaxConcurrency
+	}
+	if d.ORDS.PageSize == 0 {
+		d.ORDS.PageSize = def.PageSize
+	}
+	if d.ORDS.Retry == (ords.RetryConfig{}) {
+		d.ORDS.Retry = def.Retry
+	}
+	return d
+}
+
+// WithDefaults returns d with its zero fields (ORDS's included) set to
+// their defaults: what the service uses, and what to build the ORDS client
+// from.
+func (d DatabaseConfig) WithDefaults() DatabaseConfig { return d.withDefaults() }
+
+// Durable is the consumer name of the named database: "<prefix>-<database>".
+func (c Config) Durable(database string) string {
+	return c.withDefaults().Consumer.Durable + "-" + database
+}
+
+var dbNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,39}$`)
+
+// Validate reports every problem in the section, one per line, each naming
+// its key relative to the section, e.g.
+// `databases[0] "hr": groups[1] "Ops": roles[0]: ords: identifier "DBA" refused: Oracle-maintained name`.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Databases) == 0 {
+		bad("databases: empty; configure at least one database")
+	}
+	names := map[string]int{}
+	for i, d := range c.Databases {
+		key := fmt.Sprintf("databases[%d]", i)
+		switch {
+		case d.Name == "":
+			bad("%s: name: empty; name the database (lower-case letters, digits, '-', '_')", key)
+		case !dbNameRE.MatchString(d.Name):
+			bad("%s: name: %q is not a database name; use 1 to 40 lower-case letters, digits, '-' and '_'", key, d.Name)
+		default:
+			if j, dup := names[d.Name]; dup {
+				bad("%s: name: %q is also the name of databases[%d]; names must be unique", key, d.Name, j)
+			}
+			names[d.Name] = i
+			key = fmt.Sprintf("databases[%d] %q", i, d.Name)
+		}
+		for _, err := range d.validate() {
+			bad("%s: %v", key, err)
+		}
+	}
+	if c.Reconcile.Interval < 0 || (c.Reconcile.Interval > 0 && c.Reconcile.Interval < MinReconcileInterval) {
+		bad("reconcile.interval: %v; set 0 (no scheduled reconcile) or at least %v", c.Reconcile.Interval, MinReconcileInterval)
+	}
+	if len(c.Consumer.FilterSubjects) > 0 {
+		bad("consumer.filter_subjects: set by the service from each database's domain; remove it")
+	}
+	cc := c.Consumer.WithDefaults()
+	if len(c.Databases) > 0 && dbNameRE.MatchString(c.Databases[0].Name) {
+		cc.Durable = c.Durable(c.Databases[0].Name) // the longest name is checked below
+	}
+	if err := cc.Validate(); err != nil {
+		var lines []error
+		for _, l := range strings.Split(strings.TrimPrefix(err.Error(), "invalid consumer config: "), "\n") {
+			lines = append(lines, errors.New(l))
+		}
+		errs = append(errs, validate.Prefix("consumer.", errors.Join(lines...)))
+	}
+	for i, d := range c.Databases {
+		if dur := c.Durable(d.Name); d.Name != "" && len(dur) > 64 {
+			bad("databases[%d] %q: the consumer name %q is longer than 64 characters; shorten consumer.durable or the name", i, d.Name, dur)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validate checks one database (defaults applied).
+func (d DatabaseConfig) validate() []error {
+	var errs []error
+	if err := d.ORDS.Validate(); err != nil {
+		for _, l := range strings.Split(err.Error(), "\n") {
+			errs = append(errs, errors.New("ords."+l))
+		}
+	}
+	return append(errs, d.validateMapping()...)
+}
+
+// validateMapping checks everything but the ORDS connection.
+func (d DatabaseConfig) validateMapping() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	switch {
+	case d.Domain == "":
+		bad("domain: empty; give the short name of the identity domain whose users are in scope")
+	case !event.ValidDomainName(d.Domain):
+		bad("domain: %q is not a domain short name (lower-case letters, digits, '-' and '_')", d.Domain)
+	}
+	if d.PrincipalDomain != "" {
+		if _, err := ords.GlobalPrincipal(d.PrincipalDomain, "user"); err != nil {
+			bad("principal_domain: %v", err)
+		}
+	}
+	switch d.Mode {
+	case ModeUser, ModeShared, ModeGlobalRole:
+	default:
+		bad("mode: %q; use %s (default), %s or %s", d.Mode, ModeUser, ModeShared, ModeGlobalRole)
+	}
+	switch d.OnLeave {
+	case OnLeaveLock:
+	case OnLeaveDrop:
+		if d.Mode != ModeUser {
+			bad("on_leave: %q applies to mode %s only; remove it", d.OnLeave, ModeUser)
+		}
+	default:
+		bad("on_leave: %q; use %s (default) or %s (DROP USER ... CASCADE)", d.OnLeave, OnLeaveLock, OnLeaveDrop)
+	}
+	if d.MaxConcurrency < 1 || d.MaxConcurrency > MaxMaxConcurrency {
+		bad("max_concurrency: %d; set 1 to %d (default %d)", d.MaxConcurrency, MaxMaxConcurrency, DefaultMaxConcurrency)
+	}
+	switch d.UserName.From {
+	case UserNameFromUserName, UserNameFromLocalPart:
+	default:
+		bad("user_name.from: %q; use %s (default) or %s", d.UserName.From, UserNameFromUserName, UserNameFromLocalPart)
+	}
+	if d.UserName.Prefix != "" {
+		if d.Mode != ModeUser {
+			bad("user_name.prefix: applies to mode %s only; remove it", ModeUser)
+		} else if _, err := ords.Ident(d.UserName.Prefix + "X"); err != nil {
+			bad("user_name.prefix: %q cannot start an account name: %v", d.UserName.Prefix, err)
+		}
+	}
+	if len(d.Groups) == 0 {
+		bad("groups: empty; map at least one IAM group")
+	}
+	seen, schemas, roles := map[string]int{}, map[string]int{}, map[string]int{}
+	for i, g := range d.Groups {
+		key := fmt.Sprintf("groups[%d]", i)
+		if strings.TrimSpace(g.Group) == "" {
+			bad("%s: group: empty; give the IAM group's displayName", key)
+		} else {
+			key = fmt.Sprintf("groups[%d] %q", i, g.Group)
+			if j, dup := seen[strings.ToLower(g.Group)]; dup {
+				bad("%s: group: also mapped by groups[%d]; map each group once", key, j)
+			}
+			seen[strings.ToLower(g.Group)] = i
+			if d.Mode != ModeUser && d.PrincipalDomain != "" {
+				if _, err := ords.GlobalGroup(d.PrincipalDomain, g.Group); err != nil {
+					bad("%s: group: %v", key, err)
+				}
+			}
+		}
+		for j, r := range g.Roles {
+			if _, err := ords.Ident(r); err != nil {
+				bad("%s: roles[%d]: %v", key, j, err)
+			}
+		}
+		switch d.Mode {
+		case ModeShared:
+			if g.Schema == "" {
+				bad("%s: schema: empty; name the shared schema account of the group", key)
+			} else if id, err := ords.Ident(g.Schema); err != nil {
+				bad("%s: schema: %v", key, err)
+			} else {
+				if j, dup := schemas[id.Name()]; dup {
+					bad("%s: schema: %s is also the schema of groups[%d]", key, id.Name(), j)
+				}
+				schemas[id.Name()] = i
+			}
+		case ModeGlobalRole:
+			if len(g.Roles) != 1 {
+				bad("%s: roles: %d given; a global role mapping names exactly one role, the one created for the group", key, len(g.Roles))
+			} else if id, err := ords.Ident(g.Roles[0]); err == nil {
+				if j, dup := roles[id.Name()]; dup {
+					bad("%s: roles[0]: %s is also the global role of groups[%d]", key, id.Name(), j)
+				}
+				roles[id.Name()] = i
+			}
+			if g.Schema != "" {
+				bad("%s: schema: applies to mode %s only; remove it", key, ModeShared)
+			}
+		default:
+			if g.Schema != "" {
+				bad("%s: schema: applies to mode %s only; remove it", key, ModeShared)
+			}
+		}
+	}
+	return errs
+}

@@ -1,0 +1,437 @@
+package dbprovisioner
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/iamflow/iamflow/internal/ords"
+)
+
+// Actions of the statements a plan holds; they are also the actions of the
+// service's audit records.
+const (
+	ActionCreateUser         = "create_user"
+	ActionGrantCreateSession = "grant_create_session"
+	ActionGrantRole          = "grant_role"
+	ActionRevokeRole         = "revoke_role"
+	ActionLockUser           = "lock_user"
+	ActionUnlockUser         = "unlock_user"
+	ActionDropUser           = "drop_user"
+	ActionCreateRole         = "create_role"
+	// ActionSkip is the audit action of an account left alone on purpose.
+	ActionSkip = "skip"
+)
+
+// ErrUnsafeName is matched (errors.Is) by the error of a plan refused
+// because a name cannot safely become an Oracle identifier or IAM literal;
+// such a plan holds no statement at all. It is ords.ErrUnsafeName.
+var ErrUnsafeName = ords.ErrUnsafeName
+
+// Mapping is one database's configuration compiled for planning: every
+// configured name already validated by internal/ords. It is immutable and
+// safe for concurrent use.
+type Mapping struct {
+	database        string
+	domain          string
+	principalDomain string
+	mode            string
+	onLeave         string
+	nameFrom        string
+	prefix          string
+	groups          []groupMap
+	byGroup         map[string]int  // lower-case displayName -> index in groups
+	managed         map[string]bool // upper-case role names the mapping grants
+}
+
+type groupMap struct {
+	name   string
+	roles  []ords.Identifier
+	schema ords.Identifier // shared mode
+	global ords.GlobalName // IAM_GROUP_NAME=..., shared and global_role modes
+}
+
+// NewMapping validates one database's mapping (everything but the ORDS
+// connection) and compiles it.
+func NewMapping(d DatabaseConfig) (*Mapping, error) {
+	d = d.withDefaults()
+	if errs := d.validateMapping(); len(errs) > 0 {
+		return nil, fmt.Errorf("database %q: %w", d.Name, errors.Join(errs...))
+	}
+	m := &Mapping{
+		database: d.Name, domain: d.Domain, principalDomain: d.PrincipalDomain, mode: d.Mode, onLeave: d.OnLeave,
+		nameFrom: d.UserName.From, prefix: d.UserName.Prefix, byGroup: map[string]int{}, managed: map[string]bool{},
+	}
+	for i, g := range d.Groups {
+		gm := groupMap{name: g.Group}
+		for _, r := range g.Roles {
+			id, err := ords.Ident(r)
+			if err != nil {
+				return nil, err // validate refused it already
+			}
+			gm.roles = append(gm.roles, id)
+			m.managed[id.Name()] = true
+		}
+		if d.Mode != ModeUser {
+			var err error
+			if gm.global, err = ords.GlobalGroup(d.PrincipalDomain, g.Group); err != nil {
+				return nil, err
+			}
+		}
+		if d.Mode == ModeShared {
+			var err error
+			if gm.schema, err = ords.Ident(g.Schema); err != nil {
+				return nil, err
+			}
+		}
+		m.groups = append(m.groups, gm)
+		m.byGroup[strings.ToLower(g.Group)] = i
+	}
+	return m, nil
+}
+
+// Database is the database's configured name.
+func (m *Mapping) Database() string { return m.database }
+
+// Domain is the short name of the domain in scope.
+func (m *Mapping) Domain() string { return m.domain }
+
+// Mode is user, shared or global_role.
+func (m *Mapping) Mode() string { return m.mode }
+
+// Groups are the mapped groups' displayNames, in configuration order.
+func (m *Mapping) Groups() []string {
+	out := make([]string, len(m.groups))
+	for i, g := range m.groups {
+		out[i] = g.name
+	}
+	return out
+}
+
+// PrincipalPattern is the LIKE pattern matching the external names of the
+// accounts this mapping creates (user mode).
+func (m *Mapping) PrincipalPattern() (string, error) {
+	return ords.DomainPattern(ords.GlobalKindPrincipal, m.principalDomain)
+}
+
+// AccountName is the account an IAM userName maps to, validated. A name
+// that cannot be a safe identifier is an error matching ErrUnsafeName.
+func (m *Mapping) AccountName(userName string) (ords.Identifier, error) {
+	n := userName
+	if m.nameFrom == UserNameFromLocalPart {
+		if at := strings.LastIndexByte(n, '@'); at > 0 {
+			n = n[:at]
+		}
+	}
+	id, err := ords.Ident(m.prefix + n)
+	if err != nil {
+		return ords.Identifier{}, fmt.Errorf("IAM user %q cannot have an account in database %s: %w", userName, m.database, err)
+	}
+	return id, nil
+}
+
+// UserView is what the planner knows about one IAM user: the user as the
+// domain has it and the user's account as the database has it.
+type UserView struct {
+	// User is the IAM user; Found is false when the domain has no such user
+	// (deleted), and then only User.UserName is set.
+	User  User
+	Found bool
+	// Account is the account the user maps to; nil when it does not exist.
+	Account *DBUser
+	// Roles are the roles granted to Account (DBA_ROLE_PRIVS).
+	Roles []string
+}
+
+// GroupView is what the planner knows about one mapped group in the
+// database (shared and global_role modes).
+type GroupView struct {
+	// Account is the group's shared schema account (shared); nil when absent.
+	Account *DBUser
+	// Roles are the roles granted to the shared schema (shared).
+	Roles []string
+	// RoleExists says whether the group's global role exists (global_role).
+	RoleExists bool
+}
+
+// Plan is what it takes to bring one account (or role) in line.
+type Plan struct {
+	// Database is the database's configured name.
+	Database string
+	// Subject is the account (user, shared modes) or role (global_role)
+	// the statements are about.
+	Subject string
+	// IAMName is the IAM user (user mode) or group followed.
+	IAMName string
+	// Groups are the mapped groups the user is in (user mode).
+	Groups []string
+	// Steps are the statements to run, in order; empty when in line.
+	Steps []Step
+	// Skipped says why the account is left alone, when it is; Steps is then empty.
+	Skipped string
+}
+
+// Step is one planned statement.
+type Step struct {
+	// Action is one of the Action constants.
+	Action string
+	// Role is the role granted, revoked or created, if any.
+	Role string
+	// Statement is the SQL, built by internal/ords from validated names.
+	Statement ords.Statement
+}
+
+// SQL lists the plan's statement texts.
+func (p Plan) SQL() []string {
+	out := make([]string, len(p.Steps))
+	for i, s := range p.Steps {
+		out[i] = s.Statement.Text
+	}
+	return out
+}
+
+// planner accumulates steps; the first error wins and the plan is dropped.
+type planner struct {
+	steps []Step
+	err   error
+}
+
+func (p *planner) add(action string, role ords.Identifier, build func() (ords.Statement, error)) {
+	if p.err != nil {
+		return
+	}
+	st, err := build()
+	if err != nil {
+		p.err = err
+		return
+	}
+	p.steps = append(p.steps, Step{Action: action, Role: role.Name(), Statement: st})
+}
+
+// PlanUser plans one IAM user's account (user mode): created with CREATE
+// SESSION and the roles of the user's mapped groups; roles the mapping
+// manages and the user should no longer have revoked (roles it does not
+// manage are never touched); on leaving the last mapped group (or being
+// deactivated or deleted) locked after its mapped roles are revoked, or
+// dropped with on_leave: drop; unlocked on return once its roles are right.
+// An account that exists but is not IAM_PRINCIPAL_NAME=<domain>/<user> was
+// not created by iamflow and is skipped. A name that cannot be a safe
+// identifier is an error matching ErrUnsafeName, and no statement is planned.
+// Applying the plan and planning again gives no step.
+func (m *Mapping) PlanUser(v UserView) (Plan, error) {
+	if m.mode != ModeUser {
+		return Plan{}, fmt.Errorf("database %s: mode %s has no per-user accounts", m.database, m.mode)
+	}
+	userName := v.User.UserName
+	p := Plan{Database: m.database, IAMName: userName}
+	acct, err := m.AccountName(userName)
+	if err != nil {
+		return p, err
+	}
+	p.Subject = acct.Name()
+	principal, err := ords.GlobalPrincipal(m.principalDomain, userName)
+	if err != nil {
+		return p, fmt.Errorf("IAM user %q cannot have an account in database %s: %w", userName, m.database, err)
+	}
+	if v.Account != nil && !strings.EqualFold(v.Account.Name, acct.Name()) {
+		return p, fmt.Errorf("database %s: account %q read for %q, which maps to %s", m.database, v.Account.Name, userName, acct.Name())
+	}
+
+	// The roles the user should have, from the mapped groups they are in.
+	want := map[string]ords.Identifier{}
+	if v.Found && v.User.Active {
+		for _, g := range v.User.Groups {
+			i, ok := m.byGroup[strings.ToLower(g)]
+			if !ok {
+				continue
+			}
+			p.Groups = append(p.Groups, m.groups[i].name)
+			for _, r := range m.groups[i].roles {
+				want[r.Name()] = r
+			}
+		}
+		slices.Sort(p.Groups)
+		p.Groups = slices.Compact(p.Groups)
+	}
+	inScope := len(p.Groups) > 0
+
+	if v.Account != nil {
+		if why := m.notOurs(*v.Account, principal); why != "" {
+			p.Skipped = why
+			return p, nil
+		}
+	}
+	var pl planner
+	granted := map[string]bool{}
+	for _, r := range v.Roles {
+		granted[strings.ToUpper(r)] = true
+	}
+	grants := func() {
+		for _, r := range sortedIdents(want) {
+			if !granted[r.Name()] {
+				pl.add(ActionGrantRole, r, func() (ords.Statement, error) { return ords.GrantRole(r, acct) })
+			}
+		}
+	}
+	revokes := func() {
+		var stale []ords.Identifier
+		for r := range granted {
+			if _, keep := want[r]; m.managed[r] && !keep {
+				id, err := ords.Ident(r)
+				if err != nil {
+					continue // never a managed role: those were validated
+				}
+				stale = append(stale, id)
+			}
+		}
+		slices.SortFunc(stale, func(a, b ords.Identifier) int { return strings.Compare(a.Name(), b.Name()) })
+		for _, r := range stale {
+			pl.add(ActionRevokeRole, r, func() (ords.Statement, error) { return ords.RevokeRole(r, acct) })
+		}
+	}
+	none := ords.Identifier{}
+	switch {
+	case v.Account == nil && inScope:
+		pl.add(ActionCreateUser, none, func() (ords.Statement, error) { return ords.CreateUserGlobal(acct, principal) })
+		pl.add(ActionGrantCreateSession, none, func() (ords.Statement, error) { return ords.GrantCreateSession(acct) })
+		grants()
+	case v.Account == nil:
+		// Not in scope and no account: nothing to do.
+	case inScope:
+		revokes()
+		grants()
+		if v.Account.Locked() {
+			pl.add(ActionUnlockUser, none, func() (ords.Statement, error) { return ords.UnlockUser(acct) })
+		}
+	case m.onLeave == OnLeaveDrop:
+		pl.add(ActionDropUser, none, func() (ords.Statement, error) { return ords.DropUserCascade(acct) })
+	default:
+		if !v.Account.Locked() {
+			pl.add(ActionLockUser, none, func() (ords.Statement, error) { return ords.LockUser(acct) })
+		}
+		revokes()
+	}
+	if pl.err != nil {
+		return Plan{Database: m.database, Subject: p.Subject, IAMName: userName},
+			fmt.Errorf("database %s: account %s: %w", m.database, acct.Name(), pl.err)
+	}
+	p.Steps = pl.steps
+	return p, nil
+}
+
+// notOurs explains why an existing account is not iamflow's to manage, or
+// returns "" when it maps to exactly this IAM principal (or group).
+func (m *Mapping) notOurs(a DBUser, want ords.GlobalName) string {
+	if a.ExternalName == "" {
+		return fmt.Sprintf("account %s exists and is not IAM-authenticated (no external name): not created by iamflow, left alone", a.Name)
+	}
+	got, err := ords.ParseGlobalName(a.ExternalName)
+	if err != nil || got.Kind() != want.Kind() || !strings.EqualFold(got.Domain(), want.Domain()) ||
+		!strings.EqualFold(got.Name(), want.Name()) {
+		return fmt.Sprintf("account %s exists and maps to %q, not %s: not created by iamflow, left alone",
+			a.Name, a.ExternalName, want.Value())
+	}
+	return ""
+}
+
+// GroupCount is the number of mapped groups; PlanGroup takes 0..GroupCount()-1.
+func (m *Mapping) GroupCount() int { return len(m.groups) }
+
+// GroupSubject is the account (shared) or role (global_role) of mapped group i.
+func (m *Mapping) GroupSubject(i int) ords.Identifier {
+	g := m.groups[i]
+	if m.mode == ModeShared {
+		return g.schema
+	}
+	if len(g.roles) == 1 {
+		return g.roles[0]
+	}
+	return ords.Identifier{}
+}
+
+// PlanGroup plans mapped group i (shared and global_role modes). Shared:
+// the schema account IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=<domain>/<group>'
+// is created with CREATE SESSION and the group's roles; mapped roles it
+// should no longer have are revoked. Global role: the role is created once,
+// IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=...'. A schema account that exists
+// with another mapping is skipped.
+func (m *Mapping) PlanGroup(i int, v GroupView) (Plan, error) {
+	if i < 0 || i >= len(m.groups) {
+		return Plan{}, fmt.Errorf("database %s: no mapped group %d", m.database, i)
+	}
+	g := m.groups[i]
+	subject := m.GroupSubject(i)
+	p := Plan{Database: m.database, Subject: subject.Name(), IAMName: g.name, Groups: []string{g.name}}
+	var pl planner
+	none := ords.Identifier{}
+	switch m.mode {
+	case ModeGlobalRole:
+		if !v.RoleExists {
+			pl.add(ActionCreateRole, subject, func() (ords.Statement, error) { return ords.CreateRoleGlobal(subject, g.global) })
+		}
+	case ModeShared:
+		if v.Account != nil {
+			if why := m.notOurs(*v.Account, g.global); why != "" {
+				p.Skipped = why
+				return p, nil
+			}
+		}
+		want := map[string]ords.Identifier{}
+		for _, r := range g.roles {
+			want[r.Name()] = r
+		}
+		granted := map[string]bool{}
+		for _, r := range v.Roles {
+			granted[strings.ToUpper(r)] = true
+		}
+		if v.Account == nil {
+			pl.add(ActionCreateUser, none, func() (ords.Statement, error) { return ords.CreateUserGlobal(subject, g.global) })
+			pl.add(ActionGrantCreateSession, none, func() (ords.Statement, error) { return ords.GrantCreateSession(subject) })
+		}
+		var stale []string
+		for r := range granted {
+			if _, keep := want[r]; m.managed[r] && !keep {
+				stale = append(stale, r)
+			}
+		}
+		slices.Sort(stale)
+		for _, r := range stale {
+			id, err := ords.Ident(r)
+			if err != nil {
+				continue
+			}
+			pl.add(ActionRevokeRole, id, func() (ords.Statement, error) { return ords.RevokeRole(id, subject) })
+		}
+		for _, r := range sortedIdents(want) {
+			if !granted[r.Name()] {
+				pl.add(ActionGrantRole, r, func() (ords.Statement, error) { return ords.GrantRole(r, subject) })
+			}
+		}
+	default:
+		return Plan{}, fmt.Errorf("database %s: mode %s has no per-group objects", m.database, m.mode)
+	}
+	if pl.err != nil {
+		return Plan{Database: m.database, Subject: p.Subject, IAMName: g.name}, fmt.Errorf("database %s: group %q: %w", m.database, g.name, pl.err)
+	}
+	p.Steps = pl.steps
+	return p, nil
+}
+
+// GroupIndex returns the index of the mapped group with that displayName
+// (case-insensitive), or -1.
+func (m *Mapping) GroupIndex(name string) int {
+	if i, ok := m.byGroup[strings.ToLower(name)]; ok {
+		return i
+	}
+	return -1
+}
+
+func sortedIdents(set map[string]ords.Identifier) []ords.Identifier {
+	out := make([]ords.Identifier, 0, len(set))
+	for _, id := range set {
+		out = append(out, id)
+	}
+	slices.SortFunc(out, func(a, b ords.Identifier) int { return strings.Compare(a.Name(), b.Name()) })
+	return out
+}

@@ -1,0 +1,369 @@
+package dbprovisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/testutil"
+)
+
+const (
+	aliceID = "a0000000000000000000000000000001"
+	evilID  = "e0000000000000000000000000000666"
+)
+
+// harness runs the service on a real embedded JetStream with fakes for the
+// domain and the database.
+type harness struct {
+	t     *testing.T
+	bus   *bus.Bus
+	dir   *fakeDir
+	db    *fakeDB
+	audit *fakeAuditor
+	svc   *Service
+	seq   int
+}
+
+func testConfig(mod ...func(*DatabaseConfig)) Config {
+	cfg := DefaultConfig()
+	cfg.Reconcile = ReconcileConfig{}
+	cfg.Consumer.Backoff = []time.Duration{20 * time.Millisecond}
+	cfg.Consumer.MaxDeliver = 5
+	cfg.Databases = []DatabaseConfig{userDB(mod...)}
+	return cfg
+}
+
+func newHarness(t *testing.T, cfg Config, run bool) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: newFakeDir(), db: newFakeDB(), audit: &fakeAuditor{}}
+	srv := bustest.RunServer(t)
+	h.bus = srv.Open(t)
+	var err error
+	h.svc, err = New(context.Background(), cfg, h.bus, map[string]Directory{"prod": h.dir},
+		map[string]Database{"hr": h.db}, WithLogger(testLogger(t)), WithAuditWriter(h.audit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !run {
+		return h
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if st := h.svc.Status(context.Background()); st.State != iamflowv1.State_STATE_RUNNING || len(st.Consumers) != 1 {
+			return fmt.Errorf("state %v, %d consumers", st.State, len(st.Consumers))
+		}
+		return nil
+	})
+	return h
+}
+
+// publish publishes a membership (or user) event about a user.
+func (h *harness) publish(kind iamflowv1.Kind, action iamflowv1.Action, userID, userName string) {
+	h.t.Helper()
+	h.seq++
+	ev := &iamflowv1.IdentityEvent{Id: fmt.Sprintf("ev-%d", h.seq), Domain: "prod", Kind: kind, Action: action}
+	u := &iamflowv1.Resource{Id: userID, Name: userName, Type: "User"}
+	if kind == iamflowv1.Kind_KIND_MEMBERSHIP {
+		ev.Resource, ev.Related = &iamflowv1.Resource{Id: "g1", Type: "Group"}, u
+	} else {
+		ev.Resource = u
+	}
+	h.publishEvent(ev)
+}
+
+func (h *harness) publishEvent(ev *iamflowv1.IdentityEvent) {
+	h.t.Helper()
+	ev.Type = event.Type(ev.Kind, ev.Action)
+	data, err := event.Marshal(ev)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	subj, err := event.Subject(ev.Domain, ev.Kind, ev.Action)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.bus.Publish(context.Background(), &nats.Msg{Subject: subj, Data: data}, ev.Id); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// settled waits until the consumer has nothing pending.
+func (h *harness) settled() *iamflowv1.ServiceStatus {
+	h.t.Helper()
+	var st *iamflowv1.ServiceStatus
+	testutil.CheckFor(h.t, 10*time.Second, 5*time.Millisecond, func() error {
+		st = h.svc.Status(context.Background())
+		if len(st.Consumers) != 1 {
+			return errors.New("no consumer")
+		}
+		if c := st.Consumers[0]; c.Pending != 0 || c.AckPending != 0 || c.Delivered == 0 {
+			return fmt.Errorf("consumer: %d pending, %d ack pending", c.Pending, c.AckPending)
+		}
+		return nil
+	})
+	return st
+}
+
+func (h *harness) waitAccount(name string, check func(u DBUser, roles []string, ok bool) error) {
+	h.t.Helper()
+	testutil.CheckFor(h.t, 10*time.Second, 5*time.Millisecond, func() error {
+		u, roles, ok := h.db.account(name)
+		return check(u, roles, ok)
+	})
+}
+
+const aliceAcct = "ALICE@EXAMPLE.COM"
+
+func TestEventsDriveTheAccount(t *testing.T) {
+	h := newHarness(t, testConfig(), true)
+	added, removed := iamflowv1.Action_ACTION_MEMBER_ADDED, iamflowv1.Action_ACTION_MEMBER_REMOVED
+	member := iamflowv1.Kind_KIND_MEMBERSHIP
+
+	// Join a mapped group: account and role.
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(member, added, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !ok || u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("account %v %v %v", ok, u, roles)
+		}
+		return nil
+	})
+	h.settled()
+
+	// A second group adds its role; leaving it revokes it.
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers", "HR Writers"}})
+	h.publish(member, added, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !slices.Equal(roles, []string{"HR_READ", "HR_WRITE"}) {
+			return fmt.Errorf("roles %v", roles)
+		}
+		return nil
+	})
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(member, removed, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("roles %v", roles)
+		}
+		return nil
+	})
+
+	// Leaving the last mapped group locks the account.
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"Other"}})
+	h.publish(member, removed, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !u.Locked() || len(roles) != 0 {
+			return fmt.Errorf("account %v roles %v", u, roles)
+		}
+		return nil
+	})
+	h.settled()
+	n := len(h.db.statements())
+
+	// Replayed and reordered events change nothing more: the state is read.
+	h.publish(member, added, aliceID, "")
+	h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_UPDATED, aliceID, "")
+	h.publish(member, removed, aliceID, "")
+	st := h.settled()
+	if got := h.db.statements(); len(got) != n {
+		t.Errorf("replays ran %q", got[n:])
+	}
+	recs := h.audit.records()
+	if len(recs) != n {
+		t.Errorf("%d audit records for %d statements", len(recs), n)
+	}
+	for _, r := range recs {
+		if r.Target != "hr" || r.Domain != "prod" || r.Outcome != "done" || r.After["statement"] == "" || r.EventId == "" {
+			t.Errorf("audit record %v", r)
+		}
+	}
+	if st.Counters[CounterStatements] != int64(n) || st.Consumers[0].Name != "dbprovisioner-hr" || st.Consumers[0].DeadLettered != 0 {
+		t.Errorf("status %v", st)
+	}
+
+	// Deleted in the domain: the account stays locked; nothing else runs.
+	h.dir.remove(aliceID)
+	h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_DELETED, aliceID, "alice@example.com")
+	h.settled()
+	if got := h.db.statements(); len(got) != n {
+		t.Errorf("delete ran %q", got[n:])
+	}
+	// Back: a new user of the same name joins again and is unlocked.
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Writers"}})
+	h.publish(member, added, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if u.Locked() || !slices.Equal(roles, []string{"HR_READ", "HR_WRITE"}) {
+			return fmt.Errorf("account %v roles %v", u, roles)
+		}
+		return nil
+	})
+}
+
+func TestUnsafeNameIsDeadLetteredAndNothingRuns(t *testing.T) {
+	h := newHarness(t, testConfig(), true)
+	evil := `x" cascade; drop user admin--`
+	h.dir.set(User{ID: evilID, UserName: evil, Active: true, Groups: []string{"HR Readers"}})
+	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, evilID, "")
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if n := h.svc.Status(context.Background()).Consumers[0].DeadLettered; n != 1 {
+			return fmt.Errorf("%d dead letters", n)
+		}
+		return nil
+	})
+	if got := h.db.statements(); len(got) != 0 {
+		t.Fatalf("statements ran: %q", got)
+	}
+	dlq, err := h.bus.JetStream().Stream(context.Background(), bus.StreamDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl, err := dlq.GetLastMsgForSubject(context.Background(), bus.DLQSubject("dbprovisioner-hr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason := dl.Header.Get(bus.HeaderDLQReason); !strings.Contains(reason, "refused") || !strings.Contains(reason, `contains '\"'`) &&
+		!strings.Contains(reason, `contains '"'`) {
+		t.Errorf("dead letter reason %q", reason)
+	}
+	if dl.Header.Get(bus.HeaderDLQDeliveries) != "1" {
+		t.Errorf("dead-lettered after %s deliveries, want 1 (terminal)", dl.Header.Get(bus.HeaderDLQDeliveries))
+	}
+	if c := h.svc.Status(context.Background()).Counters; c[CounterRefused] != 1 {
+		t.Errorf("counters %v", c)
+	}
+}
+
+func TestTransientFailuresAreRetried(t *testing.T) {
+	h := newHarness(t, testConfig(), true)
+	h.db.mu.Lock()
+	h.db.failNext, h.db.failErr = 2, retryErr{}
+	h.db.mu.Unlock()
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("account %v %v", ok, roles)
+		}
+		return nil
+	})
+	st := h.settled()
+	if st.Consumers[0].DeadLettered != 0 || st.Consumers[0].Delivered != 3 {
+		t.Errorf("consumer %v", st.Consumers[0])
+	}
+	failed := 0
+	for _, r := range h.audit.records() {
+		if r.Outcome == "failed" {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Errorf("%d failed audit records, want 2", failed)
+	}
+	// A permanent failure is dead-lettered at once.
+	h.db.mu.Lock()
+	h.db.failNext, h.db.failErr = 1, fmt.Errorf("ORA-01031: insufficient privileges: %w", ErrPermanent)
+	h.db.mu.Unlock()
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Writers"}})
+	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if n := h.svc.Status(context.Background()).Consumers[0].DeadLettered; n != 1 {
+			return fmt.Errorf("%d dead letters", n)
+		}
+		return nil
+	})
+}
+
+func TestReconcileLocksUsersWhoLeftUnseen(t *testing.T) {
+	h := newHarness(t, testConfig(), false)
+	ctx := context.Background()
+	// alice is in a group but has no account; bob has an account from
+	// iamflow but left every group while nobody listened; carol's account
+	// is not iamflow's.
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.dir.set(User{ID: "b1", UserName: "bob", Active: true, Groups: []string{"HR Writers"}})
+	h.dir.set(User{ID: "b1", UserName: "bob", Active: true})
+	h.db.users["BOB"] = &DBUser{Name: "BOB", Status: "OPEN", ExternalName: "IAM_PRINCIPAL_NAME=Default/bob"}
+	h.db.grants["BOB"] = map[string]bool{"HR_WRITE": true, "UNMANAGED": true}
+	h.db.users["CAROL"] = &DBUser{Name: "CAROL", Status: "OPEN", ExternalName: ""}
+	h.dir.set(User{ID: "c1", UserName: "carol", Active: true, Groups: []string{"HR Readers"}})
+
+	dry, err := h.svc.Reconcile(ctx, "hr", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sqls []string
+	for _, st := range dry.Statements {
+		sqls = append(sqls, st.SQL)
+	}
+	want := []string{
+		`CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=Default/alice@example.com'`,
+		`GRANT CREATE SESSION TO "ALICE@EXAMPLE.COM"`,
+		`GRANT "HR_READ" TO "ALICE@EXAMPLE.COM"`,
+		`ALTER USER "BOB" ACCOUNT LOCK`,
+		`REVOKE "HR_WRITE" FROM "BOB"`,
+	}
+	if !slices.Equal(sqls, want) || dry.Checked != 3 || dry.Changed != 2 || dry.Skipped != 1 || dry.Failed != 0 {
+		t.Errorf("dry run: %+v\nstatements %q", dry, sqls)
+	}
+	if n := len(h.db.statements()); n != 0 {
+		t.Fatalf("dry run ran %d statements", n)
+	}
+	rep, err := h.svc.Reconcile(ctx, "hr", false)
+	if err != nil || rep.Changed != 2 {
+		t.Fatalf("reconcile: %+v %v", rep, err)
+	}
+	if got := h.db.statements(); !slices.Equal(got, want) {
+		t.Errorf("ran %q", got)
+	}
+	if u, roles, _ := h.db.account("BOB"); !u.Locked() || !slices.Equal(roles, []string{"UNMANAGED"}) {
+		t.Errorf("bob: %v %v", u, roles)
+	}
+	again, err := h.svc.Reconcile(ctx, "hr", false)
+	if err != nil || again.Changed != 0 || len(again.Statements) != 0 {
+		t.Errorf("second reconcile: %+v %v", again, err)
+	}
+	if recs := h.audit.records(); len(recs) != len(want)+2 { // + carol skipped twice
+		t.Errorf("%d audit records", len(recs))
+	}
+}
+
+func TestConcurrencyBound(t *testing.T) {
+	cfg := testConfig(func(d *DatabaseConfig) { d.MaxConcurrency = 1 })
+	cfg.Consumer.Concurrency = 8
+	h := newHarness(t, cfg, true)
+	for i := range 20 {
+		id := fmt.Sprintf("u%031d", i)
+		h.dir.set(User{ID: id, UserName: fmt.Sprintf("user%d", i), Active: true, Groups: []string{"HR Readers"}})
+		h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, id, "")
+	}
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if n := len(h.db.statements()); n != 60 {
+			return fmt.Errorf("%d statements", n)
+		}
+		return nil
+	})
+	h.db.mu.Lock()
+	defer h.db.mu.Unlock()
+	if h.db.maxInFlight != 1 {
+		t.Errorf("max in flight %d, want 1", h.db.maxInFlight)
+	}
+}

@@ -1,0 +1,378 @@
+package dbprovisioner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/audit"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/event"
+)
+
+// Errors of the service.
+var (
+	// ErrUnknownDatabase: no database of that name is configured.
+	ErrUnknownDatabase = errors.New("unknown database")
+	// ErrReconcileRunning: a reconcile of the database is running already.
+	ErrReconcileRunning = errors.New("a reconcile of this database is running")
+	// errUserGone: the event's user no longer exists and names no userName.
+	errUserGone = errors.New("user gone and no userName known")
+)
+
+// coalesceKey groups the messages about one user (the user of a user event,
+// the member of a membership event) or one group (group events). A message
+// that cannot be decoded is handled alone.
+func coalesceKey(m *bus.Msg) string {
+	ev, err := event.Unmarshal(m.Data)
+	if err != nil {
+		return ""
+	}
+	if ref, ok := userOf(ev); ok && !ref.IsZero() {
+		return ev.GetDomain() + "/user/" + ref.String()
+	}
+	if ev.GetKind() == iamflowv1.Kind_KIND_GROUP {
+		return event.EntityKey(ev)
+	}
+	return ""
+}
+
+// userOf returns the user an event asks to reconcile.
+func userOf(ev *iamflowv1.IdentityEvent) (UserRef, bool) {
+	switch ev.GetKind() {
+	case iamflowv1.Kind_KIND_USER:
+		r := ev.GetResource()
+		return UserRef{ID: r.GetId(), Name: r.GetName()}, true
+	case iamflowv1.Kind_KIND_MEMBERSHIP:
+		switch ev.GetAction() {
+		case iamflowv1.Action_ACTION_MEMBER_ADDED, iamflowv1.Action_ACTION_MEMBER_REMOVED:
+			r := ev.GetRelated()
+			return UserRef{ID: r.GetId(), Name: r.GetName()}, true
+		}
+	}
+	return UserRef{}, false
+}
+
+// cause says why a reconcile runs, for audit records and logs.
+type cause struct {
+	source    string // "event", "reconcile" or "api"
+	eventID   string
+	eventType string
+	dryRun    bool
+}
+
+// handler is the consumer's handler for one database.
+func (s *Service) handler(r *dbRuntime) bus.Handler {
+	return func(ctx context.Context, m *bus.Msg) bus.Result {
+		ev, err := event.Unmarshal(m.Data)
+		if err != nil {
+			return bus.Terminal(fmt.Errorf("dbprovisioner: %w", err))
+		}
+		r.counters.events.Add(1)
+		s.last.Event(ev.GetId(), s.now())
+		if ev.GetDomain() != r.cfg.Domain {
+			return bus.Done()
+		}
+		c := cause{source: "event", eventID: ev.GetId(), eventType: ev.GetType()}
+		if r.m.Mode() != ModeUser {
+			return s.result(r, s.handleGroupEvent(ctx, r, ev, c))
+		}
+		ref, ok := userOf(ev)
+		if !ok {
+			return bus.Done()
+		}
+		if ref.IsZero() {
+			return bus.Terminal(fmt.Errorf("dbprovisioner: event %s (%s) names no user", ev.GetId(), ev.GetType()))
+		}
+		_, err = s.syncUser(ctx, r, ref, c)
+		if errors.Is(err, errUserGone) {
+			s.log.DebugContext(ctx, "user gone and no userName; left to the next reconcile", "database", r.cfg.Name, "user", ref.String())
+			return bus.Done()
+		}
+		return s.result(r, err)
+	}
+}
+
+// result classifies an error: unsafe names and permanent failures are
+// dead-lettered at once, the rest retried (after the wait it asks for).
+func (s *Service) result(r *dbRuntime, err error) bus.Result {
+	switch {
+	case err == nil:
+		return bus.Done()
+	case errors.Is(err, ErrUnsafeName), errors.Is(err, ErrPermanent):
+		s.recordError(r, err)
+		return bus.Terminal(err)
+	default:
+		s.recordError(r, err)
+		return bus.RetryAfter(retryAfterOf(err), err)
+	}
+}
+
+// handleGroupEvent ensures the objects of the group a group event names
+// (shared, global_role), or of every mapped group when it names none.
+func (s *Service) handleGroupEvent(ctx context.Context, r *dbRuntime, ev *iamflowv1.IdentityEvent, c cause) error {
+	if ev.GetKind() != iamflowv1.Kind_KIND_GROUP || ev.GetAction() == iamflowv1.Action_ACTION_DELETED {
+		return nil // a global mapping to a deleted group grants nothing; it is left for an administrator
+	}
+	name := ev.GetResource().GetName()
+	if name != "" {
+		i := r.m.GroupIndex(name)
+		if i < 0 {
+			return nil
+		}
+		_, err := s.syncGroup(ctx, r, i, c)
+		return err
+	}
+	for i := range r.m.GroupCount() {
+		if _, err := s.syncGroup(ctx, r, i, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// userResult is what syncUser found and did.
+type userResult struct {
+	user    User
+	view    UserView
+	plan    Plan
+	applied int
+}
+
+// syncUser reads one IAM user and their account and runs the plan (unless
+// dry run).
+func (s *Service) syncUser(ctx context.Context, r *dbRuntime, ref UserRef, c cause) (res userResult, err error) {
+	ctx, span := s.tracer.Start(ctx, "dbprovisioner sync user", trace.WithAttributes(
+		attribute.String("iamflow.database", r.cfg.Name), attribute.String("iamflow.user", ref.String()),
+		attribute.String("iamflow.trigger", c.source)))
+	defer func() { endSpan(span, err) }()
+
+	res.view, err = s.inspectUser(ctx, r, ref)
+	if err == nil {
+		res.plan, err = r.m.PlanUser(res.view)
+	}
+	res.user = res.view.User
+	if errors.Is(err, ErrUnsafeName) {
+		r.counters.refused.Add(1)
+		s.metrics.outcome(r.cfg.Name, c.source, "refused")
+		return res, err
+	}
+	if err != nil {
+		return res, err
+	}
+	res.applied, err = s.apply(ctx, r, res.plan, resourceOfUser(res.user), len(res.plan.Groups) > 0, c)
+	return res, err
+}
+
+// inspectUser reads the user's groups and the account's state.
+func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef) (UserView, error) {
+	var v UserView
+	u, err := r.dir.ReadUser(ctx, ref)
+	switch {
+	case err == nil:
+		v.User, v.Found = u, true
+	case errors.Is(err, ErrNotFound) && ref.Name != "":
+		v.User = User{UserName: ref.Name} // deleted: its account follows as if it left every group
+	case errors.Is(err, ErrNotFound):
+		return v, fmt.Errorf("user %s: %w: %w", ref, errUserGone, err)
+	default:
+		r.counters.failed.Add(1)
+		return v, fmt.Errorf("read user %s in %s: %w", ref, r.cfg.Domain, err)
+	}
+	acct, err := r.m.AccountName(v.User.UserName)
+	if err != nil {
+		return v, err // unsafe: nothing is read or run
+	}
+	if err := acquire(ctx, r.sem); err != nil {
+		return v, err
+	}
+	defer release(r.sem)
+	r.counters.checked.Add(1)
+	dbu, found, err := r.db.UserByName(ctx, acct)
+	if err != nil {
+		r.counters.failed.Add(1)
+		return v, fmt.Errorf("database %s: read account %s: %w", r.cfg.Name, acct.Name(), err)
+	}
+	if !found {
+		return v, nil
+	}
+	v.Account = &dbu
+	if v.Roles, err = r.db.RolesOf(ctx, acct); err != nil {
+		r.counters.failed.Add(1)
+		return v, fmt.Errorf("database %s: read roles of %s: %w", r.cfg.Name, acct.Name(), err)
+	}
+	return v, nil
+}
+
+// syncGroup ensures mapped group i's objects (shared, global_role modes).
+func (s *Service) syncGroup(ctx context.Context, r *dbRuntime, i int, c cause) (p Plan, err error) {
+	subject := r.m.GroupSubject(i)
+	ctx, span := s.tracer.Start(ctx, "dbprovisioner sync group", trace.WithAttributes(
+		attribute.String("iamflow.database", r.cfg.Name), attribute.String("iamflow.subject", subject.Name()),
+		attribute.String("iamflow.trigger", c.source)))
+	defer func() { endSpan(span, err) }()
+	var v GroupView
+	if err := func() error {
+		if err := acquire(ctx, r.sem); err != nil {
+			return err
+		}
+		defer release(r.sem)
+		r.counters.checked.Add(1)
+		if r.m.Mode() == ModeGlobalRole {
+			ok, err := r.db.RoleExists(ctx, subject)
+			v.RoleExists = ok
+			return err
+		}
+		u, found, err := r.db.UserByName(ctx, subject)
+		if err != nil || !found {
+			return err
+		}
+		v.Account = &u
+		v.Roles, err = r.db.RolesOf(ctx, subject)
+		return err
+	}(); err != nil {
+		r.counters.failed.Add(1)
+		return Plan{}, fmt.Errorf("database %s: read %s: %w", r.cfg.Name, subject.Name(), err)
+	}
+	p, err = r.m.PlanGroup(i, v)
+	if err != nil {
+		return p, err
+	}
+	group := r.m.Groups()[i]
+	_, err = s.apply(ctx, r, p, &iamflowv1.Resource{Name: group, Type: "Group"}, true, c)
+	return p, err
+}
+
+// apply runs a plan's statements in order (none in a dry run), one audit
+// record each; it stops at the first failure, which the next reconcile
+// plans around. A skipped plan is audited when the subject would otherwise
+// be managed (inScope).
+func (s *Service) apply(ctx context.Context, r *dbRuntime, p Plan, related *iamflowv1.Resource, inScope bool, c cause) (int, error) {
+	if p.Skipped != "" {
+		r.counters.skipped.Add(1)
+		s.metrics.outcome(r.cfg.Name, c.source, "skipped")
+		if inScope && !c.dryRun {
+			rec := s.auditRecord(r, p, Step{Action: ActionSkip}, related, c)
+			rec.Outcome, rec.Reason = audit.OutcomeSkipped, p.Skipped
+			s.record(ctx, r, rec)
+		}
+		return 0, nil
+	}
+	if len(p.Steps) == 0 {
+		r.counters.inLine.Add(1)
+		s.metrics.outcome(r.cfg.Name, c.source, "in_line")
+		return 0, nil
+	}
+	if c.dryRun {
+		s.metrics.outcome(r.cfg.Name, c.source, "dry_run")
+		return 0, nil
+	}
+	if err := acquire(ctx, r.sem); err != nil {
+		return 0, err
+	}
+	defer release(r.sem)
+	for i, st := range p.Steps {
+		rec := s.auditRecord(r, p, st, related, c)
+		if err := r.db.Exec(ctx, st.Statement); err != nil {
+			err = fmt.Errorf("database %s: %s (%s): %w", r.cfg.Name, st.Statement.Text, st.Action, err)
+			r.counters.failed.Add(1)
+			s.metrics.statement(r.cfg.Name, st.Action, "failed")
+			s.metrics.outcome(r.cfg.Name, c.source, "failed")
+			rec.Outcome = audit.OutcomeFailed
+			rec.Reason += "; failed: " + err.Error()
+			s.record(ctx, r, rec)
+			return i, err
+		}
+		r.counters.statements.Add(1)
+		s.metrics.statement(r.cfg.Name, st.Action, "done")
+		s.record(ctx, r, rec)
+	}
+	r.counters.changed.Add(1)
+	s.metrics.outcome(r.cfg.Name, c.source, "changed")
+	s.log.InfoContext(ctx, "database account changed", "database", r.cfg.Name, "subject", p.Subject, "iam", p.IAMName,
+		"statements", len(p.Steps), "trigger", c.source, "event", c.eventID)
+	return len(p.Steps), nil
+}
+
+// auditRecord describes one statement (outcome done; the caller adjusts it).
+// Records carry names and SQL text built from names, never secrets.
+func (s *Service) auditRecord(r *dbRuntime, p Plan, st Step, related *iamflowv1.Resource, c cause) *iamflowv1.AuditRecord {
+	typ := "DatabaseUser"
+	if r.m.Mode() == ModeGlobalRole {
+		typ = "DatabaseRole"
+	}
+	var reason strings.Builder
+	switch {
+	case len(p.Groups) > 0 && r.m.Mode() == ModeUser:
+		fmt.Fprintf(&reason, "member of %s", strings.Join(p.Groups, ", "))
+	case r.m.Mode() == ModeUser:
+		fmt.Fprintf(&reason, "in no mapped group (on_leave %s)", r.cfg.OnLeave)
+	default:
+		fmt.Fprintf(&reason, "group %s (%s)", p.IAMName, r.m.Mode())
+	}
+	switch c.source {
+	case "event":
+		fmt.Fprintf(&reason, " (%s)", c.eventType)
+	case "reconcile":
+		reason.WriteString(" (reconcile)")
+	case "api":
+		reason.WriteString(" (admin API)")
+	}
+	after := map[string]string{}
+	if st.Statement.Text != "" {
+		after["statement"] = st.Statement.Text
+	}
+	if st.Role != "" {
+		after["role"] = st.Role
+	}
+	return &iamflowv1.AuditRecord{
+		Action:   st.Action,
+		Domain:   r.cfg.Domain,
+		Target:   r.cfg.Name,
+		Resource: &iamflowv1.Resource{Name: p.Subject, Type: typ},
+		Related:  related,
+		Outcome:  audit.OutcomeDone,
+		Reason:   reason.String(),
+		After:    after,
+		EventId:  c.eventID,
+	}
+}
+
+func resourceOfUser(u User) *iamflowv1.Resource {
+	return &iamflowv1.Resource{Id: u.ID, Name: u.UserName, Type: "User"}
+}
+
+// record stores an audit record; one that cannot be stored is logged and counted.
+func (s *Service) record(ctx context.Context, r *dbRuntime, rec *iamflowv1.AuditRecord) {
+	if err := s.auditor.Record(ctx, rec); err != nil {
+		r.counters.auditFailed.Add(1)
+		s.recordError(r, err)
+		s.log.ErrorContext(ctx, "audit record not stored", "error", err, "database", r.cfg.Name,
+			"subject", rec.GetResource().GetName(), "action", rec.Action, "outcome", rec.Outcome)
+	}
+}
+
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func release(sem chan struct{}) { <-sem }
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
