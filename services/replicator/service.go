@@ -331,30 +331,41 @@ func (s *Service) handler(target string) bus.Handler {
 		start := s.now()
 		p, err := d.handle(ctx, e)
 		s.metrics.observe(d, p, err, s.now().Sub(start))
+		res := resultOf(err)
 		switch {
-		case err == nil, errors.Is(err, errUnsupported):
-			return bus.Done()
-		case identitydomain.Retryable(err) || errors.Is(err, identitydomain.ErrCircuitOpen):
-			s.last.Error(err, s.now())
-			return bus.RetryAfter(identitydomain.RetryAfter(err), err)
-		case errors.Is(err, identitydomain.ErrNotFound), errors.Is(err, identitydomain.ErrPreconditionFailed):
-			// Something changed between the read and the write: read again.
-			return bus.Retry(err)
-		case isTerminal(err):
+		case res.IsDone():
+		case res.IsTerminal():
 			s.last.Error(err, s.now())
 			d.log.Error("replication failed for good; event dead-lettered", "link", d.link.Name, "target", target, "event", e.GetId(), "error", err)
-			return bus.Terminal(err)
 		default:
 			s.last.Error(err, s.now())
-			return bus.Retry(err)
 		}
+		return res
 	}
+}
+
+// resultOf decides what becomes of an event whose reconcile returned err.
+func resultOf(err error) bus.Result {
+	switch {
+	case err == nil, errors.Is(err, errUnsupported):
+		return bus.Done()
+	case identitydomain.Retryable(err) || errors.Is(err, identitydomain.ErrCircuitOpen):
+		return bus.RetryAfter(identitydomain.RetryAfter(err), err)
+	case errors.Is(err, identitydomain.ErrNotFound), errors.Is(err, identitydomain.ErrPreconditionFailed),
+		errors.Is(err, identitydomain.ErrConflict):
+		// Something changed between the read and the write (another
+		// event's reconcile created the same user, say): read again.
+		// A conflict that persists is dead-lettered after max_deliver.
+		return bus.Retry(err)
+	case isTerminal(err):
+		return bus.Terminal(err)
+	}
+	return bus.Retry(err)
 }
 
 // isTerminal reports errors that retrying cannot fix.
 func isTerminal(err error) bool {
-	for _, k := range []error{identitydomain.ErrInvalidRequest, identitydomain.ErrForbidden, identitydomain.ErrConflict,
-		identitydomain.ErrUnauthorized} {
+	for _, k := range []error{identitydomain.ErrInvalidRequest, identitydomain.ErrForbidden, identitydomain.ErrUnauthorized} {
 		if errors.Is(err, k) {
 			return true
 		}

@@ -1,0 +1,131 @@
+package replicator
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/admin"
+	"github.com/iamflow/iamflow/internal/secret"
+)
+
+// The admin API over real gRPC and the REST gateway.
+func TestAdminAPI(t *testing.T) {
+	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+	src := p.sites["src"]
+	g := src.createGroup(t, "api-group", "")
+	src.add(t, g, src.createUser(t, "api-user", "Api User"))
+
+	srv, err := admin.New(admin.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.svc.Register(srv.GRPC())
+	if err := srv.RegisterGateway(p.svc.RegisterGateway); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	conn, err := admin.Dial(context.Background(), srv.GRPCAddr().String(), secret.Value{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	c := iamflowv1.NewReplicatorServiceClient(conn)
+	ctx := context.Background()
+
+	// gRPC: a dry run plans, changes nothing.
+	resp, err := c.Reconcile(ctx, &iamflowv1.ReconcileRequest{Link: "hub", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Reports[0]; !r.DryRun || r.Actions["create_group"] != 1 || r.Actions["create_user"] != 1 || r.Actions["add_member"] != 1 {
+		t.Fatalf("dry run: %v", r)
+	}
+	if w := writes(p.sites["tgt"].emu); w != 0 {
+		t.Fatalf("dry run wrote %d times", w)
+	}
+	// Errors carry stable codes.
+	for _, tc := range []struct {
+		err  error
+		code codes.Code
+	}{
+		{func() error { _, err := c.Reconcile(ctx, &iamflowv1.ReconcileRequest{Link: "nope"}); return err }(), codes.NotFound},
+		{func() error { _, err := c.Reconcile(ctx, &iamflowv1.ReconcileRequest{}); return err }(), codes.InvalidArgument},
+		{func() error {
+			_, err := c.ApproveDeletions(ctx, &iamflowv1.ApproveDeletionsRequest{Id: "missing"})
+			return err
+		}(), codes.NotFound},
+		{func() error {
+			_, err := c.ReplayDeadLetters(ctx, &iamflowv1.ReplayDeadLettersRequest{Target: "src"})
+			return err
+		}(), codes.NotFound},
+		{func() error { _, err := c.ListActions(ctx, &iamflowv1.ListActionsRequest{Limit: -1}); return err }(), codes.InvalidArgument},
+	} {
+		if status.Code(tc.err) != tc.code {
+			t.Errorf("error %v: code %v, want %v", tc.err, status.Code(tc.err), tc.code)
+		}
+	}
+
+	// REST: reconcile for real, then status and the audit trail.
+	base := "http://" + srv.HTTPAddr().String()
+	var rec iamflowv1.ReconcileResponse
+	if code := rest(t, http.MethodPost, base+"/v1/replicator/links/hub:reconcile", `{}`, &rec); code != 200 || rec.Reports[0].Actions["add_member"] != 1 {
+		t.Fatalf("REST reconcile: %d %v", code, &rec)
+	}
+	p.converged("src", "tgt", 5*time.Second)
+	var st iamflowv1.GetReplicatorStatusResponse
+	if code := rest(t, http.MethodGet, base+"/v1/replicator/links/hub", "", &st); code != 200 ||
+		len(st.Links) != 1 || st.Links[0].Directions[0].Target != "tgt" || st.Links[0].Directions[0].LastReconcile == nil ||
+		st.Links[0].Directions[0].Circuit != "closed" {
+		t.Fatalf("REST status: %d %v", code, &st)
+	}
+	var acts iamflowv1.ListActionsResponse
+	if code := rest(t, http.MethodGet, base+"/v1/replicator/actions?link=hub&action=create_user", "", &acts); code != 200 ||
+		len(acts.Records) != 1 || acts.Records[0].Resource.GetName() != "api-user" || acts.Records[0].Outcome != "applied" {
+		t.Fatalf("REST actions: %d %v", code, &acts)
+	}
+	var holds iamflowv1.ListHoldsResponse
+	if code := rest(t, http.MethodGet, base+"/v1/replicator/holds", "", &holds); code != 200 || len(holds.Holds) != 0 {
+		t.Fatalf("REST holds: %d %v", code, &holds)
+	}
+	var replay iamflowv1.ReplayDeadLettersResponse
+	if code := rest(t, http.MethodPost, base+"/v1/replicator/targets/tgt:replay", `{}`, &replay); code != 200 || replay.Replayed != 0 {
+		t.Fatalf("REST replay: %d %v", code, &replay)
+	}
+}
+
+// rest calls the REST API and decodes a successful answer into out.
+func rest(t *testing.T, method, url, body string, out proto.Message) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK && out != nil {
+		if err := protojson.Unmarshal(data, out); err != nil {
+			t.Fatalf("decode %s: %v", data, err)
+		}
+	} else if resp.StatusCode != http.StatusOK {
+		t.Logf("%s %s: %d %s", method, url, resp.StatusCode, data)
+	}
+	return resp.StatusCode
+}
