@@ -246,6 +246,8 @@ func TestAuthentication(t *testing.T) {
 	}
 }
 
+// Bad input (malformed, oversized, deeply nested, wrongly typed) is refused
+// with a status and a reason naming what was wrong, and nothing is stored.
 func TestBadRequestsAreRefusedWithAReason(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MaxBodyBytes = 4096 })
 	tests := []struct {
@@ -258,6 +260,13 @@ func TestBadRequestsAreRefusedWithAReason(t *testing.T) {
 		{"too large", "POST", "application/json", `{"x":"` + strings.Repeat("a", 5000) + `"}`, 413, "body_too_large", "4096-byte limit"},
 		{"form body", "POST", "application/x-www-form-urlencoded", `a=b`, 415, "unsupported_media_type", "not JSON"},
 		{"GET", "GET", "", ``, 405, "method_not_allowed", "GET"},
+		{"deeply nested", "POST", "application/json", strings.Repeat("[", 2000) + strings.Repeat("]", 2000), 400, "wrong_type", "body[0]: entry is an array, want an object"},
+		{"deeply nested object", "POST", "application/json", strings.Repeat(`{"a":`, 600) + "1" + strings.Repeat("}", 600), 400, "unsupported_shape", "none of the keys of a known shape"},
+		{"eventType a number", "POST", "application/json", `{"eventType":42,"cloudEventsVersion":"0.1","eventID":"x","data":{}}`, 400, "wrong_type", "eventType is a number, want a string"},
+		{"data a string", "POST", "application/json", `{"eventType":"com.oraclecloud.identitycontrolplane.createuser","cloudEventsVersion":"0.1","eventID":"x","data":"nope"}`, 400, "wrong_type", "data is a string, want an object"},
+		{"additionalDetails a list", "POST", "application/json", `{"eventType":"com.oraclecloud.identitycontrolplane.createuser","cloudEventsVersion":"0.1","eventID":"x","data":{"additionalDetails":[1,2]}}`, 400, "wrong_type", "additionalDetails is an array, want an object"},
+		{"batch of numbers", "POST", "application/json", `[1,2,3]`, 400, "wrong_type", "body[0]: entry is a number"},
+		{"null", "POST", "application/json", `null`, 400, "unsupported_shape", "body is null"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
