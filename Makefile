@@ -2,6 +2,7 @@
 GO        ?= go
 FUZZTIME  ?= 30s
 BENCHTIME ?= 20000x
+BENCHSHORT ?=
 
 .PHONY: run test lint fuzz bench proto proto-check
 
@@ -27,9 +28,13 @@ fuzz:
 	  done; \
 	done
 
-## bench: the webhook path beside raw JetStream publish, and the other benchmarks
+## bench: every benchmark beside its baseline, as tables (BENCHSHORT=-short for a quick, smaller run)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./services/ingest/ ./internal/bus/
+	@{ $(GO) test -run '^$$' -bench Webhook -benchtime $(BENCHTIME) -benchmem ./services/ingest/ && \
+	   $(GO) test -run '^$$' -bench Publish -benchtime $(BENCHTIME) -benchmem ./internal/bus/ && \
+	   $(GO) test $(BENCHSHORT) -run '^$$' -bench 'EventToTarget|MembershipBurst|FullReconcile' -benchtime 1x -timeout 90m ./services/replicator/ && \
+	   $(GO) test $(BENCHSHORT) -run '^$$' -bench ExpireTenThousand -benchtime 1x -timeout 30m ./services/expiry/; } \
+	 | tee bench.out | $(GO) run ./scripts/benchtable
 
 ## proto: regenerate gen/ from proto/ with the tools pinned in tools/go.mod
 proto:
