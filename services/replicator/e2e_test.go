@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -228,3 +229,43 @@ func TestBidirectionalNoEcho(t *testing.T) {
 }
 
 var errNotYet = errors.New("not yet")
+
+// Groups and users outside the link's scope cost no call to the target.
+func TestOutOfScopeCostsNothingInTheTarget(t *testing.T) {
+	l := link("hub", "src", "tgt")
+	l.Groups.Include = []string{"oci-.*"}
+	l.Users.Exclude = []string{"svc-.*"}
+	p := newPipeline(t, config(l), pipelineOpts{})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	p.settled()
+	before := calls(tgt.emu)
+	g := src.createGroup(t, "private", "")
+	src.add(t, g, src.createUser(t, "svc-robot", "Robot"))
+	p.settled()
+	if n := calls(tgt.emu) - before; n != 0 {
+		t.Errorf("out-of-scope changes made %d calls to the target", n)
+	}
+	// In scope: the group comes, its out-of-scope member does not.
+	og := src.createGroup(t, "oci-admins", "")
+	src.add(t, og, src.createUser(t, "ann", "Ann"))
+	robot, _ := src.emu.UserByName("svc-robot")
+	src.add(t, og, robot.ID)
+	p.settled()
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		g, ok := tgt.emu.GroupByName("oci-admins")
+		if !ok {
+			return errors.New("oci-admins not replicated")
+		}
+		ms, _ := tgt.emu.Members(g.ID)
+		if len(ms) != 1 || ms[0].UserName != "ann" {
+			return fmt.Errorf("members %v, want ann only", ms)
+		}
+		return nil
+	})
+	if _, ok := tgt.emu.GroupByName("private"); ok {
+		t.Error("out-of-scope group replicated")
+	}
+	if _, ok := tgt.emu.UserByName("svc-robot"); ok {
+		t.Error("out-of-scope user replicated")
+	}
+}

@@ -203,12 +203,18 @@ func startEmulator(t testing.TB, name string, tier emu.Tier, webhook string) *em
 // says whether it applies the tier's rate limits (else none).
 func newClient(t testing.TB, d *emu.Domain, id, sec string, limited bool) *identitydomain.Client {
 	t.Helper()
+	return newClientURL(t, d.Config().Name, d.URL(), id, sec, limited)
+}
+
+// newClientURL is newClient for a domain at url.
+func newClientURL(t testing.TB, name, url, id, sec string, limited bool) *identitydomain.Client {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(p, []byte(sec), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := identitydomain.DefaultConfig()
-	cfg.URL = d.URL()
+	cfg.URL = url
 	cfg.ClientID = id
 	cfg.ClientSecret = secret.Ref("file:" + p)
 	cfg.Tier = identitydomain.TierFree
@@ -217,7 +223,7 @@ func newClient(t testing.TB, d *emu.Domain, id, sec string, limited bool) *ident
 	}
 	cfg.Retry = identitydomain.RetryConfig{MaxAttempts: 4, BaseDelay: 20 * time.Millisecond, MaxDelay: 2 * time.Second}
 	cfg.Breaker = identitydomain.BreakerConfig{Failures: 5, Cooldown: 500 * time.Millisecond}
-	c, err := identitydomain.New(context.Background(), d.Config().Name, cfg, identitydomain.WithLogger(testLogger(t)))
+	c, err := identitydomain.New(context.Background(), name, cfg, identitydomain.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

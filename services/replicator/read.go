@@ -154,11 +154,22 @@ func (d *direction) userInput(ctx context.Context, trig Trigger, sourceID string
 	return in, nil
 }
 
+// inScope reports whether the link replicates the group.
+func inScope(r *Rules, g GroupState) bool {
+	ok, _ := r.GroupInScope(g)
+	return ok
+}
+
 // resolveUser fills the mapping and the target user of in.
 func (d *direction) resolveUser(ctx context.Context, in *UserInput, sourceID string) error {
 	mp, found, err := d.ids.Get(ctx, d.scope(KindUser), sourceID)
 	if err != nil {
 		return err
+	}
+	if in.Source != nil && !found {
+		if ok, _ := d.rules.UserInScope(*in.Source); !ok {
+			return nil // out of scope and never copied: nothing to read in the target
+		}
 	}
 	if found {
 		in.Mapping = &mp
@@ -187,6 +198,11 @@ func (d *direction) groupInput(ctx context.Context, trig Trigger, sourceID strin
 	if err != nil {
 		return in, err
 	}
+	if src != nil && !found {
+		if ok, _ := d.rules.GroupInScope(*src); !ok {
+			return in, nil // out of scope and never copied: nothing to read in the target
+		}
+	}
 	if found {
 		in.Mapping = &mp
 		if in.Mapped, err = readGroup(ctx, d.tgt, mp.TargetID, members); err != nil {
@@ -198,7 +214,7 @@ func (d *direction) groupInput(ctx context.Context, trig Trigger, sourceID strin
 			return in, fmt.Errorf("find group %q in %s: %w", src.DisplayName, d.target, err)
 		}
 	}
-	if members && src != nil {
+	if ok := src != nil && inScope(d.rules, *src); members && ok {
 		var current []string
 		if t, _ := d.rules.targetGroup(in); t != nil {
 			current = t.Members
