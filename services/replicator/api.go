@@ -53,9 +53,9 @@ func (s *Service) Reconcile(ctx context.Context, req *iamflowv1.ReconcileRequest
 }
 
 // ListHolds lists the deletions held for approval.
-func (s *Service) ListHolds(_ context.Context, req *iamflowv1.ListHoldsRequest) (*iamflowv1.ListHoldsResponse, error) {
+func (s *Service) ListHolds(ctx context.Context, req *iamflowv1.ListHoldsRequest) (*iamflowv1.ListHoldsResponse, error) {
 	resp := &iamflowv1.ListHoldsResponse{}
-	for _, h := range s.Holds(req.GetLink()) {
+	for _, h := range s.Holds(ctx, req.GetLink()) {
 		resp.Holds = append(resp.Holds, holdProto(h))
 	}
 	return resp, nil

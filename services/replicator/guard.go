@@ -2,6 +2,7 @@ package replicator
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,38 +67,56 @@ func OpenGuard(ctx context.Context, js jetstream.JetStream, bucket string, pl Pl
 	}
 	g := NewGuard(now)
 	g.kv = kv
-	keys, err := kv.ListKeys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return g, nil
+	if err := g.Refresh(ctx); err != nil {
+		return nil, err
 	}
+	return g, nil
+}
+
+// Refresh reloads the holds and windows from the bucket, so replicas of the
+// service see each other's holds and deletions (nothing without a bucket).
+// Check, Approve and Reject refresh on their own; call it before Holds when
+// another process may have changed them.
+func (g *Guard) Refresh(ctx context.Context) error {
+	if g.kv == nil {
+		return nil
+	}
+	w, err := g.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("replicator: list bucket %s: %w", bucket, err)
+		return fmt.Errorf("replicator: read guard state: %w", err)
 	}
-	defer func() { _ = keys.Stop() }() // releases the listing's subscription
-	for k := range keys.Keys() {
-		e, err := kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
+	defer func() { _ = w.Stop() }()
+	holds, recent := map[string]Hold{}, map[string][]time.Time{}
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e = <-w.Updates():
 		}
-		if err != nil {
-			return nil, fmt.Errorf("replicator: read %s/%s: %w", bucket, k, err)
+		if e == nil {
+			break // every current value is read
 		}
+		k := e.Key()
 		switch {
 		case strings.HasPrefix(k, "hold."):
 			var h Hold
 			if err := json.Unmarshal(e.Value(), &h); err != nil {
-				return nil, fmt.Errorf("replicator: decode %s/%s: %w", bucket, k, err)
+				return fmt.Errorf("replicator: decode guard state %s: %w", k, err)
 			}
-			g.holds[h.ID] = h
+			holds[h.ID] = h
 		case strings.HasPrefix(k, "window."):
 			var ts []time.Time
 			if err := json.Unmarshal(e.Value(), &ts); err != nil {
-				return nil, fmt.Errorf("replicator: decode %s/%s: %w", bucket, k, err)
+				return fmt.Errorf("replicator: decode guard state %s: %w", k, err)
 			}
-			g.recent[strings.TrimPrefix(k, "window.")] = ts
+			recent[strings.TrimPrefix(k, "window.")] = ts
 		}
 	}
-	return g, nil
+	g.mu.Lock()
+	g.holds, g.recent = holds, recent
+	g.mu.Unlock()
+	return nil
 }
 
 // save writes v at key (nothing without a bucket); v nil deletes the key.
@@ -140,6 +159,9 @@ func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount 
 	n := p.Deletions()
 	if n == 0 {
 		return p, nil
+	}
+	if err := g.Refresh(ctx); err != nil && !p.DryRun {
+		return holdAll(p, "guard state not readable"), err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -190,7 +212,8 @@ func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount 
 		}
 	}
 	g.seq++
-	id := fmt.Sprintf("%s.%s.%d.%d", p.Link, p.Target, now.UnixNano(), g.seq)
+	// The random part keeps ids of replicas sharing the bucket apart.
+	id := fmt.Sprintf("%s.%s.%d.%d-%s", p.Link, p.Target, now.UnixNano(), g.seq, rand.Text()[:8])
 	h := Hold{ID: id, Link: p.Link, Target: p.Target, Reason: reason, At: now, Actions: held}
 	g.holds[id] = h // held in memory even if not saved: fail safe
 	if err := g.save(ctx, "hold."+id, h); err != nil {
@@ -243,6 +266,9 @@ func (g *Guard) Holds() []Hold {
 // the caller to apply (a level-triggered caller may instead reconcile the
 // entities again), and count against the window.
 func (g *Guard) Approve(ctx context.Context, id string) (Hold, error) {
+	if err := g.Refresh(ctx); err != nil {
+		return Hold{}, fmt.Errorf("approve hold %q: %w", id, err)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h, ok := g.holds[id]
@@ -273,6 +299,9 @@ func (g *Guard) Approve(ctx context.Context, id string) (Hold, error) {
 // them again), so a rejection is best followed by a fix in the source or
 // the link's scope.
 func (g *Guard) Reject(ctx context.Context, id string) (Hold, error) {
+	if err := g.Refresh(ctx); err != nil {
+		return Hold{}, fmt.Errorf("reject hold %q: %w", id, err)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h, ok := g.holds[id]

@@ -231,3 +231,42 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 		t.Fatalf("approved and rejected holds came back: %d", n)
 	}
 }
+
+// Two replicas on one bucket: a hold one makes pauses the other's
+// deletions, and the other can approve it.
+func TestGuardIsSharedByReplicas(t *testing.T) {
+	b := bustest.RunServer(t).Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := newClock()
+	a, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, a, deletions(2), 0)
+	if p := check(t, other, deletions(2), 0); heldCount(p) != 2 {
+		t.Fatalf("the other replica ignored the first one's window: %s", p)
+	}
+	if p := check(t, a, deletions(1), 0); heldCount(p) != 1 {
+		t.Fatalf("the first replica ignored the other's hold: %s", p)
+	}
+	if err := a.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := a.Holds()
+	if len(hs) != 2 {
+		t.Fatalf("holds seen by the first replica: %+v", hs)
+	}
+	for _, h := range hs {
+		if _, err := other.Approve(ctx, h.ID); err != nil {
+			t.Fatalf("approve %s on the other replica: %v", h.ID, err)
+		}
+	}
+	if err := a.Refresh(ctx); err != nil || len(a.Holds()) != 0 {
+		t.Fatalf("after approval: %v %+v", err, a.Holds())
+	}
+}

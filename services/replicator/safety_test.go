@@ -62,13 +62,13 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	if n := len(tgt.emu.Groups()); n != 12 {
 		t.Fatalf("target has %d groups while deletions are held, want 12", n)
 	}
-	holds := p.svc.Holds("hub")
+	holds := p.svc.Holds(context.Background(), "hub")
 	if len(holds) != 1 || len(holds[0].Actions) != 10 || !strings.Contains(holds[0].Reason, "max_deletions") {
 		t.Fatalf("holds: %+v", holds)
 	}
 	// The held deletions survive a restart of the service (they are in KV).
 	p.svc = p.newService()
-	if got := p.svc.Holds("hub"); len(got) != 1 || got[0].ID != holds[0].ID {
+	if got := p.svc.Holds(context.Background(), "hub"); len(got) != 1 || got[0].ID != holds[0].ID {
 		t.Fatalf("holds after restart: %+v", got)
 	}
 	ls, err := p.svc.LinkStatus(context.Background(), "hub")
@@ -97,7 +97,7 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	if reps[0].HeldDeletions != 1 {
 		t.Fatalf("one more deletion: held %d, want 1 (the window already counts 10): %v", reps[0].HeldDeletions, reps[0].Actions)
 	}
-	h := p.svc.Holds("hub")[0]
+	h := p.svc.Holds(context.Background(), "hub")[0]
 	if _, err := p.svc.RejectDeletions(context.Background(), &iamflowv1.RejectDeletionsRequest{Id: h.ID}); err != nil {
 		t.Fatal(err)
 	}

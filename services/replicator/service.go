@@ -434,8 +434,12 @@ func (s *Service) linkDirections(link string) []*direction {
 	return out
 }
 
-// Holds lists the held deletions, oldest first; link "" lists all.
-func (s *Service) Holds(link string) []Hold {
+// Holds lists the held deletions, oldest first; link "" lists all. The
+// list is read from the guard's bucket, so holds other replicas made show.
+func (s *Service) Holds(ctx context.Context, link string) []Hold {
+	if err := s.guard.Refresh(ctx); err != nil {
+		s.log.Warn("guard state not readable; listing the holds this process knows", "error", err)
+	}
 	var out []Hold
 	for _, h := range s.guard.Holds() {
 		if link == "" || h.Link == link {
@@ -449,7 +453,7 @@ func (s *Service) Holds(link string) []Hold {
 // returns the hold, how many were applied and the failures.
 func (s *Service) Approve(ctx context.Context, id string) (Hold, int, []string, error) {
 	var d *direction
-	for _, h := range s.guard.Holds() {
+	for _, h := range s.Holds(ctx, "") {
 		if h.ID == id {
 			for _, x := range s.linkDirections(h.Link) {
 				if x.target == h.Target {

@@ -53,7 +53,7 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 // LinkStatus reports each link (or the named one) per direction.
 func (s *Service) LinkStatus(ctx context.Context, link string) ([]*iamflowv1.LinkStatus, error) {
 	held := map[[2]string]int32{}
-	for _, h := range s.guard.Holds() {
+	for _, h := range s.Holds(ctx, link) {
 		held[[2]string{h.Link, h.Target}] += int32(len(h.Actions))
 	}
 	var out []*iamflowv1.LinkStatus
