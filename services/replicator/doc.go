@@ -41,7 +41,7 @@
 //
 // The emails attribute is replaced as a whole list. Users are replicated
 // when in the link's user scope, whether or not a replicated group holds
-// them. The guard's deletion window is counted per process. A bidirectional
+// them. A bidirectional
 // link whose two sides change the same attribute at once settles on
 // whichever change is reconciled last.
 package replicator
