@@ -20,8 +20,11 @@ func TestExampleFileIsValid(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("the documented example does not validate:\n%v", err)
 	}
-	if len(cfg.Domains) != 2 || cfg.Domains[0].Name != "hub" || !cfg.Domains[0].HasAPI() || cfg.Domains[1].HasAPI() {
+	if len(cfg.Domains) != 3 || cfg.Domains[0].Name != "hub" || !cfg.Domains[0].HasAPI() || cfg.Domains[1].HasAPI() || !cfg.Domains[2].HasAPI() {
 		t.Fatalf("domains = %+v", cfg.Domains)
+	}
+	if l := cfg.Replicator.Links; len(l) != 1 || l[0].Source != "hub" || l[0].Targets[0] != "spoke-eu" || l[0].Groups.Exclude[0] != "(?i)break-glass.*" {
+		t.Fatalf("replicator links = %+v", l)
 	}
 	if cfg.NATS.Streams.DuplicateWindow != 2*time.Hour+15*time.Minute {
 		t.Fatalf("duplicate_window = %v", cfg.NATS.Streams.DuplicateWindow)
@@ -159,5 +162,46 @@ func TestDomainDefaultsAreFilledPerEntry(t *testing.T) {
 	cfg.Dev = true
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("valid domain rejected: %v", err)
+	}
+}
+
+func TestReplicatorLinksNeedConfiguredDomainsWithAPI(t *testing.T) {
+	cfg, err := Load("../../deploy/iamflow.example.yaml", envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Replicator.Links[0].Targets = []string{"spoke", "nowhere"}
+	err = cfg.Validate()
+	for _, want := range []string{
+		`replicator.links[0] "hub-to-spokes": targets[1]: "nowhere" is not a configured domain`,
+		`replicator.links[0] "hub-to-spokes": domain "spoke" has no API access configured`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nwant it to contain %q", err, want)
+		}
+	}
+}
+
+// A variable named like a secret setting that holds the secret itself (not a
+// reference) is what a reference points to, not an override.
+func TestSecretVariableHoldingTheSecretIsNotAnOverride(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(p, []byte("admin:\n  token: env:IAMFLOW_ADMIN_TOKEN\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(p, envMap(map[string]string{"IAMFLOW_ADMIN_TOKEN": "s3cret-token-value"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Admin.Token != "env:IAMFLOW_ADMIN_TOKEN" {
+		t.Fatalf("admin.token = %q, want the reference kept", cfg.Admin.Token)
+	}
+	cfg, err = Load(p, envMap(map[string]string{"IAMFLOW_ADMIN_TOKEN": "file:/run/secrets/admin"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Admin.Token != "file:/run/secrets/admin" {
+		t.Fatalf("admin.token = %q, want the reference from the environment", cfg.Admin.Token)
 	}
 }

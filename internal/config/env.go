@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iamflow/iamflow/internal/secret"
 )
 
 // EnvPrefix starts every environment override.
@@ -16,12 +18,21 @@ var envAliases = map[string]string{
 	"IAMFLOW_NATS_URL": "IAMFLOW_NATS_URLS",
 }
 
-var durationType = reflect.TypeOf(time.Duration(0))
+var (
+	durationType  = reflect.TypeOf(time.Duration(0))
+	secretRefType = reflect.TypeOf(secret.Ref(""))
+)
 
 // applyEnv overrides scalar settings from IAMFLOW_<SECTION>_<KEY> variables,
 // the YAML path upper-cased and joined by '_' (IAMFLOW_NATS_URLS,
 // IAMFLOW_INGEST_MAX_BODY_BYTES, IAMFLOW_ADMIN_TOKEN). Lists take
 // comma-separated values. Lists of structs (domains) are file-only.
+//
+// A variable named like a secret setting overrides it only when its value is
+// itself a reference (env:, file:, vault:). Any other value is taken to be
+// the secret a reference points to, not an override: with
+// `admin.token: env:IAMFLOW_ADMIN_TOKEN` in the file, IAMFLOW_ADMIN_TOKEN
+// holds the token, and the setting keeps naming it.
 func applyEnv(cfg *Config, env func(string) (string, bool)) error {
 	lookup := func(name string) (string, bool) {
 		if v, ok := env(name); ok {
@@ -69,6 +80,9 @@ func walkEnv(v reflect.Value, prefix string, env func(string) (string, bool)) er
 		raw, ok := env(name)
 		if !ok {
 			continue
+		}
+		if fv.Type() == secretRefType && secret.Ref(raw).Validate() != nil {
+			continue // the secret itself, not a reference to it
 		}
 		if err := setScalar(fv, raw); err != nil {
 			return fmt.Errorf("environment variable %s: %w", name, err)
