@@ -17,6 +17,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/iamflow/iamflow/emulator/identitydomain"
+	ordsemu "github.com/iamflow/iamflow/emulator/ords"
 	"github.com/iamflow/iamflow/internal/app"
 	"github.com/iamflow/iamflow/internal/cli"
 	"github.com/iamflow/iamflow/internal/config"
@@ -25,13 +26,12 @@ import (
 
 // pending are services deploy/compose.yaml runs (under the "pending" profile)
 // that this build cannot serve yet. Remove each name, and its service's
-// profile, when it appears in app.ServiceNames().
-var pending = []string{"replicator", "dbprovisioner"}
+// profile, when it appears in app.ServiceNames(). None today.
+var pending []string
 
 // pendingEmulators are `iamflow emulate` subcommands compose.yaml uses that do
-// not exist yet. Remove "ords" when `iamflow emulate ords` lands, and give
-// emu-ords its flags and a health check.
-var pendingEmulators = []string{"ords"}
+// not exist yet (under the "pending" profile). None today.
+var pendingEmulators []string
 
 // composeEnv is the environment the compose files are interpolated with: the
 // variables compose.yaml requires, as a user would export them.
@@ -99,7 +99,7 @@ func TestComposeLoadsWithoutPendingServices(t *testing.T) {
 			t.Errorf("service %s runs pending emulator %q without the pending profile", name, s.Command[1])
 		}
 	}
-	for _, want := range []string{"nats", "jaeger", "pod", "ingest", "capabilities", "expiry", "emu-src", "emu-tgt"} {
+	for _, want := range []string{"nats", "jaeger", "pod", "ingest", "capabilities", "expiry", "replicator", "dbprovisioner", "emu-src", "emu-tgt", "emu-ords"} {
 		if _, ok := p.Services[want]; !ok {
 			t.Errorf("service %s is not started by default", want)
 		}
@@ -259,7 +259,7 @@ func checkEmulate(t *testing.T, name string, s types.ServiceConfig) {
 		}
 	}
 	if len(names) == 0 {
-		t.Errorf("service %s: no domain name after the flags", name)
+		t.Errorf("service %s: no domain or database name after the flags", name)
 	}
 	_, port, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -268,16 +268,33 @@ func checkEmulate(t *testing.T, name string, s types.ServiceConfig) {
 	}
 	checkHealth(t, name, s, "http://127.0.0.1:"+port+"/_emulator/stats")
 	if seed != "" {
-		checkSeed(t, name, s, seed)
+		checkSeed(t, name, s, sub, seed, names)
 	}
 }
 
-// checkSeed loads the seed file mounted at target into an emulated domain.
-func checkSeed(t *testing.T, name string, s types.ServiceConfig, target string) {
+// checkSeed loads the seed file mounted at target into the emulator the
+// service runs: an emulated domain, or an emulated ORDS serving names.
+func checkSeed(t *testing.T, name string, s types.ServiceConfig, emulator, target string, names []string) {
 	t.Helper()
 	src := mountSource(s, target)
 	if src == "" {
 		t.Errorf("service %s: --seed %s is not a mounted file", name, target)
+		return
+	}
+	if emulator == "ords" {
+		cfg := ordsemu.Config{}
+		for _, n := range names {
+			cfg.Databases = append(cfg.Databases, ordsemu.Database{Alias: n, ClientID: "seedcheck", ClientSecret: "seedcheck-secret"})
+		}
+		e, err := ordsemu.New(cfg)
+		if err != nil {
+			t.Errorf("service %s: databases %v: %v", name, names, err)
+			return
+		}
+		defer e.Close()
+		if err := e.SeedFile(src); err != nil {
+			t.Errorf("service %s: seed %s: %v", name, src, err)
+		}
 		return
 	}
 	d, err := identitydomain.New(identitydomain.Config{
@@ -365,11 +382,18 @@ func TestComposeConfig(t *testing.T) {
 			t.Errorf("service %s: admin.http_addr = %q after overrides, want %q", name, cfg.Admin.HTTPAddr, want)
 		}
 		refs := []secret.Ref{cfg.Admin.Token, cfg.Ingest.Password}
+		loopback := func(what, raw string) {
+			if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && !slices.Contains([]string{"127.0.0.1", "localhost", "::1"}, u.Hostname()) {
+				t.Errorf("service %s: %s at %s: iamflow refuses http to a non-loopback host", name, what, raw)
+			}
+		}
 		for _, d := range cfg.Domains {
 			refs = append(refs, d.ClientSecret, d.StaticToken)
-			if u, err := url.Parse(d.URL); err == nil && u.Scheme == "http" && !slices.Contains([]string{"127.0.0.1", "localhost", "::1"}, u.Hostname()) {
-				t.Errorf("service %s: domain %s at %s: iamflow refuses http to a non-loopback host", name, d.Name, d.URL)
-			}
+			loopback("domain "+d.Name, d.URL)
+		}
+		for _, db := range cfg.Dbprovisioner.Databases {
+			refs = append(refs, db.ORDS.ClientSecret, db.ORDS.Password)
+			loopback("database "+db.Name, db.ORDS.URL)
 		}
 		for _, r := range refs {
 			checkEnvRef(t, name, s, r)
@@ -381,15 +405,53 @@ func TestComposeConfig(t *testing.T) {
 	}
 }
 
-func TestComposeConfigTODOMarkers(t *testing.T) {
+// TestComposeConfigConfiguresEveryService: `iamflow serve <service>` fails
+// when its section gives it nothing to do, so the stack's configuration
+// configures every service a container serves, and the replicator and the
+// DB provisioner work with the emulators of the stack.
+func TestComposeConfigConfiguresEveryService(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("compose", "iamflow.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{"# TODO(replicator-config)", "# TODO(dbprovisioner-config)"} {
-		if !bytes.Contains(b, []byte(m)) {
-			t.Errorf("compose/iamflow.yaml: marker %q missing (remove this check when the section is real)", m)
+	if bytes.Contains(b, []byte("# TODO(")) {
+		t.Error("compose/iamflow.yaml still has a TODO marker")
+	}
+	cfg, err := config.Load(filepath.Join("compose", "iamflow.yaml"), func(k string) (string, bool) { v, ok := composeEnv[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Replicator.Links; len(l) != 1 || l[0].Source != "src" || !slices.Equal(l[0].Targets, []string{"tgt"}) {
+		t.Errorf("replicator.links = %+v, want src -> tgt", l)
+	}
+	dbs := cfg.Dbprovisioner.Databases
+	if len(dbs) != 1 || dbs[0].Domain != "src" || !strings.HasSuffix(dbs[0].ORDS.URL, "/ords/db1") {
+		t.Fatalf("dbprovisioner.databases = %+v, want db1 on src", dbs)
+	}
+	// The database's URL is the emulated ORDS of emu-ords, its roles are seeded there.
+	p := load(t, "compose.yaml")
+	emu, ok := p.Services["emu-ords"]
+	if !ok {
+		t.Fatal("no emu-ords service")
+	}
+	cmd := strings.Join(emu.Command, " ")
+	u, err := url.Parse(dbs[0].ORDS.URL)
+	if err != nil || !strings.Contains(cmd, "--addr=0.0.0.0:"+u.Port()) || !strings.HasSuffix(cmd, " db1") || !strings.Contains(cmd, "--client-id="+dbs[0].ORDS.ClientID) {
+		t.Errorf("emu-ords command %q does not serve %s", cmd, dbs[0].ORDS.URL)
+	}
+	seed, err := os.ReadFile(filepath.Join("compose", "ords-seed.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range dbs[0].Groups {
+		for _, r := range g.Roles {
+			if !bytes.Contains(seed, []byte("name: "+r)) {
+				t.Errorf("role %s of group %s is not seeded in compose/ords-seed.yaml", r, g.Group)
+			}
 		}
+	}
+	if d, ok := p.Services["dbprovisioner"].DependsOn["emu-ords"]; !ok || d.Condition != types.ServiceConditionHealthy {
+		t.Errorf("dbprovisioner: depends_on emu-ords = %+v, want service_healthy", d)
 	}
 }
 

@@ -26,9 +26,11 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/services/capabilities"
+	"github.com/iamflow/iamflow/services/dbprovisioner"
 	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/ingest"
 	"github.com/iamflow/iamflow/services/replicator"
@@ -52,10 +54,11 @@ var errNotConfigured = errors.New("not configured")
 type constructor func(ctx context.Context, a *App) (Service, error)
 
 var constructors = map[string]constructor{
-	ingest.Name:       newIngest,
-	capabilities.Name: newCapabilities,
-	expiry.Name:       newExpiry,
-	replicator.Name:   newReplicator,
+	ingest.Name:        newIngest,
+	capabilities.Name:  newCapabilities,
+	expiry.Name:        newExpiry,
+	replicator.Name:    newReplicator,
+	dbprovisioner.Name: newDbprovisioner,
 }
 
 // ServiceNames lists the services this build can run, sorted.
@@ -86,6 +89,10 @@ type App struct {
 	// One Identity Domains client per domain, shared by the services, since
 	// rate limits and the circuit breaker are per domain.
 	clients map[string]*identitydomain.Client
+	// One ORDS client per database, closed with the app.
+	ordsClients []*ords.Client
+	// The process's secret resolver for vault: references, built on first use.
+	secrets *secret.Resolver
 }
 
 // Option configures an App.
@@ -250,6 +257,9 @@ func (a *App) Close() {
 	for _, c := range a.clients {
 		c.Close()
 	}
+	for _, c := range a.ordsClients {
+		c.Close()
+	}
 	if a.bus != nil {
 		_ = a.bus.Close()
 		a.bus = nil
@@ -283,6 +293,26 @@ func (a *App) domainClient(ctx context.Context, name string) (*identitydomain.Cl
 	}
 	a.clients[name] = c
 	return c, nil
+}
+
+// secretResolver returns the process's secret resolver, creating it on first
+// use: env: and file: references always, vault: references when
+// secrets.vault is configured. Vault secrets are cached in it, so every
+// client that shares it shares one read of each secret.
+func (a *App) secretResolver() (*secret.Resolver, error) {
+	if a.secrets != nil {
+		return a.secrets, nil
+	}
+	opts := []secret.ResolverOption{secret.WithResolverLogger(a.log)}
+	if a.cfg.Secrets.VaultConfigured() {
+		opts = append(opts, secret.WithVault(a.cfg.Secrets.Vault))
+	}
+	r, err := secret.NewResolver(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("secrets.vault: %w", err)
+	}
+	a.secrets = r
+	return r, nil
 }
 
 // apiService is a service with an admin API of its own.
@@ -377,6 +407,42 @@ func newReplicator(ctx context.Context, a *App) (Service, error) {
 		}
 	}
 	svc, err := replicator.New(ctx, a.cfg.Replicator, a.bus, domains, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return svc, a.serveAPI(svc)
+}
+
+func newDbprovisioner(ctx context.Context, a *App) (Service, error) {
+	cfg := a.cfg.Dbprovisioner
+	if len(cfg.Databases) == 0 {
+		return nil, fmt.Errorf("%w: no database (dbprovisioner.databases)", errNotConfigured)
+	}
+	resolver, err := a.secretResolver()
+	if err != nil {
+		return nil, err
+	}
+	dirs := map[string]dbprovisioner.Directory{}
+	dbs := map[string]dbprovisioner.Database{}
+	for _, d := range cfg.Databases {
+		if dirs[d.Domain] == nil {
+			c, err := a.domainClient(ctx, d.Domain)
+			if err != nil {
+				return nil, fmt.Errorf("database %s: %w", d.Name, err)
+			}
+			dirs[d.Domain] = dbprovisioner.NewDirectory(c)
+		}
+		c, err := ords.New(ctx, d.Name, d.WithDefaults().ORDS, ords.WithSecretResolver(resolver),
+			ords.WithLogger(a.log.With("service", dbprovisioner.Name)), ords.WithTelemetry(a.tel), ords.WithRegisterer(a.registry))
+		if err != nil {
+			return nil, err
+		}
+		a.ordsClients = append(a.ordsClients, c)
+		dbs[d.Name] = dbprovisioner.NewDatabase(c)
+	}
+	svc, err := dbprovisioner.New(ctx, cfg, a.bus, dirs, dbs,
+		dbprovisioner.WithLogger(a.log.With("service", dbprovisioner.Name)), dbprovisioner.WithTelemetry(a.tel),
+		dbprovisioner.WithRegisterer(a.registry), dbprovisioner.WithVersion(a.version))
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func TestNamedServiceWithNothingToDoFails(t *testing.T) {
 
 func TestUnknownServiceNamesTheKnownOnes(t *testing.T) {
 	_, err := New(context.Background(), testConfig(t), []string{"replicatorr"}, WithTelemetry(telemetry.Noop()))
-	if err == nil || !strings.Contains(err.Error(), "capabilities, expiry, ingest") {
+	if err == nil || !strings.Contains(err.Error(), "capabilities, dbprovisioner, expiry, ingest, replicator") {
 		t.Fatalf("New(replicatorr) = %v", err)
 	}
 }

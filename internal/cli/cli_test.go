@@ -112,7 +112,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 	var out, errOut syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0"}, &out, &errOut)
+		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
 	}()
 	defer func() {
 		cancel()
@@ -226,6 +226,9 @@ func TestDevAsANewUserWould(t *testing.T) {
 		t.Fatalf("reconcile --dry-run: exit %d\n%s%s", code, plan, stderr)
 	}
 
+	// A member of "DB Users" in src gets an account in the emulated database.
+	checkDevDatabase(t, out.String(), emu[3], token)
+
 	restAddr := regexp.MustCompile(`REST (http://\S+/v1/status)`).FindStringSubmatch(out.String())
 	resp, err = http.Get(restAddr[1])
 	if err != nil {
@@ -301,7 +304,7 @@ func TestGrantThroughDev(t *testing.T) {
 	var out, errOut syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- Run(ctx, []string{"dev", "--config", cfgFile, "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0"}, &out, &errOut)
+		exited <- Run(ctx, []string{"dev", "--config", cfgFile, "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
 	}()
 	defer func() {
 		cancel()

@@ -15,6 +15,7 @@ import (
 	"github.com/iamflow/iamflow/internal/app"
 	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/services/dbprovisioner"
 	"github.com/iamflow/iamflow/services/ingest"
 	"github.com/iamflow/iamflow/services/replicator"
 )
@@ -34,13 +35,17 @@ unless --data is given.
 
 Without configured domains, dev also runs two emulated Identity Domains, "src"
 and "tgt" (see 'iamflow help emulate'); every change made in src is delivered
-to the webhook as the OCI event a real domain would emit.`,
+to the webhook as the OCI event a real domain would emit, and the replicator
+copies src into tgt. Without configured databases either, it runs an emulated
+ORDS with one database, "devdb": the DB provisioner gives every member of the
+group "DB Users" in src an account there with the role APP_READER.`,
 		run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags(e, "dev")
 			cfgPath := configFlag(e, fs)
 			dataDir := fs.String("data", "", "keep JetStream state in this directory (default: a temporary one, removed on exit)")
 			sourceAddr := fs.String("source-addr", "127.0.0.1:9101", "address of the emulated source domain (when no domains are configured)")
 			targetAddr := fs.String("target-addr", "127.0.0.1:9102", "address of the emulated target domain (when no domains are configured)")
+			ordsAddr := fs.String("ords-addr", "127.0.0.1:9103", "address of the emulated ORDS (when no domains and no databases are configured)")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
@@ -75,6 +80,8 @@ to the webhook as the OCI event a real domain would emit.`,
 			opts = append(opts, app.WithIngestListener(ln))
 			webhook := "http://" + ln.Addr().String() + cfg.Ingest.Path
 			var emu *devDomains
+			var db *devDatabase
+			defer func() { db.close() }()
 			if len(cfg.Domains) == 0 {
 				emu = newDevDomains(*sourceAddr, *targetAddr)
 				defer emu.close()
@@ -89,6 +96,18 @@ to the webhook as the OCI event a real domain would emit.`,
 				if len(cfg.Replicator.Links) == 0 {
 					cfg.Replicator.Links = []replicator.Link{{Name: devLink, Source: "src", Targets: []string{"tgt"}}}
 				}
+				if len(cfg.Dbprovisioner.Databases) == 0 {
+					if db, err = startDevDatabase(*ordsAddr, newCLILogger(e)); err != nil {
+						ln.Close()
+						return err
+					}
+					dbc, err := db.database(tmp, "src")
+					if err != nil {
+						ln.Close()
+						return err
+					}
+					cfg.Dbprovisioner.Databases = []dbprovisioner.DatabaseConfig{dbc}
+				}
 			}
 			a, err := app.New(ctx, cfg, []string{"all"}, opts...)
 			if err != nil {
@@ -101,7 +120,7 @@ to the webhook as the OCI event a real domain would emit.`,
 			if err := waitListening(ctx, done, ing); err != nil {
 				return err
 			}
-			printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), emu)
+			printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), emu, db)
 			return <-done
 		},
 	}
@@ -129,7 +148,7 @@ func waitListening(ctx context.Context, done <-chan error, ing *ingest.Service) 
 	return nil
 }
 
-func printDevBanner(w io.Writer, cfg config.Config, a *app.App, webhook, password string, emu *devDomains) {
+func printDevBanner(w io.Writer, cfg config.Config, a *app.App, webhook, password string, emu *devDomains, db *devDatabase) {
 	grpcAddr, httpAddr := a.Admin().GRPCAddr().String(), a.Admin().HTTPAddr().String()
 	nats := a.Bus().ClientURL()
 	if nats == "" {
@@ -166,6 +185,23 @@ and watch it appear in tgt; a full reconcile of the link, as a plan first:
 
   go run ./cmd/iamflow reconcile %s --dry-run --addr %s
 `, emu.adminID, emu.adminSecret, src, tgt, devLink, emu.adminID, emu.adminSecret, src, src, devLink, grpcAddr)
+		if db != nil {
+			fmt.Fprintf(w, `
+  emulated ORDS (Autonomous Database REST-enabled SQL):
+    %s  %s   members of src group %q get an account with role %s
+
+Add a user to %q in src (with $TOKEN from above); the user appears in %s with
+the role within a second:
+
+  USER_ID=$(curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/scim+json' %s/admin/v1/Users -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"dana@example.com"}' | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)
+  curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/scim+json' %s/admin/v1/Groups -d '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"%s","members":[{"value":"'$USER_ID'","type":"User"}]}'
+  curl -sS '%s/_emulator/users?db=%s'
+
+and what the DB provisioner would run for a user (nothing, once it is in step):
+
+  curl -sS http://%s/v1/dbprovisioner/databases/%s/users/dana@example.com
+`, devDB, db.emu.BaseURL(devDB), devDBGroup, devDBRole, devDBGroup, devDB, src, src, devDBGroup, db.emu.URL(), devDB, httpAddr, devDB)
+		}
 	}
 	fmt.Fprintf(w, `
 Or post a sample OCI event yourself (the second post of the same event is stored once):

@@ -14,8 +14,8 @@ import (
 
 func emulateCommand() command {
 	return command{
-		name: "emulate", usage: "identity-domain [flags] NAME...",
-		summary: "run emulated OCI Identity Domains (SCIM, OAuth, events out, faults)",
+		name: "emulate", usage: "identity-domain|ords [flags] NAME...",
+		summary: "run emulated OCI Identity Domains or ORDS (REST-enabled SQL) for tests and demos",
 		help: `'iamflow emulate identity-domain src tgt' runs one in-memory Identity Domain per
 name, on consecutive ports from --addr, until SIGINT. Each speaks the Identity
 Domains REST API the way iamflow and the oci-go-sdk use it: /oauth2/v1/token
@@ -28,14 +28,25 @@ dropped or duplicated events) are set at runtime:
   curl -X POST http://127.0.0.1:9101/_emulator/faults -d '{"rate429":0.2}'
   curl http://127.0.0.1:9101/_emulator/stats
 
+'iamflow emulate ords db1 db2' runs one emulated ORDS on --addr serving a
+REST-enabled schema per name (alias): <url>/ords/<alias>/oauth/token and
+<url>/ords/<alias>/_/sql over an in-memory catalog of users and roles, the
+statements and catalog queries the DB provisioner issues. See what it holds:
+
+  curl 'http://127.0.0.1:9103/_emulator/users?db=db1'
+
 The OAuth client secret is generated and printed unless --client-secret
-gives a reference (env:NAME or file:/path).`,
+gives a reference (env:NAME or file:/path). 'iamflow emulate ords -h' lists
+its flags.`,
 		run: func(ctx context.Context, e *env, args []string) error {
+			if len(args) > 0 && args[0] == "ords" {
+				return runEmulateORDS(ctx, e, args[1:])
+			}
 			if len(args) == 0 || args[0] != "identity-domain" {
 				if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 					args = []string{"identity-domain", "-h"}
 				} else {
-					return fmt.Errorf("%w: the only emulator is identity-domain", errUsage)
+					return fmt.Errorf("%w: the emulators are identity-domain and ords", errUsage)
 				}
 			}
 			fs := newFlags(e, "emulate identity-domain")

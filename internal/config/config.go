@@ -18,9 +18,11 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/validate"
 	"github.com/iamflow/iamflow/services/capabilities"
+	"github.com/iamflow/iamflow/services/dbprovisioner"
 	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/ingest"
 	"github.com/iamflow/iamflow/services/replicator"
@@ -44,6 +46,11 @@ type Config struct {
 	Capabilities capabilities.Config `yaml:"capabilities"`
 	// Expiry is the temporary groups whose memberships revoke themselves.
 	Expiry expiry.Config `yaml:"expiry"`
+	// Dbprovisioner is the Autonomous Databases whose accounts and roles
+	// follow IAM group membership.
+	Dbprovisioner dbprovisioner.Config `yaml:"dbprovisioner"`
+	// Secrets is how vault: secret references are read (OCI Vault).
+	Secrets Secrets `yaml:"secrets"`
 
 	// Dev is set by `iamflow dev`: the admin API needs no token.
 	Dev bool `yaml:"-"`
@@ -76,13 +83,14 @@ func (d Domain) HasAPI() bool {
 // dev mode.
 func Default() Config {
 	return Config{
-		NATS:         bus.DefaultConfig(),
-		Admin:        admin.DefaultConfig(),
-		Telemetry:    telemetry.DefaultConfig(),
-		Ingest:       ingest.DefaultConfig(),
-		Replicator:   replicator.DefaultConfig(),
-		Capabilities: capabilities.DefaultConfig(),
-		Expiry:       expiry.DefaultConfig(),
+		NATS:          bus.DefaultConfig(),
+		Admin:         admin.DefaultConfig(),
+		Telemetry:     telemetry.DefaultConfig(),
+		Ingest:        ingest.DefaultConfig(),
+		Replicator:    replicator.DefaultConfig(),
+		Capabilities:  capabilities.DefaultConfig(),
+		Expiry:        expiry.DefaultConfig(),
+		Dbprovisioner: dbprovisioner.DefaultConfig(),
 	}
 }
 
@@ -144,11 +152,16 @@ func (c *Config) Validate() error {
 		validate.Prefix("replicator.", c.Replicator.Validate()),
 		validate.Prefix("capabilities.", c.Capabilities.Validate()),
 		validate.Prefix("expiry.", c.Expiry.Validate()),
+		c.Secrets.validate(),
+	}
+	if len(c.Dbprovisioner.Databases) > 0 {
+		errs = append(errs, validate.Prefix("dbprovisioner.", c.Dbprovisioner.Validate()))
 	}
 	errs = append(errs, c.validateDomains()...)
 	errs = append(errs, c.validateCapabilityDomains()...)
 	errs = append(errs, c.validateExpiryDomains()...)
 	errs = append(errs, c.validateReplicatorDomains()...)
+	errs = append(errs, c.validateDbprovisionerDomains()...)
 	return errors.Join(errs...)
 }
 
@@ -226,6 +239,33 @@ func (c *Config) validateReplicatorDomains() []error {
 		for _, n := range append([]string{l.Source}, l.Targets...) {
 			if d, ok := c.Domain(n); ok && !d.HasAPI() {
 				errs = append(errs, fmt.Errorf("replicator.links[%d] %q: domain %q has no API access configured (client_id, client_secret)", i, l.Name, n))
+			}
+		}
+	}
+	return errs
+}
+
+// validateDbprovisionerDomains checks that every database's domain is
+// configured with API access (the service reads users and groups from it),
+// and that vault: credentials have secrets.vault to be read with.
+func (c *Config) validateDbprovisionerDomains() []error {
+	var errs []error
+	for i, db := range c.Dbprovisioner.Databases {
+		key := fmt.Sprintf("dbprovisioner.databases[%d] %q", i, db.Name)
+		switch d, ok := c.Domain(db.Domain); {
+		case db.Domain == "":
+			// reported by the section's own validation
+		case !ok:
+			errs = append(errs, fmt.Errorf("%s: domain: %q is not a configured domain (domains[].name)", key, db.Domain))
+		case !d.HasAPI():
+			errs = append(errs, fmt.Errorf("%s: domain: %q has no API access configured (client_id, client_secret), and reading its users and groups needs it", key, db.Domain))
+		}
+		for _, r := range []struct {
+			key string
+			ref secret.Ref
+		}{{"ords.client_secret", db.ORDS.ClientSecret}, {"ords.password", db.ORDS.Password}} {
+			if r.ref.Scheme() == "vault" && !c.Secrets.VaultConfigured() {
+				errs = append(errs, fmt.Errorf("%s: %s: a vault: reference needs secrets.vault (auth: resource_principal, instance_principal or config_file)", key, r.key))
 			}
 		}
 	}
