@@ -53,6 +53,7 @@ its flags.`,
 			addr := fs.String("addr", "127.0.0.1:9101", "address of the first domain; the next ones take the following ports")
 			clientID := fs.String("client-id", "iamflow", "OAuth client id accepted by every domain")
 			clientSecret := fs.String("client-secret", "", "secret reference for the client secret (default: generated and printed)")
+			adminID := fs.String("admin-client-id", "admin", "a second OAuth client, with the same secret, for changes made by hand (\"\" for none): iamflow does not replicate its own client's changes")
 			tier := fs.String("tier", string(identitydomain.TierFree), "rate limits: free, oracle_apps, oracle_apps_premium, premium, external_user, unlimited")
 			webhook := fs.String("webhook", "", "URL that receives every change as an OCI Events payload (e.g. http://127.0.0.1:8080/v1/events)")
 			webhookUser := fs.String("webhook-user", "iamflow", "Basic auth user for --webhook")
@@ -103,7 +104,7 @@ its flags.`,
 			for i, name := range names {
 				d, err := identitydomain.New(identitydomain.Config{
 					Name:          name,
-					Clients:       []identitydomain.Client{{ID: *clientID, Secret: secretText, Name: "iamflow"}},
+					Clients:       clients(*clientID, *adminID, secretText),
 					Tier:          identitydomain.Tier(*tier),
 					EventsWebhook: hook,
 				}, identitydomain.WithLogger(newCLILogger(e).With("domain", name)))
@@ -136,6 +137,9 @@ its flags.`,
 				shown = secretText
 			}
 			fmt.Fprintf(e.stdout, "OAuth client: id %q secret %q; Ctrl-C stops.\n", *clientID, shown)
+			if *adminID != "" && *adminID != *clientID {
+				fmt.Fprintf(e.stdout, "Administrator client: id %q, same secret (for changes by hand: iamflow's own client's changes are not replicated).\n", *adminID)
+			}
 			<-ctx.Done()
 			return nil
 		},
@@ -156,4 +160,14 @@ func parseGenerate(s string) (*identitydomain.GenerateConfig, error) {
 		n[i] = v
 	}
 	return &identitydomain.GenerateConfig{Users: n[0], Groups: n[1], Memberships: n[2], Seed: 1}, nil
+}
+
+// clients are the emulated domains' OAuth clients: iamflow's and, unless
+// adminID is empty or the same, an administrator's with the same secret.
+func clients(iamflowID, adminID, secretText string) []identitydomain.Client {
+	cs := []identitydomain.Client{{ID: iamflowID, Secret: secretText, Name: "iamflow"}}
+	if adminID != "" && adminID != iamflowID {
+		cs = append(cs, identitydomain.Client{ID: adminID, Secret: secretText, Name: "administrator"})
+	}
+	return cs
 }
