@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"net"
 	"net/url"
 	"strings"
 
@@ -79,6 +80,10 @@ func domainLabel(e *iamflowv1.IdentityEvent) string {
 	return "(none)"
 }
 
+// urlHost is the host of a domain URL as ingest matches it: lower case, with
+// the port when it is not the scheme's default, so https://h and
+// https://h:443 are one domain while two domains on one host (emulators on
+// loopback) stay apart.
 func urlHost(raw string) string {
 	if raw == "" {
 		return ""
@@ -87,5 +92,12 @@ func urlHost(raw string) string {
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	return strings.ToLower(u.Hostname())
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	switch {
+	case port == "",
+		port == "443" && (u.Scheme == "https" || u.Scheme == ""),
+		port == "80" && u.Scheme == "http":
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }
