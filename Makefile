@@ -4,7 +4,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 20000x
 BENCHSHORT ?=
 
-.PHONY: run test lint fuzz bench proto proto-check
+.PHONY: run test lint fuzz bench proto proto-check e2e
 
 ## run: start every service locally with an embedded JetStream (no configuration needed)
 run:
@@ -12,7 +12,12 @@ run:
 
 ## test: unit, integration and end-to-end tests, with the race detector
 test:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
+	$(MAKE) e2e
+
+## e2e: the proof (issue 8): every service its own process, a real nats-server, changes under SIGKILLs
+e2e:
+	$(GO) test -count=1 -run TestProof -v ./e2e/
 
 ## lint: formatting and vet
 lint:
