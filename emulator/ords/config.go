@@ -181,7 +181,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // Default: the system clock.
 func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
 
-// Clock tells the time. *identitydomain.ManualClock and *ManualClock satisfy it.
+// Clock tells the time; the identitydomain emulator's ManualClock is one that tests move by hand.
 type Clock interface {
 	Now() time.Time
 }

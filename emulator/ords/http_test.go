@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/emulator/ords"
 )
 
@@ -43,7 +44,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	clock := ords.NewManualClock(t0)
+	clock := emu.NewManualClock(t0)
 	cfg := baseConfig()
 	cfg.Databases = append(cfg.Databases, ords.Database{Alias: "other", ClientID: "c2", ClientSecret: "s2"})
 	v := start(t, cfg, ords.WithClock(clock))

@@ -53,7 +53,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Bus, error) {
 	}
 	m, err := newMetrics(o.registerer)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("register bus metrics: %w", err)
 	}
 	b := &Bus{
 		cfg:        cfg,

@@ -1,10 +1,9 @@
 package bus
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // Outcomes of a publish, the outcome label of iamflow_bus_published_messages_total.
@@ -45,32 +44,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"consumer"}),
 	}
 	var err error
-	if m.published, err = register(reg, m.published); err != nil {
+	if m.published, err = telemetry.Register(reg, m.published); err != nil {
 		return nil, err
 	}
-	if m.handled, err = register(reg, m.handled); err != nil {
+	if m.handled, err = telemetry.Register(reg, m.handled); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = telemetry.Register(reg, m.duration); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so several buses can share a registerer.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("register bus metrics: %w", err)
 }
 
 func (m *metrics) publishedOne(subject string, ack bool, duplicate bool) {

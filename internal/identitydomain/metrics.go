@@ -1,9 +1,9 @@
 package identitydomain
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // metrics are the client's Prometheus collectors. Several clients (one per
@@ -50,35 +50,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"domain"}),
 	}
 	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
+	if m.requests, err = telemetry.Register(reg, m.requests); err != nil {
 		return nil, err
 	}
-	if m.seconds, err = register(reg, m.seconds); err != nil {
+	if m.seconds, err = telemetry.Register(reg, m.seconds); err != nil {
 		return nil, err
 	}
-	if m.retries, err = register(reg, m.retries); err != nil {
+	if m.retries, err = telemetry.Register(reg, m.retries); err != nil {
 		return nil, err
 	}
-	if m.rateWait, err = register(reg, m.rateWait); err != nil {
+	if m.rateWait, err = telemetry.Register(reg, m.rateWait); err != nil {
 		return nil, err
 	}
-	if m.breakerOpen, err = register(reg, m.breakerOpen); err != nil {
+	if m.breakerOpen, err = telemetry.Register(reg, m.breakerOpen); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

@@ -1,9 +1,9 @@
 package ords
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // metrics are the client's Prometheus collectors. Clients of several
@@ -55,38 +55,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"database"}),
 	}
 	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
+	if m.requests, err = telemetry.Register(reg, m.requests); err != nil {
 		return nil, err
 	}
-	if m.seconds, err = register(reg, m.seconds); err != nil {
+	if m.seconds, err = telemetry.Register(reg, m.seconds); err != nil {
 		return nil, err
 	}
-	if m.retries, err = register(reg, m.retries); err != nil {
+	if m.retries, err = telemetry.Register(reg, m.retries); err != nil {
 		return nil, err
 	}
-	if m.sqlErrors, err = register(reg, m.sqlErrors); err != nil {
+	if m.sqlErrors, err = telemetry.Register(reg, m.sqlErrors); err != nil {
 		return nil, err
 	}
-	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+	if m.inFlight, err = telemetry.Register(reg, m.inFlight); err != nil {
 		return nil, err
 	}
-	if m.slotWait, err = register(reg, m.slotWait); err != nil {
+	if m.slotWait, err = telemetry.Register(reg, m.slotWait); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
