@@ -21,6 +21,7 @@ import (
 
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/token"
 )
 
 // tracerName names the tracer of the client's spans.
@@ -35,7 +36,7 @@ type Client struct {
 
 	sdk     identitydomains.IdentityDomainsClient
 	http    *http.Client
-	tokens  *tokenSource
+	tokens  *token.Source
 	limiter *limiter
 	breaker *breaker
 	metrics *metrics
@@ -198,7 +199,7 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 		if err != nil {
 			return nil, fmt.Errorf("identitydomain: domain %s: client_secret: %w", domain, err)
 		}
-		c.tokens = &tokenSource{clock: o.clock, log: c.log.With("domain", domain), fetch: c.clientCredentialsFetcher(cfg.ClientID, sec)}
+		c.tokens = token.New(c.clientCredentialsFetcher(cfg.ClientID, sec), o.clock.Now, c.log.With("domain", domain), "identity domain")
 	case AuthResourcePrincipal:
 		signer := o.rpSigner
 		if signer == nil {
@@ -206,14 +207,13 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 				return nil, fmt.Errorf("identitydomain: domain %s: %w", domain, err)
 			}
 		}
-		c.tokens = &tokenSource{clock: o.clock, log: c.log.With("domain", domain), fetch: c.resourcePrincipalFetcher(signer)}
+		c.tokens = token.New(c.resourcePrincipalFetcher(signer), o.clock.Now, c.log.With("domain", domain), "identity domain")
 	case AuthStatic:
 		tok, err := secret.Resolve(ctx, cfg.StaticToken)
 		if err != nil {
 			return nil, fmt.Errorf("identitydomain: domain %s: static_token: %w", domain, err)
 		}
-		c.tokens = newStaticTokenSource(tok)
-		c.tokens.log = c.log
+		c.tokens = token.Static(tok)
 	}
 
 	sdk, err := newSDKClient(baseURL)

@@ -92,7 +92,7 @@ func (c *Client) exchange(ci *callInfo, spec exchangeSpec) (*response, error) {
 		}
 		var tok secret.Value
 		if spec.authorize {
-			t, err := c.tokens.token(ctx)
+			t, err := c.tokens.Token(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -120,11 +120,11 @@ func (c *Client) exchange(ci *callInfo, spec exchangeSpec) (*response, error) {
 		lastErr = res.err
 		lastErr.Attempts = ci.attempts
 
-		if res.status == http.StatusUnauthorized && spec.authorize && !renewed && c.tokens.refreshable() {
+		if res.status == http.StatusUnauthorized && spec.authorize && !renewed && c.tokens.Renewable() {
 			// Not counted as an attempt: the token was stale, not the domain.
 			renewed = true
 			attempt--
-			c.tokens.invalidate(tok)
+			c.tokens.Invalidate(tok)
 			c.countRetry(ci, reasonUnauthorized)
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/token"
 )
 
 const (
@@ -203,7 +204,7 @@ func New(ctx context.Context, name string, cfg Config, opts ...Option) (*Client,
 		if _, err := o.resolver.Resolve(ctx, cfg.ClientSecret); err != nil {
 			return nil, fmt.Errorf("ords: database %s: client_secret: %w", name, err)
 		}
-		c.auth = oauthAuthorizer{tokens: &tokenSource{now: o.now, log: c.log, fetch: c.fetchToken}}
+		c.auth = oauthAuthorizer{tokens: token.New(c.fetchToken, o.now, c.log, "ORDS")}
 	case AuthBasic:
 		pw, err := o.resolver.Resolve(ctx, cfg.Password)
 		if err != nil {
