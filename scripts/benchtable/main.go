@@ -57,6 +57,9 @@ func run(in io.Reader, out io.Writer) error {
 			last = r
 		case last != nil && strings.HasPrefix(line, "    ") && strings.Contains(line, "_test.go:"):
 			last.comment = append(last.comment, strings.TrimSpace(line)) // the benchmark's b.Log lines
+		case last != nil && len(last.comment) > 0 && strings.HasPrefix(line, "        "):
+			// The next line of a multi-line b.Log.
+			last.comment[len(last.comment)-1] += "\n" + strings.TrimPrefix(line, "        ")
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -83,7 +86,11 @@ func run(in io.Reader, out io.Writer) error {
 				fmt.Fprintf(out, "| %s | %s |\n", u, r.values[u])
 			}
 			for _, c := range r.comment {
-				fmt.Fprintf(out, "\n> %s\n", c)
+				if strings.Contains(c, "\n") {
+					fmt.Fprintf(out, "\n```\n%s\n```\n", c)
+				} else {
+					fmt.Fprintf(out, "\n> %s\n", c)
+				}
 			}
 			fmt.Fprintln(out)
 		}
