@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"reflect"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -162,7 +164,22 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateExpiryDomains()...)
 	errs = append(errs, c.validateReplicatorDomains()...)
 	errs = append(errs, c.validateDbprovisionerDomains()...)
+	errs = append(errs, c.validateVaultPlaces()...)
 	return errors.Join(errs...)
+}
+
+// validateVaultPlaces refuses vault: references where they cannot be read:
+// only the DB provisioner's ORDS credentials are resolved through OCI Vault
+// today. Everywhere else the process would accept the file and then fail to
+// start.
+func (c *Config) validateVaultPlaces() []error {
+	var errs []error
+	walkSecretRefs(reflect.ValueOf(c).Elem(), "", func(key string, ref secret.Ref) {
+		if ref.Scheme() == "vault" && !strings.HasPrefix(key, "dbprovisioner.") {
+			errs = append(errs, fmt.Errorf("%s: vault: references are read only for dbprovisioner ORDS credentials; write env:NAME or file:/path here", key))
+		}
+	})
+	return errs
 }
 
 func (c *Config) validateDomains() []error {

@@ -59,6 +59,9 @@ func TestDbprovisionerAndSecretsValidation(t *testing.T) {
 		{"literal secret", domains + db("hub", "hunter2"), []string{`dbprovisioner.databases[0] "hr": ords.client_secret: not a secret reference`}},
 		{"section checked", domains + db("hub", "env:S") + "  reconcile: {interval: 1m}\n", []string{"dbprovisioner.reconcile.interval: 1m0s"}},
 		{"oracle role", strings.Replace(domains+db("hub", "env:S"), "APP_READER", "DBA", 1), []string{`dbprovisioner.databases[0] "hr": groups[0] "Readers": roles[0]`}},
+		{"vault elsewhere", strings.Replace(domains, "client_secret: env:X", "client_secret: vault:ocid1.vaultsecret.oc1..y", 1) +
+			"ingest: {password: vault:ocid1.vaultsecret.oc1..z}\nsecrets:\n  vault: {auth: resource_principal}\n",
+			[]string{"domains[0].client_secret: vault: references are read only for dbprovisioner ORDS credentials", "ingest.password: vault: references are read only"}},
 		{"vault auth", "secrets:\n  vault: {auth: password, region: eu-frankfurt-1}\n", []string{`secrets.vault.auth: "password"`}},
 		{"vault settings without auth", "secrets:\n  vault: {region: eu-frankfurt-1}\n", []string{`secrets.vault.auth: ""`}},
 		{"profile needs config_file", "secrets:\n  vault: {auth: instance_principal, profile: X}\n", []string{"secrets.vault.profile, config_path: only used with auth config_file"}},

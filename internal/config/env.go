@@ -138,3 +138,35 @@ func setScalar(v reflect.Value, raw string) error {
 	}
 	return nil
 }
+
+// walkSecretRefs calls fn with the YAML path (domains[0].client_secret) of
+// every secret reference in v, lists of structs included.
+func walkSecretRefs(v reflect.Value, path string, fn func(key string, ref secret.Ref)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		fv := v.Field(i)
+		if opts == "inline" && fv.Kind() == reflect.Struct {
+			walkSecretRefs(fv, path, fn)
+			continue
+		}
+		if tag == "" || tag == "-" || !f.IsExported() {
+			continue
+		}
+		key := tag
+		if path != "" {
+			key = path + "." + tag
+		}
+		switch {
+		case fv.Type() == secretRefType:
+			fn(key, secret.Ref(fv.String()))
+		case fv.Kind() == reflect.Struct && fv.Type() != durationType:
+			walkSecretRefs(fv, key, fn)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+			for j := 0; j < fv.Len(); j++ {
+				walkSecretRefs(fv.Index(j), fmt.Sprintf("%s[%d]", key, j), fn)
+			}
+		}
+	}
+}
