@@ -9,21 +9,9 @@ import (
 	"testing"
 	"time"
 
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
 )
-
-// clock is a time that moves only when told to.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // counter is a FetchFunc that hands out tok-1, tok-2, … with ttl, or err.
 type counter struct {
@@ -93,17 +81,17 @@ func TestRenewalMargin(t *testing.T) {
 		{40 * time.Second, 20 * time.Second},
 		{0, DefaultTTL - 60*time.Second}, // no expires_in: DefaultTTL (300s), renewed 60s early
 	} {
-		clk := &clock{now: time.Unix(1_700_000_000, 0)}
+		clk := emu.NewManualClock(time.Unix(1_700_000_000, 0))
 		c := &counter{ttl: tc.ttl}
 		s := New(c.fetch, clk.Now, nil, "test")
 		if got := mustToken(t, s); got != "tok-1" {
 			t.Fatalf("ttl %v: first token %q", tc.ttl, got)
 		}
-		clk.advance(tc.renewAfter - time.Second)
+		clk.Advance(tc.renewAfter - time.Second)
 		if got := mustToken(t, s); got != "tok-1" {
 			t.Fatalf("ttl %v: renewed %v early (%q)", tc.ttl, time.Second, got)
 		}
-		clk.advance(time.Second)
+		clk.Advance(time.Second)
 		if got := mustToken(t, s); got != "tok-2" {
 			t.Fatalf("ttl %v: not renewed after %v (%q)", tc.ttl, tc.renewAfter, got)
 		}
@@ -114,17 +102,17 @@ func TestRenewalMargin(t *testing.T) {
 // token is still valid hands out the cached token; once it has expired, the
 // error.
 func TestFailedRenewalUsesTheValidToken(t *testing.T) {
-	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	clk := emu.NewManualClock(time.Unix(1_700_000_000, 0))
 	c := &counter{ttl: 100 * time.Second}
 	s := New(c.fetch, clk.Now, nil, "test")
 	mustToken(t, s)
 	boom := errors.New("token endpoint down")
 	c.err.Store(&boom)
-	clk.advance(80 * time.Second) // due for renewal, not expired
+	clk.Advance(80 * time.Second) // due for renewal, not expired
 	if got := mustToken(t, s); got != "tok-1" {
 		t.Fatalf("got %q, want the still valid tok-1", got)
 	}
-	clk.advance(20 * time.Second) // expired
+	clk.Advance(20 * time.Second) // expired
 	if _, err := s.Token(t.Context()); !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want %v", err, boom)
 	}
