@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -108,26 +109,26 @@ func (a snapshot) lower() snapshot {
 // diff lists how got differs from want, one line per difference.
 func (want snapshot) diff(got snapshot) []string {
 	var out []string
-	for _, k := range sortedKeys(want.users) {
+	for _, k := range slices.Sorted(maps.Keys(want.users)) {
 		if g, ok := got.users[k]; !ok {
 			out = append(out, fmt.Sprintf("user %s: missing (want %q)", k, want.users[k]))
 		} else if g != want.users[k] {
 			out = append(out, fmt.Sprintf("user %s: %q, want %q", k, g, want.users[k]))
 		}
 	}
-	for _, k := range sortedKeys(got.users) {
+	for _, k := range slices.Sorted(maps.Keys(got.users)) {
 		if _, ok := want.users[k]; !ok {
 			out = append(out, fmt.Sprintf("user %s: extra", k))
 		}
 	}
-	for _, k := range sortedKeys(want.groups) {
+	for _, k := range slices.Sorted(maps.Keys(want.groups)) {
 		if g, ok := got.groups[k]; !ok {
 			out = append(out, fmt.Sprintf("group %s: missing", k))
 		} else if !slices.Equal(g, want.groups[k]) {
 			out = append(out, fmt.Sprintf("group %s: members %s", k, memberDiff(want.groups[k], g)))
 		}
 	}
-	for _, k := range sortedKeys(got.groups) {
+	for _, k := range slices.Sorted(maps.Keys(got.groups)) {
 		if _, ok := want.groups[k]; !ok {
 			out = append(out, fmt.Sprintf("group %s: extra", k))
 		}

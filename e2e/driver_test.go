@@ -5,7 +5,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -214,7 +216,7 @@ func (d *driver) choose() func(context.Context) (string, error) {
 		if g == nil {
 			break
 		}
-		ids := sortedKeys(g.members)
+		ids := slices.Sorted(maps.Keys(g.members))
 		id := ids[d.rng.IntN(len(ids))]
 		g.busy = true
 		return func(ctx context.Context) (string, error) {
@@ -361,12 +363,3 @@ func (d *driver) someUserNames(n int) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -545,7 +546,7 @@ func (s *stackT) checkCatalog(ctx context.Context, src *identitydomain.Client) s
 				locked++
 			}
 		}
-		for _, a := range sortedKeys(roles) {
+		for _, a := range slices.Sorted(maps.Keys(roles)) {
 			if !have[a] {
 				diffs = append(diffs, fmt.Sprintf("account %s: missing", a))
 			}
@@ -862,7 +863,7 @@ func head(lines []string, n int) string {
 
 func formatCounts(m map[string]int) string {
 	var parts []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
