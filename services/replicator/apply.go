@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -30,6 +32,11 @@ type applied struct {
 	writes int
 	// created maps source ids to the target ids made or adopted by the plan.
 	created map[Kind]map[string]string
+	// users are the states the target answered with for the users the plan
+	// created or changed, by target id.
+	users map[string]UserState
+	// added and removed are the member ids changed per target group id.
+	added, removed map[string][]string
 }
 
 // apply runs the plan's writes in order and records every action (skips
@@ -37,7 +44,8 @@ type applied struct {
 // one group are sent together, memberBatch at a time. It stops at the first
 // failure: what was done stays done, and the next reconcile plans the rest.
 func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (applied, error) {
-	res := applied{created: map[Kind]map[string]string{KindUser: {}, KindGroup: {}}}
+	res := applied{created: map[Kind]map[string]string{KindUser: {}, KindGroup: {}}, users: map[string]UserState{},
+		added: map[string][]string{}, removed: map[string][]string{}}
 	resolve := func(k Kind, targetID, sourceID string) string {
 		if targetID != "" {
 			return targetID
@@ -61,8 +69,14 @@ func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (
 				batch = append(batch, b)
 				i++
 			}
-			if err := d.applyMembers(ctx, buf, p, batch, gid, resolve, c); err != nil {
+			ids, err := d.applyMembers(ctx, buf, p, batch, gid, resolve, c)
+			if err != nil {
 				return res, err
+			}
+			if a.Kind == ActAddMember {
+				res.added[gid] = append(res.added[gid], ids...)
+			} else {
+				res.removed[gid] = append(res.removed[gid], ids...)
 			}
 			res.writes++
 			continue
@@ -93,6 +107,7 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 		u, rc, err = d.tgt.CreateUser(ctx, a.User.SDKUser())
 		if err == nil {
 			err = d.remember(ctx, scope, a.SourceID, str(u.Id), originOf(rc, str(u.ExternalId), a.SourceID), res)
+			res.noteUser(u)
 		}
 	case ActCreateGroup:
 		var g identitydomains.Group
@@ -111,8 +126,20 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 		if err == nil {
 			err = d.remember(ctx, scope, a.SourceID, a.TargetID, OriginAdopted, res)
 		}
-	case ActUpdateUser, ActDeactivateUser:
-		_, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...)
+	case ActUpdateUser:
+		var u identitydomains.User
+		if u, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
+			res.noteUser(u)
+		}
+	case ActDeactivateUser:
+		// The retired user is forgotten, so a user that comes back is
+		// matched and adopted afresh, and no group reconcile counts the
+		// inactive copy as a member to keep.
+		if _, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
+			err = d.ids.Delete(ctx, scope, a.SourceID)
+		}
+	case ActForget:
+		err = d.ids.Delete(ctx, scope, a.SourceID)
 	case ActUpdateGroup:
 		_, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...)
 	case ActDeleteUser:
@@ -151,11 +178,18 @@ func (d *direction) remember(ctx context.Context, s Scope, sourceID, targetID st
 	return nil
 }
 
-// applyMembers adds or removes a batch of members of one group in one call.
-// A member whose recorded copy no longer exists in the target makes the
-// whole add fail: its stale mapping is forgotten, so the retry finds or
-// creates the user again.
-func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, batch []Action, gid string, resolve func(Kind, string, string) string, c cause) error {
+// noteUser keeps the state a target answered a user write with.
+func (res *applied) noteUser(u identitydomains.User) {
+	if s := FromSDKUser(u); s.ID != "" {
+		res.users[s.ID] = s
+	}
+}
+
+// applyMembers adds or removes a batch of members of one group in one call
+// and returns the member ids. A member whose recorded copy no longer
+// exists in the target makes the whole add fail: its stale mapping is
+// forgotten, so the retry finds or creates the user again.
+func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, batch []Action, gid string, resolve func(Kind, string, string) string, c cause) ([]string, error) {
 	ids := make([]string, 0, len(batch))
 	for i := range batch {
 		batch[i].TargetID = gid
@@ -181,12 +215,49 @@ func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, bat
 		for _, a := range batch {
 			d.record(ctx, buf, p, a, c, "failed", err.Error())
 		}
-		return fmt.Errorf("%s %d member(s) of group %q in %s: %w", batch[0].Kind, len(batch), batch[0].Name, d.target, err)
+		return nil, fmt.Errorf("%s %d member(s) of group %q in %s: %w", batch[0].Kind, len(batch), batch[0].Name, d.target, err)
 	}
 	for _, a := range batch {
 		d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
 	}
-	return nil
+	return ids, nil
+}
+
+// rememberWrites records the fingerprints of the states a plan left its
+// objects in, so the events those writes cause in the target are known as
+// echoes. A record that cannot be stored costs a reconcile, nothing more.
+func (d *direction) rememberWrites(ctx context.Context, p Plan, res applied) {
+	var errs []error
+	for id, u := range res.users {
+		errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, KindUser, id, d.rules.userFingerprint(u)))
+	}
+	if g := p.group; g != nil {
+		gid := res.created[KindGroup][g.sourceID]
+		wrote := gid != ""
+		for _, a := range p.Writes() {
+			if a.Entity == KindGroup && a.SourceID == g.sourceID && a.TargetID != "" {
+				gid, wrote = a.TargetID, true
+			}
+		}
+		if wrote && gid != "" {
+			members := map[string]bool{}
+			for _, m := range g.members {
+				members[m] = true
+			}
+			for _, m := range res.added[gid] {
+				members[m] = true
+			}
+			for _, m := range res.removed[gid] {
+				delete(members, m)
+			}
+			want := g.want
+			want.Members = slices.Collect(maps.Keys(members))
+			errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, KindGroup, gid, d.rules.groupFingerprint(want)))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		d.log.Warn("own writes not remembered; their echoes will be reconciled", "link", d.link.Name, "target", d.target, "error", err)
+	}
 }
 
 // forgetMissingUsers drops the mappings of batch members whose target user

@@ -26,6 +26,10 @@ const maxReportActions = 1000
 // plannedID stands for the target id of an object a dry run would create.
 const plannedID = "(new)"
 
+// actionStale counts, in a reconcile report, the plans not applied because
+// their objects were reconciled from a newer read meanwhile.
+const actionStale = "skipped_stale"
+
 // fullIndex is what a full reconcile holds in memory: the objects of both
 // sides, by id, and the user mappings. It grows with the directory (tens of
 // megabytes for 50,000 users), never with the history.
@@ -95,6 +99,9 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	var buf auditBuf
 	defer d.flush(context.WithoutCancel(ctx), &buf)
 	c := cause{reconcile: "reconcile"}
+	// Every plan is made from the listings read from now on: one already
+	// reconciled from a newer read (by its event) is not applied.
+	readAt := d.now()
 	var mu sync.Mutex // guards rp, deletions and the index's maps while workers run
 	run := func(p Plan) error {
 		if dryRun {
@@ -112,9 +119,44 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		if len(p.Actions) == 0 {
 			return nil
 		}
-		res, err := d.apply(ctx, p, c, &buf)
-		d.stats.writes.Add(int64(res.writes))
+		_, stale, err := d.applyListed(ctx, p, c, &buf, readAt)
+		if stale {
+			mu.Lock()
+			rp.r.Actions[actionStale]++
+			mu.Unlock()
+		}
 		return err
+	}
+	// runEach applies the actions of a plan one by one (deletions, judged
+	// together by the guard, but each fenced on its own).
+	runEach := func(p Plan) error {
+		if dryRun || p.DryRun {
+			return run(p)
+		}
+		mu.Lock()
+		rp.add(p)
+		mu.Unlock()
+		var errs []error
+		for _, a := range p.Actions {
+			if a.Kind == ActSkip || a.Held {
+				continue
+			}
+			one := p
+			one.Actions = []Action{a}
+			_, stale, err := d.applyListed(ctx, one, c, &buf, readAt)
+			if stale {
+				mu.Lock()
+				rp.r.Actions[actionStale]++
+				mu.Unlock()
+			}
+			errs = append(errs, err)
+		}
+		for _, a := range p.Actions {
+			if a.Held {
+				d.record(ctx, &buf, p, a, c, outcomeOf(a, false), "")
+			}
+		}
+		return errors.Join(errs...)
 	}
 	var deletions Plan
 	deletions.Link, deletions.Source, deletions.Target, deletions.DryRun = d.link.Name, d.source, d.target, dryRun || d.link.DryRun
@@ -260,7 +302,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		if err != nil {
 			d.log.Error("mass-deletion guard state not saved; deletions held", "link", d.link.Name, "target", d.target, "error", err)
 		}
-		if err := run(deletions); err != nil {
+		if err := runEach(deletions); err != nil {
 			return err
 		}
 	}

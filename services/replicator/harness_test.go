@@ -136,7 +136,6 @@ func (p *pipeline) newService(opts ...Option) *Service {
 	opts = append([]Option{WithLogger(testLogger(p.t))}, opts...)
 	for n, s := range p.sites {
 		domains[n] = s.client
-		opts = append(opts, WithOwnActors(n, iamflowClientID))
 	}
 	svc, err := New(context.Background(), p.cfg, p.bus, domains, opts...)
 	if err != nil {
