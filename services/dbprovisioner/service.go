@@ -91,6 +91,7 @@ type dbRuntime struct {
 	consumer atomic.Pointer[bus.Consumer]
 	counters counters
 	last     servicestatus.Last
+	refusals refusals
 
 	recMu       sync.Mutex
 	reconciling bool
