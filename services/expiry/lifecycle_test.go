@@ -16,6 +16,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 )
 
 func TestExtend(t *testing.T) {
@@ -295,5 +296,67 @@ func TestStaleMemberAddedEventOpensNoGrant(t *testing.T) {
 	gs, err := svc.List(context.Background(), Filter{User: uid})
 	if err != nil || len(gs) != 0 {
 		t.Fatalf("grants for a user who is no member: %v, %v", gs, err)
+	}
+}
+
+// An event whose names are stale or forged (the temporary group's name on
+// another group's id, another user's name) opens no grant on the wrong
+// group and labels no grant with the wrong user: the names are read from
+// the domain.
+func TestForgedMembershipEventOpensNoGrant(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	ctx := context.Background()
+	other := "Payroll"
+	g, _, err := p.human.CreateGroup(ctx, identitydomains.Group{DisplayName: &other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := p.createUser("paula")
+	if _, err := p.human.AddMembers(ctx, *g.Id, uid); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id, groupID, groupName, userID, userName string) {
+		t.Helper()
+		ev := &iamflowv1.IdentityEvent{Id: id, Domain: domainShort, Kind: iamflowv1.Kind_KIND_MEMBERSHIP,
+			Action: iamflowv1.Action_ACTION_MEMBER_ADDED, Type: event.Type(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED),
+			Resource: &iamflowv1.Resource{Id: groupID, Name: groupName, Type: "Group"},
+			Related:  &iamflowv1.Resource{Id: userID, Name: userName, Type: "User"}}
+		data, err := event.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subj, err := event.Subject(ev.Domain, ev.Kind, ev.Action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.bus.Publish(ctx, &nats.Msg{Subject: subj, Data: data}, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Payroll's id, the temporary group's name.
+	publish("forged-1", *g.Id, tempGroup, uid, "paula")
+	// The temporary group, a real membership, somebody else's name.
+	if _, err := p.human.AddMembers(ctx, p.groupID, uid); err != nil {
+		t.Fatal(err)
+	}
+	publish("forged-2", p.groupID, tempGroup, uid, "the-ceo")
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		gs, err := svc.List(ctx, Filter{User: uid})
+		if err != nil || len(gs) != 1 {
+			return fmt.Errorf("%d grants, %v", len(gs), err)
+		}
+		return nil
+	})
+	gs, err := svc.List(ctx, Filter{User: uid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs[0].GroupId != p.groupID || gs[0].GroupName != tempGroup || gs[0].UserName != "paula" {
+		t.Fatalf("grant %v: want the temporary group and the user's own name", gs[0])
+	}
+	// Payroll keeps its member: no grant was made there, so none expires.
+	if ms, _ := p.domain.Members(*g.Id); len(ms) != 1 {
+		t.Fatalf("Payroll members %v", ms)
 	}
 }
