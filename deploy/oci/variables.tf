@@ -10,6 +10,12 @@ variable "compartment_ocid" {
   type        = string
 }
 
+variable "notifications_compartment_ocid" {
+  description = "Compartment for the topic and its subscriptions. Give them one of their own where only iamflow's operators hold any verb on ons-subscriptions: listing subscriptions shows their URLs, password included. Empty: compartment_ocid."
+  type        = string
+  default     = ""
+}
+
 variable "name_prefix" {
   description = "Prefix of every resource name."
   type        = string
@@ -19,30 +25,58 @@ variable "name_prefix" {
 variable "webhook_host" {
   description = "Public host name of ingest, with a certificate from a public CA (e.g. iamflow.example.com)."
   type        = string
+  validation {
+    condition     = can(regex("^[A-Za-z0-9.-]+(:[0-9]+)?$", var.webhook_host))
+    error_message = "The webhook_host must be a host name (and optional port), without scheme, path or credentials."
+  }
 }
 
 variable "webhook_path" {
   description = "ingest.path."
   type        = string
   default     = "/v1/events"
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9._~/-]*$", var.webhook_path))
+    error_message = "The webhook_path must start with / and hold only letters, digits and . _ ~ / -."
+  }
 }
 
 variable "webhook_username" {
   description = "ingest.username."
   type        = string
   default     = "iamflow"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._~-]+$", var.webhook_username))
+    error_message = "The webhook_username may hold only letters, digits and . _ ~ - (characters the subscription URL needs no encoding for)."
+  }
 }
 
-variable "webhook_password" {
-  description = "The webhook password (the secret ingest.password refers to). Stored in the subscription URL and in the Terraform state."
-  type        = string
+variable "webhook_passwords" {
+  description = "Webhook passwords by label, one HTTPS subscription each (ingest.password and, while rotating, ingest.previous_password). Stored in the subscription URLs and in the Terraform state."
+  type        = map(string)
   sensitive   = true
+  validation {
+    condition     = length(var.webhook_passwords) >= 1 && length(var.webhook_passwords) <= 2
+    error_message = "Give one webhook password, or two while rotating (ingest accepts password and previous_password)."
+  }
+  validation {
+    condition     = alltrue([for p in values(var.webhook_passwords) : can(regex("^[A-Za-z0-9._~-]{32,}$", p))])
+    error_message = "Each webhook password must be at least 32 letters, digits or . _ ~ - (e.g. openssl rand -hex 32): other characters would need encoding in the subscription URL."
+  }
+  validation {
+    condition     = alltrue([for k in keys(var.webhook_passwords) : can(regex("^[a-z0-9][a-z0-9-]{0,30}$", k))])
+    error_message = "Each label must be 1 to 31 lower-case letters, digits or -, e.g. 2025-06."
+  }
 }
 
 variable "max_retry_duration_ms" {
-  description = "How long Notifications retries a delivery, in ms (default 2 h). Keep nats.streams.duplicate_window above it."
+  description = "How long Notifications retries a delivery, in ms (OCI's default, 2 h, is not sent). Keep nats.streams.duplicate_window above it."
   type        = number
   default     = 7200000
+  validation {
+    condition     = var.max_retry_duration_ms >= 60000
+    error_message = "The max_retry_duration_ms must be at least 60000 (one minute)."
+  }
 }
 
 variable "event_types" {
@@ -52,6 +86,7 @@ variable "event_types" {
     "com.oraclecloud.identitycontrolplane.createuser",
     "com.oraclecloud.identitycontrolplane.createfederateduser",
     "com.oraclecloud.identitycontrolplane.updateuser",
+    "com.oraclecloud.identitycontrolplane.updateuserstate",
     "com.oraclecloud.identitycontrolplane.deleteuser",
     "com.oraclecloud.identitycontrolplane.activateuser",
     "com.oraclecloud.identitycontrolplane.deactivateuser",
@@ -71,10 +106,14 @@ variable "workload_matching_rule" {
   # e.g. "ALL {resource.type = 'computecontainerinstance', resource.compartment.id = 'ocid1.compartment...'}"
 }
 
-variable "secrets_compartment_name" {
-  description = "Name of the compartment holding iamflow's Vault secrets (policies name compartments by name)."
+variable "secrets_compartment_ocid" {
+  description = "OCID of the compartment holding iamflow's Vault secrets (named by OCID, so a nested compartment needs no Parent:Child path)."
   type        = string
-  default     = "iamflow-secrets"
+  default     = ""
+  validation {
+    condition     = var.secrets_compartment_ocid == "" || can(regex("^ocid1\\.(compartment|tenancy)\\.", var.secrets_compartment_ocid))
+    error_message = "The secrets_compartment_ocid must be a compartment (or tenancy) OCID."
+  }
 }
 
 variable "secret_name_pattern" {

@@ -411,7 +411,7 @@ func newReplicator(ctx context.Context, a *App) (Service, error) {
 }
 
 func newDbprovisioner(ctx context.Context, a *App) (Service, error) {
-	cfg := a.cfg.Dbprovisioner
+	cfg := a.cfg.DbprovisionerConfig()
 	if len(cfg.Databases) == 0 {
 		return nil, fmt.Errorf("%w: no database (dbprovisioner.databases)", errNotConfigured)
 	}

@@ -157,7 +157,7 @@ func (c *Config) Validate() error {
 		c.Secrets.validate(),
 	}
 	if len(c.Dbprovisioner.Databases) > 0 {
-		errs = append(errs, validate.Prefix("dbprovisioner.", c.Dbprovisioner.Validate()))
+		errs = append(errs, validate.Prefix("dbprovisioner.", c.DbprovisionerConfig().Validate()))
 	}
 	errs = append(errs, c.validateDomains()...)
 	errs = append(errs, c.validateCapabilityDomains()...)
@@ -297,6 +297,22 @@ func (c *Config) Domain(name string) (Domain, bool) {
 		}
 	}
 	return Domain{}, false
+}
+
+// DbprovisionerConfig is the dbprovisioner section as the service runs it:
+// a database without principal_domain takes its domain's oci_name, the name
+// Autonomous Database expects in IAM_PRINCIPAL_NAME (no prefix for the
+// Default domain), never iamflow's short name for the domain.
+func (c *Config) DbprovisionerConfig() dbprovisioner.Config {
+	out := c.Dbprovisioner
+	out.Databases = make([]dbprovisioner.DatabaseConfig, len(c.Dbprovisioner.Databases))
+	for i, db := range c.Dbprovisioner.Databases {
+		if d, ok := c.Domain(db.Domain); ok && db.PrincipalDomain == "" {
+			db.PrincipalDomain = d.OCIName
+		}
+		out.Databases[i] = db
+	}
+	return out
 }
 
 // IngestDomains is the domain list in the form ingest matches events with.

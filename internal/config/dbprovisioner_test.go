@@ -39,7 +39,7 @@ func TestDefaultsHaveNoDatabaseAndNoVault(t *testing.T) {
 
 func TestDbprovisionerAndSecretsValidation(t *testing.T) {
 	const domains = "domains:\n" +
-		"  - {name: hub, url: 'https://idcs-x.identity.oraclecloud.com', client_id: abc, client_secret: env:X}\n" +
+		"  - {name: hub, oci_name: Default, url: 'https://idcs-x.identity.oraclecloud.com', client_id: abc, client_secret: env:X}\n" +
 		"  - {name: spoke, oci_name: Spoke}\n"
 	db := func(domain, secretRef string) string {
 		return "dbprovisioner:\n  databases:\n    - name: hr\n      domain: " + domain + "\n" +

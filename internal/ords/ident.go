@@ -201,30 +201,42 @@ const (
 	GlobalKindGroup GlobalKind = "IAM_GROUP_NAME"
 )
 
-// GlobalName is a validated IAM mapping, domain/name, for IDENTIFIED GLOBALLY.
-// Build it with GlobalPrincipal or GlobalGroup; the zero value is refused by
-// the statement builders. IAM names keep their case.
+// GlobalName is a validated IAM mapping, domain/name (or name alone for the
+// Default domain), for IDENTIFIED GLOBALLY. Build it with GlobalPrincipal or
+// GlobalGroup; the zero value is refused by the statement builders. IAM names
+// keep their case.
 type GlobalName struct {
 	kind         GlobalKind
 	domain, name string
 }
 
+// DefaultDomain, as the domain of GlobalPrincipal or GlobalGroup, is the
+// tenancy's Default identity domain, whose users and groups Autonomous
+// Database names without a domain prefix ('IAM_PRINCIPAL_NAME=peterfitch');
+// a user of any other domain is 'IAM_PRINCIPAL_NAME=sales_domain/peterfitch'
+// (https://docs.oracle.com/en/cloud/paas/autonomous-database/adbsa/iam-create-users.html).
+const DefaultDomain = ""
+
 // GlobalPrincipal validates an identity domain name and an IAM user name and
-// returns the mapping IAM_PRINCIPAL_NAME=domain/user. Each part is 1..255
-// bytes of ASCII letters, digits and _ . @ - + and space (not first or last);
-// quotes, '/', NUL, control and non-ASCII characters are refused.
+// returns the mapping IAM_PRINCIPAL_NAME=domain/user, or IAM_PRINCIPAL_NAME=user
+// when domain is DefaultDomain. Each part is 1..255 bytes of ASCII letters,
+// digits and _ . @ - + and space (not first or last); quotes, '/', NUL, control
+// and non-ASCII characters are refused.
 func GlobalPrincipal(domain, user string) (GlobalName, error) {
 	return globalName(GlobalKindPrincipal, "IAM user", domain, user)
 }
 
-// GlobalGroup is GlobalPrincipal for an IAM group: IAM_GROUP_NAME=domain/group.
+// GlobalGroup is GlobalPrincipal for an IAM group: IAM_GROUP_NAME=domain/group,
+// or IAM_GROUP_NAME=group in the Default domain.
 func GlobalGroup(domain, group string) (GlobalName, error) {
 	return globalName(GlobalKindGroup, "IAM group", domain, group)
 }
 
 func globalName(kind GlobalKind, what, domain, name string) (GlobalName, error) {
-	if r := iamNameProblem(domain); r != "" {
-		return GlobalName{}, &IdentError{What: "IAM domain", Name: domain, Reason: r}
+	if domain != DefaultDomain {
+		if r := iamNameProblem(domain); r != "" {
+			return GlobalName{}, &IdentError{What: "IAM domain", Name: domain, Reason: r}
+		}
 	}
 	if r := iamNameProblem(name); r != "" {
 		return GlobalName{}, &IdentError{What: what, Name: name, Reason: r}
@@ -252,7 +264,7 @@ func iamNameProblem(s string) string {
 // Kind is the mapping kind.
 func (g GlobalName) Kind() GlobalKind { return g.kind }
 
-// Domain is the identity domain name.
+// Domain is the identity domain name; DefaultDomain ("") for the Default domain.
 func (g GlobalName) Domain() string { return g.domain }
 
 // Name is the IAM user or group name.
@@ -262,10 +274,13 @@ func (g GlobalName) Name() string { return g.name }
 func (g GlobalName) IsZero() bool { return g.kind == "" }
 
 // Value is the mapping without quotes, as dba_users.external_name holds it:
-// IAM_PRINCIPAL_NAME=domain/user.
+// IAM_PRINCIPAL_NAME=domain/user, or IAM_PRINCIPAL_NAME=user in the Default domain.
 func (g GlobalName) Value() string {
 	if g.IsZero() {
 		return ""
+	}
+	if g.domain == DefaultDomain {
+		return string(g.kind) + "=" + g.name
 	}
 	return string(g.kind) + "=" + g.domain + "/" + g.name
 }
@@ -281,9 +296,9 @@ func (g GlobalName) Literal() string {
 func (g GlobalName) String() string { return g.Value() }
 
 // ParseGlobalName parses an external_name read from dba_users
-// ("IAM_PRINCIPAL_NAME=dom/user" or "IAM_GROUP_NAME=dom/group"; the key is
-// matched case-insensitively) and validates its parts like GlobalPrincipal.
-// Names without a domain or of another kind are refused.
+// ("IAM_PRINCIPAL_NAME=dom/user" or "IAM_GROUP_NAME=dom/group", or without
+// "dom/" for the Default domain; the key is matched case-insensitively) and
+// validates its parts like GlobalPrincipal. Names of another kind are refused.
 func ParseGlobalName(externalName string) (GlobalName, error) {
 	key, rest, ok := strings.Cut(externalName, "=")
 	if !ok {
@@ -299,8 +314,11 @@ func ParseGlobalName(externalName string) (GlobalName, error) {
 		return GlobalName{}, &IdentError{What: "external name", Name: externalName, Reason: "not IAM_PRINCIPAL_NAME or IAM_GROUP_NAME"}
 	}
 	domain, name, ok := strings.Cut(rest, "/")
-	if !ok {
-		return GlobalName{}, &IdentError{What: "external name", Name: externalName, Reason: "no domain/ part"}
+	switch {
+	case !ok:
+		domain, name = DefaultDomain, rest
+	case domain == DefaultDomain:
+		return GlobalName{}, &IdentError{What: "external name", Name: externalName, Reason: "empty domain before '/'"}
 	}
 	if kind == GlobalKindPrincipal {
 		return GlobalPrincipal(domain, name)
@@ -310,11 +328,15 @@ func ParseGlobalName(externalName string) (GlobalName, error) {
 
 // DomainPattern is the LIKE pattern (a bind value for QueryUsersByExternalName)
 // matching every principal mapping of a domain: IAM_PRINCIPAL_NAME=domain/%.
-// '_' in a domain name is a LIKE wildcard, so callers must still check each
-// row's external_name with ParseGlobalName.
+// For DefaultDomain it is IAM_PRINCIPAL_NAME=%, which also matches other
+// domains' mappings, and '_' in a domain name is a LIKE wildcard, so callers
+// must still check each row's external_name with ParseGlobalName.
 func DomainPattern(kind GlobalKind, domain string) (string, error) {
 	if kind != GlobalKindPrincipal && kind != GlobalKindGroup {
 		return "", fmt.Errorf("ords: unknown mapping kind %q", kind)
+	}
+	if domain == DefaultDomain {
+		return string(kind) + "=%", nil
 	}
 	if r := iamNameProblem(domain); r != "" {
 		return "", &IdentError{What: "IAM domain", Name: domain, Reason: r}

@@ -104,7 +104,12 @@ func TestGlobalNames(t *testing.T) {
 		{"Default", "ExporterGroup", true, `'IAM_GROUP_NAME=Default/ExporterGroup'`},
 		{"Default", "DB Admins", true, `'IAM_GROUP_NAME=Default/DB Admins'`},
 		{"Default", "a+b", false, `'IAM_PRINCIPAL_NAME=Default/a+b'`},
-		{"", "alice", false, ""},
+		// The Default domain: no prefix, as Oracle's examples write it.
+		{DefaultDomain, "peterfitch", false, `'IAM_PRINCIPAL_NAME=peterfitch'`},
+		{DefaultDomain, "db_sales_group", true, `'IAM_GROUP_NAME=db_sales_group'`},
+		{DefaultDomain, "a'b", false, ""},
+		{DefaultDomain, "", false, ""},
+		{" ", "alice", false, ""},
 		{"dom", "", false, ""},
 		{"dom", "a'||'b", false, ""},
 		{"dom", "x' ; drop user admin--", false, ""},
@@ -147,7 +152,7 @@ func TestGlobalNames(t *testing.T) {
 }
 
 func TestParseGlobalName(t *testing.T) {
-	for _, s := range []string{"", "IAM_PRINCIPAL_NAME=alice", "CN=alice,O=x", "IAM_PRINCIPAL_NAME=d/a'b", "IAM_GROUP_NAME=/g"} {
+	for _, s := range []string{"", "IAM_PRINCIPAL_NAME=", "CN=alice,O=x", "IAM_PRINCIPAL_NAME=d/a'b", "IAM_GROUP_NAME=/g", "IAM_PRINCIPAL_NAME=a'b"} {
 		if g, err := ParseGlobalName(s); err == nil {
 			t.Errorf("ParseGlobalName(%q) = %+v, want error", s, g)
 		}
@@ -155,6 +160,32 @@ func TestParseGlobalName(t *testing.T) {
 	g, err := ParseGlobalName("iam_group_name=dom/g1")
 	if err != nil || g.Kind() != GlobalKindGroup || g.Domain() != "dom" || g.Name() != "g1" {
 		t.Fatalf("got %+v, %v", g, err)
+	}
+	g, err = ParseGlobalName("IAM_PRINCIPAL_NAME=alice@example.com")
+	if err != nil || g.Kind() != GlobalKindPrincipal || g.Domain() != DefaultDomain || g.Name() != "alice@example.com" {
+		t.Fatalf("Default domain: got %+v, %v", g, err)
+	}
+}
+
+// The statement builder writes a Default-domain mapping without a prefix and
+// any other domain's with its name, as Oracle's Autonomous Database examples do.
+func TestCreateUserGlobalByDomain(t *testing.T) {
+	u := MustIdent("peter_fitch")
+	for _, tt := range []struct{ domain, want string }{
+		{DefaultDomain, `CREATE USER "PETER_FITCH" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=peterfitch'`},
+		{"sales_domain", `CREATE USER "PETER_FITCH" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=sales_domain/peterfitch'`},
+	} {
+		p, err := GlobalPrincipal(tt.domain, "peterfitch")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := CreateUserGlobal(u, p)
+		if err != nil || st.Text != tt.want {
+			t.Errorf("domain %q: %q, %v; want %s", tt.domain, st.Text, err, tt.want)
+		}
+	}
+	if pat, err := DomainPattern(GlobalKindPrincipal, DefaultDomain); err != nil || pat != "IAM_PRINCIPAL_NAME=%" {
+		t.Errorf("DomainPattern(Default) = %q, %v", pat, err)
 	}
 }
 
@@ -258,6 +289,7 @@ func FuzzGlobalName(f *testing.F) {
 	f.Add("dom", "x' ; drop user admin--")
 	f.Add("d/x", "a")
 	f.Add("Default", "DB Admins")
+	f.Add(DefaultDomain, "peterfitch")
 	f.Fuzz(func(t *testing.T, domain, name string) {
 		g, err := GlobalPrincipal(domain, name)
 		if err != nil {
@@ -265,7 +297,11 @@ func FuzzGlobalName(f *testing.F) {
 		}
 		lit := g.Literal()
 		inner := lit[1 : len(lit)-1]
-		if strings.Count(inner, "/") != 1 {
+		slashes := 1
+		if domain == DefaultDomain {
+			slashes = 0
+		}
+		if strings.Count(inner, "/") != slashes {
 			t.Fatalf("unsafe literal %s", lit)
 		}
 		if strings.ContainsAny(inner, "'\"\x00\n\r;") {
@@ -274,6 +310,32 @@ func FuzzGlobalName(f *testing.F) {
 		back, err := ParseGlobalName(g.Value())
 		if err != nil || back != g {
 			t.Fatalf("round trip %q: %+v %v", g.Value(), back, err)
+		}
+	})
+}
+
+// ParseGlobalName reads dba_users.external_name, which anyone with CREATE
+// USER can set: it never panics, and what it accepts is a safe mapping that
+// reads back the same.
+func FuzzParseGlobalName(f *testing.F) {
+	for _, s := range []string{"IAM_PRINCIPAL_NAME=dom/alice", "iam_group_name=g", "IAM_PRINCIPAL_NAME=/a", "IAM_PRINCIPAL_NAME=a/b/c",
+		"IAM_GROUP_NAME=d/x' or '1'='1", "CN=alice", "=", "IAM_PRINCIPAL_NAME= a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		g, err := ParseGlobalName(s)
+		if err != nil {
+			if g != (GlobalName{}) {
+				t.Fatalf("ParseGlobalName(%q) failed with a partial result %+v", s, g)
+			}
+			return
+		}
+		if strings.ContainsAny(g.Literal()[1:len(g.Literal())-1], "'\"\x00\n\r;") {
+			t.Fatalf("ParseGlobalName(%q) accepted an unsafe literal %s", s, g.Literal())
+		}
+		back, err := ParseGlobalName(g.Value())
+		if err != nil || back != g {
+			t.Fatalf("round trip of %q: %+v %v", g.Value(), back, err)
 		}
 	})
 }

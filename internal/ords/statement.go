@@ -43,6 +43,7 @@ func needIdents(ids ...Identifier) error {
 }
 
 // CreateUserGlobal: CREATE USER "X" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=dom/user'
+// ('IAM_PRINCIPAL_NAME=user' in the Default domain)
 // (exclusive mapping) or AS 'IAM_GROUP_NAME=dom/group' (shared schema).
 func CreateUserGlobal(user Identifier, g GlobalName) (Statement, error) {
 	if err := needIdents(user); err != nil || g.IsZero() {

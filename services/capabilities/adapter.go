@@ -174,14 +174,16 @@ func deref(s *string) string {
 }
 
 // classify marks a client error with what the service does about it:
-// ErrNotFound, ErrPermanent (retrying cannot help), or transient, with the
-// client's Retry-After.
+// ErrNotFound, ErrForbidden or ErrPermanent (retrying cannot help), or
+// transient, with the client's Retry-After.
 func classify(err error) error {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, identitydomain.ErrNotFound):
 		return &classified{err: err, class: ErrNotFound}
+	case errors.Is(err, identitydomain.ErrForbidden):
+		return &classified{err: err, class: ErrForbidden}
 	case !identitydomain.Retryable(err):
 		return &classified{err: err, class: ErrPermanent}
 	}
@@ -191,7 +193,7 @@ func classify(err error) error {
 // classified is a client error with its class.
 type classified struct {
 	err   error
-	class error // ErrNotFound, ErrPermanent or nil
+	class error // ErrNotFound, ErrForbidden, ErrPermanent or nil
 	after time.Duration
 }
 

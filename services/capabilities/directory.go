@@ -3,6 +3,7 @@ package capabilities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"time"
 )
@@ -36,6 +37,9 @@ var (
 	// ErrPermanent: retrying the same call cannot help (forbidden, invalid
 	// request); an event that meets it is dead-lettered at once.
 	ErrPermanent = errors.New("permanent failure")
+	// ErrForbidden: the domain refused the call (403), so iamflow's OAuth
+	// application lacks an app role; it is also ErrPermanent.
+	ErrForbidden = fmt.Errorf("forbidden: %w", ErrPermanent)
 )
 
 // RetryAfterError is implemented by errors that know how long to wait

@@ -215,6 +215,11 @@ func (s *Service) enforce(ctx context.Context, dir Directory, chk check, c cause
 	}
 	if err := dir.SetCapabilities(ctx, chk.user.ID, chk.desired); err != nil {
 		err = fmt.Errorf("set capabilities of %s in %s: %w", chk.user.label(), chk.domain, err)
+		if errors.Is(err, ErrForbidden) {
+			err = fmt.Errorf("%w; %s", err, forbiddenHint(chk.domain))
+			s.log.ErrorContext(ctx, "capabilities refused by the domain: an app role is missing", "domain", chk.domain,
+				"user", chk.user.label(), "error", err)
+		}
 		s.counters.failed.Add(1)
 		s.metrics.outcome(c.source, outcomeOf(err))
 		rec.Outcome = audit.OutcomeFailed
@@ -228,6 +233,15 @@ func (s *Service) enforce(ctx context.Context, dir Directory, chk check, c cause
 	s.log.InfoContext(ctx, "capabilities set", "domain", chk.domain, "user", chk.user.label(), "rule", chk.decision.Rule,
 		"changes", chk.changes, "trigger", c.source, "event", c.eventID, "drift", c.drift)
 	return true, nil
+}
+
+// forbiddenHint says what to check when a domain answers 403 to
+// PUT /admin/v1/UserCapabilitiesChanger. Oracle's AppRole Permissions tables
+// list that endpoint for no role, so which role allows it is not documented.
+func forbiddenHint(domain string) string {
+	return fmt.Sprintf("the domain refused PUT /admin/v1/UserCapabilitiesChanger (403): check the app roles of iamflow's "+
+		"application in domain %q; Oracle documents no role for this endpoint, User Administrator is the one to try "+
+		"(docs/oci-setup.md, \"UserCapabilitiesChanger\")", domain)
 }
 
 // auditRecord describes the change chk calls for (outcome done; the caller

@@ -51,9 +51,13 @@ type DatabaseConfig struct {
 	// Domain is the short name of the identity domain whose users and
 	// groups are in scope. Required.
 	Domain string `yaml:"domain"`
-	// PrincipalDomain is the identity domain's name as the database knows
-	// it, in IAM_PRINCIPAL_NAME=<principal_domain>/<user> and
-	// IAM_GROUP_NAME=<principal_domain>/<group>; default Domain.
+	// PrincipalDomain is the identity domain's name in OCI, as the database
+	// expects it in IAM_PRINCIPAL_NAME=<principal_domain>/<user> and
+	// IAM_GROUP_NAME=<principal_domain>/<group>. "Default" (any case) is the
+	// Default domain, which Oracle writes without a prefix
+	// (IAM_PRINCIPAL_NAME=<user>). Empty: the domain's oci_name, filled in by
+	// the configuration (config.Config.DbprovisionerConfig); it is required
+	// by then, because a wrong name creates accounts nobody can sign in to.
 	PrincipalDomain string `yaml:"principal_domain"`
 	// Mode is how IAM maps onto database accounts:
 	//   - "user" (default): one IAM-authenticated account per user in a
@@ -154,9 +158,6 @@ func (c Config) withDefaults() Config {
 }
 
 func (d DatabaseConfig) withDefaults() DatabaseConfig {
-	if d.PrincipalDomain == "" {
-		d.PrincipalDomain = d.Domain
-	}
 	if d.Mode == "" {
 		d.Mode = ModeUser
 	}
@@ -192,6 +193,20 @@ func (d DatabaseConfig) withDefaults() DatabaseConfig {
 // their defaults: what the service uses, and what to build the ORDS client
 // from.
 func (d DatabaseConfig) WithDefaults() DatabaseConfig { return d.withDefaults() }
+
+// DefaultDomainName is the OCI name of every tenancy's Default identity
+// domain. Autonomous Database names its users and groups without a domain
+// prefix (https://docs.oracle.com/en/cloud/paas/autonomous-database/adbsa/iam-create-users.html).
+const DefaultDomainName = "Default"
+
+// IAMDomain is the domain part of the database's IAM mappings:
+// PrincipalDomain, or ords.DefaultDomain (no prefix) for the Default domain.
+func (d DatabaseConfig) IAMDomain() string {
+	if strings.EqualFold(d.PrincipalDomain, DefaultDomainName) {
+		return ords.DefaultDomain
+	}
+	return d.PrincipalDomain
+}
 
 // Durable is the consumer name of the named database: "<prefix>-<database>".
 func (c Config) Durable(database string) string {
@@ -275,10 +290,10 @@ func (d DatabaseConfig) validateMapping() []error {
 	case !event.ValidDomainName(d.Domain):
 		bad("domain: %q is not a domain short name (lower-case letters, digits, '-' and '_')", d.Domain)
 	}
-	if d.PrincipalDomain != "" {
-		if _, err := ords.GlobalPrincipal(d.PrincipalDomain, "user"); err != nil {
-			bad("principal_domain: %v", err)
-		}
+	if d.PrincipalDomain == "" {
+		bad("principal_domain: unknown; set oci_name on domain %q (its name in OCI, %s for the Default domain) or principal_domain", d.Domain, DefaultDomainName)
+	} else if _, err := ords.GlobalPrincipal(d.IAMDomain(), "user"); err != nil {
+		bad("principal_domain: %v", err)
 	}
 	switch d.Mode {
 	case ModeUser, ModeShared, ModeGlobalRole:
@@ -324,7 +339,7 @@ func (d DatabaseConfig) validateMapping() []error {
 			}
 			seen[strings.ToLower(g.Group)] = i
 			if d.Mode != ModeUser && d.PrincipalDomain != "" {
-				if _, err := ords.GlobalGroup(d.PrincipalDomain, g.Group); err != nil {
+				if _, err := ords.GlobalGroup(d.IAMDomain(), g.Group); err != nil {
 					bad("%s: group: %v", key, err)
 				}
 			}

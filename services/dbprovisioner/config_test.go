@@ -108,7 +108,7 @@ func FuzzPlanUser(f *testing.F) {
 			v.User.Groups = []string{"HR Readers"}
 		}
 		if hasAccount {
-			v.Account = &DBUser{Name: strings.ToUpper(name), Status: "OPEN", ExternalName: "IAM_PRINCIPAL_NAME=Default/" + name}
+			v.Account = &DBUser{Name: strings.ToUpper(name), Status: "OPEN", ExternalName: "IAM_PRINCIPAL_NAME=" + name}
 			v.Roles = []string{"HR_WRITE"}
 		}
 		p, err := m.PlanUser(v)

@@ -63,7 +63,7 @@ func NewMapping(d DatabaseConfig) (*Mapping, error) {
 		return nil, fmt.Errorf("database %q: %w", d.Name, errors.Join(errs...))
 	}
 	m := &Mapping{
-		database: d.Name, domain: d.Domain, principalDomain: d.PrincipalDomain, mode: d.Mode, onLeave: d.OnLeave,
+		database: d.Name, domain: d.Domain, principalDomain: d.IAMDomain(), mode: d.Mode, onLeave: d.OnLeave,
 		nameFrom: d.UserName.From, prefix: d.UserName.Prefix, byGroup: map[string]int{}, managed: map[string]bool{},
 	}
 	for i, g := range d.Groups {
@@ -78,7 +78,7 @@ func NewMapping(d DatabaseConfig) (*Mapping, error) {
 		}
 		if d.Mode != ModeUser {
 			var err error
-			if gm.global, err = ords.GlobalGroup(d.PrincipalDomain, g.Group); err != nil {
+			if gm.global, err = ords.GlobalGroup(d.IAMDomain(), g.Group); err != nil {
 				return nil, err
 			}
 		}

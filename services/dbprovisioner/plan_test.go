@@ -34,7 +34,7 @@ func acct(name, status, ext string) *DBUser {
 	return &DBUser{Name: name, Status: status, ExternalName: ext}
 }
 
-const aliceExt = "IAM_PRINCIPAL_NAME=Default/alice@example.com"
+const aliceExt = "IAM_PRINCIPAL_NAME=alice@example.com"
 
 func TestPlanUser(t *testing.T) {
 	alice := func(groups ...string) User {
@@ -101,7 +101,7 @@ func TestPlanUser(t *testing.T) {
 			view:    UserView{User: alice(), Found: true, Account: acct("ALICE@EXAMPLE.COM", "OPEN", "IAM_PRINCIPAL_NAME=Other/alice@example.com")},
 			skipped: `maps to "IAM_PRINCIPAL_NAME=Other/alice@example.com"`},
 		{name: "external name compared case-insensitively",
-			view: UserView{User: alice("HR Readers"), Found: true, Account: acct("ALICE@EXAMPLE.COM", "OPEN", "iam_principal_name=DEFAULT/Alice@Example.com"),
+			view: UserView{User: alice("HR Readers"), Found: true, Account: acct("ALICE@EXAMPLE.COM", "OPEN", "iam_principal_name=Alice@Example.com"),
 				Roles: []string{"HR_READ"}}},
 		{name: "local part with prefix",
 			mod:  func(d *DatabaseConfig) { d.UserName = UserNameConfig{From: UserNameFromLocalPart, Prefix: "iam_"} },
@@ -160,7 +160,7 @@ func TestPlanUserRefusesUnsafeNames(t *testing.T) {
 	} {
 		for _, v := range []UserView{
 			{User: User{UserName: name, Active: true, Groups: []string{"HR Readers"}}, Found: true},
-			{User: User{UserName: name}, Account: acct(strings.ToUpper(name), "OPEN", "IAM_PRINCIPAL_NAME=Default/"+name)},
+			{User: User{UserName: name}, Account: acct(strings.ToUpper(name), "OPEN", "IAM_PRINCIPAL_NAME="+name)},
 		} {
 			p, err := m.PlanUser(v)
 			if !errors.Is(err, ErrUnsafeName) {
@@ -189,12 +189,12 @@ func TestPlanGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`CREATE USER "ANALYSTS" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=Default/Analysts'`,
+	want := []string{`CREATE USER "ANALYSTS" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=Analysts'`,
 		`GRANT CREATE SESSION TO "ANALYSTS"`, `GRANT "DW_READ" TO "ANALYSTS"`}
 	if !slices.Equal(p.SQL(), want) {
 		t.Errorf("shared: %q", p.SQL())
 	}
-	p, _ = shared.PlanGroup(0, GroupView{Account: acct("ANALYSTS", "OPEN", "IAM_GROUP_NAME=Default/Analysts"), Roles: []string{"DW_READ", "OTHER"}})
+	p, _ = shared.PlanGroup(0, GroupView{Account: acct("ANALYSTS", "OPEN", "IAM_GROUP_NAME=Analysts"), Roles: []string{"DW_READ", "OTHER"}})
 	if len(p.Steps) != 0 {
 		t.Errorf("shared replay: %q", p.SQL())
 	}
@@ -206,7 +206,7 @@ func TestPlanGroup(t *testing.T) {
 	global := mustMapping(t, DatabaseConfig{Name: "dw", Domain: "prod", PrincipalDomain: "Default", Mode: ModeGlobalRole,
 		Groups: []GroupMapping{{Group: "Exporters", Roles: []string{"export_role"}}}})
 	p, _ = global.PlanGroup(0, GroupView{})
-	if want := []string{`CREATE ROLE "EXPORT_ROLE" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=Default/Exporters'`}; !slices.Equal(p.SQL(), want) {
+	if want := []string{`CREATE ROLE "EXPORT_ROLE" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=Exporters'`}; !slices.Equal(p.SQL(), want) {
 		t.Errorf("global role: %q", p.SQL())
 	}
 	p, _ = global.PlanGroup(0, GroupView{RoleExists: true})

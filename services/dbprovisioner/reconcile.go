@@ -180,7 +180,7 @@ func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep
 	}
 	for _, a := range accounts {
 		g, err := ords.ParseGlobalName(a.ExternalName)
-		if err != nil || g.Kind() != ords.GlobalKindPrincipal || !strings.EqualFold(g.Domain(), r.cfg.PrincipalDomain) {
+		if err != nil || g.Kind() != ords.GlobalKindPrincipal || !strings.EqualFold(g.Domain(), r.cfg.IAMDomain()) {
 			continue // '_' is a LIKE wildcard: another domain's account
 		}
 		if done[strings.ToLower(g.Name())] {

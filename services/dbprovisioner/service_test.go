@@ -361,7 +361,7 @@ func TestReconcileLocksUsersWhoLeftUnseen(t *testing.T) {
 	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
 	h.dir.set(User{ID: "b1", UserName: "bob", Active: true, Groups: []string{"HR Writers"}})
 	h.dir.set(User{ID: "b1", UserName: "bob", Active: true})
-	h.db.users["BOB"] = &DBUser{Name: "BOB", Status: "OPEN", ExternalName: "IAM_PRINCIPAL_NAME=Default/bob"}
+	h.db.users["BOB"] = &DBUser{Name: "BOB", Status: "OPEN", ExternalName: "IAM_PRINCIPAL_NAME=bob"}
 	h.db.grants["BOB"] = map[string]bool{"HR_WRITE": true, "UNMANAGED": true}
 	h.db.users["CAROL"] = &DBUser{Name: "CAROL", Status: "OPEN", ExternalName: ""}
 	h.dir.set(User{ID: "c1", UserName: "carol", Active: true, Groups: []string{"HR Readers"}})
@@ -375,7 +375,7 @@ func TestReconcileLocksUsersWhoLeftUnseen(t *testing.T) {
 		sqls = append(sqls, st.SQL)
 	}
 	want := []string{
-		`CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=Default/alice@example.com'`,
+		`CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=alice@example.com'`,
 		`GRANT CREATE SESSION TO "ALICE@EXAMPLE.COM"`,
 		`GRANT "HR_READ" TO "ALICE@EXAMPLE.COM"`,
 		`ALTER USER "BOB" ACCOUNT LOCK`,

@@ -21,6 +21,12 @@ type Config struct {
 	// sends (they are part of the subscription URL). Password is a secret reference.
 	Username string     `yaml:"username"`
 	Password secret.Ref `yaml:"password"`
+	// PreviousPassword, while set, is accepted besides Password: the password
+	// being rotated out. A Notifications subscription's URL cannot be changed,
+	// so rotating means a second subscription with the new password; both
+	// deliver until the old one is deleted (docs/oci-setup.md). A secret
+	// reference; remove it once the old subscription is gone.
+	PreviousPassword secret.Ref `yaml:"previous_password"`
 	// TLS serves HTTPS directly when both files are set.
 	TLS TLSConfig `yaml:"tls"`
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
@@ -98,6 +104,11 @@ func (c Config) validate(passwordGiven bool) error {
 			add("password: required, e.g. env:IAMFLOW_WEBHOOK_PASSWORD (or run iamflow dev)")
 		} else if err := c.Password.Validate(); err != nil && !c.Password.IsZero() {
 			add("password: %v", err)
+		}
+		if err := c.PreviousPassword.Validate(); err != nil && !c.PreviousPassword.IsZero() {
+			add("previous_password: %v", err)
+		} else if !c.PreviousPassword.IsZero() && c.PreviousPassword == c.Password {
+			add("previous_password: the same reference as password; point it at the old password, or remove it")
 		}
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

@@ -194,8 +194,10 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 	return writeJSON(w, http.StatusOK, Response{Confirmation: "confirmed"})
 }
 
-// authorized checks HTTP Basic credentials in constant time. Comparing hashes
-// keeps the comparison independent of the lengths too.
+// authorized checks HTTP Basic credentials in constant time: the password,
+// or the previous one during a rotation. Comparing hashes keeps the
+// comparison independent of the lengths too, and both passwords are always
+// compared, so timing does not tell which one matched.
 func (s *Service) authorized(r *http.Request) bool {
 	if s.cfg.Insecure {
 		return true
@@ -206,7 +208,12 @@ func (s *Service) authorized(r *http.Request) bool {
 	}
 	hu, wu := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(s.cfg.Username))
 	hp, wp := sha256.Sum256([]byte(pass)), sha256.Sum256([]byte(s.password.Reveal()))
-	return subtle.ConstantTimeCompare(hu[:], wu[:])&subtle.ConstantTimeCompare(hp[:], wp[:]) == 1
+	match := subtle.ConstantTimeCompare(hp[:], wp[:])
+	if !s.previous.IsZero() {
+		wo := sha256.Sum256([]byte(s.previous.Reveal()))
+		match |= subtle.ConstantTimeCompare(hp[:], wo[:])
+	}
+	return subtle.ConstantTimeCompare(hu[:], wu[:])&match == 1
 }
 
 // acceptedContentType allows JSON and the generic types senders use for it;

@@ -39,6 +39,7 @@ type Service struct {
 	tel      *telemetry.Telemetry
 	domains  domainIndex
 	password secret.Value
+	previous secret.Value // accepted besides password during a rotation
 	confirm  *http.Client
 	version  string
 	metrics  *metrics
@@ -118,6 +119,13 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, opts ...Option) (*Service,
 			return nil, fmt.Errorf("ingest password: %w", err)
 		}
 		s.password = pw
+	}
+	if !cfg.Insecure && !cfg.PreviousPassword.IsZero() {
+		pw, err := secret.Resolve(ctx, cfg.PreviousPassword)
+		if err != nil {
+			return nil, fmt.Errorf("ingest previous_password: %w", err)
+		}
+		s.previous = pw
 	}
 	return s, nil
 }
