@@ -97,9 +97,9 @@ func (d *direction) handle(ctx context.Context, e *iamflowv1.IdentityEvent) (Pla
 	var kind Kind
 	switch e.GetKind() {
 	case iamflowv1.Kind_KIND_USER:
-		if e.GetAction() == iamflowv1.Action_ACTION_CAPABILITIES_CHANGED {
-			return Plan{}, errUnsupported
-		}
+		// Every user event, capability changes too: events of one user are
+		// coalesced and only the newest is handled, so skipping one kind
+		// would skip the others with it.
 		kind = KindUser
 	case iamflowv1.Kind_KIND_GROUP, iamflowv1.Kind_KIND_MEMBERSHIP:
 		kind = KindGroup
@@ -143,7 +143,9 @@ func (d *direction) reconcileOne(ctx context.Context, kind Kind, id string, c ca
 		ls.release(ctx, time.Time{})
 		return p, err
 	}
-	ls.release(ctx, readAt)
+	// The watermark is when this reconcile ended: a plan read before it
+	// (and so perhaps before what it wrote) is refused.
+	ls.release(ctx, d.now())
 	return p, err
 }
 
@@ -222,11 +224,70 @@ func (d *direction) execute(ctx context.Context, p Plan, c cause, targetCount in
 				return applied{}, fmt.Errorf("%s: %w", d.name(), errStale)
 			}
 		}
+		if err := d.validate(ctx, p); err != nil {
+			return applied{}, err
+		}
 	}
 	return d.applyPlan(ctx, p, c)
 }
 
-// writeKeys are the fence keys of the objects a plan writes, sorted.
+func ignoreStale(err error) error {
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	return err
+}
+
+// validate checks, under the plan's leases, that the mappings its
+// retirements and updates rest on still hold: a target object another
+// source object took over since (a user deleted and re-created under the
+// same name, whose copy the new user adopted) is not the old one's to
+// deactivate, delete or overwrite any more.
+func (d *direction) validate(ctx context.Context, p Plan) error {
+	made := map[string]bool{}
+	for _, a := range p.Writes() {
+		var k Kind
+		var sid string
+		switch a.Kind {
+		case ActCreateUser, ActCreateGroup, ActAdopt:
+			made[string(a.Entity)+"/"+a.SourceID] = true
+			continue
+		case ActUpdateUser, ActDeactivateUser, ActDeleteUser, ActForget:
+			k, sid = KindUser, a.SourceID
+		case ActUpdateGroup, ActDeleteGroup:
+			k, sid = KindGroup, a.SourceID
+		case ActRemoveMember:
+			if a.MemberSourceID == "" || a.MemberTargetID == "" {
+				continue
+			}
+			k, sid = KindUser, a.MemberSourceID
+		default:
+			continue
+		}
+		if a.TargetID == "" || made[string(k)+"/"+sid] {
+			continue
+		}
+		want := a.TargetID
+		if a.Kind == ActRemoveMember {
+			want = a.MemberTargetID
+		}
+		mp, found, err := d.ids.Get(ctx, d.scope(k), sid)
+		if err != nil {
+			return err
+		}
+		if !found || mp.TargetID != want {
+			return fmt.Errorf("%s %s %q: the mapping it rests on changed: %w", a.Kind, a.Entity, a.Name, errStale)
+		}
+	}
+	return nil
+}
+
+// writeKeys are the fence keys of the objects a plan writes, sorted: each
+// source object whose copy it changes, and each existing target object it
+// changes (two source objects may name one target object for a moment: a
+// user re-created under the same name, whose copy the new one adopts). A
+// target object's key is the key of the same object seen from the reverse
+// direction, so a bidirectional link shares one lease per object.
 func (d *direction) writeKeys(p Plan) []string {
 	var keys []string
 	for _, a := range p.Writes() {
@@ -239,6 +300,9 @@ func (d *direction) writeKeys(p Plan) []string {
 		}
 		if a.SourceID != "" {
 			keys = append(keys, d.scope(k).key(a.SourceID))
+		}
+		if a.TargetID != "" {
+			keys = append(keys, d.scope(k).Reverse().key(a.TargetID))
 		}
 	}
 	slices.Sort(keys)
@@ -259,12 +323,16 @@ func (d *direction) applyListed(ctx context.Context, p Plan, c cause, buf *audit
 			return applied{}, err == nil, err
 		}
 	}
+	if err := d.validate(ctx, p); err != nil {
+		ls.release(ctx, time.Time{})
+		return applied{}, errors.Is(err, errStale), ignoreStale(err)
+	}
 	res, err = d.apply(ctx, p, c, buf)
 	if err == nil {
 		d.rememberWrites(ctx, p, res)
 	}
 	d.stats.writes.Add(int64(res.writes))
-	ls.release(ctx, readAt)
+	ls.release(ctx, d.now())
 	return res, false, err
 }
 

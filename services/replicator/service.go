@@ -320,6 +320,8 @@ func (s *Service) handler(target string) bus.Handler {
 		start := s.now()
 		p, err := d.handle(ctx, e)
 		s.metrics.observe(d, p, err, s.now().Sub(start))
+		d.log.DebugContext(ctx, "event reconciled", "link", d.link.Name, "target", target, "event", e.GetId(), "type", e.GetType(),
+			"resource", e.GetResource().GetId(), "actions", p.Kinds(), "took", s.now().Sub(start).String(), "error", err)
 		res := resultOf(err)
 		switch {
 		case res.IsDone():
