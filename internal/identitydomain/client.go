@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	mathrand "math/rand/v2"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/oracle/oci-go-sdk/v65/common"
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
@@ -44,6 +46,16 @@ type Client struct {
 	log     *slog.Logger
 	sleep   SleepFunc
 	rnd     func() float64
+
+	// listModes remembers, per endpoint ("Users", "Groups"), the paging
+	// strategy that read a list whole after the default one broke an
+	// invariant (paging.go).
+	listModes sync.Map
+	// membersWhole is set once the domain has shown it does not page
+	// members (members.go).
+	membersWhole atomic.Bool
+	// logged holds the keys of the warnings logged once (logOnce).
+	logged sync.Map
 }
 
 // Option changes how New builds a Client.
