@@ -35,6 +35,10 @@ type Client struct {
 	domain  string
 	cfg     Config
 	baseURL string
+	// scimPath is the path of the SCIM API under baseURL: /admin/v1, or
+	// Config.SCIMPath.
+	scimPath string
+	clock    Clock
 
 	sdk     identitydomains.IdentityDomainsClient
 	http    *http.Client
@@ -56,6 +60,9 @@ type Client struct {
 	membersWhole atomic.Bool
 	// logged holds the keys of the warnings logged once (logOnce).
 	logged sync.Map
+	// caps is the last discovery (discovery.go); capsMu serialises reads.
+	caps   atomic.Pointer[Capabilities]
+	capsMu sync.Mutex
 }
 
 // Option changes how New builds a Client.
@@ -160,9 +167,11 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 	}
 	baseURL, _ := normalizeURL(cfg.URL)
 	c := &Client{
-		domain:  domain,
-		cfg:     cfg,
-		baseURL: baseURL,
+		domain:   domain,
+		cfg:      cfg,
+		baseURL:  baseURL,
+		scimPath: cfg.scimPath(),
+		clock:    o.clock,
 		limiter: newLimiter(cfg.Limits.Effective(cfg.Tier)),
 		log:     o.logger,
 		sleep:   o.sleep,

@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -284,6 +285,17 @@ func (d sdkDispatcher) Do(req *http.Request) (*http.Response, error) {
 	}
 	build := func(ctx context.Context) (*http.Request, error) {
 		r := req.Clone(ctx)
+		if d.c.scimPath != sdkSCIMPath {
+			// The SDK's paths are /admin/v1/...: move them under the server's SCIM path.
+			if rest, ok := strings.CutPrefix(r.URL.Path, sdkSCIMPath); ok {
+				r.URL.Path = d.c.scimPath + rest
+				if raw, ok := strings.CutPrefix(r.URL.RawPath, sdkSCIMPath); ok {
+					r.URL.RawPath = d.c.scimPath + raw
+				} else {
+					r.URL.RawPath = ""
+				}
+			}
+		}
 		r.Body, r.ContentLength = http.NoBody, 0
 		if body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))
