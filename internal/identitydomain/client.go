@@ -172,10 +172,10 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 		baseURL:  baseURL,
 		scimPath: cfg.scimPath(),
 		clock:    o.clock,
-		limiter: newLimiter(cfg.Limits.Effective(cfg.Tier)),
-		log:     o.logger,
-		sleep:   o.sleep,
-		rnd:     mathrand.Float64,
+		limiter:  newLimiter(cfg.Limits.Effective(cfg.Tier)),
+		log:      o.logger,
+		sleep:    o.sleep,
+		rnd:      mathrand.Float64,
 	}
 	m, err := newMetrics(o.registerer)
 	if err != nil {
