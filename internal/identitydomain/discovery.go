@@ -460,3 +460,18 @@ func (c *Client) getRaw(ctx context.Context, op, path string) ([]byte, error) {
 	})
 	return body, err
 }
+
+// ifMatch returns the If-Match to send for v: none when v is empty, or when
+// the domain has shown it does not support ETags (a server without versions
+// may refuse every If-Match with 412, which would never clear). The caller's
+// precondition is then not checked, and the warning says so once.
+func (c *Client) ifMatch(ctx context.Context, v string) *string {
+	if v == "" {
+		return nil
+	}
+	if caps, err := c.Capabilities(ctx); err == nil && caps.Discovered && !caps.ETag {
+		c.logOnce(ctx, "no-etag", "identity domain does not support ETags; writes are sent without If-Match")
+		return nil
+	}
+	return &v
+}

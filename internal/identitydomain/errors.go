@@ -106,7 +106,7 @@ type Error struct {
 	Attempts int
 	// Fault is the paging fault of a KindInconsistentRead error (the first
 	// one seen), empty for other kinds.
-	Fault PagingFault
+	Fault ReadFault
 	// Err is the underlying cause, if any (a network error, ErrCircuitOpen, ...).
 	Err error
 }

@@ -157,7 +157,7 @@ func (c *Client) GroupMembers(ctx context.Context, groupID string, pageSize int)
 			whole()
 			return
 		}
-		fallBack := func(f PagingFault, detail string) {
+		fallBack := func(f ReadFault, detail string) {
 			c.membersWhole.Store(true)
 			c.pagingFault(ctx, f, detail)
 			c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)

@@ -29,36 +29,41 @@ import (
 // iamflow_identitydomain_paging_faults_total{domain,fault} and logged once
 // per client.
 
-// PagingFault names how a server broke a paging invariant; it is the fault
-// label of iamflow_identitydomain_paging_faults_total and Error.Fault.
-type PagingFault string
+// ReadFault names how a server broke an invariant of a read (paging, or a
+// lookup's filter); it is the fault label of
+// iamflow_identitydomain_paging_faults_total and Error.Fault.
+type ReadFault string
 
-// The paging faults.
+// The read faults.
 const (
 	// FaultStartIndexIgnored: the answer's startIndex is not the one asked for.
-	FaultStartIndexIgnored PagingFault = "start_index_ignored"
+	FaultStartIndexIgnored ReadFault = "start_index_ignored"
 	// FaultPageTooLarge: a page held more resources than the count asked for.
-	FaultPageTooLarge PagingFault = "page_too_large"
+	FaultPageTooLarge ReadFault = "page_too_large"
 	// FaultRepeatedID: an id came back twice in one read.
-	FaultRepeatedID PagingFault = "repeated_id"
+	FaultRepeatedID ReadFault = "repeated_id"
 	// FaultMissingID: a resource came back without an id.
-	FaultMissingID PagingFault = "missing_id"
+	FaultMissingID ReadFault = "missing_id"
 	// FaultTotalMismatch: the read ended with more or fewer resources than
 	// totalResults.
-	FaultTotalMismatch PagingFault = "total_mismatch"
+	FaultTotalMismatch ReadFault = "total_mismatch"
 	// FaultTotalChanged: totalResults changed between pages (the directory
 	// changed while it was read, or the server counts inconsistently).
-	FaultTotalChanged PagingFault = "total_changed"
+	FaultTotalChanged ReadFault = "total_changed"
 	// FaultTotalMissing: the answer had no totalResults; not fatal, the read
 	// then goes on until an empty page.
-	FaultTotalMissing PagingFault = "total_missing"
+	FaultTotalMissing ReadFault = "total_missing"
 	// FaultMemberPagingIgnored: a group answered member paging
 	// (members[startIndex=..&count=..]) with more members than asked, the same
 	// members again, or none while it has some; members are then read whole.
-	FaultMemberPagingIgnored PagingFault = "member_paging_ignored"
+	FaultMemberPagingIgnored ReadFault = "member_paging_ignored"
 	// FaultMemberPagingRejected: a group refused member paging with 400;
 	// members are then read whole.
-	FaultMemberPagingRejected PagingFault = "member_paging_rejected"
+	FaultMemberPagingRejected ReadFault = "member_paging_rejected"
+	// FaultFilterIgnored: a lookup by userName, displayName or externalId
+	// answered a resource that does not match (the server ignored the
+	// filter); the lookup fails rather than return the wrong resource.
+	FaultFilterIgnored ReadFault = "filter_ignored"
 )
 
 // strategy is one way of reading a list.
@@ -103,7 +108,7 @@ type lister[T any] struct {
 
 // pagingError is one read's broken invariant.
 type pagingError struct {
-	fault  PagingFault
+	fault  ReadFault
 	detail string
 }
 
@@ -134,7 +139,7 @@ func (l *lister[T]) all(ctx context.Context) iter.Seq2[T, error] {
 		var zero T
 		yielded := map[string]struct{}{}
 		var faults []string
-		var first PagingFault
+		var first ReadFault
 		for i, s := range l.strategies() {
 			pe, stopped, err := l.read(s, yielded, yield)
 			switch {
@@ -244,7 +249,7 @@ func (l *lister[T]) read(s strategy, yielded map[string]struct{}, yield func(T, 
 }
 
 // pagingFault counts a paging fault and logs it once per client.
-func (c *Client) pagingFault(ctx context.Context, f PagingFault, detail string) {
+func (c *Client) pagingFault(ctx context.Context, f ReadFault, detail string) {
 	c.metrics.pagingFaults.WithLabelValues(c.domain, string(f)).Inc()
 	c.logOnce(ctx, "paging-fault:"+string(f), "identity domain paging fault", "fault", string(f), "detail", detail)
 }
