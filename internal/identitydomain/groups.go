@@ -109,8 +109,8 @@ func (c *Client) CreateGroup(ctx context.Context, g identitydomains.Group) (iden
 	return existing, r, nil
 }
 
-// PatchGroup applies ops to the group; ifMatch is as for PatchUser. The
-// answer does not carry the members.
+// PatchGroup applies ops to the group; ifMatch and a 204 answer are as for
+// PatchUser. The answer does not carry the members.
 func (c *Client) PatchGroup(ctx context.Context, id, ifMatch string, ops ...identitydomains.Operations) (identitydomains.Group, Receipt, error) {
 	resp, ci, err := c.patchGroup(ctx, id, ifMatch, ops)
 	if err != nil {

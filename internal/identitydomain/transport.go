@@ -308,6 +308,12 @@ func (d sdkDispatcher) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if res.status == http.StatusNoContent && len(res.body) == 0 && req.Method != http.MethodDelete {
+		// A PATCH or PUT may answer 204 without the resource (RFC 7644
+		// §3.5.2; identity domains answer 200, other servers 204 when nothing
+		// changed): the SDK, which always reads the body, gets an empty one.
+		res.body = []byte("{}")
+	}
 	return &http.Response{
 		Status:        strconv.Itoa(res.status) + " " + http.StatusText(res.status),
 		StatusCode:    res.status,

@@ -144,7 +144,10 @@ func (c *Client) CreateUser(ctx context.Context, u identitydomains.User) (identi
 
 // PatchUser applies ops (see Add, Replace, Remove, ReplaceAttributes) to the
 // user. ifMatch, when not empty, is the ETag or meta.version the user must
-// still have; a stale one is a PreconditionFailed error.
+// still have; a stale one is a PreconditionFailed error. It is not sent to a
+// domain whose discovery says it has no ETags. The user returned is the
+// answer's: a server that answers 204 No Content (RFC 7644 §3.5.2) returns
+// the zero User.
 func (c *Client) PatchUser(ctx context.Context, id, ifMatch string, ops ...identitydomains.Operations) (identitydomains.User, Receipt, error) {
 	im := c.ifMatch(ctx, ifMatch)
 	var resp identitydomains.PatchUserResponse
