@@ -284,21 +284,10 @@ func (c *Client) discover(ctx context.Context) (Capabilities, error) {
 		c.log.DebugContext(ctx, "no ServiceProviderConfig", "domain", c.domain, "error", err)
 		return assumed(now), nil
 	}
-	var spc spcDoc
-	if err := json.Unmarshal(body, &spc); err == nil && len(spc.List) > 0 {
-		err = json.Unmarshal(spc.List[0], &spc)
-	}
-	if err != nil || (spc.Patch == nil && spc.Filter == nil && spc.ETag == nil && spc.Sort == nil && spc.Bulk == nil) {
+	caps, ok := parseServiceProviderConfig(body, now)
+	if !ok {
 		c.log.DebugContext(ctx, "ServiceProviderConfig is not SCIM", "domain", c.domain)
 		return assumed(now), nil
-	}
-	caps := Capabilities{Discovered: true, ReadAt: now,
-		ETag: flag(spc.ETag), Filter: flag(spc.Filter), Sort: flag(spc.Sort), Patch: flag(spc.Patch), ChangePassword: flag(spc.Change)}
-	if spc.Filter != nil {
-		caps.FilterMaxResults = spc.Filter.MaxResults
-	}
-	if spc.Bulk != nil {
-		caps.Bulk = BulkSupport{Supported: spc.Bulk.Supported, MaxOperations: spc.Bulk.MaxOperations, MaxPayloadSize: spc.Bulk.MaxPayloadSize}
 	}
 	attrs, err := c.discoverAttributes(ctx)
 	switch {
@@ -310,6 +299,30 @@ func (c *Client) discover(ctx context.Context) (Capabilities, error) {
 		caps.attrs = attrs
 	}
 	return caps, nil
+}
+
+// parseServiceProviderConfig reads a ServiceProviderConfig, or a
+// ListResponse holding one; false when the body is not one.
+func parseServiceProviderConfig(body []byte, now time.Time) (Capabilities, bool) {
+	var spc spcDoc
+	err := json.Unmarshal(body, &spc)
+	if err == nil && len(spc.List) > 0 {
+		var inner spcDoc
+		err = json.Unmarshal(spc.List[0], &inner)
+		spc = inner
+	}
+	if err != nil || (spc.Patch == nil && spc.Filter == nil && spc.ETag == nil && spc.Sort == nil && spc.Bulk == nil) {
+		return Capabilities{}, false
+	}
+	caps := Capabilities{Discovered: true, ReadAt: now,
+		ETag: flag(spc.ETag), Filter: flag(spc.Filter), Sort: flag(spc.Sort), Patch: flag(spc.Patch), ChangePassword: flag(spc.Change)}
+	if spc.Filter != nil {
+		caps.FilterMaxResults = max(spc.Filter.MaxResults, 0)
+	}
+	if spc.Bulk != nil {
+		caps.Bulk = BulkSupport{Supported: spc.Bulk.Supported, MaxOperations: max(spc.Bulk.MaxOperations, 0), MaxPayloadSize: max(spc.Bulk.MaxPayloadSize, 0)}
+	}
+	return caps, true
 }
 
 type supportFlag interface{ supported() bool }
