@@ -58,6 +58,9 @@ type Client struct {
 	// membersWhole is set once the domain has shown it does not page
 	// members (members.go).
 	membersWhole atomic.Bool
+	// membersPaged is set once a member page came back with members: the
+	// domain does not drop the paged members attribute.
+	membersPaged atomic.Bool
 	// logged holds the keys of the warnings logged once (logOnce).
 	logged sync.Map
 	// caps is the last discovery (discovery.go); capsMu serialises reads.

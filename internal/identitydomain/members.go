@@ -118,8 +118,9 @@ func noTarget(err error) bool {
 // it with no members while a plain attributes=members read has some, is
 // read with attributes=members instead, whole, and the client remembers to
 // do so for the domain (a paging fault is counted and logged once). An empty
-// first page is therefore confirmed by a plain read. A short page ends the
-// list: there is no member total to check it against.
+// first page is therefore confirmed by a plain read, until the domain has
+// answered a member page with members. A short page ends the list: there is
+// no member total to check it against.
 func (c *Client) GroupMembers(ctx context.Context, groupID string, pageSize int) iter.Seq2[identitydomains.GroupMembers, error] {
 	what := fmt.Sprintf("list members of group %s in %s", groupID, c.domain)
 	if pageSize == 0 {
@@ -190,8 +191,13 @@ func (c *Client) GroupMembers(ctx context.Context, groupID string, pageSize int)
 				}
 				seen[v] = struct{}{}
 			}
-			if page == 1 && k == 0 {
-				// Empty, or a server that ignored the paged attribute: ask plainly.
+			if k > 0 {
+				c.membersPaged.Store(true)
+			}
+			if page == 1 && k == 0 && !c.membersPaged.Load() {
+				// Empty, or a server that ignored the paged attribute: ask
+				// plainly, until the domain has answered a member page with
+				// members (then it does not drop the paged attribute).
 				ms, err := c.wholeMembers(ctx, groupID)
 				if err != nil {
 					yield(zero, fmt.Errorf("%s: %w", what, err))
