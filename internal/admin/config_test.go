@@ -92,9 +92,17 @@ func TestNewToken(t *testing.T) {
 		t.Errorf("New with an unresolvable token = %v, want an admin.token error", err)
 	}
 	cfg.Token = ""
-	if _, err := admin.New(cfg, admin.WithToken(secretValue("t0ken"))); err != nil {
+	if _, err := admin.New(cfg, admin.WithToken(secretValue(testToken))); err != nil {
 		t.Errorf("New with WithToken and no token reference: %v", err)
 	}
+	// A token anyone could guess is refused, with how to make a better one.
+	t.Setenv("IAMFLOW_TEST_ADMIN_TOKEN_WEAK", "t0ken")
+	cfg.Token = "env:IAMFLOW_TEST_ADMIN_TOKEN_WEAK"
+	if _, err := admin.New(cfg); err == nil || !strings.Contains(err.Error(), "admin.token: too weak: 5 characters") ||
+		!strings.Contains(err.Error(), "openssl rand") || strings.Contains(err.Error(), "t0ken") {
+		t.Errorf("New with a 5-character token = %v, want too weak, how to generate one, and no token", err)
+	}
+	cfg.Token = ""
 	if _, err := admin.New(cfg, admin.WithToken(secretValue(""))); err == nil {
 		t.Error("New accepted an empty WithToken")
 	}

@@ -167,6 +167,9 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 			}
 			token = v
 		}
+		if err := secret.CheckStrength("admin.token", token); err != nil {
+			return nil, err
+		}
 	}
 
 	reg := o.registry

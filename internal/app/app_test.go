@@ -21,7 +21,7 @@ func testConfig(t *testing.T) config.Config {
 	cfg.NATS = srv.Config()
 	cfg.Admin.GRPCAddr, cfg.Admin.HTTPAddr, cfg.Ingest.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Ingest.Password = "env:IAMFLOW_TEST_WEBHOOK_PASSWORD"
-	t.Setenv("IAMFLOW_TEST_WEBHOOK_PASSWORD", "pw")
+	t.Setenv("IAMFLOW_TEST_WEBHOOK_PASSWORD", "app-test-webhook-password")
 	cfg.Domains = []config.Domain{{Name: "hub", OCIName: "Default"}}
 	return cfg
 }

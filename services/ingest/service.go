@@ -119,6 +119,11 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, opts ...Option) (*Service,
 		}
 		s.password = pw
 	}
+	if !cfg.Insecure {
+		if err := secret.CheckStrength("ingest.password", s.password); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
