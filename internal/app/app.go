@@ -221,7 +221,10 @@ func (a *App) Service(name string) Service {
 // cancelled or a service fails; then it stops them all, services first and
 // the bus last, so in-flight work drains before the connection closes.
 func (a *App) Run(ctx context.Context) error {
-	defer a.Close()
+	defer func() {
+		a.Close()
+		a.log.Info("stopped", "services", a.Services())
+	}()
 	if err := a.admin.Start(ctx); err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}

@@ -56,7 +56,7 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	resp, err := iamflowv1.NewReplicatorServiceClient(conn).Reconcile(ctx, &iamflowv1.ReconcileRequest{Link: link, DryRun: *dryRun})
 	if err != nil {
-		return fmt.Errorf("reconcile %s: %w", link, err)
+		return conn.explain("reconcile "+link, err)
 	}
 	if *asJSON {
 		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
