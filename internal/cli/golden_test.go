@@ -10,7 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/secret"
 )
@@ -194,4 +198,30 @@ func TestMessagesAPersonCanActOn(t *testing.T) {
 			checkGolden(t, tc.name, transcript(t, tc.args, tc.vars, replace))
 		})
 	}
+}
+
+// TestReconcilePlanReadsAsEnglish pins how a plan is printed: names where a
+// person needs them (members by userName), a reason on every line, and
+// counts in the singular when there is one.
+func TestReconcilePlanReadsAsEnglish(t *testing.T) {
+	start := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	r := &iamflowv1.ReconcileReport{
+		Link: "hub-to-spokes", Source: "hub", Target: "spoke-eu", DryRun: true,
+		StartedAt: timestamppb.New(start), FinishedAt: timestamppb.New(start.Add(42 * time.Millisecond)),
+		SourceUsers: 1, SourceGroups: 2, TargetUsers: 2, TargetGroups: 1, HeldDeletions: 1,
+		Actions: map[string]int64{"create_user": 1, "create_group": 1, "add_member": 1, "remove_member": 1, "delete_user": 1},
+		Planned: []*iamflowv1.PlannedAction{
+			{Kind: "create_user", Entity: "user", Name: "jane.doe@example.com", SourceId: "s-jane",
+				Changes: []*iamflowv1.AttributeChange{{Attribute: "displayName", After: "Jane Doe"}}},
+			{Kind: "create_group", Entity: "group", Name: "Developers", SourceId: "s-dev"},
+			{Kind: "add_member", Entity: "group", Name: "Developers", SourceId: "s-dev", MemberSourceId: "s-jane", MemberName: "jane.doe@example.com"},
+			{Kind: "remove_member", Entity: "group", Name: "Ops", TargetId: "t-ops", MemberTargetId: "t-bob", Reason: "not a member in the source"},
+			{Kind: "delete_user", Entity: "user", Name: "old@example.com", TargetId: "t-old", Reason: "deleted in the source", Held: true},
+		},
+	}
+	var b bytes.Buffer
+	printReport(&b, r)
+	printReport(&b, &iamflowv1.ReconcileReport{Link: "hub-to-spokes", Source: "hub", Target: "spoke-us", DryRun: true,
+		StartedAt: timestamppb.New(start), FinishedAt: timestamppb.New(start.Add(time.Millisecond)), SourceUsers: 2, SourceGroups: 1, TargetUsers: 2, TargetGroups: 1})
+	checkGolden(t, "reconcile-plan", b.String())
 }
