@@ -166,6 +166,9 @@ func New(ctx context.Context, cfg config.Config, names []string, opts ...Option)
 		}
 		a.services = append(a.services, svc)
 		a.admin.AddStatus(n, svc)
+		if r, ok := svc.(interface{ Ready(context.Context) error }); ok {
+			a.admin.AddReadinessCheck(n, r.Ready) // e.g. ingest: JetStream has no room for events
+		}
 	}
 	return a, nil
 }

@@ -158,12 +158,16 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		if err != nil {
 			s.counters.unavailable.Add(1)
 			s.degraded.Store(true)
+			if isNoRoom(err) {
+				s.store.full(time.Now(), err)
+			}
 			s.recordError(fmt.Errorf("publish to JetStream: %w", err))
 			s.log.WarnContext(ctx, "JetStream did not acknowledge every event; asking OCI to retry", "events", len(out), "error", err)
 			w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
 			return writeError(w, http.StatusServiceUnavailable, "unavailable", "events could not be stored; retry later")
 		}
 		s.degraded.Store(false)
+		s.store.clear()
 		for _, a := range acks {
 			if a.Duplicate {
 				resp.Duplicates++

@@ -49,6 +49,7 @@ type Service struct {
 	seenDoms  *logOnce // unknown domains already logged
 	last      servicestatus.Last
 	degraded  atomic.Bool
+	store     storeState // JetStream out of room, for Ready
 
 	mu   sync.Mutex
 	addr net.Addr
