@@ -21,6 +21,7 @@ type adminConn struct {
 	*grpc.ClientConn
 	addr      string
 	withToken bool
+	tls       bool
 }
 
 // dialAdmin connects to a running iamflow's admin API: at addr, else
@@ -46,11 +47,11 @@ func dialAdmin(ctx context.Context, e *env, cfgPath, addr string) (*adminConn, e
 			return nil, fmt.Errorf("admin token: %w", err)
 		}
 	}
-	conn, err := admin.Dial(ctx, addr, token)
+	conn, err := admin.DialConfig(ctx, addr, token, cfg.Admin)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return &adminConn{ClientConn: conn, addr: addr, withToken: !token.IsZero()}, nil
+	return &adminConn{ClientConn: conn, addr: addr, withToken: !token.IsZero(), tls: cfg.Admin.UsesTLS()}, nil
 }
 
 // apiOwners names the iamflow service behind each gRPC service the CLI
@@ -71,6 +72,16 @@ func (c *adminConn) explain(op string, err error) error {
 	msg := st.Message()
 	switch st.Code() {
 	case codes.Unavailable:
+		switch {
+		case !c.tls && (strings.Contains(msg, "server preface") || strings.Contains(msg, "EOF")):
+			return fmt.Errorf("the admin API at %s closed the connection, as a TLS server does to plain text: "+
+				"dial it with TLS by setting admin.client.ca_file (IAMFLOW_ADMIN_CLIENT_CA_FILE) to the CA of its certificate", c.addr)
+		case c.tls && strings.Contains(msg, "first record does not look like a TLS handshake"):
+			return fmt.Errorf("the admin API at %s does not speak TLS: remove admin.client and admin.tls from the configuration the CLI reads", c.addr)
+		case c.tls && (strings.Contains(msg, "certificate") || strings.Contains(msg, "x509")):
+			return fmt.Errorf("the admin API at %s presented a certificate this client does not trust (%s): "+
+				"set admin.client.ca_file to the CA that signed it, or admin.client.server_name to the name it carries", c.addr, certProblem(msg))
+		}
 		if cause, ok := transportFailure(msg); ok {
 			return fmt.Errorf("no iamflow answers at %s (%s): start one with 'iamflow dev' or 'iamflow serve all', "+
 				"or point --addr at the admin.grpc_addr of one that runs", c.addr, cause)
@@ -80,6 +91,10 @@ func (c *adminConn) explain(op string, err error) error {
 			return fmt.Errorf("%s: no answer from %s within the time allowed (--timeout)", op, c.addr)
 		}
 	case codes.Unauthenticated:
+		if strings.Contains(msg, "client certificate") {
+			return fmt.Errorf("the iamflow at %s requires a client certificate (mutual TLS): set admin.client.cert_file and key_file "+
+				"to a certificate its admin.tls.client_ca_file signed", c.addr)
+		}
 		if !c.withToken {
 			return fmt.Errorf("the iamflow at %s needs its admin token: set IAMFLOW_ADMIN_TOKEN, "+
 				"or give --config with the admin.token the server uses", c.addr)
@@ -117,4 +132,18 @@ func transportFailure(msg string) (string, bool) {
 		}
 	}
 	return "the connection failed", true
+}
+
+// certProblem is the gist of a certificate verification error.
+func certProblem(msg string) string {
+	for _, p := range []string{"certificate signed by unknown authority", "certificate is valid for", "certificate has expired"} {
+		if i := strings.Index(msg, p); i >= 0 {
+			end := strings.IndexAny(msg[i:], "\"")
+			if end < 0 {
+				end = len(msg) - i
+			}
+			return msg[i : i+end]
+		}
+	}
+	return "verification failed"
 }

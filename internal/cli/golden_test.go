@@ -17,6 +17,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/tlsfiles/tlstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/cli with what the commands print")
@@ -152,6 +153,51 @@ func adminServer(t *testing.T, token string) string {
 	return s.GRPCAddr().String()
 }
 
+// tlsAdminServer starts an admin server with TLS and mutual TLS (clients of
+// clientCA), requiring token.
+func tlsAdminServer(t *testing.T, token string, serverCA, clientCA *tlstest.CA) string {
+	t.Helper()
+	cert := serverCA.Issue(t, "admin", "127.0.0.1")
+	cfg := admin.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		TLS: admin.TLSConfig{CertFile: cert.CertFile, KeyFile: cert.KeyFile, ClientCAFile: clientCA.CAFile}}
+	s, err := admin.New(cfg, admin.WithToken(secret.NewValue(token)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	return s.GRPCAddr().String()
+}
+
+// TestTLSMessages pins what the CLI says when TLS stands between it and
+// the admin API: plain text to a TLS server, an untrusted certificate, a
+// missing client certificate; and that with the right files it works.
+func TestTLSMessages(t *testing.T) {
+	const token = "golden-admin-token-0123456789"
+	serverCA, clientCA, otherCA := tlstest.NewCA(t, "server"), tlstest.NewCA(t, "clients"), tlstest.NewCA(t, "other")
+	addr := tlsAdminServer(t, token, serverCA, clientCA)
+	operator := clientCA.Issue(t, "operator")
+	replace := map[string]string{addr: "127.0.0.1:TLS"}
+	withCA := map[string]string{"IAMFLOW_ADMIN_TOKEN": token, "IAMFLOW_ADMIN_CLIENT_CA_FILE": serverCA.CAFile}
+	full := map[string]string{"IAMFLOW_ADMIN_TOKEN": token, "IAMFLOW_ADMIN_CLIENT_CA_FILE": serverCA.CAFile,
+		"IAMFLOW_ADMIN_CLIENT_CERT_FILE": operator.CertFile, "IAMFLOW_ADMIN_CLIENT_KEY_FILE": operator.KeyFile}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+	}{
+		{"status-tls-plaintext", map[string]string{"IAMFLOW_ADMIN_TOKEN": token}},
+		{"status-tls-untrusted", map[string]string{"IAMFLOW_ADMIN_TOKEN": token, "IAMFLOW_ADMIN_CLIENT_CA_FILE": otherCA.CAFile}},
+		{"status-tls-no-client-certificate", withCA},
+		{"status-tls-mutual", full},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGolden(t, tc.name, transcript(t, []string{"status", "--addr", addr}, tc.vars, replace))
+		})
+	}
+}
+
 // TestMessagesAPersonCanActOn pins what the CLI says, and its exit code,
 // when something is wrong: a usage mistake (2), nothing running at the
 // address, no token or a wrong one, a service the process does not run (1).
@@ -193,6 +239,8 @@ func TestMessagesAPersonCanActOn(t *testing.T) {
 			map[string]string{"GOLDEN_ADMIN_TOKEN": "admin", "GOLDEN_WEBHOOK_PASSWORD": "aaaaaaaaaaaaaaaaaaaa"}},
 		{"config-check-file-alone", []string{"config", "check", "--config", "testdata/cli/caps.yaml"}, nil},
 		{"config-check-dev", []string{"config", "check", "--dev", "--config", "testdata/cli/caps.yaml"}, nil},
+		{"serve-admin-off-loopback", []string{"serve", "all"}, map[string]string{"IAMFLOW_ADMIN_GRPC_ADDR": "0.0.0.0:19090",
+			"IAMFLOW_ADMIN_TOKEN": "env:GOLDEN_ADMIN_TOKEN", "IAMFLOW_INGEST_PASSWORD": "env:GOLDEN_WEBHOOK_PASSWORD"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkGolden(t, tc.name, transcript(t, tc.args, tc.vars, replace))

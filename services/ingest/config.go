@@ -21,7 +21,8 @@ type Config struct {
 	// sends (they are part of the subscription URL). Password is a secret reference.
 	Username string     `yaml:"username"`
 	Password secret.Ref `yaml:"password"`
-	// TLS serves HTTPS directly when both files are set.
+	// TLS serves HTTPS directly when both files are set; they are read
+	// again when they change.
 	TLS TLSConfig `yaml:"tls"`
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`

@@ -3,10 +3,12 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +26,9 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/internal/tlsfiles"
+	"github.com/iamflow/iamflow/internal/tlsfiles/tlstest"
 )
 
 const testPassword = "correct horse battery staple"
@@ -588,4 +593,57 @@ func TestWeakPasswordIsRefused(t *testing.T) {
 	if _, err := New(context.Background(), cfg, b, WithPassword(secret.NewValue("pw"))); err == nil {
 		t.Fatal("New accepted a 2-character password given directly")
 	}
+}
+
+// TestWebhookServesTLSFromFiles: with ingest.tls the webhook speaks HTTPS
+// with the certificate in the files, and serves a renewed one without a
+// restart.
+func TestWebhookServesTLSFromFiles(t *testing.T) {
+	ca := tlstest.NewCA(t, "webhook")
+	cert := ca.Issue(t, "ingest", "127.0.0.1")
+	b := bustest.RunServer(t).Open(t)
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.TLS = TLSConfig{CertFile: cert.CertFile, KeyFile: cert.KeyFile}
+	svc, err := New(context.Background(), cfg, b, WithPassword(secret.NewValue(testPassword)), WithDomains(Domain{Name: "hub", OCIName: "Default"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if svc.Addr() == nil {
+			return fmt.Errorf("not listening yet")
+		}
+		return nil
+	})
+	roots, err := tlsfiles.LoadCAs(ca.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	post := func() (int, *big.Int) {
+		req, _ := http.NewRequest(http.MethodPost, "https://"+svc.Addr().String()+"/v1/events", strings.NewReader(addUserToGroup(fmt.Sprintf("ev-tls-%d", time.Now().UnixNano()), "Default")))
+		req.SetBasicAuth("iamflow", testPassword)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.TLS.PeerCertificates[0].SerialNumber
+	}
+	if code, serial := post(); code != http.StatusAccepted || serial.Cmp(cert.Serial) != 0 {
+		t.Fatalf("HTTPS post: %d, certificate %s", code, serial)
+	}
+	renewed := ca.Issue(t, "ingest", "127.0.0.1")
+	client.CloseIdleConnections()
+	testutil.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		client.CloseIdleConnections()
+		if _, serial := post(); serial.Cmp(renewed.Serial) != 0 {
+			return fmt.Errorf("still serving %s", serial)
+		}
+		return nil
+	})
 }
