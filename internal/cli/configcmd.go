@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/iamflow/iamflow/internal/config"
 )
@@ -82,7 +84,7 @@ emulated database dev adds.`,
 			}
 			mode := "monolithic (embedded JetStream)"
 			if len(cfg.NATS.URLs) > 0 {
-				mode = fmt.Sprintf("NATS cluster %v", cfg.NATS.URLs)
+				mode = "NATS cluster " + redactedURLs(cfg.NATS.URLs)
 			}
 			fmt.Fprintf(e.stdout, "configuration ok (%s%s): %s, %s, webhook %s%s\n",
 				src, how, mode, plural(len(cfg.Domains), "identity domain"), cfg.Ingest.Listen, cfg.Ingest.Path)
@@ -97,4 +99,17 @@ func plural(n int, thing string) string {
 		return "1 " + thing
 	}
 	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// redactedURLs joins urls with any password replaced by "xxxxx", for output.
+func redactedURLs(urls []string) string {
+	out := make([]string, len(urls))
+	for i, raw := range urls {
+		if u, err := url.Parse(raw); err == nil {
+			out[i] = u.Redacted()
+		} else {
+			out[i] = "(not a URL)"
+		}
+	}
+	return strings.Join(out, ",")
 }

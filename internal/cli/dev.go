@@ -187,8 +187,8 @@ func waitListening(ctx context.Context, done <-chan error, ing *ingest.Service) 
 func printDevBanner(w io.Writer, cfg config.Config, a *app.App, webhook, password string, stack *devStack) {
 	grpcAddr, httpAddr := a.Admin().GRPCAddr().String(), a.Admin().HTTPAddr().String()
 	nats := a.Bus().ClientURL()
-	if nats == "" {
-		nats = strings.Join(cfg.NATS.URLs, ",")
+	if len(cfg.NATS.URLs) > 0 {
+		nats = redactedURLs(cfg.NATS.URLs)
 	}
 	domains := make([]string, 0, len(cfg.Domains))
 	for _, d := range cfg.Domains {

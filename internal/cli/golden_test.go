@@ -237,6 +237,8 @@ func TestMessagesAPersonCanActOn(t *testing.T) {
 			map[string]string{"GOLDEN_ADMIN_TOKEN": "", "GOLDEN_WEBHOOK_PASSWORD": ""}},
 		{"config-check-secrets-weak", []string{"config", "check", "--config", "testdata/cli/prod.yaml"},
 			map[string]string{"GOLDEN_ADMIN_TOKEN": "admin", "GOLDEN_WEBHOOK_PASSWORD": "aaaaaaaaaaaaaaaaaaaa"}},
+		{"config-check-ok", []string{"config", "check", "--config", "testdata/cli/cluster.yaml"},
+			map[string]string{"GOLDEN_ADMIN_TOKEN": "Zm9yIHRoZSBnb2xkZW4gdGVzdHMgb25seQ", "GOLDEN_WEBHOOK_PASSWORD": "correct horse battery staple"}},
 		{"config-check-file-alone", []string{"config", "check", "--config", "testdata/cli/caps.yaml"}, nil},
 		{"config-check-dev", []string{"config", "check", "--dev", "--config", "testdata/cli/caps.yaml"}, nil},
 		{"serve-admin-off-loopback", []string{"serve", "all"}, map[string]string{"IAMFLOW_ADMIN_GRPC_ADDR": "0.0.0.0:19090",
