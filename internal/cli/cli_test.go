@@ -272,6 +272,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 		regexp.MustCompile(`replicator +create_group Developers in tgt, \d+(\.\d+)?m?s after it was received`),
 		regexp.MustCompile(`replicator +create_group Temp-Admins in tgt`), // dev's first full reconcile
 		regexp.MustCompile(`dbprovisioner +create_user DANA@EXAMPLE\.COM .*in devdb`),
+		regexp.MustCompile(`replicator +add_member DB Users for dana@example\.com in tgt`), // the member by name
 	} {
 		if !want.MatchString(out.String()) {
 			t.Errorf("no flow line matching %s:\n%s", want, out.String())
