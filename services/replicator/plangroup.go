@@ -193,7 +193,7 @@ func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, curre
 		}
 		if tid == "" || !have[tid] {
 			p.Actions = append(p.Actions, Action{Kind: ActAddMember, Entity: KindGroup, SourceID: src.ID, TargetID: groupTargetID,
-				Name: src.DisplayName, MemberSourceID: u.Source.ID, MemberTargetID: tid})
+				Name: src.DisplayName, MemberSourceID: u.Source.ID, MemberTargetID: tid, MemberName: u.Source.UserName})
 		}
 	}
 	if !complete {
@@ -278,7 +278,7 @@ func (r *Rules) PlanMembership(target string, in MembershipInput) Plan {
 		p.Actions = append(p.Actions, r.ensureUser(su, tu, uHow)...)
 		if tg == nil || tu == nil || !in.TargetMember {
 			p.Actions = append(p.Actions, Action{Kind: ActAddMember, Entity: KindGroup, SourceID: src.ID, TargetID: gTarget,
-				Name: src.DisplayName, MemberSourceID: su.ID, MemberTargetID: uTarget})
+				Name: src.DisplayName, MemberSourceID: su.ID, MemberTargetID: uTarget, MemberName: su.UserName})
 		}
 		return p
 	}
@@ -292,7 +292,7 @@ func (r *Rules) PlanMembership(target string, in MembershipInput) Plan {
 			"target user %q was not created or adopted by iamflow: membership not removed (delete.only_managed)", tu.UserName)))
 	default:
 		p.Actions = append(p.Actions, Action{Kind: ActRemoveMember, Entity: KindGroup, SourceID: src.ID, TargetID: gTarget,
-			Name: src.DisplayName, MemberSourceID: su.ID, MemberTargetID: uTarget, Reason: "not a member in the source"})
+			Name: src.DisplayName, MemberSourceID: su.ID, MemberTargetID: uTarget, MemberName: tu.UserName, Reason: "not a member in the source"})
 	}
 	return p
 }
