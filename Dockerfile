@@ -45,7 +45,9 @@ LABEL org.opencontainers.image.title="iamflow" \
 COPY --from=build /out/iamflow /out/httpcheck /usr/local/bin/
 USER nonroot:nonroot
 # Webhook (ingest.listen), admin gRPC and REST (admin.grpc_addr/http_addr).
-# Bind them to 0.0.0.0 in a container: the defaults are loopback.
+# Bind them to 0.0.0.0 in a container: the defaults are loopback. The admin
+# API off loopback needs admin.tls (or admin.allow_plaintext: true when the
+# platform adds TLS in front).
 EXPOSE 8080 9090 9091
 ENTRYPOINT ["/usr/local/bin/iamflow"]
 CMD ["help"]

@@ -257,7 +257,7 @@ func TestProof(t *testing.T) {
 	}
 	reconcileTime := time.Since(reconcileStart)
 	if len(reconcileActions) > 0 {
-		t.Logf("the full reconcile repaired: %v", reconcileActions)
+		t.Logf("the full reconcile repaired: %s", formatCounts(reconcileActions))
 	}
 
 	// Every target equals the source; no object was created twice.
@@ -343,7 +343,7 @@ func TestProof(t *testing.T) {
 	}
 	row("all delivered after", deliveredIn.Round(time.Millisecond))
 	row("converged (events) after", fmt.Sprintf("%v from the last change (%v)", convergeTime.Round(time.Millisecond), errText(convergeErr)))
-	row("full reconcile", fmt.Sprintf("%v, repaired %v", reconcileTime.Round(time.Millisecond), reconcileActions))
+	row("full reconcile", fmt.Sprintf("%v, repaired %s", reconcileTime.Round(time.Millisecond), orNothing(formatCounts(reconcileActions))))
 	row("grants", grantStats)
 	row("database db1", dbLine)
 	tw.Flush()
@@ -804,8 +804,8 @@ func (g *granter) check(ctx context.Context, tgt *identitydomain.Client) string 
 			t.Errorf("temporary group %s still has %d members after every grant ended", tempGroup, n)
 		}
 	}
-	return fmt.Sprintf("%d made (%d revoked early), final states %v, latest expiry %v after its deadline; %d add/revoke calls failed (last: %s)",
-		len(g.ids), len(g.revoked), states, worst.Round(time.Millisecond), g.failures, g.lastErr)
+	return fmt.Sprintf("%d made (%d revoked early), final states %s, latest expiry %v after its deadline; %d add/revoke calls failed (last: %s)",
+		len(g.ids), len(g.revoked), orNothing(formatCounts(states)), worst.Round(time.Millisecond), g.failures, orNothing(g.lastErr))
 }
 
 // newClient is the production Identity Domains client, with no client-side
@@ -861,12 +861,20 @@ func head(lines []string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func formatCounts(m map[string]int) string {
+func formatCounts[N int | int64](m map[string]N) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// orNothing is s, or "nothing" when s is empty.
+func orNothing(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
 }
 
 func formatStatuses(m map[int]int) string {

@@ -306,6 +306,11 @@ func (p *projection) apply(rt *resourceType, doc map[string]any) map[string]any 
 			out[k] = val
 		}
 	}
+	if p.sets&setDefault == 0 && p.sel.child("schemas") == nil {
+		// Oracle's search example: resources projected to the attributes
+		// asked for carry no schemas.
+		return out
+	}
 	schemas := []any{rt.core.urn}
 	for _, e := range rt.extOrder {
 		if _, ok := out[e.urn]; ok {

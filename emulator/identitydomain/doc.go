@@ -10,6 +10,8 @@
 //     groups.go, list.go, attributes.go, patch.go; filters in package
 //     scimfilter);
 //   - PUT /admin/v1/UserCapabilitiesChanger/{id} (capabilities.go);
+//   - GET /admin/v1/ServiceProviderConfig, /ResourceTypes and /Schemas
+//     (discovery.go);
 //   - OCI Events for every change, to a webhook and to Go hooks (events.go,
 //     webhook.go);
 //   - per-tier rate limits (ratelimit.go) and faults on demand (faults.go),

@@ -44,7 +44,7 @@ func (d *Domain) Generate(cfg GenerateConfig) error {
 	seed := uint64(cfg.Seed)
 	gen := genIDs{rand.New(rand.NewPCG(seed, seed^0x2545f4914f6cdd1d))}
 	now := d.clock.Now()
-	a := actorRef{id: d.cfg.Clients[0].ID, name: d.cfg.Clients[0].Name}
+	a := newActor(d.cfg.Clients[0].ID, d.cfg.Clients[0].Name)
 	uw, gw := max(6, len(strconv.Itoa(cfg.Users))), max(5, len(strconv.Itoa(cfg.Groups)))
 
 	d.store.mu.Lock()

@@ -1,5 +1,10 @@
 package identitydomain
 
+import (
+	"maps"
+	"slices"
+)
+
 // Rendering builds a resource's full SCIM representation (every attribute
 // except returned=never ones; returned=request ones only when the projection
 // wants them, because they are costly); projection.apply then trims it.
@@ -26,7 +31,7 @@ func (d *Domain) renderCommon(out map[string]any, r *resource, kind, endpoint, b
 }
 
 func actorJSON(a actorRef, base string) map[string]any {
-	return map[string]any{"value": a.id, "display": a.name, "type": "App", "$ref": base + "/admin/v1/Apps/" + a.id}
+	return map[string]any{"value": a.id, "display": a.name, "ocid": a.ocid, "type": "App", "$ref": base + "/admin/v1/Apps/" + a.id}
 }
 
 // copyAttrs copies stored attributes into out, applying schema defaults to
@@ -69,6 +74,9 @@ func copyAttrs(rt *resourceType, attrs, out map[string]any) {
 func (d *Domain) renderUser(u *userRec, base string, p *projection) map[string]any {
 	out := make(map[string]any, len(u.attrs)+16)
 	copyAttrs(userType, u.attrs, out)
+	if emails, ok := out["emails"].([]any); ok {
+		out["emails"] = emailDefaults(emails)
+	}
 	d.renderCommon(out, &u.resource, "User", "Users", base)
 	if p.wants("groups") && len(u.groups) > 0 {
 		ms := u.sortedGroups()
@@ -144,4 +152,34 @@ func (d *Domain) memberJSON(m *membership, base string) map[string]any {
 		"dateAdded":      formatTime(m.added),
 		"$ref":           base + "/admin/v1/Users/" + u.id,
 	}
+}
+
+// emailDefaults returns emails with secondary and verified false where they
+// are not set, as identity domains answer them (Oracle's examples); stored
+// values are not changed.
+func emailDefaults(emails []any) []any {
+	out, cloned := emails, false
+	for i, e := range emails {
+		m, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		_, hasSec := m["secondary"]
+		_, hasVer := m["verified"]
+		if hasSec && hasVer {
+			continue
+		}
+		if !cloned {
+			out, cloned = slices.Clone(emails), true
+		}
+		c := maps.Clone(m)
+		if !hasSec {
+			c["secondary"] = false
+		}
+		if !hasVer {
+			c["verified"] = false
+		}
+		out[i] = c
+	}
+	return out
 }

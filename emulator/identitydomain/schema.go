@@ -10,6 +10,7 @@ const (
 	SchemaUserExt      = "urn:ietf:params:scim:schemas:oracle:idcs:extension:user:User"
 	SchemaCapabilities = "urn:ietf:params:scim:schemas:oracle:idcs:extension:capabilities:User"
 	SchemaSelfChange   = "urn:ietf:params:scim:schemas:oracle:idcs:extension:selfChange:User"
+	SchemaUserState    = "urn:ietf:params:scim:schemas:oracle:idcs:extension:userState:User"
 	SchemaGroupExt     = "urn:ietf:params:scim:schemas:oracle:idcs:extension:group:Group"
 	SchemaRequestable  = "urn:ietf:params:scim:schemas:oracle:idcs:extension:requestable:Group"
 	SchemaCapChanger   = "urn:ietf:params:scim:schemas:oracle:idcs:UserCapabilitiesChanger"
@@ -281,6 +282,13 @@ var userType = newResourceType("User", "Users", "userName",
 		attr("canUseConsole", typeBool, defaultValue(true)),
 	),
 	newSchema(SchemaSelfChange, attr("allowSelfChange", typeBool)),
+	// Whether the user is locked out (Oracle's create and get examples show
+	// "locked": {"on": false}); never locked here: sign-in is not emulated.
+	newSchema(SchemaUserState,
+		complexAttr("locked", []*attrDef{
+			attr("on", typeBool), attr("reason", typeInteger), attr("expired", typeBool), attr("lockDate", typeDateTime),
+		}, readOnly, defaultValue(map[string]any{"on": false})),
+	),
 )
 
 var groupType = newResourceType("Group", "Groups", "displayName",

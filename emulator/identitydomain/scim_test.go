@@ -107,18 +107,18 @@ func TestAttributeSelection(t *testing.T) {
 		query string
 		want  []string // top-level keys
 	}{
-		{"attributes=userName", []string{"id", "schemas", "userName"}},
-		{"attributes=USERNAME,displayName", []string{"displayName", "id", "schemas", "userName"}},
-		{"attributes=name.givenName", []string{"id", "name", "schemas", "userName"}},
-		{"attributes=groups", []string{"groups", "id", "schemas", "userName"}},
-		{"attributes=" + url.QueryEscape(capURN), []string{"id", "schemas", userURN[:0] + capURN, "userName"}},
-		{"attributes=" + url.QueryEscape(userURN+":isFederatedUser"), []string{"id", "schemas", "userName", userURN}},
-		{"attributeSets=always", []string{"id", "schemas", "userName"}},
-		{"attributeSets=never", []string{"id", "schemas", "userName"}},
-		{"attributeSets=always&attributes=active", []string{"active", "id", "schemas", "userName"}},
-		{"attributeSets=request", []string{"groups", "id", "schemas", "userName", userURN}},
+		{"attributes=userName", []string{"id", "userName"}},
+		{"attributes=USERNAME,displayName", []string{"displayName", "id", "userName"}},
+		{"attributes=name.givenName", []string{"id", "name", "userName"}},
+		{"attributes=groups", []string{"groups", "id", "userName"}},
+		{"attributes=" + url.QueryEscape(capURN), []string{"id", userURN[:0] + capURN, "userName"}},
+		{"attributes=" + url.QueryEscape(userURN+":isFederatedUser"), []string{"id", "userName", userURN}},
+		{"attributeSets=always", []string{"id", "userName"}},
+		{"attributeSets=never", []string{"id", "userName"}},
+		{"attributeSets=always&attributes=active", []string{"active", "id", "userName"}},
+		{"attributeSets=request", []string{"groups", "id", "userName", userURN}},
 		{"excludedAttributes=meta,emails,name", []string{"active", "compartmentOcid", "displayName", "domainOcid", "id", "idcsCreatedBy",
-			"idcsLastModifiedBy", "ocid", "schemas", "tenancyOcid", "userName", "x-custom", capURN, userURN}},
+			"idcsLastModifiedBy", "ocid", "schemas", "tenancyOcid", "userName", "x-custom", capURN, userURN, identitydomain.SchemaUserState}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
@@ -225,7 +225,7 @@ func TestPatchSemantics(t *testing.T) {
 	d := start(t, baseConfig())
 	tok := getToken(t, d)
 	uid := mustCreate(t, d, tok, "Users", userBody("p@example.com"))
-	u2 := mustCreate(t, d, tok, "Users", userBody("q@example.com"))
+	u2 := mustCreate(t, d, tok, "Users", userBody("q@example.com", "displayName", "q@example.com"))
 	gid := mustCreate(t, d, tok, "Groups", groupBody("patchers", uid))
 	patch := func(kind, id string, ops ...map[string]any) response {
 		t.Helper()

@@ -90,7 +90,7 @@ func parseSeed(raw []byte) (SeedData, error) {
 // LoadSeed loads already parsed seed data; see Seed.
 func (d *Domain) LoadSeed(data SeedData) error {
 	now := d.clock.Now()
-	a := actorRef{id: d.cfg.Clients[0].ID, name: d.cfg.Clients[0].Name}
+	a := newActor(d.cfg.Clients[0].ID, d.cfg.Clients[0].Name)
 	d.store.mu.Lock()
 	defer d.store.mu.Unlock()
 	s := d.store
@@ -116,6 +116,7 @@ func (d *Domain) LoadSeed(data SeedData) error {
 		if err != nil {
 			return fmt.Errorf("users[%d]: %w", i, err)
 		}
+		userServerValues(attrs)
 		if id == "" {
 			id = d.ids.hex32()
 		}

@@ -33,6 +33,11 @@ const (
 	OpPutGroup                   Operation = "PutGroup"
 	OpDeleteGroup                Operation = "DeleteGroup"
 	OpPutUserCapabilitiesChanger Operation = "PutUserCapabilitiesChanger"
+	OpGetServiceProviderConfig   Operation = "GetServiceProviderConfig"
+	OpListResourceTypes          Operation = "ListResourceTypes"
+	OpGetResourceType            Operation = "GetResourceType"
+	OpListSchemas                Operation = "ListSchemas"
+	OpGetSchema                  Operation = "GetSchema"
 )
 
 // maxBody bounds request bodies (IDCS documents 1 MB for Bulk only; the
@@ -136,6 +141,21 @@ func (d *Domain) route(r *http.Request) (route, error) {
 		o = ops{OpCreateUser, OpListUsers, OpSearchUsers, OpGetUser, OpPutUser, OpPatchUser, OpDeleteUser, d.userH}
 	case "Groups":
 		o = ops{OpCreateGroup, OpListGroups, OpSearchGroups, OpGetGroup, OpPutGroup, OpPatchGroup, OpDeleteGroup, d.groupH}
+	case "ServiceProviderConfig", "ResourceTypes", "Schemas":
+		if r.Method != http.MethodGet {
+			return route{}, methodNotAllowed(http.MethodGet)
+		}
+		switch {
+		case kind == "ServiceProviderConfig":
+			return route{op: OpGetServiceProviderConfig, handler: d.getServiceProviderConfig, id: id}, nil
+		case kind == "ResourceTypes" && hasID:
+			return route{op: OpGetResourceType, handler: d.getResourceTypes, id: id}, nil
+		case kind == "ResourceTypes":
+			return route{op: OpListResourceTypes, handler: d.getResourceTypes}, nil
+		case hasID:
+			return route{op: OpGetSchema, handler: d.getSchemas, id: id}, nil
+		}
+		return route{op: OpListSchemas, handler: d.getSchemas}, nil
 	case "UserCapabilitiesChanger":
 		if !hasID {
 			return route{}, methodNotAllowed(http.MethodPut)

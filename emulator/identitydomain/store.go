@@ -11,7 +11,12 @@ import (
 
 // actorRef is who created or last modified a resource: an OAuth client.
 type actorRef struct {
-	id, name string
+	id, name, ocid string
+}
+
+// newActor is the actor of an OAuth client, with its application's OCID.
+func newActor(id, name string) actorRef {
+	return actorRef{id: id, name: name, ocid: "ocid1.domainapp.oc1..aaaaaaaa" + derivedBase32(id, "domainapp")}
 }
 
 // resource is what users and groups share. attrs holds the client-writable

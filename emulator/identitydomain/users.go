@@ -28,6 +28,7 @@ func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
+	userServerValues(attrs)
 	proj, err := queryProjection(userType, r)
 	if err != nil {
 		return err
@@ -148,6 +149,7 @@ func (d *Domain) updateUser(w http.ResponseWriter, r *request, proj *projection,
 		if err != nil {
 			return err
 		}
+		userServerValues(attrs)
 		name, _ := attrs["userName"].(string)
 		if strings.TrimSpace(name) == "" {
 			return errMissing("userName")
@@ -215,4 +217,32 @@ func (d *Domain) deleteUser(w http.ResponseWriter, r *request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// userServerValues fills in what identity domains compute for a user when
+// the request does not say (the create and get examples of Oracle's REST API
+// documentation, internal/identitydomain/testdata/oracle): name.formatted
+// from the name's parts and displayName from name.formatted. (renderUser
+// adds secondary and verified false to every email that lacks them. Oracle
+// also adds a recovery copy of the primary work email; the emulator does
+// not, so a user's emails stay what was written.)
+func userServerValues(attrs map[string]any) {
+	if name, ok := attrs["name"].(map[string]any); ok {
+		if _, has := name["formatted"]; !has {
+			var parts []string
+			for _, k := range []string{"givenName", "middleName", "familyName"} {
+				if s, _ := name[k].(string); strings.TrimSpace(s) != "" {
+					parts = append(parts, strings.TrimSpace(s))
+				}
+			}
+			if len(parts) > 0 {
+				name["formatted"] = strings.Join(parts, " ")
+			}
+		}
+		if _, has := attrs["displayName"]; !has {
+			if f, _ := name["formatted"].(string); f != "" {
+				attrs["displayName"] = f
+			}
+		}
+	}
 }

@@ -43,7 +43,7 @@ func (d *Domain) actor(r *request) actorRef {
 	if r.client == nil {
 		return actorRef{}
 	}
-	return actorRef{id: r.client.ID, name: r.client.Name}
+	return newActor(r.client.ID, r.client.Name)
 }
 
 // touch records a write to r.

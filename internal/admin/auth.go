@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -11,8 +12,10 @@ import (
 	"strings"
 
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/tlsfiles"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -38,7 +41,12 @@ type authenticator struct {
 	insecure bool
 	sum      [sha256.Size]byte
 	log      *slog.Logger
+	// requireClientCert: admin calls must come over TLS with a client
+	// certificate that verified against admin.tls.client_ca_file.
+	requireClientCert bool
 }
+
+var errNoClientCert = errors.New("a client certificate signed by admin.tls.client_ca_file is required: set admin.client.cert_file and key_file")
 
 func newAuthenticator(token secret.Value, insecure bool, log *slog.Logger) *authenticator {
 	a := &authenticator{insecure: insecure, log: log}
@@ -76,7 +84,21 @@ func isOpenMethod(fullMethod string) bool {
 
 // checkGRPC authenticates a gRPC call from its incoming metadata.
 func (a *authenticator) checkGRPC(ctx context.Context, fullMethod string) error {
-	if a.insecure || isOpenMethod(fullMethod) {
+	if isOpenMethod(fullMethod) {
+		return nil
+	}
+	if a.requireClientCert {
+		var st *tls.ConnectionState
+		if p, ok := peer.FromContext(ctx); ok {
+			if info, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+				st = &info.State
+			}
+		}
+		if !tlsfiles.Verified(st) {
+			return status.Error(codes.Unauthenticated, "admin: "+errNoClientCert.Error())
+		}
+	}
+	if a.insecure {
 		return nil
 	}
 	var header string
@@ -116,10 +138,18 @@ func (a *authenticator) stream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 // rejected request gets 401, WWW-Authenticate: Bearer and a JSON error shaped
 // like grpc-gateway's ({"code":16,"message":...}).
 func (a *authenticator) httpMiddleware(next http.Handler) http.Handler {
-	if a.insecure {
+	if a.insecure && !a.requireClientCert {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.requireClientCert && !tlsfiles.Verified(r.TLS) {
+			writeJSONError(w, http.StatusUnauthorized, codes.Unauthenticated, "admin: "+errNoClientCert.Error())
+			return
+		}
+		if a.insecure {
+			next.ServeHTTP(w, r)
+			return
+		}
 		err := a.check(r.Header.Get("Authorization"))
 		if err == nil {
 			next.ServeHTTP(w, r)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/tlsfiles"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -48,3 +50,18 @@ func (c bearerCredentials) GetRequestMetadata(context.Context, ...string) (map[s
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials.
 func (bearerCredentials) RequireTransportSecurity() bool { return false }
+
+// DialConfig is Dial configured as c says: over TLS when c.UsesTLS(),
+// verifying the server with c.Client.CAFile (the system's roots when
+// empty) and presenting c.Client's certificate for mutual TLS. It is how
+// the CLI, and an iamflow process calling another's admin API, dial.
+func DialConfig(ctx context.Context, addr string, token secret.Value, c Config, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	if c.UsesTLS() {
+		tc, err := tlsfiles.ClientConfig(c.Client.CAFile, c.Client.CertFile, c.Client.KeyFile, c.Client.ServerName)
+		if err != nil {
+			return nil, fmt.Errorf("admin.client: %w", err)
+		}
+		opts = append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tc))}, opts...)
+	}
+	return Dial(ctx, addr, token, opts...)
+}

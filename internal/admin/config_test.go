@@ -66,10 +66,42 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// TestOffLoopbackNeedsTLS: a listener off loopback without TLS is refused
+// (the token would cross the network in clear) unless allow_plaintext says
+// something in front adds TLS; then it is a warning.
+func TestOffLoopbackNeedsTLS(t *testing.T) {
+	cfg := admin.Config{GRPCAddr: "0.0.0.0:9090", HTTPAddr: ":9091", Token: "env:T"}
+	err := cfg.Validate()
+	for _, want := range []string{`grpc_addr: "0.0.0.0:9090" is not a loopback address and admin.tls is not set`, `http_addr: ":9091"`, "allow_plaintext: true"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+	withTLS := cfg
+	withTLS.TLS = admin.TLSConfig{CertFile: "/etc/iamflow/tls.crt", KeyFile: "/etc/iamflow/tls.key"}
+	if err := withTLS.Validate(); err != nil || len(withTLS.Warnings()) != 0 {
+		t.Errorf("with TLS: %v, warnings %v", err, withTLS.Warnings())
+	}
+	for _, tc := range []struct {
+		edit func(*admin.Config)
+		want string
+	}{
+		{func(c *admin.Config) { c.TLS.KeyFile = "" }, "tls: set both cert_file and key_file"},
+		{func(c *admin.Config) { c.TLS = admin.TLSConfig{ClientCAFile: "/ca.pem"}; c.AllowPlaintext = true }, "tls.client_ca_file: mutual TLS needs"},
+		{func(c *admin.Config) { c.Client.CertFile = "/c.pem" }, "client: set both cert_file and key_file"},
+	} {
+		c := withTLS
+		tc.edit(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate() = %v, want %q", err, tc.want)
+		}
+	}
+}
+
 func TestConfigWarnings(t *testing.T) {
-	cfg := admin.Config{GRPCAddr: "0.0.0.0:9090", HTTPAddr: ":9091", Insecure: true}
+	cfg := admin.Config{GRPCAddr: "0.0.0.0:9090", HTTPAddr: ":9091", Insecure: true, AllowPlaintext: true}
 	if err := cfg.Validate(); err != nil {
-		t.Fatalf("non-loopback addresses must be allowed: %v", err)
+		t.Fatalf("non-loopback addresses must be allowed with allow_plaintext: %v", err)
 	}
 	w := strings.Join(cfg.Warnings(), "\n")
 	for _, want := range []string{"admin.grpc_addr", "admin.http_addr", "not a loopback address", "without authentication"} {
@@ -92,9 +124,17 @@ func TestNewToken(t *testing.T) {
 		t.Errorf("New with an unresolvable token = %v, want an admin.token error", err)
 	}
 	cfg.Token = ""
-	if _, err := admin.New(cfg, admin.WithToken(secretValue("t0ken"))); err != nil {
+	if _, err := admin.New(cfg, admin.WithToken(secretValue(testToken))); err != nil {
 		t.Errorf("New with WithToken and no token reference: %v", err)
 	}
+	// A token anyone could guess is refused, with how to make a better one.
+	t.Setenv("IAMFLOW_TEST_ADMIN_TOKEN_WEAK", "t0ken")
+	cfg.Token = "env:IAMFLOW_TEST_ADMIN_TOKEN_WEAK"
+	if _, err := admin.New(cfg); err == nil || !strings.Contains(err.Error(), "admin.token: too weak: 5 characters") ||
+		!strings.Contains(err.Error(), "openssl rand") || strings.Contains(err.Error(), "t0ken") {
+		t.Errorf("New with a 5-character token = %v, want too weak, how to generate one, and no token", err)
+	}
+	cfg.Token = ""
 	if _, err := admin.New(cfg, admin.WithToken(secretValue(""))); err == nil {
 		t.Error("New accepted an empty WithToken")
 	}

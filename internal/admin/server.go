@@ -11,12 +11,16 @@
 //
 // Every admin call, gRPC or REST, needs "authorization: Bearer <token>",
 // unless the server runs in dev mode (Config.Insecure). Health, reflection,
-// /healthz, /readyz and /metrics are open. There is no TLS: keep the
-// listeners on loopback or behind something that adds it.
+// /healthz, /readyz and /metrics are open. With Config.TLS both listeners
+// serve TLS from certificate files read again when they change, and with a
+// client CA every admin call also needs a client certificate it signed
+// (mutual TLS). A listener off loopback without TLS is refused unless
+// Config.AllowPlaintext.
 package admin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,12 +37,14 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/tlsfiles"
 	"github.com/iamflow/iamflow/internal/validate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -106,6 +112,7 @@ type Server struct {
 	version  string
 	created  time.Time
 	auth     *authenticator
+	tls      *tlsfiles.Reloader // nil: plaintext
 
 	grpc   *grpc.Server
 	health *health.Server
@@ -167,6 +174,9 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 			}
 			token = v
 		}
+		if err := secret.CheckStrength("admin.token", token); err != nil {
+			return nil, err
+		}
 	}
 
 	reg := o.registry
@@ -175,6 +185,15 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
+	var reloader *tlsfiles.Reloader
+	if cfg.TLS.Enabled() {
+		var err error
+		if reloader, err = tlsfiles.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile, log); err != nil {
+			return nil, fmt.Errorf("admin.tls: %w", err)
+		}
+	}
+	auth := newAuthenticator(token, cfg.Insecure, log)
+	auth.requireClientCert = cfg.TLS.ClientCAFile != ""
 	s := &Server{
 		cfg:          cfg,
 		log:          log,
@@ -182,7 +201,8 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		registry:     reg,
 		version:      o.version,
 		created:      time.Now(),
-		auth:         newAuthenticator(token, cfg.Insecure, log),
+		auth:         auth,
+		tls:          reloader,
 		health:       health.NewServer(),
 		gw:           runtime.NewServeMux(),
 		readyTimeout: ReadinessTimeout,
@@ -198,6 +218,9 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	}
 	if o.tel != nil {
 		gopts = append(gopts, telemetry.GRPCServerOption(o.tel))
+	}
+	if reloader != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(reloader.ServerConfig(&tls.Config{}))))
 	}
 	s.grpc = grpc.NewServer(gopts...)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -342,6 +365,9 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	s.grpcLis, s.httpLis = grpcLis, httpLis
+	if s.tls != nil {
+		httpLis = tls.NewListener(httpLis, s.tls.ServerConfig(&tls.Config{NextProtos: []string{"h2", "http/1.1"}}))
+	}
 	s.httpSrv = &http.Server{
 		Handler:           s.httpHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -371,7 +397,10 @@ func (s *Server) Start(ctx context.Context) error {
 		auth = "none"
 		s.log.Warn("admin: the admin API is unauthenticated (dev mode): anyone who can reach it can call it")
 	}
-	s.log.Info("admin: serving", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(), "auth", auth)
+	if s.auth.requireClientCert {
+		auth += " and client certificate"
+	}
+	s.log.Info("admin: serving", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(), "auth", auth, "tls", s.tls != nil)
 	return nil
 }
 

@@ -166,6 +166,9 @@ func New(ctx context.Context, cfg config.Config, names []string, opts ...Option)
 		}
 		a.services = append(a.services, svc)
 		a.admin.AddStatus(n, svc)
+		if r, ok := svc.(interface{ Ready(context.Context) error }); ok {
+			a.admin.AddReadinessCheck(n, r.Ready) // e.g. ingest: JetStream has no room for events
+		}
 	}
 	return a, nil
 }
@@ -221,7 +224,10 @@ func (a *App) Service(name string) Service {
 // cancelled or a service fails; then it stops them all, services first and
 // the bus last, so in-flight work drains before the connection closes.
 func (a *App) Run(ctx context.Context) error {
-	defer a.Close()
+	defer func() {
+		a.Close()
+		a.log.Info("stopped", "services", a.Services())
+	}()
 	if err := a.admin.Start(ctx); err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}

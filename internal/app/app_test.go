@@ -2,13 +2,18 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // testConfig is a dev-mode configuration on a real NATS server with one
@@ -21,7 +26,7 @@ func testConfig(t *testing.T) config.Config {
 	cfg.NATS = srv.Config()
 	cfg.Admin.GRPCAddr, cfg.Admin.HTTPAddr, cfg.Ingest.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Ingest.Password = "env:IAMFLOW_TEST_WEBHOOK_PASSWORD"
-	t.Setenv("IAMFLOW_TEST_WEBHOOK_PASSWORD", "pw")
+	t.Setenv("IAMFLOW_TEST_WEBHOOK_PASSWORD", "app-test-webhook-password")
 	cfg.Domains = []config.Domain{{Name: "hub", OCIName: "Default"}}
 	return cfg
 }
@@ -58,4 +63,34 @@ func TestInvalidConfigurationIsRefusedBeforeAnythingStarts(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "domains[0].name") {
 		t.Fatalf("New = %v, want the validation error", err)
 	}
+}
+
+// TestReadinessIncludesIngest: /readyz asks ingest too (it fails while
+// JetStream has no room for events), not only whether NATS answers.
+func TestReadinessIncludesIngest(t *testing.T) {
+	a, err := New(context.Background(), testConfig(t), []string{"all"}, WithTelemetry(telemetry.Noop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		resp, err := http.Get("http://" + a.Admin().HTTPAddr().String() + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "[+]ingest ok") || !strings.Contains(string(b), "[+]nats ok") {
+			return fmt.Errorf("/readyz: %d %s", resp.StatusCode, b)
+		}
+		return nil
+	})
 }

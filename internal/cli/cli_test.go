@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,6 +85,10 @@ func TestVersion(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
+	// The example's secrets, as an operator would export them.
+	for _, v := range []string{"IAMFLOW_ADMIN_TOKEN", "IAMFLOW_HUB_CLIENT_SECRET", "IAMFLOW_SPOKE_EU_CLIENT_SECRET", "IAMFLOW_WEBHOOK_PASSWORD"} {
+		t.Setenv(v, "example-"+strings.ToLower(v)+"-0123456789")
+	}
 	code, out, stderr := run(t, "config", "check", "--config", "../../deploy/iamflow.example.yaml")
 	if code != 0 || !strings.Contains(out, "configuration ok") {
 		t.Fatalf("example config: exit %d\n%s%s", code, out, stderr)
@@ -120,6 +125,9 @@ func TestDevAsANewUserWould(t *testing.T) {
 		case code := <-exited:
 			if code != 0 {
 				t.Errorf("dev exited %d: %s", code, errOut.String())
+			}
+			if !strings.HasSuffix(out.String(), "iamflow dev stopped.\n") {
+				t.Errorf("dev did not say it stopped:\n%s", out.String())
 			}
 		case <-time.After(30 * time.Second):
 			t.Error("dev did not stop within 30s of cancellation")
@@ -239,6 +247,37 @@ func TestDevAsANewUserWould(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"published"`) {
 		t.Fatalf("REST status: %d %s", resp.StatusCode, b)
 	}
+
+	// Everything the newcomer did was done: once every consumer has settled,
+	// nothing is dead-lettered ...
+	testutil.CheckFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		_, status, _ := run(t, "status", "--addr", grpcAddr[1])
+		consumers := regexp.MustCompile(`(?m)^\S+ consumer .*$`).FindAllString(status, -1)
+		if len(consumers) < 4 {
+			return fmt.Errorf("want the consumers of replicator, capabilities, dbprovisioner and expiry:\n%s", status)
+		}
+		for _, c := range consumers {
+			if !strings.Contains(c, " ack_pending=0 pending=0 ") {
+				return fmt.Errorf("not settled: %s", c)
+			}
+		}
+		if dl := regexp.MustCompile(`dead_lettered=[1-9]`).FindString(status); dl != "" || strings.Contains(out.String(), "DEAD LETTER") {
+			t.Fatalf("something was dead-lettered:\n%s\n%s", status, out.String())
+		}
+		return nil
+	})
+	// ... and dev printed one line per change as it flowed.
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`ingest +received user\.created jane\.doe@example\.com from src`),
+		regexp.MustCompile(`replicator +create_group Developers in tgt, \d+(\.\d+)?m?s after it was received`),
+		regexp.MustCompile(`replicator +create_group Temp-Admins in tgt`), // dev's first full reconcile
+		regexp.MustCompile(`dbprovisioner +create_user DANA@EXAMPLE\.COM .*in devdb`),
+		regexp.MustCompile(`replicator +add_member DB Users for dana@example\.com in tgt`), // the member by name
+	} {
+		if !want.MatchString(out.String()) {
+			t.Errorf("no flow line matching %s:\n%s", want, out.String())
+		}
+	}
 }
 
 // scimToken gets an access token from an (emulated) identity domain.
@@ -291,20 +330,20 @@ func TestEmulateIdentityDomains(t *testing.T) {
 	}
 }
 
-// TestGrantThroughDev grants a temporary membership with `iamflow grant`
-// against `iamflow dev`, watches it expire, and checks the policy refusal.
+// TestGrantThroughDev follows the banner of `iamflow dev`: its grant line
+// works as printed (the seeded user, the temporary group dev configures),
+// the grant expires on time, and a grant over the group's maximum is
+// refused with the reason.
 func TestGrantThroughDev(t *testing.T) {
 	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
 	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
 	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
 	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
-	cfgFile := filepath.Join(t.TempDir(), "iamflow.yaml")
-	os.WriteFile(cfgFile, []byte("expiry:\n  groups:\n    - {domain: src, group: Temp-Admins, max_duration: 1h, default_duration: 30m}\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- Run(ctx, []string{"dev", "--config", cfgFile, "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
+		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
 	}()
 	defer func() {
 		cancel()
@@ -312,50 +351,56 @@ func TestGrantThroughDev(t *testing.T) {
 			t.Errorf("dev exited %d: %s", code, errOut.String())
 		}
 	}()
-	var emu, grpcAddr []string
+	grantRE := regexp.MustCompile(`go run ./cmd/iamflow (grant add .*)\n`)
+	listRE := regexp.MustCompile(`go run ./cmd/iamflow (grant list .*)\n`)
+	var add, list []string
 	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
-		emu = regexp.MustCompile(`OAuth client: id "([^"]+)" secret "([^"]+)"\):\s+src\s+(\S+)`).FindStringSubmatch(out.String())
-		grpcAddr = regexp.MustCompile(`admin +gRPC (\S+)`).FindStringSubmatch(out.String())
-		if emu == nil || grpcAddr == nil {
-			return fmt.Errorf("no banner yet; stderr: %s", errOut.String())
+		add, list = grantRE.FindStringSubmatch(out.String()), listRE.FindStringSubmatch(out.String())
+		if add == nil || list == nil {
+			return fmt.Errorf("no grant lines in the banner yet; stderr: %s", errOut.String())
 		}
 		return nil
 	})
-	token := scimToken(t, emu[3], emu[1], emu[2])
-	for path, body := range map[string]string{
-		"/admin/v1/Groups": `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Temp-Admins"}`,
-		"/admin/v1/Users":  `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"jane"}`,
-	} {
-		req, _ := http.NewRequest(http.MethodPost, emu[3]+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/scim+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("create %s: %d", path, resp.StatusCode)
-		}
+	args := shellFields(t, add[1])
+	if i := slices.Index(args, "--for"); i < 0 || args[i+1] != "2m" {
+		t.Fatalf("banner grant line without --for 2m: %q", add[1])
+	} else {
+		args[i+1] = "2s" // the same grant, over sooner
 	}
-	addr := grpcAddr[1]
-	code, stdout, stderr := run(t, "grant", "add", "--addr", addr, "--domain", "src", "--group", "Temp-Admins", "--user", "jane", "--for", "2s", "--reason", "incident 42")
-	if code != 0 {
-		t.Fatalf("grant add: exit %d\n%s%s", code, stdout, stderr)
+	code, stdout, stderr := run(t, args...)
+	if code != 0 || !strings.Contains(stdout, "jane.doe@example.com") || !strings.Contains(stdout, "Temp-Admins") {
+		t.Fatalf("banner's grant add: exit %d\n%s%s", code, stdout, stderr)
 	}
-	code, stdout, _ = run(t, "grant", "list", "--addr", addr)
-	if code != 0 || !strings.Contains(stdout, "jane") || !strings.Contains(stdout, "active") {
-		t.Fatalf("grant list: exit %d\n%s", code, stdout)
+	code, stdout, _ = run(t, shellFields(t, list[1])...)
+	if code != 0 || !strings.Contains(stdout, "jane.doe@example.com") || !strings.Contains(stdout, "active") {
+		t.Fatalf("banner's grant list: exit %d\n%s", code, stdout)
 	}
 	testutil.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
-		_, stdout, _ := run(t, "grant", "list", "--addr", addr, "--state", "expired")
-		if !strings.Contains(stdout, "jane") {
+		_, stdout, _ := run(t, append(shellFields(t, list[1]), "--state", "expired")...)
+		if !strings.Contains(stdout, "jane.doe@example.com") {
 			return fmt.Errorf("not expired yet:\n%s", stdout)
 		}
 		return nil
 	})
-	code, _, stderr = run(t, "grant", "add", "--addr", addr, "--domain", "src", "--group", "Temp-Admins", "--user", "jane", "--for", "5h", "--reason", "too long")
+	i := slices.Index(args, "--for")
+	args[i+1] = "9h"
+	code, _, stderr = run(t, args...)
 	if code == 0 || !strings.Contains(stderr, "max_duration") {
 		t.Fatalf("grant over the maximum: exit %d, %s", code, stderr)
 	}
+}
+
+// shellFields splits a command line the banner prints as a shell would:
+// on spaces, with double-quoted arguments kept whole.
+func shellFields(t *testing.T, line string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range regexp.MustCompile(`"([^"]*)"|(\S+)`).FindAllStringSubmatch(line, -1) {
+		if m[2] != "" {
+			out = append(out, m[2])
+		} else {
+			out = append(out, m[1])
+		}
+	}
+	return out
 }

@@ -7,17 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/app"
 	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/secret"
-	"github.com/iamflow/iamflow/services/dbprovisioner"
+	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/ingest"
-	"github.com/iamflow/iamflow/services/replicator"
 )
 
 func devCommand() command {
@@ -25,8 +29,10 @@ func devCommand() command {
 		name: "dev", usage: "[--config FILE] [--data DIR]",
 		summary: "run everything locally with an embedded JetStream, no configuration needed",
 		help: `Starts an embedded JetStream and every service in one process with a working
-default configuration, then prints the webhook URL, the admin addresses, and a
-curl line that posts a sample OCI event.
+default configuration, prints the webhook URL, the admin addresses and
+commands to try, then one line for every change that flows through iamflow
+(an event received, a user replicated, a database account created, a dead
+letter).
 
 Dev mode differs from 'serve all' in three ways: the admin API needs no token
 (it still listens on loopback only), the webhook password is generated and
@@ -36,93 +42,123 @@ unless --data is given.
 Without configured domains, dev also runs two emulated Identity Domains, "src"
 and "tgt" (see 'iamflow help emulate'); every change made in src is delivered
 to the webhook as the OCI event a real domain would emit, and the replicator
-copies src into tgt. Without configured databases either, it runs an emulated
-ORDS with one database, "devdb": the DB provisioner gives every member of the
-group "DB Users" in src an account there with the role APP_READER.`,
-		run: func(ctx context.Context, e *env, args []string) error {
-			fs := newFlags(e, "dev")
-			cfgPath := configFlag(e, fs)
-			dataDir := fs.String("data", "", "keep JetStream state in this directory (default: a temporary one, removed on exit)")
-			sourceAddr := fs.String("source-addr", "127.0.0.1:9101", "address of the emulated source domain (when no domains are configured)")
-			targetAddr := fs.String("target-addr", "127.0.0.1:9102", "address of the emulated target domain (when no domains are configured)")
-			ordsAddr := fs.String("ords-addr", "127.0.0.1:9103", "address of the emulated ORDS (when no domains and no databases are configured)")
-			if err := parse(fs, args); err != nil {
-				return err
-			}
-			cfg, err := config.Load(*cfgPath, e.getenv)
-			if err != nil {
-				return err
-			}
-			cfg.Dev = true
-			tmp, err := os.MkdirTemp("", "iamflow-dev-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmp)
-			if len(cfg.NATS.URLs) == 0 {
-				cfg.NATS.Embedded.StoreDir = tmp
-				if *dataDir != "" {
-					cfg.NATS.Embedded.StoreDir = *dataDir
-				}
-			}
-			password := secret.NewValue(randomHex(12))
-			opts := []app.Option{app.WithVersion(Version())}
-			if cfg.Ingest.Password.IsZero() {
-				opts = append(opts, app.WithWebhookPassword(password))
-			} else if password, err = secret.Resolve(ctx, cfg.Ingest.Password); err != nil {
-				return fmt.Errorf("ingest.password: %w", err)
-			}
-			// Bind the webhook first: the emulated source domain needs its URL.
-			ln, err := net.Listen("tcp", cfg.Ingest.Listen)
-			if err != nil {
-				return fmt.Errorf("ingest listen on %s: %w (set IAMFLOW_INGEST_LISTEN)", cfg.Ingest.Listen, err)
-			}
-			opts = append(opts, app.WithIngestListener(ln))
-			webhook := "http://" + ln.Addr().String() + cfg.Ingest.Path
-			var emu *devDomains
-			var db *devDatabase
-			defer func() { db.close() }()
-			if len(cfg.Domains) == 0 {
-				emu = newDevDomains(*sourceAddr, *targetAddr)
-				defer emu.close()
-				if err := emu.start(webhook, cfg.Ingest.Username, password.Reveal(), newCLILogger(e)); err != nil {
-					ln.Close()
-					return err
-				}
-				if cfg.Domains, err = emu.domains(tmp); err != nil {
-					ln.Close()
-					return err
-				}
-				if len(cfg.Replicator.Links) == 0 {
-					cfg.Replicator.Links = []replicator.Link{{Name: devLink, Source: "src", Targets: []string{"tgt"}}}
-				}
-				if len(cfg.Dbprovisioner.Databases) == 0 {
-					if db, err = startDevDatabase(*ordsAddr, newCLILogger(e)); err != nil {
-						ln.Close()
-						return err
-					}
-					dbc, err := db.database(tmp, "src")
-					if err != nil {
-						ln.Close()
-						return err
-					}
-					cfg.Dbprovisioner.Databases = []dbprovisioner.DatabaseConfig{dbc}
-				}
-			}
-			a, err := app.New(ctx, cfg, []string{"all"}, opts...)
-			if err != nil {
-				ln.Close()
-				return err
-			}
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx) }()
-			ing, _ := a.Service(ingest.Name).(*ingest.Service)
-			if err := waitListening(ctx, done, ing); err != nil {
-				return err
-			}
-			printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), emu, db)
-			return <-done
-		},
+copies src into tgt. src holds the user jane.doe@example.com and the group
+Temp-Admins, which the expiry service manages as a temporary group ('iamflow
+grant'). Without configured databases either, it runs an emulated ORDS with
+one database, "devdb": the DB provisioner gives every member of the group
+"DB Users" in src an account there with the role APP_READER.
+
+'iamflow config check --dev --config FILE' checks a file as dev runs it.
+`,
+		run: runDev,
+	}
+}
+
+func runDev(ctx context.Context, e *env, args []string) (err error) {
+	fs := newFlags(e, "dev")
+	cfgPath := configFlag(e, fs)
+	dataDir := fs.String("data", "", "keep JetStream state in this directory (default: a temporary one, removed on exit)")
+	sourceAddr := fs.String("source-addr", "127.0.0.1:9101", "address of the emulated source domain (when no domains are configured)")
+	targetAddr := fs.String("target-addr", "127.0.0.1:9102", "address of the emulated target domain (when no domains are configured)")
+	ordsAddr := fs.String("ords-addr", "127.0.0.1:9103", "address of the emulated ORDS (when no domains and no databases are configured)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath, e.getenv)
+	if err != nil {
+		return err
+	}
+	cfg.Dev = true
+	started := time.Now()
+	tmp, err := os.MkdirTemp("", "iamflow-dev-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if len(cfg.NATS.URLs) == 0 {
+		cfg.NATS.Embedded.StoreDir = tmp
+		if *dataDir != "" {
+			cfg.NATS.Embedded.StoreDir = *dataDir
+		}
+	}
+	// One logger for the emulators and iamflow, so the process writes one format.
+	tcfg := cfg.Telemetry
+	if tcfg.ServiceName == "" || tcfg.ServiceName == telemetry.DefaultConfig().ServiceName {
+		tcfg.ServiceName = "iamflow-dev"
+	}
+	tel, err := telemetry.Setup(ctx, tcfg, telemetry.WithLogWriter(e.stderr))
+	if err != nil {
+		return err
+	}
+	handedOver := false // once the app has the telemetry, it shuts it down
+	defer func() {
+		if !handedOver {
+			_ = tel.Shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	password := secret.NewValue(randomHex(12))
+	opts := []app.Option{app.WithVersion(Version()), app.WithTelemetry(tel)}
+	if cfg.Ingest.Password.IsZero() {
+		opts = append(opts, app.WithWebhookPassword(password))
+	} else if password, err = secret.ResolveWith(ctx, cfg.Ingest.Password, e.getenv); err != nil {
+		return fmt.Errorf("ingest.password: %w", err)
+	}
+	// Bind the webhook first: the emulated source domain needs its URL.
+	ln, err := net.Listen("tcp", cfg.Ingest.Listen)
+	if err != nil {
+		return fmt.Errorf("ingest listen on %s: %w (set IAMFLOW_INGEST_LISTEN)", cfg.Ingest.Listen, err)
+	}
+	defer func() {
+		if err != nil && !handedOver {
+			ln.Close()
+		}
+	}()
+	opts = append(opts, app.WithIngestListener(ln))
+	webhook := "http://" + ln.Addr().String() + cfg.Ingest.Path
+	stack, err := startDevStack(&cfg, tmp, devAddrs{*sourceAddr, *targetAddr, *ordsAddr}, webhook, cfg.Ingest.Username, password.Reveal(), tel.Logger)
+	if err != nil {
+		return err
+	}
+	defer stack.close()
+	a, err := app.New(ctx, cfg, []string{"all"}, opts...)
+	if err != nil {
+		return err
+	}
+	handedOver = true
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	ing, _ := a.Service(ingest.Name).(*ingest.Service)
+	if err := waitListening(ctx, done, ing); err != nil {
+		return err
+	}
+	if stack.domains != nil {
+		// What was seeded into src reaches tgt now, not at the first
+		// scheduled full reconcile.
+		initialReconcile(ctx, a, tel.Logger)
+	}
+	printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), stack)
+	flowCtx, stopFlow := context.WithCancel(ctx)
+	flowDone := watchFlow(flowCtx, a.Bus().JetStream(), started, e.stdout, tel.Logger)
+	err = <-done
+	stopFlow()
+	<-flowDone
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "iamflow dev stopped.")
+	return nil
+}
+
+// initialReconcile runs a full reconcile of the dev link through the admin
+// API, as a person would with 'iamflow reconcile dev'.
+func initialReconcile(ctx context.Context, a *app.App, log *slog.Logger) {
+	conn, err := admin.Dial(ctx, a.Admin().GRPCAddr().String(), secret.Value{})
+	if err == nil {
+		defer conn.Close()
+		_, err = iamflowv1.NewReplicatorServiceClient(conn).Reconcile(ctx, &iamflowv1.ReconcileRequest{Link: devLink})
+	}
+	if err != nil {
+		log.Warn("dev: the first full reconcile of src -> tgt failed; the scheduled one will repair it", "link", devLink, "error", err)
 	}
 }
 
@@ -148,11 +184,11 @@ func waitListening(ctx context.Context, done <-chan error, ing *ingest.Service) 
 	return nil
 }
 
-func printDevBanner(w io.Writer, cfg config.Config, a *app.App, webhook, password string, emu *devDomains, db *devDatabase) {
+func printDevBanner(w io.Writer, cfg config.Config, a *app.App, webhook, password string, stack *devStack) {
 	grpcAddr, httpAddr := a.Admin().GRPCAddr().String(), a.Admin().HTTPAddr().String()
 	nats := a.Bus().ClientURL()
-	if nats == "" {
-		nats = strings.Join(cfg.NATS.URLs, ",")
+	if len(cfg.NATS.URLs) > 0 {
+		nats = redactedURLs(cfg.NATS.URLs)
 	}
 	domains := make([]string, 0, len(cfg.Domains))
 	for _, d := range cfg.Domains {
@@ -169,11 +205,12 @@ iamflow dev is running; Ctrl-C stops it.
   services %s
 `, webhook, cfg.Ingest.Username, password, grpcAddr, httpAddr, httpAddr, nats, cfg.NATS.Embedded.StoreDir,
 		strings.Join(domains, ", "), strings.Join(a.Services(), ", "))
+	emu, db := stack.domains, stack.db
 	if emu != nil {
 		src, tgt := emu.running[0].URL(), emu.running[1].URL()
 		fmt.Fprintf(w, `
   emulated Identity Domains (your OAuth client: id %q secret %q):
-    src  %s   its changes are sent to the webhook as OCI events
+    src  %s   its changes are sent to the webhook as OCI events; holds user %s and group %s
     tgt  %s   the replicator copies src into it (link %q)
 
 Change something in the source domain; its event reaches the webhook within a second:
@@ -184,7 +221,7 @@ Change something in the source domain; its event reaches the webhook within a se
 and watch it appear in tgt; a full reconcile of the link, as a plan first:
 
   go run ./cmd/iamflow reconcile %s --dry-run --addr %s
-`, emu.adminID, emu.adminSecret, src, tgt, devLink, emu.adminID, emu.adminSecret, src, src, devLink, grpcAddr)
+`, emu.adminID, emu.adminSecret, src, devUser, devTempGroup, tgt, devLink, emu.adminID, emu.adminSecret, src, src, devLink, grpcAddr)
 		if db != nil {
 			fmt.Fprintf(w, `
   emulated ORDS (Autonomous Database REST-enabled SQL):
@@ -202,30 +239,40 @@ and what the DB provisioner would run for a user (nothing, once it is in step):
   curl -sS http://%s/v1/dbprovisioner/databases/%s/users/dana@example.com
 `, devDB, db.emu.BaseURL(devDB), devDBGroup, devDBRole, devDBGroup, devDB, src, src, devDBGroup, db.emu.URL(), devDB, httpAddr, devDB)
 		}
-	}
-	fmt.Fprintf(w, `
-Or post a sample OCI event yourself (the second post of the same event is stored once):
+		if slices.Contains(a.Services(), expiry.Name) {
+			fmt.Fprintf(w, `
+Give %s a temporary membership of %s; the expiry service removes it at the deadline:
+
+  go run ./cmd/iamflow grant add --addr %s --domain src --group %s --user %s --for 2m --reason "trying iamflow"
+  go run ./cmd/iamflow grant list --addr %s
+`, devUser, devTempGroup, grpcAddr, devTempGroup, devUser, grpcAddr)
+		}
+		fmt.Fprintf(w, `
+Or post a sample OCI event yourself, as OCI Notifications would (%s created in src);
+the second post of the same event is stored once:
 
   curl -sS -u '%s:%s' -H 'Content-Type: application/json' %s -d '%s'
-
-Then look at the counters:
+`, devUser, cfg.Ingest.Username, password, webhook, sampleEvent(cfg.Domains[0].OCIName, emu.userID(devUser), devUser))
+	}
+	fmt.Fprintf(w, `
+Then look at the counters and at what could not be done (nothing, if all went well):
 
   go run ./cmd/iamflow status --addr %s      or      curl -sS http://%s/v1/status
 
-`, cfg.Ingest.Username, password, webhook, sampleEvent(cfg.Domains[0].OCIName), grpcAddr, httpAddr)
+Every change that flows through iamflow is printed below, one line each.
+
+`, grpcAddr, httpAddr)
 }
 
-// sampleEvent is an OCI Events envelope for a user created in the named domain.
-func sampleEvent(domain string) string {
-	if domain == "" {
-		domain = "Default"
-	}
+// sampleEvent is an OCI Events envelope for the user userName (SCIM id
+// userID) created in the named domain.
+func sampleEvent(domain, userID, userName string) string {
 	return fmt.Sprintf(`{"eventType":"com.oraclecloud.identitycontrolplane.createuser","cloudEventsVersion":"0.1",`+
 		`"eventTypeVersion":"2.0","source":"IdentityControlPlane","eventID":"%s","eventTime":"%s",`+
-		`"contentType":"application/json","data":{"resourceName":"jane.doe@example.com","additionalDetails":{`+
-		`"adminResourceId":"%s","adminResourceName":"jane.doe@example.com","adminResourceType":"User",`+
+		`"contentType":"application/json","data":{"resourceName":"%s","additionalDetails":{`+
+		`"adminResourceId":"%s","adminResourceName":"%s","adminResourceType":"User",`+
 		`"actorName":"admin@example.com","actorType":"User","domainName":"%s","eventId":"admin.user.create.success"}}}`,
-		uuid(), time.Now().UTC().Format(time.RFC3339), randomHex(16), domain)
+		uuid(), time.Now().UTC().Format(time.RFC3339), userName, userID, userName, domain)
 }
 
 func randomHex(n int) string {

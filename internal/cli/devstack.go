@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/emulator/ords"
@@ -13,6 +14,8 @@ import (
 	ordsclient "github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/services/dbprovisioner"
+	"github.com/iamflow/iamflow/services/expiry"
+	"github.com/iamflow/iamflow/services/replicator"
 )
 
 // devDomains are the emulated Identity Domains `iamflow dev` runs when the
@@ -35,7 +38,19 @@ func newDevDomains(sourceAddr, targetAddr string) *devDomains {
 	}
 }
 
-// start runs the emulators; the source posts its events to webhook.
+// What dev mode seeds into the emulated source domain: a user to try
+// things with (the banner's sample event and grant name it) and the
+// temporary group the expiry service manages.
+const (
+	devUser      = "jane.doe@example.com"
+	devTempGroup = "Temp-Admins"
+)
+
+// devTemporaryGroup is the expiry service's configuration of devTempGroup.
+var devTemporaryGroup = expiry.TemporaryGroup{Domain: "src", Group: devTempGroup, MaxDuration: 8 * time.Hour, DefaultDuration: time.Hour}
+
+// start runs the emulators, the source seeded with devUser and
+// devTempGroup; the source posts its events to webhook.
 func (d *devDomains) start(webhook, user, password string, log *slog.Logger) error {
 	for i, name := range d.names {
 		cfg := identitydomain.Config{
@@ -50,6 +65,17 @@ func (d *devDomains) start(webhook, user, password string, log *slog.Logger) err
 		dom, err := identitydomain.New(cfg, identitydomain.WithLogger(log.With("emulated_domain", name)))
 		if err != nil {
 			return fmt.Errorf("emulated domain %s: %w", name, err)
+		}
+		if i == 0 {
+			seed := identitydomain.SeedData{
+				Users: []map[string]any{{"userName": devUser, "name": map[string]any{"givenName": "Jane", "familyName": "Doe"},
+					"emails": []any{map[string]any{"value": devUser, "type": "work", "primary": true}}}},
+				Groups: []map[string]any{{"displayName": devTempGroup}},
+			}
+			if err := dom.LoadSeed(seed); err != nil {
+				_ = dom.Close()
+				return fmt.Errorf("emulated domain %s: %w", name, err)
+			}
 		}
 		if err := dom.Start(d.addrs[i]); err != nil {
 			_ = dom.Close()
@@ -79,7 +105,16 @@ func (d *devDomains) domains(dir string) ([]config.Domain, error) {
 	return out, nil
 }
 
+// userID is the SCIM id of userName in the source domain, "" if absent.
+func (d *devDomains) userID(userName string) string {
+	u, _ := d.running[0].UserByName(userName)
+	return u.ID
+}
+
 func (d *devDomains) close() {
+	if d == nil {
+		return
+	}
 	for _, dom := range d.running {
 		_ = dom.Close()
 	}
@@ -138,4 +173,61 @@ func (d *devDatabase) close() {
 	if d != nil && d.emu != nil {
 		_ = d.emu.Close()
 	}
+}
+
+// devAddrs are where dev mode's emulators listen.
+type devAddrs struct{ source, target, ords string }
+
+// devStack is what `iamflow dev` runs beside iamflow when the
+// configuration names no domains: emulated src and tgt domains, and an
+// emulated ORDS when no database is configured either.
+type devStack struct {
+	domains *devDomains
+	db      *devDatabase
+}
+
+// startDevStack starts the emulators when cfg names no domains and fills
+// cfg the way dev mode runs: the domains, the link src -> tgt, the
+// temporary group, and the emulated database. The source sends its events
+// to webhook with user and password. Secrets are written to files in dir.
+// With domains configured it changes nothing and returns an empty stack.
+func startDevStack(cfg *config.Config, dir string, addrs devAddrs, webhook, user, password string, log *slog.Logger) (_ *devStack, err error) {
+	st := &devStack{}
+	if len(cfg.Domains) > 0 {
+		return st, nil
+	}
+	defer func() {
+		if err != nil {
+			st.close()
+		}
+	}()
+	st.domains = newDevDomains(addrs.source, addrs.target)
+	if err := st.domains.start(webhook, user, password, log); err != nil {
+		return nil, err
+	}
+	if cfg.Domains, err = st.domains.domains(dir); err != nil {
+		return nil, err
+	}
+	if len(cfg.Replicator.Links) == 0 {
+		cfg.Replicator.Links = []replicator.Link{{Name: devLink, Source: "src", Targets: []string{"tgt"}}}
+	}
+	if len(cfg.Expiry.Groups) == 0 {
+		cfg.Expiry.Groups = []expiry.TemporaryGroup{devTemporaryGroup}
+	}
+	if len(cfg.Dbprovisioner.Databases) == 0 {
+		if st.db, err = startDevDatabase(addrs.ords, log); err != nil {
+			return nil, err
+		}
+		dbc, err := st.db.database(dir, "src")
+		if err != nil {
+			return nil, err
+		}
+		cfg.Dbprovisioner.Databases = []dbprovisioner.DatabaseConfig{dbc}
+	}
+	return st, nil
+}
+
+func (s *devStack) close() {
+	s.db.close()
+	s.domains.close()
 }

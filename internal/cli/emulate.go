@@ -16,6 +16,10 @@ func emulateCommand() command {
 	return command{
 		name: "emulate", usage: "identity-domain|ords [flags] NAME...",
 		summary: "run emulated OCI Identity Domains or ORDS (REST-enabled SQL) for tests and demos",
+		subcommands: []subcommand{
+			{name: "identity-domain", usage: "[flags] NAME...", summary: "Runs one emulated Identity Domain per name, on consecutive ports from --addr."},
+			{name: "ords", usage: "[flags] ALIAS...", summary: "Runs one emulated ORDS serving a REST-enabled schema per alias."},
+		},
 		help: `'iamflow emulate identity-domain src tgt' runs one in-memory Identity Domain per
 name, on consecutive ports from --addr, until SIGINT. Each speaks the Identity
 Domains REST API the way iamflow and the oci-go-sdk use it: /oauth2/v1/token
@@ -39,15 +43,13 @@ The OAuth client secret is generated and printed unless --client-secret
 gives a reference (env:NAME or file:/path). 'iamflow emulate ords -h' lists
 its flags.`,
 		run: func(ctx context.Context, e *env, args []string) error {
-			if len(args) > 0 && args[0] == "ords" {
+			switch {
+			case len(args) == 0:
+				return fmt.Errorf("%w: give an emulator: identity-domain or ords", errUsage)
+			case args[0] == "ords":
 				return runEmulateORDS(ctx, e, args[1:])
-			}
-			if len(args) == 0 || args[0] != "identity-domain" {
-				if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-					args = []string{"identity-domain", "-h"}
-				} else {
-					return fmt.Errorf("%w: the emulators are identity-domain and ords", errUsage)
-				}
+			case args[0] != "identity-domain":
+				return fmt.Errorf("%w: unknown emulator %q: the emulators are identity-domain and ords", errUsage, args[0])
 			}
 			fs := newFlags(e, "emulate identity-domain")
 			addr := fs.String("addr", "127.0.0.1:9101", "address of the first domain; the next ones take the following ports")

@@ -23,6 +23,13 @@ func grantCommand() command {
 		name:    "grant",
 		usage:   "add|extend|revoke|list [flags]",
 		summary: "grant, extend, revoke and list temporary group memberships",
+		subcommands: []subcommand{
+			{name: "add", usage: "--domain D --group G --user U (--for 2h | --until RFC3339) --reason R [--requester NAME]",
+				summary: "Adds the user to the temporary group until the deadline (the group's default duration without --for or --until)."},
+			{name: "extend", usage: "ID (--for 2h | --until RFC3339) [--reason R]", summary: "Moves an open grant's deadline."},
+			{name: "revoke", usage: "ID [--reason R]", summary: "Ends a grant now: the membership is removed."},
+			{name: "list", usage: "[--state active] [--domain D] [--group G] [--user U] [--json]", summary: "Lists grants, newest first."},
+		},
 		help: `Temporary group memberships (the expiry service), through a running
 iamflow's admin API (gRPC):
 
@@ -80,7 +87,7 @@ func parseWithID(fs *flag.FlagSet, args []string) (string, error) {
 
 func runGrant(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: give a subcommand: add, extend, revoke or list", errUsage)
+		return fmt.Errorf("%w: give a subcommand: add, extend, revoke or list (iamflow grant --help)", errUsage)
 	}
 	sub, args := args[0], args[1:]
 	fs := newFlags(e, "grant "+sub)
@@ -181,7 +188,7 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	resp, err := call(ctx, iamflowv1.NewExpiryServiceClient(conn))
 	if err != nil {
-		return fmt.Errorf("grant %s: %w", sub, err)
+		return conn.explain("grant "+sub, err)
 	}
 	if *gf.asJSON {
 		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)

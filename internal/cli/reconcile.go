@@ -56,7 +56,7 @@ func runReconcile(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	resp, err := iamflowv1.NewReplicatorServiceClient(conn).Reconcile(ctx, &iamflowv1.ReconcileRequest{Link: link, DryRun: *dryRun})
 	if err != nil {
-		return fmt.Errorf("reconcile %s: %w", link, err)
+		return conn.explain("reconcile "+link, err)
 	}
 	if *asJSON {
 		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
@@ -109,8 +109,10 @@ func printReport(w io.Writer, r *iamflowv1.ReconcileReport) {
 		mode = "plan (dry run, nothing changed)"
 	}
 	took := r.GetFinishedAt().AsTime().Sub(r.GetStartedAt().AsTime()).Round(time.Millisecond)
-	fmt.Fprintf(w, "%s %s -> %s: %s in %v; source %d users, %d groups; target %d users, %d groups\n",
-		r.GetLink(), r.GetSource(), r.GetTarget(), mode, took, r.GetSourceUsers(), r.GetSourceGroups(), r.GetTargetUsers(), r.GetTargetGroups())
+	fmt.Fprintf(w, "%s %s -> %s: %s in %v; source %s, %s; target %s, %s\n",
+		r.GetLink(), r.GetSource(), r.GetTarget(), mode, took,
+		plural(int(r.GetSourceUsers()), "user"), plural(int(r.GetSourceGroups()), "group"),
+		plural(int(r.GetTargetUsers()), "user"), plural(int(r.GetTargetGroups()), "group"))
 	if r.GetError() != "" {
 		fmt.Fprintf(w, "  ERROR: %s\n", r.GetError())
 	}
@@ -128,8 +130,8 @@ func printReport(w io.Writer, r *iamflowv1.ReconcileReport) {
 		return
 	}
 	fmt.Fprintf(w, "  actions: %s", strings.Join(counts, ", "))
-	if r.GetHeldDeletions() > 0 {
-		fmt.Fprintf(w, "; %d deletions HELD for approval", r.GetHeldDeletions())
+	if n := int(r.GetHeldDeletions()); n > 0 {
+		fmt.Fprintf(w, "; %s HELD for approval", plural(n, "deletion"))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
@@ -139,7 +141,7 @@ func printReport(w io.Writer, r *iamflowv1.ReconcileReport) {
 		if a.GetHeld() {
 			kind += " (HELD)"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", kind, a.GetEntity(), a.GetName(), detail(a), a.GetReason())
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", kind, a.GetEntity(), a.GetName(), detail(a), reason(a))
 	}
 	_ = tw.Flush()
 	if r.GetTruncated() {
@@ -147,11 +149,27 @@ func printReport(w io.Writer, r *iamflowv1.ReconcileReport) {
 	}
 }
 
-// detail renders an action's changes or member.
+// defaultReasons say why an action of each kind is needed when the
+// replicator gives no reason of its own (it explains skips, adoptions and
+// removals; the rest follow from what the kind is).
+var defaultReasons = map[string]string{
+	"create_user":   "not in the target",
+	"create_group":  "not in the target",
+	"update_user":   "differs from the source",
+	"update_group":  "differs from the source",
+	"add_member":    "a member in the source, not in the target",
+	"remove_member": "not a member in the source",
+}
+
+func reason(a *iamflowv1.PlannedAction) string {
+	return firstNonEmpty(a.GetReason(), defaultReasons[a.GetKind()])
+}
+
+// detail renders an action's changes or member, by name where it is known.
 func detail(a *iamflowv1.PlannedAction) string {
 	var parts []string
-	if a.GetMemberSourceId() != "" || a.GetMemberTargetId() != "" {
-		parts = append(parts, "member "+firstNonEmpty(a.GetMemberTargetId(), a.GetMemberSourceId()))
+	if m := firstNonEmpty(a.GetMemberName(), a.GetMemberTargetId(), a.GetMemberSourceId()); m != "" {
+		parts = append(parts, "member "+m)
 	}
 	for _, c := range a.GetChanges() {
 		if c.GetBefore() == "" {

@@ -41,7 +41,7 @@ is read from $IAMFLOW_ADMIN_TOKEN if set (dev mode needs none).`,
 			defer conn.Close()
 			resp, err := iamflowv1.NewStatusServiceClient(conn).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: fs.Arg(0)})
 			if err != nil {
-				return fmt.Errorf("status from %s: %w", conn.Target(), err)
+				return conn.explain("status", err)
 			}
 			if *asJSON {
 				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)

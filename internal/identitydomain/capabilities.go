@@ -41,6 +41,7 @@ func (c *Client) GetCapabilities(ctx context.Context, userID string) (identitydo
 // allowSelfChange of caps are sent; a nil flag keeps its current value.
 // ifMatch is as for PatchUser. It returns the flags as the domain now has them.
 func (c *Client) SetCapabilities(ctx context.Context, userID string, caps identitydomains.UserCapabilitiesChanger, ifMatch string) (identitydomains.UserCapabilitiesChanger, Receipt, error) {
+	im := c.ifMatch(ctx, ifMatch)
 	body := identitydomains.UserCapabilitiesChanger{
 		Schemas:                       []string{SchemaUserCapabilitiesChanger},
 		CanUseApiKeys:                 caps.CanUseApiKeys,
@@ -57,7 +58,7 @@ func (c *Client) SetCapabilities(ctx context.Context, userID string, caps identi
 	ci, err := c.call(ctx, "PutUserCapabilitiesChanger", true, func(ctx context.Context) error {
 		var err error
 		resp, err = c.sdk.PutUserCapabilitiesChanger(ctx, identitydomains.PutUserCapabilitiesChangerRequest{
-			UserCapabilitiesChangerId: &userID, UserCapabilitiesChanger: body, IfMatch: optPtr(ifMatch),
+			UserCapabilitiesChangerId: &userID, UserCapabilitiesChanger: body, IfMatch: im,
 		})
 		return err
 	})

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	mathrand "math/rand/v2"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/oracle/oci-go-sdk/v65/common"
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
@@ -33,6 +35,10 @@ type Client struct {
 	domain  string
 	cfg     Config
 	baseURL string
+	// scimPath is the path of the SCIM API under baseURL: /admin/v1, or
+	// Config.SCIMPath.
+	scimPath string
+	clock    Clock
 
 	sdk     identitydomains.IdentityDomainsClient
 	http    *http.Client
@@ -44,6 +50,22 @@ type Client struct {
 	log     *slog.Logger
 	sleep   SleepFunc
 	rnd     func() float64
+
+	// listModes remembers, per endpoint ("Users", "Groups"), the paging
+	// strategy that read a list whole after the default one broke an
+	// invariant (paging.go).
+	listModes sync.Map
+	// membersWhole is set once the domain has shown it does not page
+	// members (members.go).
+	membersWhole atomic.Bool
+	// membersPaged is set once a member page came back with members: the
+	// domain does not drop the paged members attribute.
+	membersPaged atomic.Bool
+	// logged holds the keys of the warnings logged once (logOnce).
+	logged sync.Map
+	// caps is the last discovery (discovery.go); capsMu serialises reads.
+	caps   atomic.Pointer[Capabilities]
+	capsMu sync.Mutex
 }
 
 // Option changes how New builds a Client.
@@ -148,13 +170,15 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 	}
 	baseURL, _ := normalizeURL(cfg.URL)
 	c := &Client{
-		domain:  domain,
-		cfg:     cfg,
-		baseURL: baseURL,
-		limiter: newLimiter(cfg.Limits.Effective(cfg.Tier)),
-		log:     o.logger,
-		sleep:   o.sleep,
-		rnd:     mathrand.Float64,
+		domain:   domain,
+		cfg:      cfg,
+		baseURL:  baseURL,
+		scimPath: cfg.scimPath(),
+		clock:    o.clock,
+		limiter:  newLimiter(cfg.Limits.Effective(cfg.Tier)),
+		log:      o.logger,
+		sleep:    o.sleep,
+		rnd:      mathrand.Float64,
 	}
 	m, err := newMetrics(o.registerer)
 	if err != nil {

@@ -150,6 +150,26 @@ type Config struct {
 	Retry RetryConfig `yaml:"retry"`
 	// Breaker configures the circuit breaker.
 	Breaker BreakerConfig `yaml:"breaker"`
+	// SCIMPath is the path of the SCIM API under URL: /admin/v1 for an
+	// identity domain (the default, also when empty). Another SCIM 2.0
+	// server is reached at its own base path, e.g. /scim/v2, with auth
+	// static (docs/scim-compatibility.md).
+	SCIMPath string `yaml:"scim_path"`
+	// DiscoveryInterval is how often the domain's /ServiceProviderConfig,
+	// /ResourceTypes and /Schemas are read again. Default (also when zero) 1h.
+	DiscoveryInterval time.Duration `yaml:"discovery_interval"`
+}
+
+// sdkSCIMPath is where the oci-go-sdk puts the SCIM API.
+const sdkSCIMPath = "/admin/v1"
+
+// scimPath returns SCIMPath without a trailing slash, or /admin/v1.
+func (c Config) scimPath() string {
+	p := strings.TrimRight(strings.TrimSpace(c.SCIMPath), "/")
+	if p == "" {
+		return sdkSCIMPath
+	}
+	return p
 }
 
 // DefaultConfig returns the defaults: client credentials with the
@@ -164,6 +184,9 @@ func DefaultConfig() Config {
 		Timeout: 30 * time.Second,
 		Retry:   RetryConfig{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second},
 		Breaker: BreakerConfig{Failures: 10, Cooldown: 30 * time.Second},
+
+		SCIMPath:          sdkSCIMPath,
+		DiscoveryInterval: DefaultDiscoveryInterval,
 	}
 }
 
@@ -228,6 +251,14 @@ func (c Config) Validate() error {
 	}
 	if c.Breaker.Cooldown <= 0 {
 		bad("breaker.cooldown: %v; set a positive duration (default 30s)", c.Breaker.Cooldown)
+	}
+	if p := strings.TrimSpace(c.SCIMPath); p != "" {
+		if u, err := url.Parse(p); err != nil || !strings.HasPrefix(p, "/") || u.RawQuery != "" || u.Fragment != "" || u.Host != "" || strings.Contains(p, "..") {
+			bad("scim_path: %q is not a path; write the SCIM API's path under url, e.g. /admin/v1 (the default) or /scim/v2", c.SCIMPath)
+		}
+	}
+	if c.DiscoveryInterval < 0 {
+		bad("discovery_interval: %v; set a positive duration (default 1h)", c.DiscoveryInterval)
 	}
 	return errors.Join(errs...)
 }

@@ -101,3 +101,26 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("zero config: %v", err)
 	}
 }
+
+func TestConfigSCIMPathAndDiscovery(t *testing.T) {
+	t.Parallel()
+	base := identitydomain.DefaultConfig()
+	base.URL, base.ClientID, base.ClientSecret = "https://idcs-0123.identity.oraclecloud.com", "id", "env:X"
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{{"", true}, {"/admin/v1", true}, {"/scim/v2/", true}, {"scim/v2", false}, {"/scim?x=1", false}, {"/a/../b", false}, {"//host/x", false}} {
+		c := base
+		c.SCIMPath = tc.path
+		if err := c.Validate(); (err == nil) != tc.ok {
+			t.Errorf("scim_path %q: %v", tc.path, err)
+		} else if err != nil && !strings.Contains(err.Error(), "scim_path") {
+			t.Errorf("scim_path %q: error does not name the key: %v", tc.path, err)
+		}
+	}
+	c := base
+	c.DiscoveryInterval = -time.Second
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "discovery_interval") {
+		t.Errorf("negative discovery_interval: %v", err)
+	}
+}

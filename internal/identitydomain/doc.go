@@ -17,7 +17,16 @@
 //   - errors.go: *Error with a Kind, sentinels for errors.Is, Retryable and
 //     RetryAfter;
 //   - metrics.go and a span per call for observability;
-//   - list.go: paging as Go iterators (users, groups, members beyond 10,000).
+//   - list.go, paging.go, members.go: paging as Go iterators (users, groups,
+//     members beyond 10,000), every page checked against the paging
+//     invariants; a read that breaks them is read another way or fails with
+//     KindInconsistentRead, never comes back short;
+//   - discovery.go: Capabilities from /ServiceProviderConfig, /ResourceTypes
+//     and /Schemas, refreshed every discovery_interval.
+//
+// The client also talks to SCIM 2.0 servers other than identity domains:
+// Config.SCIMPath moves the SDK's /admin/v1 paths under the server's base
+// path (docs/scim-compatibility.md says what such a server must offer).
 //
 // Values placed in SCIM filters go through Quote (or Eq). Secrets (the
 // client secret, tokens) are resolved once and never logged or put in errors.

@@ -39,6 +39,13 @@ const (
 	// KindUnavailable: the domain could not answer: 5xx, timeouts, network
 	// errors, or the circuit breaker is open.
 	KindUnavailable Kind = "Unavailable"
+	// KindInconsistentRead: a listing broke a paging invariant (the server
+	// ignored startIndex, repeated an id, answered fewer resources than its
+	// totalResults, ...) and no fallback strategy read the list whole. What
+	// was read is incomplete: nothing may be deleted or deactivated because
+	// it is absent from it. Error.Fault names the server's fault. Terminal
+	// for the call; a later read may try again.
+	KindInconsistentRead Kind = "InconsistentRead"
 )
 
 // Sentinels for errors.Is: errors.Is(err, ErrNotFound) is true for an *Error
@@ -52,6 +59,7 @@ var (
 	ErrUnauthorized       = errors.New("identitydomain: unauthorized")
 	ErrForbidden          = errors.New("identitydomain: forbidden")
 	ErrUnavailable        = errors.New("identitydomain: unavailable")
+	ErrInconsistentRead   = errors.New("identitydomain: inconsistent read")
 	// ErrCircuitOpen is the cause of the KindUnavailable errors returned
 	// without a request because the domain's circuit breaker is open.
 	ErrCircuitOpen = errors.New("identitydomain: circuit breaker open")
@@ -66,6 +74,7 @@ var kindSentinels = map[Kind]error{
 	KindUnauthorized:       ErrUnauthorized,
 	KindForbidden:          ErrForbidden,
 	KindUnavailable:        ErrUnavailable,
+	KindInconsistentRead:   ErrInconsistentRead,
 }
 
 // Error is what every failed call returns (possibly wrapped with context, so
@@ -95,6 +104,9 @@ type Error struct {
 	RetryAfter time.Duration
 	// Attempts is how many requests the call made.
 	Attempts int
+	// Fault is the paging fault of a KindInconsistentRead error (the first
+	// one seen), empty for other kinds.
+	Fault ReadFault
 	// Err is the underlying cause, if any (a network error, ErrCircuitOpen, ...).
 	Err error
 }
@@ -157,7 +169,8 @@ func IsKind(err error, k Kind) bool {
 // Retryable reports whether the same call may succeed later: rate limits,
 // unavailability (5xx, network, open breaker) and failed preconditions (after
 // re-reading the resource). Conflicts, invalid requests, missing resources,
-// refused credentials and cancelled contexts are terminal.
+// refused credentials, inconsistent reads (the server pages wrongly: the same
+// read would break the same way) and cancelled contexts are terminal.
 func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false

@@ -45,3 +45,24 @@ func FuzzErrorFromResponse(f *testing.F) {
 		_ = e.Error()
 	})
 }
+
+// FuzzDiscovery: whatever a server answers to /ServiceProviderConfig and
+// /ResourceTypes, and whatever path is asked about, reading them does not
+// panic, and limits are never negative.
+func FuzzDiscovery(f *testing.F) {
+	f.Add([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"Resources":[{"patch":{"supported":true},"filter":{"supported":true,"maxResults":1000},"bulk":{"supported":true,"maxOperations":-5}}]}`), "name.givenName")
+	f.Add([]byte(`{"etag":{"supported":true}}`), `emails[type eq "work"].value`)
+	f.Add([]byte(`[{"name":"User","schema":"urn:x"}]`), "urn:x:a.b")
+	f.Add([]byte(`{"Resources":[1,2]}`), "[[]")
+	f.Fuzz(func(t *testing.T, body []byte, path string) {
+		caps, ok := parseServiceProviderConfig(body, time.Time{})
+		if ok && (caps.FilterMaxResults < 0 || caps.Bulk.MaxOperations < 0 || caps.Bulk.MaxPayloadSize < 0) {
+			t.Fatalf("negative limits: %+v", caps)
+		}
+		_, _ = listOf(body)
+		d := &declared{schemas: []string{"urn:x", "urn:x:y"}, paths: map[string]bool{"a": true, "urn:x:y:b": false}}
+		caps.Discovered, caps.attrs = true, map[string]*declared{"user": d}
+		_ = caps.Declares("User", path)
+		_ = stripValueFilters(path)
+	})
+}

@@ -28,7 +28,7 @@ func (c *Client) GetGroup(ctx context.Context, id string, attributes ...string) 
 // FindGroupByName looks a group up by displayName (case-insensitive, as the
 // domain compares it). found is false, with no error, when there is none.
 func (c *Client) FindGroupByName(ctx context.Context, displayName string, attributes ...string) (g identitydomains.Group, found bool, err error) {
-	g, found, err = c.findGroup(ctx, Eq("displayName", displayName), attributes)
+	g, found, err = c.findGroup(ctx, "displayName", displayName, attributes)
 	if err != nil {
 		return g, false, fmt.Errorf("find group %q in %s: %w", displayName, c.domain, err)
 	}
@@ -38,14 +38,16 @@ func (c *Client) FindGroupByName(ctx context.Context, displayName string, attrib
 // FindGroupByExternalID looks a group up by externalId. found is false, with
 // no error, when there is none; more than one is a Conflict error.
 func (c *Client) FindGroupByExternalID(ctx context.Context, externalID string, attributes ...string) (g identitydomains.Group, found bool, err error) {
-	g, found, err = c.findGroup(ctx, Eq("externalId", externalID), attributes)
+	g, found, err = c.findGroup(ctx, "externalId", externalID, attributes)
 	if err != nil {
 		return g, false, fmt.Errorf("find group with externalId %q in %s: %w", externalID, c.domain, err)
 	}
 	return g, found, nil
 }
 
-func (c *Client) findGroup(ctx context.Context, filter string, attributes []string) (identitydomains.Group, bool, error) {
+func (c *Client) findGroup(ctx context.Context, attr, value string, attributes []string) (identitydomains.Group, bool, error) {
+	filter := Eq(attr, value)
+	attributes = withAttribute(attributes, attr)
 	var resp identitydomains.ListGroupsResponse
 	ci, err := c.call(ctx, "ListGroups", true, func(ctx context.Context) error {
 		var err error
@@ -56,6 +58,15 @@ func (c *Client) findGroup(ctx context.Context, filter string, attributes []stri
 	})
 	if err != nil {
 		return identitydomains.Group{}, false, err
+	}
+	for _, g := range resp.Resources {
+		got := optString(g.DisplayName)
+		if attr == "externalId" {
+			got = optString(g.ExternalId)
+		}
+		if err := c.checkMatch(ctx, ci, "ListGroups", attr, value, got, optString(g.Id)); err != nil {
+			return identitydomains.Group{}, false, err
+		}
 	}
 	return one(c, ci, "ListGroups", filter, resp.Resources)
 }
@@ -98,8 +109,8 @@ func (c *Client) CreateGroup(ctx context.Context, g identitydomains.Group) (iden
 	return existing, r, nil
 }
 
-// PatchGroup applies ops to the group; ifMatch is as for PatchUser. The
-// answer does not carry the members.
+// PatchGroup applies ops to the group; ifMatch and a 204 answer are as for
+// PatchUser. The answer does not carry the members.
 func (c *Client) PatchGroup(ctx context.Context, id, ifMatch string, ops ...identitydomains.Operations) (identitydomains.Group, Receipt, error) {
 	resp, ci, err := c.patchGroup(ctx, id, ifMatch, ops)
 	if err != nil {
@@ -109,10 +120,11 @@ func (c *Client) PatchGroup(ctx context.Context, id, ifMatch string, ops ...iden
 }
 
 func (c *Client) patchGroup(ctx context.Context, id, ifMatch string, ops []identitydomains.Operations) (identitydomains.PatchGroupResponse, *callInfo, error) {
+	im := c.ifMatch(ctx, ifMatch)
 	var resp identitydomains.PatchGroupResponse
 	ci, err := c.call(ctx, "PatchGroup", true, func(ctx context.Context) error {
 		var err error
-		resp, err = c.sdk.PatchGroup(ctx, identitydomains.PatchGroupRequest{GroupId: &id, PatchOp: patchOp(ops), IfMatch: optPtr(ifMatch)})
+		resp, err = c.sdk.PatchGroup(ctx, identitydomains.PatchGroupRequest{GroupId: &id, PatchOp: patchOp(ops), IfMatch: im})
 		return err
 	})
 	return resp, ci, err
@@ -121,8 +133,9 @@ func (c *Client) patchGroup(ctx context.Context, id, ifMatch string, ops []ident
 // DeleteGroup deletes the group; a group that does not exist is not an
 // error, as for DeleteUser.
 func (c *Client) DeleteGroup(ctx context.Context, id, ifMatch string) (Receipt, error) {
+	im := c.ifMatch(ctx, ifMatch)
 	ci, err := c.call(ctx, "DeleteGroup", true, func(ctx context.Context) error {
-		_, err := c.sdk.DeleteGroup(ctx, identitydomains.DeleteGroupRequest{GroupId: &id, IfMatch: optPtr(ifMatch)})
+		_, err := c.sdk.DeleteGroup(ctx, identitydomains.DeleteGroupRequest{GroupId: &id, IfMatch: im})
 		return err
 	})
 	switch {

@@ -2,6 +2,7 @@ package identitydomain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -16,6 +17,9 @@ const (
 	// MaxMemberPageSize is the most members one response may carry.
 	MaxMemberPageSize = 10000
 )
+
+// SchemaSearchRequest is the schema of a POST /.search body.
+const SchemaSearchRequest = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 // ListOptions select and order the resources of Users and Groups.
 type ListOptions struct {
@@ -43,109 +47,111 @@ func (o ListOptions) pageSize() (int, error) {
 	return o.PageSize, nil
 }
 
-// page is one page of a list: its resources and the total, if given.
-type page[T any] struct {
-	items []T
-	total *int
-}
-
-// pages iterates over a paged list, one page in memory at a time: fetch gets
-// the page starting at start (1-based). It stops after the last page, at the
-// first error (yielded with what) or when the caller stops.
-func pages[T any](size int, what string, fetch func(start, count int) (page[T], error)) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		var zero T
-		start := 1
-		for {
-			p, err := fetch(start, size)
-			if err != nil {
-				yield(zero, fmt.Errorf("%s (from %d): %w", what, start, err))
-				return
-			}
-			n := len(p.items)
-			for i := range p.items {
-				if !yield(p.items[i], nil) {
-					return
-				}
-			}
-			if n == 0 || (p.total != nil && start+n-1 >= *p.total) || (p.total == nil && n < size) {
-				return
-			}
-			start += n
-		}
+// sortOrder is the sortOrder to send: RFC 7644 §3.4.2.3 spells it in lower
+// case (the SDK's enum constants are upper case, which IDCS accepts but
+// stricter servers ignore).
+func (o ListOptions) sortOrder() string {
+	switch {
+	case o.Descending:
+		return "descending"
+	case strings.TrimSpace(o.SortBy) != "":
+		return "ascending"
 	}
+	return ""
 }
 
-// Users lists the users matching opts, page by page (bounded memory).
-// Iteration stops at the first error, which is yielded, or when the loop
-// breaks. Resources added or removed while listing may be missed or seen
-// twice (SCIM paging is by index); reconcile tolerates that.
+// Users lists the users matching opts, page by page (one page in memory,
+// plus the ids read so far). Iteration stops at the first error, which is
+// yielded, or when the loop breaks.
+//
+// Every page is checked against the paging invariants (see pages); a list
+// that breaks them is read again another way, and when no way reads it
+// whole the iteration ends with a KindInconsistentRead error. A user may
+// then have been yielded that the final read did not contain (it existed
+// when its page was read), never one twice. Users added or removed while
+// listing change totalResults and make the read inconsistent too.
 func (c *Client) Users(ctx context.Context, opts ListOptions) iter.Seq2[identitydomains.User, error] {
 	what := "list users in " + c.domain
 	size, err := opts.pageSize()
 	if err != nil {
 		return failed[identitydomains.User](what, c.invalid("ListUsers", err))
 	}
-	return pages(size, what, func(start, count int) (page[identitydomains.User], error) {
-		var resp identitydomains.ListUsersResponse
-		_, err := c.call(ctx, "ListUsers", true, func(ctx context.Context) error {
-			var err error
-			resp, err = c.sdk.ListUsers(ctx, identitydomains.ListUsersRequest{
-				Filter: optPtr(opts.Filter), SortBy: optPtr(opts.SortBy), SortOrder: listUsersOrder(opts),
-				StartIndex: &start, Count: &count, Attributes: attrList(opts.Attributes),
+	l := &lister[identitydomains.User]{c: c, what: what, endpoint: "Users", size: size, ordered: opts.SortBy != "",
+		id: func(u identitydomains.User) string { return optString(u.Id) },
+		fetch: func(s strategy, start, count int) (listPage[identitydomains.User], error) {
+			if s == strategySearch {
+				var resp identitydomains.SearchUsersResponse
+				_, err := c.call(ctx, "SearchUsers", true, func(ctx context.Context) error {
+					var err error
+					resp, err = c.sdk.SearchUsers(ctx, identitydomains.SearchUsersRequest{UserSearchRequest: identitydomains.UserSearchRequest{
+						Schemas: []string{SchemaSearchRequest}, Attributes: opts.Attributes, Filter: optPtr(opts.Filter),
+						SortBy: optPtr(opts.SortBy), SortOrder: identitydomains.SortOrderEnum(opts.sortOrder()),
+						StartIndex: &start, Count: &count,
+					}})
+					return err
+				})
+				return listPage[identitydomains.User]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+			}
+			sortBy, order := opts.SortBy, opts.sortOrder()
+			if s == strategySorted {
+				sortBy, order = "id", "ascending"
+			}
+			var resp identitydomains.ListUsersResponse
+			_, err := c.call(ctx, "ListUsers", true, func(ctx context.Context) error {
+				var err error
+				resp, err = c.sdk.ListUsers(ctx, identitydomains.ListUsersRequest{
+					Filter: optPtr(opts.Filter), SortBy: optPtr(sortBy), SortOrder: identitydomains.ListUsersSortOrderEnum(order),
+					StartIndex: &start, Count: &count, Attributes: attrList(opts.Attributes),
+				})
+				return err
 			})
-			return err
-		})
-		return page[identitydomains.User]{items: resp.Resources, total: resp.TotalResults}, err
-	})
+			return listPage[identitydomains.User]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+		}}
+	return l.all(ctx)
 }
 
 // Groups lists the groups matching opts, page by page, like Users. Asking
-// for members here fails for a group with more than 10,000 of them: use
-// GroupMembers.
+// for members here fails for a group with more than 10,000 of them in an
+// identity domain (use GroupMembers or GetGroupWithMembers), and a server
+// that does not return members in a list leaves them empty.
 func (c *Client) Groups(ctx context.Context, opts ListOptions) iter.Seq2[identitydomains.Group, error] {
 	what := "list groups in " + c.domain
 	size, err := opts.pageSize()
 	if err != nil {
 		return failed[identitydomains.Group](what, c.invalid("ListGroups", err))
 	}
-	return pages(size, what, func(start, count int) (page[identitydomains.Group], error) {
-		var resp identitydomains.ListGroupsResponse
-		_, err := c.call(ctx, "ListGroups", true, func(ctx context.Context) error {
-			var err error
-			resp, err = c.sdk.ListGroups(ctx, identitydomains.ListGroupsRequest{
-				Filter: optPtr(opts.Filter), SortBy: optPtr(opts.SortBy), SortOrder: listGroupsOrder(opts),
-				StartIndex: &start, Count: &count, Attributes: attrList(opts.Attributes),
+	l := &lister[identitydomains.Group]{c: c, what: what, endpoint: "Groups", size: size, ordered: opts.SortBy != "",
+		id: func(g identitydomains.Group) string { return optString(g.Id) },
+		fetch: func(s strategy, start, count int) (listPage[identitydomains.Group], error) {
+			if s == strategySearch {
+				var resp identitydomains.SearchGroupsResponse
+				_, err := c.call(ctx, "SearchGroups", true, func(ctx context.Context) error {
+					var err error
+					resp, err = c.sdk.SearchGroups(ctx, identitydomains.SearchGroupsRequest{GroupSearchRequest: identitydomains.GroupSearchRequest{
+						Schemas: []string{SchemaSearchRequest}, Attributes: opts.Attributes, Filter: optPtr(opts.Filter),
+						SortBy: optPtr(opts.SortBy), SortOrder: identitydomains.SortOrderEnum(opts.sortOrder()),
+						StartIndex: &start, Count: &count,
+					}})
+					return err
+				})
+				return listPage[identitydomains.Group]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+			}
+			sortBy, order := opts.SortBy, opts.sortOrder()
+			if s == strategySorted {
+				sortBy, order = "id", "ascending"
+			}
+			var resp identitydomains.ListGroupsResponse
+			_, err := c.call(ctx, "ListGroups", true, func(ctx context.Context) error {
+				var err error
+				resp, err = c.sdk.ListGroups(ctx, identitydomains.ListGroupsRequest{
+					Filter: optPtr(opts.Filter), SortBy: optPtr(sortBy), SortOrder: identitydomains.ListGroupsSortOrderEnum(order),
+					StartIndex: &start, Count: &count, Attributes: attrList(opts.Attributes),
+				})
+				return err
 			})
-			return err
-		})
-		return page[identitydomains.Group]{items: resp.Resources, total: resp.TotalResults}, err
-	})
-}
-
-// GroupMembers lists a group's members pageSize at a time (at most 10,000,
-// the default), with attributes=members[startIndex=S&count=N], so groups
-// beyond the 10,000 members one response may carry are listed whole.
-func (c *Client) GroupMembers(ctx context.Context, groupID string, pageSize int) iter.Seq2[identitydomains.GroupMembers, error] {
-	what := fmt.Sprintf("list members of group %s in %s", groupID, c.domain)
-	if pageSize == 0 {
-		pageSize = MaxMemberPageSize
-	}
-	if pageSize < 0 || pageSize > MaxMemberPageSize {
-		return failed[identitydomains.GroupMembers](what, c.invalid("GetGroup",
-			fmt.Errorf("member page size %d: want 1 to %d", pageSize, MaxMemberPageSize)))
-	}
-	return pages(pageSize, what, func(start, count int) (page[identitydomains.GroupMembers], error) {
-		// The SDK encodes the & as %26, as Oracle documents.
-		attrs := fmt.Sprintf("members[startIndex=%d&count=%d]", start, count)
-		var resp identitydomains.GetGroupResponse
-		_, err := c.call(ctx, "GetGroup", true, func(ctx context.Context) error {
-			var err error
-			resp, err = c.sdk.GetGroup(ctx, identitydomains.GetGroupRequest{GroupId: &groupID, Attributes: &attrs})
-			return err
-		})
-		return page[identitydomains.GroupMembers]{items: resp.Members}, err
-	})
+			return listPage[identitydomains.Group]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+		}}
+	return l.all(ctx)
 }
 
 // failed is an iterator yielding only err.
@@ -160,22 +166,9 @@ func (c *Client) invalid(op string, err error) *Error {
 	return &Error{Kind: KindInvalidRequest, Op: op, Domain: c.domain, Detail: err.Error()}
 }
 
-func listUsersOrder(o ListOptions) identitydomains.ListUsersSortOrderEnum {
-	if o.Descending {
-		return identitydomains.ListUsersSortOrderDescending
-	}
-	if strings.TrimSpace(o.SortBy) != "" {
-		return identitydomains.ListUsersSortOrderAscending
-	}
-	return ""
-}
-
-func listGroupsOrder(o ListOptions) identitydomains.ListGroupsSortOrderEnum {
-	if o.Descending {
-		return identitydomains.ListGroupsSortOrderDescending
-	}
-	if strings.TrimSpace(o.SortBy) != "" {
-		return identitydomains.ListGroupsSortOrderAscending
-	}
-	return ""
+// unsupported reports whether err says the server does not offer what was
+// asked (400, 404, 405, 501): a fallback strategy that meets it is skipped.
+func unsupported(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Kind == KindInvalidRequest || e.Kind == KindNotFound)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/http"
 	"slices"
 	"strings"
@@ -105,4 +106,163 @@ func noTarget(err error) bool {
 		return false
 	}
 	return e.SCIMType == "" || strings.EqualFold(e.SCIMType, "noTarget")
+}
+
+// GroupMembers lists a group's members pageSize at a time (at most 10,000,
+// the default) with attributes=members[startIndex=S&count=N], the member
+// paging of identity domains, so groups beyond the 10,000 members one
+// response may carry are listed whole.
+//
+// Member paging is Oracle's, not SCIM's: a server that rejects it (400),
+// ignores it (more members than asked, the same members again), or answers
+// it with no members while a plain attributes=members read has some, is
+// read with attributes=members instead, whole, and the client remembers to
+// do so for the domain (a paging fault is counted and logged once). An empty
+// first page is therefore confirmed by a plain read, until the domain has
+// answered a member page with members. A short page ends the list: there is
+// no member total to check it against.
+func (c *Client) GroupMembers(ctx context.Context, groupID string, pageSize int) iter.Seq2[identitydomains.GroupMembers, error] {
+	what := fmt.Sprintf("list members of group %s in %s", groupID, c.domain)
+	if pageSize == 0 {
+		pageSize = MaxMemberPageSize
+	}
+	if pageSize < 0 || pageSize > MaxMemberPageSize {
+		return failed[identitydomains.GroupMembers](what, c.invalid("GetGroup",
+			fmt.Errorf("member page size %d: want 1 to %d", pageSize, MaxMemberPageSize)))
+	}
+	return func(yield func(identitydomains.GroupMembers, error) bool) {
+		var zero identitydomains.GroupMembers
+		yielded := map[string]struct{}{}
+		emit := func(ms []identitydomains.GroupMembers) bool {
+			for _, m := range ms {
+				v := optString(m.Value)
+				if _, dup := yielded[v]; dup {
+					continue
+				}
+				yielded[v] = struct{}{}
+				if !yield(m, nil) {
+					return false
+				}
+			}
+			return true
+		}
+		whole := func() {
+			ms, err := c.wholeMembers(ctx, groupID)
+			if err != nil {
+				yield(zero, fmt.Errorf("%s: %w", what, err))
+				return
+			}
+			emit(ms)
+		}
+		if c.membersWhole.Load() {
+			whole()
+			return
+		}
+		fallBack := func(f ReadFault, detail string) {
+			c.membersWhole.Store(true)
+			c.pagingFault(ctx, f, detail)
+			c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)
+			whole()
+		}
+		seen := map[string]struct{}{}
+		for start, page := 1, 1; ; page++ {
+			// The SDK encodes the & as %26, as Oracle documents.
+			attrs := fmt.Sprintf("members[startIndex=%d&count=%d]", start, pageSize)
+			g, err := c.getGroup(ctx, groupID, &attrs)
+			if err != nil {
+				var e *Error
+				if page == 1 && errors.As(err, &e) && e.Kind == KindInvalidRequest && !strings.EqualFold(e.SCIMType, "tooMany") {
+					fallBack(FaultMemberPagingRejected, fmt.Sprintf("group %s refused attributes=%s: %v", groupID, attrs, err))
+					return
+				}
+				yield(zero, fmt.Errorf("%s (from %d): %w", what, start, err))
+				return
+			}
+			k := len(g.Members)
+			if k > pageSize {
+				fallBack(FaultMemberPagingIgnored, fmt.Sprintf("group %s answered %d members for count=%d", groupID, k, pageSize))
+				return
+			}
+			for _, m := range g.Members {
+				v := optString(m.Value)
+				if _, dup := seen[v]; dup || v == "" {
+					fallBack(FaultMemberPagingIgnored, fmt.Sprintf("group %s repeated member %q on member page %d (startIndex=%d)", groupID, v, page, start))
+					return
+				}
+				seen[v] = struct{}{}
+			}
+			if k > 0 {
+				c.membersPaged.Store(true)
+			}
+			if page == 1 && k == 0 && !c.membersPaged.Load() {
+				// Empty, or a server that ignored the paged attribute: ask
+				// plainly, until the domain has answered a member page with
+				// members (then it does not drop the paged attribute).
+				ms, err := c.wholeMembers(ctx, groupID)
+				if err != nil {
+					yield(zero, fmt.Errorf("%s: %w", what, err))
+					return
+				}
+				if len(ms) > 0 {
+					c.membersWhole.Store(true)
+					detail := fmt.Sprintf("group %s answered no members to attributes=%s but %d to attributes=members", groupID, attrs, len(ms))
+					c.pagingFault(ctx, FaultMemberPagingIgnored, detail)
+					c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)
+					emit(ms)
+				}
+				return
+			}
+			if !emit(g.Members) || k < pageSize {
+				return
+			}
+			start += k
+		}
+	}
+}
+
+// wholeMembers reads a group's members with attributes=members.
+func (c *Client) wholeMembers(ctx context.Context, groupID string) ([]identitydomains.GroupMembers, error) {
+	attrs := "members"
+	g, err := c.getGroup(ctx, groupID, &attrs)
+	return g.Members, err
+}
+
+func (c *Client) getGroup(ctx context.Context, id string, attributes *string) (identitydomains.Group, error) {
+	var resp identitydomains.GetGroupResponse
+	_, err := c.call(ctx, "GetGroup", true, func(ctx context.Context) error {
+		var err error
+		resp, err = c.sdk.GetGroup(ctx, identitydomains.GetGroupRequest{GroupId: &id, Attributes: attributes})
+		return err
+	})
+	return resp.Group, err
+}
+
+// GetGroupWithMembers reads the group with the given id and all its members:
+// attributes plus members in one request where the domain allows it, and,
+// when it refuses members in that answer (400, e.g. more than 10,000 of
+// them), the group without them and its members paged by GroupMembers.
+// With no attributes, the default set is read and the members paged.
+func (c *Client) GetGroupWithMembers(ctx context.Context, id string, attributes ...string) (identitydomains.Group, error) {
+	if len(attributes) > 0 {
+		withMembers := attributes
+		if !slices.ContainsFunc(attributes, func(a string) bool { return strings.EqualFold(a, "members") }) {
+			withMembers = append(slices.Clone(attributes), "members")
+		}
+		g, err := c.GetGroup(ctx, id, withMembers...)
+		if err == nil || !IsKind(err, KindInvalidRequest) {
+			return g, err
+		}
+	}
+	g, err := c.GetGroup(ctx, id, attributes...)
+	if err != nil {
+		return g, err
+	}
+	g.Members = nil
+	for m, err := range c.GroupMembers(ctx, id, 0) {
+		if err != nil {
+			return identitydomains.Group{}, err
+		}
+		g.Members = append(g.Members, m)
+	}
+	return g, nil
 }

@@ -16,12 +16,14 @@ import (
 //	iamflow_identitydomain_retries_total{domain,op,reason}     retries, by reason: 429, 5xx, timeout, network, unauthorized
 //	iamflow_identitydomain_rate_limit_wait_seconds{domain}     time spent waiting for the client-side rate limit
 //	iamflow_identitydomain_breaker_open{domain}                1 while the breaker is open or half-open, else 0
+//	iamflow_identitydomain_paging_faults_total{domain,fault}   paging invariants a server broke (paging.go), by fault
 type metrics struct {
-	requests    *prometheus.CounterVec
-	seconds     *prometheus.HistogramVec
-	retries     *prometheus.CounterVec
-	rateWait    *prometheus.HistogramVec
-	breakerOpen *prometheus.GaugeVec
+	requests     *prometheus.CounterVec
+	seconds      *prometheus.HistogramVec
+	retries      *prometheus.CounterVec
+	rateWait     *prometheus.HistogramVec
+	breakerOpen  *prometheus.GaugeVec
+	pagingFaults *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,6 +50,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "iamflow_identitydomain_breaker_open",
 			Help: "1 while the domain's circuit breaker is open or half-open, 0 when closed.",
 		}, []string{"domain"}),
+		pagingFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_identitydomain_paging_faults_total",
+			Help: "Paging invariants an identity domain (or SCIM server) broke in a listing, by fault; a fault makes the read incomplete unless a fallback reads the list whole.",
+		}, []string{"domain", "fault"}),
 	}
 	var err error
 	if m.requests, err = telemetry.Register(reg, m.requests); err != nil {
@@ -63,6 +69,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.breakerOpen, err = telemetry.Register(reg, m.breakerOpen); err != nil {
+		return nil, err
+	}
+	if m.pagingFaults, err = telemetry.Register(reg, m.pagingFaults); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -174,3 +174,42 @@ func TestGroupMembersBeyond10000(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyGroupMembersConfirmed: an empty first member page is confirmed
+// by a plain read (a server may drop the paged attribute), until the domain
+// has answered a member page with members.
+func TestEmptyGroupMembersConfirmed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpt{})
+	ctx := context.Background()
+	empty, _, err := f.c.CreateGroup(ctx, newGroup("empty", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _, err := f.c.CreateGroup(ctx, newGroup("full", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := mustCreateUser(t, f.c, "member")
+	if _, err := f.c.AddMembers(ctx, *full.Id, *u.Id); err != nil {
+		t.Fatal(err)
+	}
+	calls := func(id string) int64 {
+		before := f.d.CallCount(emu.OpGetGroup)
+		for _, err := range f.c.GroupMembers(ctx, id, 0) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return f.d.CallCount(emu.OpGetGroup) - before
+	}
+	if n := calls(*empty.Id); n != 2 {
+		t.Errorf("empty group, domain unproven: %d requests, want 2", n)
+	}
+	if n := calls(*full.Id); n != 1 {
+		t.Errorf("group with a member: %d requests, want 1", n)
+	}
+	if n := calls(*empty.Id); n != 1 {
+		t.Errorf("empty group, domain proven: %d requests, want 1", n)
+	}
+}

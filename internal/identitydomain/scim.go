@@ -125,3 +125,12 @@ func optPtr(s string) *string {
 func attrList(attributes []string) *string {
 	return optPtr(strings.Join(attributes, ","))
 }
+
+// withAttribute returns attributes with attr added, unless attributes is
+// empty (the default set) or already names it.
+func withAttribute(attributes []string, attr string) []string {
+	if len(attributes) == 0 || slices.ContainsFunc(attributes, func(a string) bool { return strings.EqualFold(a, attr) }) {
+		return attributes
+	}
+	return append(slices.Clone(attributes), attr)
+}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -284,6 +285,17 @@ func (d sdkDispatcher) Do(req *http.Request) (*http.Response, error) {
 	}
 	build := func(ctx context.Context) (*http.Request, error) {
 		r := req.Clone(ctx)
+		if d.c.scimPath != sdkSCIMPath {
+			// The SDK's paths are /admin/v1/...: move them under the server's SCIM path.
+			if rest, ok := strings.CutPrefix(r.URL.Path, sdkSCIMPath); ok {
+				r.URL.Path = d.c.scimPath + rest
+				if raw, ok := strings.CutPrefix(r.URL.RawPath, sdkSCIMPath); ok {
+					r.URL.RawPath = d.c.scimPath + raw
+				} else {
+					r.URL.RawPath = ""
+				}
+			}
+		}
 		r.Body, r.ContentLength = http.NoBody, 0
 		if body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -295,6 +307,12 @@ func (d sdkDispatcher) Do(req *http.Request) (*http.Response, error) {
 	res, err := d.c.exchange(ci, exchangeSpec{group: groupOthers, authorize: true, build: build})
 	if err != nil {
 		return nil, err
+	}
+	if res.status == http.StatusNoContent && len(res.body) == 0 && req.Method != http.MethodDelete {
+		// A PATCH or PUT may answer 204 without the resource (RFC 7644
+		// §3.5.2; identity domains answer 200, other servers 204 when nothing
+		// changed): the SDK, which always reads the body, gets an empty one.
+		res.body = []byte("{}")
 	}
 	return &http.Response{
 		Status:        strconv.Itoa(res.status) + " " + http.StatusText(res.status),

@@ -28,7 +28,7 @@ func (c *Client) GetUser(ctx context.Context, id string, attributes ...string) (
 // FindUserByName looks a user up by userName (case-insensitive, as the
 // domain compares it). found is false, with no error, when there is none.
 func (c *Client) FindUserByName(ctx context.Context, userName string, attributes ...string) (u identitydomains.User, found bool, err error) {
-	u, found, err = c.findUser(ctx, Eq("userName", userName), attributes)
+	u, found, err = c.findUser(ctx, "userName", userName, attributes)
 	if err != nil {
 		return u, false, fmt.Errorf("find user %q in %s: %w", userName, c.domain, err)
 	}
@@ -38,14 +38,16 @@ func (c *Client) FindUserByName(ctx context.Context, userName string, attributes
 // FindUserByExternalID looks a user up by externalId. found is false, with
 // no error, when there is none; more than one is a Conflict error.
 func (c *Client) FindUserByExternalID(ctx context.Context, externalID string, attributes ...string) (u identitydomains.User, found bool, err error) {
-	u, found, err = c.findUser(ctx, Eq("externalId", externalID), attributes)
+	u, found, err = c.findUser(ctx, "externalId", externalID, attributes)
 	if err != nil {
 		return u, false, fmt.Errorf("find user with externalId %q in %s: %w", externalID, c.domain, err)
 	}
 	return u, found, nil
 }
 
-func (c *Client) findUser(ctx context.Context, filter string, attributes []string) (identitydomains.User, bool, error) {
+func (c *Client) findUser(ctx context.Context, attr, value string, attributes []string) (identitydomains.User, bool, error) {
+	filter := Eq(attr, value)
+	attributes = withAttribute(attributes, attr)
 	var resp identitydomains.ListUsersResponse
 	ci, err := c.call(ctx, "ListUsers", true, func(ctx context.Context) error {
 		var err error
@@ -57,7 +59,32 @@ func (c *Client) findUser(ctx context.Context, filter string, attributes []strin
 	if err != nil {
 		return identitydomains.User{}, false, err
 	}
+	for _, u := range resp.Resources {
+		got := optString(u.UserName)
+		if attr == "externalId" {
+			got = optString(u.ExternalId)
+		}
+		if err := c.checkMatch(ctx, ci, "ListUsers", attr, value, got, optString(u.Id)); err != nil {
+			return identitydomains.User{}, false, err
+		}
+	}
 	return one(c, ci, "ListUsers", filter, resp.Resources)
+}
+
+// checkMatch verifies that a resource a lookup by attr eq value answered
+// matches it: userName and displayName compare case-insensitively (as the
+// domain compares them), externalId exactly. A resource that does not match
+// means the server ignored the filter. The attribute must be among those
+// asked for (it is: lookups return the default set, or what the caller
+// asked plus it).
+func (c *Client) checkMatch(ctx context.Context, ci *callInfo, op, attr, value, got, id string) error {
+	if got == value || (attr != "externalId" && strings.EqualFold(got, value)) {
+		return nil
+	}
+	detail := fmt.Sprintf("ignored filter %s: answered %s with %s %q", Eq(attr, value), id, attr, got)
+	c.pagingFault(ctx, FaultFilterIgnored, detail)
+	return &Error{Kind: KindInconsistentRead, Op: op, Domain: c.domain, RequestID: ci.requestID, Fault: FaultFilterIgnored,
+		Detail: "the server " + detail}
 }
 
 // one picks the single resource a lookup found.
@@ -117,12 +144,16 @@ func (c *Client) CreateUser(ctx context.Context, u identitydomains.User) (identi
 
 // PatchUser applies ops (see Add, Replace, Remove, ReplaceAttributes) to the
 // user. ifMatch, when not empty, is the ETag or meta.version the user must
-// still have; a stale one is a PreconditionFailed error.
+// still have; a stale one is a PreconditionFailed error. It is not sent to a
+// domain whose discovery says it has no ETags. The user returned is the
+// answer's: a server that answers 204 No Content (RFC 7644 §3.5.2) returns
+// the zero User.
 func (c *Client) PatchUser(ctx context.Context, id, ifMatch string, ops ...identitydomains.Operations) (identitydomains.User, Receipt, error) {
+	im := c.ifMatch(ctx, ifMatch)
 	var resp identitydomains.PatchUserResponse
 	ci, err := c.call(ctx, "PatchUser", true, func(ctx context.Context) error {
 		var err error
-		resp, err = c.sdk.PatchUser(ctx, identitydomains.PatchUserRequest{UserId: &id, PatchOp: patchOp(ops), IfMatch: optPtr(ifMatch)})
+		resp, err = c.sdk.PatchUser(ctx, identitydomains.PatchUserRequest{UserId: &id, PatchOp: patchOp(ops), IfMatch: im})
 		return err
 	})
 	if err != nil {
@@ -136,8 +167,9 @@ func (c *Client) PatchUser(ctx context.Context, id, ifMatch string, ops ...ident
 // earlier attempt's answer was lost (so the delete was most likely ours).
 // ifMatch is as for PatchUser.
 func (c *Client) DeleteUser(ctx context.Context, id, ifMatch string) (Receipt, error) {
+	im := c.ifMatch(ctx, ifMatch)
 	ci, err := c.call(ctx, "DeleteUser", true, func(ctx context.Context) error {
-		_, err := c.sdk.DeleteUser(ctx, identitydomains.DeleteUserRequest{UserId: &id, IfMatch: optPtr(ifMatch)})
+		_, err := c.sdk.DeleteUser(ctx, identitydomains.DeleteUserRequest{UserId: &id, IfMatch: im})
 		return err
 	})
 	switch {

@@ -61,17 +61,35 @@ func (r Ref) Validate() error {
 	return nil
 }
 
+// Errors Resolve wraps when a reference points at nothing usable.
+var (
+	// ErrNotSet: the environment variable of an env: reference is not set.
+	ErrNotSet = errors.New("is not set")
+	// ErrEmpty: the variable or file a reference names holds nothing.
+	ErrEmpty = errors.New("empty")
+)
+
 // Resolve reads the secret the reference points to.
-func Resolve(_ context.Context, r Ref) (Value, error) {
+func Resolve(ctx context.Context, r Ref) (Value, error) {
+	return ResolveWith(ctx, r, os.LookupEnv)
+}
+
+// ResolveWith is Resolve reading environment variables through lookup
+// instead of os.LookupEnv (a command checking a configuration for another
+// environment, tests).
+func ResolveWith(_ context.Context, r Ref, lookup func(string) (string, bool)) (Value, error) {
 	if err := r.Validate(); err != nil {
 		return Value{}, err
 	}
 	scheme, rest, _ := strings.Cut(string(r), ":")
 	switch scheme {
 	case "env":
-		v, ok := os.LookupEnv(rest)
-		if !ok || v == "" {
-			return Value{}, fmt.Errorf("secret %s: environment variable %s is not set", r, rest)
+		v, ok := lookup(rest)
+		if !ok {
+			return Value{}, fmt.Errorf("secret %s: environment variable %s %w", r, rest, ErrNotSet)
+		}
+		if v == "" {
+			return Value{}, fmt.Errorf("secret %s: environment variable %s is set but %w", r, rest, ErrEmpty)
 		}
 		return Value{v: v}, nil
 	case "file":
@@ -81,7 +99,7 @@ func Resolve(_ context.Context, r Ref) (Value, error) {
 		}
 		v := strings.TrimRight(string(b), "\r\n")
 		if v == "" {
-			return Value{}, fmt.Errorf("secret %s: file is empty", r)
+			return Value{}, fmt.Errorf("secret %s: the file is %w", r, ErrEmpty)
 		}
 		return Value{v: v}, nil
 	default:

@@ -13,6 +13,7 @@ import (
 
 func TestResolve(t *testing.T) {
 	t.Setenv("IAMFLOW_TEST_SECRET", "s3cr3t")
+	t.Setenv("IAMFLOW_TEST_EMPTY", "")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "pw")
 	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
@@ -30,7 +31,8 @@ func TestResolve(t *testing.T) {
 		{ref: "env:IAMFLOW_TEST_SECRET", want: "s3cr3t"},
 		{ref: Ref("file:" + file), want: "from-file"},
 		{ref: "env:IAMFLOW_TEST_UNSET", wantErr: "IAMFLOW_TEST_UNSET is not set"},
-		{ref: Ref("file:" + empty), wantErr: "file is empty"},
+		{ref: "env:IAMFLOW_TEST_EMPTY", wantErr: "IAMFLOW_TEST_EMPTY is set but empty"},
+		{ref: Ref("file:" + empty), wantErr: "the file is empty"},
 		{ref: "file:relative", wantErr: "absolute"},
 		{ref: "hunter2", wantErr: "literal secrets are not accepted"},
 		{ref: "pass:hunter2", wantErr: "unknown secret reference scheme"},

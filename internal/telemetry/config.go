@@ -16,14 +16,22 @@ type Config struct {
 	ServiceName string `yaml:"service_name"`
 	// LogLevel is the lowest level logged: debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
-	// LogFormat is json (one JSON object per line) or text (key=value).
+	// LogFormat is json (one JSON object per line), text (key=value) or
+	// auto: text when the log goes to a terminal, json otherwise.
 	LogFormat string `yaml:"log_format"`
 }
 
+// Log formats accepted by Config.LogFormat.
+const (
+	LogFormatAuto = "auto"
+	LogFormatJSON = "json"
+	LogFormatText = "text"
+)
+
 // DefaultConfig returns the configuration used when nothing is set: service
-// name "iamflow", level info, JSON logs.
+// name "iamflow", level info, text logs on a terminal and JSON elsewhere.
 func DefaultConfig() Config {
-	return Config{ServiceName: "iamflow", LogLevel: "info", LogFormat: "json"}
+	return Config{ServiceName: "iamflow", LogLevel: "info", LogFormat: LogFormatAuto}
 }
 
 // Validate reports every problem in the configuration, each naming its YAML
@@ -36,9 +44,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	switch strings.ToLower(c.LogFormat) {
-	case "", "json", "text":
+	case "", LogFormatAuto, LogFormatJSON, LogFormatText:
 	default:
-		errs = append(errs, fmt.Errorf("log_format: %q is not a log format: use json or text", c.LogFormat))
+		errs = append(errs, fmt.Errorf("log_format: %q is not a log format: use auto, json or text", c.LogFormat))
 	}
 	return errors.Join(errs...)
 }

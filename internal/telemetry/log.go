@@ -38,7 +38,8 @@ func IsSensitiveKey(key string) bool {
 //     top-level attributes trace_id and span_id (W3C hex), and
 //   - the value of every attribute whose key looks sensitive (IsSensitiveKey),
 //     at any depth of groups, is replaced by "[redacted]"; a group whose name
-//     looks sensitive is replaced whole.
+//     looks sensitive is replaced whole, and
+//   - durations are written as Go duration strings ("15ms"), in every format.
 //
 // Attributes are resolved (slog.LogValuer) before the check, so a value that
 // logs as a group is checked too.
@@ -134,8 +135,12 @@ func redactAttr(a slog.Attr) slog.Attr {
 		return slog.String(a.Key, Redacted)
 	}
 	v := a.Value.Resolve()
-	if v.Kind() == slog.KindGroup {
+	switch v.Kind() {
+	case slog.KindGroup:
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(redactAttrs(v.Group())...)}
+	case slog.KindDuration:
+		// "1.5s", not 1500000000: JSON handlers write durations as nanoseconds.
+		return slog.String(a.Key, v.Duration().String())
 	}
 	return slog.Attr{Key: a.Key, Value: v}
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iamflow/iamflow/internal/secret"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -160,6 +162,56 @@ func TestIsSensitiveKey(t *testing.T) {
 	} {
 		if got := IsSensitiveKey(key); got != want {
 			t.Errorf("IsSensitiveKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
+// TestDurationsAreDurationStrings: a JSON handler writes a time.Duration as
+// nanoseconds ("took":15000000); iamflow's logs say "15ms", in groups too.
+func TestDurationsAreDurationStrings(t *testing.T) {
+	for _, format := range []string{LogFormatJSON, LogFormatText} {
+		var buf bytes.Buffer
+		log, err := NewLogger(Config{LogFormat: format}, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("reconcile done", "took", 15*time.Millisecond, slog.Group("next", slog.Duration("in", 90*time.Minute)))
+		out := buf.String()
+		for _, want := range []string{"15ms", "1h30m0s"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: %q missing from %s", format, want, out)
+			}
+		}
+		if strings.Contains(out, "15000000") {
+			t.Errorf("%s: a duration logged as nanoseconds: %s", format, out)
+		}
+	}
+}
+
+// TestAutoFormat: auto writes JSON to anything that is not a terminal (a
+// pipe, a file, a collector), and text to a terminal.
+func TestAutoFormat(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := NewLogger(DefaultConfig(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hello")
+	if !strings.HasPrefix(buf.String(), "{") {
+		t.Errorf("auto to a buffer is not JSON: %s", buf.String())
+	}
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Error("a regular file counts as a terminal")
+	}
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		defer tty.Close()
+		if !isTerminal(tty) {
+			t.Error("/dev/tty does not count as a terminal")
 		}
 	}
 }

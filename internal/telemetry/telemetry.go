@@ -193,6 +193,15 @@ func newPropagator() propagation.TextMapPropagator {
 	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
+// NewLogger returns the logger Setup gives a process, writing to w in
+// cfg's format and level: trace ids on records made inside a trace,
+// sensitive attributes redacted, durations as Go duration strings. Commands
+// that run no service (the emulators) log through it too, so a process
+// writes one format.
+func NewLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
+	return newLogger(cfg, w)
+}
+
 func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 	level, err := parseLevel(cfg.LogLevel)
 	if err != nil {
@@ -201,14 +210,32 @@ func newLogger(cfg Config, w io.Writer) (*slog.Logger, error) {
 	hopts := &slog.HandlerOptions{Level: level}
 	var inner slog.Handler
 	switch strings.ToLower(cfg.LogFormat) {
-	case "", "json":
+	case "", LogFormatAuto:
+		if isTerminal(w) {
+			inner = slog.NewTextHandler(w, hopts)
+		} else {
+			inner = slog.NewJSONHandler(w, hopts)
+		}
+	case LogFormatJSON:
 		inner = slog.NewJSONHandler(w, hopts)
-	case "text":
+	case LogFormatText:
 		inner = slog.NewTextHandler(w, hopts)
 	default:
-		return nil, fmt.Errorf("telemetry.log_format: %q is not a log format: use json or text", cfg.LogFormat)
+		return nil, fmt.Errorf("telemetry.log_format: %q is not a log format: use auto, json or text", cfg.LogFormat)
 	}
 	return slog.New(NewLogHandler(inner)), nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), as
+// os.Stderr is when a person runs iamflow by hand and is not under a
+// container runtime, systemd or a pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // Shutdown flushes the spans not yet exported and stops the exporter. It

@@ -27,7 +27,8 @@ type Config struct {
 	// deliver until the old one is deleted (docs/oci-setup.md). A secret
 	// reference; remove it once the old subscription is gone.
 	PreviousPassword secret.Ref `yaml:"previous_password"`
-	// TLS serves HTTPS directly when both files are set.
+	// TLS serves HTTPS directly when both files are set; they are read
+	// again when they change.
 	TLS TLSConfig `yaml:"tls"`
 	// MaxBodyBytes bounds a request body; larger bodies get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`

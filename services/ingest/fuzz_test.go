@@ -1,8 +1,12 @@
 package ingest
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -23,6 +27,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("", []byte(`[{"logContent":{"specversion":"1.0","type":"com.oraclecloud.identityControlPlane.UpdateGroup","data":{"additionalDetails":{"adminResourceId":"g","adminValuesAdded":"{\"members\":[{\"value\":\"u\"}],\"displayName\":\"x\"}"}}}}]`))
 	f.Add("X-OCI-NS-MessageType: SubscriptionConfirmation\n", []byte(`{"ConfirmationURL":"https://x"}`))
+	f.Add("", []byte("{\"eventType\":\"com.oraclecloud.identitycontrolplane.createuser\",\"eventID\":\"e\xff\",\"data\":{}}"))
 	f.Fuzz(func(t *testing.T, headers string, body []byte) {
 		hdr := parseHeaderLines(headers)
 		b, err := Parse(hdr, body, parseTestNow)
@@ -44,6 +49,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if b == nil {
 			t.Fatal("nil batch and nil error")
+		}
+		if !utf8.Valid(body) {
+			t.Fatalf("accepted a body that is not UTF-8: %q", body)
 		}
 		if b.Confirmation != nil && b.Confirmation.URL == "" {
 			t.Fatal("confirmation without a URL")
@@ -86,4 +94,47 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzUnicode checks checkUnicode against encoding/json: a body it lets
+// through decodes without any character replaced by U+FFFD (one appears
+// only when the body itself holds it, literally or escaped), and a body it
+// refuses is one the decoder would have changed or cannot read.
+func FuzzUnicode(f *testing.F) {
+	for _, s := range []string{`{"a":"b"}`, `{"a":"\ud83d\ude00"}`, `{"a":"\ud800"}`, `{"a":"\\ud800"}`, "{\"a\":\"\xff\"}",
+		`{"a":"\udc00\ud800"}`, `["\u00e9", "\uFFFD"]`, `"\ud83d\u0041"`, `"\\\ud800"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		err := checkUnicode(body)
+		var v any
+		if json.Unmarshal(body, &v) != nil {
+			return // not JSON: Parse refuses it either way
+		}
+		replaced := false
+		walkStrings(v, func(s string) { replaced = replaced || strings.ContainsRune(s, utf8.RuneError) })
+		sentFFFD := bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
+		if err == nil && replaced && !sentFFFD {
+			t.Fatalf("checkUnicode let %q through, and decoding replaced a character", body)
+		}
+		if err != nil && !replaced {
+			t.Fatalf("checkUnicode refused %q (%v), which decodes unchanged", body, err)
+		}
+	})
+}
+
+func walkStrings(v any, fn func(string)) {
+	switch x := v.(type) {
+	case string:
+		fn(x)
+	case []any:
+		for _, e := range x {
+			walkStrings(e, fn)
+		}
+	case map[string]any:
+		for k, e := range x {
+			fn(k)
+			walkStrings(e, fn)
+		}
+	}
 }

@@ -21,18 +21,24 @@ import (
 	"github.com/iamflow/iamflow/internal/event"
 )
 
-// Response is the JSON body of a 2xx answer.
+// Response is the JSON body of a 202 to events: every count, zeros included.
 type Response struct {
 	// Published events were stored in JetStream by this request.
 	Published int `json:"published"`
 	// Duplicates were already stored (OCI delivered them before).
 	Duplicates int `json:"duplicates"`
 	// UnknownType events are not identity changes iamflow acts on.
-	UnknownType int `json:"unknown_type,omitempty"`
+	UnknownType int `json:"unknown_type"`
 	// UnknownDomain events came from a domain not in the configuration.
-	UnknownDomain int `json:"unknown_domain,omitempty"`
-	// Confirmation is "confirmed" or "pending" for subscription confirmations.
-	Confirmation string `json:"confirmation,omitempty"`
+	UnknownDomain int `json:"unknown_domain"`
+}
+
+// ConfirmationResponse is the JSON body of the answer to a Notifications
+// subscription confirmation.
+type ConfirmationResponse struct {
+	// Confirmation is "confirmed" (200: iamflow fetched the confirmation
+	// URL) or "pending" (202: logged for an operator to open).
+	Confirmation string `json:"confirmation"`
 }
 
 // ErrorResponse is the JSON body of a 4xx or 5xx answer.
@@ -152,12 +158,16 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		if err != nil {
 			s.counters.unavailable.Add(1)
 			s.degraded.Store(true)
+			if isNoRoom(err) {
+				s.store.full(time.Now(), err)
+			}
 			s.recordError(fmt.Errorf("publish to JetStream: %w", err))
 			s.log.WarnContext(ctx, "JetStream did not acknowledge every event; asking OCI to retry", "events", len(out), "error", err)
 			w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
 			return writeError(w, http.StatusServiceUnavailable, "unavailable", "events could not be stored; retry later")
 		}
 		s.degraded.Store(false)
+		s.store.clear()
 		for _, a := range acks {
 			if a.Duplicate {
 				resp.Duplicates++
@@ -179,19 +189,24 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 	if err != nil {
 		s.counters.confirmManual.Add(1)
 		s.log.WarnContext(ctx, "subscription confirmation needs an operator: open the URL to confirm",
-			"reason", err.Error(), "confirmation_url", c.URL, "subscription_id", c.SubscriptionID, "topic_id", c.TopicID)
-		return writeJSON(w, http.StatusAccepted, Response{Confirmation: "pending"})
+			"reason", err.Error(), "confirmation_url", redactURL(c.URL), "subscription_id", c.SubscriptionID, "topic_id", c.TopicID)
+		return writeJSON(w, http.StatusAccepted, ConfirmationResponse{Confirmation: "pending"})
 	}
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.Confirm.Timeout)
 	defer cancel()
 	if err := fetchConfirmation(fctx, s.confirm, u); err != nil {
-		s.recordError(err)
-		s.log.WarnContext(ctx, "subscription confirmation failed; OCI will send it again", "error", err, "subscription_id", c.SubscriptionID)
-		return writeError(w, http.StatusBadGateway, "confirmation_failed", err.Error())
+		// The caller sees what went wrong in words of its own (never an
+		// internal address or resolver); the log has the whole error.
+		public := confirmFailure(err)
+		s.recordError(fmt.Errorf("confirm subscription at %s: %s", u.Host, public))
+		s.log.WarnContext(ctx, "subscription confirmation failed; OCI will send it again", "error", err,
+			"host", u.Host, "subscription_id", c.SubscriptionID)
+		return writeError(w, http.StatusBadGateway, "confirmation_failed",
+			fmt.Sprintf("confirming the subscription at %s failed: %s; OCI sends the confirmation again", u.Host, public))
 	}
 	s.counters.confirmed.Add(1)
 	s.log.InfoContext(ctx, "subscription confirmed", "subscription_id", c.SubscriptionID, "topic_id", c.TopicID, "host", u.Host)
-	return writeJSON(w, http.StatusOK, Response{Confirmation: "confirmed"})
+	return writeJSON(w, http.StatusOK, ConfirmationResponse{Confirmation: "confirmed"})
 }
 
 // authorized checks HTTP Basic credentials in constant time: the password,

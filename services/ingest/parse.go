@@ -125,6 +125,9 @@ func Parse(hdr http.Header, body []byte, now time.Time) (*Batch, error) {
 func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *ParseError) {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 BOM
 	body = bytes.TrimSpace(body)
+	if err := checkUnicode(body); err != nil {
+		return nil, err
+	}
 	if strings.EqualFold(strings.TrimSpace(hdr.Get(hdrMessageType)), "SubscriptionConfirmation") {
 		return parseConfirmation(hdr, body)
 	}
@@ -579,4 +582,71 @@ func pathLast(path string) string {
 		return path[i+1:]
 	}
 	return path
+}
+
+// checkUnicode refuses a body that is not valid UTF-8, or that escapes a
+// UTF-16 surrogate without its pair (\ud800 alone): encoding/json would turn
+// either into U+FFFD, silently changing a name, and with it what iamflow
+// looks up and the event id it deduplicates on. JSON is UTF-8 (RFC 8259),
+// so nothing OCI sends is refused.
+func checkUnicode(body []byte) *ParseError {
+	if !utf8.Valid(body) {
+		off := 0
+		for off < len(body) {
+			r, size := utf8.DecodeRune(body[off:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			off += size
+		}
+		return newParseError(CodeMalformedJSON, "", "body is not valid UTF-8 (at byte %d): JSON must be UTF-8, and iamflow does not replace what it cannot read", off)
+	}
+	for i := 0; i+1 < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		if body[i+1] != 'u' {
+			i++ // an escaped character, perhaps a backslash
+			continue
+		}
+		r, ok := hex4(body, i+2)
+		if !ok {
+			continue // not an escape; the JSON decoder says what is wrong
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if i+11 < len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+				if lo, ok := hex4(body, i+8); ok && lo >= 0xDC00 && lo < 0xE000 {
+					i += 11
+					continue
+				}
+			}
+			fallthrough
+		case r >= 0xDC00 && r < 0xE000:
+			return newParseError(CodeMalformedJSON, "", "body has an unpaired UTF-16 surrogate \\u%04x (at byte %d): it is not a character, and iamflow does not replace what it cannot read", r, i)
+		}
+		i += 5
+	}
+	return nil
+}
+
+// hex4 reads the four hex digits of a \u escape at b[at:].
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }

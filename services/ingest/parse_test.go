@@ -540,10 +540,11 @@ func TestParseLenient(t *testing.T) {
 			t.Errorf("got %v", b.Events)
 		}
 	})
-	t.Run("invalid UTF-8 is replaced", func(t *testing.T) {
-		b := mustParse(t, nil, "{\"cloudEventsVersion\":\"0.1\",\"eventType\":\"com.oraclecloud.identitycontrolplane.deleteuser\",\"eventID\":\"e\",\"data\":{\"additionalDetails\":{\"adminResourceName\":\"j\xffe\"}}}")
-		if got := b.Events[0].GetResource().GetName(); got != "j\uFFFDe" {
-			t.Errorf("name %q", got)
+	t.Run("invalid UTF-8 is refused, not replaced", func(t *testing.T) {
+		_, err := Parse(nil, []byte("{\"cloudEventsVersion\":\"0.1\",\"eventType\":\"com.oraclecloud.identitycontrolplane.deleteuser\",\"eventID\":\"e\",\"data\":{\"additionalDetails\":{\"adminResourceName\":\"j\xffe\"}}}"), parseTestNow)
+		var pe *ParseError
+		if !errors.As(err, &pe) || pe.Code != CodeMalformedJSON || !strings.Contains(pe.Error(), "not valid UTF-8 (at byte 155)") {
+			t.Errorf("got %v, want malformed_json naming the byte", err)
 		}
 	})
 	t.Run("confirmation from the body alone", func(t *testing.T) {

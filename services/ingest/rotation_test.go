@@ -1,34 +1,15 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/iamflow/iamflow/internal/secret"
 )
 
-// syncBuffer is a bytes.Buffer the server's goroutines can log to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // During a rotation the new and the previous password both authenticate
 // (one subscription per password delivers until the old one is deleted); any

@@ -26,6 +26,7 @@ import (
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicestatus"
 	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/tlsfiles"
 )
 
 // Name is the service's name in status, logs and the CLI.
@@ -41,6 +42,7 @@ type Service struct {
 	password secret.Value
 	previous secret.Value // accepted besides password during a rotation
 	confirm  *http.Client
+	tls      *tlsfiles.Reloader // nil: plain HTTP
 	version  string
 	metrics  *metrics
 	started  time.Time
@@ -50,6 +52,7 @@ type Service struct {
 	seenDoms  *logOnce // unknown domains already logged
 	last      servicestatus.Last
 	degraded  atomic.Bool
+	store     storeState // JetStream out of room, for Ready
 
 	mu   sync.Mutex
 	addr net.Addr
@@ -127,6 +130,23 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, opts ...Option) (*Service,
 		}
 		s.previous = pw
 	}
+	if !cfg.Insecure {
+		if err := secret.CheckStrength("ingest.password", s.password); err != nil {
+			return nil, err
+		}
+		if !s.previous.IsZero() {
+			if err := secret.CheckStrength("ingest.previous_password", s.previous); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.TLS.CertFile != "" {
+		r, err := tlsfiles.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, "", s.log)
+		if err != nil {
+			return nil, fmt.Errorf("ingest.tls: %w", err)
+		}
+		s.tls = r
+	}
 	return s, nil
 }
 
@@ -185,18 +205,13 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	tlsOn := s.cfg.TLS.CertFile != ""
+	tlsOn := s.tls != nil
 	if tlsOn {
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		// The certificate files are read again when they change.
+		ln = tls.NewListener(ln, s.tls.ServerConfig(&tls.Config{NextProtos: []string{"h2", "http/1.1"}}))
 	}
 	errc := make(chan error, 1)
-	go func() {
-		if tlsOn {
-			errc <- srv.ServeTLS(ln, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
+	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("ingest listening", "addr", ln.Addr().String(), "path", s.cfg.Path, "tls", tlsOn)
 	select {
 	case err := <-errc:

@@ -1,14 +1,20 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +26,9 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/internal/tlsfiles"
+	"github.com/iamflow/iamflow/internal/tlsfiles/tlstest"
 )
 
 const testPassword = "correct horse battery staple"
@@ -401,7 +410,8 @@ func TestSubscriptionConfirmation(t *testing.T) {
 			t.Errorf("%s: %d %v, want 202 pending (logged for an operator)", target, code, out)
 		}
 	}
-	if code, out := confirm(oci.URL + "/elsewhere"); code != http.StatusBadGateway || !strings.Contains(out["message"].(string), "refusing redirect") {
+	if code, out := confirm(oci.URL + "/elsewhere"); code != http.StatusBadGateway || out["error"] != "confirmation_failed" ||
+		!strings.Contains(out["message"].(string), "redirected to another host") {
 		t.Errorf("redirect to another host: %d %v, want 502 refusing the redirect", code, out)
 	}
 	if fetched.Load() != 1 {
@@ -420,6 +430,52 @@ func TestConfirmClientRefusesPrivateAddresses(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "non-public address") {
 		t.Fatalf("fetch of a loopback URL: %v, want a refusal", err)
 	}
+}
+
+// TestConfirmationFailureAnswerAndLog: a failed confirmation answers 502
+// confirmation_failed with a reason that reveals no resolver or internal
+// address, and the log names the URL without its user info.
+func TestConfirmationFailureAnswerAndLog(t *testing.T) {
+	var logs syncBuffer
+	h := newHarness(t, func(c *Config) { c.Confirm.AllowedHosts = []string{"*.notification.invalid"} },
+		WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	post := func(target string) (int, map[string]any) {
+		code, out, _ := h.post(`{"ConfirmationURL":"`+target+`"}`, "X-OCI-NS-MessageType", "SubscriptionConfirmation",
+			"X-OCI-NS-ConfirmationURL", target)
+		return code, out
+	}
+	code, out := post("https://cell1.notification.invalid/confirm?token=t")
+	msg, _ := out["message"].(string)
+	if code != http.StatusBadGateway || out["error"] != "confirmation_failed" || !strings.Contains(msg, "could not be resolved") {
+		t.Fatalf("unresolvable host: %d %v, want 502 confirmation_failed", code, out)
+	}
+	if regexp.MustCompile(`\d+\.\d+\.\d+\.\d+|:53\b|\[[0-9a-f:]+\]`).MatchString(msg) {
+		t.Errorf("the 502 reveals an address: %s", msg)
+	}
+	if code, out := post("https://iamflow:hunter2-secret@cell1.notification.invalid/c"); code != http.StatusAccepted || out["confirmation"] != "pending" {
+		t.Fatalf("URL with user info: %d %v, want pending", code, out)
+	}
+	if strings.Contains(logs.String(), "hunter2-secret") || !strings.Contains(logs.String(), "REDACTED@cell1.notification.invalid") {
+		t.Errorf("the log shows the URL's user info, or not the URL:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // fixture is one testdata input with its optional headers file.
@@ -444,4 +500,150 @@ func loadFixtures(t *testing.T) []fixture {
 		out = append(out, fixture{name: n, body: body, header: hdr})
 	}
 	return out
+}
+
+// TestNamesAreStoredExactlyOrRefused: a name is stored as sent (non-ASCII
+// and escaped pairs included) or the request is refused with 400; bytes
+// that are not UTF-8 are never replaced with U+FFFD, which would change the
+// name and the Nats-Msg-Id.
+func TestNamesAreStoredExactlyOrRefused(t *testing.T) {
+	h := newHarness(t, nil)
+	user := func(id, name string) string {
+		return `{"eventType":"com.oraclecloud.identitycontrolplane.createuser","cloudEventsVersion":"0.1","eventID":"` + id +
+			`","data":{"additionalDetails":{"adminResourceId":"u1","adminResourceName":"` + name + `","adminResourceType":"User","domainName":"Default"}}}`
+	}
+	for _, tc := range []struct{ name, id, adminName string }{
+		{"latin-1 byte in the name", "ev-latin1", "j\xe9r\xf4me"},
+		{"latin-1 byte in the event id", "ev-\xff", "jane"},
+		{"truncated UTF-8 sequence", "ev-trunc", "caf\xc3"},
+		{"lone high surrogate escape", "ev-hi", `x\ud800y`},
+		{"lone low surrogate escape", "ev-lo", `x\udc00`},
+		{"high surrogate then a letter", "ev-hi2", `\ud83d\u0041`},
+	} {
+		code, out, _ := h.post(user(tc.id, tc.adminName))
+		if msg, _ := out["message"].(string); code != http.StatusBadRequest || out["error"] != "malformed_json" ||
+			!(strings.Contains(msg, "not valid UTF-8") || strings.Contains(msg, "surrogate")) {
+			t.Errorf("%s: %d %v, want 400 saying what is wrong", tc.name, code, out)
+		}
+	}
+	if n := len(h.stored()); n != 0 {
+		t.Fatalf("refused requests stored %d messages", n)
+	}
+	// Valid UTF-8, escaped or not, is stored exactly.
+	for i, tc := range []struct{ sent, stored string }{
+		{"Jérôme Ĳsselmeer 😀", "Jérôme Ĳsselmeer 😀"},
+		{`J\u00e9r\u00f4me \ud83d\ude00`, "Jérôme 😀"},
+		{`back\\ud800slash`, `back\ud800slash`}, // an escaped backslash, not a surrogate
+	} {
+		id := fmt.Sprintf("ev-ok-%d", i)
+		if code, out, _ := h.post(user(id, tc.sent)); code != http.StatusAccepted || out["published"] != 1.0 {
+			t.Fatalf("%q: %d %v", tc.sent, code, out)
+		}
+		msgs := h.stored()
+		e, err := event.Unmarshal(msgs[len(msgs)-1].Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GetResource().GetName() != tc.stored || msgs[len(msgs)-1].Header.Get("Nats-Msg-Id") != id {
+			t.Errorf("%q stored as %q (id %q), want %q", tc.sent, e.GetResource().GetName(), msgs[len(msgs)-1].Header.Get("Nats-Msg-Id"), tc.stored)
+		}
+	}
+}
+
+// TestAnswersHaveOneShape: a 202 to events carries every count, zeros
+// included; a confirmation answer carries only the confirmation.
+func TestAnswersHaveOneShape(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Confirm.Auto = false })
+	req, _ := http.NewRequest(http.MethodPost, h.url(), strings.NewReader(addUserToGroup("ev-shape", "Default")))
+	req.SetBasicAuth("iamflow", testPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got := strings.TrimSpace(string(b)); got != `{"published":1,"duplicates":0,"unknown_type":0,"unknown_domain":0}` {
+		t.Errorf("202 body = %s", got)
+	}
+	req, _ = http.NewRequest(http.MethodPost, h.url(), strings.NewReader(`{"ConfirmationURL":"https://cell1.notification.oraclecloud.com/c?token=t"}`))
+	req.SetBasicAuth("iamflow", testPassword)
+	req.Header.Set("X-OCI-NS-MessageType", "SubscriptionConfirmation")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got := strings.TrimSpace(string(b)); resp.StatusCode != http.StatusAccepted || got != `{"confirmation":"pending"}` {
+		t.Errorf("confirmation answer = %d %s", resp.StatusCode, got)
+	}
+}
+
+// TestWeakPasswordIsRefused: a webhook password anyone could guess stops
+// the service at start, saying how to make a better one.
+func TestWeakPasswordIsRefused(t *testing.T) {
+	b := bustest.RunServer(t).Open(t)
+	cfg := DefaultConfig()
+	cfg.Password = "env:IAMFLOW_TEST_WEAK_WEBHOOK_PASSWORD"
+	t.Setenv("IAMFLOW_TEST_WEAK_WEBHOOK_PASSWORD", "iamflow")
+	_, err := New(context.Background(), cfg, b)
+	if err == nil || !strings.Contains(err.Error(), "ingest.password: too weak") || !strings.Contains(err.Error(), "openssl rand") {
+		t.Fatalf("New with a 7-character password = %v, want too weak and how to generate one", err)
+	}
+	if _, err := New(context.Background(), cfg, b, WithPassword(secret.NewValue("pw"))); err == nil {
+		t.Fatal("New accepted a 2-character password given directly")
+	}
+}
+
+// TestWebhookServesTLSFromFiles: with ingest.tls the webhook speaks HTTPS
+// with the certificate in the files, and serves a renewed one without a
+// restart.
+func TestWebhookServesTLSFromFiles(t *testing.T) {
+	ca := tlstest.NewCA(t, "webhook")
+	cert := ca.Issue(t, "ingest", "127.0.0.1")
+	b := bustest.RunServer(t).Open(t)
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.TLS = TLSConfig{CertFile: cert.CertFile, KeyFile: cert.KeyFile}
+	svc, err := New(context.Background(), cfg, b, WithPassword(secret.NewValue(testPassword)), WithDomains(Domain{Name: "hub", OCIName: "Default"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if svc.Addr() == nil {
+			return fmt.Errorf("not listening yet")
+		}
+		return nil
+	})
+	roots, err := tlsfiles.LoadCAs(ca.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	post := func() (int, *big.Int) {
+		req, _ := http.NewRequest(http.MethodPost, "https://"+svc.Addr().String()+"/v1/events", strings.NewReader(addUserToGroup(fmt.Sprintf("ev-tls-%d", time.Now().UnixNano()), "Default")))
+		req.SetBasicAuth("iamflow", testPassword)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.TLS.PeerCertificates[0].SerialNumber
+	}
+	if code, serial := post(); code != http.StatusAccepted || serial.Cmp(cert.Serial) != 0 {
+		t.Fatalf("HTTPS post: %d, certificate %s", code, serial)
+	}
+	renewed := ca.Issue(t, "ingest", "127.0.0.1")
+	client.CloseIdleConnections()
+	testutil.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		client.CloseIdleConnections()
+		if _, serial := post(); serial.Cmp(renewed.Serial) != 0 {
+			return fmt.Errorf("still serving %s", serial)
+		}
+		return nil
+	})
 }

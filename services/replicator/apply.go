@@ -310,7 +310,7 @@ func (d *direction) record(ctx context.Context, buf *auditBuf, p Plan, a Action,
 		rec.After["source_id"] = a.SourceID
 	}
 	if a.MemberTargetID != "" || a.MemberSourceID != "" {
-		rec.Related = &iamflowv1.Resource{Id: a.MemberTargetID, Type: "User"}
+		rec.Related = &iamflowv1.Resource{Id: a.MemberTargetID, Name: a.MemberName, Type: "User"}
 		if a.MemberSourceID != "" {
 			rec.After["member_source_id"] = a.MemberSourceID
 		}

@@ -420,7 +420,7 @@ func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*GroupState, e
 // actionProto is an action in the admin API's form.
 func actionProto(a Action) *iamflowv1.PlannedAction {
 	pa := &iamflowv1.PlannedAction{Kind: string(a.Kind), Entity: string(a.Entity), Name: a.Name, SourceId: a.SourceID,
-		TargetId: a.TargetID, MemberSourceId: a.MemberSourceID, MemberTargetId: a.MemberTargetID, Reason: a.Reason, Held: a.Held}
+		TargetId: a.TargetID, MemberSourceId: a.MemberSourceID, MemberTargetId: a.MemberTargetID, MemberName: a.MemberName, Reason: a.Reason, Held: a.Held}
 	for _, c := range a.Changes {
 		pa.Changes = append(pa.Changes, &iamflowv1.AttributeChange{Attribute: c.Attr, Before: c.Before, After: c.After})
 	}

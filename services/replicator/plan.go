@@ -77,6 +77,9 @@ type Action struct {
 	// earlier in this plan.
 	MemberSourceID string
 	MemberTargetID string
+	// MemberName is the member's userName, for people; empty when only the
+	// target id is known.
+	MemberName string
 	// Changes are the attributes changed, with their values before and after.
 	Changes []Change
 	// Ops are the PATCH operations of update_user, update_group and

@@ -197,7 +197,7 @@ func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, curre
 		}
 		if tid == "" || !have[tid] {
 			p.Actions = append(p.Actions, Action{Kind: ActAddMember, Entity: KindGroup, SourceID: src.ID, TargetID: groupTargetID,
-				Name: src.DisplayName, MemberSourceID: u.Source.ID, MemberTargetID: tid})
+				Name: src.DisplayName, MemberSourceID: u.Source.ID, MemberTargetID: tid, MemberName: u.Source.UserName})
 		}
 	}
 	if !complete {

@@ -125,7 +125,7 @@ func TestPlanGroup(t *testing.T) {
 			want: []ActionKind{ActCreateGroup, ActCreateUser, ActAddMember},
 			check: func(t *testing.T, p Plan) {
 				a := p.Actions[2]
-				if a.TargetID != "" || a.MemberSourceID != "s1" || a.MemberTargetID != "" {
+				if a.TargetID != "" || a.MemberSourceID != "s1" || a.MemberTargetID != "" || a.MemberName != srcUser().UserName {
 					t.Errorf("add = %+v", a)
 				}
 			}},

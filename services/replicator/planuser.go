@@ -233,7 +233,7 @@ func (r *Rules) retireUser(p *Plan, sourceID string, t *UserState, managed bool,
 	}
 	for _, g := range groups {
 		p.Actions = append(p.Actions, Action{Kind: ActRemoveMember, Entity: KindGroup, SourceID: g.SourceID, TargetID: g.TargetID,
-			Name: g.Name, MemberSourceID: sourceID, MemberTargetID: t.ID, Reason: "user " + why})
+			Name: g.Name, MemberSourceID: sourceID, MemberTargetID: t.ID, MemberName: t.UserName, Reason: "user " + why})
 	}
 	switch r.link.Delete.Users {
 	case PolicyDeactivate:

@@ -605,8 +605,10 @@ type PlannedAction struct {
 	Changes        []*AttributeChange `protobuf:"bytes,8,rep,name=changes,proto3" json:"changes,omitempty"`
 	Reason         string             `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	Held           bool               `protobuf:"varint,10,opt,name=held,proto3" json:"held,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The member's userName (add_member, and remove_member when known), for people.
+	MemberName    string `protobuf:"bytes,11,opt,name=member_name,json=memberName,proto3" json:"member_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PlannedAction) Reset() {
@@ -707,6 +709,13 @@ func (x *PlannedAction) GetHeld() bool {
 		return x.Held
 	}
 	return false
+}
+
+func (x *PlannedAction) GetMemberName() string {
+	if x != nil {
+		return x.MemberName
+	}
+	return ""
 }
 
 // AttributeChange is one attribute's value before and after.
@@ -1419,7 +1428,7 @@ const file_iamflow_v1_replicator_proto_rawDesc = "" +
 	"\x05error\x18\x0f \x01(\tR\x05error\x1a:\n" +
 	"\fActionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xc0\x02\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xe1\x02\n" +
 	"\rPlannedAction\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
 	"\x06entity\x18\x02 \x01(\tR\x06entity\x12\x12\n" +
@@ -1431,7 +1440,9 @@ const file_iamflow_v1_replicator_proto_rawDesc = "" +
 	"\achanges\x18\b \x03(\v2\x1b.iamflow.v1.AttributeChangeR\achanges\x12\x16\n" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x12\x12\n" +
 	"\x04held\x18\n" +
-	" \x01(\bR\x04held\"]\n" +
+	" \x01(\bR\x04held\x12\x1f\n" +
+	"\vmember_name\x18\v \x01(\tR\n" +
+	"memberName\"]\n" +
 	"\x0fAttributeChange\x12\x1c\n" +
 	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
