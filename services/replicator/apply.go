@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
@@ -37,6 +38,15 @@ type applied struct {
 	users map[string]UserState
 	// added and removed are the member ids changed per target group id.
 	added, removed map[string][]string
+	// refused are the attributes the target refused while the plan was
+	// applied (the rest of each object was written).
+	refused []refusedAttr
+}
+
+// refusedAttr is one attribute a target refused.
+type refusedAttr struct {
+	resource, path string
+	err            error
 }
 
 // apply runs the plan's writes in order and records every action (skips
@@ -82,7 +92,20 @@ func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (
 			continue
 		}
 		a.TargetID = resolve(a.Entity, a.TargetID, a.SourceID)
+		before := len(res.refused)
 		rc, err := d.applyOne(ctx, a, &res)
+		for _, r := range res.refused[before:] {
+			ra := a
+			ra.Changes = nil
+			for _, ch := range a.Changes {
+				if strings.EqualFold(ch.Attr, r.path) || strings.HasSuffix(strings.ToLower(r.path), ":"+strings.ToLower(ch.Attr)) {
+					ra.Changes = append(ra.Changes, ch)
+				}
+			}
+			ra.Reason = fmt.Sprintf("the target refused %s (%s); the rest of the %s is written, %s is not sent again for %v",
+				r.path, shortError(r.err), strings.ToLower(r.resource), r.path, refusalTTL)
+			d.record(ctx, buf, p, ra, c, "refused", "")
+		}
 		if err != nil {
 			d.record(ctx, buf, p, a, c, "failed", err.Error())
 			return res, fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
@@ -105,6 +128,9 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 	case ActCreateUser:
 		var u identitydomains.User
 		u, rc, err = d.tgt.CreateUser(ctx, a.User.SDKUser())
+		if refusal(err) {
+			u, rc, err = d.createUserPiecewise(ctx, *a.User, res)
+		}
 		if err == nil {
 			err = d.remember(ctx, scope, a.SourceID, str(u.Id), originOf(rc, str(u.ExternalId), a.SourceID), res)
 			res.noteUser(u)
@@ -112,6 +138,9 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 	case ActCreateGroup:
 		var g identitydomains.Group
 		g, rc, err = d.tgt.CreateGroup(ctx, a.Group.SDKGroup())
+		if refusal(err) && a.Group.Description != "" {
+			g, rc, err = d.createGroupPiecewise(ctx, *a.Group, res)
+		}
 		if err == nil {
 			err = d.remember(ctx, scope, a.SourceID, str(g.Id), originOf(rc, str(g.ExternalId), a.SourceID), res)
 		}
@@ -130,6 +159,8 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 		var u identitydomains.User
 		if u, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
 			res.noteUser(u)
+		} else if refusal(err) {
+			rc, err = d.patchEach(ctx, KindUser, a.TargetID, a.Ops, res)
 		}
 	case ActDeactivateUser:
 		// The retired user is forgotten, so a user that comes back is
@@ -141,7 +172,9 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 	case ActForget:
 		err = d.ids.Delete(ctx, scope, a.SourceID)
 	case ActUpdateGroup:
-		_, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...)
+		if _, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...); refusal(err) {
+			rc, err = d.patchEach(ctx, KindGroup, a.TargetID, a.Ops, res)
+		}
 	case ActDeleteUser:
 		if rc, err = d.tgt.DeleteUser(ctx, a.TargetID, ""); err == nil {
 			err = d.ids.Delete(ctx, scope, a.SourceID)
@@ -176,6 +209,124 @@ func (d *direction) remember(ctx context.Context, s Scope, sourceID, targetID st
 	}
 	res.created[s.Kind][sourceID] = targetID
 	return nil
+}
+
+// patchEach sends a refused PATCH again one operation at a time: what the
+// target takes is written, what it refuses is remembered (not sent again
+// for refusalTTL, listed in the status, audited) and does not hold back the
+// rest of the object, nor its memberships.
+func (d *direction) patchEach(ctx context.Context, k Kind, id string, ops []identitydomains.Operations, res *applied) (identitydomain.Receipt, error) {
+	var last identitydomain.Receipt
+	resource := ResourceGroup
+	if k == KindUser {
+		resource = ResourceUser
+	}
+	for _, op := range ops {
+		var err error
+		var rc identitydomain.Receipt
+		if k == KindUser {
+			var u identitydomains.User
+			if u, rc, err = d.tgt.PatchUser(ctx, id, "", op); err == nil {
+				res.noteUser(u)
+			}
+		} else {
+			_, rc, err = d.tgt.PatchGroup(ctx, id, "", op)
+		}
+		switch {
+		case err == nil:
+			last = rc
+		case refusal(err):
+			if d.attrs.refuse(resource, opPath(op), shortError(err), d.now()) {
+				d.log.Warn("target refused an attribute; the rest is written and it is not sent again for a while",
+					"link", d.link.Name, "target", d.target, "resource", resource, "path", opPath(op), "error", err)
+			}
+			res.refused = append(res.refused, refusedAttr{resource: resource, path: opPath(op), err: err})
+		default:
+			return last, err
+		}
+	}
+	return last, nil
+}
+
+// createUserPiecewise creates a user the target refused whole: with its
+// userName and externalId (and its name, which some domains require, unless
+// the name is what was refused), then each other attribute on its own
+// (patchEach), so one attribute the target will not take costs that
+// attribute, not the user.
+func (d *direction) createUserPiecewise(ctx context.Context, want UserState, res *applied) (identitydomains.User, identitydomain.Receipt, error) {
+	var (
+		u   identitydomains.User
+		rc  identitydomain.Receipt
+		err error
+	)
+	withName := want.GivenName != "" || want.FamilyName != ""
+	for _, named := range []bool{true, false} {
+		if named && !withName {
+			continue
+		}
+		body := identitydomains.User{UserName: ptr(want.UserName), ExternalId: ptr(want.ExternalID)}
+		if named {
+			body.Name = &identitydomains.UserName{GivenName: ptr(want.GivenName), FamilyName: ptr(want.FamilyName)}
+		}
+		if u, rc, err = d.tgt.CreateUser(ctx, body); err == nil {
+			withName = !named && withName // the name is still to be set
+			break
+		}
+		if !refusal(err) {
+			return u, rc, err
+		}
+	}
+	if err != nil || u.Id == nil {
+		return u, rc, err
+	}
+	ops := userOps(want)
+	if withName {
+		if want.GivenName != "" {
+			ops = append(ops, identitydomain.Replace(AttrGivenName, want.GivenName))
+		}
+		if want.FamilyName != "" {
+			ops = append(ops, identitydomain.Replace(AttrFamilyName, want.FamilyName))
+		}
+	}
+	if _, err := d.patchEach(ctx, KindUser, *u.Id, ops, res); err != nil {
+		return u, rc, err
+	}
+	return u, rc, nil
+}
+
+// createGroupPiecewise is createUserPiecewise for groups: displayName and
+// externalId, then the description on its own.
+func (d *direction) createGroupPiecewise(ctx context.Context, want GroupState, res *applied) (identitydomains.Group, identitydomain.Receipt, error) {
+	g, rc, err := d.tgt.CreateGroup(ctx, GroupState{DisplayName: want.DisplayName, ExternalID: want.ExternalID}.SDKGroup())
+	if err != nil || g.Id == nil {
+		return g, rc, err
+	}
+	op := identitydomain.Replace(groupAttrPath(AttrDescription), want.Description)
+	if _, err := d.patchEach(ctx, KindGroup, *g.Id, []identitydomains.Operations{op}, res); err != nil {
+		return g, rc, err
+	}
+	return g, rc, nil
+}
+
+// userOps are the PATCH operations that set every attribute of u but
+// userName, externalId and name.
+func userOps(u UserState) []identitydomains.Operations {
+	var ops []identitydomains.Operations
+	if u.DisplayName != "" {
+		ops = append(ops, identitydomain.Replace(AttrDisplayName, u.DisplayName))
+	}
+	if len(u.Emails) > 0 {
+		ops = append(ops, identitydomain.Replace(AttrEmails, emailsValue(u.Emails)))
+	}
+	for _, a := range []string{AttrEmployeeNumber, AttrCostCenter, AttrOrganization, AttrDivision, AttrDepartment} {
+		if v := u.Custom[a]; v != "" {
+			ops = append(ops, identitydomain.Replace(userAttrPath(a), v))
+		}
+	}
+	if !u.Active {
+		ops = append(ops, identitydomain.Replace(AttrActive, false))
+	}
+	return ops
 }
 
 // noteUser keeps the state a target answered a user write with.

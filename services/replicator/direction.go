@@ -34,6 +34,7 @@ type direction struct {
 	now            func() time.Time
 
 	stats dirStats
+	attrs targetAttrs
 }
 
 // dirStats is a direction's progress, for status.

@@ -175,6 +175,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		return keep
 	}
 
+	dc := d.declares(ctx)
 	ix, err := d.indexUsers(ctx, rp)
 	if err != nil {
 		return err
@@ -185,7 +186,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	var seen atomic.Int64
 	inputs := make([]UserInput, 0, len(ix.srcUsers)) // read before the workers write the index
 	for _, src := range ix.srcUsers {
-		in := UserInput{Source: src, SourceComplete: true}
+		in := UserInput{Source: src, SourceComplete: true, Declares: dc}
 		if mp, ok := ix.userMaps[src.ID]; ok {
 			in.Mapping = &mp
 			in.Mapped = ix.tgtUsers[mp.TargetID]
@@ -250,7 +251,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	g.SetLimit(reconcileWorkers)
 	seen.Store(0)
 	for id, src := range srcGroups {
-		in := GroupInput{Source: src, SourceComplete: true}
+		in := GroupInput{Source: src, SourceComplete: true, Declares: dc}
 		if mp, found := groupMaps[id]; found {
 			in.Mapping = &mp
 			in.Mapped = tgtGroups[mp.TargetID]
@@ -384,10 +385,16 @@ func (d *direction) noteUser(ctx context.Context, ix *fullIndex, mu *sync.Mutex,
 	mu.Unlock()
 }
 
-// listGroups lists every group of a domain with its members. When the
-// domain refuses members in a listing (a group too large), the groups are
-// listed without them and each one's members paged.
+// listGroups lists every group of a domain with its members. An Identity
+// Domain (its schemas declare Oracle's group extension) answers members in
+// a listing, so one pass reads them; when it refuses them (a group too
+// large), or for any other server, which may leave members out of a
+// listing without saying so, each group's members are read on their own.
 func listGroups(ctx context.Context, dom Domain) (map[string]*GroupState, error) {
+	caps, err := dom.Capabilities(ctx)
+	if err != nil || !caps.Discovered || !caps.Declares(ResourceGroup, identitydomain.SchemaGroupExtension+":description") {
+		return listGroupsPaged(ctx, dom)
+	}
 	out := map[string]*GroupState{}
 	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: withMembers}) {
 		if errors.Is(err, identitydomain.ErrInvalidRequest) {
@@ -402,17 +409,24 @@ func listGroups(ctx context.Context, dom Domain) (map[string]*GroupState, error)
 	return out, nil
 }
 
+// listGroupsPaged lists the groups, then reads each one's members.
 func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*GroupState, error) {
-	out := map[string]*GroupState{}
-	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: groupAttributes}) {
+	var ids []string
+	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: []string{"id"}}) {
 		if err != nil {
 			return nil, err
 		}
-		s := FromSDKGroup(g)
-		if s.Members, err = memberIDs(ctx, dom, s.ID); err != nil {
-			return nil, err
+		ids = append(ids, str(g.Id))
+	}
+	out := map[string]*GroupState{}
+	for _, id := range ids {
+		s, err := readGroup(ctx, dom, id, true)
+		if err != nil {
+			return nil, fmt.Errorf("read group %s: %w", id, err)
 		}
-		out[s.ID] = &s
+		if s != nil { // deleted since the listing
+			out[s.ID] = s
+		}
 	}
 	return out, nil
 }

@@ -12,6 +12,9 @@ import (
 // GroupInput is what a group reconcile read; see UserInput for the fields
 // they share.
 type GroupInput struct {
+	// Declares says which attributes the target takes (nil: all); see
+	// UserInput.Declares.
+	Declares       Declares
 	Source         *GroupState
 	SourceComplete bool
 	Mapping        *Mapping
@@ -100,20 +103,20 @@ func (r *Rules) PlanGroup(target string, in GroupInput) Plan {
 		}
 		return p
 	}
-	p.Actions = append(p.Actions, r.ensureGroup(src, t, how)...)
+	p.Actions = append(p.Actions, r.ensureGroup(src, t, how, in.Declares)...)
 	var current []string
 	targetID := ""
 	if t != nil {
 		targetID, current = t.ID, t.Members
-		if cs, ops := r.groupDiff(src, *t); len(cs) > 0 {
+		if cs, ops := r.groupDiff(src, *t, in.Declares); len(cs) > 0 {
 			p.Actions = append(p.Actions, Action{Kind: ActUpdateGroup, Entity: KindGroup, SourceID: src.ID,
 				TargetID: t.ID, Name: t.DisplayName, Changes: cs, Ops: ops})
 		}
 	}
 	if in.Members != nil {
-		r.planMembers(&p, src, targetID, current, in.SourceComplete, *in.Members)
+		r.planMembers(&p, src, targetID, current, in.SourceComplete, *in.Members, in.Declares)
 		want := GroupState{DisplayName: src.DisplayName}
-		if r.groupAttrs[AttrDescription] {
+		if r.groupAttrs[AttrDescription] && in.Declares.ok(ResourceGroup, groupAttrPath(AttrDescription)) {
 			want.Description = src.Description
 		}
 		p.group = &groupExpect{sourceID: src.ID, want: want, members: current}
@@ -122,11 +125,11 @@ func (r *Rules) PlanGroup(target string, in GroupInput) Plan {
 }
 
 // ensureGroup is ensureUser for groups.
-func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target) []Action {
+func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target, dc Declares) []Action {
 	switch {
 	case t == nil:
 		want := GroupState{DisplayName: src.DisplayName, ExternalID: src.ID}
-		if r.groupAttrs[AttrDescription] {
+		if r.groupAttrs[AttrDescription] && dc.ok(ResourceGroup, groupAttrPath(AttrDescription)) {
 			want.Description = src.Description
 		}
 		cs := []Change{{Attr: AttrDisplayName, After: want.DisplayName}, {Attr: "externalId", After: want.ExternalID}}
@@ -148,11 +151,11 @@ func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target) []Action 
 
 // groupDiff compares the copied group attributes. displayName compares
 // exactly: a change of case is a rename too.
-func (r *Rules) groupDiff(src, tgt GroupState) ([]Change, []identitydomains.Operations) {
+func (r *Rules) groupDiff(src, tgt GroupState, dc Declares) ([]Change, []identitydomains.Operations) {
 	var cs []Change
 	var ops []identitydomains.Operations
 	for _, a := range GroupAttributes {
-		if !r.groupAttrs[a] {
+		if !r.groupAttrs[a] || !dc.ok(ResourceGroup, groupAttrPath(a)) {
 			continue
 		}
 		sv, tv := src.DisplayName, tgt.DisplayName
@@ -175,7 +178,7 @@ func (r *Rules) groupDiff(src, tgt GroupState) ([]Change, []identitydomains.Oper
 // planMembers adds the in-scope source members the target group lacks
 // (creating or adopting users first) and, when the source read is
 // complete, removes the managed target members the source group lacks.
-func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, current []string, complete bool, in MembersInput) {
+func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, current []string, complete bool, in MembersInput, dc Declares) {
 	have := map[string]bool{}
 	for _, id := range current {
 		have[id] = true
@@ -189,7 +192,7 @@ func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, curre
 			continue // out-of-scope users are not replicated, nor their memberships
 		}
 		t, how := r.targetUser(u)
-		p.Actions = append(p.Actions, r.ensureUser(*u.Source, t, how)...)
+		p.Actions = append(p.Actions, r.ensureUser(*u.Source, t, how, dc)...)
 		tid := ""
 		if t != nil {
 			tid = t.ID

@@ -26,6 +26,10 @@ type UserInput struct {
 	// Matched is the target user found by the link's match rule
 	// (match.user: userName, or externalId equal to the source id); nil if none.
 	Matched *UserState
+	// Declares says which attributes the target takes (nil: all). An
+	// attribute it does not take is neither sent nor compared, so it never
+	// keeps an object out of step.
+	Declares Declares
 	// Groups are the target groups the link manages that hold the target
 	// user, read only when the user is to be retired (deleted or deactivated
 	// in the target): its memberships are removed first, whether or not the
@@ -99,9 +103,9 @@ func (r *Rules) PlanUser(target string, in UserInput) Plan {
 			}
 			return p
 		}
-		p.Actions = append(p.Actions, r.ensureUser(*in.Source, t, how)...)
+		p.Actions = append(p.Actions, r.ensureUser(*in.Source, t, how, in.Declares)...)
 		if t != nil {
-			changes, ops := r.userDiff(*in.Source, *t)
+			changes, ops := r.userDiff(*in.Source, *t, in.Declares)
 			if len(changes) > 0 {
 				p.Actions = append(p.Actions, Action{Kind: ActUpdateUser, Entity: KindUser, SourceID: in.Source.ID,
 					TargetID: t.ID, Name: t.UserName, Changes: changes, Ops: ops})
@@ -124,10 +128,10 @@ func (in UserInput) sourceID() string {
 // ensureUser makes sure the in-scope source user has a managed copy in the
 // target: create_user when t is nil, adopt when t was only matched, nothing
 // when t is already mapped.
-func (r *Rules) ensureUser(src UserState, t *UserState, how target) []Action {
+func (r *Rules) ensureUser(src UserState, t *UserState, how target, dc Declares) []Action {
 	switch {
 	case t == nil:
-		want := r.desiredUser(src)
+		want := r.desiredUser(src, dc)
 		return []Action{{Kind: ActCreateUser, Entity: KindUser, SourceID: src.ID, Name: want.UserName,
 			User: &want, Changes: userChanges(want)}}
 	case !how.mapped:
@@ -144,9 +148,12 @@ func (r *Rules) ensureUser(src UserState, t *UserState, how target) []Action {
 
 // desiredUser is the target copy of src: userName, externalId (the source
 // id) and the copied attributes.
-func (r *Rules) desiredUser(src UserState) UserState {
+func (r *Rules) desiredUser(src UserState, dc Declares) UserState {
 	want := UserState{UserName: src.UserName, ExternalID: src.ID, Active: true}
 	for _, c := range r.userCopies {
+		if !dc.ok(ResourceUser, userAttrPath(c.to)) {
+			continue
+		}
 		switch c.from {
 		case AttrEmails:
 			want.Emails = sortEmails(append([]Email(nil), src.Emails...))
@@ -181,10 +188,13 @@ func userChanges(u UserState) []Change {
 
 // userDiff returns what differs in the copied attributes and the PATCH
 // operations that fix it.
-func (r *Rules) userDiff(src, tgt UserState) ([]Change, []identitydomains.Operations) {
+func (r *Rules) userDiff(src, tgt UserState, dc Declares) ([]Change, []identitydomains.Operations) {
 	var cs []Change
 	var ops []identitydomains.Operations
 	for _, c := range r.userCopies {
+		if !dc.ok(ResourceUser, userAttrPath(c.to)) {
+			continue
+		}
 		switch c.from {
 		case AttrEmails:
 			if !sameEmails(src.Emails, tgt.Emails) {
@@ -251,6 +261,20 @@ func (r *Rules) retireUser(p *Plan, sourceID string, t *UserState, managed bool,
 			Name: t.UserName, Reason: why})
 	}
 }
+
+// Declares says whether a target takes an attribute: resource "User" or
+// "Group", path as in a PATCH ("displayName", "name.givenName", a full
+// extension path). A nil Declares takes everything.
+type Declares func(resource, path string) bool
+
+// ok applies dc; nil takes everything.
+func (dc Declares) ok(resource, path string) bool { return dc == nil || dc(resource, path) }
+
+// The resource names Declares takes.
+const (
+	ResourceUser  = "User"
+	ResourceGroup = "Group"
+)
 
 // skip returns a skip action.
 func skip(k Kind, sourceID, reason string) Action {

@@ -72,49 +72,25 @@ func (d *direction) findUser(ctx context.Context, src UserState) (*UserState, er
 	return &s, nil
 }
 
-// readGroup reads one group, with its members when members is set (paging
-// them when the group is too large for one response); nil, nil when it does
-// not exist.
+// readGroup reads one group, with all its members when members is set (the
+// client pages them when the group is too large for one answer, or when the
+// domain does not page members); nil, nil when it does not exist.
 func readGroup(ctx context.Context, d Domain, id string, members bool) (*GroupState, error) {
-	attrs := groupAttributes
+	var g identitydomains.Group
+	var err error
 	if members {
-		attrs = withMembers
+		g, err = d.GetGroupWithMembers(ctx, id, groupAttributes...)
+	} else {
+		g, err = d.GetGroup(ctx, id, groupAttributes...)
 	}
-	g, err := d.GetGroup(ctx, id, attrs...)
 	if errors.Is(err, identitydomain.ErrNotFound) {
 		return nil, nil
-	}
-	if members && errors.Is(err, identitydomain.ErrInvalidRequest) {
-		// Too many members for one response: read the group, then page them.
-		if g, err = d.GetGroup(ctx, id, groupAttributes...); err == nil {
-			s := FromSDKGroup(g)
-			s.Members, err = memberIDs(ctx, d, id)
-			return &s, err
-		}
-		if errors.Is(err, identitydomain.ErrNotFound) {
-			return nil, nil
-		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	s := FromSDKGroup(g)
 	return &s, nil
-}
-
-// memberIDs pages through a group's user members.
-func memberIDs(ctx context.Context, d Domain, groupID string) ([]string, error) {
-	var ids []string
-	for m, err := range d.GroupMembers(ctx, groupID, 0) {
-		if err != nil {
-			return nil, err
-		}
-		if (m.Type == "" || m.Type == identitydomains.GroupMembersTypeUser) && m.Value != nil {
-			ids = append(ids, *m.Value)
-		}
-	}
-	slices.Sort(ids)
-	return slices.Compact(ids), nil
 }
 
 // findGroup finds the target group matching src under the link's rule.
@@ -150,7 +126,7 @@ func (d *direction) userInput(ctx context.Context, sourceID string) (UserInput, 
 	if err != nil {
 		return UserInput{}, fmt.Errorf("read user %s in %s: %w", sourceID, d.source, err)
 	}
-	in := UserInput{Source: src, SourceComplete: true}
+	in := UserInput{Source: src, SourceComplete: true, Declares: d.declares(ctx)}
 	if err := d.resolveUser(ctx, &in, sourceID); err != nil {
 		return in, err
 	}
@@ -250,7 +226,7 @@ func (d *direction) linkGroupsOf(ctx context.Context, tid string) ([]MemberOf, e
 // deleted in the source): the group in the target and, with members, each
 // source member resolved in the target.
 func (d *direction) groupInput(ctx context.Context, src *GroupState, sourceID string, members bool) (GroupInput, error) {
-	in := GroupInput{Source: src, SourceComplete: true}
+	in := GroupInput{Source: src, SourceComplete: true, Declares: d.declares(ctx)}
 	mp, found, err := d.ids.Get(ctx, d.scope(KindGroup), sourceID)
 	if err != nil {
 		return in, err
@@ -292,6 +268,10 @@ type memberResolver interface {
 	mapping(ctx context.Context, sourceID string) (Mapping, bool, error)
 	// known is the source user's state when it is already at hand.
 	known(sourceID string) *UserState
+	// complete says known has every source user: a member it does not
+	// know is no user of the source (deleted where the source does not
+	// cascade deletes into its groups).
+	complete() bool
 	// match finds the target user an unmapped source user matches.
 	match(ctx context.Context, src UserState) (*UserState, error)
 	// managed says whether iamflow created or adopted a target user.
@@ -307,6 +287,7 @@ func (r liveResolver) mapping(ctx context.Context, sid string) (Mapping, bool, e
 	return r.d.ids.Get(ctx, r.d.scope(KindUser), sid)
 }
 func (liveResolver) known(string) *UserState { return nil }
+func (liveResolver) complete() bool          { return false }
 func (r liveResolver) match(ctx context.Context, src UserState) (*UserState, error) {
 	return r.d.findUser(ctx, src)
 }
@@ -348,6 +329,7 @@ func (r indexResolver) mapping(_ context.Context, sid string) (Mapping, bool, er
 	return mp, ok, nil
 }
 func (r indexResolver) known(sid string) *UserState { return r.ix.srcUsers[sid] }
+func (indexResolver) complete() bool                { return true }
 func (r indexResolver) match(_ context.Context, src UserState) (*UserState, error) {
 	return r.ix.match(r.d.link.Match.User, src), nil
 }
@@ -406,8 +388,8 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 			src = read[sid]
 		}
 		mp, mapped := mappings[sid]
-		if src == nil && !mapped {
-			continue // gone from the source since the group was read
+		if src == nil && (!mapped || res.complete()) {
+			continue // no user of the source (any more): not a member to copy
 		}
 		if src == nil {
 			src = &UserState{ID: sid, Active: true} // mapped and not scoped: the mapping is all we need
