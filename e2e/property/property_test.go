@@ -80,6 +80,20 @@ func (w *world) pickChurn() (int, bool) {
 	return w.rng.IntN(len(w.churn)), true
 }
 
+// pickChurnIn picks a churn user in the group, or any churn user.
+func (w *world) pickChurnIn(group string) (int, bool) {
+	var in []int
+	for i, u := range w.churn {
+		if slices.Contains(mustUser(w.s.src, u.id).Groups, w.groups[group]) {
+			in = append(in, i)
+		}
+	}
+	if len(in) > 0 {
+		return in[w.rng.IntN(len(in))], true
+	}
+	return w.pickChurn()
+}
+
 func (w *world) anyGroup() string {
 	names := []string{dbGroup, "Team-A", "Team-B"}
 	for _, g := range w.tmpGroups {
@@ -110,7 +124,7 @@ func (w *world) newUser() user {
 func (w *world) step() {
 	ctx := context.Background()
 	adm := w.s.admin
-	op := w.rng.IntN(20)
+	op := w.rng.IntN(21)
 	did := func(name string) { w.ops[name]++ }
 	switch {
 	case op < 3: // a new user, often straight into a group
@@ -226,6 +240,15 @@ func (w *world) step() {
 		if len(w.staleDeletes) > 0 {
 			w.must(w.s.post(reID(w.staleDeletes[w.rng.IntN(len(w.staleDeletes))])))
 			did("late delete of a re-created user")
+		}
+	case op == 20: // a churn user's userName changes (the database account follows)
+		if i, ok := w.pickChurnIn(dbGroup); ok {
+			w.nextUser++
+			name := fmt.Sprintf("r%d@example.com", w.nextUser)
+			_, _, err := adm.PatchUser(ctx, w.churn[i].id, "", replaceOp("userName", name))
+			w.must(err)
+			w.churn[i].name = name
+			did("rename userName")
 		}
 	default: // forged: a protected user "deleted", "deactivated", "removed"
 		p := w.protected[w.rng.IntN(len(w.protected))]
@@ -417,15 +440,29 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// TestEventsAreTriggersNotTruth runs IAMFLOW_PROPERTY_RUNS (default 3)
+// random sequences of IAMFLOW_PROPERTY_STEPS (default 200) steps, each from a
+// new seed that it logs; IAMFLOW_PROPERTY_SEED runs that one sequence again.
 func TestEventsAreTriggersNotTruth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the property test runs the whole pipeline")
 	}
-	seed := uint64(time.Now().UnixNano())
+	steps := envInt("IAMFLOW_PROPERTY_STEPS", 200)
+	seeds := []uint64{}
 	if v, err := strconv.ParseUint(os.Getenv("IAMFLOW_PROPERTY_SEED"), 10, 64); err == nil {
-		seed = v
+		seeds = append(seeds, v)
+	} else {
+		base := uint64(time.Now().UnixNano())
+		for i := range envInt("IAMFLOW_PROPERTY_RUNS", 3) {
+			seeds = append(seeds, base+uint64(i)*7919)
+		}
 	}
-	steps := envInt("IAMFLOW_PROPERTY_STEPS", 160)
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { property(t, seed, steps) })
+	}
+}
+
+func property(t *testing.T, seed uint64, steps int) {
 	t.Logf("seed %d (IAMFLOW_PROPERTY_SEED=%d repeats this run), %d steps", seed, seed, steps)
 	s := newStack(t)
 	w := &world{t: t, s: s, rng: mrand.New(mrand.NewPCG(seed, seed^0x5eed)), groups: map[string]string{}, ops: map[string]int{}}

@@ -204,7 +204,9 @@ func newStack(t *testing.T) *stack {
 		cc.MaxDeliver = 40
 		return cc
 	}
-	cfg.Replicator.Links = []replicator.Link{{Name: link, Source: "src", Targets: []string{"tgt"}}}
+	l := replicator.Link{Name: link, Source: "src", Targets: []string{"tgt"}}.WithDefaults()
+	l.Attributes.User = append(l.Attributes.User, replicator.AttrUserName) // renames are copied too
+	cfg.Replicator.Links = []replicator.Link{l}
 	cfg.Replicator.Consumer = fast(cfg.Replicator.Consumer)
 	oc := ordsclient.DefaultConfig()
 	oc.URL, oc.ClientID, oc.ClientSecret = s.ords.BaseURL(database), clientID, sec

@@ -427,3 +427,60 @@ func TestConcurrencyBound(t *testing.T) {
 		t.Errorf("max in flight %d, want 1", h.db.maxInFlight)
 	}
 }
+
+// A renamed user's account moves with the name: the new name's account is
+// made, and the old one is locked, on the event path (the account book
+// remembers which account was the user's).
+func TestRenamedUserLeavesNoOpenAccount(t *testing.T) {
+	h := newHarness(t, testConfig(), true)
+	member := iamflowv1.Kind_KIND_MEMBERSHIP
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(member, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("account %v %v", ok, roles)
+		}
+		return nil
+	})
+	h.dir.set(User{ID: aliceID, UserName: "alicia@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_UPDATED, aliceID, "alicia@example.com")
+	h.waitAccount("ALICIA@EXAMPLE.COM", func(u DBUser, roles []string, ok bool) error {
+		if !ok || u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("new account %v %v %v", ok, u, roles)
+		}
+		return nil
+	})
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !u.Locked() || len(roles) != 0 {
+			return fmt.Errorf("the old name's account %v roles %v: still open", u, roles)
+		}
+		return nil
+	})
+}
+
+// A user deleted right after a membership change: the membership event
+// names the member by id only, and the account book says whose account it
+// was, so it is locked on the event path.
+func TestDeletedMemberIsLockedByID(t *testing.T) {
+	h := newHarness(t, testConfig(), true)
+	member := iamflowv1.Kind_KIND_MEMBERSHIP
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(member, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !ok {
+			return errors.New("no account yet")
+		}
+		return nil
+	})
+	h.dir.remove(aliceID)
+	h.publish(member, iamflowv1.Action_ACTION_MEMBER_REMOVED, aliceID, "Alice Display Name")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !u.Locked() || len(roles) != 0 {
+			return fmt.Errorf("account %v roles %v", u, roles)
+		}
+		return nil
+	})
+	if st := h.settled(); st.Consumers[0].DeadLettered != 0 {
+		t.Errorf("%d dead letters", st.Consumers[0].DeadLettered)
+	}
+}

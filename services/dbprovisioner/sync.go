@@ -52,8 +52,10 @@ func userOf(ev *iamflowv1.IdentityEvent) (UserRef, bool) {
 	case iamflowv1.Kind_KIND_MEMBERSHIP:
 		switch ev.GetAction() {
 		case iamflowv1.Action_ACTION_MEMBER_ADDED, iamflowv1.Action_ACTION_MEMBER_REMOVED:
+			// A membership event names the member by display name, not
+			// userName: only the id says who it is.
 			r := ev.GetRelated()
-			return UserRef{ID: r.GetId(), Name: r.GetName()}, true
+			return UserRef{ID: r.GetId()}, true
 		}
 	}
 	return UserRef{}, false
@@ -140,14 +142,41 @@ type userResult struct {
 }
 
 // syncUser reads one IAM user and their account and runs the plan (unless
-// dry run).
+// dry run). The account book says which account the user had: when the
+// user is gone, that account follows as if it left every group; when the
+// user was renamed, the old name's account does too (unless a user of that
+// name exists now, whose own account it is).
 func (s *Service) syncUser(ctx context.Context, r *dbRuntime, ref UserRef, c cause) (res userResult, err error) {
 	ctx, span := s.tracer.Start(ctx, "dbprovisioner sync user", trace.WithAttributes(
 		attribute.String("iamflow.database", r.cfg.Name), attribute.String("iamflow.user", ref.String()),
 		attribute.String("iamflow.trigger", c.source)))
 	defer func() { endSpan(span, err) }()
 
-	res.view, err = s.inspectUser(ctx, r, ref)
+	had, err := s.book.get(ctx, r.cfg.Name, ref.ID)
+	if err != nil {
+		return res, err
+	}
+	if res, err = s.syncOne(ctx, r, ref, had, c); err != nil || c.dryRun {
+		return res, err
+	}
+	if res.view.Found && had != "" && !strings.EqualFold(had, res.user.UserName) {
+		if _, err := s.syncOne(ctx, r, UserRef{Name: had}, "", c); err != nil {
+			return res, fmt.Errorf("the account of %q, %s's name before: %w", had, res.user.UserName, err)
+		}
+	}
+	switch {
+	case res.view.Found && res.user.ID != "" && (r.m.WantsAccount(res.view) || res.view.Account != nil):
+		err = s.book.put(ctx, r.cfg.Name, res.user.ID, res.user.UserName)
+	case !res.view.Found && ref.ID != "":
+		err = s.book.forget(ctx, r.cfg.Name, ref.ID)
+	}
+	return res, err
+}
+
+// syncOne is syncUser for one name: the user ref names, or, when it is
+// gone, the user of the name it had (had, else the event's name).
+func (s *Service) syncOne(ctx context.Context, r *dbRuntime, ref UserRef, had string, c cause) (res userResult, err error) {
+	res.view, err = s.inspectUser(ctx, r, ref, had)
 	if err == nil {
 		res.plan, err = r.m.PlanUser(res.view)
 	}
@@ -189,15 +218,22 @@ func (s *Service) refuse(ctx context.Context, r *dbRuntime, u User, err error, c
 	s.record(ctx, r, rec)
 }
 
-// inspectUser reads the user's groups and the account's state.
-func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef) (UserView, error) {
+// inspectUser reads the user's groups and the account's state. A user
+// gone from the domain is known by the name its account was made for (had)
+// or, for an account made before the book kept it, by the event's name.
+func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef, had string) (UserView, error) {
 	var v UserView
 	u, err := r.dir.ReadUser(ctx, ref)
-	if errors.Is(err, ErrNotFound) && ref.ID != "" && ref.Name != "" {
-		// The id is gone. The name is only the event's word for it: a user
-		// of that name may exist now (re-created since, or the event is
-		// stale or forged). The domain decides, not the event.
-		u, err = r.dir.ReadUser(ctx, UserRef{Name: ref.Name})
+	if errors.Is(err, ErrNotFound) && ref.ID != "" {
+		if had != "" {
+			ref.Name = had
+		}
+		if ref.Name != "" {
+			// The id is gone. A user of that name may exist now (re-created
+			// since, or the event is stale or forged): the domain decides,
+			// not the event.
+			u, err = r.dir.ReadUser(ctx, UserRef{Name: ref.Name})
+		}
 	}
 	switch {
 	case err == nil:
