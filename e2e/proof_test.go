@@ -677,6 +677,7 @@ func (s *stackT) allowReplicated(ended time.Time) time.Duration {
 // answer while ingest was down, 503 while NATS was; anything else is an
 // error.
 func (s *stackT) checkRefusals() {
+	var bad []string
 	for _, r := range s.rec.refusals() {
 		ok := false
 		switch r.status {
@@ -686,9 +687,12 @@ func (s *stackT) checkRefusals() {
 			_, ok = s.during(r.at, r.at, "nats")
 		}
 		if !ok {
-			s.t.Errorf("ingest answered %s at %s, outside the outage that would explain it: %s",
-				statusLabel(r.status), r.at.Format("15:04:05.000"), r.detail)
+			bad = append(bad, fmt.Sprintf("%s at %s: %s", statusLabel(r.status), r.at.Format("15:04:05.000"), r.detail))
 		}
+	}
+	if len(bad) > 0 {
+		s.t.Errorf("ingest refused %d deliveries outside the outage that would explain it (no answer only while ingest is down, 503 only while NATS is):\n%s",
+			len(bad), head(bad, 10))
 	}
 }
 
@@ -700,9 +704,17 @@ func (s *stackT) settle(ctx context.Context, src, tgt *identitydomain.Client, de
 	var idleSince time.Time
 	var diff []string
 	deadline := time.Now().Add(3 * time.Minute)
+	var failingSince time.Time
 	for {
 		backlog, err := s.replicatorBacklog(ctx)
+		if err == nil {
+			failingSince = time.Time{}
+		} else if failingSince.IsZero() {
+			failingSince = time.Now()
+		}
 		switch {
+		case err != nil && time.Since(failingSince) > 20*time.Second:
+			return "the replicator's status unreadable for 20s", []string{"replicator status: " + err.Error()}
 		case err != nil:
 			idleSince = time.Time{}
 			diff = []string{"replicator status: " + err.Error()}
