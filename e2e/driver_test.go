@@ -70,6 +70,9 @@ type mGroup struct {
 type driver struct {
 	c     *identitydomain.Client
 	fixed []string // groups made first and never renamed
+	// quiesce, if set, waits until iamflow has caught up with the changes
+	// made so far; the finale starts after it.
+	quiesce func(context.Context)
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -354,13 +357,16 @@ func (d *driver) choose() func(context.Context) (string, error) {
 }
 
 // finale deletes a few users who are members of groups, renames a few
-// users and a group, and touches nothing else: the last word on those
-// objects is the deletion or the rename, so only the event path can bring
-// the target along before the comparison (no later change to the same
-// groups repairs it in passing).
+// users and a group, and touches nothing else. It starts once iamflow has
+// caught up (quiesce), so the user events are all there is to handle: no
+// group event read after the deletion repairs the target in passing, and
+// only the event path can bring the target along before the comparison.
 func (d *driver) finale(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
+	}
+	if d.quiesce != nil {
+		d.quiesce(ctx)
 	}
 	d.mu.Lock()
 	var members []*mUser

@@ -146,6 +146,22 @@ func TestProof(t *testing.T) {
 
 	// The changes, the grants and the kills, all at once.
 	drv := newDriver(srcClient, 8, dbGroups...)
+	drv.quiesce = func(ctx context.Context) {
+		err := waitFor(time.Minute, 100*time.Millisecond, func() error {
+			for _, d := range []string{"src", "tgt"} {
+				if st, err := emulatorStats(ctx, s.urls[d]); err != nil || st.Events.Pending > 0 {
+					return fmt.Errorf("%s: events pending (%v)", d, err)
+				}
+			}
+			if n, err := s.replicatorBacklog(ctx); err != nil || n > 0 {
+				return fmt.Errorf("replicator backlog %d (%v)", n, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("before the driver's finale, the replicator did not catch up: %v", err)
+		}
+	}
 	driveStart := time.Now()
 	driverDone := make(chan struct{})
 	go func() {
