@@ -126,6 +126,9 @@ type pipeline struct {
 	// timersLost says the test removes deadline timers on purpose; any other
 	// test fails when a grant had to be expired by the safety scan.
 	timersLost bool
+	// natsBack is when the test's NATS server was back after a restart
+	// (zero: never restarted); see expectExpiry.
+	natsBack time.Time
 
 	mu   sync.Mutex
 	svcs []*Service
@@ -182,7 +185,7 @@ func (p *pipeline) start(opts ...Option) (*Service, func()) {
 	p.t.Cleanup(stop)
 	p.t.Cleanup(func() {
 		if n := svc.counters.timersMissed.Load(); n > 0 && !p.timersLost {
-			p.t.Errorf("%d grant(s) expired by the safety scan: their deadline timers never fired", n)
+			p.t.Errorf("%d grant(s) expired by the safety scan: their deadline timers did not end them", n)
 		}
 	})
 	testutil.CheckFor(p.t, 10*time.Second, 5*time.Millisecond, func() error {

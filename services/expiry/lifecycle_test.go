@@ -147,6 +147,9 @@ func TestNATSRestartKeepsDeadlines(t *testing.T) {
 	gs := p.grantUsers(t, svc, "ns", 3, 2500*time.Millisecond, 200*time.Millisecond)
 	p.srv.Shutdown()
 	p.srv.Restart(t)
+	// A deadline the outage (or the reconnect) covered is kept once the
+	// server is back: on a loaded machine the restart can outlast it.
+	p.natsBack = time.Now()
 	p.expectExpiry(t, gs)
 }
 
@@ -155,8 +158,9 @@ func TestTwoReplicasRevokeOnce(t *testing.T) {
 	a, _ := p.start()
 	p.start()
 	const n = 6
+	before := p.domain.CallCount(emu.OpPatchGroup)
 	gs := p.grantUsers(t, a, "rep", n, time.Second, 100*time.Millisecond)
-	adds := p.domain.CallCount(emu.OpPatchGroup)
+	adds := before + n // one PatchGroup per grant adds the member (the first may expire before the last is made)
 	p.expectExpiry(t, gs)
 	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if got := len(auditRecords(t, p.bus, ActionExpire)); got != n {

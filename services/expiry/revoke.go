@@ -25,7 +25,7 @@ var (
 // end removes the membership of an open grant and moves it to state `to`.
 // With atDeadline it acts only once the deadline has passed (errNotDue and
 // the time left otherwise). byScan says the safety scan asked for it: if the
-// grant shows no failed attempt, its deadline timer never fired, and the
+// grant shows no failed attempt, its deadline timer did not end it, and the
 // expiry is recorded as late by the scan (a fault, see timerGrace).
 //
 // It returns errAlreadyEnded (with the grant) when the grant is no longer
@@ -108,7 +108,7 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 		if timerMissed {
 			s.counters.timersMissed.Add(1)
 			s.metrics.timersMissed.Inc()
-			s.log.Error("deadline timer never fired: the safety scan removed the membership late", "grant", r.g.Id,
+			s.log.Error("deadline timer did not end the grant: the safety scan removed the membership late", "grant", r.g.Id,
 				"domain", r.g.Domain, "group", r.g.GroupName, "user", r.g.UserName, "late", late)
 		}
 	} else {
@@ -201,15 +201,16 @@ func (s *Service) handleDue(ctx context.Context, m *bus.Msg) bus.Result {
 // counted from the first scan that saw the grant late, and starts again
 // after a scan that could not read the grants (NATS away: timers and their
 // consumer need the server too, and get their chance once it is back). A
-// grant the scan has to end that way shows no failed attempt: its timer
-// never fired. That is a fault, not a second path: the expiry is late by at
-// least timerGrace, the grant's history says "late", the status counter
-// timers_missed and iamflow_expiry_timers_missed_total count it, and the
-// tests fail on it.
+// grant the scan has to end that way shows no failed attempt: its timer did
+// not end it (it was never set, or its due message was lost, e.g. delivered
+// just before a single NATS server was killed and never redelivered). That
+// is a fault, not a second path: the expiry is late by at least timerGrace,
+// the grant's history says "late", the status counter timers_missed and
+// iamflow_expiry_timers_missed_total count it, and the tests fail on it.
 const timerGrace = 5 * time.Second
 
 // noteTimerMissed ends the history note of a grant the scan had to expire.
-const noteTimerMissed = "late: the deadline timer never fired, the safety scan removed the membership"
+const noteTimerMissed = "late: the deadline timer did not end it, the safety scan removed the membership"
 
 // The header that marks a due message the scan published (not the timer).
 const (

@@ -34,7 +34,7 @@ const (
 	CounterAdoptSkipped = "events_already_held" // member_added events for memberships with a grant
 	CounterAuditFailed  = "audit_failed"        // audit records that could not be stored
 	// CounterTimersMissed counts grants this process expired late because
-	// their deadline timer never fired and the safety scan stepped in.
+	// their deadline timer did not end them and the safety scan stepped in.
 	CounterTimersMissed = "timers_missed"
 )
 
@@ -138,7 +138,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 		timersMissed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "iamflow_expiry_timers_missed_total",
-			Help: "Grants expired late by the safety scan because their deadline timer never fired. Alert when it grows.",
+			Help: "Grants expired late by the safety scan because their deadline timer did not end them. Alert when it grows.",
 		}),
 	}
 	if r != nil {
