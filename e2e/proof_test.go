@@ -993,8 +993,11 @@ func (s *stackT) killWhileDriving(ctx context.Context, drv *driver, changes int)
 		p := s.procs[name]
 		killed := time.Now()
 		p.kill()
-		if name == "nats" {
+		switch name {
+		case "nats":
 			s.natsProxy.cut("")
+		case "ingest":
+			s.rec.setTarget("") // its port is free now: nothing may answer on it for ingest
 		}
 		var landed string
 		err = waitFor(15*time.Second, 20*time.Millisecond, func() error {
