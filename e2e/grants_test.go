@@ -166,6 +166,14 @@ func (g *granter) open() []*madeGrant {
 }
 
 func (g *granter) revoke(ctx context.Context, m *madeGrant) {
+	if time.Now().After(m.expires.Add(-time.Second)) {
+		// Too late to revoke early (the loop waited on a slow call): it
+		// expires on its own.
+		g.mu.Lock()
+		m.revokeAt = time.Time{}
+		g.mu.Unlock()
+		return
+	}
 	call := grantCall{what: "grant revoke " + m.id, start: time.Now()}
 	_, err := g.s.cli(ctx, "grant", "revoke", m.id, "--reason", "e2e early revoke", "--timeout", "10s",
 		"--addr", g.s.grpcAddr("expiry"))
@@ -364,7 +372,7 @@ func (g *granter) check(ctx context.Context) string {
 		}
 	}
 	return fmt.Sprintf("%d made (src %d, tgt %d), final states %v; membership gone after the deadline in the domain: %s; "+
-		"in tgt after a src grant ended: %s; src grants reached tgt within %s; %d grant calls failed (in NATS outages); "+
+		"in tgt after a src grant ended: %s; src grants reached tgt within %s; %d grant calls failed; "+
 		"%d ended by expiry's safety scan after the NATS SIGKILL",
 		len(g.made), bySide["src"], bySide["tgt"], states, durStats(direct), durStats(replicated), durStats(reached), len(g.failed), g.byScanInCrash)
 }
