@@ -364,7 +364,12 @@ func (d *direction) membersInput(ctx context.Context, srcMembers, tgtMembers []s
 func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers []string, res memberResolver) (MembersInput, error) {
 	mi := MembersInput{ManagedTargetUsers: map[string]bool{}}
 	mappings := make(map[string]Mapping, len(srcMembers))
+	inTarget := make(map[string]bool, len(tgtMembers))
+	for _, tid := range tgtMembers {
+		inTarget[tid] = true
+	}
 	var toRead []string
+	asked := map[string]bool{}
 	for _, sid := range srcMembers {
 		mp, found, err := res.mapping(ctx, sid)
 		if err != nil {
@@ -373,8 +378,14 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 		if found {
 			mappings[sid] = mp
 		}
-		if res.known(sid) == nil && (!found || d.rules.usersScoped()) {
+		// Read the members the link must scope-check, those with no copy
+		// yet, and those about to be added (so a member a source that does
+		// not cascade deletes still lists is not added, and the audit
+		// trail names who is); a mapped member already in the target group
+		// needs no read.
+		if res.known(sid) == nil && (!found || d.rules.usersScoped() || !inTarget[mp.TargetID]) {
 			toRead = append(toRead, sid)
+			asked[sid] = true
 		}
 	}
 	read, err := readUsers(ctx, d.src, toRead)
@@ -388,11 +399,11 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 			src = read[sid]
 		}
 		mp, mapped := mappings[sid]
-		if src == nil && (!mapped || res.complete()) {
+		if src == nil && (!mapped || res.complete() || asked[sid]) {
 			continue // no user of the source (any more): not a member to copy
 		}
 		if src == nil {
-			src = &UserState{ID: sid, Active: true} // mapped and not scoped: the mapping is all we need
+			src = &UserState{ID: sid, Active: true} // mapped, in the target group, not scoped: the mapping is all we need
 		}
 		u := UserInput{Source: src, SourceComplete: true}
 		if mapped {
