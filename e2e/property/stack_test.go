@@ -205,7 +205,7 @@ func newStack(t *testing.T) *stack {
 		return cc
 	}
 	l := replicator.Link{Name: link, Source: "src", Targets: []string{"tgt"}}.WithDefaults()
-	l.Attributes.User = append(l.Attributes.User, replicator.AttrUserName) // renames are copied too
+	l.Attributes.User = append(l.Attributes.User, replicator.AttrUserName)                        // renames are copied too
 	l.Guard = replicator.GuardConfig{MaxDeletions: 1_000_000, MaxPercent: 100, Window: time.Hour} // the driver deletes a lot on purpose
 	cfg.Replicator.Links = []replicator.Link{l}
 	cfg.Replicator.Consumer = fast(cfg.Replicator.Consumer)
