@@ -10,7 +10,6 @@ import (
 	"github.com/iamflow/iamflow/internal/secret"
 )
 
-
 // During a rotation the new and the previous password both authenticate
 // (one subscription per password delivers until the old one is deleted); any
 // other password, or a right password with the wrong user, does not, and no
