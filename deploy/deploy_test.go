@@ -24,15 +24,6 @@ import (
 	"github.com/iamflow/iamflow/internal/secret"
 )
 
-// pending are services deploy/compose.yaml runs (under the "pending" profile)
-// that this build cannot serve yet. Remove each name, and its service's
-// profile, when it appears in app.ServiceNames(). None today.
-var pending []string
-
-// pendingEmulators are `iamflow emulate` subcommands compose.yaml uses that do
-// not exist yet (under the "pending" profile). None today.
-var pendingEmulators []string
-
 // composeEnv is the environment the compose files are interpolated with: the
 // variables compose.yaml requires, as a user would export them.
 var composeEnv = map[string]string{
@@ -89,14 +80,13 @@ func env(s types.ServiceConfig, name string) (string, bool) {
 	return *v, true
 }
 
-func TestComposeLoadsWithoutPendingServices(t *testing.T) {
+// Every service of the stack starts with a plain `docker compose up`: none
+// is behind a profile.
+func TestComposeStartsEverything(t *testing.T) {
 	p := load(t, "compose.yaml") // what `docker compose up` starts
-	for name, s := range iamflowServices(p) {
-		if len(s.Command) > 1 && s.Command[0] == "serve" && slices.Contains(pending, s.Command[1]) {
-			t.Errorf("service %s runs pending service %q without the pending profile", name, s.Command[1])
-		}
-		if len(s.Command) > 1 && s.Command[0] == "emulate" && slices.Contains(pendingEmulators, s.Command[1]) {
-			t.Errorf("service %s runs pending emulator %q without the pending profile", name, s.Command[1])
+	for name, s := range p.AllServices() {
+		if len(s.Profiles) > 0 {
+			t.Errorf("service %s has profiles %q; every service of the stack should start by default", name, s.Profiles)
 		}
 	}
 	for _, want := range []string{"nats", "jaeger", "pod", "ingest", "capabilities", "expiry", "replicator", "dbprovisioner", "emu-src", "emu-tgt", "emu-ords"} {
@@ -107,14 +97,8 @@ func TestComposeLoadsWithoutPendingServices(t *testing.T) {
 }
 
 func TestComposeServices(t *testing.T) {
-	p := load(t, "compose.yaml", "pending")
+	p := load(t, "compose.yaml")
 	known := app.ServiceNames()
-	for _, n := range pending {
-		if slices.Contains(known, n) {
-			// Not an error, so the service can land without touching deploy/.
-			t.Logf("reminder: %q is served by this build now; remove it from pending, drop its pending profile in compose.yaml and uncomment its section in compose/iamflow.yaml", n)
-		}
-	}
 	served := map[string]string{} // iamflow service -> compose service
 	for name, s := range iamflowServices(p) {
 		if len(s.Command) == 0 {
@@ -136,7 +120,7 @@ func TestComposeServices(t *testing.T) {
 			t.Errorf("service %s: command %q is neither serve nor emulate", name, s.Command)
 		}
 	}
-	for _, n := range append(slices.Clone(known), pending...) {
+	for _, n := range known {
 		if _, ok := served[n]; !ok {
 			t.Errorf("no container runs `iamflow serve %s`", n)
 		}
@@ -149,15 +133,8 @@ func checkServe(t *testing.T, p *types.Project, name string, s types.ServiceConf
 		t.Errorf("service %s: command %q, want [serve <one service>] (one service per container)", name, s.Command)
 		return
 	}
-	svc := s.Command[1]
-	isPending := slices.Contains(pending, svc)
-	switch {
-	case !slices.Contains(known, svc) && !isPending:
-		t.Errorf("service %s: `serve %s` is not a service of this build (%s) nor pending %s", name, svc, strings.Join(known, ", "), pending)
-	case isPending && !slices.Equal(s.Profiles, []string{"pending"}):
-		t.Errorf("service %s: pending service %s must have profiles [pending], has %q", name, svc, s.Profiles)
-	case !isPending && len(s.Profiles) > 0:
-		t.Errorf("service %s: available service %s has profiles %q; it should start by default", name, svc, s.Profiles)
+	if svc := s.Command[1]; !slices.Contains(known, svc) {
+		t.Errorf("service %s: `serve %s` is not a service of this build (%s)", name, svc, strings.Join(known, ", "))
 	}
 	if d, ok := s.DependsOn["nats"]; !ok || d.Condition != types.ServiceConditionHealthy {
 		t.Errorf("service %s: depends_on nats = %+v, want condition service_healthy", name, d)
@@ -219,15 +196,6 @@ func checkEmulate(t *testing.T, name string, s types.ServiceConfig) {
 	sub := s.Command[1]
 	var stdout, stderr bytes.Buffer
 	code := cli.Run(context.Background(), []string{"emulate", sub, "-h"}, &stdout, &stderr)
-	if slices.Contains(pendingEmulators, sub) {
-		if code == 0 {
-			t.Logf("reminder: `iamflow emulate %s` exists now; remove it from pendingEmulators and give %s its flags and health check", sub, name)
-		}
-		if !slices.Equal(s.Profiles, []string{"pending"}) {
-			t.Errorf("service %s: pending emulator must have profiles [pending], has %q", name, s.Profiles)
-		}
-		return
-	}
 	if code != 0 {
 		t.Errorf("service %s: `iamflow emulate %s` is not an emulator (exit %d: %s)", name, sub, code, stderr.String())
 		return
@@ -347,7 +315,7 @@ func checkEnvRef(t *testing.T, name string, s types.ServiceConfig, ref secret.Re
 // serve` container does: the file, then the container's IAMFLOW_* variables,
 // then validation; and resolves every env: secret against the container.
 func TestComposeConfig(t *testing.T) {
-	p := load(t, "compose.yaml", "pending")
+	p := load(t, "compose.yaml")
 	overrides := append(config.EnvNames(), "IAMFLOW_CONFIG", "IAMFLOW_NATS_URL")
 	checked := 0
 	for name, s := range iamflowServices(p) {
@@ -516,7 +484,7 @@ func TestNATSCluster(t *testing.T) {
 
 func TestComposeHostPortsDistinct(t *testing.T) {
 	for _, file := range []string{"compose.yaml", "nats-cluster.compose.yaml"} {
-		p := load(t, file, "pending")
+		p := load(t, file)
 		seen := map[string]string{}
 		for name, s := range p.AllServices() {
 			for _, pc := range s.Ports {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 )
 
@@ -107,54 +108,96 @@ func (a snapshot) lower() snapshot {
 }
 
 // diff lists how got differs from want, one line per difference.
-func (want snapshot) diff(got snapshot) []string {
+func (want snapshot) diff(got snapshot) []string { return want.targetDiff(got, nil, nil) }
+
+// targetDiff lists how a target (got) differs from its source (want), one
+// line per difference, saying which side holds what. Users deleted in the
+// source (by any name they had, deleted) may stay in the target, but only
+// inactive and in no group (the link's delete policy is deactivate); a name
+// a live user had before a rename (former) must be gone from the target.
+func (want snapshot) targetDiff(got snapshot, deleted, former map[string]bool) []string {
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(want.users)) {
 		if g, ok := got.users[k]; !ok {
-			out = append(out, fmt.Sprintf("user %s: missing (want %q)", k, want.users[k]))
+			out = append(out, fmt.Sprintf("user %s: missing in the target (source: %q)", k, want.users[k]))
 		} else if g != want.users[k] {
-			out = append(out, fmt.Sprintf("user %s: %q, want %q", k, g, want.users[k]))
+			out = append(out, fmt.Sprintf("user %s: %q in the target, %q in the source (displayName|active)", k, g, want.users[k]))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(got.users)) {
-		if _, ok := want.users[k]; !ok {
-			out = append(out, fmt.Sprintf("user %s: extra", k))
+		if _, ok := want.users[k]; ok {
+			continue
+		}
+		switch {
+		case deleted[k]:
+			if !strings.HasSuffix(got.users[k], "|false") {
+				out = append(out, fmt.Sprintf("user %s: deleted in the source, still active in the target", k))
+			}
+		case former[k]:
+			out = append(out, fmt.Sprintf("user %s: renamed in the source, the target still has this name", k))
+		default:
+			out = append(out, fmt.Sprintf("user %s: in the target only", k))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(want.groups)) {
 		if g, ok := got.groups[k]; !ok {
-			out = append(out, fmt.Sprintf("group %s: missing", k))
+			out = append(out, fmt.Sprintf("group %s: missing in the target", k))
 		} else if !slices.Equal(g, want.groups[k]) {
-			out = append(out, fmt.Sprintf("group %s: members %s", k, memberDiff(want.groups[k], g)))
+			out = append(out, fmt.Sprintf("group %s: members %s", k, memberDiff(want.groups[k], g, deleted)))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(got.groups)) {
 		if _, ok := want.groups[k]; !ok {
-			out = append(out, fmt.Sprintf("group %s: extra", k))
+			out = append(out, fmt.Sprintf("group %s: in the target only", k))
 		}
 	}
 	for _, n := range got.dupUsers {
-		out = append(out, fmt.Sprintf("user %s: more than one", n))
+		out = append(out, fmt.Sprintf("user %s: more than one in the target", n))
 	}
 	for _, n := range got.dupGroups {
-		out = append(out, fmt.Sprintf("group %s: more than one", n))
+		out = append(out, fmt.Sprintf("group %s: more than one in the target", n))
 	}
 	return out
 }
 
-func memberDiff(want, got []string) string {
-	var missing, extra []string
+// deletedIn counts the users of s that are deleted in the source.
+func (s snapshot) deletedIn(deleted map[string]bool) int {
+	n := 0
+	for k := range s.users {
+		if deleted[k] {
+			n++
+		}
+	}
+	return n
+}
+
+func memberDiff(want, got []string, deleted map[string]bool) string {
+	var missing, extra, extraDeleted []string
 	for _, w := range want {
 		if !slices.Contains(got, w) {
 			missing = append(missing, w)
 		}
 	}
 	for _, g := range got {
-		if !slices.Contains(want, g) {
+		switch {
+		case slices.Contains(want, g):
+		case deleted[g]:
+			extraDeleted = append(extraDeleted, g)
+		default:
 			extra = append(extra, g)
 		}
 	}
-	return fmt.Sprintf("missing %v, extra %v", missing, extra)
+	var parts []string
+	if len(missing) > 0 {
+		parts = append(parts, fmt.Sprintf("missing in the target %v", missing))
+	}
+	if len(extra) > 0 {
+		parts = append(parts, fmt.Sprintf("only in the target %v", extra))
+	}
+	if len(extraDeleted) > 0 {
+		parts = append(parts, fmt.Sprintf("users deleted in the source still members in the target %v", extraDeleted))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func deref[T any](p *T) T {
@@ -220,24 +263,56 @@ func streamContent(ctx context.Context, natsURL, stream string) (ids map[string]
 	return ids, msgs, nil
 }
 
-// streamMsgs returns how many messages a stream holds.
-func streamMsgs(ctx context.Context, natsURL, stream string) (uint64, error) {
+// deadLetters reads IAM_DLQ's headers and returns how many dead letters it
+// holds, and a summary by consumer with the first reasons.
+func deadLetters(ctx context.Context, natsURL string) (int, string, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("e2e-checker"))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	s, err := js.Stream(ctx, stream)
+	st, err := js.Stream(ctx, "IAM_DLQ")
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	info, err := s.Info(ctx)
+	info, err := st.Info(ctx)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return info.State.Msgs, nil
+	total := int(info.State.Msgs)
+	if total == 0 {
+		return 0, "", nil
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
+	if err != nil {
+		return 0, "", err
+	}
+	reasons := map[string][]string{} // consumer -> reasons
+	for seen := 0; seen < total; {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return 0, "", err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			h := m.Headers()
+			c := h.Get(bus.HeaderDLQConsumer)
+			reasons[c] = append(reasons[c], h.Get(bus.HeaderDLQSubject)+": "+h.Get(bus.HeaderDLQReason))
+		}
+		if n == 0 {
+			break
+		}
+		seen += n
+	}
+	var b strings.Builder
+	for _, c := range slices.Sorted(maps.Keys(reasons)) {
+		rs := reasons[c]
+		fmt.Fprintf(&b, "  %s: %d, first: %s\n", c, len(rs), strings.Join(rs[:min(3, len(rs))], " | "))
+	}
+	return total, b.String(), nil
 }

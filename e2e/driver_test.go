@@ -28,27 +28,37 @@ const (
 	opRenameGroup = "rename_group"
 	opUpdateUser  = "update_user"
 	opDeactivate  = "deactivate_user"
+	opRenameUser  = "rename_user"
+	opDeleteUser  = "delete_user"
+	opDeleteGroup = "delete_group"
 )
 
-// opWeights is the mix of changes: mostly memberships, as in a real directory.
+// opWeights is the mix of changes: mostly memberships, as in a real
+// directory, and every kind of change the replicator must follow,
+// deletions and renames of users and groups included.
 var opWeights = []struct {
 	op     string
 	weight int
 }{
-	{opCreateUser, 18}, {opCreateGroup, 5}, {opAddMembers, 35}, {opRemove, 12},
-	{opRenameGroup, 8}, {opUpdateUser, 15}, {opDeactivate, 7},
+	{opCreateUser, 18}, {opCreateGroup, 5}, {opAddMembers, 33}, {opRemove, 11},
+	{opRenameGroup, 6}, {opUpdateUser, 12}, {opDeactivate, 5},
+	{opRenameUser, 5}, {opDeleteUser, 4}, {opDeleteGroup, 2},
 }
 
 // mUser and mGroup are the driver's model of what it made in the source.
 type mUser struct {
 	id, userName, displayName string
 	active                    bool
-	busy                      bool
+	busy                      bool // being updated, renamed or deleted
+	refs                      int  // membership changes under way that name the user
+	pinned                    bool // the granter holds a grant on it: no rename, no delete
+	renames                   int
+	oldNames                  []string // userNames before renames
 }
 
 type mGroup struct {
 	id, name string
-	fixed    bool            // never renamed (the database mapping names it)
+	fixed    bool            // never renamed nor deleted (the database mapping names it)
 	members  map[string]bool // user ids
 	busy     bool
 	renames  int
@@ -60,6 +70,9 @@ type mGroup struct {
 type driver struct {
 	c     *identitydomain.Client
 	fixed []string // groups made first and never renamed
+	// quiesce, if set, waits until iamflow has caught up with the changes
+	// made so far; the finale starts after it.
+	quiesce func(context.Context)
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -69,17 +82,23 @@ type driver struct {
 	done   map[string]int // op -> count
 	// pendingFixed are fixed groups whose creation is under way.
 	pendingFixed map[string]bool
-	errs         []string
-	issued       atomic.Int64
+	// deleted are the userNames of users deleted in the source (every name
+	// each had); former are names live users had before a rename.
+	deleted, former map[string]bool
+	errs            []string
+	issued          atomic.Int64
 }
 
 func newDriver(c *identitydomain.Client, seed uint64, fixed ...string) *driver {
-	return &driver{c: c, fixed: fixed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), done: map[string]int{}, pendingFixed: map[string]bool{}}
+	return &driver{c: c, fixed: fixed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), done: map[string]int{},
+		pendingFixed: map[string]bool{}, deleted: map[string]bool{}, former: map[string]bool{}}
 }
 
 // run makes n changes with workers goroutines, at most one per interval
-// across them all, and returns when they are made or ctx ends.
+// across them all, then the finale, and returns when they are made or ctx
+// ends.
 func (d *driver) run(ctx context.Context, n, workers int, interval time.Duration) {
+	defer d.finale(ctx)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	var wg sync.WaitGroup
@@ -183,6 +202,14 @@ func (d *driver) choose() func(context.Context) (string, error) {
 			}
 		}
 	}
+	// unref releases the users of a membership change; d.mu is held.
+	unref := func(ids []string) {
+		for _, u := range d.users {
+			if slices.Contains(ids, u.id) {
+				u.refs--
+			}
+		}
+	}
 	switch op {
 	case opAddMembers:
 		g := d.pickGroup(func(*mGroup) bool { return true })
@@ -191,8 +218,9 @@ func (d *driver) choose() func(context.Context) (string, error) {
 		}
 		var ids []string
 		for range 1 + d.rng.IntN(3) {
-			if u := d.pickUser(func(u *mUser) bool { return !g.members[u.id] && !strings.Contains(strings.Join(ids, ","), u.id) }); u != nil {
+			if u := d.pickUser(func(u *mUser) bool { return !g.members[u.id] && !slices.Contains(ids, u.id) }); u != nil {
 				ids = append(ids, u.id)
+				u.refs++
 			}
 		}
 		if len(ids) == 0 {
@@ -204,6 +232,7 @@ func (d *driver) choose() func(context.Context) (string, error) {
 			d.mu.Lock()
 			defer d.mu.Unlock()
 			g.busy = false
+			unref(ids)
 			if err == nil {
 				for _, id := range ids {
 					g.members[id] = true
@@ -218,12 +247,18 @@ func (d *driver) choose() func(context.Context) (string, error) {
 		}
 		ids := slices.Sorted(maps.Keys(g.members))
 		id := ids[d.rng.IntN(len(ids))]
+		u := d.user(id)
+		if u == nil || u.busy {
+			break
+		}
+		u.refs++
 		g.busy = true
 		return func(ctx context.Context) (string, error) {
 			_, err := d.c.RemoveMembers(ctx, g.id, id)
 			d.mu.Lock()
 			defer d.mu.Unlock()
 			g.busy = false
+			unref([]string{id})
 			if err == nil {
 				delete(g.members, id)
 			}
@@ -235,15 +270,20 @@ func (d *driver) choose() func(context.Context) (string, error) {
 			break
 		}
 		g.busy = true
-		g.renames++
-		name := fmt.Sprintf("%s-r%d", strings.SplitN(g.name, "-r", 2)[0], g.renames)
+		return d.renameGroup(g)
+	case opDeleteGroup:
+		g := d.pickGroup(func(g *mGroup) bool { return !g.fixed })
+		if g == nil {
+			break
+		}
+		g.busy = true
 		return func(ctx context.Context) (string, error) {
-			_, _, err := d.c.PatchGroup(ctx, g.id, "", identitydomain.Replace("displayName", name))
+			_, err := d.c.DeleteGroup(ctx, g.id, "")
 			d.mu.Lock()
 			defer d.mu.Unlock()
 			g.busy = false
 			if err == nil {
-				g.name = name
+				d.groups = slices.DeleteFunc(d.groups, func(x *mGroup) bool { return x == g })
 			}
 			return op, err
 		}
@@ -280,6 +320,20 @@ func (d *driver) choose() func(context.Context) (string, error) {
 			}
 			return op, err
 		}
+	case opRenameUser:
+		u := d.pickUser(func(u *mUser) bool { return u.refs == 0 && !u.pinned })
+		if u == nil {
+			break
+		}
+		u.busy = true
+		return d.renameUser(u)
+	case opDeleteUser:
+		u := d.pickUser(func(u *mUser) bool { return u.refs == 0 && !u.pinned })
+		if u == nil {
+			break
+		}
+		u.busy = true
+		return d.deleteUser(u)
 	case opCreateGroup:
 		return d.createGroup(fmt.Sprintf("g%05d", seq), false)
 	}
@@ -299,6 +353,126 @@ func (d *driver) choose() func(context.Context) (string, error) {
 		d.users = append(d.users, &mUser{id: *u.Id, userName: userName, displayName: display, active: true})
 		d.mu.Unlock()
 		return opCreateUser, nil
+	}
+}
+
+// finale deletes a few users who are members of groups, renames a few
+// users and a group, and touches nothing else. It starts once iamflow has
+// caught up (quiesce), so the user events are all there is to handle: no
+// group event read after the deletion repairs the target in passing, and
+// only the event path can bring the target along before the comparison.
+func (d *driver) finale(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	if d.quiesce != nil {
+		d.quiesce(ctx)
+	}
+	d.mu.Lock()
+	var members []*mUser
+	inGroup := map[string]bool{}
+	for _, g := range d.groups {
+		for id := range g.members {
+			inGroup[id] = true
+		}
+	}
+	for _, u := range d.users {
+		if inGroup[u.id] && !u.pinned && !u.busy && u.refs == 0 {
+			members = append(members, u)
+		}
+	}
+	var steps []func(context.Context) (string, error)
+	for i, u := range members[:min(5, len(members))] {
+		u.busy = true
+		if i < 3 {
+			steps = append(steps, d.deleteUser(u))
+		} else {
+			steps = append(steps, d.renameUser(u))
+		}
+	}
+	if g := d.pickGroup(func(g *mGroup) bool { return !g.fixed && len(g.members) > 0 }); g != nil {
+		g.busy = true
+		steps = append(steps, d.renameGroup(g))
+	}
+	d.mu.Unlock()
+	for _, step := range steps {
+		op, err := step(ctx)
+		d.mu.Lock()
+		if err != nil {
+			d.errs = append(d.errs, fmt.Sprintf("finale %s: %v", op, err))
+		} else {
+			d.done[op]++
+		}
+		d.mu.Unlock()
+	}
+}
+
+// user returns the model's user with id, or nil; d.mu is held.
+func (d *driver) user(id string) *mUser {
+	for _, u := range d.users {
+		if u.id == id {
+			return u
+		}
+	}
+	return nil
+}
+
+// renameGroup returns the change that renames g (marked busy); d.mu is held.
+func (d *driver) renameGroup(g *mGroup) func(context.Context) (string, error) {
+	g.renames++
+	name := fmt.Sprintf("%s-r%d", strings.SplitN(g.name, "-r", 2)[0], g.renames)
+	return func(ctx context.Context) (string, error) {
+		_, _, err := d.c.PatchGroup(ctx, g.id, "", identitydomain.Replace("displayName", name))
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		g.busy = false
+		if err == nil {
+			g.name = name
+		}
+		return opRenameGroup, err
+	}
+}
+
+// renameUser returns the change that gives u (marked busy) a new userName;
+// d.mu is held.
+func (d *driver) renameUser(u *mUser) func(context.Context) (string, error) {
+	u.renames++
+	base, domain, _ := strings.Cut(u.userName, "@")
+	name := fmt.Sprintf("%s-r%d@%s", strings.SplitN(base, "-r", 2)[0], u.renames, domain)
+	return func(ctx context.Context) (string, error) {
+		_, _, err := d.c.PatchUser(ctx, u.id, "", identitydomain.Replace("userName", name))
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		u.busy = false
+		if err == nil {
+			d.former[u.userName] = true
+			u.oldNames = append(u.oldNames, u.userName)
+			u.userName = name
+		}
+		return opRenameUser, err
+	}
+}
+
+// deleteUser returns the change that deletes u (marked busy); d.mu is held.
+func (d *driver) deleteUser(u *mUser) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		_, err := d.c.DeleteUser(ctx, u.id, "")
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		u.busy = false
+		if err == nil {
+			// A target may know it by any of its names (a rename the
+			// replicator could not read any more): all are a deleted user's.
+			for _, n := range append(u.oldNames, u.userName) {
+				d.deleted[n] = true
+				delete(d.former, n)
+			}
+			d.users = slices.DeleteFunc(d.users, func(x *mUser) bool { return x == u })
+			for _, g := range d.groups {
+				delete(g.members, u.id)
+			}
+		}
+		return opDeleteUser, err
 	}
 }
 
@@ -348,18 +522,42 @@ func (d *driver) counts() (map[string]int, []string) {
 	return out, append([]string(nil), d.errs...)
 }
 
-// someUserNames returns up to n random userNames made so far.
-func (d *driver) someUserNames(n int) []string {
+// gone returns the names no live user of the source holds any more: those
+// of deleted users, and those users had before a rename.
+func (d *driver) gone() (deleted, former map[string]bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []string
-	for range n {
-		if len(d.users) == 0 {
-			break
-		}
-		out = append(out, d.users[d.rng.IntN(len(d.users))].userName)
+	deleted, former = map[string]bool{}, map[string]bool{}
+	for n := range d.deleted {
+		deleted[strings.ToLower(n)] = true
 	}
-	return out
+	for n := range d.former {
+		former[strings.ToLower(n)] = true
+	}
+	return deleted, former
+}
+
+// pin picks a random idle user that is not pinned yet and pins it: the
+// driver neither renames nor deletes it until unpin. It returns the user's
+// id and userName, or "" when none is free.
+func (d *driver) pin() (id, userName string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	u := d.pickUser(func(u *mUser) bool { return !u.pinned })
+	if u == nil {
+		return "", ""
+	}
+	u.pinned = true
+	return u.id, u.userName
+}
+
+// unpin releases a pin.
+func (d *driver) unpin(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u := d.user(id); u != nil {
+		u.pinned = false
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -4,9 +4,10 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,22 +37,8 @@ func buildBinaries(t *testing.T, dir string) (iamflow, natsServer string) {
 	return iamflow, natsServer
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int { return freePortOn(t, "127.0.0.1") }
-
-// freePortOn returns a port on host that was free a moment ago.
-func freePortOn(t *testing.T, host string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // waitFor polls fn every sleep until it returns nil or total has passed, and
-// returns fn's last error then. Unlike testutil.CheckFor it does not fail the
+// returns fn's last error then; an errStop ends it at once. Unlike testutil.CheckFor it does not fail the
 // test, so callers can report what did not happen and go on.
 func waitFor(total, sleep time.Duration, fn func() error) error {
 	deadline := time.Now().Add(total)
@@ -59,6 +46,9 @@ func waitFor(total, sleep time.Duration, fn func() error) error {
 		err := fn()
 		if err == nil {
 			return nil
+		}
+		if stop, ok := err.(errStop); ok {
+			return stop.error
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not after %v: %w", total, err)
@@ -68,41 +58,39 @@ func waitFor(total, sleep time.Duration, fn func() error) error {
 }
 
 // httpOK is a readiness probe: GET url answers 200.
-func httpOK(url string) func() error {
+func httpOK(url string) error {
 	c := &http.Client{Timeout: 2 * time.Second}
-	return func() error {
-		resp, err := c.Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
 	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
 }
 
-// proc is one supervised child process. Like compose's restart policy, the
-// supervisor starts it again when it exits on its own; the test kills it
-// with SIGKILL and restarts it on purpose.
+// proc is one child process. Nothing restarts it behind the test's back: the
+// test kills and starts it on purpose, and an exit the test did not cause
+// is an error of the proof (with the process's last log lines).
 type proc struct {
 	t       *testing.T
 	name    string
 	bin     string
 	args    []string
 	env     []string
-	ready   func() error
 	logPath string
 
 	mu         sync.Mutex
 	cmd        *exec.Cmd
 	done       chan struct{}
-	expectExit bool // the test is stopping or killing it
-	closed     bool // the test is over: no more restarts
+	logFrom    int64 // where the current start's output begins in the log
+	expectExit bool  // the test is stopping or killing it
+	closed     bool  // the test is over
 	starts     int
-	crashes    int // exits nobody asked for
-	lastExit   string
+	crashes    []string // exits nobody asked for
 }
 
 // start starts the process; it does not wait for readiness.
@@ -116,6 +104,12 @@ func (p *proc) start() error {
 	if err != nil {
 		return err
 	}
+	fi, err := logf.Stat()
+	if err != nil {
+		logf.Close()
+		return err
+	}
+	p.logFrom = fi.Size()
 	fmt.Fprintf(logf, "\n===== start #%d at %s: %s %s\n", p.starts+1, time.Now().Format(time.RFC3339Nano), p.bin, strings.Join(p.args, " "))
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
@@ -134,33 +128,24 @@ func (p *proc) start() error {
 		err := cmd.Wait()
 		logf.Close()
 		p.mu.Lock()
-		p.lastExit = fmt.Sprint(err)
-		restart := !p.expectExit && !p.closed
-		if restart {
-			p.crashes++
+		unexpected := !p.expectExit && !p.closed
+		if unexpected {
+			p.crashes = append(p.crashes, fmt.Sprintf("at %s: %v", time.Now().Format("15:04:05.000"), err))
 		}
 		p.mu.Unlock()
 		close(done)
-		if restart {
-			p.t.Logf("%s exited on its own (%v); the supervisor restarts it", p.name, err)
-			time.Sleep(time.Second) // restart back-off, as a supervisor would
-			if err := p.start(); err != nil {
-				p.t.Logf("%s: restart: %v", p.name, err)
-			}
+		if unexpected {
+			p.t.Errorf("%s exited on its own (%v); nothing restarts it. Last lines of its log:\n%s", p.name, err, p.tail(20))
 		}
 	}()
 	return nil
 }
 
-// waitReady polls the readiness probe.
-func (p *proc) waitReady(total time.Duration) error {
-	if p.ready == nil {
-		return nil
-	}
-	if err := waitFor(total, 50*time.Millisecond, p.ready); err != nil {
-		return fmt.Errorf("%s not ready: %w", p.name, err)
-	}
-	return nil
+// pid is the running process's id.
+func (p *proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
 }
 
 // signal sends sig and waits for the process to exit, up to wait; then
@@ -215,9 +200,91 @@ func (p *proc) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// stats reports how often the process was started and crashed.
-func (p *proc) stats() (starts, crashes int) {
+// stats reports how often the process was started and the exits nobody
+// asked for.
+func (p *proc) stats() (starts int, crashes []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.starts, p.crashes
+	return p.starts, append([]string(nil), p.crashes...)
+}
+
+// fromLog waits until a line the current start wrote satisfies match, and
+// returns what match extracted: this is how the test learns the addresses a
+// process bound (port 0) from the lines it prints.
+func (p *proc) fromLog(total time.Duration, what string, match func(line string) (string, bool)) (string, error) {
+	var found string
+	err := waitFor(total, 20*time.Millisecond, func() error {
+		p.mu.Lock()
+		from := p.logFrom
+		p.mu.Unlock()
+		f, err := os.Open(p.logPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := f.Seek(from, io.SeekStart); err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if v, ok := match(sc.Text()); ok {
+				found = v
+				return nil
+			}
+		}
+		return fmt.Errorf("%s has not logged %s yet", p.name, what)
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w\n%s", err, p.tail(20))
+	}
+	return found, nil
+}
+
+// jsonLine decodes a JSON log line (iamflow serve logs JSON), or nil.
+func jsonLine(line string) map[string]any {
+	if !strings.HasPrefix(line, "{") {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal([]byte(line), &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// adminAddrs extracts the admin server's bound addresses from its
+// "admin: serving" log line: "grpc_addr http_addr".
+func adminAddrs(line string) (string, bool) {
+	m := jsonLine(line)
+	g, ok1 := m["grpc_addr"].(string)
+	h, ok2 := m["http_addr"].(string)
+	return g + " " + h, ok1 && ok2
+}
+
+// ingestAddr extracts the webhook's bound address from "ingest listening".
+func ingestAddr(line string) (string, bool) {
+	m := jsonLine(line)
+	a, ok := m["addr"].(string)
+	return a, ok && m["msg"] == "ingest listening"
+}
+
+// natsPorts reads the ports file nats-server writes (--ports_file_dir) for
+// the process pid: its client and monitoring addresses.
+func natsPorts(dir, bin string, pid int) (client, monitor string, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%s_%d.ports", filepath.Base(bin), pid)))
+	if err != nil {
+		return "", "", err
+	}
+	var ports struct {
+		Nats       []string `json:"nats"`
+		Monitoring []string `json:"monitoring"`
+	}
+	if err := json.Unmarshal(b, &ports); err != nil {
+		return "", "", fmt.Errorf("ports file: %w", err)
+	}
+	if len(ports.Nats) == 0 || len(ports.Monitoring) == 0 {
+		return "", "", fmt.Errorf("ports file %s lists no client or monitoring port", b)
+	}
+	return strings.TrimPrefix(ports.Nats[0], "nats://"), ports.Monitoring[0], nil
 }

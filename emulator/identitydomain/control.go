@@ -18,6 +18,7 @@ import (
 //	POST /_emulator/reset     Reset
 //	POST /_emulator/seed      load a seed (YAML or JSON body, see SeedData)
 //	POST /_emulator/generate  Generate (GenerateConfig as JSON)
+//	GET  /_emulator/writes    the write log (writelog.go), ?after=SEQ
 
 func (d *Domain) serveControl(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<20)
@@ -35,6 +36,13 @@ func (d *Domain) serveControl(w http.ResponseWriter, r *http.Request) {
 	switch route := r.Method + " " + strings.TrimSuffix(r.URL.Path, "/"); route {
 	case "GET /_emulator/stats":
 		ok(d.Stats())
+	case "GET /_emulator/writes":
+		l, err := d.writesFor(r)
+		if err != nil {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		ok(l)
 	case "GET /_emulator/faults":
 		ok(d.Faults())
 	case "POST /_emulator/faults":

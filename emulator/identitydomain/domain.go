@@ -25,6 +25,7 @@ type Domain struct {
 	faults  *faultState
 	events  *eventBus
 	stats   *callStats
+	writes  writeLog
 	handler http.Handler
 	userH   *resourceHandlers
 	groupH  *resourceHandlers

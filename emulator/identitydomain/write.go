@@ -33,6 +33,7 @@ func (d *Domain) commit(r *request, fn func(tx *txn) error) error {
 	d.events.emitMu.Lock()
 	d.store.mu.Unlock()
 	defer d.events.emitMu.Unlock()
+	d.writes.record(d.clock.Now(), d.actor(r), tx.changes)
 	for _, c := range tx.changes {
 		d.events.emit(d.buildEvent(c, r))
 	}

@@ -407,9 +407,6 @@ func newReplicator(ctx context.Context, a *App) (Service, error) {
 				return nil, err
 			}
 			domains[n] = c
-			if d, _ := a.cfg.Domain(n); d.ClientID != "" {
-				opts = append(opts, replicator.WithOwnActors(n, d.ClientID))
-			}
 		}
 	}
 	svc, err := replicator.New(ctx, a.cfg.Replicator, a.bus, domains, opts...)

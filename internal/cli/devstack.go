@@ -22,8 +22,8 @@ import (
 // configuration names none: a source whose changes flow to ingest, and a
 // target that services write into.
 type devDomains struct {
-	// clientID is iamflow's own client; adminID is yours (the banner's): a
-	// change iamflow's client makes is iamflow's own, and not replicated.
+	// clientID is iamflow's own client; adminID is yours (the banner's), as
+	// a person at the console would have.
 	clientID, clientSecret string
 	adminID, adminSecret   string
 	names                  []string

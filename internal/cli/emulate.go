@@ -55,7 +55,7 @@ its flags.`,
 			addr := fs.String("addr", "127.0.0.1:9101", "address of the first domain; the next ones take the following ports")
 			clientID := fs.String("client-id", "iamflow", "OAuth client id accepted by every domain")
 			clientSecret := fs.String("client-secret", "", "secret reference for the client secret (default: generated and printed)")
-			adminID := fs.String("admin-client-id", "admin", "a second OAuth client, with the same secret, for changes made by hand (\"\" for none): iamflow does not replicate its own client's changes")
+			adminID := fs.String("admin-client-id", "admin", "a second OAuth client, with the same secret, for changes made by hand (\"\" for none)")
 			tier := fs.String("tier", string(identitydomain.TierFree), "rate limits: free, oracle_apps, oracle_apps_premium, premium, external_user, unlimited")
 			webhook := fs.String("webhook", "", "URL that receives every change as an OCI Events payload (e.g. http://127.0.0.1:8080/v1/events)")
 			webhookUser := fs.String("webhook-user", "iamflow", "Basic auth user for --webhook")
@@ -140,7 +140,7 @@ its flags.`,
 			}
 			fmt.Fprintf(e.stdout, "OAuth client: id %q secret %q; Ctrl-C stops.\n", *clientID, shown)
 			if *adminID != "" && *adminID != *clientID {
-				fmt.Fprintf(e.stdout, "Administrator client: id %q, same secret (for changes by hand: iamflow's own client's changes are not replicated).\n", *adminID)
+				fmt.Fprintf(e.stdout, "Administrator client: id %q, same secret (for changes by hand, as a person at the console).\n", *adminID)
 			}
 			<-ctx.Done()
 			return nil

@@ -132,10 +132,13 @@ func (s *Service) handle(ctx context.Context, m *bus.Msg) bus.Result {
 			s.counters.jitRetries.Add(1)
 			return bus.RetryAfter(s.cfg.JITRetryAfter, err)
 		}
-		err = fmt.Errorf("user %s created in %s is still not readable after %d attempts: %w",
-			ref, ev.GetDomain(), m.NumDelivered, err)
-		s.recordError(err)
-		return bus.Terminal(err)
+		// Never readable: the user was deleted right after it was created
+		// (or the event is stale). What no longer exists has nothing to
+		// enforce; should it appear after all, the sweep covers it.
+		s.counters.jitGone.Add(1)
+		s.log.InfoContext(ctx, "created user never became readable; treated as deleted", "domain", ev.GetDomain(),
+			"user", ref.String(), "attempts", m.NumDelivered, "event", ev.GetId())
+		return bus.Done()
 	case errors.Is(err, ErrNotFound):
 		s.log.DebugContext(ctx, "user gone; nothing to enforce", "domain", ev.GetDomain(), "user", ref.String(), "event", ev.GetType())
 		return bus.Done()

@@ -21,6 +21,7 @@ type counters struct {
 	drift       atomic.Int64 // capability changes found reverting the policy
 	notFound    atomic.Int64 // users that could not be found
 	jitRetries  atomic.Int64 // user.created events retried for a not yet readable user
+	jitGone     atomic.Int64 // user.created events whose user never became readable (deleted)
 	failed      atomic.Int64 // reads and writes that failed
 	auditFailed atomic.Int64 // audit records not stored
 }
@@ -35,6 +36,7 @@ const (
 	CounterDrift        = "drift_found"      // capability changes that undid the policy
 	CounterNotFound     = "users_not_found"  // reads of users that do not exist (yet)
 	CounterJITRetries   = "jit_retries"      // user.created events retried for a user not yet readable
+	CounterJITGone      = "jit_gone"         // user.created events whose user never became readable: deleted, nothing to enforce
 	CounterFailed       = "failures"         // reads and writes that failed
 	CounterAuditFailed  = "audit_failed"     // audit records that could not be stored
 	CounterSweepRunning = "sweep_running"    // 1 while a sweep runs
@@ -55,6 +57,7 @@ func (s *Service) counterSnapshot() map[string]int64 {
 		CounterDrift:       c.drift.Load(),
 		CounterNotFound:    c.notFound.Load(),
 		CounterJITRetries:  c.jitRetries.Load(),
+		CounterJITGone:     c.jitGone.Load(),
 		CounterFailed:      c.failed.Load(),
 		CounterAuditFailed: c.auditFailed.Load(),
 	}

@@ -66,6 +66,8 @@ func TestEndToEndWithEmulators(t *testing.T) {
 	orde, err := emords.New(emords.Config{Databases: []emords.Database{{
 		Alias: "hr", ClientID: ordsClient, ClientSecret: ordsSecret,
 		Roles: []emords.Role{{Name: "HR_READ"}, {Name: "HR_WRITE"}, {Name: "APP_OWNER_ROLE"}},
+		// The account the injection attempt below aims at.
+		Users: []emords.User{{Username: "ADMIN", AccountStatus: "OPEN", Roles: []string{"APP_OWNER_ROLE"}}},
 	}}})
 	if err != nil {
 		t.Fatal(err)
@@ -207,20 +209,27 @@ func TestEndToEndWithEmulators(t *testing.T) {
 		t.Errorf("replays ran %q", got)
 	}
 
-	// An injection attempt through a userName is refused and nothing runs.
+	// An injection attempt through a userName is refused (listed in the
+	// status, not dead-lettered) and nothing runs.
 	n = len(orde.Statements("hr"))
 	member(readers, evil, true)
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if c := h.svc.Status(ctx).Consumers[0]; c.DeadLettered != 1 {
-			return fmt.Errorf("%d dead letters", c.DeadLettered)
+		if rs := h.svc.databaseStatus(ctx, h.svc.byName["hr"]).Refused; len(rs) != 1 {
+			return fmt.Errorf("%d refused users", len(rs))
 		}
 		return nil
 	})
+	if c := h.svc.Status(ctx).Consumers[0]; c.DeadLettered != 0 {
+		t.Errorf("%d dead letters, want none", c.DeadLettered)
+	}
 	if got := orde.Statements("hr")[n:]; len(got) != 0 {
 		t.Errorf("the injection attempt reached the database: %q", got)
 	}
-	if _, ok := orde.User("hr", "ADMIN"); !ok {
-		t.Log("(the emulator has no ADMIN user; nothing to check there)")
+	// So is an IAM user whose name is an Oracle-maintained account's.
+	member(readers, mkUser("admin"), true)
+	h.settled()
+	if u, ok := orde.User("hr", "ADMIN"); !ok || u.AccountStatus != "OPEN" || !slices.Equal(u.Roles, []string{"APP_OWNER_ROLE"}) {
+		t.Errorf("the ADMIN account is %+v (exists: %v), want it untouched", u, ok)
 	}
 	// Return: unlocked with the role back.
 	member(readers, alice, true)

@@ -22,6 +22,9 @@ const (
 	ActionCreateRole         = "create_role"
 	// ActionSkip is the audit action of an account left alone on purpose.
 	ActionSkip = "skip"
+	// ActionRefuse is the audit action of a user in scope who cannot have
+	// an account (the userName cannot be an Oracle identifier).
+	ActionRefuse = "refuse"
 )
 
 // ErrUnsafeName is matched (errors.Is) by the error of a plan refused
@@ -129,6 +132,20 @@ func (m *Mapping) AccountName(userName string) (ords.Identifier, error) {
 		return ords.Identifier{}, fmt.Errorf("IAM user %q cannot have an account in database %s: %w", userName, m.database, err)
 	}
 	return id, nil
+}
+
+// WantsAccount reports whether the user should have an account (user
+// mode): it exists, is active and is in a mapped group.
+func (m *Mapping) WantsAccount(v UserView) bool {
+	if !v.Found || !v.User.Active {
+		return false
+	}
+	for _, g := range v.User.Groups {
+		if _, ok := m.byGroup[strings.ToLower(g)]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // UserView is what the planner knows about one IAM user: the user as the

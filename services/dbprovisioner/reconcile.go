@@ -204,7 +204,11 @@ func (s *Service) Preview(ctx context.Context, database string, ref UserRef) (Us
 	if r.m.Mode() != ModeUser {
 		return UserView{}, Plan{}, fmt.Errorf("database %s: mode %s has no per-user accounts: %w", database, r.m.Mode(), ErrPermanent)
 	}
-	v, err := s.inspectUser(ctx, r, ref)
+	had, err := s.book.get(ctx, r.cfg.Name, ref.ID)
+	if err != nil {
+		return UserView{}, Plan{}, err
+	}
+	v, err := s.inspectUser(ctx, r, ref, had)
 	if err != nil {
 		return v, Plan{}, err
 	}

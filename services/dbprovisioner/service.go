@@ -76,6 +76,7 @@ type Service struct {
 
 	state atomic.Int32 // iamflowv1.State
 	last  servicestatus.Last
+	book  *accountBook
 
 	runMu   sync.Mutex
 	running bool
@@ -91,6 +92,7 @@ type dbRuntime struct {
 	consumer atomic.Pointer[bus.Consumer]
 	counters counters
 	last     servicestatus.Last
+	refusals refusals
 
 	recMu       sync.Mutex
 	reconciling bool
@@ -139,7 +141,14 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, dirs map[string]Directory,
 	if b == nil {
 		return nil, errors.New("dbprovisioner: no bus")
 	}
-	return build(cfg, b, dirs, dbs, opts...)
+	s, err := build(cfg, b, dirs, dbs, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if s.book, err = openAccountBook(ctx, b); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // build is New without the bus requirement, for tests of the logic.
@@ -168,6 +177,7 @@ func build(cfg Config, b *bus.Bus, dirs map[string]Directory, dbs map[string]Dat
 		cfg: cfg, bus: b, byName: map[string]*dbRuntime{}, log: o.log,
 		tracer: o.tel.TracerProvider.Tracer(instrumentationName), auditor: o.auditor,
 		now: o.now, version: o.version, metrics: newMetrics(o.registerer), started: o.now(),
+		book: &accountBook{mem: map[string]string{}},
 	}
 	var errs []error
 	for _, d := range cfg.Databases {

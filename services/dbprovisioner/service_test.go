@@ -218,37 +218,97 @@ func TestEventsDriveTheAccount(t *testing.T) {
 	})
 }
 
-func TestUnsafeNameIsDeadLetteredAndNothingRuns(t *testing.T) {
+// A user in a mapped group whose userName cannot be an account is refused
+// once: one status entry, one audit record, no statement, no dead letter
+// (however many events name the user). Outside the mapping such a name is
+// simply out of scope.
+func TestUnsafeNameIsRefusedOnceAndNothingRuns(t *testing.T) {
 	h := newHarness(t, testConfig(), true)
 	evil := `x" cascade; drop user admin--`
 	h.dir.set(User{ID: evilID, UserName: evil, Active: true, Groups: []string{"HR Readers"}})
-	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, evilID, "")
-	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if n := h.svc.Status(context.Background()).Consumers[0].DeadLettered; n != 1 {
-			return fmt.Errorf("%d dead letters", n)
-		}
-		return nil
-	})
+	for range 3 {
+		h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, evilID, "")
+	}
+	const outsider = "b0000000000000000000000000000002"
+	for _, name := range []string{"o'neil@example.com", "a+b@example.com", "jürgen@example.com"} {
+		h.dir.set(User{ID: outsider + name[:1], UserName: name, Active: true, Groups: []string{"Other"}})
+		h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_UPDATED, outsider+name[:1], "")
+	}
+	st := h.settled()
 	if got := h.db.statements(); len(got) != 0 {
 		t.Fatalf("statements ran: %q", got)
 	}
-	dlq, err := h.bus.JetStream().Stream(context.Background(), bus.StreamDLQ)
-	if err != nil {
-		t.Fatal(err)
+	if n := st.Consumers[0].DeadLettered; n != 0 {
+		t.Errorf("%d dead letters, want none", n)
 	}
-	dl, err := dlq.GetLastMsgForSubject(context.Background(), bus.DLQSubject("dbprovisioner-hr"))
-	if err != nil {
-		t.Fatal(err)
+	ds := h.svc.databaseStatus(context.Background(), h.svc.byName["hr"])
+	if len(ds.Refused) != 1 || ds.Refused[0].UserName != evil || !strings.Contains(ds.Refused[0].Reason, "cannot have an account") {
+		t.Fatalf("refused in status: %v", ds.Refused)
 	}
-	if reason := dl.Header.Get(bus.HeaderDLQReason); !strings.Contains(reason, "refused") || !strings.Contains(reason, `contains '\"'`) &&
-		!strings.Contains(reason, `contains '"'`) {
-		t.Errorf("dead letter reason %q", reason)
+	var refusals int
+	for _, r := range h.audit.records() {
+		if r.Action == ActionRefuse {
+			refusals++
+			if r.Outcome != "failed" || !strings.Contains(r.Reason, "rename the user or change the mapping") {
+				t.Errorf("refusal record %v", r)
+			}
+		}
 	}
-	if dl.Header.Get(bus.HeaderDLQDeliveries) != "1" {
-		t.Errorf("dead-lettered after %s deliveries, want 1 (terminal)", dl.Header.Get(bus.HeaderDLQDeliveries))
+	if refusals != 1 {
+		t.Errorf("%d refusal audit records, want 1", refusals)
 	}
-	if c := h.svc.Status(context.Background()).Counters; c[CounterRefused] != 1 {
-		t.Errorf("counters %v", c)
+	if c := h.svc.Status(context.Background()).Counters; c[CounterRefused] == 0 {
+		t.Errorf("counters %v, want the refusals counted", c)
+	}
+	// The user leaves the mapped group: the refusal is gone from the status.
+	h.dir.set(User{ID: evilID, UserName: evil, Active: true, Groups: []string{"Other"}})
+	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_REMOVED, evilID, "")
+	h.settled()
+	if ds := h.svc.databaseStatus(context.Background(), h.svc.byName["hr"]); len(ds.Refused) != 0 {
+		t.Errorf("refused after leaving: %v", ds.Refused)
+	}
+}
+
+// A stale or forged delete names an id that does not exist and the name of
+// a live user (the user was deleted and re-created under the same name, and
+// the old delete came late; or someone posted it): the live user's account
+// is not touched, since the domain says a user of that name exists now.
+func TestStaleOrForgedDeleteDoesNotTouchALiveAccount(t *testing.T) {
+	for _, onLeave := range []string{OnLeaveLock, OnLeaveDrop} {
+		t.Run(onLeave, func(t *testing.T) {
+			h := newHarness(t, testConfig(func(d *DatabaseConfig) { d.OnLeave = onLeave }), true)
+			h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+			h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+			h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+				if !ok || u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+					return fmt.Errorf("account %v %v %v", ok, u, roles)
+				}
+				return nil
+			})
+			h.settled()
+			n := len(h.db.statements())
+			const goneID = "d0000000000000000000000000000000"
+			h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_DELETED, goneID, "alice@example.com")
+			h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_DELETED, goneID, "ALICE@example.com")
+			h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_REMOVED, goneID, "alice@example.com")
+			h.settled()
+			if got := h.db.statements(); len(got) != n {
+				t.Fatalf("a forged delete ran %q", got[n:])
+			}
+			u, roles, _ := h.db.account(aliceAcct)
+			if u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+				t.Fatalf("live account changed: %v %v", u, roles)
+			}
+			// A real delete still takes the account away.
+			h.dir.remove(aliceID)
+			h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_DELETED, aliceID, "alice@example.com")
+			h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+				if onLeave == OnLeaveDrop && ok || onLeave == OnLeaveLock && (!u.Locked() || len(roles) != 0) {
+					return fmt.Errorf("after the real delete: exists %v, %v, roles %v", ok, u, roles)
+				}
+				return nil
+			})
+		})
 	}
 }
 
@@ -365,5 +425,62 @@ func TestConcurrencyBound(t *testing.T) {
 	defer h.db.mu.Unlock()
 	if h.db.maxInFlight != 1 {
 		t.Errorf("max in flight %d, want 1", h.db.maxInFlight)
+	}
+}
+
+// A renamed user's account moves with the name: the new name's account is
+// made, and the old one is locked, on the event path (the account book
+// remembers which account was the user's).
+func TestRenamedUserLeavesNoOpenAccount(t *testing.T) {
+	h := newHarness(t, testConfig(), true)
+	member := iamflowv1.Kind_KIND_MEMBERSHIP
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(member, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("account %v %v", ok, roles)
+		}
+		return nil
+	})
+	h.dir.set(User{ID: aliceID, UserName: "alicia@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_UPDATED, aliceID, "alicia@example.com")
+	h.waitAccount("ALICIA@EXAMPLE.COM", func(u DBUser, roles []string, ok bool) error {
+		if !ok || u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("new account %v %v %v", ok, u, roles)
+		}
+		return nil
+	})
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !u.Locked() || len(roles) != 0 {
+			return fmt.Errorf("the old name's account %v roles %v: still open", u, roles)
+		}
+		return nil
+	})
+}
+
+// A user deleted right after a membership change: the membership event
+// names the member by id only, and the account book says whose account it
+// was, so it is locked on the event path.
+func TestDeletedMemberIsLockedByID(t *testing.T) {
+	h := newHarness(t, testConfig(), true)
+	member := iamflowv1.Kind_KIND_MEMBERSHIP
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(member, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !ok {
+			return errors.New("no account yet")
+		}
+		return nil
+	})
+	h.dir.remove(aliceID)
+	h.publish(member, iamflowv1.Action_ACTION_MEMBER_REMOVED, aliceID, "Alice Display Name")
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !u.Locked() || len(roles) != 0 {
+			return fmt.Errorf("account %v roles %v", u, roles)
+		}
+		return nil
+	})
+	if st := h.settled(); st.Consumers[0].DeadLettered != 0 {
+		t.Errorf("%d dead letters", st.Consumers[0].DeadLettered)
 	}
 }

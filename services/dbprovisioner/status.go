@@ -91,6 +91,7 @@ func (s *Service) databaseStatus(ctx context.Context, r *dbRuntime) *iamflowv1.D
 	var last iamflowv1.ServiceStatus
 	r.last.Fill(&last)
 	ds.LastError, ds.LastErrorTime = last.LastError, last.LastErrorTime
+	ds.Refused = r.refusals.list()
 	r.recMu.Lock()
 	ds.ReconcileRunning = r.reconciling
 	r.recMu.Unlock()

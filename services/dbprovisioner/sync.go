@@ -52,8 +52,10 @@ func userOf(ev *iamflowv1.IdentityEvent) (UserRef, bool) {
 	case iamflowv1.Kind_KIND_MEMBERSHIP:
 		switch ev.GetAction() {
 		case iamflowv1.Action_ACTION_MEMBER_ADDED, iamflowv1.Action_ACTION_MEMBER_REMOVED:
+			// A membership event names the member by display name, not
+			// userName: only the id says who it is.
 			r := ev.GetRelated()
-			return UserRef{ID: r.GetId(), Name: r.GetName()}, true
+			return UserRef{ID: r.GetId()}, true
 		}
 	}
 	return UserRef{}, false
@@ -105,7 +107,9 @@ func (s *Service) result(r *dbRuntime, err error) bus.Result {
 	switch {
 	case err == nil:
 		return bus.Done()
-	case errors.Is(err, ErrUnsafeName), errors.Is(err, ErrPermanent):
+	case errors.Is(err, ErrUnsafeName):
+		return bus.Done() // listed in the status and audited once (refuse)
+	case errors.Is(err, ErrPermanent):
 		s.recordError(r, err)
 		return bus.Terminal(err)
 	default:
@@ -114,20 +118,12 @@ func (s *Service) result(r *dbRuntime, err error) bus.Result {
 	}
 }
 
-// handleGroupEvent ensures the objects of the group a group event names
-// (shared, global_role), or of every mapped group when it names none.
+// handleGroupEvent ensures the objects of every mapped group (shared,
+// global_role) when a group changes: the event's group name is not trusted
+// to say which, and there are few mapped groups to check.
 func (s *Service) handleGroupEvent(ctx context.Context, r *dbRuntime, ev *iamflowv1.IdentityEvent, c cause) error {
 	if ev.GetKind() != iamflowv1.Kind_KIND_GROUP || ev.GetAction() == iamflowv1.Action_ACTION_DELETED {
 		return nil // a global mapping to a deleted group grants nothing; it is left for an administrator
-	}
-	name := ev.GetResource().GetName()
-	if name != "" {
-		i := r.m.GroupIndex(name)
-		if i < 0 {
-			return nil
-		}
-		_, err := s.syncGroup(ctx, r, i, c)
-		return err
 	}
 	for i := range r.m.GroupCount() {
 		if _, err := s.syncGroup(ctx, r, i, c); err != nil {
@@ -146,39 +142,107 @@ type userResult struct {
 }
 
 // syncUser reads one IAM user and their account and runs the plan (unless
-// dry run).
+// dry run). The account book says which account the user had: when the
+// user is gone, that account follows as if it left every group; when the
+// user was renamed, the old name's account does too (unless a user of that
+// name exists now, whose own account it is).
 func (s *Service) syncUser(ctx context.Context, r *dbRuntime, ref UserRef, c cause) (res userResult, err error) {
 	ctx, span := s.tracer.Start(ctx, "dbprovisioner sync user", trace.WithAttributes(
 		attribute.String("iamflow.database", r.cfg.Name), attribute.String("iamflow.user", ref.String()),
 		attribute.String("iamflow.trigger", c.source)))
 	defer func() { endSpan(span, err) }()
 
-	res.view, err = s.inspectUser(ctx, r, ref)
+	had, err := s.book.get(ctx, r.cfg.Name, ref.ID)
+	if err != nil {
+		return res, err
+	}
+	if res, err = s.syncOne(ctx, r, ref, had, c); err != nil || c.dryRun {
+		return res, err
+	}
+	if res.view.Found && had != "" && !strings.EqualFold(had, res.user.UserName) {
+		if _, err := s.syncOne(ctx, r, UserRef{Name: had}, "", c); err != nil {
+			return res, fmt.Errorf("the account of %q, %s's name before: %w", had, res.user.UserName, err)
+		}
+	}
+	switch {
+	case res.view.Found && res.user.ID != "" && (r.m.WantsAccount(res.view) || res.view.Account != nil):
+		err = s.book.put(ctx, r.cfg.Name, res.user.ID, res.user.UserName)
+	case !res.view.Found && ref.ID != "":
+		err = s.book.forget(ctx, r.cfg.Name, ref.ID)
+	}
+	return res, err
+}
+
+// syncOne is syncUser for one name: the user ref names, or, when it is
+// gone, the user of the name it had (had, else the event's name).
+func (s *Service) syncOne(ctx context.Context, r *dbRuntime, ref UserRef, had string, c cause) (res userResult, err error) {
+	res.view, err = s.inspectUser(ctx, r, ref, had)
 	if err == nil {
 		res.plan, err = r.m.PlanUser(res.view)
 	}
 	res.user = res.view.User
 	if errors.Is(err, ErrUnsafeName) {
+		if !r.m.WantsAccount(res.view) {
+			// Outside the mapping (or gone): no account was ever made for a
+			// name that cannot be one, so there is nothing to do.
+			r.counters.skipped.Add(1)
+			s.metrics.outcome(r.cfg.Name, c.source, "skipped")
+			r.refusals.clear(res.user)
+			return res, nil
+		}
 		r.counters.refused.Add(1)
 		s.metrics.outcome(r.cfg.Name, c.source, "refused")
+		s.refuse(ctx, r, res.user, err, c)
 		return res, err
 	}
 	if err != nil {
 		return res, err
 	}
+	r.refusals.clear(res.user)
 	res.applied, err = s.apply(ctx, r, res.plan, resourceOfUser(res.user), len(res.plan.Groups) > 0, c)
 	return res, err
 }
 
-// inspectUser reads the user's groups and the account's state.
-func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef) (UserView, error) {
+// refuse records, once per user and reason, that a user in a mapped group
+// cannot have an account: in the database's status and in the audit trail.
+// It is not retried or dead-lettered per event: a person must rename the
+// user or change the mapping, and the status says so until then.
+func (s *Service) refuse(ctx context.Context, r *dbRuntime, u User, err error, c cause) {
+	if !r.refusals.add(u, err.Error(), s.now()) || c.dryRun {
+		return
+	}
+	s.log.WarnContext(ctx, "user in a mapped group cannot have a database account", "database", r.cfg.Name,
+		"user", u.UserName, "error", err)
+	rec := s.auditRecord(r, Plan{IAMName: u.UserName, Subject: u.UserName}, Step{Action: ActionRefuse}, resourceOfUser(u), c)
+	rec.Outcome, rec.Reason = audit.OutcomeFailed, err.Error()+"; rename the user or change the mapping"
+	s.record(ctx, r, rec)
+}
+
+// inspectUser reads the user's groups and the account's state. A user
+// gone from the domain is known by the name its account was made for (had)
+// or, for an account made before the book kept it, by the event's name.
+func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef, had string) (UserView, error) {
 	var v UserView
 	u, err := r.dir.ReadUser(ctx, ref)
+	if errors.Is(err, ErrNotFound) && ref.ID != "" {
+		if had != "" {
+			ref.Name = had
+		}
+		if ref.Name != "" {
+			// The id is gone. A user of that name may exist now (re-created
+			// since, or the event is stale or forged): the domain decides,
+			// not the event.
+			u, err = r.dir.ReadUser(ctx, UserRef{Name: ref.Name})
+		}
+	}
 	switch {
 	case err == nil:
 		v.User, v.Found = u, true
 	case errors.Is(err, ErrNotFound) && ref.Name != "":
-		v.User = User{UserName: ref.Name} // deleted: its account follows as if it left every group
+		// No user of that name exists: its account, if any, follows as
+		// if it left every group (the plan touches only an account that
+		// is IAM_PRINCIPAL_NAME=<domain>/<that name>).
+		v.User = User{UserName: ref.Name}
 	case errors.Is(err, ErrNotFound):
 		return v, fmt.Errorf("user %s: %w: %w", ref, errUserGone, err)
 	default:

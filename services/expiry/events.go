@@ -30,30 +30,41 @@ func (s *Service) handleEvent(ctx context.Context, m *bus.Msg) bus.Result {
 	if c == nil {
 		return bus.Done()
 	}
-	groupID, groupName := e.GetResource().GetId(), e.GetResource().GetName()
-	if _, ok := s.group(e.GetDomain(), groupName); !ok {
-		// The event may not name the group: read it.
-		g, err := c.GetGroup(ctx, groupID)
-		if errors.Is(err, identitydomain.ErrNotFound) {
-			return bus.Done()
-		}
-		if err != nil {
-			return retry(err)
-		}
-		if g.DisplayName == nil {
-			return bus.Done()
-		}
-		groupName = *g.DisplayName
+	// The event says where to look; the names come from the domain, so an
+	// event whose names are stale or forged cannot make a grant on another
+	// group, or label one with another user's name.
+	groupID, userID := e.GetResource().GetId(), e.GetRelated().GetId()
+	g, err := c.GetGroup(ctx, groupID, "id", "displayName")
+	if errors.Is(err, identitydomain.ErrNotFound) {
+		return bus.Done()
 	}
+	if err != nil {
+		return retry(err)
+	}
+	if g.DisplayName == nil {
+		return bus.Done()
+	}
+	groupName := *g.DisplayName
 	tg, ok := s.group(e.GetDomain(), groupName)
 	if !ok {
 		return bus.Done()
+	}
+	u, err := c.GetUser(ctx, userID, "id", "userName")
+	if errors.Is(err, identitydomain.ErrNotFound) {
+		return bus.Done() // the user is gone: no membership to adopt
+	}
+	if err != nil {
+		return retry(err)
+	}
+	userName := ""
+	if u.UserName != nil {
+		userName = *u.UserName
 	}
 	requester := e.GetActor().GetName()
 	if requester == "" {
 		requester = e.GetActor().GetId()
 	}
-	if _, err := s.adopt(ctx, tg, groupID, groupName, e.GetRelated().GetId(), e.GetRelated().GetName(), SourceEvent,
+	if _, err := s.adopt(ctx, tg, groupID, groupName, userID, userName, SourceEvent,
 		requester, "membership added outside iamflow (event "+e.GetId()+")", e.GetId()); err != nil {
 		return retry(err)
 	}
@@ -81,6 +92,17 @@ func (s *Service) adopt(ctx context.Context, tg TemporaryGroup, groupID, groupNa
 		State: iamflowv1.GrantState_GRANT_STATE_ACTIVE, CreatedAt: timestamppb.New(now),
 		ExpiresAt: timestamppb.New(now.Add(tg.DefaultDuration)), Reason: note, Requester: requester, Source: source,
 	}
+	c := s.clients[tg.Domain]
+	if c == nil {
+		return nil, fmt.Errorf("adopt %s in %s: no client for domain %q", userID, groupName, tg.Domain)
+	}
+	// The trigger (an event, or a member list read a moment ago) may be
+	// stale: the membership may have been removed since, e.g. by a revoke.
+	// A membership that is gone is not claimed at all (a claim, even a
+	// short one, would refuse a new grant for it meanwhile) ...
+	if member, err := isMember(ctx, c, groupID, userID); err != nil || !member {
+		return nil, err
+	}
 	other, err := st.claimMembership(ctx, g.Domain, groupID, userID, g.Id)
 	if err != nil {
 		return nil, err
@@ -89,15 +111,8 @@ func (s *Service) adopt(ctx context.Context, tg TemporaryGroup, groupID, groupNa
 		s.counters.adoptSkipped.Add(1)
 		return nil, nil // level-triggered: the membership has its grant
 	}
-	// The trigger (an event, or a member list read a moment ago) may be
-	// stale: the membership may have been removed since, e.g. by a revoke
-	// that released this key just now. Check the domain while holding the
-	// claim, so a revoke cannot slip between the check and the claim.
-	c := s.clients[tg.Domain]
-	if c == nil {
-		st.releaseMembership(ctx, g)
-		return nil, fmt.Errorf("adopt %s in %s: no client for domain %q", userID, groupName, tg.Domain)
-	}
+	// ... and it is checked again while holding the claim, so a revoke
+	// cannot slip between the check and the claim.
 	member, err := isMember(ctx, c, groupID, userID)
 	if err != nil || !member {
 		st.releaseMembership(ctx, g)

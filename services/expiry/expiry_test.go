@@ -2,7 +2,6 @@ package expiry
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -24,9 +23,21 @@ type granted struct {
 	g   *iamflowv1.Grant
 }
 
-// expectExpiry waits for each grant's membership to go, checks it did not
-// go before the deadline, and logs the lateness (a failure beyond 1s when
-// IAMFLOW_TEST_STRICT_TIMING is set).
+// maxLateness is how late after its deadline a membership may go. The timer
+// path takes tens of milliseconds; the bound leaves room for a 2-core
+// machine shared with other test runs, and stays well below timerGrace, so
+// a grant that only the safety scan ended fails here as well as on the
+// timers_missed counter the pipeline checks.
+const maxLateness = 1500 * time.Millisecond
+
+// reconnectAfterRestart is how long after the test's NATS server is back the
+// service's connection may take to return (the bus retries every 2s).
+const reconnectAfterRestart = 2500 * time.Millisecond
+
+// expectExpiry waits for each grant's membership to go and checks it went
+// neither before the deadline nor more than maxLateness after it; a
+// deadline that fell before the restarted NATS server was back and the
+// service reconnected (p.natsBack) counts from then.
 func (p *pipeline) expectExpiry(t *testing.T, gs []granted) lateness {
 	t.Helper()
 	var late lateness
@@ -36,13 +47,12 @@ func (p *pipeline) expectExpiry(t *testing.T, gs []granted) lateness {
 		if l < 0 {
 			t.Errorf("grant %s revoked %v before its deadline", x.g.Id, -l)
 		}
-		if l > time.Second {
-			// DESIGN.md: no timing assertions by default; the figure is logged.
-			report := t.Logf
-			if os.Getenv("IAMFLOW_TEST_STRICT_TIMING") != "" {
-				report = t.Errorf
-			}
-			report("grant %s revoked %v after its deadline (target ≤ 1s)", x.g.Id, l)
+		allowed := maxLateness
+		if !p.natsBack.IsZero() {
+			allowed += max(0, p.natsBack.Add(reconnectAfterRestart).Sub(x.g.ExpiresAt.AsTime()))
+		}
+		if l > allowed {
+			t.Errorf("grant %s revoked %v after its deadline (at most %v)", x.g.Id, l, allowed)
 		}
 		late = append(late, l)
 	}

@@ -224,7 +224,7 @@ func (s *Service) Revoke(ctx context.Context, id, requester, reason string) (*ia
 	if reason != "" {
 		note += ": " + reason
 	}
-	g, _, err := s.end(ctx, id, iamflowv1.GrantState_GRANT_STATE_REVOKED, requester, note, false)
+	g, _, err := s.end(ctx, id, iamflowv1.GrantState_GRANT_STATE_REVOKED, requester, note, false, false)
 	switch {
 	case errors.Is(err, errAlreadyEnded):
 		return nil, status.Errorf(codes.FailedPrecondition, "grant %s is already %s", id, stateName(g.State))
@@ -300,8 +300,9 @@ const scheduleLead = 1500 * time.Millisecond
 
 // dueTTL is how long a due message is kept: the stream holds no history of
 // handled deadlines (the grants hold it). One left unhandled that long (the
-// service down) is not needed either: the scan at start finds the grant past
-// its deadline and publishes a new one.
+// service down) is lost with it; the scan then finds the grant past its
+// deadline and, after timerGrace, publishes a new one (counted as a missed
+// timer).
 const dueTTL = "1h"
 
 // schedule sets a durable timer that publishes iam.expiry.due.<id> shortly
@@ -323,11 +324,12 @@ func (s *Service) schedule(ctx context.Context, id string, deadline time.Time) e
 	return nil
 }
 
-// due publishes iam.expiry.due.<id> now (the scan's timer); key
+// due publishes iam.expiry.due.<id> now, marked as the scan's; key
 // de-duplicates concurrent scans.
 func (s *Service) due(ctx context.Context, id, key string) error {
 	m := nats.NewMsg(dueSubject + "." + id)
 	m.Header.Set("Nats-TTL", dueTTL)
+	m.Header.Set(dueSourceHeader, dueByScan)
 	m.Data = []byte(id)
 	if _, err := s.bus.Publish(ctx, m, "due-"+id+"-"+key); err != nil {
 		return fmt.Errorf("publish due grant %s: %w", id, err)

@@ -123,6 +123,12 @@ type pipeline struct {
 	human   *identitydomain.Client
 	cfg     Config
 	groupID string
+	// timersLost says the test removes deadline timers on purpose; any other
+	// test fails when a grant had to be expired by the safety scan.
+	timersLost bool
+	// natsBack is when the test's NATS server was back after a restart
+	// (zero: never restarted); see expectExpiry.
+	natsBack time.Time
 
 	mu   sync.Mutex
 	svcs []*Service
@@ -177,6 +183,11 @@ func (p *pipeline) start(opts ...Option) (*Service, func()) {
 		})
 	}
 	p.t.Cleanup(stop)
+	p.t.Cleanup(func() {
+		if n := svc.counters.timersMissed.Load(); n > 0 && !p.timersLost {
+			p.t.Errorf("%d grant(s) expired by the safety scan: their deadline timers did not end them", n)
+		}
+	})
 	testutil.CheckFor(p.t, 10*time.Second, 5*time.Millisecond, func() error {
 		if st := svc.Status(context.Background()); st.State != iamflowv1.State_STATE_RUNNING {
 			return fmt.Errorf("state %v", st.State)

@@ -24,15 +24,20 @@ var (
 
 // end removes the membership of an open grant and moves it to state `to`.
 // With atDeadline it acts only once the deadline has passed (errNotDue and
-// the time left otherwise). It returns errAlreadyEnded (with the grant)
-// when the grant is no longer open, errClaimed (with the claim's time left)
-// when another worker is revoking it, and the domain's error when the
-// membership could not be removed (the grant is then marked with the error,
-// and overdue if its deadline passed).
-func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, actor, note string, atDeadline bool) (*iamflowv1.Grant, time.Duration, error) {
+// the time left otherwise). byScan says the safety scan asked for it: if the
+// grant shows no failed attempt, its deadline timer did not end it, and the
+// expiry is recorded as late by the scan (a fault, see timerGrace).
+//
+// It returns errAlreadyEnded (with the grant) when the grant is no longer
+// open, errClaimed (with the claim's time left) when another worker is
+// revoking it, and the domain's error when the membership could not be
+// removed (the grant is then marked with the error, and overdue if its
+// deadline passed).
+func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, actor, note string, atDeadline, byScan bool) (*iamflowv1.Grant, time.Duration, error) {
 	st := s.st
 	token := s.instance + "/" + newID()[:8]
 	var r *record
+	var timerMissed bool
 	for attempt := 0; ; attempt++ {
 		var (
 			rev uint64
@@ -54,6 +59,7 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 		}
 		r.claim, r.claimUntil = token, now.Add(ClaimTTL)
 		if _, err = st.update(ctx, r, rev); err == nil {
+			timerMissed = byScan && r.g.LastError == "" && !r.g.Overdue
 			break
 		}
 		if !errors.Is(err, errConflict) || attempt > 20 {
@@ -75,6 +81,9 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 		}
 		from := r.g.State
 		r.g.State, r.g.EndedAt, r.g.Overdue, r.g.LastError = to, timestamppb.New(t), false, ""
+		if timerMissed {
+			note += "; " + noteTimerMissed
+		}
 		addHistory(r.g, t, from, to, actor, note)
 		return true
 	})
@@ -96,6 +105,12 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 		s.counters.expired.Add(1)
 		late := r.g.EndedAt.AsTime().Sub(r.g.ExpiresAt.AsTime())
 		s.metrics.lateness.Observe(late.Seconds())
+		if timerMissed {
+			s.counters.timersMissed.Add(1)
+			s.metrics.timersMissed.Inc()
+			s.log.Error("deadline timer did not end the grant: the safety scan removed the membership late", "grant", r.g.Id,
+				"domain", r.g.Domain, "group", r.g.GroupName, "user", r.g.UserName, "late", late)
+		}
 	} else {
 		s.counters.revoked.Add(1)
 	}
@@ -151,7 +166,8 @@ func (s *Service) handleDue(ctx context.Context, m *bus.Msg) bus.Result {
 		return bus.Terminal(fmt.Errorf("due message on %s names no grant", m.Subject))
 	}
 	s.counters.fired.Add(1)
-	_, wait, err := s.end(ctx, id, iamflowv1.GrantState_GRANT_STATE_EXPIRED, Name, "deadline passed: membership removed", true)
+	byScan := m.Header.Get(dueSourceHeader) == dueByScan
+	_, wait, err := s.end(ctx, id, iamflowv1.GrantState_GRANT_STATE_EXPIRED, Name, "deadline passed: membership removed", true, byScan)
 	switch {
 	case err == nil, errors.Is(err, errNotFound), errors.Is(err, errAlreadyEnded):
 		return bus.Done()
@@ -180,17 +196,43 @@ func (s *Service) handleDue(ctx context.Context, m *bus.Msg) bus.Result {
 	return bus.RetryAfter(d, err)
 }
 
-// scan counts the grants by state, and publishes a due message for every
-// open grant past its deadline whose timer has not done its work (a lost
-// timer, a revocation given up by the consumer). It sets the gauges.
-func (s *Service) scan(ctx context.Context) {
+// timerGrace is how long the safety scan leaves an open grant past its
+// deadline to its timer before it publishes the due message itself. It is
+// counted from the first scan that saw the grant late, and starts again
+// after a scan that could not read the grants (NATS away: timers and their
+// consumer need the server too, and get their chance once it is back). A
+// grant the scan has to end that way shows no failed attempt: its timer did
+// not end it (it was never set, or its due message was lost, e.g. delivered
+// just before a single NATS server was killed and never redelivered). That
+// is a fault, not a second path: the expiry is late by at least timerGrace,
+// the grant's history says "late", the status counter timers_missed and
+// iamflow_expiry_timers_missed_total count it, and the tests fail on it.
+const timerGrace = 5 * time.Second
+
+// noteTimerMissed ends the history note of a grant the scan had to expire.
+const noteTimerMissed = "late: the deadline timer did not end it, the safety scan removed the membership"
+
+// The header that marks a due message the scan published (not the timer).
+const (
+	dueSourceHeader = "Iamflow-Due-Source"
+	dueByScan       = "scan"
+)
+
+// scan counts the grants by state and sets the gauges. It publishes a due
+// message for every open grant past its deadline whose revocation failed
+// (overdue, last_error: the consumer may have given up), and for every one
+// whose timer has not fired within timerGrace of healthy scans (lateSince,
+// kept by scanLoop: grant id -> the first scan that saw it late).
+func (s *Service) scan(ctx context.Context, lateSince map[string]time.Time) {
 	if _, err := s.init(ctx); err != nil {
 		s.recordError(err)
+		clear(lateSince)
 		return
 	}
 	now := s.now()
 	var c stateCounts
 	var late []string
+	seen := map[string]bool{}
 	err := s.st.all(ctx, func(r *record, rev uint64) {
 		g := r.g
 		c.add(g.State)
@@ -201,16 +243,37 @@ func (s *Service) scan(ctx context.Context) {
 		if past > overdueAfter || g.Overdue {
 			c.overdue++
 		}
-		// Leave the timer its second; leave a live claim alone.
-		if past > 2*overdueAfter && !(r.claim != "" && now.Before(r.claimUntil)) {
+		if past <= 0 || (r.claim != "" && now.Before(r.claimUntil)) {
+			return // not due, or being revoked right now
+		}
+		if g.LastError != "" || g.Overdue {
+			// A revocation failed: try again (the timer's job is done).
+			if past > 2*overdueAfter {
+				late = append(late, g.Id+"\x00"+strconv.FormatUint(rev, 10))
+			}
+			return
+		}
+		seen[g.Id] = true
+		first, ok := lateSince[g.Id]
+		if !ok {
+			lateSince[g.Id] = now
+			return
+		}
+		if now.Sub(first) >= timerGrace {
 			late = append(late, g.Id+"\x00"+strconv.FormatUint(rev, 10))
 		}
 	})
 	if err != nil {
+		clear(lateSince)
 		if ctx.Err() == nil {
 			s.recordError(err)
 		}
 		return
+	}
+	for id := range lateSince {
+		if !seen[id] {
+			delete(lateSince, id)
+		}
 	}
 	s.setCounts(c)
 	for _, l := range late {

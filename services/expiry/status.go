@@ -33,10 +33,13 @@ const (
 	CounterEvents       = "events"              // membership events handled
 	CounterAdoptSkipped = "events_already_held" // member_added events for memberships with a grant
 	CounterAuditFailed  = "audit_failed"        // audit records that could not be stored
+	// CounterTimersMissed counts grants this process expired late because
+	// their deadline timer did not end them and the safety scan stepped in.
+	CounterTimersMissed = "timers_missed"
 )
 
 type counters struct {
-	granted, adopted, extended, expired, revoked, fired, failures, events, adoptSkipped, auditFailed atomic.Int64
+	granted, adopted, extended, expired, revoked, fired, failures, events, adoptSkipped, auditFailed, timersMissed atomic.Int64
 
 	mu     sync.Mutex
 	counts stateCounts
@@ -79,7 +82,7 @@ func (s *Service) counterSnapshot() map[string]int64 {
 		CounterGranted: c.granted.Load(), CounterAdopted: c.adopted.Load(), CounterExtended: c.extended.Load(),
 		CounterExpiredNow: c.expired.Load(), CounterRevokedNow: c.revoked.Load(), CounterFired: c.fired.Load(),
 		CounterFailures: c.failures.Load(), CounterEvents: c.events.Load(), CounterAdoptSkipped: c.adoptSkipped.Load(),
-		CounterAuditFailed: c.auditFailed.Load(),
+		CounterAuditFailed: c.auditFailed.Load(), CounterTimersMissed: c.timersMissed.Load(),
 	}
 }
 
@@ -107,10 +110,11 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 }
 
 type metrics struct {
-	overdue     prometheus.Gauge
-	active      prometheus.Gauge
-	revocations *prometheus.CounterVec
-	lateness    prometheus.Histogram
+	overdue      prometheus.Gauge
+	active       prometheus.Gauge
+	revocations  *prometheus.CounterVec
+	lateness     prometheus.Histogram
+	timersMissed prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -132,9 +136,13 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help:    "From a grant's deadline to its expiry being recorded.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300},
 		}),
+		timersMissed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "iamflow_expiry_timers_missed_total",
+			Help: "Grants expired late by the safety scan because their deadline timer did not end them. Alert when it grows.",
+		}),
 	}
 	if r != nil {
-		r.MustRegister(m.overdue, m.active, m.revocations, m.lateness)
+		r.MustRegister(m.overdue, m.active, m.revocations, m.lateness, m.timersMissed)
 	}
 	return m
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
@@ -30,6 +33,20 @@ type applied struct {
 	writes int
 	// created maps source ids to the target ids made or adopted by the plan.
 	created map[Kind]map[string]string
+	// users are the states the target answered with for the users the plan
+	// created or changed, by target id.
+	users map[string]UserState
+	// added and removed are the member ids changed per target group id.
+	added, removed map[string][]string
+	// refused are the attributes the target refused while the plan was
+	// applied (the rest of each object was written).
+	refused []refusedAttr
+}
+
+// refusedAttr is one attribute a target refused.
+type refusedAttr struct {
+	resource, path string
+	err            error
 }
 
 // apply runs the plan's writes in order and records every action (skips
@@ -37,7 +54,8 @@ type applied struct {
 // one group are sent together, memberBatch at a time. It stops at the first
 // failure: what was done stays done, and the next reconcile plans the rest.
 func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (applied, error) {
-	res := applied{created: map[Kind]map[string]string{KindUser: {}, KindGroup: {}}}
+	res := applied{created: map[Kind]map[string]string{KindUser: {}, KindGroup: {}}, users: map[string]UserState{},
+		added: map[string][]string{}, removed: map[string][]string{}}
 	resolve := func(k Kind, targetID, sourceID string) string {
 		if targetID != "" {
 			return targetID
@@ -61,14 +79,33 @@ func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (
 				batch = append(batch, b)
 				i++
 			}
-			if err := d.applyMembers(ctx, buf, p, batch, gid, resolve, c); err != nil {
+			ids, err := d.applyMembers(ctx, buf, p, batch, gid, resolve, c)
+			if err != nil {
 				return res, err
+			}
+			if a.Kind == ActAddMember {
+				res.added[gid] = append(res.added[gid], ids...)
+			} else {
+				res.removed[gid] = append(res.removed[gid], ids...)
 			}
 			res.writes++
 			continue
 		}
 		a.TargetID = resolve(a.Entity, a.TargetID, a.SourceID)
+		before := len(res.refused)
 		rc, err := d.applyOne(ctx, a, &res)
+		for _, r := range res.refused[before:] {
+			ra := a
+			ra.Changes = nil
+			for _, ch := range a.Changes {
+				if strings.EqualFold(ch.Attr, r.path) || strings.HasSuffix(strings.ToLower(r.path), ":"+strings.ToLower(ch.Attr)) {
+					ra.Changes = append(ra.Changes, ch)
+				}
+			}
+			ra.Reason = fmt.Sprintf("the target refused %s (%s); the rest of the %s is written, %s is not sent again for %v",
+				r.path, shortError(r.err), strings.ToLower(r.resource), r.path, refusalTTL)
+			d.record(ctx, buf, p, ra, c, "refused", "")
+		}
 		if err != nil {
 			d.record(ctx, buf, p, a, c, "failed", err.Error())
 			return res, fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
@@ -91,12 +128,19 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 	case ActCreateUser:
 		var u identitydomains.User
 		u, rc, err = d.tgt.CreateUser(ctx, a.User.SDKUser())
+		if refusal(err) {
+			u, rc, err = d.createUserPiecewise(ctx, *a.User, res)
+		}
 		if err == nil {
 			err = d.remember(ctx, scope, a.SourceID, str(u.Id), originOf(rc, str(u.ExternalId), a.SourceID), res)
+			res.noteUser(u)
 		}
 	case ActCreateGroup:
 		var g identitydomains.Group
 		g, rc, err = d.tgt.CreateGroup(ctx, a.Group.SDKGroup())
+		if refusal(err) && a.Group.Description != "" {
+			g, rc, err = d.createGroupPiecewise(ctx, *a.Group, res)
+		}
 		if err == nil {
 			err = d.remember(ctx, scope, a.SourceID, str(g.Id), originOf(rc, str(g.ExternalId), a.SourceID), res)
 		}
@@ -111,10 +155,26 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 		if err == nil {
 			err = d.remember(ctx, scope, a.SourceID, a.TargetID, OriginAdopted, res)
 		}
-	case ActUpdateUser, ActDeactivateUser:
-		_, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...)
+	case ActUpdateUser:
+		var u identitydomains.User
+		if u, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
+			res.noteUser(u)
+		} else if refusal(err) {
+			rc, err = d.patchEach(ctx, KindUser, a.TargetID, a.Ops, res)
+		}
+	case ActDeactivateUser:
+		// The retired user is forgotten, so a user that comes back is
+		// matched and adopted afresh, and no group reconcile counts the
+		// inactive copy as a member to keep.
+		if _, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
+			err = d.ids.Delete(ctx, scope, a.SourceID)
+		}
+	case ActForget:
+		err = d.ids.Delete(ctx, scope, a.SourceID)
 	case ActUpdateGroup:
-		_, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...)
+		if _, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...); refusal(err) {
+			rc, err = d.patchEach(ctx, KindGroup, a.TargetID, a.Ops, res)
+		}
 	case ActDeleteUser:
 		if rc, err = d.tgt.DeleteUser(ctx, a.TargetID, ""); err == nil {
 			err = d.ids.Delete(ctx, scope, a.SourceID)
@@ -151,11 +211,136 @@ func (d *direction) remember(ctx context.Context, s Scope, sourceID, targetID st
 	return nil
 }
 
-// applyMembers adds or removes a batch of members of one group in one call.
-// A member whose recorded copy no longer exists in the target makes the
-// whole add fail: its stale mapping is forgotten, so the retry finds or
-// creates the user again.
-func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, batch []Action, gid string, resolve func(Kind, string, string) string, c cause) error {
+// patchEach sends a refused PATCH again one operation at a time: what the
+// target takes is written, what it refuses is remembered (not sent again
+// for refusalTTL, listed in the status, audited) and does not hold back the
+// rest of the object, nor its memberships.
+func (d *direction) patchEach(ctx context.Context, k Kind, id string, ops []identitydomains.Operations, res *applied) (identitydomain.Receipt, error) {
+	var last identitydomain.Receipt
+	resource := ResourceGroup
+	if k == KindUser {
+		resource = ResourceUser
+	}
+	for _, op := range ops {
+		var err error
+		var rc identitydomain.Receipt
+		if k == KindUser {
+			var u identitydomains.User
+			if u, rc, err = d.tgt.PatchUser(ctx, id, "", op); err == nil {
+				res.noteUser(u)
+			}
+		} else {
+			_, rc, err = d.tgt.PatchGroup(ctx, id, "", op)
+		}
+		switch {
+		case err == nil:
+			last = rc
+		case refusal(err):
+			if d.attrs.refuse(resource, opPath(op), shortError(err), d.now()) {
+				d.log.Warn("target refused an attribute; the rest is written and it is not sent again for a while",
+					"link", d.link.Name, "target", d.target, "resource", resource, "path", opPath(op), "error", err)
+			}
+			res.refused = append(res.refused, refusedAttr{resource: resource, path: opPath(op), err: err})
+		default:
+			return last, err
+		}
+	}
+	return last, nil
+}
+
+// createUserPiecewise creates a user the target refused whole: with its
+// userName and externalId (and its name, which some domains require, unless
+// the name is what was refused), then each other attribute on its own
+// (patchEach), so one attribute the target will not take costs that
+// attribute, not the user.
+func (d *direction) createUserPiecewise(ctx context.Context, want UserState, res *applied) (identitydomains.User, identitydomain.Receipt, error) {
+	var (
+		u   identitydomains.User
+		rc  identitydomain.Receipt
+		err error
+	)
+	withName := want.GivenName != "" || want.FamilyName != ""
+	for _, named := range []bool{true, false} {
+		if named && !withName {
+			continue
+		}
+		body := identitydomains.User{UserName: ptr(want.UserName), ExternalId: ptr(want.ExternalID)}
+		if named {
+			body.Name = &identitydomains.UserName{GivenName: ptr(want.GivenName), FamilyName: ptr(want.FamilyName)}
+		}
+		if u, rc, err = d.tgt.CreateUser(ctx, body); err == nil {
+			withName = !named && withName // the name is still to be set
+			break
+		}
+		if !refusal(err) {
+			return u, rc, err
+		}
+	}
+	if err != nil || u.Id == nil {
+		return u, rc, err
+	}
+	ops := userOps(want)
+	if withName {
+		if want.GivenName != "" {
+			ops = append(ops, identitydomain.Replace(AttrGivenName, want.GivenName))
+		}
+		if want.FamilyName != "" {
+			ops = append(ops, identitydomain.Replace(AttrFamilyName, want.FamilyName))
+		}
+	}
+	if _, err := d.patchEach(ctx, KindUser, *u.Id, ops, res); err != nil {
+		return u, rc, err
+	}
+	return u, rc, nil
+}
+
+// createGroupPiecewise is createUserPiecewise for groups: displayName and
+// externalId, then the description on its own.
+func (d *direction) createGroupPiecewise(ctx context.Context, want GroupState, res *applied) (identitydomains.Group, identitydomain.Receipt, error) {
+	g, rc, err := d.tgt.CreateGroup(ctx, GroupState{DisplayName: want.DisplayName, ExternalID: want.ExternalID}.SDKGroup())
+	if err != nil || g.Id == nil {
+		return g, rc, err
+	}
+	op := identitydomain.Replace(groupAttrPath(AttrDescription), want.Description)
+	if _, err := d.patchEach(ctx, KindGroup, *g.Id, []identitydomains.Operations{op}, res); err != nil {
+		return g, rc, err
+	}
+	return g, rc, nil
+}
+
+// userOps are the PATCH operations that set every attribute of u but
+// userName, externalId and name.
+func userOps(u UserState) []identitydomains.Operations {
+	var ops []identitydomains.Operations
+	if u.DisplayName != "" {
+		ops = append(ops, identitydomain.Replace(AttrDisplayName, u.DisplayName))
+	}
+	if len(u.Emails) > 0 {
+		ops = append(ops, identitydomain.Replace(AttrEmails, emailsValue(u.Emails)))
+	}
+	for _, a := range []string{AttrEmployeeNumber, AttrCostCenter, AttrOrganization, AttrDivision, AttrDepartment} {
+		if v := u.Custom[a]; v != "" {
+			ops = append(ops, identitydomain.Replace(userAttrPath(a), v))
+		}
+	}
+	if !u.Active {
+		ops = append(ops, identitydomain.Replace(AttrActive, false))
+	}
+	return ops
+}
+
+// noteUser keeps the state a target answered a user write with.
+func (res *applied) noteUser(u identitydomains.User) {
+	if s := FromSDKUser(u); s.ID != "" {
+		res.users[s.ID] = s
+	}
+}
+
+// applyMembers adds or removes a batch of members of one group in one call
+// and returns the member ids. A member whose recorded copy no longer
+// exists in the target makes the whole add fail: its stale mapping is
+// forgotten, so the retry finds or creates the user again.
+func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, batch []Action, gid string, resolve func(Kind, string, string) string, c cause) ([]string, error) {
 	ids := make([]string, 0, len(batch))
 	for i := range batch {
 		batch[i].TargetID = gid
@@ -181,12 +366,49 @@ func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, bat
 		for _, a := range batch {
 			d.record(ctx, buf, p, a, c, "failed", err.Error())
 		}
-		return fmt.Errorf("%s %d member(s) of group %q in %s: %w", batch[0].Kind, len(batch), batch[0].Name, d.target, err)
+		return nil, fmt.Errorf("%s %d member(s) of group %q in %s: %w", batch[0].Kind, len(batch), batch[0].Name, d.target, err)
 	}
 	for _, a := range batch {
 		d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
 	}
-	return nil
+	return ids, nil
+}
+
+// rememberWrites records the fingerprints of the states a plan left its
+// objects in, so the events those writes cause in the target are known as
+// echoes. A record that cannot be stored costs a reconcile, nothing more.
+func (d *direction) rememberWrites(ctx context.Context, p Plan, res applied) {
+	var errs []error
+	for id, u := range res.users {
+		errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, KindUser, id, d.rules.userFingerprint(u)))
+	}
+	if g := p.group; g != nil {
+		gid := res.created[KindGroup][g.sourceID]
+		wrote := gid != ""
+		for _, a := range p.Writes() {
+			if a.Entity == KindGroup && a.SourceID == g.sourceID && a.TargetID != "" {
+				gid, wrote = a.TargetID, true
+			}
+		}
+		if wrote && gid != "" {
+			members := map[string]bool{}
+			for _, m := range g.members {
+				members[m] = true
+			}
+			for _, m := range res.added[gid] {
+				members[m] = true
+			}
+			for _, m := range res.removed[gid] {
+				delete(members, m)
+			}
+			want := g.want
+			want.Members = slices.Collect(maps.Keys(members))
+			errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, KindGroup, gid, d.rules.groupFingerprint(want)))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		d.log.Warn("own writes not remembered; their echoes will be reconciled", "link", d.link.Name, "target", d.target, "error", err)
+	}
 }
 
 // forgetMissingUsers drops the mappings of batch members whose target user

@@ -27,14 +27,14 @@ type direction struct {
 	src, tgt       Domain
 	ids            *IDMap
 	guard          *Guard
+	fences         *fences
+	writes         *ownWrites
 	auditor        Auditor
-	// own are the actors whose changes in the source are iamflow's own
-	// (the OAuth client id iamflow uses in the source domain).
-	own []string
-	log *slog.Logger
-	now func() time.Time
+	log            *slog.Logger
+	now            func() time.Time
 
 	stats dirStats
+	attrs targetAttrs
 }
 
 // dirStats is a direction's progress, for status.
@@ -78,89 +78,133 @@ func (d *direction) scope(k Kind) Scope {
 	return Scope{Link: d.link.Name, Source: d.source, Target: d.target, Kind: k}
 }
 
-// trigger is the Trigger of an event from the source domain.
-func (d *direction) trigger(e *iamflowv1.IdentityEvent) Trigger {
-	t := Trigger{Own: d.own}
-	if a := e.GetActor(); a != nil {
-		t.Actor = a.GetName()
-		if a.GetId() != "" && slices.Contains(d.own, a.GetId()) {
-			t.Actor = a.GetId()
-		}
-	}
-	return t
-}
-
-// isEcho reports whether iamflow's own client in the source made the change.
-func (d *direction) isEcho(e *iamflowv1.IdentityEvent) bool {
-	a := e.GetActor()
-	return a != nil && ((a.GetId() != "" && slices.Contains(d.own, a.GetId())) ||
-		(a.GetName() != "" && slices.Contains(d.own, a.GetName())))
-}
-
 // errUnsupported marks events the replicator has nothing to do for.
 var errUnsupported = errors.New("event not replicated")
+
+// staleAttempts is how often an event's reconcile reads and plans again
+// when its plan turned stale before it could be applied.
+const staleAttempts = 3
 
 // handle reconciles the entity an event from the source names and returns
 // the plan applied. A user event reconciles the user; a group or membership
 // event reconciles the group with its members (so a burst of membership
-// changes to one group costs one read of each side and one write).
+// changes to one group costs one read of each side and one write). The
+// event only says where to look: what to do comes from the state read now.
 func (d *direction) handle(ctx context.Context, e *iamflowv1.IdentityEvent) (Plan, error) {
-	trig := d.trigger(e)
 	id := e.GetResource().GetId()
 	if id == "" {
 		return Plan{}, fmt.Errorf("%w: %s event %s names no resource id", errUnsupported, e.GetType(), e.GetId())
 	}
+	var kind Kind
+	switch e.GetKind() {
+	case iamflowv1.Kind_KIND_USER:
+		// Every user event, capability changes too: events of one user are
+		// coalesced and only the newest is handled, so skipping one kind
+		// would skip the others with it.
+		kind = KindUser
+	case iamflowv1.Kind_KIND_GROUP, iamflowv1.Kind_KIND_MEMBERSHIP:
+		kind = KindGroup
+	default:
+		return Plan{}, errUnsupported
+	}
+	for attempt := 1; ; attempt++ {
+		p, err := d.reconcileOne(ctx, kind, id, cause{eventID: e.GetId()})
+		if errors.Is(err, errStale) && attempt < staleAttempts {
+			continue
+		}
+		return p, err
+	}
+}
+
+// reconcileOne reconciles one source object under its lease: it reads both
+// sides, plans and applies, so no other reconcile of the object runs in
+// between, here or in another replica, and its plan is never older than a
+// change already applied.
+func (d *direction) reconcileOne(ctx context.Context, kind Kind, id string, c cause) (Plan, error) {
+	ls := d.fences.set()
+	if _, err := ls.take(ctx, d.scope(kind).key(id), primaryWait, time.Time{}); err != nil {
+		return Plan{}, err
+	}
+	readAt := d.now()
 	var (
 		p   Plan
 		err error
 	)
-	switch e.GetKind() {
-	case iamflowv1.Kind_KIND_USER:
-		if e.GetAction() == iamflowv1.Action_ACTION_CAPABILITIES_CHANGED {
-			return Plan{}, errUnsupported
-		}
-		p, err = d.reconcileUser(ctx, trig, id)
-	case iamflowv1.Kind_KIND_GROUP, iamflowv1.Kind_KIND_MEMBERSHIP:
-		p, err = d.reconcileGroup(ctx, trig, id, true)
-	default:
-		return Plan{}, errUnsupported
+	if kind == KindUser {
+		p, err = d.reconcileUser(ctx, id)
+	} else {
+		p, err = d.reconcileGroup(ctx, id)
 	}
 	if err != nil {
+		ls.release(ctx, time.Time{})
 		return p, err
 	}
-	if _, err = d.execute(ctx, p, cause{eventID: e.GetId()}, 0); err != nil {
+	_, err = d.execute(ctx, p, c, 0, ls, readAt)
+	if errors.Is(err, errStale) {
+		ls.release(ctx, time.Time{})
 		return p, err
 	}
-	return p, nil
+	// The watermark is when this reconcile ended: a plan read before it
+	// (and so perhaps before what it wrote) is refused.
+	ls.release(ctx, d.now())
+	return p, err
 }
 
-// reconcileUser reads one user on both sides and plans.
-func (d *direction) reconcileUser(ctx context.Context, trig Trigger, sourceID string) (Plan, error) {
-	if trig.echo() {
-		return d.rules.PlanUser(d.target, UserInput{Trigger: trig, Source: &UserState{ID: sourceID}}), nil
-	}
-	in, err := d.userInput(ctx, trig, sourceID)
+// reconcileUser reads one user on both sides and plans. A user whose
+// current state is what the replicator itself wrote there (the reverse
+// direction of a bidirectional link) is an echo: nothing to copy back.
+func (d *direction) reconcileUser(ctx context.Context, sourceID string) (Plan, error) {
+	in, err := d.userInput(ctx, sourceID)
 	if err != nil {
 		return Plan{}, err
+	}
+	if in.Source != nil {
+		echo, err := d.writes.is(ctx, d.link.Name, d.source, KindUser, sourceID, d.rules.userFingerprint(*in.Source))
+		if err != nil {
+			return Plan{}, err
+		}
+		if echo {
+			return d.echo(KindUser, sourceID), nil
+		}
 	}
 	return d.rules.PlanUser(d.target, in), nil
 }
 
-// reconcileGroup reads one group (and its members) on both sides and plans.
-func (d *direction) reconcileGroup(ctx context.Context, trig Trigger, sourceID string, members bool) (Plan, error) {
-	if trig.echo() {
-		return d.rules.PlanGroup(d.target, GroupInput{Trigger: trig, Source: &GroupState{ID: sourceID}}), nil
+// reconcileGroup reads one group and its members on both sides and plans.
+func (d *direction) reconcileGroup(ctx context.Context, sourceID string) (Plan, error) {
+	src, err := readGroup(ctx, d.src, sourceID, true)
+	if err != nil {
+		return Plan{}, fmt.Errorf("read group %s in %s: %w", sourceID, d.source, err)
 	}
-	in, err := d.groupInput(ctx, trig, sourceID, members)
+	if src != nil {
+		echo, err := d.writes.is(ctx, d.link.Name, d.source, KindGroup, sourceID, d.rules.groupFingerprint(*src))
+		if err != nil {
+			return Plan{}, err
+		}
+		if echo {
+			return d.echo(KindGroup, sourceID), nil
+		}
+	}
+	in, err := d.groupInput(ctx, src, sourceID, true)
 	if err != nil {
 		return Plan{}, err
 	}
 	return d.rules.PlanGroup(d.target, in), nil
 }
 
+// echo is the plan of an event that echoes the replicator's own write.
+func (d *direction) echo(k Kind, sourceID string) Plan {
+	p := d.rules.newPlan(d.target)
+	p.Source = d.source
+	p.Actions = []Action{skip(k, sourceID, ReasonEcho)}
+	return p
+}
+
 // execute passes the plan's deletions through the guard (targetCount: the
-// target's objects, 0 when unknown), applies it and audits it.
-func (d *direction) execute(ctx context.Context, p Plan, c cause, targetCount int) (applied, error) {
+// target's objects, 0 when unknown), takes the leases of the objects it
+// writes (refusing it with errStale when one of them was reconciled from a
+// read newer than readAt), applies it and audits it. The caller releases ls.
+func (d *direction) execute(ctx context.Context, p Plan, c cause, targetCount int, ls *leaseSet, readAt time.Time) (applied, error) {
 	if p.Deletions() > 0 {
 		var gerr error
 		p, gerr = d.guard.Check(ctx, d.link.Guard, p, targetCount)
@@ -171,13 +215,136 @@ func (d *direction) execute(ctx context.Context, p Plan, c cause, targetCount in
 	if echo := len(p.Actions) == 1 && p.Actions[0].Reason == ReasonEcho; echo {
 		d.stats.echoes.Add(1)
 	}
+	if !p.DryRun {
+		for _, k := range d.writeKeys(p) {
+			fresh, err := ls.take(ctx, k, secondaryWait, readAt)
+			if err != nil {
+				return applied{}, err
+			}
+			if !fresh {
+				return applied{}, fmt.Errorf("%s: %w", d.name(), errStale)
+			}
+		}
+		if err := d.validate(ctx, p); err != nil {
+			return applied{}, err
+		}
+	}
 	return d.applyPlan(ctx, p, c)
 }
 
-// applyPlan applies and audits a plan (already past the guard).
+func ignoreStale(err error) error {
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	return err
+}
+
+// validate checks, under the plan's leases, that the mappings its
+// retirements and updates rest on still hold: a target object another
+// source object took over since (a user deleted and re-created under the
+// same name, whose copy the new user adopted) is not the old one's to
+// deactivate, delete or overwrite any more.
+func (d *direction) validate(ctx context.Context, p Plan) error {
+	made := map[string]bool{}
+	for _, a := range p.Writes() {
+		var k Kind
+		var sid string
+		switch a.Kind {
+		case ActCreateUser, ActCreateGroup, ActAdopt:
+			made[string(a.Entity)+"/"+a.SourceID] = true
+			continue
+		case ActUpdateUser, ActDeactivateUser, ActDeleteUser, ActForget:
+			k, sid = KindUser, a.SourceID
+		case ActUpdateGroup, ActDeleteGroup:
+			k, sid = KindGroup, a.SourceID
+		case ActRemoveMember:
+			if a.MemberSourceID == "" || a.MemberTargetID == "" {
+				continue
+			}
+			k, sid = KindUser, a.MemberSourceID
+		default:
+			continue
+		}
+		if a.TargetID == "" || made[string(k)+"/"+sid] {
+			continue
+		}
+		want := a.TargetID
+		if a.Kind == ActRemoveMember {
+			want = a.MemberTargetID
+		}
+		mp, found, err := d.ids.Get(ctx, d.scope(k), sid)
+		if err != nil {
+			return err
+		}
+		if !found || mp.TargetID != want {
+			return fmt.Errorf("%s %s %q: the mapping it rests on changed: %w", a.Kind, a.Entity, a.Name, errStale)
+		}
+	}
+	return nil
+}
+
+// writeKeys are the fence keys of the objects a plan writes, sorted: each
+// source object whose copy it changes, and each existing target object it
+// changes (two source objects may name one target object for a moment: a
+// user re-created under the same name, whose copy the new one adopts). A
+// target object's key is the key of the same object seen from the reverse
+// direction, so a bidirectional link shares one lease per object.
+func (d *direction) writeKeys(p Plan) []string {
+	var keys []string
+	for _, a := range p.Writes() {
+		k := KindGroup
+		switch a.Kind {
+		case ActCreateUser, ActUpdateUser, ActDeactivateUser, ActDeleteUser, ActForget:
+			k = KindUser
+		case ActAdopt:
+			k = a.Entity
+		}
+		if a.SourceID != "" {
+			keys = append(keys, d.scope(k).key(a.SourceID))
+		}
+		if a.TargetID != "" {
+			keys = append(keys, d.scope(k).Reverse().key(a.TargetID))
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// applyListed applies a plan made from a read at readAt taken outside the
+// objects' leases (a full reconcile's listing, a held deletion). Under the
+// leases it is applied only if none of its objects was reconciled from a
+// newer read since; otherwise it is not applied and stale is true (the
+// newer reconcile saw more than the listing did). Audit records go to buf.
+func (d *direction) applyListed(ctx context.Context, p Plan, c cause, buf *auditBuf, readAt time.Time) (res applied, stale bool, err error) {
+	ls := d.fences.set()
+	for _, k := range d.writeKeys(p) {
+		fresh, err := ls.take(ctx, k, primaryWait, readAt)
+		if err != nil || !fresh {
+			ls.release(ctx, time.Time{})
+			return applied{}, err == nil, err
+		}
+	}
+	if err := d.validate(ctx, p); err != nil {
+		ls.release(ctx, time.Time{})
+		return applied{}, errors.Is(err, errStale), ignoreStale(err)
+	}
+	res, err = d.apply(ctx, p, c, buf)
+	if err == nil {
+		d.rememberWrites(ctx, p, res)
+	}
+	d.stats.writes.Add(int64(res.writes))
+	ls.release(ctx, d.now())
+	return res, false, err
+}
+
+// applyPlan applies and audits a plan (already past the guard), then
+// remembers the states it left its objects in.
 func (d *direction) applyPlan(ctx context.Context, p Plan, c cause) (applied, error) {
 	var buf auditBuf
 	res, err := d.apply(ctx, p, c, &buf)
+	if err == nil {
+		d.rememberWrites(ctx, p, res)
+	}
 	d.flush(ctx, &buf)
 	d.stats.writes.Add(int64(res.writes))
 	if err != nil {

@@ -1,47 +1,75 @@
 // Package replicator mirrors users, groups and memberships from a source
-// Identity Domain to target domains (issue #4).
+// Identity Domain (or any SCIM 2.0 server) to target domains.
 //
 //   - Config and Link (config.go): the replication links, validated up front
 //     (Config.Validate, then Config.CheckDomains with the configured domains).
 //   - UserState and GroupState (model.go): comparable snapshots of the SDK
 //     models; SDKUser and SDKGroup give create bodies.
-//   - Rules (rules.go, planuser.go, plangroup.go): PlanUser, PlanGroup and
-//     PlanMembership, pure level-triggered planners that compare the
-//     source's current state with the target's and return the minimal Plan.
+//   - Rules (rules.go, planuser.go, plangroup.go): PlanUser and PlanGroup,
+//     pure level-triggered planners that compare the source's current state
+//     with the target's and return the minimal Plan. The event path and the
+//     full reconcile use the same planners.
 //   - IDMap (idmap.go): source id -> target id per link, direction and kind,
 //     in JetStream KV, with a reverse entry that says what iamflow manages.
+//     One target object is the copy of one source object.
 //   - Guard (guard.go): the mass-deletion guard; holds wait in KV for approval.
+//   - fences (fence.go): per-object leases and watermarks in KV.
+//   - ownWrites (ownwrites.go): fingerprints of the states the replicator
+//     wrote, for echo suppression.
+//   - targetAttrs (targetattrs.go): what a target takes, from its schemas
+//     and from what it refused.
 //   - direction (direction.go, read.go, apply.go): one direction of a link.
-//     An event is read as a trigger: a user event reconciles the user; a
-//     group or membership event reconciles the group with all its members
-//     (read.go reads both sides, resolving members through the id map so a
-//     mapped member costs no call), then the plan passes the guard and is
-//     applied (apply.go: adds and removes batched per group, mappings
-//     recorded, one audit record per action).
-//   - full.go: the full reconcile, listing both sides page by page and
-//     planning every object against an in-memory index, deletions last and
-//     judged together by the guard.
+//   - full.go: the full reconcile, listing both sides and planning every
+//     object against an in-memory index, deletions last and judged together
+//     by the guard.
 //   - Service (service.go, schedule.go, status.go, api.go): one durable
-//     consumer per target, coalescing per entity (iamflow's own changes
-//     keyed apart, so an echo never hides a human change), the scheduled
-//     full reconcile claimed through KV so replicas run it once, and the
+//     consumer per target, coalescing per entity, the scheduled full
+//     reconcile claimed through KV so replicas run it once, and the
 //     ReplicatorService admin API.
+//
+// # Events are triggers
+//
+// An event names the entity to look at: a user event reconciles the user, a
+// group or membership event the group with all its members, whoever made the
+// change and whatever the event says about it. Every reconcile of an object
+// runs under the object's lease (a local lock and a KV lease shared by
+// replicas), reads both sides, plans and applies. A plan that writes objects
+// it did not read under their leases (a group creating a member, a retired
+// user leaving groups, a full reconcile's listing, a held deletion approved
+// later) takes their leases too, and is refused when any of them was
+// reconciled after the read the plan rests on (its watermark), or when the
+// mapping it rests on changed: it is read and planned again. So a reconcile
+// delayed by retries cannot apply an old plan over a newer one.
+//
+// # Echoes
+//
+// After a write the replicator records a fingerprint of the state it left
+// the object in (what the link compares). An event about an object whose
+// current state has that fingerprint is the echo of that write, and the
+// reverse direction of a bidirectional link copies nothing back. Any other
+// change is real, including those made with iamflow's own OAuth client
+// (temporary grants, capability fixes).
 //
 // # Safety
 //
-// A nil source counts as deleted only when the read was complete; a failed
-// read retries, and a full listing that returns nothing while mappings
-// exist deletes nothing. Deletions, deactivations and membership removals
-// touch only objects iamflow created or adopted unless delete.only_managed
-// is false; a reverse mapping (the original object of a bidirectional link)
-// is never managed. Changes made by iamflow's own client are not echoed
-// back. A reconcile with nothing to do writes nothing.
+// A nil source counts as deleted only when the read was complete: a failed
+// or inconsistent read (paging the server broke) retries or fails the
+// reconcile, and a full listing that returns nothing while mappings exist
+// deletes nothing. Deletions, deactivations and membership removals touch
+// only objects iamflow created or adopted unless delete.only_managed is
+// false; a reverse mapping (the original object of a bidirectional link) is
+// never managed. A user retired in a target first leaves the link's groups
+// there, and a group member that is not a user of the target any more is
+// removed, whether or not the target cascades deletes. An attribute a target
+// does not declare is not sent, one it refuses costs that attribute and not
+// the object. A reconcile with nothing to do writes nothing.
 //
 // # Known limits
 //
 // The emails attribute is replaced as a whole list. Users are replicated
 // when in the link's user scope, whether or not a replicated group holds
-// them. A bidirectional
-// link whose two sides change the same attribute at once settles on
-// whichever change is reconciled last.
+// them. A bidirectional link whose two sides change the same attribute at
+// once settles on whichever change is reconciled last. A membership that
+// lives in the source for less time than the replicator is behind (an
+// outage) is never copied: it is gone when the group is read.
 package replicator

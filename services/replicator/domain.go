@@ -15,6 +15,9 @@ import (
 type Domain interface {
 	Domain() string
 	BreakerState() identitydomain.BreakerState
+	// Capabilities is what the domain has shown it supports (its
+	// /ServiceProviderConfig, /ResourceTypes and /Schemas).
+	Capabilities(ctx context.Context) (identitydomain.Capabilities, error)
 
 	GetUser(ctx context.Context, id string, attributes ...string) (identitydomains.User, error)
 	FindUserByName(ctx context.Context, userName string, attributes ...string) (identitydomains.User, bool, error)
@@ -25,6 +28,7 @@ type Domain interface {
 	DeleteUser(ctx context.Context, id, ifMatch string) (identitydomain.Receipt, error)
 
 	GetGroup(ctx context.Context, id string, attributes ...string) (identitydomains.Group, error)
+	GetGroupWithMembers(ctx context.Context, id string, attributes ...string) (identitydomains.Group, error)
 	FindGroupByName(ctx context.Context, displayName string, attributes ...string) (identitydomains.Group, bool, error)
 	FindGroupByExternalID(ctx context.Context, externalID string, attributes ...string) (identitydomains.Group, bool, error)
 	Groups(ctx context.Context, opts identitydomain.ListOptions) iter.Seq2[identitydomains.Group, error]

@@ -26,6 +26,10 @@ const maxReportActions = 1000
 // plannedID stands for the target id of an object a dry run would create.
 const plannedID = "(new)"
 
+// actionStale counts, in a reconcile report, the plans not applied because
+// their objects were reconciled from a newer read meanwhile.
+const actionStale = "skipped_stale"
+
 // fullIndex is what a full reconcile holds in memory: the objects of both
 // sides, by id, and the user mappings. It grows with the directory (tens of
 // megabytes for 50,000 users), never with the history.
@@ -95,6 +99,9 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	var buf auditBuf
 	defer d.flush(context.WithoutCancel(ctx), &buf)
 	c := cause{reconcile: "reconcile"}
+	// Every plan is made from the listings read from now on: one already
+	// reconciled from a newer read (by its event) is not applied.
+	readAt := d.now()
 	var mu sync.Mutex // guards rp, deletions and the index's maps while workers run
 	run := func(p Plan) error {
 		if dryRun {
@@ -112,9 +119,44 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		if len(p.Actions) == 0 {
 			return nil
 		}
-		res, err := d.apply(ctx, p, c, &buf)
-		d.stats.writes.Add(int64(res.writes))
+		_, stale, err := d.applyListed(ctx, p, c, &buf, readAt)
+		if stale {
+			mu.Lock()
+			rp.r.Actions[actionStale]++
+			mu.Unlock()
+		}
 		return err
+	}
+	// runEach applies the actions of a plan one by one (deletions, judged
+	// together by the guard, but each fenced on its own).
+	runEach := func(p Plan) error {
+		if dryRun || p.DryRun {
+			return run(p)
+		}
+		mu.Lock()
+		rp.add(p)
+		mu.Unlock()
+		var errs []error
+		for _, a := range p.Actions {
+			if a.Kind == ActSkip || a.Held {
+				continue
+			}
+			one := p
+			one.Actions = []Action{a}
+			_, stale, err := d.applyListed(ctx, one, c, &buf, readAt)
+			if stale {
+				mu.Lock()
+				rp.r.Actions[actionStale]++
+				mu.Unlock()
+			}
+			errs = append(errs, err)
+		}
+		for _, a := range p.Actions {
+			if a.Held {
+				d.record(ctx, &buf, p, a, c, outcomeOf(a, false), "")
+			}
+		}
+		return errors.Join(errs...)
 	}
 	var deletions Plan
 	deletions.Link, deletions.Source, deletions.Target, deletions.DryRun = d.link.Name, d.source, d.target, dryRun || d.link.DryRun
@@ -133,6 +175,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		return keep
 	}
 
+	dc := d.declares(ctx)
 	ix, err := d.indexUsers(ctx, rp)
 	if err != nil {
 		return err
@@ -143,7 +186,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	var seen atomic.Int64
 	inputs := make([]UserInput, 0, len(ix.srcUsers)) // read before the workers write the index
 	for _, src := range ix.srcUsers {
-		in := UserInput{Source: src, SourceComplete: true}
+		in := UserInput{Source: src, SourceComplete: true, Declares: dc}
 		if mp, ok := ix.userMaps[src.ID]; ok {
 			in.Mapping = &mp
 			in.Mapped = ix.tgtUsers[mp.TargetID]
@@ -208,7 +251,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	g.SetLimit(reconcileWorkers)
 	seen.Store(0)
 	for id, src := range srcGroups {
-		in := GroupInput{Source: src, SourceComplete: true}
+		in := GroupInput{Source: src, SourceComplete: true, Declares: dc}
 		if mp, found := groupMaps[id]; found {
 			in.Mapping = &mp
 			in.Mapped = tgtGroups[mp.TargetID]
@@ -260,7 +303,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		if err != nil {
 			d.log.Error("mass-deletion guard state not saved; deletions held", "link", d.link.Name, "target", d.target, "error", err)
 		}
-		if err := run(deletions); err != nil {
+		if err := runEach(deletions); err != nil {
 			return err
 		}
 	}
@@ -342,10 +385,16 @@ func (d *direction) noteUser(ctx context.Context, ix *fullIndex, mu *sync.Mutex,
 	mu.Unlock()
 }
 
-// listGroups lists every group of a domain with its members. When the
-// domain refuses members in a listing (a group too large), the groups are
-// listed without them and each one's members paged.
+// listGroups lists every group of a domain with its members. An Identity
+// Domain (its schemas declare Oracle's group extension) answers members in
+// a listing, so one pass reads them; when it refuses them (a group too
+// large), or for any other server, which may leave members out of a
+// listing without saying so, each group's members are read on their own.
 func listGroups(ctx context.Context, dom Domain) (map[string]*GroupState, error) {
+	caps, err := dom.Capabilities(ctx)
+	if err != nil || !caps.Discovered || !caps.Declares(ResourceGroup, identitydomain.SchemaGroupExtension+":description") {
+		return listGroupsPaged(ctx, dom)
+	}
 	out := map[string]*GroupState{}
 	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: withMembers}) {
 		if errors.Is(err, identitydomain.ErrInvalidRequest) {
@@ -360,17 +409,24 @@ func listGroups(ctx context.Context, dom Domain) (map[string]*GroupState, error)
 	return out, nil
 }
 
+// listGroupsPaged lists the groups, then reads each one's members.
 func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*GroupState, error) {
-	out := map[string]*GroupState{}
-	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: groupAttributes}) {
+	var ids []string
+	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: []string{"id"}}) {
 		if err != nil {
 			return nil, err
 		}
-		s := FromSDKGroup(g)
-		if s.Members, err = memberIDs(ctx, dom, s.ID); err != nil {
-			return nil, err
+		ids = append(ids, str(g.Id))
+	}
+	out := map[string]*GroupState{}
+	for _, id := range ids {
+		s, err := readGroup(ctx, dom, id, true)
+		if err != nil {
+			return nil, fmt.Errorf("read group %s: %w", id, err)
 		}
-		out[s.ID] = &s
+		if s != nil { // deleted since the listing
+			out[s.ID] = s
+		}
 	}
 	return out, nil
 }

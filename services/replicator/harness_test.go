@@ -25,6 +25,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/ingest"
@@ -60,6 +61,9 @@ type site struct {
 	emu    *emu.Domain
 	client *identitydomain.Client // iamflow's
 	human  *identitydomain.Client // an administrator's
+	// double, when set, stands between iamflow's client and the emulator,
+	// misbehaving as told (the administrator talks to the emulator).
+	double *misbehave.Server
 }
 
 // pipeline is the whole path: emulated domains post their events to the
@@ -82,6 +86,11 @@ type pipelineOpts struct {
 	tier    emu.Tier
 	limited bool // the client applies the tier's rate limits
 	noRun   bool // build the service but do not run it
+	// faults puts a misbehaving double between iamflow and the named domains.
+	faults map[string]misbehave.Faults
+	// sites replaces the named domains by what the function makes (a SCIM
+	// server somebody else wrote); their events are not delivered.
+	sites map[string]func(t testing.TB) *site
 }
 
 // newPipeline starts domains named in cfg's links, ingest for all of them,
@@ -118,9 +127,20 @@ func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
 		o.tier = emu.TierUnlimited
 	}
 	for _, n := range names {
+		if mk := o.sites[n]; mk != nil {
+			p.sites[n] = mk(t)
+			continue
+		}
 		e := startEmulator(t, n, o.tier, p.webhook)
-		p.sites[n] = &site{name: n, emu: e, client: newClient(t, e, iamflowClientID, iamflowSecret, o.limited),
+		st := &site{name: n, emu: e, client: newClient(t, e, iamflowClientID, iamflowSecret, o.limited),
 			human: newClient(t, e, humanClientID, humanSecret, false)}
+		if f, ok := o.faults[n]; ok {
+			st.double = misbehave.New(e.Handler(), f)
+			ts := httptest.NewServer(st.double)
+			t.Cleanup(ts.Close)
+			st.client = newClientURL(t, n, ts.URL, iamflowClientID, iamflowSecret, o.limited)
+		}
+		p.sites[n] = st
 	}
 	p.svc = p.newService()
 	if !o.noRun {
@@ -136,7 +156,6 @@ func (p *pipeline) newService(opts ...Option) *Service {
 	opts = append([]Option{WithLogger(testLogger(p.t))}, opts...)
 	for n, s := range p.sites {
 		domains[n] = s.client
-		opts = append(opts, WithOwnActors(n, iamflowClientID))
 	}
 	svc, err := New(context.Background(), p.cfg, p.bus, domains, opts...)
 	if err != nil {
@@ -238,10 +257,17 @@ func (p *pipeline) settled() {
 	testutil.CheckFor(p.t, 30*time.Second, 10*time.Millisecond, func() error {
 		var before []emu.EventStats
 		for _, n := range p.siteNames() {
+			if p.sites[n].emu == nil {
+				before = append(before, emu.EventStats{})
+				continue
+			}
 			before = append(before, p.sites[n].emu.EventStats())
 		}
 		st := p.svc.Status(context.Background())
 		for i, n := range p.siteNames() {
+			if p.sites[n].emu == nil {
+				continue
+			}
 			after := p.sites[n].emu.EventStats()
 			if before[i].Pending != 0 || after.Pending != 0 || before[i].Emitted != after.Emitted {
 				return fmt.Errorf("%s events: %d pending, %d emitted", n, after.Pending, after.Emitted)

@@ -163,6 +163,18 @@ func (m *IDMap) Put(ctx context.Context, s Scope, mp Mapping) error {
 			return err
 		}
 	}
+	// One target object is the copy of one source object: another source
+	// object mapped to it (deleted and re-created under the same name, the
+	// new one adopting the copy) loses its mapping.
+	prev, found, err := m.Get(ctx, s.Reverse(), mp.TargetID)
+	if err != nil {
+		return err
+	}
+	if found && prev.Reverse && prev.TargetID != mp.SourceID {
+		if err := m.del(ctx, s, prev.TargetID); err != nil {
+			return err
+		}
+	}
 	mp.Updated = m.now().UTC()
 	mp.Reverse = false
 	rev := Mapping{SourceID: mp.TargetID, TargetID: mp.SourceID, Origin: mp.Origin, Reverse: true, Updated: mp.Updated}

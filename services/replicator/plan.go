@@ -2,7 +2,6 @@ package replicator
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
@@ -25,6 +24,9 @@ const (
 	// ActAdopt records the mapping of a source object to an existing target
 	// object that matched; it writes only the id map.
 	ActAdopt ActionKind = "adopt"
+	// ActForget forgets the mapping of a user that was retired before (it
+	// writes only the id map): the target object stays, no longer managed.
+	ActForget ActionKind = "forget"
 	// ActSkip writes nothing; Reason says why.
 	ActSkip ActionKind = "skip"
 )
@@ -43,6 +45,19 @@ type Plan struct {
 	// DryRun plans are reported, never applied.
 	DryRun  bool
 	Actions []Action
+
+	// group is what a group plan leaves its target group holding, for the
+	// own-write record (nil for user plans).
+	group *groupExpect
+}
+
+// groupExpect is a group plan's expected outcome: the copied attributes as
+// the plan writes them and the target's members before the plan, which the
+// plan's add_member and remove_member actions change.
+type groupExpect struct {
+	sourceID string
+	want     GroupState
+	members  []string
 }
 
 // Action is one step of a plan, with enough before/after for the audit trail.
@@ -127,23 +142,11 @@ func (p Plan) Kinds() []ActionKind {
 	return out
 }
 
-// Trigger says what caused a reconcile, for echo suppression.
-type Trigger struct {
-	// Actor is the event's actor (actorName or actorId); empty for a full
-	// reconcile.
-	Actor string
-	// Own are the names and ids iamflow's own OAuth client has in the
-	// source domain: a change they made is iamflow's own, not echoed back.
-	Own []string
-}
-
-// echo reports whether iamflow itself made the change.
-func (t Trigger) echo() bool { return t.Actor != "" && slices.Contains(t.Own, t.Actor) }
-
 // ReasonEcho and the other reasons are the Reason of common skips.
 const (
-	ReasonEcho             = "echo: the change was made by iamflow itself"
+	ReasonEcho             = "echo: the object holds what the replicator wrote there"
 	ReasonSourceIncomplete = "source read incomplete: nothing is deleted"
+	ReasonStale            = "changed since it was listed: its own reconcile already applied a newer state"
 )
 
 // String renders the plan one action a line, for logs and dry-run reports.

@@ -12,7 +12,9 @@ import (
 // GroupInput is what a group reconcile read; see UserInput for the fields
 // they share.
 type GroupInput struct {
-	Trigger        Trigger
+	// Declares says which attributes the target takes (nil: all); see
+	// UserInput.Declares.
+	Declares       Declares
 	Source         *GroupState
 	SourceComplete bool
 	Mapping        *Mapping
@@ -37,6 +39,10 @@ type MembersInput struct {
 	// when they are not members in the source, unless delete.only_managed is
 	// false. The target group's members are Mapped's/Matched's Members.
 	ManagedTargetUsers map[string]bool
+	// Dangling are the target group's members that are not users of the
+	// target any more (a user deleted where the domain did not cascade the
+	// delete into its groups). They are removed whoever made them.
+	Dangling map[string]bool
 }
 
 // targetGroup is targetUser for groups.
@@ -77,10 +83,6 @@ func (in GroupInput) sourceID() string {
 // group (and, with Members, its membership) match the source.
 func (r *Rules) PlanGroup(target string, in GroupInput) Plan {
 	p := r.newPlan(target)
-	if in.Trigger.echo() {
-		p.Actions = append(p.Actions, skip(KindGroup, in.sourceID(), ReasonEcho))
-		return p
-	}
 	t, how := r.targetGroup(in)
 	switch {
 	case in.Source == nil && !in.SourceComplete:
@@ -101,28 +103,33 @@ func (r *Rules) PlanGroup(target string, in GroupInput) Plan {
 		}
 		return p
 	}
-	p.Actions = append(p.Actions, r.ensureGroup(src, t, how)...)
+	p.Actions = append(p.Actions, r.ensureGroup(src, t, how, in.Declares)...)
 	var current []string
 	targetID := ""
 	if t != nil {
 		targetID, current = t.ID, t.Members
-		if cs, ops := r.groupDiff(src, *t); len(cs) > 0 {
+		if cs, ops := r.groupDiff(src, *t, in.Declares); len(cs) > 0 {
 			p.Actions = append(p.Actions, Action{Kind: ActUpdateGroup, Entity: KindGroup, SourceID: src.ID,
 				TargetID: t.ID, Name: t.DisplayName, Changes: cs, Ops: ops})
 		}
 	}
 	if in.Members != nil {
-		r.planMembers(&p, src, targetID, current, in.SourceComplete, *in.Members)
+		r.planMembers(&p, src, targetID, current, in.SourceComplete, *in.Members, in.Declares)
+		want := GroupState{DisplayName: src.DisplayName}
+		if r.groupAttrs[AttrDescription] && in.Declares.ok(ResourceGroup, groupAttrPath(AttrDescription)) {
+			want.Description = src.Description
+		}
+		p.group = &groupExpect{sourceID: src.ID, want: want, members: current}
 	}
 	return p
 }
 
 // ensureGroup is ensureUser for groups.
-func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target) []Action {
+func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target, dc Declares) []Action {
 	switch {
 	case t == nil:
 		want := GroupState{DisplayName: src.DisplayName, ExternalID: src.ID}
-		if r.groupAttrs[AttrDescription] {
+		if r.groupAttrs[AttrDescription] && dc.ok(ResourceGroup, groupAttrPath(AttrDescription)) {
 			want.Description = src.Description
 		}
 		cs := []Change{{Attr: AttrDisplayName, After: want.DisplayName}, {Attr: "externalId", After: want.ExternalID}}
@@ -144,11 +151,11 @@ func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target) []Action 
 
 // groupDiff compares the copied group attributes. displayName compares
 // exactly: a change of case is a rename too.
-func (r *Rules) groupDiff(src, tgt GroupState) ([]Change, []identitydomains.Operations) {
+func (r *Rules) groupDiff(src, tgt GroupState, dc Declares) ([]Change, []identitydomains.Operations) {
 	var cs []Change
 	var ops []identitydomains.Operations
 	for _, a := range GroupAttributes {
-		if !r.groupAttrs[a] {
+		if !r.groupAttrs[a] || !dc.ok(ResourceGroup, groupAttrPath(a)) {
 			continue
 		}
 		sv, tv := src.DisplayName, tgt.DisplayName
@@ -171,7 +178,7 @@ func (r *Rules) groupDiff(src, tgt GroupState) ([]Change, []identitydomains.Oper
 // planMembers adds the in-scope source members the target group lacks
 // (creating or adopting users first) and, when the source read is
 // complete, removes the managed target members the source group lacks.
-func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, current []string, complete bool, in MembersInput) {
+func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, current []string, complete bool, in MembersInput, dc Declares) {
 	have := map[string]bool{}
 	for _, id := range current {
 		have[id] = true
@@ -185,7 +192,7 @@ func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, curre
 			continue // out-of-scope users are not replicated, nor their memberships
 		}
 		t, how := r.targetUser(u)
-		p.Actions = append(p.Actions, r.ensureUser(*u.Source, t, how)...)
+		p.Actions = append(p.Actions, r.ensureUser(*u.Source, t, how, dc)...)
 		tid := ""
 		if t != nil {
 			tid = t.ID
@@ -200,11 +207,17 @@ func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, curre
 		return
 	}
 	for _, id := range current {
-		if wanted[id] || (!in.ManagedTargetUsers[id] && r.link.Delete.onlyManaged()) {
+		reason := "not a member in the source"
+		switch {
+		case wanted[id]:
+			continue
+		case in.Dangling[id]:
+			reason = "not a user of the target any more"
+		case !in.ManagedTargetUsers[id] && r.link.Delete.onlyManaged():
 			continue
 		}
 		p.Actions = append(p.Actions, Action{Kind: ActRemoveMember, Entity: KindGroup, SourceID: src.ID, TargetID: groupTargetID,
-			Name: src.DisplayName, MemberTargetID: id, Reason: "not a member in the source"})
+			Name: src.DisplayName, MemberTargetID: id, Reason: reason})
 	}
 }
 
@@ -220,79 +233,4 @@ func (r *Rules) retireGroup(p *Plan, sourceID string, t *GroupState, managed boo
 		p.Actions = append(p.Actions, Action{Kind: ActDeleteGroup, Entity: KindGroup, SourceID: sourceID, TargetID: t.ID,
 			Name: t.DisplayName, Reason: why})
 	}
-}
-
-// MembershipInput is what a membership-pair reconcile read: the group and
-// the user (each as for PlanGroup and PlanUser, Members unset) and whether
-// the user is a member on each side.
-type MembershipInput struct {
-	Trigger Trigger
-	Group   GroupInput
-	User    UserInput
-	// SourceMember: the user is a member of the group in the source (only
-	// trusted when both source reads are complete).
-	SourceMember bool
-	// TargetMember: the target user is a member of the target group.
-	TargetMember bool
-}
-
-// PlanMembership plans one membership pair: the group and user are created
-// or adopted as needed (scope permitting), then the membership is added or
-// removed. Attribute updates are left to the user and group reconciles.
-func (r *Rules) PlanMembership(target string, in MembershipInput) Plan {
-	p := r.newPlan(target)
-	gid := in.Group.sourceID()
-	if in.Trigger.echo() {
-		p.Actions = append(p.Actions, skip(KindGroup, gid, ReasonEcho))
-		return p
-	}
-	complete := in.Group.SourceComplete && in.User.SourceComplete
-	if in.Group.Source == nil || in.User.Source == nil {
-		reason := "group or user absent in the source: the group and user reconciles handle it"
-		if !complete {
-			reason = ReasonSourceIncomplete
-		}
-		p.Actions = append(p.Actions, skip(KindGroup, gid, reason))
-		return p
-	}
-	src, su := *in.Group.Source, *in.User.Source
-	if ok, why := r.GroupInScope(src); !ok {
-		p.Actions = append(p.Actions, skip(KindGroup, gid, "out of scope: "+why))
-		return p
-	}
-	if ok, why := r.UserInScope(su); !ok {
-		p.Actions = append(p.Actions, skip(KindGroup, gid, "out of scope: "+why))
-		return p
-	}
-	tg, gHow := r.targetGroup(in.Group)
-	tu, uHow := r.targetUser(in.User)
-	gTarget, uTarget := "", ""
-	if tg != nil {
-		gTarget = tg.ID
-	}
-	if tu != nil {
-		uTarget = tu.ID
-	}
-	if in.SourceMember {
-		p.Actions = append(p.Actions, r.ensureGroup(src, tg, gHow)...)
-		p.Actions = append(p.Actions, r.ensureUser(su, tu, uHow)...)
-		if tg == nil || tu == nil || !in.TargetMember {
-			p.Actions = append(p.Actions, Action{Kind: ActAddMember, Entity: KindGroup, SourceID: src.ID, TargetID: gTarget,
-				Name: src.DisplayName, MemberSourceID: su.ID, MemberTargetID: uTarget, MemberName: su.UserName})
-		}
-		return p
-	}
-	switch {
-	case !complete:
-		p.Actions = append(p.Actions, skip(KindGroup, gid, ReasonSourceIncomplete))
-	case tg == nil || tu == nil || !in.TargetMember:
-		// nothing to remove
-	case !uHow.managed && r.link.Delete.onlyManaged():
-		p.Actions = append(p.Actions, skip(KindGroup, gid, fmt.Sprintf(
-			"target user %q was not created or adopted by iamflow: membership not removed (delete.only_managed)", tu.UserName)))
-	default:
-		p.Actions = append(p.Actions, Action{Kind: ActRemoveMember, Entity: KindGroup, SourceID: src.ID, TargetID: gTarget,
-			Name: src.DisplayName, MemberSourceID: su.ID, MemberTargetID: uTarget, MemberName: tu.UserName, Reason: "not a member in the source"})
-	}
-	return p
 }

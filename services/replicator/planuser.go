@@ -13,7 +13,6 @@ import (
 // UserInput is what a user reconcile read: the user in the source, its
 // recorded mapping, and what the target holds.
 type UserInput struct {
-	Trigger Trigger
 	// Source is the user in the source domain; nil when the read found none.
 	Source *UserState
 	// SourceComplete says the source read succeeded and is authoritative. A
@@ -27,6 +26,22 @@ type UserInput struct {
 	// Matched is the target user found by the link's match rule
 	// (match.user: userName, or externalId equal to the source id); nil if none.
 	Matched *UserState
+	// Declares says which attributes the target takes (nil: all). An
+	// attribute it does not take is neither sent nor compared, so it never
+	// keeps an object out of step.
+	Declares Declares
+	// Groups are the target groups the link manages that hold the target
+	// user, read only when the user is to be retired (deleted or deactivated
+	// in the target): its memberships are removed first, whether or not the
+	// target would drop them itself.
+	Groups []MemberOf
+}
+
+// MemberOf is a target group (managed by the link) that holds a user.
+type MemberOf struct {
+	SourceID string // the group's source id
+	TargetID string
+	Name     string
 }
 
 // target is how a reconcile found the target object.
@@ -71,30 +86,26 @@ func (r *Rules) newPlan(target string) Plan {
 // user match the source.
 func (r *Rules) PlanUser(target string, in UserInput) Plan {
 	p := r.newPlan(target)
-	if in.Trigger.echo() {
-		p.Actions = append(p.Actions, skip(KindUser, in.sourceID(), ReasonEcho))
-		return p
-	}
 	t, how := r.targetUser(in)
 	switch {
 	case in.Source == nil && !in.SourceComplete:
 		p.Actions = append(p.Actions, skip(KindUser, in.sourceID(), ReasonSourceIncomplete))
 	case in.Source == nil:
 		if t != nil {
-			r.retireUser(&p, in.sourceID(), t, how.managed, "deleted in the source")
+			r.retireUser(&p, in.sourceID(), t, how.managed, in.Groups, "deleted in the source")
 		}
 	default:
 		if ok, why := r.UserInScope(*in.Source); !ok {
 			if t != nil && how.managed {
-				r.retireUser(&p, in.Source.ID, t, how.managed, "left the link's scope: "+why)
+				r.retireUser(&p, in.Source.ID, t, how.managed, in.Groups, "left the link's scope: "+why)
 			} else {
 				p.Actions = append(p.Actions, skip(KindUser, in.Source.ID, "out of scope: "+why))
 			}
 			return p
 		}
-		p.Actions = append(p.Actions, r.ensureUser(*in.Source, t, how)...)
+		p.Actions = append(p.Actions, r.ensureUser(*in.Source, t, how, in.Declares)...)
 		if t != nil {
-			changes, ops := r.userDiff(*in.Source, *t)
+			changes, ops := r.userDiff(*in.Source, *t, in.Declares)
 			if len(changes) > 0 {
 				p.Actions = append(p.Actions, Action{Kind: ActUpdateUser, Entity: KindUser, SourceID: in.Source.ID,
 					TargetID: t.ID, Name: t.UserName, Changes: changes, Ops: ops})
@@ -117,10 +128,10 @@ func (in UserInput) sourceID() string {
 // ensureUser makes sure the in-scope source user has a managed copy in the
 // target: create_user when t is nil, adopt when t was only matched, nothing
 // when t is already mapped.
-func (r *Rules) ensureUser(src UserState, t *UserState, how target) []Action {
+func (r *Rules) ensureUser(src UserState, t *UserState, how target, dc Declares) []Action {
 	switch {
 	case t == nil:
-		want := r.desiredUser(src)
+		want := r.desiredUser(src, dc)
 		return []Action{{Kind: ActCreateUser, Entity: KindUser, SourceID: src.ID, Name: want.UserName,
 			User: &want, Changes: userChanges(want)}}
 	case !how.mapped:
@@ -137,9 +148,12 @@ func (r *Rules) ensureUser(src UserState, t *UserState, how target) []Action {
 
 // desiredUser is the target copy of src: userName, externalId (the source
 // id) and the copied attributes.
-func (r *Rules) desiredUser(src UserState) UserState {
+func (r *Rules) desiredUser(src UserState, dc Declares) UserState {
 	want := UserState{UserName: src.UserName, ExternalID: src.ID, Active: true}
 	for _, c := range r.userCopies {
+		if !dc.ok(ResourceUser, userAttrPath(c.to)) {
+			continue
+		}
 		switch c.from {
 		case AttrEmails:
 			want.Emails = sortEmails(append([]Email(nil), src.Emails...))
@@ -174,10 +188,13 @@ func userChanges(u UserState) []Change {
 
 // userDiff returns what differs in the copied attributes and the PATCH
 // operations that fix it.
-func (r *Rules) userDiff(src, tgt UserState) ([]Change, []identitydomains.Operations) {
+func (r *Rules) userDiff(src, tgt UserState, dc Declares) ([]Change, []identitydomains.Operations) {
 	var cs []Change
 	var ops []identitydomains.Operations
 	for _, c := range r.userCopies {
+		if !dc.ok(ResourceUser, userAttrPath(c.to)) {
+			continue
+		}
 		switch c.from {
 		case AttrEmails:
 			if !sameEmails(src.Emails, tgt.Emails) {
@@ -209,19 +226,32 @@ func (r *Rules) userDiff(src, tgt UserState) ([]Change, []identitydomains.Operat
 	return cs, ops
 }
 
-// retireUser applies the users delete policy to target user t.
-func (r *Rules) retireUser(p *Plan, sourceID string, t *UserState, managed bool, why string) {
+// retireUser applies the users delete policy to target user t. A user that
+// is deleted or deactivated first leaves the link's groups it is in, so no
+// target keeps a member the source no longer has, whether or not it
+// cascades deletes into groups; the mapping is forgotten, so a user that
+// comes back is matched and adopted again.
+func (r *Rules) retireUser(p *Plan, sourceID string, t *UserState, managed bool, groups []MemberOf, why string) {
 	if !managed && r.link.Delete.onlyManaged() {
 		p.Actions = append(p.Actions, skip(KindUser, sourceID, fmt.Sprintf(
 			"%s, but target user %q was not created or adopted by iamflow: not touched (delete.only_managed)", why, t.UserName)))
 		return
 	}
-	switch r.link.Delete.Users {
-	case PolicyKeep:
+	if r.link.Delete.Users == PolicyKeep {
 		p.Actions = append(p.Actions, skip(KindUser, sourceID, why+"; kept (delete.users: keep)"))
+		return
+	}
+	for _, g := range groups {
+		p.Actions = append(p.Actions, Action{Kind: ActRemoveMember, Entity: KindGroup, SourceID: g.SourceID, TargetID: g.TargetID,
+			Name: g.Name, MemberSourceID: sourceID, MemberTargetID: t.ID, MemberName: t.UserName, Reason: "user " + why})
+	}
+	switch r.link.Delete.Users {
 	case PolicyDeactivate:
 		if !t.Active {
-			return // already inactive: nothing to do
+			// Already inactive: only the mapping is left to forget.
+			p.Actions = append(p.Actions, Action{Kind: ActForget, Entity: KindUser, SourceID: sourceID, TargetID: t.ID,
+				Name: t.UserName, Reason: why + "; already inactive"})
+			return
 		}
 		p.Actions = append(p.Actions, Action{Kind: ActDeactivateUser, Entity: KindUser, SourceID: sourceID, TargetID: t.ID,
 			Name: t.UserName, Reason: why, Changes: []Change{{Attr: AttrActive, Before: "true", After: "false"}},
@@ -231,6 +261,20 @@ func (r *Rules) retireUser(p *Plan, sourceID string, t *UserState, managed bool,
 			Name: t.UserName, Reason: why})
 	}
 }
+
+// Declares says whether a target takes an attribute: resource "User" or
+// "Group", path as in a PATCH ("displayName", "name.givenName", a full
+// extension path). A nil Declares takes everything.
+type Declares func(resource, path string) bool
+
+// ok applies dc; nil takes everything.
+func (dc Declares) ok(resource, path string) bool { return dc == nil || dc(resource, path) }
+
+// The resource names Declares takes.
+const (
+	ResourceUser  = "User"
+	ResourceGroup = "Group"
+)
 
 // skip returns a skip action.
 func skip(k Kind, sourceID, reason string) Action {

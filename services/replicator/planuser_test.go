@@ -44,7 +44,6 @@ func with(u *UserState, edit func(*UserState)) *UserState {
 }
 
 func TestPlanUser(t *testing.T) {
-	own := Trigger{Actor: "iamflow-client", Own: []string{"iamflow-client"}}
 	tests := []struct {
 		name  string
 		link  func(*Link)
@@ -122,17 +121,30 @@ func TestPlanUser(t *testing.T) {
 		{name: "mapped target gone is created again",
 			in:   UserInput{Source: srcUser(), SourceComplete: true, Mapping: created("gone")},
 			want: []ActionKind{ActCreateUser}},
-		{name: "echo of iamflow's own change is skipped",
-			in:   UserInput{Trigger: own, Source: srcUser(), SourceComplete: true},
-			want: []ActionKind{ActSkip},
+		{name: "deleted in source: leaves the link's groups, then is deactivated",
+			in: UserInput{Source: nil, SourceComplete: true, Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1"),
+				Groups: []MemberOf{{SourceID: "sg1", TargetID: "tg1", Name: "ops"}, {SourceID: "sg2", TargetID: "tg2", Name: "dev"}}},
+			want: []ActionKind{ActRemoveMember, ActRemoveMember, ActDeactivateUser},
 			check: func(t *testing.T, p Plan) {
-				if p.Actions[0].Reason != ReasonEcho || !p.Empty() {
-					t.Errorf("echo = %+v", p.Actions[0])
+				if a := p.Actions[0]; a.SourceID != "sg1" || a.TargetID != "tg1" || a.MemberTargetID != "t1" {
+					t.Errorf("remove = %+v", a)
 				}
 			}},
-		{name: "someone else's change is not an echo",
-			in:   UserInput{Trigger: Trigger{Actor: "alice", Own: own.Own}, Source: srcUser(), SourceComplete: true},
-			want: []ActionKind{ActCreateUser}},
+		{name: "deleted in source, already inactive: leaves the groups, mapping forgotten",
+			in: UserInput{Source: nil, SourceComplete: true, Mapping: created("t1"),
+				Mapped: with(copyOf(srcUser(), "t1"), func(u *UserState) { u.Active = false }),
+				Groups: []MemberOf{{SourceID: "sg1", TargetID: "tg1", Name: "ops"}}},
+			want: []ActionKind{ActRemoveMember, ActForget}},
+		{name: "deleted in source, delete policy: leaves the groups, then is deleted",
+			link: func(l *Link) { l.Delete.Users = PolicyDelete },
+			in: UserInput{Source: nil, SourceComplete: true, Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1"),
+				Groups: []MemberOf{{SourceID: "sg1", TargetID: "tg1", Name: "ops"}}},
+			want: []ActionKind{ActRemoveMember, ActDeleteUser}},
+		{name: "deleted in source, keep policy: memberships kept too",
+			link: func(l *Link) { l.Delete.Users = PolicyKeep },
+			in: UserInput{Source: nil, SourceComplete: true, Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1"),
+				Groups: []MemberOf{{SourceID: "sg1", TargetID: "tg1", Name: "ops"}}},
+			want: []ActionKind{ActSkip}},
 		{name: "failed source read deletes nothing",
 			in:   UserInput{Source: nil, SourceComplete: false, Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1")},
 			want: []ActionKind{ActSkip},
@@ -150,10 +162,10 @@ func TestPlanUser(t *testing.T) {
 					t.Errorf("deactivate = %+v", a)
 				}
 			}},
-		{name: "deleted in source, already inactive: nothing",
+		{name: "deleted in source, already inactive: only the mapping is forgotten",
 			in: UserInput{Source: nil, SourceComplete: true, Mapping: created("t1"),
 				Mapped: with(copyOf(srcUser(), "t1"), func(u *UserState) { u.Active = false })},
-			want: []ActionKind{}},
+			want: []ActionKind{ActForget}},
 		{name: "delete policy delete",
 			link: func(l *Link) { l.Delete.Users = PolicyDelete },
 			in:   UserInput{Source: nil, SourceComplete: true, Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1")},

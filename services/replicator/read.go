@@ -30,7 +30,8 @@ func readUser(ctx context.Context, d Domain, id string) (*UserState, error) {
 }
 
 // readUsers reads the users with the given ids, idChunk at a time; users
-// that do not exist are absent from the result.
+// that do not exist are absent from the result. A server that answers a
+// user it was not asked for is not trusted with the question.
 func readUsers(ctx context.Context, d Domain, ids []string) (map[string]*UserState, error) {
 	out := make(map[string]*UserState, len(ids))
 	for chunk := range slices.Chunk(ids, idChunk) {
@@ -43,6 +44,9 @@ func readUsers(ctx context.Context, d Domain, ids []string) (map[string]*UserSta
 				return nil, err
 			}
 			s := FromSDKUser(u)
+			if !slices.Contains(chunk, s.ID) {
+				return nil, fmt.Errorf("%s answered user %q to a filter on other ids: the filter is not trusted", d.Domain(), s.ID)
+			}
 			out[s.ID] = &s
 		}
 	}
@@ -68,49 +72,25 @@ func (d *direction) findUser(ctx context.Context, src UserState) (*UserState, er
 	return &s, nil
 }
 
-// readGroup reads one group, with its members when members is set (paging
-// them when the group is too large for one response); nil, nil when it does
-// not exist.
+// readGroup reads one group, with all its members when members is set (the
+// client pages them when the group is too large for one answer, or when the
+// domain does not page members); nil, nil when it does not exist.
 func readGroup(ctx context.Context, d Domain, id string, members bool) (*GroupState, error) {
-	attrs := groupAttributes
+	var g identitydomains.Group
+	var err error
 	if members {
-		attrs = withMembers
+		g, err = d.GetGroupWithMembers(ctx, id, groupAttributes...)
+	} else {
+		g, err = d.GetGroup(ctx, id, groupAttributes...)
 	}
-	g, err := d.GetGroup(ctx, id, attrs...)
 	if errors.Is(err, identitydomain.ErrNotFound) {
 		return nil, nil
-	}
-	if members && errors.Is(err, identitydomain.ErrInvalidRequest) {
-		// Too many members for one response: read the group, then page them.
-		if g, err = d.GetGroup(ctx, id, groupAttributes...); err == nil {
-			s := FromSDKGroup(g)
-			s.Members, err = memberIDs(ctx, d, id)
-			return &s, err
-		}
-		if errors.Is(err, identitydomain.ErrNotFound) {
-			return nil, nil
-		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	s := FromSDKGroup(g)
 	return &s, nil
-}
-
-// memberIDs pages through a group's user members.
-func memberIDs(ctx context.Context, d Domain, groupID string) ([]string, error) {
-	var ids []string
-	for m, err := range d.GroupMembers(ctx, groupID, 0) {
-		if err != nil {
-			return nil, err
-		}
-		if (m.Type == "" || m.Type == identitydomains.GroupMembersTypeUser) && m.Value != nil {
-			ids = append(ids, *m.Value)
-		}
-	}
-	slices.Sort(ids)
-	return slices.Compact(ids), nil
 }
 
 // findGroup finds the target group matching src under the link's rule.
@@ -141,13 +121,12 @@ func (d *direction) findGroup(ctx context.Context, src GroupState, members bool)
 }
 
 // userInput reads what PlanUser needs for one source user.
-func (d *direction) userInput(ctx context.Context, trig Trigger, sourceID string) (UserInput, error) {
-	in := UserInput{Trigger: trig}
+func (d *direction) userInput(ctx context.Context, sourceID string) (UserInput, error) {
 	src, err := readUser(ctx, d.src, sourceID)
 	if err != nil {
-		return in, fmt.Errorf("read user %s in %s: %w", sourceID, d.source, err)
+		return UserInput{}, fmt.Errorf("read user %s in %s: %w", sourceID, d.source, err)
 	}
-	in.Source, in.SourceComplete = src, true
+	in := UserInput{Source: src, SourceComplete: true, Declares: d.declares(ctx)}
 	if err := d.resolveUser(ctx, &in, sourceID); err != nil {
 		return in, err
 	}
@@ -160,7 +139,8 @@ func inScope(r *Rules, g GroupState) bool {
 	return ok
 }
 
-// resolveUser fills the mapping and the target user of in.
+// resolveUser fills the mapping and the target user of in, and, when the
+// user is to be retired, the link's target groups that hold it.
 func (d *direction) resolveUser(ctx context.Context, in *UserInput, sourceID string) error {
 	mp, found, err := d.ids.Get(ctx, d.scope(KindUser), sourceID)
 	if err != nil {
@@ -182,18 +162,71 @@ func (d *direction) resolveUser(ctx context.Context, in *UserInput, sourceID str
 			return fmt.Errorf("find user %q in %s: %w", in.Source.UserName, d.target, err)
 		}
 	}
+	t, how := d.rules.targetUser(*in)
+	retiring := in.Source == nil
+	if in.Source != nil {
+		ok, _ := d.rules.UserInScope(*in.Source)
+		retiring = !ok
+	}
+	if t != nil && retiring && (how.managed || !d.link.Delete.onlyManaged()) && d.link.Delete.Users != PolicyKeep {
+		if in.Groups, err = d.linkGroupsOf(ctx, t.ID); err != nil {
+			return fmt.Errorf("read the groups of user %q in %s: %w", t.UserName, d.target, err)
+		}
+	}
 	return nil
 }
 
-// groupInput reads what PlanGroup needs for one source group: the group on
-// both sides and, with members, each source member resolved in the target.
-func (d *direction) groupInput(ctx context.Context, trig Trigger, sourceID string, members bool) (GroupInput, error) {
-	in := GroupInput{Trigger: trig}
-	src, err := readGroup(ctx, d.src, sourceID, members)
-	if err != nil {
-		return in, fmt.Errorf("read group %s in %s: %w", sourceID, d.source, err)
+// linkGroupsOf lists the target groups the link replicates (mapped in
+// either direction) that hold target user tid: from the user's groups
+// attribute, or, when the domain does not return it, by filtering groups on
+// their members.
+func (d *direction) linkGroupsOf(ctx context.Context, tid string) ([]MemberOf, error) {
+	u, err := d.tgt.GetUser(ctx, tid, "id", "groups")
+	if errors.Is(err, identitydomain.ErrNotFound) {
+		return nil, nil
 	}
-	in.Source, in.SourceComplete = src, true
+	if err != nil {
+		return nil, err
+	}
+	type ref struct{ id, name string }
+	var refs []ref
+	for _, g := range u.Groups {
+		if id := str(g.Value); id != "" {
+			refs = append(refs, ref{id, str(g.Display)})
+		}
+	}
+	if len(refs) == 0 {
+		for g, err := range d.tgt.Groups(ctx, identitydomain.ListOptions{Filter: identitydomain.Eq("members.value", tid),
+			Attributes: []string{"id", "displayName"}}) {
+			if errors.Is(err, identitydomain.ErrInvalidRequest) {
+				d.log.Warn("target answers neither a user's groups nor a filter on members; a retired user's memberships are left to the group reconciles",
+					"link", d.link.Name, "target", d.target, "error", err)
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			refs = append(refs, ref{str(g.Id), str(g.DisplayName)})
+		}
+	}
+	var out []MemberOf
+	for _, r := range refs {
+		mp, found, err := d.ids.Get(ctx, d.scope(KindGroup).Reverse(), r.id)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, MemberOf{SourceID: mp.TargetID, TargetID: r.id, Name: r.name})
+		}
+	}
+	return out, nil
+}
+
+// groupInput reads what PlanGroup needs for one source group src (nil:
+// deleted in the source): the group in the target and, with members, each
+// source member resolved in the target.
+func (d *direction) groupInput(ctx context.Context, src *GroupState, sourceID string, members bool) (GroupInput, error) {
+	in := GroupInput{Source: src, SourceComplete: true, Declares: d.declares(ctx)}
 	mp, found, err := d.ids.Get(ctx, d.scope(KindGroup), sourceID)
 	if err != nil {
 		return in, err
@@ -235,10 +268,16 @@ type memberResolver interface {
 	mapping(ctx context.Context, sourceID string) (Mapping, bool, error)
 	// known is the source user's state when it is already at hand.
 	known(sourceID string) *UserState
+	// complete says known has every source user: a member it does not
+	// know is no user of the source (deleted where the source does not
+	// cascade deletes into its groups).
+	complete() bool
 	// match finds the target user an unmapped source user matches.
 	match(ctx context.Context, src UserState) (*UserState, error)
 	// managed says whether iamflow created or adopted a target user.
 	managed(ctx context.Context, targetID string) (bool, error)
+	// gone returns which of the target ids are not users of the target.
+	gone(ctx context.Context, targetIDs []string) (map[string]bool, error)
 }
 
 // liveResolver reads the id map and the target domain.
@@ -248,11 +287,33 @@ func (r liveResolver) mapping(ctx context.Context, sid string) (Mapping, bool, e
 	return r.d.ids.Get(ctx, r.d.scope(KindUser), sid)
 }
 func (liveResolver) known(string) *UserState { return nil }
+func (liveResolver) complete() bool          { return false }
 func (r liveResolver) match(ctx context.Context, src UserState) (*UserState, error) {
 	return r.d.findUser(ctx, src)
 }
 func (r liveResolver) managed(ctx context.Context, tid string) (bool, error) {
 	return r.d.ids.ManagedTarget(ctx, r.d.scope(KindUser), tid)
+}
+func (r liveResolver) gone(ctx context.Context, tids []string) (map[string]bool, error) {
+	return goneUsers(ctx, r.d.tgt, tids)
+}
+
+// goneUsers reads the given users and returns those that do not exist.
+func goneUsers(ctx context.Context, d Domain, ids []string) (map[string]bool, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	found, err := readUsers(ctx, d, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read members in %s: %w", d.Domain(), err)
+	}
+	out := map[string]bool{}
+	for _, id := range ids {
+		if found[id] == nil {
+			out[id] = true
+		}
+	}
+	return out, nil
 }
 
 // indexResolver answers from a full reconcile's index.
@@ -268,11 +329,24 @@ func (r indexResolver) mapping(_ context.Context, sid string) (Mapping, bool, er
 	return mp, ok, nil
 }
 func (r indexResolver) known(sid string) *UserState { return r.ix.srcUsers[sid] }
+func (indexResolver) complete() bool                { return true }
 func (r indexResolver) match(_ context.Context, src UserState) (*UserState, error) {
 	return r.ix.match(r.d.link.Match.User, src), nil
 }
 func (r indexResolver) managed(_ context.Context, tid string) (bool, error) {
 	return r.ix.managed[tid], nil
+}
+
+// gone reads only the members the listing did not see (a user added since
+// the listing is not gone).
+func (r indexResolver) gone(ctx context.Context, tids []string) (map[string]bool, error) {
+	var unseen []string
+	for _, id := range tids {
+		if r.ix.tgtUsers[id] == nil {
+			unseen = append(unseen, id)
+		}
+	}
+	return goneUsers(ctx, r.d.tgt, unseen)
 }
 
 // membersInput resolves a group's source members in the target, reading
@@ -290,7 +364,12 @@ func (d *direction) membersInput(ctx context.Context, srcMembers, tgtMembers []s
 func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers []string, res memberResolver) (MembersInput, error) {
 	mi := MembersInput{ManagedTargetUsers: map[string]bool{}}
 	mappings := make(map[string]Mapping, len(srcMembers))
+	inTarget := make(map[string]bool, len(tgtMembers))
+	for _, tid := range tgtMembers {
+		inTarget[tid] = true
+	}
 	var toRead []string
+	asked := map[string]bool{}
 	for _, sid := range srcMembers {
 		mp, found, err := res.mapping(ctx, sid)
 		if err != nil {
@@ -299,8 +378,14 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 		if found {
 			mappings[sid] = mp
 		}
-		if res.known(sid) == nil && (!found || d.rules.usersScoped()) {
+		// Read the members the link must scope-check, those with no copy
+		// yet, and those about to be added (so a member a source that does
+		// not cascade deletes still lists is not added, and the audit
+		// trail names who is); a mapped member already in the target group
+		// needs no read.
+		if res.known(sid) == nil && (!found || d.rules.usersScoped() || !inTarget[mp.TargetID]) {
 			toRead = append(toRead, sid)
+			asked[sid] = true
 		}
 	}
 	read, err := readUsers(ctx, d.src, toRead)
@@ -314,11 +399,11 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 			src = read[sid]
 		}
 		mp, mapped := mappings[sid]
-		if src == nil && !mapped {
-			continue // gone from the source since the group was read
+		if src == nil && (!mapped || res.complete() || asked[sid]) {
+			continue // no user of the source (any more): not a member to copy
 		}
 		if src == nil {
-			src = &UserState{ID: sid, Active: true} // mapped and not scoped: the mapping is all we need
+			src = &UserState{ID: sid, Active: true} // mapped, in the target group, not scoped: the mapping is all we need
 		}
 		u := UserInput{Source: src, SourceComplete: true}
 		if mapped {
@@ -330,6 +415,7 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 		}
 		mi.Users = append(mi.Users, u)
 	}
+	var unmanaged []string
 	for _, tid := range tgtMembers {
 		if wanted[tid] {
 			continue
@@ -339,6 +425,14 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 			return mi, err
 		}
 		mi.ManagedTargetUsers[tid] = managed
+		if !managed {
+			unmanaged = append(unmanaged, tid)
+		}
+	}
+	// A member that is no user of the target (deleted where the domain
+	// does not cascade) is a difference, managed or not.
+	if mi.Dangling, err = res.gone(ctx, unmanaged); err != nil {
+		return mi, err
 	}
 	return mi, nil
 }

@@ -13,6 +13,8 @@ type Rules struct {
 	userInclude, userExclude   []*regexp.Regexp
 	userCopies                 []copyRule // source attr -> target attr
 	groupAttrs                 map[string]bool
+	// fingerprintAttrs are the user attributes an own-write fingerprint covers.
+	fingerprintAttrs []string
 }
 
 // copyRule copies one source attribute into one target attribute.
@@ -52,6 +54,7 @@ func NewRules(l Link) (*Rules, error) {
 	for _, a := range l.Attributes.Group {
 		r.groupAttrs[a] = true
 	}
+	r.fingerprintAttrs = fingerprintAttrsOf(r.userCopies)
 	return r, nil
 }
 

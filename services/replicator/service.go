@@ -44,6 +44,8 @@ type Service struct {
 	targets []string     // target domains, sorted: one consumer each
 	ids     *IDMap
 	guard   *Guard
+	fences  *fences
+	writes  *ownWrites
 	state   *stateStore
 	log     *slog.Logger
 	now     func() time.Time
@@ -73,7 +75,6 @@ type options struct {
 	auditor    Auditor
 	now        func() time.Time
 	version    string
-	own        map[string][]string
 	noCoalesce bool // benchmarks' baseline: every event reconciled on its own
 }
 
@@ -95,18 +96,6 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithVersion sets the version reported in status.
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
-
-// WithOwnActors names the actors (the OAuth client id iamflow uses there)
-// whose changes in domain are iamflow's own: events they cause are not
-// replicated back (loop prevention on bidirectional links).
-func WithOwnActors(domain string, actors ...string) Option {
-	return func(o *options) {
-		if o.own == nil {
-			o.own = map[string][]string{}
-		}
-		o.own[domain] = append(o.own[domain], actors...)
-	}
-}
 
 // New validates cfg and returns the service. domains maps domain short
 // names to their clients; every source and target of every link needs one.
@@ -150,6 +139,12 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain,
 	if s.state, err = openState(ctx, b); err != nil {
 		return nil, err
 	}
+	if s.fences, err = openFences(ctx, b.JetStream(), pl, o.now, o.log); err != nil {
+		return nil, err
+	}
+	if s.writes, err = openOwnWrites(ctx, b.JetStream(), pl); err != nil {
+		return nil, err
+	}
 	var missing []string
 	need := func(name string) Domain {
 		d := domains[name]
@@ -171,7 +166,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain,
 			for _, p := range pairs {
 				src, tgt := need(p[0]), need(p[1])
 				s.dirs = append(s.dirs, &direction{link: rules.Link(), rules: rules, source: p[0], target: p[1],
-					src: src, tgt: tgt, ids: s.ids, guard: s.guard, auditor: o.auditor, own: o.own[p[0]],
+					src: src, tgt: tgt, ids: s.ids, guard: s.guard, fences: s.fences, writes: s.writes, auditor: o.auditor,
 					log: o.log, now: o.now})
 				if !slices.Contains(s.targets, p[1]) {
 					s.targets = append(s.targets, p[1])
@@ -215,30 +210,24 @@ func (s *Service) ConsumerConfig(target string) bus.ConsumerConfig {
 		}
 	}
 	if !s.noCoalesce {
-		cc.Coalesce = s.coalesceKey(target)
+		cc.Coalesce = coalesceKey
 	}
 	return cc
 }
 
 // coalesceKey is the entity an event reconciles: the user, or the group
-// (group and membership events alike). Events made by iamflow itself have
-// keys of their own, so an echo never hides someone else's change.
-func (s *Service) coalesceKey(target string) func(*bus.Msg) string {
-	return func(m *bus.Msg) string {
-		e, err := event.Unmarshal(m.Data)
-		if err != nil || e.GetResource().GetId() == "" {
-			return ""
-		}
-		kind := "group"
-		if e.GetKind() == iamflowv1.Kind_KIND_USER {
-			kind = "user"
-		}
-		key := e.GetDomain() + "/" + kind + "/" + e.GetResource().GetId()
-		if d := s.direction(e.GetDomain(), target); d != nil && d.isEcho(e) {
-			key += "/own"
-		}
-		return key
+// (group and membership events alike). Who made the change does not
+// matter: the reconcile reads the entity as it is now.
+func coalesceKey(m *bus.Msg) string {
+	e, err := event.Unmarshal(m.Data)
+	if err != nil || e.GetResource().GetId() == "" {
+		return ""
 	}
+	kind := "group"
+	if e.GetKind() == iamflowv1.Kind_KIND_USER {
+		kind = "user"
+	}
+	return e.GetDomain() + "/" + kind + "/" + e.GetResource().GetId()
 }
 
 // direction returns the direction from source to target, nil if none.
@@ -331,6 +320,8 @@ func (s *Service) handler(target string) bus.Handler {
 		start := s.now()
 		p, err := d.handle(ctx, e)
 		s.metrics.observe(d, p, err, s.now().Sub(start))
+		d.log.DebugContext(ctx, "event reconciled", "link", d.link.Name, "target", target, "event", e.GetId(), "type", e.GetType(),
+			"resource", e.GetResource().GetId(), "actions", p.Kinds(), "took", s.now().Sub(start).String(), "error", err)
 		res := resultOf(err)
 		switch {
 		case res.IsDone():
@@ -472,13 +463,20 @@ func (s *Service) Approve(ctx context.Context, id string) (Hold, int, []string, 
 	applied := 0
 	var failed []string
 	c := cause{reconcile: "approve:" + id}
+	var buf auditBuf
+	defer d.flush(context.WithoutCancel(ctx), &buf)
 	for _, a := range h.Actions {
+		a.Held = false
 		p := Plan{Link: h.Link, Source: d.source, Target: h.Target, Actions: []Action{a}}
-		if _, err := d.applyPlan(ctx, p, c); err != nil {
+		_, stale, err := d.applyListed(ctx, p, c, &buf, h.At)
+		switch {
+		case err != nil:
 			failed = append(failed, fmt.Sprintf("%s %s %q: %v", a.Kind, a.Entity, a.Name, err))
-			continue
+		case stale:
+			failed = append(failed, fmt.Sprintf("%s %s %q: not applied: %s", a.Kind, a.Entity, a.Name, ReasonStale))
+		default:
+			applied++
 		}
-		applied++
 	}
 	return h, applied, failed, nil
 }

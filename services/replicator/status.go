@@ -74,6 +74,7 @@ func (s *Service) LinkStatus(ctx context.Context, link string) ([]*iamflowv1.Lin
 			}
 			ds.LastReconcile, ds.Reconciling, ds.Progress = summary(d.stats.lastReport), d.stats.reconciling, d.stats.progress
 			d.stats.mu.Unlock()
+			ds.Unsupported = d.attrs.list()
 			if c, ok := s.consumers.Load(d.target); ok {
 				if cs, err := c.(*bus.Consumer).Stats(ctx); err == nil {
 					ds.Pending, ds.AckPending = cs.Pending, uint64(cs.AckPending)

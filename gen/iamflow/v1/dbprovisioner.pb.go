@@ -206,6 +206,10 @@ type DatabaseStatus struct {
 	ReconcileRunning bool                   `protobuf:"varint,11,opt,name=reconcile_running,json=reconcileRunning,proto3" json:"reconcile_running,omitempty"`
 	// The last reconcile that ended, if any.
 	LastReconcile *ReconcileDatabaseResponse `protobuf:"bytes,12,opt,name=last_reconcile,json=lastReconcile,proto3" json:"last_reconcile,omitempty"`
+	// Users in a mapped group who cannot have an account (their userName
+	// cannot be an Oracle identifier): a person must rename them or change
+	// the mapping. Each is listed once, not retried.
+	Refused       []*RefusedUser `protobuf:"bytes,13,rep,name=refused,proto3" json:"refused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,6 +328,84 @@ func (x *DatabaseStatus) GetLastReconcile() *ReconcileDatabaseResponse {
 	return nil
 }
 
+func (x *DatabaseStatus) GetRefused() []*RefusedUser {
+	if x != nil {
+		return x.Refused
+	}
+	return nil
+}
+
+// RefusedUser is a user in scope whose account cannot be made.
+type RefusedUser struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UserId   string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	UserName string                 `protobuf:"bytes,2,opt,name=user_name,json=userName,proto3" json:"user_name,omitempty"`
+	// Why the name cannot be an account.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the refusal was first seen.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefusedUser) Reset() {
+	*x = RefusedUser{}
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefusedUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefusedUser) ProtoMessage() {}
+
+func (x *RefusedUser) ProtoReflect() protoreflect.Message {
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefusedUser.ProtoReflect.Descriptor instead.
+func (*RefusedUser) Descriptor() ([]byte, []int) {
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RefusedUser) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RefusedUser) GetUserName() string {
+	if x != nil {
+		return x.UserName
+	}
+	return ""
+}
+
+func (x *RefusedUser) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RefusedUser) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
 type PreviewDatabaseUserRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Database string                 `protobuf:"bytes,1,opt,name=database,proto3" json:"database,omitempty"`
@@ -335,7 +417,7 @@ type PreviewDatabaseUserRequest struct {
 
 func (x *PreviewDatabaseUserRequest) Reset() {
 	*x = PreviewDatabaseUserRequest{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[4]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -347,7 +429,7 @@ func (x *PreviewDatabaseUserRequest) String() string {
 func (*PreviewDatabaseUserRequest) ProtoMessage() {}
 
 func (x *PreviewDatabaseUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[4]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -360,7 +442,7 @@ func (x *PreviewDatabaseUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewDatabaseUserRequest.ProtoReflect.Descriptor instead.
 func (*PreviewDatabaseUserRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{4}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PreviewDatabaseUserRequest) GetDatabase() string {
@@ -401,7 +483,7 @@ type PreviewDatabaseUserResponse struct {
 
 func (x *PreviewDatabaseUserResponse) Reset() {
 	*x = PreviewDatabaseUserResponse{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[5]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +495,7 @@ func (x *PreviewDatabaseUserResponse) String() string {
 func (*PreviewDatabaseUserResponse) ProtoMessage() {}
 
 func (x *PreviewDatabaseUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[5]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +508,7 @@ func (x *PreviewDatabaseUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewDatabaseUserResponse.ProtoReflect.Descriptor instead.
 func (*PreviewDatabaseUserResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{5}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PreviewDatabaseUserResponse) GetDatabase() string {
@@ -510,7 +592,7 @@ type ReconcileDatabaseRequest struct {
 
 func (x *ReconcileDatabaseRequest) Reset() {
 	*x = ReconcileDatabaseRequest{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[6]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +604,7 @@ func (x *ReconcileDatabaseRequest) String() string {
 func (*ReconcileDatabaseRequest) ProtoMessage() {}
 
 func (x *ReconcileDatabaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[6]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +617,7 @@ func (x *ReconcileDatabaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileDatabaseRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileDatabaseRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{6}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReconcileDatabaseRequest) GetDatabase() string {
@@ -578,7 +660,7 @@ type ReconcileDatabaseResponse struct {
 
 func (x *ReconcileDatabaseResponse) Reset() {
 	*x = ReconcileDatabaseResponse{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[7]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +672,7 @@ func (x *ReconcileDatabaseResponse) String() string {
 func (*ReconcileDatabaseResponse) ProtoMessage() {}
 
 func (x *ReconcileDatabaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[7]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +685,7 @@ func (x *ReconcileDatabaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileDatabaseResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileDatabaseResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{7}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReconcileDatabaseResponse) GetDatabase() string {
@@ -697,7 +779,7 @@ const file_iamflow_v1_dbprovisioner_proto_rawDesc = "" +
 	"\x18GetDatabaseStatusRequest\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\"U\n" +
 	"\x19GetDatabaseStatusResponse\x128\n" +
-	"\tdatabases\x18\x01 \x03(\v2\x1a.iamflow.v1.DatabaseStatusR\tdatabases\"\xc5\x04\n" +
+	"\tdatabases\x18\x01 \x03(\v2\x1a.iamflow.v1.DatabaseStatusR\tdatabases\"\xf8\x04\n" +
 	"\x0eDatabaseStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06domain\x18\x02 \x01(\tR\x06domain\x12\x12\n" +
@@ -712,10 +794,16 @@ const file_iamflow_v1_dbprovisioner_proto_rawDesc = "" +
 	"\x0flast_error_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\x12+\n" +
 	"\x11reconcile_running\x18\v \x01(\bR\x10reconcileRunning\x12L\n" +
-	"\x0elast_reconcile\x18\f \x01(\v2%.iamflow.v1.ReconcileDatabaseResponseR\rlastReconcile\x1a;\n" +
+	"\x0elast_reconcile\x18\f \x01(\v2%.iamflow.v1.ReconcileDatabaseResponseR\rlastReconcile\x121\n" +
+	"\arefused\x18\r \x03(\v2\x17.iamflow.v1.RefusedUserR\arefused\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"L\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x8d\x01\n" +
+	"\vRefusedUser\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
+	"\tuser_name\x18\x02 \x01(\tR\buserName\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"L\n" +
 	"\x1aPreviewDatabaseUserRequest\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\"\xec\x02\n" +
@@ -770,41 +858,44 @@ func file_iamflow_v1_dbprovisioner_proto_rawDescGZIP() []byte {
 	return file_iamflow_v1_dbprovisioner_proto_rawDescData
 }
 
-var file_iamflow_v1_dbprovisioner_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_iamflow_v1_dbprovisioner_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_iamflow_v1_dbprovisioner_proto_goTypes = []any{
 	(*DatabaseStatement)(nil),           // 0: iamflow.v1.DatabaseStatement
 	(*GetDatabaseStatusRequest)(nil),    // 1: iamflow.v1.GetDatabaseStatusRequest
 	(*GetDatabaseStatusResponse)(nil),   // 2: iamflow.v1.GetDatabaseStatusResponse
 	(*DatabaseStatus)(nil),              // 3: iamflow.v1.DatabaseStatus
-	(*PreviewDatabaseUserRequest)(nil),  // 4: iamflow.v1.PreviewDatabaseUserRequest
-	(*PreviewDatabaseUserResponse)(nil), // 5: iamflow.v1.PreviewDatabaseUserResponse
-	(*ReconcileDatabaseRequest)(nil),    // 6: iamflow.v1.ReconcileDatabaseRequest
-	(*ReconcileDatabaseResponse)(nil),   // 7: iamflow.v1.ReconcileDatabaseResponse
-	nil,                                 // 8: iamflow.v1.DatabaseStatus.CountersEntry
-	(*ConsumerStatus)(nil),              // 9: iamflow.v1.ConsumerStatus
-	(*timestamppb.Timestamp)(nil),       // 10: google.protobuf.Timestamp
+	(*RefusedUser)(nil),                 // 4: iamflow.v1.RefusedUser
+	(*PreviewDatabaseUserRequest)(nil),  // 5: iamflow.v1.PreviewDatabaseUserRequest
+	(*PreviewDatabaseUserResponse)(nil), // 6: iamflow.v1.PreviewDatabaseUserResponse
+	(*ReconcileDatabaseRequest)(nil),    // 7: iamflow.v1.ReconcileDatabaseRequest
+	(*ReconcileDatabaseResponse)(nil),   // 8: iamflow.v1.ReconcileDatabaseResponse
+	nil,                                 // 9: iamflow.v1.DatabaseStatus.CountersEntry
+	(*ConsumerStatus)(nil),              // 10: iamflow.v1.ConsumerStatus
+	(*timestamppb.Timestamp)(nil),       // 11: google.protobuf.Timestamp
 }
 var file_iamflow_v1_dbprovisioner_proto_depIdxs = []int32{
 	3,  // 0: iamflow.v1.GetDatabaseStatusResponse.databases:type_name -> iamflow.v1.DatabaseStatus
-	9,  // 1: iamflow.v1.DatabaseStatus.consumer:type_name -> iamflow.v1.ConsumerStatus
-	8,  // 2: iamflow.v1.DatabaseStatus.counters:type_name -> iamflow.v1.DatabaseStatus.CountersEntry
-	10, // 3: iamflow.v1.DatabaseStatus.last_error_time:type_name -> google.protobuf.Timestamp
-	7,  // 4: iamflow.v1.DatabaseStatus.last_reconcile:type_name -> iamflow.v1.ReconcileDatabaseResponse
-	0,  // 5: iamflow.v1.PreviewDatabaseUserResponse.statements:type_name -> iamflow.v1.DatabaseStatement
-	0,  // 6: iamflow.v1.ReconcileDatabaseResponse.statements:type_name -> iamflow.v1.DatabaseStatement
-	10, // 7: iamflow.v1.ReconcileDatabaseResponse.started_at:type_name -> google.protobuf.Timestamp
-	10, // 8: iamflow.v1.ReconcileDatabaseResponse.finished_at:type_name -> google.protobuf.Timestamp
-	1,  // 9: iamflow.v1.DBProvisionerService.GetDatabaseStatus:input_type -> iamflow.v1.GetDatabaseStatusRequest
-	4,  // 10: iamflow.v1.DBProvisionerService.PreviewDatabaseUser:input_type -> iamflow.v1.PreviewDatabaseUserRequest
-	6,  // 11: iamflow.v1.DBProvisionerService.ReconcileDatabase:input_type -> iamflow.v1.ReconcileDatabaseRequest
-	2,  // 12: iamflow.v1.DBProvisionerService.GetDatabaseStatus:output_type -> iamflow.v1.GetDatabaseStatusResponse
-	5,  // 13: iamflow.v1.DBProvisionerService.PreviewDatabaseUser:output_type -> iamflow.v1.PreviewDatabaseUserResponse
-	7,  // 14: iamflow.v1.DBProvisionerService.ReconcileDatabase:output_type -> iamflow.v1.ReconcileDatabaseResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	10, // 1: iamflow.v1.DatabaseStatus.consumer:type_name -> iamflow.v1.ConsumerStatus
+	9,  // 2: iamflow.v1.DatabaseStatus.counters:type_name -> iamflow.v1.DatabaseStatus.CountersEntry
+	11, // 3: iamflow.v1.DatabaseStatus.last_error_time:type_name -> google.protobuf.Timestamp
+	8,  // 4: iamflow.v1.DatabaseStatus.last_reconcile:type_name -> iamflow.v1.ReconcileDatabaseResponse
+	4,  // 5: iamflow.v1.DatabaseStatus.refused:type_name -> iamflow.v1.RefusedUser
+	11, // 6: iamflow.v1.RefusedUser.since:type_name -> google.protobuf.Timestamp
+	0,  // 7: iamflow.v1.PreviewDatabaseUserResponse.statements:type_name -> iamflow.v1.DatabaseStatement
+	0,  // 8: iamflow.v1.ReconcileDatabaseResponse.statements:type_name -> iamflow.v1.DatabaseStatement
+	11, // 9: iamflow.v1.ReconcileDatabaseResponse.started_at:type_name -> google.protobuf.Timestamp
+	11, // 10: iamflow.v1.ReconcileDatabaseResponse.finished_at:type_name -> google.protobuf.Timestamp
+	1,  // 11: iamflow.v1.DBProvisionerService.GetDatabaseStatus:input_type -> iamflow.v1.GetDatabaseStatusRequest
+	5,  // 12: iamflow.v1.DBProvisionerService.PreviewDatabaseUser:input_type -> iamflow.v1.PreviewDatabaseUserRequest
+	7,  // 13: iamflow.v1.DBProvisionerService.ReconcileDatabase:input_type -> iamflow.v1.ReconcileDatabaseRequest
+	2,  // 14: iamflow.v1.DBProvisionerService.GetDatabaseStatus:output_type -> iamflow.v1.GetDatabaseStatusResponse
+	6,  // 15: iamflow.v1.DBProvisionerService.PreviewDatabaseUser:output_type -> iamflow.v1.PreviewDatabaseUserResponse
+	8,  // 16: iamflow.v1.DBProvisionerService.ReconcileDatabase:output_type -> iamflow.v1.ReconcileDatabaseResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_iamflow_v1_dbprovisioner_proto_init() }
@@ -819,7 +910,7 @@ func file_iamflow_v1_dbprovisioner_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iamflow_v1_dbprovisioner_proto_rawDesc), len(file_iamflow_v1_dbprovisioner_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

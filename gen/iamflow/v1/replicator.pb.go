@@ -215,7 +215,10 @@ type DirectionStatus struct {
 	// True while a full reconcile runs.
 	Reconciling bool `protobuf:"varint,11,opt,name=reconciling,proto3" json:"reconciling,omitempty"`
 	// Progress of the running reconcile, e.g. "users 12000/50000".
-	Progress      string `protobuf:"bytes,12,opt,name=progress,proto3" json:"progress,omitempty"`
+	Progress string `protobuf:"bytes,12,opt,name=progress,proto3" json:"progress,omitempty"`
+	// Attributes the target does not take: not declared in its /Schemas, or
+	// refused when sent. They are not sent; the rest of each object is.
+	Unsupported   []*UnsupportedAttribute `protobuf:"bytes,13,rep,name=unsupported,proto3" json:"unsupported,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -334,6 +337,85 @@ func (x *DirectionStatus) GetProgress() string {
 	return ""
 }
 
+func (x *DirectionStatus) GetUnsupported() []*UnsupportedAttribute {
+	if x != nil {
+		return x.Unsupported
+	}
+	return nil
+}
+
+// UnsupportedAttribute is an attribute a target does not take.
+type UnsupportedAttribute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "User" or "Group".
+	Resource string `protobuf:"bytes,1,opt,name=resource,proto3" json:"resource,omitempty"`
+	// The SCIM path, e.g. "name.givenName" or a full extension path.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// "not declared" (the target's schemas lack it) or the target's refusal.
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Since         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsupportedAttribute) Reset() {
+	*x = UnsupportedAttribute{}
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsupportedAttribute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsupportedAttribute) ProtoMessage() {}
+
+func (x *UnsupportedAttribute) ProtoReflect() protoreflect.Message {
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsupportedAttribute.ProtoReflect.Descriptor instead.
+func (*UnsupportedAttribute) Descriptor() ([]byte, []int) {
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UnsupportedAttribute) GetResource() string {
+	if x != nil {
+		return x.Resource
+	}
+	return ""
+}
+
+func (x *UnsupportedAttribute) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *UnsupportedAttribute) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *UnsupportedAttribute) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
 type ReconcileRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Link  string                 `protobuf:"bytes,1,opt,name=link,proto3" json:"link,omitempty"`
@@ -345,7 +427,7 @@ type ReconcileRequest struct {
 
 func (x *ReconcileRequest) Reset() {
 	*x = ReconcileRequest{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[4]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +439,7 @@ func (x *ReconcileRequest) String() string {
 func (*ReconcileRequest) ProtoMessage() {}
 
 func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[4]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +452,7 @@ func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{4}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReconcileRequest) GetLink() string {
@@ -396,7 +478,7 @@ type ReconcileResponse struct {
 
 func (x *ReconcileResponse) Reset() {
 	*x = ReconcileResponse{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[5]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -408,7 +490,7 @@ func (x *ReconcileResponse) String() string {
 func (*ReconcileResponse) ProtoMessage() {}
 
 func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[5]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -421,7 +503,7 @@ func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{5}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReconcileResponse) GetReports() []*ReconcileReport {
@@ -458,7 +540,7 @@ type ReconcileReport struct {
 
 func (x *ReconcileReport) Reset() {
 	*x = ReconcileReport{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[6]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +552,7 @@ func (x *ReconcileReport) String() string {
 func (*ReconcileReport) ProtoMessage() {}
 
 func (x *ReconcileReport) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[6]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +565,7 @@ func (x *ReconcileReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileReport.ProtoReflect.Descriptor instead.
 func (*ReconcileReport) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{6}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReconcileReport) GetLink() string {
@@ -613,7 +695,7 @@ type PlannedAction struct {
 
 func (x *PlannedAction) Reset() {
 	*x = PlannedAction{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[7]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +707,7 @@ func (x *PlannedAction) String() string {
 func (*PlannedAction) ProtoMessage() {}
 
 func (x *PlannedAction) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[7]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +720,7 @@ func (x *PlannedAction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlannedAction.ProtoReflect.Descriptor instead.
 func (*PlannedAction) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{7}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PlannedAction) GetKind() string {
@@ -730,7 +812,7 @@ type AttributeChange struct {
 
 func (x *AttributeChange) Reset() {
 	*x = AttributeChange{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[8]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +824,7 @@ func (x *AttributeChange) String() string {
 func (*AttributeChange) ProtoMessage() {}
 
 func (x *AttributeChange) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[8]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +837,7 @@ func (x *AttributeChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeChange.ProtoReflect.Descriptor instead.
 func (*AttributeChange) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{8}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AttributeChange) GetAttribute() string {
@@ -788,7 +870,7 @@ type ListHoldsRequest struct {
 
 func (x *ListHoldsRequest) Reset() {
 	*x = ListHoldsRequest{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[9]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -800,7 +882,7 @@ func (x *ListHoldsRequest) String() string {
 func (*ListHoldsRequest) ProtoMessage() {}
 
 func (x *ListHoldsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[9]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -813,7 +895,7 @@ func (x *ListHoldsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHoldsRequest.ProtoReflect.Descriptor instead.
 func (*ListHoldsRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{9}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListHoldsRequest) GetLink() string {
@@ -832,7 +914,7 @@ type ListHoldsResponse struct {
 
 func (x *ListHoldsResponse) Reset() {
 	*x = ListHoldsResponse{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[10]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +926,7 @@ func (x *ListHoldsResponse) String() string {
 func (*ListHoldsResponse) ProtoMessage() {}
 
 func (x *ListHoldsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[10]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +939,7 @@ func (x *ListHoldsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListHoldsResponse.ProtoReflect.Descriptor instead.
 func (*ListHoldsResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{10}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListHoldsResponse) GetHolds() []*Hold {
@@ -882,7 +964,7 @@ type Hold struct {
 
 func (x *Hold) Reset() {
 	*x = Hold{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[11]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +976,7 @@ func (x *Hold) String() string {
 func (*Hold) ProtoMessage() {}
 
 func (x *Hold) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[11]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +989,7 @@ func (x *Hold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hold.ProtoReflect.Descriptor instead.
 func (*Hold) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{11}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Hold) GetId() string {
@@ -961,7 +1043,7 @@ type ApproveDeletionsRequest struct {
 
 func (x *ApproveDeletionsRequest) Reset() {
 	*x = ApproveDeletionsRequest{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[12]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1055,7 @@ func (x *ApproveDeletionsRequest) String() string {
 func (*ApproveDeletionsRequest) ProtoMessage() {}
 
 func (x *ApproveDeletionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[12]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1068,7 @@ func (x *ApproveDeletionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeletionsRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDeletionsRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{12}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApproveDeletionsRequest) GetId() string {
@@ -1008,7 +1090,7 @@ type ApproveDeletionsResponse struct {
 
 func (x *ApproveDeletionsResponse) Reset() {
 	*x = ApproveDeletionsResponse{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[13]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1102,7 @@ func (x *ApproveDeletionsResponse) String() string {
 func (*ApproveDeletionsResponse) ProtoMessage() {}
 
 func (x *ApproveDeletionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[13]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1115,7 @@ func (x *ApproveDeletionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeletionsResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDeletionsResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{13}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApproveDeletionsResponse) GetHold() *Hold {
@@ -1066,7 +1148,7 @@ type RejectDeletionsRequest struct {
 
 func (x *RejectDeletionsRequest) Reset() {
 	*x = RejectDeletionsRequest{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[14]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +1160,7 @@ func (x *RejectDeletionsRequest) String() string {
 func (*RejectDeletionsRequest) ProtoMessage() {}
 
 func (x *RejectDeletionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[14]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +1173,7 @@ func (x *RejectDeletionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectDeletionsRequest.ProtoReflect.Descriptor instead.
 func (*RejectDeletionsRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{14}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RejectDeletionsRequest) GetId() string {
@@ -1110,7 +1192,7 @@ type RejectDeletionsResponse struct {
 
 func (x *RejectDeletionsResponse) Reset() {
 	*x = RejectDeletionsResponse{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[15]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1204,7 @@ func (x *RejectDeletionsResponse) String() string {
 func (*RejectDeletionsResponse) ProtoMessage() {}
 
 func (x *RejectDeletionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[15]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1217,7 @@ func (x *RejectDeletionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectDeletionsResponse.ProtoReflect.Descriptor instead.
 func (*RejectDeletionsResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{15}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RejectDeletionsResponse) GetHold() *Hold {
@@ -1161,7 +1243,7 @@ type ListActionsRequest struct {
 
 func (x *ListActionsRequest) Reset() {
 	*x = ListActionsRequest{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[16]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1255,7 @@ func (x *ListActionsRequest) String() string {
 func (*ListActionsRequest) ProtoMessage() {}
 
 func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[16]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1268,7 @@ func (x *ListActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActionsRequest.ProtoReflect.Descriptor instead.
 func (*ListActionsRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{16}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListActionsRequest) GetLink() string {
@@ -1233,7 +1315,7 @@ type ListActionsResponse struct {
 
 func (x *ListActionsResponse) Reset() {
 	*x = ListActionsResponse{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[17]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1327,7 @@ func (x *ListActionsResponse) String() string {
 func (*ListActionsResponse) ProtoMessage() {}
 
 func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[17]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1340,7 @@ func (x *ListActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListActionsResponse.ProtoReflect.Descriptor instead.
 func (*ListActionsResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{17}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListActionsResponse) GetRecords() []*AuditRecord {
@@ -1280,7 +1362,7 @@ type ReplayDeadLettersRequest struct {
 
 func (x *ReplayDeadLettersRequest) Reset() {
 	*x = ReplayDeadLettersRequest{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[18]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1374,7 @@ func (x *ReplayDeadLettersRequest) String() string {
 func (*ReplayDeadLettersRequest) ProtoMessage() {}
 
 func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[18]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1387,7 @@ func (x *ReplayDeadLettersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersRequest.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{18}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReplayDeadLettersRequest) GetTarget() string {
@@ -1331,7 +1413,7 @@ type ReplayDeadLettersResponse struct {
 
 func (x *ReplayDeadLettersResponse) Reset() {
 	*x = ReplayDeadLettersResponse{}
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[19]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1343,7 +1425,7 @@ func (x *ReplayDeadLettersResponse) String() string {
 func (*ReplayDeadLettersResponse) ProtoMessage() {}
 
 func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_replicator_proto_msgTypes[19]
+	mi := &file_iamflow_v1_replicator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1356,7 +1438,7 @@ func (x *ReplayDeadLettersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplayDeadLettersResponse.ProtoReflect.Descriptor instead.
 func (*ReplayDeadLettersResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{19}
+	return file_iamflow_v1_replicator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReplayDeadLettersResponse) GetReplayed() int32 {
@@ -1385,7 +1467,7 @@ const file_iamflow_v1_replicator_proto_rawDesc = "" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12;\n" +
 	"\n" +
 	"directions\x18\x06 \x03(\v2\x1b.iamflow.v1.DirectionStatusR\n" +
-	"directions\"\xe1\x03\n" +
+	"directions\"\xa5\x04\n" +
 	"\x0fDirectionStatus\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
@@ -1401,7 +1483,13 @@ const file_iamflow_v1_replicator_proto_rawDesc = "" +
 	"\x0elast_reconcile\x18\n" +
 	" \x01(\v2\x1b.iamflow.v1.ReconcileReportR\rlastReconcile\x12 \n" +
 	"\vreconciling\x18\v \x01(\bR\vreconciling\x12\x1a\n" +
-	"\bprogress\x18\f \x01(\tR\bprogress\"?\n" +
+	"\bprogress\x18\f \x01(\tR\bprogress\x12B\n" +
+	"\vunsupported\x18\r \x03(\v2 .iamflow.v1.UnsupportedAttributeR\vunsupported\"\x90\x01\n" +
+	"\x14UnsupportedAttribute\x12\x1a\n" +
+	"\bresource\x18\x01 \x01(\tR\bresource\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"?\n" +
 	"\x10ReconcileRequest\x12\x12\n" +
 	"\x04link\x18\x01 \x01(\tR\x04link\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"J\n" +
@@ -1503,70 +1591,73 @@ func file_iamflow_v1_replicator_proto_rawDescGZIP() []byte {
 	return file_iamflow_v1_replicator_proto_rawDescData
 }
 
-var file_iamflow_v1_replicator_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_iamflow_v1_replicator_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_iamflow_v1_replicator_proto_goTypes = []any{
 	(*GetReplicatorStatusRequest)(nil),  // 0: iamflow.v1.GetReplicatorStatusRequest
 	(*GetReplicatorStatusResponse)(nil), // 1: iamflow.v1.GetReplicatorStatusResponse
 	(*LinkStatus)(nil),                  // 2: iamflow.v1.LinkStatus
 	(*DirectionStatus)(nil),             // 3: iamflow.v1.DirectionStatus
-	(*ReconcileRequest)(nil),            // 4: iamflow.v1.ReconcileRequest
-	(*ReconcileResponse)(nil),           // 5: iamflow.v1.ReconcileResponse
-	(*ReconcileReport)(nil),             // 6: iamflow.v1.ReconcileReport
-	(*PlannedAction)(nil),               // 7: iamflow.v1.PlannedAction
-	(*AttributeChange)(nil),             // 8: iamflow.v1.AttributeChange
-	(*ListHoldsRequest)(nil),            // 9: iamflow.v1.ListHoldsRequest
-	(*ListHoldsResponse)(nil),           // 10: iamflow.v1.ListHoldsResponse
-	(*Hold)(nil),                        // 11: iamflow.v1.Hold
-	(*ApproveDeletionsRequest)(nil),     // 12: iamflow.v1.ApproveDeletionsRequest
-	(*ApproveDeletionsResponse)(nil),    // 13: iamflow.v1.ApproveDeletionsResponse
-	(*RejectDeletionsRequest)(nil),      // 14: iamflow.v1.RejectDeletionsRequest
-	(*RejectDeletionsResponse)(nil),     // 15: iamflow.v1.RejectDeletionsResponse
-	(*ListActionsRequest)(nil),          // 16: iamflow.v1.ListActionsRequest
-	(*ListActionsResponse)(nil),         // 17: iamflow.v1.ListActionsResponse
-	(*ReplayDeadLettersRequest)(nil),    // 18: iamflow.v1.ReplayDeadLettersRequest
-	(*ReplayDeadLettersResponse)(nil),   // 19: iamflow.v1.ReplayDeadLettersResponse
-	nil,                                 // 20: iamflow.v1.ReconcileReport.ActionsEntry
-	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
-	(*AuditRecord)(nil),                 // 22: iamflow.v1.AuditRecord
+	(*UnsupportedAttribute)(nil),        // 4: iamflow.v1.UnsupportedAttribute
+	(*ReconcileRequest)(nil),            // 5: iamflow.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),           // 6: iamflow.v1.ReconcileResponse
+	(*ReconcileReport)(nil),             // 7: iamflow.v1.ReconcileReport
+	(*PlannedAction)(nil),               // 8: iamflow.v1.PlannedAction
+	(*AttributeChange)(nil),             // 9: iamflow.v1.AttributeChange
+	(*ListHoldsRequest)(nil),            // 10: iamflow.v1.ListHoldsRequest
+	(*ListHoldsResponse)(nil),           // 11: iamflow.v1.ListHoldsResponse
+	(*Hold)(nil),                        // 12: iamflow.v1.Hold
+	(*ApproveDeletionsRequest)(nil),     // 13: iamflow.v1.ApproveDeletionsRequest
+	(*ApproveDeletionsResponse)(nil),    // 14: iamflow.v1.ApproveDeletionsResponse
+	(*RejectDeletionsRequest)(nil),      // 15: iamflow.v1.RejectDeletionsRequest
+	(*RejectDeletionsResponse)(nil),     // 16: iamflow.v1.RejectDeletionsResponse
+	(*ListActionsRequest)(nil),          // 17: iamflow.v1.ListActionsRequest
+	(*ListActionsResponse)(nil),         // 18: iamflow.v1.ListActionsResponse
+	(*ReplayDeadLettersRequest)(nil),    // 19: iamflow.v1.ReplayDeadLettersRequest
+	(*ReplayDeadLettersResponse)(nil),   // 20: iamflow.v1.ReplayDeadLettersResponse
+	nil,                                 // 21: iamflow.v1.ReconcileReport.ActionsEntry
+	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
+	(*AuditRecord)(nil),                 // 23: iamflow.v1.AuditRecord
 }
 var file_iamflow_v1_replicator_proto_depIdxs = []int32{
 	2,  // 0: iamflow.v1.GetReplicatorStatusResponse.links:type_name -> iamflow.v1.LinkStatus
 	3,  // 1: iamflow.v1.LinkStatus.directions:type_name -> iamflow.v1.DirectionStatus
-	21, // 2: iamflow.v1.DirectionStatus.last_success:type_name -> google.protobuf.Timestamp
-	21, // 3: iamflow.v1.DirectionStatus.last_error_time:type_name -> google.protobuf.Timestamp
-	6,  // 4: iamflow.v1.DirectionStatus.last_reconcile:type_name -> iamflow.v1.ReconcileReport
-	6,  // 5: iamflow.v1.ReconcileResponse.reports:type_name -> iamflow.v1.ReconcileReport
-	21, // 6: iamflow.v1.ReconcileReport.started_at:type_name -> google.protobuf.Timestamp
-	21, // 7: iamflow.v1.ReconcileReport.finished_at:type_name -> google.protobuf.Timestamp
-	20, // 8: iamflow.v1.ReconcileReport.actions:type_name -> iamflow.v1.ReconcileReport.ActionsEntry
-	7,  // 9: iamflow.v1.ReconcileReport.planned:type_name -> iamflow.v1.PlannedAction
-	8,  // 10: iamflow.v1.PlannedAction.changes:type_name -> iamflow.v1.AttributeChange
-	11, // 11: iamflow.v1.ListHoldsResponse.holds:type_name -> iamflow.v1.Hold
-	21, // 12: iamflow.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 13: iamflow.v1.Hold.actions:type_name -> iamflow.v1.PlannedAction
-	11, // 14: iamflow.v1.ApproveDeletionsResponse.hold:type_name -> iamflow.v1.Hold
-	11, // 15: iamflow.v1.RejectDeletionsResponse.hold:type_name -> iamflow.v1.Hold
-	21, // 16: iamflow.v1.ListActionsRequest.since:type_name -> google.protobuf.Timestamp
-	22, // 17: iamflow.v1.ListActionsResponse.records:type_name -> iamflow.v1.AuditRecord
-	0,  // 18: iamflow.v1.ReplicatorService.GetReplicatorStatus:input_type -> iamflow.v1.GetReplicatorStatusRequest
-	4,  // 19: iamflow.v1.ReplicatorService.Reconcile:input_type -> iamflow.v1.ReconcileRequest
-	9,  // 20: iamflow.v1.ReplicatorService.ListHolds:input_type -> iamflow.v1.ListHoldsRequest
-	12, // 21: iamflow.v1.ReplicatorService.ApproveDeletions:input_type -> iamflow.v1.ApproveDeletionsRequest
-	14, // 22: iamflow.v1.ReplicatorService.RejectDeletions:input_type -> iamflow.v1.RejectDeletionsRequest
-	16, // 23: iamflow.v1.ReplicatorService.ListActions:input_type -> iamflow.v1.ListActionsRequest
-	18, // 24: iamflow.v1.ReplicatorService.ReplayDeadLetters:input_type -> iamflow.v1.ReplayDeadLettersRequest
-	1,  // 25: iamflow.v1.ReplicatorService.GetReplicatorStatus:output_type -> iamflow.v1.GetReplicatorStatusResponse
-	5,  // 26: iamflow.v1.ReplicatorService.Reconcile:output_type -> iamflow.v1.ReconcileResponse
-	10, // 27: iamflow.v1.ReplicatorService.ListHolds:output_type -> iamflow.v1.ListHoldsResponse
-	13, // 28: iamflow.v1.ReplicatorService.ApproveDeletions:output_type -> iamflow.v1.ApproveDeletionsResponse
-	15, // 29: iamflow.v1.ReplicatorService.RejectDeletions:output_type -> iamflow.v1.RejectDeletionsResponse
-	17, // 30: iamflow.v1.ReplicatorService.ListActions:output_type -> iamflow.v1.ListActionsResponse
-	19, // 31: iamflow.v1.ReplicatorService.ReplayDeadLetters:output_type -> iamflow.v1.ReplayDeadLettersResponse
-	25, // [25:32] is the sub-list for method output_type
-	18, // [18:25] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	22, // 2: iamflow.v1.DirectionStatus.last_success:type_name -> google.protobuf.Timestamp
+	22, // 3: iamflow.v1.DirectionStatus.last_error_time:type_name -> google.protobuf.Timestamp
+	7,  // 4: iamflow.v1.DirectionStatus.last_reconcile:type_name -> iamflow.v1.ReconcileReport
+	4,  // 5: iamflow.v1.DirectionStatus.unsupported:type_name -> iamflow.v1.UnsupportedAttribute
+	22, // 6: iamflow.v1.UnsupportedAttribute.since:type_name -> google.protobuf.Timestamp
+	7,  // 7: iamflow.v1.ReconcileResponse.reports:type_name -> iamflow.v1.ReconcileReport
+	22, // 8: iamflow.v1.ReconcileReport.started_at:type_name -> google.protobuf.Timestamp
+	22, // 9: iamflow.v1.ReconcileReport.finished_at:type_name -> google.protobuf.Timestamp
+	21, // 10: iamflow.v1.ReconcileReport.actions:type_name -> iamflow.v1.ReconcileReport.ActionsEntry
+	8,  // 11: iamflow.v1.ReconcileReport.planned:type_name -> iamflow.v1.PlannedAction
+	9,  // 12: iamflow.v1.PlannedAction.changes:type_name -> iamflow.v1.AttributeChange
+	12, // 13: iamflow.v1.ListHoldsResponse.holds:type_name -> iamflow.v1.Hold
+	22, // 14: iamflow.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 15: iamflow.v1.Hold.actions:type_name -> iamflow.v1.PlannedAction
+	12, // 16: iamflow.v1.ApproveDeletionsResponse.hold:type_name -> iamflow.v1.Hold
+	12, // 17: iamflow.v1.RejectDeletionsResponse.hold:type_name -> iamflow.v1.Hold
+	22, // 18: iamflow.v1.ListActionsRequest.since:type_name -> google.protobuf.Timestamp
+	23, // 19: iamflow.v1.ListActionsResponse.records:type_name -> iamflow.v1.AuditRecord
+	0,  // 20: iamflow.v1.ReplicatorService.GetReplicatorStatus:input_type -> iamflow.v1.GetReplicatorStatusRequest
+	5,  // 21: iamflow.v1.ReplicatorService.Reconcile:input_type -> iamflow.v1.ReconcileRequest
+	10, // 22: iamflow.v1.ReplicatorService.ListHolds:input_type -> iamflow.v1.ListHoldsRequest
+	13, // 23: iamflow.v1.ReplicatorService.ApproveDeletions:input_type -> iamflow.v1.ApproveDeletionsRequest
+	15, // 24: iamflow.v1.ReplicatorService.RejectDeletions:input_type -> iamflow.v1.RejectDeletionsRequest
+	17, // 25: iamflow.v1.ReplicatorService.ListActions:input_type -> iamflow.v1.ListActionsRequest
+	19, // 26: iamflow.v1.ReplicatorService.ReplayDeadLetters:input_type -> iamflow.v1.ReplayDeadLettersRequest
+	1,  // 27: iamflow.v1.ReplicatorService.GetReplicatorStatus:output_type -> iamflow.v1.GetReplicatorStatusResponse
+	6,  // 28: iamflow.v1.ReplicatorService.Reconcile:output_type -> iamflow.v1.ReconcileResponse
+	11, // 29: iamflow.v1.ReplicatorService.ListHolds:output_type -> iamflow.v1.ListHoldsResponse
+	14, // 30: iamflow.v1.ReplicatorService.ApproveDeletions:output_type -> iamflow.v1.ApproveDeletionsResponse
+	16, // 31: iamflow.v1.ReplicatorService.RejectDeletions:output_type -> iamflow.v1.RejectDeletionsResponse
+	18, // 32: iamflow.v1.ReplicatorService.ListActions:output_type -> iamflow.v1.ListActionsResponse
+	20, // 33: iamflow.v1.ReplicatorService.ReplayDeadLetters:output_type -> iamflow.v1.ReplayDeadLettersResponse
+	27, // [27:34] is the sub-list for method output_type
+	20, // [20:27] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_iamflow_v1_replicator_proto_init() }
@@ -1581,7 +1672,7 @@ func file_iamflow_v1_replicator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iamflow_v1_replicator_proto_rawDesc), len(file_iamflow_v1_replicator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

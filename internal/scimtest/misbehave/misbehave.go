@@ -44,6 +44,10 @@ type Faults struct {
 	// PageSize is the page a server ignoring the query's count answers.
 	// Default 20.
 	PageSize int
+	// MaxPageSize, when positive, caps every list page (GET and POST
+	// /.search) at that many resources, whatever count asks (many servers
+	// page at 100 or 200); alone it is no fault, only smaller pages.
+	MaxPageSize int
 	// RepeatPage: every list page answers the first page's resources while
 	// claiming the startIndex asked for.
 	RepeatPage bool
@@ -224,6 +228,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			q.Del("startIndex")
 			s.count("paging")
 		}
+		if c := atoiOr(q.Get("count"), 0); f.MaxPageSize > 0 && (c == 0 || c > f.MaxPageSize) {
+			q.Set("count", strconv.Itoa(f.MaxPageSize))
+		}
 		if f.NoFilter && q.Has("filter") {
 			q.Del("filter")
 			s.count("filter")
@@ -244,6 +251,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if f.IgnorePaging || f.RepeatPage {
 				delete(sr, "startIndex")
 				s.count("paging")
+			}
+			if c, _ := sr["count"].(float64); f.MaxPageSize > 0 && (c == 0 || int(c) > f.MaxPageSize) {
+				sr["count"] = f.MaxPageSize
 			}
 			if f.NoFilter {
 				delete(sr, "filter")

@@ -1,0 +1,156 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/bus/bustest"
+)
+
+// twoReplicas opens the fence bucket twice on one server, as two replicas
+// of the replicator would (each with its own holder id).
+func twoReplicas(t *testing.T, now func() time.Time) (*fences, *fences) {
+	t.Helper()
+	srv := bustest.RunServer(t)
+	var out [2]*fences
+	for i := range out {
+		b := srv.Open(t)
+		f, err := openFences(context.Background(), b.JetStream(), Placement{}, now, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = f
+	}
+	if out[0].holder == out[1].holder {
+		t.Fatal("two fences share a holder id")
+	}
+	return out[0], out[1]
+}
+
+// A lease is exclusive within a process and across replicas: while one
+// holder works on an object, nobody else enters.
+func TestFenceExclusive(t *testing.T) {
+	a, b := twoReplicas(t, time.Now)
+	ctx := context.Background()
+	var inside, overlaps atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 12 {
+		f := a
+		if i%2 == 1 {
+			f = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				l, err := f.acquire(ctx, "obj", 20*time.Second)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if inside.Add(1) > 1 {
+					overlaps.Add(1)
+				}
+				time.Sleep(time.Millisecond) // work while holding it (not synchronisation)
+				inside.Add(-1)
+				l.release(ctx, time.Time{})
+			}
+		}()
+	}
+	wg.Wait()
+	if n := overlaps.Load(); n != 0 {
+		t.Fatalf("%d times two holders were inside at once", n)
+	}
+}
+
+// A holder that waits too long gets errBusy, and gets the lease once it is free.
+func TestFenceBusyThenFree(t *testing.T) {
+	a, b := twoReplicas(t, time.Now)
+	ctx := context.Background()
+	l, err := a.acquire(ctx, "obj", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.acquire(ctx, "obj", 50*time.Millisecond); !errors.Is(err, errBusy) {
+		t.Fatalf("second replica while held: %v, want errBusy", err)
+	}
+	if _, err := a.acquire(ctx, "obj", 50*time.Millisecond); !errors.Is(err, errBusy) {
+		t.Fatalf("same process while held: %v, want errBusy", err)
+	}
+	l.release(ctx, time.Time{})
+	l2, err := b.acquire(ctx, "obj", time.Second)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	l2.release(ctx, time.Time{})
+}
+
+// The watermark refuses plans made from reads older than one applied.
+func TestFenceWatermark(t *testing.T) {
+	a, b := twoReplicas(t, time.Now)
+	ctx := context.Background()
+	t0 := time.Now()
+	t1 := t0.Add(time.Second)
+
+	l, err := a.acquire(ctx, "obj", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Mark().IsZero() || !l.fresh(t0) {
+		t.Fatalf("new object: mark %v, fresh(t0) %v", l.Mark(), l.fresh(t0))
+	}
+	l.release(ctx, t1) // a reconcile read at t1 applied its plan
+
+	s := b.set()
+	fresh, err := s.take(ctx, "obj", time.Second, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh {
+		t.Fatal("a plan read at t0 is fresh after one read at t1 was applied")
+	}
+	s.release(ctx, time.Time{}) // not applied: the watermark stays
+	s = b.set()
+	if fresh, err = s.take(ctx, "obj", time.Second, t1.Add(time.Millisecond)); err != nil || !fresh {
+		t.Fatalf("a newer read: fresh %v, %v", fresh, err)
+	}
+	s.release(ctx, t0) // a lower read never lowers the watermark
+	l, err = a.acquire(ctx, "obj", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Mark().Equal(t1) {
+		t.Fatalf("mark %v, want %v", l.Mark(), t1)
+	}
+	l.release(ctx, time.Time{})
+}
+
+// A lease whose holder died (it is never released nor renewed) is taken
+// over once it expires.
+func TestFenceExpiredLeaseIsTakenOver(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a, b := twoReplicas(t, clock)
+	ctx := context.Background()
+	// The crashed holder: a lease taken straight in KV, never released.
+	if _, err := a.acquireKV(ctx, "obj"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.acquire(ctx, "obj", 50*time.Millisecond); !errors.Is(err, errBusy) {
+		t.Fatalf("before expiry: %v, want errBusy", err)
+	}
+	mu.Lock()
+	now = now.Add(leaseTTL + time.Second)
+	mu.Unlock()
+	l, err := b.acquire(ctx, "obj", time.Second)
+	if err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	l.release(ctx, time.Time{})
+}

@@ -1,0 +1,227 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/testutil"
+)
+
+// membersOf lists the userNames of a group's members in an emulated domain.
+func membersOf(t *testing.T, s *site, group string) []string {
+	t.Helper()
+	g, ok := s.emu.GroupByName(group)
+	if !ok {
+		return nil
+	}
+	ms, _ := s.emu.Members(g.ID)
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.UserName)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// A user deleted in the source leaves the target's groups on the event
+// path, before any full reconcile, under either delete policy.
+func TestDeletedUserLeavesTargetGroups(t *testing.T) {
+	for _, policy := range []string{PolicyDeactivate, PolicyDelete} {
+		t.Run(policy, func(t *testing.T) {
+			l := link("hub", "src", "tgt")
+			l.Delete.Users = policy
+			cfg := config(l)
+			cfg.FullReconcile.Interval = 0
+			p := newPipeline(t, cfg, pipelineOpts{})
+			src, tgt := p.sites["src"], p.sites["tgt"]
+			g := src.createGroup(t, "ops", "")
+			u := src.createUser(t, "ursula", "Ursula U")
+			keep := src.createUser(t, "kim", "Kim K")
+			src.add(t, g, u, keep)
+			p.settled()
+			p.converged("src", "tgt", 10*time.Second)
+
+			if _, err := src.human.DeleteUser(context.Background(), u, ""); err != nil {
+				t.Fatal(err)
+			}
+			p.settled()
+			testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+				if got := membersOf(t, tgt, "ops"); !slices.Equal(got, []string{"kim"}) {
+					return fmt.Errorf("target ops members %v, want [kim]", got)
+				}
+				return nil
+			})
+			tu, exists := tgt.emu.UserByName("ursula")
+			switch {
+			case policy == PolicyDelete && exists:
+				t.Errorf("deleted user still in the target: %+v", tu)
+			case policy == PolicyDeactivate && (!exists || tu.Active):
+				t.Errorf("deactivated user: exists %v, %+v", exists, tu)
+			}
+			// A dry-run reconcile now finds nothing to do.
+			reps, err := p.svc.ReconcileLink(context.Background(), "hub", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range reps[0].Planned {
+				if a.Kind != string(ActSkip) {
+					t.Errorf("the full reconcile would still %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
+				}
+			}
+		})
+	}
+}
+
+// What iamflow's own OAuth client changes in a source (a temporary grant,
+// an operator using iamflow's client) is a real change and is replicated;
+// only the replicator's own writes are echoes.
+func TestChangesByIamflowsClientAreReplicated(t *testing.T) {
+	cfg := config(link("hub", "src", "tgt"))
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	g := src.createGroup(t, "OCI-Temp-Admins", "")
+	u := src.createUser(t, "dev", "Dev D")
+	p.settled()
+	p.converged("src", "tgt", 10*time.Second)
+
+	// The grant: iamflow's own client adds the member in the source.
+	if _, err := src.client.AddMembers(context.Background(), g, u); err != nil {
+		t.Fatal(err)
+	}
+	p.settled()
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := membersOf(t, tgt, "OCI-Temp-Admins"); !slices.Equal(got, []string{"dev"}) {
+			return fmt.Errorf("target members %v, want [dev]", got)
+		}
+		return nil
+	})
+	// The revocation, by the same client.
+	if _, err := src.client.RemoveMembers(context.Background(), g, u); err != nil {
+		t.Fatal(err)
+	}
+	p.settled()
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := membersOf(t, tgt, "OCI-Temp-Admins"); len(got) != 0 {
+			return fmt.Errorf("target members %v after the revocation, want none", got)
+		}
+		return nil
+	})
+}
+
+// A plan made from a read older than a change applied since is refused: a
+// group reconcile that read a member before the member was deleted (and
+// retired in the target by its own reconcile) does not create it again.
+func TestStalePlanIsNotApplied(t *testing.T) {
+	l := link("hub", "src", "tgt")
+	l.Delete.Users = PolicyDelete
+	cfg := config(l)
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	d := p.svc.direction("src", "tgt")
+	ctx := context.Background()
+	g := src.createGroup(t, "ops", "")
+	u := src.createUser(t, "late", "Late L")
+	src.add(t, g, u)
+
+	// The group's reconcile reads (the user is a member) and plans ...
+	ls := d.fences.set()
+	if _, err := ls.take(ctx, d.scope(KindGroup).key(g), primaryWait, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	readAt := d.now()
+	plan, err := d.reconcileGroup(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(plan.Kinds(), ActCreateUser) {
+		t.Fatalf("plan %v: want a create_user", plan.Kinds())
+	}
+	// ... the user is deleted in the source and its own reconcile runs ...
+	if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.reconcileOne(ctx, KindUser, u, cause{eventID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// ... and only then would the group's old plan be applied.
+	_, err = d.execute(ctx, plan, cause{eventID: "test"}, 0, ls, readAt)
+	ls.release(ctx, time.Time{})
+	if !errors.Is(err, errStale) {
+		t.Fatalf("old plan: %v, want errStale", err)
+	}
+	if _, ok := tgt.emu.UserByName("late"); ok {
+		t.Fatal("the deleted user was created in the target")
+	}
+	// Planned again from a fresh read, the group gets its copy, empty.
+	if _, err := d.reconcileOne(ctx, KindGroup, g, cause{eventID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tgt.emu.UserByName("late"); ok {
+		t.Fatal("the deleted user was created in the target")
+	}
+	if got := membersOf(t, tgt, "ops"); len(got) != 0 {
+		t.Fatalf("target ops members %v, want none", got)
+	}
+}
+
+// A full reconcile does not apply what it listed to an object that its own
+// event reconciled from a newer read meanwhile.
+func TestFullReconcileSkipsObjectsReconciledSince(t *testing.T) {
+	cfg := config(link("hub", "src", "tgt"))
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	d := p.svc.direction("src", "tgt")
+	ctx := context.Background()
+	u := src.createUser(t, "rene", "Old Name")
+	if _, err := d.reconcileOne(ctx, KindUser, u, cause{eventID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// The full reconcile listed at t0; its plan for the user is old ...
+	t0 := d.now()
+	src.patchUser(t, u, replace("displayName", "New Name"))
+	if _, err := d.reconcileOne(ctx, KindUser, u, cause{eventID: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	stalePlan := d.rules.PlanUser(d.target, UserInput{Source: &UserState{ID: u, UserName: "rene", DisplayName: "Old Name", Active: true},
+		SourceComplete: true, Mapped: mustUser(t, tgt, "rene"), Mapping: mustMapping(t, d, u)})
+	if len(stalePlan.Writes()) == 0 {
+		t.Fatal("the stale plan writes nothing; the test proves nothing")
+	}
+	var buf auditBuf
+	_, stale, err := d.applyListed(ctx, stalePlan, cause{reconcile: "reconcile"}, &buf, t0)
+	if err != nil || !stale {
+		t.Fatalf("applyListed: stale %v, %v; want stale", stale, err)
+	}
+	if got := mustUser(t, tgt, "rene").DisplayName; got != "New Name" {
+		t.Fatalf("target displayName %q: the stale plan reverted the rename", got)
+	}
+}
+
+func mustUser(t *testing.T, s *site, name string) *UserState {
+	t.Helper()
+	u, ok := s.emu.UserByName(name)
+	if !ok {
+		t.Fatalf("no user %s in %s", name, s.name)
+	}
+	st, err := readUser(context.Background(), s.client, u.ID)
+	if err != nil || st == nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	return st
+}
+
+func mustMapping(t *testing.T, d *direction, sourceID string) *Mapping {
+	t.Helper()
+	mp, found, err := d.ids.Get(context.Background(), d.scope(KindUser), sourceID)
+	if err != nil || !found {
+		t.Fatalf("mapping of %s: found %v, %v", sourceID, found, err)
+	}
+	return &mp
+}
