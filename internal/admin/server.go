@@ -147,10 +147,10 @@ type Server struct {
 	checks    map[string]func(context.Context) error
 	// openToPeople are the methods and routes AllowPeople opened.
 	openToPeople map[string]bool
-	started   bool
-	grpcLis   net.Listener
-	httpLis   net.Listener
-	httpSrv   *http.Server
+	started      bool
+	grpcLis      net.Listener
+	httpLis      net.Listener
+	httpSrv      *http.Server
 
 	serveErr     chan error
 	wg           sync.WaitGroup
