@@ -106,7 +106,9 @@ func TestLoginEndToEnd(t *testing.T) {
 	// iamflow login, in the background; the test is the browser.
 	out := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- runEnv(t.Context(), []string{"login", "--domain-url", dom.URL(), "--client-id", cliID, "--timeout", "1m"}, e(out)) }()
+	go func() {
+		done <- runEnv(t.Context(), []string{"login", "--domain-url", dom.URL(), "--client-id", cliID, "--timeout", "1m"}, e(out))
+	}()
 	urlRE := regexp.MustCompile(`\n  (http://\S+/oauth2/v1/authorize\S+)\n`)
 	var authURL string
 	for deadline := time.Now().Add(10 * time.Second); authURL == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
