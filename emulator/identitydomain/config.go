@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,9 +34,13 @@ type Config struct {
 	TenancyOCID     string `json:"tenancyOcid,omitempty" yaml:"tenancyOcid,omitempty"`
 	// CompartmentName is data.compartmentName in events. Default: "root".
 	CompartmentName string `json:"compartmentName,omitempty" yaml:"compartmentName,omitempty"`
-	// Clients are the OAuth confidential applications allowed to get tokens.
-	// At least one is required.
+	// Clients are the OAuth applications: confidential ones get tokens
+	// with client credentials; those with RedirectURIs also log people in
+	// (oidc.go). At least one is required.
 	Clients []Client `json:"clients" yaml:"clients"`
+	// Issuer is the iss of the tokens the domain signs and of its discovery
+	// document. Default: DefaultIssuer, as every OCI domain (oci.md §7).
+	Issuer string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
 	// TokenTTL is the lifetime of an access token. Default: 3600s. (oci.md:
 	// the real lifetime for client credentials is not documented; 3600s is
 	// the IDCS default for confidential apps.)
@@ -54,14 +59,25 @@ type Config struct {
 	Faults Faults `json:"faults,omitempty" yaml:"faults,omitempty"`
 }
 
-// Client is an OAuth confidential application registered in the domain.
+// Client is an OAuth application registered in the domain.
 type Client struct {
 	// ID is the client_id.
 	ID string `json:"id" yaml:"id"`
-	// Secret is the client_secret.
-	Secret string `json:"secret" yaml:"secret"`
+	// Secret is the client_secret; required unless Public.
+	Secret string `json:"secret,omitempty" yaml:"secret,omitempty"`
 	// Name is the application's display name (actorName in events). Default: ID.
 	Name string `json:"name,omitempty" yaml:"name,omitempty"`
+	// Public marks a public client (a CLI, a single-page app): it has no
+	// secret, may not use client credentials, and logs people in with the
+	// authorization code flow and PKCE alone.
+	Public bool `json:"public,omitempty" yaml:"public,omitempty"`
+	// RedirectURIs are where the authorization code flow may send people
+	// back; a loopback URI (http://127.0.0.1/callback) matches any port.
+	// Without any, the client cannot log people in.
+	RedirectURIs []string `json:"redirectUris,omitempty" yaml:"redirectUris,omitempty"`
+	// Audience is the primary audience of the access tokens issued to it
+	// for people (aud). Default: ID.
+	Audience string `json:"audience,omitempty" yaml:"audience,omitempty"`
 }
 
 // Tier is an identity domain type; it decides the rate limits (oci.md §4).
@@ -175,8 +191,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	clients := make([]Client, len(cfg.Clients))
 	for i, c := range cfg.Clients {
 		switch {
-		case c.ID == "" || c.Secret == "":
-			errs = append(errs, fmt.Errorf("clients[%d]: id and secret are required", i))
+		case c.ID == "":
+			errs = append(errs, fmt.Errorf("clients[%d]: id is required", i))
+		case c.Secret == "" && !c.Public:
+			errs = append(errs, fmt.Errorf("clients[%d]: secret is required unless the client is public", i))
+		case c.Secret != "" && c.Public:
+			errs = append(errs, fmt.Errorf("clients[%d]: a public client has no secret", i))
 		case seen[c.ID]:
 			errs = append(errs, fmt.Errorf("clients[%d]: duplicate id %q", i, c.ID))
 		}
@@ -184,9 +204,21 @@ func (cfg Config) withDefaults() (Config, error) {
 		if c.Name == "" {
 			c.Name = c.ID
 		}
+		if c.Audience == "" {
+			c.Audience = c.ID
+		}
+		for j, ru := range c.RedirectURIs {
+			if u, err := url.Parse(ru); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+				errs = append(errs, fmt.Errorf("clients[%d].redirectUris[%d] %q: want an absolute http or https URL without a fragment", i, j, ru))
+			}
+		}
+		c.RedirectURIs = slices.Clone(c.RedirectURIs)
 		clients[i] = c
 	}
 	cfg.Clients = clients
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer
+	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = time.Hour
 	} else if cfg.TokenTTL < 0 {

@@ -19,6 +19,9 @@ import (
 //	POST /_emulator/seed      load a seed (YAML or JSON body, see SeedData)
 //	POST /_emulator/generate  Generate (GenerateConfig as JSON)
 //	GET  /_emulator/writes    the write log (writelog.go), ?after=SEQ
+//	GET  /_emulator/keys      the published signing keys (kid, x5t)
+//	POST /_emulator/keys/rotate  RotateSigningKey; {"dropOld":true} also
+//	                          unpublishes the previous keys
 
 func (d *Domain) serveControl(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<20)
@@ -56,6 +59,27 @@ func (d *Domain) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ok(d.Faults())
+	case "GET /_emulator/keys":
+		keys, err := d.SigningKeys()
+		if err != nil {
+			fail(http.StatusInternalServerError, err)
+			return
+		}
+		ok(keys)
+	case "POST /_emulator/keys/rotate":
+		var req struct {
+			DropOld bool `json:"dropOld"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil && err != io.EOF {
+			fail(http.StatusBadRequest, err)
+			return
+		}
+		keys, err := d.RotateSigningKey(req.DropOld)
+		if err != nil {
+			fail(http.StatusInternalServerError, err)
+			return
+		}
+		ok(keys)
 	case "POST /_emulator/reset":
 		d.Reset()
 		ok(d.Stats())
@@ -84,5 +108,5 @@ func (d *Domain) serveControl(w http.ResponseWriter, r *http.Request) {
 type errUnknownControl string
 
 func (e errUnknownControl) Error() string {
-	return "no control endpoint " + string(e) + "; see GET /_emulator/stats, GET|POST /_emulator/faults, POST /_emulator/reset, /_emulator/seed, /_emulator/generate"
+	return "no control endpoint " + string(e) + "; see GET /_emulator/stats, GET|POST /_emulator/faults, POST /_emulator/reset, /_emulator/seed, /_emulator/generate, GET /_emulator/keys, POST /_emulator/keys/rotate"
 }

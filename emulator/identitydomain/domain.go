@@ -21,6 +21,8 @@ type Domain struct {
 	ids     *ids
 	store   *store
 	tokens  *tokenStore
+	keys    *keyRing
+	codes   *codeStore
 	limiter *rateLimiter
 	faults  *faultState
 	events  *eventBus
@@ -64,12 +66,14 @@ func New(cfg Config, opts ...Option) (*Domain, error) {
 		ids:     newIDs(o.seed),
 		store:   newStore(),
 		tokens:  newTokenStore(),
+		codes:   newCodeStore(),
 		limiter: newRateLimiter(cfg.Limits.effective(cfg.Tier)),
 		faults:  newFaultState(cfg.Faults),
 		stats:   newCallStats(),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	d.keys = newKeyRing(cfg.DomainID, o.clock.Now)
 	d.events = newEventBus(d, o.httpClient)
 	d.handler = http.HandlerFunc(d.serveHTTP)
 	d.userH, d.groupH = d.userHandlers(), d.groupHandlers()

@@ -86,6 +86,10 @@ func (d *Domain) serveToken(w http.ResponseWriter, r *request) {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "The request body is not a valid form: "+err.Error())
 		return
 	}
+	if r.PostForm.Get("grant_type") == "authorization_code" {
+		d.serveAuthorizationCode(w, r)
+		return
+	}
 	id, secret, basic := r.BasicAuth()
 	if !basic {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
@@ -95,7 +99,7 @@ func (d *Domain) serveToken(w http.ResponseWriter, r *request) {
 		return
 	}
 	client := d.client(id)
-	if client == nil || subtle.ConstantTimeCompare([]byte(secret), []byte(client.Secret)) != 1 {
+	if client == nil || client.Public || subtle.ConstantTimeCompare([]byte(secret), []byte(client.Secret)) != 1 {
 		if basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="`+d.cfg.DomainID+`"`)
 		}
@@ -108,7 +112,7 @@ func (d *Domain) serveToken(w http.ResponseWriter, r *request) {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "The request is missing grant_type.")
 		return
 	default:
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "The emulator supports only grant_type=client_credentials, not "+strconv.Quote(gt)+".")
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "The emulator supports grant_type=client_credentials and authorization_code, not "+strconv.Quote(gt)+".")
 		return
 	}
 	ttl := d.cfg.TokenTTL

@@ -88,8 +88,12 @@ func (d *Domain) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &request{Request: r, op: rt.op, id: rt.id, base: baseURL(r), ecid: ecid}
-	if rt.op == OpToken {
+	switch rt.op {
+	case OpToken:
 		d.serveToken(w, req)
+		return
+	case OpDiscovery, OpSigningCertJWK, OpAuthorize:
+		d.serveOIDC(w, req)
 		return
 	}
 	client, err := d.authenticate(r)
@@ -117,6 +121,9 @@ func baseURL(r *http.Request) string {
 // route maps method and path to an operation.
 func (d *Domain) route(r *http.Request) (route, error) {
 	path := r.URL.Path
+	if rt, ok, err := d.oidcRoute(r); ok {
+		return rt, err
+	}
 	if path == "/oauth2/v1/token" {
 		if r.Method != http.MethodPost {
 			return route{}, methodNotAllowed(http.MethodPost)

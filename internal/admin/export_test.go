@@ -8,3 +8,7 @@ func SetReadinessTimeout(s *Server, d time.Duration) {
 	defer s.mu.Unlock()
 	s.readyTimeout = d
 }
+
+// ReadOnlyMethod is readOnlyMethod, for the test that holds it to the HTTP
+// rules.
+func ReadOnlyMethod(fullMethod string) bool { return readOnlyMethod(fullMethod) }

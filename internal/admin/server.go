@@ -10,7 +10,11 @@
 // /healthz and readiness on /readyz.
 //
 // Every admin call, gRPC or REST, needs "authorization: Bearer <token>",
-// unless the server runs in dev mode (Config.Insecure). Health, reflection,
+// unless the server runs in dev mode (Config.Insecure): the admin token
+// (an operator), or, WithPeople, a token from the login domain (a person).
+// The caller is in the service's context (CallerFrom), and a Policy
+// decides first what it may call: by default operators anything, people
+// the read-only calls and those opened with AllowPeople. Health, reflection,
 // /healthz, /readyz and /metrics are open. With Config.TLS both listeners
 // serve TLS from certificate files read again when they change, and with a
 // client CA every admin call also needs a client certificate it signed
@@ -81,6 +85,8 @@ type options struct {
 	registry *prometheus.Registry
 	token    *secret.Value
 	version  string
+	people   PersonAuthenticator
+	policy   Policy
 }
 
 // WithLogger logs to l (default: the telemetry's logger if WithTelemetry is
@@ -98,6 +104,15 @@ func WithRegistry(r *prometheus.Registry) Option { return func(o *options) { o.r
 // Without it New resolves Config.Token.
 func WithToken(v secret.Value) Option { return func(o *options) { o.token = &v } }
 
+// WithPeople lets people call the admin API with a token from the login
+// domain, verified by p (an *oidc.Authenticator), beside the admin token.
+// Without it only the admin token is accepted.
+func WithPeople(p PersonAuthenticator) Option { return func(o *options) { o.people = p } }
+
+// WithPolicy decides which callers may make which calls (default:
+// DefaultPolicy). It runs for every authenticated call, gRPC and REST.
+func WithPolicy(p Policy) Option { return func(o *options) { o.policy = p } }
+
 // WithVersion is the iamflow version, reported in the status of providers
 // that do not set their own.
 func WithVersion(v string) Option { return func(o *options) { o.version = v } }
@@ -112,6 +127,7 @@ type Server struct {
 	version  string
 	created  time.Time
 	auth     *authenticator
+	policy   Policy
 	tls      *tlsfiles.Reloader // nil: plaintext
 
 	grpc   *grpc.Server
@@ -129,10 +145,12 @@ type Server struct {
 	mu        sync.Mutex
 	providers map[string]StatusProvider
 	checks    map[string]func(context.Context) error
-	started   bool
-	grpcLis   net.Listener
-	httpLis   net.Listener
-	httpSrv   *http.Server
+	// openToPeople are the methods and routes AllowPeople opened.
+	openToPeople map[string]bool
+	started      bool
+	grpcLis      net.Listener
+	httpLis      net.Listener
+	httpSrv      *http.Server
 
 	serveErr     chan error
 	wg           sync.WaitGroup
@@ -194,6 +212,11 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	}
 	auth := newAuthenticator(token, cfg.Insecure, log)
 	auth.requireClientCert = cfg.TLS.ClientCAFile != ""
+	auth.people = o.people
+	policy := o.policy
+	if policy == nil {
+		policy = DefaultPolicy
+	}
 	s := &Server{
 		cfg:          cfg,
 		log:          log,
@@ -202,19 +225,21 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		version:      o.version,
 		created:      time.Now(),
 		auth:         auth,
+		policy:       policy,
 		tls:          reloader,
 		health:       health.NewServer(),
-		gw:           runtime.NewServeMux(),
 		readyTimeout: ReadinessTimeout,
 		providers:    map[string]StatusProvider{},
 		checks:       map[string]func(context.Context) error{},
+		openToPeople: map[string]bool{},
 		serveErr:     make(chan error, 2),
 	}
+	s.gw = runtime.NewServeMux(runtime.WithMiddlewares(s.gatewayPolicy))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	gopts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.auth.unary),
-		grpc.ChainStreamInterceptor(s.auth.stream),
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
 	}
 	if o.tel != nil {
 		gopts = append(gopts, telemetry.GRPCServerOption(o.tel))
@@ -235,6 +260,15 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		log.Warn("admin: " + w)
 	}
 	return s, nil
+}
+
+// Authenticate returns who the authorization header value ("Bearer
+// <token>") speaks for, as the admin API decides it for every call: an
+// operator (the admin token, or no token in dev mode) or a person (a token
+// from the login domain). A web console on the admin listener uses it for
+// its own requests; errors are safe to show.
+func (s *Server) Authenticate(ctx context.Context, authorization string) (*Caller, error) {
+	return s.auth.authenticate(ctx, authorization)
 }
 
 // GRPC returns the gRPC server so that services register their admin
@@ -396,6 +430,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cfg.Insecure {
 		auth = "none"
 		s.log.Warn("admin: the admin API is unauthenticated (dev mode): anyone who can reach it can call it")
+	}
+	if s.auth.people != nil {
+		auth += " or login token"
 	}
 	if s.auth.requireClientCert {
 		auth += " and client certificate"

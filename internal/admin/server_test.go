@@ -69,12 +69,22 @@ type testServer struct {
 // the logs.
 func start(t *testing.T, cfg admin.Config, opts ...admin.Option) testServer {
 	t.Helper()
+	return startWith(t, cfg, nil, opts...)
+}
+
+// startWith is start, calling before (when not nil) between New and Start,
+// where services register.
+func startWith(t *testing.T, cfg admin.Config, before func(*admin.Server), opts ...admin.Option) testServer {
+	t.Helper()
 	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	logs := &logBuffer{}
 	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	s, err := admin.New(cfg, append([]admin.Option{admin.WithLogger(log), admin.WithVersion("v1.2.3")}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(s)
 	}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
@@ -150,8 +151,16 @@ func New(ctx context.Context, cfg config.Config, names []string, opts ...Option)
 	}
 	adminCfg := cfg.Admin
 	adminCfg.Insecure = adminCfg.Insecure || cfg.Dev
-	if a.admin, err = admin.New(adminCfg, admin.WithLogger(a.log), admin.WithTelemetry(a.tel),
-		admin.WithRegistry(a.registry), admin.WithVersion(a.version)); err != nil {
+	adminOpts := []admin.Option{admin.WithLogger(a.log), admin.WithTelemetry(a.tel),
+		admin.WithRegistry(a.registry), admin.WithVersion(a.version)}
+	if cfg.Login.Enabled() {
+		people, err := a.loginAuthenticator(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("login: %w", err)
+		}
+		adminOpts = append(adminOpts, admin.WithPeople(people))
+	}
+	if a.admin, err = admin.New(adminCfg, adminOpts...); err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
 	a.admin.AddReadinessCheck("nats", a.bus.Ready)
@@ -275,6 +284,21 @@ func (a *App) Close() {
 		_ = a.tel.Shutdown(ctx)
 		cancel()
 	}
+}
+
+// loginAuthenticator verifies people's tokens from the login domain and
+// reads their groups with the domain's shared client.
+func (a *App) loginAuthenticator(ctx context.Context) (*oidc.Authenticator, error) {
+	lcfg, url := a.cfg.LoginConfig()
+	v, err := oidc.NewVerifier(lcfg, url, oidc.WithLogger(a.log))
+	if err != nil {
+		return nil, err
+	}
+	dir, err := a.domainClient(ctx, lcfg.Domain)
+	if err != nil {
+		return nil, err
+	}
+	return oidc.NewAuthenticator(v, dir)
 }
 
 // domainClient returns the shared client of the named domain, creating it on first use.

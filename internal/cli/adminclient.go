@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -22,11 +23,16 @@ type adminConn struct {
 	addr      string
 	withToken bool
 	tls       bool
+	// login is the kept login whose token the calls carry (no admin
+	// token was given); expired says it was too old to send.
+	login   *cachedLogin
+	expired bool
 }
 
 // dialAdmin connects to a running iamflow's admin API: at addr, else
 // admin.grpc_addr from the configuration; with admin.token, else
-// $IAMFLOW_ADMIN_TOKEN when set (dev mode needs no token).
+// $IAMFLOW_ADMIN_TOKEN when set, else the token 'iamflow login' kept (dev
+// mode needs none).
 func dialAdmin(ctx context.Context, e *env, cfgPath, addr string) (*adminConn, error) {
 	cfg, err := config.Load(cfgPath, e.getenv)
 	if err != nil {
@@ -47,11 +53,23 @@ func dialAdmin(ctx context.Context, e *env, cfgPath, addr string) (*adminConn, e
 			return nil, fmt.Errorf("admin token: %w", err)
 		}
 	}
+	var login *cachedLogin
+	expired := false
+	if token.IsZero() {
+		if login, err = readLogin(e); err != nil {
+			return nil, err
+		}
+		if login != nil {
+			if expired = login.expired(time.Now()); !expired {
+				token = secret.NewValue(login.IDToken)
+			}
+		}
+	}
 	conn, err := admin.DialConfig(ctx, addr, token, cfg.Admin)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return &adminConn{ClientConn: conn, addr: addr, withToken: !token.IsZero(), tls: cfg.Admin.UsesTLS()}, nil
+	return &adminConn{ClientConn: conn, addr: addr, withToken: !token.IsZero(), tls: cfg.Admin.UsesTLS(), login: login, expired: expired}, nil
 }
 
 // apiOwners names the iamflow service behind each gRPC service the CLI
@@ -95,11 +113,23 @@ func (c *adminConn) explain(op string, err error) error {
 			return fmt.Errorf("the iamflow at %s requires a client certificate (mutual TLS): set admin.client.cert_file and key_file "+
 				"to a certificate its admin.tls.client_ca_file signed", c.addr)
 		}
+		if c.login != nil && c.expired {
+			return fmt.Errorf("your login as %s expired at %s: run 'iamflow login' again (or set IAMFLOW_ADMIN_TOKEN)",
+				c.login.User, c.login.Expiry.Local().Format(time.RFC1123))
+		}
+		if c.login != nil {
+			return fmt.Errorf("the iamflow at %s refused your login as %s (%s): run 'iamflow login' again, or check that it accepts logins from %s",
+				c.addr, c.login.User, strings.TrimPrefix(msg, "admin: "), c.login.DomainURL)
+		}
 		if !c.withToken {
 			return fmt.Errorf("the iamflow at %s needs its admin token: set IAMFLOW_ADMIN_TOKEN, "+
-				"or give --config with the admin.token the server uses", c.addr)
+				"or give --config with the admin.token the server uses; people log in with 'iamflow login'", c.addr)
 		}
 		return fmt.Errorf("the iamflow at %s refused the admin token: check IAMFLOW_ADMIN_TOKEN or admin.token in --config", c.addr)
+	case codes.PermissionDenied:
+		if c.login != nil {
+			return fmt.Errorf("%s: %s is not allowed to (%s)", op, c.login.User, strings.TrimPrefix(msg, "admin: "))
+		}
 	case codes.Unimplemented:
 		if svc, ok := strings.CutPrefix(msg, "unknown service "); ok {
 			if o, known := apiOwners[svc]; known {

@@ -51,7 +51,7 @@ var errUsage = errors.New("usage")
 func commands() []command {
 	return []command{
 		serveCommand(), devCommand(), configCommand(), statusCommand(), grantCommand(), reconcileCommand(), emulateCommand(),
-		versionCommand(),
+		loginCommand(), logoutCommand(), versionCommand(),
 	}
 }
 

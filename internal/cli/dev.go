@@ -44,7 +44,9 @@ and "tgt" (see 'iamflow help emulate'); every change made in src is delivered
 to the webhook as the OCI event a real domain would emit, and the replicator
 copies src into tgt. src holds the user jane.doe@example.com and the group
 Temp-Admins, which the expiry service manages as a temporary group ('iamflow
-grant'). Without configured databases either, it runs an emulated ORDS with
+grant'). People log in with src ('iamflow login', see the banner): it
+holds a requester, an approver and an on-call user with printed passwords.
+Without configured databases either, it runs an emulated ORDS with
 one database, "devdb": the DB provisioner gives every member of the group
 "DB Users" in src an account there with the role APP_READER.
 
@@ -239,6 +241,17 @@ and what the DB provisioner would run for a user (nothing, once it is in step):
   curl -sS http://%s/v1/dbprovisioner/databases/%s/users/dana@example.com
 `, devDB, db.emu.BaseURL(devDB), devDBGroup, devDBRole, devDBGroup, devDB, src, src, devDBGroup, db.emu.URL(), devDB, httpAddr, devDB)
 		}
+		fmt.Fprintf(w, `
+Log in as a person of src (the login domain in dev; the login page opens in a browser):
+
+`)
+		for _, p := range emu.people {
+			fmt.Fprintf(w, "  %-28s password %s   %s\n", p.userName, p.password, p.role)
+		}
+		fmt.Fprintf(w, `
+  go run ./cmd/iamflow login --domain-url %s --client-id %s
+  go run ./cmd/iamflow status --addr %s     (now as that person; 'iamflow logout' forgets the login)
+`, src, devLoginClient, grpcAddr)
 		if slices.Contains(a.Services(), expiry.Name) {
 			fmt.Fprintf(w, `
 Give %s a temporary membership of %s; the expiry service removes it at the deadline:

@@ -29,12 +29,18 @@ type devDomains struct {
 	names                  []string
 	addrs                  []string
 	running                []*identitydomain.Domain
+	people                 []devPerson
 }
 
 func newDevDomains(sourceAddr, targetAddr string) *devDomains {
 	return &devDomains{
 		clientID: "iamflow-dev", clientSecret: randomHex(16), adminID: "dev-admin", adminSecret: randomHex(16),
 		names: []string{"src", "tgt"}, addrs: []string{sourceAddr, targetAddr},
+		people: []devPerson{
+			{devRequester, "Rita Requester", "asks for access", randomHex(6)},
+			{devApprover, "Adam Approver", "approves (group " + devApprovers + ")", randomHex(6)},
+			{devOnCallUser, "Olga On-Call", "on call (group " + devOnCall + ")", randomHex(6)},
+		},
 	}
 }
 
@@ -46,6 +52,23 @@ const (
 	devTempGroup = "Temp-Admins"
 )
 
+// The people dev mode seeds into src, who log in with 'iamflow login'
+// (src is dev's login domain): one who asks for access, one who approves
+// (member of devApprovers), one on call (member of devOnCall). Their
+// passwords are generated and printed.
+const (
+	devRequester  = "rita.requester@example.com"
+	devApprover   = "adam.approver@example.com"
+	devOnCallUser = "olga.oncall@example.com"
+	devApprovers  = "Access-Approvers"
+	devOnCall     = "On-Call"
+	// devLoginClient is the public application people log in with.
+	devLoginClient = "iamflow-cli"
+)
+
+// devPerson is a seeded person and the password printed for them.
+type devPerson struct{ userName, display, role, password string }
+
 // devTemporaryGroup is the expiry service's configuration of devTempGroup.
 var devTemporaryGroup = expiry.TemporaryGroup{Domain: "src", Group: devTempGroup, MaxDuration: 8 * time.Hour, DefaultDuration: time.Hour}
 
@@ -56,7 +79,8 @@ func (d *devDomains) start(webhook, user, password string, log *slog.Logger) err
 		cfg := identitydomain.Config{
 			Name: name,
 			Clients: []identitydomain.Client{{ID: d.clientID, Secret: d.clientSecret, Name: "iamflow dev client"},
-				{ID: d.adminID, Secret: d.adminSecret, Name: "dev admin"}},
+				{ID: d.adminID, Secret: d.adminSecret, Name: "dev admin"},
+				{ID: devLoginClient, Public: true, Name: "iamflow", RedirectURIs: []string{"http://127.0.0.1/callback"}}},
 			Tier: identitydomain.TierUnlimited,
 		}
 		if i == 0 {
@@ -70,7 +94,13 @@ func (d *devDomains) start(webhook, user, password string, log *slog.Logger) err
 			seed := identitydomain.SeedData{
 				Users: []map[string]any{{"userName": devUser, "name": map[string]any{"givenName": "Jane", "familyName": "Doe"},
 					"emails": []any{map[string]any{"value": devUser, "type": "work", "primary": true}}}},
-				Groups: []map[string]any{{"displayName": devTempGroup}},
+				Groups: []map[string]any{{"displayName": devTempGroup},
+					{"displayName": devApprovers, "members": []any{devApprover}},
+					{"displayName": devOnCall, "members": []any{devOnCallUser}}},
+			}
+			for _, p := range d.people {
+				seed.Users = append(seed.Users, map[string]any{"userName": p.userName, "displayName": p.display, "password": p.password,
+					"emails": []any{map[string]any{"value": p.userName, "type": "work", "primary": true}}})
 			}
 			if err := dom.LoadSeed(seed); err != nil {
 				_ = dom.Close()
@@ -210,6 +240,10 @@ func startDevStack(cfg *config.Config, dir string, addrs devAddrs, webhook, user
 	}
 	if len(cfg.Replicator.Links) == 0 {
 		cfg.Replicator.Links = []replicator.Link{{Name: devLink, Source: "src", Targets: []string{"tgt"}}}
+	}
+	if !cfg.Login.Enabled() {
+		// People log in with src, the emulated source domain.
+		cfg.Login.Domain, cfg.Login.ClientID = "src", devLoginClient
 	}
 	if len(cfg.Expiry.Groups) == 0 {
 		cfg.Expiry.Groups = []expiry.TemporaryGroup{devTemporaryGroup}

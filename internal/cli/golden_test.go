@@ -24,7 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // goldenEnv is the only environment the golden runs see, so that help
 // (which shows defaults such as $USER) prints the same everywhere.
-var goldenEnv = map[string]string{"USER": "tester"}
+var goldenEnv = map[string]string{"USER": "tester", "IAMFLOW_LOGIN_CACHE": "/nonexistent/iamflow-test/login.json"}
 
 // transcript runs the command line with vars as its whole environment and
 // returns what a person would see: the command, the exit code, stdout and

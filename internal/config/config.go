@@ -20,6 +20,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/validate"
@@ -53,6 +54,9 @@ type Config struct {
 	Dbprovisioner dbprovisioner.Config `yaml:"dbprovisioner"`
 	// Secrets is how vault: secret references are read (OCI Vault).
 	Secrets Secrets `yaml:"secrets"`
+	// Login lets people call the admin API with their Identity Domain
+	// login (OIDC), beside the admin token; see login.go.
+	Login oidc.Config `yaml:"login"`
 
 	// Dev is set by `iamflow dev`: the admin API needs no token.
 	Dev bool `yaml:"-"`
@@ -165,6 +169,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateReplicatorDomains()...)
 	errs = append(errs, c.validateDbprovisionerDomains()...)
 	errs = append(errs, c.validateVaultPlaces()...)
+	errs = append(errs, c.validateLogin()...)
 	return errors.Join(errs...)
 }
 

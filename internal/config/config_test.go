@@ -205,3 +205,36 @@ func TestSecretVariableHoldingTheSecretIsNotAnOverride(t *testing.T) {
 		t.Fatalf("admin.token = %q, want the reference from the environment", cfg.Admin.Token)
 	}
 }
+
+func TestLoginNeedsADomainWithAPI(t *testing.T) {
+	cfg, err := Load("../../deploy/iamflow.example.yaml", envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Login.Enabled() || cfg.Login.Domain != "hub" || cfg.Login.ClockSkew != time.Minute {
+		t.Fatalf("login = %+v", cfg.Login)
+	}
+	for _, tc := range []struct {
+		edit func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Login.Domain = "nowhere" }, `login.domain: "nowhere" is not among the domains`},
+		{func(c *Config) { c.Login.Domain = "spoke" }, `login.domain: domain "spoke" has no API access`},
+		{func(c *Config) { c.Login.ClockSkew = time.Hour }, "login.clock_skew: 1h0m0s is outside"},
+		{func(c *Config) { c.Login.Algorithms = []string{"HS256"} }, `login.algorithms[0]: "HS256" is not accepted`},
+		{func(c *Config) { c.Login.ClientID = "" }, "login.client_id: required"},
+		{func(c *Config) { c.Login.Domain = "" }, "login.domain: required when any other login setting is given"},
+	} {
+		c := cfg
+		c.Login.Algorithms = append([]string(nil), cfg.Login.Algorithms...)
+		tc.edit(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate() = %v, want %q", err, tc.want)
+		}
+	}
+	c := cfg
+	c.Login = Default().Login
+	if err := c.Validate(); err != nil {
+		t.Errorf("no login section: %v", err)
+	}
+}
