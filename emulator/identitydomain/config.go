@@ -49,6 +49,8 @@ type Config struct {
 	Tier Tier `json:"tier,omitempty" yaml:"tier,omitempty"`
 	// Limits overrides single limits of the tier.
 	Limits Limits `json:"limits,omitempty" yaml:"limits,omitempty"`
+	// Bulk configures /admin/v1/Bulk (RFC 7644 §3.7).
+	Bulk BulkConfig `json:"bulk,omitempty" yaml:"bulk,omitempty"`
 	// EventsWebhook, when URL is set, receives every event the domain emits.
 	EventsWebhook EventsWebhook `json:"eventsWebhook,omitempty" yaml:"eventsWebhook,omitempty"`
 	// EventValuesAsString emits adminValuesAdded/adminValuesRemoved as
@@ -103,18 +105,23 @@ type Limits struct {
 	// TokenPerSecond and TokenPerMinute limit /oauth2/v1/token ("Token Mgmt").
 	TokenPerSecond int `json:"tokenPerSecond,omitempty" yaml:"tokenPerSecond,omitempty"`
 	TokenPerMinute int `json:"tokenPerMinute,omitempty" yaml:"tokenPerMinute,omitempty"`
+	// BulkPerSecond and BulkPerMinute limit /admin/v1/Bulk ("Bulk"): 5 per
+	// second and 200 per minute on every tier.
+	BulkPerSecond int `json:"bulkPerSecond,omitempty" yaml:"bulkPerSecond,omitempty"`
+	BulkPerMinute int `json:"bulkPerMinute,omitempty" yaml:"bulkPerMinute,omitempty"`
 }
 
 // tierLimits are the documented limits (oci.md §4): Others 20/50/55/90/80 per
 // second and 150/1500/1750/5000/4000 per minute; Token Mgmt 10/40/50/65/60
-// per second and 150/1000/1700/3400/2300 per minute.
+// per second and 150/1000/1700/3400/2300 per minute; Bulk 5 per second and
+// 200 per minute on every tier.
 var tierLimits = map[Tier]Limits{
-	TierFree:              {PerSecond: 20, PerMinute: 150, TokenPerSecond: 10, TokenPerMinute: 150},
-	TierOracleApps:        {PerSecond: 50, PerMinute: 1500, TokenPerSecond: 40, TokenPerMinute: 1000},
-	TierOracleAppsPremium: {PerSecond: 55, PerMinute: 1750, TokenPerSecond: 50, TokenPerMinute: 1700},
-	TierPremium:           {PerSecond: 90, PerMinute: 5000, TokenPerSecond: 65, TokenPerMinute: 3400},
-	TierExternalUser:      {PerSecond: 80, PerMinute: 4000, TokenPerSecond: 60, TokenPerMinute: 2300},
-	TierUnlimited:         {PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1},
+	TierFree:              {PerSecond: 20, PerMinute: 150, TokenPerSecond: 10, TokenPerMinute: 150, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierOracleApps:        {PerSecond: 50, PerMinute: 1500, TokenPerSecond: 40, TokenPerMinute: 1000, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierOracleAppsPremium: {PerSecond: 55, PerMinute: 1750, TokenPerSecond: 50, TokenPerMinute: 1700, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierPremium:           {PerSecond: 90, PerMinute: 5000, TokenPerSecond: 65, TokenPerMinute: 3400, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierExternalUser:      {PerSecond: 80, PerMinute: 4000, TokenPerSecond: 60, TokenPerMinute: 2300, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierUnlimited:         {PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1, BulkPerSecond: -1, BulkPerMinute: -1},
 }
 
 // effective returns the tier's limits with the overrides applied.
@@ -131,6 +138,8 @@ func (l Limits) effective(t Tier) Limits {
 		PerMinute:      pick(l.PerMinute, base.PerMinute),
 		TokenPerSecond: pick(l.TokenPerSecond, base.TokenPerSecond),
 		TokenPerMinute: pick(l.TokenPerMinute, base.TokenPerMinute),
+		BulkPerSecond:  pick(l.BulkPerSecond, base.BulkPerSecond),
+		BulkPerMinute:  pick(l.BulkPerMinute, base.BulkPerMinute),
 	}
 }
 
@@ -230,6 +239,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if _, ok := tierLimits[cfg.Tier]; !ok {
 		errs = append(errs, fmt.Errorf("tier %q: want free, oracle_apps, oracle_apps_premium, premium, external_user or unlimited", cfg.Tier))
+	}
+	if err := cfg.Bulk.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if w := &cfg.EventsWebhook; w.URL != "" {
 		u, err := url.Parse(w.URL)

@@ -19,8 +19,9 @@ import (
 //     caseExact, mutability, returned, uniqueness, subAttributes).
 //
 // The configuration says what the emulator does, which is what identity
-// domains advertise except Bulk and password change, which it does not
-// emulate (supported false): patch, filter (maxResults 1000, the largest
+// domains advertise except password change, which it does not emulate
+// (supported false): patch, bulk (maxOperations 50 and maxPayloadSize 1 MB
+// unless Config.Bulk says otherwise), filter (maxResults 1000, the largest
 // count), sort and etag are supported; authentication is OAuth 2.0 bearer
 // tokens. Discovery needs a token like every other /admin/v1 call.
 
@@ -40,7 +41,7 @@ func (d *Domain) serviceProviderConfig(base string) map[string]any {
 		"id":               spcID,
 		"documentationUri": "https://docs.oracle.com/en/cloud/paas/iam-domains-rest-api/",
 		"patch":            map[string]any{"supported": true},
-		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"bulk":             d.bulkSupport(),
 		"filter":           map[string]any{"supported": true, "maxResults": maxCount},
 		"changePassword":   map[string]any{"supported": false},
 		"sort":             map[string]any{"supported": true},

@@ -17,6 +17,7 @@ type bucket int
 const (
 	bucketOthers bucket = iota
 	bucketToken
+	bucketBulk
 )
 
 type window struct {
@@ -47,7 +48,7 @@ func (w *window) allow(now time.Time) bool {
 
 type rateLimiter struct {
 	mu      sync.Mutex
-	windows [2]window
+	windows [3]window
 }
 
 func newRateLimiter(l Limits) *rateLimiter {
@@ -61,6 +62,7 @@ func (rl *rateLimiter) set(l Limits) {
 	defer rl.mu.Unlock()
 	rl.windows[bucketOthers] = window{perSec: l.PerSecond, perMin: l.PerMinute}
 	rl.windows[bucketToken] = window{perSec: l.TokenPerSecond, perMin: l.TokenPerMinute}
+	rl.windows[bucketBulk] = window{perSec: l.BulkPerSecond, perMin: l.BulkPerMinute}
 }
 
 func (rl *rateLimiter) allow(b bucket, now time.Time) bool {

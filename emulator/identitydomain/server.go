@@ -38,6 +38,7 @@ const (
 	OpGetResourceType            Operation = "GetResourceType"
 	OpListSchemas                Operation = "ListSchemas"
 	OpGetSchema                  Operation = "GetSchema"
+	OpBulk                       Operation = "Bulk"
 )
 
 // maxBody bounds request bodies (IDCS documents 1 MB for Bulk only; the
@@ -163,6 +164,14 @@ func (d *Domain) route(r *http.Request) (route, error) {
 			return route{op: OpGetSchema, handler: d.getSchemas, id: id}, nil
 		}
 		return route{op: OpListSchemas, handler: d.getSchemas}, nil
+	case "Bulk":
+		if hasID {
+			return route{}, errorf(http.StatusNotFound, "", "error.common.common.resourceNotFound", "No resource found at %s.", path)
+		}
+		if r.Method != http.MethodPost {
+			return route{}, methodNotAllowed(http.MethodPost)
+		}
+		return route{op: OpBulk, handler: d.bulk}, nil
 	case "UserCapabilitiesChanger":
 		if !hasID {
 			return route{}, methodNotAllowed(http.MethodPut)
@@ -224,8 +233,11 @@ func (d *Domain) applyFaults(w http.ResponseWriter, r *http.Request, op Operatio
 		}
 	}
 	bucket := bucketOthers
-	if op == OpToken {
+	switch op {
+	case OpToken:
 		bucket = bucketToken
+	case OpBulk:
+		bucket = bucketBulk
 	}
 	if !d.limiter.allow(bucket, d.clock.Now()) {
 		d.stats.rateLimited()

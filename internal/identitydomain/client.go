@@ -341,6 +341,11 @@ func receipt(o Outcome, ci *callInfo, etag *string) Receipt {
 // response (a data race), so cancellation is left to the transport, which
 // watches the caller's context itself.
 func (c *Client) call(ctx context.Context, op string, safe bool, fn func(ctx context.Context) error) (*callInfo, error) {
+	return c.callIn(ctx, op, safe, groupOthers, fn)
+}
+
+// callIn is call for the rate-limit group g.
+func (c *Client) callIn(ctx context.Context, op string, safe bool, g apiGroup, fn func(ctx context.Context) error) (*callInfo, error) {
 	ctx, span := c.tracer.Start(ctx, "identitydomain."+op, trace.WithAttributes(
 		attribute.String("iamflow.domain", c.domain),
 		attribute.String("iamflow.identitydomain.op", op),
@@ -350,7 +355,7 @@ func (c *Client) call(ctx context.Context, op string, safe bool, fn func(ctx con
 	var err error
 	if rem, refused := c.breaker.check(); refused {
 		err = c.breakerError(ci, rem, nil)
-	} else if err = c.waitTurn(ctx, groupOthers); err == nil {
+	} else if err = c.waitTurn(ctx, g); err == nil {
 		ci.prepaid = true
 		err = c.normalize(ci, fn(context.WithValue(context.WithoutCancel(ctx), callKey{}, ci)))
 	}

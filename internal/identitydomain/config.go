@@ -57,17 +57,22 @@ type Limits struct {
 	// TokenPerSecond and TokenPerMinute limit /oauth2/v1/token ("Token Mgmt").
 	TokenPerSecond int `yaml:"token_per_second"`
 	TokenPerMinute int `yaml:"token_per_minute"`
+	// BulkPerSecond and BulkPerMinute limit /admin/v1/Bulk ("Bulk"): 5 per
+	// second and 200 per minute on every tier.
+	BulkPerSecond int `yaml:"bulk_per_second"`
+	BulkPerMinute int `yaml:"bulk_per_minute"`
 }
 
 // tierLimits are the documented limits (oci.md §4): Others 20/50/55/90/80 per
 // second and 150/1500/1750/5000/4000 per minute; Token Mgmt 10/40/50/65/60
-// per second and 150/1000/1700/3400/2300 per minute.
+// per second and 150/1000/1700/3400/2300 per minute; Bulk 5 per second and
+// 200 per minute on every tier.
 var tierLimits = map[Tier]Limits{
-	TierFree:              {PerSecond: 20, PerMinute: 150, TokenPerSecond: 10, TokenPerMinute: 150},
-	TierOracleApps:        {PerSecond: 50, PerMinute: 1500, TokenPerSecond: 40, TokenPerMinute: 1000},
-	TierOracleAppsPremium: {PerSecond: 55, PerMinute: 1750, TokenPerSecond: 50, TokenPerMinute: 1700},
-	TierPremium:           {PerSecond: 90, PerMinute: 5000, TokenPerSecond: 65, TokenPerMinute: 3400},
-	TierExternalUser:      {PerSecond: 80, PerMinute: 4000, TokenPerSecond: 60, TokenPerMinute: 2300},
+	TierFree:              {PerSecond: 20, PerMinute: 150, TokenPerSecond: 10, TokenPerMinute: 150, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierOracleApps:        {PerSecond: 50, PerMinute: 1500, TokenPerSecond: 40, TokenPerMinute: 1000, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierOracleAppsPremium: {PerSecond: 55, PerMinute: 1750, TokenPerSecond: 50, TokenPerMinute: 1700, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierPremium:           {PerSecond: 90, PerMinute: 5000, TokenPerSecond: 65, TokenPerMinute: 3400, BulkPerSecond: 5, BulkPerMinute: 200},
+	TierExternalUser:      {PerSecond: 80, PerMinute: 4000, TokenPerSecond: 60, TokenPerMinute: 2300, BulkPerSecond: 5, BulkPerMinute: 200},
 }
 
 // TierLimits returns the documented limits of a tier, and false for an
@@ -92,6 +97,8 @@ func (l Limits) Effective(t Tier) Limits {
 		PerMinute:      pick(l.PerMinute, base.PerMinute),
 		TokenPerSecond: pick(l.TokenPerSecond, base.TokenPerSecond),
 		TokenPerMinute: pick(l.TokenPerMinute, base.TokenPerMinute),
+		BulkPerSecond:  pick(l.BulkPerSecond, base.BulkPerSecond),
+		BulkPerMinute:  pick(l.BulkPerMinute, base.BulkPerMinute),
 	}
 }
 

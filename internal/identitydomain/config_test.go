@@ -33,7 +33,7 @@ breaker: {failures: 5, cooldown: 1m}
 		cfg.Timeout != 10*time.Second || cfg.Retry.BaseDelay != 250*time.Millisecond || cfg.Breaker.Cooldown != time.Minute {
 		t.Errorf("decoded = %+v", cfg)
 	}
-	want := identitydomain.Limits{PerSecond: 60, PerMinute: 5000, TokenPerSecond: 65, TokenPerMinute: 100}
+	want := identitydomain.Limits{PerSecond: 60, PerMinute: 5000, TokenPerSecond: 65, TokenPerMinute: 100, BulkPerSecond: 5, BulkPerMinute: 200}
 	if got := cfg.Limits.Effective(cfg.Tier); got != want {
 		t.Errorf("effective limits = %+v, want %+v", got, want)
 	}

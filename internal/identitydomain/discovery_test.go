@@ -22,7 +22,8 @@ func TestDiscoveryAgainstEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !caps.Discovered || !caps.ETag || !caps.Filter || !caps.Sort || !caps.Patch || caps.Bulk.Supported || caps.FilterMaxResults != 1000 {
+	if !caps.Discovered || !caps.ETag || !caps.Filter || !caps.Sort || !caps.Patch || caps.FilterMaxResults != 1000 ||
+		caps.Bulk != (identitydomain.BulkSupport{Supported: true, MaxOperations: 50, MaxPayloadSize: 1 << 20}) {
 		t.Errorf("capabilities = %+v", caps)
 	}
 	for _, tc := range []struct {

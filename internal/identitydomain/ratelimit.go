@@ -9,7 +9,8 @@ import (
 )
 
 // Rate limits (oci.md §4) are per domain, per API group ("others" for
-// /admin/v1/*, "token" for /oauth2/v1/token), per second and per minute. How
+// /admin/v1/*, "token" for /oauth2/v1/token, "bulk" for /admin/v1/Bulk),
+// per second and per minute. How
 // IDCS counts is not documented (the emulator uses fixed windows aligned to
 // the clock's seconds and minutes), so the client spaces its requests so that
 // no window of either length can hold more than the limit whatever the
@@ -39,11 +40,15 @@ type apiGroup int
 const (
 	groupOthers apiGroup = iota
 	groupToken
+	groupBulk
 )
 
 func (g apiGroup) String() string {
-	if g == groupToken {
+	switch g {
+	case groupToken:
 		return "token"
+	case groupBulk:
+		return "bulk"
 	}
 	return "others"
 }
@@ -56,13 +61,14 @@ type bucketPair struct {
 }
 
 type limiter struct {
-	groups [2]bucketPair
+	groups [3]bucketPair
 }
 
 func newLimiter(l Limits) *limiter {
-	return &limiter{groups: [2]bucketPair{
+	return &limiter{groups: [3]bucketPair{
 		groupOthers: {perSecond: secondBucket(l.PerSecond), perMinute: minuteBucket(l.PerMinute)},
 		groupToken:  {perSecond: secondBucket(l.TokenPerSecond), perMinute: minuteBucket(l.TokenPerMinute)},
+		groupBulk:   {perSecond: secondBucket(l.BulkPerSecond), perMinute: minuteBucket(l.BulkPerMinute)},
 	}}
 }
 

@@ -1,0 +1,340 @@
+package identitydomain
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// SCIM Bulk (RFC 7644 §3.7): many writes in one request, under a rate-limit
+// group of their own (oci.md §4: 5 requests per second and 200 per minute on
+// every tier, where "Others" allows 20 and 150 on the Free tier). The Go SDK
+// has no Bulk operation; the client sends it itself.
+
+// Schemas of Bulk messages.
+const (
+	SchemaBulkRequest  = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+	SchemaBulkResponse = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+)
+
+// ErrBulkUnsupported is matched by the error of Bulk against a domain whose
+// ServiceProviderConfig does not say bulk is supported: the caller sends the
+// operations one by one instead.
+var ErrBulkUnsupported = errors.New("identitydomain: the domain does not support Bulk")
+
+// ErrNotRun is the Err of an operation the domain did not run: it came after
+// failOnErrors was reached, or its request failed as a whole.
+var ErrNotRun = errors.New("identitydomain: operation not run")
+
+// BulkOperation is one operation of a Bulk request.
+type BulkOperation struct {
+	// Method is POST, PUT, PATCH or DELETE.
+	Method string
+	// Path is the resource type for POST ("/Users", "/Groups") or the
+	// resource ("/Groups/<id>"); an id may be "bulkId:<bulkId>" of a POST
+	// earlier in the same call.
+	Path string
+	// BulkID names a POST's new resource for later operations; required with
+	// POST and unique in the call.
+	BulkID string
+	// Version, when set, is the operation's If-Match.
+	Version string
+	// Data is the operation's body (a create body, a PatchOp, ...); any
+	// string in it that is "bulkId:<bulkId>" is replaced by that id.
+	Data any
+}
+
+// BulkResult is what became of one operation.
+type BulkResult struct {
+	// Status is the operation's HTTP status (0 when it was not run).
+	Status int
+	// ID is the resource the operation created or changed, from its
+	// location (or its path).
+	ID string
+	// Location and Version are the resource's, as the domain answered.
+	Location string
+	Version  string
+	// Err is nil when the operation succeeded; an *Error when the domain
+	// refused it (IsKind works on it); ErrNotRun when it was not run.
+	Err error
+}
+
+// BulkOptions tune Bulk.
+type BulkOptions struct {
+	// FailOnErrors stops the call after that many failed operations (0:
+	// never stop: every operation is tried).
+	FailOnErrors int
+}
+
+type bulkWireOp struct {
+	Method  string `json:"method"`
+	BulkID  string `json:"bulkId,omitempty"`
+	Version string `json:"version,omitempty"`
+	Path    string `json:"path"`
+	Data    any    `json:"data,omitempty"`
+}
+
+type bulkWireResult struct {
+	Method   string          `json:"method"`
+	BulkID   string          `json:"bulkId"`
+	Version  string          `json:"version"`
+	Location string          `json:"location"`
+	Status   json.RawMessage `json:"status"`
+	Response json.RawMessage `json:"response"`
+}
+
+// Bulk sends ops in order as Bulk requests no larger than the domain's
+// advertised maxOperations and maxPayloadSize, and returns one result per
+// operation, in order. References to bulkIds created by an earlier request
+// of the same call are replaced by the ids before a request is sent. The
+// error is non-nil only when the call could not go on (the domain does not
+// support Bulk: ErrBulkUnsupported; a request failed as a whole: an *Error);
+// the results then hold what the requests before it did, and ErrNotRun for
+// the rest. A Bulk request is not repeated after a failure that may hide
+// work done (its creates are not idempotent); each operation's own outcome
+// is in its result.
+func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions) ([]BulkResult, error) {
+	out := make([]BulkResult, len(ops))
+	for i := range out {
+		out[i].Err = ErrNotRun
+	}
+	if len(ops) == 0 {
+		return out, nil
+	}
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		return out, fmt.Errorf("bulk in %s: %w", c.domain, err)
+	}
+	if !caps.Bulk.Supported {
+		return out, fmt.Errorf("bulk in %s: %w", c.domain, ErrBulkUnsupported)
+	}
+	maxOps, maxBytes := caps.Bulk.MaxOperations, caps.Bulk.MaxPayloadSize
+	if maxOps <= 0 {
+		maxOps = 50
+	}
+	if maxBytes <= 0 {
+		maxBytes = 1 << 20
+	}
+	seen := map[string]bool{}
+	for i, op := range ops {
+		if err := checkBulkOp(op, seen); err != nil {
+			return out, c.invalid("Bulk", fmt.Errorf("operation %d: %w", i, err))
+		}
+	}
+	resolved := map[string]string{} // bulkId -> id, from earlier requests
+	failures := 0
+	for start := 0; start < len(ops); {
+		wire, end, err := c.bulkChunk(ops, start, maxOps, maxBytes, resolved)
+		if err != nil {
+			return out, err
+		}
+		req := map[string]any{"schemas": []string{SchemaBulkRequest}, "Operations": wire}
+		if opts.FailOnErrors > 0 {
+			req["failOnErrors"] = opts.FailOnErrors - failures
+		}
+		body, err := json.Marshal(req)
+		if err != nil {
+			return out, c.invalid("Bulk", err)
+		}
+		results, err := c.postBulk(ctx, body)
+		if err != nil {
+			return out, fmt.Errorf("bulk of %d operations in %s: %w", end-start, c.domain, err)
+		}
+		for i, r := range results {
+			if start+i >= end {
+				break
+			}
+			res := c.bulkResult(r, ops[start+i])
+			out[start+i] = res
+			if res.Err != nil {
+				failures++
+			} else if ops[start+i].BulkID != "" && res.ID != "" {
+				resolved[ops[start+i].BulkID] = res.ID
+			}
+		}
+		if opts.FailOnErrors > 0 && failures >= opts.FailOnErrors {
+			break
+		}
+		if len(results) < end-start {
+			break // the domain stopped (failOnErrors): the rest is not run
+		}
+		start = end
+	}
+	return out, nil
+}
+
+// checkBulkOp validates one operation up front, so a mistake in it costs no
+// request.
+func checkBulkOp(op BulkOperation, seen map[string]bool) error {
+	switch strings.ToUpper(op.Method) {
+	case http.MethodPost:
+		if op.BulkID == "" {
+			return errors.New("POST needs a bulkId")
+		}
+	case http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		return fmt.Errorf("method %q: want POST, PUT, PATCH or DELETE", op.Method)
+	}
+	if !strings.HasPrefix(op.Path, "/") {
+		return fmt.Errorf("path %q must start with /", op.Path)
+	}
+	if op.BulkID != "" {
+		if seen[op.BulkID] {
+			return fmt.Errorf("bulkId %q used twice", op.BulkID)
+		}
+		seen[op.BulkID] = true
+	}
+	return nil
+}
+
+// bulkChunk builds the operations of the next request, from ops[start],
+// fitting maxOps and maxBytes; it returns them and the index after the
+// last one.
+func (c *Client) bulkChunk(ops []BulkOperation, start, maxOps, maxBytes int, resolved map[string]string) ([]bulkWireOp, int, error) {
+	const envelope = 128 // the request's schemas and field names
+	var wire []bulkWireOp
+	size := envelope
+	end := start
+	for end < len(ops) && len(wire) < maxOps {
+		w, err := wireOp(ops[end], resolved)
+		if err != nil {
+			return nil, 0, c.invalid("Bulk", fmt.Errorf("operation %d: %w", end, err))
+		}
+		b, err := json.Marshal(w)
+		if err != nil {
+			return nil, 0, c.invalid("Bulk", fmt.Errorf("operation %d: %w", end, err))
+		}
+		if size+len(b)+1 > maxBytes {
+			if len(wire) == 0 {
+				return nil, 0, c.invalid("Bulk", fmt.Errorf("operation %d alone is %d bytes, more than the domain's maxPayloadSize %d", end, len(b), maxBytes))
+			}
+			break
+		}
+		size += len(b) + 1
+		wire = append(wire, w)
+		end++
+	}
+	return wire, end, nil
+}
+
+// wireOp encodes op with the bulkIds of earlier requests resolved.
+func wireOp(op BulkOperation, resolved map[string]string) (bulkWireOp, error) {
+	w := bulkWireOp{Method: strings.ToUpper(op.Method), BulkID: op.BulkID, Version: op.Version, Path: resolvePath(op.Path, resolved)}
+	if op.Data == nil {
+		return w, nil
+	}
+	raw, err := json.Marshal(op.Data)
+	if err != nil {
+		return w, err
+	}
+	if len(resolved) == 0 || !bytes.Contains(raw, []byte("bulkId:")) {
+		w.Data = json.RawMessage(raw)
+		return w, nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return w, err
+	}
+	w.Data = resolveData(v, resolved)
+	return w, nil
+}
+
+func resolvePath(path string, resolved map[string]string) string {
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if ref, ok := strings.CutPrefix(p, "bulkId:"); ok {
+			if id, found := resolved[ref]; found {
+				parts[i] = id
+			}
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func resolveData(v any, resolved map[string]string) any {
+	switch x := v.(type) {
+	case string:
+		if ref, ok := strings.CutPrefix(x, "bulkId:"); ok {
+			if id, found := resolved[ref]; found {
+				return id
+			}
+		}
+	case []any:
+		for i := range x {
+			x[i] = resolveData(x[i], resolved)
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = resolveData(x[k], resolved)
+		}
+	}
+	return v
+}
+
+// postBulk sends one Bulk request and returns its operations' results.
+func (c *Client) postBulk(ctx context.Context, body []byte) ([]bulkWireResult, error) {
+	var results []bulkWireResult
+	_, err := c.callIn(ctx, "Bulk", false, groupBulk, func(cctx context.Context) error {
+		res, err := c.exchange(callFrom(cctx), exchangeSpec{group: groupBulk, authorize: true, build: func(actx context.Context) (*http.Request, error) {
+			r, err := http.NewRequestWithContext(actx, http.MethodPost, c.baseURL+c.scimPath+"/Bulk", bytes.NewReader(body))
+			if err == nil {
+				r.Header.Set("Content-Type", "application/scim+json")
+				r.Header.Set("Accept", "application/scim+json, application/json")
+			}
+			return r, err
+		}})
+		if err != nil {
+			return err
+		}
+		var resp struct {
+			Operations []bulkWireResult `json:"Operations"`
+		}
+		if err := json.Unmarshal(res.body, &resp); err != nil {
+			return &Error{Kind: KindUnavailable, Op: "Bulk", Domain: c.domain, Status: res.status, RequestID: res.requestID,
+				Detail: "the BulkResponse could not be read", Err: err}
+		}
+		results = resp.Operations
+		return nil
+	})
+	return results, err
+}
+
+// bulkResult reads one operation's result.
+func (c *Client) bulkResult(r bulkWireResult, op BulkOperation) BulkResult {
+	out := BulkResult{Location: r.Location, Version: r.Version}
+	var s string
+	if err := json.Unmarshal(r.Status, &s); err != nil {
+		// RFC 7644 shows the status as a string; accept a number too.
+		var n int
+		if json.Unmarshal(r.Status, &n) == nil {
+			s = strconv.Itoa(n)
+		}
+	}
+	out.Status, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(s, " ", 2)[0]))
+	if out.Status < 200 || out.Status >= 300 {
+		e := errorFromResponse("Bulk", c.domain, out.Status, http.Header{}, r.Response)
+		if out.Status == 0 {
+			e = &Error{Kind: KindUnavailable, Op: "Bulk", Domain: c.domain, Detail: fmt.Sprintf("operation answered status %q", s)}
+		}
+		out.Err = e
+		return out
+	}
+	out.ID = lastSegment(r.Location)
+	if out.ID == "" && !strings.EqualFold(op.Method, http.MethodPost) {
+		out.ID = lastSegment(op.Path)
+	}
+	return out
+}
+
+func lastSegment(s string) string {
+	s = strings.TrimRight(s, "/")
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		return s[i+1:]
+	}
+	return ""
+}

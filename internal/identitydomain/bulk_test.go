@@ -1,0 +1,174 @@
+package identitydomain_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+	"github.com/iamflow/iamflow/internal/identitydomain"
+)
+
+func bulkUser(name string) map[string]any {
+	return map[string]any{"schemas": []string{identitydomain.SchemaUser}, "userName": name,
+		"name": map[string]any{"givenName": "G", "familyName": "F"}}
+}
+
+func bulkGroup(name string, memberRefs ...string) map[string]any {
+	var ms []any
+	for _, r := range memberRefs {
+		ms = append(ms, map[string]any{"value": r, "type": "User"})
+	}
+	g := map[string]any{"schemas": []string{identitydomain.SchemaGroup}, "displayName": name}
+	if len(ms) > 0 {
+		g["members"] = ms
+	}
+	return g
+}
+
+// Operations split over several requests (maxOperations 3): the bulkIds a
+// later request names are resolved by the client, every result comes back
+// in order with the new resource's id.
+func TestBulkSplitsAndResolvesAcrossRequests(t *testing.T) {
+	f := newFixture(t, fixtureOpt{emu: func(c *emu.Config) { c.Bulk = emu.BulkConfig{MaxOperations: 3} }})
+	var ops []identitydomain.BulkOperation
+	var refs []string
+	for i := range 7 {
+		id := fmt.Sprintf("u%d", i)
+		ops = append(ops, identitydomain.BulkOperation{Method: "POST", Path: "/Users", BulkID: id, Data: bulkUser(id + "@example.com")})
+		refs = append(refs, "bulkId:"+id)
+	}
+	ops = append(ops, identitydomain.BulkOperation{Method: "POST", Path: "/Groups", BulkID: "g", Data: bulkGroup("everyone", refs...)},
+		identitydomain.BulkOperation{Method: "PATCH", Path: "/Users/bulkId:u0", Data: patchOp(identitydomain.Replace("displayName", "First"))})
+	res, err := f.c.Bulk(context.Background(), ops, identitydomain.BulkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || r.ID == "" {
+			t.Fatalf("operation %d: %+v", i, r)
+		}
+	}
+	if n := f.d.CallCount(emu.OpBulk); n != 3 {
+		t.Errorf("%d Bulk requests for 9 operations at 3 each, want 3", n)
+	}
+	g, _ := f.d.GroupByName("everyone")
+	if ms, _ := f.d.Members(g.ID); len(ms) != 7 {
+		t.Fatalf("group members %d, want 7 (references across requests resolved)", len(ms))
+	}
+	if u, _ := f.d.User(res[0].ID); u.DisplayName != "First" {
+		t.Errorf("u0 %+v: the PATCH naming it by bulkId did not land", u)
+	}
+}
+
+func patchOp(ops ...any) map[string]any {
+	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": ops}
+}
+
+// Each operation's outcome is its own: a refused one carries an *Error of
+// the right kind, the others succeed; failOnErrors stops the call and what
+// was not run says so.
+func TestBulkResultsPerOperation(t *testing.T) {
+	f := newFixture(t, fixtureOpt{})
+	ctx := context.Background()
+	ops := []identitydomain.BulkOperation{
+		{Method: "POST", Path: "/Users", BulkID: "a", Data: bulkUser("a@example.com")},
+		{Method: "POST", Path: "/Users", BulkID: "dup", Data: bulkUser("a@example.com")},
+		{Method: "POST", Path: "/Users", BulkID: "b", Data: bulkUser("b@example.com")},
+		{Method: "DELETE", Path: "/Users/0123456789abcdef0123456789abcdef"},
+	}
+	res, err := f.c.Bulk(ctx, ops, identitydomain.BulkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil || res[2].Err != nil {
+		t.Errorf("good operations failed: %v, %v", res[0].Err, res[2].Err)
+	}
+	if !identitydomain.IsKind(res[1].Err, identitydomain.KindConflict) {
+		t.Errorf("duplicate userName: %v, want Conflict", res[1].Err)
+	}
+	if !identitydomain.IsKind(res[3].Err, identitydomain.KindNotFound) {
+		t.Errorf("delete of nobody: %v, want NotFound", res[3].Err)
+	}
+
+	res, err = f.c.Bulk(ctx, []identitydomain.BulkOperation{
+		{Method: "POST", Path: "/Users", BulkID: "x", Data: bulkUser("a@example.com")}, // conflict
+		{Method: "POST", Path: "/Users", BulkID: "y", Data: bulkUser("y@example.com")},
+	}, identitydomain.BulkOptions{FailOnErrors: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err == nil || !errors.Is(res[1].Err, identitydomain.ErrNotRun) {
+		t.Fatalf("failOnErrors 1: %+v", res)
+	}
+	if _, ok := f.d.UserByName("y@example.com"); ok {
+		t.Error("an operation after failOnErrors ran")
+	}
+}
+
+// The payload limit splits requests; an operation too large alone is
+// refused before anything is sent; a domain without Bulk says so.
+func TestBulkLimitsAndSupport(t *testing.T) {
+	f := newFixture(t, fixtureOpt{emu: func(c *emu.Config) { c.Bulk = emu.BulkConfig{MaxPayloadSize: 900} }})
+	ctx := context.Background()
+	var ops []identitydomain.BulkOperation
+	for i := range 6 {
+		ops = append(ops, identitydomain.BulkOperation{Method: "POST", Path: "/Users", BulkID: fmt.Sprint(i), Data: bulkUser(fmt.Sprintf("p%d@example.com", i))})
+	}
+	res, err := f.c.Bulk(ctx, ops, identitydomain.BulkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(res, func(r identitydomain.BulkResult) bool { return r.Err != nil }) {
+		t.Fatalf("results %+v", res)
+	}
+	if n := f.d.CallCount(emu.OpBulk); n < 2 {
+		t.Errorf("%d Bulk requests: the 900-byte limit should have split them", n)
+	}
+	big := []identitydomain.BulkOperation{{Method: "POST", Path: "/Users", BulkID: "big", Data: bulkUser(string(make([]byte, 2000)) + "@x")}}
+	before := f.d.CallCount(emu.OpBulk)
+	if _, err := f.c.Bulk(ctx, big, identitydomain.BulkOptions{}); !identitydomain.IsKind(err, identitydomain.KindInvalidRequest) {
+		t.Errorf("an operation larger than maxPayloadSize: %v, want InvalidRequest", err)
+	}
+	if f.d.CallCount(emu.OpBulk) != before {
+		t.Error("the oversized operation was sent")
+	}
+
+	n := newFixture(t, fixtureOpt{emu: func(c *emu.Config) { c.Bulk = emu.BulkConfig{Disabled: true} }})
+	if _, err := n.c.Bulk(ctx, ops[:1], identitydomain.BulkOptions{}); !errors.Is(err, identitydomain.ErrBulkUnsupported) {
+		t.Errorf("no Bulk: %v, want ErrBulkUnsupported", err)
+	}
+	if n.d.CallCount(emu.OpBulk) != 0 {
+		t.Error("a Bulk request was sent to a domain that does not support it")
+	}
+}
+
+// The client keeps Bulk under its own limit (5 per second on every tier):
+// a burst of Bulk requests against a rate-limited domain meets no 429.
+func TestBulkRateLimitGroupHonoured(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the Bulk rate limit")
+	}
+	f := newFixture(t, fixtureOpt{
+		emu: func(c *emu.Config) { c.Tier = emu.TierFree; c.Bulk = emu.BulkConfig{MaxOperations: 1} },
+		cfg: func(c *identitydomain.Config) {
+			c.Tier = identitydomain.TierFree
+			c.Limits = identitydomain.Limits{}
+		},
+	})
+	var ops []identitydomain.BulkOperation
+	for i := range 12 {
+		ops = append(ops, identitydomain.BulkOperation{Method: "DELETE", Path: fmt.Sprintf("/Users/%032x", i)})
+	}
+	start := time.Now()
+	if _, err := f.c.Bulk(context.Background(), ops, identitydomain.BulkOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.d.Stats(); st.RateLimited != 0 {
+		t.Errorf("%d requests met 429", st.RateLimited)
+	}
+	t.Logf("12 Bulk requests in %v under the 5/s limit", time.Since(start).Round(time.Millisecond))
+}
