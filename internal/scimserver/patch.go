@@ -3,8 +3,8 @@ package scimserver
 import (
 	"net/http"
 	"reflect"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/iamflow/iamflow/emulator/identitydomain/scimfilter"

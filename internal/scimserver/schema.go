@@ -36,7 +36,9 @@ type attrDef struct {
 
 func str(name, desc string) attrDef { return attrDef{name: name, typ: "string", description: desc} }
 
-func boolean(name, desc string) attrDef { return attrDef{name: name, typ: "boolean", description: desc} }
+func boolean(name, desc string) attrDef {
+	return attrDef{name: name, typ: "boolean", description: desc}
+}
 
 // multiValued is a multi-valued complex attribute with the usual value,
 // display, type and primary sub-attributes (RFC 7643 §2.4).

@@ -280,7 +280,9 @@ func (h *request) route(seg []string) error {
 		}
 		return h.methodNotAllowed("GET, PUT, PATCH, DELETE")
 	case len(seg) == 1 && seg[0] == "ServiceProviderConfig":
-		return h.onlyGet(func() error { return h.json(http.StatusOK, serviceProviderConfig(h.base(), h.s.maxResults, h.s.maxBody)) })
+		return h.onlyGet(func() error {
+			return h.json(http.StatusOK, serviceProviderConfig(h.base(), h.s.maxResults, h.s.maxBody))
+		})
 	case len(seg) >= 1 && seg[0] == "ResourceTypes" && len(seg) <= 2:
 		return h.onlyGet(func() error { return h.resourceTypes(seg[1:]) })
 	case len(seg) >= 1 && seg[0] == "Schemas" && len(seg) <= 2:
