@@ -78,6 +78,11 @@ func (s *Server) publish(ctx context.Context, source string, evs []storedEvent) 
 	if len(evs) == 0 {
 		return nil
 	}
+	if s.publishFault != nil {
+		if err := s.publishFault(); err != nil {
+			return err
+		}
+	}
 	now := s.now()
 	out := make([]bus.OutMsg, 0, len(evs))
 	for _, se := range evs {

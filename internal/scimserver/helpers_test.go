@@ -171,7 +171,7 @@ func types(evs []*iamflowv1.IdentityEvent) []string {
 
 func user(name string, extra ...any) map[string]any {
 	u := map[string]any{"schemas": []string{SchemaUser}, "userName": name, "active": true,
-		"name": map[string]any{"givenName": "Given", "familyName": "Family"},
+		"name":   map[string]any{"givenName": "Given", "familyName": "Family"},
 		"emails": []any{map[string]any{"value": name, "type": "work", "primary": true}}}
 	for i := 0; i+1 < len(extra); i += 2 {
 		u[extra[i].(string)] = extra[i+1]

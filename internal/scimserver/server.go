@@ -85,6 +85,9 @@ type Server struct {
 	maxInFlight    int
 	maxResults     int
 	sources        []*source
+
+	// publishFault, when set (tests), fails publishes it returns an error for.
+	publishFault func() error
 }
 
 // source is one pushed source's runtime.
