@@ -90,7 +90,7 @@ func normalizeObject(defs []attrDef, obj map[string]any, prefix string) *Error {
 		}
 		d, ok := lookupDef(defs, key)
 		if !ok {
-			if v == nil {
+			if l, isList := v.([]any); v == nil || isList && len(l) == 0 {
 				delete(obj, key)
 			}
 			continue

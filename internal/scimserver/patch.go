@@ -238,7 +238,11 @@ func (p *patcher) applyAt(op string, container map[string]any, key string, filte
 						list = append(list, x)
 					}
 				}
-				container[key] = list
+				if len(list) == 0 {
+					delete(container, key)
+				} else {
+					container[key] = list
+				}
 				return nil
 			}
 			if obj, ok := cur.(map[string]any); ok {
