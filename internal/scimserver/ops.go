@@ -56,9 +56,8 @@ func (h *request) create(k kind) error {
 	}
 	d := h.src.dir
 	e, werr := h.write(func(ctx context.Context) writeResult {
-		d.writeMu.Lock()
-		defer d.writeMu.Unlock()
 		name := stringAttr(attrs, nameAttr(k))
+		defer d.lock(nameKey(k, name))()
 		if x := d.byNameOf(k, name); x != nil {
 			// A duplicate, or the IdP's retry of a create whose answer it
 			// lost: either way its events are published again (harmless).
@@ -174,8 +173,7 @@ func (h *request) update(k kind, id string, compute func(*entry) (attrs map[stri
 	d := h.src.dir
 	ifMatch := h.r.Header.Get("If-Match")
 	return h.write(func(ctx context.Context) writeResult {
-		d.writeMu.Lock()
-		defer d.writeMu.Unlock()
+		defer d.lock(recordKey(k, id))()
 		e, _ := d.get(k, id)
 		if e == nil {
 			return writeResult{err: notFound("%s %s not found", k, id)}
@@ -276,8 +274,7 @@ func (h *request) delete(k kind, id string) error {
 	d := h.src.dir
 	ifMatch := h.r.Header.Get("If-Match")
 	_, err := h.write(func(ctx context.Context) writeResult {
-		d.writeMu.Lock()
-		defer d.writeMu.Unlock()
+		defer d.lock(recordKey(k, id))()
 		e, gone := d.get(k, id)
 		if e == nil {
 			var pub []storedEvent

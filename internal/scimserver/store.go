@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -92,8 +93,10 @@ type directory struct {
 	kv     jetstream.KeyValue
 	log    *slog.Logger
 
-	// writeMu serialises this process's writes to the source.
-	writeMu sync.Mutex
+	// locks serialise this process's writes to one resource (or to one
+	// name, for creates); writes to different resources run in parallel.
+	// Between processes, the revision checks of the bucket do the same.
+	locks [64]sync.Mutex
 
 	mu      sync.RWMutex
 	applied uint64        // the newest bucket revision the watch applied
@@ -252,6 +255,15 @@ func (d *directory) unindex(k kind, r *record) {
 	}
 }
 
+// lock locks the stripe of key and returns its unlock.
+func (d *directory) lock(key string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	m := &d.locks[h.Sum32()%uint32(len(d.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
 // waitApplied waits until the memory copy has applied revision rev.
 func (d *directory) waitApplied(ctx context.Context, rev uint64) error {
 	for {
@@ -336,13 +348,16 @@ func (d *directory) ids(k kind) []string {
 	return d.sorted[k]
 }
 
-// membersOf returns the member ids of group gid, sorted.
+// membersOf returns the member ids of group gid, sorted: live users only
+// (a membership written while its user was being deleted is not one).
 func (d *directory) membersOf(gid string) []string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	out := make([]string, 0, len(d.members[gid]))
 	for uid := range d.members[gid] {
-		out = append(out, uid)
+		if u := d.res[kindUser][uid]; u != nil && !u.rec.Deleted {
+			out = append(out, uid)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -354,7 +369,9 @@ func (d *directory) groupsOf(uid string) []string {
 	defer d.mu.RUnlock()
 	out := make([]string, 0, len(d.memberOf[uid]))
 	for gid := range d.memberOf[uid] {
-		out = append(out, gid)
+		if g := d.res[kindGroup][gid]; g != nil && !g.rec.Deleted {
+			out = append(out, gid)
+		}
 	}
 	slices.Sort(out)
 	return out
