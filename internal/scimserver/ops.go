@@ -28,7 +28,9 @@ type writeResult struct {
 // (another replica) changed the resource in between, then publishes the
 // events it returned and returns its entry or error.
 func (h *request) write(f func(ctx context.Context) writeResult) (*entry, error) {
-	ctx := h.r.Context()
+	// Bounded: the KV writes, the watch catching up and the publish.
+	ctx, cancel := context.WithTimeout(h.r.Context(), 2*h.s.publishTimeout)
+	defer cancel()
 	var res writeResult
 	for attempt := 0; attempt < 3; attempt++ {
 		res = f(ctx)
