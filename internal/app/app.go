@@ -28,6 +28,7 @@ import (
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/ords"
+	"github.com/iamflow/iamflow/internal/scimserver"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/services/capabilities"
@@ -94,6 +95,8 @@ type App struct {
 	ordsClients []*ords.Client
 	// The process's secret resolver for vault: references, built on first use.
 	secrets *secret.Resolver
+	// The SCIM endpoint of pushed sources, if any (served by ingest).
+	scim *scimserver.Server
 }
 
 // Option configures an App.
@@ -274,6 +277,10 @@ func (a *App) Close() {
 	}
 	for _, c := range a.ordsClients {
 		c.Close()
+	}
+	if a.scim != nil {
+		a.scim.Close()
+		a.scim = nil
 	}
 	if a.bus != nil {
 		_ = a.bus.Close()
@@ -490,5 +497,9 @@ func newIngest(ctx context.Context, a *App) (Service, error) {
 	if a.ingestListener != nil {
 		opts = append(opts, ingest.WithListener(a.ingestListener))
 	}
-	return ingest.New(ctx, a.cfg.Ingest, a.bus, opts...)
+	scimOpts, err := a.pushedSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.New(ctx, a.cfg.Ingest, a.bus, append(opts, scimOpts...)...)
 }

@@ -236,6 +236,8 @@ func TestDevAsANewUserWould(t *testing.T) {
 
 	// A member of "DB Users" in src gets an account in the emulated database.
 	checkDevDatabase(t, out.String(), emu[3], token)
+	// A user pushed over SCIM to the pushed source "idp" reaches tgt.
+	checkDevPush(t, out.String(), tgt[1], tgtToken)
 
 	restAddr := regexp.MustCompile(`REST (http://\S+/v1/status)`).FindStringSubmatch(out.String())
 	resp, err = http.Get(restAddr[1])

@@ -48,7 +48,10 @@ grant'). People log in with src ('iamflow login', see the banner): it
 holds a requester, an approver and an on-call user with printed passwords.
 Without configured databases either, it runs an emulated ORDS with
 one database, "devdb": the DB provisioner gives every member of the group
-"DB Users" in src an account there with the role APP_READER.
+"DB Users" in src an account there with the role APP_READER. And it serves a
+pushed source, "idp": a SCIM 2.0 endpoint on the webhook's listener where
+anything that speaks SCIM plays Okta or Entra ID (the banner prints its URL,
+token and a curl line); the replicator copies it into tgt too.
 
 'iamflow config check --dev --config FILE' checks a file as dev runs it.
 `,
@@ -122,6 +125,11 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 		return err
 	}
 	defer stack.close()
+	if stack.domains != nil {
+		if stack.push, err = addDevPush(&cfg, tmp, ln.Addr().String()); err != nil {
+			return err
+		}
+	}
 	a, err := app.New(ctx, cfg, []string{"all"}, opts...)
 	if err != nil {
 		return err
@@ -260,6 +268,7 @@ Give %s a temporary membership of %s; the expiry service removes it at the deadl
   go run ./cmd/iamflow grant list --addr %s
 `, devUser, devTempGroup, grpcAddr, devTempGroup, devUser, grpcAddr)
 		}
+		stack.push.banner(w)
 		fmt.Fprintf(w, `
 Or post a sample OCI event yourself, as OCI Notifications would (%s created in src);
 the second post of the same event is stored once:

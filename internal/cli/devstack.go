@@ -214,6 +214,7 @@ type devAddrs struct{ source, target, ords string }
 type devStack struct {
 	domains *devDomains
 	db      *devDatabase
+	push    *devPush // the pushed source "idp" (devpush.go)
 }
 
 // startDevStack starts the emulators when cfg names no domains and fills

@@ -21,6 +21,7 @@ import (
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/oidc"
+	"github.com/iamflow/iamflow/internal/scimserver"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/validate"
@@ -76,12 +77,16 @@ type Domain struct {
 	// services that change or read the domain need it; ingest recognises a
 	// domain's events by id, url or oci_name alone.
 	identitydomain.Config `yaml:",inline"`
+	// Push makes the domain a pushed source: an identity provider (Okta,
+	// Entra ID) pushes it to ingest over SCIM, and iamflow's services read
+	// it from there (push.go).
+	Push *scimserver.Push `yaml:"push"`
 }
 
 // HasAPI reports whether the domain is configured for API access (a client
 // id, a static token or the resource principal).
 func (d Domain) HasAPI() bool {
-	return d.ClientID != "" || !d.StaticToken.IsZero() || d.Auth == identitydomain.AuthResourcePrincipal
+	return d.Push != nil || d.ClientID != "" || !d.StaticToken.IsZero() || d.Auth == identitydomain.AuthResourcePrincipal
 }
 
 // Default returns a configuration that works with no file: an embedded NATS
@@ -120,6 +125,7 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 		return Config{}, err
 	}
 	cfg.fillDomainDefaults()
+	cfg.fillPushDefaults()
 	return cfg, nil
 }
 
@@ -164,6 +170,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, validate.Prefix("dbprovisioner.", c.DbprovisionerConfig().Validate()))
 	}
 	errs = append(errs, c.validateDomains()...)
+	errs = append(errs, c.validatePushedDomains()...)
 	errs = append(errs, c.validateCapabilityDomains()...)
 	errs = append(errs, c.validateExpiryDomains()...)
 	errs = append(errs, c.validateReplicatorDomains()...)
@@ -198,6 +205,9 @@ func (c *Config) validateDomains() []error {
 			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", key, d.Name))
 		}
 		seen[d.Name] = true
+		if d.Push != nil {
+			continue // validatePushedDomains
+		}
 		switch {
 		case d.HasAPI():
 			if err := validate.Prefix(key+".", d.Config.Validate()); err != nil {
@@ -324,6 +334,9 @@ func (c *Config) DbprovisionerConfig() dbprovisioner.Config {
 func (c *Config) IngestDomains() []ingest.Domain {
 	out := make([]ingest.Domain, 0, len(c.Domains))
 	for _, d := range c.Domains {
+		if d.Push != nil {
+			continue // its events come from ingest's SCIM endpoint, not from OCI
+		}
 		out = append(out, ingest.Domain{Name: d.Name, OCIName: d.OCIName, ID: d.ID, URL: d.URL})
 	}
 	return out

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,14 @@ type Service struct {
 	mu   sync.Mutex
 	addr net.Addr
 	ln   net.Listener // given with WithListener, used by the first Listen
+
+	mounts []mount // handlers served beside the webhook (WithHandler)
+}
+
+// mount is a handler served under a path.
+type mount struct {
+	path string
+	h    http.Handler
 }
 
 // Option configures a Service.
@@ -88,6 +97,13 @@ func WithRegisterer(r prometheus.Registerer) Option {
 // WithListener makes the service serve on ln instead of binding cfg.Listen,
 // so a caller can know the webhook's address before the service runs.
 func WithListener(ln net.Listener) Option { return func(s *Service) { s.ln = ln } }
+
+// WithHandler serves h under path (path and everything below it) on the
+// webhook's listener, beside the webhook: the SCIM endpoint of pushed
+// sources (internal/scimserver) is mounted this way.
+func WithHandler(path string, h http.Handler) Option {
+	return func(s *Service) { s.mounts = append(s.mounts, mount{path: strings.TrimRight(path, "/"), h: h}) }
+}
 
 // WithVersion sets the version reported in status.
 func WithVersion(v string) Option { return func(s *Service) { s.version = v } }
@@ -157,6 +173,10 @@ func (s *Service) Name() string { return Name }
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(s.cfg.Path, http.HandlerFunc(s.serveEvents))
+	for _, m := range s.mounts {
+		mux.Handle(m.path, m.h)
+		mux.Handle(m.path+"/", m.h)
+	}
 	return telemetry.HTTPHandler(mux, "ingest", s.tel)
 }
 

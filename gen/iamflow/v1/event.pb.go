@@ -154,6 +154,9 @@ const (
 	Source_SOURCE_CLOUDEVENTS Source = 2
 	// A Connector Hub batch of audit log entries.
 	Source_SOURCE_CONNECTOR_HUB Source = 3
+	// A SCIM 2.0 request an identity provider (Okta, Entra ID, ...) pushed to
+	// ingest's SCIM endpoint for a pushed source.
+	Source_SOURCE_SCIM_PUSH Source = 4
 )
 
 // Enum value maps for Source.
@@ -163,12 +166,14 @@ var (
 		1: "SOURCE_OCI_EVENTS",
 		2: "SOURCE_CLOUDEVENTS",
 		3: "SOURCE_CONNECTOR_HUB",
+		4: "SOURCE_SCIM_PUSH",
 	}
 	Source_value = map[string]int32{
 		"SOURCE_UNSPECIFIED":   0,
 		"SOURCE_OCI_EVENTS":    1,
 		"SOURCE_CLOUDEVENTS":   2,
 		"SOURCE_CONNECTOR_HUB": 3,
+		"SOURCE_SCIM_PUSH":     4,
 	}
 )
 
@@ -579,12 +584,13 @@ const file_iamflow_v1_event_proto_rawDesc = "" +
 	"\x12ACTION_DEACTIVATED\x10\x05\x12\x1f\n" +
 	"\x1bACTION_CAPABILITIES_CHANGED\x10\x06\x12\x17\n" +
 	"\x13ACTION_MEMBER_ADDED\x10\a\x12\x19\n" +
-	"\x15ACTION_MEMBER_REMOVED\x10\b*i\n" +
+	"\x15ACTION_MEMBER_REMOVED\x10\b*\x7f\n" +
 	"\x06Source\x12\x16\n" +
 	"\x12SOURCE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SOURCE_OCI_EVENTS\x10\x01\x12\x16\n" +
 	"\x12SOURCE_CLOUDEVENTS\x10\x02\x12\x18\n" +
-	"\x14SOURCE_CONNECTOR_HUB\x10\x03B5Z3github.com/iamflow/iamflow/gen/iamflow/v1;iamflowv1b\x06proto3"
+	"\x14SOURCE_CONNECTOR_HUB\x10\x03\x12\x14\n" +
+	"\x10SOURCE_SCIM_PUSH\x10\x04B5Z3github.com/iamflow/iamflow/gen/iamflow/v1;iamflowv1b\x06proto3"
 
 var (
 	file_iamflow_v1_event_proto_rawDescOnce sync.Once

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/testutil"
+)
+
+// checkDevPush follows the banner's pushed-source curl line: the user it
+// creates through the SCIM endpoint reaches the emulated target domain.
+func checkDevPush(t *testing.T, banner, tgtURL, tgtToken string) {
+	t.Helper()
+	m := regexp.MustCompile(`curl -sS -H 'Authorization: Bearer ([0-9a-f]+)' -H 'Content-Type: application/scim\+json' (http://\S+/scim/v2/idp/Users) -d '(.+)'`).FindStringSubmatch(banner)
+	if m == nil || !strings.Contains(banner, `pushed source "idp"`) {
+		t.Fatalf("banner has no pushed source curl line:\n%s", banner)
+	}
+	req, _ := http.NewRequest(http.MethodPost, m[2], strings.NewReader(m[3]))
+	req.Header.Set("Authorization", "Bearer "+m[1])
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("the banner's SCIM push: %d", resp.StatusCode)
+	}
+	testutil.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		req, _ := http.NewRequest(http.MethodGet, tgtURL+`/admin/v1/Users?filter=userName+eq+%22pat%40example.com%22`, nil)
+		req.Header.Set("Authorization", "Bearer "+tgtToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var list struct {
+			TotalResults int `json:"totalResults"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
+			return fmt.Errorf("pushed user not in the target yet: %d results, %v", list.TotalResults, err)
+		}
+		return nil
+	})
+}
