@@ -65,9 +65,19 @@ func TestAPI(t *testing.T) {
 		Statements []struct {
 			SQL string `json:"sql"`
 		} `json:"statements"`
+		Accounts []struct {
+			Account, IamUser, Status string
+			Groups                   []string
+			InStep                   bool
+		} `json:"accounts"`
 	}
 	if err := json.Unmarshal(body, &rep); err != nil || res.StatusCode != 200 || !rep.DryRun || len(rep.Statements) != 3 {
 		t.Fatalf("reconcile: %d %s %v", res.StatusCode, body, err)
+	}
+	// The account against the mapping: alice is in HR Readers, has no account yet.
+	if len(rep.Accounts) != 1 || rep.Accounts[0].Account != aliceAcct || rep.Accounts[0].IamUser != "alice@example.com" ||
+		rep.Accounts[0].InStep || rep.Accounts[0].Status != "" || len(rep.Accounts[0].Groups) != 1 {
+		t.Fatalf("accounts of the dry run: %s", body)
 	}
 	if _, err := h.svc.ReconcileDatabase(ctx, &iamflowv1.ReconcileDatabaseRequest{Database: "hr"}); err != nil {
 		t.Fatal(err)
@@ -80,6 +90,9 @@ func TestAPI(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(string(body), `"lastReconcile"`) || !strings.Contains(string(body), `"statements":"3"`) {
 		t.Errorf("status: %d %s", res.StatusCode, body)
+	}
+	if !strings.Contains(string(body), `"mapping":[{"group":"HR Readers","roles":["HR_READ"]},{"group":"HR Writers","roles":["HR_READ","HR_WRITE"]}]`) {
+		t.Errorf("status without the mapping: %s", body)
 	}
 	st, err := h.svc.GetDatabaseStatus(ctx, &iamflowv1.GetDatabaseStatusRequest{})
 	if err != nil || len(st.Databases) != 1 || st.Databases[0].Mode != ModeUser || st.Databases[0].LastReconcile.GetChanged() != 1 {
