@@ -166,7 +166,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin") // no-referrer would make Chromium send "Origin: null" on form posts
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	c.mux.ServeHTTP(w, r)
@@ -286,12 +286,12 @@ func isRead(method string) bool { return method == http.MethodGet || method == h
 
 // sameOrigin reports whether a state-changing request comes from the
 // console's own pages: Sec-Fetch-Site, when the browser sends it, must be
-// same-origin, and Origin, when sent, must name the request's host. A
-// request with neither (not a browser) is accepted: the CSRF token and the
-// SameSite=Strict cookie still stand.
+// same-origin; without it, Origin, when sent, must name the request's host.
+// A request with neither (not a browser) is accepted: the CSRF token and
+// the SameSite=Strict cookie still stand.
 func sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
-		return false
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		host, ok := strings.CutPrefix(o, "https://")
