@@ -331,7 +331,9 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	step(t, "extend a grant and watch it count down", func(t *testing.T) {
 		b.t = t
-		var g struct{ Grant struct{ ID, ExpiresAt string } }
+		var g struct {
+			Grant struct{ ID, ExpiresAt string }
+		}
 		s.api("POST", "/v1/grants", fmt.Sprintf(`{"domain":"src","group":%q,"user":%q,"duration":"300s","reason":"console test"}`, tempGroup, janeID), &g)
 		b.run(chromedp.Navigate(s.base + "/#/access"))
 		first := b.waitText("#grants-table .countdown", `^[45]m \d\ds left$`)
