@@ -165,18 +165,21 @@ func (b *browser) shot(name string) {
 	if dir == "" {
 		return
 	}
+	eval[bool](b, `(document.getElementById('notices')||{remove(){}}).remove() || true`) // the pictures show the page, not the last toasts
 	for _, v := range []struct {
 		suffix string
 		w, h   int64
 		mobile bool
 	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
 		emulate := chromedp.EmulateViewport(v.w, v.h)
+		shoot := chromedp.FullScreenshot(100) // the whole page, as PNG
 		if v.mobile {
 			emulate = chromedp.EmulateViewport(v.w, v.h, chromedp.EmulateMobile, chromedp.EmulateScale(2))
+			shoot = chromedp.CaptureScreenshot() // the first screen, as a phone shows it
 		}
 		b.run(emulate, chromedp.Sleep(300*time.Millisecond)) // lets the layout settle, for the picture only
 		ctx, cancel := context.WithTimeout(b.ctx, waitUI)
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		png, err := chromedp.Run(ctx, shoot)
 		cancel()
 		if err != nil {
 			b.t.Fatalf("browser: screenshot: %v", err)
