@@ -70,9 +70,14 @@ function view(status, dl, links, dbs, actions) {
       { label: 'Dead letters', class: 'num', cell: (c) => (depth[c.name] ? h('a', { href: `#/deadletters?consumer=${encodeURIComponent(c.name)}`, class: 'bad-text' }, String(depth[c.name])) : '0') },
     ], consumers, 'No consumer runs in this process.', { id: 'consumers' })));
 
+  // A target's consumer is "<durable>-<target>" (replicator.consumer.durable).
+  const replicatorConsumers = consumers.filter((c) => c.service === 'replicator').map((c) => c.name);
+  const dlqOf = (name) => (name && depth[name] ? h('a', { href: `#/deadletters?consumer=${encodeURIComponent(name)}`, class: 'bad-text' }, String(depth[name])) : '0');
   if (links) {
     const rows = [];
-    for (const l of links.links || []) for (const d of l.directions || []) rows.push({ link: l.name, ...d });
+    for (const l of links.links || []) for (const d of l.directions || []) {
+      rows.push({ link: l.name, consumer: replicatorConsumers.find((n) => n.endsWith('-' + d.target)), ...d });
+    }
     out.push(section('Replication links', table([
       { label: 'Link', cell: (r) => h('a', { href: '#/replication' }, r.link) },
       { label: 'Direction', cell: (r) => `${r.source} → ${r.target}` },
@@ -80,6 +85,7 @@ function view(status, dl, links, dbs, actions) {
       { label: 'Last success', cell: (r) => ago(r.lastSuccess) },
       { label: 'Circuit', cell: (r) => badge(r.circuit || 'closed') },
       { label: 'Held', class: 'num', cell: (r) => (num(r.heldDeletions) ? h('a', { href: '#/replication', class: 'warn-text' }, String(r.heldDeletions)) : '0') },
+      { label: 'Dead letters', class: 'num', cell: (r) => dlqOf(r.consumer) },
       { label: 'Last error', cell: (r) => (r.lastError ? h('span', { class: 'error-text' }, r.lastError) : '—') },
     ], rows, 'No link configured.', { id: 'links' })));
   }
@@ -90,6 +96,7 @@ function view(status, dl, links, dbs, actions) {
       { label: 'Waiting', class: 'num', cell: (d) => String(num(d.consumer && d.consumer.pending) + num(d.consumer && d.consumer.ackPending)) },
       { label: 'Last reconcile', cell: (d) => (d.lastReconcile ? [ago(d.lastReconcile.finishedAt), d.lastReconcile.dryRun ? ' (dry run)' : '', ` · ${num(d.lastReconcile.changed)} changed, ${num(d.lastReconcile.failed)} failed`] : h('span', { class: 'muted', text: 'not yet' })) },
       { label: 'Refused users', class: 'num', cell: (d) => String((d.refused || []).length) },
+      { label: 'Dead letters', class: 'num', cell: (d) => dlqOf(d.consumer && d.consumer.name) },
       { label: 'Last error', cell: (d) => (d.lastError ? h('span', { class: 'error-text' }, d.lastError) : '—') },
     ], dbs.databases || [], 'No database configured.', { id: 'databases' })));
   }
