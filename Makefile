@@ -4,7 +4,7 @@ FUZZTIME  ?= 30s
 BENCHTIME ?= 20000x
 BENCHSHORT ?=
 
-.PHONY: run test lint fuzz bench proto proto-check e2e
+.PHONY: run test lint fuzz bench proto proto-check e2e screenshots
 
 ## run: start every service locally with an embedded JetStream (no configuration needed)
 run:
@@ -51,3 +51,7 @@ proto:
 ## proto-check: fail if gen/ is not what proto/ generates
 proto-check: proto
 	@git diff --exit-code --stat -- gen/ || { echo "gen/ is stale: run make proto and commit"; exit 1; }
+
+## screenshots: the console's pages at desktop and phone width, taken by the browser test (needs chromium), into docs/console/
+screenshots:
+	IAMFLOW_REQUIRE_CHROMIUM=1 IAMFLOW_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run TestConsoleInBrowser ./internal/console/

@@ -15,6 +15,7 @@ import (
 
 	composecli "github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
 
 	"github.com/iamflow/iamflow/emulator/identitydomain"
 	ordsemu "github.com/iamflow/iamflow/emulator/ords"
@@ -84,9 +85,14 @@ func env(s types.ServiceConfig, name string) (string, bool) {
 // is behind a profile.
 func TestComposeStartsEverything(t *testing.T) {
 	p := load(t, "compose.yaml") // what `docker compose up` starts
-	for name, s := range p.AllServices() {
+	for name, s := range p.Services {
 		if len(s.Profiles) > 0 {
 			t.Errorf("service %s has profiles %q; every service of the stack should start by default", name, s.Profiles)
+		}
+	}
+	for name, s := range p.DisabledServices {
+		if !slices.Equal(s.Profiles, []string{"observability"}) {
+			t.Errorf("service %s has profiles %q; only the operations pack (observability) is optional", name, s.Profiles)
 		}
 	}
 	for _, want := range []string{"nats", "jaeger", "pod", "ingest", "capabilities", "expiry", "replicator", "dbprovisioner", "emu-src", "emu-tgt", "emu-ords"} {
@@ -498,5 +504,102 @@ func TestComposeHostPortsDistinct(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The observability profile adds Prometheus and Grafana, provisioned from
+// deploy/observability: Prometheus scrapes every iamflow process at its
+// admin REST port and loads the alerting rules; Grafana reads the data
+// source and the dashboard from the files mounted where its provisioning
+// says.
+func TestComposeObservabilityProfile(t *testing.T) {
+	p := load(t, "compose.yaml", "observability")
+	prom, ok := p.Services["prometheus"]
+	if !ok {
+		t.Fatal("no prometheus service in the observability profile")
+	}
+	graf, ok := p.Services["grafana"]
+	if !ok {
+		t.Fatal("no grafana service in the observability profile")
+	}
+	for name, s := range map[string]types.ServiceConfig{"prometheus": prom, "grafana": graf} {
+		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			if _, err := os.Stat(v.Source); err != nil {
+				t.Errorf("service %s mounts %s, which does not exist: %v", name, v.Source, err)
+			}
+			if !v.ReadOnly {
+				t.Errorf("service %s mounts %s writable", name, v.Source)
+			}
+		}
+	}
+
+	var pc struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string          `yaml:"targets"`
+				Labels  map[string]string `yaml:"labels"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, mountSource(prom, "/etc/prometheus/prometheus.yml"), &pc)
+	if len(pc.RuleFiles) != 1 || mountSource(prom, pc.RuleFiles[0]) == "" ||
+		filepath.Base(mountSource(prom, pc.RuleFiles[0])) != "alerts.yml" {
+		t.Errorf("rule_files %v: want the mounted observability/alerts.yml", pc.RuleFiles)
+	}
+	scraped := map[string]string{} // service label -> target
+	for _, sc := range pc.ScrapeConfigs {
+		for _, st := range sc.StaticConfigs {
+			for _, tg := range st.Targets {
+				scraped[st.Labels["service"]] = tg
+			}
+		}
+	}
+	for name, s := range iamflowServices(p) {
+		if s.Command[0] != "serve" {
+			continue
+		}
+		addr, _ := env(s, "IAMFLOW_ADMIN_HTTP_ADDR")
+		_, port, _ := net.SplitHostPort(addr)
+		if want := "pod:" + port; scraped[s.Command[1]] != want {
+			t.Errorf("prometheus scrapes %s at %q, want %q (its admin.http_addr in the pod)", name, scraped[s.Command[1]], want)
+		}
+	}
+
+	var ds struct {
+		Datasources []struct{ URL string } `yaml:"datasources"`
+	}
+	provisioning := mountSource(graf, "/etc/grafana/provisioning")
+	readYAML(t, filepath.Join(provisioning, "datasources", "prometheus.yaml"), &ds)
+	if len(ds.Datasources) != 1 || ds.Datasources[0].URL != "http://prometheus:9090" {
+		t.Errorf("grafana's data source %+v: want http://prometheus:9090", ds.Datasources)
+	}
+	var dp struct {
+		Providers []struct {
+			Options struct{ Path string } `yaml:"options"`
+		} `yaml:"providers"`
+	}
+	readYAML(t, filepath.Join(provisioning, "dashboards", "iamflow.yaml"), &dp)
+	if len(dp.Providers) != 1 {
+		t.Fatalf("dashboard providers %+v", dp.Providers)
+	}
+	dir := mountSource(graf, dp.Providers[0].Options.Path)
+	if _, err := os.Stat(filepath.Join(dir, "iamflow.json")); dir == "" || err != nil {
+		t.Errorf("grafana's dashboard path %s is not the mounted dashboards directory: %v", dp.Providers[0].Options.Path, err)
+	}
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	if err := yaml.Unmarshal(data, v); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
 	}
 }

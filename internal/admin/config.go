@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/iamflow/iamflow/internal/console"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/validate"
 )
 
 // Config is the admin section of the configuration.
@@ -32,6 +34,8 @@ type Config struct {
 	// (`iamflow status`, `grant`, `reconcile`) and iamflow processes calling
 	// one another's.
 	Client ClientConfig `yaml:"client"`
+	// Console is the web console served at / on the HTTP listener.
+	Console console.Config `yaml:"console"`
 	// Insecure turns the token checks off. It is set by dev mode, never from
 	// YAML.
 	Insecure bool `yaml:"-"`
@@ -115,6 +119,7 @@ func (c Config) validate(haveToken bool) error {
 			}
 		}
 	}
+	errs = append(errs, validate.Prefix("console.", c.Console.Validate()))
 	switch {
 	case c.Insecure:
 	case !c.Token.IsZero():

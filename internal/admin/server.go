@@ -7,7 +7,8 @@
 // grpcurl works), iamflow.v1.StatusService and whatever services register on
 // GRPC(). HTTP (Config.HTTPAddr) serves the same APIs as REST through
 // grpc-gateway under /v1/, Prometheus metrics on /metrics, liveness on
-// /healthz and readiness on /readyz.
+// /healthz, readiness on /readyz and the web console on / (internal/console,
+// unless admin.console.disabled).
 //
 // Every admin call, gRPC or REST, needs "authorization: Bearer <token>",
 // unless the server runs in dev mode (Config.Insecure): the admin token
@@ -39,6 +40,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/console"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/tlsfiles"
@@ -130,9 +132,10 @@ type Server struct {
 	policy   Policy
 	tls      *tlsfiles.Reloader // nil: plaintext
 
-	grpc   *grpc.Server
-	health *health.Server
-	gw     *runtime.ServeMux
+	grpc    *grpc.Server
+	health  *health.Server
+	gw      *runtime.ServeMux
+	console http.Handler // the web console at /; nil when disabled
 
 	// ctx lives as long as the server; RegisterGateway passes it on.
 	ctx    context.Context
@@ -254,6 +257,15 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	iamflowv1.RegisterStatusServiceServer(s.grpc, statusSvc)
 	if err := iamflowv1.RegisterStatusServiceHandlerServer(s.ctx, s.gw, statusSvc); err != nil {
 		return nil, fmt.Errorf("admin: registering the status REST handlers: %w", err)
+	}
+
+	if !cfg.Console.Disabled {
+		c, err := console.New(cfg.Console, s.apiHandler(), console.WithLogger(log), console.WithDevMode(cfg.Insecure),
+			console.WithSecureCookies(cfg.TLS.Enabled()))
+		if err != nil {
+			return nil, fmt.Errorf("admin.console: %w", err)
+		}
+		s.console = c
 	}
 
 	for _, w := range cfg.Warnings() {
@@ -502,14 +514,23 @@ func (s *Server) Run(ctx context.Context) error {
 	return errors.Join(serveErr, s.Shutdown(sctx))
 }
 
-// httpHandler routes the HTTP listener.
-func (s *Server) httpHandler() http.Handler {
-	mux := http.NewServeMux()
+// apiHandler is the REST API as /v1/ serves it: authentication, then the
+// gateway; the console calls it in-process.
+func (s *Server) apiHandler() http.Handler {
 	var api http.Handler = s.auth.httpMiddleware(s.gw)
 	if s.tel != nil {
 		api = telemetry.HTTPHandler(api, "admin", s.tel)
 	}
-	mux.Handle("/v1/", api)
+	return api
+}
+
+// httpHandler routes the HTTP listener.
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", s.apiHandler())
+	if s.console != nil {
+		mux.Handle("/", s.console) // the web console (internal/console)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
 		ErrorLog: promLogger{s.log},
 	}))

@@ -560,3 +560,41 @@ func TestTelemetry(t *testing.T) {
 		return nil
 	})
 }
+
+// The web console is served at / beside the API (internal/console), and
+// not at all when admin.console.disabled.
+func TestConsoleRoute(t *testing.T) {
+	for _, disabled := range []bool{false, true} {
+		cfg := admin.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
+		cfg.Console.Disabled = disabled
+		s, err := admin.New(cfg, admin.WithToken(secret.NewValue("console-route-token-0123456789")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Get("http://" + s.HTTPAddr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch {
+		case !disabled && (resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin"):
+			t.Errorf("GET /: %d %s, want the console's sign-in", resp.StatusCode, resp.Header.Get("Location"))
+		case disabled && resp.StatusCode != http.StatusNotFound:
+			t.Errorf("GET / with the console disabled: %d, want 404", resp.StatusCode)
+		}
+		// The API's own authentication is unchanged: no cookie opens it.
+		resp, err = client.Get("http://" + s.HTTPAddr().String() + "/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET /v1/status without a token: %d", resp.StatusCode)
+		}
+		_ = s.Shutdown(context.Background())
+	}
+}

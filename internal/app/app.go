@@ -25,6 +25,7 @@ import (
 	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/deadletters"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/ords"
@@ -167,6 +168,9 @@ func New(ctx context.Context, cfg config.Config, names []string, opts ...Option)
 		return nil, fmt.Errorf("admin: %w", err)
 	}
 	a.admin.AddReadinessCheck("nats", a.bus.Ready)
+	if err := a.serveAPI(deadletters.New(a.bus)); err != nil { // IAM_DLQ: every process shows and replays it
+		return nil, fmt.Errorf("dead letters API: %w", err)
+	}
 	for _, n := range names {
 		svc, err := constructors[n](ctx, a)
 		if errors.Is(err, errNotConfigured) && all {

@@ -30,6 +30,7 @@ type Bus struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 	metrics    *metrics
+	gauges     *consumerGauges
 
 	srv       *server.Server // nil when connected to URLs
 	nc        *nats.Conn
@@ -62,6 +63,7 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Bus, error) {
 		propagator: o.propagator,
 		metrics:    m,
 	}
+	b.gauges = &consumerGauges{b: b, consumers: map[[2]string]*Consumer{}}
 
 	if cfg.embedded() {
 		if b.srv, err = startEmbedded(ctx, cfg, b.log); err != nil {
@@ -84,6 +86,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Bus, error) {
 	if err := ensureStreams(ctx, b.js, cfg.Streams); err != nil {
 		_ = b.Close()
 		return nil, err
+	}
+	if err := b.gauges.register(o.registerer); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("register bus gauges: %w", err)
 	}
 	return b, nil
 }

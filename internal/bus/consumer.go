@@ -74,6 +74,7 @@ func (b *Bus) Consumer(ctx context.Context, cfg ConsumerConfig, h Handler) (*Con
 	if err := c.ensure(ctx); err != nil {
 		return nil, err
 	}
+	b.gauges.track(c)
 	return c, nil
 }
 

@@ -115,35 +115,48 @@ func (b *Bus) ReplayDeadLetters(ctx context.Context, durable string, max int) (n
 			return n, fmt.Errorf("replay dead letters of %s: read from seq %d: %w", durable, seq, err)
 		}
 		seq = raw.Sequence + 1
-
-		target := raw.Header.Get(HeaderDLQSubject)
-		if target == "" {
-			b.log.Error("dead letter without "+HeaderDLQSubject+"; left in place", "dlq_seq", raw.Sequence, "consumer", durable)
-			continue
-		}
-		orig := raw.Header.Get(HeaderDLQMsgID)
-		if orig == "" {
-			orig = raw.Header.Get(HeaderDLQStream) + "/" + raw.Header.Get(HeaderDLQSeq)
-		}
-		hdr := make(nats.Header, len(raw.Header))
-		for k, v := range raw.Header {
-			if !strings.HasPrefix(strings.ToLower(k), strings.ToLower(HeaderDLQPrefix)) {
-				hdr[k] = v
-			}
-		}
-		hdr.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/replay/%d", orig, raw.Sequence))
-		msg := &nats.Msg{Subject: target, Data: raw.Data, Header: hdr}
-
-		ack, err := b.js.PublishMsg(ctx, msg)
-		b.metrics.publishedOne(target, err == nil, ack != nil && ack.Duplicate)
+		ok, err := b.replayOne(ctx, stream, raw)
 		if err != nil {
-			return n, fmt.Errorf("replay dead letters of %s: republish dlq seq %d to %s: %w", durable, raw.Sequence, target, err)
+			return n, fmt.Errorf("replay dead letters of %s: %w", durable, err)
 		}
-		if err := stream.DeleteMsg(ctx, raw.Sequence); err != nil {
-			return n, fmt.Errorf("replay dead letters of %s: delete dlq seq %d after republish: %w", durable, raw.Sequence, err)
+		if ok {
+			n++
 		}
-		n++
-		b.log.Info("dead letter replayed", "consumer", durable, "dlq_seq", raw.Sequence, "subject", target, "seq", ack.Sequence)
 	}
 	return n, nil
+}
+
+// replayOne republishes one dead letter to its original subject and deletes
+// it from IAM_DLQ once the republish is acknowledged. A dead letter without
+// its original subject is left in place (false, nil).
+func (b *Bus) replayOne(ctx context.Context, stream jetstream.Stream, raw *jetstream.RawStreamMsg) (bool, error) {
+	durable := strings.TrimPrefix(raw.Subject, DLQSubjectPrefix+".")
+	target := raw.Header.Get(HeaderDLQSubject)
+	if target == "" {
+		b.log.Error("dead letter without "+HeaderDLQSubject+"; left in place", "dlq_seq", raw.Sequence, "consumer", durable)
+		return false, nil
+	}
+	orig := raw.Header.Get(HeaderDLQMsgID)
+	if orig == "" {
+		orig = raw.Header.Get(HeaderDLQStream) + "/" + raw.Header.Get(HeaderDLQSeq)
+	}
+	hdr := make(nats.Header, len(raw.Header))
+	for k, v := range raw.Header {
+		if !strings.HasPrefix(strings.ToLower(k), strings.ToLower(HeaderDLQPrefix)) {
+			hdr[k] = v
+		}
+	}
+	hdr.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s/replay/%d", orig, raw.Sequence))
+	msg := &nats.Msg{Subject: target, Data: raw.Data, Header: hdr}
+
+	ack, err := b.js.PublishMsg(ctx, msg)
+	b.metrics.publishedOne(target, err == nil, ack != nil && ack.Duplicate)
+	if err != nil {
+		return false, fmt.Errorf("republish dlq seq %d to %s: %w", raw.Sequence, target, err)
+	}
+	if err := stream.DeleteMsg(ctx, raw.Sequence); err != nil {
+		return false, fmt.Errorf("delete dlq seq %d after republish: %w", raw.Sequence, err)
+	}
+	b.log.Info("dead letter replayed", "consumer", durable, "dlq_seq", raw.Sequence, "subject", target, "seq", ack.Sequence)
+	return true, nil
 }

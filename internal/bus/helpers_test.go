@@ -126,7 +126,7 @@ func deadLetters(t testing.TB, b *bus.Bus, durable string) []*jetstream.RawStrea
 	}
 }
 
-// metricValue is the value of the counter name with labels in reg, 0 if absent.
+// metricValue is the value of the counter or gauge name with labels in reg, 0 if absent.
 func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -153,6 +153,8 @@ func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels map
 				return m.GetCounter().GetValue()
 			case m.GetHistogram() != nil:
 				return float64(m.GetHistogram().GetSampleCount())
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
 			}
 		}
 	}

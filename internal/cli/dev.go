@@ -209,11 +209,12 @@ iamflow dev is running; Ctrl-C stops it.
 
   webhook  %s   Basic auth user %q password %q
   admin    gRPC %s   REST http://%s/v1/status   (no token in dev mode)
+  console  http://%s/   (the web console: services, replication, grants, dead letters, databases)
   metrics  http://%s/metrics
   nats     %s   (store %s)
   domains  %s
   services %s
-`, webhook, cfg.Ingest.Username, password, grpcAddr, httpAddr, httpAddr, nats, cfg.NATS.Embedded.StoreDir,
+`, webhook, cfg.Ingest.Username, password, grpcAddr, httpAddr, httpAddr, httpAddr, nats, cfg.NATS.Embedded.StoreDir,
 		strings.Join(domains, ", "), strings.Join(a.Services(), ", "))
 	emu, db := stack.domains, stack.db
 	if emu != nil {

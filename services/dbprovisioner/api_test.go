@@ -65,9 +65,19 @@ func TestAPI(t *testing.T) {
 		Statements []struct {
 			SQL string `json:"sql"`
 		} `json:"statements"`
+		Accounts []struct {
+			Account, IamUser, Status string
+			Groups                   []string
+			InStep                   bool
+		} `json:"accounts"`
 	}
 	if err := json.Unmarshal(body, &rep); err != nil || res.StatusCode != 200 || !rep.DryRun || len(rep.Statements) != 3 {
 		t.Fatalf("reconcile: %d %s %v", res.StatusCode, body, err)
+	}
+	// The account against the mapping: alice is in HR Readers, has no account yet.
+	if len(rep.Accounts) != 1 || rep.Accounts[0].Account != aliceAcct || rep.Accounts[0].IamUser != "alice@example.com" ||
+		rep.Accounts[0].InStep || rep.Accounts[0].Status != "" || len(rep.Accounts[0].Groups) != 1 {
+		t.Fatalf("accounts of the dry run: %s", body)
 	}
 	if _, err := h.svc.ReconcileDatabase(ctx, &iamflowv1.ReconcileDatabaseRequest{Database: "hr"}); err != nil {
 		t.Fatal(err)
@@ -84,5 +94,9 @@ func TestAPI(t *testing.T) {
 	st, err := h.svc.GetDatabaseStatus(ctx, &iamflowv1.GetDatabaseStatusRequest{})
 	if err != nil || len(st.Databases) != 1 || st.Databases[0].Mode != ModeUser || st.Databases[0].LastReconcile.GetChanged() != 1 {
 		t.Errorf("all status %v %v", st, err)
+	}
+	if m := st.GetDatabases()[0].GetMapping(); len(m) != 2 || m[0].Group != "HR Readers" || strings.Join(m[0].Roles, ",") != "HR_READ" ||
+		m[1].Group != "HR Writers" || strings.Join(m[1].Roles, ",") != "HR_READ,HR_WRITE" {
+		t.Errorf("status mapping %v", m)
 	}
 }

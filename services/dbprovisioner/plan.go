@@ -112,6 +112,19 @@ func (m *Mapping) Groups() []string {
 	return out
 }
 
+// GroupRoles are the roles each mapped group gives, in configuration order.
+func (m *Mapping) GroupRoles() map[string][]string {
+	out := make(map[string][]string, len(m.groups))
+	for _, g := range m.groups {
+		roles := make([]string, len(g.roles))
+		for i, r := range g.roles {
+			roles[i] = r.Name()
+		}
+		out[g.name] = roles
+	}
+	return out
+}
+
 // PrincipalPattern is the LIKE pattern matching the external names of the
 // accounts this mapping creates (user mode).
 func (m *Mapping) PrincipalPattern() (string, error) {

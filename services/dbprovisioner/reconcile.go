@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/ords"
 )
 
@@ -29,6 +31,9 @@ type ReconcileReport struct {
 	// Failures and Skips, "<name>: <reason>", at most 100 each.
 	Failures, Skips   []string
 	Started, Finished time.Time
+	// Accounts are the accounts checked (user mode) against the mapping,
+	// at most 1000.
+	Accounts []*iamflowv1.DatabaseAccount
 }
 
 // ReportStatement is one statement of a report.
@@ -49,6 +54,19 @@ func (rep *ReconcileReport) addPlan(p Plan) {
 		rep.Skipped++
 		rep.skip(p.IAMName, p.Skipped)
 	}
+}
+
+// addAccount records one checked account (in user mode) as found.
+func (rep *ReconcileReport) addAccount(v UserView, p Plan) {
+	if len(rep.Accounts) >= maxReportStatements || (v.Account == nil && len(p.Groups) == 0) {
+		return // at most 1000; a user without account who needs none is not one
+	}
+	a := &iamflowv1.DatabaseAccount{Account: p.Subject, IamUser: p.IAMName, Groups: p.Groups,
+		InStep: len(p.Steps) == 0, Skipped: p.Skipped, GrantedRoles: slices.Sorted(slices.Values(v.Roles))}
+	if v.Account != nil {
+		a.Status = v.Account.Status
+	}
+	rep.Accounts = append(rep.Accounts, a)
 }
 
 func (rep *ReconcileReport) fail(name string, err error) {
@@ -140,6 +158,7 @@ func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep
 			return
 		}
 		rep.addPlan(res.plan)
+		rep.addAccount(res.view, res.plan)
 	}
 	// Every member of every mapped group...
 	for _, g := range r.m.Groups() {

@@ -80,6 +80,10 @@ func (s *Service) databaseStatus(ctx context.Context, r *dbRuntime) *iamflowv1.D
 		Name: r.cfg.Name, Domain: r.cfg.Domain, Mode: r.cfg.Mode, OnLeave: r.cfg.OnLeave,
 		Groups: r.m.Groups(), MaxConcurrency: int32(r.cfg.MaxConcurrency), Counters: r.counters.snapshot(),
 	}
+	roles := r.m.GroupRoles()
+	for _, g := range r.m.Groups() {
+		ds.Mapping = append(ds.Mapping, &iamflowv1.GroupRoles{Group: g, Roles: roles[g]})
+	}
 	if c := r.consumer.Load(); c != nil {
 		tmp := &iamflowv1.ServiceStatus{State: iamflowv1.State_STATE_RUNNING}
 		if err := servicestatus.AddConsumers(ctx, tmp, c); err != nil {
@@ -112,6 +116,7 @@ func (rep ReconcileReport) Proto() *iamflowv1.ReconcileDatabaseResponse {
 	for _, st := range rep.Statements {
 		out.Statements = append(out.Statements, &iamflowv1.DatabaseStatement{Subject: st.Subject, Action: st.Action, Sql: st.SQL, IamName: st.IAMName})
 	}
+	out.Accounts = rep.Accounts
 	return out
 }
 

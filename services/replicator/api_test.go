@@ -91,6 +91,10 @@ func TestAdminAPI(t *testing.T) {
 		st.Links[0].Directions[0].Circuit != "closed" {
 		t.Fatalf("REST status: %d %v", code, &st)
 	}
+	// The dry run before is kept with its plan: the drift the console shows.
+	if dr := st.Links[0].Directions[0].LastDryRun; dr == nil || !dr.DryRun || dr.Actions["create_group"] != 1 || len(dr.Planned) != 3 {
+		t.Fatalf("last dry run: %v", dr)
+	}
 	var acts iamflowv1.ListActionsResponse
 	if code := rest(t, http.MethodGet, base+"/v1/replicator/actions?link=hub&action=create_user", "", &acts); code != 200 ||
 		len(acts.Records) != 1 || acts.Records[0].Resource.GetName() != "api-user" || acts.Records[0].Outcome != "applied" {

@@ -48,6 +48,7 @@ type dirStats struct {
 	lastError   string
 	lastErrorAt time.Time
 	lastReport  *iamflowv1.ReconcileReport
+	lastDryRun  *iamflowv1.ReconcileReport // with its plan
 	reconciling bool
 	progress    string
 }

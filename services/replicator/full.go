@@ -83,6 +83,9 @@ func (d *direction) fullReconcile(ctx context.Context, dryRun bool) (*iamflowv1.
 		if !dryRun {
 			d.stats.lastReport = rp.r
 		}
+		if rp.r.DryRun {
+			d.stats.lastDryRun = rp.r // the drift the console shows
+		}
 		d.stats.mu.Unlock()
 	}()
 	err := d.reconcileAll(ctx, &rp, dryRun)

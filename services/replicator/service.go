@@ -174,6 +174,9 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain,
 			}
 		}
 	}
+	if err := registerHoldGauge(o.registerer, s); err != nil {
+		return nil, fmt.Errorf("replicator: metrics: %w", err)
+	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("replicator: no client for domain(s) %v: give each linked domain url, client_id and client_secret", missing)
 	}

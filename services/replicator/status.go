@@ -73,6 +73,9 @@ func (s *Service) LinkStatus(ctx context.Context, link string) ([]*iamflowv1.Lin
 				ds.LastError, ds.LastErrorTime = d.stats.lastError, timestamppb.New(d.stats.lastErrorAt)
 			}
 			ds.LastReconcile, ds.Reconciling, ds.Progress = summary(d.stats.lastReport), d.stats.reconciling, d.stats.progress
+			if d.stats.lastDryRun != nil {
+				ds.LastDryRun = proto.CloneOf(d.stats.lastDryRun)
+			}
 			d.stats.mu.Unlock()
 			ds.Unsupported = d.attrs.list()
 			if c, ok := s.consumers.Load(d.target); ok {

@@ -209,7 +209,10 @@ type DatabaseStatus struct {
 	// Users in a mapped group who cannot have an account (their userName
 	// cannot be an Oracle identifier): a person must rename them or change
 	// the mapping. Each is listed once, not retried.
-	Refused       []*RefusedUser `protobuf:"bytes,13,rep,name=refused,proto3" json:"refused,omitempty"`
+	Refused []*RefusedUser `protobuf:"bytes,13,rep,name=refused,proto3" json:"refused,omitempty"`
+	// The mapping: each mapped group and the roles it gives, in
+	// configuration order.
+	Mapping       []*GroupRoles `protobuf:"bytes,14,rep,name=mapping,proto3" json:"mapping,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -335,6 +338,66 @@ func (x *DatabaseStatus) GetRefused() []*RefusedUser {
 	return nil
 }
 
+func (x *DatabaseStatus) GetMapping() []*GroupRoles {
+	if x != nil {
+		return x.Mapping
+	}
+	return nil
+}
+
+// GroupRoles is one mapped group and its roles.
+type GroupRoles struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Roles         []string               `protobuf:"bytes,2,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRoles) Reset() {
+	*x = GroupRoles{}
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRoles) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRoles) ProtoMessage() {}
+
+func (x *GroupRoles) ProtoReflect() protoreflect.Message {
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRoles.ProtoReflect.Descriptor instead.
+func (*GroupRoles) Descriptor() ([]byte, []int) {
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GroupRoles) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupRoles) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
 // RefusedUser is a user in scope whose account cannot be made.
 type RefusedUser struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -350,7 +413,7 @@ type RefusedUser struct {
 
 func (x *RefusedUser) Reset() {
 	*x = RefusedUser{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[4]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +425,7 @@ func (x *RefusedUser) String() string {
 func (*RefusedUser) ProtoMessage() {}
 
 func (x *RefusedUser) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[4]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +438,7 @@ func (x *RefusedUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefusedUser.ProtoReflect.Descriptor instead.
 func (*RefusedUser) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{4}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RefusedUser) GetUserId() string {
@@ -417,7 +480,7 @@ type PreviewDatabaseUserRequest struct {
 
 func (x *PreviewDatabaseUserRequest) Reset() {
 	*x = PreviewDatabaseUserRequest{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[5]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +492,7 @@ func (x *PreviewDatabaseUserRequest) String() string {
 func (*PreviewDatabaseUserRequest) ProtoMessage() {}
 
 func (x *PreviewDatabaseUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[5]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +505,7 @@ func (x *PreviewDatabaseUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewDatabaseUserRequest.ProtoReflect.Descriptor instead.
 func (*PreviewDatabaseUserRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{5}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PreviewDatabaseUserRequest) GetDatabase() string {
@@ -483,7 +546,7 @@ type PreviewDatabaseUserResponse struct {
 
 func (x *PreviewDatabaseUserResponse) Reset() {
 	*x = PreviewDatabaseUserResponse{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[6]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -495,7 +558,7 @@ func (x *PreviewDatabaseUserResponse) String() string {
 func (*PreviewDatabaseUserResponse) ProtoMessage() {}
 
 func (x *PreviewDatabaseUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[6]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -508,7 +571,7 @@ func (x *PreviewDatabaseUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewDatabaseUserResponse.ProtoReflect.Descriptor instead.
 func (*PreviewDatabaseUserResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{6}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PreviewDatabaseUserResponse) GetDatabase() string {
@@ -592,7 +655,7 @@ type ReconcileDatabaseRequest struct {
 
 func (x *ReconcileDatabaseRequest) Reset() {
 	*x = ReconcileDatabaseRequest{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[7]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +667,7 @@ func (x *ReconcileDatabaseRequest) String() string {
 func (*ReconcileDatabaseRequest) ProtoMessage() {}
 
 func (x *ReconcileDatabaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[7]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +680,7 @@ func (x *ReconcileDatabaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileDatabaseRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileDatabaseRequest) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{7}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReconcileDatabaseRequest) GetDatabase() string {
@@ -651,16 +714,19 @@ type ReconcileDatabaseResponse struct {
 	// Failures, "<name>: <reason>", at most 100.
 	Failures []string `protobuf:"bytes,8,rep,name=failures,proto3" json:"failures,omitempty"`
 	// Skips, "<name>: <reason>", at most 100.
-	Skips         []string               `protobuf:"bytes,9,rep,name=skips,proto3" json:"skips,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Skips      []string               `protobuf:"bytes,9,rep,name=skips,proto3" json:"skips,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// Each account checked (user mode), as found against the mapping, at
+	// most 1000.
+	Accounts      []*DatabaseAccount `protobuf:"bytes,12,rep,name=accounts,proto3" json:"accounts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReconcileDatabaseResponse) Reset() {
 	*x = ReconcileDatabaseResponse{}
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[8]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -672,7 +738,7 @@ func (x *ReconcileDatabaseResponse) String() string {
 func (*ReconcileDatabaseResponse) ProtoMessage() {}
 
 func (x *ReconcileDatabaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[8]
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -685,7 +751,7 @@ func (x *ReconcileDatabaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileDatabaseResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileDatabaseResponse) Descriptor() ([]byte, []int) {
-	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{8}
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReconcileDatabaseResponse) GetDatabase() string {
@@ -765,6 +831,115 @@ func (x *ReconcileDatabaseResponse) GetFinishedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ReconcileDatabaseResponse) GetAccounts() []*DatabaseAccount {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+// DatabaseAccount is one IAM user's account in a database, against the
+// mapping: the mapped groups the user is in, the account as the database
+// has it, and whether a reconcile would change it.
+type DatabaseAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The database account (upper case) and the IAM userName it follows.
+	Account string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	IamUser string `protobuf:"bytes,2,opt,name=iam_user,json=iamUser,proto3" json:"iam_user,omitempty"`
+	// The mapped groups the user is in (their roles are the ones wanted).
+	Groups []string `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	// DBA_USERS.account_status (OPEN, LOCKED, ...), or empty when the account
+	// does not exist.
+	Status string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	// The roles granted now (DBA_ROLE_PRIVS).
+	GrantedRoles []string `protobuf:"bytes,5,rep,name=granted_roles,json=grantedRoles,proto3" json:"granted_roles,omitempty"`
+	// No statement is needed.
+	InStep bool `protobuf:"varint,6,opt,name=in_step,json=inStep,proto3" json:"in_step,omitempty"`
+	// Why the account is left alone, when it is.
+	Skipped       string `protobuf:"bytes,7,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseAccount) Reset() {
+	*x = DatabaseAccount{}
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseAccount) ProtoMessage() {}
+
+func (x *DatabaseAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_iamflow_v1_dbprovisioner_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseAccount.ProtoReflect.Descriptor instead.
+func (*DatabaseAccount) Descriptor() ([]byte, []int) {
+	return file_iamflow_v1_dbprovisioner_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DatabaseAccount) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *DatabaseAccount) GetIamUser() string {
+	if x != nil {
+		return x.IamUser
+	}
+	return ""
+}
+
+func (x *DatabaseAccount) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *DatabaseAccount) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *DatabaseAccount) GetGrantedRoles() []string {
+	if x != nil {
+		return x.GrantedRoles
+	}
+	return nil
+}
+
+func (x *DatabaseAccount) GetInStep() bool {
+	if x != nil {
+		return x.InStep
+	}
+	return false
+}
+
+func (x *DatabaseAccount) GetSkipped() string {
+	if x != nil {
+		return x.Skipped
+	}
+	return ""
+}
+
 var File_iamflow_v1_dbprovisioner_proto protoreflect.FileDescriptor
 
 const file_iamflow_v1_dbprovisioner_proto_rawDesc = "" +
@@ -779,7 +954,7 @@ const file_iamflow_v1_dbprovisioner_proto_rawDesc = "" +
 	"\x18GetDatabaseStatusRequest\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\"U\n" +
 	"\x19GetDatabaseStatusResponse\x128\n" +
-	"\tdatabases\x18\x01 \x03(\v2\x1a.iamflow.v1.DatabaseStatusR\tdatabases\"\xf8\x04\n" +
+	"\tdatabases\x18\x01 \x03(\v2\x1a.iamflow.v1.DatabaseStatusR\tdatabases\"\xaa\x05\n" +
 	"\x0eDatabaseStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06domain\x18\x02 \x01(\tR\x06domain\x12\x12\n" +
@@ -795,10 +970,15 @@ const file_iamflow_v1_dbprovisioner_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\x12+\n" +
 	"\x11reconcile_running\x18\v \x01(\bR\x10reconcileRunning\x12L\n" +
 	"\x0elast_reconcile\x18\f \x01(\v2%.iamflow.v1.ReconcileDatabaseResponseR\rlastReconcile\x121\n" +
-	"\arefused\x18\r \x03(\v2\x17.iamflow.v1.RefusedUserR\arefused\x1a;\n" +
+	"\arefused\x18\r \x03(\v2\x17.iamflow.v1.RefusedUserR\arefused\x120\n" +
+	"\amapping\x18\x0e \x03(\v2\x16.iamflow.v1.GroupRolesR\amapping\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x8d\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"8\n" +
+	"\n" +
+	"GroupRoles\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05roles\x18\x02 \x03(\tR\x05roles\"\x8d\x01\n" +
 	"\vRefusedUser\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\tuser_name\x18\x02 \x01(\tR\buserName\x12\x16\n" +
@@ -823,7 +1003,7 @@ const file_iamflow_v1_dbprovisioner_proto_rawDesc = "" +
 	" \x01(\tR\askipped\"O\n" +
 	"\x18ReconcileDatabaseRequest\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\x9f\x03\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\xd8\x03\n" +
 	"\x19ReconcileDatabaseResponse\x12\x1a\n" +
 	"\bdatabase\x18\x01 \x01(\tR\bdatabase\x12\x17\n" +
 	"\adry_run\x18\x02 \x01(\bR\x06dryRun\x12\x18\n" +
@@ -840,7 +1020,16 @@ const file_iamflow_v1_dbprovisioner_proto_rawDesc = "" +
 	"started_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt2\xc2\x02\n" +
+	"finishedAt\x127\n" +
+	"\baccounts\x18\f \x03(\v2\x1b.iamflow.v1.DatabaseAccountR\baccounts\"\xce\x01\n" +
+	"\x0fDatabaseAccount\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x19\n" +
+	"\biam_user\x18\x02 \x01(\tR\aiamUser\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12#\n" +
+	"\rgranted_roles\x18\x05 \x03(\tR\fgrantedRoles\x12\x17\n" +
+	"\ain_step\x18\x06 \x01(\bR\x06inStep\x12\x18\n" +
+	"\askipped\x18\a \x01(\tR\askipped2\xc2\x02\n" +
 	"\x14DBProvisionerService\x12`\n" +
 	"\x11GetDatabaseStatus\x12$.iamflow.v1.GetDatabaseStatusRequest\x1a%.iamflow.v1.GetDatabaseStatusResponse\x12f\n" +
 	"\x13PreviewDatabaseUser\x12&.iamflow.v1.PreviewDatabaseUserRequest\x1a'.iamflow.v1.PreviewDatabaseUserResponse\x12`\n" +
@@ -858,44 +1047,48 @@ func file_iamflow_v1_dbprovisioner_proto_rawDescGZIP() []byte {
 	return file_iamflow_v1_dbprovisioner_proto_rawDescData
 }
 
-var file_iamflow_v1_dbprovisioner_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_iamflow_v1_dbprovisioner_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_iamflow_v1_dbprovisioner_proto_goTypes = []any{
 	(*DatabaseStatement)(nil),           // 0: iamflow.v1.DatabaseStatement
 	(*GetDatabaseStatusRequest)(nil),    // 1: iamflow.v1.GetDatabaseStatusRequest
 	(*GetDatabaseStatusResponse)(nil),   // 2: iamflow.v1.GetDatabaseStatusResponse
 	(*DatabaseStatus)(nil),              // 3: iamflow.v1.DatabaseStatus
-	(*RefusedUser)(nil),                 // 4: iamflow.v1.RefusedUser
-	(*PreviewDatabaseUserRequest)(nil),  // 5: iamflow.v1.PreviewDatabaseUserRequest
-	(*PreviewDatabaseUserResponse)(nil), // 6: iamflow.v1.PreviewDatabaseUserResponse
-	(*ReconcileDatabaseRequest)(nil),    // 7: iamflow.v1.ReconcileDatabaseRequest
-	(*ReconcileDatabaseResponse)(nil),   // 8: iamflow.v1.ReconcileDatabaseResponse
-	nil,                                 // 9: iamflow.v1.DatabaseStatus.CountersEntry
-	(*ConsumerStatus)(nil),              // 10: iamflow.v1.ConsumerStatus
-	(*timestamppb.Timestamp)(nil),       // 11: google.protobuf.Timestamp
+	(*GroupRoles)(nil),                  // 4: iamflow.v1.GroupRoles
+	(*RefusedUser)(nil),                 // 5: iamflow.v1.RefusedUser
+	(*PreviewDatabaseUserRequest)(nil),  // 6: iamflow.v1.PreviewDatabaseUserRequest
+	(*PreviewDatabaseUserResponse)(nil), // 7: iamflow.v1.PreviewDatabaseUserResponse
+	(*ReconcileDatabaseRequest)(nil),    // 8: iamflow.v1.ReconcileDatabaseRequest
+	(*ReconcileDatabaseResponse)(nil),   // 9: iamflow.v1.ReconcileDatabaseResponse
+	(*DatabaseAccount)(nil),             // 10: iamflow.v1.DatabaseAccount
+	nil,                                 // 11: iamflow.v1.DatabaseStatus.CountersEntry
+	(*ConsumerStatus)(nil),              // 12: iamflow.v1.ConsumerStatus
+	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
 }
 var file_iamflow_v1_dbprovisioner_proto_depIdxs = []int32{
 	3,  // 0: iamflow.v1.GetDatabaseStatusResponse.databases:type_name -> iamflow.v1.DatabaseStatus
-	10, // 1: iamflow.v1.DatabaseStatus.consumer:type_name -> iamflow.v1.ConsumerStatus
-	9,  // 2: iamflow.v1.DatabaseStatus.counters:type_name -> iamflow.v1.DatabaseStatus.CountersEntry
-	11, // 3: iamflow.v1.DatabaseStatus.last_error_time:type_name -> google.protobuf.Timestamp
-	8,  // 4: iamflow.v1.DatabaseStatus.last_reconcile:type_name -> iamflow.v1.ReconcileDatabaseResponse
-	4,  // 5: iamflow.v1.DatabaseStatus.refused:type_name -> iamflow.v1.RefusedUser
-	11, // 6: iamflow.v1.RefusedUser.since:type_name -> google.protobuf.Timestamp
-	0,  // 7: iamflow.v1.PreviewDatabaseUserResponse.statements:type_name -> iamflow.v1.DatabaseStatement
-	0,  // 8: iamflow.v1.ReconcileDatabaseResponse.statements:type_name -> iamflow.v1.DatabaseStatement
-	11, // 9: iamflow.v1.ReconcileDatabaseResponse.started_at:type_name -> google.protobuf.Timestamp
-	11, // 10: iamflow.v1.ReconcileDatabaseResponse.finished_at:type_name -> google.protobuf.Timestamp
-	1,  // 11: iamflow.v1.DBProvisionerService.GetDatabaseStatus:input_type -> iamflow.v1.GetDatabaseStatusRequest
-	5,  // 12: iamflow.v1.DBProvisionerService.PreviewDatabaseUser:input_type -> iamflow.v1.PreviewDatabaseUserRequest
-	7,  // 13: iamflow.v1.DBProvisionerService.ReconcileDatabase:input_type -> iamflow.v1.ReconcileDatabaseRequest
-	2,  // 14: iamflow.v1.DBProvisionerService.GetDatabaseStatus:output_type -> iamflow.v1.GetDatabaseStatusResponse
-	6,  // 15: iamflow.v1.DBProvisionerService.PreviewDatabaseUser:output_type -> iamflow.v1.PreviewDatabaseUserResponse
-	8,  // 16: iamflow.v1.DBProvisionerService.ReconcileDatabase:output_type -> iamflow.v1.ReconcileDatabaseResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 1: iamflow.v1.DatabaseStatus.consumer:type_name -> iamflow.v1.ConsumerStatus
+	11, // 2: iamflow.v1.DatabaseStatus.counters:type_name -> iamflow.v1.DatabaseStatus.CountersEntry
+	13, // 3: iamflow.v1.DatabaseStatus.last_error_time:type_name -> google.protobuf.Timestamp
+	9,  // 4: iamflow.v1.DatabaseStatus.last_reconcile:type_name -> iamflow.v1.ReconcileDatabaseResponse
+	5,  // 5: iamflow.v1.DatabaseStatus.refused:type_name -> iamflow.v1.RefusedUser
+	4,  // 6: iamflow.v1.DatabaseStatus.mapping:type_name -> iamflow.v1.GroupRoles
+	13, // 7: iamflow.v1.RefusedUser.since:type_name -> google.protobuf.Timestamp
+	0,  // 8: iamflow.v1.PreviewDatabaseUserResponse.statements:type_name -> iamflow.v1.DatabaseStatement
+	0,  // 9: iamflow.v1.ReconcileDatabaseResponse.statements:type_name -> iamflow.v1.DatabaseStatement
+	13, // 10: iamflow.v1.ReconcileDatabaseResponse.started_at:type_name -> google.protobuf.Timestamp
+	13, // 11: iamflow.v1.ReconcileDatabaseResponse.finished_at:type_name -> google.protobuf.Timestamp
+	10, // 12: iamflow.v1.ReconcileDatabaseResponse.accounts:type_name -> iamflow.v1.DatabaseAccount
+	1,  // 13: iamflow.v1.DBProvisionerService.GetDatabaseStatus:input_type -> iamflow.v1.GetDatabaseStatusRequest
+	6,  // 14: iamflow.v1.DBProvisionerService.PreviewDatabaseUser:input_type -> iamflow.v1.PreviewDatabaseUserRequest
+	8,  // 15: iamflow.v1.DBProvisionerService.ReconcileDatabase:input_type -> iamflow.v1.ReconcileDatabaseRequest
+	2,  // 16: iamflow.v1.DBProvisionerService.GetDatabaseStatus:output_type -> iamflow.v1.GetDatabaseStatusResponse
+	7,  // 17: iamflow.v1.DBProvisionerService.PreviewDatabaseUser:output_type -> iamflow.v1.PreviewDatabaseUserResponse
+	9,  // 18: iamflow.v1.DBProvisionerService.ReconcileDatabase:output_type -> iamflow.v1.ReconcileDatabaseResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_iamflow_v1_dbprovisioner_proto_init() }
@@ -910,7 +1103,7 @@ func file_iamflow_v1_dbprovisioner_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_iamflow_v1_dbprovisioner_proto_rawDesc), len(file_iamflow_v1_dbprovisioner_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

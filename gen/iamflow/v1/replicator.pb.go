@@ -218,7 +218,10 @@ type DirectionStatus struct {
 	Progress string `protobuf:"bytes,12,opt,name=progress,proto3" json:"progress,omitempty"`
 	// Attributes the target does not take: not declared in its /Schemas, or
 	// refused when sent. They are not sent; the rest of each object is.
-	Unsupported   []*UnsupportedAttribute `protobuf:"bytes,13,rep,name=unsupported,proto3" json:"unsupported,omitempty"`
+	Unsupported []*UnsupportedAttribute `protobuf:"bytes,13,rep,name=unsupported,proto3" json:"unsupported,omitempty"`
+	// The last dry-run reconcile of this direction, with its plan: the drift
+	// found then (what a reconcile would have changed). Kept in memory.
+	LastDryRun    *ReconcileReport `protobuf:"bytes,14,opt,name=last_dry_run,json=lastDryRun,proto3" json:"last_dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -340,6 +343,13 @@ func (x *DirectionStatus) GetProgress() string {
 func (x *DirectionStatus) GetUnsupported() []*UnsupportedAttribute {
 	if x != nil {
 		return x.Unsupported
+	}
+	return nil
+}
+
+func (x *DirectionStatus) GetLastDryRun() *ReconcileReport {
+	if x != nil {
+		return x.LastDryRun
 	}
 	return nil
 }
@@ -1467,7 +1477,7 @@ const file_iamflow_v1_replicator_proto_rawDesc = "" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12;\n" +
 	"\n" +
 	"directions\x18\x06 \x03(\v2\x1b.iamflow.v1.DirectionStatusR\n" +
-	"directions\"\xa5\x04\n" +
+	"directions\"\xe4\x04\n" +
 	"\x0fDirectionStatus\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
@@ -1484,7 +1494,9 @@ const file_iamflow_v1_replicator_proto_rawDesc = "" +
 	" \x01(\v2\x1b.iamflow.v1.ReconcileReportR\rlastReconcile\x12 \n" +
 	"\vreconciling\x18\v \x01(\bR\vreconciling\x12\x1a\n" +
 	"\bprogress\x18\f \x01(\tR\bprogress\x12B\n" +
-	"\vunsupported\x18\r \x03(\v2 .iamflow.v1.UnsupportedAttributeR\vunsupported\"\x90\x01\n" +
+	"\vunsupported\x18\r \x03(\v2 .iamflow.v1.UnsupportedAttributeR\vunsupported\x12=\n" +
+	"\flast_dry_run\x18\x0e \x01(\v2\x1b.iamflow.v1.ReconcileReportR\n" +
+	"lastDryRun\"\x90\x01\n" +
 	"\x14UnsupportedAttribute\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
@@ -1625,39 +1637,40 @@ var file_iamflow_v1_replicator_proto_depIdxs = []int32{
 	22, // 3: iamflow.v1.DirectionStatus.last_error_time:type_name -> google.protobuf.Timestamp
 	7,  // 4: iamflow.v1.DirectionStatus.last_reconcile:type_name -> iamflow.v1.ReconcileReport
 	4,  // 5: iamflow.v1.DirectionStatus.unsupported:type_name -> iamflow.v1.UnsupportedAttribute
-	22, // 6: iamflow.v1.UnsupportedAttribute.since:type_name -> google.protobuf.Timestamp
-	7,  // 7: iamflow.v1.ReconcileResponse.reports:type_name -> iamflow.v1.ReconcileReport
-	22, // 8: iamflow.v1.ReconcileReport.started_at:type_name -> google.protobuf.Timestamp
-	22, // 9: iamflow.v1.ReconcileReport.finished_at:type_name -> google.protobuf.Timestamp
-	21, // 10: iamflow.v1.ReconcileReport.actions:type_name -> iamflow.v1.ReconcileReport.ActionsEntry
-	8,  // 11: iamflow.v1.ReconcileReport.planned:type_name -> iamflow.v1.PlannedAction
-	9,  // 12: iamflow.v1.PlannedAction.changes:type_name -> iamflow.v1.AttributeChange
-	12, // 13: iamflow.v1.ListHoldsResponse.holds:type_name -> iamflow.v1.Hold
-	22, // 14: iamflow.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
-	8,  // 15: iamflow.v1.Hold.actions:type_name -> iamflow.v1.PlannedAction
-	12, // 16: iamflow.v1.ApproveDeletionsResponse.hold:type_name -> iamflow.v1.Hold
-	12, // 17: iamflow.v1.RejectDeletionsResponse.hold:type_name -> iamflow.v1.Hold
-	22, // 18: iamflow.v1.ListActionsRequest.since:type_name -> google.protobuf.Timestamp
-	23, // 19: iamflow.v1.ListActionsResponse.records:type_name -> iamflow.v1.AuditRecord
-	0,  // 20: iamflow.v1.ReplicatorService.GetReplicatorStatus:input_type -> iamflow.v1.GetReplicatorStatusRequest
-	5,  // 21: iamflow.v1.ReplicatorService.Reconcile:input_type -> iamflow.v1.ReconcileRequest
-	10, // 22: iamflow.v1.ReplicatorService.ListHolds:input_type -> iamflow.v1.ListHoldsRequest
-	13, // 23: iamflow.v1.ReplicatorService.ApproveDeletions:input_type -> iamflow.v1.ApproveDeletionsRequest
-	15, // 24: iamflow.v1.ReplicatorService.RejectDeletions:input_type -> iamflow.v1.RejectDeletionsRequest
-	17, // 25: iamflow.v1.ReplicatorService.ListActions:input_type -> iamflow.v1.ListActionsRequest
-	19, // 26: iamflow.v1.ReplicatorService.ReplayDeadLetters:input_type -> iamflow.v1.ReplayDeadLettersRequest
-	1,  // 27: iamflow.v1.ReplicatorService.GetReplicatorStatus:output_type -> iamflow.v1.GetReplicatorStatusResponse
-	6,  // 28: iamflow.v1.ReplicatorService.Reconcile:output_type -> iamflow.v1.ReconcileResponse
-	11, // 29: iamflow.v1.ReplicatorService.ListHolds:output_type -> iamflow.v1.ListHoldsResponse
-	14, // 30: iamflow.v1.ReplicatorService.ApproveDeletions:output_type -> iamflow.v1.ApproveDeletionsResponse
-	16, // 31: iamflow.v1.ReplicatorService.RejectDeletions:output_type -> iamflow.v1.RejectDeletionsResponse
-	18, // 32: iamflow.v1.ReplicatorService.ListActions:output_type -> iamflow.v1.ListActionsResponse
-	20, // 33: iamflow.v1.ReplicatorService.ReplayDeadLetters:output_type -> iamflow.v1.ReplayDeadLettersResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	7,  // 6: iamflow.v1.DirectionStatus.last_dry_run:type_name -> iamflow.v1.ReconcileReport
+	22, // 7: iamflow.v1.UnsupportedAttribute.since:type_name -> google.protobuf.Timestamp
+	7,  // 8: iamflow.v1.ReconcileResponse.reports:type_name -> iamflow.v1.ReconcileReport
+	22, // 9: iamflow.v1.ReconcileReport.started_at:type_name -> google.protobuf.Timestamp
+	22, // 10: iamflow.v1.ReconcileReport.finished_at:type_name -> google.protobuf.Timestamp
+	21, // 11: iamflow.v1.ReconcileReport.actions:type_name -> iamflow.v1.ReconcileReport.ActionsEntry
+	8,  // 12: iamflow.v1.ReconcileReport.planned:type_name -> iamflow.v1.PlannedAction
+	9,  // 13: iamflow.v1.PlannedAction.changes:type_name -> iamflow.v1.AttributeChange
+	12, // 14: iamflow.v1.ListHoldsResponse.holds:type_name -> iamflow.v1.Hold
+	22, // 15: iamflow.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 16: iamflow.v1.Hold.actions:type_name -> iamflow.v1.PlannedAction
+	12, // 17: iamflow.v1.ApproveDeletionsResponse.hold:type_name -> iamflow.v1.Hold
+	12, // 18: iamflow.v1.RejectDeletionsResponse.hold:type_name -> iamflow.v1.Hold
+	22, // 19: iamflow.v1.ListActionsRequest.since:type_name -> google.protobuf.Timestamp
+	23, // 20: iamflow.v1.ListActionsResponse.records:type_name -> iamflow.v1.AuditRecord
+	0,  // 21: iamflow.v1.ReplicatorService.GetReplicatorStatus:input_type -> iamflow.v1.GetReplicatorStatusRequest
+	5,  // 22: iamflow.v1.ReplicatorService.Reconcile:input_type -> iamflow.v1.ReconcileRequest
+	10, // 23: iamflow.v1.ReplicatorService.ListHolds:input_type -> iamflow.v1.ListHoldsRequest
+	13, // 24: iamflow.v1.ReplicatorService.ApproveDeletions:input_type -> iamflow.v1.ApproveDeletionsRequest
+	15, // 25: iamflow.v1.ReplicatorService.RejectDeletions:input_type -> iamflow.v1.RejectDeletionsRequest
+	17, // 26: iamflow.v1.ReplicatorService.ListActions:input_type -> iamflow.v1.ListActionsRequest
+	19, // 27: iamflow.v1.ReplicatorService.ReplayDeadLetters:input_type -> iamflow.v1.ReplayDeadLettersRequest
+	1,  // 28: iamflow.v1.ReplicatorService.GetReplicatorStatus:output_type -> iamflow.v1.GetReplicatorStatusResponse
+	6,  // 29: iamflow.v1.ReplicatorService.Reconcile:output_type -> iamflow.v1.ReconcileResponse
+	11, // 30: iamflow.v1.ReplicatorService.ListHolds:output_type -> iamflow.v1.ListHoldsResponse
+	14, // 31: iamflow.v1.ReplicatorService.ApproveDeletions:output_type -> iamflow.v1.ApproveDeletionsResponse
+	16, // 32: iamflow.v1.ReplicatorService.RejectDeletions:output_type -> iamflow.v1.RejectDeletionsResponse
+	18, // 33: iamflow.v1.ReplicatorService.ListActions:output_type -> iamflow.v1.ListActionsResponse
+	20, // 34: iamflow.v1.ReplicatorService.ReplayDeadLetters:output_type -> iamflow.v1.ReplayDeadLettersResponse
+	28, // [28:35] is the sub-list for method output_type
+	21, // [21:28] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_iamflow_v1_replicator_proto_init() }

@@ -1,0 +1,64 @@
+package replicator
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Gauges of the deletions the mass-deletion guard holds, read when /metrics
+// is scraped: a hold waits for a person, so alert on it.
+//
+//	iamflow_replicator_held_deletions{link,target}     deletions waiting for approval (0 for every direction without any)
+//	iamflow_replicator_oldest_hold_age_seconds{link,target}  how long the oldest hold has waited (absent when none)
+var (
+	descHeld = prometheus.NewDesc("iamflow_replicator_held_deletions",
+		"Deletions the mass-deletion guard holds for approval, by link and target.", []string{"link", "target"}, nil)
+	descHoldAge = prometheus.NewDesc("iamflow_replicator_oldest_hold_age_seconds",
+		"How long the oldest hold of a link and target has waited for approval.", []string{"link", "target"}, nil)
+)
+
+// holdGauge is the collector of the gauges above.
+type holdGauge struct{ s *Service }
+
+// registerHoldGauge puts the hold gauges on r (nil: nowhere).
+func registerHoldGauge(r prometheus.Registerer, s *Service) error {
+	if r == nil {
+		return nil
+	}
+	err := r.Register(holdGauge{s})
+	if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
+		return nil
+	}
+	return err
+}
+
+// Describe implements prometheus.Collector.
+func (g holdGauge) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descHeld
+	ch <- descHoldAge
+}
+
+// Collect implements prometheus.Collector.
+func (g holdGauge) Collect(ch chan<- prometheus.Metric) {
+	type key struct{ link, target string }
+	held := map[key]int{}
+	for _, d := range g.s.dirs {
+		held[key{d.link.Name, d.target}] = 0
+	}
+	oldest := map[key]float64{}
+	now := g.s.now()
+	for _, h := range g.s.guard.Holds() {
+		k := key{h.Link, h.Target}
+		held[k] += len(h.Actions)
+		if age := now.Sub(h.At).Seconds(); age > oldest[k] {
+			oldest[k] = age
+		}
+	}
+	for k, n := range held {
+		ch <- prometheus.MustNewConstMetric(descHeld, prometheus.GaugeValue, float64(n), k.link, k.target)
+		if age, ok := oldest[k]; ok {
+			ch <- prometheus.MustNewConstMetric(descHoldAge, prometheus.GaugeValue, age, k.link, k.target)
+		}
+	}
+}
