@@ -229,6 +229,11 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 		} else {
 			loginPage(w, http.StatusOK, "You are logged in to iamflow. You can close this tab.")
 		}
+		// The page reaches the browser before login returns and the
+		// listener closes.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
 		select {
 		case done <- result{toks, err}:
 		default:
@@ -236,7 +241,13 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer func() {
+		// Let the answering handler finish its page; a Close here cut the
+		// browser's connection before the page was sent.
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
 
 	fmt.Fprintf(e.stdout, "Open this URL in a browser and log in:\n\n  %s\n\nWaiting for the browser to come back to %s (up to %s) ...\n", pending.AuthURL, redirect, *timeout)
 	var res result

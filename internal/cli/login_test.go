@@ -137,7 +137,7 @@ func TestLoginEndToEnd(t *testing.T) {
 	}
 	code, page, err := oidctest.Follow(t.Context(), nil, back)
 	if err != nil || code != 200 || !strings.Contains(page, "logged in") {
-		t.Fatalf("redirect to the CLI: %d %q %v", code, page, err)
+		t.Fatalf("redirect to the CLI: %d %q %v\n%s", code, page, err, out.String())
 	}
 	select {
 	case c := <-done:
