@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +24,7 @@ import (
 
 	"github.com/iamflow/iamflow/emulator/notifications"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/secret"
@@ -105,7 +106,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) now() time.Time       { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 var (
@@ -215,6 +216,24 @@ func TestRequestApprovedBecomesAGrant(t *testing.T) {
 	g, _ := h.grants.GetGrant(ctx, r.GrantId)
 	if g.UserName != rita.UserName || !strings.Contains(g.Reason, "approved by "+adam.UserName) {
 		t.Errorf("grant %v", g)
+	}
+	// Each step is in the audit trail, the decision with who and why.
+	stream, err := h.b.JetStream().Stream(ctx, bus.StreamAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for step, want := range map[string]string{"requested": "incident INC-42", "approved": "ok for the incident", "active": "incident INC-42"} {
+		msg, err := stream.GetLastMsgForSubject(ctx, bus.AuditSubject(AuditService, "request_"+step))
+		if err != nil {
+			t.Fatalf("no audit record of %s: %v", step, err)
+		}
+		rec, err := audit.Decode(msg.Data)
+		if err != nil || rec.Reason != want || rec.After["request"] != r.Id || rec.Related.GetName() != rita.UserName {
+			t.Errorf("audit of %s: %v %v", step, rec, err)
+		}
+		if step == "approved" && rec.After["decided_by"] != adam.UserName {
+			t.Errorf("approval recorded as by %q", rec.After["decided_by"])
+		}
 	}
 	// The grant ends: the request follows.
 	h.grants.end(r.GrantId, iamflowv1.GrantState_GRANT_STATE_EXPIRED)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 )
 
@@ -41,6 +42,7 @@ type Manager struct {
 	store  *store
 	notify *notifier
 	grants Granter
+	audit  *audit.Writer
 	log    *slog.Logger
 	now    func() time.Time
 }
@@ -83,7 +85,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, g Granter, opts ...Option)
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, b: b, store: st, notify: n, grants: g, log: o.log, now: o.now}, nil
+	return &Manager{cfg: cfg, b: b, store: st, notify: n, grants: g, audit: audit.NewWriter(b, AuditService), log: o.log, now: o.now}, nil
 }
 
 // Run delivers notifications and scans requests until ctx ends.
@@ -366,9 +368,33 @@ func approvers(r *iamflowv1.AccessRequest) string {
 	return strings.Join(by, ", ")
 }
 
-// announce stores a step's notifications; a failure is logged (the request
-// stands; the scan does not announce it again).
+// AuditService is the service name of the workflow's audit records
+// (iam.audit.access.request_<step>).
+const AuditService = "access"
+
+// announce records a step in the audit trail and stores its notifications;
+// a failure is logged (the request stands; the scan does not announce it
+// again).
 func (m *Manager) announce(ctx context.Context, step string, r *iamflowv1.AccessRequest) {
+	after := map[string]string{"request": r.Id, "state": stateName(r.State), "requester": r.Requester,
+		"duration": r.Duration.AsDuration().String(), "ticket": r.Ticket}
+	if r.GrantId != "" {
+		after["grant"] = r.GrantId
+	}
+	if n := len(r.Decisions); n > 0 {
+		after["decided_by"] = r.Decisions[n-1].By
+	}
+	outcome, reason := audit.OutcomeDone, r.Reason
+	if n := len(r.Decisions); n > 0 && step != StepActive {
+		reason = r.Decisions[n-1].Reason
+	}
+	if step == StepFailed {
+		outcome, reason = audit.OutcomeFailed, r.LastError
+	}
+	if err := m.audit.Record(ctx, &iamflowv1.AuditRecord{Action: "request_" + step, Domain: r.Domain, Outcome: outcome, Reason: reason,
+		After: after, Resource: &iamflowv1.Resource{Name: r.Group, Type: "Group"}, Related: &iamflowv1.Resource{Id: r.UserId, Name: r.UserName, Type: "User"}}); err != nil {
+		m.log.ErrorContext(ctx, "access audit record not stored", "request", r.Id, "step", step, "error", err)
+	}
 	if err := m.notify.announce(ctx, step, r); err != nil {
 		m.log.ErrorContext(ctx, "access notification not stored", "request", r.Id, "step", step, "error", err)
 	}

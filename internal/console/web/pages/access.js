@@ -105,7 +105,7 @@ async function revoke(g, reload) {
 
 function grantForm(reload) {
   const domain = h('input', { id: 'g-domain', name: 'domain', required: true, placeholder: 'src', size: 10 });
-  const group = h('input', { id: 'g-group', name: 'group', required: true, placeholder: 'Temp-Admins', size: 16 });
+  const group = h('input', { id: 'g-group', name: 'group', required: true, placeholder: 'OCI-Temp-Admins', size: 16 });
   const user = h('input', { id: 'g-user', name: 'user', required: true, placeholder: 'jane.doe@example.com', size: 24 });
   const dur = durationSelect('g-duration');
   const reason = h('input', { id: 'g-reason', name: 'reason', required: true, placeholder: 'incident 4711', size: 20 });
