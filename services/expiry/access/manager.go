@@ -90,15 +90,14 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, g Granter, opts ...Option)
 
 // Run delivers notifications and scans requests until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
+	var errc chan error // the notification consumer's end; nil without sinks
 	if len(m.notify.sinks) > 0 {
 		c, err := m.b.Consumer(ctx, m.notify.consumerConfig(), m.notify.handle)
 		if err != nil {
 			return fmt.Errorf("access: notification consumer: %w", err)
 		}
+		errc = make(chan error, 1)
 		go func() { errc <- c.Run(ctx) }()
-	} else {
-		close(errc)
 	}
 	t := time.NewTicker(m.cfg.ScanInterval)
 	defer t.Stop()
@@ -106,12 +105,15 @@ func (m *Manager) Run(ctx context.Context) error {
 		m.Scan(ctx)
 		select {
 		case <-ctx.Done():
+			if errc == nil {
+				return nil
+			}
 			return <-errc
 		case err := <-errc:
-			if err != nil {
-				return err
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("access: the notification consumer stopped")
 			}
-			errc = nil
+			return err
 		case <-t.C:
 		}
 	}
