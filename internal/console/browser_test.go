@@ -412,7 +412,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.waitText("#notices", "Granted: "+requester)
 		b.waitText("#requests-table", requester+"[\\s\\S]*active[\\s\\S]*approved by operator \\(looks right\\)")
 		b.waitText("#requests-waiting", "Nothing waits for your decision")
-		var gs struct{ Grants []struct{ State, Requester string } }
+		var gs struct {
+			Grants []struct{ State, Requester string }
+		}
 		s.api("GET", "/v1/grants?user="+requester, "", &gs)
 		if len(gs.Grants) != 1 || gs.Grants[0].State != "GRANT_STATE_ACTIVE" {
 			t.Errorf("grants of %s after the approval: %+v", requester, gs.Grants)
