@@ -420,7 +420,10 @@ func newExpiry(ctx context.Context, a *App) (Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return svc, a.serveAPI(svc)
+	if err := a.serveAPI(svc); err != nil {
+		return nil, err
+	}
+	return a.withAccess(ctx, svc)
 }
 
 func newReplicator(ctx context.Context, a *App) (Service, error) {
