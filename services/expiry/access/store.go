@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
 )
 
 // Bucket is the JetStream KV bucket of access requests.
@@ -151,9 +152,7 @@ func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, erro
 	}
 	n, err := s.kv.Update(ctx, requestKey(r.r.Id), b, rev)
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) { // the latter on replicated buckets
+		if bus.IsWrongRevision(err) {
 			return 0, errConflict
 		}
 		return 0, fmt.Errorf("access: store request %s: %w", r.r.Id, err)
