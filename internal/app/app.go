@@ -28,6 +28,7 @@ import (
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/services/capabilities"
 	"github.com/iamflow/iamflow/services/dbprovisioner"
@@ -333,6 +334,12 @@ func (a *App) serveAPI(svc apiService) error {
 	return a.admin.RegisterGateway(svc.RegisterGateway)
 }
 
+// kitOptions are the options every service gets from the process.
+func (a *App) kitOptions(name string) []servicekit.Option {
+	return []servicekit.Option{servicekit.WithLogger(a.log.With("service", name)), servicekit.WithTelemetry(a.tel),
+		servicekit.WithRegisterer(a.registry), servicekit.WithVersion(a.version)}
+}
+
 func newCapabilities(ctx context.Context, a *App) (Service, error) {
 	names := a.cfg.Capabilities.Domains
 	if len(names) == 0 {
@@ -355,13 +362,11 @@ func newCapabilities(ctx context.Context, a *App) (Service, error) {
 	}
 	cfg := a.cfg.Capabilities
 	cfg.Domains = names
-	svc, err := capabilities.New(ctx, cfg, a.bus, dirs,
-		capabilities.WithLogger(a.log.With("service", capabilities.Name)), capabilities.WithTelemetry(a.tel),
-		capabilities.WithRegisterer(a.registry), capabilities.WithVersion(a.version))
+	svc, err := capabilities.New(ctx, cfg, a.bus, dirs, a.kitOptions(capabilities.Name)...)
 	if err != nil {
 		return nil, err
 	}
-	return svc, a.serveAPI(svc)
+	return svc, svc.Endpoint().ServeOn(a.admin)
 }
 
 func newExpiry(ctx context.Context, a *App) (Service, error) {

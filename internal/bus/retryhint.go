@@ -60,6 +60,17 @@ func (e *hinted) Error() string                    { return e.err.Error() }
 func (e *hinted) Unwrap() error                    { return e.err }
 func (e *hinted) RetryHint() (bool, time.Duration) { return e.retry, 0 }
 
+// IsPermanent reports whether retrying cannot fix err: its [RetryHint]
+// says so and it is not a cancelled or expired context (whatever wraps
+// one: a stopping consumer is not a verdict on the work).
+func IsPermanent(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	retry, _ := RetryHint(err)
+	return !retry
+}
+
 // ResultOf is the [Result] of work that ended with err, the one mapping
 // from errors to results every handler shares:
 //
@@ -74,15 +85,12 @@ func (e *hinted) RetryHint() (bool, time.Duration) { return e.retry, 0 }
 // A handler decides first what its own errors mean (an entity that is gone
 // may be done, a conflict may mean "read again"), and passes the rest here.
 func ResultOf(err error) Result {
-	switch {
-	case err == nil:
+	if err == nil {
 		return Done()
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return Retry(err)
 	}
-	retry, after := RetryHint(err)
-	if !retry {
+	if IsPermanent(err) {
 		return Terminal(err)
 	}
+	_, after := RetryHint(err)
 	return RetryAfter(after, err)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/ingest"
 )
@@ -141,7 +142,7 @@ func newPipeline(t *testing.T, cfg Config, wrap ...func(Directory) Directory) *p
 		dir = w(dir)
 	}
 	p.svc, err = New(context.Background(), cfg, b, map[string]Directory{domainShort: dir},
-		WithLogger(testLogger(t)))
+		servicekit.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // lockedDown is a policy: no credentials but the console password, except
@@ -216,8 +217,8 @@ func TestDriftIsRevertedAndAudited(t *testing.T) {
 
 type retryAfterErr struct{ d time.Duration }
 
-func (e retryAfterErr) Error() string             { return fmt.Sprintf("rate limited, retry after %v", e.d) }
-func (e retryAfterErr) RetryAfter() time.Duration { return e.d }
+func (e retryAfterErr) Error() string                    { return fmt.Sprintf("rate limited, retry after %v", e.d) }
+func (e retryAfterErr) RetryHint() (bool, time.Duration) { return true, e.d }
 
 func TestDirectoryErrors(t *testing.T) {
 	dir := newFakeDir(User{ID: "u1", UserName: "jane", Flags: allTrue()})
@@ -279,11 +280,11 @@ func TestConsumerConfigFilters(t *testing.T) {
 func TestNewChecksDirectories(t *testing.T) {
 	cfg := lockedDown()
 	cfg.Domains = []string{"prod", "dev"}
-	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, WithAuditWriter(&fakeAuditor{})); err == nil ||
+	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil ||
 		!strings.Contains(err.Error(), "no directory (identity domain client) for enforced domain(s) [dev]") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := build(lockedDown(), nil, nil, WithAuditWriter(&fakeAuditor{})); err == nil {
+	if _, err := build(lockedDown(), nil, nil, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil {
 		t.Error("no domains accepted")
 	}
 	if _, err := New(context.Background(), lockedDown(), nil, map[string]Directory{"prod": newFakeDir()}); err == nil {
@@ -291,7 +292,7 @@ func TestNewChecksDirectories(t *testing.T) {
 	}
 	cfg = lockedDown()
 	cfg.Rules[0].Match.UserName = "("
-	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, WithAuditWriter(&fakeAuditor{})); err == nil ||
+	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil ||
 		!strings.Contains(err.Error(), `rules[0] "admins": match.user_name`) {
 		t.Errorf("err = %v", err)
 	}

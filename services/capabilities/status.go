@@ -3,13 +3,10 @@ package capabilities
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/servicestatus"
 )
 
 // counters are the numbers the service reports in its status.
@@ -65,27 +62,12 @@ func (s *Service) counterSnapshot() map[string]int64 {
 	return out
 }
 
-// recordError remembers err as the last error. Errors the service builds
-// hold names, ids and API messages, never credentials.
-func (s *Service) recordError(err error) { s.last.Error(err, s.now()) }
-
 // Status reports the service's state, its consumer's progress, the counters
 // (sweep_* describe the sweep running, or the last one) and the last event
 // and error. The consumer's numbers come from the server; when it cannot be
 // reached the state is DEGRADED.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name:     Name,
-		Version:  s.version,
-		Uptime:   durationpb.New(s.now().Sub(s.started).Round(time.Second)),
-		State:    iamflowv1.State(s.state.Load()),
-		Counters: s.counterSnapshot(),
-	}
-	if err := servicestatus.AddConsumers(ctx, st, s.consumer.Load()); err != nil {
-		s.recordError(err)
-	}
-	s.last.Fill(st)
-	return st
+	return s.kit.Report(ctx, s.kit.Status(s.counterSnapshot()), s.consumer.Load())
 }
 
 // metrics are the service's Prometheus metrics.

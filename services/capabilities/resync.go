@@ -127,8 +127,8 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 	s.metrics.sweepRunning.Set(1)
 	defer s.metrics.sweepRunning.Set(0)
 
-	rep := &SweepReport{Domain: domain, DryRun: dryRun, Started: s.now()}
-	log := s.log.With("domain", domain, "dry_run", dryRun)
+	rep := &SweepReport{Domain: domain, DryRun: dryRun, Started: s.kit.Now()}
+	log := s.kit.Log().With("domain", domain, "dry_run", dryRun)
 	if uc, ok := dir.(UserCounter); ok {
 		if n, err := uc.CountUsers(ctx); err == nil {
 			rep.Total = int64(n)
@@ -173,13 +173,13 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 			break
 		}
 	}
-	rep.Finished = s.now()
+	rep.Finished = s.kit.Now()
 	if rep.Total == 0 || err == nil {
 		rep.Total = max(rep.Total, rep.Checked)
 		st.total.Store(rep.Total)
 	}
 	if err != nil {
-		s.recordError(err)
+		s.kit.Error(err)
 		if len(rep.Failures) < MaxReportFailures {
 			rep.Failures = append(rep.Failures, err.Error())
 		}
@@ -189,4 +189,44 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 	log.Info("sweep finished", "checked", rep.Checked, "changed", rep.Changed, "failed", rep.Failed,
 		"took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
 	return rep, nil
+}
+
+// scheduleSweeps sweeps every enforced domain at start (on_start) and every
+// interval, until ctx ends. A sweep still running when the next is due
+// delays it: sweeps never overlap.
+func (s *Service) scheduleSweeps(ctx context.Context) {
+	if s.cfg.Sweep.OnStart {
+		s.sweepAll(ctx, "on_start")
+	}
+	if s.cfg.Sweep.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.Sweep.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sweepAll(ctx, "scheduled")
+		}
+	}
+}
+
+func (s *Service) sweepAll(ctx context.Context, why string) {
+	for _, d := range s.domains {
+		if ctx.Err() != nil {
+			return
+		}
+		rep, err := s.Sweep(ctx, d, false)
+		switch {
+		case errors.Is(err, ErrSweepRunning):
+			s.kit.Log().Info("sweep skipped: another sweep is running", "domain", d, "trigger", why)
+		case err != nil && ctx.Err() == nil:
+			s.kit.Log().Error("sweep failed", "domain", d, "trigger", why, "error", err)
+		case err == nil:
+			s.kit.Log().Info("sweep done", "domain", d, "trigger", why, "checked", rep.Checked, "changed", rep.Changed,
+				"failed", rep.Failed, "took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
+		}
+	}
 }
