@@ -448,13 +448,11 @@ func newDbprovisioner(ctx context.Context, a *App) (Service, error) {
 		a.ordsClients = append(a.ordsClients, c)
 		dbs[d.Name] = dbprovisioner.NewDatabase(c)
 	}
-	svc, err := dbprovisioner.New(ctx, cfg, a.bus, dirs, dbs,
-		dbprovisioner.WithLogger(a.log.With("service", dbprovisioner.Name)), dbprovisioner.WithTelemetry(a.tel),
-		dbprovisioner.WithRegisterer(a.registry), dbprovisioner.WithVersion(a.version))
+	svc, err := dbprovisioner.New(ctx, cfg, a.bus, dirs, dbs, a.kitOptions(dbprovisioner.Name)...)
 	if err != nil {
 		return nil, err
 	}
-	return svc, a.serveAPI(svc)
+	return svc, svc.Endpoint().ServeOn(a.admin)
 }
 
 func newIngest(ctx context.Context, a *App) (Service, error) {

@@ -149,17 +149,16 @@ func (k *Kit) Event(id string) { k.last.Event(id, k.now()) }
 func (k *Kit) Error(err error) { k.last.Error(err, k.now()) }
 
 // Audit stores rec. A record that cannot be stored is logged with attrs
-// and becomes the last error, and Audit returns false for the caller to
-// count: the change the record describes is made already, and JetStream
-// being unreachable shows in the consumers too.
-func (k *Kit) Audit(ctx context.Context, rec *iamflowv1.AuditRecord, attrs ...any) bool {
+// and becomes the last error, and its error is returned for the caller to
+// count; nothing else is done about it: the change the record describes is
+// made already, and JetStream being unreachable shows in the consumers too.
+func (k *Kit) Audit(ctx context.Context, rec *iamflowv1.AuditRecord, attrs ...any) error {
 	err := k.auditor.Record(ctx, rec)
-	if err == nil {
-		return true
+	if err != nil {
+		k.Error(err)
+		k.log.ErrorContext(ctx, "audit record not stored", append([]any{"error", err}, attrs...)...)
 	}
-	k.Error(err)
-	k.log.ErrorContext(ctx, "audit record not stored", append([]any{"error", err}, attrs...)...)
-	return false
+	return err
 }
 
 // AuditBatch stores recs, in one round trip when the auditor can, and

@@ -185,11 +185,11 @@ func TestStatusAndReport(t *testing.T) {
 func TestAuditFailureIsLoggedAndRemembered(t *testing.T) {
 	a := &fakeAuditor{}
 	k, _ := New("svc", nil, WithAuditWriter(a))
-	if !k.Audit(context.Background(), &iamflowv1.AuditRecord{Action: "x"}) || len(a.recs) != 1 {
+	if k.Audit(context.Background(), &iamflowv1.AuditRecord{Action: "x"}) != nil || len(a.recs) != 1 {
 		t.Fatal("record not stored")
 	}
 	a.err = errors.New("no JetStream")
-	if k.Audit(context.Background(), &iamflowv1.AuditRecord{Action: "y"}, "user", "u1") {
+	if k.Audit(context.Background(), &iamflowv1.AuditRecord{Action: "y"}, "user", "u1") == nil {
 		t.Fatal("a failed record reported stored")
 	}
 	if st := k.Report(context.Background(), k.Status(nil)); st.LastError != "no JetStream" {

@@ -193,7 +193,7 @@ func (s *Service) auditRecord(chk check, c cause) *iamflowv1.AuditRecord {
 // and counted: the change it describes is made already, and JetStream
 // being unreachable shows in the consumer too.
 func (s *Service) record(ctx context.Context, rec *iamflowv1.AuditRecord) {
-	if !s.kit.Audit(ctx, rec, "domain", rec.Domain, "user", rec.GetResource().GetName(), "outcome", rec.Outcome, "reason", rec.Reason) {
+	if s.kit.Audit(ctx, rec, "domain", rec.Domain, "user", rec.GetResource().GetName(), "outcome", rec.Outcome, "reason", rec.Reason) != nil {
 		s.counters.auditFailed.Add(1)
 	}
 }

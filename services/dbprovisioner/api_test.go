@@ -49,7 +49,7 @@ func TestAPI(t *testing.T) {
 
 	// REST: reconcile, then status.
 	mux := runtime.NewServeMux()
-	if err := h.svc.RegisterGateway(ctx, mux); err != nil {
+	if err := h.svc.Endpoint().Gateway(ctx, mux); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(mux)

@@ -3,14 +3,12 @@ package dbprovisioner
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/servicestatus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // counters are one database's numbers.
@@ -55,23 +53,16 @@ func (c *counters) snapshot() map[string]int64 {
 // counters summed over the databases and the last event and error. When a
 // consumer cannot be read the state is DEGRADED.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name:     Name,
-		Version:  s.version,
-		Uptime:   durationpb.New(s.now().Sub(s.started).Round(time.Second)),
-		State:    iamflowv1.State(s.state.Load()),
-		Counters: map[string]int64{},
-	}
+	st := s.kit.Status(nil)
 	for _, r := range s.dbs {
 		for k, v := range r.counters.snapshot() {
 			st.Counters[k] += v
 		}
-		if err := servicestatus.AddConsumers(ctx, st, r.consumer.Load()); err != nil {
+		if err := servicekit.AddConsumers(ctx, st, r.consumer.Load()); err != nil {
 			s.recordError(r, err)
 		}
 	}
-	s.last.Fill(st)
-	return st
+	return s.kit.Report(ctx, st)
 }
 
 // databaseStatus is one database's status for the admin API.
@@ -82,7 +73,7 @@ func (s *Service) databaseStatus(ctx context.Context, r *dbRuntime) *iamflowv1.D
 	}
 	if c := r.consumer.Load(); c != nil {
 		tmp := &iamflowv1.ServiceStatus{State: iamflowv1.State_STATE_RUNNING}
-		if err := servicestatus.AddConsumers(ctx, tmp, c); err != nil {
+		if err := servicekit.AddConsumers(ctx, tmp, c); err != nil {
 			s.recordError(r, err)
 		} else if len(tmp.Consumers) == 1 {
 			ds.Consumer = tmp.Consumers[0]

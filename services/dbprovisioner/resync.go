@@ -91,7 +91,7 @@ func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (
 		r.recMu.Unlock()
 	}()
 
-	rep := ReconcileReport{Database: database, DryRun: dryRun, Started: s.now()}
+	rep := ReconcileReport{Database: database, DryRun: dryRun, Started: s.kit.Now()}
 	c := cause{source: "reconcile", dryRun: dryRun}
 	var err error
 	if r.m.Mode() == ModeUser {
@@ -111,7 +111,7 @@ func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (
 			rep.addPlan(p)
 		}
 	}
-	rep.Finished = s.now()
+	rep.Finished = s.kit.Now()
 	if err != nil {
 		s.recordError(r, err)
 		return rep, err
@@ -214,4 +214,44 @@ func (s *Service) Preview(ctx context.Context, database string, ref UserRef) (Us
 	}
 	p, err := r.m.PlanUser(v)
 	return v, p, err
+}
+
+// scheduleReconciles reconciles every database at start (on_start) and
+// every interval, until ctx ends; reconciles never overlap.
+func (s *Service) scheduleReconciles(ctx context.Context) {
+	if s.cfg.Reconcile.OnStart {
+		s.reconcileAll(ctx, "on_start")
+	}
+	if s.cfg.Reconcile.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.Reconcile.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reconcileAll(ctx, "scheduled")
+		}
+	}
+}
+
+func (s *Service) reconcileAll(ctx context.Context, why string) {
+	for _, r := range s.dbs {
+		if ctx.Err() != nil {
+			return
+		}
+		rep, err := s.Reconcile(ctx, r.cfg.Name, false)
+		switch {
+		case errors.Is(err, ErrReconcileRunning):
+			s.kit.Log().Info("reconcile skipped: another is running", "database", r.cfg.Name, "trigger", why)
+		case err != nil && ctx.Err() == nil:
+			s.kit.Log().Error("reconcile failed", "database", r.cfg.Name, "trigger", why, "error", err)
+		case err == nil:
+			s.kit.Log().Info("reconcile done", "database", r.cfg.Name, "trigger", why, "checked", rep.Checked,
+				"changed", rep.Changed, "failed", rep.Failed, "skipped", rep.Skipped,
+				"took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
+		}
+	}
 }
