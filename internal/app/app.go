@@ -373,24 +373,22 @@ func newExpiry(ctx context.Context, a *App) (Service, error) {
 	if len(a.cfg.Expiry.Groups) == 0 {
 		return nil, fmt.Errorf("%w: no temporary group (expiry.groups)", errNotConfigured)
 	}
-	clients := map[string]*identitydomain.Client{}
+	domains := map[string]expiry.Domain{}
 	for _, g := range a.cfg.Expiry.Groups {
-		if clients[g.Domain] != nil {
+		if domains[g.Domain] != nil {
 			continue
 		}
 		c, err := a.domainClient(ctx, g.Domain)
 		if err != nil {
 			return nil, err
 		}
-		clients[g.Domain] = c
+		domains[g.Domain] = c
 	}
-	svc, err := expiry.New(ctx, a.cfg.Expiry, a.bus, clients,
-		expiry.WithLogger(a.log.With("service", expiry.Name)), expiry.WithTelemetry(a.tel),
-		expiry.WithRegisterer(a.registry), expiry.WithVersion(a.version))
+	svc, err := expiry.New(ctx, a.cfg.Expiry, a.bus, domains, a.kitOptions(expiry.Name)...)
 	if err != nil {
 		return nil, err
 	}
-	return svc, a.serveAPI(svc)
+	return svc, svc.Endpoint().ServeOn(a.admin)
 }
 
 func newReplicator(ctx context.Context, a *App) (Service, error) {

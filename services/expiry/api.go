@@ -2,30 +2,35 @@ package expiry
 
 import (
 	"context"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 var _ iamflowv1.ExpiryServiceServer = (*Service)(nil)
 
-// Register adds the iamflow.v1.ExpiryService admin API to g.
-func (s *Service) Register(g *grpc.Server) { iamflowv1.RegisterExpiryServiceServer(g, s) }
-
-// RegisterGateway adds the REST form of the admin API to mux: POST
-// /v1/grants, POST /v1/grants/{id}:extend, POST /v1/grants/{id}:revoke,
+// Endpoint is the iamflow.v1.ExpiryService admin API, over gRPC and REST:
+// POST /v1/grants, POST /v1/grants/{id}:extend, POST /v1/grants/{id}:revoke,
 // GET /v1/grants/{id}, GET /v1/grants.
-func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
-	return iamflowv1.RegisterExpiryServiceHandlerServer(ctx, mux, s)
+func (s *Service) Endpoint() servicekit.Endpoint {
+	return servicekit.NewEndpoint(iamflowv1.RegisterExpiryServiceServer, iamflowv1.RegisterExpiryServiceHandlerServer,
+		iamflowv1.ExpiryServiceServer(s))
 }
+
+// apiErrors maps the refusals of Grant, Extend, Revoke and Get to status
+// codes; anything else (the domain or JetStream failing) is unavailable.
+var apiErrors = servicekit.APIErrors{}.
+	Map(codes.InvalidArgument, errInvalid).
+	Map(codes.NotFound, errNoSuch, errNotFound, identitydomain.ErrNotFound).
+	Map(codes.FailedPrecondition, errPrecondition).
+	Map(codes.AlreadyExists, errHeld).
+	Map(codes.Aborted, errClaimed)
 
 // GrantMembership implements iamflow.v1.ExpiryService.
 func (s *Service) GrantMembership(ctx context.Context, req *iamflowv1.GrantMembershipRequest) (*iamflowv1.GrantMembershipResponse, error) {
@@ -38,7 +43,7 @@ func (s *Service) GrantMembership(ctx context.Context, req *iamflowv1.GrantMembe
 	}
 	g, err := s.Grant(ctx, gr)
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.GrantMembershipResponse{Grant: g}, nil
 }
@@ -60,7 +65,7 @@ func (s *Service) ExtendGrant(ctx context.Context, req *iamflowv1.ExtendGrantReq
 	}
 	g, err := s.Extend(ctx, req.GetId(), d, until, req.GetRequester(), req.GetReason())
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.ExtendGrantResponse{Grant: g}, nil
 }
@@ -72,7 +77,7 @@ func (s *Service) RevokeGrant(ctx context.Context, req *iamflowv1.RevokeGrantReq
 	}
 	g, err := s.Revoke(ctx, req.GetId(), req.GetRequester(), req.GetReason())
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.RevokeGrantResponse{Grant: g}, nil
 }
@@ -81,51 +86,9 @@ func (s *Service) RevokeGrant(ctx context.Context, req *iamflowv1.RevokeGrantReq
 func (s *Service) GetGrant(ctx context.Context, req *iamflowv1.GetGrantRequest) (*iamflowv1.GetGrantResponse, error) {
 	g, err := s.Get(ctx, req.GetId())
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.GetGrantResponse{Grant: g}, nil
-}
-
-// Filter selects grants for List; zero fields match all.
-type Filter struct {
-	State                       iamflowv1.GrantState
-	Domain                      string
-	Group, User                 string // SCIM id or name
-	ExpiresAfter, ExpiresBefore time.Time
-}
-
-func (f Filter) match(g *iamflowv1.Grant) bool {
-	eq := func(want, id, name string) bool {
-		return want == "" || want == id || strings.EqualFold(want, name)
-	}
-	exp := g.ExpiresAt.AsTime()
-	return (f.State == 0 || g.State == f.State) && (f.Domain == "" || f.Domain == g.Domain) &&
-		eq(f.Group, g.GroupId, g.GroupName) && eq(f.User, g.UserId, g.UserName) &&
-		(f.ExpiresAfter.IsZero() || !exp.Before(f.ExpiresAfter)) && (f.ExpiresBefore.IsZero() || exp.Before(f.ExpiresBefore))
-}
-
-// List returns the grants f selects, newest first.
-func (s *Service) List(ctx context.Context, f Filter) ([]*iamflowv1.Grant, error) {
-	st, err := s.init(ctx)
-	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
-	}
-	var out []*iamflowv1.Grant
-	if err := st.all(ctx, func(r *record, _ uint64) {
-		if f.match(r.g) {
-			out = append(out, s.view(r.g))
-		}
-	}); err != nil {
-		return nil, apiError(err)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].CreatedAt.AsTime(), out[j].CreatedAt.AsTime()
-		if !a.Equal(b) {
-			return a.After(b)
-		}
-		return out[i].Id < out[j].Id
-	})
-	return out, nil
 }
 
 // ListGrants implements iamflow.v1.ExpiryService.
@@ -156,7 +119,7 @@ func (s *Service) ListGrants(ctx context.Context, req *iamflowv1.ListGrantsReque
 	}
 	all, err := s.List(ctx, f)
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	resp := &iamflowv1.ListGrantsResponse{}
 	if off < len(all) {

@@ -35,8 +35,7 @@ func newAPIHarness(t *testing.T) *apiHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.Register(srv.GRPC())
-	if err := srv.RegisterGateway(svc.RegisterGateway); err != nil {
+	if err := svc.Endpoint().ServeOn(srv); err != nil {
 		t.Fatal(err)
 	}
 	srv.AddStatus(Name, svc)

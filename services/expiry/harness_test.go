@@ -25,6 +25,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/ingest"
 )
@@ -163,10 +164,10 @@ func newPipeline(t testing.TB, cfg Config) *pipeline {
 
 // start runs a new Service (a replica, or a restart) on the pipeline's bus
 // until the returned stop is called or the test ends.
-func (p *pipeline) start(opts ...Option) (*Service, func()) {
+func (p *pipeline) start(opts ...servicekit.Option) (*Service, func()) {
 	p.t.Helper()
-	opts = append([]Option{WithLogger(testLogger(p.t))}, opts...)
-	svc, err := New(context.Background(), p.cfg, p.bus, map[string]*identitydomain.Client{domainShort: p.client}, opts...)
+	opts = append([]servicekit.Option{servicekit.WithLogger(testLogger(p.t))}, opts...)
+	svc, err := New(context.Background(), p.cfg, p.bus, map[string]Domain{domainShort: p.client}, opts...)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -12,12 +12,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
-	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 )
 
 func TestExtend(t *testing.T) {
@@ -188,7 +190,7 @@ func TestTwoReplicasRevokeOnce(t *testing.T) {
 func TestTargetDownAtDeadline(t *testing.T) {
 	p := newPipeline(t, testConfig())
 	reg := prometheus.NewRegistry()
-	svc, _ := p.start(WithRegisterer(reg))
+	svc, _ := p.start(servicekit.WithRegisterer(reg))
 	gs := p.grantUsers(t, svc, "down", 1, time.Second, 0)
 	if err := p.domain.SetFaults(emu.Faults{Outage: true}); err != nil {
 		t.Fatal(err)
@@ -374,7 +376,7 @@ func TestLostTimerIsEnforcedByTheScan(t *testing.T) {
 	p := newPipeline(t, testConfig())
 	p.timersLost = true
 	reg := prometheus.NewRegistry()
-	svc, _ := p.start(WithRegisterer(reg))
+	svc, _ := p.start(servicekit.WithRegisterer(reg))
 	gs := p.grantUsers(t, svc, "lost", 1, time.Second, 0)
 	ctx := context.Background()
 	stream, err := p.bus.JetStream().Stream(ctx, Stream)

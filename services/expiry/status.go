@@ -4,13 +4,10 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/servicestatus"
 )
 
 // Status counter names. The grant counts (active ... failed, overdue) are
@@ -86,27 +83,15 @@ func (s *Service) counterSnapshot() map[string]int64 {
 	}
 }
 
-func (s *Service) recordError(err error) { s.last.Error(err, s.now()) }
-
 // Status reports the state, the counters (grants by state at the last scan,
 // overdue among them, and this process's work), both consumers and the
 // last event and error. With overdue grants the state is DEGRADED.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name:     Name,
-		Version:  s.version,
-		Uptime:   durationpb.New(s.now().Sub(s.started).Round(time.Second)),
-		State:    iamflowv1.State(s.state.Load()),
-		Counters: s.counterSnapshot(),
-	}
+	st := s.kit.Status(s.counterSnapshot())
 	if st.Counters[CounterOverdue] > 0 && st.State == iamflowv1.State_STATE_RUNNING {
 		st.State = iamflowv1.State_STATE_DEGRADED
 	}
-	if err := servicestatus.AddConsumers(ctx, st, s.consDue.Load(), s.consEv.Load()); err != nil {
-		s.recordError(err)
-	}
-	s.last.Fill(st)
-	return st
+	return s.kit.Report(ctx, st, s.consDue.Load(), s.consEv.Load())
 }
 
 type metrics struct {

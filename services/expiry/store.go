@@ -52,11 +52,6 @@ func unmarshalRecord(b []byte) (*record, error) {
 	return &record{g: g, claim: rj.Claim, claimUntil: rj.ClaimUntil}, nil
 }
 
-// open reports whether the grant still holds (or is about to hold) the membership.
-func open(g *iamflowv1.Grant) bool {
-	return g.GetState() == iamflowv1.GrantState_GRANT_STATE_PENDING || g.GetState() == iamflowv1.GrantState_GRANT_STATE_ACTIVE
-}
-
 // store is the grants bucket.
 type store struct{ kv jetstream.KeyValue }
 
