@@ -16,10 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"google.golang.org/grpc"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/admin"
@@ -322,18 +320,6 @@ func (a *App) secretResolver() (*secret.Resolver, error) {
 	return r, nil
 }
 
-// apiService is a service with an admin API of its own.
-type apiService interface {
-	Register(*grpc.Server)
-	RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error
-}
-
-// serveAPI puts svc's gRPC service and its REST gateway on the admin server.
-func (a *App) serveAPI(svc apiService) error {
-	svc.Register(a.admin.GRPC())
-	return a.admin.RegisterGateway(svc.RegisterGateway)
-}
-
 // kitOptions are the options every service gets from the process.
 func (a *App) kitOptions(name string) []servicekit.Option {
 	return []servicekit.Option{servicekit.WithLogger(a.log.With("service", name)), servicekit.WithTelemetry(a.tel),
@@ -396,10 +382,6 @@ func newReplicator(ctx context.Context, a *App) (Service, error) {
 		return nil, fmt.Errorf("%w: no replication link (replicator.links)", errNotConfigured)
 	}
 	domains := map[string]replicator.Domain{}
-	opts := []replicator.Option{
-		replicator.WithLogger(a.log.With("service", replicator.Name)), replicator.WithTelemetry(a.tel),
-		replicator.WithRegisterer(a.registry), replicator.WithVersion(a.version),
-	}
 	for _, l := range a.cfg.Replicator.Links {
 		for _, n := range append([]string{l.Source}, l.Targets...) {
 			if domains[n] != nil {
@@ -412,11 +394,11 @@ func newReplicator(ctx context.Context, a *App) (Service, error) {
 			domains[n] = c
 		}
 	}
-	svc, err := replicator.New(ctx, a.cfg.Replicator, a.bus, domains, opts...)
+	svc, err := replicator.New(ctx, a.cfg.Replicator, a.bus, domains, a.kitOptions(replicator.Name)...)
 	if err != nil {
 		return nil, err
 	}
-	return svc, a.serveAPI(svc)
+	return svc, svc.Endpoint().ServeOn(a.admin)
 }
 
 func newDbprovisioner(ctx context.Context, a *App) (Service, error) {
@@ -454,18 +436,6 @@ func newDbprovisioner(ctx context.Context, a *App) (Service, error) {
 }
 
 func newIngest(ctx context.Context, a *App) (Service, error) {
-	opts := []ingest.Option{
-		ingest.WithLogger(a.log.With("service", ingest.Name)),
-		ingest.WithTelemetry(a.tel),
-		ingest.WithDomains(a.cfg.IngestDomains()...),
-		ingest.WithRegisterer(a.registry),
-		ingest.WithVersion(a.version),
-	}
-	if !a.devWebhookPassword.IsZero() {
-		opts = append(opts, ingest.WithPassword(a.devWebhookPassword))
-	}
-	if a.ingestListener != nil {
-		opts = append(opts, ingest.WithListener(a.ingestListener))
-	}
-	return ingest.New(ctx, a.cfg.Ingest, a.bus, opts...)
+	w := ingest.Webhook{Domains: a.cfg.IngestDomains(), Password: a.devWebhookPassword, Listener: a.ingestListener}
+	return ingest.New(ctx, a.cfg.Ingest, a.bus, w, a.kitOptions(ingest.Name)...)
 }

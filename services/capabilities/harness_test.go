@@ -125,8 +125,8 @@ func newPipeline(t *testing.T, cfg Config, wrap ...func(Directory) Directory) *p
 	icfg := ingest.DefaultConfig()
 	icfg.Password = "env:UNUSED_IN_TESTS"
 	icfg.PublishTimeout = 5 * time.Second
-	ing, err := ingest.New(context.Background(), icfg, b, ingest.WithPassword(secret.NewValue(webhookPassword)),
-		ingest.WithDomains(ingest.Domain{Name: domainShort, OCIName: domainShort}), ingest.WithLogger(testLogger(t)))
+	ing, err := ingest.New(context.Background(), icfg, b, ingest.Webhook{Password: secret.NewValue(webhookPassword), Domains: []ingest.Domain{ingest.Domain{Name: domainShort, OCIName: domainShort}}},
+		servicekit.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

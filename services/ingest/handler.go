@@ -114,7 +114,7 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		s.counters.unknownType.Add(1)
 		s.metrics.events.WithLabelValues("unknown_type").Inc()
 		if s.seenTypes.first(u.Type) {
-			s.log.InfoContext(ctx, "ignoring event type iamflow does not act on (logged once per type)", "type", u.Type, "event_id", u.ID)
+			s.kit.Log().InfoContext(ctx, "ignoring event type iamflow does not act on (logged once per type)", "type", u.Type, "event_id", u.ID)
 		}
 	}
 	out := make([]bus.OutMsg, 0, len(batch.Events))
@@ -127,7 +127,7 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 			s.metrics.events.WithLabelValues("unknown_domain").Inc()
 			label := domainLabel(e)
 			if s.seenDoms.first(label) {
-				s.log.WarnContext(ctx, "dropping events from a domain not in the configuration (logged once per domain)", "domain", label, "event_id", e.GetId())
+				s.kit.Log().WarnContext(ctx, "dropping events from a domain not in the configuration (logged once per domain)", "domain", label, "event_id", e.GetId())
 			}
 			continue
 		}
@@ -138,12 +138,12 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		subject, err := event.Subject(name, e.GetKind(), e.GetAction())
 		if err != nil {
 			// Parse only returns classified events; this is a bug, not bad input.
-			s.recordError(err)
+			s.kit.Error(err)
 			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		}
 		data, err := event.Marshal(e)
 		if err != nil {
-			s.recordError(err)
+			s.kit.Error(err)
 			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		}
 		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
@@ -161,8 +161,8 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 			if isNoRoom(err) {
 				s.store.full(time.Now(), err)
 			}
-			s.recordError(fmt.Errorf("publish to JetStream: %w", err))
-			s.log.WarnContext(ctx, "JetStream did not acknowledge every event; asking OCI to retry", "events", len(out), "error", err)
+			s.kit.Error(fmt.Errorf("publish to JetStream: %w", err))
+			s.kit.Log().WarnContext(ctx, "JetStream did not acknowledge every event; asking OCI to retry", "events", len(out), "error", err)
 			w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
 			return writeError(w, http.StatusServiceUnavailable, "unavailable", "events could not be stored; retry later")
 		}
@@ -179,7 +179,7 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		}
 		s.counters.published.Add(int64(resp.Published))
 		s.counters.duplicates.Add(int64(resp.Duplicates))
-		s.last.Event(out[len(out)-1].ID, now)
+		s.kit.Event(out[len(out)-1].ID)
 	}
 	return writeJSON(w, http.StatusAccepted, resp)
 }
@@ -188,7 +188,7 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 	u, err := checkConfirmURL(c.URL, s.cfg.Confirm)
 	if err != nil {
 		s.counters.confirmManual.Add(1)
-		s.log.WarnContext(ctx, "subscription confirmation needs an operator: open the URL to confirm",
+		s.kit.Log().WarnContext(ctx, "subscription confirmation needs an operator: open the URL to confirm",
 			"reason", err.Error(), "confirmation_url", redactURL(c.URL), "subscription_id", c.SubscriptionID, "topic_id", c.TopicID)
 		return writeJSON(w, http.StatusAccepted, ConfirmationResponse{Confirmation: "pending"})
 	}
@@ -198,14 +198,14 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 		// The caller sees what went wrong in words of its own (never an
 		// internal address or resolver); the log has the whole error.
 		public := confirmFailure(err)
-		s.recordError(fmt.Errorf("confirm subscription at %s: %s", u.Host, public))
-		s.log.WarnContext(ctx, "subscription confirmation failed; OCI will send it again", "error", err,
+		s.kit.Error(fmt.Errorf("confirm subscription at %s: %s", u.Host, public))
+		s.kit.Log().WarnContext(ctx, "subscription confirmation failed; OCI will send it again", "error", err,
 			"host", u.Host, "subscription_id", c.SubscriptionID)
 		return writeError(w, http.StatusBadGateway, "confirmation_failed",
 			fmt.Sprintf("confirming the subscription at %s failed: %s; OCI sends the confirmation again", u.Host, public))
 	}
 	s.counters.confirmed.Add(1)
-	s.log.InfoContext(ctx, "subscription confirmed", "subscription_id", c.SubscriptionID, "topic_id", c.TopicID, "host", u.Host)
+	s.kit.Log().InfoContext(ctx, "subscription confirmed", "subscription_id", c.SubscriptionID, "topic_id", c.TopicID, "host", u.Host)
 	return writeJSON(w, http.StatusOK, ConfirmationResponse{Confirmation: "confirmed"})
 }
 

@@ -2,14 +2,11 @@ package replicator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -17,24 +14,31 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 var _ iamflowv1.ReplicatorServiceServer = (*Service)(nil)
 
-// Register adds the iamflow.v1.ReplicatorService admin API to g.
-func (s *Service) Register(g *grpc.Server) { iamflowv1.RegisterReplicatorServiceServer(g, s) }
-
-// RegisterGateway adds the REST form of the admin API to mux (the routes
-// are in proto/iamflow/v1/iamflow.http.yaml, under /v1/replicator/).
-func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
-	return iamflowv1.RegisterReplicatorServiceHandlerServer(ctx, mux, s)
+// Endpoint is the iamflow.v1.ReplicatorService admin API, over gRPC and
+// REST (the routes are in proto/iamflow/v1/iamflow.http.yaml, under
+// /v1/replicator/).
+func (s *Service) Endpoint() servicekit.Endpoint {
+	return servicekit.NewEndpoint(iamflowv1.RegisterReplicatorServiceServer, iamflowv1.RegisterReplicatorServiceHandlerServer,
+		iamflowv1.ReplicatorServiceServer(s))
 }
+
+// apiErrors maps the service's errors to status codes; anything unexpected
+// is internal.
+var apiErrors = servicekit.APIErrors{}.
+	Map(codes.NotFound, ErrNoLink, ErrNoHold).
+	Map(codes.FailedPrecondition, ErrReconcileRunning).
+	Otherwise(codes.Internal)
 
 // GetReplicatorStatus reports every link (or one) per direction.
 func (s *Service) GetReplicatorStatus(ctx context.Context, req *iamflowv1.GetReplicatorStatusRequest) (*iamflowv1.GetReplicatorStatusResponse, error) {
 	ls, err := s.LinkStatus(ctx, req.GetLink())
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.GetReplicatorStatusResponse{Links: ls}, nil
 }
@@ -46,7 +50,7 @@ func (s *Service) Reconcile(ctx context.Context, req *iamflowv1.ReconcileRequest
 	}
 	reps, err := s.ReconcileLink(ctx, req.GetLink(), req.GetDryRun())
 	if err != nil && len(reps) == 0 {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	// Errors of single directions are in their reports.
 	return &iamflowv1.ReconcileResponse{Reports: reps}, nil
@@ -65,7 +69,7 @@ func (s *Service) ListHolds(ctx context.Context, req *iamflowv1.ListHoldsRequest
 func (s *Service) ApproveDeletions(ctx context.Context, req *iamflowv1.ApproveDeletionsRequest) (*iamflowv1.ApproveDeletionsResponse, error) {
 	h, n, failed, err := s.Approve(ctx, req.GetId())
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.ApproveDeletionsResponse{Hold: holdProto(h), Applied: int32(n), Failed: failed}, nil
 }
@@ -74,7 +78,7 @@ func (s *Service) ApproveDeletions(ctx context.Context, req *iamflowv1.ApproveDe
 func (s *Service) RejectDeletions(ctx context.Context, req *iamflowv1.RejectDeletionsRequest) (*iamflowv1.RejectDeletionsResponse, error) {
 	h, err := s.Reject(ctx, req.GetId())
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.RejectDeletionsResponse{Hold: holdProto(h)}, nil
 }
@@ -97,7 +101,7 @@ func (s *Service) ListActions(ctx context.Context, req *iamflowv1.ListActionsReq
 	case limit > maxActions:
 		limit = maxActions
 	}
-	since := s.now().Add(-24 * time.Hour)
+	since := s.kit.Now().Add(-24 * time.Hour)
 	if req.GetSince() != nil {
 		since = req.GetSince().AsTime()
 	}
@@ -179,15 +183,63 @@ func holdProto(h Hold) *iamflowv1.Hold {
 	return p
 }
 
-// apiError maps the service's errors to gRPC status codes.
-func apiError(err error) error {
-	switch {
-	case errors.Is(err, ErrNoLink), errors.Is(err, ErrNoHold):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, ErrReconcileRunning):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
+// Holds lists the held deletions, oldest first; link "" lists all. The
+// list is read from the guard's bucket, so holds other replicas made show.
+func (s *Service) Holds(ctx context.Context, link string) []Hold {
+	if err := s.guard.Refresh(ctx); err != nil {
+		s.kit.Log().Warn("guard state not readable; listing the holds this process knows", "error", err)
 	}
-	return status.Error(codes.Internal, fmt.Sprint(err))
+	var out []Hold
+	for _, h := range s.guard.Holds() {
+		if link == "" || h.Link == link {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Approve releases a hold and applies its deletions now. It
+// returns the hold, how many were applied and the failures.
+func (s *Service) Approve(ctx context.Context, id string) (Hold, int, []string, error) {
+	var d *direction
+	for _, h := range s.Holds(ctx, "") {
+		if h.ID == id {
+			for _, x := range s.linkDirections(h.Link) {
+				if x.target == h.Target {
+					d = x
+				}
+			}
+		}
+	}
+	h, err := s.guard.Approve(ctx, id)
+	if err != nil {
+		return h, 0, nil, err
+	}
+	if d == nil {
+		return h, 0, nil, fmt.Errorf("approve hold %q: link %q has no direction to %s any more", id, h.Link, h.Target)
+	}
+	applied := 0
+	var failed []string
+	c := cause{reconcile: "approve:" + id}
+	var buf auditBuf
+	defer d.flush(context.WithoutCancel(ctx), &buf)
+	for _, a := range h.Actions {
+		a.Held = false
+		p := Plan{Link: h.Link, Source: d.source, Target: h.Target, Actions: []Action{a}}
+		_, stale, err := d.applyListed(ctx, p, c, &buf, h.At)
+		switch {
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("%s %s %q: %v", a.Kind, a.Entity, a.Name, err))
+		case stale:
+			failed = append(failed, fmt.Sprintf("%s %s %q: not applied: %s", a.Kind, a.Entity, a.Name, ReasonStale))
+		default:
+			applied++
+		}
+	}
+	return h, applied, failed, nil
+}
+
+// Reject discards a hold: its deletions are not applied.
+func (s *Service) Reject(ctx context.Context, id string) (Hold, error) {
+	return s.guard.Reject(ctx, id)
 }

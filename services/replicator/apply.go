@@ -507,10 +507,10 @@ func (d *direction) flush(ctx context.Context, buf *auditBuf) {
 	recs := buf.recs
 	buf.recs = nil
 	buf.mu.Unlock()
-	if len(recs) == 0 || d.auditor == nil {
+	if len(recs) == 0 || d.audit == nil {
 		return
 	}
-	if err := d.auditor.RecordBatch(ctx, recs); err != nil {
+	if err := d.audit(ctx, recs); err != nil {
 		d.log.Error("audit records not stored", "link", d.link.Name, "target", d.target, "records", len(recs), "error", err)
 		d.stats.auditFailed.Add(int64(len(recs)))
 	}

@@ -13,11 +13,6 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 )
 
-// Auditor stores audit records in batches; *audit.Writer is one.
-type Auditor interface {
-	RecordBatch(ctx context.Context, rs []*iamflowv1.AuditRecord) error
-}
-
 // direction is one direction of a link: the source domain copied into one
 // target domain. A bidirectional link has two per target.
 type direction struct {
@@ -29,7 +24,7 @@ type direction struct {
 	guard          *Guard
 	fences         *fences
 	writes         *ownWrites
-	auditor        Auditor
+	audit          func(ctx context.Context, recs []*iamflowv1.AuditRecord) error // servicekit.Kit.AuditBatch
 	log            *slog.Logger
 	now            func() time.Time
 

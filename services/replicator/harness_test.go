@@ -27,6 +27,7 @@ import (
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/ingest"
 )
@@ -115,8 +116,8 @@ func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
 	for _, n := range names {
 		ids = append(ids, ingest.Domain{Name: n, OCIName: n})
 	}
-	ing, err := ingest.New(context.Background(), icfg, b, ingest.WithPassword(secret.NewValue(webhookPassword)),
-		ingest.WithDomains(ids...), ingest.WithLogger(testLogger(t)))
+	ing, err := ingest.New(context.Background(), icfg, b, ingest.Webhook{Password: secret.NewValue(webhookPassword), Domains: ids},
+		servicekit.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +151,10 @@ func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
 }
 
 // newService builds a replicator over the pipeline's bus and domains.
-func (p *pipeline) newService(opts ...Option) *Service {
+func (p *pipeline) newService(opts ...servicekit.Option) *Service {
 	p.t.Helper()
 	domains := map[string]Domain{}
-	opts = append([]Option{WithLogger(testLogger(p.t))}, opts...)
+	opts = append([]servicekit.Option{servicekit.WithLogger(testLogger(p.t))}, opts...)
 	for n, s := range p.sites {
 		domains[n] = s.client
 	}

@@ -2,15 +2,12 @@ package replicator
 
 import (
 	"context"
-	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/servicestatus"
 )
 
 // Status counter names.
@@ -25,10 +22,7 @@ const (
 // Status reports the service's state, its consumers' progress, counters and
 // the last event and error.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name: Name, Version: s.version, Uptime: durationpb.New(s.now().Sub(s.started).Round(time.Second)),
-		State: iamflowv1.State(s.status.Load()), Counters: map[string]int64{CounterEvents: s.events.Load()},
-	}
+	st := s.kit.Status(map[string]int64{CounterEvents: s.events.Load()})
 	for _, d := range s.dirs {
 		st.Counters[CounterWrites] += d.stats.writes.Load()
 		st.Counters[CounterEchoes] += d.stats.echoes.Load()
@@ -37,17 +31,13 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 	for _, h := range s.guard.Holds() {
 		st.Counters[CounterHeld] += int64(len(h.Actions))
 	}
-	s.last.Fill(st)
 	var cons []*bus.Consumer
 	for _, t := range s.targets {
 		if c, ok := s.consumers.Load(t); ok {
 			cons = append(cons, c.(*bus.Consumer))
 		}
 	}
-	if err := servicestatus.AddConsumers(ctx, st, cons...); err != nil && st.State == iamflowv1.State_STATE_RUNNING {
-		st.State = iamflowv1.State_STATE_DEGRADED
-	}
-	return st
+	return s.kit.Report(ctx, st, cons...)
 }
 
 // LinkStatus reports each link (or the named one) per direction.
