@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"context"
 	"fmt"
 	"slices"
@@ -225,13 +227,13 @@ func (s *Service) Approve(ctx context.Context, id string) (Hold, int, []string, 
 	defer d.flush(context.WithoutCancel(ctx), &buf)
 	for _, a := range h.Actions {
 		a.Held = false
-		p := Plan{Link: h.Link, Source: d.source, Target: h.Target, Actions: []Action{a}}
+		p := planner.Plan{Link: h.Link, Source: d.source, Target: h.Target, Actions: []planner.Action{a}}
 		_, stale, err := d.applyListed(ctx, p, c, &buf, h.At)
 		switch {
 		case err != nil:
 			failed = append(failed, fmt.Sprintf("%s %s %q: %v", a.Kind, a.Entity, a.Name, err))
 		case stale:
-			failed = append(failed, fmt.Sprintf("%s %s %q: not applied: %s", a.Kind, a.Entity, a.Name, ReasonStale))
+			failed = append(failed, fmt.Sprintf("%s %s %q: not applied: %s", a.Kind, a.Entity, a.Name, planner.ReasonStale))
 		default:
 			applied++
 		}

@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +28,7 @@ func replace(path string, v any) identitydomains.Operations {
 // and JetStream, and the target converges, change after change.
 func TestEndToEnd(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	l.Delete.Users = PolicyDelete
+	l.Delete.Users = planner.PolicyDelete
 	p := newPipeline(t, config(l), pipelineOpts{})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	step := func(what string) {
@@ -75,8 +77,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []ActionKind{ActCreateGroup, ActUpdateGroup, ActCreateUser, ActAddMember, ActUpdateUser,
-		ActRemoveMember, ActDeleteUser, ActDeleteGroup} {
+	for _, k := range []planner.ActionKind{planner.ActCreateGroup, planner.ActUpdateGroup, planner.ActCreateUser, planner.ActAddMember, planner.ActUpdateUser,
+		planner.ActRemoveMember, planner.ActDeleteUser, planner.ActDeleteGroup} {
 		if kinds[string(k)] == 0 {
 			t.Errorf("no applied %s in the audit trail: %v", k, kinds)
 		}

@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -42,12 +44,12 @@ type Guard struct {
 
 // Hold is a set of deletions waiting for approval.
 type Hold struct {
-	ID      string    `json:"id"`
-	Link    string    `json:"link"`
-	Target  string    `json:"target"`
-	Reason  string    `json:"reason"`
-	At      time.Time `json:"at"`
-	Actions []Action  `json:"actions"`
+	ID      string           `json:"id"`
+	Link    string           `json:"link"`
+	Target  string           `json:"target"`
+	Reason  string           `json:"reason"`
+	At      time.Time        `json:"at"`
+	Actions []planner.Action `json:"actions"`
 }
 
 // DefaultGuardBucket is the JetStream KV bucket of holds and windows.
@@ -154,8 +156,8 @@ func NewGuard(now func() time.Time) *Guard {
 // plan is marked the same way but nothing is recorded. When the guard's
 // bucket cannot be written, every deletion of the plan is held and the error
 // returned: the caller applies the rest and retries later.
-func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount int) (Plan, error) {
-	cfg = Link{Guard: cfg}.withDefaults().Guard
+func (g *Guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Plan, targetCount int) (planner.Plan, error) {
+	cfg = planner.Link{Guard: cfg}.WithDefaults().Guard
 	n := p.Deletions()
 	if n == 0 {
 		return p, nil
@@ -205,7 +207,7 @@ func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount 
 	if p.DryRun {
 		return p, nil
 	}
-	var held []Action
+	var held []planner.Action
 	for _, a := range p.Actions {
 		if a.Held {
 			held = append(held, a)
@@ -223,7 +225,7 @@ func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount 
 }
 
 // holdAll marks every deletion of p held with reason.
-func holdAll(p Plan, reason string) Plan {
+func holdAll(p planner.Plan, reason string) planner.Plan {
 	for i, a := range p.Actions {
 		if a.IsDeletion() {
 			a.Held, a.Reason = true, joinReason(a.Reason, "held: "+reason)

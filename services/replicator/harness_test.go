@@ -1,11 +1,14 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -323,17 +326,17 @@ func snap(d *emu.Domain) snapshot {
 // diff describes how b differs from a, "" when they are equal.
 func (a snapshot) diff(b snapshot) string {
 	var out []string
-	for _, k := range sortedKeys(a.users) {
+	for _, k := range slices.Sorted(maps.Keys(a.users)) {
 		if b.users[k] != a.users[k] {
 			out = append(out, fmt.Sprintf("user %s: %q, want %q", k, b.users[k], a.users[k]))
 		}
 	}
-	for _, k := range sortedKeys(b.users) {
+	for _, k := range slices.Sorted(maps.Keys(b.users)) {
 		if _, ok := a.users[k]; !ok {
 			out = append(out, fmt.Sprintf("user %s: extra", k))
 		}
 	}
-	for _, k := range sortedKeys(a.groups) {
+	for _, k := range slices.Sorted(maps.Keys(a.groups)) {
 		if v, ok := b.groups[k]; !ok || v != a.groups[k] {
 			out = append(out, fmt.Sprintf("group %s: description %q (present %v), want %q", k, v, ok, a.groups[k]))
 		}
@@ -341,7 +344,7 @@ func (a snapshot) diff(b snapshot) string {
 			out = append(out, fmt.Sprintf("group %s: members %v, want %v", k, b.member[k], a.member[k]))
 		}
 	}
-	for _, k := range sortedKeys(b.groups) {
+	for _, k := range slices.Sorted(maps.Keys(b.groups)) {
 		if _, ok := a.groups[k]; !ok {
 			out = append(out, fmt.Sprintf("group %s: extra", k))
 		}
@@ -417,7 +420,7 @@ func (s *site) createUser(t testing.TB, name, display string) string {
 	t.Helper()
 	u, _, err := s.human.CreateUser(context.Background(), identitydomains.User{UserName: sp(name), DisplayName: sp(display),
 		Name:   &identitydomains.UserName{GivenName: sp(strings.Split(display, " ")[0]), FamilyName: sp("Tester")},
-		Emails: []identitydomains.UserEmails{{Value: sp(name + "@example.com"), Type: identitydomains.UserEmailsTypeWork, Primary: boolPtr(true)}}})
+		Emails: []identitydomains.UserEmails{{Value: sp(name + "@example.com"), Type: identitydomains.UserEmailsTypeWork, Primary: new(true)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,11 +490,11 @@ func calls(d *emu.Domain) int64 {
 }
 
 // link is a test link from src to the targets.
-func link(name, src string, targets ...string) Link {
-	return Link{Name: name, Source: src, Targets: targets}
+func link(name, src string, targets ...string) planner.Link {
+	return planner.Link{Name: name, Source: src, Targets: targets}
 }
 
-func config(links ...Link) Config {
+func config(links ...planner.Link) Config {
 	cfg := DefaultConfig()
 	cfg.Links = links
 	return cfg

@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"context"
 	"fmt"
 	"slices"
@@ -28,7 +30,7 @@ func snapClient(t testing.TB, c *identitydomain.Client) snapshot {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := FromSDKUser(u)
+		st := planner.FromSDKUser(u)
 		s.users[st.UserName] = fmt.Sprintf("%s|%v", st.DisplayName, st.Active)
 		names[st.ID] = st.UserName
 	}
@@ -75,7 +77,7 @@ func withoutDescriptions(s snapshot) snapshot {
 // never sent, and a full reconcile then finds nothing to do.
 func TestInteropExternalTarget(t *testing.T) {
 	l := link("hub", "src", "ext")
-	l.Delete.Users = PolicyDelete
+	l.Delete.Users = planner.PolicyDelete
 	cfg := config(l)
 	p := newPipeline(t, cfg, pipelineOpts{sites: map[string]func(testing.TB) *site{"ext": externalSite}})
 	src, ext := p.sites["src"], p.sites["ext"]
@@ -119,7 +121,7 @@ func TestInteropExternalTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range reps[0].Planned {
-		if a.Kind != string(ActSkip) {
+		if a.Kind != string(planner.ActSkip) {
 			t.Errorf("dry run after the event path: %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
 		}
 	}
@@ -128,7 +130,7 @@ func TestInteropExternalTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(ls[0].Directions[0].Unsupported, func(u *iamflowv1.UnsupportedAttribute) bool {
-		return u.Resource == ResourceGroup && strings.HasSuffix(u.Path, ":description")
+		return u.Resource == planner.ResourceGroup && strings.HasSuffix(u.Path, ":description")
 	}) {
 		t.Errorf("status does not list the undeclared group description: %v", ls[0].Directions[0].Unsupported)
 	}
@@ -189,7 +191,7 @@ func TestInteropExternalSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range reps[0].Planned {
-		if a.Kind != string(ActSkip) {
+		if a.Kind != string(planner.ActSkip) {
 			t.Errorf("a second reconcile would still %s %s %q", a.Kind, a.Entity, a.Name)
 		}
 	}
@@ -262,7 +264,7 @@ func TestMisbehavingServers(t *testing.T) {
 			t.Errorf("the undeclared extension was sent %d times", n)
 		}
 		expectInSync(t, p, "hub")
-		expectUnsupported(t, p, ResourceGroup, ":description", reasonNotDeclared)
+		expectUnsupported(t, p, planner.ResourceGroup, ":description", reasonNotDeclared)
 	})
 	t.Run("target refuses one attribute: the rest of the user and its memberships are written", func(t *testing.T) {
 		f := misbehave.Faults{RejectAttribute: "name.givenName"}
@@ -292,7 +294,7 @@ func TestMisbehavingServers(t *testing.T) {
 			t.Errorf("the refused attribute was sent again (%d refusals, %d before)", n, refused)
 		}
 		expectInSync(t, p, "hub")
-		expectUnsupported(t, p, ResourceUser, "name.givenName", "invalidPath")
+		expectUnsupported(t, p, planner.ResourceUser, "name.givenName", "invalidPath")
 		var audited bool
 		for _, r := range auditRecords(t, p.bus) {
 			audited = audited || r.Outcome == "refused" && strings.Contains(r.Reason, "name.givenName")
@@ -306,7 +308,7 @@ func TestMisbehavingServers(t *testing.T) {
 	})
 	t.Run("target does not cascade deletes: no member dangles", func(t *testing.T) {
 		l := link("hub", "src", "tgt")
-		l.Delete.Users = PolicyDelete
+		l.Delete.Users = planner.PolicyDelete
 		p := newPipeline(t, config(l), pipelineOpts{faults: map[string]misbehave.Faults{"tgt": {NoDeleteCascade: true}}})
 		src, tgt := p.sites["src"], p.sites["tgt"]
 		g := src.createGroup(t, "ops", "")
@@ -401,7 +403,7 @@ func expectInSync(t *testing.T, p *pipeline, link string) {
 	}
 	for _, r := range reps {
 		for _, a := range r.Planned {
-			if a.Kind != string(ActSkip) {
+			if a.Kind != string(planner.ActSkip) {
 				t.Errorf("dry run: %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
 			}
 		}

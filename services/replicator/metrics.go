@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +38,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 }
 
 // observe records one handled event.
-func (m *metrics) observe(d *direction, p Plan, err error, took time.Duration) {
+func (m *metrics) observe(d *direction, p planner.Plan, err error, took time.Duration) {
 	result := "ok"
 	if err != nil {
 		result = "error"

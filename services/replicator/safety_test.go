@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"context"
 	"fmt"
 	"strings"
@@ -15,7 +17,7 @@ import (
 // large deletion until it is approved, and a rejected hold deletes nothing.
 func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	l.Guard = GuardConfig{MaxDeletions: 5, MaxPercent: 50, Window: time.Hour}
+	l.Guard = planner.GuardConfig{MaxDeletions: 5, MaxPercent: 50, Window: time.Hour}
 	p := newPipeline(t, config(l), pipelineOpts{noRun: true})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	var groups []string
@@ -31,14 +33,14 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := reps[0]
-	if !r.DryRun || r.Actions[string(ActCreateUser)] != 12 || r.Actions[string(ActCreateGroup)] != 12 || r.Actions[string(ActAddMember)] != 12 {
+	if !r.DryRun || r.Actions[string(planner.ActCreateUser)] != 12 || r.Actions[string(planner.ActCreateGroup)] != 12 || r.Actions[string(planner.ActAddMember)] != 12 {
 		t.Fatalf("dry-run plan: %v", r.Actions)
 	}
 	if w := writes(tgt.emu); w != 0 {
 		t.Fatalf("dry run wrote %d times", w)
 	}
 	for _, a := range r.Planned {
-		if a.Kind == string(ActAddMember) && a.MemberTargetId != plannedID {
+		if a.Kind == string(planner.ActAddMember) && a.MemberTargetId != plannedID {
 			t.Errorf("dry-run add_member names member %q, want %q", a.MemberTargetId, plannedID)
 		}
 	}
@@ -105,7 +107,7 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 		t.Errorf("after rejecting, target has %d groups, want 2", n)
 	}
 	// The audit trail has the held, applied and planned actions.
-	acts, err := p.svc.ListActions(context.Background(), &iamflowv1.ListActionsRequest{Link: "hub", Action: string(ActDeleteGroup)})
+	acts, err := p.svc.ListActions(context.Background(), &iamflowv1.ListActionsRequest{Link: "hub", Action: string(planner.ActDeleteGroup)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 // An empty source never counts as "everything was deleted".
 func TestEmptySourceDeletesNothing(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	l.Guard = GuardConfig{MaxDeletions: 1000, MaxPercent: 100}
+	l.Guard = planner.GuardConfig{MaxDeletions: 1000, MaxPercent: 100}
 	p := newPipeline(t, config(l), pipelineOpts{noRun: true})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	u := src.createUser(t, "solo", "Solo User")

@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"context"
 	"errors"
 	"fmt"
@@ -82,7 +84,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain,
 		return d
 	}
 	for _, l := range cfg.Links {
-		rules, err := NewRules(l)
+		rules, err := planner.NewRules(l)
 		if err != nil {
 			return nil, fmt.Errorf("replicator: %w", err)
 		}
@@ -129,7 +131,7 @@ func (s *Service) openStores(ctx context.Context) (err error) {
 }
 
 // newDirection is one direction of a link, sharing the service's stores.
-func (s *Service) newDirection(rules *Rules, source, target string, src, tgt Domain) *direction {
+func (s *Service) newDirection(rules *planner.Rules, source, target string, src, tgt Domain) *direction {
 	return &direction{link: rules.Link(), rules: rules, source: source, target: target, src: src, tgt: tgt,
 		ids: s.ids, guard: s.guard, fences: s.fences, writes: s.writes, audit: s.kit.AuditBatch,
 		log: s.kit.Log(), now: s.kit.Clock()}

@@ -1,6 +1,8 @@
 package replicator
 
 import (
+	"github.com/iamflow/iamflow/services/replicator/planner"
+
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +42,7 @@ func attrKey(resource, path string) string { return strings.ToLower(resource + "
 // target's capabilities are asked for (discovery, cached by the client) only
 // when a plan first needs them: a reconcile with nothing to send costs the
 // target nothing.
-func (d *direction) declares(ctx context.Context) Declares {
+func (d *direction) declares(ctx context.Context) planner.Declares {
 	var once sync.Once
 	var caps identitydomain.Capabilities
 	now := d.now()
