@@ -28,8 +28,8 @@ func (s *Service) Endpoint() servicekit.Endpoint {
 // for good (a forbidden or invalid call) is a failed precondition, a
 // domain that cannot answer is unavailable.
 var apiErrors = servicekit.APIErrors{}.
-	Map(codes.NotFound, ErrUnknownDomain, ErrNotFound).
-	Map(codes.FailedPrecondition, ErrSweepRunning).
+	Map(codes.NotFound, errUnknownDomain, ErrNotFound).
+	Map(codes.FailedPrecondition, errSweepRunning).
 	Permanent(codes.FailedPrecondition)
 
 // PreviewCapabilities returns a user's current and desired flags and the
@@ -85,7 +85,7 @@ func (s *Service) SweepCapabilities(ctx context.Context, req *iamflowv1.SweepCap
 	if _, err := s.apiDomain(req.GetDomain()); err != nil {
 		return nil, err
 	}
-	rep, err := s.Sweep(ctx, req.GetDomain(), req.GetDryRun())
+	rep, err := s.sweepDomain(ctx, req.GetDomain(), req.GetDryRun())
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}

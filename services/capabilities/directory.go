@@ -25,9 +25,9 @@ type Directory interface {
 	SetCapabilities(ctx context.Context, userID string, f Flags) error
 }
 
-// UserCounter is implemented by directories that can count their users
+// userCounter is implemented by directories that can count their users
 // cheaply; a sweep then shows its total from the start.
-type UserCounter interface {
+type userCounter interface {
 	CountUsers(ctx context.Context) (int, error)
 }
 

@@ -64,7 +64,7 @@ func (s *Service) handle(ctx context.Context, m *bus.Msg) bus.Result {
 	if !ok {
 		return bus.Done()
 	}
-	if ev.GetKind() == iamflowv1.Kind_KIND_MEMBERSHIP && !s.policy.NeedsGroups() {
+	if ev.GetKind() == iamflowv1.Kind_KIND_MEMBERSHIP && !s.policy.readsGroups() {
 		return bus.Done() // no rule looks at groups
 	}
 	dir := s.dirs[ev.GetDomain()]

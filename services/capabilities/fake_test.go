@@ -146,7 +146,7 @@ func (d *fakeDir) SetCapabilities(_ context.Context, id string, f Flags) error {
 	if u == nil {
 		return fmt.Errorf("fake: put %s: %w", id, ErrNotFound)
 	}
-	u.Flags = u.Flags.Overlay(f)
+	u.Flags = u.Flags.overlay(f)
 	return nil
 }
 

@@ -197,7 +197,7 @@ func auditRecords(t testing.TB, b *bus.Bus) []*iamflowv1.AuditRecord {
 		t.Fatal(err)
 	}
 	var out []*iamflowv1.AuditRecord
-	subj := bus.AuditSubject(Name, ActionSetCapabilities)
+	subj := bus.AuditSubject(Name, actionSetCapabilities)
 	for seq := uint64(1); ; {
 		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {

@@ -15,8 +15,8 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 )
 
-// ActionSetCapabilities is the action of the service's audit records.
-const ActionSetCapabilities = "set_capabilities"
+// actionSetCapabilities is the action of the service's audit records.
+const actionSetCapabilities = "set_capabilities"
 
 // cause says why a reconcile runs, for audit records and logs.
 type cause struct {
@@ -32,7 +32,7 @@ type cause struct {
 type check struct {
 	domain   string
 	user     User
-	decision Decision
+	decision decision
 	// desired is the flags the user should have: the current ones with
 	// the policy's overlaid, so flags the policy does not manage keep their
 	// values.
@@ -57,7 +57,7 @@ func (c check) preview() *iamflowv1.PreviewCapabilitiesResponse {
 
 // inspect reads the user and decides, changing nothing.
 func (s *Service) inspect(ctx context.Context, domain string, dir Directory, ref UserRef) (check, error) {
-	u, err := dir.ReadUser(ctx, ref, s.policy.NeedsGroups())
+	u, err := dir.ReadUser(ctx, ref, s.policy.readsGroups())
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			s.counters.notFound.Add(1)
@@ -72,8 +72,8 @@ func (s *Service) inspect(ctx context.Context, domain string, dir Directory, ref
 
 // evaluate decides for a user already read.
 func (s *Service) evaluate(domain string, u User) check {
-	d := s.policy.Decide(domain, u)
-	return check{domain: domain, user: u, decision: d, desired: u.Flags.Overlay(d.Target), changes: u.Flags.Changes(d.Target)}
+	d := s.policy.decide(domain, u)
+	return check{domain: domain, user: u, decision: d, desired: u.Flags.overlay(d.Target), changes: u.Flags.changes(d.Target)}
 }
 
 // reconcile reads one user and makes its flags comply, returning what it
@@ -162,7 +162,7 @@ func (s *Service) auditRecord(chk check, c cause) *iamflowv1.AuditRecord {
 		}
 		reason.WriteString("; ")
 	}
-	if chk.decision.Rule == DefaultRuleName {
+	if chk.decision.Rule == defaultRuleName {
 		reason.WriteString("default flags")
 	} else {
 		fmt.Fprintf(&reason, "rule %q", chk.decision.Rule)
@@ -178,7 +178,7 @@ func (s *Service) auditRecord(chk check, c cause) *iamflowv1.AuditRecord {
 		}
 	}
 	return &iamflowv1.AuditRecord{
-		Action:   ActionSetCapabilities,
+		Action:   actionSetCapabilities,
 		Domain:   chk.domain,
 		Resource: &iamflowv1.Resource{Id: chk.user.ID, Ocid: chk.user.OCID, Name: chk.user.UserName, Type: "User"},
 		Outcome:  audit.OutcomeDone,

@@ -23,7 +23,7 @@ type Service struct {
 
 	kit     *servicekit.Kit
 	cfg     Config
-	policy  *Policy
+	policy  *policy
 	bus     *bus.Bus
 	dirs    map[string]Directory // enforced domains only
 	domains []string             // enforced, sorted
@@ -50,7 +50,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, dirs map[string]Directory,
 // build is New without the bus requirement, for tests of the logic.
 func build(cfg Config, b *bus.Bus, dirs map[string]Directory, opts ...servicekit.Option) (*Service, error) {
 	cfg = cfg.withDefaults()
-	policy, err := NewPolicy(cfg)
+	policy, err := newPolicy(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("capabilities config: %w", err)
 	}
@@ -99,12 +99,6 @@ func build(cfg Config, b *bus.Bus, dirs map[string]Directory, opts ...servicekit
 // Name returns "capabilities".
 func (s *Service) Name() string { return Name }
 
-// Policy returns the compiled policy.
-func (s *Service) Policy() *Policy { return s.policy }
-
-// Domains returns the enforced domains' short names, sorted.
-func (s *Service) Domains() []string { return slices.Clone(s.domains) }
-
 // ConsumerConfig is the consumer Run creates: cfg.Consumer with one filter
 // per enforced domain for user events, one for membership events when a
 // rule matches on groups, and per-user coalescing.
@@ -113,7 +107,7 @@ func (s *Service) ConsumerConfig() bus.ConsumerConfig {
 	cc.FilterSubjects = nil
 	for _, d := range s.domains {
 		cc.FilterSubjects = append(cc.FilterSubjects, event.SubjectFilter(d, "user"))
-		if s.policy.NeedsGroups() {
+		if s.policy.readsGroups() {
 			cc.FilterSubjects = append(cc.FilterSubjects, event.SubjectFilter(d, "membership"))
 		}
 	}
@@ -139,7 +133,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.kit.Log().Warn("the capabilities policy sets no flag: users are read but never changed; set capabilities.default")
 		}
 		s.kit.Log().Info("capabilities enforcing", "domains", s.domains, "rules", len(s.cfg.Rules),
-			"groups", s.policy.NeedsGroups(), "sweep_interval", s.cfg.Sweep.Interval, "sweep_on_start", s.cfg.Sweep.OnStart)
+			"groups", s.policy.readsGroups(), "sweep_interval", s.cfg.Sweep.Interval, "sweep_on_start", s.cfg.Sweep.OnStart)
 		return servicekit.Work{Consumers: []*bus.Consumer{cons}, Loops: []func(context.Context){s.scheduleSweeps}}, nil
 	})
 }

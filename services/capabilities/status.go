@@ -26,37 +26,37 @@ type counters struct {
 // Status counter names. The sweep_* counters describe the sweep running
 // (sweep_running 1) or else the last one.
 const (
-	CounterEvents       = "events"           // events handled
-	CounterChecked      = "users_checked"    // users read and compared with the policy
-	CounterCompliant    = "users_compliant"  // ... that complied already (no write)
-	CounterChanged      = "users_changed"    // users whose flags were set
-	CounterDrift        = "drift_found"      // capability changes that undid the policy
-	CounterNotFound     = "users_not_found"  // reads of users that do not exist (yet)
-	CounterJITRetries   = "jit_retries"      // user.created events retried for a user not yet readable
-	CounterJITGone      = "jit_gone"         // user.created events whose user never became readable: deleted, nothing to enforce
-	CounterFailed       = "failures"         // reads and writes that failed
-	CounterAuditFailed  = "audit_failed"     // audit records that could not be stored
-	CounterSweepRunning = "sweep_running"    // 1 while a sweep runs
-	CounterSweepTotal   = "sweep_total"      // the swept domain's users: 0 until known (at the end, unless the directory counts)
-	CounterSweepChecked = "sweep_checked"    // users the sweep has checked so far
-	CounterSweepChanged = "sweep_changed"    // ... and changed (or, in a dry run, would change)
-	CounterSweepFailed  = "sweep_failed"     // ... and failed to change
-	CounterSweeps       = "sweeps_completed" // sweeps that ran to the end
+	counterEvents       = "events"           // events handled
+	counterChecked      = "users_checked"    // users read and compared with the policy
+	counterCompliant    = "users_compliant"  // ... that complied already (no write)
+	counterChanged      = "users_changed"    // users whose flags were set
+	counterDrift        = "drift_found"      // capability changes that undid the policy
+	counterNotFound     = "users_not_found"  // reads of users that do not exist (yet)
+	counterJITRetries   = "jit_retries"      // user.created events retried for a user not yet readable
+	counterJITGone      = "jit_gone"         // user.created events whose user never became readable: deleted, nothing to enforce
+	counterFailed       = "failures"         // reads and writes that failed
+	counterAuditFailed  = "audit_failed"     // audit records that could not be stored
+	counterSweepRunning = "sweep_running"    // 1 while a sweep runs
+	counterSweepTotal   = "sweep_total"      // the swept domain's users: 0 until known (at the end, unless the directory counts)
+	counterSweepChecked = "sweep_checked"    // users the sweep has checked so far
+	counterSweepChanged = "sweep_changed"    // ... and changed (or, in a dry run, would change)
+	counterSweepFailed  = "sweep_failed"     // ... and failed to change
+	counterSweeps       = "sweeps_completed" // sweeps that ran to the end
 )
 
 func (s *Service) counterSnapshot() map[string]int64 {
 	c := &s.counters
 	out := map[string]int64{
-		CounterEvents:      c.events.Load(),
-		CounterChecked:     c.checked.Load(),
-		CounterCompliant:   c.compliant.Load(),
-		CounterChanged:     c.changed.Load(),
-		CounterDrift:       c.drift.Load(),
-		CounterNotFound:    c.notFound.Load(),
-		CounterJITRetries:  c.jitRetries.Load(),
-		CounterJITGone:     c.jitGone.Load(),
-		CounterFailed:      c.failed.Load(),
-		CounterAuditFailed: c.auditFailed.Load(),
+		counterEvents:      c.events.Load(),
+		counterChecked:     c.checked.Load(),
+		counterCompliant:   c.compliant.Load(),
+		counterChanged:     c.changed.Load(),
+		counterDrift:       c.drift.Load(),
+		counterNotFound:    c.notFound.Load(),
+		counterJITRetries:  c.jitRetries.Load(),
+		counterJITGone:     c.jitGone.Load(),
+		counterFailed:      c.failed.Load(),
+		counterAuditFailed: c.auditFailed.Load(),
 	}
 	s.sweep.snapshot(out)
 	return out

@@ -28,9 +28,9 @@ func (s *Service) Endpoint() servicekit.Endpoint {
 // good is a failed precondition, a domain or database that cannot answer
 // is unavailable.
 var apiErrors = servicekit.APIErrors{}.
-	Map(codes.NotFound, ErrUnknownDatabase, ErrNotFound, errUserGone).
-	Map(codes.InvalidArgument, ErrUnsafeName).
-	Map(codes.FailedPrecondition, ErrReconcileRunning).
+	Map(codes.NotFound, errUnknownDatabase, ErrNotFound, errUserGone).
+	Map(codes.InvalidArgument, errUnsafeName).
+	Map(codes.FailedPrecondition, errReconcileRunning).
 	Permanent(codes.FailedPrecondition)
 
 // GetDatabaseStatus reports one database, or every database.
@@ -60,9 +60,9 @@ func (s *Service) PreviewDatabaseUser(ctx context.Context, req *iamflowv1.Previe
 	if err != nil {
 		return nil, err
 	}
-	v, p, err := s.Preview(ctx, req.GetDatabase(), ref)
+	v, p, err := s.preview(ctx, req.GetDatabase(), ref)
 	if ref.ID != "" && errors.Is(err, errUserGone) {
-		v, p, err = s.Preview(ctx, req.GetDatabase(), UserRef{Name: ref.ID}) // a userName that looks like an id
+		v, p, err = s.preview(ctx, req.GetDatabase(), UserRef{Name: ref.ID}) // a userName that looks like an id
 	}
 	if err != nil {
 		return nil, apiErrors.Status(err)
@@ -96,11 +96,11 @@ func (s *Service) ReconcileDatabase(ctx context.Context, req *iamflowv1.Reconcil
 
 func (s *Service) apiDatabase(name string) (*dbRuntime, error) {
 	if name == "" {
-		return nil, status.Errorf(codes.InvalidArgument, "database: required: one of %s", strings.Join(s.Databases(), ", "))
+		return nil, status.Errorf(codes.InvalidArgument, "database: required: one of %s", strings.Join(s.databases(), ", "))
 	}
 	r := s.byName[name]
 	if r == nil {
-		return nil, status.Errorf(codes.NotFound, "database %q is not configured (configured: %s)", name, strings.Join(s.Databases(), ", "))
+		return nil, status.Errorf(codes.NotFound, "database %q is not configured (configured: %s)", name, strings.Join(s.databases(), ", "))
 	}
 	return r, nil
 }

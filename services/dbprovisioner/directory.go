@@ -99,5 +99,5 @@ type DBUser struct {
 	ExternalName string
 }
 
-// Locked reports whether the account is locked (any LOCKED status).
-func (u DBUser) Locked() bool { return strings.Contains(strings.ToUpper(u.Status), "LOCKED") }
+// locked reports whether the account is locked (any LOCKED status).
+func (u DBUser) locked() bool { return strings.Contains(strings.ToUpper(u.Status), "LOCKED") }

@@ -58,7 +58,7 @@ func (s *Service) handler(r *dbRuntime) bus.Handler {
 			return bus.Done()
 		}
 		c := cause{source: "event", eventID: ev.GetId(), eventType: ev.GetType()}
-		if r.m.Mode() != ModeUser {
+		if r.m.Mode() != modeUser {
 			return s.result(r, s.handleGroupEvent(ctx, r, ev, c))
 		}
 		ref, ok := userOf(ev)
@@ -85,7 +85,7 @@ func (s *Service) result(r *dbRuntime, err error) bus.Result {
 	switch {
 	case err == nil:
 		return bus.Done()
-	case errors.Is(err, ErrUnsafeName):
+	case errors.Is(err, errUnsafeName):
 		return bus.Done()
 	}
 	s.recordError(r, err)
@@ -99,7 +99,7 @@ func (s *Service) handleGroupEvent(ctx context.Context, r *dbRuntime, ev *iamflo
 	if ev.GetKind() != iamflowv1.Kind_KIND_GROUP || ev.GetAction() == iamflowv1.Action_ACTION_DELETED {
 		return nil // a global mapping to a deleted group grants nothing; it is left for an administrator
 	}
-	for i := range r.m.GroupCount() {
+	for i := range r.m.groupCount() {
 		if _, err := s.syncGroup(ctx, r, i, c); err != nil {
 			return err
 		}

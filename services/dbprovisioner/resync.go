@@ -16,33 +16,33 @@ const (
 	maxReportLines      = 100
 )
 
-// ReconcileReport is what a full reconcile of one database did (or, in a
+// reconcileReport is what a full reconcile of one database did (or, in a
 // dry run, would do).
-type ReconcileReport struct {
+type reconcileReport struct {
 	Database string
 	DryRun   bool
 	// Checked counts users (user mode) or groups checked; Changed those that
 	// needed statements; Failed those that failed; Skipped those left alone.
 	Checked, Changed, Failed, Skipped int
 	// Statements run (or that would run), at most 1000.
-	Statements []ReportStatement
+	Statements []reportStatement
 	// Failures and Skips, "<name>: <reason>", at most 100 each.
 	Failures, Skips   []string
 	Started, Finished time.Time
 }
 
-// ReportStatement is one statement of a report.
-type ReportStatement struct {
+// reportStatement is one statement of a report.
+type reportStatement struct {
 	Subject, Action, SQL, IAMName string
 }
 
-func (rep *ReconcileReport) addPlan(p Plan) {
+func (rep *reconcileReport) addPlan(p Plan) {
 	if len(p.Steps) > 0 {
 		rep.Changed++
 	}
 	for _, st := range p.Steps {
 		if len(rep.Statements) < maxReportStatements {
-			rep.Statements = append(rep.Statements, ReportStatement{Subject: p.Subject, Action: st.Action, SQL: st.Statement.Text, IAMName: p.IAMName})
+			rep.Statements = append(rep.Statements, reportStatement{Subject: p.Subject, Action: st.Action, SQL: st.Statement.Text, IAMName: p.IAMName})
 		}
 	}
 	if p.Skipped != "" {
@@ -51,14 +51,14 @@ func (rep *ReconcileReport) addPlan(p Plan) {
 	}
 }
 
-func (rep *ReconcileReport) fail(name string, err error) {
+func (rep *reconcileReport) fail(name string, err error) {
 	rep.Failed++
 	if len(rep.Failures) < maxReportLines {
 		rep.Failures = append(rep.Failures, name+": "+err.Error())
 	}
 }
 
-func (rep *ReconcileReport) skip(name, why string) {
+func (rep *reconcileReport) skip(name, why string) {
 	if len(rep.Skips) < maxReportLines {
 		rep.Skips = append(rep.Skips, name+": "+why)
 	}
@@ -70,18 +70,18 @@ func (rep *ReconcileReport) skip(name, why string) {
 // left every group, or were deleted, are locked (or dropped); in shared and
 // global_role modes every mapped group's objects. With dryRun nothing is
 // run and the report lists the statements that would be. One reconcile per
-// database runs at a time (ErrReconcileRunning). A failing user does not
+// database runs at a time (errReconcileRunning). A failing user does not
 // stop the reconcile; an error is returned only when the users to check
 // cannot be listed.
-func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (ReconcileReport, error) {
+func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (reconcileReport, error) {
 	r := s.byName[database]
 	if r == nil {
-		return ReconcileReport{}, fmt.Errorf("%w: %q", ErrUnknownDatabase, database)
+		return reconcileReport{}, fmt.Errorf("%w: %q", errUnknownDatabase, database)
 	}
 	r.recMu.Lock()
 	if r.reconciling {
 		r.recMu.Unlock()
-		return ReconcileReport{}, fmt.Errorf("database %s: %w", database, ErrReconcileRunning)
+		return reconcileReport{}, fmt.Errorf("database %s: %w", database, errReconcileRunning)
 	}
 	r.reconciling = true
 	r.recMu.Unlock()
@@ -91,13 +91,13 @@ func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (
 		r.recMu.Unlock()
 	}()
 
-	rep := ReconcileReport{Database: database, DryRun: dryRun, Started: s.kit.Now()}
+	rep := reconcileReport{Database: database, DryRun: dryRun, Started: s.kit.Now()}
 	c := cause{source: "reconcile", dryRun: dryRun}
 	var err error
-	if r.m.Mode() == ModeUser {
+	if r.m.Mode() == modeUser {
 		err = s.reconcileUsers(ctx, r, c, &rep)
 	} else {
-		for i := range r.m.GroupCount() {
+		for i := range r.m.groupCount() {
 			if ctx.Err() != nil {
 				err = ctx.Err()
 				break
@@ -124,7 +124,7 @@ func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (
 	return rep, nil
 }
 
-func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep *ReconcileReport) error {
+func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep *reconcileReport) error {
 	done := map[string]bool{} // lower-case userNames and "id:<id>" synced already
 	sync := func(ref UserRef) {
 		rep.Checked++
@@ -166,7 +166,7 @@ func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep
 		}
 	}
 	// ... and every account iamflow created, whatever its user's groups now.
-	pattern, err := r.m.PrincipalPattern()
+	pattern, err := r.m.principalPattern()
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep
 	}
 	for _, a := range accounts {
 		g, err := ords.ParseGlobalName(a.ExternalName)
-		if err != nil || g.Kind() != ords.GlobalKindPrincipal || !strings.EqualFold(g.Domain(), r.cfg.IAMDomain()) {
+		if err != nil || g.Kind() != ords.GlobalKindPrincipal || !strings.EqualFold(g.Domain(), r.cfg.iamDomain()) {
 			continue // '_' is a LIKE wildcard: another domain's account
 		}
 		if done[strings.ToLower(g.Name())] {
@@ -194,14 +194,14 @@ func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep
 	return nil
 }
 
-// Preview reads one IAM user and their account in one database and returns
+// preview reads one IAM user and their account in one database and returns
 // what a reconcile would run, changing nothing.
-func (s *Service) Preview(ctx context.Context, database string, ref UserRef) (UserView, Plan, error) {
+func (s *Service) preview(ctx context.Context, database string, ref UserRef) (UserView, Plan, error) {
 	r := s.byName[database]
 	if r == nil {
-		return UserView{}, Plan{}, fmt.Errorf("%w: %q", ErrUnknownDatabase, database)
+		return UserView{}, Plan{}, fmt.Errorf("%w: %q", errUnknownDatabase, database)
 	}
-	if r.m.Mode() != ModeUser {
+	if r.m.Mode() != modeUser {
 		return UserView{}, Plan{}, fmt.Errorf("database %s: mode %s has no per-user accounts: %w", database, r.m.Mode(), ErrPermanent)
 	}
 	had, err := s.book.get(ctx, r.cfg.Name, ref.ID)
@@ -244,7 +244,7 @@ func (s *Service) reconcileAll(ctx context.Context, why string) {
 		}
 		rep, err := s.Reconcile(ctx, r.cfg.Name, false)
 		switch {
-		case errors.Is(err, ErrReconcileRunning):
+		case errors.Is(err, errReconcileRunning):
 			s.kit.Log().Info("reconcile skipped: another is running", "database", r.cfg.Name, "trigger", why)
 		case err != nil && ctx.Err() == nil:
 			s.kit.Log().Error("reconcile failed", "database", r.cfg.Name, "trigger", why, "error", err)

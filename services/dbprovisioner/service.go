@@ -46,7 +46,7 @@ type dbRuntime struct {
 
 	recMu       sync.Mutex
 	reconciling bool
-	lastReport  atomic.Pointer[ReconcileReport]
+	lastReport  atomic.Pointer[reconcileReport]
 }
 
 // New validates cfg's mappings and returns the service. dirs maps domain
@@ -115,8 +115,8 @@ func build(cfg Config, b *bus.Bus, dirs map[string]Directory, dbs map[string]Dat
 // Name returns "dbprovisioner".
 func (s *Service) Name() string { return Name }
 
-// Databases returns the configured databases' names, sorted.
-func (s *Service) Databases() []string {
+// databases returns the configured databases' names, sorted.
+func (s *Service) databases() []string {
 	out := make([]string, len(s.dbs))
 	for i, r := range s.dbs {
 		out[i] = r.cfg.Name
@@ -132,18 +132,18 @@ func (s *Service) Databases() []string {
 func (s *Service) ConsumerConfig(database string) (bus.ConsumerConfig, error) {
 	r := s.byName[database]
 	if r == nil {
-		return bus.ConsumerConfig{}, fmt.Errorf("%w: %q", ErrUnknownDatabase, database)
+		return bus.ConsumerConfig{}, fmt.Errorf("%w: %q", errUnknownDatabase, database)
 	}
 	return s.consumerConfig(r), nil
 }
 
 func (s *Service) consumerConfig(r *dbRuntime) bus.ConsumerConfig {
 	cc := s.cfg.Consumer
-	cc.Durable = s.cfg.Durable(r.cfg.Name)
+	cc.Durable = s.cfg.durable(r.cfg.Name)
 	if cc.Concurrency == 0 {
 		cc.Concurrency = r.cfg.MaxConcurrency
 	}
-	if r.m.Mode() == ModeUser {
+	if r.m.Mode() == modeUser {
 		cc.FilterSubjects = []string{event.SubjectFilter(r.cfg.Domain, "user"), event.SubjectFilter(r.cfg.Domain, "membership")}
 	} else {
 		cc.FilterSubjects = []string{event.SubjectFilter(r.cfg.Domain, "group")}
@@ -172,7 +172,7 @@ func (s *Service) Run(ctx context.Context) error {
 			r.consumer.Store(c)
 			w.Consumers = append(w.Consumers, c)
 		}
-		s.kit.Log().Info("dbprovisioner running", "databases", s.Databases(), "reconcile_interval", s.cfg.Reconcile.Interval,
+		s.kit.Log().Info("dbprovisioner running", "databases", s.databases(), "reconcile_interval", s.cfg.Reconcile.Interval,
 			"reconcile_on_start", s.cfg.Reconcile.OnStart)
 		return w, nil
 	})

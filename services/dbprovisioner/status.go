@@ -28,24 +28,24 @@ type counters struct {
 // Status counter names, per database in DatabaseStatus and summed in the
 // service status.
 const (
-	CounterEvents      = "events"
-	CounterChecked     = "checked"
-	CounterInLine      = "in_line"
-	CounterChanged     = "changed"
-	CounterStatements  = "statements"
-	CounterSkipped     = "skipped"
-	CounterRefused     = "refused_unsafe_name"
-	CounterFailed      = "failures"
-	CounterAuditFailed = "audit_failed"
-	CounterReconciles  = "reconciles_completed"
+	counterEvents      = "events"
+	counterChecked     = "checked"
+	counterInLine      = "in_line"
+	counterChanged     = "changed"
+	counterStatements  = "statements"
+	counterSkipped     = "skipped"
+	counterRefused     = "refused_unsafe_name"
+	counterFailed      = "failures"
+	counterAuditFailed = "audit_failed"
+	counterReconciles  = "reconciles_completed"
 )
 
 func (c *counters) snapshot() map[string]int64 {
 	return map[string]int64{
-		CounterEvents: c.events.Load(), CounterChecked: c.checked.Load(), CounterInLine: c.inLine.Load(),
-		CounterChanged: c.changed.Load(), CounterStatements: c.statements.Load(), CounterSkipped: c.skipped.Load(),
-		CounterRefused: c.refused.Load(), CounterFailed: c.failed.Load(), CounterAuditFailed: c.auditFailed.Load(),
-		CounterReconciles: c.reconciles.Load(),
+		counterEvents: c.events.Load(), counterChecked: c.checked.Load(), counterInLine: c.inLine.Load(),
+		counterChanged: c.changed.Load(), counterStatements: c.statements.Load(), counterSkipped: c.skipped.Load(),
+		counterRefused: c.refused.Load(), counterFailed: c.failed.Load(), counterAuditFailed: c.auditFailed.Load(),
+		counterReconciles: c.reconciles.Load(),
 	}
 }
 
@@ -93,7 +93,7 @@ func (s *Service) databaseStatus(ctx context.Context, r *dbRuntime) *iamflowv1.D
 }
 
 // Proto is the API form of the report.
-func (rep ReconcileReport) Proto() *iamflowv1.ReconcileDatabaseResponse {
+func (rep reconcileReport) Proto() *iamflowv1.ReconcileDatabaseResponse {
 	out := &iamflowv1.ReconcileDatabaseResponse{
 		Database: rep.Database, DryRun: rep.DryRun,
 		Checked: int64(rep.Checked), Changed: int64(rep.Changed), Failed: int64(rep.Failed), Skipped: int64(rep.Skipped),

@@ -16,10 +16,10 @@ import (
 
 // Errors of the service.
 var (
-	// ErrUnknownDatabase: no database of that name is configured.
-	ErrUnknownDatabase = errors.New("unknown database")
-	// ErrReconcileRunning: a reconcile of the database is running already.
-	ErrReconcileRunning = errors.New("a reconcile of this database is running")
+	// errUnknownDatabase: no database of that name is configured.
+	errUnknownDatabase = errors.New("unknown database")
+	// errReconcileRunning: a reconcile of the database is running already.
+	errReconcileRunning = errors.New("a reconcile of this database is running")
 	// errUserGone: the event's user no longer exists and names no userName.
 	errUserGone = errors.New("user gone and no userName known")
 )
@@ -64,7 +64,7 @@ func (s *Service) syncUser(ctx context.Context, r *dbRuntime, ref UserRef, c cau
 		}
 	}
 	switch {
-	case res.view.Found && res.user.ID != "" && (r.m.WantsAccount(res.view) || res.view.Account != nil):
+	case res.view.Found && res.user.ID != "" && (r.m.wantsAccount(res.view) || res.view.Account != nil):
 		err = s.book.put(ctx, r.cfg.Name, res.user.ID, res.user.UserName)
 	case !res.view.Found && ref.ID != "":
 		err = s.book.forget(ctx, r.cfg.Name, ref.ID)
@@ -80,8 +80,8 @@ func (s *Service) syncOne(ctx context.Context, r *dbRuntime, ref UserRef, had st
 		res.plan, err = r.m.PlanUser(res.view)
 	}
 	res.user = res.view.User
-	if errors.Is(err, ErrUnsafeName) {
-		if !r.m.WantsAccount(res.view) {
+	if errors.Is(err, errUnsafeName) {
+		if !r.m.wantsAccount(res.view) {
 			// Outside the mapping (or gone): no account was ever made for a
 			// name that cannot be one, so there is nothing to do.
 			r.counters.skipped.Add(1)
@@ -112,7 +112,7 @@ func (s *Service) refuse(ctx context.Context, r *dbRuntime, u User, err error, c
 	}
 	s.kit.Log().WarnContext(ctx, "user in a mapped group cannot have a database account", "database", r.cfg.Name,
 		"user", u.UserName, "error", err)
-	rec := s.auditRecord(r, Plan{IAMName: u.UserName, Subject: u.UserName}, Step{Action: ActionRefuse}, resourceOfUser(u), c)
+	rec := s.auditRecord(r, Plan{IAMName: u.UserName, Subject: u.UserName}, Step{Action: actionRefuse}, resourceOfUser(u), c)
 	rec.Outcome, rec.Reason = audit.OutcomeFailed, err.Error()+"; rename the user or change the mapping"
 	s.record(ctx, r, rec)
 }
@@ -148,7 +148,7 @@ func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef, ha
 		r.counters.failed.Add(1)
 		return v, fmt.Errorf("read user %s in %s: %w", ref, r.cfg.Domain, err)
 	}
-	acct, err := r.m.AccountName(v.User.UserName)
+	acct, err := r.m.accountName(v.User.UserName)
 	if err != nil {
 		return v, err // unsafe: nothing is read or run
 	}
@@ -175,19 +175,19 @@ func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef, ha
 
 // syncGroup ensures mapped group i's objects (shared, global_role modes).
 func (s *Service) syncGroup(ctx context.Context, r *dbRuntime, i int, c cause) (p Plan, err error) {
-	subject := r.m.GroupSubject(i)
+	subject := r.m.groupSubject(i)
 	ctx, span := s.kit.Tracer().Start(ctx, "dbprovisioner sync group", trace.WithAttributes(
 		attribute.String("iamflow.database", r.cfg.Name), attribute.String("iamflow.subject", subject.Name()),
 		attribute.String("iamflow.trigger", c.source)))
 	defer func() { endSpan(span, err) }()
-	var v GroupView
+	var v groupView
 	if err := func() error {
 		if err := acquire(ctx, r.sem); err != nil {
 			return err
 		}
 		defer release(r.sem)
 		r.counters.checked.Add(1)
-		if r.m.Mode() == ModeGlobalRole {
+		if r.m.Mode() == modeGlobalRole {
 			ok, err := r.db.RoleExists(ctx, subject)
 			v.RoleExists = ok
 			return err
@@ -221,7 +221,7 @@ func (s *Service) apply(ctx context.Context, r *dbRuntime, p Plan, related *iamf
 		r.counters.skipped.Add(1)
 		s.metrics.outcome(r.cfg.Name, c.source, "skipped")
 		if inScope && !c.dryRun {
-			rec := s.auditRecord(r, p, Step{Action: ActionSkip}, related, c)
+			rec := s.auditRecord(r, p, Step{Action: actionSkip}, related, c)
 			rec.Outcome, rec.Reason = audit.OutcomeSkipped, p.Skipped
 			s.record(ctx, r, rec)
 		}
@@ -267,14 +267,14 @@ func (s *Service) apply(ctx context.Context, r *dbRuntime, p Plan, related *iamf
 // Records carry names and SQL text built from names, never secrets.
 func (s *Service) auditRecord(r *dbRuntime, p Plan, st Step, related *iamflowv1.Resource, c cause) *iamflowv1.AuditRecord {
 	typ := "DatabaseUser"
-	if r.m.Mode() == ModeGlobalRole {
+	if r.m.Mode() == modeGlobalRole {
 		typ = "DatabaseRole"
 	}
 	var reason strings.Builder
 	switch {
-	case len(p.Groups) > 0 && r.m.Mode() == ModeUser:
+	case len(p.Groups) > 0 && r.m.Mode() == modeUser:
 		fmt.Fprintf(&reason, "member of %s", strings.Join(p.Groups, ", "))
-	case r.m.Mode() == ModeUser:
+	case r.m.Mode() == modeUser:
 		fmt.Fprintf(&reason, "in no mapped group (on_leave %s)", r.cfg.OnLeave)
 	default:
 		fmt.Fprintf(&reason, "group %s (%s)", p.IAMName, r.m.Mode())

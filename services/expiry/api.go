@@ -34,14 +34,14 @@ var apiErrors = servicekit.APIErrors{}.
 
 // GrantMembership implements iamflow.v1.ExpiryService.
 func (s *Service) GrantMembership(ctx context.Context, req *iamflowv1.GrantMembershipRequest) (*iamflowv1.GrantMembershipResponse, error) {
-	gr := GrantRequest{Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser(), Reason: req.GetReason(), Requester: req.GetRequester()}
+	gr := grantRequest{Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser(), Reason: req.GetReason(), Requester: req.GetRequester()}
 	if req.Duration != nil {
 		gr.Duration = req.GetDuration().AsDuration()
 	}
 	if req.Until != nil {
 		gr.Until = req.GetUntil().AsTime()
 	}
-	g, err := s.Grant(ctx, gr)
+	g, err := s.grant(ctx, gr)
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}
@@ -63,7 +63,7 @@ func (s *Service) ExtendGrant(ctx context.Context, req *iamflowv1.ExtendGrantReq
 	if req.Until != nil {
 		until = req.GetUntil().AsTime()
 	}
-	g, err := s.Extend(ctx, req.GetId(), d, until, req.GetRequester(), req.GetReason())
+	g, err := s.extend(ctx, req.GetId(), d, until, req.GetRequester(), req.GetReason())
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}
@@ -75,7 +75,7 @@ func (s *Service) RevokeGrant(ctx context.Context, req *iamflowv1.RevokeGrantReq
 	if !validID(req.GetId()) {
 		return nil, status.Errorf(codes.InvalidArgument, "id: %q is not a grant id (32 hex digits)", req.GetId())
 	}
-	g, err := s.Revoke(ctx, req.GetId(), req.GetRequester(), req.GetReason())
+	g, err := s.revoke(ctx, req.GetId(), req.GetRequester(), req.GetReason())
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}
@@ -84,7 +84,7 @@ func (s *Service) RevokeGrant(ctx context.Context, req *iamflowv1.RevokeGrantReq
 
 // GetGrant implements iamflow.v1.ExpiryService.
 func (s *Service) GetGrant(ctx context.Context, req *iamflowv1.GetGrantRequest) (*iamflowv1.GetGrantResponse, error) {
-	g, err := s.Get(ctx, req.GetId())
+	g, err := s.get(ctx, req.GetId())
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}
@@ -93,7 +93,7 @@ func (s *Service) GetGrant(ctx context.Context, req *iamflowv1.GetGrantRequest) 
 
 // ListGrants implements iamflow.v1.ExpiryService.
 func (s *Service) ListGrants(ctx context.Context, req *iamflowv1.ListGrantsRequest) (*iamflowv1.ListGrantsResponse, error) {
-	f := Filter{State: req.GetState(), Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser()}
+	f := filter{State: req.GetState(), Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser()}
 	if req.ExpiresAfter != nil {
 		f.ExpiresAfter = req.GetExpiresAfter().AsTime()
 	}
@@ -117,7 +117,7 @@ func (s *Service) ListGrants(ctx context.Context, req *iamflowv1.ListGrantsReque
 		}
 		off = n
 	}
-	all, err := s.List(ctx, f)
+	all, err := s.list(ctx, f)
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}

@@ -189,7 +189,7 @@ func TestAdminAPIOverREST(t *testing.T) {
 
 func mustList(t *testing.T, svc *Service) []*iamflowv1.Grant {
 	t.Helper()
-	gs, err := svc.List(context.Background(), Filter{})
+	gs, err := svc.list(context.Background(), filter{})
 	if err != nil {
 		t.Fatal(err)
 	}

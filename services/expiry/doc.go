@@ -20,7 +20,7 @@
 // Whatever fires, the handler is level-triggered: it reads the grant, acts
 // only if it is still open and its deadline has passed, and changes it only
 // by compare-and-set on the KV revision. Before calling the domain it claims
-// the grant (a CAS that records the claimant for ClaimTTL), so two
+// the grant (a CAS that records the claimant for claimTTL), so two
 // replicas, or a timer and a scan, never both revoke it. An extended grant's
 // old timer finds the deadline in the future and does nothing.
 //

@@ -60,7 +60,7 @@ func (s *Service) handleEvent(ctx context.Context, m *bus.Msg) bus.Result {
 	if requester == "" {
 		requester = e.GetActor().GetId()
 	}
-	if _, err := s.adopt(ctx, tg, groupID, groupName, userID, userName, SourceEvent,
+	if _, err := s.adopt(ctx, tg, groupID, groupName, userID, userName, sourceEvent,
 		requester, "membership added outside iamflow (event "+e.GetId()+")", e.GetId()); err != nil {
 		return retry(err)
 	}

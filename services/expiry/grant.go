@@ -17,9 +17,9 @@ import (
 
 // Grant sources.
 const (
-	SourceAPI       = "api"
-	SourceEvent     = "event"
-	SourceReconcile = "reconcile"
+	sourceAPI       = "api"
+	sourceEvent     = "event"
+	sourceReconcile = "reconcile"
 )
 
 // What a request to the service can be refused with. Refusals keep their
@@ -46,8 +46,8 @@ func refuse(kind error, format string, args ...any) error {
 func (r *refusal) Error() string        { return r.msg }
 func (r *refusal) Is(target error) bool { return target == r.kind }
 
-// GrantRequest asks for a temporary membership.
-type GrantRequest struct {
+// grantRequest asks for a temporary membership.
+type grantRequest struct {
 	// Domain is the domain's short name.
 	Domain string
 	// Group and User by SCIM id or by displayName / userName.
@@ -61,13 +61,13 @@ type GrantRequest struct {
 
 var scimIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-// Grant adds the user to the temporary group until the deadline (adopting a
+// grant adds the user to the temporary group until the deadline (adopting a
 // membership that exists) and records the grant. It refuses when the
 // domain, group or user does not exist (errNoSuch), the group is not a
 // temporary group (errPrecondition), the deadline is past or over
 // max_duration (errInvalid), or the membership has an open grant (errHeld:
 // extend that one).
-func (s *Service) Grant(ctx context.Context, req GrantRequest) (*iamflowv1.Grant, error) {
+func (s *Service) grant(ctx context.Context, req grantRequest) (*iamflowv1.Grant, error) {
 	st, err := s.init(ctx)
 	if err != nil {
 		return nil, err
@@ -103,7 +103,7 @@ func (s *Service) Grant(ctx context.Context, req GrantRequest) (*iamflowv1.Grant
 	g := &iamflowv1.Grant{
 		Id: newID(), Domain: req.Domain, GroupId: groupID, GroupName: groupName, UserId: userID, UserName: userName,
 		State: iamflowv1.GrantState_GRANT_STATE_PENDING, CreatedAt: timestamppb.New(now), ExpiresAt: timestamppb.New(deadline),
-		Reason: req.Reason, Requester: req.Requester, Source: SourceAPI,
+		Reason: req.Reason, Requester: req.Requester, Source: sourceAPI,
 	}
 	addHistory(g, now, iamflowv1.GrantState_GRANT_STATE_UNSPECIFIED, g.State, req.Requester, "granted until "+deadline.UTC().Format(time.RFC3339))
 	other, err := st.claimMembership(ctx, g.Domain, groupID, userID, g.Id)
@@ -143,11 +143,11 @@ func (s *Service) Grant(ctx context.Context, req GrantRequest) (*iamflowv1.Grant
 	if addErr != nil {
 		st.releaseMembership(ctx, r.g)
 		s.counters.failures.Add(1)
-		s.audit(ctx, ActionGrant, audit.OutcomeFailed, r.g, nil, req.Requester, addErr.Error())
+		s.audit(ctx, actionGrant, audit.OutcomeFailed, r.g, nil, req.Requester, addErr.Error())
 		return nil, fmt.Errorf("add %s to %s: %w", userName, groupName, addErr)
 	}
 	s.counters.granted.Add(1)
-	s.audit(ctx, ActionGrant, audit.OutcomeDone, r.g, nil, req.Requester, req.Reason)
+	s.audit(ctx, actionGrant, audit.OutcomeDone, r.g, nil, req.Requester, req.Reason)
 	return s.view(r.g), nil
 }
 
@@ -176,9 +176,9 @@ func deadlineFor(tg TemporaryGroup, now time.Time, d time.Duration, until time.T
 	return deadline, nil
 }
 
-// Extend moves an open grant's deadline to until (or now + d), within the
+// extend moves an open grant's deadline to until (or now + d), within the
 // group's max_duration from now.
-func (s *Service) Extend(ctx context.Context, id string, d time.Duration, until time.Time, requester, reason string) (*iamflowv1.Grant, error) {
+func (s *Service) extend(ctx context.Context, id string, d time.Duration, until time.Time, requester, reason string) (*iamflowv1.Grant, error) {
 	if !validID(id) {
 		return nil, refuse(errInvalid, "id: %q is not a grant id (32 hex digits)", id)
 	}
@@ -227,12 +227,12 @@ func (s *Service) Extend(ctx context.Context, id string, d time.Duration, until 
 		s.kit.Log().Error("deadline timer not set; the scan will enforce it", "grant", id, "error", err)
 	}
 	s.counters.extended.Add(1)
-	s.audit(ctx, ActionExtend, audit.OutcomeDone, r.g, map[string]string{"expires_at": before.UTC().Format(time.RFC3339Nano)}, requester, reason)
+	s.audit(ctx, actionExtend, audit.OutcomeDone, r.g, map[string]string{"expires_at": before.UTC().Format(time.RFC3339Nano)}, requester, reason)
 	return s.view(r.g), nil
 }
 
-// Revoke ends an open grant now, removing the membership.
-func (s *Service) Revoke(ctx context.Context, id, requester, reason string) (*iamflowv1.Grant, error) {
+// revoke ends an open grant now, removing the membership.
+func (s *Service) revoke(ctx context.Context, id, requester, reason string) (*iamflowv1.Grant, error) {
 	if !validID(id) {
 		return nil, refuse(errInvalid, "id: %q is not a grant id (32 hex digits)", id)
 	}
@@ -255,8 +255,8 @@ func (s *Service) Revoke(ctx context.Context, id, requester, reason string) (*ia
 	return s.view(g), nil
 }
 
-// Get returns one grant.
-func (s *Service) Get(ctx context.Context, id string) (*iamflowv1.Grant, error) {
+// get returns one grant.
+func (s *Service) get(ctx context.Context, id string) (*iamflowv1.Grant, error) {
 	st, err := s.init(ctx)
 	if err != nil {
 		return nil, err
@@ -281,15 +281,15 @@ func (s *Service) view(g *iamflowv1.Grant) *iamflowv1.Grant {
 	return g
 }
 
-// Filter selects grants for List; zero fields match all.
-type Filter struct {
+// filter selects grants for list; zero fields match all.
+type filter struct {
 	State                       iamflowv1.GrantState
 	Domain                      string
 	Group, User                 string // SCIM id or name
 	ExpiresAfter, ExpiresBefore time.Time
 }
 
-func (f Filter) match(g *iamflowv1.Grant) bool {
+func (f filter) match(g *iamflowv1.Grant) bool {
 	eq := func(want, id, name string) bool {
 		return want == "" || want == id || strings.EqualFold(want, name)
 	}
@@ -299,8 +299,8 @@ func (f Filter) match(g *iamflowv1.Grant) bool {
 		(f.ExpiresAfter.IsZero() || !exp.Before(f.ExpiresAfter)) && (f.ExpiresBefore.IsZero() || exp.Before(f.ExpiresBefore))
 }
 
-// List returns the grants f selects, newest first.
-func (s *Service) List(ctx context.Context, f Filter) ([]*iamflowv1.Grant, error) {
+// list returns the grants f selects, newest first.
+func (s *Service) list(ctx context.Context, f filter) ([]*iamflowv1.Grant, error) {
 	st, err := s.init(ctx)
 	if err != nil {
 		return nil, err

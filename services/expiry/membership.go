@@ -69,7 +69,7 @@ func (s *Service) adopt(ctx context.Context, tg TemporaryGroup, groupID, groupNa
 	s.counters.adopted.Add(1)
 	s.kit.Log().Info("membership adopted as a grant", "grant", g.Id, "domain", g.Domain, "group", groupName, "user", userID,
 		"source", source, "expires_at", g.ExpiresAt.AsTime())
-	s.auditEvent(ctx, ActionGrant, audit.OutcomeDone, g, nil, requester, note, eventID)
+	s.auditEvent(ctx, actionGrant, audit.OutcomeDone, g, nil, requester, note, eventID)
 	return g, nil
 }
 

@@ -127,7 +127,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 			} else if m.Display != nil {
 				userName = *m.Display
 			}
-			ng, err := s.adopt(ctx, tg, *g.Id, name, *m.Value, userName, SourceReconcile, Name,
+			ng, err := s.adopt(ctx, tg, *g.Id, name, *m.Value, userName, sourceReconcile, Name,
 				"member of a temporary group without a grant (reconcile on start)", "")
 			if err != nil {
 				errs = append(errs, err)

@@ -29,21 +29,21 @@ const Stream = "IAM_EXPIRY"
 
 // Subjects of the IAM_EXPIRY stream.
 const (
-	SubjectPrefix   = "iam.expiry"
-	scheduleSubject = SubjectPrefix + ".schedule"
-	dueSubject      = SubjectPrefix + ".due"
+	subjectPrefix   = "iam.expiry"
+	scheduleSubject = subjectPrefix + ".schedule"
+	dueSubject      = subjectPrefix + ".due"
 )
 
-// ClaimTTL is how long a replica's claim on a grant it is revoking holds
+// claimTTL is how long a replica's claim on a grant it is revoking holds
 // before another may take over (if the claimant crashed).
-const ClaimTTL = 30 * time.Second
+const claimTTL = 30 * time.Second
 
 // Audit actions.
 const (
-	ActionGrant  = "grant"
-	ActionExtend = "extend"
-	ActionRevoke = "revoke"
-	ActionExpire = "expire"
+	actionGrant  = "grant"
+	actionExtend = "extend"
+	actionRevoke = "revoke"
+	actionExpire = "expire"
 )
 
 // Service is the expiry service. Create it with New; it is an app.Service
@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain,
 		kit: kit, cfg: cfg, groups: map[string]TemporaryGroup{}, bus: b, clients: map[string]Domain{},
 		metrics: newMetrics(kit.Registerer()), instance: newID()[:12],
 	}
-	s.dueMaxDeliver = s.DueConsumerConfig().WithDefaults().MaxDeliver
+	s.dueMaxDeliver = s.dueConsumerConfig().WithDefaults().MaxDeliver
 	var missing []string
 	for _, g := range cfg.Groups {
 		s.groups[g.key()] = g
@@ -127,15 +127,15 @@ func (s *Service) init(ctx context.Context) (*store, error) {
 	js := s.bus.JetStream()
 	storage, replicas := s.bus.Placement()
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: Bucket, Description: "iamflow temporary group grants", History: 1, Storage: storage, Replicas: replicas,
+		Bucket: grantsBucket, Description: "iamflow temporary group grants", History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("expiry: create bucket %s: %w", Bucket, err)
+		return nil, fmt.Errorf("expiry: create bucket %s: %w", grantsBucket, err)
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:              Stream,
 		Description:       "iamflow grant deadlines: schedules and the due messages they fire",
-		Subjects:          []string{SubjectPrefix + ".>"},
+		Subjects:          []string{subjectPrefix + ".>"},
 		Retention:         jetstream.LimitsPolicy,
 		Storage:           storage,
 		Replicas:          replicas,
@@ -151,8 +151,8 @@ func (s *Service) init(ctx context.Context) (*store, error) {
 	return s.st, nil
 }
 
-// DueConsumerConfig is the consumer of fired deadlines.
-func (s *Service) DueConsumerConfig() bus.ConsumerConfig {
+// dueConsumerConfig is the consumer of fired deadlines.
+func (s *Service) dueConsumerConfig() bus.ConsumerConfig {
 	cc := s.cfg.Consumer
 	cc.Stream = Stream
 	cc.Durable = cc.Durable + "-due"
@@ -163,9 +163,9 @@ func (s *Service) DueConsumerConfig() bus.ConsumerConfig {
 	return cc
 }
 
-// EventConsumerConfig is the consumer of membership events of the domains
+// eventConsumerConfig is the consumer of membership events of the domains
 // with temporary groups.
-func (s *Service) EventConsumerConfig() bus.ConsumerConfig {
+func (s *Service) eventConsumerConfig() bus.ConsumerConfig {
 	cc := s.cfg.Consumer
 	cc.FilterSubjects = nil
 	seen := map[string]bool{}
@@ -188,14 +188,14 @@ func (s *Service) Run(ctx context.Context) error {
 		if _, err := s.init(ctx); err != nil {
 			return w, err
 		}
-		due, err := s.bus.Consumer(ctx, s.DueConsumerConfig(), s.handleDue)
+		due, err := s.bus.Consumer(ctx, s.dueConsumerConfig(), s.handleDue)
 		if err != nil {
 			return w, err
 		}
 		s.consDue.Store(due)
 		w.Consumers = append(w.Consumers, due)
 		if len(s.cfg.Groups) > 0 {
-			ev, err := s.bus.Consumer(ctx, s.EventConsumerConfig(), s.handleEvent)
+			ev, err := s.bus.Consumer(ctx, s.eventConsumerConfig(), s.handleEvent)
 			if err != nil {
 				return w, err
 			}

@@ -54,7 +54,7 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 		if r.claim != "" && now.Before(r.claimUntil) {
 			return r.g, r.claimUntil.Sub(now), errClaimed
 		}
-		r.claim, r.claimUntil = token, now.Add(ClaimTTL)
+		r.claim, r.claimUntil = token, now.Add(claimTTL)
 		if _, err = st.update(ctx, r, rev); err == nil {
 			timerMissed = byScan && r.g.LastError == "" && !r.g.Overdue
 			break
@@ -87,9 +87,9 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 	if err != nil {
 		return nil, 0, err
 	}
-	action := ActionRevoke
+	action := actionRevoke
 	if to == iamflowv1.GrantState_GRANT_STATE_EXPIRED {
-		action = ActionExpire
+		action = actionExpire
 	}
 	if removeErr != nil {
 		s.counters.failures.Add(1)

@@ -21,8 +21,8 @@ import (
 	"github.com/iamflow/iamflow/internal/event"
 )
 
-// Response is the JSON body of a 202 to events: every count, zeros included.
-type Response struct {
+// response is the JSON body of a 202 to events: every count, zeros included.
+type response struct {
 	// Published events were stored in JetStream by this request.
 	Published int `json:"published"`
 	// Duplicates were already stored (OCI delivered them before).
@@ -33,16 +33,16 @@ type Response struct {
 	UnknownDomain int `json:"unknown_domain"`
 }
 
-// ConfirmationResponse is the JSON body of the answer to a Notifications
+// confirmationResponse is the JSON body of the answer to a Notifications
 // subscription confirmation.
-type ConfirmationResponse struct {
+type confirmationResponse struct {
 	// Confirmation is "confirmed" (200: iamflow fetched the confirmation
 	// URL) or "pending" (202: logged for an operator to open).
 	Confirmation string `json:"confirmation"`
 }
 
-// ErrorResponse is the JSON body of a 4xx or 5xx answer.
-type ErrorResponse struct {
+// errorResponse is the JSON body of a 4xx or 5xx answer.
+type errorResponse struct {
 	// Error is a stable code: unauthorized, method_not_allowed,
 	// unsupported_media_type, body_too_large, malformed_json, unsupported_shape,
 	// missing_field, wrong_type, too_many_events, unavailable, confirmation_failed.
@@ -89,7 +89,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) int {
 	batch, err := Parse(r.Header, body, now)
 	if err != nil {
 		s.counters.rejected.Add(1)
-		var pe *ParseError
+		var pe *parseError
 		if errors.As(err, &pe) {
 			status := http.StatusBadRequest
 			if pe.Code == "too_many_events" {
@@ -108,7 +108,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) int {
 // publish sends the batch's events to JetStream and answers 202 only when all
 // are stored; otherwise 503 with Retry-After, so OCI delivers again.
 func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Batch, now time.Time) int {
-	var resp Response
+	var resp response
 	for _, u := range batch.Unknown {
 		resp.UnknownType++
 		s.counters.unknownType.Add(1)
@@ -190,7 +190,7 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 		s.counters.confirmManual.Add(1)
 		s.kit.Log().WarnContext(ctx, "subscription confirmation needs an operator: open the URL to confirm",
 			"reason", err.Error(), "confirmation_url", redactURL(c.URL), "subscription_id", c.SubscriptionID, "topic_id", c.TopicID)
-		return writeJSON(w, http.StatusAccepted, ConfirmationResponse{Confirmation: "pending"})
+		return writeJSON(w, http.StatusAccepted, confirmationResponse{Confirmation: "pending"})
 	}
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.Confirm.Timeout)
 	defer cancel()
@@ -206,7 +206,7 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 	}
 	s.counters.confirmed.Add(1)
 	s.kit.Log().InfoContext(ctx, "subscription confirmed", "subscription_id", c.SubscriptionID, "topic_id", c.TopicID, "host", u.Host)
-	return writeJSON(w, http.StatusOK, ConfirmationResponse{Confirmation: "confirmed"})
+	return writeJSON(w, http.StatusOK, confirmationResponse{Confirmation: "confirmed"})
 }
 
 // authorized checks HTTP Basic credentials in constant time: the password,
@@ -257,5 +257,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) int {
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, msg string) int {
-	return writeJSON(w, code, ErrorResponse{Error: errCode, Message: msg})
+	return writeJSON(w, code, errorResponse{Error: errCode, Message: msg})
 }

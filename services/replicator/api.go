@@ -32,13 +32,13 @@ func (s *Service) Endpoint() servicekit.Endpoint {
 // apiErrors maps the service's errors to status codes; anything unexpected
 // is internal.
 var apiErrors = servicekit.APIErrors{}.
-	Map(codes.NotFound, ErrNoLink, ErrNoHold).
-	Map(codes.FailedPrecondition, ErrReconcileRunning).
+	Map(codes.NotFound, errNoLink, errNoHold).
+	Map(codes.FailedPrecondition, errReconcileRunning).
 	Otherwise(codes.Internal)
 
 // GetReplicatorStatus reports every link (or one) per direction.
 func (s *Service) GetReplicatorStatus(ctx context.Context, req *iamflowv1.GetReplicatorStatusRequest) (*iamflowv1.GetReplicatorStatusResponse, error) {
-	ls, err := s.LinkStatus(ctx, req.GetLink())
+	ls, err := s.linkStatus(ctx, req.GetLink())
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}
@@ -61,7 +61,7 @@ func (s *Service) Reconcile(ctx context.Context, req *iamflowv1.ReconcileRequest
 // ListHolds lists the deletions held for approval.
 func (s *Service) ListHolds(ctx context.Context, req *iamflowv1.ListHoldsRequest) (*iamflowv1.ListHoldsResponse, error) {
 	resp := &iamflowv1.ListHoldsResponse{}
-	for _, h := range s.Holds(ctx, req.GetLink()) {
+	for _, h := range s.holds(ctx, req.GetLink()) {
 		resp.Holds = append(resp.Holds, holdProto(h))
 	}
 	return resp, nil
@@ -69,7 +69,7 @@ func (s *Service) ListHolds(ctx context.Context, req *iamflowv1.ListHoldsRequest
 
 // ApproveDeletions applies one hold's deletions.
 func (s *Service) ApproveDeletions(ctx context.Context, req *iamflowv1.ApproveDeletionsRequest) (*iamflowv1.ApproveDeletionsResponse, error) {
-	h, n, failed, err := s.Approve(ctx, req.GetId())
+	h, n, failed, err := s.approve(ctx, req.GetId())
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}
@@ -78,7 +78,7 @@ func (s *Service) ApproveDeletions(ctx context.Context, req *iamflowv1.ApproveDe
 
 // RejectDeletions discards one hold.
 func (s *Service) RejectDeletions(ctx context.Context, req *iamflowv1.RejectDeletionsRequest) (*iamflowv1.RejectDeletionsResponse, error) {
-	h, err := s.Reject(ctx, req.GetId())
+	h, err := s.reject(ctx, req.GetId())
 	if err != nil {
 		return nil, apiErrors.Status(err)
 	}
@@ -177,7 +177,7 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, req *iamflowv1.ReplayDe
 }
 
 // holdProto is a hold in the admin API's form.
-func holdProto(h Hold) *iamflowv1.Hold {
+func holdProto(h hold) *iamflowv1.Hold {
 	p := &iamflowv1.Hold{Id: h.ID, Link: h.Link, Target: h.Target, Reason: h.Reason, CreatedAt: timestamppb.New(h.At)}
 	for _, a := range h.Actions {
 		p.Actions = append(p.Actions, actionProto(a))
@@ -185,14 +185,14 @@ func holdProto(h Hold) *iamflowv1.Hold {
 	return p
 }
 
-// Holds lists the held deletions, oldest first; link "" lists all. The
+// holds lists the held deletions, oldest first; link "" lists all. The
 // list is read from the guard's bucket, so holds other replicas made show.
-func (s *Service) Holds(ctx context.Context, link string) []Hold {
-	if err := s.guard.Refresh(ctx); err != nil {
+func (s *Service) holds(ctx context.Context, link string) []hold {
+	if err := s.guard.refresh(ctx); err != nil {
 		s.kit.Log().Warn("guard state not readable; listing the holds this process knows", "error", err)
 	}
-	var out []Hold
-	for _, h := range s.guard.Holds() {
+	var out []hold
+	for _, h := range s.guard.pending() {
 		if link == "" || h.Link == link {
 			out = append(out, h)
 		}
@@ -200,11 +200,11 @@ func (s *Service) Holds(ctx context.Context, link string) []Hold {
 	return out
 }
 
-// Approve releases a hold and applies its deletions now. It
+// approve releases a hold and applies its deletions now. It
 // returns the hold, how many were applied and the failures.
-func (s *Service) Approve(ctx context.Context, id string) (Hold, int, []string, error) {
+func (s *Service) approve(ctx context.Context, id string) (hold, int, []string, error) {
 	var d *direction
-	for _, h := range s.Holds(ctx, "") {
+	for _, h := range s.holds(ctx, "") {
 		if h.ID == id {
 			for _, x := range s.linkDirections(h.Link) {
 				if x.target == h.Target {
@@ -213,7 +213,7 @@ func (s *Service) Approve(ctx context.Context, id string) (Hold, int, []string, 
 			}
 		}
 	}
-	h, err := s.guard.Approve(ctx, id)
+	h, err := s.guard.approve(ctx, id)
 	if err != nil {
 		return h, 0, nil, err
 	}
@@ -241,7 +241,7 @@ func (s *Service) Approve(ctx context.Context, id string) (Hold, int, []string, 
 	return h, applied, failed, nil
 }
 
-// Reject discards a hold: its deletions are not applied.
-func (s *Service) Reject(ctx context.Context, id string) (Hold, error) {
-	return s.guard.Reject(ctx, id)
+// reject discards a hold: its deletions are not applied.
+func (s *Service) reject(ctx context.Context, id string) (hold, error) {
+	return s.guard.reject(ctx, id)
 }

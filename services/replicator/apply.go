@@ -202,7 +202,7 @@ func originOf(rc identitydomain.Receipt, externalID, sourceID string) planner.Or
 }
 
 // remember records a mapping made by a create or an adopt.
-func (d *direction) remember(ctx context.Context, s Scope, sourceID, targetID string, o planner.Origin, res *applied) error {
+func (d *direction) remember(ctx context.Context, s scope, sourceID, targetID string, o planner.Origin, res *applied) error {
 	if targetID == "" {
 		return fmt.Errorf("the target returned no id")
 	}

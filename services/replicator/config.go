@@ -38,30 +38,30 @@ type FullReconcile struct {
 
 // Defaults.
 const (
-	// DefaultDurable is the consumers' durable name prefix.
-	DefaultDurable = "replicator"
-	// DefaultFullReconcileInterval is FullReconcile.Interval's default.
-	DefaultFullReconcileInterval = time.Hour
-	// MinFullReconcileInterval is the shortest full reconcile interval.
-	MinFullReconcileInterval = 5 * time.Minute
+	// defaultDurable is the consumers' durable name prefix.
+	defaultDurable = "replicator"
+	// defaultFullReconcileInterval is FullReconcile.Interval's default.
+	defaultFullReconcileInterval = time.Hour
+	// minFullReconcileInterval is the shortest full reconcile interval.
+	minFullReconcileInterval = 5 * time.Minute
 )
 
 // DefaultConfig returns the defaults: no links, the "replicator" consumer
 // prefix and an hourly full reconcile.
 func DefaultConfig() Config {
 	return Config{
-		Consumer:      bus.ConsumerConfig{Durable: DefaultDurable},
-		FullReconcile: FullReconcile{Interval: DefaultFullReconcileInterval},
+		Consumer:      bus.ConsumerConfig{Durable: defaultDurable},
+		FullReconcile: FullReconcile{Interval: defaultFullReconcileInterval},
 	}
 }
 
 // withDefaults fills the zero fields a YAML section may leave out.
 func (c Config) withDefaults() Config {
 	if c.Consumer.Durable == "" {
-		c.Consumer.Durable = DefaultDurable
+		c.Consumer.Durable = defaultDurable
 	}
 	if c.FullReconcile.Interval == 0 {
-		c.FullReconcile.Interval = DefaultFullReconcileInterval
+		c.FullReconcile.Interval = defaultFullReconcileInterval
 	}
 	links := make([]Link, len(c.Links))
 	for i, l := range c.Links {
@@ -108,8 +108,8 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if c.FullReconcile.Interval < MinFullReconcileInterval {
-		bad("full_reconcile.interval: %v; set at least %v (default %v)", c.FullReconcile.Interval, MinFullReconcileInterval, DefaultFullReconcileInterval)
+	if c.FullReconcile.Interval < minFullReconcileInterval {
+		bad("full_reconcile.interval: %v; set at least %v (default %v)", c.FullReconcile.Interval, minFullReconcileInterval, defaultFullReconcileInterval)
 	}
 	if len(c.Consumer.FilterSubjects) > 0 {
 		bad("consumer.filter_subjects: derived from the links; leave it empty")

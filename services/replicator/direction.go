@@ -22,8 +22,8 @@ type direction struct {
 	rules          *planner.Rules
 	source, target string
 	src, tgt       Domain
-	ids            *IDMap
-	guard          *Guard
+	ids            *idMap
+	guard          *guard
 	fences         *fences
 	writes         *ownWrites
 	audit          func(ctx context.Context, recs []*iamflowv1.AuditRecord) error // servicekit.Kit.AuditBatch
@@ -71,8 +71,8 @@ func (st *dirStats) setProgress(format string, args ...any) {
 func (d *direction) name() string { return d.link.Name + " " + d.source + "->" + d.target }
 
 // scope is the id-map scope of kind k in this direction.
-func (d *direction) scope(k planner.Kind) Scope {
-	return Scope{Link: d.link.Name, Source: d.source, Target: d.target, Kind: k}
+func (d *direction) scope(k planner.Kind) scope {
+	return scope{Link: d.link.Name, Source: d.source, Target: d.target, Kind: k}
 }
 
 // errUnsupported marks events the replicator has nothing to do for.

@@ -6,10 +6,10 @@
 //     configured domains).
 //   - planner: the pure planner (models, rules, PlanUser and PlanGroup), a
 //     package of its own that the event path and the full reconcile share.
-//   - IDMap (idmap.go): source id -> target id per link, direction and kind,
+//   - idMap (idmap.go): source id -> target id per link, direction and kind,
 //     in JetStream KV, with a reverse entry that says what iamflow manages.
 //     One target object is the copy of one source object.
-//   - Guard (guard.go): the mass-deletion guard; holds wait in KV for approval.
+//   - guard (guard.go): the mass-deletion guard; holds wait in KV for approval.
 //   - fences (fence.go): per-object leases and watermarks in KV.
 //   - ownWrites (ownwrites.go): fingerprints of the states the replicator
 //     wrote, for echo suppression.

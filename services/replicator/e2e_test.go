@@ -220,7 +220,7 @@ func TestBidirectionalNoEcho(t *testing.T) {
 		t.Errorf("writes after settling: east %d -> %d, west %d -> %d", eastW, writes(east.emu), westW, writes(west.emu))
 	}
 	st := p.svc.Status(context.Background())
-	if st.Counters[CounterEchoes] == 0 {
+	if st.Counters[counterEchoes] == 0 {
 		t.Errorf("no echo recognised: %v", st.Counters)
 	}
 	t.Logf("counters: %v; east writes %d, west writes %d", st.Counters, eastW, westW)

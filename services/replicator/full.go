@@ -245,7 +245,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		}
 	}
 	res := d.fullResolver(ix)
-	groupMaps, err := d.ids.All(ctx, d.scope(planner.KindGroup))
+	groupMaps, err := d.ids.all(ctx, d.scope(planner.KindGroup))
 	if err != nil {
 		return err
 	}
@@ -341,7 +341,7 @@ func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, err
 		}
 	}
 	rp.r.SourceUsers, rp.r.TargetUsers = int64(len(ix.srcUsers)), int64(len(ix.tgtUsers))
-	maps, err := d.ids.All(ctx, d.scope(planner.KindUser))
+	maps, err := d.ids.all(ctx, d.scope(planner.KindUser))
 	if err != nil {
 		return nil, err
 	}

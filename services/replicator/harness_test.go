@@ -277,7 +277,7 @@ func (p *pipeline) settled() {
 				return fmt.Errorf("%s events: %d pending, %d emitted", n, after.Pending, after.Emitted)
 			}
 		}
-		if len(st.Consumers) != len(p.svc.Targets()) {
+		if len(st.Consumers) != len(p.svc.targetDomains()) {
 			return errors.New("consumer status incomplete")
 		}
 		for _, c := range st.Consumers {

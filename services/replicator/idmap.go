@@ -13,11 +13,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// DefaultIDBucket is the JetStream KV bucket of id mappings.
-const DefaultIDBucket = "iamflow_replicator_ids"
+// defaultIDBucket is the JetStream KV bucket of id mappings.
+const defaultIDBucket = "iamflow_replicator_ids"
 
-// Scope names one direction of one link for one kind of object.
-type Scope struct {
+// scope names one direction of one link for one kind of object.
+type scope struct {
 	Link   string
 	Source string
 	Target string
@@ -25,23 +25,23 @@ type Scope struct {
 }
 
 // Reverse is the scope of the opposite direction.
-func (s Scope) Reverse() Scope {
-	return Scope{Link: s.Link, Source: s.Target, Target: s.Source, Kind: s.Kind}
+func (s scope) Reverse() scope {
+	return scope{Link: s.Link, Source: s.Target, Target: s.Source, Kind: s.Kind}
 }
 
 // String renders the scope as link/source->target/kind.
-func (s Scope) String() string {
+func (s scope) String() string {
 	return fmt.Sprintf("%s/%s->%s/%s", s.Link, s.Source, s.Target, s.Kind)
 }
 
-// IDMap stores mappings in a JetStream KV bucket. Put writes each mapping
+// idMap stores mappings in a JetStream KV bucket. Put writes each mapping
 // in both directions (key of scope and source id, and key of the reversed
 // scope and target id), so a bidirectional link, and the question "did
 // iamflow create or adopt this target object?", are one Get.
 //
 // Keys: <link>.<source>.<target>.<kind>.<base64url(id)>; link and domain
 // names are validated to be key-safe, ids are encoded.
-type IDMap struct {
+type idMap struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
 }
@@ -54,11 +54,11 @@ type Placement struct {
 	Replicas int
 }
 
-// OpenIDMap creates (or updates) the bucket and returns the map. now stamps
+// openIDMap creates (or updates) the bucket and returns the map. now stamps
 // Mapping.Updated (nil: time.Now).
-func OpenIDMap(ctx context.Context, js jetstream.JetStream, bucket string, pl Placement, now func() time.Time) (*IDMap, error) {
+func openIDMap(ctx context.Context, js jetstream.JetStream, bucket string, pl Placement, now func() time.Time) (*idMap, error) {
 	if bucket == "" {
-		bucket = DefaultIDBucket
+		bucket = defaultIDBucket
 	}
 	if now == nil {
 		now = time.Now
@@ -70,15 +70,15 @@ func OpenIDMap(ctx context.Context, js jetstream.JetStream, bucket string, pl Pl
 	if err != nil {
 		return nil, fmt.Errorf("replicator: create bucket %s: %w", bucket, err)
 	}
-	return &IDMap{kv: kv, now: now}, nil
+	return &idMap{kv: kv, now: now}, nil
 }
 
 // key is the KV key of id in scope s.
-func (s Scope) key(id string) string {
+func (s scope) key(id string) string {
 	return s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "." + base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
-func (s Scope) check(id string) error {
+func (s scope) check(id string) error {
 	if s.Link == "" || s.Source == "" || s.Target == "" || (s.Kind != planner.KindUser && s.Kind != planner.KindGroup) || id == "" {
 		return fmt.Errorf("replicator: incomplete id-map key %s id %q", s, id)
 	}
@@ -86,7 +86,7 @@ func (s Scope) check(id string) error {
 }
 
 // Get returns the mapping of sourceID in s; found is false when there is none.
-func (m *IDMap) Get(ctx context.Context, s Scope, sourceID string) (mp planner.Mapping, found bool, err error) {
+func (m *idMap) Get(ctx context.Context, s scope, sourceID string) (mp planner.Mapping, found bool, err error) {
 	if err := s.check(sourceID); err != nil {
 		return planner.Mapping{}, false, err
 	}
@@ -105,7 +105,7 @@ func (m *IDMap) Get(ctx context.Context, s Scope, sourceID string) (mp planner.M
 
 // Put records mp in s and its reverse in s.Reverse(). A previous mapping of
 // the same source id to another target id loses its reverse entry.
-func (m *IDMap) Put(ctx context.Context, s Scope, mp planner.Mapping) error {
+func (m *idMap) Put(ctx context.Context, s scope, mp planner.Mapping) error {
 	if err := s.check(mp.SourceID); err != nil {
 		return err
 	}
@@ -145,10 +145,10 @@ func (m *IDMap) Put(ctx context.Context, s Scope, mp planner.Mapping) error {
 	return m.put(ctx, s.Reverse(), rev)
 }
 
-// ManagedTarget reports whether iamflow created or adopted targetID in
+// managedTarget reports whether iamflow created or adopted targetID in
 // s.Target under s (one read of the reverse entry); it fills
 // MembersInput.ManagedTargetUsers.
-func (m *IDMap) ManagedTarget(ctx context.Context, s Scope, targetID string) (bool, error) {
+func (m *idMap) managedTarget(ctx context.Context, s scope, targetID string) (bool, error) {
 	rev, found, err := m.Get(ctx, s.Reverse(), targetID)
 	if err != nil || !found {
 		return false, err
@@ -158,7 +158,7 @@ func (m *IDMap) ManagedTarget(ctx context.Context, s Scope, targetID string) (bo
 
 // Delete forgets the mapping of sourceID in s and its reverse; forgetting
 // what is not there is not an error.
-func (m *IDMap) Delete(ctx context.Context, s Scope, sourceID string) error {
+func (m *idMap) Delete(ctx context.Context, s scope, sourceID string) error {
 	old, found, err := m.Get(ctx, s, sourceID)
 	if err != nil || !found {
 		return err
@@ -169,7 +169,7 @@ func (m *IDMap) Delete(ctx context.Context, s Scope, sourceID string) error {
 	return m.del(ctx, s, sourceID)
 }
 
-func (m *IDMap) put(ctx context.Context, s Scope, mp planner.Mapping) error {
+func (m *idMap) put(ctx context.Context, s scope, mp planner.Mapping) error {
 	b, err := json.Marshal(mp)
 	if err != nil {
 		return fmt.Errorf("replicator: encode mapping %s %s: %w", s, mp.SourceID, err)
@@ -180,17 +180,17 @@ func (m *IDMap) put(ctx context.Context, s Scope, mp planner.Mapping) error {
 	return nil
 }
 
-func (m *IDMap) del(ctx context.Context, s Scope, id string) error {
+func (m *idMap) del(ctx context.Context, s scope, id string) error {
 	if err := m.kv.Delete(ctx, s.key(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("replicator: delete mapping %s %s: %w", s, id, err)
 	}
 	return nil
 }
 
-// SourceIDs calls fn with every source id mapped in s (forward entries
+// sourceIDs calls fn with every source id mapped in s (forward entries
 // only), in key order, without loading the mappings themselves: the full
 // reconcile uses it to find mapped objects the source no longer has.
-func (m *IDMap) SourceIDs(ctx context.Context, s Scope, fn func(sourceID string) error) error {
+func (m *idMap) sourceIDs(ctx context.Context, s scope, fn func(sourceID string) error) error {
 	if err := s.check("x"); err != nil {
 		return err
 	}
@@ -215,10 +215,10 @@ func (m *IDMap) SourceIDs(ctx context.Context, s Scope, fn func(sourceID string)
 	return nil
 }
 
-// All returns every forward mapping of scope s by source id, read in one
+// all returns every forward mapping of scope s by source id, read in one
 // pass over the bucket (a full reconcile loads them all at once instead of
 // one read per object).
-func (m *IDMap) All(ctx context.Context, s Scope) (map[string]planner.Mapping, error) {
+func (m *idMap) all(ctx context.Context, s scope) (map[string]planner.Mapping, error) {
 	if err := s.check("x"); err != nil {
 		return nil, err
 	}

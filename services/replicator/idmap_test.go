@@ -16,12 +16,12 @@ func TestIDMap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	at := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
-	m, err := OpenIDMap(ctx, b.JetStream(), "", Placement{}, func() time.Time { return at })
+	m, err := openIDMap(ctx, b.JetStream(), "", Placement{}, func() time.Time { return at })
 	if err != nil {
 		t.Fatal(err)
 	}
-	users := Scope{Link: "hub-to-spoke", Source: "hub", Target: "spoke", Kind: planner.KindUser}
-	groups := Scope{Link: "hub-to-spoke", Source: "hub", Target: "spoke", Kind: planner.KindGroup}
+	users := scope{Link: "hub-to-spoke", Source: "hub", Target: "spoke", Kind: planner.KindUser}
+	groups := scope{Link: "hub-to-spoke", Source: "hub", Target: "spoke", Kind: planner.KindGroup}
 
 	t.Run("absent", func(t *testing.T) {
 		if _, found, err := m.Get(ctx, users, "nobody"); err != nil || found {
@@ -44,10 +44,10 @@ func TestIDMap(t *testing.T) {
 		if rev.Managed() {
 			t.Error("a reverse entry claims iamflow manages the original")
 		}
-		if ok, err := m.ManagedTarget(ctx, users, "t-1"); err != nil || !ok {
+		if ok, err := m.managedTarget(ctx, users, "t-1"); err != nil || !ok {
 			t.Errorf("ManagedTarget(t-1) = %v, %v", ok, err)
 		}
-		if ok, err := m.ManagedTarget(ctx, users.Reverse(), "ocid1.user/a b"); err != nil || ok {
+		if ok, err := m.managedTarget(ctx, users.Reverse(), "ocid1.user/a b"); err != nil || ok {
 			t.Errorf("ManagedTarget of the original = %v, %v", ok, err)
 		}
 		if _, found, _ := m.Get(ctx, groups, "ocid1.user/a b"); found {
@@ -85,12 +85,12 @@ func TestIDMap(t *testing.T) {
 		if err := m.Put(ctx, users, planner.Mapping{SourceID: "a", TargetID: "b"}); err == nil {
 			t.Error("a mapping without origin was stored")
 		}
-		if err := m.Put(ctx, Scope{Link: "l", Source: "a", Target: "b"}, planner.Mapping{SourceID: "a", TargetID: "b", Origin: planner.OriginCreated}); err == nil {
+		if err := m.Put(ctx, scope{Link: "l", Source: "a", Target: "b"}, planner.Mapping{SourceID: "a", TargetID: "b", Origin: planner.OriginCreated}); err == nil {
 			t.Error("a mapping without kind was stored")
 		}
 	})
 	t.Run("survives reopening", func(t *testing.T) {
-		m2, err := OpenIDMap(ctx, b.JetStream(), DefaultIDBucket, Placement{}, nil)
+		m2, err := openIDMap(ctx, b.JetStream(), defaultIDBucket, Placement{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -125,7 +125,7 @@ func TestInteropExternalTarget(t *testing.T) {
 			t.Errorf("dry run after the event path: %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
 		}
 	}
-	ls, err := p.svc.LinkStatus(context.Background(), "hub")
+	ls, err := p.svc.linkStatus(context.Background(), "hub")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func testSourcePagingFault(t *testing.T, f misbehave.Faults, says string) {
 	if d := before.diff(snap(tgt.emu)); d != "" {
 		t.Fatalf("the target changed after an inconsistent read:\n%s", d)
 	}
-	ls, _ := p.svc.LinkStatus(context.Background(), "hub")
+	ls, _ := p.svc.linkStatus(context.Background(), "hub")
 	if e := ls[0].Directions[0].LastError; !strings.Contains(e, string(identitydomain.KindInconsistentRead)) {
 		t.Errorf("status last error %q does not name the fault", e)
 	}
@@ -413,7 +413,7 @@ func expectInSync(t *testing.T, p *pipeline, link string) {
 // expectUnsupported checks the link's status lists the attribute.
 func expectUnsupported(t *testing.T, p *pipeline, resource, pathSuffix, reason string) {
 	t.Helper()
-	ls, err := p.svc.LinkStatus(context.Background(), "hub")
+	ls, err := p.svc.linkStatus(context.Background(), "hub")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// WritesBucket is the JetStream KV bucket where the replicator remembers
+// writesBucket is the JetStream KV bucket where the replicator remembers
 // what it wrote.
-const WritesBucket = "iamflow_replicator_writes"
+const writesBucket = "iamflow_replicator_writes"
 
 // writesMaxAge is how long a write is remembered: the echo of a write comes
 // back as an event within OCI's delivery window (Notifications retries for
@@ -31,11 +31,11 @@ type ownWrites struct{ kv jetstream.KeyValue }
 
 func openOwnWrites(ctx context.Context, js jetstream.JetStream, pl Placement) (*ownWrites, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: WritesBucket, Description: "iamflow replicator: fingerprints of the states it wrote, for echo suppression",
+		Bucket: writesBucket, Description: "iamflow replicator: fingerprints of the states it wrote, for echo suppression",
 		History: 1, TTL: writesMaxAge, Storage: pl.Storage, Replicas: pl.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("replicator: create bucket %s: %w", WritesBucket, err)
+		return nil, fmt.Errorf("replicator: create bucket %s: %w", writesBucket, err)
 	}
 	return &ownWrites{kv: kv}, nil
 }

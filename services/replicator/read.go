@@ -288,7 +288,7 @@ func (r liveResolver) match(ctx context.Context, src planner.UserState) (*planne
 	return r.d.findUser(ctx, src)
 }
 func (r liveResolver) managed(ctx context.Context, tid string) (bool, error) {
-	return r.d.ids.ManagedTarget(ctx, r.d.scope(planner.KindUser), tid)
+	return r.d.ids.managedTarget(ctx, r.d.scope(planner.KindUser), tid)
 }
 func (r liveResolver) gone(ctx context.Context, tids []string) (map[string]bool, error) {
 	return goneUsers(ctx, r.d.tgt, tids)

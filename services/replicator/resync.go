@@ -13,8 +13,8 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 )
 
-// StateBucket is the JetStream KV bucket of the full reconcile schedule.
-const StateBucket = "iamflow_replicator_state"
+// stateBucket is the JetStream KV bucket of the full reconcile schedule.
+const stateBucket = "iamflow_replicator_state"
 
 // stateStore keeps when each link was last fully reconciled, so replicas
 // sharing the work run each scheduled reconcile once between them, and a
@@ -24,11 +24,11 @@ type stateStore struct{ kv jetstream.KeyValue }
 func openState(ctx context.Context, b *bus.Bus) (*stateStore, error) {
 	storage, replicas := b.Placement()
 	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: StateBucket, Description: "iamflow replicator: full reconcile schedule per link",
+		Bucket: stateBucket, Description: "iamflow replicator: full reconcile schedule per link",
 		History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("replicator: create bucket %s: %w", StateBucket, err)
+		return nil, fmt.Errorf("replicator: create bucket %s: %w", stateBucket, err)
 	}
 	return &stateStore{kv: kv}, nil
 }
@@ -100,10 +100,10 @@ func (s *Service) schedule(ctx context.Context) {
 func (s *Service) ReconcileLink(ctx context.Context, link string, dryRun bool) ([]*iamflowv1.ReconcileReport, error) {
 	dirs := s.linkDirections(link)
 	if len(dirs) == 0 {
-		return nil, fmt.Errorf("reconcile %q: %w", link, ErrNoLink)
+		return nil, fmt.Errorf("reconcile %q: %w", link, errNoLink)
 	}
 	if _, busy := s.running.LoadOrStore(link, struct{}{}); busy {
-		return nil, fmt.Errorf("reconcile %q: %w", link, ErrReconcileRunning)
+		return nil, fmt.Errorf("reconcile %q: %w", link, errReconcileRunning)
 	}
 	defer s.running.Delete(link)
 	var reps []*iamflowv1.ReconcileReport

@@ -64,16 +64,16 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	if n := len(tgt.emu.Groups()); n != 12 {
 		t.Fatalf("target has %d groups while deletions are held, want 12", n)
 	}
-	holds := p.svc.Holds(context.Background(), "hub")
+	holds := p.svc.holds(context.Background(), "hub")
 	if len(holds) != 1 || len(holds[0].Actions) != 10 || !strings.Contains(holds[0].Reason, "max_deletions") {
 		t.Fatalf("holds: %+v", holds)
 	}
 	// The held deletions survive a restart of the service (they are in KV).
 	p.svc = p.newService()
-	if got := p.svc.Holds(context.Background(), "hub"); len(got) != 1 || got[0].ID != holds[0].ID {
+	if got := p.svc.holds(context.Background(), "hub"); len(got) != 1 || got[0].ID != holds[0].ID {
 		t.Fatalf("holds after restart: %+v", got)
 	}
-	ls, err := p.svc.LinkStatus(context.Background(), "hub")
+	ls, err := p.svc.linkStatus(context.Background(), "hub")
 	if err != nil || ls[0].Directions[0].HeldDeletions != 10 {
 		t.Fatalf("status: %v %v", ls, err)
 	}
@@ -99,7 +99,7 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	if reps[0].HeldDeletions != 1 {
 		t.Fatalf("one more deletion: held %d, want 1 (the window already counts 10): %v", reps[0].HeldDeletions, reps[0].Actions)
 	}
-	h := p.svc.Holds(context.Background(), "hub")[0]
+	h := p.svc.holds(context.Background(), "hub")[0]
 	if _, err := p.svc.RejectDeletions(context.Background(), &iamflowv1.RejectDeletionsRequest{Id: h.ID}); err != nil {
 		t.Fatal(err)
 	}

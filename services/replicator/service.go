@@ -21,10 +21,10 @@ const Name = "replicator"
 
 // Errors of the service's operations.
 var (
-	// ErrNoLink: the link named is not configured.
-	ErrNoLink = errors.New("no such link")
-	// ErrReconcileRunning: a full reconcile of the link is already running.
-	ErrReconcileRunning = errors.New("a full reconcile of this link is already running")
+	// errNoLink: the link named is not configured.
+	errNoLink = errors.New("no such link")
+	// errReconcileRunning: a full reconcile of the link is already running.
+	errReconcileRunning = errors.New("a full reconcile of this link is already running")
 )
 
 // Service is the replicator. Create it with New; it is an app.Service
@@ -37,8 +37,8 @@ type Service struct {
 	bus     *bus.Bus
 	dirs    []*direction // every direction of every link
 	targets []string     // target domains, sorted: one consumer each
-	ids     *IDMap
-	guard   *Guard
+	ids     *idMap
+	guard   *guard
 	fences  *fences
 	writes  *ownWrites
 	state   *stateStore
@@ -114,10 +114,10 @@ func (s *Service) openStores(ctx context.Context) (err error) {
 	js, now := s.bus.JetStream(), s.kit.Clock()
 	storage, replicas := s.bus.Placement()
 	pl := Placement{Storage: storage, Replicas: replicas}
-	if s.ids, err = OpenIDMap(ctx, js, "", pl, now); err != nil {
+	if s.ids, err = openIDMap(ctx, js, "", pl, now); err != nil {
 		return err
 	}
-	if s.guard, err = OpenGuard(ctx, js, "", pl, now); err != nil {
+	if s.guard, err = openGuard(ctx, js, "", pl, now); err != nil {
 		return err
 	}
 	if s.state, err = openState(ctx, s.bus); err != nil {
@@ -140,11 +140,8 @@ func (s *Service) newDirection(rules *planner.Rules, source, target string, src,
 // Name returns "replicator".
 func (s *Service) Name() string { return Name }
 
-// Targets returns the target domains, one consumer each.
-func (s *Service) Targets() []string { return slices.Clone(s.targets) }
-
-// IDMap returns the id map (for tests and tools).
-func (s *Service) IDMap() *IDMap { return s.ids }
+// targetDomains returns the target domains, one consumer each.
+func (s *Service) targetDomains() []string { return slices.Clone(s.targets) }
 
 // ConsumerConfig is the consumer of one target: the configured consumer
 // with the durable "<durable>-<target>", one filter per source domain and
