@@ -21,8 +21,8 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/admin"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"

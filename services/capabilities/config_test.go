@@ -8,7 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// decodeStrict reads a capabilities section as internal/config does: unknown
+// decodeStrict reads a capabilities section as internal/app/config does: unknown
 // keys are errors.
 func decodeStrict(t *testing.T, src string) (Config, error) {
 	t.Helper()
