@@ -1,12 +1,11 @@
 package capabilities
 
 import (
-	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-
 	"context"
 	"errors"
 	"fmt"
 
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 )

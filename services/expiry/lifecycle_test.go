@@ -10,9 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+	"github.com/prometheus/client_golang/prometheus"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"

@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"fmt"
 	"slices"
@@ -17,6 +15,7 @@ import (
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 var _ iamflowv1.ReplicatorServiceServer = (*Service)(nil)

@@ -1,14 +1,13 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/validate"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // Config is the replicator section of iamflow's configuration: the

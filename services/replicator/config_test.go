@@ -1,13 +1,13 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // decodeStrict reads a replicator section as internal/app/config does: unknown

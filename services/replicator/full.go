@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"errors"
 	"fmt"
@@ -12,11 +10,11 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
-
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // reconcileWorkers is how many objects a full reconcile works on at once.

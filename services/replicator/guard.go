@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // errNoHold is returned by approve and reject for an unknown hold id.

@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // clock is an injected clock tests move by hand.

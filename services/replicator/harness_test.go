@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"bytes"
 	"context"
 	"errors"
@@ -33,6 +31,7 @@ import (
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/ingest"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 const (

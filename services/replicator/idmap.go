@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // defaultIDBucket is the JetStream KV bucket of id mappings.

@@ -1,13 +1,12 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"testing"
 	"time"
 
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 func TestIDMap(t *testing.T) {

@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"fmt"
 	"slices"
@@ -17,6 +15,7 @@ import (
 	"github.com/iamflow/iamflow/internal/scimtest/external"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // snapClient reads a domain's content through a client, for servers that

@@ -1,11 +1,11 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // metrics are the service's Prometheus metrics.

@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"encoding/base64"
 	"errors"
@@ -10,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // writesBucket is the JetStream KV bucket where the replicator remembers

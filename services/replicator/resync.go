@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 )
 

@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // Name is the service's name in status, logs, audit records and the CLI.

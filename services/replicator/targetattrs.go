@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +14,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // reasonNotDeclared is why an attribute the target's schemas lack is not sent.

@@ -1,8 +1,6 @@
 package replicator
 
 import (
-	"github.com/iamflow/iamflow/services/replicator/planner"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // membersOf lists the userNames of a group's members in an emulated domain.
