@@ -167,8 +167,7 @@ func New(ctx context.Context, cfg config.Config, names []string, opts ...Option)
 		return nil, fmt.Errorf("admin: %w", err)
 	}
 	a.admin.AddReadinessCheck("nats", a.bus.Ready)
-	dl := deadletters.New(a.bus) // IAM_DLQ: every process shows and replays it
-	if err := (servicekit.Endpoint{Register: dl.Register, Gateway: dl.RegisterGateway}).ServeOn(a.admin); err != nil {
+	if err := deadletters.New(a.bus).Endpoint().ServeOn(a.admin); err != nil { // IAM_DLQ: every process shows and replays it
 		return nil, fmt.Errorf("dead letters API: %w", err)
 	}
 	for _, n := range names {
