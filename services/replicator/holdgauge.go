@@ -1,10 +1,11 @@
 package replicator
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // Gauges of the deletions the mass-deletion guard holds, read when /metrics
@@ -32,10 +33,7 @@ func registerHoldGauge(r prometheus.Registerer, g holdGauge) error {
 	if r == nil {
 		return nil
 	}
-	err := r.Register(g)
-	if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
-		return nil
-	}
+	_, err := telemetry.Register(r, g) // several services may share a registry (tests): the first one's reports
 	return err
 }
 
