@@ -18,11 +18,11 @@ type AuthMode string
 const (
 	// AuthClientCredentials is the OAuth client credentials grant of a
 	// confidential application: POST /oauth2/v1/token with HTTP Basic
-	// client_id:client_secret (oci.md §4). The default.
+	// client_id:client_secret (docs/oci-sources.md §4). The default.
 	AuthClientCredentials AuthMode = "client_credentials"
 	// AuthResourcePrincipal exchanges the OCI resource principal (a function,
 	// a container instance, ...) for a domain token: the token-exchange grant
-	// of oci.md §1a, the request signed by the SDK's resource principal signer.
+	// of docs/oci-sources.md §1a, the request signed by the SDK's resource principal signer.
 	AuthResourcePrincipal AuthMode = "resource_principal"
 	// AuthStatic sends a fixed token from static_token and never renews it.
 	// For tests and one-off tools.
@@ -30,10 +30,10 @@ const (
 )
 
 // Tier is an identity domain type; it decides the documented rate limits
-// (oci.md §4).
+// (docs/oci-sources.md §4).
 type Tier string
 
-// The domain types of oci.md §4.
+// The domain types of docs/oci-sources.md §4.
 const (
 	TierFree              Tier = "free"
 	TierOracleApps        Tier = "oracle_apps"
@@ -63,7 +63,7 @@ type Limits struct {
 	BulkPerMinute int `yaml:"bulk_per_minute"`
 }
 
-// tierLimits are the documented limits (oci.md §4): Others 20/50/55/90/80 per
+// tierLimits are the documented limits (docs/oci-sources.md §4): Others 20/50/55/90/80 per
 // second and 150/1500/1750/5000/4000 per minute; Token Mgmt 10/40/50/65/60
 // per second and 150/1000/1700/3400/2300 per minute; Bulk 5 per second and
 // 200 per minute on every tier.

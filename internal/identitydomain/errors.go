@@ -224,7 +224,7 @@ func kindForStatus(status int) Kind {
 	return KindInvalidRequest
 }
 
-// scimErrorBody is the IDCS SCIM error (oci.md §4); status is a string.
+// scimErrorBody is the IDCS SCIM error (docs/oci-sources.md §4); status is a string.
 type scimErrorBody struct {
 	Schemas  []string        `json:"schemas"`
 	Detail   string          `json:"detail"`

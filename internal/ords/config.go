@@ -18,7 +18,7 @@ type AuthMode string
 const (
 	// AuthOAuth is the ORDS OAuth client credentials grant: POST
 	// <base>/oauth/token with HTTP Basic client_id:client_secret, then
-	// "Authorization: Bearer <token>" (oci.md §6). The default.
+	// "Authorization: Bearer <token>" (docs/oci-sources.md §6). The default.
 	AuthOAuth AuthMode = "oauth"
 	// AuthBasic sends HTTP Basic user:password with every request (the
 	// schema user of a REST-enabled schema).

@@ -16,7 +16,7 @@ import (
 
 // This file decides which OCI events are identity changes iamflow acts on and
 // maps them to the canonical iamflow.v1.IdentityEvent. Field names come from
-// /work/shared/reference/oci.md §1 and §2.
+// docs/oci-sources.md §1 and §2.
 
 // identityPrefix is the namespace of identity event types, lower-cased
 // (senders also write com.oraclecloud.identityControlPlane.AddUserToGroup).
