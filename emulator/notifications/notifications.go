@@ -66,9 +66,10 @@ type Emulator struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	messages []Message
-	fail     []int // statuses to answer to the next requests
+	mu        sync.Mutex
+	messages  []Message
+	fail      []int // statuses to answer to the next requests
+	onPublish func(Message)
 
 	srvMu sync.Mutex
 	ln    net.Listener
@@ -102,6 +103,14 @@ func (e *Emulator) FailNext(statuses ...int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.fail = append(e.fail, statuses...)
+}
+
+// OnPublish calls fn with every message published from now on (after it
+// is stored, outside the emulator's lock).
+func (e *Emulator) OnPublish(fn func(Message)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.onPublish = fn
 }
 
 // Messages returns the messages published to topic ("" for every topic),
@@ -185,7 +194,11 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	m := Message{ID: newID(), TopicID: topicID, Title: title, Body: *md.Body, At: time.Now().UTC()}
 	e.mu.Lock()
 	e.messages = append(e.messages, m)
+	observe := e.onPublish
 	e.mu.Unlock()
+	if observe != nil {
+		observe(m)
+	}
 	e.log.Info("notification published", "topic", topicID, "title", title, "bytes", len(m.Body))
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"messageId": m.ID, "timeStamp": m.At.Format(time.RFC3339Nano)})

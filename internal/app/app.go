@@ -409,7 +409,10 @@ func newExpiry(ctx context.Context, a *App) (Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return svc, svc.Endpoint().ServeOn(a.admin)
+	if err := svc.Endpoint().ServeOn(a.admin); err != nil {
+		return nil, err
+	}
+	return a.withAccess(ctx, svc)
 }
 
 func newReplicator(ctx context.Context, a *App) (Service, error) {

@@ -24,9 +24,8 @@ type adminConn struct {
 	withToken bool
 	tls       bool
 	// login is the kept login whose token the calls carry (no admin
-	// token was given); expired says it was too old to send.
-	login   *cachedLogin
-	expired bool
+	// token was given).
+	login *cachedLogin
 }
 
 // dialAdmin connects to a running iamflow's admin API: at addr, else
@@ -54,28 +53,32 @@ func dialAdmin(ctx context.Context, e *env, cfgPath, addr string) (*adminConn, e
 		}
 	}
 	var login *cachedLogin
-	expired := false
 	if token.IsZero() {
 		if login, err = readLogin(e); err != nil {
 			return nil, err
 		}
 		if login != nil {
-			if expired = login.expired(time.Now()); !expired {
-				token = secret.NewValue(login.IDToken)
+			if login.expired(time.Now()) {
+				// Calling without it would act as nobody, or, on a
+				// server that needs no token (dev), as an operator.
+				return nil, fmt.Errorf("your login as %s expired at %s: run 'iamflow login' again, or 'iamflow logout' to call without a login",
+					login.User, login.Expiry.Local().Format(time.RFC1123))
 			}
+			token = secret.NewValue(login.IDToken)
 		}
 	}
 	conn, err := admin.DialConfig(ctx, addr, token, cfg.Admin)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return &adminConn{ClientConn: conn, addr: addr, withToken: !token.IsZero(), tls: cfg.Admin.UsesTLS(), login: login, expired: expired}, nil
+	return &adminConn{ClientConn: conn, addr: addr, withToken: !token.IsZero(), tls: cfg.Admin.UsesTLS(), login: login}, nil
 }
 
 // apiOwners names the iamflow service behind each gRPC service the CLI
 // calls, and the setting that makes a process run it.
 var apiOwners = map[string]struct{ service, setting string }{
 	"iamflow.v1.ExpiryService":     {"expiry", "expiry.groups"},
+	"iamflow.v1.AccessService":     {"expiry", "expiry.access.policies"},
 	"iamflow.v1.ReplicatorService": {"replicator", "replicator.links"},
 }
 
@@ -112,10 +115,6 @@ func (c *adminConn) explain(op string, err error) error {
 		if strings.Contains(msg, "client certificate") {
 			return fmt.Errorf("the iamflow at %s requires a client certificate (mutual TLS): set admin.client.cert_file and key_file "+
 				"to a certificate its admin.tls.client_ca_file signed", c.addr)
-		}
-		if c.login != nil && c.expired {
-			return fmt.Errorf("your login as %s expired at %s: run 'iamflow login' again (or set IAMFLOW_ADMIN_TOKEN)",
-				c.login.User, c.login.Expiry.Local().Format(time.RFC1123))
 		}
 		if c.login != nil {
 			return fmt.Errorf("the iamflow at %s refused your login as %s (%s): run 'iamflow login' again, or check that it accepts logins from %s",

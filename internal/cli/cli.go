@@ -51,7 +51,8 @@ var errUsage = errors.New("usage")
 func commands() []command {
 	return []command{
 		serveCommand(), devCommand(), configCommand(), statusCommand(), grantCommand(), reconcileCommand(), emulateCommand(),
-		loginCommand(), logoutCommand(), versionCommand(),
+		loginCommand(), logoutCommand(), requestCommand(), requestsCommand(), approveCommand(), denyCommand(), cancelCommand(),
+		versionCommand(),
 	}
 }
 

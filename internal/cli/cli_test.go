@@ -272,7 +272,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`ingest +received user\.created jane\.doe@example\.com from src`),
 		regexp.MustCompile(`replicator +create_group Developers in tgt, \d+(\.\d+)?m?s after it was received`),
-		regexp.MustCompile(`replicator +create_group Temp-Admins in tgt`), // dev's first full reconcile
+		regexp.MustCompile(`replicator +create_group OCI-Temp-Admins in tgt`), // dev's first full reconcile
 		regexp.MustCompile(`dbprovisioner +create_user DANA@EXAMPLE\.COM .*in devdb`),
 		regexp.MustCompile(`replicator +add_member DB Users for dana@example\.com in tgt`), // the member by name
 	} {

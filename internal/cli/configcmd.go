@@ -68,7 +68,7 @@ emulated database dev adds.`,
 					return err
 				}
 				defer os.RemoveAll(tmp)
-				anywhere := devAddrs{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}
+				anywhere := devAddrs{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}
 				stack, err := startDevStack(&cfg, tmp, anywhere, "http://127.0.0.1:8080/v1/events", cfg.Ingest.Username, "unused", slog.New(slog.DiscardHandler))
 				if err != nil {
 					return err

@@ -43,9 +43,12 @@ Without configured domains, dev also runs two emulated Identity Domains, "src"
 and "tgt" (see 'iamflow help emulate'); every change made in src is delivered
 to the webhook as the OCI event a real domain would emit, and the replicator
 copies src into tgt. src holds the user jane.doe@example.com and the group
-Temp-Admins, which the expiry service manages as a temporary group ('iamflow
-grant'). People log in with src ('iamflow login', see the banner): it
-holds a requester, an approver and an on-call user with printed passwords.
+OCI-Temp-Admins, which the expiry service manages as a temporary group
+('iamflow grant'). People log in with src ('iamflow login', see the banner): it
+holds a requester, an approver and an on-call user with printed passwords, and
+an access policy lets them ask for OCI-Temp-Admins ('iamflow request'), the
+approver decide, and the on-call user be approved at once; the notifications
+go to an emulated OCI Notifications topic.
 Without configured databases either, it runs an emulated ORDS with
 one database, "devdb": the DB provisioner gives every member of the group
 "DB Users" in src an account there with the role APP_READER. And it serves a
@@ -66,6 +69,7 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 	sourceAddr := fs.String("source-addr", "127.0.0.1:9101", "address of the emulated source domain (when no domains are configured)")
 	targetAddr := fs.String("target-addr", "127.0.0.1:9102", "address of the emulated target domain (when no domains are configured)")
 	ordsAddr := fs.String("ords-addr", "127.0.0.1:9103", "address of the emulated ORDS (when no domains and no databases are configured)")
+	notifyAddr := fs.String("notifications-addr", "127.0.0.1:9104", "address of the emulated OCI Notifications (when no domains and no access policy are configured)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -120,7 +124,7 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 	}()
 	opts = append(opts, app.WithIngestListener(ln))
 	webhook := "http://" + ln.Addr().String() + cfg.Ingest.Path
-	stack, err := startDevStack(&cfg, tmp, devAddrs{*sourceAddr, *targetAddr, *ordsAddr}, webhook, cfg.Ingest.Username, password.Reveal(), tel.Logger)
+	stack, err := startDevStack(&cfg, tmp, devAddrs{*sourceAddr, *targetAddr, *ordsAddr, *notifyAddr}, webhook, cfg.Ingest.Username, password.Reveal(), tel.Logger)
 	if err != nil {
 		return err
 	}
@@ -147,6 +151,7 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 		initialReconcile(ctx, a, tel.Logger)
 	}
 	printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), stack)
+	stack.notify.printTo(e.stdout)
 	flowCtx, stopFlow := context.WithCancel(ctx)
 	flowDone := watchFlow(flowCtx, a.Bus().JetStream(), started, e.stdout, tel.Logger)
 	err = <-done
@@ -268,6 +273,7 @@ Give %s a temporary membership of %s; the expiry service removes it at the deadl
   go run ./cmd/iamflow grant add --addr %s --domain src --group %s --user %s --for 2m --reason "trying iamflow"
   go run ./cmd/iamflow grant list --addr %s
 `, devUser, devTempGroup, grpcAddr, devTempGroup, devUser, grpcAddr)
+			stack.notify.banner(w, src, grpcAddr)
 		}
 		stack.push.banner(w)
 		fmt.Fprintf(w, `

@@ -49,7 +49,7 @@ func newDevDomains(sourceAddr, targetAddr string) *devDomains {
 // temporary group the expiry service manages.
 const (
 	devUser      = "jane.doe@example.com"
-	devTempGroup = "Temp-Admins"
+	devTempGroup = "OCI-Temp-Admins"
 )
 
 // The people dev mode seeds into src, who log in with 'iamflow login'
@@ -96,7 +96,8 @@ func (d *devDomains) start(webhook, user, password string, log *slog.Logger) err
 					"emails": []any{map[string]any{"value": devUser, "type": "work", "primary": true}}}},
 				Groups: []map[string]any{{"displayName": devTempGroup},
 					{"displayName": devApprovers, "members": []any{devApprover}},
-					{"displayName": devOnCall, "members": []any{devOnCallUser}}},
+					{"displayName": devOnCall, "members": []any{devOnCallUser}},
+					{"displayName": devDevelopers, "members": []any{devRequester, devOnCallUser, devApprover}}},
 			}
 			for _, p := range d.people {
 				seed.Users = append(seed.Users, map[string]any{"userName": p.userName, "displayName": p.display, "password": p.password,
@@ -206,7 +207,7 @@ func (d *devDatabase) close() {
 }
 
 // devAddrs are where dev mode's emulators listen.
-type devAddrs struct{ source, target, ords string }
+type devAddrs struct{ source, target, ords, notifications string }
 
 // devStack is what `iamflow dev` runs beside iamflow when the
 // configuration names no domains: emulated src and tgt domains, and an
@@ -214,7 +215,8 @@ type devAddrs struct{ source, target, ords string }
 type devStack struct {
 	domains *devDomains
 	db      *devDatabase
-	push    *devPush // the pushed source "idp" (devpush.go)
+	push    *devPush          // the pushed source "idp" (devpush.go)
+	notify  *devNotifications // access requests' notifications (devaccess.go)
 }
 
 // startDevStack starts the emulators when cfg names no domains and fills
@@ -248,6 +250,9 @@ func startDevStack(cfg *config.Config, dir string, addrs devAddrs, webhook, user
 	}
 	if len(cfg.Expiry.Groups) == 0 {
 		cfg.Expiry.Groups = []expiry.TemporaryGroup{devTemporaryGroup}
+		if st.notify, err = addDevAccess(cfg, dir, addrs.notifications, log); err != nil {
+			return nil, err
+		}
 	}
 	if len(cfg.Dbprovisioner.Databases) == 0 {
 		if st.db, err = startDevDatabase(addrs.ords, log); err != nil {
@@ -263,6 +268,7 @@ func startDevStack(cfg *config.Config, dir string, addrs devAddrs, webhook, user
 }
 
 func (s *devStack) close() {
+	s.notify.close()
 	s.db.close()
 	s.domains.close()
 }

@@ -392,6 +392,33 @@ func TestConsoleInBrowser(t *testing.T) {
 		if still.Grant.State != "GRANT_STATE_ACTIVE" {
 			t.Errorf("after Esc on the revoke confirmation the grant is %s", still.Grant.State)
 		}
+	})
+
+	step(t, "an access request asked and approved in the console", func(t *testing.T) {
+		b.t = t
+		s.createUser(requester)
+		s.settled()
+		b.run(chromedp.Navigate(s.base + "/#/access"))
+		b.waitText("#r-terms", "At most 2h 00m 00s[\\s\\S]*A reason is required")
+		b.run(chromedp.SetValue(chromedp.CSS("#r-duration"), "30"), chromedp.SendKeys(chromedp.CSS("#r-user"), requester),
+			chromedp.SendKeys(chromedp.CSS("#r-reason"), "console test"), chromedp.Click(chromedp.CSS(`#request-form button[type="submit"]`)))
+		b.waitText("#confirm", "Request "+tempGroup)
+		b.run(chromedp.Click(chromedp.CSS("#confirm-ok")))
+		b.waitText("#notices", "is waiting for approval")
+		b.waitText("#waiting-table", requester+"[\\s\\S]*0 of 1")
+		b.run(chromedp.Click(chromedp.CSS(`#waiting-table button[data-action="approve"]`)))
+		b.waitText("#confirm", "Approve this request")
+		b.run(chromedp.SendKeys(chromedp.CSS("#decide-reason"), "looks right"), chromedp.Click(chromedp.CSS("#confirm-ok")))
+		b.waitText("#notices", "Granted: "+requester)
+		b.waitText("#requests-table", requester+"[\\s\\S]*active[\\s\\S]*approved by operator \\(looks right\\)")
+		b.waitText("#requests-waiting", "Nothing waits for your decision")
+		var gs struct {
+			Grants []struct{ State, Requester string }
+		}
+		s.api("GET", "/v1/grants?user="+requester, "", &gs)
+		if len(gs.Grants) != 1 || gs.Grants[0].State != "GRANT_STATE_ACTIVE" {
+			t.Errorf("grants of %s after the approval: %+v", requester, gs.Grants)
+		}
 		b.shot("access")
 	})
 

@@ -27,6 +27,7 @@ import (
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/dbprovisioner"
 	"github.com/iamflow/iamflow/services/expiry"
+	"github.com/iamflow/iamflow/services/expiry/access"
 	"github.com/iamflow/iamflow/services/replicator"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
@@ -44,6 +45,7 @@ const (
 	dbGroup      = "DB Users"
 	dbRole       = "APP_READER"
 	database     = "appdb"
+	requester    = "rita@example.com" // the access policy's one requester
 )
 
 var secrets = []string{adminToken, webhookPass, clientSecret, adminSecret}
@@ -154,6 +156,8 @@ func newStack(t *testing.T) *stack {
 	cfg.Capabilities.JITMaxAttempts = 2
 	cfg.Expiry.Groups = []expiry.TemporaryGroup{{Domain: "src", Group: tempGroup, DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour}}
 	cfg.Expiry.Consumer = fast(cfg.Expiry.Consumer)
+	cfg.Expiry.Access.Policies = []access.Policy{{Domain: "src", Group: tempGroup, Requesters: access.Principals{Users: []string{requester}},
+		Approvers: access.Principals{Groups: []string{"Access-Approvers"}}, Justification: true, MaxDuration: 2 * time.Hour}}
 
 	s.app, err = app.New(context.Background(), cfg, []string{"all"}, app.WithIngestListener(ln))
 	if err != nil {

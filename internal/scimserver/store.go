@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/internal/bus"
 )
 
 // A pushed directory lives in the KV bucket BucketPrefix+<source>:
@@ -431,16 +433,7 @@ func (d *directory) writeRecord(ctx context.Context, k kind, rec *record, prev u
 
 // isWrongRevision reports a Create of an existing key or an Update at a
 // revision that is no longer the newest.
-func isWrongRevision(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
+func isWrongRevision(err error) bool { return bus.IsWrongRevision(err) }
 
 // claimName makes the name key of name point at id. It fails with 409 when
 // a live resource of another id holds the name.

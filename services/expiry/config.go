@@ -9,6 +9,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/validate"
+	"github.com/iamflow/iamflow/services/expiry/access"
 )
 
 // Config is the expiry section of iamflow's configuration: the temporary
@@ -28,6 +29,10 @@ type Config struct {
 	// Durable defaults to "expiry"; filter_subjects is derived from groups
 	// and must be left empty.
 	Consumer bus.ConsumerConfig `yaml:"consumer"`
+	// Access is the request workflow of the temporary groups: who may ask
+	// for which group for how long, and who decides (docs/access-policy.md).
+	// Without policies grants are made by operators only.
+	Access access.Config `yaml:"access"`
 }
 
 // TemporaryGroup is a group whose memberships expire.
@@ -101,7 +106,20 @@ func (c Config) Validate() error {
 	if err := cc.Validate(); err != nil {
 		errs = append(errs, validate.Prefix("consumer.", err))
 	}
+	ac := c.Access
+	errs = append(errs, ac.Validate(c.Temporary))
 	return errors.Join(errs...)
+}
+
+// Temporary returns the max_duration of a temporary group, and whether
+// domain/group is one.
+func (c Config) Temporary(domain, group string) (time.Duration, bool) {
+	for _, g := range c.Groups {
+		if g.key() == groupKey(domain, group) {
+			return g.MaxDuration, true
+		}
+	}
+	return 0, false
 }
 
 func (g TemporaryGroup) key() string { return groupKey(g.Domain, g.Group) }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
 )
 
 // grantsBucket is the JetStream KV bucket holding the grants: "g.<id>" is a grant,
@@ -99,11 +100,7 @@ func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, erro
 	}
 	nrev, err := s.kv.Update(ctx, grantKey(r.g.Id), b, rev)
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-			return 0, errConflict
-		}
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if bus.IsWrongRevision(err) {
 			return 0, errConflict
 		}
 		return 0, fmt.Errorf("update grant %s: %w", r.g.Id, err)

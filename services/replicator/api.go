@@ -225,9 +225,7 @@ func (s *Service) approve(ctx context.Context, id string) (hold, int, []string, 
 	var buf auditBuf
 	defer d.flush(context.WithoutCancel(ctx), &buf)
 	for _, a := range h.Actions {
-		a.Held = false
-		p := planner.Plan{Link: h.Link, Source: d.source, Target: h.Target, Actions: []planner.Action{a}}
-		_, stale, err := d.applyListed(ctx, p, c, &buf, h.At)
+		stale, err := d.applyApproved(ctx, a, c, &buf, h.At)
 		switch {
 		case err != nil:
 			failed = append(failed, fmt.Sprintf("%s %s %q: %v", a.Kind, a.Entity, a.Name, err))

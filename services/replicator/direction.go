@@ -334,6 +334,61 @@ func (d *direction) applyListed(ctx context.Context, p planner.Plan, c cause, bu
 	return res, false, err
 }
 
+// applyApproved applies a held deletion a person approved. The hold's read
+// is old (on the event path the object's own reconcile left a newer
+// watermark when it released the lease), so the object is read again under
+// its lease and planned afresh: if the fresh plan still makes the approved
+// deletion, that plan is applied with its deletions released (the approval
+// is for them; the rest of the plan, such as the memberships a retired user
+// leaves, goes with them). If the source says otherwise now (the object came
+// back), nothing is applied and stale is true. An action without a source
+// object to read is applied against the hold's read, as a listing is.
+func (d *direction) applyApproved(ctx context.Context, a planner.Action, c cause, buf *auditBuf, heldAt time.Time) (stale bool, err error) {
+	a.Held = false
+	kind := a.Entity
+	if a.SourceID == "" || (kind != planner.KindUser && kind != planner.KindGroup) {
+		p := planner.Plan{Link: d.link.Name, Source: d.source, Target: d.target, Actions: []planner.Action{a}}
+		_, stale, err := d.applyListed(ctx, p, c, buf, heldAt)
+		return stale, err
+	}
+	ls := d.fences.set()
+	if _, err := ls.take(ctx, d.scope(kind).key(a.SourceID), primaryWait, time.Time{}); err != nil {
+		return false, err
+	}
+	readAt := d.now()
+	var p planner.Plan
+	if kind == planner.KindUser {
+		p, err = d.reconcileUser(ctx, a.SourceID)
+	} else {
+		p, err = d.reconcileGroup(ctx, a.SourceID)
+	}
+	if err != nil || !slices.ContainsFunc(p.Actions, func(x planner.Action) bool { return x.Kind == a.Kind && x.TargetID == a.TargetID }) {
+		ls.release(ctx, time.Time{})
+		return err == nil, err
+	}
+	for i := range p.Actions {
+		p.Actions[i].Held = false
+	}
+	for _, k := range d.writeKeys(p) {
+		fresh, err := ls.take(ctx, k, secondaryWait, readAt)
+		if err != nil || !fresh {
+			ls.release(ctx, time.Time{})
+			return err == nil, err
+		}
+	}
+	if err := d.validate(ctx, p); err != nil {
+		ls.release(ctx, time.Time{})
+		return errors.Is(err, errStale), ignoreStale(err)
+	}
+	res, err := d.apply(ctx, p, c, buf)
+	if err == nil {
+		d.rememberWrites(ctx, p, res)
+	}
+	d.stats.writes.Add(int64(res.writes))
+	ls.release(ctx, d.now())
+	return false, err
+}
+
 // applyPlan applies and audits a plan (already past the guard), then
 // remembers the states it left its objects in.
 func (d *direction) applyPlan(ctx context.Context, p planner.Plan, c cause) (applied, error) {

@@ -1,7 +1,8 @@
-// Temporary access: open grants counting down to their deadline, extend and
-// revoke, a new grant, and the history of ended ones. Access requests
-// (ask, approve, deny) will sit above them.
+// Temporary access: access requests (ask, approve, deny, cancel;
+// requests.js), open grants counting down to their deadline, extend and
+// revoke, a new grant, and the history of ended ones.
 import { h, api, ago, badge, table, section, freshness, errorBox, countdown, confirmAction, notify, fmtTime, parseTime, fmtDuration } from '../lib.js';
+import { requestsSections } from './requests.js';
 
 const EVERY = 5000;
 const OPEN = new Set(['GRANT_STATE_PENDING', 'GRANT_STATE_ACTIVE']);
@@ -13,18 +14,15 @@ export default {
     const openBox = h('div', { id: 'grants' });
     const histBox = h('div', { id: 'history' });
     const fresh = freshness(() => load(), EVERY);
-    root.append(fresh,
-      // Access requests arrive with issue 15 (people's login and approval):
-      // "my requests", "waiting for me" with approve / deny go here.
-      section('Access requests',
-        h('p', { class: 'placeholder', id: 'requests-placeholder', 'data-placeholder': 'access-requests' },
-          'Requests for temporary access (ask, approve, deny) will appear here once people sign in with their Identity Domain. Until then, operators grant access directly below.')),
+    const requests = requestsSections(() => load());
+    root.append(fresh, ...requests.sections,
       section('Active grants', openBox),
       section('Grant temporary membership', grantForm(load)),
       section('History', h('p', { class: 'hint' }, 'Grants that ended, newest first, with every change and who made it.'), histBox));
 
     async function load() {
       try {
+        await requests.load();
         const res = await api.optional('/v1/grants?pageSize=500');
         if (!res) {
           openBox.replaceChildren(h('p', { class: 'empty' }, 'The expiry service does not run in this process (no temporary group is configured).'));
@@ -105,7 +103,7 @@ async function revoke(g, reload) {
 
 function grantForm(reload) {
   const domain = h('input', { id: 'g-domain', name: 'domain', required: true, placeholder: 'src', size: 10 });
-  const group = h('input', { id: 'g-group', name: 'group', required: true, placeholder: 'Temp-Admins', size: 16 });
+  const group = h('input', { id: 'g-group', name: 'group', required: true, placeholder: 'OCI-Temp-Admins', size: 16 });
   const user = h('input', { id: 'g-user', name: 'user', required: true, placeholder: 'jane.doe@example.com', size: 24 });
   const dur = durationSelect('g-duration');
   const reason = h('input', { id: 'g-reason', name: 'reason', required: true, placeholder: 'incident 4711', size: 20 });
