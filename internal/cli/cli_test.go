@@ -89,6 +89,7 @@ func TestConfigCheck(t *testing.T) {
 	for _, v := range []string{"IAMFLOW_ADMIN_TOKEN", "IAMFLOW_HUB_CLIENT_SECRET", "IAMFLOW_SPOKE_EU_CLIENT_SECRET", "IAMFLOW_WEBHOOK_PASSWORD"} {
 		t.Setenv(v, "example-"+strings.ToLower(v)+"-0123456789")
 	}
+	t.Setenv("IAMFLOW_ACCESS_WEBHOOK_URL", "https://hooks.example.com/iamflow/0123456789")
 	code, out, stderr := run(t, "config", "check", "--config", "../../deploy/iamflow.example.yaml")
 	if code != 0 || !strings.Contains(out, "configuration ok") {
 		t.Fatalf("example config: exit %d\n%s%s", code, out, stderr)
