@@ -20,8 +20,8 @@ import (
 	"github.com/iamflow/iamflow/emulator/identitydomain"
 	ordsemu "github.com/iamflow/iamflow/emulator/ords"
 	"github.com/iamflow/iamflow/internal/app"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/cli"
-	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/secret"
 )
 

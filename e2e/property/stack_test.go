@@ -23,9 +23,9 @@ import (
 	emords "github.com/iamflow/iamflow/emulator/ords"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/app"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	ordsclient "github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"
@@ -35,6 +35,7 @@ import (
 	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/ingest"
 	"github.com/iamflow/iamflow/services/replicator"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 const (
@@ -205,8 +206,8 @@ func newStack(t *testing.T) *stack {
 		return cc
 	}
 	l := replicator.Link{Name: link, Source: "src", Targets: []string{"tgt"}}.WithDefaults()
-	l.Attributes.User = append(l.Attributes.User, replicator.AttrUserName)                        // renames are copied too
-	l.Guard = replicator.GuardConfig{MaxDeletions: 1_000_000, MaxPercent: 100, Window: time.Hour} // the driver deletes a lot on purpose
+	l.Attributes.User = append(l.Attributes.User, planner.AttrUserName)                        // renames are copied too
+	l.Guard = planner.GuardConfig{MaxDeletions: 1_000_000, MaxPercent: 100, Window: time.Hour} // the driver deletes a lot on purpose
 	cfg.Replicator.Links = []replicator.Link{l}
 	cfg.Replicator.Consumer = fast(cfg.Replicator.Consumer)
 	oc := ordsclient.DefaultConfig()

@@ -22,7 +22,7 @@ import (
 //
 // Group members come back only when asked for (returned=request). At most
 // maxMembers members come back in one response; a group with more fails the
-// request with 400 tooMany (oci.md §4 says the request fails; the status is
+// request with 400 tooMany (docs/oci-sources.md §4 says the request fails; the status is
 // not documented, and tooMany is RFC 7644's error for "more than the server
 // is willing to process"). attributes=members[startIndex=S&count=N] (with the
 // & sent as %26, as Oracle documents) returns members S..S+N-1 only; S below

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// Bulk (RFC 7644 §3.7; oci.md §4): POST /admin/v1/Bulk with a BulkRequest.
+// Bulk (RFC 7644 §3.7; docs/oci-sources.md §4): POST /admin/v1/Bulk with a BulkRequest.
 // Identity Domains serve it with a rate-limit group of its own (5 requests
 // per second and 200 per minute on every tier) and document 50 operations
 // and 1 MB per request. The emulator runs the operations in order through
@@ -36,13 +36,13 @@ type BulkConfig struct {
 	// server without Bulk would.
 	Disabled bool `json:"disabled,omitempty" yaml:"disabled,omitempty"`
 	// MaxOperations is the most operations one request may hold. Default 50
-	// (oci.md §4).
+	// (docs/oci-sources.md §4).
 	MaxOperations int `json:"maxOperations,omitempty" yaml:"maxOperations,omitempty"`
 	// MaxPayloadSize is the largest request body in bytes. Default 1048576.
 	MaxPayloadSize int `json:"maxPayloadSize,omitempty" yaml:"maxPayloadSize,omitempty"`
 }
 
-// Bulk defaults (oci.md §4).
+// Bulk defaults (docs/oci-sources.md §4).
 const (
 	DefaultBulkMaxOperations  = 50
 	DefaultBulkMaxPayloadSize = 1 << 20

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// PUT /admin/v1/UserCapabilitiesChanger/{userId} (oci.md §4) sets the user's
+// PUT /admin/v1/UserCapabilitiesChanger/{userId} (docs/oci-sources.md §4) sets the user's
 // capability flags, which read back in the user's
 // urn:ietf:params:scim:schemas:oracle:idcs:extension:capabilities:User
 // extension, and selfChange's allowSelfChange. The body is the docs sample:
@@ -16,7 +16,7 @@ import (
 //
 // (the SDK sends selfChange as a nested object; both forms work). Flags left
 // out keep their values; a new user has every flag true (the IDCS default
-// for a new user, not stated in oci.md). The answer is the
+// for a new user, not stated in docs/oci-sources.md). The answer is the
 // UserCapabilitiesChanger resource with every flag's current value. A change
 // emits updateusercapabilities with the old and new flags.
 

@@ -39,9 +39,9 @@ type Config struct {
 	// (oidc.go). At least one is required.
 	Clients []Client `json:"clients" yaml:"clients"`
 	// Issuer is the iss of the tokens the domain signs and of its discovery
-	// document. Default: DefaultIssuer, as every OCI domain (oci.md §7).
+	// document. Default: DefaultIssuer, as every OCI domain (docs/oci-sources.md §7).
 	Issuer string `json:"issuer,omitempty" yaml:"issuer,omitempty"`
-	// TokenTTL is the lifetime of an access token. Default: 3600s. (oci.md:
+	// TokenTTL is the lifetime of an access token. Default: 3600s. (docs/oci-sources.md:
 	// the real lifetime for client credentials is not documented; 3600s is
 	// the IDCS default for confidential apps.)
 	TokenTTL time.Duration `json:"tokenTTL,omitempty" yaml:"tokenTTL,omitempty"`
@@ -55,7 +55,7 @@ type Config struct {
 	EventsWebhook EventsWebhook `json:"eventsWebhook,omitempty" yaml:"eventsWebhook,omitempty"`
 	// EventValuesAsString emits adminValuesAdded/adminValuesRemoved as
 	// JSON-encoded strings (the /AuditEvents form) instead of objects (the form
-	// Events consumers read). oci.md §2 has both; parsers must accept both.
+	// Events consumers read). docs/oci-sources.md §2 has both; parsers must accept both.
 	EventValuesAsString bool `json:"eventValuesAsString,omitempty" yaml:"eventValuesAsString,omitempty"`
 	// Faults are the faults active from the start; see SetFaults.
 	Faults Faults `json:"faults,omitempty" yaml:"faults,omitempty"`
@@ -82,10 +82,10 @@ type Client struct {
 	Audience string `json:"audience,omitempty" yaml:"audience,omitempty"`
 }
 
-// Tier is an identity domain type; it decides the rate limits (oci.md §4).
+// Tier is an identity domain type; it decides the rate limits (docs/oci-sources.md §4).
 type Tier string
 
-// The domain types of oci.md §4, plus TierUnlimited for load tests.
+// The domain types of docs/oci-sources.md §4, plus TierUnlimited for load tests.
 const (
 	TierFree              Tier = "free"
 	TierOracleApps        Tier = "oracle_apps"
@@ -111,7 +111,7 @@ type Limits struct {
 	BulkPerMinute int `json:"bulkPerMinute,omitempty" yaml:"bulkPerMinute,omitempty"`
 }
 
-// tierLimits are the documented limits (oci.md §4): Others 20/50/55/90/80 per
+// tierLimits are the documented limits (docs/oci-sources.md §4): Others 20/50/55/90/80 per
 // second and 150/1500/1750/5000/4000 per minute; Token Mgmt 10/40/50/65/60
 // per second and 150/1000/1700/3400/2300 per minute; Bulk 5 per second and
 // 200 per minute on every tier.

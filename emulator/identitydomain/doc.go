@@ -21,7 +21,7 @@
 // Every response carries X-ORACLE-DMS-ECID and X-ORACLE-DMS-RID; errors use
 // the IDCS SCIM error body with a string status (scimerror.go).
 //
-// The facts it follows are in /work/shared/reference/oci.md (§2 events, §4
+// The facts it follows are in docs/oci-sources.md (§2 events, §4
 // SCIM, §5 SDK) and the SDK's model comments (attribute names, returned,
 // mutability and caseExact characteristics, schema.go). Where those are silent
 // or marked inferred, the emulator follows RFC 7643/7644 and says so in a doc

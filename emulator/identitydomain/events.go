@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Event types (oci.md §2): the lower-case com.oraclecloud.identitycontrolplane.* names.
+// Event types (docs/oci-sources.md §2): the lower-case com.oraclecloud.identitycontrolplane.* names.
 const (
 	EventCreateUser             = "com.oraclecloud.identitycontrolplane.createuser"
 	EventUpdateUser             = "com.oraclecloud.identitycontrolplane.updateuser"
@@ -21,7 +21,7 @@ const (
 )
 
 // eventIDs are the additionalDetails.eventId of each type. All but
-// admin.user.capabilities.update.success are documented (oci.md §2); that one
+// admin.user.capabilities.update.success are documented (docs/oci-sources.md §2); that one
 // is the emulator's guess in the same pattern.
 var eventIDs = map[string]string{
 	EventCreateUser:             "admin.user.create.success",
@@ -38,9 +38,9 @@ var eventIDs = map[string]string{
 }
 
 // Event is the OCI Events message a change produces: a CloudEvents 0.1
-// envelope (oci.md §2). No verbatim identity-domain sample is published; the
+// envelope (docs/oci-sources.md §2). No verbatim identity-domain sample is published; the
 // field names come from the Events envelope reference and from consumer code.
-// Emulator choices, all marked (inferred) in oci.md or absent from it:
+// Emulator choices, all marked (inferred) in docs/oci-sources.md or absent from it:
 // source is "identitycontrolplane"; data.resourceId is the resource's OCID and
 // data.resourceName its userName or displayName; for membership events the
 // resource is the group and the ref resource the user; actorType is "Client"

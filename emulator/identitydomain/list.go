@@ -15,7 +15,7 @@ import (
 //     (case-insensitive); strings sort case-insensitively, resources without
 //     a value sort last either way; without sortBy, resources come in
 //     creation order (IDCS's default order is not documented);
-//   - startIndex: 1-based, below 1 means 1 (oci.md §4);
+//   - startIndex: 1-based, below 1 means 1 (docs/oci-sources.md §4);
 //   - count: default 50 (the documented value for a negative count; the
 //     default is not documented), negative means 50, above 1000 means 1000
 //     (the SDK's documented maximum), 0 returns only totalResults;

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Token endpoint behaviour (oci.md §4):
+// Token endpoint behaviour (docs/oci-sources.md §4):
 //
 //	POST /oauth2/v1/token
 //	Authorization: Basic base64(client_id:client_secret)   (or client_id/client_secret form fields)
@@ -24,7 +24,7 @@ import (
 // 400 unsupported_grant_type, invalid_request or invalid_scope otherwise.
 //
 // Not emulated: JWT client assertions and the resource-principal
-// token-exchange grant (oci.md §1a); both need OCI request signing and are
+// token-exchange grant (docs/oci-sources.md §1a); both need OCI request signing and are
 // answered 400 unsupported_grant_type (or 401 for a client assertion).
 //
 // Tokens look like IDCS's (a JWT: header.payload.signature) but are opaque to

@@ -19,7 +19,7 @@ import (
 )
 
 // OpenID Connect, as an Identity Domain offers it to the people who log in
-// to an application (oci.md §7):
+// to an application (docs/oci-sources.md §7):
 //
 //	GET  /.well-known/openid-configuration  discovery; endpoints at the OCI paths
 //	GET  /admin/v1/SigningCert/jwk          the JWKS (no token needed)
@@ -54,7 +54,7 @@ import (
 // logout, consent, MFA, the implicit and hybrid flows, and sessions (every
 // authorize request shows the login page).
 
-// DefaultIssuer is the iss of every token a domain issues (oci.md §7: the
+// DefaultIssuer is the iss of every token a domain issues (docs/oci-sources.md §7: the
 // same for every domain).
 const DefaultIssuer = "https://identity.oraclecloud.com/"
 

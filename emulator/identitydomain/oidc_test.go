@@ -70,7 +70,7 @@ func loginCode(t *testing.T, authURL, user, pass string) *url.URL {
 func provider(t *testing.T, d *identitydomain.Domain) *gooidc.Provider {
 	t.Helper()
 	// OCI's issuer is not the domain URL the discovery document is read
-	// from (oci.md §7); go-oidc needs telling which issuer to expect.
+	// from (docs/oci-sources.md §7); go-oidc needs telling which issuer to expect.
 	p, err := gooidc.NewProvider(gooidc.InsecureIssuerURLContext(t.Context(), identitydomain.DefaultIssuer), d.URL())
 	if err != nil {
 		t.Fatalf("discovery: %v", err)

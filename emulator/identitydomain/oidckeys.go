@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Signing keys (oci.md §7): a domain signs its JWTs with RS256 and publishes
+// Signing keys (docs/oci-sources.md §7): a domain signs its JWTs with RS256 and publishes
 // the public keys as a JWKS at /admin/v1/SigningCert/jwk, at most ten keys at
 // a time. IDCS names its key "SIGNING_KEY" and sends x5t, the SHA-1
 // thumbprint of the key's certificate, beside kid; the emulator does the
@@ -27,7 +27,7 @@ import (
 // Keys are made on first use (RSA key generation takes tens of
 // milliseconds), so domains that never sign a token never pay for it.
 
-// maxPublishedKeys is how many keys the JWKS holds at most (oci.md §7).
+// maxPublishedKeys is how many keys the JWKS holds at most (docs/oci-sources.md §7).
 const maxPublishedKeys = 10
 
 type signingKey struct {

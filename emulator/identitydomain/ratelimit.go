@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Rate limits (oci.md §4) are per domain, per API group, per second and per
+// Rate limits (docs/oci-sources.md §4) are per domain, per API group, per second and per
 // minute. How IDCS counts is not documented; the emulator uses fixed windows
 // aligned to the clock's second and minute, counts only requests it lets
 // through, and checks the limit before authentication (so 401s count too).

@@ -435,7 +435,7 @@ func TestHandlerWithoutStart(t *testing.T) {
 }
 
 // TestSeedRepoCalls replays the SCIM calls of the kiranthakkar/ocifunctions
-// group-replication functions (oci.md §1a), as they send them.
+// group-replication functions (docs/oci-sources.md §1a), as they send them.
 func TestSeedRepoCalls(t *testing.T) {
 	src := start(t, baseConfig())
 	cfg := baseConfig()

@@ -8,7 +8,7 @@ import (
 )
 
 // scimError is an error answered with the SCIM error body in the IDCS shape
-// (oci.md §4):
+// (docs/oci-sources.md §4):
 //
 //	{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error",
 //	            "urn:ietf:params:scim:api:oracle:idcs:extension:messages:Error"],
@@ -18,7 +18,7 @@ import (
 // status is a string. scimType (RFC 7644 §3.12) is added for the 400 and 409
 // errors RFC 7644 defines one for; IDCS's published samples do not show it, so
 // clients must not depend on it. The messageId values are the emulator's own
-// except error.common.validation.missingReqAttributes, which oci.md quotes.
+// except error.common.validation.missingReqAttributes, which docs/oci-sources.md quotes.
 type scimError struct {
 	status    int
 	scimType  string

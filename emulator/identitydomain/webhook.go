@@ -17,7 +17,7 @@ import (
 // until it is delivered or the domain is closed. The webhook request carries
 // HTTP Basic auth and the headers an OCI Notifications HTTPS subscription
 // sends with a message (X-OCI-NS-MessageId, -MessageType, -TopicName,
-// -TopicOcid; inferred, oci.md §3); the body is the raw event JSON.
+// -TopicOcid; inferred, docs/oci-sources.md §3); the body is the raw event JSON.
 // Drop and duplicate faults apply to the webhook only.
 
 type outEvent struct {

@@ -8,7 +8,7 @@
 // it (the SDK is the client its tests use). What the emulator checks, and
 // what it answers when a check fails, follows Oracle's API reference for
 // PublishMessage (https://docs.oracle.com/iaas/api/#/en/notification/20181201/NotificationTopic/PublishMessage)
-// and the service's documented limits (oci.md §3: a message is at most 64 KB):
+// and the service's documented limits (docs/oci-sources.md §3: a message is at most 64 KB):
 //
 //   - a request must carry an OCI request signature (Authorization:
 //     Signature ...); the signature itself is not verified (the emulator has
@@ -37,7 +37,7 @@ import (
 	"time"
 )
 
-// MaxMessageBytes is the largest message the service takes (oci.md §3).
+// MaxMessageBytes is the largest message the service takes (docs/oci-sources.md §3).
 const MaxMessageBytes = 64 << 10
 
 // Config is the emulator's configuration.

@@ -16,10 +16,10 @@ type Config struct {
 	// Databases are the REST-enabled schemas served. At least one is required.
 	Databases []Database `json:"databases" yaml:"databases"`
 	// TokenTTL is the lifetime of an OAuth access token. Default: 3600s (the
-	// expires_in of the documented token answer, oci.md §6).
+	// expires_in of the documented token answer, docs/oci-sources.md §6).
 	TokenTTL time.Duration `json:"tokenTTL,omitempty" yaml:"tokenTTL,omitempty"`
 	// MaxRows is both the default and the largest "limit" of a query page.
-	// Default: 10000 (the limit ORDS reports when none is asked, oci.md §6).
+	// Default: 10000 (the limit ORDS reports when none is asked, docs/oci-sources.md §6).
 	MaxRows int `json:"maxRows,omitempty" yaml:"maxRows,omitempty"`
 }
 

@@ -1,7 +1,7 @@
 // Package ords is an in-memory emulator of Oracle REST Data Services'
 // REST-enabled SQL service for one or more Autonomous Database schema
 // aliases, faithful enough over HTTP for iamflow's internal/ords client and
-// the dbprovisioner service (contract: /work/notes/ords-contract.md):
+// the dbprovisioner service (sources: docs/oci-sources.md §6):
 //
 //   - POST /ords/<alias>/oauth/token: OAuth client credentials (oauth.go);
 //   - POST /ords/<alias>/_/sql: application/json ({statementText, offset,
@@ -16,7 +16,7 @@
 //     demand (faults.go), controlled from Config, Go, or the /_emulator/
 //     endpoints (control.go); seed files (seed.go).
 //
-// Faithful to oci.md §6 (documented facts): the endpoints and URL layout; the
+// Faithful to docs/oci-sources.md §6 (documented facts): the endpoints and URL layout; the
 // token request (Basic client_id:secret, grant_type=client_credentials) and
 // answer {"access_token","token_type":"bearer","expires_in":3600}; Bearer
 // tokens and Basic schema credentials on /_/sql; the 401 body

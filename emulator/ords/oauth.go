@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// serveToken answers POST /ords/<alias>/oauth/token (oci.md §6):
+// serveToken answers POST /ords/<alias>/oauth/token (docs/oci-sources.md §6):
 //
 //	Authorization: Basic base64(client_id:client_secret)
 //	grant_type=client_credentials

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// sqlResponse is the body of a REST-enabled SQL answer (oci.md §6).
+// sqlResponse is the body of a REST-enabled SQL answer (docs/oci-sources.md §6).
 type sqlResponse struct {
 	Env   envInfo `json:"env"`
 	Items []item  `json:"items"`
@@ -78,7 +78,7 @@ func (it *item) fail(e *oraError) {
 }
 
 // ddlMessage is the SQLcl feedback line for a successful DDL statement,
-// reported in response[] (inferred, oci.md §6: no verbatim DDL response).
+// reported in response[] (inferred, docs/oci-sources.md §6: no verbatim DDL response).
 func ddlMessage(st *statement) string {
 	var msg string
 	switch st.kind {

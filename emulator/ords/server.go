@@ -17,7 +17,7 @@ import (
 const maxBody = 10 << 20
 
 // ordsError writes ORDS's JSON error body, the shape of the documented 401
-// (oci.md §6): {"code","message","type":"tag:oracle.com,2020:error/<code>",
+// (docs/oci-sources.md §6): {"code","message","type":"tag:oracle.com,2020:error/<code>",
 // "instance":"tag:oracle.com,2020:ecid/<ecid>"}. The same shape for other
 // statuses (400, 404, 405, 413, 415, 503) is inferred.
 func ordsError(w http.ResponseWriter, status int, code, message string) {
@@ -99,7 +99,7 @@ func (db *database) drawFault() string {
 	return ""
 }
 
-// sqlRequest is the application/json body (oci.md §6).
+// sqlRequest is the application/json body (docs/oci-sources.md §6).
 type sqlRequest struct {
 	StatementText *string     `json:"statementText"`
 	Offset        *int        `json:"offset"`

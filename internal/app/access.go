@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/expiry/access"
 )
@@ -26,7 +27,8 @@ func (a *App) withAccess(ctx context.Context, svc *expiry.Service) (Service, err
 	if err != nil {
 		return nil, err
 	}
-	if err := a.serveAPI(access.NewAPI(m)); err != nil {
+	api := access.NewAPI(m)
+	if err := (servicekit.Endpoint{Register: api.Register, Gateway: api.RegisterGateway}).ServeOn(a.admin); err != nil {
 		return nil, err
 	}
 	a.admin.AllowPeople(access.PeopleCalls...)

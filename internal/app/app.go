@@ -16,21 +16,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"google.golang.org/grpc"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/admin"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/deadletters"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/scimserver"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/services/capabilities"
 	"github.com/iamflow/iamflow/services/dbprovisioner"
@@ -168,7 +167,7 @@ func New(ctx context.Context, cfg config.Config, names []string, opts ...Option)
 		return nil, fmt.Errorf("admin: %w", err)
 	}
 	a.admin.AddReadinessCheck("nats", a.bus.Ready)
-	if err := a.serveAPI(deadletters.New(a.bus)); err != nil { // IAM_DLQ: every process shows and replays it
+	if err := deadletters.New(a.bus).Endpoint().ServeOn(a.admin); err != nil { // IAM_DLQ: every process shows and replays it
 		return nil, fmt.Errorf("dead letters API: %w", err)
 	}
 	for _, n := range names {
@@ -356,16 +355,10 @@ func (a *App) secretResolver() (*secret.Resolver, error) {
 	return r, nil
 }
 
-// apiService is a service with an admin API of its own.
-type apiService interface {
-	Register(*grpc.Server)
-	RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error
-}
-
-// serveAPI puts svc's gRPC service and its REST gateway on the admin server.
-func (a *App) serveAPI(svc apiService) error {
-	svc.Register(a.admin.GRPC())
-	return a.admin.RegisterGateway(svc.RegisterGateway)
+// kitOptions are the options every service gets from the process.
+func (a *App) kitOptions(name string) []servicekit.Option {
+	return []servicekit.Option{servicekit.WithLogger(a.log.With("service", name)), servicekit.WithTelemetry(a.tel),
+		servicekit.WithRegisterer(a.registry), servicekit.WithVersion(a.version)}
 }
 
 func newCapabilities(ctx context.Context, a *App) (Service, error) {
@@ -390,37 +383,33 @@ func newCapabilities(ctx context.Context, a *App) (Service, error) {
 	}
 	cfg := a.cfg.Capabilities
 	cfg.Domains = names
-	svc, err := capabilities.New(ctx, cfg, a.bus, dirs,
-		capabilities.WithLogger(a.log.With("service", capabilities.Name)), capabilities.WithTelemetry(a.tel),
-		capabilities.WithRegisterer(a.registry), capabilities.WithVersion(a.version))
+	svc, err := capabilities.New(ctx, cfg, a.bus, dirs, a.kitOptions(capabilities.Name)...)
 	if err != nil {
 		return nil, err
 	}
-	return svc, a.serveAPI(svc)
+	return svc, svc.Endpoint().ServeOn(a.admin)
 }
 
 func newExpiry(ctx context.Context, a *App) (Service, error) {
 	if len(a.cfg.Expiry.Groups) == 0 {
 		return nil, fmt.Errorf("%w: no temporary group (expiry.groups)", errNotConfigured)
 	}
-	clients := map[string]*identitydomain.Client{}
+	domains := map[string]expiry.Domain{}
 	for _, g := range a.cfg.Expiry.Groups {
-		if clients[g.Domain] != nil {
+		if domains[g.Domain] != nil {
 			continue
 		}
 		c, err := a.domainClient(ctx, g.Domain)
 		if err != nil {
 			return nil, err
 		}
-		clients[g.Domain] = c
+		domains[g.Domain] = c
 	}
-	svc, err := expiry.New(ctx, a.cfg.Expiry, a.bus, clients,
-		expiry.WithLogger(a.log.With("service", expiry.Name)), expiry.WithTelemetry(a.tel),
-		expiry.WithRegisterer(a.registry), expiry.WithVersion(a.version))
+	svc, err := expiry.New(ctx, a.cfg.Expiry, a.bus, domains, a.kitOptions(expiry.Name)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.serveAPI(svc); err != nil {
+	if err := svc.Endpoint().ServeOn(a.admin); err != nil {
 		return nil, err
 	}
 	return a.withAccess(ctx, svc)
@@ -431,10 +420,6 @@ func newReplicator(ctx context.Context, a *App) (Service, error) {
 		return nil, fmt.Errorf("%w: no replication link (replicator.links)", errNotConfigured)
 	}
 	domains := map[string]replicator.Domain{}
-	opts := []replicator.Option{
-		replicator.WithLogger(a.log.With("service", replicator.Name)), replicator.WithTelemetry(a.tel),
-		replicator.WithRegisterer(a.registry), replicator.WithVersion(a.version),
-	}
 	for _, l := range a.cfg.Replicator.Links {
 		for _, n := range append([]string{l.Source}, l.Targets...) {
 			if domains[n] != nil {
@@ -447,11 +432,11 @@ func newReplicator(ctx context.Context, a *App) (Service, error) {
 			domains[n] = c
 		}
 	}
-	svc, err := replicator.New(ctx, a.cfg.Replicator, a.bus, domains, opts...)
+	svc, err := replicator.New(ctx, a.cfg.Replicator, a.bus, domains, a.kitOptions(replicator.Name)...)
 	if err != nil {
 		return nil, err
 	}
-	return svc, a.serveAPI(svc)
+	return svc, svc.Endpoint().ServeOn(a.admin)
 }
 
 func newDbprovisioner(ctx context.Context, a *App) (Service, error) {
@@ -481,32 +466,19 @@ func newDbprovisioner(ctx context.Context, a *App) (Service, error) {
 		a.ordsClients = append(a.ordsClients, c)
 		dbs[d.Name] = dbprovisioner.NewDatabase(c)
 	}
-	svc, err := dbprovisioner.New(ctx, cfg, a.bus, dirs, dbs,
-		dbprovisioner.WithLogger(a.log.With("service", dbprovisioner.Name)), dbprovisioner.WithTelemetry(a.tel),
-		dbprovisioner.WithRegisterer(a.registry), dbprovisioner.WithVersion(a.version))
+	svc, err := dbprovisioner.New(ctx, cfg, a.bus, dirs, dbs, a.kitOptions(dbprovisioner.Name)...)
 	if err != nil {
 		return nil, err
 	}
-	return svc, a.serveAPI(svc)
+	return svc, svc.Endpoint().ServeOn(a.admin)
 }
 
 func newIngest(ctx context.Context, a *App) (Service, error) {
-	opts := []ingest.Option{
-		ingest.WithLogger(a.log.With("service", ingest.Name)),
-		ingest.WithTelemetry(a.tel),
-		ingest.WithDomains(a.cfg.IngestDomains()...),
-		ingest.WithRegisterer(a.registry),
-		ingest.WithVersion(a.version),
-	}
-	if !a.devWebhookPassword.IsZero() {
-		opts = append(opts, ingest.WithPassword(a.devWebhookPassword))
-	}
-	if a.ingestListener != nil {
-		opts = append(opts, ingest.WithListener(a.ingestListener))
-	}
-	scimOpts, err := a.pushedSources(ctx)
+	mounts, err := a.pushedSources(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return ingest.New(ctx, a.cfg.Ingest, a.bus, append(opts, scimOpts...)...)
+	w := ingest.Webhook{Domains: a.cfg.IngestDomains(), Password: a.devWebhookPassword, Listener: a.ingestListener,
+		Mounts: mounts}
+	return ingest.New(ctx, a.cfg.Ingest, a.bus, w, a.kitOptions(ingest.Name)...)
 }

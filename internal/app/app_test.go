@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
-	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/testutil"
 )

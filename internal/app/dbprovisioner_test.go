@@ -12,7 +12,7 @@ import (
 
 	idemu "github.com/iamflow/iamflow/emulator/identitydomain"
 	ordsemu "github.com/iamflow/iamflow/emulator/ords"
-	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"

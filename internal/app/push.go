@@ -10,9 +10,9 @@ import (
 )
 
 // pushedSources builds the SCIM endpoint of the pushed sources (domains
-// with push) and returns the ingest options that mount it; none when no
-// domain is pushed.
-func (a *App) pushedSources(ctx context.Context) ([]ingest.Option, error) {
+// with push) and returns the mounts that serve it beside ingest's webhook;
+// none when no domain is pushed.
+func (a *App) pushedSources(ctx context.Context) ([]ingest.Mount, error) {
 	domains := a.cfg.PushedSources()
 	if len(domains) == 0 {
 		return nil, nil
@@ -41,9 +41,9 @@ func (a *App) pushedSources(ctx context.Context) ([]ingest.Option, error) {
 	}
 	a.scim = srv
 	h := srv.Handler()
-	opts := make([]ingest.Option, 0, len(sources))
+	mounts := make([]ingest.Mount, 0, len(sources))
 	for _, p := range srv.Paths() {
-		opts = append(opts, ingest.WithHandler(p, h))
+		mounts = append(mounts, ingest.Mount{Path: p, Handler: h})
 	}
-	return opts, nil
+	return mounts, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // gaugeTimeout bounds the JetStream reads one scrape makes.
@@ -57,10 +59,7 @@ func (g *consumerGauges) track(c *Consumer) {
 // register puts the collector on reg. Several buses may share a registry
 // (tests): the first one's collector reports.
 func (g *consumerGauges) register(reg prometheus.Registerer) error {
-	err := reg.Register(g)
-	if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
-		return nil
-	}
+	_, err := telemetry.Register(reg, g)
 	return err
 }
 

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/iamflow/iamflow/internal/admin"
-	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/secret"
 )
 

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/app/config"
 )
 
 func configCommand() command {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/iamflow/iamflow/emulator/notifications"
-	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/services/expiry/access"
 )

@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/app/config"
 	idclient "github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/scimserver"
 	"github.com/iamflow/iamflow/internal/secret"

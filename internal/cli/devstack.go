@@ -9,7 +9,7 @@ import (
 
 	"github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/emulator/ords"
-	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/app/config"
 	idclient "github.com/iamflow/iamflow/internal/identitydomain"
 	ordsclient "github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/oidc"
 )
 

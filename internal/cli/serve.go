@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/iamflow/iamflow/internal/app"
-	"github.com/iamflow/iamflow/internal/config"
+	"github.com/iamflow/iamflow/internal/app/config"
 )
 
 func serveCommand() command {

@@ -19,8 +19,8 @@ import (
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	emords "github.com/iamflow/iamflow/emulator/ords"
 	"github.com/iamflow/iamflow/internal/app"
+	"github.com/iamflow/iamflow/internal/app/config"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/config"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	ordsclient "github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"
@@ -29,6 +29,7 @@ import (
 	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/expiry/access"
 	"github.com/iamflow/iamflow/services/replicator"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // The secrets of the stack: none may appear in a page or an API answer.
@@ -140,7 +141,7 @@ func newStack(t *testing.T) *stack {
 		return cc
 	}
 	l := replicator.Link{Name: link, Source: "src", Targets: []string{"tgt"}}.WithDefaults()
-	l.Guard = replicator.GuardConfig{MaxDeletions: 1, MaxPercent: 100, Window: time.Hour} // the second deletion is held
+	l.Guard = planner.GuardConfig{MaxDeletions: 1, MaxPercent: 100, Window: time.Hour} // the second deletion is held
 	cfg.Replicator.Links = []replicator.Link{l}
 	cfg.Replicator.Consumer = fast(cfg.Replicator.Consumer)
 	oc := ordsclient.DefaultConfig()

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +21,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Limits of ListDeadLetters.
@@ -50,12 +49,11 @@ type Service struct {
 // New returns the service over b.
 func New(b Bus) *Service { return &Service{b: b} }
 
-// Register puts the gRPC service on g.
-func (s *Service) Register(g *grpc.Server) { iamflowv1.RegisterDeadLetterServiceServer(g, s) }
-
-// RegisterGateway puts the REST handlers on mux.
-func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
-	return iamflowv1.RegisterDeadLetterServiceHandlerServer(ctx, mux, s)
+// Endpoint is the service's gRPC service and REST routes, for the admin
+// server.
+func (s *Service) Endpoint() servicekit.Endpoint {
+	return servicekit.NewEndpoint(iamflowv1.RegisterDeadLetterServiceServer, iamflowv1.RegisterDeadLetterServiceHandlerServer,
+		iamflowv1.DeadLetterServiceServer(s))
 }
 
 // ListDeadLetters implements iamflowv1.DeadLetterServiceServer.

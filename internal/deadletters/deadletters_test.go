@@ -65,7 +65,7 @@ func TestListAndReplayOverREST(t *testing.T) {
 	t.Cleanup(func() { stop(); <-done })
 
 	mux := runtime.NewServeMux()
-	if err := deadletters.New(b).RegisterGateway(ctx, mux); err != nil {
+	if err := deadletters.New(b).Endpoint().Gateway(ctx, mux); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(mux)

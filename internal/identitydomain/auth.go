@@ -17,7 +17,7 @@ import (
 	"github.com/iamflow/iamflow/internal/token"
 )
 
-// Authentication (oci.md §4 and §1a). Every /admin/v1 request carries
+// Authentication (docs/oci-sources.md §4 and §1a). Every /admin/v1 request carries
 // "Authorization: Bearer <token>"; the token comes from:
 //
 //   - client_credentials: POST <domain>/oauth2/v1/token with HTTP Basic

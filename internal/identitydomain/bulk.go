@@ -12,7 +12,7 @@ import (
 )
 
 // SCIM Bulk (RFC 7644 §3.7): many writes in one request, under a rate-limit
-// group of their own (oci.md §4: 5 requests per second and 200 per minute on
+// group of their own (docs/oci-sources.md §4: 5 requests per second and 200 per minute on
 // every tier, where "Others" allows 20 and 150 on the Free tier). The Go SDK
 // has no Bulk operation; the client sends it itself.
 

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/iamflow/iamflow/internal/apiclient"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/token"
@@ -155,7 +156,7 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identitydomain: domain %s: invalid config:\n%w", domain, err)
 	}
-	o := options{clock: systemClock{}, sleep: sleepContext}
+	o := options{clock: systemClock{}, sleep: apiclient.Sleep}
 	for _, opt := range opts {
 		opt(&o)
 	}

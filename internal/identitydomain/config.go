@@ -3,11 +3,11 @@ package identitydomain
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/iamflow/iamflow/internal/apiclient"
 	"github.com/iamflow/iamflow/internal/secret"
 )
 
@@ -18,11 +18,11 @@ type AuthMode string
 const (
 	// AuthClientCredentials is the OAuth client credentials grant of a
 	// confidential application: POST /oauth2/v1/token with HTTP Basic
-	// client_id:client_secret (oci.md §4). The default.
+	// client_id:client_secret (docs/oci-sources.md §4). The default.
 	AuthClientCredentials AuthMode = "client_credentials"
 	// AuthResourcePrincipal exchanges the OCI resource principal (a function,
 	// a container instance, ...) for a domain token: the token-exchange grant
-	// of oci.md §1a, the request signed by the SDK's resource principal signer.
+	// of docs/oci-sources.md §1a, the request signed by the SDK's resource principal signer.
 	AuthResourcePrincipal AuthMode = "resource_principal"
 	// AuthStatic sends a fixed token from static_token and never renews it.
 	// For tests and one-off tools.
@@ -30,10 +30,10 @@ const (
 )
 
 // Tier is an identity domain type; it decides the documented rate limits
-// (oci.md §4).
+// (docs/oci-sources.md §4).
 type Tier string
 
-// The domain types of oci.md §4.
+// The domain types of docs/oci-sources.md §4.
 const (
 	TierFree              Tier = "free"
 	TierOracleApps        Tier = "oracle_apps"
@@ -63,7 +63,7 @@ type Limits struct {
 	BulkPerMinute int `yaml:"bulk_per_minute"`
 }
 
-// tierLimits are the documented limits (oci.md §4): Others 20/50/55/90/80 per
+// tierLimits are the documented limits (docs/oci-sources.md §4): Others 20/50/55/90/80 per
 // second and 150/1500/1750/5000/4000 per minute; Token Mgmt 10/40/50/65/60
 // per second and 150/1000/1700/3400/2300 per minute; Bulk 5 per second and
 // 200 per minute on every tier.
@@ -102,19 +102,10 @@ func (l Limits) Effective(t Tier) Limits {
 	}
 }
 
-// RetryConfig bounds the retries of one call.
-type RetryConfig struct {
-	// MaxAttempts is the most requests one call makes, the first included
-	// (the one extra request after a token refresh on 401 is not counted).
-	MaxAttempts int `yaml:"max_attempts"`
-	// BaseDelay is the backoff cap of the first retry; it doubles with each
-	// retry up to MaxDelay, and the wait is drawn uniformly below the cap
-	// (full jitter).
-	BaseDelay time.Duration `yaml:"base_delay"`
-	// MaxDelay caps one wait. A Retry-After longer than MaxDelay ends the
-	// retries: the error carries the Retry-After for the caller to honour.
-	MaxDelay time.Duration `yaml:"max_delay"`
-}
+// RetryConfig bounds the retries of one call. A Retry-After longer than
+// MaxDelay ends the retries: the error carries the Retry-After for the
+// caller to honour.
+type RetryConfig = apiclient.RetryConfig
 
 // BreakerConfig configures the circuit breaker of the domain.
 type BreakerConfig struct {
@@ -189,13 +180,16 @@ func DefaultConfig() Config {
 		Scope:   DefaultScope,
 		Tier:    TierFree,
 		Timeout: 30 * time.Second,
-		Retry:   RetryConfig{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second},
+		Retry:   defaultRetry,
 		Breaker: BreakerConfig{Failures: 10, Cooldown: 30 * time.Second},
 
 		SCIMPath:          sdkSCIMPath,
 		DiscoveryInterval: DefaultDiscoveryInterval,
 	}
 }
+
+// defaultRetry is DefaultConfig's retry: 6 attempts, 500ms..30s backoff.
+var defaultRetry = RetryConfig{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second}
 
 // Validate reports every problem in c, one per line; each names its yaml key
 // (relative to the domain entry) and the fix.
@@ -244,15 +238,7 @@ func (c Config) Validate() error {
 	if c.Timeout <= 0 {
 		bad("timeout: %v; set a positive duration for one request (default 30s)", c.Timeout)
 	}
-	if c.Retry.MaxAttempts < 1 {
-		bad("retry.max_attempts: %d; set at least 1 (1 means no retries; default 6)", c.Retry.MaxAttempts)
-	}
-	if c.Retry.BaseDelay <= 0 {
-		bad("retry.base_delay: %v; set a positive duration (default 500ms)", c.Retry.BaseDelay)
-	}
-	if c.Retry.MaxDelay < c.Retry.BaseDelay {
-		bad("retry.max_delay: %v is below retry.base_delay %v; raise it (default 30s)", c.Retry.MaxDelay, c.Retry.BaseDelay)
-	}
+	errs = append(errs, c.Retry.Validate(defaultRetry)...)
 	if c.Breaker.Failures < 1 {
 		bad("breaker.failures: %d; set at least 1 consecutive failure (default 10)", c.Breaker.Failures)
 	}
@@ -286,16 +272,8 @@ func normalizeURL(raw string) (string, error) {
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("%q has a path, query or fragment; give only the domain URL (without /admin/v1)", raw)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !apiclient.IsLoopback(u.Hostname()) {
 		return "", fmt.Errorf("%q uses http to a non-loopback host; use https (http is for local emulators only)", raw)
 	}
 	return u.Scheme + "://" + u.Host, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -186,6 +186,10 @@ func Retryable(err error) bool {
 	return false
 }
 
+// RetryHint implements internal/bus's RetryHinter: whether the call may
+// succeed later (see [Retryable]) and the wait the domain asked for.
+func (e *Error) RetryHint() (retry bool, after time.Duration) { return Retryable(e), e.RetryAfter }
+
 // RetryAfter returns how long the domain asked to wait before trying again
 // (Retry-After, or the breaker's remaining cooldown), or 0 when it did not
 // say; then the caller picks its own backoff.
@@ -220,7 +224,7 @@ func kindForStatus(status int) Kind {
 	return KindInvalidRequest
 }
 
-// scimErrorBody is the IDCS SCIM error (oci.md §4); status is a string.
+// scimErrorBody is the IDCS SCIM error (docs/oci-sources.md §4); status is a string.
 type scimErrorBody struct {
 	Schemas  []string        `json:"schemas"`
 	Detail   string          `json:"detail"`

@@ -6,18 +6,6 @@ import (
 	"time"
 )
 
-func TestBackoff(t *testing.T) {
-	cfg := RetryConfig{MaxAttempts: 6, BaseDelay: 500 * time.Millisecond, MaxDelay: 30 * time.Second}
-	for n, wantCap := range map[int]time.Duration{1: 500 * time.Millisecond, 2: time.Second, 3: 2 * time.Second, 7: 30 * time.Second, 40: 30 * time.Second} {
-		if got := backoff(cfg, n, func() float64 { return 0.999999 }); got > wantCap || got < wantCap*99/100 {
-			t.Errorf("backoff(%d) at the top = %v, want just under %v", n, got, wantCap)
-		}
-		if got := backoff(cfg, n, func() float64 { return 0 }); got != 0 {
-			t.Errorf("backoff(%d) at the bottom = %v, want 0 (full jitter)", n, got)
-		}
-	}
-}
-
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {

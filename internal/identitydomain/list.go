@@ -10,7 +10,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 )
 
-// Paging limits (oci.md §4).
+// Paging limits (docs/oci-sources.md §4).
 const (
 	// MaxPageSize is the largest count of a list request.
 	MaxPageSize = 1000

@@ -3,7 +3,7 @@ package identitydomain
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/apiclient"
 )
 
 // metrics are the client's Prometheus collectors. Several clients (one per
@@ -27,51 +27,36 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	var err error
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		requests: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iamflow_identitydomain_requests_total",
 			Help: "HTTP requests to identity domains, by domain, operation and status code (or network, timeout, breaker_open).",
-		}, []string{"domain", "op", "code"}),
-		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"domain", "op", "code"})),
+		seconds: apiclient.Register(reg, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "iamflow_identitydomain_request_seconds",
 			Help:    "Duration of HTTP requests to identity domains, response body included.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"domain", "op"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"domain", "op"})),
+		retries: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iamflow_identitydomain_retries_total",
 			Help: "Requests to identity domains sent again, by reason (429, 5xx, timeout, network, unauthorized).",
-		}, []string{"domain", "op", "reason"}),
-		rateWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"domain", "op", "reason"})),
+		rateWait: apiclient.Register(reg, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "iamflow_identitydomain_rate_limit_wait_seconds",
 			Help:    "Time requests waited for the client-side rate limit of their domain.",
 			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"domain"}),
-		breakerOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{"domain"})),
+		breakerOpen: apiclient.Register(reg, &err, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "iamflow_identitydomain_breaker_open",
 			Help: "1 while the domain's circuit breaker is open or half-open, 0 when closed.",
-		}, []string{"domain"}),
-		pagingFaults: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"domain"})),
+		pagingFaults: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iamflow_identitydomain_paging_faults_total",
 			Help: "Paging invariants an identity domain (or SCIM server) broke in a listing, by fault; a fault makes the read incomplete unless a fallback reads the list whole.",
-		}, []string{"domain", "fault"}),
+		}, []string{"domain", "fault"})),
 	}
-	var err error
-	if m.requests, err = telemetry.Register(reg, m.requests); err != nil {
-		return nil, err
-	}
-	if m.seconds, err = telemetry.Register(reg, m.seconds); err != nil {
-		return nil, err
-	}
-	if m.retries, err = telemetry.Register(reg, m.retries); err != nil {
-		return nil, err
-	}
-	if m.rateWait, err = telemetry.Register(reg, m.rateWait); err != nil {
-		return nil, err
-	}
-	if m.breakerOpen, err = telemetry.Register(reg, m.breakerOpen); err != nil {
-		return nil, err
-	}
-	if m.pagingFaults, err = telemetry.Register(reg, m.pagingFaults); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Rate limits (oci.md §4) are per domain, per API group ("others" for
+// Rate limits (docs/oci-sources.md §4) are per domain, per API group ("others" for
 // /admin/v1/*, "token" for /oauth2/v1/token, "bulk" for /admin/v1/Bulk),
 // per second and per minute. How
 // IDCS counts is not documented (the emulator uses fixed windows aligned to

@@ -180,6 +180,10 @@ func TestTypedErrors(t *testing.T) {
 		identitydomain.RetryAfter(err) != 2*time.Second || !errors.Is(err, identitydomain.ErrRateLimited) {
 		t.Errorf("429 = %+v", e)
 	}
+	// What the bus sees (bus.RetryHinter): retry, after the Retry-After.
+	if retry, after := e.RetryHint(); !retry || after != 2*time.Second {
+		t.Errorf("429 hints %v %v, want a retry after 2s", retry, after)
+	}
 	if w := f.sleeps.all(); len(w) != 1 || w[0] != 2*time.Second {
 		t.Errorf("waits %v, want the Retry-After of 2s", w)
 	}
@@ -213,7 +217,8 @@ func TestTypedErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = static.GetUser(ctx, *u.Id)
-	if e := kindOf(t, err); e.Kind != identitydomain.KindUnauthorized || e.Status != 401 || e.Attempts != 1 || identitydomain.Retryable(err) {
+	if e := kindOf(t, err); e.Kind != identitydomain.KindUnauthorized || e.Status != 401 || e.Attempts != 1 || identitydomain.Retryable(err) ||
+		func() bool { r, _ := e.RetryHint(); return r }() {
 		t.Errorf("401 = %+v", e)
 	}
 	// 401 from the token endpoint: wrong client secret.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iamflow/iamflow/internal/apiclient"
 )
 
 // Retries (the SDK's retry policy is not used: it does not recognise SCIM
@@ -37,32 +39,7 @@ const (
 
 // SleepFunc waits d or until ctx ends, returning ctx's error in that case.
 // Tests inject one that does not wait.
-type SleepFunc func(ctx context.Context, d time.Duration) error
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// backoff returns the wait before retry number n (1 for the first retry):
-// full jitter under min(max, base·2^(n-1)); rnd returns a float in [0, 1).
-func backoff(cfg RetryConfig, n int, rnd func() float64) time.Duration {
-	limit := cfg.BaseDelay
-	for i := 1; i < n && limit < cfg.MaxDelay; i++ {
-		limit *= 2
-	}
-	limit = min(limit, cfg.MaxDelay)
-	return time.Duration(rnd() * float64(limit))
-}
+type SleepFunc = apiclient.SleepFunc
 
 // maxRetryAfter bounds what a Retry-After header can ask for. A larger value
 // (or one that would overflow a Duration) is read as this bound.

@@ -132,7 +132,7 @@ func (c *Client) exchange(ci *callInfo, spec exchangeSpec) (*response, error) {
 		if !res.retry || attempt >= c.cfg.Retry.MaxAttempts {
 			return nil, lastErr
 		}
-		delay := backoff(c.cfg.Retry, attempt, c.rnd)
+		delay := c.cfg.Retry.Backoff(attempt, c.rnd)
 		if res.hasRetryAfter {
 			if res.retryAfter > c.cfg.Retry.MaxDelay {
 				return nil, lastErr // the caller decides whether to wait that long

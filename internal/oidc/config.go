@@ -57,7 +57,7 @@ type Config struct {
 	Scopes []string `yaml:"scopes"`
 }
 
-// DefaultIssuer is the issuer of every OCI Identity Domain (oci.md §7).
+// DefaultIssuer is the issuer of every OCI Identity Domain (docs/oci-sources.md §7).
 const DefaultIssuer = "https://identity.oraclecloud.com/"
 
 // MaxClockSkew bounds Config.ClockSkew.

@@ -6,7 +6,7 @@
 // # Verifying a token
 //
 // Verifier.Verify accepts an access token or an ID token (both are RS256
-// JWTs from the domain, oci.md §7) when:
+// JWTs from the domain, docs/oci-sources.md §7) when:
 //   - it is a compact JWS whose header names an allowed algorithm (RS256 by
 //     default; ES256 may be allowed; "none" and every HMAC algorithm are
 //     always refused) and a kid;

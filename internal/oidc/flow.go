@@ -28,7 +28,7 @@ type Provider struct {
 }
 
 // Discover reads the discovery document of the domain at domainURL
-// (domainURL + /.well-known/openid-configuration, oci.md §7).
+// (domainURL + /.well-known/openid-configuration, docs/oci-sources.md §7).
 func Discover(ctx context.Context, client *http.Client, domainURL string) (Provider, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}

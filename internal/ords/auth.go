@@ -11,7 +11,7 @@ import (
 	"github.com/iamflow/iamflow/internal/token"
 )
 
-// Authentication (oci.md §6):
+// Authentication (docs/oci-sources.md §6):
 //
 //   - oauth: POST <base>/oauth/token with HTTP Basic client_id:client_secret
 //     and grant_type=client_credentials returns {"access_token", "token_type":

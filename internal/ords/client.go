@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/iamflow/iamflow/internal/apiclient"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/token"
 )
@@ -55,21 +56,7 @@ type Client struct {
 
 // SleepFunc waits d or until ctx ends, returning ctx's error in that case.
 // Tests inject one that does not wait.
-type SleepFunc func(ctx context.Context, d time.Duration) error
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type SleepFunc = apiclient.SleepFunc
 
 // Option changes how New builds a Client.
 type Option func(*options)
@@ -156,7 +143,7 @@ func New(ctx context.Context, name string, cfg Config, opts ...Option) (*Client,
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ords: database %s: invalid config:\n%w", name, err)
 	}
-	o := options{now: time.Now, sleep: sleepContext, resolver: packageResolver{}}
+	o := options{now: time.Now, sleep: apiclient.Sleep, resolver: packageResolver{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -431,7 +418,7 @@ func (c *Client) withRetries(ctx context.Context, op, stmt string, fn func(conte
 		if !Retryable(err) || attempt >= c.cfg.Retry.MaxAttempts || ctx.Err() != nil {
 			return err
 		}
-		wait := c.backoff(attempt)
+		wait := c.cfg.Retry.Backoff(attempt, c.rnd)
 		if e != nil && e.RetryAfter > wait {
 			wait = min(e.RetryAfter, c.cfg.Retry.MaxDelay)
 		}
@@ -453,16 +440,6 @@ func retryReason(e *Error) string {
 		return "http_" + strconv.Itoa(e.Status)
 	}
 	return "network"
-}
-
-// backoff is the wait before retry n (1 for the first): uniform in
-// [0, min(max_delay, base_delay·2^(n-1))).
-func (c *Client) backoff(n int) time.Duration {
-	limit := c.cfg.Retry.BaseDelay
-	for i := 1; i < n && limit < c.cfg.Retry.MaxDelay; i++ {
-		limit *= 2
-	}
-	return time.Duration(c.rnd() * float64(min(limit, c.cfg.Retry.MaxDelay)))
 }
 
 // httpResult is an answer with its body read.

@@ -468,6 +468,16 @@ func TestRetryableClassification(t *testing.T) {
 	if !classifyStatus(400, "UCP-29: Failed to get a connection: pool exhausted") {
 		t.Error("pool exhausted in body is retryable")
 	}
+	// What the bus sees (bus.RetryHinter): the same verdict, and the wait.
+	if r, after := (&Error{Retryable: true, RetryAfter: 3 * time.Second}).RetryHint(); !r || after != 3*time.Second {
+		t.Errorf("retryable error hints %v %v", r, after)
+	}
+	if r, _ := (&Error{Code: ORAInsufficientPrivs}).RetryHint(); r {
+		t.Error("ORA-01031 hints a retry")
+	}
+	if r, _ := (&Error{Retryable: true, Err: context.Canceled}).RetryHint(); r {
+		t.Error("a cancelled call hints a retry")
+	}
 }
 
 func TestErrorRendering(t *testing.T) {

@@ -3,11 +3,11 @@ package ords
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/iamflow/iamflow/internal/apiclient"
 	"github.com/iamflow/iamflow/internal/secret"
 )
 
@@ -18,26 +18,16 @@ type AuthMode string
 const (
 	// AuthOAuth is the ORDS OAuth client credentials grant: POST
 	// <base>/oauth/token with HTTP Basic client_id:client_secret, then
-	// "Authorization: Bearer <token>" (oci.md §6). The default.
+	// "Authorization: Bearer <token>" (docs/oci-sources.md §6). The default.
 	AuthOAuth AuthMode = "oauth"
 	// AuthBasic sends HTTP Basic user:password with every request (the
 	// schema user of a REST-enabled schema).
 	AuthBasic AuthMode = "basic"
 )
 
-// RetryConfig bounds the retries of one request.
-type RetryConfig struct {
-	// MaxAttempts is the most requests one call (one page) makes, the first
-	// included; the one extra request after a token refresh on 401 is not
-	// counted.
-	MaxAttempts int `yaml:"max_attempts"`
-	// BaseDelay is the backoff cap of the first retry; it doubles with each
-	// retry up to MaxDelay, the wait drawn uniformly below the cap (full
-	// jitter). A Retry-After header raises the wait, up to MaxDelay.
-	BaseDelay time.Duration `yaml:"base_delay"`
-	// MaxDelay caps one wait.
-	MaxDelay time.Duration `yaml:"max_delay"`
-}
+// RetryConfig bounds the retries of one request (one call is one page). A
+// Retry-After header raises the wait, up to MaxDelay.
+type RetryConfig = apiclient.RetryConfig
 
 // DefaultPageSize is the "limit" sent with every query page.
 const DefaultPageSize = 10000
@@ -79,9 +69,12 @@ func DefaultConfig() Config {
 		Timeout:        60 * time.Second,
 		MaxConcurrency: 2,
 		PageSize:       DefaultPageSize,
-		Retry:          RetryConfig{MaxAttempts: 5, BaseDelay: 250 * time.Millisecond, MaxDelay: 10 * time.Second},
+		Retry:          defaultRetry,
 	}
 }
+
+// defaultRetry is DefaultConfig's retry: 5 attempts, 250ms..10s backoff.
+var defaultRetry = RetryConfig{MaxAttempts: 5, BaseDelay: 250 * time.Millisecond, MaxDelay: 10 * time.Second}
 
 // Validate reports every problem in c, one per line, each naming its yaml key
 // and the fix. It never prints a secret reference's content beyond what
@@ -128,15 +121,7 @@ func (c Config) Validate() error {
 	if c.PageSize < 1 {
 		bad("page_size: %d; set at least 1 (default %d)", c.PageSize, DefaultPageSize)
 	}
-	if c.Retry.MaxAttempts < 1 {
-		bad("retry.max_attempts: %d; set at least 1 (1 means no retries; default 5)", c.Retry.MaxAttempts)
-	}
-	if c.Retry.BaseDelay <= 0 {
-		bad("retry.base_delay: %v; set a positive duration (default 250ms)", c.Retry.BaseDelay)
-	}
-	if c.Retry.MaxDelay < c.Retry.BaseDelay {
-		bad("retry.max_delay: %v is below retry.base_delay %v; raise it (default 10s)", c.Retry.MaxDelay, c.Retry.BaseDelay)
-	}
+	errs = append(errs, c.Retry.Validate(defaultRetry)...)
 	return errors.Join(errs...)
 }
 
@@ -160,16 +145,8 @@ func normalizeBaseURL(raw string) (string, error) {
 	if p == "" || strings.HasSuffix(p, "/_/sql") || strings.HasSuffix(p, "/oauth/token") {
 		return "", fmt.Errorf("%q: give the schema's base URL, https://host/ords/<alias>, without /_/sql or /oauth/token", raw)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !apiclient.IsLoopback(u.Hostname()) {
 		return "", fmt.Errorf("%q uses http to a non-loopback host; use https (http is for local emulators only)", raw)
 	}
 	return u.Scheme + "://" + u.Host + p, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -96,6 +96,10 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
+// RetryHint implements internal/bus's RetryHinter: whether the failure is
+// transient (see [Retryable]) and the answer's Retry-After.
+func (e *Error) RetryHint() (retry bool, after time.Duration) { return Retryable(e), e.RetryAfter }
+
 // Retryable reports whether err is a transient failure worth retrying later:
 // HTTP 429, 5xx other than 501, an exhausted connection pool, a network error
 // or timeout of a request, ORA-00054 (resource busy), ORA-00018/00020 and

@@ -3,7 +3,7 @@ package ords
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/apiclient"
 )
 
 // metrics are the client's Prometheus collectors. Clients of several
@@ -26,51 +26,36 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	var err error
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		requests: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iamflow_ords_requests_total",
 			Help: "HTTP requests to ORDS, by database, operation and status code (or network, timeout).",
-		}, []string{"database", "op", "code"}),
-		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"database", "op", "code"})),
+		seconds: apiclient.Register(reg, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "iamflow_ords_request_seconds",
 			Help:    "Duration of HTTP requests to ORDS, response body included.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"database", "op"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"database", "op"})),
+		retries: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iamflow_ords_retries_total",
 			Help: "Requests to ORDS sent again, by reason.",
-		}, []string{"database", "op", "reason"}),
-		sqlErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+		}, []string{"database", "op", "reason"})),
+		sqlErrors: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iamflow_ords_statement_errors_total",
 			Help: "Statements ORDS reported as failed, by Oracle error code.",
-		}, []string{"database", "ora"}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{"database", "ora"})),
+		inFlight: apiclient.Register(reg, &err, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "iamflow_ords_in_flight",
 			Help: "Requests to ORDS in flight (bounded by max_concurrency).",
-		}, []string{"database"}),
-		slotWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		}, []string{"database"})),
+		slotWait: apiclient.Register(reg, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "iamflow_ords_slot_wait_seconds",
 			Help:    "Time requests waited for one of the database's max_concurrency slots.",
 			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"database"}),
+		}, []string{"database"})),
 	}
-	var err error
-	if m.requests, err = telemetry.Register(reg, m.requests); err != nil {
-		return nil, err
-	}
-	if m.seconds, err = telemetry.Register(reg, m.seconds); err != nil {
-		return nil, err
-	}
-	if m.retries, err = telemetry.Register(reg, m.retries); err != nil {
-		return nil, err
-	}
-	if m.sqlErrors, err = telemetry.Register(reg, m.sqlErrors); err != nil {
-		return nil, err
-	}
-	if m.inFlight, err = telemetry.Register(reg, m.inFlight); err != nil {
-		return nil, err
-	}
-	if m.slotWait, err = telemetry.Register(reg, m.slotWait); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return m, nil

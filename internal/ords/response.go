@@ -39,7 +39,7 @@ type sqlRequest struct {
 	Binds         []Bind `json:"binds,omitempty"`
 }
 
-// sqlResponse is ORDS's answer (oci.md §6).
+// sqlResponse is ORDS's answer (docs/oci-sources.md §6).
 type sqlResponse struct {
 	Items []responseItem `json:"items"`
 }

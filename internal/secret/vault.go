@@ -14,7 +14,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/secrets"
 )
 
-// VaultAuth is how the Secrets client authenticates (oci.md §5).
+// VaultAuth is how the Secrets client authenticates (docs/oci-sources.md §5).
 type VaultAuth string
 
 // The Vault authentication modes.

@@ -2,11 +2,9 @@ package capabilities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"strings"
-	"time"
 
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 
@@ -22,9 +20,20 @@ import (
 // A capability flag the domain leaves out of the user's capabilities
 // extension reads as true: that is OCI's value for a user whose flag was
 // never set (a new user may use every kind of credential).
-func NewDirectory(c *identitydomain.Client) Directory { return &clientDirectory{c: c} }
+func NewDirectory(c Domain) Directory { return &clientDirectory{c: c} }
 
-type clientDirectory struct{ c *identitydomain.Client }
+// Domain is what the directory calls on an identity domain;
+// *identitydomain.Client is one.
+type Domain interface {
+	GetUser(ctx context.Context, id string, attributes ...string) (identitydomains.User, error)
+	FindUserByName(ctx context.Context, userName string, attributes ...string) (identitydomains.User, bool, error)
+	Users(ctx context.Context, opts identitydomain.ListOptions) iter.Seq2[identitydomains.User, error]
+	SetCapabilities(ctx context.Context, userID string, caps identitydomains.UserCapabilitiesChanger, ifMatch string) (identitydomains.UserCapabilitiesChanger, identitydomain.Receipt, error)
+}
+
+var _ Domain = (*identitydomain.Client)(nil)
+
+type clientDirectory struct{ c Domain }
 
 var _ Directory = (*clientDirectory)(nil)
 
@@ -47,7 +56,7 @@ func (d *clientDirectory) ReadUser(ctx context.Context, ref UserRef, withGroups 
 	case ref.ID != "":
 		u, err := d.c.GetUser(ctx, ref.ID, attrs...)
 		if err != nil {
-			return User{}, classify(err)
+			return User{}, err
 		}
 		return userFrom(u, withGroups), nil
 	case ref.OCID != "":
@@ -55,7 +64,7 @@ func (d *clientDirectory) ReadUser(ctx context.Context, ref UserRef, withGroups 
 		for u, err := range d.c.Users(ctx, identitydomain.ListOptions{
 			Filter: identitydomain.Eq("ocid", ref.OCID), Attributes: attrs, PageSize: 2}) {
 			if err != nil {
-				return User{}, classify(err)
+				return User{}, err
 			}
 			return userFrom(u, withGroups), nil
 		}
@@ -63,7 +72,7 @@ func (d *clientDirectory) ReadUser(ctx context.Context, ref UserRef, withGroups 
 		lookup = "userName"
 		u, found, err := d.c.FindUserByName(ctx, ref.Name, attrs...)
 		if err != nil {
-			return User{}, classify(err)
+			return User{}, err
 		}
 		if found {
 			return userFrom(u, withGroups), nil
@@ -80,7 +89,7 @@ func (d *clientDirectory) Users(ctx context.Context, withGroups bool) iter.Seq2[
 		for u, err := range d.c.Users(ctx, identitydomain.ListOptions{Attributes: userAttributes(withGroups),
 			PageSize: identitydomain.MaxPageSize}) {
 			if err != nil {
-				yield(User{}, classify(err))
+				yield(User{}, err)
 				return
 			}
 			if !yield(userFrom(u, withGroups), nil) {
@@ -101,10 +110,7 @@ func (d *clientDirectory) SetCapabilities(ctx context.Context, userID string, f 
 		CanUseSmtpCredentials:         f.CanUseSMTPCredentials,
 		CanUseDbCredentials:           f.CanUseDBCredentials,
 	}, "")
-	if err != nil {
-		return classify(err)
-	}
-	return nil
+	return err
 }
 
 // userFrom converts the SDK's user.
@@ -172,39 +178,3 @@ func deref(s *string) string {
 	}
 	return *s
 }
-
-// classify marks a client error with what the service does about it:
-// ErrNotFound, ErrForbidden or ErrPermanent (retrying cannot help), or
-// transient, with the client's Retry-After.
-func classify(err error) error {
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	case errors.Is(err, identitydomain.ErrNotFound):
-		return &classified{err: err, class: ErrNotFound}
-	case errors.Is(err, identitydomain.ErrForbidden):
-		return &classified{err: err, class: ErrForbidden}
-	case !identitydomain.Retryable(err):
-		return &classified{err: err, class: ErrPermanent}
-	}
-	return &classified{err: err, after: identitydomain.RetryAfter(err)}
-}
-
-// classified is a client error with its class.
-type classified struct {
-	err   error
-	class error // ErrNotFound, ErrForbidden, ErrPermanent or nil
-	after time.Duration
-}
-
-func (e *classified) Error() string { return e.err.Error() }
-
-func (e *classified) Unwrap() []error {
-	if e.class == nil {
-		return []error{e.err}
-	}
-	return []error{e.err, e.class}
-}
-
-// RetryAfter implements RetryAfterError.
-func (e *classified) RetryAfter() time.Duration { return e.after }

@@ -9,6 +9,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+	"github.com/iamflow/iamflow/internal/bus"
 )
 
 // The adapter against the emulated domain, through the real client.
@@ -93,14 +94,13 @@ func TestDirectoryOverTheClient(t *testing.T) {
 	}
 }
 
-func TestClassify(t *testing.T) {
+// The client's errors reach the service as they are and say themselves
+// what becomes of an event: refused credentials are permanent.
+func TestAdapterErrorsKeepTheClientsVerdict(t *testing.T) {
 	d := startEmulator(t, emu.TierUnlimited, "")
 	c := newClient(t, d, iamflowClientID, "wrong secret", false)
 	_, err := NewDirectory(c).ReadUser(context.Background(), UserRef{Name: "x"}, false)
-	if !errors.Is(err, ErrPermanent) || errors.Is(err, ErrNotFound) {
+	if !bus.IsPermanent(err) || !bus.ResultOf(err).IsTerminal() || errors.Is(err, ErrNotFound) {
 		t.Errorf("refused credentials: %v, want a permanent error", err)
-	}
-	if err := classify(context.Canceled); !errors.Is(err, context.Canceled) || errors.Is(err, ErrPermanent) {
-		t.Errorf("cancelled: %v", err)
 	}
 }

@@ -6,29 +6,31 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 var _ iamflowv1.CapabilitiesServiceServer = (*Service)(nil)
 
-// Register adds the iamflow.v1.CapabilitiesService admin API to g (the
-// shared admin server's GRPC()).
-func (s *Service) Register(g *grpc.Server) {
-	iamflowv1.RegisterCapabilitiesServiceServer(g, s)
+// Endpoint is the iamflow.v1.CapabilitiesService admin API, over gRPC and
+// REST: GET /v1/capabilities/{domain}/users/{user},
+// POST /v1/capabilities/{domain}/users/{user}:apply and
+// POST /v1/capabilities/{domain}:sweep.
+func (s *Service) Endpoint() servicekit.Endpoint {
+	return servicekit.NewEndpoint(iamflowv1.RegisterCapabilitiesServiceServer, iamflowv1.RegisterCapabilitiesServiceHandlerServer,
+		iamflowv1.CapabilitiesServiceServer(s))
 }
 
-// RegisterGateway adds the REST form of the admin API to mux:
-// GET /v1/capabilities/{domain}/users/{user},
-// POST /v1/capabilities/{domain}/users/{user}:apply and
-// POST /v1/capabilities/{domain}:sweep. Pass it to admin.Server.RegisterGateway.
-func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
-	return iamflowv1.RegisterCapabilitiesServiceHandlerServer(ctx, mux, s)
-}
+// apiErrors maps the service's errors to status codes: a domain refusing
+// for good (a forbidden or invalid call) is a failed precondition, a
+// domain that cannot answer is unavailable.
+var apiErrors = servicekit.APIErrors{}.
+	Map(codes.NotFound, errUnknownDomain, ErrNotFound).
+	Map(codes.FailedPrecondition, errSweepRunning).
+	Permanent(codes.FailedPrecondition)
 
 // PreviewCapabilities returns a user's current and desired flags and the
 // rule that decided, changing nothing.
@@ -47,7 +49,7 @@ func (s *Service) PreviewCapabilities(ctx context.Context, req *iamflowv1.Previe
 		return err
 	})
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return chk.preview(), nil
 }
@@ -71,7 +73,7 @@ func (s *Service) ApplyCapabilities(ctx context.Context, req *iamflowv1.ApplyCap
 		return err
 	})
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.ApplyCapabilitiesResponse{Result: chk.preview(), Changed: changed}, nil
 }
@@ -83,9 +85,9 @@ func (s *Service) SweepCapabilities(ctx context.Context, req *iamflowv1.SweepCap
 	if _, err := s.apiDomain(req.GetDomain()); err != nil {
 		return nil, err
 	}
-	rep, err := s.Sweep(ctx, req.GetDomain(), req.GetDryRun())
+	rep, err := s.sweepDomain(ctx, req.GetDomain(), req.GetDryRun())
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return rep.Proto(), nil
 }
@@ -131,22 +133,4 @@ func (s *Service) byRef(ref UserRef, fn func(UserRef) error) error {
 		}
 	}
 	return err
-}
-
-// apiError maps an error to a gRPC status.
-func apiError(err error) error {
-	if _, ok := status.FromError(err); ok && status.Code(err) != codes.Unknown {
-		return err
-	}
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
-	case errors.Is(err, ErrUnknownDomain), errors.Is(err, ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, ErrSweepRunning):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, ErrPermanent):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	return status.Error(codes.Unavailable, err.Error())
 }

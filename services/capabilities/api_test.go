@@ -46,8 +46,7 @@ func newAPIHarness(t *testing.T) *apiHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.Register(srv.GRPC())
-	if err := srv.RegisterGateway(svc.RegisterGateway); err != nil {
+	if err := svc.Endpoint().ServeOn(srv); err != nil {
 		t.Fatal(err)
 	}
 	srv.AddStatus(Name, svc)
@@ -98,7 +97,7 @@ func TestAdminAPIOverGRPC(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Preview %s: %v", user, err)
 		}
-		if p.UserId != u1.ID || p.UserName != "user000001" || !slices.Equal(p.Rules, []string{DefaultRuleName}) ||
+		if p.UserId != u1.ID || p.UserName != "user000001" || !slices.Equal(p.Rules, []string{defaultRuleName}) ||
 			!p.Current.GetCanUseApiKeys() || p.Desired.GetCanUseApiKeys() || !p.Desired.GetCanUseConsolePassword() || len(p.Changes) != 6 ||
 			p.Changes[0] != "canUseApiKeys: true -> false" {
 			t.Errorf("Preview %s = %v", user, p)
@@ -174,7 +173,7 @@ func TestAdminAPIOverREST(t *testing.T) {
 	if code := h.rest(t, http.MethodGet, "/v1/capabilities/prod/users/user000002", "", &p); code != http.StatusOK {
 		t.Fatalf("GET preview: %d", code)
 	}
-	if p.UserId != u2.ID || p.Rules[0] != DefaultRuleName || !p.Current.GetCanUseDbCredentials() || p.Desired.GetCanUseDbCredentials() {
+	if p.UserId != u2.ID || p.Rules[0] != defaultRuleName || !p.Current.GetCanUseDbCredentials() || p.Desired.GetCanUseDbCredentials() {
 		t.Errorf("preview = %v", &p)
 	}
 
@@ -229,7 +228,7 @@ func TestAdminAPIOverREST(t *testing.T) {
 	if code := h.rest(t, http.MethodGet, "/v1/status/capabilities", "", &st); code != http.StatusOK || len(st.Services) != 1 {
 		t.Fatalf("status: %d %v", code, &st)
 	}
-	if c := st.Services[0].Counters; c[CounterSweeps] != 2 || c[CounterSweepChecked] != 20 || c[CounterChanged] != 20 {
+	if c := st.Services[0].Counters; c[counterSweeps] != 2 || c[counterSweepChecked] != 20 || c[counterChanged] != 20 {
 		t.Errorf("status counters %v", c)
 	}
 }

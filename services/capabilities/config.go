@@ -112,14 +112,14 @@ type SweepConfig struct {
 
 // Defaults.
 const (
-	// DefaultDurable is the consumer's durable name.
-	DefaultDurable = "capabilities"
-	// DefaultJITRetryAfter is Config.JITRetryAfter's default.
-	DefaultJITRetryAfter = 2 * time.Second
-	// DefaultJITMaxAttempts is Config.JITMaxAttempts's default.
-	DefaultJITMaxAttempts = 5
-	// MinSweepInterval is the shortest scheduled sweep interval.
-	MinSweepInterval = time.Minute
+	// defaultDurable is the consumer's durable name.
+	defaultDurable = "capabilities"
+	// defaultJITRetryAfter is Config.JITRetryAfter's default.
+	defaultJITRetryAfter = 2 * time.Second
+	// defaultJITMaxAttempts is Config.JITMaxAttempts's default.
+	defaultJITMaxAttempts = 5
+	// minSweepInterval is the shortest scheduled sweep interval.
+	minSweepInterval = time.Minute
 )
 
 // DefaultConfig returns the defaults: every configured domain, an empty
@@ -128,22 +128,22 @@ const (
 // just-provisioned users, and the "capabilities" durable consumer.
 func DefaultConfig() Config {
 	return Config{
-		JITRetryAfter:  DefaultJITRetryAfter,
-		JITMaxAttempts: DefaultJITMaxAttempts,
-		Consumer:       bus.ConsumerConfig{Durable: DefaultDurable},
+		JITRetryAfter:  defaultJITRetryAfter,
+		JITMaxAttempts: defaultJITMaxAttempts,
+		Consumer:       bus.ConsumerConfig{Durable: defaultDurable},
 	}
 }
 
 // withDefaults fills the zero fields a YAML section may leave out.
 func (c Config) withDefaults() Config {
 	if c.JITRetryAfter == 0 {
-		c.JITRetryAfter = DefaultJITRetryAfter
+		c.JITRetryAfter = defaultJITRetryAfter
 	}
 	if c.JITMaxAttempts == 0 {
-		c.JITMaxAttempts = DefaultJITMaxAttempts
+		c.JITMaxAttempts = defaultJITMaxAttempts
 	}
 	if c.Consumer.Durable == "" {
-		c.Consumer.Durable = DefaultDurable
+		c.Consumer.Durable = defaultDurable
 	}
 	return c
 }
@@ -174,7 +174,7 @@ func (c Config) Validate() error {
 			bad("%s: name: empty; name the rule (it is quoted in audit records)", key)
 		} else {
 			key = fmt.Sprintf("rules[%d] %q", i, r.Name)
-			if r.Name == DefaultRuleName {
+			if r.Name == defaultRuleName {
 				bad("%s: name: %q is reserved for the default flags; choose another", key, r.Name)
 			} else if j, dup := names[r.Name]; dup {
 				bad("%s: name: also the name of rules[%d]; rule names must be unique", key, j)
@@ -186,14 +186,14 @@ func (c Config) Validate() error {
 			bad("%s: %v", key, err)
 		}
 	}
-	if c.Sweep.Interval < 0 || (c.Sweep.Interval > 0 && c.Sweep.Interval < MinSweepInterval) {
-		bad("sweep.interval: %v; set 0 (no scheduled sweep) or at least %v", c.Sweep.Interval, MinSweepInterval)
+	if c.Sweep.Interval < 0 || (c.Sweep.Interval > 0 && c.Sweep.Interval < minSweepInterval) {
+		bad("sweep.interval: %v; set 0 (no scheduled sweep) or at least %v", c.Sweep.Interval, minSweepInterval)
 	}
 	if c.JITRetryAfter < 0 {
-		bad("jit_retry_after: %v; set a positive duration (default %v)", c.JITRetryAfter, DefaultJITRetryAfter)
+		bad("jit_retry_after: %v; set a positive duration (default %v)", c.JITRetryAfter, defaultJITRetryAfter)
 	}
 	if c.JITMaxAttempts < 1 {
-		bad("jit_max_attempts: %d; set at least 1 (default %d)", c.JITMaxAttempts, DefaultJITMaxAttempts)
+		bad("jit_max_attempts: %d; set at least 1 (default %d)", c.JITMaxAttempts, defaultJITMaxAttempts)
 	}
 	if len(c.Consumer.FilterSubjects) > 0 {
 		bad("consumer.filter_subjects: set by the service from domains and rules; remove it")

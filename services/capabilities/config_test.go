@@ -8,7 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// decodeStrict reads a capabilities section as internal/config does: unknown
+// decodeStrict reads a capabilities section as internal/app/config does: unknown
 // keys are errors.
 func decodeStrict(t *testing.T, src string) (Config, error) {
 	t.Helper()
@@ -71,7 +71,7 @@ func TestConfigDecodesYAML(t *testing.T) {
 	if cfg.Sweep.Interval != 6*time.Hour || !cfg.Sweep.OnStart || cfg.JITRetryAfter != 3*time.Second || cfg.JITMaxAttempts != 4 {
 		t.Errorf("sweep %+v jit %v/%d", cfg.Sweep, cfg.JITRetryAfter, cfg.JITMaxAttempts)
 	}
-	if cfg.Consumer.Durable != DefaultDurable || cfg.Consumer.Concurrency != 2 {
+	if cfg.Consumer.Durable != defaultDurable || cfg.Consumer.Concurrency != 2 {
 		t.Errorf("consumer = %+v", cfg.Consumer)
 	}
 }

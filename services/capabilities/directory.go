@@ -3,9 +3,10 @@ package capabilities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"iter"
-	"time"
+
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/identitydomain"
 )
 
 // Directory is what the service needs from one identity domain. The
@@ -24,39 +25,28 @@ type Directory interface {
 	SetCapabilities(ctx context.Context, userID string, f Flags) error
 }
 
-// UserCounter is implemented by directories that can count their users
+// userCounter is implemented by directories that can count their users
 // cheaply; a sweep then shows its total from the start.
-type UserCounter interface {
+type userCounter interface {
 	CountUsers(ctx context.Context) (int, error)
 }
 
 // Errors a Directory returns, wrapped, so the service knows what to do.
+// The real directory returns the Identity Domains client's errors, which
+// say themselves whether a retry can help (bus.RetryHint); a fake wraps
+// these sentinels.
 var (
 	// ErrNotFound: the user does not exist (or not yet: see JITRetryAfter).
-	ErrNotFound = errors.New("user not found")
+	// It is the client's sentinel, so a domain's 404 is one.
+	ErrNotFound = identitydomain.ErrNotFound
 	// ErrPermanent: retrying the same call cannot help (forbidden, invalid
 	// request); an event that meets it is dead-lettered at once.
-	ErrPermanent = errors.New("permanent failure")
+	ErrPermanent = bus.Permanent(errors.New("permanent failure"))
 	// ErrForbidden: the domain refused the call (403), so iamflow's OAuth
-	// application lacks an app role; it is also ErrPermanent.
-	ErrForbidden = fmt.Errorf("forbidden: %w", ErrPermanent)
+	// application lacks an app role. It is the client's sentinel; the
+	// client's error for it is permanent.
+	ErrForbidden = identitydomain.ErrForbidden
 )
-
-// RetryAfterError is implemented by errors that know how long to wait
-// before trying again (a rate limit's Retry-After, an open breaker).
-type RetryAfterError interface {
-	error
-	RetryAfter() time.Duration
-}
-
-// retryAfterOf returns the wait an error asks for, 0 when it names none.
-func retryAfterOf(err error) time.Duration {
-	var ra RetryAfterError
-	if errors.As(err, &ra) {
-		return max(ra.RetryAfter(), 0)
-	}
-	return 0
-}
 
 // UserRef names a user as an event or an API call does: by SCIM id, by
 // OCID (legacy IAM events) or by userName. The first non-empty of ID, OCID

@@ -144,8 +144,8 @@ func TestEndToEnd(t *testing.T) {
 	// and iamflow's own PUTs caused nothing more.
 	puts := p.domain.CallCount(emu.OpPutUserCapabilitiesChanger) - putsBefore
 	st := p.svc.Status(ctx)
-	if puts != humanPuts+iamflowChanges || st.Counters[CounterChanged] != iamflowChanges {
-		t.Errorf("%d PUTs (%d by iamflow), want %d (human) + %d (iamflow)", puts, st.Counters[CounterChanged], humanPuts, iamflowChanges)
+	if puts != humanPuts+iamflowChanges || st.Counters[counterChanged] != iamflowChanges {
+		t.Errorf("%d PUTs (%d by iamflow), want %d (human) + %d (iamflow)", puts, st.Counters[counterChanged], humanPuts, iamflowChanges)
 	}
 	if n := p.domain.CallCount(emu.OpGetUser) - reads; n != 1 {
 		t.Errorf("the displayName update cost %d reads, want 1", n)
@@ -154,7 +154,7 @@ func TestEndToEnd(t *testing.T) {
 	if recs := auditRecords(t, p.bus); int64(len(recs)) != iamflowChanges {
 		t.Errorf("%d audit records, want %d", len(recs), iamflowChanges)
 	}
-	if c := st.Consumers[0]; c.Name != DefaultDurable || c.DeadLettered != 0 || c.Delivered == 0 {
+	if c := st.Consumers[0]; c.Name != defaultDurable || c.DeadLettered != 0 || c.Delivered == 0 {
 		t.Errorf("consumer status %v", c)
 	}
 	if st.LastEventId == "" || st.LastError != "" {
@@ -201,12 +201,12 @@ func TestJITRaceThroughTheBus(t *testing.T) {
 
 	start := time.Now()
 	id := p.createUser("jit.late@corp.example", true)
-	want := cfg.Default.Overlay(Flags{CanUseConsolePassword: ptr(false)})
+	want := cfg.Default.overlay(Flags{CanUseConsolePassword: ptr(false)})
 	testutil.CheckFor(t, 10*time.Second, 2*time.Millisecond, func() error { return hasFlags(p.domain, id, want) })
 	t.Logf("user readable only on the second try: policy in place %v after the create call (jit_retry_after %v)",
 		time.Since(start).Round(time.Millisecond), cfg.JITRetryAfter)
 	p.settled()
-	if c := p.svc.Status(context.Background()).Counters; c[CounterJITRetries] != 1 || c[CounterChanged] != 1 {
+	if c := p.svc.Status(context.Background()).Counters; c[counterJITRetries] != 1 || c[counterChanged] != 1 {
 		t.Errorf("counters %v, want 1 JIT retry and 1 change", c)
 	}
 
@@ -220,7 +220,7 @@ func TestJITRaceThroughTheBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if n := p.svc.Status(context.Background()).Counters[CounterJITGone]; n != 1 {
+		if n := p.svc.Status(context.Background()).Counters[counterJITGone]; n != 1 {
 			return fmt.Errorf("%d created users gone", n)
 		}
 		return nil
@@ -233,7 +233,7 @@ func TestJITRaceThroughTheBus(t *testing.T) {
 	if st.LastError != "" {
 		t.Errorf("last error %q, want none", st.LastError)
 	}
-	if c := st.Counters[CounterJITRetries]; c != 1+2 {
+	if c := st.Counters[counterJITRetries]; c != 1+2 {
 		t.Errorf("jit_retries %d, want 3 (1 for the late user, 2 for the ghost)", c)
 	}
 }
@@ -259,8 +259,8 @@ func TestSweepOnStart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if c := svc.Status(context.Background()).Counters; c[CounterSweeps] != 1 {
-			return fmt.Errorf("sweeps %d", c[CounterSweeps])
+		if c := svc.Status(context.Background()).Counters; c[counterSweeps] != 1 {
+			return fmt.Errorf("sweeps %d", c[counterSweeps])
 		}
 		return nil
 	})
@@ -276,7 +276,7 @@ func TestSweepOnStart(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if st := svc.Status(context.Background()); st.State != iamflowv1.State_STATE_STOPPING || st.Counters[CounterChanged] != 30 {
+	if st := svc.Status(context.Background()); st.State != iamflowv1.State_STATE_STOPPING || st.Counters[counterChanged] != 30 {
 		t.Errorf("after Run: state %v counters %v", st.State, st.Counters)
 	}
 }

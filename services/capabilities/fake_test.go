@@ -12,6 +12,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // fakeDir is an in-memory Directory that counts its calls.
@@ -145,7 +146,7 @@ func (d *fakeDir) SetCapabilities(_ context.Context, id string, f Flags) error {
 	if u == nil {
 		return fmt.Errorf("fake: put %s: %w", id, ErrNotFound)
 	}
-	u.Flags = u.Flags.Overlay(f)
+	u.Flags = u.Flags.overlay(f)
 	return nil
 }
 
@@ -191,10 +192,10 @@ func allTrue() Flags {
 }
 
 // newTestService builds a service on fakes, without a bus.
-func newTestService(t testing.TB, cfg Config, dirs map[string]Directory, opts ...Option) (*Service, *fakeAuditor) {
+func newTestService(t testing.TB, cfg Config, dirs map[string]Directory, opts ...servicekit.Option) (*Service, *fakeAuditor) {
 	t.Helper()
 	a := &fakeAuditor{}
-	s, err := build(cfg, nil, dirs, append([]Option{WithAuditWriter(a)}, opts...)...)
+	s, err := build(cfg, nil, dirs, append([]servicekit.Option{servicekit.WithAuditWriter(a)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

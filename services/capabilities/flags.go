@@ -54,8 +54,8 @@ func (f Flags) IsZero() bool {
 	return true
 }
 
-// Overlay returns f with every flag o sets replaced by o's value.
-func (f Flags) Overlay(o Flags) Flags {
+// overlay returns f with every flag o sets replaced by o's value.
+func (f Flags) overlay(o Flags) Flags {
 	out := f.clone()
 	for _, d := range flagDefs {
 		if v := *d.field(&o); v != nil {
@@ -87,10 +87,10 @@ func (f Flags) Equal(o Flags) bool {
 	return true
 }
 
-// Changes lists, for every flag target sets that f does not already have,
+// changes lists, for every flag target sets that f does not already have,
 // "canUseApiKeys: true -> false" ("unknown" for a flag f does not know).
 // An empty list means f complies with target.
-func (f Flags) Changes(target Flags) []string {
+func (f Flags) changes(target Flags) []string {
 	var out []string
 	for _, d := range flagDefs {
 		want := *d.field(&target)

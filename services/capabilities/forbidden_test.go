@@ -21,6 +21,7 @@ import (
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // lockedBuffer collects log output from several goroutines.
@@ -92,7 +93,7 @@ func TestForbiddenCapabilitiesNameTheAppRole(t *testing.T) {
 
 	var logs lockedBuffer
 	s, a := newTestService(t, lockedDown(), map[string]Directory{domainShort: NewDirectory(client)},
-		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		servicekit.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	res := s.handle(context.Background(), msg(t, userEvent("e1", domainShort, *u.Id, iamflowv1.Action_ACTION_CREATED), 1))
 
 	const role = "User Administrator"

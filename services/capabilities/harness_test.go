@@ -22,6 +22,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/ingest"
 )
@@ -124,8 +125,8 @@ func newPipeline(t *testing.T, cfg Config, wrap ...func(Directory) Directory) *p
 	icfg := ingest.DefaultConfig()
 	icfg.Password = "env:UNUSED_IN_TESTS"
 	icfg.PublishTimeout = 5 * time.Second
-	ing, err := ingest.New(context.Background(), icfg, b, ingest.WithPassword(secret.NewValue(webhookPassword)),
-		ingest.WithDomains(ingest.Domain{Name: domainShort, OCIName: domainShort}), ingest.WithLogger(testLogger(t)))
+	ing, err := ingest.New(context.Background(), icfg, b, ingest.Webhook{Password: secret.NewValue(webhookPassword), Domains: []ingest.Domain{ingest.Domain{Name: domainShort, OCIName: domainShort}}},
+		servicekit.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func newPipeline(t *testing.T, cfg Config, wrap ...func(Directory) Directory) *p
 		dir = w(dir)
 	}
 	p.svc, err = New(context.Background(), cfg, b, map[string]Directory{domainShort: dir},
-		WithLogger(testLogger(t)))
+		servicekit.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +197,7 @@ func auditRecords(t testing.TB, b *bus.Bus) []*iamflowv1.AuditRecord {
 		t.Fatal(err)
 	}
 	var out []*iamflowv1.AuditRecord
-	subj := bus.AuditSubject(Name, ActionSetCapabilities)
+	subj := bus.AuditSubject(Name, actionSetCapabilities)
 	for seq := uint64(1); ; {
 		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {

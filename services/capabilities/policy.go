@@ -6,13 +6,13 @@ import (
 	"strings"
 )
 
-// DefaultRuleName names the default flags where a rule name is expected: in
-// Decision.Rule, previews and audit records.
-const DefaultRuleName = "default"
+// defaultRuleName names the default flags where a rule name is expected: in
+// decision.Rule, previews and audit records.
+const defaultRuleName = "default"
 
-// Policy is a validated, compiled capability policy: Config.Default and
+// policy is a validated, compiled capability policy: Config.Default and
 // Config.Rules. It is immutable and safe for concurrent use.
-type Policy struct {
+type policy struct {
 	def         Flags
 	rules       []rule
 	needsGroups bool
@@ -28,21 +28,21 @@ type rule struct {
 	set       Flags
 }
 
-// Decision is what the policy wants for one user.
-type Decision struct {
-	// Rule is the name of the rule that matched, or DefaultRuleName.
+// decision is what the policy wants for one user.
+type decision struct {
+	// Rule is the name of the rule that matched, or defaultRuleName.
 	Rule string
 	// Target are the flags the policy sets for the user: Default overlaid
 	// with the matching rule's Set. Flags it leaves nil are not managed.
 	Target Flags
 }
 
-// NewPolicy validates cfg and compiles its policy.
-func NewPolicy(cfg Config) (*Policy, error) {
+// newPolicy validates cfg and compiles its policy.
+func newPolicy(cfg Config) (*policy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Policy{def: cfg.Default.clone()}
+	p := &policy{def: cfg.Default.clone()}
 	for _, r := range cfg.Rules {
 		cr := rule{name: r.Name, set: r.Set.clone()}
 		if len(r.Match.Domains) > 0 {
@@ -73,21 +73,21 @@ func NewPolicy(cfg Config) (*Policy, error) {
 	return p, nil
 }
 
-// NeedsGroups reports whether some rule matches on group membership: then
+// readsGroups reports whether some rule matches on group membership: then
 // users are read with their groups, and membership events trigger
 // reconciles.
-func (p *Policy) NeedsGroups() bool { return p.needsGroups }
+func (p *policy) readsGroups() bool { return p.needsGroups }
 
-// Decide returns the flags the policy wants for u, a user of domain: the
+// decide returns the flags the policy wants for u, a user of domain: the
 // first rule that matches wins and overlays the default. u.Groups must be
-// filled when NeedsGroups.
-func (p *Policy) Decide(domain string, u User) Decision {
+// filled when readsGroups.
+func (p *policy) decide(domain string, u User) decision {
 	for i := range p.rules {
 		if r := &p.rules[i]; r.matches(domain, u) {
-			return Decision{Rule: r.name, Target: p.def.Overlay(r.set)}
+			return decision{Rule: r.name, Target: p.def.overlay(r.set)}
 		}
 	}
-	return Decision{Rule: DefaultRuleName, Target: p.def.clone()}
+	return decision{Rule: defaultRuleName, Target: p.def.clone()}
 }
 
 func (r *rule) matches(domain string, u User) bool {

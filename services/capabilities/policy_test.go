@@ -20,7 +20,7 @@ func TestPolicyDecide(t *testing.T) {
 			name:     "default only",
 			cfg:      Config{Default: noKeys},
 			user:     User{UserName: "jane"},
-			wantRule: DefaultRuleName,
+			wantRule: defaultRuleName,
 			want:     noKeys,
 		},
 		{
@@ -58,7 +58,7 @@ func TestPolicyDecide(t *testing.T) {
 				{Name: "admins", Match: Match{Groups: []string{"Cloud-Admins"}}, Set: Flags{CanUseAPIKeys: yes}},
 			}},
 			user:     User{UserName: "jane", Groups: []string{"Everyone"}},
-			wantRule: DefaultRuleName,
+			wantRule: defaultRuleName,
 			want:     noKeys,
 		},
 		{
@@ -76,7 +76,7 @@ func TestPolicyDecide(t *testing.T) {
 				{Name: "federated", Match: Match{Federated: yes}, Set: Flags{CanUseConsolePassword: no}},
 			}},
 			user:     User{UserName: "break-glass"},
-			wantRule: DefaultRuleName,
+			wantRule: defaultRuleName,
 			want:     Flags{CanUseConsolePassword: yes},
 		},
 		{
@@ -85,7 +85,7 @@ func TestPolicyDecide(t *testing.T) {
 				{Name: "svc", Match: Match{UserName: "svc-[0-9]+"}, Set: Flags{CanUseAPIKeys: yes}},
 			}},
 			user:     User{UserName: "not-svc-1"},
-			wantRule: DefaultRuleName,
+			wantRule: defaultRuleName,
 			want:     Flags{},
 		},
 		{
@@ -112,7 +112,7 @@ func TestPolicyDecide(t *testing.T) {
 				{Name: "any-email", Match: Match{Email: `.*`}, Set: Flags{CanUseSMTPCredentials: no}},
 			}},
 			user:     User{UserName: "bob"},
-			wantRule: DefaultRuleName,
+			wantRule: defaultRuleName,
 			want:     Flags{},
 		},
 		{
@@ -123,7 +123,7 @@ func TestPolicyDecide(t *testing.T) {
 			}},
 			domain:   "dev",
 			user:     User{UserName: "amy", Federated: true, Groups: []string{"admins"}},
-			wantRule: DefaultRuleName,
+			wantRule: defaultRuleName,
 			want:     Flags{},
 		},
 		{
@@ -139,7 +139,7 @@ func TestPolicyDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := NewPolicy(tt.cfg)
+			p, err := newPolicy(tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +147,7 @@ func TestPolicyDecide(t *testing.T) {
 			if domain == "" {
 				domain = "prod"
 			}
-			d := p.Decide(domain, tt.user)
+			d := p.decide(domain, tt.user)
 			if d.Rule != tt.wantRule {
 				t.Errorf("rule = %q, want %q", d.Rule, tt.wantRule)
 			}
@@ -162,7 +162,7 @@ func TestPolicyDecide(t *testing.T) {
 // values: they are not managed, and not listed as changes.
 func TestUnmanagedFlagsAreLeftAlone(t *testing.T) {
 	no := ptr(false)
-	p, err := NewPolicy(Config{Default: Flags{CanUseAPIKeys: no}, Rules: []Rule{
+	p, err := newPolicy(Config{Default: Flags{CanUseAPIKeys: no}, Rules: []Rule{
 		{Name: "fed", Match: Match{Federated: ptr(true)}, Set: Flags{CanUseConsolePassword: no}},
 	}})
 	if err != nil {
@@ -170,42 +170,42 @@ func TestUnmanagedFlagsAreLeftAlone(t *testing.T) {
 	}
 	u := User{UserName: "jane", Federated: true, Flags: allTrue()}
 	u.Flags.CanUseSMTPCredentials = no // turned off by hand; the policy has no opinion
-	d := p.Decide("prod", u)
-	desired := u.Flags.Overlay(d.Target)
+	d := p.decide("prod", u)
+	desired := u.Flags.overlay(d.Target)
 	want := allTrue()
 	want.CanUseAPIKeys, want.CanUseConsolePassword, want.CanUseSMTPCredentials = no, no, no
 	if !desired.Equal(want) {
 		t.Errorf("desired = %v, want %v", desired, want)
 	}
-	changes := u.Flags.Changes(d.Target)
+	changes := u.Flags.changes(d.Target)
 	wantChanges := []string{"canUseApiKeys: true -> false", "canUseConsolePassword: true -> false"}
 	if !slices.Equal(changes, wantChanges) {
 		t.Errorf("changes = %q, want %q", changes, wantChanges)
 	}
 	// A user that already complies has no changes, whatever its other flags.
-	if c := desired.Changes(d.Target); len(c) != 0 {
+	if c := desired.changes(d.Target); len(c) != 0 {
 		t.Errorf("compliant user has changes %q", c)
 	}
 	// An unknown current value is a change.
-	if c := (Flags{}).Changes(Flags{CanUseAPIKeys: no}); !slices.Equal(c, []string{"canUseApiKeys: unknown -> false"}) {
+	if c := (Flags{}).changes(Flags{CanUseAPIKeys: no}); !slices.Equal(c, []string{"canUseApiKeys: unknown -> false"}) {
 		t.Errorf("changes from unknown = %q", c)
 	}
 }
 
 func TestPolicyNeedsGroups(t *testing.T) {
 	set := Flags{CanUseAPIKeys: ptr(false)}
-	p, _ := NewPolicy(Config{Rules: []Rule{{Name: "n", Match: Match{UserName: "x"}, Set: set}}})
-	if p.NeedsGroups() {
+	p, _ := newPolicy(Config{Rules: []Rule{{Name: "n", Match: Match{UserName: "x"}, Set: set}}})
+	if p.readsGroups() {
 		t.Error("a policy without group rules needs groups")
 	}
-	p, _ = NewPolicy(Config{Rules: []Rule{{Name: "g", Match: Match{Groups: []string{"a"}}, Set: set}}})
-	if !p.NeedsGroups() {
+	p, _ = newPolicy(Config{Rules: []Rule{{Name: "g", Match: Match{Groups: []string{"a"}}, Set: set}}})
+	if !p.readsGroups() {
 		t.Error("a policy with a group rule does not need groups")
 	}
 }
 
 func TestNewPolicyValidates(t *testing.T) {
-	_, err := NewPolicy(Config{Rules: []Rule{{Name: "admins", Match: Match{UserName: "("}, Set: Flags{CanUseAPIKeys: ptr(true)}}}})
+	_, err := newPolicy(Config{Rules: []Rule{{Name: "admins", Match: Match{UserName: "("}, Set: Flags{CanUseAPIKeys: ptr(true)}}}})
 	if err == nil || err.Error() != `rules[0] "admins": match.user_name: "(" is not a valid pattern: missing closing )` {
 		t.Fatalf("err = %v", err)
 	}

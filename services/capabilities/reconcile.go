@@ -13,52 +13,10 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/event"
 )
 
-// ActionSetCapabilities is the action of the service's audit records.
-const ActionSetCapabilities = "set_capabilities"
-
-// coalesceKey groups the messages about one user: the user of a user event,
-// the member of a membership event (the user is what is reconciled). A
-// message that cannot be decoded is handled alone. The runner handles the
-// newest message of a group; should a user.created be coalesced with a
-// newer event of a user that is not readable yet, the JIT retry is lost and
-// the next sweep covers the user.
-func coalesceKey(m *bus.Msg) string {
-	ev, err := event.Unmarshal(m.Data)
-	if err != nil {
-		return ""
-	}
-	ref, ok := userOf(ev)
-	if !ok || ref.IsZero() {
-		return ""
-	}
-	return ev.GetDomain() + "/user/" + ref.String()
-}
-
-// userOf returns the user an event asks to reconcile, and false for events
-// that ask nothing (deletions, deactivations, group events).
-func userOf(ev *iamflowv1.IdentityEvent) (UserRef, bool) {
-	switch ev.GetKind() {
-	case iamflowv1.Kind_KIND_USER:
-		switch ev.GetAction() {
-		case iamflowv1.Action_ACTION_CREATED, iamflowv1.Action_ACTION_UPDATED,
-			iamflowv1.Action_ACTION_ACTIVATED, iamflowv1.Action_ACTION_CAPABILITIES_CHANGED:
-			return refOf(ev.GetResource()), true
-		}
-	case iamflowv1.Kind_KIND_MEMBERSHIP:
-		switch ev.GetAction() {
-		case iamflowv1.Action_ACTION_MEMBER_ADDED, iamflowv1.Action_ACTION_MEMBER_REMOVED:
-			return refOf(ev.GetRelated()), true
-		}
-	}
-	return UserRef{}, false
-}
-
-func refOf(r *iamflowv1.Resource) UserRef {
-	return UserRef{ID: r.GetId(), OCID: r.GetOcid(), Name: r.GetName()}
-}
+// actionSetCapabilities is the action of the service's audit records.
+const actionSetCapabilities = "set_capabilities"
 
 // cause says why a reconcile runs, for audit records and logs.
 type cause struct {
@@ -74,7 +32,7 @@ type cause struct {
 type check struct {
 	domain   string
 	user     User
-	decision Decision
+	decision decision
 	// desired is the flags the user should have: the current ones with
 	// the policy's overlaid, so flags the policy does not manage keep their
 	// values.
@@ -97,63 +55,9 @@ func (c check) preview() *iamflowv1.PreviewCapabilitiesResponse {
 	}
 }
 
-// handle is the consumer's handler: one event, one user reconciled.
-func (s *Service) handle(ctx context.Context, m *bus.Msg) bus.Result {
-	ev, err := event.Unmarshal(m.Data)
-	if err != nil {
-		return bus.Terminal(fmt.Errorf("capabilities: %w", err))
-	}
-	s.counters.events.Add(1)
-	s.last.Event(ev.GetId(), s.now())
-	ref, ok := userOf(ev)
-	if !ok {
-		return bus.Done()
-	}
-	if ev.GetKind() == iamflowv1.Kind_KIND_MEMBERSHIP && !s.policy.NeedsGroups() {
-		return bus.Done() // no rule looks at groups
-	}
-	dir := s.dirs[ev.GetDomain()]
-	if dir == nil {
-		return bus.Done() // not an enforced domain
-	}
-	if ref.IsZero() {
-		return bus.Terminal(fmt.Errorf("capabilities: event %s (%s) names no user", ev.GetId(), ev.GetType()))
-	}
-	c := cause{source: "event", eventID: ev.GetId(), eventType: ev.GetType(), actor: ev.GetActor().GetName(),
-		drift: ev.GetAction() == iamflowv1.Action_ACTION_CAPABILITIES_CHANGED}
-	_, _, err = s.reconcile(ctx, ev.GetDomain(), dir, ref, c)
-	switch {
-	case err == nil:
-		return bus.Done()
-	case errors.Is(err, ErrNotFound) && ev.GetAction() == iamflowv1.Action_ACTION_CREATED && ev.GetKind() == iamflowv1.Kind_KIND_USER:
-		// The just-in-time provisioning race: the event can come before the
-		// user is readable.
-		if m.NumDelivered < uint64(s.cfg.JITMaxAttempts) {
-			s.counters.jitRetries.Add(1)
-			return bus.RetryAfter(s.cfg.JITRetryAfter, err)
-		}
-		// Never readable: the user was deleted right after it was created
-		// (or the event is stale). What no longer exists has nothing to
-		// enforce; should it appear after all, the sweep covers it.
-		s.counters.jitGone.Add(1)
-		s.log.InfoContext(ctx, "created user never became readable; treated as deleted", "domain", ev.GetDomain(),
-			"user", ref.String(), "attempts", m.NumDelivered, "event", ev.GetId())
-		return bus.Done()
-	case errors.Is(err, ErrNotFound):
-		s.log.DebugContext(ctx, "user gone; nothing to enforce", "domain", ev.GetDomain(), "user", ref.String(), "event", ev.GetType())
-		return bus.Done()
-	case errors.Is(err, ErrPermanent):
-		s.recordError(err)
-		return bus.Terminal(err)
-	default:
-		s.recordError(err)
-		return bus.RetryAfter(retryAfterOf(err), err)
-	}
-}
-
 // inspect reads the user and decides, changing nothing.
 func (s *Service) inspect(ctx context.Context, domain string, dir Directory, ref UserRef) (check, error) {
-	u, err := dir.ReadUser(ctx, ref, s.policy.NeedsGroups())
+	u, err := dir.ReadUser(ctx, ref, s.policy.readsGroups())
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			s.counters.notFound.Add(1)
@@ -168,14 +72,14 @@ func (s *Service) inspect(ctx context.Context, domain string, dir Directory, ref
 
 // evaluate decides for a user already read.
 func (s *Service) evaluate(domain string, u User) check {
-	d := s.policy.Decide(domain, u)
-	return check{domain: domain, user: u, decision: d, desired: u.Flags.Overlay(d.Target), changes: u.Flags.Changes(d.Target)}
+	d := s.policy.decide(domain, u)
+	return check{domain: domain, user: u, decision: d, desired: u.Flags.overlay(d.Target), changes: u.Flags.changes(d.Target)}
 }
 
 // reconcile reads one user and makes its flags comply, returning what it
 // found and whether it wrote.
 func (s *Service) reconcile(ctx context.Context, domain string, dir Directory, ref UserRef, c cause) (_ check, changed bool, err error) {
-	ctx, span := s.tracer.Start(ctx, "capabilities reconcile", trace.WithAttributes(
+	ctx, span := s.kit.Tracer().Start(ctx, "capabilities reconcile", trace.WithAttributes(
 		attribute.String("iamflow.domain", domain), attribute.String("iamflow.user", ref.String()),
 		attribute.String("iamflow.trigger", c.source)))
 	defer func() {
@@ -217,7 +121,7 @@ func (s *Service) enforce(ctx context.Context, dir Directory, chk check, c cause
 		err = fmt.Errorf("set capabilities of %s in %s: %w", chk.user.label(), chk.domain, err)
 		if errors.Is(err, ErrForbidden) {
 			err = fmt.Errorf("%w; %s", err, forbiddenHint(chk.domain))
-			s.log.ErrorContext(ctx, "capabilities refused by the domain: an app role is missing", "domain", chk.domain,
+			s.kit.Log().ErrorContext(ctx, "capabilities refused by the domain: an app role is missing", "domain", chk.domain,
 				"user", chk.user.label(), "error", err)
 		}
 		s.counters.failed.Add(1)
@@ -230,7 +134,7 @@ func (s *Service) enforce(ctx context.Context, dir Directory, chk check, c cause
 	s.counters.changed.Add(1)
 	s.metrics.outcome(c.source, "changed")
 	s.record(ctx, rec)
-	s.log.InfoContext(ctx, "capabilities set", "domain", chk.domain, "user", chk.user.label(), "rule", chk.decision.Rule,
+	s.kit.Log().InfoContext(ctx, "capabilities set", "domain", chk.domain, "user", chk.user.label(), "rule", chk.decision.Rule,
 		"changes", chk.changes, "trigger", c.source, "event", c.eventID, "drift", c.drift)
 	return true, nil
 }
@@ -258,7 +162,7 @@ func (s *Service) auditRecord(chk check, c cause) *iamflowv1.AuditRecord {
 		}
 		reason.WriteString("; ")
 	}
-	if chk.decision.Rule == DefaultRuleName {
+	if chk.decision.Rule == defaultRuleName {
 		reason.WriteString("default flags")
 	} else {
 		fmt.Fprintf(&reason, "rule %q", chk.decision.Rule)
@@ -274,7 +178,7 @@ func (s *Service) auditRecord(chk check, c cause) *iamflowv1.AuditRecord {
 		}
 	}
 	return &iamflowv1.AuditRecord{
-		Action:   ActionSetCapabilities,
+		Action:   actionSetCapabilities,
 		Domain:   chk.domain,
 		Resource: &iamflowv1.Resource{Id: chk.user.ID, Ocid: chk.user.OCID, Name: chk.user.UserName, Type: "User"},
 		Outcome:  audit.OutcomeDone,
@@ -289,11 +193,8 @@ func (s *Service) auditRecord(chk check, c cause) *iamflowv1.AuditRecord {
 // and counted: the change it describes is made already, and JetStream
 // being unreachable shows in the consumer too.
 func (s *Service) record(ctx context.Context, rec *iamflowv1.AuditRecord) {
-	if err := s.auditor.Record(ctx, rec); err != nil {
+	if s.kit.Audit(ctx, rec, "domain", rec.Domain, "user", rec.GetResource().GetName(), "outcome", rec.Outcome, "reason", rec.Reason) != nil {
 		s.counters.auditFailed.Add(1)
-		s.recordError(err)
-		s.log.ErrorContext(ctx, "audit record not stored", "error", err, "domain", rec.Domain,
-			"user", rec.GetResource().GetName(), "outcome", rec.Outcome, "reason", rec.Reason)
 	}
 }
 
@@ -302,7 +203,7 @@ func outcomeOf(err error) string {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return "not_found"
-	case errors.Is(err, ErrPermanent):
+	case bus.IsPermanent(err):
 		return "failed_permanent"
 	}
 	return "failed"

@@ -11,6 +11,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // lockedDown is a policy: no credentials but the console password, except
@@ -43,7 +44,7 @@ func TestCompliantUserCostsOneRead(t *testing.T) {
 	if recs := a.all(); len(recs) != 0 {
 		t.Errorf("audit records for a compliant user: %v", recs)
 	}
-	if c := s.counterSnapshot(); c[CounterCompliant] != 1 || c[CounterChecked] != 1 || c[CounterChanged] != 0 {
+	if c := s.counterSnapshot(); c[counterCompliant] != 1 || c[counterChecked] != 1 || c[counterChanged] != 0 {
 		t.Errorf("counters = %v", c)
 	}
 }
@@ -70,7 +71,7 @@ func TestNonCompliantUserGetsOnePutWithTheDesiredFlags(t *testing.T) {
 		t.Fatalf("%d audit records, want 1", len(recs))
 	}
 	r := recs[0]
-	if r.Action != ActionSetCapabilities || r.Outcome != audit.OutcomeDone || r.Domain != "prod" || r.EventId != "e1" ||
+	if r.Action != actionSetCapabilities || r.Outcome != audit.OutcomeDone || r.Domain != "prod" || r.EventId != "e1" ||
 		r.GetResource().GetId() != "u1" || r.GetResource().GetName() != "jane" || r.GetResource().GetOcid() != "ocid1.user.oc1..u1" {
 		t.Errorf("record = %v", r)
 	}
@@ -106,7 +107,7 @@ func TestJITRaceRetriesThenSucceeds(t *testing.T) {
 	if _, _, puts := dir.calls(); len(puts) != 1 {
 		t.Errorf("%d puts, want 1", len(puts))
 	}
-	if c := s.counterSnapshot(); c[CounterJITRetries] != 1 || c[CounterChanged] != 1 {
+	if c := s.counterSnapshot(); c[counterJITRetries] != 1 || c[counterChanged] != 1 {
 		t.Errorf("counters = %v", c)
 	}
 }
@@ -118,8 +119,8 @@ func TestJITRaceGivesUpAfterMaxAttempts(t *testing.T) {
 	s, _ := newTestService(t, cfg, map[string]Directory{"prod": dir})
 	ev := userEvent("e1", "prod", "ghost", iamflowv1.Action_ACTION_CREATED)
 	for n := uint64(1); n < 3; n++ {
-		if res := s.handle(context.Background(), msg(t, ev, n)); res.IsDone() || res.IsTerminal() || res.Delay() != DefaultJITRetryAfter {
-			t.Fatalf("delivery %d: %v, want retry after %v", n, res, DefaultJITRetryAfter)
+		if res := s.handle(context.Background(), msg(t, ev, n)); res.IsDone() || res.IsTerminal() || res.Delay() != defaultJITRetryAfter {
+			t.Fatalf("delivery %d: %v, want retry after %v", n, res, defaultJITRetryAfter)
 		}
 	}
 	// Still not readable: the user is gone (deleted right after it was
@@ -128,7 +129,7 @@ func TestJITRaceGivesUpAfterMaxAttempts(t *testing.T) {
 	if !res.IsDone() {
 		t.Fatalf("last delivery: %v, want done", res)
 	}
-	if st := s.Status(context.Background()); st.LastError != "" || st.Counters[CounterJITGone] != 1 {
+	if st := s.Status(context.Background()); st.LastError != "" || st.Counters[counterJITGone] != 1 {
 		t.Errorf("last error %q, counters %v; want none and jit_gone 1", st.LastError, st.Counters)
 	}
 }
@@ -209,15 +210,15 @@ func TestDriftIsRevertedAndAudited(t *testing.T) {
 	if recs[0].Reason != want || recs[0].EventId != "e9" {
 		t.Errorf("reason = %q, want %q", recs[0].Reason, want)
 	}
-	if c := s.counterSnapshot(); c[CounterDrift] != 1 {
-		t.Errorf("drift_found = %d", c[CounterDrift])
+	if c := s.counterSnapshot(); c[counterDrift] != 1 {
+		t.Errorf("drift_found = %d", c[counterDrift])
 	}
 }
 
 type retryAfterErr struct{ d time.Duration }
 
-func (e retryAfterErr) Error() string             { return fmt.Sprintf("rate limited, retry after %v", e.d) }
-func (e retryAfterErr) RetryAfter() time.Duration { return e.d }
+func (e retryAfterErr) Error() string                    { return fmt.Sprintf("rate limited, retry after %v", e.d) }
+func (e retryAfterErr) RetryHint() (bool, time.Duration) { return true, e.d }
 
 func TestDirectoryErrors(t *testing.T) {
 	dir := newFakeDir(User{ID: "u1", UserName: "jane", Flags: allTrue()})
@@ -242,8 +243,8 @@ func TestDirectoryErrors(t *testing.T) {
 	if len(recs) != 1 || recs[0].Outcome != audit.OutcomeFailed || !strings.Contains(recs[0].Reason, "failed: set capabilities of jane in prod") {
 		t.Errorf("records = %v", recs)
 	}
-	if c := s.counterSnapshot(); c[CounterFailed] != 3 {
-		t.Errorf("failures = %d, want 3", c[CounterFailed])
+	if c := s.counterSnapshot(); c[counterFailed] != 3 {
+		t.Errorf("failures = %d, want 3", c[counterFailed])
 	}
 }
 
@@ -279,11 +280,11 @@ func TestConsumerConfigFilters(t *testing.T) {
 func TestNewChecksDirectories(t *testing.T) {
 	cfg := lockedDown()
 	cfg.Domains = []string{"prod", "dev"}
-	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, WithAuditWriter(&fakeAuditor{})); err == nil ||
+	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil ||
 		!strings.Contains(err.Error(), "no directory (identity domain client) for enforced domain(s) [dev]") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := build(lockedDown(), nil, nil, WithAuditWriter(&fakeAuditor{})); err == nil {
+	if _, err := build(lockedDown(), nil, nil, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil {
 		t.Error("no domains accepted")
 	}
 	if _, err := New(context.Background(), lockedDown(), nil, map[string]Directory{"prod": newFakeDir()}); err == nil {
@@ -291,7 +292,7 @@ func TestNewChecksDirectories(t *testing.T) {
 	}
 	cfg = lockedDown()
 	cfg.Rules[0].Match.UserName = "("
-	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, WithAuditWriter(&fakeAuditor{})); err == nil ||
+	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil ||
 		!strings.Contains(err.Error(), `rules[0] "admins": match.user_name`) {
 		t.Errorf("err = %v", err)
 	}

@@ -3,13 +3,10 @@ package capabilities
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/servicestatus"
 )
 
 // counters are the numbers the service reports in its status.
@@ -29,63 +26,48 @@ type counters struct {
 // Status counter names. The sweep_* counters describe the sweep running
 // (sweep_running 1) or else the last one.
 const (
-	CounterEvents       = "events"           // events handled
-	CounterChecked      = "users_checked"    // users read and compared with the policy
-	CounterCompliant    = "users_compliant"  // ... that complied already (no write)
-	CounterChanged      = "users_changed"    // users whose flags were set
-	CounterDrift        = "drift_found"      // capability changes that undid the policy
-	CounterNotFound     = "users_not_found"  // reads of users that do not exist (yet)
-	CounterJITRetries   = "jit_retries"      // user.created events retried for a user not yet readable
-	CounterJITGone      = "jit_gone"         // user.created events whose user never became readable: deleted, nothing to enforce
-	CounterFailed       = "failures"         // reads and writes that failed
-	CounterAuditFailed  = "audit_failed"     // audit records that could not be stored
-	CounterSweepRunning = "sweep_running"    // 1 while a sweep runs
-	CounterSweepTotal   = "sweep_total"      // the swept domain's users: 0 until known (at the end, unless the directory counts)
-	CounterSweepChecked = "sweep_checked"    // users the sweep has checked so far
-	CounterSweepChanged = "sweep_changed"    // ... and changed (or, in a dry run, would change)
-	CounterSweepFailed  = "sweep_failed"     // ... and failed to change
-	CounterSweeps       = "sweeps_completed" // sweeps that ran to the end
+	counterEvents       = "events"           // events handled
+	counterChecked      = "users_checked"    // users read and compared with the policy
+	counterCompliant    = "users_compliant"  // ... that complied already (no write)
+	counterChanged      = "users_changed"    // users whose flags were set
+	counterDrift        = "drift_found"      // capability changes that undid the policy
+	counterNotFound     = "users_not_found"  // reads of users that do not exist (yet)
+	counterJITRetries   = "jit_retries"      // user.created events retried for a user not yet readable
+	counterJITGone      = "jit_gone"         // user.created events whose user never became readable: deleted, nothing to enforce
+	counterFailed       = "failures"         // reads and writes that failed
+	counterAuditFailed  = "audit_failed"     // audit records that could not be stored
+	counterSweepRunning = "sweep_running"    // 1 while a sweep runs
+	counterSweepTotal   = "sweep_total"      // the swept domain's users: 0 until known (at the end, unless the directory counts)
+	counterSweepChecked = "sweep_checked"    // users the sweep has checked so far
+	counterSweepChanged = "sweep_changed"    // ... and changed (or, in a dry run, would change)
+	counterSweepFailed  = "sweep_failed"     // ... and failed to change
+	counterSweeps       = "sweeps_completed" // sweeps that ran to the end
 )
 
 func (s *Service) counterSnapshot() map[string]int64 {
 	c := &s.counters
 	out := map[string]int64{
-		CounterEvents:      c.events.Load(),
-		CounterChecked:     c.checked.Load(),
-		CounterCompliant:   c.compliant.Load(),
-		CounterChanged:     c.changed.Load(),
-		CounterDrift:       c.drift.Load(),
-		CounterNotFound:    c.notFound.Load(),
-		CounterJITRetries:  c.jitRetries.Load(),
-		CounterJITGone:     c.jitGone.Load(),
-		CounterFailed:      c.failed.Load(),
-		CounterAuditFailed: c.auditFailed.Load(),
+		counterEvents:      c.events.Load(),
+		counterChecked:     c.checked.Load(),
+		counterCompliant:   c.compliant.Load(),
+		counterChanged:     c.changed.Load(),
+		counterDrift:       c.drift.Load(),
+		counterNotFound:    c.notFound.Load(),
+		counterJITRetries:  c.jitRetries.Load(),
+		counterJITGone:     c.jitGone.Load(),
+		counterFailed:      c.failed.Load(),
+		counterAuditFailed: c.auditFailed.Load(),
 	}
 	s.sweep.snapshot(out)
 	return out
 }
-
-// recordError remembers err as the last error. Errors the service builds
-// hold names, ids and API messages, never credentials.
-func (s *Service) recordError(err error) { s.last.Error(err, s.now()) }
 
 // Status reports the service's state, its consumer's progress, the counters
 // (sweep_* describe the sweep running, or the last one) and the last event
 // and error. The consumer's numbers come from the server; when it cannot be
 // reached the state is DEGRADED.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name:     Name,
-		Version:  s.version,
-		Uptime:   durationpb.New(s.now().Sub(s.started).Round(time.Second)),
-		State:    iamflowv1.State(s.state.Load()),
-		Counters: s.counterSnapshot(),
-	}
-	if err := servicestatus.AddConsumers(ctx, st, s.consumer.Load()); err != nil {
-		s.recordError(err)
-	}
-	s.last.Fill(st)
-	return st
+	return s.kit.Report(ctx, s.kit.Status(s.counterSnapshot()), s.consumer.Load())
 }
 
 // metrics are the service's Prometheus metrics.

@@ -64,12 +64,12 @@ func TestSweepFreeTier50kUsers(t *testing.T) {
 			case <-tick.C:
 			}
 			cnt := svc.Status(context.Background()).Counters
-			if cnt[CounterSweepRunning] != 1 || cnt[CounterSweepChecked] == last {
+			if cnt[counterSweepRunning] != 1 || cnt[counterSweepChecked] == last {
 				continue
 			}
-			last = cnt[CounterSweepChecked]
+			last = cnt[counterSweepChecked]
 			mu.Lock()
-			progress = append(progress, fmt.Sprintf("%d/%d (%d changed)", cnt[CounterSweepChecked], cnt[CounterSweepTotal], cnt[CounterSweepChanged]))
+			progress = append(progress, fmt.Sprintf("%d/%d (%d changed)", cnt[counterSweepChecked], cnt[counterSweepTotal], cnt[counterSweepChanged]))
 			midway = midway || (last > 0 && last < users)
 			mu.Unlock()
 		}
@@ -77,7 +77,7 @@ func TestSweepFreeTier50kUsers(t *testing.T) {
 
 	callsBefore := d.Stats().Calls
 	start = time.Now()
-	rep, err := svc.Sweep(context.Background(), domainShort, false)
+	rep, err := svc.sweepDomain(context.Background(), domainShort, false)
 	took := time.Since(start)
 	close(stop)
 	<-watched
@@ -118,7 +118,7 @@ func TestSweepFreeTier50kUsers(t *testing.T) {
 	if !sawMidway {
 		t.Error("the sweep's progress never showed in Status while it ran")
 	}
-	if cnt := svc.Status(context.Background()).Counters; cnt[CounterSweepRunning] != 0 || cnt[CounterSweepTotal] != users || cnt[CounterSweepChanged] != 10 {
+	if cnt := svc.Status(context.Background()).Counters; cnt[counterSweepRunning] != 0 || cnt[counterSweepTotal] != users || cnt[counterSweepChanged] != 10 {
 		t.Errorf("status after the sweep: %v", cnt)
 	}
 	// Spot checks.

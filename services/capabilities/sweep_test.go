@@ -32,7 +32,7 @@ func TestSweepChangesOnlyNonCompliantUsers(t *testing.T) {
 			during = append(during, s.Status(context.Background()).Counters)
 		}
 	}
-	rep, err := s.Sweep(context.Background(), "prod", false)
+	rep, err := s.sweepDomain(context.Background(), "prod", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +46,11 @@ func TestSweepChangesOnlyNonCompliantUsers(t *testing.T) {
 	if u := dir.user(t, "u0010"); *u.Flags.CanUseDBCredentials {
 		t.Error("u0010 still has DB credentials")
 	}
-	if len(during) != 1 || during[0][CounterSweepRunning] != 1 || during[0][CounterSweepTotal] != 230 || during[0][CounterSweepChecked] != 100 {
+	if len(during) != 1 || during[0][counterSweepRunning] != 1 || during[0][counterSweepTotal] != 230 || during[0][counterSweepChecked] != 100 {
 		t.Errorf("status during the sweep: %v", during)
 	}
 	c := s.Status(context.Background()).Counters
-	if c[CounterSweepRunning] != 0 || c[CounterSweepChecked] != 230 || c[CounterSweepChanged] != 23 || c[CounterSweeps] != 1 {
+	if c[counterSweepRunning] != 0 || c[counterSweepChecked] != 230 || c[counterSweepChanged] != 23 || c[counterSweeps] != 1 {
 		t.Errorf("status after: %v", c)
 	}
 	recs := a.all()
@@ -58,7 +58,7 @@ func TestSweepChangesOnlyNonCompliantUsers(t *testing.T) {
 		t.Errorf("%d records, first %v", len(recs), recs[0])
 	}
 	// A second sweep finds everyone compliant.
-	rep, err = s.Sweep(context.Background(), "prod", false)
+	rep, err = s.sweepDomain(context.Background(), "prod", false)
 	if err != nil || rep.Changed != 0 {
 		t.Errorf("second sweep: %v changed %d", err, rep.Changed)
 	}
@@ -67,7 +67,7 @@ func TestSweepChangesOnlyNonCompliantUsers(t *testing.T) {
 func TestSweepDryRunChangesNothing(t *testing.T) {
 	dir := sweepDir(100)
 	s, a := newTestService(t, lockedDown(), map[string]Directory{"prod": dir})
-	rep, err := s.Sweep(context.Background(), "prod", true)
+	rep, err := s.sweepDomain(context.Background(), "prod", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestSweepDryRunChangesNothing(t *testing.T) {
 		t.Errorf("%d puts in a dry run", len(puts))
 	}
 	ch := rep.Changes[0]
-	if ch.UserName != "user0000" || ch.Rules[0] != DefaultRuleName || strings.Join(ch.Changes, ",") != "canUseDbCredentials: true -> false" ||
+	if ch.UserName != "user0000" || ch.Rules[0] != defaultRuleName || strings.Join(ch.Changes, ",") != "canUseDbCredentials: true -> false" ||
 		!ch.Current.GetCanUseDbCredentials() || ch.Desired.GetCanUseDbCredentials() {
 		t.Errorf("change = %v", ch)
 	}
@@ -87,8 +87,8 @@ func TestSweepDryRunChangesNothing(t *testing.T) {
 			t.Errorf("dry run record with outcome %q", r.Outcome)
 		}
 	}
-	if c := s.counterSnapshot(); c[CounterChanged] != 0 {
-		t.Errorf("users_changed = %d after a dry run", c[CounterChanged])
+	if c := s.counterSnapshot(); c[counterChanged] != 0 {
+		t.Errorf("users_changed = %d after a dry run", c[counterChanged])
 	}
 }
 
@@ -98,16 +98,16 @@ func TestSweepsDoNotOverlap(t *testing.T) {
 	var inner error
 	dir.onPage = func(page int) {
 		if page == 1 {
-			_, inner = s.Sweep(context.Background(), "prod", true)
+			_, inner = s.sweepDomain(context.Background(), "prod", true)
 		}
 	}
-	if _, err := s.Sweep(context.Background(), "prod", false); err != nil {
+	if _, err := s.sweepDomain(context.Background(), "prod", false); err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(inner, ErrSweepRunning) || !strings.Contains(inner.Error(), "domain prod, 50 of 120 users checked") {
+	if !errors.Is(inner, errSweepRunning) || !strings.Contains(inner.Error(), "domain prod, 50 of 120 users checked") {
 		t.Errorf("overlapping sweep: %v", inner)
 	}
-	if _, err := s.Sweep(context.Background(), "nope", false); !errors.Is(err, ErrUnknownDomain) {
+	if _, err := s.sweepDomain(context.Background(), "nope", false); !errors.Is(err, errUnknownDomain) {
 		t.Errorf("unknown domain: %v", err)
 	}
 }
@@ -116,7 +116,7 @@ func TestSweepFailures(t *testing.T) {
 	dir := sweepDir(30)
 	s, _ := newTestService(t, lockedDown(), map[string]Directory{"prod": dir})
 	dir.putErr = errors.New("boom")
-	rep, err := s.Sweep(context.Background(), "prod", false)
+	rep, err := s.sweepDomain(context.Background(), "prod", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,14 +124,14 @@ func TestSweepFailures(t *testing.T) {
 		t.Errorf("report %+v", rep)
 	}
 	dir.putErr, dir.readErr = nil, errors.New("listing broke")
-	rep, err = s.Sweep(context.Background(), "prod", false)
+	rep, err = s.sweepDomain(context.Background(), "prod", false)
 	if err == nil || !strings.Contains(err.Error(), "sweep prod: list users after 0: listing broke") || rep == nil {
 		t.Errorf("listing failure: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	dir.readErr = nil
-	if _, err := s.Sweep(ctx, "prod", false); !errors.Is(err, context.Canceled) {
+	if _, err := s.sweepDomain(ctx, "prod", false); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled sweep: %v", err)
 	}
 }
@@ -139,15 +139,15 @@ func TestSweepFailures(t *testing.T) {
 func TestSweepReportIsBounded(t *testing.T) {
 	dir := newFakeDir()
 	dir.pageSize = 500
-	for i := range MaxReportChanges + 50 {
+	for i := range maxReportChanges + 50 {
 		dir.add(User{ID: fmt.Sprintf("u%d", i), UserName: fmt.Sprintf("user%d", i), Flags: allTrue()})
 	}
 	s, _ := newTestService(t, lockedDown(), map[string]Directory{"prod": dir})
-	rep, err := s.Sweep(context.Background(), "prod", true)
+	rep, err := s.sweepDomain(context.Background(), "prod", true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Changed != MaxReportChanges+50 || len(rep.Changes) != MaxReportChanges {
+	if rep.Changed != maxReportChanges+50 || len(rep.Changes) != maxReportChanges {
 		t.Errorf("changed %d, kept %d", rep.Changed, len(rep.Changes))
 	}
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 )
 
-// AccountsBucket is the JetStream KV bucket where the service remembers,
+// accountsBucket is the JetStream KV bucket where the service remembers,
 // per database and IAM user id, the userName whose account it provisioned.
-const AccountsBucket = "iamflow_dbprovisioner_accounts"
+const accountsBucket = "iamflow_dbprovisioner_accounts"
 
 // accountBook remembers which userName each IAM user's account was made
 // for. An account is named after a userName, and an event about a user
@@ -36,11 +36,11 @@ func openAccountBook(ctx context.Context, b *bus.Bus) (*accountBook, error) {
 	}
 	storage, replicas := b.Placement()
 	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: AccountsBucket, Description: "iamflow dbprovisioner: the userName each IAM user's account was made for",
+		Bucket: accountsBucket, Description: "iamflow dbprovisioner: the userName each IAM user's account was made for",
 		History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dbprovisioner: create bucket %s: %w", AccountsBucket, err)
+		return nil, fmt.Errorf("dbprovisioner: create bucket %s: %w", accountsBucket, err)
 	}
 	return &accountBook{kv: kv}, nil
 }

@@ -2,10 +2,8 @@ package dbprovisioner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
-	"time"
 
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 
@@ -15,9 +13,20 @@ import (
 // NewDirectory adapts an Identity Domains client to Directory. Reads ask only
 // for userName, active and groups; rate limiting, retries and the circuit
 // breaker are the client's.
-func NewDirectory(c *identitydomain.Client) Directory { return &clientDirectory{c: c} }
+func NewDirectory(c Domain) Directory { return &clientDirectory{c: c} }
 
-type clientDirectory struct{ c *identitydomain.Client }
+// Domain is what the directory calls on an identity domain;
+// *identitydomain.Client is one.
+type Domain interface {
+	GetUser(ctx context.Context, id string, attributes ...string) (identitydomains.User, error)
+	FindUserByName(ctx context.Context, userName string, attributes ...string) (identitydomains.User, bool, error)
+	FindGroupByName(ctx context.Context, displayName string, attributes ...string) (identitydomains.Group, bool, error)
+	GroupMembers(ctx context.Context, groupID string, pageSize int) iter.Seq2[identitydomains.GroupMembers, error]
+}
+
+var _ Domain = (*identitydomain.Client)(nil)
+
+type clientDirectory struct{ c Domain }
 
 var _ Directory = (*clientDirectory)(nil)
 
@@ -29,13 +38,13 @@ func (d *clientDirectory) ReadUser(ctx context.Context, ref UserRef) (User, erro
 	case ref.ID != "":
 		u, err := d.c.GetUser(ctx, ref.ID, userAttributes...)
 		if err != nil {
-			return User{}, classify(err)
+			return User{}, err
 		}
 		return userFrom(u), nil
 	case ref.Name != "":
 		u, found, err := d.c.FindUserByName(ctx, ref.Name, userAttributes...)
 		if err != nil {
-			return User{}, classify(err)
+			return User{}, err
 		}
 		if !found {
 			return User{}, fmt.Errorf("user %q: %w", ref.Name, ErrNotFound)
@@ -51,7 +60,7 @@ func (d *clientDirectory) GroupMembers(ctx context.Context, group string) iter.S
 	return func(yield func(UserRef, error) bool) {
 		g, found, err := d.c.FindGroupByName(ctx, group, "displayName")
 		if err != nil {
-			yield(UserRef{}, classify(err))
+			yield(UserRef{}, err)
 			return
 		}
 		if !found || g.Id == nil {
@@ -60,7 +69,7 @@ func (d *clientDirectory) GroupMembers(ctx context.Context, group string) iter.S
 		}
 		for m, err := range d.c.GroupMembers(ctx, *g.Id, 0) {
 			if err != nil {
-				yield(UserRef{}, classify(err))
+				yield(UserRef{}, err)
 				return
 			}
 			if m.Value == nil || (m.Type != "" && m.Type != identitydomains.GroupMembersTypeUser) {
@@ -90,36 +99,3 @@ func deref(s *string) string {
 	}
 	return *s
 }
-
-// classify marks a client error with what the service does about it:
-// ErrNotFound, ErrPermanent, or transient with the client's Retry-After.
-func classify(err error) error {
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	case errors.Is(err, identitydomain.ErrNotFound):
-		return &classified{err: err, class: ErrNotFound}
-	case !identitydomain.Retryable(err):
-		return &classified{err: err, class: ErrPermanent}
-	}
-	return &classified{err: err, after: identitydomain.RetryAfter(err)}
-}
-
-// classified is an error with its class and the wait it asks for.
-type classified struct {
-	err   error
-	class error // ErrNotFound, ErrPermanent or nil
-	after time.Duration
-}
-
-func (e *classified) Error() string { return e.err.Error() }
-
-func (e *classified) Unwrap() []error {
-	if e.class == nil {
-		return []error{e.err}
-	}
-	return []error{e.err, e.class}
-}
-
-// RetryAfter implements RetryAfterError.
-func (e *classified) RetryAfter() time.Duration { return e.after }

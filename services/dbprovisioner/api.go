@@ -6,30 +6,32 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 var _ iamflowv1.DBProvisionerServiceServer = (*Service)(nil)
 
-// Register adds the iamflow.v1.DBProvisionerService admin API to g (the
-// shared admin server's GRPC()).
-func (s *Service) Register(g *grpc.Server) {
-	iamflowv1.RegisterDBProvisionerServiceServer(g, s)
+// Endpoint is the iamflow.v1.DBProvisionerService admin API, over gRPC and
+// REST: GET /v1/dbprovisioner/databases[/{database}],
+// GET /v1/dbprovisioner/databases/{database}/users/{user} and
+// POST /v1/dbprovisioner/databases/{database}:reconcile.
+func (s *Service) Endpoint() servicekit.Endpoint {
+	return servicekit.NewEndpoint(iamflowv1.RegisterDBProvisionerServiceServer, iamflowv1.RegisterDBProvisionerServiceHandlerServer,
+		iamflowv1.DBProvisionerServiceServer(s))
 }
 
-// RegisterGateway adds the REST form of the admin API to mux:
-// GET /v1/dbprovisioner/databases[/{database}],
-// GET /v1/dbprovisioner/databases/{database}/users/{user} and
-// POST /v1/dbprovisioner/databases/{database}:reconcile. Pass it to
-// admin.Server.RegisterGateway.
-func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
-	return iamflowv1.RegisterDBProvisionerServiceHandlerServer(ctx, mux, s)
-}
+// apiErrors maps the service's errors to status codes: a call refused for
+// good is a failed precondition, a domain or database that cannot answer
+// is unavailable.
+var apiErrors = servicekit.APIErrors{}.
+	Map(codes.NotFound, errUnknownDatabase, ErrNotFound, errUserGone).
+	Map(codes.InvalidArgument, errUnsafeName).
+	Map(codes.FailedPrecondition, errReconcileRunning).
+	Permanent(codes.FailedPrecondition)
 
 // GetDatabaseStatus reports one database, or every database.
 func (s *Service) GetDatabaseStatus(ctx context.Context, req *iamflowv1.GetDatabaseStatusRequest) (*iamflowv1.GetDatabaseStatusResponse, error) {
@@ -58,12 +60,12 @@ func (s *Service) PreviewDatabaseUser(ctx context.Context, req *iamflowv1.Previe
 	if err != nil {
 		return nil, err
 	}
-	v, p, err := s.Preview(ctx, req.GetDatabase(), ref)
+	v, p, err := s.preview(ctx, req.GetDatabase(), ref)
 	if ref.ID != "" && errors.Is(err, errUserGone) {
-		v, p, err = s.Preview(ctx, req.GetDatabase(), UserRef{Name: ref.ID}) // a userName that looks like an id
+		v, p, err = s.preview(ctx, req.GetDatabase(), UserRef{Name: ref.ID}) // a userName that looks like an id
 	}
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	out := &iamflowv1.PreviewDatabaseUserResponse{
 		Database: req.GetDatabase(), UserId: v.User.ID, UserName: v.User.UserName, DbUser: p.Subject,
@@ -87,18 +89,18 @@ func (s *Service) ReconcileDatabase(ctx context.Context, req *iamflowv1.Reconcil
 	}
 	rep, err := s.Reconcile(ctx, req.GetDatabase(), req.GetDryRun())
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return rep.Proto(), nil
 }
 
 func (s *Service) apiDatabase(name string) (*dbRuntime, error) {
 	if name == "" {
-		return nil, status.Errorf(codes.InvalidArgument, "database: required: one of %s", strings.Join(s.Databases(), ", "))
+		return nil, status.Errorf(codes.InvalidArgument, "database: required: one of %s", strings.Join(s.databases(), ", "))
 	}
 	r := s.byName[name]
 	if r == nil {
-		return nil, status.Errorf(codes.NotFound, "database %q is not configured (configured: %s)", name, strings.Join(s.Databases(), ", "))
+		return nil, status.Errorf(codes.NotFound, "database %q is not configured (configured: %s)", name, strings.Join(s.databases(), ", "))
 	}
 	return r, nil
 }
@@ -118,22 +120,4 @@ func apiUser(user string) (UserRef, error) {
 		return UserRef{ID: user}, nil
 	}
 	return UserRef{Name: user}, nil
-}
-
-// apiError maps an error to a gRPC status.
-func apiError(err error) error {
-	if _, ok := status.FromError(err); ok && status.Code(err) != codes.Unknown {
-		return err
-	}
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.FromContextError(err).Err()
-	case errors.Is(err, ErrUnknownDatabase), errors.Is(err, ErrNotFound), errors.Is(err, errUserGone):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, ErrUnsafeName):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, ErrReconcileRunning), errors.Is(err, ErrPermanent):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	}
-	return status.Error(codes.Unavailable, err.Error())
 }

@@ -26,7 +26,7 @@ func TestAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.DbUser != aliceAcct || p.UserId != aliceID || p.AccountExists || len(p.Statements) != 3 ||
-		p.Statements[0].Action != ActionCreateUser || p.Groups[0] != "HR Readers" {
+		p.Statements[0].Action != actionCreateUser || p.Groups[0] != "HR Readers" {
 		t.Errorf("preview %v", p)
 	}
 	if n := len(h.db.statements()); n != 0 {
@@ -49,7 +49,7 @@ func TestAPI(t *testing.T) {
 
 	// REST: reconcile, then status.
 	mux := runtime.NewServeMux()
-	if err := h.svc.RegisterGateway(ctx, mux); err != nil {
+	if err := h.svc.Endpoint().Gateway(ctx, mux); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(mux)
@@ -92,7 +92,7 @@ func TestAPI(t *testing.T) {
 		t.Errorf("status: %d %s", res.StatusCode, body)
 	}
 	st, err := h.svc.GetDatabaseStatus(ctx, &iamflowv1.GetDatabaseStatusRequest{})
-	if err != nil || len(st.Databases) != 1 || st.Databases[0].Mode != ModeUser || st.Databases[0].LastReconcile.GetChanged() != 1 {
+	if err != nil || len(st.Databases) != 1 || st.Databases[0].Mode != modeUser || st.Databases[0].LastReconcile.GetChanged() != 1 {
 		t.Errorf("all status %v %v", st, err)
 	}
 	if m := st.GetDatabases()[0].GetMapping(); len(m) != 2 || m[0].Group != "HR Readers" || strings.Join(m[0].Roles, ",") != "HR_READ" ||

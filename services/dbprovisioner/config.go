@@ -110,44 +110,44 @@ type UserNameConfig struct {
 
 // Modes, OnLeave policies and user name sources.
 const (
-	ModeUser       = "user"
-	ModeShared     = "shared"
-	ModeGlobalRole = "global_role"
+	modeUser       = "user"
+	modeShared     = "shared"
+	modeGlobalRole = "global_role"
 
-	OnLeaveLock = "lock"
-	OnLeaveDrop = "drop"
+	onLeaveLock = "lock"
+	onLeaveDrop = "drop"
 
-	UserNameFromUserName  = "user_name"
-	UserNameFromLocalPart = "local_part"
+	userNameFromUserName  = "user_name"
+	userNameFromLocalPart = "local_part"
 )
 
 // Defaults and limits.
 const (
-	// DefaultDurable is the consumers' durable name prefix.
-	DefaultDurable = "dbprovisioner"
-	// DefaultMaxConcurrency is DatabaseConfig.MaxConcurrency's default.
-	DefaultMaxConcurrency = 2
-	// MaxMaxConcurrency is the largest MaxConcurrency accepted.
-	MaxMaxConcurrency = 16
-	// DefaultReconcileInterval is DefaultConfig's reconcile interval.
-	DefaultReconcileInterval = time.Hour
-	// MinReconcileInterval is the shortest scheduled reconcile interval.
-	MinReconcileInterval = 5 * time.Minute
+	// defaultDurable is the consumers' durable name prefix.
+	defaultDurable = "dbprovisioner"
+	// defaultMaxConcurrency is DatabaseConfig.MaxConcurrency's default.
+	defaultMaxConcurrency = 2
+	// maxMaxConcurrency is the largest MaxConcurrency accepted.
+	maxMaxConcurrency = 16
+	// defaultReconcileInterval is DefaultConfig's reconcile interval.
+	defaultReconcileInterval = time.Hour
+	// minReconcileInterval is the shortest scheduled reconcile interval.
+	minReconcileInterval = 5 * time.Minute
 )
 
 // DefaultConfig returns the defaults: no database, the "dbprovisioner"
 // consumers, a full reconcile every hour and at start.
 func DefaultConfig() Config {
 	return Config{
-		Consumer:  bus.ConsumerConfig{Durable: DefaultDurable},
-		Reconcile: ReconcileConfig{Interval: DefaultReconcileInterval, OnStart: true},
+		Consumer:  bus.ConsumerConfig{Durable: defaultDurable},
+		Reconcile: ReconcileConfig{Interval: defaultReconcileInterval, OnStart: true},
 	}
 }
 
 // withDefaults fills the zero fields a YAML section may leave out.
 func (c Config) withDefaults() Config {
 	if c.Consumer.Durable == "" {
-		c.Consumer.Durable = DefaultDurable
+		c.Consumer.Durable = defaultDurable
 	}
 	dbs := make([]DatabaseConfig, len(c.Databases))
 	for i, d := range c.Databases {
@@ -159,16 +159,16 @@ func (c Config) withDefaults() Config {
 
 func (d DatabaseConfig) withDefaults() DatabaseConfig {
 	if d.Mode == "" {
-		d.Mode = ModeUser
+		d.Mode = modeUser
 	}
 	if d.OnLeave == "" {
-		d.OnLeave = OnLeaveLock
+		d.OnLeave = onLeaveLock
 	}
 	if d.MaxConcurrency == 0 {
-		d.MaxConcurrency = DefaultMaxConcurrency
+		d.MaxConcurrency = defaultMaxConcurrency
 	}
 	if d.UserName.From == "" {
-		d.UserName.From = UserNameFromUserName
+		d.UserName.From = userNameFromUserName
 	}
 	def := ords.DefaultConfig()
 	if d.ORDS.Auth == "" {
@@ -194,22 +194,22 @@ func (d DatabaseConfig) withDefaults() DatabaseConfig {
 // from.
 func (d DatabaseConfig) WithDefaults() DatabaseConfig { return d.withDefaults() }
 
-// DefaultDomainName is the OCI name of every tenancy's Default identity
+// defaultDomainName is the OCI name of every tenancy's Default identity
 // domain. Autonomous Database names its users and groups without a domain
 // prefix (https://docs.oracle.com/en/cloud/paas/autonomous-database/adbsa/iam-create-users.html).
-const DefaultDomainName = "Default"
+const defaultDomainName = "Default"
 
-// IAMDomain is the domain part of the database's IAM mappings:
+// iamDomain is the domain part of the database's IAM mappings:
 // PrincipalDomain, or ords.DefaultDomain (no prefix) for the Default domain.
-func (d DatabaseConfig) IAMDomain() string {
-	if strings.EqualFold(d.PrincipalDomain, DefaultDomainName) {
+func (d DatabaseConfig) iamDomain() string {
+	if strings.EqualFold(d.PrincipalDomain, defaultDomainName) {
 		return ords.DefaultDomain
 	}
 	return d.PrincipalDomain
 }
 
-// Durable is the consumer name of the named database: "<prefix>-<database>".
-func (c Config) Durable(database string) string {
+// durable is the consumer name of the named database: "<prefix>-<database>".
+func (c Config) durable(database string) string {
 	return c.withDefaults().Consumer.Durable + "-" + database
 }
 
@@ -244,15 +244,15 @@ func (c Config) Validate() error {
 			bad("%s: %v", key, err)
 		}
 	}
-	if c.Reconcile.Interval < 0 || (c.Reconcile.Interval > 0 && c.Reconcile.Interval < MinReconcileInterval) {
-		bad("reconcile.interval: %v; set 0 (no scheduled reconcile) or at least %v", c.Reconcile.Interval, MinReconcileInterval)
+	if c.Reconcile.Interval < 0 || (c.Reconcile.Interval > 0 && c.Reconcile.Interval < minReconcileInterval) {
+		bad("reconcile.interval: %v; set 0 (no scheduled reconcile) or at least %v", c.Reconcile.Interval, minReconcileInterval)
 	}
 	if len(c.Consumer.FilterSubjects) > 0 {
 		bad("consumer.filter_subjects: set by the service from each database's domain; remove it")
 	}
 	cc := c.Consumer.WithDefaults()
 	if len(c.Databases) > 0 && dbNameRE.MatchString(c.Databases[0].Name) {
-		cc.Durable = c.Durable(c.Databases[0].Name) // the longest name is checked below
+		cc.Durable = c.durable(c.Databases[0].Name) // the longest name is checked below
 	}
 	if err := cc.Validate(); err != nil {
 		var lines []error
@@ -262,7 +262,7 @@ func (c Config) Validate() error {
 		errs = append(errs, validate.Prefix("consumer.", errors.Join(lines...)))
 	}
 	for i, d := range c.Databases {
-		if dur := c.Durable(d.Name); d.Name != "" && len(dur) > 64 {
+		if dur := c.durable(d.Name); d.Name != "" && len(dur) > 64 {
 			bad("databases[%d] %q: the consumer name %q is longer than 64 characters; shorten consumer.durable or the name", i, d.Name, dur)
 		}
 	}
@@ -291,35 +291,35 @@ func (d DatabaseConfig) validateMapping() []error {
 		bad("domain: %q is not a domain short name (lower-case letters, digits, '-' and '_')", d.Domain)
 	}
 	if d.PrincipalDomain == "" {
-		bad("principal_domain: unknown; set oci_name on domain %q (its name in OCI, %s for the Default domain) or principal_domain", d.Domain, DefaultDomainName)
-	} else if _, err := ords.GlobalPrincipal(d.IAMDomain(), "user"); err != nil {
+		bad("principal_domain: unknown; set oci_name on domain %q (its name in OCI, %s for the Default domain) or principal_domain", d.Domain, defaultDomainName)
+	} else if _, err := ords.GlobalPrincipal(d.iamDomain(), "user"); err != nil {
 		bad("principal_domain: %v", err)
 	}
 	switch d.Mode {
-	case ModeUser, ModeShared, ModeGlobalRole:
+	case modeUser, modeShared, modeGlobalRole:
 	default:
-		bad("mode: %q; use %s (default), %s or %s", d.Mode, ModeUser, ModeShared, ModeGlobalRole)
+		bad("mode: %q; use %s (default), %s or %s", d.Mode, modeUser, modeShared, modeGlobalRole)
 	}
 	switch d.OnLeave {
-	case OnLeaveLock:
-	case OnLeaveDrop:
-		if d.Mode != ModeUser {
-			bad("on_leave: %q applies to mode %s only; remove it", d.OnLeave, ModeUser)
+	case onLeaveLock:
+	case onLeaveDrop:
+		if d.Mode != modeUser {
+			bad("on_leave: %q applies to mode %s only; remove it", d.OnLeave, modeUser)
 		}
 	default:
-		bad("on_leave: %q; use %s (default) or %s (DROP USER ... CASCADE)", d.OnLeave, OnLeaveLock, OnLeaveDrop)
+		bad("on_leave: %q; use %s (default) or %s (DROP USER ... CASCADE)", d.OnLeave, onLeaveLock, onLeaveDrop)
 	}
-	if d.MaxConcurrency < 1 || d.MaxConcurrency > MaxMaxConcurrency {
-		bad("max_concurrency: %d; set 1 to %d (default %d)", d.MaxConcurrency, MaxMaxConcurrency, DefaultMaxConcurrency)
+	if d.MaxConcurrency < 1 || d.MaxConcurrency > maxMaxConcurrency {
+		bad("max_concurrency: %d; set 1 to %d (default %d)", d.MaxConcurrency, maxMaxConcurrency, defaultMaxConcurrency)
 	}
 	switch d.UserName.From {
-	case UserNameFromUserName, UserNameFromLocalPart:
+	case userNameFromUserName, userNameFromLocalPart:
 	default:
-		bad("user_name.from: %q; use %s (default) or %s", d.UserName.From, UserNameFromUserName, UserNameFromLocalPart)
+		bad("user_name.from: %q; use %s (default) or %s", d.UserName.From, userNameFromUserName, userNameFromLocalPart)
 	}
 	if d.UserName.Prefix != "" {
-		if d.Mode != ModeUser {
-			bad("user_name.prefix: applies to mode %s only; remove it", ModeUser)
+		if d.Mode != modeUser {
+			bad("user_name.prefix: applies to mode %s only; remove it", modeUser)
 		} else if _, err := ords.Ident(d.UserName.Prefix + "X"); err != nil {
 			bad("user_name.prefix: %q cannot start an account name: %v", d.UserName.Prefix, err)
 		}
@@ -338,8 +338,8 @@ func (d DatabaseConfig) validateMapping() []error {
 				bad("%s: group: also mapped by groups[%d]; map each group once", key, j)
 			}
 			seen[strings.ToLower(g.Group)] = i
-			if d.Mode != ModeUser && d.PrincipalDomain != "" {
-				if _, err := ords.GlobalGroup(d.IAMDomain(), g.Group); err != nil {
+			if d.Mode != modeUser && d.PrincipalDomain != "" {
+				if _, err := ords.GlobalGroup(d.iamDomain(), g.Group); err != nil {
 					bad("%s: group: %v", key, err)
 				}
 			}
@@ -350,7 +350,7 @@ func (d DatabaseConfig) validateMapping() []error {
 			}
 		}
 		switch d.Mode {
-		case ModeShared:
+		case modeShared:
 			if g.Schema == "" {
 				bad("%s: schema: empty; name the shared schema account of the group", key)
 			} else if id, err := ords.Ident(g.Schema); err != nil {
@@ -361,7 +361,7 @@ func (d DatabaseConfig) validateMapping() []error {
 				}
 				schemas[id.Name()] = i
 			}
-		case ModeGlobalRole:
+		case modeGlobalRole:
 			if len(g.Roles) != 1 {
 				bad("%s: roles: %d given; a global role mapping names exactly one role, the one created for the group", key, len(g.Roles))
 			} else if id, err := ords.Ident(g.Roles[0]); err == nil {
@@ -371,11 +371,11 @@ func (d DatabaseConfig) validateMapping() []error {
 				roles[id.Name()] = i
 			}
 			if g.Schema != "" {
-				bad("%s: schema: applies to mode %s only; remove it", key, ModeShared)
+				bad("%s: schema: applies to mode %s only; remove it", key, modeShared)
 			}
 		default:
 			if g.Schema != "" {
-				bad("%s: schema: applies to mode %s only; remove it", key, ModeShared)
+				bad("%s: schema: applies to mode %s only; remove it", key, modeShared)
 			}
 		}
 	}

@@ -29,7 +29,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("ords defaults: %v", err)
 	}
-	if got := d.WithDefaults().ORDS.MaxConcurrency; got != DefaultMaxConcurrency {
+	if got := d.WithDefaults().ORDS.MaxConcurrency; got != defaultMaxConcurrency {
 		t.Errorf("ords.max_concurrency %d", got)
 	}
 
@@ -45,12 +45,12 @@ func TestConfigValidate(t *testing.T) {
 	b2 := validDB()
 	b2.Name = "dw"
 	b2.Domain = "Prod"
-	b2.Mode = ModeShared
-	b2.OnLeave = OnLeaveDrop
+	b2.Mode = modeShared
+	b2.OnLeave = onLeaveDrop
 	b2.Groups = []GroupMapping{{Group: "A", Roles: []string{"R"}}, {Group: "B/C", Schema: "S"}, {Group: "D", Schema: "s"}}
 	b3 := validDB()
 	b3.Name = "gr"
-	b3.Mode = ModeGlobalRole
+	b3.Mode = modeGlobalRole
 	b3.Groups = []GroupMapping{{Group: "A"}, {Group: "B", Roles: []string{"R1", "R2"}}}
 	b3.ORDS.URL = ""
 	bad.Databases = []DatabaseConfig{b1, b2, b3, {Name: "dw"}}

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"iter"
 	"strings"
-	"time"
 
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/ords"
 )
 
@@ -27,8 +28,8 @@ type Directory interface {
 // Database is what the service needs from one Autonomous Database: its
 // catalog (DBA_USERS, DBA_ROLE_PRIVS, DBA_ROLES, read with bind variables)
 // and a way to run one statement. The adapter over internal/ords's client
-// (NewDatabase) is the real one; tests use fakes. Errors wrap ErrPermanent
-// when retrying cannot help, and may implement RetryAfterError.
+// (NewDatabase) is the real one; tests use fakes. Errors say whether a
+// retry can help as bus.RetryHint reads it (ErrPermanent when it cannot).
 type Database interface {
 	// UserByName reads the account with that name; found is false when
 	// there is none.
@@ -45,31 +46,18 @@ type Database interface {
 }
 
 // Errors a Directory or Database returns, wrapped, so the service knows
-// what to do.
+// what to do. The real ones return their clients' errors, which say
+// themselves whether a retry can help (bus.RetryHint); a fake wraps these
+// sentinels.
 var (
-	// ErrNotFound: the IAM user or group does not exist.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: the IAM user or group does not exist. It is the
+	// Identity Domains client's sentinel, so a domain's 404 is one.
+	ErrNotFound = identitydomain.ErrNotFound
 	// ErrPermanent: retrying the same call cannot help (forbidden, invalid
 	// request, an ORA- error that will not go away); an event that meets it
 	// is dead-lettered at once.
-	ErrPermanent = errors.New("permanent failure")
+	ErrPermanent = bus.Permanent(errors.New("permanent failure"))
 )
-
-// RetryAfterError is implemented by errors that know how long to wait
-// before trying again (a rate limit's Retry-After, a busy connection pool).
-type RetryAfterError interface {
-	error
-	RetryAfter() time.Duration
-}
-
-// retryAfterOf returns the wait an error asks for, 0 when it names none.
-func retryAfterOf(err error) time.Duration {
-	var ra RetryAfterError
-	if errors.As(err, &ra) {
-		return max(ra.RetryAfter(), 0)
-	}
-	return 0
-}
 
 // UserRef names an IAM user as an event or an API call does: by SCIM id or
 // by userName; the id is used when both are set.
@@ -111,5 +99,5 @@ type DBUser struct {
 	ExternalName string
 }
 
-// Locked reports whether the account is locked (any LOCKED status).
-func (u DBUser) Locked() bool { return strings.Contains(strings.ToUpper(u.Status), "LOCKED") }
+// locked reports whether the account is locked (any LOCKED status).
+func (u DBUser) locked() bool { return strings.Contains(strings.ToUpper(u.Status), "LOCKED") }

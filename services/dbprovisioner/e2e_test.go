@@ -18,6 +18,7 @@ import (
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
@@ -94,7 +95,7 @@ func TestEndToEndWithEmulators(t *testing.T) {
 	srv := bustest.RunServer(t)
 	h := &harness{t: t, bus: srv.Open(t), audit: &fakeAuditor{}}
 	h.svc, err = New(ctx, cfg, h.bus, map[string]Directory{"prod": NewDirectory(idc)}, map[string]Database{"hr": NewDatabase(oc)},
-		WithLogger(testLogger(t)), WithAuditWriter(h.audit))
+		servicekit.WithLogger(testLogger(t)), servicekit.WithAuditWriter(h.audit))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -263,5 +263,5 @@ func (a *fakeAuditor) records() []*iamflowv1.AuditRecord {
 // retryErr is a transient failure asking for a short wait.
 type retryErr struct{}
 
-func (retryErr) Error() string             { return "pool exhausted" }
-func (retryErr) RetryAfter() time.Duration { return 10 * time.Millisecond }
+func (retryErr) Error() string                    { return "pool exhausted" }
+func (retryErr) RetryHint() (bool, time.Duration) { return true, 10 * time.Millisecond }

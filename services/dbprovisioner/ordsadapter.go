@@ -2,10 +2,9 @@ package dbprovisioner
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
+	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/ords"
 )
 
@@ -13,11 +12,11 @@ import (
 // contract's queries with bind variables (ords.QueryUser, QueryUserRoles,
 // QueryUsersByExternalName, QueryRole) and Exec runs the statements the
 // planner built. Retries, authentication and the in-flight bound are the
-// client's; errors are classified for the service: transient ones (HTTP 429,
-// 5xx, pool exhausted, ORA-00054, ...) keep their Retry-After, ORA-01918
-// (user does not exist) and ORA-01951 (role not granted) are races a fresh
-// plan resolves and are retried too, and everything else (ORA-01031,
-// ORA-01919, ORA-01920, ORA-00900, 4xx, ...) wraps ErrPermanent.
+// client's. Transient errors (HTTP 429, 5xx, pool exhausted, ORA-00054, ...)
+// keep their Retry-After, ORA-01918 (user does not exist) and ORA-01951
+// (role not granted) are races a fresh plan resolves and are retried too,
+// and everything else (ORA-01031, ORA-01919, ORA-01920, ORA-00900, 4xx, ...)
+// is permanent (see dbErr).
 func NewDatabase(c *ords.Client) Database { return &ordsDatabase{c: c} }
 
 type ordsDatabase struct{ c *ords.Client }
@@ -31,7 +30,7 @@ func (d *ordsDatabase) UserByName(ctx context.Context, name ords.Identifier) (DB
 	}
 	rows, err := d.c.Query(ctx, st)
 	if err != nil {
-		return DBUser{}, false, classifyORDS(err)
+		return DBUser{}, false, dbErr(err)
 	}
 	if len(rows) == 0 {
 		return DBUser{}, false, nil
@@ -46,7 +45,7 @@ func (d *ordsDatabase) RolesOf(ctx context.Context, grantee ords.Identifier) ([]
 	}
 	rows, err := d.c.Query(ctx, st)
 	if err != nil {
-		return nil, classifyORDS(err)
+		return nil, dbErr(err)
 	}
 	out := make([]string, 0, len(rows))
 	for _, r := range rows {
@@ -64,7 +63,7 @@ func (d *ordsDatabase) MappedUsers(ctx context.Context, pattern string) ([]DBUse
 	}
 	rows, err := d.c.Query(ctx, st)
 	if err != nil {
-		return nil, classifyORDS(err)
+		return nil, dbErr(err)
 	}
 	out := make([]DBUser, 0, len(rows))
 	for _, r := range rows {
@@ -80,14 +79,14 @@ func (d *ordsDatabase) RoleExists(ctx context.Context, role ords.Identifier) (bo
 	}
 	rows, err := d.c.Query(ctx, st)
 	if err != nil {
-		return false, classifyORDS(err)
+		return false, dbErr(err)
 	}
 	return len(rows) > 0, nil
 }
 
 func (d *ordsDatabase) Exec(ctx context.Context, st ords.Statement) error {
 	if err := d.c.Exec(ctx, st); err != nil {
-		return classifyORDS(err)
+		return dbErr(err)
 	}
 	return nil
 }
@@ -96,22 +95,17 @@ func dbUserFrom(r ords.Row) DBUser {
 	return DBUser{Name: r.String("username"), Status: r.String("account_status"), ExternalName: r.String("external_name")}
 }
 
-// classifyORDS marks an ORDS client error: transient (with its Retry-After),
-// a race a fresh plan resolves (retried), or ErrPermanent.
-func classifyORDS(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
+// dbErr is an ORDS client error as the service acts on it: a statement
+// that met an account changed since it was read (ORA-01918 user does not
+// exist, ORA-01951 role not granted) is a race a fresh plan resolves, so it
+// is retried; whatever ords.Retryable calls terminal is permanent; the
+// rest keeps the client's Retry-After.
+func dbErr(err error) error {
+	switch code := ords.Code(err); {
+	case code == ords.ORAUserNotFound, code == ords.ORARoleNotGranted:
+		return bus.Transient(fmt.Errorf("%w (the account changed since it was read; planning again)", err))
+	case !ords.Retryable(err):
+		return bus.Permanent(err)
 	}
-	var after time.Duration
-	var oe *ords.Error
-	if errors.As(err, &oe) {
-		after = oe.RetryAfter
-	}
-	switch {
-	case ords.Retryable(err):
-		return &classified{err: err, after: after}
-	case ords.Code(err) == ords.ORAUserNotFound, ords.Code(err) == ords.ORARoleNotGranted:
-		return &classified{err: fmt.Errorf("%w (the account changed since it was read; planning again)", err)}
-	}
-	return &classified{err: err, class: ErrPermanent}
+	return err
 }

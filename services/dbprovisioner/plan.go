@@ -12,25 +12,25 @@ import (
 // Actions of the statements a plan holds; they are also the actions of the
 // service's audit records.
 const (
-	ActionCreateUser         = "create_user"
-	ActionGrantCreateSession = "grant_create_session"
-	ActionGrantRole          = "grant_role"
-	ActionRevokeRole         = "revoke_role"
-	ActionLockUser           = "lock_user"
-	ActionUnlockUser         = "unlock_user"
-	ActionDropUser           = "drop_user"
-	ActionCreateRole         = "create_role"
-	// ActionSkip is the audit action of an account left alone on purpose.
-	ActionSkip = "skip"
-	// ActionRefuse is the audit action of a user in scope who cannot have
+	actionCreateUser         = "create_user"
+	actionGrantCreateSession = "grant_create_session"
+	actionGrantRole          = "grant_role"
+	actionRevokeRole         = "revoke_role"
+	actionLockUser           = "lock_user"
+	actionUnlockUser         = "unlock_user"
+	actionDropUser           = "drop_user"
+	actionCreateRole         = "create_role"
+	// actionSkip is the audit action of an account left alone on purpose.
+	actionSkip = "skip"
+	// actionRefuse is the audit action of a user in scope who cannot have
 	// an account (the userName cannot be an Oracle identifier).
-	ActionRefuse = "refuse"
+	actionRefuse = "refuse"
 )
 
-// ErrUnsafeName is matched (errors.Is) by the error of a plan refused
+// errUnsafeName is matched (errors.Is) by the error of a plan refused
 // because a name cannot safely become an Oracle identifier or IAM literal;
 // such a plan holds no statement at all. It is ords.ErrUnsafeName.
-var ErrUnsafeName = ords.ErrUnsafeName
+var errUnsafeName = ords.ErrUnsafeName
 
 // Mapping is one database's configuration compiled for planning: every
 // configured name already validated by internal/ords. It is immutable and
@@ -63,7 +63,7 @@ func NewMapping(d DatabaseConfig) (*Mapping, error) {
 		return nil, fmt.Errorf("database %q: %w", d.Name, errors.Join(errs...))
 	}
 	m := &Mapping{
-		database: d.Name, domain: d.Domain, principalDomain: d.IAMDomain(), mode: d.Mode, onLeave: d.OnLeave,
+		database: d.Name, domain: d.Domain, principalDomain: d.iamDomain(), mode: d.Mode, onLeave: d.OnLeave,
 		nameFrom: d.UserName.From, prefix: d.UserName.Prefix, byGroup: map[string]int{}, managed: map[string]bool{},
 	}
 	for i, g := range d.Groups {
@@ -76,13 +76,13 @@ func NewMapping(d DatabaseConfig) (*Mapping, error) {
 			gm.roles = append(gm.roles, id)
 			m.managed[id.Name()] = true
 		}
-		if d.Mode != ModeUser {
+		if d.Mode != modeUser {
 			var err error
-			if gm.global, err = ords.GlobalGroup(d.IAMDomain(), g.Group); err != nil {
+			if gm.global, err = ords.GlobalGroup(d.iamDomain(), g.Group); err != nil {
 				return nil, err
 			}
 		}
-		if d.Mode == ModeShared {
+		if d.Mode == modeShared {
 			var err error
 			if gm.schema, err = ords.Ident(g.Schema); err != nil {
 				return nil, err
@@ -125,17 +125,17 @@ func (m *Mapping) GroupRoles() map[string][]string {
 	return out
 }
 
-// PrincipalPattern is the LIKE pattern matching the external names of the
+// principalPattern is the LIKE pattern matching the external names of the
 // accounts this mapping creates (user mode).
-func (m *Mapping) PrincipalPattern() (string, error) {
+func (m *Mapping) principalPattern() (string, error) {
 	return ords.DomainPattern(ords.GlobalKindPrincipal, m.principalDomain)
 }
 
-// AccountName is the account an IAM userName maps to, validated. A name
-// that cannot be a safe identifier is an error matching ErrUnsafeName.
-func (m *Mapping) AccountName(userName string) (ords.Identifier, error) {
+// accountName is the account an IAM userName maps to, validated. A name
+// that cannot be a safe identifier is an error matching errUnsafeName.
+func (m *Mapping) accountName(userName string) (ords.Identifier, error) {
 	n := userName
-	if m.nameFrom == UserNameFromLocalPart {
+	if m.nameFrom == userNameFromLocalPart {
 		if at := strings.LastIndexByte(n, '@'); at > 0 {
 			n = n[:at]
 		}
@@ -147,9 +147,9 @@ func (m *Mapping) AccountName(userName string) (ords.Identifier, error) {
 	return id, nil
 }
 
-// WantsAccount reports whether the user should have an account (user
+// wantsAccount reports whether the user should have an account (user
 // mode): it exists, is active and is in a mapped group.
-func (m *Mapping) WantsAccount(v UserView) bool {
+func (m *Mapping) wantsAccount(v UserView) bool {
 	if !v.Found || !v.User.Active {
 		return false
 	}
@@ -174,9 +174,9 @@ type UserView struct {
 	Roles []string
 }
 
-// GroupView is what the planner knows about one mapped group in the
+// groupView is what the planner knows about one mapped group in the
 // database (shared and global_role modes).
-type GroupView struct {
+type groupView struct {
 	// Account is the group's shared schema account (shared); nil when absent.
 	Account *DBUser
 	// Roles are the roles granted to the shared schema (shared).
@@ -247,15 +247,15 @@ func (p *planner) add(action string, role ords.Identifier, build func() (ords.St
 // dropped with on_leave: drop; unlocked on return once its roles are right.
 // An account that exists but is not IAM_PRINCIPAL_NAME=<domain>/<user> was
 // not created by iamflow and is skipped. A name that cannot be a safe
-// identifier is an error matching ErrUnsafeName, and no statement is planned.
+// identifier is an error matching errUnsafeName, and no statement is planned.
 // Applying the plan and planning again gives no step.
 func (m *Mapping) PlanUser(v UserView) (Plan, error) {
-	if m.mode != ModeUser {
+	if m.mode != modeUser {
 		return Plan{}, fmt.Errorf("database %s: mode %s has no per-user accounts", m.database, m.mode)
 	}
 	userName := v.User.UserName
 	p := Plan{Database: m.database, IAMName: userName}
-	acct, err := m.AccountName(userName)
+	acct, err := m.accountName(userName)
 	if err != nil {
 		return p, err
 	}
@@ -300,7 +300,7 @@ func (m *Mapping) PlanUser(v UserView) (Plan, error) {
 	grants := func() {
 		for _, r := range sortedIdents(want) {
 			if !granted[r.Name()] {
-				pl.add(ActionGrantRole, r, func() (ords.Statement, error) { return ords.GrantRole(r, acct) })
+				pl.add(actionGrantRole, r, func() (ords.Statement, error) { return ords.GrantRole(r, acct) })
 			}
 		}
 	}
@@ -317,28 +317,28 @@ func (m *Mapping) PlanUser(v UserView) (Plan, error) {
 		}
 		slices.SortFunc(stale, func(a, b ords.Identifier) int { return strings.Compare(a.Name(), b.Name()) })
 		for _, r := range stale {
-			pl.add(ActionRevokeRole, r, func() (ords.Statement, error) { return ords.RevokeRole(r, acct) })
+			pl.add(actionRevokeRole, r, func() (ords.Statement, error) { return ords.RevokeRole(r, acct) })
 		}
 	}
 	none := ords.Identifier{}
 	switch {
 	case v.Account == nil && inScope:
-		pl.add(ActionCreateUser, none, func() (ords.Statement, error) { return ords.CreateUserGlobal(acct, principal) })
-		pl.add(ActionGrantCreateSession, none, func() (ords.Statement, error) { return ords.GrantCreateSession(acct) })
+		pl.add(actionCreateUser, none, func() (ords.Statement, error) { return ords.CreateUserGlobal(acct, principal) })
+		pl.add(actionGrantCreateSession, none, func() (ords.Statement, error) { return ords.GrantCreateSession(acct) })
 		grants()
 	case v.Account == nil:
 		// Not in scope and no account: nothing to do.
 	case inScope:
 		revokes()
 		grants()
-		if v.Account.Locked() {
-			pl.add(ActionUnlockUser, none, func() (ords.Statement, error) { return ords.UnlockUser(acct) })
+		if v.Account.locked() {
+			pl.add(actionUnlockUser, none, func() (ords.Statement, error) { return ords.UnlockUser(acct) })
 		}
-	case m.onLeave == OnLeaveDrop:
-		pl.add(ActionDropUser, none, func() (ords.Statement, error) { return ords.DropUserCascade(acct) })
+	case m.onLeave == onLeaveDrop:
+		pl.add(actionDropUser, none, func() (ords.Statement, error) { return ords.DropUserCascade(acct) })
 	default:
-		if !v.Account.Locked() {
-			pl.add(ActionLockUser, none, func() (ords.Statement, error) { return ords.LockUser(acct) })
+		if !v.Account.locked() {
+			pl.add(actionLockUser, none, func() (ords.Statement, error) { return ords.LockUser(acct) })
 		}
 		revokes()
 	}
@@ -365,13 +365,13 @@ func (m *Mapping) notOurs(a DBUser, want ords.GlobalName) string {
 	return ""
 }
 
-// GroupCount is the number of mapped groups; PlanGroup takes 0..GroupCount()-1.
-func (m *Mapping) GroupCount() int { return len(m.groups) }
+// groupCount is the number of mapped groups; PlanGroup takes 0..groupCount()-1.
+func (m *Mapping) groupCount() int { return len(m.groups) }
 
-// GroupSubject is the account (shared) or role (global_role) of mapped group i.
-func (m *Mapping) GroupSubject(i int) ords.Identifier {
+// groupSubject is the account (shared) or role (global_role) of mapped group i.
+func (m *Mapping) groupSubject(i int) ords.Identifier {
 	g := m.groups[i]
-	if m.mode == ModeShared {
+	if m.mode == modeShared {
 		return g.schema
 	}
 	if len(g.roles) == 1 {
@@ -386,21 +386,21 @@ func (m *Mapping) GroupSubject(i int) ords.Identifier {
 // should no longer have are revoked. Global role: the role is created once,
 // IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=...'. A schema account that exists
 // with another mapping is skipped.
-func (m *Mapping) PlanGroup(i int, v GroupView) (Plan, error) {
+func (m *Mapping) PlanGroup(i int, v groupView) (Plan, error) {
 	if i < 0 || i >= len(m.groups) {
 		return Plan{}, fmt.Errorf("database %s: no mapped group %d", m.database, i)
 	}
 	g := m.groups[i]
-	subject := m.GroupSubject(i)
+	subject := m.groupSubject(i)
 	p := Plan{Database: m.database, Subject: subject.Name(), IAMName: g.name, Groups: []string{g.name}}
 	var pl planner
 	none := ords.Identifier{}
 	switch m.mode {
-	case ModeGlobalRole:
+	case modeGlobalRole:
 		if !v.RoleExists {
-			pl.add(ActionCreateRole, subject, func() (ords.Statement, error) { return ords.CreateRoleGlobal(subject, g.global) })
+			pl.add(actionCreateRole, subject, func() (ords.Statement, error) { return ords.CreateRoleGlobal(subject, g.global) })
 		}
-	case ModeShared:
+	case modeShared:
 		if v.Account != nil {
 			if why := m.notOurs(*v.Account, g.global); why != "" {
 				p.Skipped = why
@@ -416,8 +416,8 @@ func (m *Mapping) PlanGroup(i int, v GroupView) (Plan, error) {
 			granted[strings.ToUpper(r)] = true
 		}
 		if v.Account == nil {
-			pl.add(ActionCreateUser, none, func() (ords.Statement, error) { return ords.CreateUserGlobal(subject, g.global) })
-			pl.add(ActionGrantCreateSession, none, func() (ords.Statement, error) { return ords.GrantCreateSession(subject) })
+			pl.add(actionCreateUser, none, func() (ords.Statement, error) { return ords.CreateUserGlobal(subject, g.global) })
+			pl.add(actionGrantCreateSession, none, func() (ords.Statement, error) { return ords.GrantCreateSession(subject) })
 		}
 		var stale []string
 		for r := range granted {
@@ -431,11 +431,11 @@ func (m *Mapping) PlanGroup(i int, v GroupView) (Plan, error) {
 			if err != nil {
 				continue
 			}
-			pl.add(ActionRevokeRole, id, func() (ords.Statement, error) { return ords.RevokeRole(id, subject) })
+			pl.add(actionRevokeRole, id, func() (ords.Statement, error) { return ords.RevokeRole(id, subject) })
 		}
 		for _, r := range sortedIdents(want) {
 			if !granted[r.Name()] {
-				pl.add(ActionGrantRole, r, func() (ords.Statement, error) { return ords.GrantRole(r, subject) })
+				pl.add(actionGrantRole, r, func() (ords.Statement, error) { return ords.GrantRole(r, subject) })
 			}
 		}
 	default:
@@ -448,9 +448,9 @@ func (m *Mapping) PlanGroup(i int, v GroupView) (Plan, error) {
 	return p, nil
 }
 
-// GroupIndex returns the index of the mapped group with that displayName
+// groupIndex returns the index of the mapped group with that displayName
 // (case-insensitive), or -1.
-func (m *Mapping) GroupIndex(name string) int {
+func (m *Mapping) groupIndex(name string) int {
 	if i, ok := m.byGroup[strings.ToLower(name)]; ok {
 		return i
 	}

@@ -91,7 +91,7 @@ func TestPlanUser(t *testing.T) {
 		{name: "not in scope and no account: nothing",
 			view: UserView{User: alice("Other"), Found: true}},
 		{name: "on_leave drop drops",
-			mod:  func(d *DatabaseConfig) { d.OnLeave = OnLeaveDrop },
+			mod:  func(d *DatabaseConfig) { d.OnLeave = onLeaveDrop },
 			view: UserView{User: alice(), Found: true, Account: acct("ALICE@EXAMPLE.COM", "OPEN", aliceExt), Roles: []string{"HR_READ"}},
 			want: []string{`DROP USER ` + A + ` CASCADE`}},
 		{name: "password account of the same name is not ours",
@@ -104,7 +104,7 @@ func TestPlanUser(t *testing.T) {
 			view: UserView{User: alice("HR Readers"), Found: true, Account: acct("ALICE@EXAMPLE.COM", "OPEN", "iam_principal_name=Alice@Example.com"),
 				Roles: []string{"HR_READ"}}},
 		{name: "local part with prefix",
-			mod:  func(d *DatabaseConfig) { d.UserName = UserNameConfig{From: UserNameFromLocalPart, Prefix: "iam_"} },
+			mod:  func(d *DatabaseConfig) { d.UserName = UserNameConfig{From: userNameFromLocalPart, Prefix: "iam_"} },
 			view: UserView{User: alice("HR Readers"), Found: true},
 			want: []string{
 				`CREATE USER "IAM_ALICE" IDENTIFIED GLOBALLY AS '` + aliceExt + `'`,
@@ -132,7 +132,7 @@ func TestPlanUser(t *testing.T) {
 				after := tc.view
 				after.Account = acct(p.Subject, "OPEN", aliceExt)
 				for _, s := range p.Steps {
-					if s.Action == ActionGrantRole {
+					if s.Action == actionGrantRole {
 						after.Roles = append(after.Roles, s.Role)
 					}
 				}
@@ -163,7 +163,7 @@ func TestPlanUserRefusesUnsafeNames(t *testing.T) {
 			{User: User{UserName: name}, Account: acct(strings.ToUpper(name), "OPEN", "IAM_PRINCIPAL_NAME="+name)},
 		} {
 			p, err := m.PlanUser(v)
-			if !errors.Is(err, ErrUnsafeName) {
+			if !errors.Is(err, errUnsafeName) {
 				t.Errorf("%q: err %v, want ErrUnsafeName", name, err)
 			}
 			if len(p.Steps) != 0 {
@@ -172,9 +172,9 @@ func TestPlanUserRefusesUnsafeNames(t *testing.T) {
 		}
 	}
 	// An injection through the IAM principal part only (the account name is safe).
-	m = mustMapping(t, userDB(func(d *DatabaseConfig) { d.UserName.From = UserNameFromLocalPart }))
+	m = mustMapping(t, userDB(func(d *DatabaseConfig) { d.UserName.From = userNameFromLocalPart }))
 	p, err := m.PlanUser(UserView{User: User{UserName: "bob@x'||chr(39)", Active: true, Groups: []string{"HR Readers"}}, Found: true})
-	if !errors.Is(err, ErrUnsafeName) || len(p.Steps) != 0 {
+	if !errors.Is(err, errUnsafeName) || len(p.Steps) != 0 {
 		t.Errorf("quote in the principal: %q %v", p.SQL(), err)
 	}
 	if !strings.Contains(err.Error(), "refused") {
@@ -183,9 +183,9 @@ func TestPlanUserRefusesUnsafeNames(t *testing.T) {
 }
 
 func TestPlanGroup(t *testing.T) {
-	shared := mustMapping(t, DatabaseConfig{Name: "dw", Domain: "prod", PrincipalDomain: "Default", Mode: ModeShared,
+	shared := mustMapping(t, DatabaseConfig{Name: "dw", Domain: "prod", PrincipalDomain: "Default", Mode: modeShared,
 		Groups: []GroupMapping{{Group: "Analysts", Schema: "analysts", Roles: []string{"dw_read"}}}})
-	p, err := shared.PlanGroup(0, GroupView{})
+	p, err := shared.PlanGroup(0, groupView{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,22 +194,22 @@ func TestPlanGroup(t *testing.T) {
 	if !slices.Equal(p.SQL(), want) {
 		t.Errorf("shared: %q", p.SQL())
 	}
-	p, _ = shared.PlanGroup(0, GroupView{Account: acct("ANALYSTS", "OPEN", "IAM_GROUP_NAME=Analysts"), Roles: []string{"DW_READ", "OTHER"}})
+	p, _ = shared.PlanGroup(0, groupView{Account: acct("ANALYSTS", "OPEN", "IAM_GROUP_NAME=Analysts"), Roles: []string{"DW_READ", "OTHER"}})
 	if len(p.Steps) != 0 {
 		t.Errorf("shared replay: %q", p.SQL())
 	}
-	p, _ = shared.PlanGroup(0, GroupView{Account: acct("ANALYSTS", "OPEN", "")})
+	p, _ = shared.PlanGroup(0, groupView{Account: acct("ANALYSTS", "OPEN", "")})
 	if p.Skipped == "" || len(p.Steps) != 0 {
 		t.Errorf("foreign schema: %+v", p)
 	}
 
-	global := mustMapping(t, DatabaseConfig{Name: "dw", Domain: "prod", PrincipalDomain: "Default", Mode: ModeGlobalRole,
+	global := mustMapping(t, DatabaseConfig{Name: "dw", Domain: "prod", PrincipalDomain: "Default", Mode: modeGlobalRole,
 		Groups: []GroupMapping{{Group: "Exporters", Roles: []string{"export_role"}}}})
-	p, _ = global.PlanGroup(0, GroupView{})
+	p, _ = global.PlanGroup(0, groupView{})
 	if want := []string{`CREATE ROLE "EXPORT_ROLE" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=Exporters'`}; !slices.Equal(p.SQL(), want) {
 		t.Errorf("global role: %q", p.SQL())
 	}
-	p, _ = global.PlanGroup(0, GroupView{RoleExists: true})
+	p, _ = global.PlanGroup(0, groupView{RoleExists: true})
 	if len(p.Steps) != 0 {
 		t.Errorf("global role replay: %q", p.SQL())
 	}

@@ -14,28 +14,28 @@ func TestPrincipalDomainInStatements(t *testing.T) {
 		mode            string
 		want            string
 	}{
-		{"Default", ModeUser, `CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=alice@example.com'`},
-		{"default", ModeUser, `CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=alice@example.com'`},
-		{"sales_domain", ModeUser, `CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=sales_domain/alice@example.com'`},
-		{"Default", ModeGlobalRole, `CREATE ROLE "HR_READ" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=HR Readers'`},
-		{"sales_domain", ModeGlobalRole, `CREATE ROLE "HR_READ" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=sales_domain/HR Readers'`},
+		{"Default", modeUser, `CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=alice@example.com'`},
+		{"default", modeUser, `CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=alice@example.com'`},
+		{"sales_domain", modeUser, `CREATE USER "ALICE@EXAMPLE.COM" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=sales_domain/alice@example.com'`},
+		{"Default", modeGlobalRole, `CREATE ROLE "HR_READ" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=HR Readers'`},
+		{"sales_domain", modeGlobalRole, `CREATE ROLE "HR_READ" IDENTIFIED GLOBALLY AS 'IAM_GROUP_NAME=sales_domain/HR Readers'`},
 	} {
 		d := userDB(func(d *DatabaseConfig) {
 			d.PrincipalDomain, d.Mode = tt.principalDomain, tt.mode
-			if tt.mode == ModeGlobalRole {
+			if tt.mode == modeGlobalRole {
 				d.Groups = d.Groups[:1]
 			}
 		})
 		m := mustMapping(t, d)
 		var sql []string
-		if tt.mode == ModeUser {
+		if tt.mode == modeUser {
 			p, err := m.PlanUser(UserView{User: User{ID: "a1", UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}}, Found: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			sql = p.SQL()
 		} else {
-			p, err := m.PlanGroup(0, GroupView{})
+			p, err := m.PlanGroup(0, groupView{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
@@ -51,7 +52,7 @@ func newHarness(t *testing.T, cfg Config, run bool) *harness {
 	h.bus = srv.Open(t)
 	var err error
 	h.svc, err = New(context.Background(), cfg, h.bus, map[string]Directory{"prod": h.dir},
-		map[string]Database{"hr": h.db}, WithLogger(testLogger(t)), WithAuditWriter(h.audit))
+		map[string]Database{"hr": h.db}, servicekit.WithLogger(testLogger(t)), servicekit.WithAuditWriter(h.audit))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestEventsDriveTheAccount(t *testing.T) {
 	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
 	h.publish(member, added, aliceID, "")
 	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+		if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
 			return fmt.Errorf("account %v %v %v", ok, u, roles)
 		}
 		return nil
@@ -171,7 +172,7 @@ func TestEventsDriveTheAccount(t *testing.T) {
 	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"Other"}})
 	h.publish(member, removed, aliceID, "")
 	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !u.Locked() || len(roles) != 0 {
+		if !u.locked() || len(roles) != 0 {
 			return fmt.Errorf("account %v roles %v", u, roles)
 		}
 		return nil
@@ -196,7 +197,7 @@ func TestEventsDriveTheAccount(t *testing.T) {
 			t.Errorf("audit record %v", r)
 		}
 	}
-	if st.Counters[CounterStatements] != int64(n) || st.Consumers[0].Name != "dbprovisioner-hr" || st.Consumers[0].DeadLettered != 0 {
+	if st.Counters[counterStatements] != int64(n) || st.Consumers[0].Name != "dbprovisioner-hr" || st.Consumers[0].DeadLettered != 0 {
 		t.Errorf("status %v", st)
 	}
 
@@ -211,7 +212,7 @@ func TestEventsDriveTheAccount(t *testing.T) {
 	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Writers"}})
 	h.publish(member, added, aliceID, "")
 	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if u.Locked() || !slices.Equal(roles, []string{"HR_READ", "HR_WRITE"}) {
+		if u.locked() || !slices.Equal(roles, []string{"HR_READ", "HR_WRITE"}) {
 			return fmt.Errorf("account %v roles %v", u, roles)
 		}
 		return nil
@@ -247,7 +248,7 @@ func TestUnsafeNameIsRefusedOnceAndNothingRuns(t *testing.T) {
 	}
 	var refusals int
 	for _, r := range h.audit.records() {
-		if r.Action == ActionRefuse {
+		if r.Action == actionRefuse {
 			refusals++
 			if r.Outcome != "failed" || !strings.Contains(r.Reason, "rename the user or change the mapping") {
 				t.Errorf("refusal record %v", r)
@@ -257,7 +258,7 @@ func TestUnsafeNameIsRefusedOnceAndNothingRuns(t *testing.T) {
 	if refusals != 1 {
 		t.Errorf("%d refusal audit records, want 1", refusals)
 	}
-	if c := h.svc.Status(context.Background()).Counters; c[CounterRefused] == 0 {
+	if c := h.svc.Status(context.Background()).Counters; c[counterRefused] == 0 {
 		t.Errorf("counters %v, want the refusals counted", c)
 	}
 	// The user leaves the mapped group: the refusal is gone from the status.
@@ -274,13 +275,13 @@ func TestUnsafeNameIsRefusedOnceAndNothingRuns(t *testing.T) {
 // the old delete came late; or someone posted it): the live user's account
 // is not touched, since the domain says a user of that name exists now.
 func TestStaleOrForgedDeleteDoesNotTouchALiveAccount(t *testing.T) {
-	for _, onLeave := range []string{OnLeaveLock, OnLeaveDrop} {
+	for _, onLeave := range []string{onLeaveLock, onLeaveDrop} {
 		t.Run(onLeave, func(t *testing.T) {
 			h := newHarness(t, testConfig(func(d *DatabaseConfig) { d.OnLeave = onLeave }), true)
 			h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
 			h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
 			h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-				if !ok || u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+				if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
 					return fmt.Errorf("account %v %v %v", ok, u, roles)
 				}
 				return nil
@@ -296,14 +297,14 @@ func TestStaleOrForgedDeleteDoesNotTouchALiveAccount(t *testing.T) {
 				t.Fatalf("a forged delete ran %q", got[n:])
 			}
 			u, roles, _ := h.db.account(aliceAcct)
-			if u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+			if u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
 				t.Fatalf("live account changed: %v %v", u, roles)
 			}
 			// A real delete still takes the account away.
 			h.dir.remove(aliceID)
 			h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_DELETED, aliceID, "alice@example.com")
 			h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-				if onLeave == OnLeaveDrop && ok || onLeave == OnLeaveLock && (!u.Locked() || len(roles) != 0) {
+				if onLeave == onLeaveDrop && ok || onLeave == onLeaveLock && (!u.locked() || len(roles) != 0) {
 					return fmt.Errorf("after the real delete: exists %v, %v, roles %v", ok, u, roles)
 				}
 				return nil
@@ -394,7 +395,7 @@ func TestReconcileLocksUsersWhoLeftUnseen(t *testing.T) {
 	if got := h.db.statements(); !slices.Equal(got, want) {
 		t.Errorf("ran %q", got)
 	}
-	if u, roles, _ := h.db.account("BOB"); !u.Locked() || !slices.Equal(roles, []string{"UNMANAGED"}) {
+	if u, roles, _ := h.db.account("BOB"); !u.locked() || !slices.Equal(roles, []string{"UNMANAGED"}) {
 		t.Errorf("bob: %v %v", u, roles)
 	}
 	again, err := h.svc.Reconcile(ctx, "hr", false)
@@ -445,13 +446,13 @@ func TestRenamedUserLeavesNoOpenAccount(t *testing.T) {
 	h.dir.set(User{ID: aliceID, UserName: "alicia@example.com", Active: true, Groups: []string{"HR Readers"}})
 	h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_UPDATED, aliceID, "alicia@example.com")
 	h.waitAccount("ALICIA@EXAMPLE.COM", func(u DBUser, roles []string, ok bool) error {
-		if !ok || u.Locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+		if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
 			return fmt.Errorf("new account %v %v %v", ok, u, roles)
 		}
 		return nil
 	})
 	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !u.Locked() || len(roles) != 0 {
+		if !u.locked() || len(roles) != 0 {
 			return fmt.Errorf("the old name's account %v roles %v: still open", u, roles)
 		}
 		return nil
@@ -475,7 +476,7 @@ func TestDeletedMemberIsLockedByID(t *testing.T) {
 	h.dir.remove(aliceID)
 	h.publish(member, iamflowv1.Action_ACTION_MEMBER_REMOVED, aliceID, "Alice Display Name")
 	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !u.Locked() || len(roles) != 0 {
+		if !u.locked() || len(roles) != 0 {
 			return fmt.Errorf("account %v roles %v", u, roles)
 		}
 		return nil

@@ -3,14 +3,12 @@ package dbprovisioner
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/servicestatus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // counters are one database's numbers.
@@ -30,24 +28,24 @@ type counters struct {
 // Status counter names, per database in DatabaseStatus and summed in the
 // service status.
 const (
-	CounterEvents      = "events"
-	CounterChecked     = "checked"
-	CounterInLine      = "in_line"
-	CounterChanged     = "changed"
-	CounterStatements  = "statements"
-	CounterSkipped     = "skipped"
-	CounterRefused     = "refused_unsafe_name"
-	CounterFailed      = "failures"
-	CounterAuditFailed = "audit_failed"
-	CounterReconciles  = "reconciles_completed"
+	counterEvents      = "events"
+	counterChecked     = "checked"
+	counterInLine      = "in_line"
+	counterChanged     = "changed"
+	counterStatements  = "statements"
+	counterSkipped     = "skipped"
+	counterRefused     = "refused_unsafe_name"
+	counterFailed      = "failures"
+	counterAuditFailed = "audit_failed"
+	counterReconciles  = "reconciles_completed"
 )
 
 func (c *counters) snapshot() map[string]int64 {
 	return map[string]int64{
-		CounterEvents: c.events.Load(), CounterChecked: c.checked.Load(), CounterInLine: c.inLine.Load(),
-		CounterChanged: c.changed.Load(), CounterStatements: c.statements.Load(), CounterSkipped: c.skipped.Load(),
-		CounterRefused: c.refused.Load(), CounterFailed: c.failed.Load(), CounterAuditFailed: c.auditFailed.Load(),
-		CounterReconciles: c.reconciles.Load(),
+		counterEvents: c.events.Load(), counterChecked: c.checked.Load(), counterInLine: c.inLine.Load(),
+		counterChanged: c.changed.Load(), counterStatements: c.statements.Load(), counterSkipped: c.skipped.Load(),
+		counterRefused: c.refused.Load(), counterFailed: c.failed.Load(), counterAuditFailed: c.auditFailed.Load(),
+		counterReconciles: c.reconciles.Load(),
 	}
 }
 
@@ -55,23 +53,16 @@ func (c *counters) snapshot() map[string]int64 {
 // counters summed over the databases and the last event and error. When a
 // consumer cannot be read the state is DEGRADED.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name:     Name,
-		Version:  s.version,
-		Uptime:   durationpb.New(s.now().Sub(s.started).Round(time.Second)),
-		State:    iamflowv1.State(s.state.Load()),
-		Counters: map[string]int64{},
-	}
+	st := s.kit.Status(nil)
 	for _, r := range s.dbs {
 		for k, v := range r.counters.snapshot() {
 			st.Counters[k] += v
 		}
-		if err := servicestatus.AddConsumers(ctx, st, r.consumer.Load()); err != nil {
+		if err := servicekit.AddConsumers(ctx, st, r.consumer.Load()); err != nil {
 			s.recordError(r, err)
 		}
 	}
-	s.last.Fill(st)
-	return st
+	return s.kit.Report(ctx, st)
 }
 
 // databaseStatus is one database's status for the admin API.
@@ -86,7 +77,7 @@ func (s *Service) databaseStatus(ctx context.Context, r *dbRuntime) *iamflowv1.D
 	}
 	if c := r.consumer.Load(); c != nil {
 		tmp := &iamflowv1.ServiceStatus{State: iamflowv1.State_STATE_RUNNING}
-		if err := servicestatus.AddConsumers(ctx, tmp, c); err != nil {
+		if err := servicekit.AddConsumers(ctx, tmp, c); err != nil {
 			s.recordError(r, err)
 		} else if len(tmp.Consumers) == 1 {
 			ds.Consumer = tmp.Consumers[0]
@@ -106,7 +97,7 @@ func (s *Service) databaseStatus(ctx context.Context, r *dbRuntime) *iamflowv1.D
 }
 
 // Proto is the API form of the report.
-func (rep ReconcileReport) Proto() *iamflowv1.ReconcileDatabaseResponse {
+func (rep reconcileReport) Proto() *iamflowv1.ReconcileDatabaseResponse {
 	out := &iamflowv1.ReconcileDatabaseResponse{
 		Database: rep.Database, DryRun: rep.DryRun,
 		Checked: int64(rep.Checked), Changed: int64(rep.Changed), Failed: int64(rep.Failed), Skipped: int64(rep.Skipped),

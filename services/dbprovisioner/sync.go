@@ -12,54 +12,17 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
-	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/event"
 )
 
 // Errors of the service.
 var (
-	// ErrUnknownDatabase: no database of that name is configured.
-	ErrUnknownDatabase = errors.New("unknown database")
-	// ErrReconcileRunning: a reconcile of the database is running already.
-	ErrReconcileRunning = errors.New("a reconcile of this database is running")
+	// errUnknownDatabase: no database of that name is configured.
+	errUnknownDatabase = errors.New("unknown database")
+	// errReconcileRunning: a reconcile of the database is running already.
+	errReconcileRunning = errors.New("a reconcile of this database is running")
 	// errUserGone: the event's user no longer exists and names no userName.
 	errUserGone = errors.New("user gone and no userName known")
 )
-
-// coalesceKey groups the messages about one user (the user of a user event,
-// the member of a membership event) or one group (group events). A message
-// that cannot be decoded is handled alone.
-func coalesceKey(m *bus.Msg) string {
-	ev, err := event.Unmarshal(m.Data)
-	if err != nil {
-		return ""
-	}
-	if ref, ok := userOf(ev); ok && !ref.IsZero() {
-		return ev.GetDomain() + "/user/" + ref.String()
-	}
-	if ev.GetKind() == iamflowv1.Kind_KIND_GROUP {
-		return event.EntityKey(ev)
-	}
-	return ""
-}
-
-// userOf returns the user an event asks to reconcile.
-func userOf(ev *iamflowv1.IdentityEvent) (UserRef, bool) {
-	switch ev.GetKind() {
-	case iamflowv1.Kind_KIND_USER:
-		r := ev.GetResource()
-		return UserRef{ID: r.GetId(), Name: r.GetName()}, true
-	case iamflowv1.Kind_KIND_MEMBERSHIP:
-		switch ev.GetAction() {
-		case iamflowv1.Action_ACTION_MEMBER_ADDED, iamflowv1.Action_ACTION_MEMBER_REMOVED:
-			// A membership event names the member by display name, not
-			// userName: only the id says who it is.
-			r := ev.GetRelated()
-			return UserRef{ID: r.GetId()}, true
-		}
-	}
-	return UserRef{}, false
-}
 
 // cause says why a reconcile runs, for audit records and logs.
 type cause struct {
@@ -67,70 +30,6 @@ type cause struct {
 	eventID   string
 	eventType string
 	dryRun    bool
-}
-
-// handler is the consumer's handler for one database.
-func (s *Service) handler(r *dbRuntime) bus.Handler {
-	return func(ctx context.Context, m *bus.Msg) bus.Result {
-		ev, err := event.Unmarshal(m.Data)
-		if err != nil {
-			return bus.Terminal(fmt.Errorf("dbprovisioner: %w", err))
-		}
-		r.counters.events.Add(1)
-		s.last.Event(ev.GetId(), s.now())
-		if ev.GetDomain() != r.cfg.Domain {
-			return bus.Done()
-		}
-		c := cause{source: "event", eventID: ev.GetId(), eventType: ev.GetType()}
-		if r.m.Mode() != ModeUser {
-			return s.result(r, s.handleGroupEvent(ctx, r, ev, c))
-		}
-		ref, ok := userOf(ev)
-		if !ok {
-			return bus.Done()
-		}
-		if ref.IsZero() {
-			return bus.Terminal(fmt.Errorf("dbprovisioner: event %s (%s) names no user", ev.GetId(), ev.GetType()))
-		}
-		_, err = s.syncUser(ctx, r, ref, c)
-		if errors.Is(err, errUserGone) {
-			s.log.DebugContext(ctx, "user gone and no userName; left to the next reconcile", "database", r.cfg.Name, "user", ref.String())
-			return bus.Done()
-		}
-		return s.result(r, err)
-	}
-}
-
-// result classifies an error: unsafe names and permanent failures are
-// dead-lettered at once, the rest retried (after the wait it asks for).
-func (s *Service) result(r *dbRuntime, err error) bus.Result {
-	switch {
-	case err == nil:
-		return bus.Done()
-	case errors.Is(err, ErrUnsafeName):
-		return bus.Done() // listed in the status and audited once (refuse)
-	case errors.Is(err, ErrPermanent):
-		s.recordError(r, err)
-		return bus.Terminal(err)
-	default:
-		s.recordError(r, err)
-		return bus.RetryAfter(retryAfterOf(err), err)
-	}
-}
-
-// handleGroupEvent ensures the objects of every mapped group (shared,
-// global_role) when a group changes: the event's group name is not trusted
-// to say which, and there are few mapped groups to check.
-func (s *Service) handleGroupEvent(ctx context.Context, r *dbRuntime, ev *iamflowv1.IdentityEvent, c cause) error {
-	if ev.GetKind() != iamflowv1.Kind_KIND_GROUP || ev.GetAction() == iamflowv1.Action_ACTION_DELETED {
-		return nil // a global mapping to a deleted group grants nothing; it is left for an administrator
-	}
-	for i := range r.m.GroupCount() {
-		if _, err := s.syncGroup(ctx, r, i, c); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // userResult is what syncUser found and did.
@@ -147,7 +46,7 @@ type userResult struct {
 // user was renamed, the old name's account does too (unless a user of that
 // name exists now, whose own account it is).
 func (s *Service) syncUser(ctx context.Context, r *dbRuntime, ref UserRef, c cause) (res userResult, err error) {
-	ctx, span := s.tracer.Start(ctx, "dbprovisioner sync user", trace.WithAttributes(
+	ctx, span := s.kit.Tracer().Start(ctx, "dbprovisioner sync user", trace.WithAttributes(
 		attribute.String("iamflow.database", r.cfg.Name), attribute.String("iamflow.user", ref.String()),
 		attribute.String("iamflow.trigger", c.source)))
 	defer func() { endSpan(span, err) }()
@@ -165,7 +64,7 @@ func (s *Service) syncUser(ctx context.Context, r *dbRuntime, ref UserRef, c cau
 		}
 	}
 	switch {
-	case res.view.Found && res.user.ID != "" && (r.m.WantsAccount(res.view) || res.view.Account != nil):
+	case res.view.Found && res.user.ID != "" && (r.m.wantsAccount(res.view) || res.view.Account != nil):
 		err = s.book.put(ctx, r.cfg.Name, res.user.ID, res.user.UserName)
 	case !res.view.Found && ref.ID != "":
 		err = s.book.forget(ctx, r.cfg.Name, ref.ID)
@@ -181,8 +80,8 @@ func (s *Service) syncOne(ctx context.Context, r *dbRuntime, ref UserRef, had st
 		res.plan, err = r.m.PlanUser(res.view)
 	}
 	res.user = res.view.User
-	if errors.Is(err, ErrUnsafeName) {
-		if !r.m.WantsAccount(res.view) {
+	if errors.Is(err, errUnsafeName) {
+		if !r.m.wantsAccount(res.view) {
 			// Outside the mapping (or gone): no account was ever made for a
 			// name that cannot be one, so there is nothing to do.
 			r.counters.skipped.Add(1)
@@ -208,12 +107,12 @@ func (s *Service) syncOne(ctx context.Context, r *dbRuntime, ref UserRef, had st
 // It is not retried or dead-lettered per event: a person must rename the
 // user or change the mapping, and the status says so until then.
 func (s *Service) refuse(ctx context.Context, r *dbRuntime, u User, err error, c cause) {
-	if !r.refusals.add(u, err.Error(), s.now()) || c.dryRun {
+	if !r.refusals.add(u, err.Error(), s.kit.Now()) || c.dryRun {
 		return
 	}
-	s.log.WarnContext(ctx, "user in a mapped group cannot have a database account", "database", r.cfg.Name,
+	s.kit.Log().WarnContext(ctx, "user in a mapped group cannot have a database account", "database", r.cfg.Name,
 		"user", u.UserName, "error", err)
-	rec := s.auditRecord(r, Plan{IAMName: u.UserName, Subject: u.UserName}, Step{Action: ActionRefuse}, resourceOfUser(u), c)
+	rec := s.auditRecord(r, Plan{IAMName: u.UserName, Subject: u.UserName}, Step{Action: actionRefuse}, resourceOfUser(u), c)
 	rec.Outcome, rec.Reason = audit.OutcomeFailed, err.Error()+"; rename the user or change the mapping"
 	s.record(ctx, r, rec)
 }
@@ -249,7 +148,7 @@ func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef, ha
 		r.counters.failed.Add(1)
 		return v, fmt.Errorf("read user %s in %s: %w", ref, r.cfg.Domain, err)
 	}
-	acct, err := r.m.AccountName(v.User.UserName)
+	acct, err := r.m.accountName(v.User.UserName)
 	if err != nil {
 		return v, err // unsafe: nothing is read or run
 	}
@@ -276,19 +175,19 @@ func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef, ha
 
 // syncGroup ensures mapped group i's objects (shared, global_role modes).
 func (s *Service) syncGroup(ctx context.Context, r *dbRuntime, i int, c cause) (p Plan, err error) {
-	subject := r.m.GroupSubject(i)
-	ctx, span := s.tracer.Start(ctx, "dbprovisioner sync group", trace.WithAttributes(
+	subject := r.m.groupSubject(i)
+	ctx, span := s.kit.Tracer().Start(ctx, "dbprovisioner sync group", trace.WithAttributes(
 		attribute.String("iamflow.database", r.cfg.Name), attribute.String("iamflow.subject", subject.Name()),
 		attribute.String("iamflow.trigger", c.source)))
 	defer func() { endSpan(span, err) }()
-	var v GroupView
+	var v groupView
 	if err := func() error {
 		if err := acquire(ctx, r.sem); err != nil {
 			return err
 		}
 		defer release(r.sem)
 		r.counters.checked.Add(1)
-		if r.m.Mode() == ModeGlobalRole {
+		if r.m.Mode() == modeGlobalRole {
 			ok, err := r.db.RoleExists(ctx, subject)
 			v.RoleExists = ok
 			return err
@@ -322,7 +221,7 @@ func (s *Service) apply(ctx context.Context, r *dbRuntime, p Plan, related *iamf
 		r.counters.skipped.Add(1)
 		s.metrics.outcome(r.cfg.Name, c.source, "skipped")
 		if inScope && !c.dryRun {
-			rec := s.auditRecord(r, p, Step{Action: ActionSkip}, related, c)
+			rec := s.auditRecord(r, p, Step{Action: actionSkip}, related, c)
 			rec.Outcome, rec.Reason = audit.OutcomeSkipped, p.Skipped
 			s.record(ctx, r, rec)
 		}
@@ -359,7 +258,7 @@ func (s *Service) apply(ctx context.Context, r *dbRuntime, p Plan, related *iamf
 	}
 	r.counters.changed.Add(1)
 	s.metrics.outcome(r.cfg.Name, c.source, "changed")
-	s.log.InfoContext(ctx, "database account changed", "database", r.cfg.Name, "subject", p.Subject, "iam", p.IAMName,
+	s.kit.Log().InfoContext(ctx, "database account changed", "database", r.cfg.Name, "subject", p.Subject, "iam", p.IAMName,
 		"statements", len(p.Steps), "trigger", c.source, "event", c.eventID)
 	return len(p.Steps), nil
 }
@@ -368,14 +267,14 @@ func (s *Service) apply(ctx context.Context, r *dbRuntime, p Plan, related *iamf
 // Records carry names and SQL text built from names, never secrets.
 func (s *Service) auditRecord(r *dbRuntime, p Plan, st Step, related *iamflowv1.Resource, c cause) *iamflowv1.AuditRecord {
 	typ := "DatabaseUser"
-	if r.m.Mode() == ModeGlobalRole {
+	if r.m.Mode() == modeGlobalRole {
 		typ = "DatabaseRole"
 	}
 	var reason strings.Builder
 	switch {
-	case len(p.Groups) > 0 && r.m.Mode() == ModeUser:
+	case len(p.Groups) > 0 && r.m.Mode() == modeUser:
 		fmt.Fprintf(&reason, "member of %s", strings.Join(p.Groups, ", "))
-	case r.m.Mode() == ModeUser:
+	case r.m.Mode() == modeUser:
 		fmt.Fprintf(&reason, "in no mapped group (on_leave %s)", r.cfg.OnLeave)
 	default:
 		fmt.Fprintf(&reason, "group %s (%s)", p.IAMName, r.m.Mode())
@@ -412,13 +311,12 @@ func resourceOfUser(u User) *iamflowv1.Resource {
 	return &iamflowv1.Resource{Id: u.ID, Name: u.UserName, Type: "User"}
 }
 
-// record stores an audit record; one that cannot be stored is logged and counted.
+// record stores an audit record; one that cannot be stored is logged and
+// counted, and is the database's last error too.
 func (s *Service) record(ctx context.Context, r *dbRuntime, rec *iamflowv1.AuditRecord) {
-	if err := s.auditor.Record(ctx, rec); err != nil {
+	if err := s.kit.Audit(ctx, rec, "database", r.cfg.Name, "subject", rec.GetResource().GetName(), "action", rec.Action, "outcome", rec.Outcome); err != nil {
 		r.counters.auditFailed.Add(1)
-		s.recordError(r, err)
-		s.log.ErrorContext(ctx, "audit record not stored", "error", err, "database", r.cfg.Name,
-			"subject", rec.GetResource().GetName(), "action", rec.Action, "outcome", rec.Outcome)
+		r.last.Error(err, s.kit.Now())
 	}
 }
 

@@ -2,43 +2,48 @@ package expiry
 
 import (
 	"context"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 var _ iamflowv1.ExpiryServiceServer = (*Service)(nil)
 
-// Register adds the iamflow.v1.ExpiryService admin API to g.
-func (s *Service) Register(g *grpc.Server) { iamflowv1.RegisterExpiryServiceServer(g, s) }
-
-// RegisterGateway adds the REST form of the admin API to mux: POST
-// /v1/grants, POST /v1/grants/{id}:extend, POST /v1/grants/{id}:revoke,
+// Endpoint is the iamflow.v1.ExpiryService admin API, over gRPC and REST:
+// POST /v1/grants, POST /v1/grants/{id}:extend, POST /v1/grants/{id}:revoke,
 // GET /v1/grants/{id}, GET /v1/grants.
-func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
-	return iamflowv1.RegisterExpiryServiceHandlerServer(ctx, mux, s)
+func (s *Service) Endpoint() servicekit.Endpoint {
+	return servicekit.NewEndpoint(iamflowv1.RegisterExpiryServiceServer, iamflowv1.RegisterExpiryServiceHandlerServer,
+		iamflowv1.ExpiryServiceServer(s))
 }
+
+// apiErrors maps the refusals of Grant, Extend, Revoke and Get to status
+// codes; anything else (the domain or JetStream failing) is unavailable.
+var apiErrors = servicekit.APIErrors{}.
+	Map(codes.InvalidArgument, errInvalid).
+	Map(codes.NotFound, errNoSuch, errNotFound, identitydomain.ErrNotFound).
+	Map(codes.FailedPrecondition, errPrecondition).
+	Map(codes.AlreadyExists, errHeld).
+	Map(codes.Aborted, errClaimed)
 
 // GrantMembership implements iamflow.v1.ExpiryService.
 func (s *Service) GrantMembership(ctx context.Context, req *iamflowv1.GrantMembershipRequest) (*iamflowv1.GrantMembershipResponse, error) {
-	gr := GrantRequest{Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser(), Reason: req.GetReason(), Requester: req.GetRequester()}
+	gr := grantRequest{Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser(), Reason: req.GetReason(), Requester: req.GetRequester()}
 	if req.Duration != nil {
 		gr.Duration = req.GetDuration().AsDuration()
 	}
 	if req.Until != nil {
 		gr.Until = req.GetUntil().AsTime()
 	}
-	g, err := s.Grant(ctx, gr)
+	g, err := s.grant(ctx, gr)
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.GrantMembershipResponse{Grant: g}, nil
 }
@@ -58,9 +63,9 @@ func (s *Service) ExtendGrant(ctx context.Context, req *iamflowv1.ExtendGrantReq
 	if req.Until != nil {
 		until = req.GetUntil().AsTime()
 	}
-	g, err := s.Extend(ctx, req.GetId(), d, until, req.GetRequester(), req.GetReason())
+	g, err := s.extend(ctx, req.GetId(), d, until, req.GetRequester(), req.GetReason())
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.ExtendGrantResponse{Grant: g}, nil
 }
@@ -70,67 +75,25 @@ func (s *Service) RevokeGrant(ctx context.Context, req *iamflowv1.RevokeGrantReq
 	if !validID(req.GetId()) {
 		return nil, status.Errorf(codes.InvalidArgument, "id: %q is not a grant id (32 hex digits)", req.GetId())
 	}
-	g, err := s.Revoke(ctx, req.GetId(), req.GetRequester(), req.GetReason())
+	g, err := s.revoke(ctx, req.GetId(), req.GetRequester(), req.GetReason())
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.RevokeGrantResponse{Grant: g}, nil
 }
 
 // GetGrant implements iamflow.v1.ExpiryService.
 func (s *Service) GetGrant(ctx context.Context, req *iamflowv1.GetGrantRequest) (*iamflowv1.GetGrantResponse, error) {
-	g, err := s.Get(ctx, req.GetId())
+	g, err := s.get(ctx, req.GetId())
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.GetGrantResponse{Grant: g}, nil
 }
 
-// Filter selects grants for List; zero fields match all.
-type Filter struct {
-	State                       iamflowv1.GrantState
-	Domain                      string
-	Group, User                 string // SCIM id or name
-	ExpiresAfter, ExpiresBefore time.Time
-}
-
-func (f Filter) match(g *iamflowv1.Grant) bool {
-	eq := func(want, id, name string) bool {
-		return want == "" || want == id || strings.EqualFold(want, name)
-	}
-	exp := g.ExpiresAt.AsTime()
-	return (f.State == 0 || g.State == f.State) && (f.Domain == "" || f.Domain == g.Domain) &&
-		eq(f.Group, g.GroupId, g.GroupName) && eq(f.User, g.UserId, g.UserName) &&
-		(f.ExpiresAfter.IsZero() || !exp.Before(f.ExpiresAfter)) && (f.ExpiresBefore.IsZero() || exp.Before(f.ExpiresBefore))
-}
-
-// List returns the grants f selects, newest first.
-func (s *Service) List(ctx context.Context, f Filter) ([]*iamflowv1.Grant, error) {
-	st, err := s.init(ctx)
-	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
-	}
-	var out []*iamflowv1.Grant
-	if err := st.all(ctx, func(r *record, _ uint64) {
-		if f.match(r.g) {
-			out = append(out, s.view(r.g))
-		}
-	}); err != nil {
-		return nil, apiError(err)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].CreatedAt.AsTime(), out[j].CreatedAt.AsTime()
-		if !a.Equal(b) {
-			return a.After(b)
-		}
-		return out[i].Id < out[j].Id
-	})
-	return out, nil
-}
-
 // ListGrants implements iamflow.v1.ExpiryService.
 func (s *Service) ListGrants(ctx context.Context, req *iamflowv1.ListGrantsRequest) (*iamflowv1.ListGrantsResponse, error) {
-	f := Filter{State: req.GetState(), Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser()}
+	f := filter{State: req.GetState(), Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser()}
 	if req.ExpiresAfter != nil {
 		f.ExpiresAfter = req.GetExpiresAfter().AsTime()
 	}
@@ -154,9 +117,9 @@ func (s *Service) ListGrants(ctx context.Context, req *iamflowv1.ListGrantsReque
 		}
 		off = n
 	}
-	all, err := s.List(ctx, f)
+	all, err := s.list(ctx, f)
 	if err != nil {
-		return nil, err
+		return nil, apiErrors.Status(err)
 	}
 	resp := &iamflowv1.ListGrantsResponse{}
 	if off < len(all) {

@@ -35,8 +35,7 @@ func newAPIHarness(t *testing.T) *apiHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.Register(srv.GRPC())
-	if err := srv.RegisterGateway(svc.RegisterGateway); err != nil {
+	if err := svc.Endpoint().ServeOn(srv); err != nil {
 		t.Fatal(err)
 	}
 	srv.AddStatus(Name, svc)
@@ -190,7 +189,7 @@ func TestAdminAPIOverREST(t *testing.T) {
 
 func mustList(t *testing.T, svc *Service) []*iamflowv1.Grant {
 	t.Helper()
-	gs, err := svc.List(context.Background(), Filter{})
+	gs, err := svc.list(context.Background(), filter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func benchmarkExpire(b *testing.B, n int, spread time.Duration) {
 		ctx := context.Background()
 		grants := make([]string, n)
 		parallel(b, n, 16, func(i int) error {
-			g, err := svc.Grant(ctx, GrantRequest{Domain: domainShort, Group: tempGroup, User: ids[i], Reason: "bench", Requester: "bench"})
+			g, err := svc.grant(ctx, grantRequest{Domain: domainShort, Group: tempGroup, User: ids[i], Reason: "bench", Requester: "bench"})
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ func benchmarkExpire(b *testing.B, n int, spread time.Duration) {
 		// Move every deadline into the same window.
 		t0 := time.Now().Add(10 * time.Second)
 		parallel(b, n, 16, func(i int) error {
-			_, err := svc.Extend(ctx, grants[i], 0, t0.Add(time.Duration(i)*spread/time.Duration(n)), "bench", "")
+			_, err := svc.extend(ctx, grants[i], 0, t0.Add(time.Duration(i)*spread/time.Duration(n)), "bench", "")
 			return err
 		})
 		if late := time.Since(t0); late > 0 {
@@ -71,7 +71,7 @@ func benchmarkExpire(b *testing.B, n int, spread time.Duration) {
 		})
 		b.StopTimer()
 		after := p.domain.Stats().Calls
-		gs, err := svc.List(ctx, Filter{})
+		gs, err := svc.list(ctx, filter{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -49,18 +49,18 @@ type TemporaryGroup struct {
 	DefaultDuration time.Duration `yaml:"default_duration"`
 }
 
-// DefaultScanInterval is the default Config.ScanInterval.
-const DefaultScanInterval = 30 * time.Second
+// defaultScanInterval is the default Config.ScanInterval.
+const defaultScanInterval = 30 * time.Second
 
 // DefaultConfig returns a configuration with no temporary group and the
 // default scan interval and consumer.
 func DefaultConfig() Config {
-	return Config{ScanInterval: DefaultScanInterval, Consumer: bus.ConsumerConfig{Durable: Name}}
+	return Config{ScanInterval: defaultScanInterval, Consumer: bus.ConsumerConfig{Durable: Name}}
 }
 
 func (c Config) withDefaults() Config {
 	if c.ScanInterval == 0 {
-		c.ScanInterval = DefaultScanInterval
+		c.ScanInterval = defaultScanInterval
 	}
 	if c.Consumer.Durable == "" {
 		c.Consumer.Durable = Name

@@ -10,7 +10,7 @@ import (
 
 func grantFor(t testing.TB, svc *Service, user string, d time.Duration) *iamflowv1.Grant {
 	t.Helper()
-	g, err := svc.Grant(context.Background(), GrantRequest{Domain: domainShort, Group: tempGroup, User: user, Duration: d,
+	g, err := svc.grant(context.Background(), grantRequest{Domain: domainShort, Group: tempGroup, User: user, Duration: d,
 		Reason: "incident 42", Requester: "bob"})
 	if err != nil {
 		t.Fatalf("Grant: %v", err)
@@ -80,7 +80,7 @@ func TestGrantExpiresOnTime(t *testing.T) {
 	svc, _ := p.start()
 	gs := p.grantUsers(t, svc, "dev", 3, time.Second, 300*time.Millisecond)
 	p.expectExpiry(t, gs)
-	g, err := svc.Get(context.Background(), gs[0].g.Id)
+	g, err := svc.get(context.Background(), gs[0].g.Id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/ingest"
 )
@@ -141,8 +142,8 @@ func newPipeline(t testing.TB, cfg Config) *pipeline {
 	icfg := ingest.DefaultConfig()
 	icfg.Password = "env:UNUSED_IN_TESTS"
 	icfg.PublishTimeout = 5 * time.Second
-	ing, err := ingest.New(context.Background(), icfg, b, ingest.WithPassword(secret.NewValue(webhookPassword)),
-		ingest.WithDomains(ingest.Domain{Name: domainShort, OCIName: domainShort}), ingest.WithLogger(testLogger(t)))
+	ing, err := ingest.New(context.Background(), icfg, b, ingest.Webhook{Password: secret.NewValue(webhookPassword), Domains: []ingest.Domain{ingest.Domain{Name: domainShort, OCIName: domainShort}}},
+		servicekit.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,10 +164,10 @@ func newPipeline(t testing.TB, cfg Config) *pipeline {
 
 // start runs a new Service (a replica, or a restart) on the pipeline's bus
 // until the returned stop is called or the test ends.
-func (p *pipeline) start(opts ...Option) (*Service, func()) {
+func (p *pipeline) start(opts ...servicekit.Option) (*Service, func()) {
 	p.t.Helper()
-	opts = append([]Option{WithLogger(testLogger(p.t))}, opts...)
-	svc, err := New(context.Background(), p.cfg, p.bus, map[string]*identitydomain.Client{domainShort: p.client}, opts...)
+	opts = append([]servicekit.Option{servicekit.WithLogger(testLogger(p.t))}, opts...)
+	svc, err := New(context.Background(), p.cfg, p.bus, map[string]Domain{domainShort: p.client}, opts...)
 	if err != nil {
 		p.t.Fatal(err)
 	}

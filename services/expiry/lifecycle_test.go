@@ -10,14 +10,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 	"github.com/prometheus/client_golang/prometheus"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
-	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 )
 
 func TestExtend(t *testing.T) {
@@ -25,7 +26,7 @@ func TestExtend(t *testing.T) {
 	svc, _ := p.start()
 	gs := p.grantUsers(t, svc, "ext", 1, time.Second, 0)
 	old := gs[0].g.ExpiresAt.AsTime()
-	g, err := svc.Extend(context.Background(), gs[0].g.Id, 0, old.Add(1500*time.Millisecond), "bob", "still on it")
+	g, err := svc.extend(context.Background(), gs[0].g.Id, 0, old.Add(1500*time.Millisecond), "bob", "still on it")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,12 +41,12 @@ func TestExtend(t *testing.T) {
 		return nil
 	})
 	p.expectExpiry(t, []granted{{gs[0].uid, g}})
-	if n := len(auditRecords(t, p.bus, ActionExtend)); n != 1 {
+	if n := len(auditRecords(t, p.bus, actionExtend)); n != 1 {
 		t.Errorf("%d extend audit records, want 1", n)
 	}
 	// Beyond the maximum: refused, naming the limit.
 	gs = p.grantUsers(t, svc, "ext2", 1, 3*time.Second, 0)
-	_, err = svc.Extend(context.Background(), gs[0].g.Id, 10*time.Second, time.Time{}, "bob", "")
+	_, err = svc.extend(context.Background(), gs[0].g.Id, 10*time.Second, time.Time{}, "bob", "")
 	if err == nil || !strings.Contains(err.Error(), "max_duration 5s") {
 		t.Errorf("extend beyond max: %v", err)
 	}
@@ -55,17 +56,17 @@ func TestRevokeEarly(t *testing.T) {
 	p := newPipeline(t, testConfig())
 	svc, _ := p.start()
 	gs := p.grantUsers(t, svc, "rev", 1, 4*time.Second, 0)
-	g, err := svc.Revoke(context.Background(), gs[0].g.Id, "carol", "done early")
+	g, err := svc.revoke(context.Background(), gs[0].g.Id, "carol", "done early")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.State != iamflowv1.GrantState_GRANT_STATE_REVOKED || p.isMember(gs[0].uid) {
 		t.Fatalf("after Revoke: state %v member %v", g.State, p.isMember(gs[0].uid))
 	}
-	if _, err := svc.Revoke(context.Background(), g.Id, "carol", ""); err == nil {
+	if _, err := svc.revoke(context.Background(), g.Id, "carol", ""); err == nil {
 		t.Error("second revoke succeeded")
 	}
-	recs := auditRecords(t, p.bus, ActionRevoke)
+	recs := auditRecords(t, p.bus, actionRevoke)
 	if len(recs) != 1 || recs[0].After["requester"] != "carol" {
 		t.Errorf("revoke audit records: %v", recs)
 	}
@@ -83,14 +84,14 @@ func TestMembershipAddedOutsideBecomesGrant(t *testing.T) {
 	}
 	var g *iamflowv1.Grant
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		gs, err := svc.List(context.Background(), Filter{User: uid})
+		gs, err := svc.list(context.Background(), filter{User: uid})
 		if err != nil || len(gs) != 1 {
 			return fmt.Errorf("%d grants, %v", len(gs), err)
 		}
 		g = gs[0]
 		return nil
 	})
-	if g.Source != SourceEvent || g.State != iamflowv1.GrantState_GRANT_STATE_ACTIVE {
+	if g.Source != sourceEvent || g.State != iamflowv1.GrantState_GRANT_STATE_ACTIVE {
 		t.Fatalf("adopted grant: %v", g)
 	}
 	if d := g.ExpiresAt.AsTime().Sub(g.CreatedAt.AsTime()); d != 2*time.Second {
@@ -102,12 +103,12 @@ func TestMembershipAddedOutsideBecomesGrant(t *testing.T) {
 	// iamflow's own grant causes a member_added event too: no second grant.
 	gs := p.grantUsers(t, svc, "own", 1, 2*time.Second, 0)
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if n := svc.Status(context.Background()).Counters[CounterAdoptSkipped]; n < 1 {
+		if n := svc.Status(context.Background()).Counters[counterAdoptSkipped]; n < 1 {
 			return fmt.Errorf("own membership event not handled yet (%d)", n)
 		}
 		return nil
 	})
-	list, err := svc.List(context.Background(), Filter{User: gs[0].uid})
+	list, err := svc.list(context.Background(), filter{User: gs[0].uid})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("own grant: %d grants, %v", len(list), err)
 	}
@@ -124,7 +125,7 @@ func TestReconcileOnStart(t *testing.T) {
 	p.cfg.Groups[0].DefaultDuration = 3 * time.Second
 	svc, _ := p.start()
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		gs, err := svc.List(context.Background(), Filter{User: uid})
+		gs, err := svc.list(context.Background(), filter{User: uid})
 		if err != nil || len(gs) != 1 {
 			return fmt.Errorf("%d grants, %v", len(gs), err)
 		}
@@ -164,7 +165,7 @@ func TestTwoReplicasRevokeOnce(t *testing.T) {
 	adds := before + n // one PatchGroup per grant adds the member (the first may expire before the last is made)
 	p.expectExpiry(t, gs)
 	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if got := len(auditRecords(t, p.bus, ActionExpire)); got != n {
+		if got := len(auditRecords(t, p.bus, actionExpire)); got != n {
 			return fmt.Errorf("%d expire audit records, want %d", got, n)
 		}
 		return nil
@@ -180,7 +181,7 @@ func TestTwoReplicasRevokeOnce(t *testing.T) {
 	if removes := p.domain.CallCount(emu.OpPatchGroup) - adds; removes != n {
 		t.Errorf("%d PatchGroup removals for %d grants, want exactly one each", removes, n)
 	}
-	if got := len(auditRecords(t, p.bus, ActionExpire)); got != n {
+	if got := len(auditRecords(t, p.bus, actionExpire)); got != n {
 		t.Errorf("%d expire audit records, want %d", got, n)
 	}
 }
@@ -188,21 +189,21 @@ func TestTwoReplicasRevokeOnce(t *testing.T) {
 func TestTargetDownAtDeadline(t *testing.T) {
 	p := newPipeline(t, testConfig())
 	reg := prometheus.NewRegistry()
-	svc, _ := p.start(WithRegisterer(reg))
+	svc, _ := p.start(servicekit.WithRegisterer(reg))
 	gs := p.grantUsers(t, svc, "down", 1, time.Second, 0)
 	if err := p.domain.SetFaults(emu.Faults{Outage: true}); err != nil {
 		t.Fatal(err)
 	}
 	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		g, err := svc.Get(context.Background(), gs[0].g.Id)
+		g, err := svc.get(context.Background(), gs[0].g.Id)
 		if err != nil {
 			return err
 		}
 		if !g.Overdue || g.State != iamflowv1.GrantState_GRANT_STATE_ACTIVE {
 			return fmt.Errorf("grant %v overdue %v", g.State, g.Overdue)
 		}
-		if st := svc.Status(context.Background()); st.Counters[CounterOverdue] != 1 || st.State != iamflowv1.State_STATE_DEGRADED {
-			return fmt.Errorf("status: overdue %d, state %v", st.Counters[CounterOverdue], st.State)
+		if st := svc.Status(context.Background()); st.Counters[counterOverdue] != 1 || st.State != iamflowv1.State_STATE_DEGRADED {
+			return fmt.Errorf("status: overdue %d, state %v", st.Counters[counterOverdue], st.State)
 		}
 		if v := gauge(t, reg, "iamflow_expiry_overdue_grants"); v != 1 {
 			return fmt.Errorf("iamflow_expiry_overdue_grants = %v", v)
@@ -214,15 +215,15 @@ func TestTargetDownAtDeadline(t *testing.T) {
 	}
 	p.waitGone(gs[0].uid, 15*time.Second)
 	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		g, err := svc.Get(context.Background(), gs[0].g.Id)
+		g, err := svc.get(context.Background(), gs[0].g.Id)
 		if err != nil {
 			return err
 		}
 		if g.State != iamflowv1.GrantState_GRANT_STATE_EXPIRED || g.Overdue {
 			return fmt.Errorf("grant %v overdue %v", g.State, g.Overdue)
 		}
-		if st := svc.Status(context.Background()); st.Counters[CounterOverdue] != 0 {
-			return fmt.Errorf("status: overdue %d", st.Counters[CounterOverdue])
+		if st := svc.Status(context.Background()); st.Counters[counterOverdue] != 0 {
+			return fmt.Errorf("status: overdue %d", st.Counters[counterOverdue])
 		}
 		if v := gauge(t, reg, "iamflow_expiry_overdue_grants"); v != 0 {
 			return fmt.Errorf("iamflow_expiry_overdue_grants = %v", v)
@@ -255,7 +256,7 @@ func TestRemovedByOtherMeansFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		g, err := svc.Get(context.Background(), gs[0].g.Id)
+		g, err := svc.get(context.Background(), gs[0].g.Id)
 		if err != nil {
 			return err
 		}
@@ -298,7 +299,7 @@ func TestStaleMemberAddedEventOpensNoGrant(t *testing.T) {
 		}
 		return nil
 	})
-	gs, err := svc.List(context.Background(), Filter{User: uid})
+	gs, err := svc.list(context.Background(), filter{User: uid})
 	if err != nil || len(gs) != 0 {
 		t.Fatalf("grants for a user who is no member: %v, %v", gs, err)
 	}
@@ -347,13 +348,13 @@ func TestForgedMembershipEventOpensNoGrant(t *testing.T) {
 	}
 	publish("forged-2", p.groupID, tempGroup, uid, "the-ceo")
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		gs, err := svc.List(ctx, Filter{User: uid})
+		gs, err := svc.list(ctx, filter{User: uid})
 		if err != nil || len(gs) != 1 {
 			return fmt.Errorf("%d grants, %v", len(gs), err)
 		}
 		return nil
 	})
-	gs, err := svc.List(ctx, Filter{User: uid})
+	gs, err := svc.list(ctx, filter{User: uid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +375,7 @@ func TestLostTimerIsEnforcedByTheScan(t *testing.T) {
 	p := newPipeline(t, testConfig())
 	p.timersLost = true
 	reg := prometheus.NewRegistry()
-	svc, _ := p.start(WithRegisterer(reg))
+	svc, _ := p.start(servicekit.WithRegisterer(reg))
 	gs := p.grantUsers(t, svc, "lost", 1, time.Second, 0)
 	ctx := context.Background()
 	stream, err := p.bus.JetStream().Stream(ctx, Stream)
@@ -389,7 +390,7 @@ func TestLostTimerIsEnforcedByTheScan(t *testing.T) {
 		t.Errorf("membership gone %v after the deadline: before the timer's grace of %v, so not by the scan", late, timerGrace)
 	}
 	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
-		if n := svc.Status(ctx).Counters[CounterTimersMissed]; n != 1 {
+		if n := svc.Status(ctx).Counters[counterTimersMissed]; n != 1 {
 			return fmt.Errorf("timers_missed = %d, want 1", n)
 		}
 		return nil
@@ -397,7 +398,7 @@ func TestLostTimerIsEnforcedByTheScan(t *testing.T) {
 	if v := counter(t, reg, "iamflow_expiry_timers_missed_total"); v != 1 {
 		t.Errorf("iamflow_expiry_timers_missed_total = %v, want 1", v)
 	}
-	g, err := svc.Get(ctx, gs[0].g.Id)
+	g, err := svc.get(ctx, gs[0].g.Id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,48 +1,3 @@
-// Package expiry makes temporary group memberships revoke themselves on
-// time. A grant adds a user to a temporary group (Config.Groups) until a
-// deadline; at the deadline iamflow removes the membership in the OCI
-// identity domain itself, instead of waiting for the IdP and a SCIM cycle.
-//
-// # Durability
-//
-// Grants live in the JetStream KV bucket IAM_EXPIRY_GRANTS. Each deadline is
-// a JetStream message schedule (Nats-Schedule: @at <RFC3339>) in the stream
-// IAM_EXPIRY (AllowMsgSchedules, nats-server 2.12+), whose target
-// iam.expiry.due.<grant id> is consumed by the durable consumer
-// "<durable>-due": the timer survives restarts of the service and of the
-// server, and a second replica shares the consumer rather than doubling it.
-// Every replica also scans the grants every ScanInterval, a safety net: it
-// re-publishes a due message for a grant whose revocation failed, and for
-// one whose timer has not fired within timerGrace of its deadline. The
-// latter is a fault, counted and logged as a missed timer: the scan is not
-// the way deadlines are kept.
-//
-// Whatever fires, the handler is level-triggered: it reads the grant, acts
-// only if it is still open and its deadline has passed, and changes it only
-// by compare-and-set on the KV revision. Before calling the domain it claims
-// the grant (a CAS that records the claimant for ClaimTTL), so two
-// replicas, or a timer and a scan, never both revoke it. An extended grant's
-// old timer finds the deadline in the future and does nothing.
-//
-// # Revocation
-//
-// Revocation removes the membership (RemoveMembers; removing a non-member
-// succeeds), then reads the user's groups to verify it is gone. A user
-// removed from the group by other means before the deadline ends the same
-// way: the grant becomes expired at its deadline (iamflow does not watch
-// for early removals). While the domain cannot be reached the grant stays
-// active with overdue set and last_error, the revocation is retried, the
-// status counter "overdue" and the gauge iamflow_expiry_overdue_grants count
-// it.
-//
-// # Memberships added outside iamflow
-//
-// A member_added event for a temporary group (the IdP's SCIM push, a JIT
-// login, the console) opens a grant with the group's default duration,
-// unless the membership already has an open grant (iamflow's own Grant
-// records the grant before adding the member). The membership index
-// ("m.<domain>.<group>.<user>" in the bucket, created atomically) keeps
-// replicas from opening two grants for one membership.
 package expiry
 
 import (
@@ -51,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -59,15 +13,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
-	"github.com/iamflow/iamflow/internal/identitydomain"
-	"github.com/iamflow/iamflow/internal/servicestatus"
-	"github.com/iamflow/iamflow/internal/telemetry"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Name is the service's name in status, logs, audit records and the CLI.
@@ -79,44 +29,34 @@ const Stream = "IAM_EXPIRY"
 
 // Subjects of the IAM_EXPIRY stream.
 const (
-	SubjectPrefix   = "iam.expiry"
-	scheduleSubject = SubjectPrefix + ".schedule"
-	dueSubject      = SubjectPrefix + ".due"
+	subjectPrefix   = "iam.expiry"
+	scheduleSubject = subjectPrefix + ".schedule"
+	dueSubject      = subjectPrefix + ".due"
 )
 
-// ClaimTTL is how long a replica's claim on a grant it is revoking holds
+// claimTTL is how long a replica's claim on a grant it is revoking holds
 // before another may take over (if the claimant crashed).
-const ClaimTTL = 30 * time.Second
+const claimTTL = 30 * time.Second
 
 // Audit actions.
 const (
-	ActionGrant  = "grant"
-	ActionExtend = "extend"
-	ActionRevoke = "revoke"
-	ActionExpire = "expire"
+	actionGrant  = "grant"
+	actionExtend = "extend"
+	actionRevoke = "revoke"
+	actionExpire = "expire"
 )
 
-// Auditor stores audit records; *audit.Writer is one.
-type Auditor interface {
-	Record(ctx context.Context, r *iamflowv1.AuditRecord) error
-}
-
 // Service is the expiry service. Create it with New; it is an app.Service
-// (Name, Run, Status) and the iamflow.v1.ExpiryService admin API
-// (Register, RegisterGateway).
+// (Name, Run, Status) with an admin API (Endpoint).
 type Service struct {
 	iamflowv1.UnimplementedExpiryServiceServer
 
+	kit      *servicekit.Kit
 	cfg      Config
 	groups   map[string]TemporaryGroup // by groupKey
 	bus      *bus.Bus
-	clients  map[string]*identitydomain.Client
-	log      *slog.Logger
-	auditor  Auditor
-	now      func() time.Time
-	version  string
+	clients  map[string]Domain
 	metrics  *metrics
-	started  time.Time
 	instance string
 	// dueMaxDeliver is the due consumer's max_deliver.
 	dueMaxDeliver int
@@ -125,51 +65,16 @@ type Service struct {
 	st     *store
 
 	counters counters
-	state    atomic.Int32
 	consDue  atomic.Pointer[bus.Consumer]
 	consEv   atomic.Pointer[bus.Consumer]
-	last     servicestatus.Last
-
-	runMu   sync.Mutex
-	running bool
 }
 
-// Option configures a Service.
-type Option func(*options)
-
-type options struct {
-	log        *slog.Logger
-	tel        *telemetry.Telemetry
-	registerer prometheus.Registerer
-	auditor    Auditor
-	now        func() time.Time
-	version    string
-}
-
-// WithLogger sets the logger (default: the telemetry's, else discard).
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
-
-// WithTelemetry sets the telemetry (and the default logger).
-func WithTelemetry(t *telemetry.Telemetry) Option { return func(o *options) { o.tel = t } }
-
-// WithRegisterer registers the service's Prometheus metrics on r.
-func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.registerer = r } }
-
-// WithAuditWriter sets where audit records go (default: an audit.Writer on
-// the bus, recording as "expiry").
-func WithAuditWriter(a Auditor) Option { return func(o *options) { o.auditor = a } }
-
-// WithClock sets the clock (default time.Now). Deadlines fire on the
-// server's clock; the clock decides whether a deadline has passed.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-// WithVersion sets the version reported in status.
-func WithVersion(v string) Option { return func(o *options) { o.version = v } }
-
-// New validates cfg and returns the service. clients maps domain short
-// names to their Identity Domains clients; every domain of a temporary group
-// needs one. Nothing is read or written until Run or an API call.
-func New(ctx context.Context, cfg Config, b *bus.Bus, clients map[string]*identitydomain.Client, opts ...Option) (*Service, error) {
+// New validates cfg and returns the service. domains maps domain short
+// names to their identity domains; every domain of a temporary group needs
+// one. Deadlines fire on the server's clock; servicekit.WithClock decides
+// whether a deadline has passed. Nothing is read or written until Run or an
+// API call.
+func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain, opts ...servicekit.Option) (*Service, error) {
 	if b == nil {
 		return nil, errors.New("expiry: no bus")
 	}
@@ -177,29 +82,19 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, clients map[string]*identi
 		return nil, fmt.Errorf("expiry config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	o := options{now: time.Now}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.tel == nil {
-		o.tel = telemetry.Noop()
-	}
-	if o.log == nil {
-		o.log = o.tel.Logger
-	}
-	if o.auditor == nil {
-		o.auditor = audit.NewWriter(b, Name)
+	kit, err := servicekit.New(Name, b, opts...)
+	if err != nil {
+		return nil, err
 	}
 	s := &Service{
-		cfg: cfg, groups: map[string]TemporaryGroup{}, bus: b, clients: map[string]*identitydomain.Client{},
-		log: o.log, auditor: o.auditor, now: o.now, version: o.version, metrics: newMetrics(o.registerer),
-		started: o.now(), instance: newID()[:12],
+		kit: kit, cfg: cfg, groups: map[string]TemporaryGroup{}, bus: b, clients: map[string]Domain{},
+		metrics: newMetrics(kit.Registerer()), instance: newID()[:12],
 	}
-	s.dueMaxDeliver = s.DueConsumerConfig().WithDefaults().MaxDeliver
+	s.dueMaxDeliver = s.dueConsumerConfig().WithDefaults().MaxDeliver
 	var missing []string
 	for _, g := range cfg.Groups {
 		s.groups[g.key()] = g
-		c := clients[g.Domain]
+		c := domains[g.Domain]
 		if c == nil {
 			missing = append(missing, g.Domain)
 			continue
@@ -209,7 +104,6 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, clients map[string]*identi
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("expiry: no identity domain client for domain(s) %v of temporary groups", missing)
 	}
-	s.state.Store(int32(iamflowv1.State_STATE_STARTING))
 	return s, nil
 }
 
@@ -233,15 +127,15 @@ func (s *Service) init(ctx context.Context) (*store, error) {
 	js := s.bus.JetStream()
 	storage, replicas := s.bus.Placement()
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: Bucket, Description: "iamflow temporary group grants", History: 1, Storage: storage, Replicas: replicas,
+		Bucket: grantsBucket, Description: "iamflow temporary group grants", History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("expiry: create bucket %s: %w", Bucket, err)
+		return nil, fmt.Errorf("expiry: create bucket %s: %w", grantsBucket, err)
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:              Stream,
 		Description:       "iamflow grant deadlines: schedules and the due messages they fire",
-		Subjects:          []string{SubjectPrefix + ".>"},
+		Subjects:          []string{subjectPrefix + ".>"},
 		Retention:         jetstream.LimitsPolicy,
 		Storage:           storage,
 		Replicas:          replicas,
@@ -257,8 +151,8 @@ func (s *Service) init(ctx context.Context) (*store, error) {
 	return s.st, nil
 }
 
-// DueConsumerConfig is the consumer of fired deadlines.
-func (s *Service) DueConsumerConfig() bus.ConsumerConfig {
+// dueConsumerConfig is the consumer of fired deadlines.
+func (s *Service) dueConsumerConfig() bus.ConsumerConfig {
 	cc := s.cfg.Consumer
 	cc.Stream = Stream
 	cc.Durable = cc.Durable + "-due"
@@ -269,9 +163,9 @@ func (s *Service) DueConsumerConfig() bus.ConsumerConfig {
 	return cc
 }
 
-// EventConsumerConfig is the consumer of membership events of the domains
+// eventConsumerConfig is the consumer of membership events of the domains
 // with temporary groups.
-func (s *Service) EventConsumerConfig() bus.ConsumerConfig {
+func (s *Service) eventConsumerConfig() bus.ConsumerConfig {
 	cc := s.cfg.Consumer
 	cc.FilterSubjects = nil
 	seen := map[string]bool{}
@@ -289,86 +183,31 @@ func (s *Service) EventConsumerConfig() bus.ConsumerConfig {
 // every ScanInterval until ctx is cancelled; then it drains and returns nil.
 // A Service runs once at a time; several Services (replicas) may share a bus.
 func (s *Service) Run(ctx context.Context) error {
-	s.runMu.Lock()
-	if s.running {
-		s.runMu.Unlock()
-		return errors.New("expiry: already running")
-	}
-	s.running = true
-	s.runMu.Unlock()
-	defer func() {
-		s.runMu.Lock()
-		s.running = false
-		s.runMu.Unlock()
-	}()
-	s.state.Store(int32(iamflowv1.State_STATE_STARTING))
-	if _, err := s.init(ctx); err != nil {
-		s.recordError(err)
-		return err
-	}
-	due, err := s.bus.Consumer(ctx, s.DueConsumerConfig(), s.handleDue)
-	if err != nil {
-		s.recordError(err)
-		return fmt.Errorf("expiry: %w", err)
-	}
-	s.consDue.Store(due)
-	var ev *bus.Consumer
-	if len(s.cfg.Groups) > 0 {
-		ev, err = s.bus.Consumer(ctx, s.EventConsumerConfig(), s.handleEvent)
+	return s.kit.Run(ctx, func(ctx context.Context) (servicekit.Work, error) {
+		w := servicekit.Work{Loops: []func(context.Context){s.scanLoop}}
+		if _, err := s.init(ctx); err != nil {
+			return w, err
+		}
+		due, err := s.bus.Consumer(ctx, s.dueConsumerConfig(), s.handleDue)
 		if err != nil {
-			s.recordError(err)
-			return fmt.Errorf("expiry: %w", err)
+			return w, err
 		}
-		s.consEv.Store(ev)
-	}
-
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Add(1)
-	go func() { defer wg.Done(); errs[0] = due.Run(ctx) }()
-	if ev != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[1] = ev.Run(ctx) }()
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); s.scanLoop(ctx) }()
-	s.state.Store(int32(iamflowv1.State_STATE_RUNNING))
-	s.log.Info("expiry running", "groups", len(s.cfg.Groups), "scan_interval", s.cfg.ScanInterval, "instance", s.instance)
-	if s.cfg.ReconcileOnStart {
-		go func() {
-			if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
-				s.recordError(err)
-				s.log.Error("reconcile on start failed", "error", err)
+		s.consDue.Store(due)
+		w.Consumers = append(w.Consumers, due)
+		if len(s.cfg.Groups) > 0 {
+			ev, err := s.bus.Consumer(ctx, s.eventConsumerConfig(), s.handleEvent)
+			if err != nil {
+				return w, err
 			}
-		}()
-	}
-	<-ctx.Done()
-	s.state.Store(int32(iamflowv1.State_STATE_STOPPING))
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		s.recordError(err)
-		return fmt.Errorf("expiry: %w", err)
-	}
-	return nil
-}
-
-// scanLoop scans at start and every ScanInterval.
-func (s *Service) scanLoop(ctx context.Context) {
-	lateSince := map[string]time.Time{}
-	s.scan(ctx, lateSince)
-	if s.cfg.ScanInterval <= 0 {
-		return
-	}
-	t := time.NewTicker(s.cfg.ScanInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.scan(ctx, lateSince)
+			s.consEv.Store(ev)
+			w.Consumers = append(w.Consumers, ev)
 		}
-	}
+		if s.cfg.ReconcileOnStart {
+			w.Loops = append(w.Loops, s.reconcileOnStart)
+		}
+		s.kit.Log().Info("expiry running", "groups", len(s.cfg.Groups), "scan_interval", s.cfg.ScanInterval, "instance", s.instance)
+		return w, nil
+	})
 }
 
 // group returns the temporary group named name in domain.

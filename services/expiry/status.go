@@ -4,38 +4,35 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/servicestatus"
 )
 
 // Status counter names. The grant counts (active ... failed, overdue) are
 // the bucket's grants by state at the last scan; the others count what this
 // process did since it started.
 const (
-	CounterActive       = "active"
-	CounterPending      = "pending"
-	CounterOverdue      = "overdue"
-	CounterExpired      = "expired"
-	CounterRevoked      = "revoked"
-	CounterFailed       = "failed"
-	CounterGranted      = "granted_total"       // grants made through the API
-	CounterAdopted      = "adopted_total"       // memberships added outside iamflow turned into grants
-	CounterExtended     = "extended_total"      // extensions
-	CounterExpiredNow   = "expirations_total"   // grants this process expired
-	CounterRevokedNow   = "revocations_total"   // grants this process revoked early
-	CounterFired        = "deadlines_fired"     // due messages handled
-	CounterFailures     = "failures"            // domain calls that failed (add, remove)
-	CounterEvents       = "events"              // membership events handled
-	CounterAdoptSkipped = "events_already_held" // member_added events for memberships with a grant
-	CounterAuditFailed  = "audit_failed"        // audit records that could not be stored
-	// CounterTimersMissed counts grants this process expired late because
+	counterActive       = "active"
+	counterPending      = "pending"
+	counterOverdue      = "overdue"
+	counterExpired      = "expired"
+	counterRevoked      = "revoked"
+	counterFailed       = "failed"
+	counterGranted      = "granted_total"       // grants made through the API
+	counterAdopted      = "adopted_total"       // memberships added outside iamflow turned into grants
+	counterExtended     = "extended_total"      // extensions
+	counterExpiredNow   = "expirations_total"   // grants this process expired
+	counterRevokedNow   = "revocations_total"   // grants this process revoked early
+	counterFired        = "deadlines_fired"     // due messages handled
+	counterFailures     = "failures"            // domain calls that failed (add, remove)
+	counterEvents       = "events"              // membership events handled
+	counterAdoptSkipped = "events_already_held" // member_added events for memberships with a grant
+	counterAuditFailed  = "audit_failed"        // audit records that could not be stored
+	// counterTimersMissed counts grants this process expired late because
 	// their deadline timer did not end them and the safety scan stepped in.
-	CounterTimersMissed = "timers_missed"
+	counterTimersMissed = "timers_missed"
 )
 
 type counters struct {
@@ -77,36 +74,24 @@ func (s *Service) counterSnapshot() map[string]int64 {
 	sc := c.counts
 	c.mu.Unlock()
 	return map[string]int64{
-		CounterActive: sc.active, CounterPending: sc.pending, CounterOverdue: sc.overdue,
-		CounterExpired: sc.expired, CounterRevoked: sc.revoked, CounterFailed: sc.failed,
-		CounterGranted: c.granted.Load(), CounterAdopted: c.adopted.Load(), CounterExtended: c.extended.Load(),
-		CounterExpiredNow: c.expired.Load(), CounterRevokedNow: c.revoked.Load(), CounterFired: c.fired.Load(),
-		CounterFailures: c.failures.Load(), CounterEvents: c.events.Load(), CounterAdoptSkipped: c.adoptSkipped.Load(),
-		CounterAuditFailed: c.auditFailed.Load(), CounterTimersMissed: c.timersMissed.Load(),
+		counterActive: sc.active, counterPending: sc.pending, counterOverdue: sc.overdue,
+		counterExpired: sc.expired, counterRevoked: sc.revoked, counterFailed: sc.failed,
+		counterGranted: c.granted.Load(), counterAdopted: c.adopted.Load(), counterExtended: c.extended.Load(),
+		counterExpiredNow: c.expired.Load(), counterRevokedNow: c.revoked.Load(), counterFired: c.fired.Load(),
+		counterFailures: c.failures.Load(), counterEvents: c.events.Load(), counterAdoptSkipped: c.adoptSkipped.Load(),
+		counterAuditFailed: c.auditFailed.Load(), counterTimersMissed: c.timersMissed.Load(),
 	}
 }
-
-func (s *Service) recordError(err error) { s.last.Error(err, s.now()) }
 
 // Status reports the state, the counters (grants by state at the last scan,
 // overdue among them, and this process's work), both consumers and the
 // last event and error. With overdue grants the state is DEGRADED.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name:     Name,
-		Version:  s.version,
-		Uptime:   durationpb.New(s.now().Sub(s.started).Round(time.Second)),
-		State:    iamflowv1.State(s.state.Load()),
-		Counters: s.counterSnapshot(),
-	}
-	if st.Counters[CounterOverdue] > 0 && st.State == iamflowv1.State_STATE_RUNNING {
+	st := s.kit.Status(s.counterSnapshot())
+	if st.Counters[counterOverdue] > 0 && st.State == iamflowv1.State_STATE_RUNNING {
 		st.State = iamflowv1.State_STATE_DEGRADED
 	}
-	if err := servicestatus.AddConsumers(ctx, st, s.consDue.Load(), s.consEv.Load()); err != nil {
-		s.recordError(err)
-	}
-	s.last.Fill(st)
-	return st
+	return s.kit.Report(ctx, st, s.consDue.Load(), s.consEv.Load())
 }
 
 type metrics struct {

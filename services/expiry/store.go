@@ -14,10 +14,10 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 )
 
-// Bucket is the JetStream KV bucket holding the grants: "g.<id>" is a grant,
+// grantsBucket is the JetStream KV bucket holding the grants: "g.<id>" is a grant,
 // "m.<domain>.<group id>.<user id>" names the open (pending or active) grant
 // of a membership, so two grants for one membership cannot both be opened.
-const Bucket = "IAM_EXPIRY_GRANTS"
+const grantsBucket = "IAM_EXPIRY_GRANTS"
 
 // record is what the bucket stores for a grant: the grant and, while a
 // revocation is under way, who claimed it and until when.
@@ -51,11 +51,6 @@ func unmarshalRecord(b []byte) (*record, error) {
 		return nil, fmt.Errorf("decode grant: %w", err)
 	}
 	return &record{g: g, claim: rj.Claim, claimUntil: rj.ClaimUntil}, nil
-}
-
-// open reports whether the grant still holds (or is about to hold) the membership.
-func open(g *iamflowv1.Grant) bool {
-	return g.GetState() == iamflowv1.GrantState_GRANT_STATE_PENDING || g.GetState() == iamflowv1.GrantState_GRANT_STATE_ACTIVE
 }
 
 // store is the grants bucket.
@@ -117,7 +112,7 @@ func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, erro
 // id of another open grant of the membership if there is one (and then
 // claims nothing). An index naming an ended grant is stale and is taken over
 // by compare-and-set; so is one naming a missing grant, but only once it is
-// older than ClaimTTL: a grant is recorded just after its index is claimed
+// older than claimTTL: a grant is recorded just after its index is claimed
 // (after a check of the domain), and a concurrent claim must not take the
 // index from a grant that is being created.
 func (s *store) claimMembership(ctx context.Context, domain, groupID, userID, id string) (string, error) {
@@ -145,7 +140,7 @@ func (s *store) claimMembership(ctx context.Context, domain, groupID, userID, id
 		if err == nil && open(r.g) {
 			return other, nil
 		}
-		if err != nil && time.Since(e.Created()) < ClaimTTL {
+		if err != nil && time.Since(e.Created()) < claimTTL {
 			return other, nil // being created right now
 		}
 		// A stale index: the grant it names has ended.

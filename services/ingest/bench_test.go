@@ -72,8 +72,8 @@ func BenchmarkWebhook(b *testing.B) {
 	bs := srv.Open(b)
 	cfg := DefaultConfig()
 	cfg.Password = "env:UNUSED"
-	svc, err := New(context.Background(), cfg, bs, WithPassword(secret.NewValue(testPassword)),
-		WithDomains(Domain{Name: "hub", OCIName: "Default"}))
+	svc, err := New(context.Background(), cfg, bs, Webhook{Password: secret.NewValue(testPassword),
+		Domains: []Domain{{Name: "hub", OCIName: "Default"}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 // This file decides which OCI events are identity changes iamflow acts on and
 // maps them to the canonical iamflow.v1.IdentityEvent. Field names come from
-// /work/shared/reference/oci.md §1 and §2.
+// docs/oci-sources.md §1 and §2.
 
 // identityPrefix is the namespace of identity event types, lower-cased
 // (senders also write com.oraclecloud.identityControlPlane.AddUserToGroup).
@@ -183,7 +183,7 @@ var bookkeeping = map[string]bool{
 }
 
 // fieldReader reads typed fields and keeps the first error.
-type fieldReader struct{ err *ParseError }
+type fieldReader struct{ err *parseError }
 
 func (r *fieldReader) str(raw json.RawMessage, at loc) string {
 	if r.err != nil {
@@ -217,7 +217,7 @@ func (r *fieldReader) values(raw json.RawMessage, at loc) map[string]json.RawMes
 		}
 	default:
 		path := at.String()
-		r.err = newParseError(CodeWrongType, path, "%s is %s, want an object or a JSON-encoded string", pathLast(path), k)
+		r.err = newParseError(codeWrongType, path, "%s is %s, want an object or a JSON-encoded string", pathLast(path), k)
 		return nil
 	}
 	var m map[string]json.RawMessage
@@ -249,7 +249,7 @@ func (r *fieldReader) members(vals map[string]json.RawMessage, at loc) []memberR
 		return nil
 	case kindArray:
 	default:
-		r.err = newParseError(CodeWrongType, pathJoin(at.String(), "members"), "members is %s, want an array", k)
+		r.err = newParseError(codeWrongType, pathJoin(at.String(), "members"), "members is %s, want an array", k)
 		return nil
 	}
 	path := pathJoin(at.String(), "members")
@@ -285,12 +285,12 @@ func (r *fieldReader) members(vals map[string]json.RawMessage, at loc) []memberR
 				return nil
 			}
 		default:
-			r.err = newParseError(CodeWrongType, ep, "%s is %s, want an object {value, display, type}", pathLast(ep), k)
+			r.err = newParseError(codeWrongType, ep, "%s is %s, want an object {value, display, type}", pathLast(ep), k)
 			return nil
 		}
 		key := firstSet(res.Id, res.Ocid, res.Name)
 		if key == "" {
-			r.err = newParseError(CodeMissingField, ep, "%s names no user: want value, ocid, display or name", pathLast(ep))
+			r.err = newParseError(codeMissingField, ep, "%s names no user: want value, ocid, display or name", pathLast(ep))
 			return nil
 		}
 		if seen[key] {
@@ -405,7 +405,7 @@ func occurredAt(raw json.RawMessage) *timestamppb.Timestamp {
 
 // identityEvents maps one classified identity event to canonical events: one,
 // or several for a group update that changed members.
-func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv1.IdentityEvent, *ParseError) {
+func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv1.IdentityEvent, *parseError) {
 	r := &fieldReader{}
 	d := &e.details
 	dp := e.at("data.additionalDetails")
@@ -445,7 +445,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 			actor.Name = r.str(id.PrincipalName, loc{e.path, "data.identity.principalName"})
 		}
 	default:
-		return nil, newParseError(CodeWrongType, e.at("data.identity"), "identity is %s, want an object", k)
+		return nil, newParseError(codeWrongType, e.at("data.identity"), "identity is %s, want an object", k)
 	}
 
 	domainName := firstSet(r.str(d.DomainName, at("domainName")), r.str(d.DomainDisplayName, at("domainDisplayName")))
@@ -519,7 +519,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 		}
 		if emptyRes(res) {
 			noun := strings.ToLower(res.Type)
-			return nil, newParseError(CodeMissingField, at("adminResourceId").String(),
+			return nil, newParseError(codeMissingField, at("adminResourceId").String(),
 				"adminResourceId is missing: a %s event must name its %s (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or %sId, or data.resourceId or data.resourceName)",
 				what, noun, noun)
 		}
@@ -560,7 +560,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 			setRef(group, dataResID, "group")
 		}
 		if emptyRes(group) {
-			return nil, newParseError(CodeMissingField, at("adminResourceId").String(),
+			return nil, newParseError(codeMissingField, at("adminResourceId").String(),
 				"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", what)
 		}
 		if !emptyRes(user) {
@@ -577,7 +577,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 			return nil, r.err
 		}
 		if len(ms) == 0 {
-			return nil, newParseError(CodeMissingField, at("adminRefResourceId").String(),
+			return nil, newParseError(codeMissingField, at("adminRefResourceId").String(),
 				"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", what, valsField)
 		}
 		if len(ms) == 1 {
@@ -595,7 +595,7 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 			if field == "" {
 				field = "id"
 			}
-			return nil, newParseError(CodeWrongType, e.at(field), "%s gives event id %q, which contains a control character and cannot be a message id", field, ev.Id)
+			return nil, newParseError(codeWrongType, e.at(field), "%s gives event id %q, which contains a control character and cannot be a message id", field, ev.Id)
 		}
 	}
 	return out, nil

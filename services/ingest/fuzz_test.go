@@ -15,7 +15,7 @@ import (
 )
 
 var parseErrorCodes = map[string]bool{
-	CodeMalformedJSON: true, CodeUnsupportedShape: true, CodeMissingField: true, CodeWrongType: true, CodeTooManyEvents: true,
+	codeMalformedJSON: true, codeUnsupportedShape: true, codeMissingField: true, codeWrongType: true, codeTooManyEvents: true,
 }
 
 // FuzzParse checks that no headers and body make Parse panic, that every
@@ -35,7 +35,7 @@ func FuzzParse(f *testing.F) {
 			if b != nil {
 				t.Fatalf("batch and error together: %v", err)
 			}
-			var pe *ParseError
+			var pe *parseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %v is a %T, want *ParseError", err, err)
 			}

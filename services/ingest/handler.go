@@ -21,8 +21,8 @@ import (
 	"github.com/iamflow/iamflow/internal/event"
 )
 
-// Response is the JSON body of a 202 to events: every count, zeros included.
-type Response struct {
+// response is the JSON body of a 202 to events: every count, zeros included.
+type response struct {
 	// Published events were stored in JetStream by this request.
 	Published int `json:"published"`
 	// Duplicates were already stored (OCI delivered them before).
@@ -33,16 +33,16 @@ type Response struct {
 	UnknownDomain int `json:"unknown_domain"`
 }
 
-// ConfirmationResponse is the JSON body of the answer to a Notifications
+// confirmationResponse is the JSON body of the answer to a Notifications
 // subscription confirmation.
-type ConfirmationResponse struct {
+type confirmationResponse struct {
 	// Confirmation is "confirmed" (200: iamflow fetched the confirmation
 	// URL) or "pending" (202: logged for an operator to open).
 	Confirmation string `json:"confirmation"`
 }
 
-// ErrorResponse is the JSON body of a 4xx or 5xx answer.
-type ErrorResponse struct {
+// errorResponse is the JSON body of a 4xx or 5xx answer.
+type errorResponse struct {
 	// Error is a stable code: unauthorized, method_not_allowed,
 	// unsupported_media_type, body_too_large, malformed_json, unsupported_shape,
 	// missing_field, wrong_type, too_many_events, unavailable, confirmation_failed.
@@ -89,7 +89,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) int {
 	batch, err := Parse(r.Header, body, now)
 	if err != nil {
 		s.counters.rejected.Add(1)
-		var pe *ParseError
+		var pe *parseError
 		if errors.As(err, &pe) {
 			status := http.StatusBadRequest
 			if pe.Code == "too_many_events" {
@@ -108,13 +108,13 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) int {
 // publish sends the batch's events to JetStream and answers 202 only when all
 // are stored; otherwise 503 with Retry-After, so OCI delivers again.
 func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Batch, now time.Time) int {
-	var resp Response
+	var resp response
 	for _, u := range batch.Unknown {
 		resp.UnknownType++
 		s.counters.unknownType.Add(1)
 		s.metrics.events.WithLabelValues("unknown_type").Inc()
 		if s.seenTypes.first(u.Type) {
-			s.log.InfoContext(ctx, "ignoring event type iamflow does not act on (logged once per type)", "type", u.Type, "event_id", u.ID)
+			s.kit.Log().InfoContext(ctx, "ignoring event type iamflow does not act on (logged once per type)", "type", u.Type, "event_id", u.ID)
 		}
 	}
 	out := make([]bus.OutMsg, 0, len(batch.Events))
@@ -127,7 +127,7 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 			s.metrics.events.WithLabelValues("unknown_domain").Inc()
 			label := domainLabel(e)
 			if s.seenDoms.first(label) {
-				s.log.WarnContext(ctx, "dropping events from a domain not in the configuration (logged once per domain)", "domain", label, "event_id", e.GetId())
+				s.kit.Log().WarnContext(ctx, "dropping events from a domain not in the configuration (logged once per domain)", "domain", label, "event_id", e.GetId())
 			}
 			continue
 		}
@@ -138,12 +138,12 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		subject, err := event.Subject(name, e.GetKind(), e.GetAction())
 		if err != nil {
 			// Parse only returns classified events; this is a bug, not bad input.
-			s.recordError(err)
+			s.kit.Error(err)
 			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		}
 		data, err := event.Marshal(e)
 		if err != nil {
-			s.recordError(err)
+			s.kit.Error(err)
 			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		}
 		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
@@ -161,8 +161,8 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 			if isNoRoom(err) {
 				s.store.full(time.Now(), err)
 			}
-			s.recordError(fmt.Errorf("publish to JetStream: %w", err))
-			s.log.WarnContext(ctx, "JetStream did not acknowledge every event; asking OCI to retry", "events", len(out), "error", err)
+			s.kit.Error(fmt.Errorf("publish to JetStream: %w", err))
+			s.kit.Log().WarnContext(ctx, "JetStream did not acknowledge every event; asking OCI to retry", "events", len(out), "error", err)
 			w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
 			return writeError(w, http.StatusServiceUnavailable, "unavailable", "events could not be stored; retry later")
 		}
@@ -179,7 +179,7 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		}
 		s.counters.published.Add(int64(resp.Published))
 		s.counters.duplicates.Add(int64(resp.Duplicates))
-		s.last.Event(out[len(out)-1].ID, now)
+		s.kit.Event(out[len(out)-1].ID)
 	}
 	return writeJSON(w, http.StatusAccepted, resp)
 }
@@ -188,9 +188,9 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 	u, err := checkConfirmURL(c.URL, s.cfg.Confirm)
 	if err != nil {
 		s.counters.confirmManual.Add(1)
-		s.log.WarnContext(ctx, "subscription confirmation needs an operator: open the URL to confirm",
+		s.kit.Log().WarnContext(ctx, "subscription confirmation needs an operator: open the URL to confirm",
 			"reason", err.Error(), "confirmation_url", redactURL(c.URL), "subscription_id", c.SubscriptionID, "topic_id", c.TopicID)
-		return writeJSON(w, http.StatusAccepted, ConfirmationResponse{Confirmation: "pending"})
+		return writeJSON(w, http.StatusAccepted, confirmationResponse{Confirmation: "pending"})
 	}
 	fctx, cancel := context.WithTimeout(ctx, s.cfg.Confirm.Timeout)
 	defer cancel()
@@ -198,15 +198,15 @@ func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context,
 		// The caller sees what went wrong in words of its own (never an
 		// internal address or resolver); the log has the whole error.
 		public := confirmFailure(err)
-		s.recordError(fmt.Errorf("confirm subscription at %s: %s", u.Host, public))
-		s.log.WarnContext(ctx, "subscription confirmation failed; OCI will send it again", "error", err,
+		s.kit.Error(fmt.Errorf("confirm subscription at %s: %s", u.Host, public))
+		s.kit.Log().WarnContext(ctx, "subscription confirmation failed; OCI will send it again", "error", err,
 			"host", u.Host, "subscription_id", c.SubscriptionID)
 		return writeError(w, http.StatusBadGateway, "confirmation_failed",
 			fmt.Sprintf("confirming the subscription at %s failed: %s; OCI sends the confirmation again", u.Host, public))
 	}
 	s.counters.confirmed.Add(1)
-	s.log.InfoContext(ctx, "subscription confirmed", "subscription_id", c.SubscriptionID, "topic_id", c.TopicID, "host", u.Host)
-	return writeJSON(w, http.StatusOK, ConfirmationResponse{Confirmation: "confirmed"})
+	s.kit.Log().InfoContext(ctx, "subscription confirmed", "subscription_id", c.SubscriptionID, "topic_id", c.TopicID, "host", u.Host)
+	return writeJSON(w, http.StatusOK, confirmationResponse{Confirmation: "confirmed"})
 }
 
 // authorized checks HTTP Basic credentials in constant time: the password,
@@ -257,5 +257,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) int {
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, msg string) int {
-	return writeJSON(w, code, ErrorResponse{Error: errCode, Message: msg})
+	return writeJSON(w, code, errorResponse{Error: errCode, Message: msg})
 }

@@ -15,9 +15,9 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 )
 
-// MaxBatchEntries is the most entries one request body may carry. A
+// maxBatchEntries is the most entries one request body may carry. A
 // Connector Hub batch with more is rejected whole (too_many_events).
-const MaxBatchEntries = 10000
+const maxBatchEntries = 10000
 
 // Batch is what one webhook request body carried.
 type Batch struct {
@@ -53,20 +53,20 @@ type Confirmation struct {
 	TopicID        string // X-OCI-NS-TopicOcid
 }
 
-// Stable ParseError codes.
+// Stable parseError codes.
 const (
-	CodeMalformedJSON    = "malformed_json"    // the body is not JSON (or is empty)
-	CodeUnsupportedShape = "unsupported_shape" // JSON, but none of the shapes OCI sends
-	CodeMissingField     = "missing_field"     // a field an identity event needs is absent
-	CodeWrongType        = "wrong_type"        // a field has the wrong JSON type
-	CodeTooManyEvents    = "too_many_events"   // more than MaxBatchEntries entries
+	codeMalformedJSON    = "malformed_json"    // the body is not JSON (or is empty)
+	codeUnsupportedShape = "unsupported_shape" // JSON, but none of the shapes OCI sends
+	codeMissingField     = "missing_field"     // a field an identity event needs is absent
+	codeWrongType        = "wrong_type"        // a field has the wrong JSON type
+	codeTooManyEvents    = "too_many_events"   // more than maxBatchEntries entries
 )
 
-// ParseError is every error Parse returns. Code is one of the Code*
+// parseError is every error Parse returns. Code is one of the code*
 // constants; Path locates the problem in the body ("" for the body itself,
 // "[3].logContent.data.eventType" for a field of the fourth entry); Msg says
 // what was wrong, starting with the name of the field it is about.
-type ParseError struct {
+type parseError struct {
 	Code string
 	Path string
 	Msg  string
@@ -74,7 +74,7 @@ type ParseError struct {
 
 // Error reads like `body[3].logContent.data: additionalDetails is a number,
 // want an object`, or `body is empty, want JSON: ...` for the body itself.
-func (e *ParseError) Error() string {
+func (e *parseError) Error() string {
 	loc := e.Path
 	parent, last := loc, ""
 	if i := strings.LastIndexByte(loc, '.'); i >= 0 {
@@ -96,8 +96,8 @@ func (e *ParseError) Error() string {
 	return "body." + loc + ": " + e.Msg
 }
 
-func newParseError(code, path, format string, args ...any) *ParseError {
-	return &ParseError{Code: code, Path: path, Msg: fmt.Sprintf(format, args...)}
+func newParseError(code, path, format string, args ...any) *parseError {
+	return &parseError{Code: code, Path: path, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Notifications headers.
@@ -112,7 +112,7 @@ const (
 // carried: a Notifications subscription confirmation, one OCI Events envelope
 // (CloudEvents 0.1), one CloudEvents 1.0 event, or a Connector Hub batch (a
 // JSON array of log entries, each possibly wrapped in logContent). Every error
-// is a *ParseError; no input makes it panic, and on error there is no partial
+// is a *parseError; no input makes it panic, and on error there is no partial
 // result: one bad entry rejects the batch.
 func Parse(hdr http.Header, body []byte, now time.Time) (*Batch, error) {
 	b, err := parse(hdr, body, now)
@@ -122,7 +122,7 @@ func Parse(hdr http.Header, body []byte, now time.Time) (*Batch, error) {
 	return b, nil
 }
 
-func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *ParseError) {
+func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *parseError) {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 BOM
 	body = bytes.TrimSpace(body)
 	if err := checkUnicode(body); err != nil {
@@ -132,7 +132,7 @@ func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *ParseError) {
 		return parseConfirmation(hdr, body)
 	}
 	if len(body) == 0 {
-		return nil, newParseError(CodeMalformedJSON, "", "body is empty, want JSON: an OCI event object or an array of log entries")
+		return nil, newParseError(codeMalformedJSON, "", "body is empty, want JSON: an OCI event object or an array of log entries")
 	}
 	p := &batchParser{now: now}
 	switch body[0] {
@@ -141,8 +141,8 @@ func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *ParseError) {
 		if err := json.Unmarshal(body, &entries); err != nil {
 			return nil, jsonError("", err)
 		}
-		if len(entries) > MaxBatchEntries {
-			return nil, newParseError(CodeTooManyEvents, "", "body is a batch of %d entries, more than the limit of %d", len(entries), MaxBatchEntries)
+		if len(entries) > maxBatchEntries {
+			return nil, newParseError(codeTooManyEvents, "", "body is a batch of %d entries, more than the limit of %d", len(entries), maxBatchEntries)
 		}
 		for i, raw := range entries {
 			if err := p.arrayEntry(raw, fmt.Sprintf("[%d]", i)); err != nil {
@@ -152,7 +152,7 @@ func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *ParseError) {
 	case '{':
 		var env rawEnvelope
 		err := decodeEnvelope(body, "", &env)
-		if (err == nil || err.Code == CodeWrongType) && env.isConfirmation() {
+		if (err == nil || err.Code == codeWrongType) && env.isConfirmation() {
 			return parseConfirmation(hdr, body)
 		}
 		if err != nil {
@@ -166,13 +166,13 @@ func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *ParseError) {
 		if err := json.Unmarshal(body, &v); err != nil {
 			return nil, jsonError("", err)
 		}
-		return nil, newParseError(CodeUnsupportedShape, "", "body is %s, want a JSON object (an OCI Events envelope, a CloudEvents 1.0 event, a Connector Hub log entry or a subscription confirmation) or an array of log entries", jsonKindOf(v))
+		return nil, newParseError(codeUnsupportedShape, "", "body is %s, want a JSON object (an OCI Events envelope, a CloudEvents 1.0 event, a Connector Hub log entry or a subscription confirmation) or an array of log entries", jsonKindOf(v))
 	}
 	return &p.batch, nil
 }
 
-// jsonError turns an encoding/json error into a malformed_json ParseError.
-func jsonError(path string, err error) *ParseError {
+// jsonError turns an encoding/json error into a malformed_json parseError.
+func jsonError(path string, err error) *parseError {
 	what := "body"
 	if path != "" {
 		what = pathLast(path)
@@ -180,17 +180,17 @@ func jsonError(path string, err error) *ParseError {
 	var syn *json.SyntaxError
 	switch {
 	case errors.As(err, &syn) && strings.Contains(syn.Error(), "exceeded max depth"):
-		return newParseError(CodeMalformedJSON, path, "%s is nested too deeply (more than 10000 levels of arrays and objects)", what)
+		return newParseError(codeMalformedJSON, path, "%s is nested too deeply (more than 10000 levels of arrays and objects)", what)
 	case errors.As(err, &syn):
-		return newParseError(CodeMalformedJSON, path, "%s is not valid JSON: %v (at byte %d)", what, syn, syn.Offset)
+		return newParseError(codeMalformedJSON, path, "%s is not valid JSON: %v (at byte %d)", what, syn, syn.Offset)
 	}
-	return newParseError(CodeMalformedJSON, path, "%s is not valid JSON: %v", what, err)
+	return newParseError(codeMalformedJSON, path, "%s is not valid JSON: %v", what, err)
 }
 
 // decodeEnvelope decodes one event object at path. The containers every
 // event must get right (data, data.additionalDetails) are typed, so that the
 // object is scanned once; a wrong JSON type there is a wrong_type error.
-func decodeEnvelope(raw []byte, path string, env *rawEnvelope) *ParseError {
+func decodeEnvelope(raw []byte, path string, env *rawEnvelope) *parseError {
 	err := json.Unmarshal(raw, env)
 	if err == nil {
 		return nil
@@ -206,7 +206,7 @@ func decodeEnvelope(raw []byte, path string, env *rawEnvelope) *ParseError {
 		case "bool":
 			got = "a boolean"
 		}
-		return newParseError(CodeWrongType, pathJoin(path, te.Field), "%s is %s, want an object", pathLast(te.Field), got)
+		return newParseError(codeWrongType, pathJoin(path, te.Field), "%s is %s, want an object", pathLast(te.Field), got)
 	}
 	return jsonError(path, err)
 }
@@ -214,7 +214,7 @@ func decodeEnvelope(raw []byte, path string, env *rawEnvelope) *ParseError {
 // parseConfirmation reads a Notifications SubscriptionConfirmation. The URL
 // comes from the X-OCI-NS-ConfirmationURL header or, failing that, the body's
 // ConfirmationURL; a body that is not JSON is tolerated when the header has it.
-func parseConfirmation(hdr http.Header, body []byte) (*Batch, *ParseError) {
+func parseConfirmation(hdr http.Header, body []byte) (*Batch, *parseError) {
 	c := &Confirmation{
 		URL:            strings.TrimSpace(hdr.Get(hdrConfirmationURL)),
 		SubscriptionID: strings.TrimSpace(hdr.Get(hdrSubscriptionID)),
@@ -223,9 +223,9 @@ func parseConfirmation(hdr http.Header, body []byte) (*Batch, *ParseError) {
 	if c.URL == "" {
 		switch {
 		case len(body) == 0:
-			return nil, newParseError(CodeMissingField, "ConfirmationURL", "ConfirmationURL is missing: a SubscriptionConfirmation needs the %s header or a ConfirmationURL in the body, and the body is empty", hdrConfirmationURL)
+			return nil, newParseError(codeMissingField, "ConfirmationURL", "ConfirmationURL is missing: a SubscriptionConfirmation needs the %s header or a ConfirmationURL in the body, and the body is empty", hdrConfirmationURL)
 		case body[0] != '{' && json.Valid(body):
-			return nil, newParseError(CodeUnsupportedShape, "", "body is %s, want a JSON object with ConfirmationURL (or the %s header)", jsonKindOf(body), hdrConfirmationURL)
+			return nil, newParseError(codeUnsupportedShape, "", "body is %s, want a JSON object with ConfirmationURL (or the %s header)", jsonKindOf(body), hdrConfirmationURL)
 		}
 		var cb struct {
 			ConfirmationURL json.RawMessage `json:"ConfirmationURL"`
@@ -240,7 +240,7 @@ func parseConfirmation(hdr http.Header, body []byte) (*Batch, *ParseError) {
 		c.URL = strings.TrimSpace(u)
 	}
 	if c.URL == "" {
-		return nil, newParseError(CodeMissingField, "ConfirmationURL", "ConfirmationURL is missing: a SubscriptionConfirmation needs the %s header or a ConfirmationURL in the body", hdrConfirmationURL)
+		return nil, newParseError(codeMissingField, "ConfirmationURL", "ConfirmationURL is missing: a SubscriptionConfirmation needs the %s header or a ConfirmationURL in the body", hdrConfirmationURL)
 	}
 	return &Batch{Confirmation: c}, nil
 }
@@ -328,7 +328,7 @@ type batchParser struct {
 }
 
 // objectBody handles a body that is one JSON object (not a confirmation).
-func (p *batchParser) objectBody(body []byte, env *rawEnvelope) *ParseError {
+func (p *batchParser) objectBody(body []byte, env *rawEnvelope) *parseError {
 	switch {
 	case jsonPresent(env.LogContent):
 		return p.wrapped(env, "", iamflowv1.Source_SOURCE_CONNECTOR_HUB)
@@ -342,13 +342,13 @@ func (p *batchParser) objectBody(body []byte, env *rawEnvelope) *ParseError {
 		}
 		return p.event(body, env, "", src)
 	}
-	return newParseError(CodeUnsupportedShape, "", "body is a JSON object with none of the keys of a known shape: want an OCI Events envelope (cloudEventsVersion, eventType), a CloudEvents 1.0 event (specversion, type), a Connector Hub log entry (logContent) or a Notifications subscription confirmation (ConfirmationURL)")
+	return newParseError(codeUnsupportedShape, "", "body is a JSON object with none of the keys of a known shape: want an OCI Events envelope (cloudEventsVersion, eventType), a CloudEvents 1.0 event (specversion, type), a Connector Hub log entry (logContent) or a Notifications subscription confirmation (ConfirmationURL)")
 }
 
 // arrayEntry handles one element of a Connector Hub batch.
-func (p *batchParser) arrayEntry(raw json.RawMessage, path string) *ParseError {
+func (p *batchParser) arrayEntry(raw json.RawMessage, path string) *parseError {
 	if k := jsonKindOf(raw); k != kindObject {
-		return newParseError(CodeWrongType, path, "entry is %s, want an object (a log entry or an event)", k)
+		return newParseError(codeWrongType, path, "entry is %s, want an object (a log entry or an event)", k)
 	}
 	var env rawEnvelope
 	if err := decodeEnvelope(raw, path, &env); err != nil {
@@ -358,33 +358,33 @@ func (p *batchParser) arrayEntry(raw json.RawMessage, path string) *ParseError {
 		return p.wrapped(&env, path, iamflowv1.Source_SOURCE_CONNECTOR_HUB)
 	}
 	if !env.isEvents01() && !env.isCloudEvents10() && !jsonPresent(env.Type) {
-		return newParseError(CodeUnsupportedShape, path, "entry has none of logContent, eventType, cloudEventsVersion, specversion or type: want an OCI audit log entry (possibly wrapped in logContent) or an Events envelope")
+		return newParseError(codeUnsupportedShape, path, "entry has none of logContent, eventType, cloudEventsVersion, specversion or type: want an OCI audit log entry (possibly wrapped in logContent) or an Events envelope")
 	}
 	return p.event(raw, &env, path, iamflowv1.Source_SOURCE_CONNECTOR_HUB)
 }
 
 // wrapped unwraps {"datetime":..., "logContent": {...}, "regionId":...}.
-func (p *batchParser) wrapped(outer *rawEnvelope, path string, src iamflowv1.Source) *ParseError {
+func (p *batchParser) wrapped(outer *rawEnvelope, path string, src iamflowv1.Source) *parseError {
 	path = pathJoin(path, "logContent")
 	raw := outer.LogContent
 	if k := jsonKindOf(raw); k != kindObject {
-		return newParseError(CodeWrongType, path, "logContent is %s, want an object (the log entry)", k)
+		return newParseError(codeWrongType, path, "logContent is %s, want an object (the log entry)", k)
 	}
 	var env rawEnvelope
 	if err := decodeEnvelope(raw, path, &env); err != nil {
 		return err
 	}
 	if !env.isEvents01() && !env.isCloudEvents10() && !jsonPresent(env.Type) {
-		return newParseError(CodeUnsupportedShape, path, "logContent has none of eventType, cloudEventsVersion, specversion or type: want an OCI audit log entry or an Events envelope")
+		return newParseError(codeUnsupportedShape, path, "logContent has none of eventType, cloudEventsVersion, specversion or type: want an OCI audit log entry or an Events envelope")
 	}
 	return p.event(raw, &env, path, src)
 }
 
 // event reads one event object, classifies it and appends what it yields to
 // the batch.
-func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamflowv1.Source) *ParseError {
+func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamflowv1.Source) *parseError {
 	e := &ociEntry{path: path, raw: raw, source: src}
-	var err *ParseError
+	var err *parseError
 
 	// Type, id and time: the CloudEvents 0.1 names first when the object is
 	// an Events envelope, the 1.0 names first otherwise.
@@ -452,7 +452,7 @@ func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamfl
 		if !env.isEvents01() {
 			field = "type"
 		}
-		return newParseError(CodeMissingField, e.at(field), "%s is missing (and there is no data.eventName or data.additionalDetails.eventId): cannot tell what the event is", field)
+		return newParseError(codeMissingField, e.at(field), "%s is missing (and there is no data.eventName or data.additionalDetails.eventId): cannot tell what the event is", field)
 	}
 
 	c := classify(e.eventType, e.auditEventID, e.eventName)
@@ -529,7 +529,7 @@ func jsonPresent(raw json.RawMessage) bool {
 
 // getString reads an optional string: absent and null read as "", any other
 // type is a wrong_type error at path (whose last element names the field).
-func getString(raw json.RawMessage, at loc) (string, *ParseError) {
+func getString(raw json.RawMessage, at loc) (string, *parseError) {
 	switch k := jsonKindOf(raw); k {
 	case kindAbsent, kindNull:
 		return "", nil
@@ -537,7 +537,7 @@ func getString(raw json.RawMessage, at loc) (string, *ParseError) {
 		return decodeString(raw), nil
 	default:
 		path := at.String()
-		return "", newParseError(CodeWrongType, path, "%s is %s, want a string", pathLast(path), k)
+		return "", newParseError(codeWrongType, path, "%s is %s, want a string", pathLast(path), k)
 	}
 }
 
@@ -589,7 +589,7 @@ func pathLast(path string) string {
 // either into U+FFFD, silently changing a name, and with it what iamflow
 // looks up and the event id it deduplicates on. JSON is UTF-8 (RFC 8259),
 // so nothing OCI sends is refused.
-func checkUnicode(body []byte) *ParseError {
+func checkUnicode(body []byte) *parseError {
 	if !utf8.Valid(body) {
 		off := 0
 		for off < len(body) {
@@ -599,7 +599,7 @@ func checkUnicode(body []byte) *ParseError {
 			}
 			off += size
 		}
-		return newParseError(CodeMalformedJSON, "", "body is not valid UTF-8 (at byte %d): JSON must be UTF-8, and iamflow does not replace what it cannot read", off)
+		return newParseError(codeMalformedJSON, "", "body is not valid UTF-8 (at byte %d): JSON must be UTF-8, and iamflow does not replace what it cannot read", off)
 	}
 	for i := 0; i+1 < len(body); i++ {
 		if body[i] != '\\' {
@@ -623,7 +623,7 @@ func checkUnicode(body []byte) *ParseError {
 			}
 			fallthrough
 		case r >= 0xDC00 && r < 0xE000:
-			return newParseError(CodeMalformedJSON, "", "body has an unpaired UTF-16 surrogate \\u%04x (at byte %d): it is not a character, and iamflow does not replace what it cannot read", r, i)
+			return newParseError(codeMalformedJSON, "", "body has an unpaired UTF-16 surrogate \\u%04x (at byte %d): it is not a character, and iamflow does not replace what it cannot read", r, i)
 		}
 		i += 5
 	}

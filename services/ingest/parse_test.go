@@ -128,7 +128,7 @@ func renderBatch(t testing.TB, b *Batch, err error) []byte {
 		Unknown      []Unknown      `json:"unknown,omitempty"`
 	}
 	if err != nil {
-		var pe *ParseError
+		var pe *parseError
 		if !errors.As(err, &pe) {
 			t.Fatalf("error %v (%T) is not a *ParseError", err, err)
 		}
@@ -255,7 +255,7 @@ func mustParse(t *testing.T, hdr http.Header, body string) *Batch {
 func TestParseErrors(t *testing.T) {
 	deepArrays := strings.Repeat("[", 100000)
 	deepObjects := strings.Repeat(`{"a":`, 100000)
-	many := "[" + strings.TrimSuffix(strings.Repeat("{},", MaxBatchEntries+1), ",") + "]"
+	many := "[" + strings.TrimSuffix(strings.Repeat("{},", maxBatchEntries+1), ",") + "]"
 	ident := func(details string) string {
 		return `{"cloudEventsVersion":"0.1","eventType":"com.oraclecloud.identitycontrolplane.createuser","eventID":"e1","data":{"additionalDetails":` + details + `}}`
 	}
@@ -272,73 +272,73 @@ func TestParseErrors(t *testing.T) {
 		msg        string // the message contains this
 		errText    string // if set, Error() equals this
 	}{
-		{name: "not JSON", body: "hello, OCI", code: CodeMalformedJSON, msg: "not valid JSON"},
-		{name: "truncated", body: `{"eventType": "com.oraclecloud.identitycontrolplane.createuser"`, code: CodeMalformedJSON, msg: "not valid JSON"},
-		{name: "trailing garbage", body: `{"eventType":"x"} {}`, code: CodeMalformedJSON, msg: "not valid JSON"},
-		{name: "empty body", body: "", code: CodeMalformedJSON, msg: "body is empty"},
-		{name: "blank body", body: " \r\n\t", code: CodeMalformedJSON, msg: "body is empty"},
-		{name: "JSON string", body: `"createuser"`, code: CodeUnsupportedShape, msg: "body is a string, want a JSON object"},
-		{name: "JSON number", body: `42`, code: CodeUnsupportedShape, msg: "body is a number, want a JSON object"},
-		{name: "JSON null", body: `null`, code: CodeUnsupportedShape, msg: "body is null"},
-		{name: "JSON boolean", body: `true`, code: CodeUnsupportedShape, msg: "body is a boolean"},
-		{name: "unknown object", body: `{"hello":"world"}`, code: CodeUnsupportedShape, msg: "none of the keys",
+		{name: "not JSON", body: "hello, OCI", code: codeMalformedJSON, msg: "not valid JSON"},
+		{name: "truncated", body: `{"eventType": "com.oraclecloud.identitycontrolplane.createuser"`, code: codeMalformedJSON, msg: "not valid JSON"},
+		{name: "trailing garbage", body: `{"eventType":"x"} {}`, code: codeMalformedJSON, msg: "not valid JSON"},
+		{name: "empty body", body: "", code: codeMalformedJSON, msg: "body is empty"},
+		{name: "blank body", body: " \r\n\t", code: codeMalformedJSON, msg: "body is empty"},
+		{name: "JSON string", body: `"createuser"`, code: codeUnsupportedShape, msg: "body is a string, want a JSON object"},
+		{name: "JSON number", body: `42`, code: codeUnsupportedShape, msg: "body is a number, want a JSON object"},
+		{name: "JSON null", body: `null`, code: codeUnsupportedShape, msg: "body is null"},
+		{name: "JSON boolean", body: `true`, code: codeUnsupportedShape, msg: "body is a boolean"},
+		{name: "unknown object", body: `{"hello":"world"}`, code: codeUnsupportedShape, msg: "none of the keys",
 			errText: "body is a JSON object with none of the keys of a known shape: want an OCI Events envelope (cloudEventsVersion, eventType), a CloudEvents 1.0 event (specversion, type), a Connector Hub log entry (logContent) or a Notifications subscription confirmation (ConfirmationURL)"},
-		{name: "array of numbers", body: `[1, 2, 3]`, code: CodeWrongType, path: "[0]", msg: "entry is a number, want an object",
+		{name: "array of numbers", body: `[1, 2, 3]`, code: codeWrongType, path: "[0]", msg: "entry is a number, want an object",
 			errText: "body[0]: entry is a number, want an object (a log entry or an event)"},
-		{name: "array of unknown objects", body: `[{"datetime":1}]`, code: CodeUnsupportedShape, path: "[0]", msg: "want an OCI audit log entry"},
-		{name: "logContent not an object", body: `[{"logContent":"x"}]`, code: CodeWrongType, path: "[0].logContent", msg: "logContent is a string, want an object"},
-		{name: "logContent of unknown shape", body: `{"logContent":{"a":1}}`, code: CodeUnsupportedShape, path: "logContent", msg: "logContent has none of"},
-		{name: "additionalDetails a number", body: ident(`42`), code: CodeWrongType, path: "data.additionalDetails",
+		{name: "array of unknown objects", body: `[{"datetime":1}]`, code: codeUnsupportedShape, path: "[0]", msg: "want an OCI audit log entry"},
+		{name: "logContent not an object", body: `[{"logContent":"x"}]`, code: codeWrongType, path: "[0].logContent", msg: "logContent is a string, want an object"},
+		{name: "logContent of unknown shape", body: `{"logContent":{"a":1}}`, code: codeUnsupportedShape, path: "logContent", msg: "logContent has none of"},
+		{name: "additionalDetails a number", body: ident(`42`), code: codeWrongType, path: "data.additionalDetails",
 			errText: "body.data: additionalDetails is a number, want an object"},
-		{name: "additionalDetails a number in a wrapped entry", code: CodeWrongType, path: "[1].logContent.data.additionalDetails",
+		{name: "additionalDetails a number in a wrapped entry", code: codeWrongType, path: "[1].logContent.data.additionalDetails",
 			body:    `[{"logContent":{"specversion":"1.0","type":"com.oraclecloud.computeapi.getinstance","id":"a","data":{}}},{"logContent":{"specversion":"1.0","type":"t","id":"b","data":{"additionalDetails":7}}}]`,
 			errText: "body[1].logContent.data: additionalDetails is a number, want an object"},
-		{name: "additionalDetails an array", body: ident(`[]`), code: CodeWrongType, path: "data.additionalDetails", msg: "additionalDetails is an array, want an object"},
-		{name: "eventType a number", body: `{"cloudEventsVersion":"0.1","eventType":7,"eventID":"e1","data":{}}`, code: CodeWrongType, path: "eventType",
+		{name: "additionalDetails an array", body: ident(`[]`), code: codeWrongType, path: "data.additionalDetails", msg: "additionalDetails is an array, want an object"},
+		{name: "eventType a number", body: `{"cloudEventsVersion":"0.1","eventType":7,"eventID":"e1","data":{}}`, code: codeWrongType, path: "eventType",
 			errText: "body: eventType is a number, want a string"},
-		{name: "type an object", body: `{"specversion":"1.0","type":{"x":1},"id":"e1"}`, code: CodeWrongType, path: "type", msg: "type is an object, want a string"},
-		{name: "eventID a number", body: `{"cloudEventsVersion":"0.1","eventType":"x","eventID":12,"data":{}}`, code: CodeWrongType, path: "eventID", msg: "eventID is a number"},
-		{name: "data a string", body: `{"cloudEventsVersion":"0.1","eventType":"x","eventID":"e","data":"{}"}`, code: CodeWrongType, path: "data", msg: "data is a string, want an object"},
-		{name: "eventId a boolean", body: ident(`{"eventId":true}`), code: CodeWrongType, path: "data.additionalDetails.eventId", msg: "eventId is a boolean, want a string"},
-		{name: "no type at all", body: `{"cloudEventsVersion":"0.1","eventID":"e","data":{"additionalDetails":{}}}`, code: CodeMissingField, path: "eventType", msg: "eventType is missing"},
-		{name: "identity event with no resource", body: ident(`{"actorName":"admin","domainName":"Default"}`), code: CodeMissingField,
+		{name: "type an object", body: `{"specversion":"1.0","type":{"x":1},"id":"e1"}`, code: codeWrongType, path: "type", msg: "type is an object, want a string"},
+		{name: "eventID a number", body: `{"cloudEventsVersion":"0.1","eventType":"x","eventID":12,"data":{}}`, code: codeWrongType, path: "eventID", msg: "eventID is a number"},
+		{name: "data a string", body: `{"cloudEventsVersion":"0.1","eventType":"x","eventID":"e","data":"{}"}`, code: codeWrongType, path: "data", msg: "data is a string, want an object"},
+		{name: "eventId a boolean", body: ident(`{"eventId":true}`), code: codeWrongType, path: "data.additionalDetails.eventId", msg: "eventId is a boolean, want a string"},
+		{name: "no type at all", body: `{"cloudEventsVersion":"0.1","eventID":"e","data":{"additionalDetails":{}}}`, code: codeMissingField, path: "eventType", msg: "eventType is missing"},
+		{name: "identity event with no resource", body: ident(`{"actorName":"admin","domainName":"Default"}`), code: codeMissingField,
 			path: "data.additionalDetails.adminResourceId", msg: "user.created event must name its user"},
 		{name: "identity event with no data", body: `{"cloudEventsVersion":"0.1","eventType":"com.oraclecloud.identitycontrolplane.deletegroup","eventID":"e"}`,
-			code: CodeMissingField, path: "data.additionalDetails.adminResourceId", msg: "group.deleted event must name its group"},
-		{name: "adminResourceId a number", body: ident(`{"adminResourceId":1234}`), code: CodeWrongType, path: "data.additionalDetails.adminResourceId",
+			code: codeMissingField, path: "data.additionalDetails.adminResourceId", msg: "group.deleted event must name its group"},
+		{name: "adminResourceId a number", body: ident(`{"adminResourceId":1234}`), code: codeWrongType, path: "data.additionalDetails.adminResourceId",
 			errText: "body.data.additionalDetails: adminResourceId is a number, want a string"},
-		{name: "adminValuesAdded a number", body: ident(`{"adminResourceId":"u1","adminValuesAdded":5}`), code: CodeWrongType,
+		{name: "adminValuesAdded a number", body: ident(`{"adminResourceId":"u1","adminValuesAdded":5}`), code: codeWrongType,
 			path: "data.additionalDetails.adminValuesAdded", msg: "adminValuesAdded is a number, want an object or a JSON-encoded string"},
 		{name: "identity a string", body: `{"cloudEventsVersion":"0.1","eventType":"com.oraclecloud.identitycontrolplane.createuser","eventID":"e1","data":{"identity":"x","additionalDetails":{"adminResourceId":"u1"}}}`,
-			code: CodeWrongType, path: "data.identity", msg: "identity is a string, want an object"},
-		{name: "membership with no user", body: member(`{"adminResourceId":"g1","adminResourceName":"admins"}`), code: CodeMissingField,
+			code: codeWrongType, path: "data.identity", msg: "identity is a string, want an object"},
+		{name: "membership with no user", body: member(`{"adminResourceId":"g1","adminResourceName":"admins"}`), code: codeMissingField,
 			path: "data.additionalDetails.adminRefResourceId", msg: "must name its user"},
-		{name: "membership with no group", body: member(`{"adminRefResourceId":"u1"}`), code: CodeMissingField,
+		{name: "membership with no group", body: member(`{"adminRefResourceId":"u1"}`), code: codeMissingField,
 			path: "data.additionalDetails.adminResourceId", msg: "must name its group"},
-		{name: "members not an array", code: CodeWrongType, path: "data.additionalDetails.adminValuesAdded.members", msg: "members is a string, want an array",
+		{name: "members not an array", code: codeWrongType, path: "data.additionalDetails.adminValuesAdded.members", msg: "members is a string, want an array",
 			body: `{"cloudEventsVersion":"0.1","eventType":"com.oraclecloud.identitycontrolplane.updategroup","eventID":"e","data":{"additionalDetails":{"adminResourceId":"g","adminValuesAdded":{"members":"u1"}}}}`},
-		{name: "member a number", code: CodeWrongType, path: "data.additionalDetails.adminValuesRemoved.members[1]", msg: "members[1] is a number",
+		{name: "member a number", code: codeWrongType, path: "data.additionalDetails.adminValuesRemoved.members[1]", msg: "members[1] is a number",
 			body: `{"cloudEventsVersion":"0.1","eventType":"com.oraclecloud.identitycontrolplane.updategroup","eventID":"e","data":{"additionalDetails":{"adminResourceId":"g","adminValuesRemoved":{"members":[{"value":"u1"},3]}}}}`},
-		{name: "member naming no user", code: CodeMissingField, path: "data.additionalDetails.adminValuesAdded.members[0]", msg: "members[0] names no user",
+		{name: "member naming no user", code: codeMissingField, path: "data.additionalDetails.adminValuesAdded.members[0]", msg: "members[0] names no user",
 			errText: "body.data.additionalDetails.adminValuesAdded: members[0] names no user: want value, ocid, display or name",
 			body:    `{"cloudEventsVersion":"0.1","eventType":"com.oraclecloud.identitycontrolplane.updategroup","eventID":"e","data":{"additionalDetails":{"adminResourceId":"g","adminValuesAdded":{"members":[{"type":"User"}]}}}}`},
-		{name: "member value a number inside a JSON string", code: CodeWrongType, path: "data.additionalDetails.adminValuesAdded.members[0].value", msg: "value is a number",
+		{name: "member value a number inside a JSON string", code: codeWrongType, path: "data.additionalDetails.adminValuesAdded.members[0].value", msg: "value is a number",
 			body: `{"cloudEventsVersion":"0.1","eventType":"com.oraclecloud.identitycontrolplane.updategroup","eventID":"e","data":{"additionalDetails":{"adminResourceId":"g","adminValuesAdded":"{\"members\":[{\"value\":1}]}"}}}`},
 		{name: "id with a control character", body: `{"cloudEventsVersion":"0.1","eventType":"com.oraclecloud.identitycontrolplane.deleteuser","eventID":"e\r\nNats-Msg-Id: x","data":{"additionalDetails":{"adminResourceId":"u1"}}}`,
-			code: CodeWrongType, path: "eventID", msg: "control character"},
-		{name: "one bad identity entry rejects the batch", code: CodeMissingField, path: "[2].data.additionalDetails.adminResourceId",
+			code: codeWrongType, path: "eventID", msg: "control character"},
+		{name: "one bad identity entry rejects the batch", code: codeMissingField, path: "[2].data.additionalDetails.adminResourceId",
 			body: `[` + ident(`{"adminResourceId":"u1"}`) + `,` + strings.Replace(ident(`{"adminResourceId":"u2"}`), `"e1"`, `"e2"`, 1) + `,` + strings.Replace(ident(`{}`), `"e1"`, `"e3"`, 1) + `]`,
 			msg:  "adminResourceId is missing"},
-		{name: "too many entries", body: many, code: CodeTooManyEvents, msg: "10001 entries, more than the limit of 10000"},
-		{name: "deeply nested arrays", body: deepArrays, code: CodeMalformedJSON, msg: "nested too deeply"},
-		{name: "deeply nested objects", body: deepObjects, code: CodeMalformedJSON, msg: "nested too deeply"},
-		{name: "deeply nested in an entry", body: `[` + deepArrays, code: CodeMalformedJSON, msg: "nested too deeply"},
-		{name: "confirmation without a URL", hdr: confirm, body: `{"Message":"confirm me"}`, code: CodeMissingField, path: "ConfirmationURL",
+		{name: "too many entries", body: many, code: codeTooManyEvents, msg: "10001 entries, more than the limit of 10000"},
+		{name: "deeply nested arrays", body: deepArrays, code: codeMalformedJSON, msg: "nested too deeply"},
+		{name: "deeply nested objects", body: deepObjects, code: codeMalformedJSON, msg: "nested too deeply"},
+		{name: "deeply nested in an entry", body: `[` + deepArrays, code: codeMalformedJSON, msg: "nested too deeply"},
+		{name: "confirmation without a URL", hdr: confirm, body: `{"Message":"confirm me"}`, code: codeMissingField, path: "ConfirmationURL",
 			msg: "ConfirmationURL is missing"},
-		{name: "confirmation with an empty body", hdr: confirm, body: ``, code: CodeMissingField, path: "ConfirmationURL", msg: "ConfirmationURL is missing"},
-		{name: "confirmation URL a number", hdr: confirm, body: `{"ConfirmationURL":1}`, code: CodeWrongType, path: "ConfirmationURL",
+		{name: "confirmation with an empty body", hdr: confirm, body: ``, code: codeMissingField, path: "ConfirmationURL", msg: "ConfirmationURL is missing"},
+		{name: "confirmation URL a number", hdr: confirm, body: `{"ConfirmationURL":1}`, code: codeWrongType, path: "ConfirmationURL",
 			errText: "body: ConfirmationURL is a number, want a string"},
-		{name: "confirmation body not JSON", hdr: confirm, body: `ConfirmationURL=https://x`, code: CodeMalformedJSON, msg: "not valid JSON"},
+		{name: "confirmation body not JSON", hdr: confirm, body: `ConfirmationURL=https://x`, code: codeMalformedJSON, msg: "not valid JSON"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,14 +353,14 @@ func TestParseErrors(t *testing.T) {
 			if b != nil {
 				t.Errorf("Parse returned a batch with the error")
 			}
-			var pe *ParseError
+			var pe *parseError
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %v is a %T, want *ParseError", err, err)
 			}
 			if pe.Code != tc.code {
 				t.Errorf("code %q, want %q (%v)", pe.Code, tc.code, err)
 			}
-			if tc.path != "" || tc.code == CodeMalformedJSON {
+			if tc.path != "" || tc.code == codeMalformedJSON {
 				if pe.Path != tc.path {
 					t.Errorf("path %q, want %q (%v)", pe.Path, tc.path, err)
 				}
@@ -389,7 +389,7 @@ func TestParseErrorText(t *testing.T) {
 		{"data.eventType", "something else", "body.data.eventType: something else"},
 		{"[0].data.additionalDetails.adminValuesAdded.members[2]", "members[2] is a number", "body[0].data.additionalDetails.adminValuesAdded: members[2] is a number"},
 	} {
-		if got := (&ParseError{Code: CodeWrongType, Path: tc.path, Msg: tc.msg}).Error(); got != tc.want {
+		if got := (&parseError{Code: codeWrongType, Path: tc.path, Msg: tc.msg}).Error(); got != tc.want {
 			t.Errorf("Error() of %q / %q\n got %q\nwant %q", tc.path, tc.msg, got, tc.want)
 		}
 	}
@@ -515,10 +515,10 @@ func TestParseLenient(t *testing.T) {
 		}
 	})
 	t.Run("exactly the limit", func(t *testing.T) {
-		body := "[" + strings.TrimSuffix(strings.Repeat(`{"eventType":"com.oraclecloud.computeapi.getinstance","eventID":"x"},`, MaxBatchEntries), ",") + "]"
+		body := "[" + strings.TrimSuffix(strings.Repeat(`{"eventType":"com.oraclecloud.computeapi.getinstance","eventID":"x"},`, maxBatchEntries), ",") + "]"
 		b := mustParse(t, nil, body)
-		if len(b.Unknown) != MaxBatchEntries {
-			t.Errorf("%d unknown, want %d", len(b.Unknown), MaxBatchEntries)
+		if len(b.Unknown) != maxBatchEntries {
+			t.Errorf("%d unknown, want %d", len(b.Unknown), maxBatchEntries)
 		}
 	})
 	t.Run("unparsable and out-of-range times are left unset", func(t *testing.T) {
@@ -542,8 +542,8 @@ func TestParseLenient(t *testing.T) {
 	})
 	t.Run("invalid UTF-8 is refused, not replaced", func(t *testing.T) {
 		_, err := Parse(nil, []byte("{\"cloudEventsVersion\":\"0.1\",\"eventType\":\"com.oraclecloud.identitycontrolplane.deleteuser\",\"eventID\":\"e\",\"data\":{\"additionalDetails\":{\"adminResourceName\":\"j\xffe\"}}}"), parseTestNow)
-		var pe *ParseError
-		if !errors.As(err, &pe) || pe.Code != CodeMalformedJSON || !strings.Contains(pe.Error(), "not valid UTF-8 (at byte 155)") {
+		var pe *parseError
+		if !errors.As(err, &pe) || pe.Code != codeMalformedJSON || !strings.Contains(pe.Error(), "not valid UTF-8 (at byte 155)") {
 			t.Errorf("got %v, want malformed_json naming the byte", err)
 		}
 	})

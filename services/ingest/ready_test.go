@@ -42,7 +42,7 @@ func TestReadinessFollowsAFullStore(t *testing.T) {
 	t.Cleanup(func() { _ = b.Close() })
 	cfg := DefaultConfig()
 	cfg.PublishTimeout = 2 * time.Second
-	svc, err := New(ctx, cfg, b, WithPassword(secret.NewValue(testPassword)), WithDomains(Domain{Name: "hub", OCIName: "Default"}))
+	svc, err := New(ctx, cfg, b, Webhook{Password: secret.NewValue(testPassword), Domains: []Domain{{Name: "hub", OCIName: "Default"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // During a rotation the new and the previous password both authenticate
@@ -20,7 +21,7 @@ func TestPreviousPasswordAcceptedDuringRotation(t *testing.T) {
 	t.Setenv("IAMFLOW_TEST_PREVIOUS_PASSWORD", previous)
 	var logs syncBuffer
 	h := newHarness(t, func(c *Config) { c.PreviousPassword = "env:IAMFLOW_TEST_PREVIOUS_PASSWORD" },
-		WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		servicekit.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 
 	for i, tc := range []struct {
 		user, pass string
@@ -88,7 +89,7 @@ func TestPreviousPasswordValidation(t *testing.T) {
 	t.Setenv("IAMFLOW_TEST_CURRENT_PASSWORD", testPassword)
 	cfg.Password = "env:IAMFLOW_TEST_CURRENT_PASSWORD"
 	cfg.PreviousPassword = "env:IAMFLOW_TEST_UNSET_PREVIOUS_PASSWORD"
-	_, err := New(context.Background(), cfg, newHarness(t, nil).bus)
+	_, err := New(context.Background(), cfg, newHarness(t, nil).bus, Webhook{})
 	if err == nil || !strings.Contains(err.Error(), "ingest previous_password") {
 		t.Errorf("New with an unset previous_password: %v", err)
 	}

@@ -19,13 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/durationpb"
-
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/secret"
-	"github.com/iamflow/iamflow/internal/servicestatus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/tlsfiles"
 )
@@ -35,135 +32,123 @@ const Name = "ingest"
 
 // Service is the ingest service. Create it with New.
 type Service struct {
+	kit      *servicekit.Kit
 	cfg      Config
 	bus      *bus.Bus
-	log      *slog.Logger
-	tel      *telemetry.Telemetry
 	domains  domainIndex
 	password secret.Value
 	previous secret.Value // accepted besides password during a rotation
 	confirm  *http.Client
 	tls      *tlsfiles.Reloader // nil: plain HTTP
-	version  string
 	metrics  *metrics
-	started  time.Time
 
 	counters  counters
 	seenTypes *logOnce // unknown event types already logged
 	seenDoms  *logOnce // unknown domains already logged
-	last      servicestatus.Last
 	degraded  atomic.Bool
 	store     storeState // JetStream out of room, for Ready
 
 	mu   sync.Mutex
 	addr net.Addr
-	ln   net.Listener // given with WithListener, used by the first Listen
+	ln   net.Listener // Webhook.Listener, used by the first Listen
 
-	mounts []mount // handlers served beside the webhook (WithHandler)
+	mounts []Mount // Webhook.Mounts, paths without a trailing slash
 }
 
-// mount is a handler served under a path.
-type mount struct {
-	path string
-	h    http.Handler
+// Webhook is what the process gives the webhook besides its configuration.
+type Webhook struct {
+	// Domains are the identity domains whose events are published; events
+	// from any other domain are acknowledged, counted and dropped.
+	Domains []Domain
+	// Password is the resolved Basic auth password (dev mode generates
+	// one); zero: New resolves cfg.Password.
+	Password secret.Value
+	// Listener, when set, is where the webhook serves instead of binding
+	// cfg.Listen, so a caller can know its address before the service runs.
+	Listener net.Listener
+	// ConfirmClient replaces the HTTP client that fetches subscription
+	// confirmation URLs (tests). Redirects stay restricted to the same host.
+	ConfirmClient *http.Client
+	// Mounts are handlers served on the webhook's listener beside the
+	// webhook: the SCIM endpoint of pushed sources (internal/scimserver)
+	// is mounted this way.
+	Mounts []Mount
 }
 
-// Option configures a Service.
-type Option func(*Service)
-
-// WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
-
-// WithTelemetry sets tracing and the HTTP instrumentation.
-func WithTelemetry(t *telemetry.Telemetry) Option { return func(s *Service) { s.tel = t } }
-
-// WithDomains sets the identity domains whose events are published; events
-// from any other domain are acknowledged, counted and dropped.
-func WithDomains(d ...Domain) Option { return func(s *Service) { s.domains = newDomainIndex(d) } }
-
-// WithPassword gives the resolved Basic auth password; without it New resolves
-// cfg.Password.
-func WithPassword(v secret.Value) Option { return func(s *Service) { s.password = v } }
-
-// WithConfirmClient replaces the HTTP client that fetches subscription
-// confirmation URLs (tests). Redirects stay restricted to the same host.
-func WithConfirmClient(c *http.Client) Option { return func(s *Service) { s.confirm = c } }
-
-// WithRegisterer registers the service's Prometheus metrics.
-func WithRegisterer(r prometheus.Registerer) Option {
-	return func(s *Service) { s.metrics = newMetrics(r) }
+// Mount is a handler served under a path (the path and everything below it).
+type Mount struct {
+	Path    string
+	Handler http.Handler
 }
 
-// WithListener makes the service serve on ln instead of binding cfg.Listen,
-// so a caller can know the webhook's address before the service runs.
-func WithListener(ln net.Listener) Option { return func(s *Service) { s.ln = ln } }
-
-// WithHandler serves h under path (path and everything below it) on the
-// webhook's listener, beside the webhook: the SCIM endpoint of pushed
-// sources (internal/scimserver) is mounted this way.
-func WithHandler(path string, h http.Handler) Option {
-	return func(s *Service) { s.mounts = append(s.mounts, mount{path: strings.TrimRight(path, "/"), h: h}) }
-}
-
-// WithVersion sets the version reported in status.
-func WithVersion(v string) Option { return func(s *Service) { s.version = v } }
-
-// New validates cfg and returns a Service publishing to b.
-func New(ctx context.Context, cfg Config, b *bus.Bus, opts ...Option) (*Service, error) {
+// New validates cfg and returns a Service publishing to b. The servicekit
+// options give it its logger, telemetry (tracing and the HTTP
+// instrumentation), metrics registerer and version.
+func New(ctx context.Context, cfg Config, b *bus.Bus, w Webhook, opts ...servicekit.Option) (*Service, error) {
 	if b == nil {
 		return nil, errors.New("ingest: no bus")
 	}
-	s := &Service{cfg: cfg, bus: b, log: slog.New(slog.DiscardHandler), domains: newDomainIndex(nil), started: time.Now(),
+	kit, err := servicekit.New(Name, b, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{kit: kit, cfg: cfg, bus: b, domains: newDomainIndex(w.Domains), password: w.Password,
+		confirm: w.ConfirmClient, ln: w.Listener, metrics: newMetrics(kit.Registerer()),
 		seenTypes: newLogOnce(1000), seenDoms: newLogOnce(1000)}
-	for _, o := range opts {
-		o(s)
+	for _, m := range w.Mounts {
+		s.mounts = append(s.mounts, Mount{Path: strings.TrimRight(m.Path, "/"), Handler: m.Handler})
 	}
 	if err := cfg.validate(!s.password.IsZero()); err != nil {
 		return nil, fmt.Errorf("ingest config: %w", err)
-	}
-	if s.metrics == nil {
-		s.metrics = newMetrics(nil)
-	}
-	if s.tel == nil {
-		s.tel = telemetry.Noop()
 	}
 	if s.confirm == nil {
 		s.confirm = newConfirmClient(cfg.Confirm.Timeout)
 	}
 	s.confirm = sameHostRedirects(s.confirm)
-	s.confirm.Transport = telemetry.HTTPTransport(s.confirm.Transport, s.tel)
-	if !cfg.Insecure && s.password.IsZero() {
-		pw, err := secret.Resolve(ctx, cfg.Password)
-		if err != nil {
-			return nil, fmt.Errorf("ingest password: %w", err)
-		}
-		s.password = pw
-	}
-	if !cfg.Insecure && !cfg.PreviousPassword.IsZero() {
-		pw, err := secret.Resolve(ctx, cfg.PreviousPassword)
-		if err != nil {
-			return nil, fmt.Errorf("ingest previous_password: %w", err)
-		}
-		s.previous = pw
-	}
-	if !cfg.Insecure {
-		if err := secret.CheckStrength("ingest.password", s.password); err != nil {
-			return nil, err
-		}
-		if !s.previous.IsZero() {
-			if err := secret.CheckStrength("ingest.previous_password", s.previous); err != nil {
-				return nil, err
-			}
-		}
+	s.confirm.Transport = telemetry.HTTPTransport(s.confirm.Transport, kit.Telemetry())
+	if err := s.resolvePasswords(ctx); err != nil {
+		return nil, err
 	}
 	if cfg.TLS.CertFile != "" {
-		r, err := tlsfiles.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, "", s.log)
+		r, err := tlsfiles.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, "", kit.Log())
 		if err != nil {
 			return nil, fmt.Errorf("ingest.tls: %w", err)
 		}
 		s.tls = r
 	}
 	return s, nil
+}
+
+// resolvePasswords resolves the webhook's password (unless given) and the
+// previous one of a rotation, and checks their strength (unless insecure).
+func (s *Service) resolvePasswords(ctx context.Context) error {
+	cfg := s.cfg
+	if cfg.Insecure {
+		return nil
+	}
+	if s.password.IsZero() {
+		pw, err := secret.Resolve(ctx, cfg.Password)
+		if err != nil {
+			return fmt.Errorf("ingest password: %w", err)
+		}
+		s.password = pw
+	}
+	if !cfg.PreviousPassword.IsZero() {
+		pw, err := secret.Resolve(ctx, cfg.PreviousPassword)
+		if err != nil {
+			return fmt.Errorf("ingest previous_password: %w", err)
+		}
+		s.previous = pw
+	}
+	if err := secret.CheckStrength("ingest.password", s.password); err != nil {
+		return err
+	}
+	if !s.previous.IsZero() {
+		if err := secret.CheckStrength("ingest.previous_password", s.previous); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Name returns "ingest".
@@ -174,10 +159,10 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(s.cfg.Path, http.HandlerFunc(s.serveEvents))
 	for _, m := range s.mounts {
-		mux.Handle(m.path, m.h)
-		mux.Handle(m.path+"/", m.h)
+		mux.Handle(m.Path, m.Handler)
+		mux.Handle(m.Path+"/", m.Handler)
 	}
-	return telemetry.HTTPHandler(mux, "ingest", s.tel)
+	return telemetry.HTTPHandler(mux, "ingest", s.kit.Telemetry())
 }
 
 // Listen binds the webhook's address. Run calls it; tests and dev mode call it
@@ -223,7 +208,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      s.cfg.PublishTimeout + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.kit.Log().Handler(), slog.LevelWarn),
 	}
 	tlsOn := s.tls != nil
 	if tlsOn {
@@ -232,7 +217,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info("ingest listening", "addr", ln.Addr().String(), "path", s.cfg.Path, "tls", tlsOn)
+	s.kit.Log().Info("ingest listening", "addr", ln.Addr().String(), "path", s.cfg.Path, "tls", tlsOn)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("ingest serve: %w", err)
@@ -246,20 +231,14 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Status reports the service's counters and last activity.
-func (s *Service) Status(context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name:     Name,
-		Version:  s.version,
-		Uptime:   durationpb.New(time.Since(s.started).Round(time.Second)),
-		State:    iamflowv1.State_STATE_RUNNING,
-		Counters: s.counters.snapshot(),
-	}
+// Status reports the service's counters and last activity. The webhook
+// answers from New on, so its state is RUNNING, or DEGRADED while JetStream
+// refuses events.
+func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
+	st := s.kit.Status(s.counters.snapshot())
+	st.State = iamflowv1.State_STATE_RUNNING
 	if s.degraded.Load() {
 		st.State = iamflowv1.State_STATE_DEGRADED
 	}
-	s.last.Fill(st)
-	return st
+	return s.kit.Report(ctx, st)
 }
-
-func (s *Service) recordError(err error) { s.last.Error(err, time.Now()) }

@@ -26,6 +26,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/internal/tlsfiles"
 	"github.com/iamflow/iamflow/internal/tlsfiles/tlstest"
@@ -43,7 +44,14 @@ type harness struct {
 	http *httptest.Server
 }
 
-func newHarness(t *testing.T, mutate func(*Config), opts ...Option) *harness {
+func newHarness(t *testing.T, mutate func(*Config), opts ...servicekit.Option) *harness {
+	t.Helper()
+	return newHarnessWith(t, mutate, Webhook{}, opts...)
+}
+
+// newHarnessWith is newHarness with w's domains (default hub and spoke) and
+// confirmation client.
+func newHarnessWith(t *testing.T, mutate func(*Config), w Webhook, opts ...servicekit.Option) *harness {
 	t.Helper()
 	srv := bustest.RunServer(t)
 	b := srv.Open(t)
@@ -53,11 +61,11 @@ func newHarness(t *testing.T, mutate func(*Config), opts ...Option) *harness {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	opts = append([]Option{
-		WithPassword(secret.NewValue(testPassword)),
-		WithDomains(Domain{Name: "hub", OCIName: "Default"}, Domain{Name: "spoke", ID: "ocid1.domain.oc1..spoke"}),
-	}, opts...)
-	svc, err := New(context.Background(), cfg, b, opts...)
+	w.Password = secret.NewValue(testPassword)
+	if w.Domains == nil {
+		w.Domains = []Domain{{Name: "hub", OCIName: "Default"}, {Name: "spoke", ID: "ocid1.domain.oc1..spoke"}}
+	}
+	svc, err := New(context.Background(), cfg, b, w, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +180,8 @@ func TestWebhookAcceptsEveryFixtureShape(t *testing.T) {
 	}
 	for _, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {
-			h := newHarness(t, func(c *Config) { c.Confirm.Auto = false },
-				WithDomains(Domain{Name: "any", OCIName: "Default"}))
+			h := newHarnessWith(t, func(c *Config) { c.Confirm.Auto = false },
+				Webhook{Domains: []Domain{{Name: "any", OCIName: "Default"}}})
 			batch, err := Parse(f.header, f.body, time.Now())
 			if err != nil {
 				t.Fatalf("fixture does not parse: %v", err)
@@ -390,7 +398,7 @@ func TestSubscriptionConfirmation(t *testing.T) {
 	}))
 	defer oci.Close()
 	u, _ := url.Parse(oci.URL)
-	h := newHarness(t, func(c *Config) { c.Confirm.AllowedHosts = []string{u.Hostname()} }, WithConfirmClient(oci.Client()))
+	h := newHarnessWith(t, func(c *Config) { c.Confirm.AllowedHosts = []string{u.Hostname()} }, Webhook{ConfirmClient: oci.Client()})
 	confirm := func(target string) (int, map[string]any) {
 		code, out, _ := h.post(`{"ConfirmationURL":"`+target+`"}`,
 			"X-OCI-NS-MessageType", "SubscriptionConfirmation", "X-OCI-NS-ConfirmationURL", target,
@@ -438,7 +446,7 @@ func TestConfirmClientRefusesPrivateAddresses(t *testing.T) {
 func TestConfirmationFailureAnswerAndLog(t *testing.T) {
 	var logs syncBuffer
 	h := newHarness(t, func(c *Config) { c.Confirm.AllowedHosts = []string{"*.notification.invalid"} },
-		WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+		servicekit.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	post := func(target string) (int, map[string]any) {
 		code, out, _ := h.post(`{"ConfirmationURL":"`+target+`"}`, "X-OCI-NS-MessageType", "SubscriptionConfirmation",
 			"X-OCI-NS-ConfirmationURL", target)
@@ -586,11 +594,11 @@ func TestWeakPasswordIsRefused(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Password = "env:IAMFLOW_TEST_WEAK_WEBHOOK_PASSWORD"
 	t.Setenv("IAMFLOW_TEST_WEAK_WEBHOOK_PASSWORD", "iamflow")
-	_, err := New(context.Background(), cfg, b)
+	_, err := New(context.Background(), cfg, b, Webhook{})
 	if err == nil || !strings.Contains(err.Error(), "ingest.password: too weak") || !strings.Contains(err.Error(), "openssl rand") {
 		t.Fatalf("New with a 7-character password = %v, want too weak and how to generate one", err)
 	}
-	if _, err := New(context.Background(), cfg, b, WithPassword(secret.NewValue("pw"))); err == nil {
+	if _, err := New(context.Background(), cfg, b, Webhook{Password: secret.NewValue("pw")}); err == nil {
 		t.Fatal("New accepted a 2-character password given directly")
 	}
 }
@@ -605,7 +613,7 @@ func TestWebhookServesTLSFromFiles(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.TLS = TLSConfig{CertFile: cert.CertFile, KeyFile: cert.KeyFile}
-	svc, err := New(context.Background(), cfg, b, WithPassword(secret.NewValue(testPassword)), WithDomains(Domain{Name: "hub", OCIName: "Default"}))
+	svc, err := New(context.Background(), cfg, b, Webhook{Password: secret.NewValue(testPassword), Domains: []Domain{{Name: "hub", OCIName: "Default"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/telemetry"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
@@ -37,8 +38,8 @@ func TestTraceContinuesAcrossNATS(t *testing.T) {
 	b := srv.Open(t, bus.WithTracerProvider(tel.TracerProvider), bus.WithPropagator(tel.Propagator))
 	cfg := DefaultConfig()
 	cfg.Password = "env:UNUSED"
-	svc, err := New(context.Background(), cfg, b, WithTelemetry(tel), WithPassword(secret.NewValue(testPassword)),
-		WithDomains(Domain{Name: "hub", OCIName: "Default"}))
+	svc, err := New(context.Background(), cfg, b, Webhook{Password: secret.NewValue(testPassword),
+		Domains: []Domain{{Name: "hub", OCIName: "Default"}}}, servicekit.WithTelemetry(tel))
 	if err != nil {
 		t.Fatal(err)
 	}

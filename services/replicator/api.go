@@ -2,14 +2,11 @@ package replicator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -17,24 +14,32 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 var _ iamflowv1.ReplicatorServiceServer = (*Service)(nil)
 
-// Register adds the iamflow.v1.ReplicatorService admin API to g.
-func (s *Service) Register(g *grpc.Server) { iamflowv1.RegisterReplicatorServiceServer(g, s) }
-
-// RegisterGateway adds the REST form of the admin API to mux (the routes
-// are in proto/iamflow/v1/iamflow.http.yaml, under /v1/replicator/).
-func (s *Service) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
-	return iamflowv1.RegisterReplicatorServiceHandlerServer(ctx, mux, s)
+// Endpoint is the iamflow.v1.ReplicatorService admin API, over gRPC and
+// REST (the routes are in proto/iamflow/v1/iamflow.http.yaml, under
+// /v1/replicator/).
+func (s *Service) Endpoint() servicekit.Endpoint {
+	return servicekit.NewEndpoint(iamflowv1.RegisterReplicatorServiceServer, iamflowv1.RegisterReplicatorServiceHandlerServer,
+		iamflowv1.ReplicatorServiceServer(s))
 }
+
+// apiErrors maps the service's errors to status codes; anything unexpected
+// is internal.
+var apiErrors = servicekit.APIErrors{}.
+	Map(codes.NotFound, errNoLink, errNoHold).
+	Map(codes.FailedPrecondition, errReconcileRunning).
+	Otherwise(codes.Internal)
 
 // GetReplicatorStatus reports every link (or one) per direction.
 func (s *Service) GetReplicatorStatus(ctx context.Context, req *iamflowv1.GetReplicatorStatusRequest) (*iamflowv1.GetReplicatorStatusResponse, error) {
-	ls, err := s.LinkStatus(ctx, req.GetLink())
+	ls, err := s.linkStatus(ctx, req.GetLink())
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.GetReplicatorStatusResponse{Links: ls}, nil
 }
@@ -46,7 +51,7 @@ func (s *Service) Reconcile(ctx context.Context, req *iamflowv1.ReconcileRequest
 	}
 	reps, err := s.ReconcileLink(ctx, req.GetLink(), req.GetDryRun())
 	if err != nil && len(reps) == 0 {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	// Errors of single directions are in their reports.
 	return &iamflowv1.ReconcileResponse{Reports: reps}, nil
@@ -55,7 +60,7 @@ func (s *Service) Reconcile(ctx context.Context, req *iamflowv1.ReconcileRequest
 // ListHolds lists the deletions held for approval.
 func (s *Service) ListHolds(ctx context.Context, req *iamflowv1.ListHoldsRequest) (*iamflowv1.ListHoldsResponse, error) {
 	resp := &iamflowv1.ListHoldsResponse{}
-	for _, h := range s.Holds(ctx, req.GetLink()) {
+	for _, h := range s.holds(ctx, req.GetLink()) {
 		resp.Holds = append(resp.Holds, holdProto(h))
 	}
 	return resp, nil
@@ -63,18 +68,18 @@ func (s *Service) ListHolds(ctx context.Context, req *iamflowv1.ListHoldsRequest
 
 // ApproveDeletions applies one hold's deletions.
 func (s *Service) ApproveDeletions(ctx context.Context, req *iamflowv1.ApproveDeletionsRequest) (*iamflowv1.ApproveDeletionsResponse, error) {
-	h, n, failed, err := s.Approve(ctx, req.GetId())
+	h, n, failed, err := s.approve(ctx, req.GetId())
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.ApproveDeletionsResponse{Hold: holdProto(h), Applied: int32(n), Failed: failed}, nil
 }
 
 // RejectDeletions discards one hold.
 func (s *Service) RejectDeletions(ctx context.Context, req *iamflowv1.RejectDeletionsRequest) (*iamflowv1.RejectDeletionsResponse, error) {
-	h, err := s.Reject(ctx, req.GetId())
+	h, err := s.reject(ctx, req.GetId())
 	if err != nil {
-		return nil, apiError(err)
+		return nil, apiErrors.Status(err)
 	}
 	return &iamflowv1.RejectDeletionsResponse{Hold: holdProto(h)}, nil
 }
@@ -97,7 +102,7 @@ func (s *Service) ListActions(ctx context.Context, req *iamflowv1.ListActionsReq
 	case limit > maxActions:
 		limit = maxActions
 	}
-	since := s.now().Add(-24 * time.Hour)
+	since := s.kit.Now().Add(-24 * time.Hour)
 	if req.GetSince() != nil {
 		since = req.GetSince().AsTime()
 	}
@@ -171,7 +176,7 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, req *iamflowv1.ReplayDe
 }
 
 // holdProto is a hold in the admin API's form.
-func holdProto(h Hold) *iamflowv1.Hold {
+func holdProto(h hold) *iamflowv1.Hold {
 	p := &iamflowv1.Hold{Id: h.ID, Link: h.Link, Target: h.Target, Reason: h.Reason, CreatedAt: timestamppb.New(h.At)}
 	for _, a := range h.Actions {
 		p.Actions = append(p.Actions, actionProto(a))
@@ -179,15 +184,61 @@ func holdProto(h Hold) *iamflowv1.Hold {
 	return p
 }
 
-// apiError maps the service's errors to gRPC status codes.
-func apiError(err error) error {
-	switch {
-	case errors.Is(err, ErrNoLink), errors.Is(err, ErrNoHold):
-		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, ErrReconcileRunning):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
+// holds lists the held deletions, oldest first; link "" lists all. The
+// list is read from the guard's bucket, so holds other replicas made show.
+func (s *Service) holds(ctx context.Context, link string) []hold {
+	if err := s.guard.refresh(ctx); err != nil {
+		s.kit.Log().Warn("guard state not readable; listing the holds this process knows", "error", err)
 	}
-	return status.Error(codes.Internal, fmt.Sprint(err))
+	var out []hold
+	for _, h := range s.guard.pending() {
+		if link == "" || h.Link == link {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// approve releases a hold and applies its deletions now. It
+// returns the hold, how many were applied and the failures.
+func (s *Service) approve(ctx context.Context, id string) (hold, int, []string, error) {
+	var d *direction
+	for _, h := range s.holds(ctx, "") {
+		if h.ID == id {
+			for _, x := range s.linkDirections(h.Link) {
+				if x.target == h.Target {
+					d = x
+				}
+			}
+		}
+	}
+	h, err := s.guard.approve(ctx, id)
+	if err != nil {
+		return h, 0, nil, err
+	}
+	if d == nil {
+		return h, 0, nil, fmt.Errorf("approve hold %q: link %q has no direction to %s any more", id, h.Link, h.Target)
+	}
+	applied := 0
+	var failed []string
+	c := cause{reconcile: "approve:" + id}
+	var buf auditBuf
+	defer d.flush(context.WithoutCancel(ctx), &buf)
+	for _, a := range h.Actions {
+		stale, err := d.applyApproved(ctx, a, c, &buf, h.At)
+		switch {
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("%s %s %q: %v", a.Kind, a.Entity, a.Name, err))
+		case stale:
+			failed = append(failed, fmt.Sprintf("%s %s %q: not applied: %s", a.Kind, a.Entity, a.Name, planner.ReasonStale))
+		default:
+			applied++
+		}
+	}
+	return h, applied, failed, nil
+}
+
+// reject discards a hold: its deletions are not applied.
+func (s *Service) reject(ctx context.Context, id string) (hold, error) {
+	return s.guard.reject(ctx, id)
 }

@@ -29,8 +29,7 @@ func TestAdminAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.svc.Register(srv.GRPC())
-	if err := srv.RegisterGateway(p.svc.RegisterGateway); err != nil {
+	if err := p.svc.Endpoint().ServeOn(srv); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(context.Background()); err != nil {

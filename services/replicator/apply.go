@@ -15,6 +15,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // memberBatch is the most members one PATCH adds or removes.
@@ -32,10 +33,10 @@ type cause struct {
 type applied struct {
 	writes int
 	// created maps source ids to the target ids made or adopted by the plan.
-	created map[Kind]map[string]string
+	created map[planner.Kind]map[string]string
 	// users are the states the target answered with for the users the plan
 	// created or changed, by target id.
-	users map[string]UserState
+	users map[string]planner.UserState
 	// added and removed are the member ids changed per target group id.
 	added, removed map[string][]string
 	// refused are the attributes the target refused while the plan was
@@ -53,10 +54,10 @@ type refusedAttr struct {
 // and held deletions too) in the audit trail. Add and remove actions for
 // one group are sent together, memberBatch at a time. It stops at the first
 // failure: what was done stays done, and the next reconcile plans the rest.
-func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (applied, error) {
-	res := applied{created: map[Kind]map[string]string{KindUser: {}, KindGroup: {}}, users: map[string]UserState{},
+func (d *direction) apply(ctx context.Context, p planner.Plan, c cause, buf *auditBuf) (applied, error) {
+	res := applied{created: map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}}, users: map[string]planner.UserState{},
 		added: map[string][]string{}, removed: map[string][]string{}}
-	resolve := func(k Kind, targetID, sourceID string) string {
+	resolve := func(k planner.Kind, targetID, sourceID string) string {
 		if targetID != "" {
 			return targetID
 		}
@@ -64,16 +65,16 @@ func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (
 	}
 	for i := 0; i < len(p.Actions); i++ {
 		a := p.Actions[i]
-		if a.Kind == ActSkip || a.Held || p.DryRun {
+		if a.Kind == planner.ActSkip || a.Held || p.DryRun {
 			d.record(ctx, buf, p, a, c, outcomeOf(a, p.DryRun), "")
 			continue
 		}
-		if a.Kind == ActAddMember || a.Kind == ActRemoveMember {
-			batch := []Action{a}
-			gid := resolve(KindGroup, a.TargetID, a.SourceID)
+		if a.Kind == planner.ActAddMember || a.Kind == planner.ActRemoveMember {
+			batch := []planner.Action{a}
+			gid := resolve(planner.KindGroup, a.TargetID, a.SourceID)
 			for i+1 < len(p.Actions) && len(batch) < memberBatch {
 				b := p.Actions[i+1]
-				if b.Kind != a.Kind || b.Held || resolve(KindGroup, b.TargetID, b.SourceID) != gid {
+				if b.Kind != a.Kind || b.Held || resolve(planner.KindGroup, b.TargetID, b.SourceID) != gid {
 					break
 				}
 				batch = append(batch, b)
@@ -83,7 +84,7 @@ func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (
 			if err != nil {
 				return res, err
 			}
-			if a.Kind == ActAddMember {
+			if a.Kind == planner.ActAddMember {
 				res.added[gid] = append(res.added[gid], ids...)
 			} else {
 				res.removed[gid] = append(res.removed[gid], ids...)
@@ -118,14 +119,14 @@ func (d *direction) apply(ctx context.Context, p Plan, c cause, buf *auditBuf) (
 }
 
 // applyOne applies one non-membership action.
-func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (identitydomain.Receipt, error) {
+func (d *direction) applyOne(ctx context.Context, a planner.Action, res *applied) (identitydomain.Receipt, error) {
 	var (
 		rc  identitydomain.Receipt
 		err error
 	)
 	scope := d.scope(a.Entity)
 	switch a.Kind {
-	case ActCreateUser:
+	case planner.ActCreateUser:
 		var u identitydomains.User
 		u, rc, err = d.tgt.CreateUser(ctx, a.User.SDKUser())
 		if refusal(err) {
@@ -135,7 +136,7 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 			err = d.remember(ctx, scope, a.SourceID, str(u.Id), originOf(rc, str(u.ExternalId), a.SourceID), res)
 			res.noteUser(u)
 		}
-	case ActCreateGroup:
+	case planner.ActCreateGroup:
 		var g identitydomains.Group
 		g, rc, err = d.tgt.CreateGroup(ctx, a.Group.SDKGroup())
 		if refusal(err) && a.Group.Description != "" {
@@ -144,42 +145,42 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 		if err == nil {
 			err = d.remember(ctx, scope, a.SourceID, str(g.Id), originOf(rc, str(g.ExternalId), a.SourceID), res)
 		}
-	case ActAdopt:
+	case planner.ActAdopt:
 		if len(a.Ops) > 0 {
-			if a.Entity == KindUser {
+			if a.Entity == planner.KindUser {
 				_, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...)
 			} else {
 				_, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...)
 			}
 		}
 		if err == nil {
-			err = d.remember(ctx, scope, a.SourceID, a.TargetID, OriginAdopted, res)
+			err = d.remember(ctx, scope, a.SourceID, a.TargetID, planner.OriginAdopted, res)
 		}
-	case ActUpdateUser:
+	case planner.ActUpdateUser:
 		var u identitydomains.User
 		if u, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
 			res.noteUser(u)
 		} else if refusal(err) {
-			rc, err = d.patchEach(ctx, KindUser, a.TargetID, a.Ops, res)
+			rc, err = d.patchEach(ctx, planner.KindUser, a.TargetID, a.Ops, res)
 		}
-	case ActDeactivateUser:
+	case planner.ActDeactivateUser:
 		// The retired user is forgotten, so a user that comes back is
 		// matched and adopted afresh, and no group reconcile counts the
 		// inactive copy as a member to keep.
 		if _, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
 			err = d.ids.Delete(ctx, scope, a.SourceID)
 		}
-	case ActForget:
+	case planner.ActForget:
 		err = d.ids.Delete(ctx, scope, a.SourceID)
-	case ActUpdateGroup:
+	case planner.ActUpdateGroup:
 		if _, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...); refusal(err) {
-			rc, err = d.patchEach(ctx, KindGroup, a.TargetID, a.Ops, res)
+			rc, err = d.patchEach(ctx, planner.KindGroup, a.TargetID, a.Ops, res)
 		}
-	case ActDeleteUser:
+	case planner.ActDeleteUser:
 		if rc, err = d.tgt.DeleteUser(ctx, a.TargetID, ""); err == nil {
 			err = d.ids.Delete(ctx, scope, a.SourceID)
 		}
-	case ActDeleteGroup:
+	case planner.ActDeleteGroup:
 		if rc, err = d.tgt.DeleteGroup(ctx, a.TargetID, ""); err == nil {
 			err = d.ids.Delete(ctx, scope, a.SourceID)
 		}
@@ -192,19 +193,19 @@ func (d *direction) applyOne(ctx context.Context, a Action, res *applied) (ident
 // originOf is how a create came to hold its object: a create that found
 // the object already there (its earlier response was lost) made it if it
 // carries the source id as externalId, else adopted it.
-func originOf(rc identitydomain.Receipt, externalID, sourceID string) Origin {
+func originOf(rc identitydomain.Receipt, externalID, sourceID string) planner.Origin {
 	if rc.Outcome == identitydomain.OutcomeExisted && externalID != sourceID {
-		return OriginAdopted
+		return planner.OriginAdopted
 	}
-	return OriginCreated
+	return planner.OriginCreated
 }
 
 // remember records a mapping made by a create or an adopt.
-func (d *direction) remember(ctx context.Context, s Scope, sourceID, targetID string, o Origin, res *applied) error {
+func (d *direction) remember(ctx context.Context, s scope, sourceID, targetID string, o planner.Origin, res *applied) error {
 	if targetID == "" {
 		return fmt.Errorf("the target returned no id")
 	}
-	if err := d.ids.Put(ctx, s, Mapping{SourceID: sourceID, TargetID: targetID, Origin: o}); err != nil {
+	if err := d.ids.Put(ctx, s, planner.Mapping{SourceID: sourceID, TargetID: targetID, Origin: o}); err != nil {
 		return err
 	}
 	res.created[s.Kind][sourceID] = targetID
@@ -215,16 +216,16 @@ func (d *direction) remember(ctx context.Context, s Scope, sourceID, targetID st
 // target takes is written, what it refuses is remembered (not sent again
 // for refusalTTL, listed in the status, audited) and does not hold back the
 // rest of the object, nor its memberships.
-func (d *direction) patchEach(ctx context.Context, k Kind, id string, ops []identitydomains.Operations, res *applied) (identitydomain.Receipt, error) {
+func (d *direction) patchEach(ctx context.Context, k planner.Kind, id string, ops []identitydomains.Operations, res *applied) (identitydomain.Receipt, error) {
 	var last identitydomain.Receipt
-	resource := ResourceGroup
-	if k == KindUser {
-		resource = ResourceUser
+	resource := planner.ResourceGroup
+	if k == planner.KindUser {
+		resource = planner.ResourceUser
 	}
 	for _, op := range ops {
 		var err error
 		var rc identitydomain.Receipt
-		if k == KindUser {
+		if k == planner.KindUser {
 			var u identitydomains.User
 			if u, rc, err = d.tgt.PatchUser(ctx, id, "", op); err == nil {
 				res.noteUser(u)
@@ -253,7 +254,7 @@ func (d *direction) patchEach(ctx context.Context, k Kind, id string, ops []iden
 // the name is what was refused), then each other attribute on its own
 // (patchEach), so one attribute the target will not take costs that
 // attribute, not the user.
-func (d *direction) createUserPiecewise(ctx context.Context, want UserState, res *applied) (identitydomains.User, identitydomain.Receipt, error) {
+func (d *direction) createUserPiecewise(ctx context.Context, want planner.UserState, res *applied) (identitydomains.User, identitydomain.Receipt, error) {
 	var (
 		u   identitydomains.User
 		rc  identitydomain.Receipt
@@ -264,11 +265,7 @@ func (d *direction) createUserPiecewise(ctx context.Context, want UserState, res
 		if named && !withName {
 			continue
 		}
-		body := identitydomains.User{UserName: ptr(want.UserName), ExternalId: ptr(want.ExternalID)}
-		if named {
-			body.Name = &identitydomains.UserName{GivenName: ptr(want.GivenName), FamilyName: ptr(want.FamilyName)}
-		}
-		if u, rc, err = d.tgt.CreateUser(ctx, body); err == nil {
+		if u, rc, err = d.tgt.CreateUser(ctx, want.SDKUserCore(named)); err == nil {
 			withName = !named && withName // the name is still to be set
 			break
 		}
@@ -279,16 +276,16 @@ func (d *direction) createUserPiecewise(ctx context.Context, want UserState, res
 	if err != nil || u.Id == nil {
 		return u, rc, err
 	}
-	ops := userOps(want)
+	ops := planner.PatchOps(want)
 	if withName {
 		if want.GivenName != "" {
-			ops = append(ops, identitydomain.Replace(AttrGivenName, want.GivenName))
+			ops = append(ops, identitydomain.Replace(planner.AttrGivenName, want.GivenName))
 		}
 		if want.FamilyName != "" {
-			ops = append(ops, identitydomain.Replace(AttrFamilyName, want.FamilyName))
+			ops = append(ops, identitydomain.Replace(planner.AttrFamilyName, want.FamilyName))
 		}
 	}
-	if _, err := d.patchEach(ctx, KindUser, *u.Id, ops, res); err != nil {
+	if _, err := d.patchEach(ctx, planner.KindUser, *u.Id, ops, res); err != nil {
 		return u, rc, err
 	}
 	return u, rc, nil
@@ -296,42 +293,21 @@ func (d *direction) createUserPiecewise(ctx context.Context, want UserState, res
 
 // createGroupPiecewise is createUserPiecewise for groups: displayName and
 // externalId, then the description on its own.
-func (d *direction) createGroupPiecewise(ctx context.Context, want GroupState, res *applied) (identitydomains.Group, identitydomain.Receipt, error) {
-	g, rc, err := d.tgt.CreateGroup(ctx, GroupState{DisplayName: want.DisplayName, ExternalID: want.ExternalID}.SDKGroup())
+func (d *direction) createGroupPiecewise(ctx context.Context, want planner.GroupState, res *applied) (identitydomains.Group, identitydomain.Receipt, error) {
+	g, rc, err := d.tgt.CreateGroup(ctx, planner.GroupState{DisplayName: want.DisplayName, ExternalID: want.ExternalID}.SDKGroup())
 	if err != nil || g.Id == nil {
 		return g, rc, err
 	}
-	op := identitydomain.Replace(groupAttrPath(AttrDescription), want.Description)
-	if _, err := d.patchEach(ctx, KindGroup, *g.Id, []identitydomains.Operations{op}, res); err != nil {
+	op := identitydomain.Replace(planner.GroupAttrPath(planner.AttrDescription), want.Description)
+	if _, err := d.patchEach(ctx, planner.KindGroup, *g.Id, []identitydomains.Operations{op}, res); err != nil {
 		return g, rc, err
 	}
 	return g, rc, nil
 }
 
-// userOps are the PATCH operations that set every attribute of u but
-// userName, externalId and name.
-func userOps(u UserState) []identitydomains.Operations {
-	var ops []identitydomains.Operations
-	if u.DisplayName != "" {
-		ops = append(ops, identitydomain.Replace(AttrDisplayName, u.DisplayName))
-	}
-	if len(u.Emails) > 0 {
-		ops = append(ops, identitydomain.Replace(AttrEmails, emailsValue(u.Emails)))
-	}
-	for _, a := range []string{AttrEmployeeNumber, AttrCostCenter, AttrOrganization, AttrDivision, AttrDepartment} {
-		if v := u.Custom[a]; v != "" {
-			ops = append(ops, identitydomain.Replace(userAttrPath(a), v))
-		}
-	}
-	if !u.Active {
-		ops = append(ops, identitydomain.Replace(AttrActive, false))
-	}
-	return ops
-}
-
 // noteUser keeps the state a target answered a user write with.
 func (res *applied) noteUser(u identitydomains.User) {
-	if s := FromSDKUser(u); s.ID != "" {
+	if s := planner.FromSDKUser(u); s.ID != "" {
 		res.users[s.ID] = s
 	}
 }
@@ -340,11 +316,11 @@ func (res *applied) noteUser(u identitydomains.User) {
 // and returns the member ids. A member whose recorded copy no longer
 // exists in the target makes the whole add fail: its stale mapping is
 // forgotten, so the retry finds or creates the user again.
-func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, batch []Action, gid string, resolve func(Kind, string, string) string, c cause) ([]string, error) {
+func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p planner.Plan, batch []planner.Action, gid string, resolve func(planner.Kind, string, string) string, c cause) ([]string, error) {
 	ids := make([]string, 0, len(batch))
 	for i := range batch {
 		batch[i].TargetID = gid
-		batch[i].MemberTargetID = resolve(KindUser, batch[i].MemberTargetID, batch[i].MemberSourceID)
+		batch[i].MemberTargetID = resolve(planner.KindUser, batch[i].MemberTargetID, batch[i].MemberSourceID)
 		ids = append(ids, batch[i].MemberTargetID)
 	}
 	var (
@@ -354,13 +330,13 @@ func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, bat
 	switch {
 	case gid == "":
 		err = errors.New("the group has no copy in the target")
-	case batch[0].Kind == ActAddMember:
+	case batch[0].Kind == planner.ActAddMember:
 		rc, err = d.tgt.AddMembers(ctx, gid, ids...)
 	default:
 		rc, err = d.tgt.RemoveMembers(ctx, gid, ids...)
 	}
 	if err != nil {
-		if batch[0].Kind == ActAddMember && !identitydomain.Retryable(err) {
+		if batch[0].Kind == planner.ActAddMember && !identitydomain.Retryable(err) {
 			d.forgetMissingUsers(ctx, batch)
 		}
 		for _, a := range batch {
@@ -377,22 +353,22 @@ func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p Plan, bat
 // rememberWrites records the fingerprints of the states a plan left its
 // objects in, so the events those writes cause in the target are known as
 // echoes. A record that cannot be stored costs a reconcile, nothing more.
-func (d *direction) rememberWrites(ctx context.Context, p Plan, res applied) {
+func (d *direction) rememberWrites(ctx context.Context, p planner.Plan, res applied) {
 	var errs []error
 	for id, u := range res.users {
-		errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, KindUser, id, d.rules.userFingerprint(u)))
+		errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, planner.KindUser, id, d.rules.UserFingerprint(u)))
 	}
-	if g := p.group; g != nil {
-		gid := res.created[KindGroup][g.sourceID]
+	if g := p.Group; g != nil {
+		gid := res.created[planner.KindGroup][g.SourceID]
 		wrote := gid != ""
 		for _, a := range p.Writes() {
-			if a.Entity == KindGroup && a.SourceID == g.sourceID && a.TargetID != "" {
+			if a.Entity == planner.KindGroup && a.SourceID == g.SourceID && a.TargetID != "" {
 				gid, wrote = a.TargetID, true
 			}
 		}
 		if wrote && gid != "" {
 			members := map[string]bool{}
-			for _, m := range g.members {
+			for _, m := range g.Members {
 				members[m] = true
 			}
 			for _, m := range res.added[gid] {
@@ -401,9 +377,9 @@ func (d *direction) rememberWrites(ctx context.Context, p Plan, res applied) {
 			for _, m := range res.removed[gid] {
 				delete(members, m)
 			}
-			want := g.want
+			want := g.Want
 			want.Members = slices.Collect(maps.Keys(members))
-			errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, KindGroup, gid, d.rules.groupFingerprint(want)))
+			errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, planner.KindGroup, gid, d.rules.GroupFingerprint(want)))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -413,13 +389,13 @@ func (d *direction) rememberWrites(ctx context.Context, p Plan, res applied) {
 
 // forgetMissingUsers drops the mappings of batch members whose target user
 // is gone.
-func (d *direction) forgetMissingUsers(ctx context.Context, batch []Action) {
+func (d *direction) forgetMissingUsers(ctx context.Context, batch []planner.Action) {
 	for _, a := range batch {
 		if a.MemberTargetID == "" || a.MemberSourceID == "" {
 			continue
 		}
 		if _, err := d.tgt.GetUser(ctx, a.MemberTargetID, "id"); errors.Is(err, identitydomain.ErrNotFound) {
-			if err := d.ids.Delete(ctx, d.scope(KindUser), a.MemberSourceID); err != nil {
+			if err := d.ids.Delete(ctx, d.scope(planner.KindUser), a.MemberSourceID); err != nil {
 				d.log.Warn("stale user mapping not forgotten", "link", d.link.Name, "source_id", a.MemberSourceID, "error", err)
 			}
 		}
@@ -427,11 +403,11 @@ func (d *direction) forgetMissingUsers(ctx context.Context, batch []Action) {
 }
 
 // outcomeOf is the audit outcome of an action not applied.
-func outcomeOf(a Action, dryRun bool) string {
+func outcomeOf(a planner.Action, dryRun bool) string {
 	switch {
 	case a.Held:
 		return "held"
-	case a.Kind == ActSkip:
+	case a.Kind == planner.ActSkip:
 		return "skipped"
 	case dryRun:
 		return "planned"
@@ -440,7 +416,7 @@ func outcomeOf(a Action, dryRun bool) string {
 }
 
 // record writes one audit record for action a.
-func (d *direction) record(ctx context.Context, buf *auditBuf, p Plan, a Action, c cause, outcome, detail string) {
+func (d *direction) record(ctx context.Context, buf *auditBuf, p planner.Plan, a planner.Action, c cause, outcome, detail string) {
 	before, after := map[string]string{}, map[string]string{}
 	for _, ch := range a.Changes {
 		if ch.Before != "" {
@@ -449,7 +425,7 @@ func (d *direction) record(ctx context.Context, buf *auditBuf, p Plan, a Action,
 		after[ch.Attr] = ch.After
 	}
 	typ := "User"
-	if a.Entity == KindGroup {
+	if a.Entity == planner.KindGroup {
 		typ = "Group"
 	}
 	rec := &iamflowv1.AuditRecord{
@@ -507,10 +483,10 @@ func (d *direction) flush(ctx context.Context, buf *auditBuf) {
 	recs := buf.recs
 	buf.recs = nil
 	buf.mu.Unlock()
-	if len(recs) == 0 || d.auditor == nil {
+	if len(recs) == 0 || d.audit == nil {
 		return
 	}
-	if err := d.auditor.RecordBatch(ctx, recs); err != nil {
+	if err := d.audit(ctx, recs); err != nil {
 		d.log.Error("audit records not stored", "link", d.link.Name, "target", d.target, "records", len(recs), "error", err)
 		d.stats.auditFailed.Add(int64(len(recs)))
 	}

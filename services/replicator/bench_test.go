@@ -12,11 +12,8 @@ import (
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
-
-// withoutCoalescing reconciles every event on its own: the baseline of
-// BenchmarkMembershipBurst.
-func withoutCoalescing() Option { return func(o *options) { o.noCoalesce = true } }
 
 // BenchmarkEventToTarget: a group created in the source, through its OCI
 // event, ingest, JetStream and the replicator, until its copy exists in the
@@ -68,14 +65,15 @@ func pct(ds []time.Duration, p int) float64 {
 // event the source emitted, with coalescing and without it (the baseline, same run).
 func BenchmarkMembershipBurst(b *testing.B) {
 	for _, c := range []struct {
-		name string
-		opts []Option
-	}{{"coalesced", nil}, {"baseline_uncoalesced", []Option{withoutCoalescing()}}} {
+		name       string
+		noCoalesce bool
+	}{{"coalesced", false}, {"baseline_uncoalesced", true}} {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				p := newPipeline(b, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
-				p.svc = p.newService(c.opts...)
+				p.svc = p.newService()
+				p.svc.noCoalesce = c.noCoalesce // every event reconciled on its own
 				src, tgt := p.sites["src"], p.sites["tgt"]
 				var groups, users []string
 				for g := range 4 {
@@ -188,7 +186,7 @@ func BenchmarkFullReconcile(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		svc, err := New(ctx, p.cfg, p.bus, map[string]Domain{"src": limited, "tgt": limitedT}, WithLogger(testLogger(b)))
+		svc, err := New(ctx, p.cfg, p.bus, map[string]Domain{"src": limited, "tgt": limitedT}, servicekit.WithLogger(testLogger(b)))
 		if err != nil {
 			b.Fatal(err)
 		}

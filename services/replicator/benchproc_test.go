@@ -15,6 +15,7 @@ import (
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // BenchmarkFullReconcileMemory is BenchmarkFullReconcile with the emulated
@@ -46,7 +47,7 @@ func BenchmarkFullReconcileMemory(b *testing.B) {
 		for name, url := range map[string]string{"src": srcURL, "tgt": tgtURL} {
 			clients[name] = newClientURL(b, name, url, iamflowClientID, iamflowSecret, false)
 		}
-		svc, err := New(context.Background(), config(link("hub", "src", "tgt")), bs, clients, WithLogger(testLogger(b)))
+		svc, err := New(context.Background(), config(link("hub", "src", "tgt")), bs, clients, servicekit.WithLogger(testLogger(b)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
-// decodeStrict reads a replicator section as internal/config does: unknown
+// decodeStrict reads a replicator section as internal/app/config does: unknown
 // keys are errors.
 func decodeStrict(t *testing.T, src string) (Config, error) {
 	t.Helper()
@@ -56,7 +58,7 @@ func TestConfigDecodesYAML(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 	l := cfg.Links[0]
-	if l.Delete.onlyManaged() || l.Guard.Window != 30*time.Minute || l.Attributes.Map["department"] != "costCenter" || !l.DryRun {
+	if l.Delete.ManagedOnly() || l.Guard.Window != 30*time.Minute || l.Attributes.Map["department"] != "costCenter" || !l.DryRun {
 		t.Errorf("decoded link = %+v", l)
 	}
 	if cfg.FullReconcile.Interval != 2*time.Hour {
@@ -77,14 +79,14 @@ func TestDefaultConfigIsValid(t *testing.T) {
 }
 
 func TestLinkDefaults(t *testing.T) {
-	l := Link{Name: "a", Source: "hub", Targets: []string{"spoke"}}.WithDefaults()
-	if !l.Delete.onlyManaged() || l.Delete.Users != PolicyDeactivate || l.Delete.Groups != PolicyDelete {
+	l := planner.Link{Name: "a", Source: "hub", Targets: []string{"spoke"}}.WithDefaults()
+	if !l.Delete.ManagedOnly() || l.Delete.Users != planner.PolicyDeactivate || l.Delete.Groups != planner.PolicyDelete {
 		t.Errorf("delete defaults = %+v", l.Delete)
 	}
-	if l.Match.User != MatchUserName || l.Match.Group != MatchDisplayName {
+	if l.Match.User != planner.MatchUserName || l.Match.Group != planner.MatchDisplayName {
 		t.Errorf("match defaults = %+v", l.Match)
 	}
-	if l.Guard != (GuardConfig{MaxDeletions: DefaultMaxDeletions, MaxPercent: DefaultMaxPercent, Window: DefaultGuardWindow}) {
+	if l.Guard != (planner.GuardConfig{MaxDeletions: planner.DefaultMaxDeletions, MaxPercent: planner.DefaultMaxPercent, Window: planner.DefaultGuardWindow}) {
 		t.Errorf("guard defaults = %+v", l.Guard)
 	}
 	if len(l.Attributes.User) == 0 || len(l.Attributes.Group) == 0 {
@@ -93,7 +95,9 @@ func TestLinkDefaults(t *testing.T) {
 }
 
 func TestValidateNamesTheKey(t *testing.T) {
-	ok := func() Link { return Link{Name: "hub-to-spoke", Source: "hub", Targets: []string{"spoke"}} }
+	ok := func() planner.Link {
+		return planner.Link{Name: "hub-to-spoke", Source: "hub", Targets: []string{"spoke"}}
+	}
 	tests := []struct {
 		name string
 		edit func(*Config)
@@ -106,7 +110,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"missing name", func(c *Config) { c.Links[0].Name = "" }, `links[0]: name: empty`},
 		{"name not key-safe", func(c *Config) { c.Links[0].Name = "Hub To Spoke" }, `name: "Hub To Spoke"; use lower-case`},
 		{"duplicate name", func(c *Config) {
-			c.Links = append(c.Links, Link{Name: "hub-to-spoke", Source: "x", Targets: []string{"y"}})
+			c.Links = append(c.Links, planner.Link{Name: "hub-to-spoke", Source: "x", Targets: []string{"y"}})
 		},
 			`links[1] "hub-to-spoke": name: also the name of links[0]`},
 		{"bad source", func(c *Config) { c.Links[0].Source = "Hub!" }, `source: "Hub!" is not a domain short name`},
@@ -116,7 +120,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"bidirectional with two targets", func(c *Config) { c.Links[0].Targets = []string{"a", "b"}; c.Links[0].Bidirectional = true },
 			`bidirectional: needs exactly one target`},
 		{"direction twice", func(c *Config) {
-			c.Links = append(c.Links, Link{Name: "back", Source: "spoke", Targets: []string{"hub"}})
+			c.Links = append(c.Links, planner.Link{Name: "back", Source: "spoke", Targets: []string{"hub"}})
 			c.Links[0].Bidirectional = true
 		}, `links[1] "back": spoke -> hub is also replicated by links[0]`},
 		{"unknown user attribute", func(c *Config) { c.Links[0].Attributes.User = []string{"shoeSize"} },
@@ -145,7 +149,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig()
-			c.Links = []Link{ok()}
+			c.Links = []planner.Link{ok()}
 			tt.edit(&c)
 			err := c.Validate()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -156,7 +160,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 }
 
 func TestCheckDomains(t *testing.T) {
-	c := Config{Links: []Link{{Name: "l", Source: "hub", Targets: []string{"spoke", "ghost"}}}}
+	c := Config{Links: []planner.Link{{Name: "l", Source: "hub", Targets: []string{"spoke", "ghost"}}}}
 	if err := c.CheckDomains([]string{"hub", "spoke", "ghost"}); err != nil {
 		t.Fatalf("all known: %v", err)
 	}

@@ -11,25 +11,21 @@ import (
 	"time"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
-
-// Auditor stores audit records in batches; *audit.Writer is one.
-type Auditor interface {
-	RecordBatch(ctx context.Context, rs []*iamflowv1.AuditRecord) error
-}
 
 // direction is one direction of a link: the source domain copied into one
 // target domain. A bidirectional link has two per target.
 type direction struct {
-	link           Link
-	rules          *Rules
+	link           planner.Link
+	rules          *planner.Rules
 	source, target string
 	src, tgt       Domain
-	ids            *IDMap
-	guard          *Guard
+	ids            *idMap
+	guard          *guard
 	fences         *fences
 	writes         *ownWrites
-	auditor        Auditor
+	audit          func(ctx context.Context, recs []*iamflowv1.AuditRecord) error // servicekit.Kit.AuditBatch
 	log            *slog.Logger
 	now            func() time.Time
 
@@ -75,8 +71,8 @@ func (st *dirStats) setProgress(format string, args ...any) {
 func (d *direction) name() string { return d.link.Name + " " + d.source + "->" + d.target }
 
 // scope is the id-map scope of kind k in this direction.
-func (d *direction) scope(k Kind) Scope {
-	return Scope{Link: d.link.Name, Source: d.source, Target: d.target, Kind: k}
+func (d *direction) scope(k planner.Kind) scope {
+	return scope{Link: d.link.Name, Source: d.source, Target: d.target, Kind: k}
 }
 
 // errUnsupported marks events the replicator has nothing to do for.
@@ -91,22 +87,22 @@ const staleAttempts = 3
 // event reconciles the group with its members (so a burst of membership
 // changes to one group costs one read of each side and one write). The
 // event only says where to look: what to do comes from the state read now.
-func (d *direction) handle(ctx context.Context, e *iamflowv1.IdentityEvent) (Plan, error) {
+func (d *direction) handle(ctx context.Context, e *iamflowv1.IdentityEvent) (planner.Plan, error) {
 	id := e.GetResource().GetId()
 	if id == "" {
-		return Plan{}, fmt.Errorf("%w: %s event %s names no resource id", errUnsupported, e.GetType(), e.GetId())
+		return planner.Plan{}, fmt.Errorf("%w: %s event %s names no resource id", errUnsupported, e.GetType(), e.GetId())
 	}
-	var kind Kind
+	var kind planner.Kind
 	switch e.GetKind() {
 	case iamflowv1.Kind_KIND_USER:
 		// Every user event, capability changes too: events of one user are
 		// coalesced and only the newest is handled, so skipping one kind
 		// would skip the others with it.
-		kind = KindUser
+		kind = planner.KindUser
 	case iamflowv1.Kind_KIND_GROUP, iamflowv1.Kind_KIND_MEMBERSHIP:
-		kind = KindGroup
+		kind = planner.KindGroup
 	default:
-		return Plan{}, errUnsupported
+		return planner.Plan{}, errUnsupported
 	}
 	for attempt := 1; ; attempt++ {
 		p, err := d.reconcileOne(ctx, kind, id, cause{eventID: e.GetId()})
@@ -121,17 +117,17 @@ func (d *direction) handle(ctx context.Context, e *iamflowv1.IdentityEvent) (Pla
 // sides, plans and applies, so no other reconcile of the object runs in
 // between, here or in another replica, and its plan is never older than a
 // change already applied.
-func (d *direction) reconcileOne(ctx context.Context, kind Kind, id string, c cause) (Plan, error) {
+func (d *direction) reconcileOne(ctx context.Context, kind planner.Kind, id string, c cause) (planner.Plan, error) {
 	ls := d.fences.set()
 	if _, err := ls.take(ctx, d.scope(kind).key(id), primaryWait, time.Time{}); err != nil {
-		return Plan{}, err
+		return planner.Plan{}, err
 	}
 	readAt := d.now()
 	var (
-		p   Plan
+		p   planner.Plan
 		err error
 	)
-	if kind == KindUser {
+	if kind == planner.KindUser {
 		p, err = d.reconcileUser(ctx, id)
 	} else {
 		p, err = d.reconcileGroup(ctx, id)
@@ -154,50 +150,50 @@ func (d *direction) reconcileOne(ctx context.Context, kind Kind, id string, c ca
 // reconcileUser reads one user on both sides and plans. A user whose
 // current state is what the replicator itself wrote there (the reverse
 // direction of a bidirectional link) is an echo: nothing to copy back.
-func (d *direction) reconcileUser(ctx context.Context, sourceID string) (Plan, error) {
+func (d *direction) reconcileUser(ctx context.Context, sourceID string) (planner.Plan, error) {
 	in, err := d.userInput(ctx, sourceID)
 	if err != nil {
-		return Plan{}, err
+		return planner.Plan{}, err
 	}
 	if in.Source != nil {
-		echo, err := d.writes.is(ctx, d.link.Name, d.source, KindUser, sourceID, d.rules.userFingerprint(*in.Source))
+		echo, err := d.writes.is(ctx, d.link.Name, d.source, planner.KindUser, sourceID, d.rules.UserFingerprint(*in.Source))
 		if err != nil {
-			return Plan{}, err
+			return planner.Plan{}, err
 		}
 		if echo {
-			return d.echo(KindUser, sourceID), nil
+			return d.echo(planner.KindUser, sourceID), nil
 		}
 	}
 	return d.rules.PlanUser(d.target, in), nil
 }
 
 // reconcileGroup reads one group and its members on both sides and plans.
-func (d *direction) reconcileGroup(ctx context.Context, sourceID string) (Plan, error) {
+func (d *direction) reconcileGroup(ctx context.Context, sourceID string) (planner.Plan, error) {
 	src, err := readGroup(ctx, d.src, sourceID, true)
 	if err != nil {
-		return Plan{}, fmt.Errorf("read group %s in %s: %w", sourceID, d.source, err)
+		return planner.Plan{}, fmt.Errorf("read group %s in %s: %w", sourceID, d.source, err)
 	}
 	if src != nil {
-		echo, err := d.writes.is(ctx, d.link.Name, d.source, KindGroup, sourceID, d.rules.groupFingerprint(*src))
+		echo, err := d.writes.is(ctx, d.link.Name, d.source, planner.KindGroup, sourceID, d.rules.GroupFingerprint(*src))
 		if err != nil {
-			return Plan{}, err
+			return planner.Plan{}, err
 		}
 		if echo {
-			return d.echo(KindGroup, sourceID), nil
+			return d.echo(planner.KindGroup, sourceID), nil
 		}
 	}
 	in, err := d.groupInput(ctx, src, sourceID, true)
 	if err != nil {
-		return Plan{}, err
+		return planner.Plan{}, err
 	}
 	return d.rules.PlanGroup(d.target, in), nil
 }
 
 // echo is the plan of an event that echoes the replicator's own write.
-func (d *direction) echo(k Kind, sourceID string) Plan {
-	p := d.rules.newPlan(d.target)
+func (d *direction) echo(k planner.Kind, sourceID string) planner.Plan {
+	p := d.rules.NewPlan(d.target)
 	p.Source = d.source
-	p.Actions = []Action{skip(k, sourceID, ReasonEcho)}
+	p.Actions = []planner.Action{planner.Skip(k, sourceID, planner.ReasonEcho)}
 	return p
 }
 
@@ -205,7 +201,7 @@ func (d *direction) echo(k Kind, sourceID string) Plan {
 // target's objects, 0 when unknown), takes the leases of the objects it
 // writes (refusing it with errStale when one of them was reconciled from a
 // read newer than readAt), applies it and audits it. The caller releases ls.
-func (d *direction) execute(ctx context.Context, p Plan, c cause, targetCount int, ls *leaseSet, readAt time.Time) (applied, error) {
+func (d *direction) execute(ctx context.Context, p planner.Plan, c cause, targetCount int, ls *leaseSet, readAt time.Time) (applied, error) {
 	if p.Deletions() > 0 {
 		var gerr error
 		p, gerr = d.guard.Check(ctx, d.link.Guard, p, targetCount)
@@ -213,7 +209,7 @@ func (d *direction) execute(ctx context.Context, p Plan, c cause, targetCount in
 			d.log.Error("mass-deletion guard state not saved; deletions held", "link", d.link.Name, "target", d.target, "error", gerr)
 		}
 	}
-	if echo := len(p.Actions) == 1 && p.Actions[0].Reason == ReasonEcho; echo {
+	if echo := len(p.Actions) == 1 && p.Actions[0].Reason == planner.ReasonEcho; echo {
 		d.stats.echoes.Add(1)
 	}
 	if !p.DryRun {
@@ -245,24 +241,24 @@ func ignoreStale(err error) error {
 // source object took over since (a user deleted and re-created under the
 // same name, whose copy the new user adopted) is not the old one's to
 // deactivate, delete or overwrite any more.
-func (d *direction) validate(ctx context.Context, p Plan) error {
+func (d *direction) validate(ctx context.Context, p planner.Plan) error {
 	made := map[string]bool{}
 	for _, a := range p.Writes() {
-		var k Kind
+		var k planner.Kind
 		var sid string
 		switch a.Kind {
-		case ActCreateUser, ActCreateGroup, ActAdopt:
+		case planner.ActCreateUser, planner.ActCreateGroup, planner.ActAdopt:
 			made[string(a.Entity)+"/"+a.SourceID] = true
 			continue
-		case ActUpdateUser, ActDeactivateUser, ActDeleteUser, ActForget:
-			k, sid = KindUser, a.SourceID
-		case ActUpdateGroup, ActDeleteGroup:
-			k, sid = KindGroup, a.SourceID
-		case ActRemoveMember:
+		case planner.ActUpdateUser, planner.ActDeactivateUser, planner.ActDeleteUser, planner.ActForget:
+			k, sid = planner.KindUser, a.SourceID
+		case planner.ActUpdateGroup, planner.ActDeleteGroup:
+			k, sid = planner.KindGroup, a.SourceID
+		case planner.ActRemoveMember:
 			if a.MemberSourceID == "" || a.MemberTargetID == "" {
 				continue
 			}
-			k, sid = KindUser, a.MemberSourceID
+			k, sid = planner.KindUser, a.MemberSourceID
 		default:
 			continue
 		}
@@ -270,7 +266,7 @@ func (d *direction) validate(ctx context.Context, p Plan) error {
 			continue
 		}
 		want := a.TargetID
-		if a.Kind == ActRemoveMember {
+		if a.Kind == planner.ActRemoveMember {
 			want = a.MemberTargetID
 		}
 		mp, found, err := d.ids.Get(ctx, d.scope(k), sid)
@@ -290,14 +286,14 @@ func (d *direction) validate(ctx context.Context, p Plan) error {
 // user re-created under the same name, whose copy the new one adopts). A
 // target object's key is the key of the same object seen from the reverse
 // direction, so a bidirectional link shares one lease per object.
-func (d *direction) writeKeys(p Plan) []string {
+func (d *direction) writeKeys(p planner.Plan) []string {
 	var keys []string
 	for _, a := range p.Writes() {
-		k := KindGroup
+		k := planner.KindGroup
 		switch a.Kind {
-		case ActCreateUser, ActUpdateUser, ActDeactivateUser, ActDeleteUser, ActForget:
-			k = KindUser
-		case ActAdopt:
+		case planner.ActCreateUser, planner.ActUpdateUser, planner.ActDeactivateUser, planner.ActDeleteUser, planner.ActForget:
+			k = planner.KindUser
+		case planner.ActAdopt:
 			k = a.Entity
 		}
 		if a.SourceID != "" {
@@ -316,7 +312,7 @@ func (d *direction) writeKeys(p Plan) []string {
 // leases it is applied only if none of its objects was reconciled from a
 // newer read since; otherwise it is not applied and stale is true (the
 // newer reconcile saw more than the listing did). Audit records go to buf.
-func (d *direction) applyListed(ctx context.Context, p Plan, c cause, buf *auditBuf, readAt time.Time) (res applied, stale bool, err error) {
+func (d *direction) applyListed(ctx context.Context, p planner.Plan, c cause, buf *auditBuf, readAt time.Time) (res applied, stale bool, err error) {
 	ls := d.fences.set()
 	for _, k := range d.writeKeys(p) {
 		fresh, err := ls.take(ctx, k, primaryWait, readAt)
@@ -347,11 +343,11 @@ func (d *direction) applyListed(ctx context.Context, p Plan, c cause, buf *audit
 // leaves, goes with them). If the source says otherwise now (the object came
 // back), nothing is applied and stale is true. An action without a source
 // object to read is applied against the hold's read, as a listing is.
-func (d *direction) applyApproved(ctx context.Context, a Action, c cause, buf *auditBuf, heldAt time.Time) (stale bool, err error) {
+func (d *direction) applyApproved(ctx context.Context, a planner.Action, c cause, buf *auditBuf, heldAt time.Time) (stale bool, err error) {
 	a.Held = false
 	kind := a.Entity
-	if a.SourceID == "" || (kind != KindUser && kind != KindGroup) {
-		p := Plan{Link: d.link.Name, Source: d.source, Target: d.target, Actions: []Action{a}}
+	if a.SourceID == "" || (kind != planner.KindUser && kind != planner.KindGroup) {
+		p := planner.Plan{Link: d.link.Name, Source: d.source, Target: d.target, Actions: []planner.Action{a}}
 		_, stale, err := d.applyListed(ctx, p, c, buf, heldAt)
 		return stale, err
 	}
@@ -360,13 +356,13 @@ func (d *direction) applyApproved(ctx context.Context, a Action, c cause, buf *a
 		return false, err
 	}
 	readAt := d.now()
-	var p Plan
-	if kind == KindUser {
+	var p planner.Plan
+	if kind == planner.KindUser {
 		p, err = d.reconcileUser(ctx, a.SourceID)
 	} else {
 		p, err = d.reconcileGroup(ctx, a.SourceID)
 	}
-	if err != nil || !slices.ContainsFunc(p.Actions, func(x Action) bool { return x.Kind == a.Kind && x.TargetID == a.TargetID }) {
+	if err != nil || !slices.ContainsFunc(p.Actions, func(x planner.Action) bool { return x.Kind == a.Kind && x.TargetID == a.TargetID }) {
 		ls.release(ctx, time.Time{})
 		return err == nil, err
 	}
@@ -395,7 +391,7 @@ func (d *direction) applyApproved(ctx context.Context, a Action, c cause, buf *a
 
 // applyPlan applies and audits a plan (already past the guard), then
 // remembers the states it left its objects in.
-func (d *direction) applyPlan(ctx context.Context, p Plan, c cause) (applied, error) {
+func (d *direction) applyPlan(ctx context.Context, p planner.Plan, c cause) (applied, error) {
 	var buf auditBuf
 	res, err := d.apply(ctx, p, c, &buf)
 	if err == nil {

@@ -1,18 +1,15 @@
 // Package replicator mirrors users, groups and memberships from a source
 // Identity Domain (or any SCIM 2.0 server) to target domains.
 //
-//   - Config and Link (config.go): the replication links, validated up front
-//     (Config.Validate, then Config.CheckDomains with the configured domains).
-//   - UserState and GroupState (model.go): comparable snapshots of the SDK
-//     models; SDKUser and SDKGroup give create bodies.
-//   - Rules (rules.go, planuser.go, plangroup.go): PlanUser and PlanGroup,
-//     pure level-triggered planners that compare the source's current state
-//     with the target's and return the minimal Plan. The event path and the
-//     full reconcile use the same planners.
-//   - IDMap (idmap.go): source id -> target id per link, direction and kind,
+//   - Config (config.go): the replication links (planner.Link), validated
+//     up front (Config.Validate, then Config.CheckDomains with the
+//     configured domains).
+//   - planner: the pure planner (models, rules, PlanUser and PlanGroup), a
+//     package of its own that the event path and the full reconcile share.
+//   - idMap (idmap.go): source id -> target id per link, direction and kind,
 //     in JetStream KV, with a reverse entry that says what iamflow manages.
 //     One target object is the copy of one source object.
-//   - Guard (guard.go): the mass-deletion guard; holds wait in KV for approval.
+//   - guard (guard.go): the mass-deletion guard; holds wait in KV for approval.
 //   - fences (fence.go): per-object leases and watermarks in KV.
 //   - ownWrites (ownwrites.go): fingerprints of the states the replicator
 //     wrote, for echo suppression.
@@ -22,10 +19,10 @@
 //   - full.go: the full reconcile, listing both sides and planning every
 //     object against an in-memory index, deletions last and judged together
 //     by the guard.
-//   - Service (service.go, schedule.go, status.go, api.go): one durable
-//     consumer per target, coalescing per entity, the scheduled full
-//     reconcile claimed through KV so replicas run it once, and the
-//     ReplicatorService admin API.
+//   - Service (service.go, events.go, resync.go, status.go, api.go): one
+//     durable consumer per target, coalescing per entity (events.go), the
+//     scheduled full reconcile claimed through KV so replicas run it once
+//     (resync.go), and the ReplicatorService admin API.
 //
 // # Events are triggers
 //

@@ -14,6 +14,7 @@ import (
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 func anyPtr(v any) *any { return &v }
@@ -26,7 +27,7 @@ func replace(path string, v any) identitydomains.Operations {
 // and JetStream, and the target converges, change after change.
 func TestEndToEnd(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	l.Delete.Users = PolicyDelete
+	l.Delete.Users = planner.PolicyDelete
 	p := newPipeline(t, config(l), pipelineOpts{})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	step := func(what string) {
@@ -75,8 +76,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []ActionKind{ActCreateGroup, ActUpdateGroup, ActCreateUser, ActAddMember, ActUpdateUser,
-		ActRemoveMember, ActDeleteUser, ActDeleteGroup} {
+	for _, k := range []planner.ActionKind{planner.ActCreateGroup, planner.ActUpdateGroup, planner.ActCreateUser, planner.ActAddMember, planner.ActUpdateUser,
+		planner.ActRemoveMember, planner.ActDeleteUser, planner.ActDeleteGroup} {
 		if kinds[string(k)] == 0 {
 			t.Errorf("no applied %s in the audit trail: %v", k, kinds)
 		}
@@ -218,7 +219,7 @@ func TestBidirectionalNoEcho(t *testing.T) {
 		t.Errorf("writes after settling: east %d -> %d, west %d -> %d", eastW, writes(east.emu), westW, writes(west.emu))
 	}
 	st := p.svc.Status(context.Background())
-	if st.Counters[CounterEchoes] == 0 {
+	if st.Counters[counterEchoes] == 0 {
 		t.Errorf("no echo recognised: %v", st.Counters)
 	}
 	t.Logf("counters: %v; east writes %d, west writes %d", st.Counters, eastW, westW)

@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// FenceBucket is the JetStream KV bucket of the replicator's per-object
+// fenceBucket is the JetStream KV bucket of the replicator's per-object
 // leases and watermarks.
-const FenceBucket = "iamflow_replicator_fence"
+const fenceBucket = "iamflow_replicator_fence"
 
 // fenceMaxAge bounds how long a watermark is kept after its object was last
 // reconciled: longer than any plan can wait (a full reconcile of a large
@@ -85,11 +85,11 @@ type fenceState struct {
 
 func openFences(ctx context.Context, js jetstream.JetStream, pl Placement, now func() time.Time, log *slog.Logger) (*fences, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: FenceBucket, Description: "iamflow replicator: per-object leases and watermarks",
+		Bucket: fenceBucket, Description: "iamflow replicator: per-object leases and watermarks",
 		History: 1, TTL: fenceMaxAge, Storage: pl.Storage, Replicas: pl.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("replicator: create bucket %s: %w", FenceBucket, err)
+		return nil, fmt.Errorf("replicator: create bucket %s: %w", fenceBucket, err)
 	}
 	return &fences{kv: kv, holder: holderID(), now: now, log: log, local: map[string]*localLock{}}, nil
 }
@@ -207,9 +207,9 @@ func (l *lease) renew() {
 	}
 }
 
-// Mark is the object's watermark when the lease was taken: the newest
+// watermark is the object's watermark when the lease was taken: the newest
 // source read a reconcile of it was based on (zero if none is recorded).
-func (l *lease) Mark() time.Time {
+func (l *lease) watermark() time.Time {
 	if l.mark == 0 {
 		return time.Time{}
 	}

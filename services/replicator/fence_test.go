@@ -101,8 +101,8 @@ func TestFenceWatermark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !l.Mark().IsZero() || !l.fresh(t0) {
-		t.Fatalf("new object: mark %v, fresh(t0) %v", l.Mark(), l.fresh(t0))
+	if !l.watermark().IsZero() || !l.fresh(t0) {
+		t.Fatalf("new object: mark %v, fresh(t0) %v", l.watermark(), l.fresh(t0))
 	}
 	l.release(ctx, t1) // a reconcile read at t1 applied its plan
 
@@ -124,8 +124,8 @@ func TestFenceWatermark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !l.Mark().Equal(t1) {
-		t.Fatalf("mark %v, want %v", l.Mark(), t1)
+	if !l.watermark().Equal(t1) {
+		t.Fatalf("mark %v, want %v", l.watermark(), t1)
 	}
 	l.release(ctx, time.Time{})
 }

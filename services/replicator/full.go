@@ -10,11 +10,11 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
-
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // reconcileWorkers is how many objects a full reconcile works on at once.
@@ -34,11 +34,11 @@ const actionStale = "skipped_stale"
 // sides, by id, and the user mappings. It grows with the directory (tens of
 // megabytes for 50,000 users), never with the history.
 type fullIndex struct {
-	srcUsers  map[string]*UserState
-	tgtUsers  map[string]*UserState
+	srcUsers  map[string]*planner.UserState
+	tgtUsers  map[string]*planner.UserState
 	tgtByName map[string]string // lower-case userName -> id
 	tgtByExt  map[string]string // externalId -> id
-	userMaps  map[string]Mapping
+	userMaps  map[string]planner.Mapping
 	managed   map[string]bool // target user id -> iamflow created or adopted it
 }
 
@@ -47,13 +47,13 @@ type report struct {
 	r *iamflowv1.ReconcileReport
 }
 
-func (rp *report) add(p Plan) {
+func (rp *report) add(p planner.Plan) {
 	for _, a := range p.Actions {
 		rp.r.Actions[string(a.Kind)]++
 		if a.Held {
 			rp.r.HeldDeletions++
 		}
-		if a.Kind == ActSkip && !rp.r.DryRun {
+		if a.Kind == planner.ActSkip && !rp.r.DryRun {
 			continue // skips are counted, not listed, outside dry runs
 		}
 		if len(rp.r.Planned) >= maxReportActions {
@@ -106,7 +106,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	// reconciled from a newer read (by its event) is not applied.
 	readAt := d.now()
 	var mu sync.Mutex // guards rp, deletions and the index's maps while workers run
-	run := func(p Plan) error {
+	run := func(p planner.Plan) error {
 		if dryRun {
 			p.DryRun = true
 		}
@@ -118,7 +118,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		}
 		// Skips are counted in the report, not audited: a reconcile would
 		// otherwise record every out-of-scope object every time.
-		p.Actions = slices.DeleteFunc(slices.Clone(p.Actions), func(a Action) bool { return a.Kind == ActSkip })
+		p.Actions = slices.DeleteFunc(slices.Clone(p.Actions), func(a planner.Action) bool { return a.Kind == planner.ActSkip })
 		if len(p.Actions) == 0 {
 			return nil
 		}
@@ -132,7 +132,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	}
 	// runEach applies the actions of a plan one by one (deletions, judged
 	// together by the guard, but each fenced on its own).
-	runEach := func(p Plan) error {
+	runEach := func(p planner.Plan) error {
 		if dryRun || p.DryRun {
 			return run(p)
 		}
@@ -141,11 +141,11 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		mu.Unlock()
 		var errs []error
 		for _, a := range p.Actions {
-			if a.Kind == ActSkip || a.Held {
+			if a.Kind == planner.ActSkip || a.Held {
 				continue
 			}
 			one := p
-			one.Actions = []Action{a}
+			one.Actions = []planner.Action{a}
 			_, stale, err := d.applyListed(ctx, one, c, &buf, readAt)
 			if stale {
 				mu.Lock()
@@ -161,9 +161,9 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		}
 		return errors.Join(errs...)
 	}
-	var deletions Plan
+	var deletions planner.Plan
 	deletions.Link, deletions.Source, deletions.Target, deletions.DryRun = d.link.Name, d.source, d.target, dryRun || d.link.DryRun
-	split := func(p Plan) Plan {
+	split := func(p planner.Plan) planner.Plan {
 		keep := p
 		keep.Actions = nil
 		mu.Lock()
@@ -187,9 +187,9 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(reconcileWorkers)
 	var seen atomic.Int64
-	inputs := make([]UserInput, 0, len(ix.srcUsers)) // read before the workers write the index
+	inputs := make([]planner.UserInput, 0, len(ix.srcUsers)) // read before the workers write the index
 	for _, src := range ix.srcUsers {
-		in := UserInput{Source: src, SourceComplete: true, Declares: dc}
+		in := planner.UserInput{Source: src, SourceComplete: true, Declares: dc}
 		if mp, ok := ix.userMaps[src.ID]; ok {
 			in.Mapping = &mp
 			in.Mapped = ix.tgtUsers[mp.TargetID]
@@ -225,7 +225,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		if len(ix.srcUsers) == 0 {
 			return fmt.Errorf("the source listed no users while %s has mapped users: nothing is deleted", d.name())
 		}
-		split(d.rules.PlanUser(d.target, UserInput{SourceComplete: true, Mapping: &mp, Mapped: ix.tgtUsers[mp.TargetID]}))
+		split(d.rules.PlanUser(d.target, planner.UserInput{SourceComplete: true, Mapping: &mp, Mapped: ix.tgtUsers[mp.TargetID]}))
 	}
 
 	// Groups, with their members.
@@ -238,7 +238,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		return fmt.Errorf("list groups of %s: %w", d.target, err)
 	}
 	rp.r.SourceGroups, rp.r.TargetGroups = int64(len(srcGroups)), int64(len(tgtGroups))
-	gByName, gByExt := map[string]*GroupState{}, map[string]*GroupState{}
+	gByName, gByExt := map[string]*planner.GroupState{}, map[string]*planner.GroupState{}
 	for _, g := range tgtGroups {
 		gByName[strings.ToLower(g.DisplayName)] = g
 		if g.ExternalID != "" {
@@ -246,7 +246,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		}
 	}
 	res := d.fullResolver(ix)
-	groupMaps, err := d.ids.All(ctx, d.scope(KindGroup))
+	groupMaps, err := d.ids.all(ctx, d.scope(planner.KindGroup))
 	if err != nil {
 		return err
 	}
@@ -254,13 +254,13 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	g.SetLimit(reconcileWorkers)
 	seen.Store(0)
 	for id, src := range srcGroups {
-		in := GroupInput{Source: src, SourceComplete: true, Declares: dc}
+		in := planner.GroupInput{Source: src, SourceComplete: true, Declares: dc}
 		if mp, found := groupMaps[id]; found {
 			in.Mapping = &mp
 			in.Mapped = tgtGroups[mp.TargetID]
 		}
 		if in.Mapped == nil {
-			if d.link.Match.Group == MatchExternalID {
+			if d.link.Match.Group == planner.MatchExternalID {
 				in.Matched = gByExt[id]
 			} else {
 				in.Matched = gByName[strings.ToLower(src.DisplayName)]
@@ -268,7 +268,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		}
 		g.Go(func() error {
 			var current []string
-			if t, _ := d.rules.targetGroup(in); t != nil {
+			if t := d.rules.TargetGroup(in); t != nil {
 				current = t.Members
 			}
 			if ok, _ := d.rules.GroupInScope(*src); ok {
@@ -297,7 +297,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		if len(srcGroups) == 0 {
 			return fmt.Errorf("the source listed no groups while %s has mapped groups: nothing is deleted", d.name())
 		}
-		split(d.rules.PlanGroup(d.target, GroupInput{SourceComplete: true, Mapping: &mp, Mapped: tgtGroups[mp.TargetID]}))
+		split(d.rules.PlanGroup(d.target, planner.GroupInput{SourceComplete: true, Mapping: &mp, Mapped: tgtGroups[mp.TargetID]}))
 	}
 
 	// Deletions, judged together.
@@ -315,13 +315,13 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 
 // indexUsers lists the users of both sides and loads the user mappings.
 func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, error) {
-	ix := &fullIndex{srcUsers: map[string]*UserState{}, tgtUsers: map[string]*UserState{},
-		tgtByName: map[string]string{}, tgtByExt: map[string]string{}, userMaps: map[string]Mapping{}, managed: map[string]bool{}}
+	ix := &fullIndex{srcUsers: map[string]*planner.UserState{}, tgtUsers: map[string]*planner.UserState{},
+		tgtByName: map[string]string{}, tgtByExt: map[string]string{}, userMaps: map[string]planner.Mapping{}, managed: map[string]bool{}}
 	for u, err := range d.tgt.Users(ctx, identitydomain.ListOptions{}) {
 		if err != nil {
 			return nil, fmt.Errorf("list users of %s: %w", d.target, err)
 		}
-		s := FromSDKUser(u)
+		s := planner.FromSDKUser(u)
 		ix.tgtUsers[s.ID] = &s
 		ix.tgtByName[strings.ToLower(s.UserName)] = s.ID
 		if s.ExternalID != "" {
@@ -335,14 +335,14 @@ func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, err
 		if err != nil {
 			return nil, fmt.Errorf("list users of %s: %w", d.source, err)
 		}
-		s := FromSDKUser(u)
+		s := planner.FromSDKUser(u)
 		ix.srcUsers[s.ID] = &s
 		if len(ix.srcUsers)%5000 == 0 {
 			d.stats.setProgress("reading source users: %d", len(ix.srcUsers))
 		}
 	}
 	rp.r.SourceUsers, rp.r.TargetUsers = int64(len(ix.srcUsers)), int64(len(ix.tgtUsers))
-	maps, err := d.ids.All(ctx, d.scope(KindUser))
+	maps, err := d.ids.all(ctx, d.scope(planner.KindUser))
 	if err != nil {
 		return nil, err
 	}
@@ -354,9 +354,9 @@ func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, err
 }
 
 // match finds the target user src matches in the index.
-func (ix *fullIndex) match(rule string, src UserState) *UserState {
+func (ix *fullIndex) match(rule string, src planner.UserState) *planner.UserState {
 	id := ix.tgtByName[strings.ToLower(src.UserName)]
-	if rule == MatchExternalID {
+	if rule == planner.MatchExternalID {
 		id = ix.tgtByExt[src.ID]
 	}
 	return ix.tgtUsers[id]
@@ -364,11 +364,11 @@ func (ix *fullIndex) match(rule string, src UserState) *UserState {
 
 // noteUser records in the index what a user action did (or, in a dry run,
 // would do), so the memberships planned next find the user.
-func (d *direction) noteUser(ctx context.Context, ix *fullIndex, mu *sync.Mutex, a Action, dryRun bool) {
-	if a.Kind != ActCreateUser && a.Kind != ActAdopt {
+func (d *direction) noteUser(ctx context.Context, ix *fullIndex, mu *sync.Mutex, a planner.Action, dryRun bool) {
+	if a.Kind != planner.ActCreateUser && a.Kind != planner.ActAdopt {
 		return
 	}
-	mp := Mapping{SourceID: a.SourceID, TargetID: a.TargetID, Origin: OriginCreated}
+	mp := planner.Mapping{SourceID: a.SourceID, TargetID: a.TargetID, Origin: planner.OriginCreated}
 	if dryRun || d.link.DryRun {
 		if mp.TargetID == "" {
 			mp.TargetID = plannedID
@@ -376,7 +376,7 @@ func (d *direction) noteUser(ctx context.Context, ix *fullIndex, mu *sync.Mutex,
 	} else {
 		var found bool
 		var err error
-		if mp, found, err = d.ids.Get(ctx, d.scope(KindUser), a.SourceID); err != nil || !found {
+		if mp, found, err = d.ids.Get(ctx, d.scope(planner.KindUser), a.SourceID); err != nil || !found {
 			return // the membership reconcile reads it again
 		}
 	}
@@ -393,12 +393,12 @@ func (d *direction) noteUser(ctx context.Context, ix *fullIndex, mu *sync.Mutex,
 // a listing, so one pass reads them; when it refuses them (a group too
 // large), or for any other server, which may leave members out of a
 // listing without saying so, each group's members are read on their own.
-func listGroups(ctx context.Context, dom Domain) (map[string]*GroupState, error) {
+func listGroups(ctx context.Context, dom Domain) (map[string]*planner.GroupState, error) {
 	caps, err := dom.Capabilities(ctx)
-	if err != nil || !caps.Discovered || !caps.Declares(ResourceGroup, identitydomain.SchemaGroupExtension+":description") {
+	if err != nil || !caps.Discovered || !caps.Declares(planner.ResourceGroup, identitydomain.SchemaGroupExtension+":description") {
 		return listGroupsPaged(ctx, dom)
 	}
-	out := map[string]*GroupState{}
+	out := map[string]*planner.GroupState{}
 	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: withMembers}) {
 		if errors.Is(err, identitydomain.ErrInvalidRequest) {
 			return listGroupsPaged(ctx, dom)
@@ -406,14 +406,14 @@ func listGroups(ctx context.Context, dom Domain) (map[string]*GroupState, error)
 		if err != nil {
 			return nil, err
 		}
-		s := FromSDKGroup(g)
+		s := planner.FromSDKGroup(g)
 		out[s.ID] = &s
 	}
 	return out, nil
 }
 
 // listGroupsPaged lists the groups, then reads each one's members.
-func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*GroupState, error) {
+func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*planner.GroupState, error) {
 	var ids []string
 	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: []string{"id"}}) {
 		if err != nil {
@@ -421,7 +421,7 @@ func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*GroupState, e
 		}
 		ids = append(ids, str(g.Id))
 	}
-	out := map[string]*GroupState{}
+	out := map[string]*planner.GroupState{}
 	for _, id := range ids {
 		s, err := readGroup(ctx, dom, id, true)
 		if err != nil {
@@ -435,7 +435,7 @@ func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*GroupState, e
 }
 
 // actionProto is an action in the admin API's form.
-func actionProto(a Action) *iamflowv1.PlannedAction {
+func actionProto(a planner.Action) *iamflowv1.PlannedAction {
 	pa := &iamflowv1.PlannedAction{Kind: string(a.Kind), Entity: string(a.Entity), Name: a.Name, SourceId: a.SourceID,
 		TargetId: a.TargetID, MemberSourceId: a.MemberSourceID, MemberTargetId: a.MemberTargetID, MemberName: a.MemberName, Reason: a.Reason, Held: a.Held}
 	for _, c := range a.Changes {

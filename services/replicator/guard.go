@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
-// ErrNoHold is returned by Approve and Reject for an unknown hold id.
-var ErrNoHold = errors.New("no such hold")
+// errNoHold is returned by approve and reject for an unknown hold id.
+var errNoHold = errors.New("no such hold")
 
-// Guard is the mass-deletion guard. Check counts the deletions
+// guard is the mass-deletion guard. Check counts the deletions
 // (delete_user, delete_group, deactivate_user) a plan would apply, per link
 // and target: when they would exceed the link's guard.max_deletions within
 // guard.window, or guard.max_percent of the target's objects in one
@@ -26,38 +28,38 @@ var ErrNoHold = errors.New("no such hold")
 // recorded as a Hold for an operator to approve or reject. Other actions
 // go ahead.
 //
-// NewGuard keeps holds and the window in memory; OpenGuard keeps them in a
+// newGuard keeps holds and the window in memory; openGuard keeps them in a
 // JetStream KV bucket too (written through, loaded on open), so holds
 // survive restarts. Either way one process owns a link's guard: replicas
 // sharing a consumer do not see each other's window (see the package notes).
-type Guard struct {
+type guard struct {
 	now func() time.Time
 	kv  jetstream.KeyValue // nil: memory only
 
 	mu     sync.Mutex
 	recent map[string][]time.Time // link/target -> times of applied deletions
-	holds  map[string]Hold
+	holds  map[string]hold
 	seq    int
 }
 
-// Hold is a set of deletions waiting for approval.
-type Hold struct {
-	ID      string    `json:"id"`
-	Link    string    `json:"link"`
-	Target  string    `json:"target"`
-	Reason  string    `json:"reason"`
-	At      time.Time `json:"at"`
-	Actions []Action  `json:"actions"`
+// hold is a set of deletions waiting for approval.
+type hold struct {
+	ID      string           `json:"id"`
+	Link    string           `json:"link"`
+	Target  string           `json:"target"`
+	Reason  string           `json:"reason"`
+	At      time.Time        `json:"at"`
+	Actions []planner.Action `json:"actions"`
 }
 
-// DefaultGuardBucket is the JetStream KV bucket of holds and windows.
-const DefaultGuardBucket = "iamflow_replicator_guard"
+// defaultGuardBucket is the JetStream KV bucket of holds and windows.
+const defaultGuardBucket = "iamflow_replicator_guard"
 
-// OpenGuard returns a guard whose holds and windows are kept in bucket
-// (created or updated; "" is DefaultGuardBucket) and loaded from it now.
-func OpenGuard(ctx context.Context, js jetstream.JetStream, bucket string, pl Placement, now func() time.Time) (*Guard, error) {
+// openGuard returns a guard whose holds and windows are kept in bucket
+// (created or updated; "" is defaultGuardBucket) and loaded from it now.
+func openGuard(ctx context.Context, js jetstream.JetStream, bucket string, pl Placement, now func() time.Time) (*guard, error) {
 	if bucket == "" {
-		bucket = DefaultGuardBucket
+		bucket = defaultGuardBucket
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: bucket, Description: "iamflow replicator: mass-deletion holds and windows", History: 1, Storage: pl.Storage, Replicas: pl.Replicas,
@@ -65,19 +67,19 @@ func OpenGuard(ctx context.Context, js jetstream.JetStream, bucket string, pl Pl
 	if err != nil {
 		return nil, fmt.Errorf("replicator: create bucket %s: %w", bucket, err)
 	}
-	g := NewGuard(now)
+	g := newGuard(now)
 	g.kv = kv
-	if err := g.Refresh(ctx); err != nil {
+	if err := g.refresh(ctx); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-// Refresh reloads the holds and windows from the bucket, so replicas of the
+// refresh reloads the holds and windows from the bucket, so replicas of the
 // service see each other's holds and deletions (nothing without a bucket).
 // Check, Approve and Reject refresh on their own; call it before Holds when
 // another process may have changed them.
-func (g *Guard) Refresh(ctx context.Context) error {
+func (g *guard) refresh(ctx context.Context) error {
 	if g.kv == nil {
 		return nil
 	}
@@ -86,7 +88,7 @@ func (g *Guard) Refresh(ctx context.Context) error {
 		return fmt.Errorf("replicator: read guard state: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
-	holds, recent := map[string]Hold{}, map[string][]time.Time{}
+	holds, recent := map[string]hold{}, map[string][]time.Time{}
 	for {
 		var e jetstream.KeyValueEntry
 		select {
@@ -100,7 +102,7 @@ func (g *Guard) Refresh(ctx context.Context) error {
 		k := e.Key()
 		switch {
 		case strings.HasPrefix(k, "hold."):
-			var h Hold
+			var h hold
 			if err := json.Unmarshal(e.Value(), &h); err != nil {
 				return fmt.Errorf("replicator: decode guard state %s: %w", k, err)
 			}
@@ -120,7 +122,7 @@ func (g *Guard) Refresh(ctx context.Context) error {
 }
 
 // save writes v at key (nothing without a bucket); v nil deletes the key.
-func (g *Guard) save(ctx context.Context, key string, v any) error {
+func (g *guard) save(ctx context.Context, key string, v any) error {
 	if g.kv == nil {
 		return nil
 	}
@@ -140,12 +142,12 @@ func (g *Guard) save(ctx context.Context, key string, v any) error {
 	return nil
 }
 
-// NewGuard returns a guard reading the time from now (nil: time.Now).
-func NewGuard(now func() time.Time) *Guard {
+// newGuard returns a guard reading the time from now (nil: time.Now).
+func newGuard(now func() time.Time) *guard {
 	if now == nil {
 		now = time.Now
 	}
-	return &Guard{now: now, recent: map[string][]time.Time{}, holds: map[string]Hold{}}
+	return &guard{now: now, recent: map[string][]time.Time{}, holds: map[string]hold{}}
 }
 
 // Check returns p with its deletions held when they trip the guard.
@@ -154,13 +156,13 @@ func NewGuard(now func() time.Time) *Guard {
 // plan is marked the same way but nothing is recorded. When the guard's
 // bucket cannot be written, every deletion of the plan is held and the error
 // returned: the caller applies the rest and retries later.
-func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount int) (Plan, error) {
-	cfg = Link{Guard: cfg}.withDefaults().Guard
+func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Plan, targetCount int) (planner.Plan, error) {
+	cfg = planner.Link{Guard: cfg}.WithDefaults().Guard
 	n := p.Deletions()
 	if n == 0 {
 		return p, nil
 	}
-	if err := g.Refresh(ctx); err != nil && !p.DryRun {
+	if err := g.refresh(ctx); err != nil && !p.DryRun {
 		return holdAll(p, "guard state not readable"), err
 	}
 	g.mu.Lock()
@@ -205,7 +207,7 @@ func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount 
 	if p.DryRun {
 		return p, nil
 	}
-	var held []Action
+	var held []planner.Action
 	for _, a := range p.Actions {
 		if a.Held {
 			held = append(held, a)
@@ -214,7 +216,7 @@ func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount 
 	g.seq++
 	// The random part keeps ids of replicas sharing the bucket apart.
 	id := fmt.Sprintf("%s.%s.%d.%d-%s", p.Link, p.Target, now.UnixNano(), g.seq, rand.Text()[:8])
-	h := Hold{ID: id, Link: p.Link, Target: p.Target, Reason: reason, At: now, Actions: held}
+	h := hold{ID: id, Link: p.Link, Target: p.Target, Reason: reason, At: now, Actions: held}
 	g.holds[id] = h // held in memory even if not saved: fail safe
 	if err := g.save(ctx, "hold."+id, h); err != nil {
 		return p, err
@@ -223,7 +225,7 @@ func (g *Guard) Check(ctx context.Context, cfg GuardConfig, p Plan, targetCount 
 }
 
 // holdAll marks every deletion of p held with reason.
-func holdAll(p Plan, reason string) Plan {
+func holdAll(p planner.Plan, reason string) planner.Plan {
 	for i, a := range p.Actions {
 		if a.IsDeletion() {
 			a.Held, a.Reason = true, joinReason(a.Reason, "held: "+reason)
@@ -234,7 +236,7 @@ func holdAll(p Plan, reason string) Plan {
 }
 
 // prune drops deletions older than window and returns the rest.
-func (g *Guard) prune(key string, now time.Time, window time.Duration) []time.Time {
+func (g *guard) prune(key string, now time.Time, window time.Duration) []time.Time {
 	ts := g.recent[key]
 	i := 0
 	for i < len(ts) && !ts[i].After(now.Add(-window)) {
@@ -245,15 +247,15 @@ func (g *Guard) prune(key string, now time.Time, window time.Duration) []time.Ti
 	return ts
 }
 
-// Holds returns the pending holds, oldest first.
-func (g *Guard) Holds() []Hold {
+// pending returns the pending holds, oldest first.
+func (g *guard) pending() []hold {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]Hold, 0, len(g.holds))
+	out := make([]hold, 0, len(g.holds))
 	for _, h := range g.holds {
 		out = append(out, h)
 	}
-	slices.SortFunc(out, func(a, b Hold) int {
+	slices.SortFunc(out, func(a, b hold) int {
 		if c := a.At.Compare(b.At); c != 0 {
 			return c
 		}
@@ -262,18 +264,18 @@ func (g *Guard) Holds() []Hold {
 	return out
 }
 
-// Approve releases a hold: its actions are returned, no longer held, for
+// approve releases a hold: its actions are returned, no longer held, for
 // the caller to apply (a level-triggered caller may instead reconcile the
 // entities again), and count against the window.
-func (g *Guard) Approve(ctx context.Context, id string) (Hold, error) {
-	if err := g.Refresh(ctx); err != nil {
-		return Hold{}, fmt.Errorf("approve hold %q: %w", id, err)
+func (g *guard) approve(ctx context.Context, id string) (hold, error) {
+	if err := g.refresh(ctx); err != nil {
+		return hold{}, fmt.Errorf("approve hold %q: %w", id, err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h, ok := g.holds[id]
 	if !ok {
-		return Hold{}, fmt.Errorf("approve hold %q: %w", id, ErrNoHold)
+		return hold{}, fmt.Errorf("approve hold %q: %w", id, errNoHold)
 	}
 	key := h.Link + "." + h.Target
 	now := g.now()
@@ -284,32 +286,32 @@ func (g *Guard) Approve(ctx context.Context, id string) (Hold, error) {
 		grown = append(grown, now)
 	}
 	if err := g.save(ctx, "window."+key, grown); err != nil {
-		return Hold{}, fmt.Errorf("approve hold %q: %w", id, err)
+		return hold{}, fmt.Errorf("approve hold %q: %w", id, err)
 	}
 	if err := g.save(ctx, "hold."+id, nil); err != nil {
-		return Hold{}, fmt.Errorf("approve hold %q: %w", id, err)
+		return hold{}, fmt.Errorf("approve hold %q: %w", id, err)
 	}
 	g.recent[key] = grown
 	delete(g.holds, id)
 	return h, nil
 }
 
-// Reject drops a hold: its deletions are not applied. The objects stay in
+// reject drops a hold: its deletions are not applied. The objects stay in
 // the target; a later reconcile plans them again (and the guard judges
 // them again), so a rejection is best followed by a fix in the source or
 // the link's scope.
-func (g *Guard) Reject(ctx context.Context, id string) (Hold, error) {
-	if err := g.Refresh(ctx); err != nil {
-		return Hold{}, fmt.Errorf("reject hold %q: %w", id, err)
+func (g *guard) reject(ctx context.Context, id string) (hold, error) {
+	if err := g.refresh(ctx); err != nil {
+		return hold{}, fmt.Errorf("reject hold %q: %w", id, err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h, ok := g.holds[id]
 	if !ok {
-		return Hold{}, fmt.Errorf("reject hold %q: %w", id, ErrNoHold)
+		return hold{}, fmt.Errorf("reject hold %q: %w", id, errNoHold)
 	}
 	if err := g.save(ctx, "hold."+id, nil); err != nil {
-		return Hold{}, fmt.Errorf("reject hold %q: %w", id, err)
+		return hold{}, fmt.Errorf("reject hold %q: %w", id, err)
 	}
 	delete(g.holds, id)
 	return h, nil

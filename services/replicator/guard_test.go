@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // clock is an injected clock tests move by hand.
@@ -19,16 +20,16 @@ func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)} }
 
 // deletions returns a plan with n delete_user actions and one update.
-func deletions(n int) Plan {
-	p := Plan{Link: "l", Source: "hub", Target: "spoke"}
-	p.Actions = append(p.Actions, Action{Kind: ActUpdateUser, TargetID: "keep"})
+func deletions(n int) planner.Plan {
+	p := planner.Plan{Link: "l", Source: "hub", Target: "spoke"}
+	p.Actions = append(p.Actions, planner.Action{Kind: planner.ActUpdateUser, TargetID: "keep"})
 	for i := range n {
-		p.Actions = append(p.Actions, Action{Kind: ActDeleteUser, TargetID: fmt.Sprintf("t%d", i)})
+		p.Actions = append(p.Actions, planner.Action{Kind: planner.ActDeleteUser, TargetID: fmt.Sprintf("t%d", i)})
 	}
 	return p
 }
 
-func heldCount(p Plan) int {
+func heldCount(p planner.Plan) int {
 	n := 0
 	for _, a := range p.Actions {
 		if a.Held {
@@ -39,7 +40,7 @@ func heldCount(p Plan) int {
 }
 
 // check runs g.Check and fails the test on an error.
-func check(t *testing.T, g *Guard, p Plan, count int) Plan {
+func check(t *testing.T, g *guard, p planner.Plan, count int) planner.Plan {
 	t.Helper()
 	out, err := g.Check(context.Background(), cfg, p, count)
 	if err != nil {
@@ -48,23 +49,23 @@ func check(t *testing.T, g *Guard, p Plan, count int) Plan {
 	return out
 }
 
-var cfg = GuardConfig{MaxDeletions: 3, MaxPercent: 50, Window: time.Hour}
+var cfg = planner.GuardConfig{MaxDeletions: 3, MaxPercent: 50, Window: time.Hour}
 
 func TestGuardLetsFewDeletionsThrough(t *testing.T) {
-	g := NewGuard(newClock().now)
+	g := newGuard(newClock().now)
 	p := check(t, g, deletions(3), 100)
-	if heldCount(p) != 0 || len(p.Writes()) != 4 || len(g.Holds()) != 0 {
-		t.Fatalf("plan %s\nholds %+v", p, g.Holds())
+	if heldCount(p) != 0 || len(p.Writes()) != 4 || len(g.pending()) != 0 {
+		t.Fatalf("plan %s\nholds %+v", p, g.pending())
 	}
 }
 
 func TestGuardHoldsOverMaxInOneReconcile(t *testing.T) {
-	g := NewGuard(newClock().now)
+	g := newGuard(newClock().now)
 	p := check(t, g, deletions(4), 100)
-	if heldCount(p) != 4 || len(p.Writes()) != 1 || p.Writes()[0].Kind != ActUpdateUser {
+	if heldCount(p) != 4 || len(p.Writes()) != 1 || p.Writes()[0].Kind != planner.ActUpdateUser {
 		t.Fatalf("plan %s", p)
 	}
-	hs := g.Holds()
+	hs := g.pending()
 	if len(hs) != 1 || len(hs[0].Actions) != 4 || !strings.Contains(hs[0].Reason, "max_deletions 3") {
 		t.Fatalf("holds = %+v", hs)
 	}
@@ -72,7 +73,7 @@ func TestGuardHoldsOverMaxInOneReconcile(t *testing.T) {
 
 func TestGuardCountsTheWindow(t *testing.T) {
 	c := newClock()
-	g := NewGuard(c.now)
+	g := newGuard(c.now)
 	if p := check(t, g, deletions(2), 0); heldCount(p) != 0 {
 		t.Fatal("first two held")
 	}
@@ -80,7 +81,7 @@ func TestGuardCountsTheWindow(t *testing.T) {
 	if p := check(t, g, deletions(2), 0); heldCount(p) != 2 {
 		t.Fatalf("2+2 in the window not held: %s", p)
 	}
-	if _, err := g.Reject(context.Background(), g.Holds()[0].ID); err != nil {
+	if _, err := g.reject(context.Background(), g.pending()[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	c.advance(31 * time.Minute) // the first two leave the window
@@ -90,7 +91,7 @@ func TestGuardCountsTheWindow(t *testing.T) {
 }
 
 func TestGuardHoldsOverPercent(t *testing.T) {
-	g := NewGuard(newClock().now)
+	g := newGuard(newClock().now)
 	p := check(t, g, deletions(2), 3) // 67% of 3 objects
 	if heldCount(p) != 2 || !strings.Contains(p.Actions[1].Reason, "max_percent") {
 		t.Fatalf("plan %s", p)
@@ -98,32 +99,32 @@ func TestGuardHoldsOverPercent(t *testing.T) {
 }
 
 func TestGuardPausesWhileHeld(t *testing.T) {
-	g := NewGuard(newClock().now)
+	g := newGuard(newClock().now)
 	check(t, g, deletions(5), 0)
 	p := check(t, g, deletions(1), 0)
 	if heldCount(p) != 1 || !strings.Contains(p.Actions[1].Reason, "paused") {
 		t.Fatalf("a single deletion went through while others were held: %s", p)
 	}
-	if n := len(g.Holds()); n != 2 {
+	if n := len(g.pending()); n != 2 {
 		t.Fatalf("holds = %d", n)
 	}
 }
 
 func TestGuardApprove(t *testing.T) {
-	g := NewGuard(newClock().now)
+	g := newGuard(newClock().now)
 	check(t, g, deletions(5), 0)
-	id := g.Holds()[0].ID
-	h, err := g.Approve(context.Background(), id)
+	id := g.pending()[0].ID
+	h, err := g.approve(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(h.Actions) != 5 || h.Actions[0].Held {
 		t.Fatalf("approved = %+v", h)
 	}
-	if _, err := g.Approve(context.Background(), id); !errors.Is(err, ErrNoHold) {
+	if _, err := g.approve(context.Background(), id); !errors.Is(err, errNoHold) {
 		t.Fatalf("second approve = %v", err)
 	}
-	if _, err := g.Reject(context.Background(), "nope"); !errors.Is(err, ErrNoHold) {
+	if _, err := g.reject(context.Background(), "nope"); !errors.Is(err, errNoHold) {
 		t.Fatalf("reject unknown = %v", err)
 	}
 	// Approved deletions count against the window.
@@ -133,13 +134,13 @@ func TestGuardApprove(t *testing.T) {
 }
 
 func TestGuardDryRunRecordsNothing(t *testing.T) {
-	g := NewGuard(newClock().now)
+	g := newGuard(newClock().now)
 	p := deletions(5)
 	p.DryRun = true
 	if got := check(t, g, p, 0); heldCount(got) != 5 {
 		t.Fatalf("dry run not marked: %s", got)
 	}
-	if len(g.Holds()) != 0 {
+	if len(g.pending()) != 0 {
 		t.Fatal("dry run recorded a hold")
 	}
 	p = deletions(3)
@@ -151,7 +152,7 @@ func TestGuardDryRunRecordsNothing(t *testing.T) {
 }
 
 func TestGuardIsPerTarget(t *testing.T) {
-	g := NewGuard(newClock().now)
+	g := newGuard(newClock().now)
 	check(t, g, deletions(5), 0)
 	other := deletions(1)
 	other.Target = "spoke-b"
@@ -161,24 +162,11 @@ func TestGuardIsPerTarget(t *testing.T) {
 }
 
 func TestGuardDoesNotTouchTheInput(t *testing.T) {
-	g := NewGuard(newClock().now)
+	g := newGuard(newClock().now)
 	in := deletions(5)
 	check(t, g, in, 0)
 	if heldCount(in) != 0 {
 		t.Fatal("Check changed its input plan")
-	}
-}
-
-// An empty source read must not reach the guard as deletions at all.
-func TestEmptySourceReadPlansNoDeletions(t *testing.T) {
-	r := rules(t, func(l *Link) { l.Delete.Users = PolicyDelete })
-	for _, in := range []UserInput{
-		{Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1")},
-		{Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1"), SourceComplete: false},
-	} {
-		if p := r.PlanUser("spoke", in); p.Deletions() != 0 || !p.Empty() {
-			t.Fatalf("plan %s", p)
-		}
 	}
 }
 
@@ -188,30 +176,30 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := newClock()
-	g, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
+	g, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	check(t, g, deletions(2), 0) // counted in the window
 	check(t, g, deletions(2), 0) // 4 > 3: held
-	held := g.Holds()
+	held := g.pending()
 	if len(held) != 1 {
 		t.Fatalf("holds = %+v", held)
 	}
 
-	g2, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
+	g2, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := g2.Holds()
+	got := g2.pending()
 	if len(got) != 1 || got[0].ID != held[0].ID || len(got[0].Actions) != 2 || !got[0].Actions[0].Held || !got[0].At.Equal(held[0].At) {
 		t.Fatalf("reloaded holds = %+v", got)
 	}
 	if p := check(t, g2, deletions(1), 0); heldCount(p) != 1 {
 		t.Fatal("reloaded guard is not paused by the reloaded hold")
 	}
-	for _, h := range g2.Holds() {
-		if _, err := g2.Reject(ctx, h.ID); err != nil {
+	for _, h := range g2.pending() {
+		if _, err := g2.reject(ctx, h.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,15 +207,15 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 	if p := check(t, g2, deletions(2), 0); heldCount(p) != 2 {
 		t.Fatalf("window forgotten across the restart: %s", p)
 	}
-	h := g2.Holds()[0]
-	if _, err := g2.Approve(ctx, h.ID); err != nil {
+	h := g2.pending()[0]
+	if _, err := g2.approve(ctx, h.ID); err != nil {
 		t.Fatal(err)
 	}
-	g3, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
+	g3, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(g3.Holds()); n != 0 {
+	if n := len(g3.pending()); n != 0 {
 		t.Fatalf("approved and rejected holds came back: %d", n)
 	}
 }
@@ -239,11 +227,11 @@ func TestGuardIsSharedByReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := newClock()
-	a, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
+	a, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := OpenGuard(ctx, b.JetStream(), "", Placement{}, c.now)
+	other, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,19 +242,19 @@ func TestGuardIsSharedByReplicas(t *testing.T) {
 	if p := check(t, a, deletions(1), 0); heldCount(p) != 1 {
 		t.Fatalf("the first replica ignored the other's hold: %s", p)
 	}
-	if err := a.Refresh(ctx); err != nil {
+	if err := a.refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hs := a.Holds()
+	hs := a.pending()
 	if len(hs) != 2 {
 		t.Fatalf("holds seen by the first replica: %+v", hs)
 	}
 	for _, h := range hs {
-		if _, err := other.Approve(ctx, h.ID); err != nil {
+		if _, err := other.approve(ctx, h.ID); err != nil {
 			t.Fatalf("approve %s on the other replica: %v", h.ID, err)
 		}
 	}
-	if err := a.Refresh(ctx); err != nil || len(a.Holds()) != 0 {
-		t.Fatalf("after approval: %v %+v", err, a.Holds())
+	if err := a.refresh(ctx); err != nil || len(a.pending()) != 0 {
+		t.Fatalf("after approval: %v %+v", err, a.pending())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,8 +28,10 @@ import (
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/ingest"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 const (
@@ -115,8 +118,8 @@ func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
 	for _, n := range names {
 		ids = append(ids, ingest.Domain{Name: n, OCIName: n})
 	}
-	ing, err := ingest.New(context.Background(), icfg, b, ingest.WithPassword(secret.NewValue(webhookPassword)),
-		ingest.WithDomains(ids...), ingest.WithLogger(testLogger(t)))
+	ing, err := ingest.New(context.Background(), icfg, b, ingest.Webhook{Password: secret.NewValue(webhookPassword), Domains: ids},
+		servicekit.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +153,10 @@ func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
 }
 
 // newService builds a replicator over the pipeline's bus and domains.
-func (p *pipeline) newService(opts ...Option) *Service {
+func (p *pipeline) newService(opts ...servicekit.Option) *Service {
 	p.t.Helper()
 	domains := map[string]Domain{}
-	opts = append([]Option{WithLogger(testLogger(p.t))}, opts...)
+	opts = append([]servicekit.Option{servicekit.WithLogger(testLogger(p.t))}, opts...)
 	for n, s := range p.sites {
 		domains[n] = s.client
 	}
@@ -273,7 +276,7 @@ func (p *pipeline) settled() {
 				return fmt.Errorf("%s events: %d pending, %d emitted", n, after.Pending, after.Emitted)
 			}
 		}
-		if len(st.Consumers) != len(p.svc.Targets()) {
+		if len(st.Consumers) != len(p.svc.targetDomains()) {
 			return errors.New("consumer status incomplete")
 		}
 		for _, c := range st.Consumers {
@@ -322,17 +325,17 @@ func snap(d *emu.Domain) snapshot {
 // diff describes how b differs from a, "" when they are equal.
 func (a snapshot) diff(b snapshot) string {
 	var out []string
-	for _, k := range sortedKeys(a.users) {
+	for _, k := range slices.Sorted(maps.Keys(a.users)) {
 		if b.users[k] != a.users[k] {
 			out = append(out, fmt.Sprintf("user %s: %q, want %q", k, b.users[k], a.users[k]))
 		}
 	}
-	for _, k := range sortedKeys(b.users) {
+	for _, k := range slices.Sorted(maps.Keys(b.users)) {
 		if _, ok := a.users[k]; !ok {
 			out = append(out, fmt.Sprintf("user %s: extra", k))
 		}
 	}
-	for _, k := range sortedKeys(a.groups) {
+	for _, k := range slices.Sorted(maps.Keys(a.groups)) {
 		if v, ok := b.groups[k]; !ok || v != a.groups[k] {
 			out = append(out, fmt.Sprintf("group %s: description %q (present %v), want %q", k, v, ok, a.groups[k]))
 		}
@@ -340,7 +343,7 @@ func (a snapshot) diff(b snapshot) string {
 			out = append(out, fmt.Sprintf("group %s: members %v, want %v", k, b.member[k], a.member[k]))
 		}
 	}
-	for _, k := range sortedKeys(b.groups) {
+	for _, k := range slices.Sorted(maps.Keys(b.groups)) {
 		if _, ok := a.groups[k]; !ok {
 			out = append(out, fmt.Sprintf("group %s: extra", k))
 		}
@@ -416,7 +419,7 @@ func (s *site) createUser(t testing.TB, name, display string) string {
 	t.Helper()
 	u, _, err := s.human.CreateUser(context.Background(), identitydomains.User{UserName: sp(name), DisplayName: sp(display),
 		Name:   &identitydomains.UserName{GivenName: sp(strings.Split(display, " ")[0]), FamilyName: sp("Tester")},
-		Emails: []identitydomains.UserEmails{{Value: sp(name + "@example.com"), Type: identitydomains.UserEmailsTypeWork, Primary: boolPtr(true)}}})
+		Emails: []identitydomains.UserEmails{{Value: sp(name + "@example.com"), Type: identitydomains.UserEmailsTypeWork, Primary: new(true)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,11 +489,11 @@ func calls(d *emu.Domain) int64 {
 }
 
 // link is a test link from src to the targets.
-func link(name, src string, targets ...string) Link {
-	return Link{Name: name, Source: src, Targets: targets}
+func link(name, src string, targets ...string) planner.Link {
+	return planner.Link{Name: name, Source: src, Targets: targets}
 }
 
-func config(links ...Link) Config {
+func config(links ...planner.Link) Config {
 	cfg := DefaultConfig()
 	cfg.Links = links
 	return cfg

@@ -8,6 +8,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // A deletion the guard held on the event path is applied when a person
@@ -16,7 +17,7 @@ import (
 // source still says so. Before the fix every such approval failed as stale.
 func TestApproveHeldDeletionFromEvents(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	l.Guard = GuardConfig{MaxDeletions: 1, MaxPercent: 100, Window: time.Hour}
+	l.Guard = planner.GuardConfig{MaxDeletions: 1, MaxPercent: 100, Window: time.Hour}
 	p := newPipeline(t, config(l), pipelineOpts{})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	var groups []string
@@ -31,9 +32,9 @@ func TestApproveHeldDeletionFromEvents(t *testing.T) {
 		}
 	}
 	// One deletion passes the guard, the other two are held.
-	var holds []Hold
+	var holds []hold
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		holds = p.svc.Holds(ctx, "hub")
+		holds = p.svc.holds(ctx, "hub")
 		n := 0
 		for _, h := range holds {
 			n += len(h.Actions)

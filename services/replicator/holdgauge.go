@@ -1,9 +1,11 @@
 package replicator
 
 import (
-	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // Gauges of the deletions the mass-deletion guard holds, read when /metrics
@@ -18,18 +20,20 @@ var (
 		"How long the oldest hold of a link and target has waited for approval.", []string{"link", "target"}, nil)
 )
 
-// holdGauge is the collector of the gauges above.
-type holdGauge struct{ s *Service }
+// holdGauge is the collector of the gauges above: the guard's holds of the
+// service's directions.
+type holdGauge struct {
+	guard *guard
+	dirs  []*direction
+	now   func() time.Time
+}
 
 // registerHoldGauge puts the hold gauges on r (nil: nowhere).
-func registerHoldGauge(r prometheus.Registerer, s *Service) error {
+func registerHoldGauge(r prometheus.Registerer, g holdGauge) error {
 	if r == nil {
 		return nil
 	}
-	err := r.Register(holdGauge{s})
-	if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
-		return nil
-	}
+	_, err := telemetry.Register(r, g) // several services may share a registry (tests): the first one's reports
 	return err
 }
 
@@ -43,12 +47,12 @@ func (g holdGauge) Describe(ch chan<- *prometheus.Desc) {
 func (g holdGauge) Collect(ch chan<- prometheus.Metric) {
 	type key struct{ link, target string }
 	held := map[key]int{}
-	for _, d := range g.s.dirs {
+	for _, d := range g.dirs {
 		held[key{d.link.Name, d.target}] = 0
 	}
 	oldest := map[key]float64{}
-	now := g.s.now()
-	for _, h := range g.s.guard.Holds() {
+	now := g.now()
+	for _, h := range g.guard.pending() {
 		k := key{h.Link, h.Target}
 		held[k] += len(h.Actions)
 		if age := now.Sub(h.At).Seconds(); age > oldest[k] {

@@ -5,17 +5,18 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // The held-deletions gauge counts what waits per link and target, 0 for a
 // direction with nothing held, and the age of the oldest hold.
 func TestHoldGauge(t *testing.T) {
 	c := newClock()
-	g := NewGuard(c.now)
-	s := &Service{guard: g, now: c.now, dirs: []*direction{
-		{link: Link{Name: "l"}, target: "spoke"}, {link: Link{Name: "l"}, target: "other"}}}
+	g := newGuard(c.now)
+	dirs := []*direction{{link: planner.Link{Name: "l"}, target: "spoke"}, {link: planner.Link{Name: "l"}, target: "other"}}
 	reg := prometheus.NewRegistry()
-	if err := registerHoldGauge(reg, s); err != nil {
+	if err := registerHoldGauge(reg, holdGauge{guard: g, dirs: dirs, now: c.now}); err != nil {
 		t.Fatal(err)
 	}
 	check(t, g, deletions(5), 100) // over max_deletions 3: all five held

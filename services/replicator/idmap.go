@@ -9,78 +9,39 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
-// DefaultIDBucket is the JetStream KV bucket of id mappings.
-const DefaultIDBucket = "iamflow_replicator_ids"
+// defaultIDBucket is the JetStream KV bucket of id mappings.
+const defaultIDBucket = "iamflow_replicator_ids"
 
-// Kind is the kind of object a mapping is for.
-type Kind string
-
-// Kinds of mapped objects.
-const (
-	KindUser  Kind = "user"
-	KindGroup Kind = "group"
-)
-
-// Origin says how iamflow came to manage a target object.
-type Origin string
-
-// Origins.
-const (
-	// OriginCreated: iamflow created the object.
-	OriginCreated Origin = "created"
-	// OriginAdopted: the object existed and iamflow matched and adopted it.
-	OriginAdopted Origin = "adopted"
-)
-
-// Scope names one direction of one link for one kind of object.
-type Scope struct {
+// scope names one direction of one link for one kind of object.
+type scope struct {
 	Link   string
 	Source string
 	Target string
-	Kind   Kind
+	Kind   planner.Kind
 }
 
 // Reverse is the scope of the opposite direction.
-func (s Scope) Reverse() Scope {
-	return Scope{Link: s.Link, Source: s.Target, Target: s.Source, Kind: s.Kind}
+func (s scope) Reverse() scope {
+	return scope{Link: s.Link, Source: s.Target, Target: s.Source, Kind: s.Kind}
 }
 
 // String renders the scope as link/source->target/kind.
-func (s Scope) String() string {
+func (s scope) String() string {
 	return fmt.Sprintf("%s/%s->%s/%s", s.Link, s.Source, s.Target, s.Kind)
 }
 
-// Mapping records that a source object is a target object.
-type Mapping struct {
-	SourceID string `json:"source_id"`
-	TargetID string `json:"target_id"`
-	// Origin is how iamflow came to manage the object of the forward
-	// mapping's target.
-	Origin Origin `json:"origin"`
-	// Reverse marks the entry Put writes for the opposite direction: its
-	// "target" is the original object, which iamflow did not create or adopt.
-	Reverse bool      `json:"reverse,omitempty"`
-	Updated time.Time `json:"updated"`
-}
-
-// Managed reports whether iamflow created or adopted the target object, and
-// so may delete it under the link's delete policy. A reverse entry is never
-// managed: a bidirectional link copies changes back to the original but
-// does not delete it unless delete.only_managed is false.
-func (m Mapping) Managed() bool {
-	return !m.Reverse && (m.Origin == OriginCreated || m.Origin == OriginAdopted)
-}
-
-// IDMap stores mappings in a JetStream KV bucket. Put writes each mapping
+// idMap stores mappings in a JetStream KV bucket. Put writes each mapping
 // in both directions (key of scope and source id, and key of the reversed
 // scope and target id), so a bidirectional link, and the question "did
 // iamflow create or adopt this target object?", are one Get.
 //
 // Keys: <link>.<source>.<target>.<kind>.<base64url(id)>; link and domain
 // names are validated to be key-safe, ids are encoded.
-type IDMap struct {
+type idMap struct {
 	kv  jetstream.KeyValue
 	now func() time.Time
 }
@@ -93,11 +54,11 @@ type Placement struct {
 	Replicas int
 }
 
-// OpenIDMap creates (or updates) the bucket and returns the map. now stamps
+// openIDMap creates (or updates) the bucket and returns the map. now stamps
 // Mapping.Updated (nil: time.Now).
-func OpenIDMap(ctx context.Context, js jetstream.JetStream, bucket string, pl Placement, now func() time.Time) (*IDMap, error) {
+func openIDMap(ctx context.Context, js jetstream.JetStream, bucket string, pl Placement, now func() time.Time) (*idMap, error) {
 	if bucket == "" {
-		bucket = DefaultIDBucket
+		bucket = defaultIDBucket
 	}
 	if now == nil {
 		now = time.Now
@@ -109,50 +70,50 @@ func OpenIDMap(ctx context.Context, js jetstream.JetStream, bucket string, pl Pl
 	if err != nil {
 		return nil, fmt.Errorf("replicator: create bucket %s: %w", bucket, err)
 	}
-	return &IDMap{kv: kv, now: now}, nil
+	return &idMap{kv: kv, now: now}, nil
 }
 
 // key is the KV key of id in scope s.
-func (s Scope) key(id string) string {
+func (s scope) key(id string) string {
 	return s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "." + base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
-func (s Scope) check(id string) error {
-	if s.Link == "" || s.Source == "" || s.Target == "" || (s.Kind != KindUser && s.Kind != KindGroup) || id == "" {
+func (s scope) check(id string) error {
+	if s.Link == "" || s.Source == "" || s.Target == "" || (s.Kind != planner.KindUser && s.Kind != planner.KindGroup) || id == "" {
 		return fmt.Errorf("replicator: incomplete id-map key %s id %q", s, id)
 	}
 	return nil
 }
 
 // Get returns the mapping of sourceID in s; found is false when there is none.
-func (m *IDMap) Get(ctx context.Context, s Scope, sourceID string) (mp Mapping, found bool, err error) {
+func (m *idMap) Get(ctx context.Context, s scope, sourceID string) (mp planner.Mapping, found bool, err error) {
 	if err := s.check(sourceID); err != nil {
-		return Mapping{}, false, err
+		return planner.Mapping{}, false, err
 	}
 	e, err := m.kv.Get(ctx, s.key(sourceID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Mapping{}, false, nil
+		return planner.Mapping{}, false, nil
 	}
 	if err != nil {
-		return Mapping{}, false, fmt.Errorf("replicator: read mapping %s %s: %w", s, sourceID, err)
+		return planner.Mapping{}, false, fmt.Errorf("replicator: read mapping %s %s: %w", s, sourceID, err)
 	}
 	if err := json.Unmarshal(e.Value(), &mp); err != nil {
-		return Mapping{}, false, fmt.Errorf("replicator: decode mapping %s %s: %w", s, sourceID, err)
+		return planner.Mapping{}, false, fmt.Errorf("replicator: decode mapping %s %s: %w", s, sourceID, err)
 	}
 	return mp, true, nil
 }
 
 // Put records mp in s and its reverse in s.Reverse(). A previous mapping of
 // the same source id to another target id loses its reverse entry.
-func (m *IDMap) Put(ctx context.Context, s Scope, mp Mapping) error {
+func (m *idMap) Put(ctx context.Context, s scope, mp planner.Mapping) error {
 	if err := s.check(mp.SourceID); err != nil {
 		return err
 	}
 	if err := s.check(mp.TargetID); err != nil {
 		return err
 	}
-	if mp.Origin != OriginCreated && mp.Origin != OriginAdopted {
-		return fmt.Errorf("replicator: mapping %s %s: origin %q; use %q or %q", s, mp.SourceID, mp.Origin, OriginCreated, OriginAdopted)
+	if mp.Origin != planner.OriginCreated && mp.Origin != planner.OriginAdopted {
+		return fmt.Errorf("replicator: mapping %s %s: origin %q; use %q or %q", s, mp.SourceID, mp.Origin, planner.OriginCreated, planner.OriginAdopted)
 	}
 	old, found, err := m.Get(ctx, s, mp.SourceID)
 	if err != nil {
@@ -177,27 +138,27 @@ func (m *IDMap) Put(ctx context.Context, s Scope, mp Mapping) error {
 	}
 	mp.Updated = m.now().UTC()
 	mp.Reverse = false
-	rev := Mapping{SourceID: mp.TargetID, TargetID: mp.SourceID, Origin: mp.Origin, Reverse: true, Updated: mp.Updated}
+	rev := planner.Mapping{SourceID: mp.TargetID, TargetID: mp.SourceID, Origin: mp.Origin, Reverse: true, Updated: mp.Updated}
 	if err := m.put(ctx, s, mp); err != nil {
 		return err
 	}
 	return m.put(ctx, s.Reverse(), rev)
 }
 
-// ManagedTarget reports whether iamflow created or adopted targetID in
+// managedTarget reports whether iamflow created or adopted targetID in
 // s.Target under s (one read of the reverse entry); it fills
 // MembersInput.ManagedTargetUsers.
-func (m *IDMap) ManagedTarget(ctx context.Context, s Scope, targetID string) (bool, error) {
+func (m *idMap) managedTarget(ctx context.Context, s scope, targetID string) (bool, error) {
 	rev, found, err := m.Get(ctx, s.Reverse(), targetID)
 	if err != nil || !found {
 		return false, err
 	}
-	return rev.Reverse && (rev.Origin == OriginCreated || rev.Origin == OriginAdopted), nil
+	return rev.Reverse && (rev.Origin == planner.OriginCreated || rev.Origin == planner.OriginAdopted), nil
 }
 
 // Delete forgets the mapping of sourceID in s and its reverse; forgetting
 // what is not there is not an error.
-func (m *IDMap) Delete(ctx context.Context, s Scope, sourceID string) error {
+func (m *idMap) Delete(ctx context.Context, s scope, sourceID string) error {
 	old, found, err := m.Get(ctx, s, sourceID)
 	if err != nil || !found {
 		return err
@@ -208,7 +169,7 @@ func (m *IDMap) Delete(ctx context.Context, s Scope, sourceID string) error {
 	return m.del(ctx, s, sourceID)
 }
 
-func (m *IDMap) put(ctx context.Context, s Scope, mp Mapping) error {
+func (m *idMap) put(ctx context.Context, s scope, mp planner.Mapping) error {
 	b, err := json.Marshal(mp)
 	if err != nil {
 		return fmt.Errorf("replicator: encode mapping %s %s: %w", s, mp.SourceID, err)
@@ -219,17 +180,17 @@ func (m *IDMap) put(ctx context.Context, s Scope, mp Mapping) error {
 	return nil
 }
 
-func (m *IDMap) del(ctx context.Context, s Scope, id string) error {
+func (m *idMap) del(ctx context.Context, s scope, id string) error {
 	if err := m.kv.Delete(ctx, s.key(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("replicator: delete mapping %s %s: %w", s, id, err)
 	}
 	return nil
 }
 
-// SourceIDs calls fn with every source id mapped in s (forward entries
+// sourceIDs calls fn with every source id mapped in s (forward entries
 // only), in key order, without loading the mappings themselves: the full
 // reconcile uses it to find mapped objects the source no longer has.
-func (m *IDMap) SourceIDs(ctx context.Context, s Scope, fn func(sourceID string) error) error {
+func (m *idMap) sourceIDs(ctx context.Context, s scope, fn func(sourceID string) error) error {
 	if err := s.check("x"); err != nil {
 		return err
 	}
@@ -254,10 +215,10 @@ func (m *IDMap) SourceIDs(ctx context.Context, s Scope, fn func(sourceID string)
 	return nil
 }
 
-// All returns every forward mapping of scope s by source id, read in one
+// all returns every forward mapping of scope s by source id, read in one
 // pass over the bucket (a full reconcile loads them all at once instead of
 // one read per object).
-func (m *IDMap) All(ctx context.Context, s Scope) (map[string]Mapping, error) {
+func (m *idMap) all(ctx context.Context, s scope) (map[string]planner.Mapping, error) {
 	if err := s.check("x"); err != nil {
 		return nil, err
 	}
@@ -267,7 +228,7 @@ func (m *IDMap) All(ctx context.Context, s Scope) (map[string]Mapping, error) {
 		return nil, fmt.Errorf("replicator: read mappings %s: %w", s, err)
 	}
 	defer func() { _ = w.Stop() }()
-	out := map[string]Mapping{}
+	out := map[string]planner.Mapping{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -279,7 +240,7 @@ func (m *IDMap) All(ctx context.Context, s Scope) (map[string]Mapping, error) {
 			if e == nil { // the initial values are all delivered
 				return out, nil
 			}
-			var mp Mapping
+			var mp planner.Mapping
 			if err := json.Unmarshal(e.Value(), &mp); err != nil {
 				return nil, fmt.Errorf("replicator: decode mapping %s: %w", e.Key(), err)
 			}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 func TestIDMap(t *testing.T) {
@@ -14,12 +15,12 @@ func TestIDMap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	at := time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)
-	m, err := OpenIDMap(ctx, b.JetStream(), "", Placement{}, func() time.Time { return at })
+	m, err := openIDMap(ctx, b.JetStream(), "", Placement{}, func() time.Time { return at })
 	if err != nil {
 		t.Fatal(err)
 	}
-	users := Scope{Link: "hub-to-spoke", Source: "hub", Target: "spoke", Kind: KindUser}
-	groups := Scope{Link: "hub-to-spoke", Source: "hub", Target: "spoke", Kind: KindGroup}
+	users := scope{Link: "hub-to-spoke", Source: "hub", Target: "spoke", Kind: planner.KindUser}
+	groups := scope{Link: "hub-to-spoke", Source: "hub", Target: "spoke", Kind: planner.KindGroup}
 
 	t.Run("absent", func(t *testing.T) {
 		if _, found, err := m.Get(ctx, users, "nobody"); err != nil || found {
@@ -28,7 +29,7 @@ func TestIDMap(t *testing.T) {
 	})
 	t.Run("put then get both ways", func(t *testing.T) {
 		// ids with characters that are not key-safe are encoded.
-		if err := m.Put(ctx, users, Mapping{SourceID: "ocid1.user/a b", TargetID: "t-1", Origin: OriginCreated}); err != nil {
+		if err := m.Put(ctx, users, planner.Mapping{SourceID: "ocid1.user/a b", TargetID: "t-1", Origin: planner.OriginCreated}); err != nil {
 			t.Fatal(err)
 		}
 		got, found, err := m.Get(ctx, users, "ocid1.user/a b")
@@ -36,16 +37,16 @@ func TestIDMap(t *testing.T) {
 			t.Fatalf("Get = %+v, %v, %v", got, found, err)
 		}
 		rev, found, err := m.Get(ctx, users.Reverse(), "t-1")
-		if err != nil || !found || rev.TargetID != "ocid1.user/a b" || rev.Origin != OriginCreated {
+		if err != nil || !found || rev.TargetID != "ocid1.user/a b" || rev.Origin != planner.OriginCreated {
 			t.Fatalf("reverse Get = %+v, %v, %v", rev, found, err)
 		}
 		if rev.Managed() {
 			t.Error("a reverse entry claims iamflow manages the original")
 		}
-		if ok, err := m.ManagedTarget(ctx, users, "t-1"); err != nil || !ok {
+		if ok, err := m.managedTarget(ctx, users, "t-1"); err != nil || !ok {
 			t.Errorf("ManagedTarget(t-1) = %v, %v", ok, err)
 		}
-		if ok, err := m.ManagedTarget(ctx, users.Reverse(), "ocid1.user/a b"); err != nil || ok {
+		if ok, err := m.managedTarget(ctx, users.Reverse(), "ocid1.user/a b"); err != nil || ok {
 			t.Errorf("ManagedTarget of the original = %v, %v", ok, err)
 		}
 		if _, found, _ := m.Get(ctx, groups, "ocid1.user/a b"); found {
@@ -53,16 +54,16 @@ func TestIDMap(t *testing.T) {
 		}
 	})
 	t.Run("remap drops the old reverse", func(t *testing.T) {
-		if err := m.Put(ctx, groups, Mapping{SourceID: "g1", TargetID: "old", Origin: OriginAdopted}); err != nil {
+		if err := m.Put(ctx, groups, planner.Mapping{SourceID: "g1", TargetID: "old", Origin: planner.OriginAdopted}); err != nil {
 			t.Fatal(err)
 		}
-		if err := m.Put(ctx, groups, Mapping{SourceID: "g1", TargetID: "new", Origin: OriginCreated}); err != nil {
+		if err := m.Put(ctx, groups, planner.Mapping{SourceID: "g1", TargetID: "new", Origin: planner.OriginCreated}); err != nil {
 			t.Fatal(err)
 		}
 		if _, found, _ := m.Get(ctx, groups.Reverse(), "old"); found {
 			t.Fatal("old reverse mapping survived")
 		}
-		if got, _, _ := m.Get(ctx, groups, "g1"); got.TargetID != "new" || got.Origin != OriginCreated {
+		if got, _, _ := m.Get(ctx, groups, "g1"); got.TargetID != "new" || got.Origin != planner.OriginCreated {
 			t.Fatalf("Get = %+v", got)
 		}
 	})
@@ -80,15 +81,15 @@ func TestIDMap(t *testing.T) {
 		}
 	})
 	t.Run("invalid input", func(t *testing.T) {
-		if err := m.Put(ctx, users, Mapping{SourceID: "a", TargetID: "b"}); err == nil {
+		if err := m.Put(ctx, users, planner.Mapping{SourceID: "a", TargetID: "b"}); err == nil {
 			t.Error("a mapping without origin was stored")
 		}
-		if err := m.Put(ctx, Scope{Link: "l", Source: "a", Target: "b"}, Mapping{SourceID: "a", TargetID: "b", Origin: OriginCreated}); err == nil {
+		if err := m.Put(ctx, scope{Link: "l", Source: "a", Target: "b"}, planner.Mapping{SourceID: "a", TargetID: "b", Origin: planner.OriginCreated}); err == nil {
 			t.Error("a mapping without kind was stored")
 		}
 	})
 	t.Run("survives reopening", func(t *testing.T) {
-		m2, err := OpenIDMap(ctx, b.JetStream(), DefaultIDBucket, Placement{}, nil)
+		m2, err := openIDMap(ctx, b.JetStream(), defaultIDBucket, Placement{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/iamflow/iamflow/internal/scimtest/external"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // snapClient reads a domain's content through a client, for servers that
@@ -28,7 +29,7 @@ func snapClient(t testing.TB, c *identitydomain.Client) snapshot {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := FromSDKUser(u)
+		st := planner.FromSDKUser(u)
 		s.users[st.UserName] = fmt.Sprintf("%s|%v", st.DisplayName, st.Active)
 		names[st.ID] = st.UserName
 	}
@@ -75,7 +76,7 @@ func withoutDescriptions(s snapshot) snapshot {
 // never sent, and a full reconcile then finds nothing to do.
 func TestInteropExternalTarget(t *testing.T) {
 	l := link("hub", "src", "ext")
-	l.Delete.Users = PolicyDelete
+	l.Delete.Users = planner.PolicyDelete
 	cfg := config(l)
 	p := newPipeline(t, cfg, pipelineOpts{sites: map[string]func(testing.TB) *site{"ext": externalSite}})
 	src, ext := p.sites["src"], p.sites["ext"]
@@ -119,16 +120,16 @@ func TestInteropExternalTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range reps[0].Planned {
-		if a.Kind != string(ActSkip) {
+		if a.Kind != string(planner.ActSkip) {
 			t.Errorf("dry run after the event path: %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
 		}
 	}
-	ls, err := p.svc.LinkStatus(context.Background(), "hub")
+	ls, err := p.svc.linkStatus(context.Background(), "hub")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(ls[0].Directions[0].Unsupported, func(u *iamflowv1.UnsupportedAttribute) bool {
-		return u.Resource == ResourceGroup && strings.HasSuffix(u.Path, ":description")
+		return u.Resource == planner.ResourceGroup && strings.HasSuffix(u.Path, ":description")
 	}) {
 		t.Errorf("status does not list the undeclared group description: %v", ls[0].Directions[0].Unsupported)
 	}
@@ -189,7 +190,7 @@ func TestInteropExternalSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range reps[0].Planned {
-		if a.Kind != string(ActSkip) {
+		if a.Kind != string(planner.ActSkip) {
 			t.Errorf("a second reconcile would still %s %s %q", a.Kind, a.Entity, a.Name)
 		}
 	}
@@ -262,7 +263,7 @@ func TestMisbehavingServers(t *testing.T) {
 			t.Errorf("the undeclared extension was sent %d times", n)
 		}
 		expectInSync(t, p, "hub")
-		expectUnsupported(t, p, ResourceGroup, ":description", reasonNotDeclared)
+		expectUnsupported(t, p, planner.ResourceGroup, ":description", reasonNotDeclared)
 	})
 	t.Run("target refuses one attribute: the rest of the user and its memberships are written", func(t *testing.T) {
 		f := misbehave.Faults{RejectAttribute: "name.givenName"}
@@ -292,7 +293,7 @@ func TestMisbehavingServers(t *testing.T) {
 			t.Errorf("the refused attribute was sent again (%d refusals, %d before)", n, refused)
 		}
 		expectInSync(t, p, "hub")
-		expectUnsupported(t, p, ResourceUser, "name.givenName", "invalidPath")
+		expectUnsupported(t, p, planner.ResourceUser, "name.givenName", "invalidPath")
 		var audited bool
 		for _, r := range auditRecords(t, p.bus) {
 			audited = audited || r.Outcome == "refused" && strings.Contains(r.Reason, "name.givenName")
@@ -306,7 +307,7 @@ func TestMisbehavingServers(t *testing.T) {
 	})
 	t.Run("target does not cascade deletes: no member dangles", func(t *testing.T) {
 		l := link("hub", "src", "tgt")
-		l.Delete.Users = PolicyDelete
+		l.Delete.Users = planner.PolicyDelete
 		p := newPipeline(t, config(l), pipelineOpts{faults: map[string]misbehave.Faults{"tgt": {NoDeleteCascade: true}}})
 		src, tgt := p.sites["src"], p.sites["tgt"]
 		g := src.createGroup(t, "ops", "")
@@ -386,7 +387,7 @@ func testSourcePagingFault(t *testing.T, f misbehave.Faults, says string) {
 	if d := before.diff(snap(tgt.emu)); d != "" {
 		t.Fatalf("the target changed after an inconsistent read:\n%s", d)
 	}
-	ls, _ := p.svc.LinkStatus(context.Background(), "hub")
+	ls, _ := p.svc.linkStatus(context.Background(), "hub")
 	if e := ls[0].Directions[0].LastError; !strings.Contains(e, string(identitydomain.KindInconsistentRead)) {
 		t.Errorf("status last error %q does not name the fault", e)
 	}
@@ -401,7 +402,7 @@ func expectInSync(t *testing.T, p *pipeline, link string) {
 	}
 	for _, r := range reps {
 		for _, a := range r.Planned {
-			if a.Kind != string(ActSkip) {
+			if a.Kind != string(planner.ActSkip) {
 				t.Errorf("dry run: %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
 			}
 		}
@@ -411,7 +412,7 @@ func expectInSync(t *testing.T, p *pipeline, link string) {
 // expectUnsupported checks the link's status lists the attribute.
 func expectUnsupported(t *testing.T, p *pipeline, resource, pathSuffix, reason string) {
 	t.Helper()
-	ls, err := p.svc.LinkStatus(context.Background(), "hub")
+	ls, err := p.svc.linkStatus(context.Background(), "hub")
 	if err != nil {
 		t.Fatal(err)
 	}

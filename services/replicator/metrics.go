@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // metrics are the service's Prometheus metrics.
@@ -36,7 +38,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 }
 
 // observe records one handled event.
-func (m *metrics) observe(d *direction, p Plan, err error, took time.Duration) {
+func (m *metrics) observe(d *direction, p planner.Plan, err error, took time.Duration) {
 	result := "ok"
 	if err != nil {
 		result = "error"

@@ -10,6 +10,7 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // idChunk is how many users one filtered read asks for by id
@@ -17,7 +18,7 @@ import (
 const idChunk = 50
 
 // readUser reads one user; nil, nil when it does not exist.
-func readUser(ctx context.Context, d Domain, id string) (*UserState, error) {
+func readUser(ctx context.Context, d Domain, id string) (*planner.UserState, error) {
 	u, err := d.GetUser(ctx, id)
 	if errors.Is(err, identitydomain.ErrNotFound) {
 		return nil, nil
@@ -25,15 +26,15 @@ func readUser(ctx context.Context, d Domain, id string) (*UserState, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := FromSDKUser(u)
+	s := planner.FromSDKUser(u)
 	return &s, nil
 }
 
 // readUsers reads the users with the given ids, idChunk at a time; users
 // that do not exist are absent from the result. A server that answers a
 // user it was not asked for is not trusted with the question.
-func readUsers(ctx context.Context, d Domain, ids []string) (map[string]*UserState, error) {
-	out := make(map[string]*UserState, len(ids))
+func readUsers(ctx context.Context, d Domain, ids []string) (map[string]*planner.UserState, error) {
+	out := make(map[string]*planner.UserState, len(ids))
 	for chunk := range slices.Chunk(ids, idChunk) {
 		terms := make([]string, len(chunk))
 		for i, id := range chunk {
@@ -43,7 +44,7 @@ func readUsers(ctx context.Context, d Domain, ids []string) (map[string]*UserSta
 			if err != nil {
 				return nil, err
 			}
-			s := FromSDKUser(u)
+			s := planner.FromSDKUser(u)
 			if !slices.Contains(chunk, s.ID) {
 				return nil, fmt.Errorf("%s answered user %q to a filter on other ids: the filter is not trusted", d.Domain(), s.ID)
 			}
@@ -54,13 +55,13 @@ func readUsers(ctx context.Context, d Domain, ids []string) (map[string]*UserSta
 }
 
 // findUser finds the target user matching src under the link's rule.
-func (d *direction) findUser(ctx context.Context, src UserState) (*UserState, error) {
+func (d *direction) findUser(ctx context.Context, src planner.UserState) (*planner.UserState, error) {
 	var (
 		u     identitydomains.User
 		found bool
 		err   error
 	)
-	if d.link.Match.User == MatchExternalID {
+	if d.link.Match.User == planner.MatchExternalID {
 		u, found, err = d.tgt.FindUserByExternalID(ctx, src.ID)
 	} else {
 		u, found, err = d.tgt.FindUserByName(ctx, src.UserName)
@@ -68,14 +69,14 @@ func (d *direction) findUser(ctx context.Context, src UserState) (*UserState, er
 	if err != nil || !found {
 		return nil, err
 	}
-	s := FromSDKUser(u)
+	s := planner.FromSDKUser(u)
 	return &s, nil
 }
 
 // readGroup reads one group, with all its members when members is set (the
 // client pages them when the group is too large for one answer, or when the
 // domain does not page members); nil, nil when it does not exist.
-func readGroup(ctx context.Context, d Domain, id string, members bool) (*GroupState, error) {
+func readGroup(ctx context.Context, d Domain, id string, members bool) (*planner.GroupState, error) {
 	var g identitydomains.Group
 	var err error
 	if members {
@@ -89,12 +90,12 @@ func readGroup(ctx context.Context, d Domain, id string, members bool) (*GroupSt
 	if err != nil {
 		return nil, err
 	}
-	s := FromSDKGroup(g)
+	s := planner.FromSDKGroup(g)
 	return &s, nil
 }
 
 // findGroup finds the target group matching src under the link's rule.
-func (d *direction) findGroup(ctx context.Context, src GroupState, members bool) (*GroupState, error) {
+func (d *direction) findGroup(ctx context.Context, src planner.GroupState, members bool) (*planner.GroupState, error) {
 	attrs := groupAttributes
 	if members {
 		attrs = withMembers
@@ -104,7 +105,7 @@ func (d *direction) findGroup(ctx context.Context, src GroupState, members bool)
 		found bool
 		err   error
 	)
-	if d.link.Match.Group == MatchExternalID {
+	if d.link.Match.Group == planner.MatchExternalID {
 		g, found, err = d.tgt.FindGroupByExternalID(ctx, src.ID, attrs...)
 	} else {
 		g, found, err = d.tgt.FindGroupByName(ctx, src.DisplayName, attrs...)
@@ -116,17 +117,17 @@ func (d *direction) findGroup(ctx context.Context, src GroupState, members bool)
 		// A search does not promise members; read them by id.
 		return readGroup(ctx, d.tgt, *g.Id, true)
 	}
-	s := FromSDKGroup(g)
+	s := planner.FromSDKGroup(g)
 	return &s, nil
 }
 
 // userInput reads what PlanUser needs for one source user.
-func (d *direction) userInput(ctx context.Context, sourceID string) (UserInput, error) {
+func (d *direction) userInput(ctx context.Context, sourceID string) (planner.UserInput, error) {
 	src, err := readUser(ctx, d.src, sourceID)
 	if err != nil {
-		return UserInput{}, fmt.Errorf("read user %s in %s: %w", sourceID, d.source, err)
+		return planner.UserInput{}, fmt.Errorf("read user %s in %s: %w", sourceID, d.source, err)
 	}
-	in := UserInput{Source: src, SourceComplete: true, Declares: d.declares(ctx)}
+	in := planner.UserInput{Source: src, SourceComplete: true, Declares: d.declares(ctx)}
 	if err := d.resolveUser(ctx, &in, sourceID); err != nil {
 		return in, err
 	}
@@ -134,15 +135,15 @@ func (d *direction) userInput(ctx context.Context, sourceID string) (UserInput, 
 }
 
 // inScope reports whether the link replicates the group.
-func inScope(r *Rules, g GroupState) bool {
+func inScope(r *planner.Rules, g planner.GroupState) bool {
 	ok, _ := r.GroupInScope(g)
 	return ok
 }
 
 // resolveUser fills the mapping and the target user of in, and, when the
 // user is to be retired, the link's target groups that hold it.
-func (d *direction) resolveUser(ctx context.Context, in *UserInput, sourceID string) error {
-	mp, found, err := d.ids.Get(ctx, d.scope(KindUser), sourceID)
+func (d *direction) resolveUser(ctx context.Context, in *planner.UserInput, sourceID string) error {
+	mp, found, err := d.ids.Get(ctx, d.scope(planner.KindUser), sourceID)
 	if err != nil {
 		return err
 	}
@@ -162,13 +163,7 @@ func (d *direction) resolveUser(ctx context.Context, in *UserInput, sourceID str
 			return fmt.Errorf("find user %q in %s: %w", in.Source.UserName, d.target, err)
 		}
 	}
-	t, how := d.rules.targetUser(*in)
-	retiring := in.Source == nil
-	if in.Source != nil {
-		ok, _ := d.rules.UserInScope(*in.Source)
-		retiring = !ok
-	}
-	if t != nil && retiring && (how.managed || !d.link.Delete.onlyManaged()) && d.link.Delete.Users != PolicyKeep {
+	if t := d.rules.RetiredUser(*in); t != nil {
 		if in.Groups, err = d.linkGroupsOf(ctx, t.ID); err != nil {
 			return fmt.Errorf("read the groups of user %q in %s: %w", t.UserName, d.target, err)
 		}
@@ -180,7 +175,7 @@ func (d *direction) resolveUser(ctx context.Context, in *UserInput, sourceID str
 // either direction) that hold target user tid: from the user's groups
 // attribute, or, when the domain does not return it, by filtering groups on
 // their members.
-func (d *direction) linkGroupsOf(ctx context.Context, tid string) ([]MemberOf, error) {
+func (d *direction) linkGroupsOf(ctx context.Context, tid string) ([]planner.MemberOf, error) {
 	u, err := d.tgt.GetUser(ctx, tid, "id", "groups")
 	if errors.Is(err, identitydomain.ErrNotFound) {
 		return nil, nil
@@ -209,14 +204,14 @@ func (d *direction) linkGroupsOf(ctx context.Context, tid string) ([]MemberOf, e
 			refs = append(refs, ref{str(g.Id), str(g.DisplayName)})
 		}
 	}
-	var out []MemberOf
+	var out []planner.MemberOf
 	for _, r := range refs {
-		mp, found, err := d.ids.Get(ctx, d.scope(KindGroup).Reverse(), r.id)
+		mp, found, err := d.ids.Get(ctx, d.scope(planner.KindGroup).Reverse(), r.id)
 		if err != nil {
 			return nil, err
 		}
 		if found {
-			out = append(out, MemberOf{SourceID: mp.TargetID, TargetID: r.id, Name: r.name})
+			out = append(out, planner.MemberOf{SourceID: mp.TargetID, TargetID: r.id, Name: r.name})
 		}
 	}
 	return out, nil
@@ -225,9 +220,9 @@ func (d *direction) linkGroupsOf(ctx context.Context, tid string) ([]MemberOf, e
 // groupInput reads what PlanGroup needs for one source group src (nil:
 // deleted in the source): the group in the target and, with members, each
 // source member resolved in the target.
-func (d *direction) groupInput(ctx context.Context, src *GroupState, sourceID string, members bool) (GroupInput, error) {
-	in := GroupInput{Source: src, SourceComplete: true, Declares: d.declares(ctx)}
-	mp, found, err := d.ids.Get(ctx, d.scope(KindGroup), sourceID)
+func (d *direction) groupInput(ctx context.Context, src *planner.GroupState, sourceID string, members bool) (planner.GroupInput, error) {
+	in := planner.GroupInput{Source: src, SourceComplete: true, Declares: d.declares(ctx)}
+	mp, found, err := d.ids.Get(ctx, d.scope(planner.KindGroup), sourceID)
 	if err != nil {
 		return in, err
 	}
@@ -249,7 +244,7 @@ func (d *direction) groupInput(ctx context.Context, src *GroupState, sourceID st
 	}
 	if ok := src != nil && inScope(d.rules, *src); members && ok {
 		var current []string
-		if t, _ := d.rules.targetGroup(in); t != nil {
+		if t := d.rules.TargetGroup(in); t != nil {
 			current = t.Members
 		}
 		mi, err := d.membersInput(ctx, src.Members, current)
@@ -265,15 +260,15 @@ func (d *direction) groupInput(ctx context.Context, src *GroupState, sourceID st
 // from the domains and the id map (events), or from a full reconcile's index.
 type memberResolver interface {
 	// mapping is the recorded mapping of a source user.
-	mapping(ctx context.Context, sourceID string) (Mapping, bool, error)
+	mapping(ctx context.Context, sourceID string) (planner.Mapping, bool, error)
 	// known is the source user's state when it is already at hand.
-	known(sourceID string) *UserState
+	known(sourceID string) *planner.UserState
 	// complete says known has every source user: a member it does not
 	// know is no user of the source (deleted where the source does not
 	// cascade deletes into its groups).
 	complete() bool
 	// match finds the target user an unmapped source user matches.
-	match(ctx context.Context, src UserState) (*UserState, error)
+	match(ctx context.Context, src planner.UserState) (*planner.UserState, error)
 	// managed says whether iamflow created or adopted a target user.
 	managed(ctx context.Context, targetID string) (bool, error)
 	// gone returns which of the target ids are not users of the target.
@@ -283,16 +278,16 @@ type memberResolver interface {
 // liveResolver reads the id map and the target domain.
 type liveResolver struct{ d *direction }
 
-func (r liveResolver) mapping(ctx context.Context, sid string) (Mapping, bool, error) {
-	return r.d.ids.Get(ctx, r.d.scope(KindUser), sid)
+func (r liveResolver) mapping(ctx context.Context, sid string) (planner.Mapping, bool, error) {
+	return r.d.ids.Get(ctx, r.d.scope(planner.KindUser), sid)
 }
-func (liveResolver) known(string) *UserState { return nil }
-func (liveResolver) complete() bool          { return false }
-func (r liveResolver) match(ctx context.Context, src UserState) (*UserState, error) {
+func (liveResolver) known(string) *planner.UserState { return nil }
+func (liveResolver) complete() bool                  { return false }
+func (r liveResolver) match(ctx context.Context, src planner.UserState) (*planner.UserState, error) {
 	return r.d.findUser(ctx, src)
 }
 func (r liveResolver) managed(ctx context.Context, tid string) (bool, error) {
-	return r.d.ids.ManagedTarget(ctx, r.d.scope(KindUser), tid)
+	return r.d.ids.managedTarget(ctx, r.d.scope(planner.KindUser), tid)
 }
 func (r liveResolver) gone(ctx context.Context, tids []string) (map[string]bool, error) {
 	return goneUsers(ctx, r.d.tgt, tids)
@@ -324,13 +319,13 @@ type indexResolver struct {
 
 func (d *direction) fullResolver(ix *fullIndex) indexResolver { return indexResolver{d: d, ix: ix} }
 
-func (r indexResolver) mapping(_ context.Context, sid string) (Mapping, bool, error) {
+func (r indexResolver) mapping(_ context.Context, sid string) (planner.Mapping, bool, error) {
 	mp, ok := r.ix.userMaps[sid]
 	return mp, ok, nil
 }
-func (r indexResolver) known(sid string) *UserState { return r.ix.srcUsers[sid] }
-func (indexResolver) complete() bool                { return true }
-func (r indexResolver) match(_ context.Context, src UserState) (*UserState, error) {
+func (r indexResolver) known(sid string) *planner.UserState { return r.ix.srcUsers[sid] }
+func (indexResolver) complete() bool                        { return true }
+func (r indexResolver) match(_ context.Context, src planner.UserState) (*planner.UserState, error) {
 	return r.ix.match(r.d.link.Match.User, src), nil
 }
 func (r indexResolver) managed(_ context.Context, tid string) (bool, error) {
@@ -351,7 +346,7 @@ func (r indexResolver) gone(ctx context.Context, tids []string) (map[string]bool
 
 // membersInput resolves a group's source members in the target, reading
 // the id map and the domains.
-func (d *direction) membersInput(ctx context.Context, srcMembers, tgtMembers []string) (MembersInput, error) {
+func (d *direction) membersInput(ctx context.Context, srcMembers, tgtMembers []string) (planner.MembersInput, error) {
 	return d.resolveMembers(ctx, srcMembers, tgtMembers, liveResolver{d})
 }
 
@@ -361,9 +356,9 @@ func (d *direction) membersInput(ctx context.Context, srcMembers, tgtMembers []s
 // have no copy yet, unless the resolver knows them; unmapped members are
 // matched in the target. ManagedTargetUsers is filled for the target
 // members that may be removed.
-func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers []string, res memberResolver) (MembersInput, error) {
-	mi := MembersInput{ManagedTargetUsers: map[string]bool{}}
-	mappings := make(map[string]Mapping, len(srcMembers))
+func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers []string, res memberResolver) (planner.MembersInput, error) {
+	mi := planner.MembersInput{ManagedTargetUsers: map[string]bool{}}
+	mappings := make(map[string]planner.Mapping, len(srcMembers))
 	inTarget := make(map[string]bool, len(tgtMembers))
 	for _, tid := range tgtMembers {
 		inTarget[tid] = true
@@ -383,7 +378,7 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 		// not cascade deletes still lists is not added, and the audit
 		// trail names who is); a mapped member already in the target group
 		// needs no read.
-		if res.known(sid) == nil && (!found || d.rules.usersScoped() || !inTarget[mp.TargetID]) {
+		if res.known(sid) == nil && (!found || d.rules.UsersScoped() || !inTarget[mp.TargetID]) {
 			toRead = append(toRead, sid)
 			asked[sid] = true
 		}
@@ -403,12 +398,12 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 			continue // no user of the source (any more): not a member to copy
 		}
 		if src == nil {
-			src = &UserState{ID: sid, Active: true} // mapped, in the target group, not scoped: the mapping is all we need
+			src = &planner.UserState{ID: sid, Active: true} // mapped, in the target group, not scoped: the mapping is all we need
 		}
-		u := UserInput{Source: src, SourceComplete: true}
+		u := planner.UserInput{Source: src, SourceComplete: true}
 		if mapped {
 			u.Mapping = &mp
-			u.Mapped = &UserState{ID: mp.TargetID, Active: true}
+			u.Mapped = &planner.UserState{ID: mp.TargetID, Active: true}
 			wanted[mp.TargetID] = true
 		} else if u.Matched, err = res.match(ctx, *src); err != nil {
 			return mi, fmt.Errorf("find user %q in %s: %w", src.UserName, d.target, err)
@@ -435,4 +430,12 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 		return mi, err
 	}
 	return mi, nil
+}
+
+// str is the value of an optional SDK string, "" when absent.
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

@@ -9,13 +9,14 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // A dry run plans and changes nothing; the mass-deletion guard holds a
 // large deletion until it is approved, and a rejected hold deletes nothing.
 func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	l.Guard = GuardConfig{MaxDeletions: 5, MaxPercent: 50, Window: time.Hour}
+	l.Guard = planner.GuardConfig{MaxDeletions: 5, MaxPercent: 50, Window: time.Hour}
 	p := newPipeline(t, config(l), pipelineOpts{noRun: true})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	var groups []string
@@ -31,14 +32,14 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := reps[0]
-	if !r.DryRun || r.Actions[string(ActCreateUser)] != 12 || r.Actions[string(ActCreateGroup)] != 12 || r.Actions[string(ActAddMember)] != 12 {
+	if !r.DryRun || r.Actions[string(planner.ActCreateUser)] != 12 || r.Actions[string(planner.ActCreateGroup)] != 12 || r.Actions[string(planner.ActAddMember)] != 12 {
 		t.Fatalf("dry-run plan: %v", r.Actions)
 	}
 	if w := writes(tgt.emu); w != 0 {
 		t.Fatalf("dry run wrote %d times", w)
 	}
 	for _, a := range r.Planned {
-		if a.Kind == string(ActAddMember) && a.MemberTargetId != plannedID {
+		if a.Kind == string(planner.ActAddMember) && a.MemberTargetId != plannedID {
 			t.Errorf("dry-run add_member names member %q, want %q", a.MemberTargetId, plannedID)
 		}
 	}
@@ -62,16 +63,16 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	if n := len(tgt.emu.Groups()); n != 12 {
 		t.Fatalf("target has %d groups while deletions are held, want 12", n)
 	}
-	holds := p.svc.Holds(context.Background(), "hub")
+	holds := p.svc.holds(context.Background(), "hub")
 	if len(holds) != 1 || len(holds[0].Actions) != 10 || !strings.Contains(holds[0].Reason, "max_deletions") {
 		t.Fatalf("holds: %+v", holds)
 	}
 	// The held deletions survive a restart of the service (they are in KV).
 	p.svc = p.newService()
-	if got := p.svc.Holds(context.Background(), "hub"); len(got) != 1 || got[0].ID != holds[0].ID {
+	if got := p.svc.holds(context.Background(), "hub"); len(got) != 1 || got[0].ID != holds[0].ID {
 		t.Fatalf("holds after restart: %+v", got)
 	}
-	ls, err := p.svc.LinkStatus(context.Background(), "hub")
+	ls, err := p.svc.linkStatus(context.Background(), "hub")
 	if err != nil || ls[0].Directions[0].HeldDeletions != 10 {
 		t.Fatalf("status: %v %v", ls, err)
 	}
@@ -97,7 +98,7 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	if reps[0].HeldDeletions != 1 {
 		t.Fatalf("one more deletion: held %d, want 1 (the window already counts 10): %v", reps[0].HeldDeletions, reps[0].Actions)
 	}
-	h := p.svc.Holds(context.Background(), "hub")[0]
+	h := p.svc.holds(context.Background(), "hub")[0]
 	if _, err := p.svc.RejectDeletions(context.Background(), &iamflowv1.RejectDeletionsRequest{Id: h.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 		t.Errorf("after rejecting, target has %d groups, want 2", n)
 	}
 	// The audit trail has the held, applied and planned actions.
-	acts, err := p.svc.ListActions(context.Background(), &iamflowv1.ListActionsRequest{Link: "hub", Action: string(ActDeleteGroup)})
+	acts, err := p.svc.ListActions(context.Background(), &iamflowv1.ListActionsRequest{Link: "hub", Action: string(planner.ActDeleteGroup)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 // An empty source never counts as "everything was deleted".
 func TestEmptySourceDeletesNothing(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	l.Guard = GuardConfig{MaxDeletions: 1000, MaxPercent: 100}
+	l.Guard = planner.GuardConfig{MaxDeletions: 1000, MaxPercent: 100}
 	p := newPipeline(t, config(l), pipelineOpts{noRun: true})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	u := src.createUser(t, "solo", "Solo User")

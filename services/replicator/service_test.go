@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 func TestResultOf(t *testing.T) {
@@ -29,6 +30,7 @@ func TestResultOf(t *testing.T) {
 		{"bad request", wrap(identitydomain.KindInvalidRequest), "terminal"},
 		{"forbidden", wrap(identitydomain.KindForbidden), "terminal"},
 		{"unauthorized", wrap(identitydomain.KindUnauthorized), "terminal"},
+		{"listing paged wrongly", wrap(identitydomain.KindInconsistentRead), "retry"},
 		{"id map down", errors.New("replicator: read mapping: nats: timeout"), "retry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,7 +52,7 @@ func TestResultOf(t *testing.T) {
 // A link naming a domain with no client is refused with the domain's name.
 func TestNewNeedsEveryLinkedDomain(t *testing.T) {
 	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
-	_, err := New(t.Context(), p.cfg, p.bus, map[string]Domain{"src": p.sites["src"].client}, WithClock(time.Now))
+	_, err := New(t.Context(), p.cfg, p.bus, map[string]Domain{"src": p.sites["src"].client}, servicekit.WithClock(time.Now))
 	if err == nil || err.Error() != "replicator: no client for domain(s) [tgt]: give each linked domain url, client_id and client_secret" {
 		t.Fatalf("New without the target's client: %v", err)
 	}

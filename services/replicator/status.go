@@ -2,58 +2,48 @@ package replicator
 
 import (
 	"context"
-	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/servicestatus"
 )
 
 // Status counter names.
 const (
-	CounterEvents      = "events"       // events handled
-	CounterWrites      = "writes"       // calls that changed a target
-	CounterEchoes      = "echoes"       // events skipped as iamflow's own changes
-	CounterHeld        = "held"         // deletions held for approval
-	CounterAuditFailed = "audit_failed" // audit records not stored
+	counterEvents      = "events"       // events handled
+	counterWrites      = "writes"       // calls that changed a target
+	counterEchoes      = "echoes"       // events skipped as iamflow's own changes
+	counterHeld        = "held"         // deletions held for approval
+	counterAuditFailed = "audit_failed" // audit records not stored
 )
 
 // Status reports the service's state, its consumers' progress, counters and
 // the last event and error.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
-	st := &iamflowv1.ServiceStatus{
-		Name: Name, Version: s.version, Uptime: durationpb.New(s.now().Sub(s.started).Round(time.Second)),
-		State: iamflowv1.State(s.status.Load()), Counters: map[string]int64{CounterEvents: s.events.Load()},
-	}
+	st := s.kit.Status(map[string]int64{counterEvents: s.events.Load()})
 	for _, d := range s.dirs {
-		st.Counters[CounterWrites] += d.stats.writes.Load()
-		st.Counters[CounterEchoes] += d.stats.echoes.Load()
-		st.Counters[CounterAuditFailed] += d.stats.auditFailed.Load()
+		st.Counters[counterWrites] += d.stats.writes.Load()
+		st.Counters[counterEchoes] += d.stats.echoes.Load()
+		st.Counters[counterAuditFailed] += d.stats.auditFailed.Load()
 	}
-	for _, h := range s.guard.Holds() {
-		st.Counters[CounterHeld] += int64(len(h.Actions))
+	for _, h := range s.guard.pending() {
+		st.Counters[counterHeld] += int64(len(h.Actions))
 	}
-	s.last.Fill(st)
 	var cons []*bus.Consumer
 	for _, t := range s.targets {
 		if c, ok := s.consumers.Load(t); ok {
 			cons = append(cons, c.(*bus.Consumer))
 		}
 	}
-	if err := servicestatus.AddConsumers(ctx, st, cons...); err != nil && st.State == iamflowv1.State_STATE_RUNNING {
-		st.State = iamflowv1.State_STATE_DEGRADED
-	}
-	return st
+	return s.kit.Report(ctx, st, cons...)
 }
 
-// LinkStatus reports each link (or the named one) per direction.
-func (s *Service) LinkStatus(ctx context.Context, link string) ([]*iamflowv1.LinkStatus, error) {
+// linkStatus reports each link (or the named one) per direction.
+func (s *Service) linkStatus(ctx context.Context, link string) ([]*iamflowv1.LinkStatus, error) {
 	held := map[[2]string]int32{}
-	for _, h := range s.Holds(ctx, link) {
+	for _, h := range s.holds(ctx, link) {
 		held[[2]string{h.Link, h.Target}] += int32(len(h.Actions))
 	}
 	var out []*iamflowv1.LinkStatus
@@ -88,7 +78,7 @@ func (s *Service) LinkStatus(ctx context.Context, link string) ([]*iamflowv1.Lin
 		out = append(out, ls)
 	}
 	if link != "" && len(out) == 0 {
-		return nil, ErrNoLink
+		return nil, errNoLink
 	}
 	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // reasonNotDeclared is why an attribute the target's schemas lack is not sent.
@@ -40,7 +41,7 @@ func attrKey(resource, path string) string { return strings.ToLower(resource + "
 // target's capabilities are asked for (discovery, cached by the client) only
 // when a plan first needs them: a reconcile with nothing to send costs the
 // target nothing.
-func (d *direction) declares(ctx context.Context) Declares {
+func (d *direction) declares(ctx context.Context) planner.Declares {
 	var once sync.Once
 	var caps identitydomain.Capabilities
 	now := d.now()

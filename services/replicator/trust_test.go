@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // membersOf lists the userNames of a group's members in an emulated domain.
@@ -30,7 +31,7 @@ func membersOf(t *testing.T, s *site, group string) []string {
 // A user deleted in the source leaves the target's groups on the event
 // path, before any full reconcile, under either delete policy.
 func TestDeletedUserLeavesTargetGroups(t *testing.T) {
-	for _, policy := range []string{PolicyDeactivate, PolicyDelete} {
+	for _, policy := range []string{planner.PolicyDeactivate, planner.PolicyDelete} {
 		t.Run(policy, func(t *testing.T) {
 			l := link("hub", "src", "tgt")
 			l.Delete.Users = policy
@@ -57,9 +58,9 @@ func TestDeletedUserLeavesTargetGroups(t *testing.T) {
 			})
 			tu, exists := tgt.emu.UserByName("ursula")
 			switch {
-			case policy == PolicyDelete && exists:
+			case policy == planner.PolicyDelete && exists:
 				t.Errorf("deleted user still in the target: %+v", tu)
-			case policy == PolicyDeactivate && (!exists || tu.Active):
+			case policy == planner.PolicyDeactivate && (!exists || tu.Active):
 				t.Errorf("deactivated user: exists %v, %+v", exists, tu)
 			}
 			// A dry-run reconcile now finds nothing to do.
@@ -68,7 +69,7 @@ func TestDeletedUserLeavesTargetGroups(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, a := range reps[0].Planned {
-				if a.Kind != string(ActSkip) {
+				if a.Kind != string(planner.ActSkip) {
 					t.Errorf("the full reconcile would still %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
 				}
 			}
@@ -118,7 +119,7 @@ func TestChangesByIamflowsClientAreReplicated(t *testing.T) {
 // retired in the target by its own reconcile) does not create it again.
 func TestStalePlanIsNotApplied(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	l.Delete.Users = PolicyDelete
+	l.Delete.Users = planner.PolicyDelete
 	cfg := config(l)
 	cfg.FullReconcile.Interval = 0
 	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
@@ -131,7 +132,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 
 	// The group's reconcile reads (the user is a member) and plans ...
 	ls := d.fences.set()
-	if _, err := ls.take(ctx, d.scope(KindGroup).key(g), primaryWait, time.Time{}); err != nil {
+	if _, err := ls.take(ctx, d.scope(planner.KindGroup).key(g), primaryWait, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	readAt := d.now()
@@ -139,14 +140,14 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(plan.Kinds(), ActCreateUser) {
+	if !slices.Contains(plan.Kinds(), planner.ActCreateUser) {
 		t.Fatalf("plan %v: want a create_user", plan.Kinds())
 	}
 	// ... the user is deleted in the source and its own reconcile runs ...
 	if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.reconcileOne(ctx, KindUser, u, cause{eventID: "test"}); err != nil {
+	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	// ... and only then would the group's old plan be applied.
@@ -159,7 +160,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 		t.Fatal("the deleted user was created in the target")
 	}
 	// Planned again from a fresh read, the group gets its copy, empty.
-	if _, err := d.reconcileOne(ctx, KindGroup, g, cause{eventID: "test"}); err != nil {
+	if _, err := d.reconcileOne(ctx, planner.KindGroup, g, cause{eventID: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := tgt.emu.UserByName("late"); ok {
@@ -180,16 +181,16 @@ func TestFullReconcileSkipsObjectsReconciledSince(t *testing.T) {
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
 	u := src.createUser(t, "rene", "Old Name")
-	if _, err := d.reconcileOne(ctx, KindUser, u, cause{eventID: "test"}); err != nil {
+	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	// The full reconcile listed at t0; its plan for the user is old ...
 	t0 := d.now()
 	src.patchUser(t, u, replace("displayName", "New Name"))
-	if _, err := d.reconcileOne(ctx, KindUser, u, cause{eventID: "test"}); err != nil {
+	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	stalePlan := d.rules.PlanUser(d.target, UserInput{Source: &UserState{ID: u, UserName: "rene", DisplayName: "Old Name", Active: true},
+	stalePlan := d.rules.PlanUser(d.target, planner.UserInput{Source: &planner.UserState{ID: u, UserName: "rene", DisplayName: "Old Name", Active: true},
 		SourceComplete: true, Mapped: mustUser(t, tgt, "rene"), Mapping: mustMapping(t, d, u)})
 	if len(stalePlan.Writes()) == 0 {
 		t.Fatal("the stale plan writes nothing; the test proves nothing")
@@ -204,7 +205,7 @@ func TestFullReconcileSkipsObjectsReconciledSince(t *testing.T) {
 	}
 }
 
-func mustUser(t *testing.T, s *site, name string) *UserState {
+func mustUser(t *testing.T, s *site, name string) *planner.UserState {
 	t.Helper()
 	u, ok := s.emu.UserByName(name)
 	if !ok {
@@ -217,9 +218,9 @@ func mustUser(t *testing.T, s *site, name string) *UserState {
 	return st
 }
 
-func mustMapping(t *testing.T, d *direction, sourceID string) *Mapping {
+func mustMapping(t *testing.T, d *direction, sourceID string) *planner.Mapping {
 	t.Helper()
-	mp, found, err := d.ids.Get(context.Background(), d.scope(KindUser), sourceID)
+	mp, found, err := d.ids.Get(context.Background(), d.scope(planner.KindUser), sourceID)
 	if err != nil || !found {
 		t.Fatalf("mapping of %s: found %v, %v", sourceID, found, err)
 	}

@@ -1,5 +1,5 @@
 // Package access is the access-request workflow of temporary groups (the
-// first half of the temporary-admin pattern, reference oci.md §8: "a
+// first half of the temporary-admin pattern, docs/oci-sources.md §8: "a
 // developer requests elevated access ...; the request is approved manually or
 // by a pre-defined workflow with a time limit"): eligibility policies per
 // group, requests and their decisions kept durably in JetStream KV, and an

@@ -18,16 +18,16 @@ const (
 	maxReportLines      = 100
 )
 
-// ReconcileReport is what a full reconcile of one database did (or, in a
+// reconcileReport is what a full reconcile of one database did (or, in a
 // dry run, would do).
-type ReconcileReport struct {
+type reconcileReport struct {
 	Database string
 	DryRun   bool
 	// Checked counts users (user mode) or groups checked; Changed those that
 	// needed statements; Failed those that failed; Skipped those left alone.
 	Checked, Changed, Failed, Skipped int
 	// Statements run (or that would run), at most 1000.
-	Statements []ReportStatement
+	Statements []reportStatement
 	// Failures and Skips, "<name>: <reason>", at most 100 each.
 	Failures, Skips   []string
 	Started, Finished time.Time
@@ -36,18 +36,18 @@ type ReconcileReport struct {
 	Accounts []*iamflowv1.DatabaseAccount
 }
 
-// ReportStatement is one statement of a report.
-type ReportStatement struct {
+// reportStatement is one statement of a report.
+type reportStatement struct {
 	Subject, Action, SQL, IAMName string
 }
 
-func (rep *ReconcileReport) addPlan(p Plan) {
+func (rep *reconcileReport) addPlan(p Plan) {
 	if len(p.Steps) > 0 {
 		rep.Changed++
 	}
 	for _, st := range p.Steps {
 		if len(rep.Statements) < maxReportStatements {
-			rep.Statements = append(rep.Statements, ReportStatement{Subject: p.Subject, Action: st.Action, SQL: st.Statement.Text, IAMName: p.IAMName})
+			rep.Statements = append(rep.Statements, reportStatement{Subject: p.Subject, Action: st.Action, SQL: st.Statement.Text, IAMName: p.IAMName})
 		}
 	}
 	if p.Skipped != "" {
@@ -57,7 +57,7 @@ func (rep *ReconcileReport) addPlan(p Plan) {
 }
 
 // addAccount records one checked account (in user mode) as found.
-func (rep *ReconcileReport) addAccount(v UserView, p Plan) {
+func (rep *reconcileReport) addAccount(v UserView, p Plan) {
 	if len(rep.Accounts) >= maxReportStatements || (v.Account == nil && len(p.Groups) == 0) {
 		return // at most 1000; a user without account who needs none is not one
 	}
@@ -69,14 +69,14 @@ func (rep *ReconcileReport) addAccount(v UserView, p Plan) {
 	rep.Accounts = append(rep.Accounts, a)
 }
 
-func (rep *ReconcileReport) fail(name string, err error) {
+func (rep *reconcileReport) fail(name string, err error) {
 	rep.Failed++
 	if len(rep.Failures) < maxReportLines {
 		rep.Failures = append(rep.Failures, name+": "+err.Error())
 	}
 }
 
-func (rep *ReconcileReport) skip(name, why string) {
+func (rep *reconcileReport) skip(name, why string) {
 	if len(rep.Skips) < maxReportLines {
 		rep.Skips = append(rep.Skips, name+": "+why)
 	}
@@ -88,18 +88,18 @@ func (rep *ReconcileReport) skip(name, why string) {
 // left every group, or were deleted, are locked (or dropped); in shared and
 // global_role modes every mapped group's objects. With dryRun nothing is
 // run and the report lists the statements that would be. One reconcile per
-// database runs at a time (ErrReconcileRunning). A failing user does not
+// database runs at a time (errReconcileRunning). A failing user does not
 // stop the reconcile; an error is returned only when the users to check
 // cannot be listed.
-func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (ReconcileReport, error) {
+func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (reconcileReport, error) {
 	r := s.byName[database]
 	if r == nil {
-		return ReconcileReport{}, fmt.Errorf("%w: %q", ErrUnknownDatabase, database)
+		return reconcileReport{}, fmt.Errorf("%w: %q", errUnknownDatabase, database)
 	}
 	r.recMu.Lock()
 	if r.reconciling {
 		r.recMu.Unlock()
-		return ReconcileReport{}, fmt.Errorf("database %s: %w", database, ErrReconcileRunning)
+		return reconcileReport{}, fmt.Errorf("database %s: %w", database, errReconcileRunning)
 	}
 	r.reconciling = true
 	r.recMu.Unlock()
@@ -109,13 +109,13 @@ func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (
 		r.recMu.Unlock()
 	}()
 
-	rep := ReconcileReport{Database: database, DryRun: dryRun, Started: s.now()}
+	rep := reconcileReport{Database: database, DryRun: dryRun, Started: s.kit.Now()}
 	c := cause{source: "reconcile", dryRun: dryRun}
 	var err error
-	if r.m.Mode() == ModeUser {
+	if r.m.Mode() == modeUser {
 		err = s.reconcileUsers(ctx, r, c, &rep)
 	} else {
-		for i := range r.m.GroupCount() {
+		for i := range r.m.groupCount() {
 			if ctx.Err() != nil {
 				err = ctx.Err()
 				break
@@ -129,7 +129,7 @@ func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (
 			rep.addPlan(p)
 		}
 	}
-	rep.Finished = s.now()
+	rep.Finished = s.kit.Now()
 	if err != nil {
 		s.recordError(r, err)
 		return rep, err
@@ -142,7 +142,7 @@ func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (
 	return rep, nil
 }
 
-func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep *ReconcileReport) error {
+func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep *reconcileReport) error {
 	done := map[string]bool{} // lower-case userNames and "id:<id>" synced already
 	sync := func(ref UserRef) {
 		rep.Checked++
@@ -185,7 +185,7 @@ func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep
 		}
 	}
 	// ... and every account iamflow created, whatever its user's groups now.
-	pattern, err := r.m.PrincipalPattern()
+	pattern, err := r.m.principalPattern()
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep
 	}
 	for _, a := range accounts {
 		g, err := ords.ParseGlobalName(a.ExternalName)
-		if err != nil || g.Kind() != ords.GlobalKindPrincipal || !strings.EqualFold(g.Domain(), r.cfg.IAMDomain()) {
+		if err != nil || g.Kind() != ords.GlobalKindPrincipal || !strings.EqualFold(g.Domain(), r.cfg.iamDomain()) {
 			continue // '_' is a LIKE wildcard: another domain's account
 		}
 		if done[strings.ToLower(g.Name())] {
@@ -213,14 +213,14 @@ func (s *Service) reconcileUsers(ctx context.Context, r *dbRuntime, c cause, rep
 	return nil
 }
 
-// Preview reads one IAM user and their account in one database and returns
+// preview reads one IAM user and their account in one database and returns
 // what a reconcile would run, changing nothing.
-func (s *Service) Preview(ctx context.Context, database string, ref UserRef) (UserView, Plan, error) {
+func (s *Service) preview(ctx context.Context, database string, ref UserRef) (UserView, Plan, error) {
 	r := s.byName[database]
 	if r == nil {
-		return UserView{}, Plan{}, fmt.Errorf("%w: %q", ErrUnknownDatabase, database)
+		return UserView{}, Plan{}, fmt.Errorf("%w: %q", errUnknownDatabase, database)
 	}
-	if r.m.Mode() != ModeUser {
+	if r.m.Mode() != modeUser {
 		return UserView{}, Plan{}, fmt.Errorf("database %s: mode %s has no per-user accounts: %w", database, r.m.Mode(), ErrPermanent)
 	}
 	had, err := s.book.get(ctx, r.cfg.Name, ref.ID)
@@ -233,4 +233,44 @@ func (s *Service) Preview(ctx context.Context, database string, ref UserRef) (Us
 	}
 	p, err := r.m.PlanUser(v)
 	return v, p, err
+}
+
+// scheduleReconciles reconciles every database at start (on_start) and
+// every interval, until ctx ends; reconciles never overlap.
+func (s *Service) scheduleReconciles(ctx context.Context) {
+	if s.cfg.Reconcile.OnStart {
+		s.reconcileAll(ctx, "on_start")
+	}
+	if s.cfg.Reconcile.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.Reconcile.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reconcileAll(ctx, "scheduled")
+		}
+	}
+}
+
+func (s *Service) reconcileAll(ctx context.Context, why string) {
+	for _, r := range s.dbs {
+		if ctx.Err() != nil {
+			return
+		}
+		rep, err := s.Reconcile(ctx, r.cfg.Name, false)
+		switch {
+		case errors.Is(err, errReconcileRunning):
+			s.kit.Log().Info("reconcile skipped: another is running", "database", r.cfg.Name, "trigger", why)
+		case err != nil && ctx.Err() == nil:
+			s.kit.Log().Error("reconcile failed", "database", r.cfg.Name, "trigger", why, "error", err)
+		case err == nil:
+			s.kit.Log().Info("reconcile done", "database", r.cfg.Name, "trigger", why, "checked", rep.Checked,
+				"changed", rep.Changed, "failed", rep.Failed, "skipped", rep.Skipped,
+				"took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
+		}
+	}
 }

@@ -16,22 +16,22 @@ import (
 // Sweep limits: what a report keeps, so a sweep's memory stays bounded
 // whatever the domain's size.
 const (
-	// MaxReportChanges bounds SweepReport.Changes.
-	MaxReportChanges = 1000
-	// MaxReportFailures bounds SweepReport.Failures.
-	MaxReportFailures = 100
+	// maxReportChanges bounds sweepReport.Changes.
+	maxReportChanges = 1000
+	// maxReportFailures bounds sweepReport.Failures.
+	maxReportFailures = 100
 )
 
 var (
-	// ErrSweepRunning is returned when a sweep is asked for while one runs:
+	// errSweepRunning is returned when a sweep is asked for while one runs:
 	// sweeps never overlap (they share the domains' rate limits).
-	ErrSweepRunning = errors.New("a sweep is already running")
-	// ErrUnknownDomain is returned for a domain the service does not enforce.
-	ErrUnknownDomain = errors.New("domain not enforced")
+	errSweepRunning = errors.New("a sweep is already running")
+	// errUnknownDomain is returned for a domain the service does not enforce.
+	errUnknownDomain = errors.New("domain not enforced")
 )
 
-// SweepReport is what one sweep found and did.
-type SweepReport struct {
+// sweepReport is what one sweep found and did.
+type sweepReport struct {
 	// Domain swept, and whether changes were only reported.
 	Domain string
 	DryRun bool
@@ -42,16 +42,16 @@ type SweepReport struct {
 	// had (or, in a dry run, would have) their flags set; Failed ones could
 	// not be set.
 	Checked, Changed, Failed int64
-	// Changes are the first MaxReportChanges changes, as previews.
+	// Changes are the first maxReportChanges changes, as previews.
 	Changes []*iamflowv1.PreviewCapabilitiesResponse
-	// Failures are the first MaxReportFailures failures, "<user>: <reason>".
+	// Failures are the first maxReportFailures failures, "<user>: <reason>".
 	Failures []string
 	// Started and Finished bound the sweep.
 	Started, Finished time.Time
 }
 
 // Proto is the API form of r.
-func (r *SweepReport) Proto() *iamflowv1.SweepCapabilitiesResponse {
+func (r *sweepReport) Proto() *iamflowv1.SweepCapabilitiesResponse {
 	out := &iamflowv1.SweepCapabilitiesResponse{
 		Domain:       r.Domain,
 		DryRun:       r.DryRun,
@@ -85,35 +85,35 @@ func (st *sweepState) snapshot(out map[string]int64) {
 	if st.running.Load() {
 		running = 1
 	}
-	out[CounterSweepRunning] = running
-	out[CounterSweepTotal] = st.total.Load()
-	out[CounterSweepChecked] = st.checked.Load()
-	out[CounterSweepChanged] = st.changed.Load()
-	out[CounterSweepFailed] = st.failed.Load()
-	out[CounterSweeps] = st.completed.Load()
+	out[counterSweepRunning] = running
+	out[counterSweepTotal] = st.total.Load()
+	out[counterSweepChecked] = st.checked.Load()
+	out[counterSweepChanged] = st.changed.Load()
+	out[counterSweepFailed] = st.failed.Load()
+	out[counterSweeps] = st.completed.Load()
 }
 
-// Sweep applies the policy to every user of domain, page by page, and
+// sweepDomain applies the policy to every user of domain, page by page, and
 // returns what it did; with dryRun it writes nothing and reports (and
 // audits, with outcome dry_run) what it would change. Progress shows in
 // Status while it runs (sweep_running, sweep_total, sweep_checked,
 // sweep_changed, sweep_failed). Only one sweep runs at a time: another
-// gets ErrSweepRunning. A user that cannot be set is counted and the sweep
+// gets errSweepRunning. A user that cannot be set is counted and the sweep
 // goes on; a listing that fails ends the sweep with an error and the
 // partial report. The sweep stops when ctx ends. Memory stays bounded:
 // users are not kept beyond their page, and the report keeps at most
-// MaxReportChanges changes and MaxReportFailures failures.
-func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*SweepReport, error) {
+// maxReportChanges changes and maxReportFailures failures.
+func (s *Service) sweepDomain(ctx context.Context, domain string, dryRun bool) (*sweepReport, error) {
 	dir := s.dirs[domain]
 	if dir == nil {
-		return nil, fmt.Errorf("sweep %q: %w (enforced: %v)", domain, ErrUnknownDomain, s.domains)
+		return nil, fmt.Errorf("sweep %q: %w (enforced: %v)", domain, errUnknownDomain, s.domains)
 	}
 	st := &s.sweep
 	if !st.running.CompareAndSwap(false, true) {
 		st.mu.Lock()
 		running := st.domain
 		st.mu.Unlock()
-		return nil, fmt.Errorf("sweep %s: %w (domain %s, %d of %d users checked)", domain, ErrSweepRunning,
+		return nil, fmt.Errorf("sweep %s: %w (domain %s, %d of %d users checked)", domain, errSweepRunning,
 			running, st.checked.Load(), st.total.Load())
 	}
 	defer st.running.Store(false)
@@ -127,9 +127,9 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 	s.metrics.sweepRunning.Set(1)
 	defer s.metrics.sweepRunning.Set(0)
 
-	rep := &SweepReport{Domain: domain, DryRun: dryRun, Started: s.now()}
-	log := s.log.With("domain", domain, "dry_run", dryRun)
-	if uc, ok := dir.(UserCounter); ok {
+	rep := &sweepReport{Domain: domain, DryRun: dryRun, Started: s.kit.Now()}
+	log := s.kit.Log().With("domain", domain, "dry_run", dryRun)
+	if uc, ok := dir.(userCounter); ok {
 		if n, err := uc.CountUsers(ctx); err == nil {
 			rep.Total = int64(n)
 			st.total.Store(rep.Total)
@@ -141,7 +141,7 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 
 	c := cause{source: "sweep", dryRun: dryRun}
 	var err error
-	for u, lerr := range dir.Users(ctx, s.policy.NeedsGroups()) {
+	for u, lerr := range dir.Users(ctx, s.policy.readsGroups()) {
 		if lerr != nil {
 			err = fmt.Errorf("sweep %s: list users after %d: %w", domain, rep.Checked, lerr)
 			break
@@ -156,7 +156,7 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 		case werr != nil:
 			rep.Failed++
 			st.failed.Add(1)
-			if len(rep.Failures) < MaxReportFailures {
+			if len(rep.Failures) < maxReportFailures {
 				rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %v", u.label(), werr))
 			}
 			if ctx.Err() != nil {
@@ -165,7 +165,7 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 		case changed || (dryRun && !chk.compliant()):
 			rep.Changed++
 			st.changed.Add(1)
-			if len(rep.Changes) < MaxReportChanges {
+			if len(rep.Changes) < maxReportChanges {
 				rep.Changes = append(rep.Changes, chk.preview())
 			}
 		}
@@ -173,14 +173,14 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 			break
 		}
 	}
-	rep.Finished = s.now()
+	rep.Finished = s.kit.Now()
 	if rep.Total == 0 || err == nil {
 		rep.Total = max(rep.Total, rep.Checked)
 		st.total.Store(rep.Total)
 	}
 	if err != nil {
-		s.recordError(err)
-		if len(rep.Failures) < MaxReportFailures {
+		s.kit.Error(err)
+		if len(rep.Failures) < maxReportFailures {
 			rep.Failures = append(rep.Failures, err.Error())
 		}
 		return rep, err
@@ -189,4 +189,44 @@ func (s *Service) Sweep(ctx context.Context, domain string, dryRun bool) (*Sweep
 	log.Info("sweep finished", "checked", rep.Checked, "changed", rep.Changed, "failed", rep.Failed,
 		"took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
 	return rep, nil
+}
+
+// scheduleSweeps sweeps every enforced domain at start (on_start) and every
+// interval, until ctx ends. A sweep still running when the next is due
+// delays it: sweeps never overlap.
+func (s *Service) scheduleSweeps(ctx context.Context) {
+	if s.cfg.Sweep.OnStart {
+		s.sweepAll(ctx, "on_start")
+	}
+	if s.cfg.Sweep.Interval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.Sweep.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sweepAll(ctx, "scheduled")
+		}
+	}
+}
+
+func (s *Service) sweepAll(ctx context.Context, why string) {
+	for _, d := range s.domains {
+		if ctx.Err() != nil {
+			return
+		}
+		rep, err := s.sweepDomain(ctx, d, false)
+		switch {
+		case errors.Is(err, errSweepRunning):
+			s.kit.Log().Info("sweep skipped: another sweep is running", "domain", d, "trigger", why)
+		case err != nil && ctx.Err() == nil:
+			s.kit.Log().Error("sweep failed", "domain", d, "trigger", why, "error", err)
+		case err == nil:
+			s.kit.Log().Info("sweep done", "domain", d, "trigger", why, "checked", rep.Checked, "changed", rep.Changed,
+				"failed", rep.Failed, "took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
+		}
+	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestExampleDbprovisionerAndSecrets(t *testing.T) {
-	cfg, err := Load("../../deploy/iamflow.example.yaml", envMap(nil))
+	cfg, err := Load("../../../deploy/iamflow.example.yaml", envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,7 @@ func (s *Service) auditEvent(ctx context.Context, action, outcome string, g *iam
 		Resource: &iamflowv1.Resource{Id: g.GroupId, Name: g.GroupName, Type: "Group"},
 		Related:  &iamflowv1.Resource{Id: g.UserId, Name: g.UserName, Type: "User"},
 	}
-	if err := s.auditor.Record(ctx, rec); err != nil {
+	if s.kit.Audit(ctx, rec, "action", action, "grant", g.Id) != nil {
 		s.counters.auditFailed.Add(1)
-		s.recordError(err)
-		s.log.Error("audit record not stored", "action", action, "grant", g.Id, "error", err)
 	}
 }

@@ -1,4 +1,4 @@
-package replicator
+package planner
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package replicator
+package planner
 
 import (
 	"maps"
@@ -149,6 +149,17 @@ func (s UserState) SDKUser() identitydomains.User {
 	return u
 }
 
+// SDKUserCore returns the body that creates s with its userName and
+// externalId alone, and its name when withName: the first step of creating
+// a user a target refused whole (see PatchOps for the rest).
+func (s UserState) SDKUserCore(withName bool) identitydomains.User {
+	u := identitydomains.User{UserName: ptr(s.UserName), ExternalId: ptr(s.ExternalID)}
+	if withName {
+		u.Name = &identitydomains.UserName{GivenName: ptr(s.GivenName), FamilyName: ptr(s.FamilyName)}
+	}
+	return u
+}
+
 // SDKGroup returns the body that creates s (members are add_member actions).
 func (s GroupState) SDKGroup() identitydomains.Group {
 	g := identitydomains.Group{DisplayName: ptr(s.DisplayName), ExternalId: ptr(s.ExternalID)}
@@ -167,8 +178,8 @@ func userAttrPath(attr string) string {
 	return attr
 }
 
-// groupAttrPath is the SCIM PATCH path of a group attribute.
-func groupAttrPath(attr string) string {
+// GroupAttrPath is the SCIM PATCH path of a group attribute.
+func GroupAttrPath(attr string) string {
 	if attr == AttrDescription {
 		return identitydomain.SchemaGroupExtension + ":description"
 	}
@@ -277,3 +288,24 @@ func ptr(s string) *string {
 }
 
 func boolPtr(b bool) *bool { return &b }
+
+// PatchOps are the PATCH operations that set every attribute of u but
+// userName, externalId and name.
+func PatchOps(u UserState) []identitydomains.Operations {
+	var ops []identitydomains.Operations
+	if u.DisplayName != "" {
+		ops = append(ops, identitydomain.Replace(AttrDisplayName, u.DisplayName))
+	}
+	if len(u.Emails) > 0 {
+		ops = append(ops, identitydomain.Replace(AttrEmails, emailsValue(u.Emails)))
+	}
+	for _, a := range []string{AttrEmployeeNumber, AttrCostCenter, AttrOrganization, AttrDivision, AttrDepartment} {
+		if v := u.Custom[a]; v != "" {
+			ops = append(ops, identitydomain.Replace(userAttrPath(a), v))
+		}
+	}
+	if !u.Active {
+		ops = append(ops, identitydomain.Replace(AttrActive, false))
+	}
+	return ops
+}

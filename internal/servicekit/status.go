@@ -1,20 +1,46 @@
-// Package servicestatus holds what every service's Status has in common:
-// the last event and last error it saw, and its consumers' progress.
-package servicestatus
+package servicekit
 
 import (
 	"context"
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 )
 
-// Last remembers a service's last event and last error. The zero value is
-// ready; it is safe for concurrent use.
+// Status starts the service's status: name, version, uptime, state and
+// counters (nil: none yet). Finish it with [Kit.Report].
+func (k *Kit) Status(counters map[string]int64) *iamflowv1.ServiceStatus {
+	if counters == nil {
+		counters = map[string]int64{}
+	}
+	return &iamflowv1.ServiceStatus{
+		Name:     k.name,
+		Version:  k.version,
+		Uptime:   durationpb.New(k.now().Sub(k.started).Round(time.Second)),
+		State:    k.State(),
+		Counters: counters,
+	}
+}
+
+// Report finishes st: each consumer's progress read from the server (see
+// [AddConsumers]; one that cannot be read becomes the last error) and the
+// last event and error. It returns st.
+func (k *Kit) Report(ctx context.Context, st *iamflowv1.ServiceStatus, consumers ...*bus.Consumer) *iamflowv1.ServiceStatus {
+	if err := AddConsumers(ctx, st, consumers...); err != nil {
+		k.Error(err)
+	}
+	k.last.Fill(st)
+	return st
+}
+
+// Last remembers an event and an error with their times. The zero value is
+// ready; it is safe for concurrent use. A Kit keeps the service's; a
+// service keeps more (one per database, say) where its status shows them.
 type Last struct {
 	mu        sync.Mutex
 	eventID   string

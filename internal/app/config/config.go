@@ -1,7 +1,9 @@
 // Package config is iamflow's one configuration file. Each section belongs to
 // the package that uses it (bus.Config, admin.Config, ingest.Config, ...);
 // this package composes them, applies defaults, environment overrides and
-// validation, and names the full key in every error.
+// validation, and names the full key in every error. It sits beside
+// internal/app, the composition root: the only packages that know every
+// service, so nothing below them imports one.
 package config
 
 import (

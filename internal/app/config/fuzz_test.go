@@ -9,7 +9,7 @@ import (
 // FuzzDecode: no configuration file, however malformed, makes loading or
 // validating it panic; it is accepted or refused with an error.
 func FuzzDecode(f *testing.F) {
-	if b, err := os.ReadFile("../../deploy/iamflow.example.yaml"); err == nil {
+	if b, err := os.ReadFile("../../../deploy/iamflow.example.yaml"); err == nil {
 		f.Add(b)
 	}
 	for _, s := range []string{"", "nats: {urls: [x]}", "domains:\n  - {name: a, client_id: b}", "capabilities:\n  rules:\n    - {name: r, match: {user_name: '('}}",

@@ -1,4 +1,4 @@
-package replicator
+package planner
 
 import (
 	"fmt"
@@ -69,6 +69,22 @@ func (r *Rules) targetUser(in UserInput) (*UserState, target) {
 	return in.Matched, target{}
 }
 
+// RetiredUser returns the target user PlanUser(in) retires (deletes or
+// deactivates) when the delete policy lets it, nil when none: such a user
+// leaves the link's groups first, so the caller reads in.Groups for it.
+func (r *Rules) RetiredUser(in UserInput) *UserState {
+	t, how := r.targetUser(in)
+	retiring := in.Source == nil
+	if in.Source != nil {
+		ok, _ := r.UserInScope(*in.Source)
+		retiring = !ok
+	}
+	if t != nil && retiring && (how.managed || !r.link.Delete.ManagedOnly()) && r.link.Delete.Users != PolicyKeep {
+		return t
+	}
+	return nil
+}
+
 // userMatches applies match.user.
 func (r *Rules) userMatches(src, t UserState) bool {
 	if r.link.Match.User == MatchExternalID {
@@ -77,19 +93,19 @@ func (r *Rules) userMatches(src, t UserState) bool {
 	return strings.EqualFold(t.UserName, src.UserName)
 }
 
-// newPlan starts a plan for target.
-func (r *Rules) newPlan(target string) Plan {
+// NewPlan starts a plan for target.
+func (r *Rules) NewPlan(target string) Plan {
 	return Plan{Link: r.link.Name, Source: r.link.Source, Target: target, DryRun: r.link.DryRun}
 }
 
 // PlanUser plans the minimal change that makes the target's copy of one
 // user match the source.
 func (r *Rules) PlanUser(target string, in UserInput) Plan {
-	p := r.newPlan(target)
+	p := r.NewPlan(target)
 	t, how := r.targetUser(in)
 	switch {
 	case in.Source == nil && !in.SourceComplete:
-		p.Actions = append(p.Actions, skip(KindUser, in.sourceID(), ReasonSourceIncomplete))
+		p.Actions = append(p.Actions, Skip(KindUser, in.sourceID(), ReasonSourceIncomplete))
 	case in.Source == nil:
 		if t != nil {
 			r.retireUser(&p, in.sourceID(), t, how.managed, in.Groups, "deleted in the source")
@@ -99,7 +115,7 @@ func (r *Rules) PlanUser(target string, in UserInput) Plan {
 			if t != nil && how.managed {
 				r.retireUser(&p, in.Source.ID, t, how.managed, in.Groups, "left the link's scope: "+why)
 			} else {
-				p.Actions = append(p.Actions, skip(KindUser, in.Source.ID, "out of scope: "+why))
+				p.Actions = append(p.Actions, Skip(KindUser, in.Source.ID, "out of scope: "+why))
 			}
 			return p
 		}
@@ -232,13 +248,13 @@ func (r *Rules) userDiff(src, tgt UserState, dc Declares) ([]Change, []identityd
 // cascades deletes into groups; the mapping is forgotten, so a user that
 // comes back is matched and adopted again.
 func (r *Rules) retireUser(p *Plan, sourceID string, t *UserState, managed bool, groups []MemberOf, why string) {
-	if !managed && r.link.Delete.onlyManaged() {
-		p.Actions = append(p.Actions, skip(KindUser, sourceID, fmt.Sprintf(
+	if !managed && r.link.Delete.ManagedOnly() {
+		p.Actions = append(p.Actions, Skip(KindUser, sourceID, fmt.Sprintf(
 			"%s, but target user %q was not created or adopted by iamflow: not touched (delete.only_managed)", why, t.UserName)))
 		return
 	}
 	if r.link.Delete.Users == PolicyKeep {
-		p.Actions = append(p.Actions, skip(KindUser, sourceID, why+"; kept (delete.users: keep)"))
+		p.Actions = append(p.Actions, Skip(KindUser, sourceID, why+"; kept (delete.users: keep)"))
 		return
 	}
 	for _, g := range groups {
@@ -276,7 +292,7 @@ const (
 	ResourceGroup = "Group"
 )
 
-// skip returns a skip action.
-func skip(k Kind, sourceID, reason string) Action {
+// Skip returns a skip action.
+func Skip(k Kind, sourceID, reason string) Action {
 	return Action{Kind: ActSkip, Entity: k, SourceID: sourceID, Reason: reason}
 }

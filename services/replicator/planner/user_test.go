@@ -1,4 +1,4 @@
-package replicator
+package planner
 
 import (
 	"slices"
@@ -253,5 +253,18 @@ func TestDryRunPlanIsMarked(t *testing.T) {
 	p := rules(t, func(l *Link) { l.DryRun = true }).PlanUser("spoke", UserInput{Source: srcUser(), SourceComplete: true})
 	if !p.DryRun || !strings.Contains(p.String(), "(dry run)") {
 		t.Fatalf("plan = %+v", p)
+	}
+}
+
+// An empty source read must not reach the guard as deletions at all.
+func TestEmptySourceReadPlansNoDeletions(t *testing.T) {
+	r := rules(t, func(l *Link) { l.Delete.Users = PolicyDelete })
+	for _, in := range []UserInput{
+		{Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1")},
+		{Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1"), SourceComplete: false},
+	} {
+		if p := r.PlanUser("spoke", in); p.Deletions() != 0 || !p.empty() {
+			t.Fatalf("plan %s", p)
+		}
 	}
 }

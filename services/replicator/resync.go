@@ -8,11 +8,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 )
 
-// StateBucket is the JetStream KV bucket of the full reconcile schedule.
-const StateBucket = "iamflow_replicator_state"
+// stateBucket is the JetStream KV bucket of the full reconcile schedule.
+const stateBucket = "iamflow_replicator_state"
 
 // stateStore keeps when each link was last fully reconciled, so replicas
 // sharing the work run each scheduled reconcile once between them, and a
@@ -22,11 +23,11 @@ type stateStore struct{ kv jetstream.KeyValue }
 func openState(ctx context.Context, b *bus.Bus) (*stateStore, error) {
 	storage, replicas := b.Placement()
 	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: StateBucket, Description: "iamflow replicator: full reconcile schedule per link",
+		Bucket: stateBucket, Description: "iamflow replicator: full reconcile schedule per link",
 		History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("replicator: create bucket %s: %w", StateBucket, err)
+		return nil, fmt.Errorf("replicator: create bucket %s: %w", stateBucket, err)
 	}
 	return &stateStore{kv: kv}, nil
 }
@@ -73,16 +74,16 @@ func (s *Service) schedule(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			won, err := s.state.claim(ctx, l.Name, s.now(), s.cfg.FullReconcile.Interval)
+			won, err := s.state.claim(ctx, l.Name, s.kit.Now(), s.cfg.FullReconcile.Interval)
 			if err != nil {
-				s.log.Warn("full reconcile schedule not readable", "link", l.Name, "error", err)
+				s.kit.Log().Warn("full reconcile schedule not readable", "link", l.Name, "error", err)
 				continue
 			}
 			if !won {
 				continue
 			}
 			if _, err := s.ReconcileLink(ctx, l.Name, false); err != nil && ctx.Err() == nil {
-				s.log.Error("scheduled full reconcile failed", "link", l.Name, "error", err)
+				s.kit.Log().Error("scheduled full reconcile failed", "link", l.Name, "error", err)
 			}
 		}
 		select {
@@ -91,4 +92,43 @@ func (s *Service) schedule(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// ReconcileLink runs a full reconcile of every direction of the named link now
+// (with dryRun, only plans) and returns one report per direction.
+func (s *Service) ReconcileLink(ctx context.Context, link string, dryRun bool) ([]*iamflowv1.ReconcileReport, error) {
+	dirs := s.linkDirections(link)
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("reconcile %q: %w", link, errNoLink)
+	}
+	if _, busy := s.running.LoadOrStore(link, struct{}{}); busy {
+		return nil, fmt.Errorf("reconcile %q: %w", link, errReconcileRunning)
+	}
+	defer s.running.Delete(link)
+	var reps []*iamflowv1.ReconcileReport
+	var errs []error
+	for _, d := range dirs {
+		start := s.kit.Now()
+		rep, err := d.fullReconcile(ctx, dryRun)
+		reps = append(reps, rep)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reconcile %s: %w", d.name(), err))
+			s.kit.Error(err)
+		}
+		d.log.Info("full reconcile done", "link", link, "source", d.source, "target", d.target, "dry_run", rep.DryRun,
+			"source_users", rep.SourceUsers, "source_groups", rep.SourceGroups, "actions", rep.Actions,
+			"held", rep.HeldDeletions, "took", s.kit.Now().Sub(start).Round(time.Millisecond), "error", err)
+	}
+	return reps, errors.Join(errs...)
+}
+
+// linkDirections returns the directions of a link.
+func (s *Service) linkDirections(link string) []*direction {
+	var out []*direction
+	for _, d := range s.dirs {
+		if d.link.Name == link {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package replicator
+package planner
 
 import (
 	"fmt"
@@ -48,16 +48,16 @@ type Plan struct {
 
 	// group is what a group plan leaves its target group holding, for the
 	// own-write record (nil for user plans).
-	group *groupExpect
+	Group *GroupOutcome
 }
 
 // groupExpect is a group plan's expected outcome: the copied attributes as
 // the plan writes them and the target's members before the plan, which the
 // plan's add_member and remove_member actions change.
-type groupExpect struct {
-	sourceID string
-	want     GroupState
-	members  []string
+type GroupOutcome struct {
+	SourceID string
+	Want     GroupState
+	Members  []string
 }
 
 // Action is one step of a plan, with enough before/after for the audit trail.
@@ -119,8 +119,8 @@ func (p Plan) Writes() []Action {
 	return out
 }
 
-// Empty reports whether the plan writes nothing.
-func (p Plan) Empty() bool { return len(p.Writes()) == 0 }
+// empty reports whether the plan writes nothing.
+func (p Plan) empty() bool { return len(p.Writes()) == 0 }
 
 // Deletions counts the plan's deletions (held or not).
 func (p Plan) Deletions() int {

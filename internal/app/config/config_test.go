@@ -13,7 +13,7 @@ func envMap(m map[string]string) func(string) (string, bool) {
 }
 
 func TestExampleFileIsValid(t *testing.T) {
-	cfg, err := Load("../../deploy/iamflow.example.yaml", envMap(nil))
+	cfg, err := Load("../../../deploy/iamflow.example.yaml", envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestDomainDefaultsAreFilledPerEntry(t *testing.T) {
 }
 
 func TestReplicatorLinksNeedConfiguredDomainsWithAPI(t *testing.T) {
-	cfg, err := Load("../../deploy/iamflow.example.yaml", envMap(nil))
+	cfg, err := Load("../../../deploy/iamflow.example.yaml", envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestSecretVariableHoldingTheSecretIsNotAnOverride(t *testing.T) {
 }
 
 func TestLoginNeedsADomainWithAPI(t *testing.T) {
-	cfg, err := Load("../../deploy/iamflow.example.yaml", envMap(nil))
+	cfg, err := Load("../../../deploy/iamflow.example.yaml", envMap(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package replicator
+package planner
 
 import (
 	"fmt"
@@ -60,6 +60,13 @@ func (r *Rules) targetGroup(in GroupInput) (*GroupState, target) {
 	return in.Matched, target{}
 }
 
+// TargetGroup is the target group PlanGroup(in) compares the source with
+// (nil: it creates one).
+func (r *Rules) TargetGroup(in GroupInput) *GroupState {
+	t, _ := r.targetGroup(in)
+	return t
+}
+
 // groupMatches applies match.group (displayName compares
 // case-insensitively, as Identity Domains does).
 func (r *Rules) groupMatches(src, t GroupState) bool {
@@ -82,11 +89,11 @@ func (in GroupInput) sourceID() string {
 // PlanGroup plans the minimal change that makes the target's copy of one
 // group (and, with Members, its membership) match the source.
 func (r *Rules) PlanGroup(target string, in GroupInput) Plan {
-	p := r.newPlan(target)
+	p := r.NewPlan(target)
 	t, how := r.targetGroup(in)
 	switch {
 	case in.Source == nil && !in.SourceComplete:
-		p.Actions = append(p.Actions, skip(KindGroup, in.sourceID(), ReasonSourceIncomplete))
+		p.Actions = append(p.Actions, Skip(KindGroup, in.sourceID(), ReasonSourceIncomplete))
 		return p
 	case in.Source == nil:
 		if t != nil {
@@ -99,7 +106,7 @@ func (r *Rules) PlanGroup(target string, in GroupInput) Plan {
 		if t != nil && how.managed {
 			r.retireGroup(&p, src.ID, t, how.managed, "left the link's scope: "+why)
 		} else {
-			p.Actions = append(p.Actions, skip(KindGroup, src.ID, "out of scope: "+why))
+			p.Actions = append(p.Actions, Skip(KindGroup, src.ID, "out of scope: "+why))
 		}
 		return p
 	}
@@ -116,10 +123,10 @@ func (r *Rules) PlanGroup(target string, in GroupInput) Plan {
 	if in.Members != nil {
 		r.planMembers(&p, src, targetID, current, in.SourceComplete, *in.Members, in.Declares)
 		want := GroupState{DisplayName: src.DisplayName}
-		if r.groupAttrs[AttrDescription] && in.Declares.ok(ResourceGroup, groupAttrPath(AttrDescription)) {
+		if r.groupAttrs[AttrDescription] && in.Declares.ok(ResourceGroup, GroupAttrPath(AttrDescription)) {
 			want.Description = src.Description
 		}
-		p.group = &groupExpect{sourceID: src.ID, want: want, members: current}
+		p.Group = &GroupOutcome{SourceID: src.ID, Want: want, Members: current}
 	}
 	return p
 }
@@ -129,7 +136,7 @@ func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target, dc Declar
 	switch {
 	case t == nil:
 		want := GroupState{DisplayName: src.DisplayName, ExternalID: src.ID}
-		if r.groupAttrs[AttrDescription] && dc.ok(ResourceGroup, groupAttrPath(AttrDescription)) {
+		if r.groupAttrs[AttrDescription] && dc.ok(ResourceGroup, GroupAttrPath(AttrDescription)) {
 			want.Description = src.Description
 		}
 		cs := []Change{{Attr: AttrDisplayName, After: want.DisplayName}, {Attr: "externalId", After: want.ExternalID}}
@@ -155,7 +162,7 @@ func (r *Rules) groupDiff(src, tgt GroupState, dc Declares) ([]Change, []identit
 	var cs []Change
 	var ops []identitydomains.Operations
 	for _, a := range GroupAttributes {
-		if !r.groupAttrs[a] || !dc.ok(ResourceGroup, groupAttrPath(a)) {
+		if !r.groupAttrs[a] || !dc.ok(ResourceGroup, GroupAttrPath(a)) {
 			continue
 		}
 		sv, tv := src.DisplayName, tgt.DisplayName
@@ -167,9 +174,9 @@ func (r *Rules) groupDiff(src, tgt GroupState, dc Declares) ([]Change, []identit
 		}
 		cs = append(cs, Change{Attr: a, Before: tv, After: sv})
 		if sv == "" {
-			ops = append(ops, identitydomain.Remove(groupAttrPath(a)))
+			ops = append(ops, identitydomain.Remove(GroupAttrPath(a)))
 		} else {
-			ops = append(ops, identitydomain.Replace(groupAttrPath(a), sv))
+			ops = append(ops, identitydomain.Replace(GroupAttrPath(a), sv))
 		}
 	}
 	return cs, ops
@@ -213,7 +220,7 @@ func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, curre
 			continue
 		case in.Dangling[id]:
 			reason = "not a user of the target any more"
-		case !in.ManagedTargetUsers[id] && r.link.Delete.onlyManaged():
+		case !in.ManagedTargetUsers[id] && r.link.Delete.ManagedOnly():
 			continue
 		}
 		p.Actions = append(p.Actions, Action{Kind: ActRemoveMember, Entity: KindGroup, SourceID: src.ID, TargetID: groupTargetID,
@@ -224,11 +231,11 @@ func (r *Rules) planMembers(p *Plan, src GroupState, groupTargetID string, curre
 // retireGroup applies the groups delete policy to target group t.
 func (r *Rules) retireGroup(p *Plan, sourceID string, t *GroupState, managed bool, why string) {
 	switch {
-	case !managed && r.link.Delete.onlyManaged():
-		p.Actions = append(p.Actions, skip(KindGroup, sourceID, fmt.Sprintf(
+	case !managed && r.link.Delete.ManagedOnly():
+		p.Actions = append(p.Actions, Skip(KindGroup, sourceID, fmt.Sprintf(
 			"%s, but target group %q was not created or adopted by iamflow: not touched (delete.only_managed)", why, t.DisplayName)))
 	case r.link.Delete.Groups == PolicyKeep:
-		p.Actions = append(p.Actions, skip(KindGroup, sourceID, why+"; kept (delete.groups: keep)"))
+		p.Actions = append(p.Actions, Skip(KindGroup, sourceID, why+"; kept (delete.groups: keep)"))
 	default:
 		p.Actions = append(p.Actions, Action{Kind: ActDeleteGroup, Entity: KindGroup, SourceID: sourceID, TargetID: t.ID,
 			Name: t.DisplayName, Reason: why})

@@ -1,4 +1,4 @@
-package replicator
+package planner
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ type copyRule struct{ from, to string }
 // NewRules validates l (defaults applied) and compiles it.
 func NewRules(l Link) (*Rules, error) {
 	l = l.withDefaults()
-	if errs := l.validate(); len(errs) > 0 {
+	if errs := l.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("link %q: %v", l.Name, errs[0])
 	}
 	r := &Rules{link: l, groupAttrs: map[string]bool{}}
@@ -96,9 +96,9 @@ func anyMatch(res []*regexp.Regexp, s string) bool {
 	return false
 }
 
-// usersScoped reports whether the link selects users by anything but their
+// UsersScoped reports whether the link selects users by anything but their
 // id (a mapped member then needs a read of the source to be scope-checked).
-func (r *Rules) usersScoped() bool {
+func (r *Rules) UsersScoped() bool {
 	u := r.link.Users
 	return u.OnlyActive || u.OnlyFederated || len(u.Include) > 0 || len(u.Exclude) > 0
 }
