@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
@@ -29,12 +30,19 @@ var errNoHold = errors.New("no such hold")
 // go ahead.
 //
 // newGuard keeps holds and the window in memory; openGuard keeps them in a
-// JetStream KV bucket too (written through, loaded on open), so holds
-// survive restarts. Either way one process owns a link's guard: replicas
-// sharing a consumer do not see each other's window (see the package notes).
+// JetStream KV bucket too (written through, loaded on each check), so holds
+// survive restarts and replicas sharing a consumer share the window: it is
+// grown by compare-and-set, so two replicas deleting at once cannot both
+// pass max_deletions.
 type guard struct {
 	now func() time.Time
 	kv  jetstream.KeyValue // nil: memory only
+
+	// check serializes Check and approve in this process: each reads the
+	// state, decides and writes it, and two at once would each count the
+	// window without the other's deletions. Across replicas the window is
+	// written by compare-and-set (growWindow).
+	check sync.Mutex
 
 	mu     sync.Mutex
 	recent map[string][]time.Time // link/target -> times of applied deletions
@@ -162,6 +170,8 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 	if n == 0 {
 		return p, nil
 	}
+	g.check.Lock()
+	defer g.check.Unlock()
 	if err := g.refresh(ctx); err != nil && !p.DryRun {
 		return holdAll(p, "guard state not readable"), err
 	}
@@ -193,15 +203,17 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 		if p.DryRun {
 			return p, nil
 		}
-		grown := slices.Clone(recent)
-		for range n {
-			grown = append(grown, now)
-		}
-		if err := g.save(ctx, "window."+key, grown); err != nil {
+		grown, err := g.growWindow(ctx, key, now, cfg.Window, cfg.MaxDeletions, n)
+		switch {
+		case errors.Is(err, errWindowFull):
+			reason = fmt.Sprintf("%d deletions (%d already in the last %v, counted by another replica) exceed guard.max_deletions %d",
+				len(grown)+n, len(grown), cfg.Window, cfg.MaxDeletions)
+		case err != nil:
 			return holdAll(p, "guard state not saved"), err
+		default:
+			g.recent[key] = grown
+			return p, nil
 		}
-		g.recent[key] = grown
-		return p, nil
 	}
 	p = holdAll(p, reason)
 	if p.DryRun {
@@ -222,6 +234,67 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 		return p, err
 	}
 	return p, nil
+}
+
+// errWindowFull: the deletions in the bucket's window (another replica's
+// included) leave no room for the plan's.
+var errWindowFull = errors.New("deletion window full")
+
+// growWindow adds n deletions at now to the window of key (dropping those
+// older than window, when it is positive), by compare-and-set on the
+// bucket: if another replica's deletions left no room under limit (negative:
+// no limit) since it was read, it returns the window as it is and
+// errWindowFull. Without a bucket the window is the memory's. Call with
+// g.mu held.
+func (g *guard) growWindow(ctx context.Context, key string, now time.Time, window time.Duration, limit, n int) ([]time.Time, error) {
+	add := func(ts []time.Time) []time.Time {
+		grown := slices.Clone(ts)
+		for range n {
+			grown = append(grown, now)
+		}
+		return grown
+	}
+	if g.kv == nil {
+		return add(g.recent[key]), nil
+	}
+	k := "window." + key
+	for attempt := 0; ; attempt++ {
+		var cur []time.Time
+		var rev uint64
+		e, err := g.kv.Get(ctx, k)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("replicator: read guard state %s: %w", k, err)
+		default:
+			rev = e.Revision()
+			if err := json.Unmarshal(e.Value(), &cur); err != nil {
+				return nil, fmt.Errorf("replicator: decode guard state %s: %w", k, err)
+			}
+		}
+		if window > 0 {
+			cur = slices.DeleteFunc(cur, func(t time.Time) bool { return !t.After(now.Add(-window)) })
+		}
+		if limit >= 0 && len(cur)+n > limit {
+			return cur, errWindowFull
+		}
+		grown := add(cur)
+		b, err := json.Marshal(grown)
+		if err != nil {
+			return nil, fmt.Errorf("replicator: encode guard state %s: %w", k, err)
+		}
+		if rev == 0 {
+			_, err = g.kv.Create(ctx, k, b)
+		} else {
+			_, err = g.kv.Update(ctx, k, b, rev)
+		}
+		if err == nil {
+			return grown, nil
+		}
+		if !bus.IsWrongRevision(err) || attempt >= 10 {
+			return nil, fmt.Errorf("replicator: write guard state %s: %w", k, err)
+		}
+	}
 }
 
 // holdAll marks every deletion of p held with reason.
@@ -268,6 +341,8 @@ func (g *guard) pending() []hold {
 // the caller to apply (a level-triggered caller may instead reconcile the
 // entities again), and count against the window.
 func (g *guard) approve(ctx context.Context, id string) (hold, error) {
+	g.check.Lock()
+	defer g.check.Unlock()
 	if err := g.refresh(ctx); err != nil {
 		return hold{}, fmt.Errorf("approve hold %q: %w", id, err)
 	}
@@ -279,13 +354,12 @@ func (g *guard) approve(ctx context.Context, id string) (hold, error) {
 	}
 	key := h.Link + "." + h.Target
 	now := g.now()
-	grown := slices.Clone(g.recent[key])
 	h.Actions = slices.Clone(h.Actions)
 	for i := range h.Actions {
 		h.Actions[i].Held = false
-		grown = append(grown, now)
 	}
-	if err := g.save(ctx, "window."+key, grown); err != nil {
+	grown, err := g.growWindow(ctx, key, now, 0, -1, len(h.Actions))
+	if err != nil {
 		return hold{}, fmt.Errorf("approve hold %q: %w", id, err)
 	}
 	if err := g.save(ctx, "hold."+id, nil); err != nil {

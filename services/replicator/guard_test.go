@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,5 +257,49 @@ func TestGuardIsSharedByReplicas(t *testing.T) {
 	}
 	if err := a.refresh(ctx); err != nil || len(a.pending()) != 0 {
 		t.Fatalf("after approval: %v %+v", err, a.pending())
+	}
+}
+
+// Deletions checked at once, in one process and in two replicas of one
+// bucket, never pass max_deletions together: the window is read, decided
+// and grown as one step (a lock in the process, compare-and-set in the
+// bucket).
+func TestGuardConcurrentChecksStayUnderTheLimit(t *testing.T) {
+	b := bustest.RunServer(t).Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := newClock()
+	var replicas []*guard
+	for range 2 {
+		g, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, g)
+	}
+	one := planner.GuardConfig{MaxDeletions: 3, MaxPercent: 100, Window: time.Hour}
+	const checks = 12
+	passed := make(chan int, checks)
+	var wg sync.WaitGroup
+	for i := range checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := replicas[i%2].Check(ctx, one, deletions(1), 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			passed <- 1 - heldCount(p)
+		}()
+	}
+	wg.Wait()
+	close(passed)
+	n := 0
+	for x := range passed {
+		n += x
+	}
+	if n != one.MaxDeletions {
+		t.Fatalf("%d deletions passed a guard of max_deletions %d", n, one.MaxDeletions)
 	}
 }
