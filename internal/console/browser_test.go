@@ -410,7 +410,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.waitText("#confirm", "Approve this request")
 		b.run(chromedp.SendKeys(chromedp.CSS("#decide-reason"), "looks right"), chromedp.Click(chromedp.CSS("#confirm-ok")))
 		b.waitText("#notices", "Granted: "+requester)
-		b.waitText("#requests-table", requester+"[\\s\\S]*active[\\s\\S]*approved by operator \\(looks right\\)")
+		b.waitText("#requests-table", requester+"[\\s\\S]*active[\\s\\S]*2\\dm \\d\\ds left[\\s\\S]*approved by operator \\(looks right\\)")
 		b.waitText("#requests-waiting", "Nothing waits for your decision")
 		var gs struct {
 			Grants []struct{ State, Requester string }
