@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/iamflow/iamflow/emulator/identitydomain/scimfilter"
+	"github.com/iamflow/iamflow/internal/scimfilter"
 )
 
 // Listing (GET /admin/v1/Users, POST /admin/v1/Users/.search, same for Groups):

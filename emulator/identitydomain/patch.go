@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iamflow/iamflow/emulator/identitydomain/scimfilter"
+	"github.com/iamflow/iamflow/internal/scimfilter"
 )
 
 // PATCH (RFC 7644 §3.5.2) with body

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iamflow/iamflow/emulator/identitydomain/scimfilter"
+	"github.com/iamflow/iamflow/internal/scimfilter"
 )
 
 // Views expose stored resources to the filter evaluator (scimfilter.Object)

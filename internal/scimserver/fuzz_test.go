@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iamflow/iamflow/emulator/identitydomain/scimfilter"
+	"github.com/iamflow/iamflow/internal/scimfilter"
 )
 
 // FuzzFilterAndPatchPath feeds outside input to the endpoint's parsers: a

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/iamflow/iamflow/emulator/identitydomain/scimfilter"
+	"github.com/iamflow/iamflow/internal/scimfilter"
 )
 
 // PATCH (RFC 7644 §3.5.2). Operations apply in order to a copy of the

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iamflow/iamflow/emulator/identitydomain/scimfilter"
+	"github.com/iamflow/iamflow/internal/scimfilter"
 )
 
 // render is the SCIM representation of a live resource, projected.
