@@ -227,6 +227,16 @@ func TestPeopleCallTheAdminAPI(t *testing.T) {
 	if r, body := post(t, s, "/v1/grants", "Bearer "+tok, `{}`); r.StatusCode != http.StatusOK || !strings.Contains(body, bob) {
 		t.Errorf("opened POST /v1/grants: %d %s", r.StatusCode, body)
 	}
+	// A route with a path parameter and a custom verb is opened as the
+	// HTTP rules write it (the access requests' approve is one).
+	extend := "/v1/grants/0123456789abcdef0123456789abcdef:extend"
+	if r, body := post(t, s, extend, "Bearer "+tok, `{}`); r.StatusCode != http.StatusForbidden {
+		t.Errorf("POST %s as a person before it is opened: %d %s, want 403", extend, r.StatusCode, body)
+	}
+	s.AllowPeople("POST /v1/grants/{id}:extend")
+	if r, body := post(t, s, extend, "Bearer "+tok, `{}`); r.StatusCode != http.StatusNotImplemented {
+		t.Errorf("opened POST %s: %d %s, want the service's own 501", extend, r.StatusCode, body)
+	}
 }
 
 func TestForgedAndExpiredTokensAreRefused(t *testing.T) {
