@@ -563,8 +563,8 @@ func property(t *testing.T, seed uint64, steps int) {
 	}
 
 	// Only what a person must act on is dead-lettered: nothing here.
-	if n, err := s.dlqDepth(); err != nil || n != 0 {
-		t.Errorf("dead letters: %d (%v), want none", n, err)
+	if n, what, err := s.dlqDepth(); err != nil || n != 0 {
+		t.Errorf("dead letters: %d (%v), want none:\n%s", n, err, strings.Join(what, "\n"))
 	}
 	st := s.dbprov.Status(context.Background())
 	t.Logf("dbprovisioner counters %v", st.Counters)

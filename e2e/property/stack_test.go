@@ -332,17 +332,27 @@ func (s *stack) capturedEvents() [][]byte {
 	return append([][]byte(nil), s.captured...)
 }
 
-// dlqDepth is the number of dead letters of every service.
-func (s *stack) dlqDepth() (uint64, error) {
-	st, err := s.app.Bus().JetStream().Stream(context.Background(), bus.StreamDLQ)
+// dlqDepth is the number of dead letters of every service, and what each
+// says (consumer, the event's subject, the reason), for the failure message.
+func (s *stack) dlqDepth() (uint64, []string, error) {
+	ctx := context.Background()
+	st, err := s.app.Bus().JetStream().Stream(ctx, bus.StreamDLQ)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	info, err := st.Info(context.Background())
+	info, err := st.Info(ctx)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return info.State.Msgs, nil
+	var what []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && len(what) < 20 && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		what = append(what, fmt.Sprintf("%s: %s: %s", m.Subject, m.Header.Get(bus.HeaderDLQSubject), m.Header.Get(bus.HeaderDLQReason)))
+	}
+	return info.State.Msgs, what, nil
 }
 
 // Source changes, made by the person at the console.
