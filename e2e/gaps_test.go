@@ -11,11 +11,11 @@ import (
 	"time"
 )
 
-// A knownGap is a weakness of a service that the cluster proof shows and,
-// until the service changes, tolerates: each names the change that removes
-// it. Only a failure that matches a gap's narrow signature is tolerated,
-// and only in the shape that shows it (replicas, NATS faults); it is
-// logged as "KNOWN GAP" and counted in the summary. IAMFLOW_E2E_STRICT=1
+// A knownGap is a weakness of a service that the proofs show and, until
+// the service changes, tolerate: each names the change that removes it.
+// Only a failure that matches a gap's narrow signature is tolerated, and
+// only in the shape that shows it (replicas, NATS faults, a killed
+// process); it is logged as "KNOWN GAP" and counted in the summary. IAMFLOW_E2E_STRICT=1
 // turns every one into an error: run it so once the change is made, then
 // delete the gap.
 type knownGap struct {
@@ -51,6 +51,13 @@ var (
 	gapGuardHold = knownGap{"replicator-guard-hold",
 		"services/replicator: when the guard's state cannot be read or saved, retry the event (bus.RetryAfter) instead of " +
 			"holding the deletion and acknowledging it; hold only what the guard's limits hold"}
+	// A service records what it did after doing it (the replicator buffers a
+	// plan's records and stores them at its end): a process killed in
+	// between leaves a change without a record, and the retry finds the
+	// change made and records nothing.
+	gapAuditCrash = knownGap{"audit-after-crash",
+		"services (replicator first): record an action before it is taken (an intent, completed or failed after), or have the " +
+			"retry that finds a change already made by iamflow record it as done, so a crash between a change and its record loses no record"}
 	// A process connected to a NATS server that is cut off from the
 	// others stays connected to it (the TCP connection is fine) and can do
 	// nothing until the partition heals: its JetStream requests time out
