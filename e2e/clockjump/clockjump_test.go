@@ -6,10 +6,12 @@
 // deadline, none may be forgotten past it, and one whose deadline passed
 // while the service was down ends as soon as the service is back.
 //
-// The service runs in the test process with a clock the test steps
+// The service runs in the test process with a wall clock the test steps
 // (servicekit.WithClock), on a real JetStream (embedded, random port) whose
 // clock, like OCI's, does not jump: deadlines are measured on real time,
-// from the emulated domain's own write log.
+// from the emulated domain's own write log. The service judges deadlines
+// on the server's time advanced by the monotonic clock (services/expiry's
+// deadlineClock), so the steps must change nothing.
 package clockjump
 
 import (
@@ -36,16 +38,6 @@ import (
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/services/expiry"
 )
-
-// clockGaps names what the expiry service lacks to pass the jump tests;
-// they are skipped with it unless IAMFLOW_CLOCKJUMP=1.
-const clockGaps = `the expiry service decides deadlines on the process's wall clock (servicekit.WithClock, default time.Now) while its timers fire on the NATS server's: ` +
-	`a forward jump ends open grants early (the safety scan and the due handler see them past their deadline), ` +
-	`a backward jump makes the due handler drop a fired timer as "an extended grant's old timer" and the scan wait for the clock to catch up (hours). ` +
-	`Needed in services/expiry: judge "deadline passed" on a clock that cannot jump: the NATS server's time (the stored timestamp of the fired due message, ` +
-	`and for the scan a server timestamp read at each scan, e.g. StreamInfo.TimeStamp) advanced by the monotonic clock in between, ` +
-	`and never drop a timer whose deadline is more than 5 s away on that clock without publishing a new schedule for it. ` +
-	`Set IAMFLOW_CLOCKJUMP=1 to run them and see the failures.`
 
 const (
 	clientID   = "iamflow-expiry"
@@ -230,17 +222,10 @@ func wait(total time.Duration, fn func() error) error {
 	}
 }
 
-func needFix(t *testing.T) {
-	if os.Getenv("IAMFLOW_CLOCKJUMP") != "1" {
-		t.Skip(clockGaps)
-	}
-}
-
 // The service's clock steps forward by three hours while grants are open:
 // every open grant looks hours overdue to it, but none has reached its
 // deadline.
 func TestForwardJumpEndsNothingEarly(t *testing.T) {
-	needFix(t)
 	r := newRig(t)
 	r.start()
 	u1, d1 := r.grant("early1@example.com", 8*time.Second)
@@ -253,7 +238,6 @@ func TestForwardJumpEndsNothingEarly(t *testing.T) {
 // The service's clock steps back by three hours while grants are open: to
 // it every deadline is hours away when its timer fires.
 func TestBackwardJumpForgetsNothing(t *testing.T) {
-	needFix(t)
 	r := newRig(t)
 	r.start()
 	u1, d1 := r.grant("late1@example.com", 6*time.Second)
@@ -266,7 +250,6 @@ func TestBackwardJumpForgetsNothing(t *testing.T) {
 // A wrong step forward is corrected a few seconds later: neither step may
 // end a grant early or lose its timer.
 func TestJumpForwardThenBack(t *testing.T) {
-	needFix(t)
 	r := newRig(t)
 	r.start()
 	u1, d1 := r.grant("both1@example.com", 10*time.Second)
@@ -299,7 +282,6 @@ func TestDeadlinePassedWhileDown(t *testing.T) {
 // say the deadline passed, and the grant must still end as soon as the
 // service is back.
 func TestDeadlinePassedWhileDownLongerThanTheTimerIsKept(t *testing.T) {
-	needFix(t)
 	r := newRig(t)
 	r.start()
 	u, d := r.grant("longdown@example.com", 3*time.Second)
