@@ -60,6 +60,69 @@ func (st *stateStore) claim(ctx context.Context, link string, now time.Time, int
 	return true, nil
 }
 
+// claimNow records now as link's last full reconcile unless one began less
+// than gap ago, and reports whether this process won the claim. A link
+// never reconciled nor scheduled is claimed for the schedule (one interval
+// from now), not now: a first start does not reconcile at once.
+func (st *stateStore) claimNow(ctx context.Context, link string, now time.Time, gap, interval time.Duration) (bool, error) {
+	if _, err := st.kv.Get(ctx, "reconcile."+link); errors.Is(err, jetstream.ErrKeyNotFound) {
+		return st.claim(ctx, link, now, interval)
+	}
+	return st.claim(ctx, link, now, gap)
+}
+
+// repairGap is how recent a full reconcile of a link must be for a repair
+// (on start, after an outage) to leave it to whoever runs it: replicas that
+// start or reconnect together reconcile once between them.
+const repairGap = time.Minute
+
+// repairTries bounds the attempts of a repair; the schedule is the
+// fallback. Right after NATS is back its streams may still be electing
+// leaders.
+const repairTries = 8
+
+// repair fully reconciles every link (on start, or after an outage of NATS
+// longer than full_reconcile.after_outage: events sent meanwhile may be
+// lost for good), retrying what fails with backoff.
+func (s *Service) repair(ctx context.Context, why string) {
+	for _, l := range s.cfg.Links {
+		wait, won := time.Second, false
+		for try := 1; ctx.Err() == nil; try++ {
+			var err error
+			if !won { // once won, the claim is this process's: retry the reconcile only
+				if won, err = s.state.claimNow(ctx, l.Name, s.kit.Now(), repairGap, s.cfg.FullReconcile.Interval); err == nil && !won {
+					break
+				}
+			}
+			if won {
+				if _, err = s.ReconcileLink(ctx, l.Name, false); err == nil || errors.Is(err, errReconcileRunning) {
+					s.kit.Log().Info("link repaired by a full reconcile", "link", l.Name, "why", why)
+					break
+				}
+			}
+			if try == repairTries {
+				s.kit.Log().Error("full reconcile to repair failed; the schedule will retry", "link", l.Name, "why", why, "error", err)
+				break
+			}
+			s.kit.Log().Warn("full reconcile to repair failed; retrying", "link", l.Name, "why", why, "retry_in", wait, "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 30*time.Second)
+		}
+	}
+}
+
+// repairAfterOutages runs repair each time NATS is back after an outage of
+// full_reconcile.after_outage or more.
+func (s *Service) repairAfterOutages(ctx context.Context) {
+	s.bus.WatchOutages(ctx, s.cfg.FullReconcile.AfterOutage, func(ctx context.Context, down time.Duration) {
+		s.repair(ctx, "nats was away "+down.Round(time.Second).String())
+	})
+}
+
 // schedulePoll is how often the schedule is looked at.
 const schedulePoll = time.Minute
 
