@@ -96,6 +96,9 @@ type shape struct {
 	// an error even when its deadline fell into a NATS fault (a cluster
 	// with replicated streams must not lose a timer's delivery).
 	strictTimers bool
+	// afterOutage, if set, is every service's repair threshold after an
+	// outage of NATS (the default is minutes).
+	afterOutage time.Duration
 }
 
 // newStack builds the binaries and registers the processes of a stack of
@@ -747,6 +750,11 @@ func (s *stackT) writeConfig() {
 	for _, a := range s.natsAddrs() {
 		urls = append(urls, `"nats://`+a+`"`)
 	}
+	var afterOutage, expiryAfterOutage string
+	if d := s.shape.afterOutage; d > 0 {
+		afterOutage = ", after_outage: " + d.String()
+		expiryAfterOutage = "\n  reconcile_after_outage: " + d.String()
+	}
 	cfg := fmt.Sprintf(`# written by e2e (%[10]s)
 nats:
   urls: [%[1]s]
@@ -790,9 +798,10 @@ replicator:
     ack_wait: 10s
     max_deliver: 100
     backoff: [500ms, 1s, 2s, 5s]
-  full_reconcile: {interval: 1h}
+  full_reconcile: {interval: 1h%[12]s}
 capabilities:
   domains: [tgt]
+  sweep: {interval: 0s%[12]s}
   default: {can_use_api_keys: false, can_use_auth_tokens: false}
   rules:
     - name: automation
@@ -802,7 +811,7 @@ expiry:
   groups:
     - {domain: tgt, group: %[5]s, max_duration: 1h, default_duration: 1m}
     - {domain: src, group: %[6]s, max_duration: 1h, default_duration: 1m}
-  scan_interval: 2s
+  scan_interval: 2s%[13]s
 dbprovisioner:
   databases:
     - name: db1
@@ -821,9 +830,9 @@ dbprovisioner:
     ack_wait: 10s
     max_deliver: 100
     backoff: [500ms, 1s, 2s, 5s]
-  reconcile: {interval: 0s, on_start: true}
+  reconcile: {interval: 0s, on_start: true%[12]s}
 `, strings.Join(urls, ", "), s.urls["src"], s.urls["tgt"], linkName, tgtTempGroup, srcTempGroup, s.urls["ords"], dbGroups[0], dbGroups[1],
-		s.t.Name(), s.streamReplicas())
+		s.t.Name(), s.streamReplicas(), afterOutage, expiryAfterOutage)
 	path := filepath.Join(s.dir, "iamflow.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ type FullReconcile struct {
 	// Interval between full reconciles; 0 takes the default (1h). At least 5m.
 	Interval time.Duration `yaml:"interval"`
 	// OnStart reconciles every link fully when the service starts (default
-	// true), unless another replica began one less than a minute before, or
+	// true), unless another replica began one less than 10s before, or
 	// the link has never been reconciled (a first start waits one interval).
 	OnStart bool `yaml:"on_start"`
 	// AfterOutage reconciles every link fully when the connection to NATS
