@@ -263,46 +263,51 @@ func streamContent(ctx context.Context, natsURL, stream string) (ids map[string]
 	return ids, msgs, nil
 }
 
+// deadLetter is one message of IAM_DLQ.
+type deadLetter struct{ consumer, subject, reason string }
+
 // deadLetters reads IAM_DLQ's headers and returns how many dead letters it
-// holds, and a summary by consumer with the first reasons.
-func deadLetters(ctx context.Context, natsURL string) (int, string, error) {
+// holds, a summary by consumer with the first reasons, and every letter.
+func deadLetters(ctx context.Context, natsURL string) (int, string, []deadLetter, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("e2e-checker"))
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	st, err := js.Stream(ctx, "IAM_DLQ")
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	total := int(info.State.Msgs)
 	if total == 0 {
-		return 0, "", nil
+		return 0, "", nil, nil
 	}
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
+	var letters []deadLetter
 	reasons := map[string][]string{} // consumer -> reasons
 	for seen := 0; seen < total; {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return 0, "", err
+			return 0, "", nil, err
 		}
 		n := 0
 		for m := range batch.Messages() {
 			n++
 			h := m.Headers()
-			c := h.Get(bus.HeaderDLQConsumer)
-			reasons[c] = append(reasons[c], h.Get(bus.HeaderDLQSubject)+": "+h.Get(bus.HeaderDLQReason))
+			l := deadLetter{h.Get(bus.HeaderDLQConsumer), h.Get(bus.HeaderDLQSubject), h.Get(bus.HeaderDLQReason)}
+			letters = append(letters, l)
+			reasons[l.consumer] = append(reasons[l.consumer], l.subject+": "+l.reason)
 		}
 		if n == 0 {
 			break
@@ -314,5 +319,5 @@ func deadLetters(ctx context.Context, natsURL string) (int, string, error) {
 		rs := reasons[c]
 		fmt.Fprintf(&b, "  %s: %d, first: %s\n", c, len(rs), strings.Join(rs[:min(3, len(rs))], " | "))
 	}
-	return total, b.String(), nil
+	return total, b.String(), letters, nil
 }

@@ -73,6 +73,8 @@ type driver struct {
 	// quiesce, if set, waits until iamflow has caught up with the changes
 	// made so far; the finale starts after it.
 	quiesce func(context.Context)
+	// until, if set, ends the changes when it is closed (then the finale).
+	until <-chan struct{}
 
 	mu     sync.Mutex
 	rng    *rand.Rand
@@ -85,18 +87,21 @@ type driver struct {
 	// deleted are the userNames of users deleted in the source (every name
 	// each had); former are names live users had before a rename.
 	deleted, former map[string]bool
-	errs            []string
-	issued          atomic.Int64
+	// ids are the source ids of every userName a user and every name a
+	// group ever had (lower case).
+	ids    map[string]string
+	errs   []string
+	issued atomic.Int64
 }
 
 func newDriver(c *identitydomain.Client, seed uint64, fixed ...string) *driver {
 	return &driver{c: c, fixed: fixed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), done: map[string]int{},
-		pendingFixed: map[string]bool{}, deleted: map[string]bool{}, former: map[string]bool{}}
+		pendingFixed: map[string]bool{}, deleted: map[string]bool{}, former: map[string]bool{}, ids: map[string]string{}}
 }
 
-// run makes n changes with workers goroutines, at most one per interval
-// across them all, then the finale, and returns when they are made or ctx
-// ends.
+// run makes n changes (fewer if until is closed first) with workers
+// goroutines, at most one per interval across them all, then the finale,
+// and returns when they are made or ctx ends.
 func (d *driver) run(ctx context.Context, n, workers int, interval time.Duration) {
 	defer d.finale(ctx)
 	tick := time.NewTicker(interval)
@@ -107,6 +112,8 @@ func (d *driver) run(ctx context.Context, n, workers int, interval time.Duration
 			for d.issued.Add(1) <= int64(n) {
 				select {
 				case <-ctx.Done():
+					return
+				case <-d.until:
 					return
 				case <-tick.C:
 				}
@@ -351,6 +358,7 @@ func (d *driver) choose() func(context.Context) (string, error) {
 		}
 		d.mu.Lock()
 		d.users = append(d.users, &mUser{id: *u.Id, userName: userName, displayName: display, active: true})
+		d.ids[strings.ToLower(userName)] = *u.Id
 		d.mu.Unlock()
 		return opCreateUser, nil
 	}
@@ -428,6 +436,7 @@ func (d *driver) renameGroup(g *mGroup) func(context.Context) (string, error) {
 		g.busy = false
 		if err == nil {
 			g.name = name
+			d.ids[strings.ToLower(name)] = g.id
 		}
 		return opRenameGroup, err
 	}
@@ -448,6 +457,7 @@ func (d *driver) renameUser(u *mUser) func(context.Context) (string, error) {
 			d.former[u.userName] = true
 			u.oldNames = append(u.oldNames, u.userName)
 			u.userName = name
+			d.ids[strings.ToLower(name)] = u.id
 		}
 		return opRenameUser, err
 	}
@@ -485,6 +495,7 @@ func (d *driver) createGroup(name string, fixed bool) func(context.Context) (str
 		}
 		d.mu.Lock()
 		d.groups = append(d.groups, &mGroup{id: *g.Id, name: name, fixed: fixed, members: map[string]bool{}})
+		d.ids[strings.ToLower(name)] = *g.Id
 		d.mu.Unlock()
 		return opCreateGroup, nil
 	}
@@ -535,6 +546,20 @@ func (d *driver) gone() (deleted, former map[string]bool) {
 		former[strings.ToLower(n)] = true
 	}
 	return deleted, former
+}
+
+// sourceIDs returns the source ids of the users and groups the driver made
+// that ever had one of names (lower case); unknown names are skipped.
+func (d *driver) sourceIDs(names []string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, n := range names {
+		if id := d.ids[n]; id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // pin picks a random idle user that is not pinned yet and pins it: the

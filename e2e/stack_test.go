@@ -269,22 +269,33 @@ func ingestAddr(line string) (string, bool) {
 	return a, ok && m["msg"] == "ingest listening"
 }
 
+// natsListeners are the addresses a nats-server bound.
+type natsListeners struct {
+	client, monitor, cluster string // host:port, http://host:port, host:port ("" when not clustered)
+}
+
 // natsPorts reads the ports file nats-server writes (--ports_file_dir) for
-// the process pid: its client and monitoring addresses.
-func natsPorts(dir, bin string, pid int) (client, monitor string, err error) {
+// the process pid: its client, monitoring and (when clustered) route
+// listeners.
+func natsPorts(dir, bin string, pid int, clustered bool) (natsListeners, error) {
 	b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("%s_%d.ports", filepath.Base(bin), pid)))
 	if err != nil {
-		return "", "", err
+		return natsListeners{}, err
 	}
 	var ports struct {
 		Nats       []string `json:"nats"`
 		Monitoring []string `json:"monitoring"`
+		Cluster    []string `json:"cluster"`
 	}
 	if err := json.Unmarshal(b, &ports); err != nil {
-		return "", "", fmt.Errorf("ports file: %w", err)
+		return natsListeners{}, fmt.Errorf("ports file: %w", err)
 	}
-	if len(ports.Nats) == 0 || len(ports.Monitoring) == 0 {
-		return "", "", fmt.Errorf("ports file %s lists no client or monitoring port", b)
+	if len(ports.Nats) == 0 || len(ports.Monitoring) == 0 || (clustered && len(ports.Cluster) == 0) {
+		return natsListeners{}, fmt.Errorf("ports file %s lists no client, monitoring or cluster port", b)
 	}
-	return strings.TrimPrefix(ports.Nats[0], "nats://"), ports.Monitoring[0], nil
+	l := natsListeners{client: strings.TrimPrefix(ports.Nats[0], "nats://"), monitor: ports.Monitoring[0]}
+	if clustered {
+		l.cluster = strings.TrimPrefix(ports.Cluster[0], "nats://")
+	}
+	return l, nil
 }

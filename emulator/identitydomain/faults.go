@@ -38,6 +38,10 @@ type Faults struct {
 	DropEvents float64 `json:"dropEvents,omitempty" yaml:"dropEvents,omitempty"`
 	// DuplicateEvents is the share of emitted events delivered twice.
 	DuplicateEvents float64 `json:"duplicateEvents,omitempty" yaml:"duplicateEvents,omitempty"`
+	// GiveUpAfter drops a webhook delivery after that many failed attempts,
+	// as OCI Notifications discards a message at the end of its retry
+	// window (giveup.go); 0 retries until delivered.
+	GiveUpAfter int `json:"giveUpAfter,omitempty" yaml:"giveUpAfter,omitempty"`
 	// Seed seeds the fault generator; changing faults re-seeds it.
 	Seed uint64 `json:"seed,omitempty" yaml:"seed,omitempty"`
 }
@@ -51,6 +55,9 @@ func (f Faults) validate() error {
 		if r < 0 || r > 1 {
 			errs = append(errs, fmt.Errorf("%s %v: want a rate in [0, 1]", name, r))
 		}
+	}
+	if f.GiveUpAfter < 0 {
+		errs = append(errs, fmt.Errorf("giveUpAfter %d: want a number of attempts, or 0 to retry until delivered", f.GiveUpAfter))
 	}
 	if f.Latency < 0 || f.RetryAfter < 0 {
 		errs = append(errs, errors.New("latency and retryAfter must not be negative"))

@@ -35,6 +35,8 @@ type EventStats struct {
 	Dropped int64 `json:"dropped"`
 	// Duplicated counts events queued twice by the DuplicateEvents fault.
 	Duplicated int64 `json:"duplicated"`
+	// GaveUp counts deliveries dropped after Faults.GiveUpAfter failed attempts.
+	GaveUp int64 `json:"gaveUp"`
 }
 
 type callStats struct {

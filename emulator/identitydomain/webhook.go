@@ -126,7 +126,7 @@ func (b *eventBus) deliverLoop(ctx context.Context) {
 			}
 		}
 		backoff := w.MinBackoff
-		for {
+		for attempts := 1; ; attempts++ {
 			err := b.post(ctx, ev)
 			b.mu.Lock()
 			if err == nil {
@@ -140,14 +140,15 @@ func (b *eventBus) deliverLoop(ctx context.Context) {
 			}
 			b.st.Failed++
 			stale := b.gen != gen
+			dropped := !stale && b.giveUp(ev, gen, attempts, err)
 			b.mu.Unlock()
 			if ctx.Err() != nil {
 				return
 			}
-			b.d.log.Warn("event delivery failed; will retry", "err", err, "backoff", backoff)
-			if stale {
+			if stale || dropped {
 				break
 			}
+			b.d.log.Warn("event delivery failed; will retry", "err", err, "backoff", backoff)
 			t := time.NewTimer(backoff)
 			select {
 			case <-ctx.Done():

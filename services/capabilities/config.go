@@ -108,6 +108,11 @@ type SweepConfig struct {
 	Interval time.Duration `yaml:"interval"`
 	// OnStart sweeps once when the service starts.
 	OnStart bool `yaml:"on_start"`
+	// AfterOutage sweeps when the connection to NATS comes back after being
+	// down at least this long (events sent meanwhile may be lost for good:
+	// OCI Notifications stops retrying after 2 hours); 0 turns it off.
+	// DefaultConfig: 5m.
+	AfterOutage time.Duration `yaml:"after_outage"`
 }
 
 // Defaults.
@@ -131,6 +136,7 @@ func DefaultConfig() Config {
 		JITRetryAfter:  defaultJITRetryAfter,
 		JITMaxAttempts: defaultJITMaxAttempts,
 		Consumer:       bus.ConsumerConfig{Durable: defaultDurable},
+		Sweep:          SweepConfig{AfterOutage: 5 * time.Minute},
 	}
 }
 

@@ -36,6 +36,11 @@ type ReconcileConfig struct {
 	Interval time.Duration `yaml:"interval"`
 	// OnStart reconciles every database once when the service starts.
 	OnStart bool `yaml:"on_start"`
+	// AfterOutage reconciles every database when the connection to NATS
+	// comes back after being down at least this long (events sent meanwhile
+	// may be lost for good: OCI Notifications stops retrying after 2 hours);
+	// 0 turns it off. DefaultConfig: 5m.
+	AfterOutage time.Duration `yaml:"after_outage"`
 }
 
 // DatabaseConfig is one database and how IAM maps onto it.
@@ -140,7 +145,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		Consumer:  bus.ConsumerConfig{Durable: defaultDurable},
-		Reconcile: ReconcileConfig{Interval: defaultReconcileInterval, OnStart: true},
+		Reconcile: ReconcileConfig{Interval: defaultReconcileInterval, OnStart: true, AfterOutage: 5 * time.Minute},
 	}
 }
 

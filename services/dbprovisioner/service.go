@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
@@ -162,6 +163,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	return s.kit.Run(ctx, func(ctx context.Context) (servicekit.Work, error) {
 		w := servicekit.Work{Loops: []func(context.Context){s.scheduleReconciles}}
+		if d := s.cfg.Reconcile.AfterOutage; d > 0 {
+			w.Loops = append(w.Loops, func(ctx context.Context) {
+				s.bus.WatchOutages(ctx, d, func(ctx context.Context, _ time.Duration) { s.reconcileAll(ctx, "after_outage") })
+			})
+		}
 		for _, r := range s.dbs {
 			c, err := s.bus.Consumer(ctx, s.consumerConfig(r), s.handler(r))
 			if err != nil {

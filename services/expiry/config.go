@@ -19,8 +19,15 @@ type Config struct {
 	// that ends at a deadline.
 	Groups []TemporaryGroup `yaml:"groups"`
 	// ReconcileOnStart gives every member of a temporary group that holds no
-	// grant one with the group's default duration when Run starts.
+	// grant one with the group's default duration when Run starts (default
+	// true): a membership added while iamflow was down, or whose event was
+	// lost, would otherwise never end.
 	ReconcileOnStart bool `yaml:"reconcile_on_start"`
+	// ReconcileAfterOutage does the same when the connection to NATS comes
+	// back after being down at least this long (events sent meanwhile may
+	// be lost for good: OCI Notifications stops retrying after 2 hours).
+	// 0 takes the default (5m); a negative value turns it off.
+	ReconcileAfterOutage time.Duration `yaml:"reconcile_after_outage"`
 	// ScanInterval is how often every grant is checked for a deadline that
 	// passed without a revocation (a lost timer, a failed revocation).
 	// Default 30s.
@@ -49,18 +56,26 @@ type TemporaryGroup struct {
 	DefaultDuration time.Duration `yaml:"default_duration"`
 }
 
-// defaultScanInterval is the default Config.ScanInterval.
-const defaultScanInterval = 30 * time.Second
+// Defaults of Config.ScanInterval and Config.ReconcileAfterOutage.
+const (
+	defaultScanInterval         = 30 * time.Second
+	defaultReconcileAfterOutage = 5 * time.Minute
+)
 
-// DefaultConfig returns a configuration with no temporary group and the
-// default scan interval and consumer.
+// DefaultConfig returns a configuration with no temporary group, the
+// default scan interval and consumer, and the reconcile on start and after
+// an outage of NATS on.
 func DefaultConfig() Config {
-	return Config{ScanInterval: defaultScanInterval, Consumer: bus.ConsumerConfig{Durable: Name}}
+	return Config{ScanInterval: defaultScanInterval, Consumer: bus.ConsumerConfig{Durable: Name},
+		ReconcileOnStart: true, ReconcileAfterOutage: defaultReconcileAfterOutage}
 }
 
 func (c Config) withDefaults() Config {
 	if c.ScanInterval == 0 {
 		c.ScanInterval = defaultScanInterval
+	}
+	if c.ReconcileAfterOutage == 0 {
+		c.ReconcileAfterOutage = defaultReconcileAfterOutage
 	}
 	if c.Consumer.Durable == "" {
 		c.Consumer.Durable = Name

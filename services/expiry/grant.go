@@ -91,7 +91,7 @@ func (s *Service) grant(ctx context.Context, req grantRequest) (*iamflowv1.Grant
 		return nil, refuse(errPrecondition, "group %q of domain %q is not a temporary group (temporary groups: %s)",
 			groupName, req.Domain, s.groupNames())
 	}
-	now := s.kit.Now()
+	now := s.now()
 	deadline, err := deadlineFor(tg, now, req.Duration, req.Until)
 	if err != nil {
 		return nil, err
@@ -127,7 +127,7 @@ func (s *Service) grant(ctx context.Context, req grantRequest) (*iamflowv1.Grant
 		if r.g.State != iamflowv1.GrantState_GRANT_STATE_PENDING {
 			return false
 		}
-		t := s.kit.Now()
+		t := s.now()
 		if addErr != nil {
 			addHistory(r.g, t, r.g.State, iamflowv1.GrantState_GRANT_STATE_FAILED, Name, "add member: "+addErr.Error())
 			r.g.State, r.g.EndedAt, r.g.LastError = iamflowv1.GrantState_GRANT_STATE_FAILED, timestamppb.New(t), addErr.Error()
@@ -200,7 +200,7 @@ func (s *Service) extend(ctx context.Context, id string, d time.Duration, until 
 	if d == 0 && until.IsZero() {
 		return nil, refuse(errInvalid, "give duration or until: the new deadline")
 	}
-	now := s.kit.Now()
+	now := s.now()
 	deadline, err := deadlineFor(tg, now, d, until)
 	if err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func (s *Service) extend(ctx context.Context, id string, d time.Duration, until 
 		if !open(r.g) {
 			return false
 		}
-		addHistory(r.g, s.kit.Now(), r.g.State, r.g.State, requester, fmt.Sprintf("extended from %s to %s: %s",
+		addHistory(r.g, s.now(), r.g.State, r.g.State, requester, fmt.Sprintf("extended from %s to %s: %s",
 			r.g.ExpiresAt.AsTime().UTC().Format(time.RFC3339), deadline.UTC().Format(time.RFC3339), reason))
 		r.g.ExpiresAt = timestamppb.New(deadline)
 		r.g.Overdue = false
@@ -275,7 +275,7 @@ func validID(id string) bool { return scimIDRE.MatchString(id) }
 
 // view is the grant as the API shows it: overdue when open past its deadline.
 func (s *Service) view(g *iamflowv1.Grant) *iamflowv1.Grant {
-	if open(g) && s.kit.Now().After(g.ExpiresAt.AsTime().Add(overdueAfter)) {
+	if open(g) && s.now().After(g.ExpiresAt.AsTime().Add(overdueAfter)) {
 		g.Overdue = true
 	}
 	return g

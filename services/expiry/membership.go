@@ -21,7 +21,7 @@ func (s *Service) adopt(ctx context.Context, tg TemporaryGroup, groupID, groupNa
 	if err != nil {
 		return nil, err
 	}
-	now := s.kit.Now()
+	now := s.now()
 	g := &iamflowv1.Grant{
 		Id: newID(), Domain: tg.Domain, GroupId: groupID, GroupName: groupName, UserId: userID, UserName: userName,
 		State: iamflowv1.GrantState_GRANT_STATE_ACTIVE, CreatedAt: timestamppb.New(now),

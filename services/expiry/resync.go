@@ -7,20 +7,26 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // scan counts the grants by state and sets the gauges. It publishes a due
 // message for every open grant past its deadline whose revocation failed
 // (overdue, last_error: the consumer may have given up), and for every one
 // whose timer has not fired within timerGrace of healthy scans (lateSince,
-// kept by scanLoop: grant id -> the first scan that saw it late).
-func (s *Service) scan(ctx context.Context, lateSince map[string]time.Time) {
+// kept by scanLoop: grant id -> the first scan that saw it late). The first
+// scan of the process (atStart) publishes one at once for a grant whose
+// timer should have fired but left no due message (the service was down
+// for longer than a due message is kept, dueTTL).
+func (s *Service) scan(ctx context.Context, lateSince map[string]time.Time, atStart bool) {
 	if _, err := s.init(ctx); err != nil {
 		s.kit.Error(err)
 		clear(lateSince)
 		return
 	}
-	now := s.kit.Now()
+	s.syncClock(ctx)
+	now := s.now()
 	var c stateCounts
 	var late []string
 	seen := map[string]bool{}
@@ -48,6 +54,9 @@ func (s *Service) scan(ctx context.Context, lateSince map[string]time.Time) {
 		first, ok := lateSince[g.Id]
 		if !ok {
 			lateSince[g.Id] = now
+			if atStart && past > timerLost && s.noDueMessage(ctx, g.Id) {
+				late = append(late, g.Id+"\x00"+strconv.FormatUint(rev, 10))
+			}
 			return
 		}
 		if now.Sub(first) >= timerGrace {
@@ -75,10 +84,26 @@ func (s *Service) scan(ctx context.Context, lateSince map[string]time.Time) {
 	}
 }
 
+// timerLost is how long past its deadline an open grant shows its timer
+// lost if no due message for it is in the stream: the timer fires
+// scheduleLead before the deadline, at most ~1.5 s late.
+const timerLost = scheduleLead + 500*time.Millisecond
+
+// noDueMessage reports whether the stream holds no due message for grant
+// id (a failure to tell is not "none").
+func (s *Service) noDueMessage(ctx context.Context, id string) bool {
+	st, err := s.bus.JetStream().Stream(ctx, Stream)
+	if err != nil {
+		return false
+	}
+	_, err = st.GetLastMsgForSubject(ctx, dueSubject+"."+id)
+	return errors.Is(err, jetstream.ErrMsgNotFound)
+}
+
 // scanLoop scans at start and every ScanInterval.
 func (s *Service) scanLoop(ctx context.Context) {
 	lateSince := map[string]time.Time{}
-	s.scan(ctx, lateSince)
+	s.scan(ctx, lateSince, true)
 	if s.cfg.ScanInterval <= 0 {
 		return
 	}
@@ -89,7 +114,7 @@ func (s *Service) scanLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.scan(ctx, lateSince)
+			s.scan(ctx, lateSince, false)
 		}
 	}
 }
@@ -128,7 +153,7 @@ func (s *Service) reconcile(ctx context.Context) error {
 				userName = *m.Display
 			}
 			ng, err := s.adopt(ctx, tg, *g.Id, name, *m.Value, userName, sourceReconcile, Name,
-				"member of a temporary group without a grant (reconcile on start)", "")
+				"member of a temporary group without a grant (reconcile on start or after an outage of NATS)", "")
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -144,9 +169,40 @@ func (s *Service) reconcile(ctx context.Context) error {
 
 // reconcileOnStart opens, once when Run starts, a grant for every member of
 // a temporary group that holds none (reconcile_on_start).
-func (s *Service) reconcileOnStart(ctx context.Context) {
-	if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
+func (s *Service) reconcileOnStart(ctx context.Context) { s.reconcileRetrying(ctx, "start") }
+
+// reconcileAfterOutages reconciles each time NATS is back after an outage
+// of reconcile_after_outage or more.
+func (s *Service) reconcileAfterOutages(ctx context.Context) {
+	s.bus.WatchOutages(ctx, s.cfg.ReconcileAfterOutage, func(ctx context.Context, down time.Duration) {
+		s.reconcileRetrying(ctx, "nats was away "+down.Round(time.Second).String())
+	})
+}
+
+// reconcileTries bounds the attempts of a reconcile on start or after an
+// outage (right after NATS is back, its streams may still be electing
+// leaders); a grant already opened is not opened twice.
+const reconcileTries = 8
+
+// reconcileRetrying runs reconcile, retrying with backoff what fails.
+func (s *Service) reconcileRetrying(ctx context.Context, why string) {
+	wait := time.Second
+	for try := 1; ; try++ {
+		err := s.reconcile(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
 		s.kit.Error(err)
-		s.kit.Log().Error("reconcile on start failed", "error", err)
+		if try == reconcileTries {
+			s.kit.Log().Error("reconcile of the temporary groups failed", "why", why, "error", err)
+			return
+		}
+		s.kit.Log().Warn("reconcile of the temporary groups failed; retrying", "why", why, "retry_in", wait, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
 	}
 }

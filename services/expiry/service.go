@@ -52,6 +52,7 @@ type Service struct {
 	iamflowv1.UnimplementedExpiryServiceServer
 
 	kit      *servicekit.Kit
+	clock    *deadlineClock
 	cfg      Config
 	groups   map[string]TemporaryGroup // by groupKey
 	bus      *bus.Bus
@@ -71,8 +72,9 @@ type Service struct {
 
 // New validates cfg and returns the service. domains maps domain short
 // names to their identity domains; every domain of a temporary group needs
-// one. Deadlines fire on the server's clock; servicekit.WithClock decides
-// whether a deadline has passed. Nothing is read or written until Run or an
+// one. Deadlines fire on the server's clock and are judged on it (see
+// deadlineClock; servicekit.WithClock is the wall clock read until the
+// server's time is known). Nothing is read or written until Run or an
 // API call.
 func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain, opts ...servicekit.Option) (*Service, error) {
 	if b == nil {
@@ -87,7 +89,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain,
 		return nil, err
 	}
 	s := &Service{
-		kit: kit, cfg: cfg, groups: map[string]TemporaryGroup{}, bus: b, clients: map[string]Domain{},
+		kit: kit, clock: &deadlineClock{wall: kit.Clock()}, cfg: cfg, groups: map[string]TemporaryGroup{}, bus: b, clients: map[string]Domain{},
 		metrics: newMetrics(kit.Registerer()), instance: newID()[:12],
 	}
 	s.dueMaxDeliver = s.dueConsumerConfig().WithDefaults().MaxDeliver
@@ -204,6 +206,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if s.cfg.ReconcileOnStart {
 			w.Loops = append(w.Loops, s.reconcileOnStart)
+		}
+		if s.cfg.ReconcileAfterOutage > 0 && len(s.cfg.Groups) > 0 {
+			w.Loops = append(w.Loops, s.reconcileAfterOutages)
 		}
 		s.kit.Log().Info("expiry running", "groups", len(s.cfg.Groups), "scan_interval", s.cfg.ScanInterval, "instance", s.instance)
 		return w, nil

@@ -44,7 +44,7 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 		if err != nil {
 			return nil, 0, err
 		}
-		now := s.kit.Now()
+		now := s.now()
 		if !open(r.g) {
 			return r.g, 0, errAlreadyEnded
 		}
@@ -70,7 +70,7 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 			return false
 		}
 		r.claim, r.claimUntil = "", time.Time{}
-		t := s.kit.Now()
+		t := s.now()
 		if removeErr != nil {
 			r.g.LastError = removeErr.Error()
 			r.g.Overdue = atDeadline || !t.Before(r.g.ExpiresAt.AsTime())

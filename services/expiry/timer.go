@@ -22,7 +22,7 @@ func (s *Service) handleDue(ctx context.Context, m *bus.Msg) bus.Result {
 	}
 	s.counters.fired.Add(1)
 	byScan := m.Header.Get(dueSourceHeader) == dueByScan
-	_, wait, err := s.end(ctx, id, iamflowv1.GrantState_GRANT_STATE_EXPIRED, Name, "deadline passed: membership removed", true, byScan)
+	g, wait, err := s.end(ctx, id, iamflowv1.GrantState_GRANT_STATE_EXPIRED, Name, "deadline passed: membership removed", true, byScan)
 	switch {
 	case err == nil, errors.Is(err, errNotFound), errors.Is(err, errAlreadyEnded):
 		return bus.Done()
@@ -33,7 +33,13 @@ func (s *Service) handleDue(ctx context.Context, m *bus.Msg) bus.Result {
 			}
 			return bus.RetryAfter(wait, nil)
 		}
-		return bus.Done() // an extended grant's old timer
+		// An extended grant's old timer, or one that fired early: make
+		// sure a timer is set for the deadline (the same schedule again
+		// is a no-op), so no grant is left without one.
+		if err := s.schedule(ctx, id, g.GetExpiresAt().AsTime()); err != nil {
+			return bus.RetryAfter(time.Second, err)
+		}
+		return bus.Done()
 	case errors.Is(err, errClaimed):
 		return bus.RetryAfter(wait, err)
 	}
@@ -92,7 +98,7 @@ const dueTTL = "1h"
 func (s *Service) schedule(ctx context.Context, id string, deadline time.Time) error {
 	ms := strconv.FormatInt(deadline.UnixMilli(), 10)
 	at := deadline.Add(-scheduleLead)
-	if now := s.kit.Now(); at.Before(now) {
+	if now := s.now(); at.Before(now) {
 		at = now
 	}
 	m := nats.NewMsg(scheduleSubject + "." + id + "." + ms)

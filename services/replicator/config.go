@@ -33,6 +33,15 @@ type Link = planner.Link
 type FullReconcile struct {
 	// Interval between full reconciles; 0 takes the default (1h). At least 5m.
 	Interval time.Duration `yaml:"interval"`
+	// OnStart reconciles every link fully when the service starts (default
+	// true), unless another replica began one less than 10s before, or
+	// the link has never been reconciled (a first start waits one interval).
+	OnStart bool `yaml:"on_start"`
+	// AfterOutage reconciles every link fully when the connection to NATS
+	// comes back after being down at least this long: events sent meanwhile
+	// may be lost for good (OCI Notifications stops retrying after 2 hours).
+	// 0 takes the default (5m); a negative value turns it off.
+	AfterOutage time.Duration `yaml:"after_outage"`
 }
 
 // Defaults.
@@ -43,14 +52,17 @@ const (
 	defaultFullReconcileInterval = time.Hour
 	// minFullReconcileInterval is the shortest full reconcile interval.
 	minFullReconcileInterval = 5 * time.Minute
+	// defaultAfterOutage is FullReconcile.AfterOutage's default.
+	defaultAfterOutage = 5 * time.Minute
 )
 
 // DefaultConfig returns the defaults: no links, the "replicator" consumer
-// prefix and an hourly full reconcile.
+// prefix and an hourly full reconcile, one on start and one after an
+// outage of NATS of 5 minutes or more.
 func DefaultConfig() Config {
 	return Config{
 		Consumer:      bus.ConsumerConfig{Durable: defaultDurable},
-		FullReconcile: FullReconcile{Interval: defaultFullReconcileInterval},
+		FullReconcile: FullReconcile{Interval: defaultFullReconcileInterval, OnStart: true, AfterOutage: defaultAfterOutage},
 	}
 }
 
@@ -61,6 +73,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FullReconcile.Interval == 0 {
 		c.FullReconcile.Interval = defaultFullReconcileInterval
+	}
+	if c.FullReconcile.AfterOutage == 0 {
+		c.FullReconcile.AfterOutage = defaultAfterOutage
 	}
 	links := make([]Link, len(c.Links))
 	for i, l := range c.Links {

@@ -60,6 +60,89 @@ func (st *stateStore) claim(ctx context.Context, link string, now time.Time, int
 	return true, nil
 }
 
+// claimSince records now as link's last full reconcile unless one began at
+// or after since, and reports whether this process won the claim. A link
+// never reconciled nor scheduled is claimed (and won) only if first;
+// otherwise it is claimed for the schedule (one interval from now).
+func (st *stateStore) claimSince(ctx context.Context, link string, now, since time.Time, first bool, interval time.Duration) (bool, error) {
+	key := "reconcile." + link
+	e, err := st.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound) && !first:
+		return st.claim(ctx, link, now, interval)
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		_, err := st.kv.Create(ctx, key, []byte(now.UTC().Format(time.RFC3339Nano)))
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return false, nil // another replica claimed it
+		}
+		return err == nil, err
+	case err != nil:
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if last, err := time.Parse(time.RFC3339Nano, string(e.Value())); err == nil && !last.Before(since) {
+		return false, nil
+	}
+	if _, err := st.kv.Update(ctx, key, []byte(now.UTC().Format(time.RFC3339Nano)), e.Revision()); err != nil {
+		return false, nil // another replica claimed it
+	}
+	return true, nil
+}
+
+// repairSlack: replicas that start, or get NATS back, within repairSlack
+// of each other run one repair between them (the first to claim it).
+const repairSlack = 10 * time.Second
+
+// repairTries bounds the attempts of a repair; the schedule is the
+// fallback. Right after NATS is back its streams may still be electing
+// leaders.
+const repairTries = 8
+
+// repair fully reconciles every link (on start, or after an outage of NATS
+// longer than full_reconcile.after_outage: events sent meanwhile may be
+// lost for good), unless a full reconcile began since, retrying what fails
+// with backoff. With first, a link never reconciled is reconciled too.
+func (s *Service) repair(ctx context.Context, why string, since time.Time, first bool) {
+	for _, l := range s.cfg.Links {
+		wait, won := time.Second, false
+		for try := 1; ctx.Err() == nil; try++ {
+			var err error
+			if !won { // once won, the claim is this process's: retry the reconcile only
+				if won, err = s.state.claimSince(ctx, l.Name, s.kit.Now(), since, first, s.cfg.FullReconcile.Interval); err == nil && !won {
+					s.kit.Log().Info("repair left to the full reconcile claimed since", "link", l.Name, "why", why, "since", since)
+					break
+				}
+			}
+			if won {
+				if _, err = s.ReconcileLink(ctx, l.Name, false); err == nil || errors.Is(err, errReconcileRunning) {
+					s.kit.Log().Info("link repaired by a full reconcile", "link", l.Name, "why", why)
+					break
+				}
+			}
+			if try == repairTries {
+				s.kit.Log().Error("full reconcile to repair failed; the schedule will retry", "link", l.Name, "why", why, "error", err)
+				break
+			}
+			s.kit.Log().Warn("full reconcile to repair failed; retrying", "link", l.Name, "why", why, "retry_in", wait, "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 30*time.Second)
+		}
+	}
+}
+
+// repairAfterOutages runs repair each time NATS is back after an outage of
+// full_reconcile.after_outage or more.
+func (s *Service) repairAfterOutages(ctx context.Context) {
+	s.bus.WatchOutages(ctx, s.cfg.FullReconcile.AfterOutage, func(ctx context.Context, down time.Duration) {
+		// A reconcile another replica began after NATS was back for this
+		// one repairs this outage too.
+		s.repair(ctx, "nats was away "+down.Round(time.Second).String(), s.kit.Now().Add(-min(repairSlack, down)), true)
+	})
+}
+
 // schedulePoll is how often the schedule is looked at.
 const schedulePoll = time.Minute
 

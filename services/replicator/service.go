@@ -185,6 +185,12 @@ func (s *Service) direction(source, target string) *direction {
 func (s *Service) Run(ctx context.Context) error {
 	return s.kit.Run(ctx, func(ctx context.Context) (servicekit.Work, error) {
 		w := servicekit.Work{Loops: []func(context.Context){s.schedule}}
+		if s.cfg.FullReconcile.OnStart {
+			w.Loops = append(w.Loops, func(ctx context.Context) { s.repair(ctx, "start", s.kit.Now().Add(-repairSlack), false) })
+		}
+		if s.cfg.FullReconcile.AfterOutage > 0 {
+			w.Loops = append(w.Loops, s.repairAfterOutages)
+		}
 		for _, t := range s.targets {
 			c, err := s.bus.Consumer(ctx, s.ConsumerConfig(t), s.handler(t))
 			if err != nil {

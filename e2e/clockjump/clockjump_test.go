@@ -1,0 +1,321 @@
+// Package clockjump proves the expiry service against jumps of its wall
+// clock (issue 21): the clock of the process deciding deadlines steps
+// forward or back by hours (a wrong NTP step, a VM resumed, an operator's
+// date command) while grants are open, or the service is down when a
+// deadline passes. Whatever the clock does, no grant may end before its
+// deadline, none may be forgotten past it, and one whose deadline passed
+// while the service was down ends as soon as the service is back.
+//
+// The service runs in the test process with a wall clock the test steps
+// (servicekit.WithClock), on a real JetStream (embedded, random port) whose
+// clock, like OCI's, does not jump: deadlines are measured on real time,
+// from the emulated domain's own write log. The service judges deadlines
+// on the server's time advanced by the monotonic clock (services/expiry's
+// deadlineClock), so the steps must change nothing.
+package clockjump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/services/expiry"
+)
+
+const (
+	clientID   = "iamflow-expiry"
+	secretText = "s3cret-clockjump-7f3a"
+	tempGroup  = "OCI-Temp-Admins"
+	domain     = "prod"
+	// lateness is how late after its deadline a membership may go.
+	lateness = 3 * time.Second
+)
+
+// jumpClock is a wall clock the test can step: real time plus an offset.
+type jumpClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *jumpClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *jumpClock) jump(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// rig is one emulated domain, one JetStream and the expiry service.
+type rig struct {
+	t       *testing.T
+	srv     *bustest.Server
+	bus     *bus.Bus
+	domain  *emu.Domain
+	client  *identitydomain.Client
+	clock   *jumpClock
+	groupID string
+	cfg     expiry.Config
+	svc     *expiry.Service
+	stop    func()
+}
+
+func newRig(t *testing.T) *rig {
+	if testing.Short() {
+		t.Skip("clock jump tests take tens of seconds")
+	}
+	r := &rig{t: t, clock: &jumpClock{}}
+	r.srv = bustest.RunServer(t)
+	r.bus = r.srv.Open(t)
+	d, err := emu.New(emu.Config{Name: domain, Clients: []emu.Client{{ID: clientID, Secret: secretText}}, Tier: emu.TierUnlimited})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	r.domain = d
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(secretText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := identitydomain.DefaultConfig()
+	cfg.URL, cfg.ClientID, cfg.ClientSecret = d.URL(), clientID, secret.Ref("file:"+p)
+	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
+	c, err := identitydomain.New(t.Context(), domain, cfg, identitydomain.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	r.client = c
+	name := tempGroup
+	g, _, err := c.CreateGroup(t.Context(), identitydomains.Group{DisplayName: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.groupID = *g.Id
+	r.cfg = expiry.DefaultConfig()
+	r.cfg.Groups = []expiry.TemporaryGroup{{Domain: domain, Group: tempGroup, MaxDuration: 8 * time.Hour, DefaultDuration: time.Hour}}
+	r.cfg.ScanInterval = time.Second
+	return r
+}
+
+// start runs a new expiry Service on the rig's bus and clock.
+func (r *rig) start() {
+	svc, err := expiry.New(r.t.Context(), r.cfg, r.bus, map[string]expiry.Domain{domain: r.client},
+		servicekit.WithClock(r.clock.Now), servicekit.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once sync.Once
+	r.svc = svc
+	r.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				r.t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	r.t.Cleanup(r.stop)
+	if err := wait(10*time.Second, func() error {
+		if st := svc.Status(context.Background()); st.State != iamflowv1.State_STATE_RUNNING {
+			return fmt.Errorf("state %v", st.State)
+		}
+		return nil
+	}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// grant makes a user and grants it the temporary group for d; it returns
+// the user's id and the real-time deadline.
+func (r *rig) grant(name string, d time.Duration) (string, time.Time) {
+	r.t.Helper()
+	u, _, err := r.client.CreateUser(r.t.Context(), identitydomains.User{UserName: &name,
+		Name:   &identitydomains.UserName{GivenName: &name, FamilyName: &name},
+		Emails: []identitydomains.UserEmails{{Value: &name, Type: identitydomains.UserEmailsTypeWork, Primary: new(bool)}}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	start := time.Now()
+	resp, err := r.svc.GrantMembership(r.t.Context(), &iamflowv1.GrantMembershipRequest{Domain: domain, Group: tempGroup, User: *u.Id,
+		Duration: durationpb.New(d), Requester: "clockjump"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	g := resp.GetGrant()
+	// The deadline the grant was given, on real time: its duration from
+	// when it was asked for (the clock had not jumped yet).
+	if got := g.GetExpiresAt().AsTime(); got.Sub(start.Add(d)) > time.Second || start.Add(d).Sub(got) > time.Second {
+		r.t.Fatalf("grant expires %v, want about %v", got, start.Add(d))
+	}
+	return *u.Id, g.GetExpiresAt().AsTime()
+}
+
+// removedAt is when the domain's write log shows the user leave the
+// temporary group (zero if not yet).
+func (r *rig) removedAt(userID string) time.Time {
+	for _, w := range r.domain.Writes(0).Writes {
+		if w.Op == "removeuserfromgroup" && w.ResourceID == r.groupID && w.RefID == userID {
+			return w.Time
+		}
+	}
+	return time.Time{}
+}
+
+// expectEnd waits until the membership is removed and checks it went at
+// its deadline: not before, and at most lateness after.
+func (r *rig) expectEnd(what, userID string, deadline time.Time) {
+	r.t.Helper()
+	var at time.Time
+	err := wait(time.Until(deadline)+lateness+2*time.Second, func() error {
+		if at = r.removedAt(userID); at.IsZero() {
+			return errors.New("still a member")
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		r.t.Errorf("%s: the membership was not removed within %v of its deadline %s: forgotten", what, lateness, deadline.Format("15:04:05.000"))
+	case at.Before(deadline):
+		r.t.Errorf("%s: the membership was removed %v BEFORE its deadline %s", what, deadline.Sub(at).Round(time.Millisecond), deadline.Format("15:04:05.000"))
+	case at.Sub(deadline) > lateness:
+		r.t.Errorf("%s: the membership was removed %v after its deadline (at most %v)", what, at.Sub(deadline).Round(time.Millisecond), lateness)
+	default:
+		r.t.Logf("%s: removed %v after its deadline", what, at.Sub(deadline).Round(time.Millisecond))
+	}
+}
+
+func wait(total time.Duration, fn func() error) error {
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The service's clock steps forward by three hours while grants are open:
+// every open grant looks hours overdue to it, but none has reached its
+// deadline.
+func TestForwardJumpEndsNothingEarly(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	u1, d1 := r.grant("early1@example.com", 8*time.Second)
+	u2, d2 := r.grant("early2@example.com", 12*time.Second)
+	r.clock.jump(3 * time.Hour)
+	r.expectEnd("grant of 8s, clock +3h", u1, d1)
+	r.expectEnd("grant of 12s, clock +3h", u2, d2)
+}
+
+// The service's clock steps back by three hours while grants are open: to
+// it every deadline is hours away when its timer fires.
+func TestBackwardJumpForgetsNothing(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	u1, d1 := r.grant("late1@example.com", 6*time.Second)
+	u2, d2 := r.grant("late2@example.com", 10*time.Second)
+	r.clock.jump(-3 * time.Hour)
+	r.expectEnd("grant of 6s, clock -3h", u1, d1)
+	r.expectEnd("grant of 10s, clock -3h", u2, d2)
+}
+
+// A wrong step forward is corrected a few seconds later: neither step may
+// end a grant early or lose its timer.
+func TestJumpForwardThenBack(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	u1, d1 := r.grant("both1@example.com", 10*time.Second)
+	u2, d2 := r.grant("both2@example.com", 16*time.Second)
+	r.clock.jump(4 * time.Hour)
+	time.Sleep(7 * time.Second) // the wrong time lasts, as it would until the next NTP poll
+	r.clock.jump(-4 * time.Hour)
+	r.expectEnd("grant of 10s, clock +4h for 7s, then back", u1, d1)
+	r.expectEnd("grant of 16s, clock +4h for 7s, then back", u2, d2)
+}
+
+// The service is down when a grant's deadline passes; the timer fires into
+// the stream meanwhile, and the grant ends as soon as the service is back.
+func TestDeadlinePassedWhileDown(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	u, d := r.grant("down@example.com", 3*time.Second)
+	r.stop()
+	time.Sleep(time.Until(d.Add(3 * time.Second)))
+	if !r.removedAt(u).IsZero() {
+		t.Fatal("the membership went while the service was down")
+	}
+	started := time.Now()
+	r.start()
+	r.expectOnStart(u, started)
+}
+
+// As above, but the service stays down longer than the fired timer is kept
+// (its due message has a TTL of an hour): nothing is left in the stream to
+// say the deadline passed, and the grant must still end as soon as the
+// service is back.
+func TestDeadlinePassedWhileDownLongerThanTheTimerIsKept(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	u, d := r.grant("longdown@example.com", 3*time.Second)
+	r.stop()
+	time.Sleep(time.Until(d.Add(3 * time.Second)))
+	// What an hour does to the fired timer: its due message expires.
+	st, err := r.bus.JetStream().Stream(t.Context(), expiry.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(t.Context(), jetstream.WithPurgeSubject("iam.expiry.due.>")); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	r.start()
+	r.expectOnStart(u, started)
+}
+
+// expectOnStart checks a grant past its deadline ended within a second of
+// the service's start.
+func (r *rig) expectOnStart(userID string, started time.Time) {
+	r.t.Helper()
+	var at time.Time
+	if err := wait(time.Minute, func() error {
+		if at = r.removedAt(userID); at.IsZero() {
+			return errors.New("still a member")
+		}
+		return nil
+	}); err != nil {
+		r.t.Fatalf("the membership of a grant past its deadline was not removed within a minute of the start")
+	}
+	if took := at.Sub(started); took > time.Second {
+		r.t.Errorf("the grant past its deadline ended %v after the service started, not at once", took.Round(time.Millisecond))
+	} else {
+		r.t.Logf("ended %v after the start", took.Round(time.Millisecond))
+	}
+}
