@@ -34,8 +34,11 @@ type FullReconcile struct {
 	// Interval between full reconciles; 0 takes the default (1h). At least 5m.
 	Interval time.Duration `yaml:"interval"`
 	// OnStart reconciles every link fully when the service starts (default
-	// true), unless another replica began one less than 10s before, or
-	// the link has never been reconciled (a first start waits one interval).
+	// true), unless a full reconcile began less than after_outage (at
+	// least 10s) before — here or in another replica: the process cannot
+	// have been away longer, and the events meanwhile wait in JetStream —
+	// or the link has never been reconciled (a first start waits one
+	// interval).
 	OnStart bool `yaml:"on_start"`
 	// AfterOutage reconciles every link fully when the connection to NATS
 	// comes back after being down at least this long: events sent meanwhile

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
@@ -179,6 +180,15 @@ func (s *Service) direction(source, target string) *direction {
 	return nil
 }
 
+// startRepairSince is how recent a full reconcile must have begun for a
+// start to need none: after_outage (a process that began a full reconcile
+// less than that ago cannot have been away longer, and its events wait in
+// JetStream), at least repairSlack (replicas starting together). A crash
+// and restart under load so costs no full reconcile racing the event path.
+func (s *Service) startRepairSince() time.Duration {
+	return max(repairSlack, s.cfg.FullReconcile.AfterOutage)
+}
+
 // Run consumes events for every target (one consumer each, so one slow or
 // failing target never holds the others back) and runs the scheduled full
 // reconciles, until ctx is cancelled; then it drains and returns nil.
@@ -186,7 +196,7 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.kit.Run(ctx, func(ctx context.Context) (servicekit.Work, error) {
 		w := servicekit.Work{Loops: []func(context.Context){s.schedule}}
 		if s.cfg.FullReconcile.OnStart {
-			w.Loops = append(w.Loops, func(ctx context.Context) { s.repair(ctx, "start", s.kit.Now().Add(-repairSlack), false) })
+			w.Loops = append(w.Loops, func(ctx context.Context) { s.repair(ctx, "start", s.kit.Now().Add(-s.startRepairSince()), false) })
 		}
 		if s.cfg.FullReconcile.AfterOutage > 0 {
 			w.Loops = append(w.Loops, s.repairAfterOutages)
