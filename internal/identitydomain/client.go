@@ -73,13 +73,9 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	logger     *slog.Logger
-	telemetry  *telemetry.Telemetry
-	registerer prometheus.Registerer
-	transport  http.RoundTripper
-	clock      Clock
-	sleep      SleepFunc
-	rpSigner   common.HTTPRequestSigner
+	apiclient.Options
+	clock    Clock
+	rpSigner common.HTTPRequestSigner
 }
 
 // WithLogger sets the logger; requests are logged at debug level, breaker
@@ -87,7 +83,7 @@ type options struct {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {
 		if l != nil {
-			o.logger = l
+			o.Logger = l
 		}
 	}
 }
@@ -96,7 +92,7 @@ func WithLogger(l *slog.Logger) Option {
 // span per HTTP request with W3C trace headers) with t's tracer provider, and
 // log with t's logger unless WithLogger says otherwise.
 func WithTelemetry(t *telemetry.Telemetry) Option {
-	return func(o *options) { o.telemetry = t }
+	return func(o *options) { o.Telemetry = t }
 }
 
 // WithRegisterer sets where the Prometheus metrics are registered. Clients of
@@ -105,7 +101,7 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 func WithRegisterer(r prometheus.Registerer) Option {
 	return func(o *options) {
 		if r != nil {
-			o.registerer = r
+			o.Registerer = r
 		}
 	}
 }
@@ -116,7 +112,7 @@ func WithRegisterer(r prometheus.Registerer) Option {
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) {
 		if rt != nil {
-			o.transport = rt
+			o.Transport = rt
 		}
 	}
 }
@@ -135,7 +131,7 @@ func WithClock(c Clock) Option {
 func WithSleep(f SleepFunc) Option {
 	return func(o *options) {
 		if f != nil {
-			o.sleep = f
+			o.Sleep = f
 		}
 	}
 }
@@ -156,19 +152,11 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identitydomain: domain %s: invalid config:\n%w", domain, err)
 	}
-	o := options{clock: systemClock{}, sleep: apiclient.Sleep}
+	o := options{clock: systemClock{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-		if o.telemetry != nil && o.telemetry.Logger != nil {
-			o.logger = o.telemetry.Logger
-		}
-	}
-	if o.registerer == nil {
-		o.registerer = prometheus.NewRegistry()
-	}
+	o.Defaults()
 	baseURL, _ := normalizeURL(cfg.URL)
 	c := &Client{
 		domain:   domain,
@@ -177,11 +165,11 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 		scimPath: cfg.scimPath(),
 		clock:    o.clock,
 		limiter:  newLimiter(cfg.Limits.Effective(cfg.Tier)),
-		log:      o.logger,
-		sleep:    o.sleep,
+		log:      o.Logger,
+		sleep:    o.Sleep,
 		rnd:      mathrand.Float64,
 	}
-	m, err := newMetrics(o.registerer)
+	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("identitydomain: domain %s: register metrics: %w", domain, err)
 	}
@@ -199,24 +187,12 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 		}
 	})
 
-	tp := trace.TracerProvider(nil)
-	if o.telemetry != nil {
-		tp = o.telemetry.TracerProvider
-	}
-	rt := o.transport
-	if rt == nil {
+	c.tracer = o.Tracer(tracerName)
+	c.http = o.HTTPClient(func() http.RoundTripper {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
-		rt = t
-	}
-	if o.telemetry != nil {
-		rt = telemetry.HTTPTransport(rt, o.telemetry)
-	}
-	if tp == nil {
-		tp = telemetry.Noop().TracerProvider
-	}
-	c.tracer = tp.Tracer(tracerName)
-	c.http = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		return t
+	})
 
 	switch cfg.Auth {
 	case AuthClientCredentials:
