@@ -194,29 +194,9 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 		return t
 	})
 
-	switch cfg.Auth {
-	case AuthClientCredentials:
-		sec, err := secret.Resolve(ctx, cfg.ClientSecret)
-		if err != nil {
-			return nil, fmt.Errorf("identitydomain: domain %s: client_secret: %w", domain, err)
-		}
-		c.tokens = token.New(c.clientCredentialsFetcher(cfg.ClientID, sec), o.clock.Now, c.log.With("domain", domain), "identity domain")
-	case AuthResourcePrincipal:
-		signer := o.rpSigner
-		if signer == nil {
-			if signer, err = resourcePrincipalSigner(); err != nil {
-				return nil, fmt.Errorf("identitydomain: domain %s: %w", domain, err)
-			}
-		}
-		c.tokens = token.New(c.resourcePrincipalFetcher(signer), o.clock.Now, c.log.With("domain", domain), "identity domain")
-	case AuthStatic:
-		tok, err := secret.Resolve(ctx, cfg.StaticToken)
-		if err != nil {
-			return nil, fmt.Errorf("identitydomain: domain %s: static_token: %w", domain, err)
-		}
-		c.tokens = token.Static(tok)
+	if c.tokens, err = c.newTokens(ctx, cfg, o); err != nil {
+		return nil, err
 	}
-
 	sdk, err := newSDKClient(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("identitydomain: domain %s: %w", domain, err)
@@ -383,4 +363,35 @@ func (c *Client) normalize(ci *callInfo, err error) error {
 // notFound is the error of a lookup that matched nothing.
 func (c *Client) notFound(op string, ci *callInfo, detail string) *Error {
 	return &Error{Kind: KindNotFound, Op: op, Domain: c.domain, Detail: detail, RequestID: ci.requestID}
+}
+
+// newTokens is the bearer-token source of the configured auth: the OAuth
+// client credentials, the resource principal's token exchange, or a static
+// token. Secrets are resolved now, so a wrong reference fails New.
+func (c *Client) newTokens(ctx context.Context, cfg Config, o options) (*token.Source, error) {
+	domain := c.domain
+	switch cfg.Auth {
+	case AuthClientCredentials:
+		sec, err := secret.Resolve(ctx, cfg.ClientSecret)
+		if err != nil {
+			return nil, fmt.Errorf("identitydomain: domain %s: client_secret: %w", domain, err)
+		}
+		return token.New(c.clientCredentialsFetcher(cfg.ClientID, sec), o.clock.Now, c.log.With("domain", domain), "identity domain"), nil
+	case AuthResourcePrincipal:
+		signer := o.rpSigner
+		if signer == nil {
+			var err error
+			if signer, err = resourcePrincipalSigner(); err != nil {
+				return nil, fmt.Errorf("identitydomain: domain %s: %w", domain, err)
+			}
+		}
+		return token.New(c.resourcePrincipalFetcher(signer), o.clock.Now, c.log.With("domain", domain), "identity domain"), nil
+	case AuthStatic:
+		tok, err := secret.Resolve(ctx, cfg.StaticToken)
+		if err != nil {
+			return nil, fmt.Errorf("identitydomain: domain %s: static_token: %w", domain, err)
+		}
+		return token.Static(tok), nil
+	}
+	return nil, nil
 }
