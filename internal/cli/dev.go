@@ -90,12 +90,7 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 			cfg.NATS.Embedded.StoreDir = *dataDir
 		}
 	}
-	// One logger for the emulators and iamflow, so the process writes one format.
-	tcfg := cfg.Telemetry
-	if tcfg.ServiceName == "" || tcfg.ServiceName == telemetry.DefaultConfig().ServiceName {
-		tcfg.ServiceName = "iamflow-dev"
-	}
-	tel, err := telemetry.Setup(ctx, tcfg, telemetry.WithLogWriter(e.stderr))
+	tel, err := devTelemetry(ctx, e, cfg.Telemetry)
 	if err != nil {
 		return err
 	}
@@ -139,6 +134,28 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 		return err
 	}
 	handedOver = true
+	return runDevApp(ctx, e, a, cfg, stack, devBanner{webhook: webhook, password: password.Reveal(), started: started, log: tel.Logger})
+}
+
+// devTelemetry sets up one logger for the emulators and iamflow, so the
+// process writes one format, named iamflow-dev unless configured.
+func devTelemetry(ctx context.Context, e *env, tcfg telemetry.Config) (*telemetry.Telemetry, error) {
+	if tcfg.ServiceName == "" || tcfg.ServiceName == telemetry.DefaultConfig().ServiceName {
+		tcfg.ServiceName = "iamflow-dev"
+	}
+	return telemetry.Setup(ctx, tcfg, telemetry.WithLogWriter(e.stderr))
+}
+
+// devBanner is what runDevApp prints and watches with.
+type devBanner struct {
+	webhook, password string
+	started           time.Time
+	log               *slog.Logger
+}
+
+// runDevApp runs the app until ctx ends: once ingest listens, the dev
+// link's first full reconcile, the banner, then every change as it flows.
+func runDevApp(ctx context.Context, e *env, a *app.App, cfg config.Config, stack *devStack, b devBanner) error {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	ing, _ := a.Service(ingest.Name).(*ingest.Service)
@@ -148,13 +165,13 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 	if stack.domains != nil {
 		// What was seeded into src reaches tgt now, not at the first
 		// scheduled full reconcile.
-		initialReconcile(ctx, a, tel.Logger)
+		initialReconcile(ctx, a, b.log)
 	}
-	printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), stack)
+	printDevBanner(e.stdout, cfg, a, b.webhook, b.password, stack)
 	stack.notify.printTo(e.stdout)
 	flowCtx, stopFlow := context.WithCancel(ctx)
-	flowDone := watchFlow(flowCtx, a.Bus().JetStream(), started, e.stdout, tel.Logger)
-	err = <-done
+	flowDone := watchFlow(flowCtx, a.Bus().JetStream(), b.started, e.stdout, b.log)
+	err := <-done
 	stopFlow()
 	<-flowDone
 	if err != nil {
