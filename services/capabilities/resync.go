@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Sweep limits: what a report keeps, so a sweep's memory stays bounded
@@ -232,22 +233,7 @@ func (s *Service) endSweep(rep *sweepReport, err error, log *slog.Logger) (*swee
 // interval, until ctx ends. A sweep still running when the next is due
 // delays it: sweeps never overlap.
 func (s *Service) scheduleSweeps(ctx context.Context) {
-	if s.cfg.Sweep.OnStart {
-		s.sweepAll(ctx, "on_start")
-	}
-	if s.cfg.Sweep.Interval <= 0 {
-		return
-	}
-	t := time.NewTicker(s.cfg.Sweep.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.sweepAll(ctx, "scheduled")
-		}
-	}
+	servicekit.Schedule(ctx, s.cfg.Sweep.OnStart, s.cfg.Sweep.Interval, s.sweepAll)
 }
 
 func (s *Service) sweepAll(ctx context.Context, why string) {
