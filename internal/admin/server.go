@@ -171,35 +171,11 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.validate(o.token != nil); err != nil {
 		return nil, validate.Prefix("admin.", err)
 	}
-	log := o.log
-	if log == nil && o.tel != nil {
-		log = o.tel.Logger
+	log := o.logger()
+	token, err := cfg.adminToken(o)
+	if err != nil {
+		return nil, err
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "admin")
-
-	var token secret.Value
-	if !cfg.Insecure {
-		if o.token != nil {
-			token = *o.token
-			if token.IsZero() {
-				return nil, errors.New("admin: WithToken: the token is empty")
-			}
-		} else {
-			// Resolving env: and file: references needs no context.
-			v, err := secret.Resolve(context.Background(), cfg.Token)
-			if err != nil {
-				return nil, fmt.Errorf("admin.token: %w", err)
-			}
-			token = v
-		}
-		if err := secret.CheckStrength("admin.token", token); err != nil {
-			return nil, err
-		}
-	}
-
 	reg := o.registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -208,7 +184,6 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 
 	var reloader *tlsfiles.Reloader
 	if cfg.TLS.Enabled() {
-		var err error
 		if reloader, err = tlsfiles.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.ClientCAFile, log); err != nil {
 			return nil, fmt.Errorf("admin.tls: %w", err)
 		}
@@ -240,23 +215,8 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 	s.gw = runtime.NewServeMux(runtime.WithMiddlewares(s.gatewayPolicy))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
-	gopts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.unaryAuth),
-		grpc.ChainStreamInterceptor(s.streamAuth),
-	}
-	if o.tel != nil {
-		gopts = append(gopts, telemetry.GRPCServerOption(o.tel))
-	}
-	if reloader != nil {
-		gopts = append(gopts, grpc.Creds(credentials.NewTLS(reloader.ServerConfig(&tls.Config{}))))
-	}
-	s.grpc = grpc.NewServer(gopts...)
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
-	statusSvc := statusService{s: s}
-	iamflowv1.RegisterStatusServiceServer(s.grpc, statusSvc)
-	if err := iamflowv1.RegisterStatusServiceHandlerServer(s.ctx, s.gw, statusSvc); err != nil {
-		return nil, fmt.Errorf("admin: registering the status REST handlers: %w", err)
+	if err := s.newGRPC(o); err != nil {
+		return nil, err
 	}
 
 	if !cfg.Console.Disabled {
@@ -272,6 +232,70 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		log.Warn("admin: " + w)
 	}
 	return s, nil
+}
+
+// logger is the admin server's logger: WithLogger's, else the
+// telemetry's, else none.
+func (o options) logger() *slog.Logger {
+	log := o.log
+	if log == nil && o.tel != nil {
+		log = o.tel.Logger
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return log.With("component", "admin")
+}
+
+// adminToken is the operators' bearer token (none when insecure):
+// WithToken's, else admin.token resolved, and strong enough either way.
+func (cfg Config) adminToken(o options) (secret.Value, error) {
+	var token secret.Value
+	if cfg.Insecure {
+		return token, nil
+	}
+	if o.token != nil {
+		token = *o.token
+		if token.IsZero() {
+			return token, errors.New("admin: WithToken: the token is empty")
+		}
+	} else {
+		// Resolving env: and file: references needs no context.
+		v, err := secret.Resolve(context.Background(), cfg.Token)
+		if err != nil {
+			return token, fmt.Errorf("admin.token: %w", err)
+		}
+		token = v
+	}
+	if err := secret.CheckStrength("admin.token", token); err != nil {
+		return token, err
+	}
+	return token, nil
+}
+
+// newGRPC makes the gRPC server (authenticated, traced with telemetry,
+// over TLS when configured) with health, reflection and the status
+// service, and the status service's REST routes.
+func (s *Server) newGRPC(o options) error {
+	gopts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
+	}
+	if o.tel != nil {
+		gopts = append(gopts, telemetry.GRPCServerOption(o.tel))
+	}
+	if s.tls != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(s.tls.ServerConfig(&tls.Config{}))))
+	}
+	s.grpc = grpc.NewServer(gopts...)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	statusSvc := statusService{s: s}
+	iamflowv1.RegisterStatusServiceServer(s.grpc, statusSvc)
+	if err := iamflowv1.RegisterStatusServiceHandlerServer(s.ctx, s.gw, statusSvc); err != nil {
+		return fmt.Errorf("admin: registering the status REST handlers: %w", err)
+	}
+	return nil
 }
 
 // Authenticate returns who the authorization header value ("Bearer

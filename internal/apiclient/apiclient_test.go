@@ -3,6 +3,7 @@ package apiclient
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,37 @@ func TestIsLoopback(t *testing.T) {
 		if IsLoopback(host) != want {
 			t.Errorf("IsLoopback(%q) = %v", host, !want)
 		}
+	}
+}
+
+func TestRequestMetricsAreNamedByPrefixAndShared(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	o := RequestMetricsOpts{Prefix: "x", Label: "database", RequestsHelp: "r", SecondsHelp: "s", RetriesHelp: "t", Buckets: []float64{1}}
+	var err error
+	a := NewRequestMetrics(reg, &err, o)
+	b := NewRequestMetrics(reg, &err, o)
+	if err != nil || a.Requests != b.Requests || a.Seconds != b.Seconds || a.Retries != b.Retries {
+		t.Fatalf("second client: err %v, shared %v", err, a.Requests == b.Requests)
+	}
+	a.Requests.WithLabelValues("hr", "query", "200").Inc()
+	a.Seconds.WithLabelValues("hr", "query").Observe(0.5)
+	a.Retries.WithLabelValues("hr", "query", "network").Inc()
+	mfs, gerr := reg.Gather()
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+		var labels []string
+		for _, l := range mf.GetMetric()[0].GetLabel() {
+			labels = append(labels, l.GetName()+"="+l.GetValue())
+		}
+		if !slices.Contains(labels, "database=hr") || !slices.Contains(labels, "op=query") {
+			t.Errorf("%s: labels %v, want database=hr and op=query", mf.GetName(), labels)
+		}
+	}
+	if got := strings.Join(names, ","); got != "x_request_seconds,x_requests_total,x_retries_total" {
+		t.Fatalf("metrics %s", got)
 	}
 }

@@ -23,12 +23,11 @@ func (a *App) withAccess(ctx context.Context, svc *expiry.Service) (Service, err
 	if err := cfg.Validate(a.cfg.Expiry.Temporary); err != nil {
 		return nil, fmt.Errorf("expiry.access: %w", err)
 	}
-	m, err := access.New(ctx, cfg, a.bus, access.Grants(svc), access.WithLogger(a.log.With("service", expiry.Name, "part", "access")))
+	m, err := access.New(ctx, cfg, a.bus, access.Grants(svc), servicekit.WithLogger(a.log.With("service", expiry.Name, "part", "access")))
 	if err != nil {
 		return nil, err
 	}
-	api := access.NewAPI(m)
-	if err := (servicekit.Endpoint{Register: api.Register, Gateway: api.RegisterGateway}).ServeOn(a.admin); err != nil {
+	if err := access.NewAPI(m).Endpoint().ServeOn(a.admin); err != nil {
 		return nil, err
 	}
 	a.admin.AllowPeople(access.PeopleCalls...)

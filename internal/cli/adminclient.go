@@ -93,38 +93,15 @@ func (c *adminConn) explain(op string, err error) error {
 	msg := st.Message()
 	switch st.Code() {
 	case codes.Unavailable:
-		switch {
-		case !c.tls && (strings.Contains(msg, "server preface") || strings.Contains(msg, "EOF")):
-			return fmt.Errorf("the admin API at %s closed the connection, as a TLS server does to plain text: "+
-				"dial it with TLS by setting admin.client.ca_file (IAMFLOW_ADMIN_CLIENT_CA_FILE) to the CA of its certificate", c.addr)
-		case c.tls && strings.Contains(msg, "first record does not look like a TLS handshake"):
-			return fmt.Errorf("the admin API at %s does not speak TLS: remove admin.client and admin.tls from the configuration the CLI reads", c.addr)
-		case c.tls && (strings.Contains(msg, "certificate") || strings.Contains(msg, "x509")):
-			return fmt.Errorf("the admin API at %s presented a certificate this client does not trust (%s): "+
-				"set admin.client.ca_file to the CA that signed it, or admin.client.server_name to the name it carries", c.addr, certProblem(msg))
-		}
-		if cause, ok := transportFailure(msg); ok {
-			return fmt.Errorf("no iamflow answers at %s (%s): start one with 'iamflow dev' or 'iamflow serve all', "+
-				"or point --addr at the admin.grpc_addr of one that runs", c.addr, cause)
+		if err := c.explainUnavailable(msg); err != nil {
+			return err
 		}
 	case codes.DeadlineExceeded:
 		if _, ok := transportFailure(msg); ok || strings.Contains(msg, "context deadline exceeded") {
 			return fmt.Errorf("%s: no answer from %s within the time allowed (--timeout)", op, c.addr)
 		}
 	case codes.Unauthenticated:
-		if strings.Contains(msg, "client certificate") {
-			return fmt.Errorf("the iamflow at %s requires a client certificate (mutual TLS): set admin.client.cert_file and key_file "+
-				"to a certificate its admin.tls.client_ca_file signed", c.addr)
-		}
-		if c.login != nil {
-			return fmt.Errorf("the iamflow at %s refused your login as %s (%s): run 'iamflow login' again, or check that it accepts logins from %s",
-				c.addr, c.login.User, strings.TrimPrefix(msg, "admin: "), c.login.DomainURL)
-		}
-		if !c.withToken {
-			return fmt.Errorf("the iamflow at %s needs its admin token: set IAMFLOW_ADMIN_TOKEN, "+
-				"or give --config with the admin.token the server uses; people log in with 'iamflow login'", c.addr)
-		}
-		return fmt.Errorf("the iamflow at %s refused the admin token: check IAMFLOW_ADMIN_TOKEN or admin.token in --config", c.addr)
+		return c.explainUnauthenticated(msg)
 	case codes.PermissionDenied:
 		if c.login != nil {
 			return fmt.Errorf("%s: %s is not allowed to (%s)", op, c.login.User, strings.TrimPrefix(msg, "admin: "))
@@ -141,6 +118,45 @@ func (c *adminConn) explain(op string, err error) error {
 		msg = st.Code().String()
 	}
 	return errors.New(op + ": " + msg)
+}
+
+// explainUnavailable says why a call could not reach the admin API: TLS
+// on one side only, an untrusted certificate, or no iamflow listening;
+// nil when the message says none of these.
+func (c *adminConn) explainUnavailable(msg string) error {
+	switch {
+	case !c.tls && (strings.Contains(msg, "server preface") || strings.Contains(msg, "EOF")):
+		return fmt.Errorf("the admin API at %s closed the connection, as a TLS server does to plain text: "+
+			"dial it with TLS by setting admin.client.ca_file (IAMFLOW_ADMIN_CLIENT_CA_FILE) to the CA of its certificate", c.addr)
+	case c.tls && strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return fmt.Errorf("the admin API at %s does not speak TLS: remove admin.client and admin.tls from the configuration the CLI reads", c.addr)
+	case c.tls && (strings.Contains(msg, "certificate") || strings.Contains(msg, "x509")):
+		return fmt.Errorf("the admin API at %s presented a certificate this client does not trust (%s): "+
+			"set admin.client.ca_file to the CA that signed it, or admin.client.server_name to the name it carries", c.addr, certProblem(msg))
+	}
+	if cause, ok := transportFailure(msg); ok {
+		return fmt.Errorf("no iamflow answers at %s (%s): start one with 'iamflow dev' or 'iamflow serve all', "+
+			"or point --addr at the admin.grpc_addr of one that runs", c.addr, cause)
+	}
+	return nil
+}
+
+// explainUnauthenticated says what the admin API wants that the call did
+// not bring: a client certificate, a fresh login, or the admin token.
+func (c *adminConn) explainUnauthenticated(msg string) error {
+	if strings.Contains(msg, "client certificate") {
+		return fmt.Errorf("the iamflow at %s requires a client certificate (mutual TLS): set admin.client.cert_file and key_file "+
+			"to a certificate its admin.tls.client_ca_file signed", c.addr)
+	}
+	if c.login != nil {
+		return fmt.Errorf("the iamflow at %s refused your login as %s (%s): run 'iamflow login' again, or check that it accepts logins from %s",
+			c.addr, c.login.User, strings.TrimPrefix(msg, "admin: "), c.login.DomainURL)
+	}
+	if !c.withToken {
+		return fmt.Errorf("the iamflow at %s needs its admin token: set IAMFLOW_ADMIN_TOKEN, "+
+			"or give --config with the admin.token the server uses; people log in with 'iamflow login'", c.addr)
+	}
+	return fmt.Errorf("the iamflow at %s refused the admin token: check IAMFLOW_ADMIN_TOKEN or admin.token in --config", c.addr)
 }
 
 // transportFailure reports whether a gRPC status message says the

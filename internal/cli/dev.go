@@ -90,12 +90,7 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 			cfg.NATS.Embedded.StoreDir = *dataDir
 		}
 	}
-	// One logger for the emulators and iamflow, so the process writes one format.
-	tcfg := cfg.Telemetry
-	if tcfg.ServiceName == "" || tcfg.ServiceName == telemetry.DefaultConfig().ServiceName {
-		tcfg.ServiceName = "iamflow-dev"
-	}
-	tel, err := telemetry.Setup(ctx, tcfg, telemetry.WithLogWriter(e.stderr))
+	tel, err := devTelemetry(ctx, e, cfg.Telemetry)
 	if err != nil {
 		return err
 	}
@@ -139,6 +134,28 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 		return err
 	}
 	handedOver = true
+	return runDevApp(ctx, e, a, cfg, stack, devBanner{webhook: webhook, password: password.Reveal(), started: started, log: tel.Logger})
+}
+
+// devTelemetry sets up one logger for the emulators and iamflow, so the
+// process writes one format, named iamflow-dev unless configured.
+func devTelemetry(ctx context.Context, e *env, tcfg telemetry.Config) (*telemetry.Telemetry, error) {
+	if tcfg.ServiceName == "" || tcfg.ServiceName == telemetry.DefaultConfig().ServiceName {
+		tcfg.ServiceName = "iamflow-dev"
+	}
+	return telemetry.Setup(ctx, tcfg, telemetry.WithLogWriter(e.stderr))
+}
+
+// devBanner is what runDevApp prints and watches with.
+type devBanner struct {
+	webhook, password string
+	started           time.Time
+	log               *slog.Logger
+}
+
+// runDevApp runs the app until ctx ends: once ingest listens, the dev
+// link's first full reconcile, the banner, then every change as it flows.
+func runDevApp(ctx context.Context, e *env, a *app.App, cfg config.Config, stack *devStack, b devBanner) error {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	ing, _ := a.Service(ingest.Name).(*ingest.Service)
@@ -148,13 +165,13 @@ func runDev(ctx context.Context, e *env, args []string) (err error) {
 	if stack.domains != nil {
 		// What was seeded into src reaches tgt now, not at the first
 		// scheduled full reconcile.
-		initialReconcile(ctx, a, tel.Logger)
+		initialReconcile(ctx, a, b.log)
 	}
-	printDevBanner(e.stdout, cfg, a, webhook, password.Reveal(), stack)
+	printDevBanner(e.stdout, cfg, a, b.webhook, b.password, stack)
 	stack.notify.printTo(e.stdout)
 	flowCtx, stopFlow := context.WithCancel(ctx)
-	flowDone := watchFlow(flowCtx, a.Bus().JetStream(), started, e.stdout, tel.Logger)
-	err = <-done
+	flowDone := watchFlow(flowCtx, a.Bus().JetStream(), b.started, e.stdout, b.log)
+	err := <-done
 	stopFlow()
 	<-flowDone
 	if err != nil {
@@ -221,10 +238,26 @@ iamflow dev is running; Ctrl-C stops it.
   services %s
 `, webhook, cfg.Ingest.Username, password, grpcAddr, httpAddr, httpAddr, httpAddr, nats, cfg.NATS.Embedded.StoreDir,
 		strings.Join(domains, ", "), strings.Join(a.Services(), ", "))
-	emu, db := stack.domains, stack.db
-	if emu != nil {
-		src, tgt := emu.running[0].URL(), emu.running[1].URL()
-		fmt.Fprintf(w, `
+	if stack.domains != nil {
+		printDevEmulated(w, cfg, a, webhook, password, stack)
+	}
+	fmt.Fprintf(w, `
+Then look at the counters and at what could not be done (nothing, if all went well):
+
+  go run ./cmd/iamflow status --addr %s      or      curl -sS http://%s/v1/status
+
+Every change that flows through iamflow is printed below, one line each.
+
+`, grpcAddr, httpAddr)
+}
+
+// printDevEmulated is the banner's part on the emulated domains (and ORDS):
+// where they are, what to change, how to log in, grant and post an event.
+func printDevEmulated(w io.Writer, cfg config.Config, a *app.App, webhook, password string, stack *devStack) {
+	grpcAddr := a.Admin().GRPCAddr().String()
+	emu := stack.domains
+	src, tgt := emu.running[0].URL(), emu.running[1].URL()
+	fmt.Fprintf(w, `
   emulated Identity Domains (your OAuth client: id %q secret %q):
     src  %s   its changes are sent to the webhook as OCI events; holds user %s and group %s
     tgt  %s   the replicator copies src into it (link %q)
@@ -238,8 +271,42 @@ and watch it appear in tgt; a full reconcile of the link, as a plan first:
 
   go run ./cmd/iamflow reconcile %s --dry-run --addr %s
 `, emu.adminID, emu.adminSecret, src, devUser, devTempGroup, tgt, devLink, emu.adminID, emu.adminSecret, src, src, devLink, grpcAddr)
-		if db != nil {
-			fmt.Fprintf(w, `
+	if stack.db != nil {
+		printDevORDS(w, a.Admin().HTTPAddr().String(), src, stack.db)
+	}
+	fmt.Fprintf(w, `
+Log in as a person of src (the login domain in dev; the login page opens in a browser):
+
+`)
+	for _, p := range emu.people {
+		fmt.Fprintf(w, "  %-28s password %s   %s\n", p.userName, p.password, p.role)
+	}
+	fmt.Fprintf(w, `
+  go run ./cmd/iamflow login --domain-url %s --client-id %s
+  go run ./cmd/iamflow status --addr %s     (now as that person; 'iamflow logout' forgets the login)
+`, src, devLoginClient, grpcAddr)
+	if slices.Contains(a.Services(), expiry.Name) {
+		fmt.Fprintf(w, `
+Give %s a temporary membership of %s; the expiry service removes it at the deadline:
+
+  go run ./cmd/iamflow grant add --addr %s --domain src --group %s --user %s --for 2m --reason "trying iamflow"
+  go run ./cmd/iamflow grant list --addr %s
+`, devUser, devTempGroup, grpcAddr, devTempGroup, devUser, grpcAddr)
+		stack.notify.banner(w, src, grpcAddr)
+	}
+	stack.push.banner(w)
+	fmt.Fprintf(w, `
+Or post a sample OCI event yourself, as OCI Notifications would (%s created in src);
+the second post of the same event is stored once:
+
+  curl -sS -u '%s:%s' -H 'Content-Type: application/json' %s -d '%s'
+`, devUser, cfg.Ingest.Username, password, webhook, sampleEvent(cfg.Domains[0].OCIName, emu.userID(devUser), devUser))
+}
+
+// printDevORDS is the banner's part on the emulated ORDS: what membership
+// of the mapped group does in the database, and how to see it.
+func printDevORDS(w io.Writer, httpAddr, src string, db *devDatabase) {
+	fmt.Fprintf(w, `
   emulated ORDS (Autonomous Database REST-enabled SQL):
     %s  %s   members of src group %q get an account with role %s
 
@@ -254,43 +321,6 @@ and what the DB provisioner would run for a user (nothing, once it is in step):
 
   curl -sS http://%s/v1/dbprovisioner/databases/%s/users/dana@example.com
 `, devDB, db.emu.BaseURL(devDB), devDBGroup, devDBRole, devDBGroup, devDB, src, src, devDBGroup, db.emu.URL(), devDB, httpAddr, devDB)
-		}
-		fmt.Fprintf(w, `
-Log in as a person of src (the login domain in dev; the login page opens in a browser):
-
-`)
-		for _, p := range emu.people {
-			fmt.Fprintf(w, "  %-28s password %s   %s\n", p.userName, p.password, p.role)
-		}
-		fmt.Fprintf(w, `
-  go run ./cmd/iamflow login --domain-url %s --client-id %s
-  go run ./cmd/iamflow status --addr %s     (now as that person; 'iamflow logout' forgets the login)
-`, src, devLoginClient, grpcAddr)
-		if slices.Contains(a.Services(), expiry.Name) {
-			fmt.Fprintf(w, `
-Give %s a temporary membership of %s; the expiry service removes it at the deadline:
-
-  go run ./cmd/iamflow grant add --addr %s --domain src --group %s --user %s --for 2m --reason "trying iamflow"
-  go run ./cmd/iamflow grant list --addr %s
-`, devUser, devTempGroup, grpcAddr, devTempGroup, devUser, grpcAddr)
-			stack.notify.banner(w, src, grpcAddr)
-		}
-		stack.push.banner(w)
-		fmt.Fprintf(w, `
-Or post a sample OCI event yourself, as OCI Notifications would (%s created in src);
-the second post of the same event is stored once:
-
-  curl -sS -u '%s:%s' -H 'Content-Type: application/json' %s -d '%s'
-`, devUser, cfg.Ingest.Username, password, webhook, sampleEvent(cfg.Domains[0].OCIName, emu.userID(devUser), devUser))
-	}
-	fmt.Fprintf(w, `
-Then look at the counters and at what could not be done (nothing, if all went well):
-
-  go run ./cmd/iamflow status --addr %s      or      curl -sS http://%s/v1/status
-
-Every change that flows through iamflow is printed below, one line each.
-
-`, grpcAddr, httpAddr)
 }
 
 // sampleEvent is an OCI Events envelope for the user userName (SCIM id

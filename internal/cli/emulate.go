@@ -51,101 +51,122 @@ its flags.`,
 			case args[0] != "identity-domain":
 				return fmt.Errorf("%w: unknown emulator %q: the emulators are identity-domain and ords", errUsage, args[0])
 			}
-			fs := newFlags(e, "emulate identity-domain")
-			addr := fs.String("addr", "127.0.0.1:9101", "address of the first domain; the next ones take the following ports")
-			clientID := fs.String("client-id", "iamflow", "OAuth client id accepted by every domain")
-			clientSecret := fs.String("client-secret", "", "secret reference for the client secret (default: generated and printed)")
-			adminID := fs.String("admin-client-id", "admin", "a second OAuth client, with the same secret, for changes made by hand (\"\" for none)")
-			tier := fs.String("tier", string(identitydomain.TierFree), "rate limits: free, oracle_apps, oracle_apps_premium, premium, external_user, unlimited")
-			webhook := fs.String("webhook", "", "URL that receives every change as an OCI Events payload (e.g. http://127.0.0.1:8080/v1/events)")
-			webhookUser := fs.String("webhook-user", "iamflow", "Basic auth user for --webhook")
-			webhookPassword := fs.String("webhook-password", "", "secret reference for the --webhook Basic auth password")
-			seedFile := fs.String("seed", "", "YAML or JSON file of users, groups and memberships to load into every domain")
-			generate := fs.String("generate", "", "generate a directory: USERS,GROUPS,MEMBERSHIPS (e.g. 50000,5000,200000)")
-			if err := parse(fs, args[1:]); err != nil {
-				return err
-			}
-			names := fs.Args()
-			if len(names) == 0 {
-				return fmt.Errorf("%w: name at least one domain (e.g. src)", errUsage)
-			}
-			host, portText, err := net.SplitHostPort(*addr)
-			port, perr := strconv.Atoi(portText)
-			if err != nil || perr != nil {
-				return fmt.Errorf("%w: --addr %q is not host:port", errUsage, *addr)
-			}
-			secretText := randomHex(16)
-			printSecret := true
-			if *clientSecret != "" {
-				v, err := secret.Resolve(ctx, secret.Ref(*clientSecret))
-				if err != nil {
-					return fmt.Errorf("--client-secret: %w", err)
-				}
-				secretText, printSecret = v.Reveal(), false
-			}
-			hook := identitydomain.EventsWebhook{URL: *webhook, Username: *webhookUser}
-			if *webhookPassword != "" {
-				v, err := secret.Resolve(ctx, secret.Ref(*webhookPassword))
-				if err != nil {
-					return fmt.Errorf("--webhook-password: %w", err)
-				}
-				hook.Password = v.Reveal()
-			}
-			var gen *identitydomain.GenerateConfig
-			if *generate != "" {
-				if gen, err = parseGenerate(*generate); err != nil {
-					return fmt.Errorf("%w: --generate: %v", errUsage, err)
-				}
-			}
-			var domains []*identitydomain.Domain
-			defer func() {
-				for _, d := range domains {
-					_ = d.Close()
-				}
-			}()
-			for i, name := range names {
-				d, err := identitydomain.New(identitydomain.Config{
-					Name:          name,
-					Clients:       clients(*clientID, *adminID, secretText),
-					Tier:          identitydomain.Tier(*tier),
-					EventsWebhook: hook,
-				}, identitydomain.WithLogger(newCLILogger(e).With("domain", name)))
-				if err != nil {
-					return fmt.Errorf("domain %s: %w", name, err)
-				}
-				domains = append(domains, d)
-				if *seedFile != "" {
-					if err := d.SeedFile(*seedFile); err != nil {
-						return fmt.Errorf("domain %s: %w", name, err)
-					}
-				}
-				if gen != nil {
-					if err := d.Generate(*gen); err != nil {
-						return fmt.Errorf("domain %s: %w", name, err)
-					}
-				}
-				listen := net.JoinHostPort(host, strconv.Itoa(port+i))
-				if port == 0 {
-					listen = net.JoinHostPort(host, "0")
-				}
-				if err := d.Start(listen); err != nil {
-					return fmt.Errorf("domain %s: %w", name, err)
-				}
-				fmt.Fprintf(e.stdout, "identity domain %-8s %s   (domainId %s, %d users, %d groups)\n",
-					name, d.URL(), d.Config().DomainID, len(d.Users()), len(d.Groups()))
-			}
-			shown := "(from --client-secret)"
-			if printSecret {
-				shown = secretText
-			}
-			fmt.Fprintf(e.stdout, "OAuth client: id %q secret %q; Ctrl-C stops.\n", *clientID, shown)
-			if *adminID != "" && *adminID != *clientID {
-				fmt.Fprintf(e.stdout, "Administrator client: id %q, same secret (for changes by hand, as a person at the console).\n", *adminID)
-			}
-			<-ctx.Done()
-			return nil
+			return runEmulateIdentityDomain(ctx, e, args[1:])
 		},
 	}
+}
+
+// runEmulateIdentityDomain runs 'iamflow emulate identity-domain': one
+// emulated domain per name, on consecutive ports, seeded or generated as
+// the flags say, until ctx ends.
+func runEmulateIdentityDomain(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "emulate identity-domain")
+	addr := fs.String("addr", "127.0.0.1:9101", "address of the first domain; the next ones take the following ports")
+	clientID := fs.String("client-id", "iamflow", "OAuth client id accepted by every domain")
+	clientSecret := fs.String("client-secret", "", "secret reference for the client secret (default: generated and printed)")
+	adminID := fs.String("admin-client-id", "admin", "a second OAuth client, with the same secret, for changes made by hand (\"\" for none)")
+	tier := fs.String("tier", string(identitydomain.TierFree), "rate limits: free, oracle_apps, oracle_apps_premium, premium, external_user, unlimited")
+	webhook := fs.String("webhook", "", "URL that receives every change as an OCI Events payload (e.g. http://127.0.0.1:8080/v1/events)")
+	webhookUser := fs.String("webhook-user", "iamflow", "Basic auth user for --webhook")
+	webhookPassword := fs.String("webhook-password", "", "secret reference for the --webhook Basic auth password")
+	seedFile := fs.String("seed", "", "YAML or JSON file of users, groups and memberships to load into every domain")
+	generate := fs.String("generate", "", "generate a directory: USERS,GROUPS,MEMBERSHIPS (e.g. 50000,5000,200000)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	names := fs.Args()
+	if len(names) == 0 {
+		return fmt.Errorf("%w: name at least one domain (e.g. src)", errUsage)
+	}
+	host, portText, err := net.SplitHostPort(*addr)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil {
+		return fmt.Errorf("%w: --addr %q is not host:port", errUsage, *addr)
+	}
+	secretText, printSecret, err := emulatorSecret(ctx, *clientSecret)
+	if err != nil {
+		return err
+	}
+	hook := identitydomain.EventsWebhook{URL: *webhook, Username: *webhookUser}
+	if *webhookPassword != "" {
+		v, err := secret.Resolve(ctx, secret.Ref(*webhookPassword))
+		if err != nil {
+			return fmt.Errorf("--webhook-password: %w", err)
+		}
+		hook.Password = v.Reveal()
+	}
+	var gen *identitydomain.GenerateConfig
+	if *generate != "" {
+		if gen, err = parseGenerate(*generate); err != nil {
+			return fmt.Errorf("%w: --generate: %v", errUsage, err)
+		}
+	}
+	var domains []*identitydomain.Domain
+	defer func() {
+		for _, d := range domains {
+			_ = d.Close()
+		}
+	}()
+	for i, name := range names {
+		d, err := identitydomain.New(identitydomain.Config{
+			Name:          name,
+			Clients:       clients(*clientID, *adminID, secretText),
+			Tier:          identitydomain.Tier(*tier),
+			EventsWebhook: hook,
+		}, identitydomain.WithLogger(newCLILogger(e).With("domain", name)))
+		if err != nil {
+			return fmt.Errorf("domain %s: %w", name, err)
+		}
+		domains = append(domains, d)
+		listen := net.JoinHostPort(host, strconv.Itoa(port+i))
+		if port == 0 {
+			listen = net.JoinHostPort(host, "0")
+		}
+		if err := fillAndStart(d, *seedFile, gen, listen); err != nil {
+			return fmt.Errorf("domain %s: %w", name, err)
+		}
+		fmt.Fprintf(e.stdout, "identity domain %-8s %s   (domainId %s, %d users, %d groups)\n",
+			name, d.URL(), d.Config().DomainID, len(d.Users()), len(d.Groups()))
+	}
+	shown := "(from --client-secret)"
+	if printSecret {
+		shown = secretText
+	}
+	fmt.Fprintf(e.stdout, "OAuth client: id %q secret %q; Ctrl-C stops.\n", *clientID, shown)
+	if *adminID != "" && *adminID != *clientID {
+		fmt.Fprintf(e.stdout, "Administrator client: id %q, same secret (for changes by hand, as a person at the console).\n", *adminID)
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// emulatorSecret is the emulated OAuth client's secret: the --client-secret
+// reference resolved, else one generated here (print says to show it).
+func emulatorSecret(ctx context.Context, ref string) (text string, print bool, err error) {
+	if ref == "" {
+		return randomHex(16), true, nil
+	}
+	v, err := secret.Resolve(ctx, secret.Ref(ref))
+	if err != nil {
+		return "", false, fmt.Errorf("--client-secret: %w", err)
+	}
+	return v.Reveal(), false, nil
+}
+
+// fillAndStart loads the seed file and the generated directory into d,
+// then starts it on listen.
+func fillAndStart(d *identitydomain.Domain, seedFile string, gen *identitydomain.GenerateConfig, listen string) error {
+	if seedFile != "" {
+		if err := d.SeedFile(seedFile); err != nil {
+			return err
+		}
+	}
+	if gen != nil {
+		if err := d.Generate(*gen); err != nil {
+			return err
+		}
+	}
+	return d.Start(listen)
 }
 
 func parseGenerate(s string) (*identitydomain.GenerateConfig, error) {

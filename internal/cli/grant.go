@@ -92,91 +92,22 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 	sub, args := args[0], args[1:]
 	fs := newFlags(e, "grant "+sub)
 	gf := newGrantFlags(e, fs)
-	var call func(context.Context, iamflowv1.ExpiryServiceClient) (proto.Message, error)
+	var call grantCall
+	var err error
 	switch sub {
 	case "add":
-		domain := fs.String("domain", "", "the domain's short name (required)")
-		group := fs.String("group", "", "the group's displayName or SCIM id (required)")
-		usr := fs.String("user", "", "the user's userName or SCIM id (required)")
-		dur := fs.Duration("for", 0, "how long, from now (e.g. 2h)")
-		until := fs.String("until", "", "the deadline, RFC 3339 (e.g. 2026-11-22T18:00:00Z)")
-		reason := fs.String("reason", "", "why (required)")
-		requester := fs.String("requester", defaultRequester(e), "who asks")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		if *domain == "" || *group == "" || *usr == "" || *reason == "" {
-			return fmt.Errorf("%w: grant add needs --domain, --group, --user and --reason", errUsage)
-		}
-		req := &iamflowv1.GrantMembershipRequest{Domain: *domain, Group: *group, User: *usr, Reason: *reason, Requester: *requester}
-		if err := setDeadline(*dur, *until, &req.Duration, &req.Until, false); err != nil {
-			return err
-		}
-		call = func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
-			r, err := c.GrantMembership(ctx, req)
-			return r.GetGrant(), err
-		}
+		call, err = grantAdd(e, fs, args)
 	case "extend":
-		dur := fs.Duration("for", 0, "the new deadline, from now (e.g. 1h)")
-		until := fs.String("until", "", "the new deadline, RFC 3339")
-		reason := fs.String("reason", "", "why")
-		requester := fs.String("requester", defaultRequester(e), "who asks")
-		id, err := parseWithID(fs, args)
-		if err != nil {
-			return err
-		}
-		req := &iamflowv1.ExtendGrantRequest{Id: id, Reason: *reason, Requester: *requester}
-		if err := setDeadline(*dur, *until, &req.Duration, &req.Until, true); err != nil {
-			return err
-		}
-		call = func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
-			r, err := c.ExtendGrant(ctx, req)
-			return r.GetGrant(), err
-		}
+		call, err = grantExtend(e, fs, args)
 	case "revoke":
-		reason := fs.String("reason", "", "why")
-		requester := fs.String("requester", defaultRequester(e), "who asks")
-		id, err := parseWithID(fs, args)
-		if err != nil {
-			return err
-		}
-		req := &iamflowv1.RevokeGrantRequest{Id: id, Reason: *reason, Requester: *requester}
-		call = func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
-			r, err := c.RevokeGrant(ctx, req)
-			return r.GetGrant(), err
-		}
+		call, err = grantRevoke(e, fs, args)
 	case "list":
-		state := fs.String("state", "", "only grants in this state: pending, active, expired, revoked, failed")
-		domain := fs.String("domain", "", "only this domain")
-		group := fs.String("group", "", "only this group (displayName or SCIM id)")
-		usr := fs.String("user", "", "only this user (userName or SCIM id)")
-		if err := parse(fs, args); err != nil {
-			return err
-		}
-		req := &iamflowv1.ListGrantsRequest{Domain: *domain, Group: *group, User: *usr, PageSize: 1000}
-		if *state != "" {
-			v, ok := iamflowv1.GrantState_value["GRANT_STATE_"+strings.ToUpper(*state)]
-			if !ok || v == 0 {
-				return fmt.Errorf("%w: --state %q: give pending, active, expired, revoked or failed", errUsage, *state)
-			}
-			req.State = iamflowv1.GrantState(v)
-		}
-		call = func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
-			out := &iamflowv1.ListGrantsResponse{}
-			for {
-				r, err := c.ListGrants(ctx, req)
-				if err != nil {
-					return nil, err
-				}
-				out.Grants = append(out.Grants, r.GetGrants()...)
-				if r.GetNextPageToken() == "" {
-					return out, nil
-				}
-				req.PageToken = r.GetNextPageToken()
-			}
-		}
+		call, err = grantList(fs, args)
 	default:
 		return fmt.Errorf("%w: unknown grant subcommand %q: give add, extend, revoke or list", errUsage, sub)
+	}
+	if err != nil {
+		return err
 	}
 
 	conn, err := dialAdmin(ctx, e, *gf.cfgPath, *gf.addr)
@@ -205,6 +136,102 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 		printGrants(e.stdout, []*iamflowv1.Grant{r}, time.Now())
 	}
 	return nil
+}
+
+// grantCall is one grant subcommand's call to the expiry service.
+type grantCall = func(context.Context, iamflowv1.ExpiryServiceClient) (proto.Message, error)
+
+// grantAdd parses 'grant add' and returns its GrantMembership call.
+func grantAdd(e *env, fs *flag.FlagSet, args []string) (grantCall, error) {
+	domain := fs.String("domain", "", "the domain's short name (required)")
+	group := fs.String("group", "", "the group's displayName or SCIM id (required)")
+	usr := fs.String("user", "", "the user's userName or SCIM id (required)")
+	dur := fs.Duration("for", 0, "how long, from now (e.g. 2h)")
+	until := fs.String("until", "", "the deadline, RFC 3339 (e.g. 2026-11-22T18:00:00Z)")
+	reason := fs.String("reason", "", "why (required)")
+	requester := fs.String("requester", defaultRequester(e), "who asks")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if *domain == "" || *group == "" || *usr == "" || *reason == "" {
+		return nil, fmt.Errorf("%w: grant add needs --domain, --group, --user and --reason", errUsage)
+	}
+	req := &iamflowv1.GrantMembershipRequest{Domain: *domain, Group: *group, User: *usr, Reason: *reason, Requester: *requester}
+	if err := setDeadline(*dur, *until, &req.Duration, &req.Until, false); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
+		r, err := c.GrantMembership(ctx, req)
+		return r.GetGrant(), err
+	}, nil
+}
+
+// grantExtend parses 'grant extend ID' and returns its ExtendGrant call.
+func grantExtend(e *env, fs *flag.FlagSet, args []string) (grantCall, error) {
+	dur := fs.Duration("for", 0, "the new deadline, from now (e.g. 1h)")
+	until := fs.String("until", "", "the new deadline, RFC 3339")
+	reason := fs.String("reason", "", "why")
+	requester := fs.String("requester", defaultRequester(e), "who asks")
+	id, err := parseWithID(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	req := &iamflowv1.ExtendGrantRequest{Id: id, Reason: *reason, Requester: *requester}
+	if err := setDeadline(*dur, *until, &req.Duration, &req.Until, true); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
+		r, err := c.ExtendGrant(ctx, req)
+		return r.GetGrant(), err
+	}, nil
+}
+
+// grantRevoke parses 'grant revoke ID' and returns its RevokeGrant call.
+func grantRevoke(e *env, fs *flag.FlagSet, args []string) (grantCall, error) {
+	reason := fs.String("reason", "", "why")
+	requester := fs.String("requester", defaultRequester(e), "who asks")
+	id, err := parseWithID(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	req := &iamflowv1.RevokeGrantRequest{Id: id, Reason: *reason, Requester: *requester}
+	return func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
+		r, err := c.RevokeGrant(ctx, req)
+		return r.GetGrant(), err
+	}, nil
+}
+
+// grantList parses 'grant list' and returns a call that reads every page.
+func grantList(fs *flag.FlagSet, args []string) (grantCall, error) {
+	state := fs.String("state", "", "only grants in this state: pending, active, expired, revoked, failed")
+	domain := fs.String("domain", "", "only this domain")
+	group := fs.String("group", "", "only this group (displayName or SCIM id)")
+	usr := fs.String("user", "", "only this user (userName or SCIM id)")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	req := &iamflowv1.ListGrantsRequest{Domain: *domain, Group: *group, User: *usr, PageSize: 1000}
+	if *state != "" {
+		v, ok := iamflowv1.GrantState_value["GRANT_STATE_"+strings.ToUpper(*state)]
+		if !ok || v == 0 {
+			return nil, fmt.Errorf("%w: --state %q: give pending, active, expired, revoked or failed", errUsage, *state)
+		}
+		req.State = iamflowv1.GrantState(v)
+	}
+	return func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
+		out := &iamflowv1.ListGrantsResponse{}
+		for {
+			r, err := c.ListGrants(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			out.Grants = append(out.Grants, r.GetGrants()...)
+			if r.GetNextPageToken() == "" {
+				return out, nil
+			}
+			req.PageToken = r.GetNextPageToken()
+		}
+	}, nil
 }
 
 // setDeadline fills a request's duration or until from --for and --until.

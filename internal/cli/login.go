@@ -175,23 +175,9 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	if *port < 0 || *port > 65535 {
 		return fmt.Errorf("%w: --port %d is not a port", errUsage, *port)
 	}
-	scopes := []string{"openid", "profile"}
-	if *domainURL == "" || *clientID == "" {
-		cfg, err := config.Load(*cfgPath, e.getenv)
-		if err != nil {
-			return err
-		}
-		lcfg, url := cfg.LoginConfig()
-		if *domainURL == "" {
-			*domainURL = url
-		}
-		if *clientID == "" {
-			*clientID = lcfg.ClientID
-		}
-		scopes = lcfg.Scopes
-	}
-	if *domainURL == "" || *clientID == "" {
-		return fmt.Errorf("%w: give --domain-url and --client-id, or --config with a login section (login.domain and login.client_id)", errUsage)
+	scopes, err := loginTarget(e, *cfgPath, domainURL, clientID)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -209,36 +195,9 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	flow := oidc.NewFlow(p, *clientID, "", redirect, scopes)
 	pending := flow.Start()
 
-	type result struct {
-		toks oidc.Tokens
-		err  error
-	}
-	done := make(chan result, 1)
+	done := make(chan loginResult, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("state") != pending.State {
-			// Not this login's answer (another tab, or something probing
-			// the port): refuse it and keep waiting.
-			loginPage(w, http.StatusBadRequest, "This is not the answer to the login iamflow is waiting for. Start again with 'iamflow login'.")
-			return
-		}
-		toks, err := flow.Finish(r.Context(), pending, q)
-		if err != nil {
-			loginPage(w, http.StatusBadRequest, "Login failed: "+err.Error())
-		} else {
-			loginPage(w, http.StatusOK, "You are logged in to iamflow. You can close this tab.")
-		}
-		// The page reaches the browser before login returns and the
-		// listener closes.
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-		select {
-		case done <- result{toks, err}:
-		default:
-		}
-	})
+	mux.HandleFunc("GET /callback", loginCallback(flow, pending, done))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer func() {
@@ -250,7 +209,7 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	}()
 
 	fmt.Fprintf(e.stdout, "Open this URL in a browser and log in:\n\n  %s\n\nWaiting for the browser to come back to %s (up to %s) ...\n", pending.AuthURL, redirect, *timeout)
-	var res result
+	var res loginResult
 	select {
 	case res = <-done:
 	case <-ctx.Done():
@@ -271,6 +230,67 @@ func runLogin(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "Logged in as %s to %s until %s; kept in %s.\n", user, kept.DomainURL, kept.Expiry.Local().Format(time.RFC1123), path)
 	return nil
+}
+
+// loginTarget fills in the domain's URL and iamflow's client id from the
+// configuration's login section where the flags leave them out, and
+// returns the scopes to ask for.
+func loginTarget(e *env, cfgPath string, domainURL, clientID *string) ([]string, error) {
+	scopes := []string{"openid", "profile"}
+	if *domainURL == "" || *clientID == "" {
+		cfg, err := config.Load(cfgPath, e.getenv)
+		if err != nil {
+			return nil, err
+		}
+		lcfg, url := cfg.LoginConfig()
+		if *domainURL == "" {
+			*domainURL = url
+		}
+		if *clientID == "" {
+			*clientID = lcfg.ClientID
+		}
+		scopes = lcfg.Scopes
+	}
+	if *domainURL == "" || *clientID == "" {
+		return nil, fmt.Errorf("%w: give --domain-url and --client-id, or --config with a login section (login.domain and login.client_id)", errUsage)
+	}
+	return scopes, nil
+}
+
+// loginResult is what the browser's redirect brought back.
+type loginResult struct {
+	toks oidc.Tokens
+	err  error
+}
+
+// loginCallback answers the browser's redirect: it finishes the flow,
+// shows the person a page saying how it went, and sends the first result
+// on done. An answer to another login is refused and waited past.
+func loginCallback(flow *oidc.Flow, pending oidc.Pending, done chan<- loginResult) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("state") != pending.State {
+			// Not this login's answer (another tab, or something probing
+			// the port): refuse it and keep waiting.
+			loginPage(w, http.StatusBadRequest, "This is not the answer to the login iamflow is waiting for. Start again with 'iamflow login'.")
+			return
+		}
+		toks, err := flow.Finish(r.Context(), pending, q)
+		if err != nil {
+			loginPage(w, http.StatusBadRequest, "Login failed: "+err.Error())
+		} else {
+			loginPage(w, http.StatusOK, "You are logged in to iamflow. You can close this tab.")
+		}
+		// The page reaches the browser before login returns and the
+		// listener closes.
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		select {
+		case done <- loginResult{toks, err}:
+		default:
+		}
+	}
 }
 
 // tokenUser reads sub and user_displayname from an ID token the domain just

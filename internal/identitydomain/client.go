@@ -73,13 +73,9 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	logger     *slog.Logger
-	telemetry  *telemetry.Telemetry
-	registerer prometheus.Registerer
-	transport  http.RoundTripper
-	clock      Clock
-	sleep      SleepFunc
-	rpSigner   common.HTTPRequestSigner
+	apiclient.Options
+	clock    Clock
+	rpSigner common.HTTPRequestSigner
 }
 
 // WithLogger sets the logger; requests are logged at debug level, breaker
@@ -87,7 +83,7 @@ type options struct {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {
 		if l != nil {
-			o.logger = l
+			o.Logger = l
 		}
 	}
 }
@@ -96,7 +92,7 @@ func WithLogger(l *slog.Logger) Option {
 // span per HTTP request with W3C trace headers) with t's tracer provider, and
 // log with t's logger unless WithLogger says otherwise.
 func WithTelemetry(t *telemetry.Telemetry) Option {
-	return func(o *options) { o.telemetry = t }
+	return func(o *options) { o.Telemetry = t }
 }
 
 // WithRegisterer sets where the Prometheus metrics are registered. Clients of
@@ -105,7 +101,7 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 func WithRegisterer(r prometheus.Registerer) Option {
 	return func(o *options) {
 		if r != nil {
-			o.registerer = r
+			o.Registerer = r
 		}
 	}
 }
@@ -116,7 +112,7 @@ func WithRegisterer(r prometheus.Registerer) Option {
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) {
 		if rt != nil {
-			o.transport = rt
+			o.Transport = rt
 		}
 	}
 }
@@ -135,7 +131,7 @@ func WithClock(c Clock) Option {
 func WithSleep(f SleepFunc) Option {
 	return func(o *options) {
 		if f != nil {
-			o.sleep = f
+			o.Sleep = f
 		}
 	}
 }
@@ -156,19 +152,11 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("identitydomain: domain %s: invalid config:\n%w", domain, err)
 	}
-	o := options{clock: systemClock{}, sleep: apiclient.Sleep}
+	o := options{clock: systemClock{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-		if o.telemetry != nil && o.telemetry.Logger != nil {
-			o.logger = o.telemetry.Logger
-		}
-	}
-	if o.registerer == nil {
-		o.registerer = prometheus.NewRegistry()
-	}
+	o.Defaults()
 	baseURL, _ := normalizeURL(cfg.URL)
 	c := &Client{
 		domain:   domain,
@@ -177,11 +165,11 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 		scimPath: cfg.scimPath(),
 		clock:    o.clock,
 		limiter:  newLimiter(cfg.Limits.Effective(cfg.Tier)),
-		log:      o.logger,
-		sleep:    o.sleep,
+		log:      o.Logger,
+		sleep:    o.Sleep,
 		rnd:      mathrand.Float64,
 	}
-	m, err := newMetrics(o.registerer)
+	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("identitydomain: domain %s: register metrics: %w", domain, err)
 	}
@@ -199,48 +187,16 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 		}
 	})
 
-	tp := trace.TracerProvider(nil)
-	if o.telemetry != nil {
-		tp = o.telemetry.TracerProvider
-	}
-	rt := o.transport
-	if rt == nil {
+	c.tracer = o.Tracer(tracerName)
+	c.http = o.HTTPClient(func() http.RoundTripper {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
-		rt = t
-	}
-	if o.telemetry != nil {
-		rt = telemetry.HTTPTransport(rt, o.telemetry)
-	}
-	if tp == nil {
-		tp = telemetry.Noop().TracerProvider
-	}
-	c.tracer = tp.Tracer(tracerName)
-	c.http = &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		return t
+	})
 
-	switch cfg.Auth {
-	case AuthClientCredentials:
-		sec, err := secret.Resolve(ctx, cfg.ClientSecret)
-		if err != nil {
-			return nil, fmt.Errorf("identitydomain: domain %s: client_secret: %w", domain, err)
-		}
-		c.tokens = token.New(c.clientCredentialsFetcher(cfg.ClientID, sec), o.clock.Now, c.log.With("domain", domain), "identity domain")
-	case AuthResourcePrincipal:
-		signer := o.rpSigner
-		if signer == nil {
-			if signer, err = resourcePrincipalSigner(); err != nil {
-				return nil, fmt.Errorf("identitydomain: domain %s: %w", domain, err)
-			}
-		}
-		c.tokens = token.New(c.resourcePrincipalFetcher(signer), o.clock.Now, c.log.With("domain", domain), "identity domain")
-	case AuthStatic:
-		tok, err := secret.Resolve(ctx, cfg.StaticToken)
-		if err != nil {
-			return nil, fmt.Errorf("identitydomain: domain %s: static_token: %w", domain, err)
-		}
-		c.tokens = token.Static(tok)
+	if c.tokens, err = c.newTokens(ctx, cfg, o); err != nil {
+		return nil, err
 	}
-
 	sdk, err := newSDKClient(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("identitydomain: domain %s: %w", domain, err)
@@ -407,4 +363,35 @@ func (c *Client) normalize(ci *callInfo, err error) error {
 // notFound is the error of a lookup that matched nothing.
 func (c *Client) notFound(op string, ci *callInfo, detail string) *Error {
 	return &Error{Kind: KindNotFound, Op: op, Domain: c.domain, Detail: detail, RequestID: ci.requestID}
+}
+
+// newTokens is the bearer-token source of the configured auth: the OAuth
+// client credentials, the resource principal's token exchange, or a static
+// token. Secrets are resolved now, so a wrong reference fails New.
+func (c *Client) newTokens(ctx context.Context, cfg Config, o options) (*token.Source, error) {
+	domain := c.domain
+	switch cfg.Auth {
+	case AuthClientCredentials:
+		sec, err := secret.Resolve(ctx, cfg.ClientSecret)
+		if err != nil {
+			return nil, fmt.Errorf("identitydomain: domain %s: client_secret: %w", domain, err)
+		}
+		return token.New(c.clientCredentialsFetcher(cfg.ClientID, sec), o.clock.Now, c.log.With("domain", domain), "identity domain"), nil
+	case AuthResourcePrincipal:
+		signer := o.rpSigner
+		if signer == nil {
+			var err error
+			if signer, err = resourcePrincipalSigner(); err != nil {
+				return nil, fmt.Errorf("identitydomain: domain %s: %w", domain, err)
+			}
+		}
+		return token.New(c.resourcePrincipalFetcher(signer), o.clock.Now, c.log.With("domain", domain), "identity domain"), nil
+	case AuthStatic:
+		tok, err := secret.Resolve(ctx, cfg.StaticToken)
+		if err != nil {
+			return nil, fmt.Errorf("identitydomain: domain %s: static_token: %w", domain, err)
+		}
+		return token.Static(tok), nil
+	}
+	return nil, nil
 }

@@ -200,6 +200,39 @@ func (c Config) Validate() error {
 	if _, err := normalizeURL(c.URL); err != nil {
 		bad("url: %v", err)
 	}
+	errs = append(errs, c.validateAuth()...)
+	if strings.TrimSpace(c.Scope) == "" && c.Auth != AuthStatic {
+		bad("scope: empty; use %s (the default) or the scopes the application needs", DefaultScope)
+	}
+	if _, ok := tierLimits[c.Tier]; !ok {
+		bad("tier: %q is not a domain type: use free, oracle_apps, oracle_apps_premium, premium or external_user", c.Tier)
+	}
+	if c.Timeout <= 0 {
+		bad("timeout: %v; set a positive duration for one request (default 30s)", c.Timeout)
+	}
+	errs = append(errs, c.Retry.Validate(defaultRetry)...)
+	if c.Breaker.Failures < 1 {
+		bad("breaker.failures: %d; set at least 1 consecutive failure (default 10)", c.Breaker.Failures)
+	}
+	if c.Breaker.Cooldown <= 0 {
+		bad("breaker.cooldown: %v; set a positive duration (default 30s)", c.Breaker.Cooldown)
+	}
+	if p := strings.TrimSpace(c.SCIMPath); p != "" {
+		if u, err := url.Parse(p); err != nil || !strings.HasPrefix(p, "/") || u.RawQuery != "" || u.Fragment != "" || u.Host != "" || strings.Contains(p, "..") {
+			bad("scim_path: %q is not a path; write the SCIM API's path under url, e.g. /admin/v1 (the default) or /scim/v2", c.SCIMPath)
+		}
+	}
+	if c.DiscoveryInterval < 0 {
+		bad("discovery_interval: %v; set a positive duration (default 1h)", c.DiscoveryInterval)
+	}
+	return errors.Join(errs...)
+}
+
+// validateAuth checks the credentials the auth mode needs, and that none
+// it does not use are set.
+func (c Config) validateAuth() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch c.Auth {
 	case AuthClientCredentials:
 		if strings.TrimSpace(c.ClientID) == "" {
@@ -229,31 +262,7 @@ func (c Config) Validate() error {
 	default:
 		bad("auth: %q is not an authentication mode: use client_credentials, resource_principal or static", c.Auth)
 	}
-	if strings.TrimSpace(c.Scope) == "" && c.Auth != AuthStatic {
-		bad("scope: empty; use %s (the default) or the scopes the application needs", DefaultScope)
-	}
-	if _, ok := tierLimits[c.Tier]; !ok {
-		bad("tier: %q is not a domain type: use free, oracle_apps, oracle_apps_premium, premium or external_user", c.Tier)
-	}
-	if c.Timeout <= 0 {
-		bad("timeout: %v; set a positive duration for one request (default 30s)", c.Timeout)
-	}
-	errs = append(errs, c.Retry.Validate(defaultRetry)...)
-	if c.Breaker.Failures < 1 {
-		bad("breaker.failures: %d; set at least 1 consecutive failure (default 10)", c.Breaker.Failures)
-	}
-	if c.Breaker.Cooldown <= 0 {
-		bad("breaker.cooldown: %v; set a positive duration (default 30s)", c.Breaker.Cooldown)
-	}
-	if p := strings.TrimSpace(c.SCIMPath); p != "" {
-		if u, err := url.Parse(p); err != nil || !strings.HasPrefix(p, "/") || u.RawQuery != "" || u.Fragment != "" || u.Host != "" || strings.Contains(p, "..") {
-			bad("scim_path: %q is not a path; write the SCIM API's path under url, e.g. /admin/v1 (the default) or /scim/v2", c.SCIMPath)
-		}
-	}
-	if c.DiscoveryInterval < 0 {
-		bad("discovery_interval: %v; set a positive duration (default 1h)", c.DiscoveryInterval)
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // normalizeURL checks a domain URL and returns it as scheme://host[:port],

@@ -335,6 +335,28 @@ func flag(s supportFlag) bool { return s.supported() }
 // discoverAttributes reads the User and Group resource types and their
 // schemas.
 func (c *Client) discoverAttributes(ctx context.Context) (map[string]*declared, error) {
+	types, err := c.discoverResourceTypes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sr := &schemaReader{c: c, schemas: map[string]*schemaDoc{}}
+	out := map[string]*declared{}
+	for name, rt := range types {
+		if rt.Schema == "" {
+			return nil, fmt.Errorf("resource type %s has no schema", name)
+		}
+		d, err := sr.declaredOf(ctx, rt)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = d
+	}
+	return out, nil
+}
+
+// discoverResourceTypes reads /ResourceTypes and returns the User and Group
+// types ("user", "group") it names, by name or by endpoint.
+func (c *Client) discoverResourceTypes(ctx context.Context) (map[string]resourceTypeDoc, error) {
 	body, err := c.getRaw(ctx, "ListResourceTypes", "/ResourceTypes")
 	if err != nil {
 		return nil, err
@@ -363,82 +385,98 @@ func (c *Client) discoverAttributes(ctx context.Context) (map[string]*declared, 
 	if len(types) == 0 {
 		return nil, errors.New("ResourceTypes names neither User nor Group")
 	}
-	schemas := map[string]*schemaDoc{} // by lower-case id
-	var listed bool
-	get := func(urn string) (*schemaDoc, error) {
-		if s, ok := schemas[strings.ToLower(urn)]; ok {
-			return s, nil
+	return types, nil
+}
+
+// schemaReader reads schemas one by one (/Schemas/{id}) and, from a server
+// that does not serve them so, the whole list once (/Schemas).
+type schemaReader struct {
+	c       *Client
+	schemas map[string]*schemaDoc // by lower-case id
+	listed  bool
+}
+
+// declaredOf is what a resource type declares: the attributes of its schema
+// and its extensions', the extensions' paths prefixed by their URN.
+func (sr *schemaReader) declaredOf(ctx context.Context, rt resourceTypeDoc) (*declared, error) {
+	d := &declared{paths: map[string]bool{}}
+	urns := []string{rt.Schema}
+	for _, e := range rt.Extensions {
+		if e.Schema != "" {
+			urns = append(urns, e.Schema)
 		}
-		if !listed {
-			body, err := c.getRaw(ctx, "GetSchema", "/Schemas/"+url.PathEscape(urn))
-			if err == nil {
-				var s schemaDoc
-				if err := json.Unmarshal(body, &s); err != nil {
-					return nil, fmt.Errorf("schema %s: %w", urn, err)
-				}
-				if s.ID == "" {
-					s.ID = urn
-				}
-				schemas[strings.ToLower(urn)] = &s
-				return &s, nil
-			}
-			if unreachable(err) {
-				return nil, err
-			}
-			// No /Schemas/{id}: read the list once.
-			listed = true
-			body, err = c.getRaw(ctx, "ListSchemas", "/Schemas")
-			if err != nil {
-				return nil, err
-			}
-			raws, err := listOf(body)
-			if err != nil {
-				return nil, fmt.Errorf("Schemas: %w", err)
-			}
-			for _, raw := range raws {
-				var s schemaDoc
-				if json.Unmarshal(raw, &s) == nil && s.ID != "" {
-					schemas[strings.ToLower(s.ID)] = &s
-				}
-			}
-		}
-		if s, ok := schemas[strings.ToLower(urn)]; ok {
-			return s, nil
-		}
-		return nil, fmt.Errorf("schema %s is not served", urn)
 	}
-	out := map[string]*declared{}
-	for name, rt := range types {
-		if rt.Schema == "" {
-			return nil, fmt.Errorf("resource type %s has no schema", name)
+	for i, urn := range urns {
+		s, err := sr.get(ctx, urn)
+		if err != nil {
+			return nil, err
 		}
-		d := &declared{paths: map[string]bool{}}
-		urns := []string{rt.Schema}
-		for _, e := range rt.Extensions {
-			if e.Schema != "" {
-				urns = append(urns, e.Schema)
-			}
+		lurn := strings.ToLower(urn)
+		d.schemas = append(d.schemas, lurn)
+		prefix := ""
+		if i > 0 {
+			prefix = lurn + ":"
 		}
-		for i, urn := range urns {
-			s, err := get(urn)
-			if err != nil {
-				return nil, err
-			}
-			lurn := strings.ToLower(urn)
-			d.schemas = append(d.schemas, lurn)
-			prefix := ""
-			if i > 0 {
-				prefix = lurn + ":"
-			}
-			for _, a := range s.Attributes {
-				addAttribute(d.paths, prefix, a)
-			}
+		for _, a := range s.Attributes {
+			addAttribute(d.paths, prefix, a)
 		}
-		// Extensions longest first, so a URN that prefixes another matches last.
-		slices.SortStableFunc(d.schemas[1:], func(a, b string) int { return len(b) - len(a) })
-		out[name] = d
 	}
-	return out, nil
+	// Extensions longest first, so a URN that prefixes another matches last.
+	slices.SortStableFunc(d.schemas[1:], func(a, b string) int { return len(b) - len(a) })
+	return d, nil
+}
+
+// get returns the schema urn: already read, read on its own, or, when the
+// server has no /Schemas/{id}, from the list.
+func (sr *schemaReader) get(ctx context.Context, urn string) (*schemaDoc, error) {
+	if s, ok := sr.schemas[strings.ToLower(urn)]; ok {
+		return s, nil
+	}
+	if !sr.listed {
+		body, err := sr.c.getRaw(ctx, "GetSchema", "/Schemas/"+url.PathEscape(urn))
+		if err == nil {
+			var s schemaDoc
+			if err := json.Unmarshal(body, &s); err != nil {
+				return nil, fmt.Errorf("schema %s: %w", urn, err)
+			}
+			if s.ID == "" {
+				s.ID = urn
+			}
+			sr.schemas[strings.ToLower(urn)] = &s
+			return &s, nil
+		}
+		if unreachable(err) {
+			return nil, err
+		}
+		// No /Schemas/{id}: read the list once.
+		sr.listed = true
+		if err := sr.readList(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if s, ok := sr.schemas[strings.ToLower(urn)]; ok {
+		return s, nil
+	}
+	return nil, fmt.Errorf("schema %s is not served", urn)
+}
+
+// readList reads every schema /Schemas lists.
+func (sr *schemaReader) readList(ctx context.Context) error {
+	body, err := sr.c.getRaw(ctx, "ListSchemas", "/Schemas")
+	if err != nil {
+		return err
+	}
+	raws, err := listOf(body)
+	if err != nil {
+		return fmt.Errorf("Schemas: %w", err)
+	}
+	for _, raw := range raws {
+		var s schemaDoc
+		if json.Unmarshal(raw, &s) == nil && s.ID != "" {
+			sr.schemas[strings.ToLower(s.ID)] = &s
+		}
+	}
+	return nil
 }
 
 func addAttribute(paths map[string]bool, prefix string, a attributeDoc) {

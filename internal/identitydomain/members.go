@@ -131,92 +131,133 @@ func (c *Client) GroupMembers(ctx context.Context, groupID string, pageSize int)
 			fmt.Errorf("member page size %d: want 1 to %d", pageSize, MaxMemberPageSize)))
 	}
 	return func(yield func(identitydomains.GroupMembers, error) bool) {
-		var zero identitydomains.GroupMembers
-		yielded := map[string]struct{}{}
-		emit := func(ms []identitydomains.GroupMembers) bool {
-			for _, m := range ms {
-				v := optString(m.Value)
-				if _, dup := yielded[v]; dup {
-					continue
-				}
-				yielded[v] = struct{}{}
-				if !yield(m, nil) {
-					return false
-				}
-			}
-			return true
-		}
-		whole := func() {
-			ms, err := c.wholeMembers(ctx, groupID)
-			if err != nil {
-				yield(zero, fmt.Errorf("%s: %w", what, err))
-				return
-			}
-			emit(ms)
-		}
+		r := &memberReader{c: c, groupID: groupID, pageSize: pageSize, what: what, yield: yield,
+			yielded: map[string]struct{}{}, seen: map[string]struct{}{}}
 		if c.membersWhole.Load() {
-			whole()
+			r.whole(ctx)
 			return
 		}
-		fallBack := func(f ReadFault, detail string) {
-			c.membersWhole.Store(true)
-			c.pagingFault(ctx, f, detail)
-			c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)
-			whole()
+		r.paged(ctx)
+	}
+}
+
+// memberReader is one GroupMembers listing: paged while the domain pages
+// members, whole once it has shown it does not.
+type memberReader struct {
+	c        *Client
+	groupID  string
+	pageSize int
+	what     string // for errors
+	yield    func(identitydomains.GroupMembers, error) bool
+	yielded  map[string]struct{} // member values yielded, each once
+	seen     map[string]struct{} // member values the pages answered
+}
+
+// emit yields the members not yielded yet; false when the caller stopped.
+func (r *memberReader) emit(ms []identitydomains.GroupMembers) bool {
+	for _, m := range ms {
+		v := optString(m.Value)
+		if _, dup := r.yielded[v]; dup {
+			continue
 		}
-		seen := map[string]struct{}{}
-		for start, page := 1, 1; ; page++ {
-			// The SDK encodes the & as %26, as Oracle documents.
-			attrs := fmt.Sprintf("members[startIndex=%d&count=%d]", start, pageSize)
-			g, err := c.getGroup(ctx, groupID, &attrs)
-			if err != nil {
-				var e *Error
-				if page == 1 && errors.As(err, &e) && e.Kind == KindInvalidRequest && !strings.EqualFold(e.SCIMType, "tooMany") {
-					fallBack(FaultMemberPagingRejected, fmt.Sprintf("group %s refused attributes=%s: %v", groupID, attrs, err))
-					return
-				}
-				yield(zero, fmt.Errorf("%s (from %d): %w", what, start, err))
-				return
-			}
-			k := len(g.Members)
-			if k > pageSize {
-				fallBack(FaultMemberPagingIgnored, fmt.Sprintf("group %s answered %d members for count=%d", groupID, k, pageSize))
-				return
-			}
-			for _, m := range g.Members {
-				v := optString(m.Value)
-				if _, dup := seen[v]; dup || v == "" {
-					fallBack(FaultMemberPagingIgnored, fmt.Sprintf("group %s repeated member %q on member page %d (startIndex=%d)", groupID, v, page, start))
-					return
-				}
-				seen[v] = struct{}{}
-			}
-			if k > 0 {
-				c.membersPaged.Store(true)
-			}
-			if page == 1 && k == 0 && !c.membersPaged.Load() {
-				// Empty, or a server that ignored the paged attribute: ask
-				// plainly, until the domain has answered a member page with
-				// members (then it does not drop the paged attribute).
-				ms, err := c.wholeMembers(ctx, groupID)
-				if err != nil {
-					yield(zero, fmt.Errorf("%s: %w", what, err))
-					return
-				}
-				if len(ms) > 0 {
-					c.membersWhole.Store(true)
-					detail := fmt.Sprintf("group %s answered no members to attributes=%s but %d to attributes=members", groupID, attrs, len(ms))
-					c.pagingFault(ctx, FaultMemberPagingIgnored, detail)
-					c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)
-					emit(ms)
-				}
-				return
-			}
-			if !emit(g.Members) || k < pageSize {
-				return
-			}
-			start += k
+		r.yielded[v] = struct{}{}
+		if !r.yield(m, nil) {
+			return false
 		}
+	}
+	return true
+}
+
+// whole reads the members with attributes=members.
+func (r *memberReader) whole(ctx context.Context) {
+	ms, err := r.c.wholeMembers(ctx, r.groupID)
+	if err != nil {
+		var zero identitydomains.GroupMembers
+		r.yield(zero, fmt.Errorf("%s: %w", r.what, err))
+		return
+	}
+	r.emit(ms)
+}
+
+// fallBack records that the domain does not page members (a paging fault,
+// logged once), remembers it, and reads them whole.
+func (r *memberReader) fallBack(ctx context.Context, f ReadFault, detail string) {
+	r.c.membersWhole.Store(true)
+	r.c.pagingFault(ctx, f, detail)
+	r.c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)
+	r.whole(ctx)
+}
+
+// paged reads member pages until a short one, falling back to a whole read
+// when the domain rejects or ignores member paging.
+func (r *memberReader) paged(ctx context.Context) {
+	var zero identitydomains.GroupMembers
+	for start, page := 1, 1; ; page++ {
+		// The SDK encodes the & as %26, as Oracle documents.
+		attrs := fmt.Sprintf("members[startIndex=%d&count=%d]", start, r.pageSize)
+		g, err := r.c.getGroup(ctx, r.groupID, &attrs)
+		if err != nil {
+			var e *Error
+			if page == 1 && errors.As(err, &e) && e.Kind == KindInvalidRequest && !strings.EqualFold(e.SCIMType, "tooMany") {
+				r.fallBack(ctx, FaultMemberPagingRejected, fmt.Sprintf("group %s refused attributes=%s: %v", r.groupID, attrs, err))
+				return
+			}
+			r.yield(zero, fmt.Errorf("%s (from %d): %w", r.what, start, err))
+			return
+		}
+		k := len(g.Members)
+		if k > r.pageSize {
+			r.fallBack(ctx, FaultMemberPagingIgnored, fmt.Sprintf("group %s answered %d members for count=%d", r.groupID, k, r.pageSize))
+			return
+		}
+		if detail := r.repeated(g.Members, page, start); detail != "" {
+			r.fallBack(ctx, FaultMemberPagingIgnored, detail)
+			return
+		}
+		if k > 0 {
+			r.c.membersPaged.Store(true)
+		}
+		if page == 1 && k == 0 && !r.c.membersPaged.Load() {
+			r.confirmEmpty(ctx, attrs)
+			return
+		}
+		if !r.emit(g.Members) || k < r.pageSize {
+			return
+		}
+		start += k
+	}
+}
+
+// repeated describes a member a page repeats (or one with no value), the
+// sign of a server that ignores member paging; "" when there is none.
+func (r *memberReader) repeated(ms []identitydomains.GroupMembers, page, start int) string {
+	for _, m := range ms {
+		v := optString(m.Value)
+		if _, dup := r.seen[v]; dup || v == "" {
+			return fmt.Sprintf("group %s repeated member %q on member page %d (startIndex=%d)", r.groupID, v, page, start)
+		}
+		r.seen[v] = struct{}{}
+	}
+	return ""
+}
+
+// confirmEmpty checks an empty first page with a plain read, until the
+// domain has answered a member page with members (then it does not drop
+// the paged attribute): members there mean the domain ignored the paged
+// attribute, a paging fault, and they are yielded.
+func (r *memberReader) confirmEmpty(ctx context.Context, attrs string) {
+	ms, err := r.c.wholeMembers(ctx, r.groupID)
+	if err != nil {
+		var zero identitydomains.GroupMembers
+		r.yield(zero, fmt.Errorf("%s: %w", r.what, err))
+		return
+	}
+	if len(ms) > 0 {
+		r.c.membersWhole.Store(true)
+		detail := fmt.Sprintf("group %s answered no members to attributes=%s but %d to attributes=members", r.groupID, attrs, len(ms))
+		r.c.pagingFault(ctx, FaultMemberPagingIgnored, detail)
+		r.c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)
+		r.emit(ms)
 	}
 }
 

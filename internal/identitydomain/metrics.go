@@ -18,9 +18,7 @@ import (
 //	iamflow_identitydomain_breaker_open{domain}                1 while the breaker is open or half-open, else 0
 //	iamflow_identitydomain_paging_faults_total{domain,fault}   paging invariants a server broke (paging.go), by fault
 type metrics struct {
-	requests     *prometheus.CounterVec
-	seconds      *prometheus.HistogramVec
-	retries      *prometheus.CounterVec
+	apiclient.RequestMetrics
 	rateWait     *prometheus.HistogramVec
 	breakerOpen  *prometheus.GaugeVec
 	pagingFaults *prometheus.CounterVec
@@ -29,19 +27,14 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	var err error
 	m := &metrics{
-		requests: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "iamflow_identitydomain_requests_total",
-			Help: "HTTP requests to identity domains, by domain, operation and status code (or network, timeout, breaker_open).",
-		}, []string{"domain", "op", "code"})),
-		seconds: apiclient.Register(reg, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "iamflow_identitydomain_request_seconds",
-			Help:    "Duration of HTTP requests to identity domains, response body included.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"domain", "op"})),
-		retries: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "iamflow_identitydomain_retries_total",
-			Help: "Requests to identity domains sent again, by reason (429, 5xx, timeout, network, unauthorized).",
-		}, []string{"domain", "op", "reason"})),
+		RequestMetrics: apiclient.NewRequestMetrics(reg, &err, apiclient.RequestMetricsOpts{
+			Prefix:       "iamflow_identitydomain",
+			Label:        "domain",
+			RequestsHelp: "HTTP requests to identity domains, by domain, operation and status code (or network, timeout, breaker_open).",
+			SecondsHelp:  "Duration of HTTP requests to identity domains, response body included.",
+			RetriesHelp:  "Requests to identity domains sent again, by reason (429, 5xx, timeout, network, unauthorized).",
+			Buckets:      []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
 		rateWait: apiclient.Register(reg, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "iamflow_identitydomain_rate_limit_wait_seconds",
 			Help:    "Time requests waited for the client-side rate limit of their domain.",

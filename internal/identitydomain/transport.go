@@ -157,7 +157,7 @@ func (c *Client) waitTurn(ctx context.Context, g apiGroup) error {
 
 func (c *Client) countRetry(ci *callInfo, reason string) {
 	ci.retries++
-	c.metrics.retries.WithLabelValues(c.domain, ci.op, reason).Inc()
+	c.metrics.Retries.WithLabelValues(c.domain, ci.op, reason).Inc()
 }
 
 // attemptResult is what one request did.
@@ -198,11 +198,11 @@ func (c *Client) attempt(ci *callInfo, spec exchangeSpec, tok secret.Value) atte
 		_ = resp.Body.Close()
 	}
 	elapsed := time.Since(start)
-	c.metrics.seconds.WithLabelValues(c.domain, ci.op).Observe(elapsed.Seconds())
+	c.metrics.Seconds.WithLabelValues(c.domain, ci.op).Observe(elapsed.Seconds())
 
 	if err != nil {
 		if ci.ctx.Err() != nil {
-			c.metrics.requests.WithLabelValues(c.domain, ci.op, "canceled").Inc()
+			c.metrics.Requests.WithLabelValues(c.domain, ci.op, "canceled").Inc()
 			return attemptResult{canceled: true, outcome: outcomeNeutral}
 		}
 		sent := wrote.Load() || resp != nil
@@ -210,7 +210,7 @@ func (c *Client) attempt(ci *callInfo, spec exchangeSpec, tok secret.Value) atte
 		if sent && req.Method != http.MethodGet {
 			ci.ambiguous = true
 		}
-		c.metrics.requests.WithLabelValues(c.domain, ci.op, d.reason).Inc()
+		c.metrics.Requests.WithLabelValues(c.domain, ci.op, d.reason).Inc()
 		detail := "network error"
 		if d.reason == reasonTimeout {
 			detail = fmt.Sprintf("no answer within %v", c.cfg.Timeout)
@@ -234,7 +234,7 @@ func (c *Client) attempt(ci *callInfo, spec exchangeSpec, tok secret.Value) atte
 	if resp.StatusCode >= 500 && req.Method != http.MethodGet {
 		ci.ambiguous = true
 	}
-	c.metrics.requests.WithLabelValues(c.domain, ci.op, strconv.Itoa(resp.StatusCode)).Inc()
+	c.metrics.Requests.WithLabelValues(c.domain, ci.op, strconv.Itoa(resp.StatusCode)).Inc()
 	c.log.DebugContext(ci.ctx, "identity domain request", "domain", c.domain, "op", ci.op, "method", req.Method,
 		"path", req.URL.RequestURI(), "status", resp.StatusCode, "attempt", ci.attempts, "duration", elapsed, "ecid", ecid)
 
@@ -254,7 +254,7 @@ func (c *Client) attempt(ci *callInfo, spec exchangeSpec, tok secret.Value) atte
 
 // breakerError is the error of a request refused by the open breaker.
 func (c *Client) breakerError(ci *callInfo, remaining time.Duration, last *Error) *Error {
-	c.metrics.requests.WithLabelValues(c.domain, ci.op, "breaker_open").Inc()
+	c.metrics.Requests.WithLabelValues(c.domain, ci.op, "breaker_open").Inc()
 	e := &Error{Kind: KindUnavailable, Op: ci.op, Domain: c.domain, RetryAfter: remaining, Attempts: ci.attempts,
 		Detail: "the domain failed repeatedly; not sending requests until the cooldown ends", Err: ErrCircuitOpen}
 	if last != nil {

@@ -116,6 +116,25 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("audience[%d]: empty", i))
 		}
 	}
+	errs = append(errs, c.validateTokens()...)
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"jwks_max_age", c.JWKSMaxAge}, {"jwks_min_refresh", c.JWKSMinRefresh}, {"groups_cache_ttl", c.GroupsCacheTTL}} {
+		if d.d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %v is negative", d.key, d.d))
+		}
+	}
+	if !slices.Contains(c.Scopes, "openid") {
+		errs = append(errs, errors.New("scopes: must include openid"))
+	}
+	return errors.Join(errs...)
+}
+
+// validateTokens checks what token verification uses: the issuer, the
+// tenant, the clock skew, the algorithms and the key set's URL.
+func (c Config) validateTokens() []error {
+	var errs []error
 	if u, err := url.Parse(c.Issuer); err != nil || u.Scheme == "" || u.Host == "" {
 		errs = append(errs, fmt.Errorf("issuer: %q is not an absolute URL (OCI's is %s)", c.Issuer, DefaultIssuer))
 	}
@@ -135,18 +154,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("jwks_url: %q is not an http(s) URL", c.JWKSURL))
 		}
 	}
-	for _, d := range []struct {
-		key string
-		d   time.Duration
-	}{{"jwks_max_age", c.JWKSMaxAge}, {"jwks_min_refresh", c.JWKSMinRefresh}, {"groups_cache_ttl", c.GroupsCacheTTL}} {
-		if d.d < 0 {
-			errs = append(errs, fmt.Errorf("%s: %v is negative", d.key, d.d))
-		}
-	}
-	if !slices.Contains(c.Scopes, "openid") {
-		errs = append(errs, errors.New("scopes: must include openid"))
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // supportedAlgorithms are the algorithms Config.Algorithms may name.

@@ -62,13 +62,9 @@ type SleepFunc = apiclient.SleepFunc
 type Option func(*options)
 
 type options struct {
-	logger     *slog.Logger
-	telemetry  *telemetry.Telemetry
-	registerer prometheus.Registerer
-	transport  http.RoundTripper
-	now        func() time.Time
-	sleep      SleepFunc
-	resolver   SecretResolver
+	apiclient.Options
+	now      func() time.Time
+	resolver SecretResolver
 }
 
 // WithLogger sets the logger (requests at debug level). Default: the
@@ -76,21 +72,21 @@ type options struct {
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {
 		if l != nil {
-			o.logger = l
+			o.Logger = l
 		}
 	}
 }
 
 // WithTelemetry makes the client trace each Query and Exec (one span per
 // call, a client span per HTTP request) with t's tracer provider.
-func WithTelemetry(t *telemetry.Telemetry) Option { return func(o *options) { o.telemetry = t } }
+func WithTelemetry(t *telemetry.Telemetry) Option { return func(o *options) { o.Telemetry = t } }
 
 // WithRegisterer sets where the Prometheus metrics are registered; several
 // clients may share one. Default: a private registry.
 func WithRegisterer(r prometheus.Registerer) Option {
 	return func(o *options) {
 		if r != nil {
-			o.registerer = r
+			o.Registerer = r
 		}
 	}
 }
@@ -99,7 +95,7 @@ func WithRegisterer(r prometheus.Registerer) Option {
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) {
 		if rt != nil {
-			o.transport = rt
+			o.Transport = rt
 		}
 	}
 }
@@ -117,7 +113,7 @@ func WithClock(now func() time.Time) Option {
 func WithSleep(f SleepFunc) Option {
 	return func(o *options) {
 		if f != nil {
-			o.sleep = f
+			o.Sleep = f
 		}
 	}
 }
@@ -143,33 +139,16 @@ func New(ctx context.Context, name string, cfg Config, opts ...Option) (*Client,
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ords: database %s: invalid config:\n%w", name, err)
 	}
-	o := options{now: time.Now, sleep: apiclient.Sleep, resolver: packageResolver{}}
+	o := options{now: time.Now, resolver: packageResolver{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-		if o.telemetry != nil && o.telemetry.Logger != nil {
-			o.logger = o.telemetry.Logger
-		}
-	}
-	if o.registerer == nil {
-		o.registerer = prometheus.NewRegistry()
-	}
-	m, err := newMetrics(o.registerer)
+	o.Defaults()
+	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("ords: database %s: register metrics: %w", name, err)
 	}
 	baseURL, _ := normalizeBaseURL(cfg.URL)
-	rt := o.transport
-	if rt == nil {
-		rt = http.DefaultTransport.(*http.Transport).Clone()
-	}
-	tp := telemetry.Noop().TracerProvider
-	if o.telemetry != nil {
-		rt = telemetry.HTTPTransport(rt, o.telemetry)
-		tp = o.telemetry.TracerProvider
-	}
 	c := &Client{
 		name:     name,
 		cfg:      cfg,
@@ -177,13 +156,11 @@ func New(ctx context.Context, name string, cfg Config, opts ...Option) (*Client,
 		resolver: o.resolver,
 		slots:    make(chan struct{}, cfg.MaxConcurrency),
 		metrics:  m,
-		tracer:   tp.Tracer(tracerName),
-		log:      o.logger.With("database", name),
-		sleep:    o.sleep,
+		tracer:   o.Tracer(tracerName),
+		log:      o.Logger.With("database", name),
+		sleep:    o.Sleep,
 		rnd:      mathrand.Float64,
-		http: &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
+		http:     o.HTTPClient(func() http.RoundTripper { return http.DefaultTransport.(*http.Transport).Clone() }),
 	}
 	m.inFlight.WithLabelValues(name).Set(0)
 	switch cfg.Auth {
@@ -347,7 +324,7 @@ func (c *Client) run(ctx context.Context, op string, st Statement, body []byte) 
 			}
 			if res.status == http.StatusUnauthorized && !refreshed {
 				refreshed = true
-				c.metrics.retries.WithLabelValues(c.name, op, "unauthorized").Inc()
+				c.metrics.Retries.WithLabelValues(c.name, op, "unauthorized").Inc()
 				if err := c.auth.refresh(ctx, used); err != nil {
 					return noRetry{&Error{Database: c.name, Op: op, Statement: st.Text, Status: res.status, Detail: "refresh credentials after 401", Err: err}}
 				}
@@ -422,7 +399,7 @@ func (c *Client) withRetries(ctx context.Context, op, stmt string, fn func(conte
 		if e != nil && e.RetryAfter > wait {
 			wait = min(e.RetryAfter, c.cfg.Retry.MaxDelay)
 		}
-		c.metrics.retries.WithLabelValues(c.name, op, retryReason(e)).Inc()
+		c.metrics.Retries.WithLabelValues(c.name, op, retryReason(e)).Inc()
 		c.log.Debug("ORDS request failed, retrying", "op", op, "attempt", attempt, "wait", wait, "err", err)
 		if serr := c.sleep(ctx, wait); serr != nil {
 			return err
@@ -488,13 +465,13 @@ func (c *Client) send(ctx context.Context, op, method, url, contentType string, 
 		res = &httpResult{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
 	}
 	elapsed := time.Since(start)
-	c.metrics.seconds.WithLabelValues(c.name, op).Observe(elapsed.Seconds())
+	c.metrics.Seconds.WithLabelValues(c.name, op).Observe(elapsed.Seconds())
 	if err != nil {
 		code := "network"
 		if errors.Is(err, context.DeadlineExceeded) {
 			code = "timeout"
 		}
-		c.metrics.requests.WithLabelValues(c.name, op, code).Inc()
+		c.metrics.Requests.WithLabelValues(c.name, op, code).Inc()
 		c.log.Debug("ORDS request failed", "op", op, "err", err, "elapsed", elapsed)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -505,7 +482,7 @@ func (c *Client) send(ctx context.Context, op, method, url, contentType string, 
 		}
 		return nil, &Error{Database: c.name, Op: op, Status: status, Detail: "request failed", Retryable: true, Err: stripURL(err)}
 	}
-	c.metrics.requests.WithLabelValues(c.name, op, strconv.Itoa(res.status)).Inc()
+	c.metrics.Requests.WithLabelValues(c.name, op, strconv.Itoa(res.status)).Inc()
 	c.log.Debug("ORDS request", "op", op, "status", res.status, "elapsed", elapsed)
 	return res, nil
 }

@@ -116,7 +116,7 @@ func TestQueryPagingBindsAndToken(t *testing.T) {
 	if n := f.tokenCalls.Load(); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
 	}
-	if got := metricValue(t, c.metrics.requests.WithLabelValues("hrdb", opQuery, "200")); got != 3 {
+	if got := metricValue(t, c.metrics.Requests.WithLabelValues("hrdb", opQuery, "200")); got != 3 {
 		t.Errorf("requests_total{query,200} = %v", got)
 	}
 	if !gathered(t, reg, "iamflow_ords_request_seconds") {
@@ -236,7 +236,7 @@ func TestExecRetriesThenSucceeds(t *testing.T) {
 					t.Errorf("wait %d = %v outside [0, %v)", i, d, limit)
 				}
 			}
-			if got := metricValue(t, c.metrics.retries); got != 2 {
+			if got := metricValue(t, c.metrics.Retries); got != 2 {
 				t.Errorf("retries_total = %v", got)
 			}
 		})
@@ -304,7 +304,7 @@ func TestOAuthRefreshOn401(t *testing.T) {
 	if n := f.tokenCalls.Load(); n != 2 {
 		t.Fatalf("%d token requests, want 2", n)
 	}
-	if got := metricValue(t, c.metrics.retries.WithLabelValues("hrdb", opExec, "unauthorized")); got != 1 {
+	if got := metricValue(t, c.metrics.Retries.WithLabelValues("hrdb", opExec, "unauthorized")); got != 1 {
 		t.Errorf("unauthorized retries = %v", got)
 	}
 }

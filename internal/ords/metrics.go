@@ -17,9 +17,7 @@ import (
 //	iamflow_ords_in_flight{database}                    requests holding one of the max_concurrency slots
 //	iamflow_ords_slot_wait_seconds{database}            time spent waiting for a slot
 type metrics struct {
-	requests  *prometheus.CounterVec
-	seconds   *prometheus.HistogramVec
-	retries   *prometheus.CounterVec
+	apiclient.RequestMetrics
 	sqlErrors *prometheus.CounterVec
 	inFlight  *prometheus.GaugeVec
 	slotWait  *prometheus.HistogramVec
@@ -28,19 +26,14 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	var err error
 	m := &metrics{
-		requests: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "iamflow_ords_requests_total",
-			Help: "HTTP requests to ORDS, by database, operation and status code (or network, timeout).",
-		}, []string{"database", "op", "code"})),
-		seconds: apiclient.Register(reg, &err, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "iamflow_ords_request_seconds",
-			Help:    "Duration of HTTP requests to ORDS, response body included.",
-			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"database", "op"})),
-		retries: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "iamflow_ords_retries_total",
-			Help: "Requests to ORDS sent again, by reason.",
-		}, []string{"database", "op", "reason"})),
+		RequestMetrics: apiclient.NewRequestMetrics(reg, &err, apiclient.RequestMetricsOpts{
+			Prefix:       "iamflow_ords",
+			Label:        "database",
+			RequestsHelp: "HTTP requests to ORDS, by database, operation and status code (or network, timeout).",
+			SecondsHelp:  "Duration of HTTP requests to ORDS, response body included.",
+			RetriesHelp:  "Requests to ORDS sent again, by reason.",
+			Buckets:      []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
 		sqlErrors: apiclient.Register(reg, &err, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "iamflow_ords_statement_errors_total",
 			Help: "Statements ORDS reported as failed, by Oracle error code.",

@@ -172,101 +172,128 @@ func (h *request) patch(k kind, id string) error {
 // update changes a live resource to what compute makes of it. members is
 // the group's new member list when setMembers.
 func (h *request) update(k kind, id string, compute func(*entry) (attrs map[string]any, members []string, setMembers bool, err *Error)) (*entry, error) {
-	d := h.src.dir
 	ifMatch := h.r.Header.Get("If-Match")
 	return h.write(func(ctx context.Context) writeResult {
-		defer d.lock(recordKey(k, id))()
-		e, _ := d.get(k, id)
-		if e == nil {
-			return writeResult{err: notFound("%s %s not found", k, id)}
-		}
-		if ifMatch != "" && !etagMatches(ifMatch, e.rec.etag()) {
-			return writeResult{err: errorf(http.StatusPreconditionFailed, "", "%s %s is at version %s, not %s", k, id, e.rec.etag(), ifMatch)}
-		}
-		attrs, members, setMembers, cerr := compute(e)
-		if cerr != nil {
-			return writeResult{err: cerr}
-		}
-		name := stringAttr(attrs, nameAttr(k))
-		if strings.TrimSpace(name) == "" {
-			return writeResult{err: invalidValue("%s is required", nameAttr(k))}
-		}
-		old := e.rec.attrs()
-		changed := changedAttrs(old, attrs)
-		var added, removed []string
-		if setMembers {
-			cur := d.membersOf(id)
-			for _, uid := range members {
-				if !slices.Contains(cur, uid) {
-					added = append(added, uid)
-				}
-			}
-			for _, uid := range cur {
-				if !slices.Contains(members, uid) {
-					removed = append(removed, uid)
-				}
-			}
-			if err := d.checkMembers(added); err != nil {
-				return writeResult{err: err}
-			}
-		}
-		if len(changed) == 0 && len(added) == 0 && len(removed) == 0 {
-			// Nothing to change: a replay. Its events go out again.
-			return writeResult{entry: e, pub: e.rec.Events}
-		}
-		renamed := !strings.EqualFold(name, e.rec.Name)
-		if renamed {
-			if x := d.byNameOf(k, name); x != nil && x.rec.ID != id {
-				return writeResult{err: errorf(http.StatusConflict, TypeUniqueness, "%s %q is already taken by %s %s", nameAttr(k), name, k, x.rec.ID)}
-			}
-			if _, err := d.claimName(ctx, k, name, id); err != nil {
-				return writeResult{err: err}
-			}
-		}
-		now := h.s.now()
-		rec := *e.rec
-		rec.Version++
-		rec.Modified, rec.Name, rec.External = now, name, stringAttr(attrs, "externalId")
-		rec.Attrs, _ = json.Marshal(attrs)
-		var evs []storedEvent
-		if len(changed) > 0 {
-			action := "updated"
-			if k == kindUser && slices.Contains(changed, "active") {
-				if b, ok := attrs["active"].(bool); ok && b {
-					action = "activated"
-				} else if ok && !b {
-					action = "deactivated"
-				}
-			}
-			evs = append(evs, storedEvent{ID: eventID(h.src.Name, k, id, rec.Version, action, ""), Kind: kindToken(k), Action: action,
-				ResID: id, ResName: name, Changed: changed, At: now})
-		}
-		evs = append(evs, d.memberEvents(h.src.Name, &rec, "member_added", added)...)
-		evs = append(evs, d.memberEvents(h.src.Name, &rec, "member_removed", removed)...)
-		rec.Events = capEvents(evs)
-		rev, err := d.writeRecord(ctx, k, &rec, e.rev)
-		if err != nil {
-			if renamed {
-				d.releaseName(ctx, k, name, id)
-			}
-			if errors.Is(err, errConflict) {
-				d.catchUp(ctx, k, id)
-			}
+		defer h.src.dir.lock(recordKey(k, id))()
+		return h.updateLocked(ctx, k, id, ifMatch, compute)
+	})
+}
+
+// updateLocked is update under the resource's lock: the version check, the
+// change computed and checked, a replay recognised, the name claimed when it
+// changes, then the write with its events.
+func (h *request) updateLocked(ctx context.Context, k kind, id, ifMatch string, compute func(*entry) (map[string]any, []string, bool, *Error)) writeResult {
+	d := h.src.dir
+	e, _ := d.get(k, id)
+	if e == nil {
+		return writeResult{err: notFound("%s %s not found", k, id)}
+	}
+	if ifMatch != "" && !etagMatches(ifMatch, e.rec.etag()) {
+		return writeResult{err: errorf(http.StatusPreconditionFailed, "", "%s %s is at version %s, not %s", k, id, e.rec.etag(), ifMatch)}
+	}
+	attrs, members, setMembers, cerr := compute(e)
+	if cerr != nil {
+		return writeResult{err: cerr}
+	}
+	name := stringAttr(attrs, nameAttr(k))
+	if strings.TrimSpace(name) == "" {
+		return writeResult{err: invalidValue("%s is required", nameAttr(k))}
+	}
+	changed := changedAttrs(e.rec.attrs(), attrs)
+	var added, removed []string
+	if setMembers {
+		added, removed = memberDiff(d.membersOf(id), members)
+		if err := d.checkMembers(added); err != nil {
 			return writeResult{err: err}
 		}
-		pub := append(slices.Clone(e.rec.Events), evs...)
-		if rev, err = d.putMembers(ctx, id, added, removed, rev); err != nil {
-			return writeResult{pub: pub, err: err}
+	}
+	if len(changed) == 0 && len(added) == 0 && len(removed) == 0 {
+		// Nothing to change: a replay. Its events go out again.
+		return writeResult{entry: e, pub: e.rec.Events}
+	}
+	renamed := !strings.EqualFold(name, e.rec.Name)
+	if renamed {
+		if x := d.byNameOf(k, name); x != nil && x.rec.ID != id {
+			return writeResult{err: errorf(http.StatusConflict, TypeUniqueness, "%s %q is already taken by %s %s", nameAttr(k), name, k, x.rec.ID)}
 		}
+		if _, err := d.claimName(ctx, k, name, id); err != nil {
+			return writeResult{err: err}
+		}
+	}
+	now := h.s.now()
+	rec := *e.rec
+	rec.Version++
+	rec.Modified, rec.Name, rec.External = now, name, stringAttr(attrs, "externalId")
+	rec.Attrs, _ = json.Marshal(attrs)
+	evs := h.updateEvents(k, id, &rec, attrs, changed, added, removed)
+	rec.Events = capEvents(evs)
+	return h.commitUpdate(ctx, k, id, e, &rec, evs, renamed, added, removed)
+}
+
+// memberDiff is who members adds to cur and who it removes.
+func memberDiff(cur, members []string) (added, removed []string) {
+	for _, uid := range members {
+		if !slices.Contains(cur, uid) {
+			added = append(added, uid)
+		}
+	}
+	for _, uid := range cur {
+		if !slices.Contains(members, uid) {
+			removed = append(removed, uid)
+		}
+	}
+	return added, removed
+}
+
+// updateEvents are the events of an update to rec: the resource updated
+// (for a user whose active flag changed, activated or deactivated) when
+// attributes changed, then a membership event per member added or removed.
+func (h *request) updateEvents(k kind, id string, rec *record, attrs map[string]any, changed, added, removed []string) []storedEvent {
+	d := h.src.dir
+	var evs []storedEvent
+	if len(changed) > 0 {
+		action := "updated"
+		if k == kindUser && slices.Contains(changed, "active") {
+			if b, ok := attrs["active"].(bool); ok && b {
+				action = "activated"
+			} else if ok && !b {
+				action = "deactivated"
+			}
+		}
+		evs = append(evs, storedEvent{ID: eventID(h.src.Name, k, id, rec.Version, action, ""), Kind: kindToken(k), Action: action,
+			ResID: id, ResName: rec.Name, Changed: changed, At: rec.Modified})
+	}
+	evs = append(evs, d.memberEvents(h.src.Name, rec, "member_added", added)...)
+	return append(evs, d.memberEvents(h.src.Name, rec, "member_removed", removed)...)
+}
+
+// commitUpdate writes rec over e and its member changes, releases the name
+// it no longer has (or, when the write fails, the one it claimed), and
+// waits until the directory shows it.
+func (h *request) commitUpdate(ctx context.Context, k kind, id string, e *entry, rec *record, evs []storedEvent, renamed bool, added, removed []string) writeResult {
+	d := h.src.dir
+	rev, err := d.writeRecord(ctx, k, rec, e.rev)
+	if err != nil {
 		if renamed {
-			d.releaseName(ctx, k, e.rec.Name, id)
+			d.releaseName(ctx, k, rec.Name, id)
 		}
-		if err := d.waitApplied(ctx, rev); err != nil {
-			return writeResult{pub: pub, err: err}
+		if errors.Is(err, errConflict) {
+			d.catchUp(ctx, k, id)
 		}
-		ne, _ := d.get(k, id)
-		return writeResult{entry: ne, pub: pub}
-	})
+		return writeResult{err: err}
+	}
+	pub := append(slices.Clone(e.rec.Events), evs...)
+	if rev, err = d.putMembers(ctx, id, added, removed, rev); err != nil {
+		return writeResult{pub: pub, err: err}
+	}
+	if renamed {
+		d.releaseName(ctx, k, e.rec.Name, id)
+	}
+	if err := d.waitApplied(ctx, rev); err != nil {
+		return writeResult{pub: pub, err: err}
+	}
+	ne, _ := d.get(k, id)
+	return writeResult{entry: ne, pub: pub}
 }
 
 // delete answers DELETE. The record stays as a tombstone, so a replayed

@@ -187,96 +187,149 @@ func (p *patcher) applyPath(op, raw string, v any) *Error {
 // applyAt applies op to container[key], its values selected by filter (nil:
 // all), at sub-attribute sub ("" for the values themselves).
 func (p *patcher) applyAt(op string, container map[string]any, key string, filter scimfilter.Expr, sub string, v any, multi bool) *Error {
-	cur, exists := container[key]
-	if filter == nil {
-		if sub != "" {
-			if list, ok := cur.([]any); ok && len(list) > 0 {
-				return invalidPath("%s is multi-valued: select values with a filter, e.g. %s[type eq \"work\"].%s", key, key, sub)
-			}
-			obj, _ := cur.(map[string]any)
-			if obj == nil {
-				if op == opRemove {
-					return nil
-				}
-				obj = map[string]any{}
-				container[key] = obj
-			}
-			sk := sub
-			if k, ok := findKey(obj, sub); ok {
-				sk = k
-			}
-			if op == opRemove || v == nil {
-				delete(obj, sk)
-			} else {
-				obj[sk] = v
-			}
-			if len(obj) == 0 {
-				delete(container, key)
-			}
+	switch {
+	case filter != nil:
+		return applyFiltered(op, container, key, filter, sub, v)
+	case sub != "":
+		return applySub(op, container, key, sub, v)
+	}
+	switch op {
+	case opRemove:
+		removeValues(container, key, v)
+	case opAdd:
+		addValues(container, key, v, multi)
+	case opReplace:
+		replaceValue(container, key, v, multi)
+	}
+	return nil
+}
+
+// applySub applies op to the sub-attribute sub of the complex attribute
+// container[key], creating it for an add or a replace and dropping it when
+// its last sub-attribute goes.
+func applySub(op string, container map[string]any, key, sub string, v any) *Error {
+	cur := container[key]
+	if list, ok := cur.([]any); ok && len(list) > 0 {
+		return invalidPath("%s is multi-valued: select values with a filter, e.g. %s[type eq \"work\"].%s", key, key, sub)
+	}
+	obj, _ := cur.(map[string]any)
+	if obj == nil {
+		if op == opRemove {
 			return nil
 		}
-		switch op {
-		case opRemove:
-			list, isList := cur.([]any)
-			if isList && v != nil {
-				// Remove only the values given (Entra ID's member removal).
-				drop := toList(v)
-				container[key] = slices.DeleteFunc(list, func(x any) bool {
-					return slices.ContainsFunc(drop, func(d any) bool { return sameValue(key, x, d) })
-				})
-				return nil
-			}
-			delete(container, key)
-		case opAdd:
-			if v == nil {
-				return nil
-			}
-			list, isList := cur.([]any)
-			if isList || multi || (!exists && isListValue(v)) {
-				for _, x := range toList(v) {
-					if !slices.ContainsFunc(list, func(y any) bool { return sameValue(key, y, x) }) {
-						list = append(list, x)
-					}
-				}
-				if len(list) == 0 {
-					delete(container, key)
-				} else {
-					container[key] = list
-				}
-				return nil
-			}
-			if obj, ok := cur.(map[string]any); ok {
-				if nv, ok := v.(map[string]any); ok {
-					for k, x := range nv {
-						obj[k] = x
-					}
-					return nil
-				}
-			}
-			container[key] = v
-		case opReplace:
-			if v == nil {
-				delete(container, key)
-				return nil
-			}
-			if obj, ok := cur.(map[string]any); ok && !multi {
-				if nv, ok := v.(map[string]any); ok {
-					for k, x := range nv {
-						obj[k] = x
-					}
-					return nil
-				}
-			}
-			if multi {
-				v = toList(v)
-			}
-			container[key] = v
-		}
-		return nil
+		obj = map[string]any{}
+		container[key] = obj
 	}
+	sk := sub
+	if k, ok := findKey(obj, sub); ok {
+		sk = k
+	}
+	if op == opRemove || v == nil {
+		delete(obj, sk)
+	} else {
+		obj[sk] = v
+	}
+	if len(obj) == 0 {
+		delete(container, key)
+	}
+	return nil
+}
 
-	// A value filter selects values of a multi-valued attribute.
-	list, _ := cur.([]any)
+// removeValues removes container[key], or, when v names values of a
+// multi-valued attribute, only those (Entra ID's member removal).
+func removeValues(container map[string]any, key string, v any) {
+	list, isList := container[key].([]any)
+	if isList && v != nil {
+		drop := toList(v)
+		container[key] = slices.DeleteFunc(list, func(x any) bool {
+			return slices.ContainsFunc(drop, func(d any) bool { return sameValue(key, x, d) })
+		})
+		return
+	}
+	delete(container, key)
+}
+
+// addValues adds v to container[key]: the values a multi-valued attribute
+// lacks, the sub-attributes of a complex one, or the value itself.
+func addValues(container map[string]any, key string, v any, multi bool) {
+	if v == nil {
+		return
+	}
+	cur, exists := container[key]
+	list, isList := cur.([]any)
+	if isList || multi || (!exists && isListValue(v)) {
+		for _, x := range toList(v) {
+			if !slices.ContainsFunc(list, func(y any) bool { return sameValue(key, y, x) }) {
+				list = append(list, x)
+			}
+		}
+		if len(list) == 0 {
+			delete(container, key)
+		} else {
+			container[key] = list
+		}
+		return
+	}
+	if mergeInto(cur, v) {
+		return
+	}
+	container[key] = v
+}
+
+// replaceValue replaces container[key] with v (nil removes it); a complex
+// single-valued attribute takes v's sub-attributes.
+func replaceValue(container map[string]any, key string, v any, multi bool) {
+	if v == nil {
+		delete(container, key)
+		return
+	}
+	if !multi && mergeInto(container[key], v) {
+		return
+	}
+	if multi {
+		v = toList(v)
+	}
+	container[key] = v
+}
+
+// mergeInto sets v's sub-attributes on cur when both are objects.
+func mergeInto(cur, v any) bool {
+	obj, ok := cur.(map[string]any)
+	if !ok {
+		return false
+	}
+	nv, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k, x := range nv {
+		obj[k] = x
+	}
+	return true
+}
+
+// applyFiltered applies op to the values of the multi-valued attribute
+// container[key] that filter selects. An add or a replace of a
+// sub-attribute that selects nothing adds a value when the filter is eq
+// comparisons only.
+func applyFiltered(op string, container map[string]any, key string, filter scimfilter.Expr, sub string, v any) *Error {
+	list, _ := container[key].([]any)
+	hits, err := filterHits(list, key, filter)
+	if err != nil {
+		return err
+	}
+	switch {
+	case op == opRemove:
+		removeFiltered(container, key, list, hits, sub)
+		return nil
+	case len(hits) == 0:
+		return addFiltered(op, container, key, list, filter, sub, v)
+	}
+	return setFiltered(op, key, list, hits, sub, v)
+}
+
+// filterHits is the indexes of the values of list filter selects.
+func filterHits(list []any, key string, filter scimfilter.Expr) ([]int, *Error) {
 	var hits []int
 	for i, x := range list {
 		obj, ok := x.(map[string]any)
@@ -285,55 +338,65 @@ func (p *patcher) applyAt(op string, container map[string]any, key string, filte
 		}
 		m, err := scimfilter.Match(filter, scimfilter.Map(obj))
 		if err != nil {
-			return errorf(http.StatusBadRequest, TypeInvalidFilter, "%s[%s]: %v", key, filter.String(), err)
+			return nil, errorf(http.StatusBadRequest, TypeInvalidFilter, "%s[%s]: %v", key, filter.String(), err)
 		}
 		if m {
 			hits = append(hits, i)
 		}
 	}
-	if op == opRemove {
-		if sub == "" {
-			out := list[:0:0]
-			for i, x := range list {
-				if !slices.Contains(hits, i) {
-					out = append(out, x)
-				}
-			}
-			if len(out) == 0 {
-				delete(container, key)
-			} else {
-				container[key] = out
-			}
-			return nil
-		}
+	return hits, nil
+}
+
+// removeFiltered removes the selected values, or their sub-attribute sub.
+func removeFiltered(container map[string]any, key string, list []any, hits []int, sub string) {
+	if sub != "" {
 		for _, i := range hits {
 			obj := list[i].(map[string]any)
 			if k, ok := findKey(obj, sub); ok {
 				delete(obj, k)
 			}
 		}
-		return nil
+		return
 	}
-	if len(hits) == 0 {
-		pairs, ok := eqPairs(filter)
-		if !ok || sub == "" && op == opReplace {
-			return noTarget("no value of %s matches [%s]", key, filter.String())
+	out := list[:0:0]
+	for i, x := range list {
+		if !slices.Contains(hits, i) {
+			out = append(out, x)
 		}
-		obj := pairs
-		if sub != "" {
-			obj[sub] = v
-		} else if nv, ok := v.(map[string]any); ok {
-			for k, x := range nv {
-				obj[k] = x
-			}
-		}
-		container[key] = append(list, obj)
-		return nil
 	}
+	if len(out) == 0 {
+		delete(container, key)
+	} else {
+		container[key] = out
+	}
+}
+
+// addFiltered adds the value an eq-only filter describes, with v set on it,
+// when no value matched.
+func addFiltered(op string, container map[string]any, key string, list []any, filter scimfilter.Expr, sub string, v any) *Error {
+	pairs, ok := eqPairs(filter)
+	if !ok || sub == "" && op == opReplace {
+		return noTarget("no value of %s matches [%s]", key, filter.String())
+	}
+	obj := pairs
+	if sub != "" {
+		obj[sub] = v
+	} else if nv, ok := v.(map[string]any); ok {
+		for k, x := range nv {
+			obj[k] = x
+		}
+	}
+	container[key] = append(list, obj)
+	return nil
+}
+
+// setFiltered adds or replaces on each selected value: its sub-attribute
+// sub, or (v an object) its sub-attributes, merged for an add, the whole
+// value for a replace.
+func setFiltered(op, key string, list []any, hits []int, sub string, v any) *Error {
 	for _, i := range hits {
 		obj := list[i].(map[string]any)
-		switch {
-		case sub != "":
+		if sub != "" {
 			sk := sub
 			if k, ok := findKey(obj, sub); ok {
 				sk = k
@@ -343,18 +406,18 @@ func (p *patcher) applyAt(op string, container map[string]any, key string, filte
 			} else {
 				obj[sk] = v
 			}
-		default:
-			nv, ok := v.(map[string]any)
-			if !ok {
-				return invalidValue("a value of %s must be an object, not %s", key, jsonKind(v))
-			}
-			if op == opReplace {
-				list[i] = clone(nv)
-				continue
-			}
-			for k, x := range nv {
-				obj[k] = x
-			}
+			continue
+		}
+		nv, ok := v.(map[string]any)
+		if !ok {
+			return invalidValue("a value of %s must be an object, not %s", key, jsonKind(v))
+		}
+		if op == opReplace {
+			list[i] = clone(nv)
+			continue
+		}
+		for k, x := range nv {
+			obj[k] = x
 		}
 	}
 	return nil

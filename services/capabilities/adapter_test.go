@@ -10,12 +10,13 @@ import (
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 )
 
 // The adapter against the emulated domain, through the real client.
 func TestDirectoryOverTheClient(t *testing.T) {
-	d := startEmulator(t, emu.TierUnlimited, "")
-	c := newClient(t, d, iamflowClientID, iamflowSecret, false)
+	d := pipelinetest.Emulator(t, domainShort, emu.TierUnlimited, "")
+	c := newClient(t, d, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false)
 	ctx := context.Background()
 
 	name := "jane.doe"
@@ -97,8 +98,8 @@ func TestDirectoryOverTheClient(t *testing.T) {
 // The client's errors reach the service as they are and say themselves
 // what becomes of an event: refused credentials are permanent.
 func TestAdapterErrorsKeepTheClientsVerdict(t *testing.T) {
-	d := startEmulator(t, emu.TierUnlimited, "")
-	c := newClient(t, d, iamflowClientID, "wrong secret", false)
+	d := pipelinetest.Emulator(t, domainShort, emu.TierUnlimited, "")
+	c := newClient(t, d, pipelinetest.IamflowClientID, "wrong secret", false)
 	_, err := NewDirectory(c).ReadUser(context.Background(), UserRef{Name: "x"}, false)
 	if !bus.IsPermanent(err) || !bus.ResultOf(err).IsTerminal() || errors.Is(err, ErrNotFound) {
 		t.Errorf("refused credentials: %v, want a permanent error", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/secret"
 )
 
@@ -33,11 +34,11 @@ type apiHarness struct {
 func newAPIHarness(t *testing.T) *apiHarness {
 	t.Helper()
 	b := bustest.RunServer(t).Open(t)
-	d := startEmulator(t, emu.TierUnlimited, "")
+	d := pipelinetest.Emulator(t, domainShort, emu.TierUnlimited, "")
 	if err := d.Generate(emu.GenerateConfig{Users: 20, Seed: 7}); err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, d, iamflowClientID, iamflowSecret, false)
+	c := newClient(t, d, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false)
 	svc, err := New(context.Background(), e2ePolicy(), b, map[string]Directory{domainShort: NewDirectory(c)})
 	if err != nil {
 		t.Fatal(err)

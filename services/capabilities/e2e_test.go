@@ -15,6 +15,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
@@ -244,11 +245,11 @@ func TestSweepOnStart(t *testing.T) {
 	cfg.Sweep.OnStart = true
 	srv := bustest.RunServer(t)
 	b := srv.Open(t)
-	d := startEmulator(t, emu.TierUnlimited, "")
+	d := pipelinetest.Emulator(t, domainShort, emu.TierUnlimited, "")
 	if err := d.Generate(emu.GenerateConfig{Users: 30, Seed: 3}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(context.Background(), cfg, b, map[string]Directory{domainShort: NewDirectory(newClient(t, d, iamflowClientID, iamflowSecret, false))})
+	svc, err := New(context.Background(), cfg, b, map[string]Directory{domainShort: NewDirectory(newClient(t, d, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false))})
 	if err != nil {
 		t.Fatal(err)
 	}

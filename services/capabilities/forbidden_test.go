@@ -20,6 +20,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
@@ -70,17 +71,17 @@ func refusesCapabilities(t *testing.T, d *emu.Domain) string {
 // the status's last error, the log and the audit record, each saying which
 // app role to check; the user's flags are untouched and no secret is shown.
 func TestForbiddenCapabilitiesNameTheAppRole(t *testing.T) {
-	d := startEmulator(t, emu.TierUnlimited, "")
+	d := pipelinetest.Emulator(t, domainShort, emu.TierUnlimited, "")
 	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(iamflowSecret), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(pipelinetest.IamflowSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := identitydomain.DefaultConfig()
 	cfg.URL = refusesCapabilities(t, d)
-	cfg.ClientID, cfg.ClientSecret, cfg.Tier = iamflowClientID, secret.Ref("file:"+p), identitydomain.TierFree
+	cfg.ClientID, cfg.ClientSecret, cfg.Tier = pipelinetest.IamflowClientID, secret.Ref("file:"+p), identitydomain.TierFree
 	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
 	cfg.Retry = identitydomain.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
-	client, err := identitydomain.New(context.Background(), domainShort, cfg, identitydomain.WithLogger(testLogger(t)))
+	client, err := identitydomain.New(context.Background(), domainShort, cfg, identitydomain.WithLogger(pipelinetest.Logger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestForbiddenCapabilitiesNameTheAppRole(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "an app role is missing") || !strings.Contains(l, role) {
 		t.Errorf("log:\n%s", l)
 	}
-	if strings.Contains(logs.String(), iamflowSecret) || strings.Contains(res.Err().Error(), iamflowSecret) {
+	if strings.Contains(logs.String(), pipelinetest.IamflowSecret) || strings.Contains(res.Err().Error(), pipelinetest.IamflowSecret) {
 		t.Error("the client secret is shown")
 	}
 	if got := caps(t, d, *u.Id); !got["canUseApiKeys"] || !got["canUseAuthTokens"] {

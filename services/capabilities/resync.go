@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Sweep limits: what a report keeps, so a sweep's memory stays bounded
@@ -108,6 +110,34 @@ func (s *Service) sweepDomain(ctx context.Context, domain string, dryRun bool) (
 	if dir == nil {
 		return nil, fmt.Errorf("sweep %q: %w (enforced: %v)", domain, errUnknownDomain, s.domains)
 	}
+	release, err := s.beginSweep(domain)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	rep := &sweepReport{Domain: domain, DryRun: dryRun, Started: s.kit.Now()}
+	log := s.kit.Log().With("domain", domain, "dry_run", dryRun)
+	s.countUsers(ctx, dir, rep, log)
+	log.Info("sweep started", "total", rep.Total)
+
+	c := cause{source: "sweep", dryRun: dryRun}
+	for u, lerr := range dir.Users(ctx, s.policy.readsGroups()) {
+		if lerr != nil {
+			err = fmt.Errorf("sweep %s: list users after %d: %w", domain, rep.Checked, lerr)
+			break
+		}
+		if err = s.sweepUser(ctx, dir, u, c, rep); err != nil {
+			break
+		}
+	}
+	return s.endSweep(rep, err, log)
+}
+
+// beginSweep claims the one sweep that may run at a time for domain and
+// resets its progress; release ends the claim. A sweep already running is
+// errSweepRunning, with its progress.
+func (s *Service) beginSweep(domain string) (release func(), err error) {
 	st := &s.sweep
 	if !st.running.CompareAndSwap(false, true) {
 		st.mu.Lock()
@@ -116,7 +146,6 @@ func (s *Service) sweepDomain(ctx context.Context, domain string, dryRun bool) (
 		return nil, fmt.Errorf("sweep %s: %w (domain %s, %d of %d users checked)", domain, errSweepRunning,
 			running, st.checked.Load(), st.total.Load())
 	}
-	defer st.running.Store(false)
 	st.mu.Lock()
 	st.domain = domain
 	st.mu.Unlock()
@@ -125,54 +154,63 @@ func (s *Service) sweepDomain(ctx context.Context, domain string, dryRun bool) (
 	st.changed.Store(0)
 	st.failed.Store(0)
 	s.metrics.sweepRunning.Set(1)
-	defer s.metrics.sweepRunning.Set(0)
+	return func() {
+		s.metrics.sweepRunning.Set(0)
+		st.running.Store(false)
+	}, nil
+}
 
-	rep := &sweepReport{Domain: domain, DryRun: dryRun, Started: s.kit.Now()}
-	log := s.kit.Log().With("domain", domain, "dry_run", dryRun)
-	if uc, ok := dir.(userCounter); ok {
-		if n, err := uc.CountUsers(ctx); err == nil {
-			rep.Total = int64(n)
-			st.total.Store(rep.Total)
-		} else {
-			log.Warn("sweep: cannot count users; the total shows once done", "error", err)
+// countUsers sets the sweep's total when the directory can count its users
+// (else the total shows once the sweep is done).
+func (s *Service) countUsers(ctx context.Context, dir Directory, rep *sweepReport, log *slog.Logger) {
+	uc, ok := dir.(userCounter)
+	if !ok {
+		return
+	}
+	n, err := uc.CountUsers(ctx)
+	if err != nil {
+		log.Warn("sweep: cannot count users; the total shows once done", "error", err)
+		return
+	}
+	rep.Total = int64(n)
+	s.sweep.total.Store(rep.Total)
+}
+
+// sweepUser checks and enforces one user, counting it in the report. The
+// error ends the sweep: only a context that ended does.
+func (s *Service) sweepUser(ctx context.Context, dir Directory, u User, c cause, rep *sweepReport) error {
+	st := &s.sweep
+	rep.Checked++
+	st.checked.Add(1)
+	s.counters.checked.Add(1)
+	s.metrics.sweepUsers.WithLabelValues(rep.Domain).Inc()
+	chk := s.evaluate(rep.Domain, u)
+	changed, werr := s.enforce(ctx, dir, chk, c)
+	switch {
+	case werr != nil:
+		rep.Failed++
+		st.failed.Add(1)
+		if len(rep.Failures) < maxReportFailures {
+			rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %v", u.label(), werr))
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("sweep %s: %w", rep.Domain, ctx.Err())
+		}
+	case changed || (rep.DryRun && !chk.compliant()):
+		rep.Changed++
+		st.changed.Add(1)
+		if len(rep.Changes) < maxReportChanges {
+			rep.Changes = append(rep.Changes, chk.preview())
 		}
 	}
-	log.Info("sweep started", "total", rep.Total)
+	return nil
+}
 
-	c := cause{source: "sweep", dryRun: dryRun}
-	var err error
-	for u, lerr := range dir.Users(ctx, s.policy.readsGroups()) {
-		if lerr != nil {
-			err = fmt.Errorf("sweep %s: list users after %d: %w", domain, rep.Checked, lerr)
-			break
-		}
-		rep.Checked++
-		st.checked.Add(1)
-		s.counters.checked.Add(1)
-		s.metrics.sweepUsers.WithLabelValues(domain).Inc()
-		chk := s.evaluate(domain, u)
-		changed, werr := s.enforce(ctx, dir, chk, c)
-		switch {
-		case werr != nil:
-			rep.Failed++
-			st.failed.Add(1)
-			if len(rep.Failures) < maxReportFailures {
-				rep.Failures = append(rep.Failures, fmt.Sprintf("%s: %v", u.label(), werr))
-			}
-			if ctx.Err() != nil {
-				err = fmt.Errorf("sweep %s: %w", domain, ctx.Err())
-			}
-		case changed || (dryRun && !chk.compliant()):
-			rep.Changed++
-			st.changed.Add(1)
-			if len(rep.Changes) < maxReportChanges {
-				rep.Changes = append(rep.Changes, chk.preview())
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
+// endSweep finishes the report: its total once known, the error that
+// ended it (recorded as the service's last error), or the sweep counted
+// as completed.
+func (s *Service) endSweep(rep *sweepReport, err error, log *slog.Logger) (*sweepReport, error) {
+	st := &s.sweep
 	rep.Finished = s.kit.Now()
 	if rep.Total == 0 || err == nil {
 		rep.Total = max(rep.Total, rep.Checked)
@@ -195,22 +233,7 @@ func (s *Service) sweepDomain(ctx context.Context, domain string, dryRun bool) (
 // interval, until ctx ends. A sweep still running when the next is due
 // delays it: sweeps never overlap.
 func (s *Service) scheduleSweeps(ctx context.Context) {
-	if s.cfg.Sweep.OnStart {
-		s.sweepAll(ctx, "on_start")
-	}
-	if s.cfg.Sweep.Interval <= 0 {
-		return
-	}
-	t := time.NewTicker(s.cfg.Sweep.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.sweepAll(ctx, "scheduled")
-		}
-	}
+	servicekit.Schedule(ctx, s.cfg.Sweep.OnStart, s.cfg.Sweep.Interval, s.sweepAll)
 }
 
 func (s *Service) sweepAll(ctx context.Context, why string) {

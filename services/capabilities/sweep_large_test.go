@@ -11,6 +11,7 @@ import (
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 )
 
 // A sweep of a generated 50,000-user domain at the Free tier's rate limits
@@ -25,13 +26,13 @@ func TestSweepFreeTier50kUsers(t *testing.T) {
 	}
 	const users = 50_000
 	b := bustest.RunServer(t).Open(t)
-	d := startEmulator(t, emu.TierFree, "")
+	d := pipelinetest.Emulator(t, domainShort, emu.TierFree, "")
 	start := time.Now()
 	if err := d.Generate(emu.GenerateConfig{Users: users, Seed: 42}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("generated %d users in %v", users, time.Since(start).Round(time.Millisecond))
-	c := newClient(t, d, iamflowClientID, iamflowSecret, true)
+	c := newClient(t, d, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, true)
 
 	cfg := DefaultConfig()
 	cfg.Rules = []Rule{{

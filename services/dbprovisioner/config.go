@@ -285,104 +285,149 @@ func (d DatabaseConfig) validate() []error {
 	return append(errs, d.validateMapping()...)
 }
 
-// validateMapping checks everything but the ORDS connection.
+// validateMapping checks everything but the ORDS connection: where the
+// users come from, how accounts are made, then each group's mapping.
 func (d DatabaseConfig) validateMapping() []error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	errs := d.validateScope()
+	errs = append(errs, d.validateAccounts()...)
+	return append(errs, d.validateGroups()...)
+}
+
+// problems collects configuration errors in the order they are found.
+type problems []error
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Errorf(format, args...)) }
+
+// validateScope checks the domain whose users are in scope and the
+// principal domain that names them in the database.
+func (d DatabaseConfig) validateScope() problems {
+	var errs problems
 	switch {
 	case d.Domain == "":
-		bad("domain: empty; give the short name of the identity domain whose users are in scope")
+		errs.add("domain: empty; give the short name of the identity domain whose users are in scope")
 	case !event.ValidDomainName(d.Domain):
-		bad("domain: %q is not a domain short name (lower-case letters, digits, '-' and '_')", d.Domain)
+		errs.add("domain: %q is not a domain short name (lower-case letters, digits, '-' and '_')", d.Domain)
 	}
 	if d.PrincipalDomain == "" {
-		bad("principal_domain: unknown; set oci_name on domain %q (its name in OCI, %s for the Default domain) or principal_domain", d.Domain, defaultDomainName)
+		errs.add("principal_domain: unknown; set oci_name on domain %q (its name in OCI, %s for the Default domain) or principal_domain", d.Domain, defaultDomainName)
 	} else if _, err := ords.GlobalPrincipal(d.iamDomain(), "user"); err != nil {
-		bad("principal_domain: %v", err)
+		errs.add("principal_domain: %v", err)
 	}
+	return errs
+}
+
+// validateAccounts checks how accounts are made and ended: mode, on_leave,
+// max_concurrency and user_name.
+func (d DatabaseConfig) validateAccounts() problems {
+	var errs problems
 	switch d.Mode {
 	case modeUser, modeShared, modeGlobalRole:
 	default:
-		bad("mode: %q; use %s (default), %s or %s", d.Mode, modeUser, modeShared, modeGlobalRole)
+		errs.add("mode: %q; use %s (default), %s or %s", d.Mode, modeUser, modeShared, modeGlobalRole)
 	}
 	switch d.OnLeave {
 	case onLeaveLock:
 	case onLeaveDrop:
 		if d.Mode != modeUser {
-			bad("on_leave: %q applies to mode %s only; remove it", d.OnLeave, modeUser)
+			errs.add("on_leave: %q applies to mode %s only; remove it", d.OnLeave, modeUser)
 		}
 	default:
-		bad("on_leave: %q; use %s (default) or %s (DROP USER ... CASCADE)", d.OnLeave, onLeaveLock, onLeaveDrop)
+		errs.add("on_leave: %q; use %s (default) or %s (DROP USER ... CASCADE)", d.OnLeave, onLeaveLock, onLeaveDrop)
 	}
 	if d.MaxConcurrency < 1 || d.MaxConcurrency > maxMaxConcurrency {
-		bad("max_concurrency: %d; set 1 to %d (default %d)", d.MaxConcurrency, maxMaxConcurrency, defaultMaxConcurrency)
+		errs.add("max_concurrency: %d; set 1 to %d (default %d)", d.MaxConcurrency, maxMaxConcurrency, defaultMaxConcurrency)
 	}
 	switch d.UserName.From {
 	case userNameFromUserName, userNameFromLocalPart:
 	default:
-		bad("user_name.from: %q; use %s (default) or %s", d.UserName.From, userNameFromUserName, userNameFromLocalPart)
+		errs.add("user_name.from: %q; use %s (default) or %s", d.UserName.From, userNameFromUserName, userNameFromLocalPart)
 	}
 	if d.UserName.Prefix != "" {
 		if d.Mode != modeUser {
-			bad("user_name.prefix: applies to mode %s only; remove it", modeUser)
+			errs.add("user_name.prefix: applies to mode %s only; remove it", modeUser)
 		} else if _, err := ords.Ident(d.UserName.Prefix + "X"); err != nil {
-			bad("user_name.prefix: %q cannot start an account name: %v", d.UserName.Prefix, err)
-		}
-	}
-	if len(d.Groups) == 0 {
-		bad("groups: empty; map at least one IAM group")
-	}
-	seen, schemas, roles := map[string]int{}, map[string]int{}, map[string]int{}
-	for i, g := range d.Groups {
-		key := fmt.Sprintf("groups[%d]", i)
-		if strings.TrimSpace(g.Group) == "" {
-			bad("%s: group: empty; give the IAM group's displayName", key)
-		} else {
-			key = fmt.Sprintf("groups[%d] %q", i, g.Group)
-			if j, dup := seen[strings.ToLower(g.Group)]; dup {
-				bad("%s: group: also mapped by groups[%d]; map each group once", key, j)
-			}
-			seen[strings.ToLower(g.Group)] = i
-			if d.Mode != modeUser && d.PrincipalDomain != "" {
-				if _, err := ords.GlobalGroup(d.iamDomain(), g.Group); err != nil {
-					bad("%s: group: %v", key, err)
-				}
-			}
-		}
-		for j, r := range g.Roles {
-			if _, err := ords.Ident(r); err != nil {
-				bad("%s: roles[%d]: %v", key, j, err)
-			}
-		}
-		switch d.Mode {
-		case modeShared:
-			if g.Schema == "" {
-				bad("%s: schema: empty; name the shared schema account of the group", key)
-			} else if id, err := ords.Ident(g.Schema); err != nil {
-				bad("%s: schema: %v", key, err)
-			} else {
-				if j, dup := schemas[id.Name()]; dup {
-					bad("%s: schema: %s is also the schema of groups[%d]", key, id.Name(), j)
-				}
-				schemas[id.Name()] = i
-			}
-		case modeGlobalRole:
-			if len(g.Roles) != 1 {
-				bad("%s: roles: %d given; a global role mapping names exactly one role, the one created for the group", key, len(g.Roles))
-			} else if id, err := ords.Ident(g.Roles[0]); err == nil {
-				if j, dup := roles[id.Name()]; dup {
-					bad("%s: roles[0]: %s is also the global role of groups[%d]", key, id.Name(), j)
-				}
-				roles[id.Name()] = i
-			}
-			if g.Schema != "" {
-				bad("%s: schema: applies to mode %s only; remove it", key, modeShared)
-			}
-		default:
-			if g.Schema != "" {
-				bad("%s: schema: applies to mode %s only; remove it", key, modeShared)
-			}
+			errs.add("user_name.prefix: %q cannot start an account name: %v", d.UserName.Prefix, err)
 		}
 	}
 	return errs
+}
+
+// groupsSeen is what the group mappings checked so far claimed: groups
+// (lower-case), shared schemas and global roles, each by the index of the
+// mapping that claimed it.
+type groupsSeen struct{ groups, schemas, roles map[string]int }
+
+// validateGroups checks every group mapping: at least one, each group
+// once, and each schema and global role claimed by one group only.
+func (d DatabaseConfig) validateGroups() problems {
+	var errs problems
+	if len(d.Groups) == 0 {
+		errs.add("groups: empty; map at least one IAM group")
+	}
+	seen := groupsSeen{groups: map[string]int{}, schemas: map[string]int{}, roles: map[string]int{}}
+	for i, g := range d.Groups {
+		key := fmt.Sprintf("groups[%d]", i)
+		if strings.TrimSpace(g.Group) == "" {
+			errs.add("%s: group: empty; give the IAM group's displayName", key)
+		} else {
+			key = fmt.Sprintf("groups[%d] %q", i, g.Group)
+			d.validateGroupName(&errs, seen, i, key, g.Group)
+		}
+		for j, r := range g.Roles {
+			if _, err := ords.Ident(r); err != nil {
+				errs.add("%s: roles[%d]: %v", key, j, err)
+			}
+		}
+		d.validateGroupMode(&errs, seen, i, key, g)
+	}
+	return errs
+}
+
+// validateGroupName checks that group i is mapped once and, outside mode
+// user, can be named as a global group.
+func (d DatabaseConfig) validateGroupName(errs *problems, seen groupsSeen, i int, key, group string) {
+	if j, dup := seen.groups[strings.ToLower(group)]; dup {
+		errs.add("%s: group: also mapped by groups[%d]; map each group once", key, j)
+	}
+	seen.groups[strings.ToLower(group)] = i
+	if d.Mode != modeUser && d.PrincipalDomain != "" {
+		if _, err := ords.GlobalGroup(d.iamDomain(), group); err != nil {
+			errs.add("%s: group: %v", key, err)
+		}
+	}
+}
+
+// validateGroupMode checks what group i's mapping needs in the mode: a
+// schema of its own in mode shared, exactly one global role of its own in
+// mode global_role, no schema otherwise.
+func (d DatabaseConfig) validateGroupMode(errs *problems, seen groupsSeen, i int, key string, g GroupMapping) {
+	switch d.Mode {
+	case modeShared:
+		if g.Schema == "" {
+			errs.add("%s: schema: empty; name the shared schema account of the group", key)
+		} else if id, err := ords.Ident(g.Schema); err != nil {
+			errs.add("%s: schema: %v", key, err)
+		} else {
+			if j, dup := seen.schemas[id.Name()]; dup {
+				errs.add("%s: schema: %s is also the schema of groups[%d]", key, id.Name(), j)
+			}
+			seen.schemas[id.Name()] = i
+		}
+	case modeGlobalRole:
+		if len(g.Roles) != 1 {
+			errs.add("%s: roles: %d given; a global role mapping names exactly one role, the one created for the group", key, len(g.Roles))
+		} else if id, err := ords.Ident(g.Roles[0]); err == nil {
+			if j, dup := seen.roles[id.Name()]; dup {
+				errs.add("%s: roles[0]: %s is also the global role of groups[%d]", key, id.Name(), j)
+			}
+			seen.roles[id.Name()] = i
+		}
+		if g.Schema != "" {
+			errs.add("%s: schema: applies to mode %s only; remove it", key, modeShared)
+		}
+	default:
+		if g.Schema != "" {
+			errs.add("%s: schema: applies to mode %s only; remove it", key, modeShared)
+		}
+	}
 }

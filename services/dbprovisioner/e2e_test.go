@@ -17,6 +17,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/ords"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
@@ -57,7 +58,7 @@ func TestEndToEndWithEmulators(t *testing.T) {
 	icfg.URL, icfg.ClientID, icfg.ClientSecret = dom.URL(), e2eClientID, secretFile(t, e2eSecret)
 	icfg.Tier = identitydomain.TierFree
 	icfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	idc, err := identitydomain.New(ctx, "prod", icfg, identitydomain.WithLogger(testLogger(t)))
+	idc, err := identitydomain.New(ctx, "prod", icfg, identitydomain.WithLogger(pipelinetest.Logger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestEndToEndWithEmulators(t *testing.T) {
 	srv := bustest.RunServer(t)
 	h := &harness{t: t, bus: srv.Open(t), audit: &fakeAuditor{}}
 	h.svc, err = New(ctx, cfg, h.bus, map[string]Directory{"prod": NewDirectory(idc)}, map[string]Database{"hr": NewDatabase(oc)},
-		servicekit.WithLogger(testLogger(t)), servicekit.WithAuditWriter(h.audit))
+		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(h.audit))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,32 +4,15 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"log/slog"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/ords"
 )
-
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("IAMFLOW_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // fakeDir is an in-memory Directory.
 type fakeDir struct {

@@ -267,87 +267,113 @@ func (m *Mapping) PlanUser(v UserView) (Plan, error) {
 	if v.Account != nil && !strings.EqualFold(v.Account.Name, acct.Name()) {
 		return p, fmt.Errorf("database %s: account %q read for %q, which maps to %s", m.database, v.Account.Name, userName, acct.Name())
 	}
-
-	// The roles the user should have, from the mapped groups they are in.
-	want := map[string]ords.Identifier{}
-	if v.Found && v.User.Active {
-		for _, g := range v.User.Groups {
-			i, ok := m.byGroup[strings.ToLower(g)]
-			if !ok {
-				continue
-			}
-			p.Groups = append(p.Groups, m.groups[i].name)
-			for _, r := range m.groups[i].roles {
-				want[r.Name()] = r
-			}
-		}
-		slices.Sort(p.Groups)
-		p.Groups = slices.Compact(p.Groups)
-	}
-	inScope := len(p.Groups) > 0
-
+	var want map[string]ords.Identifier
+	p.Groups, want = m.wantedRoles(v)
 	if v.Account != nil {
 		if why := m.notOurs(*v.Account, principal); why != "" {
 			p.Skipped = why
 			return p, nil
 		}
 	}
-	var pl planner
-	granted := map[string]bool{}
+	s := userSteps{m: m, acct: acct, want: want, granted: map[string]bool{}}
 	for _, r := range v.Roles {
-		granted[strings.ToUpper(r)] = true
+		s.granted[strings.ToUpper(r)] = true
 	}
-	grants := func() {
-		for _, r := range sortedIdents(want) {
-			if !granted[r.Name()] {
-				pl.add(actionGrantRole, r, func() (ords.Statement, error) { return ords.GrantRole(r, acct) })
-			}
+	s.plan(v.Account, principal, len(p.Groups) > 0)
+	if s.pl.err != nil {
+		return Plan{Database: m.database, Subject: p.Subject, IAMName: userName},
+			fmt.Errorf("database %s: account %s: %w", m.database, acct.Name(), s.pl.err)
+	}
+	p.Steps = s.pl.steps
+	return p, nil
+}
+
+// wantedRoles is the mapped groups an active user is in (sorted, once
+// each) and the roles they give, by name.
+func (m *Mapping) wantedRoles(v UserView) ([]string, map[string]ords.Identifier) {
+	want := map[string]ords.Identifier{}
+	if !v.Found || !v.User.Active {
+		return nil, want
+	}
+	var groups []string
+	for _, g := range v.User.Groups {
+		i, ok := m.byGroup[strings.ToLower(g)]
+		if !ok {
+			continue
+		}
+		groups = append(groups, m.groups[i].name)
+		for _, r := range m.groups[i].roles {
+			want[r.Name()] = r
 		}
 	}
-	revokes := func() {
-		var stale []ords.Identifier
-		for r := range granted {
-			if _, keep := want[r]; m.managed[r] && !keep {
-				id, err := ords.Ident(r)
-				if err != nil {
-					continue // never a managed role: those were validated
-				}
-				stale = append(stale, id)
-			}
-		}
-		slices.SortFunc(stale, func(a, b ords.Identifier) int { return strings.Compare(a.Name(), b.Name()) })
-		for _, r := range stale {
-			pl.add(actionRevokeRole, r, func() (ords.Statement, error) { return ords.RevokeRole(r, acct) })
-		}
-	}
-	none := ords.Identifier{}
+	slices.Sort(groups)
+	return slices.Compact(groups), want
+}
+
+// userSteps plans the statements for one user's account.
+type userSteps struct {
+	m       *Mapping
+	acct    ords.Identifier
+	want    map[string]ords.Identifier // the roles the user should have
+	granted map[string]bool            // the roles the account has (upper-case)
+	pl      planner
+}
+
+// plan picks the account's steps: create it for a user in scope, bring its
+// roles in line (and unlock it) while in scope, and on leaving drop it or
+// lock it and revoke its mapped roles.
+func (s *userSteps) plan(account *DBUser, principal ords.GlobalName, inScope bool) {
+	acct, none := s.acct, ords.Identifier{}
 	switch {
-	case v.Account == nil && inScope:
-		pl.add(actionCreateUser, none, func() (ords.Statement, error) { return ords.CreateUserGlobal(acct, principal) })
-		pl.add(actionGrantCreateSession, none, func() (ords.Statement, error) { return ords.GrantCreateSession(acct) })
-		grants()
-	case v.Account == nil:
+	case account == nil && inScope:
+		s.pl.add(actionCreateUser, none, func() (ords.Statement, error) { return ords.CreateUserGlobal(acct, principal) })
+		s.pl.add(actionGrantCreateSession, none, func() (ords.Statement, error) { return ords.GrantCreateSession(acct) })
+		s.grants()
+	case account == nil:
 		// Not in scope and no account: nothing to do.
 	case inScope:
-		revokes()
-		grants()
-		if v.Account.locked() {
-			pl.add(actionUnlockUser, none, func() (ords.Statement, error) { return ords.UnlockUser(acct) })
+		s.revokes()
+		s.grants()
+		if account.locked() {
+			s.pl.add(actionUnlockUser, none, func() (ords.Statement, error) { return ords.UnlockUser(acct) })
 		}
-	case m.onLeave == onLeaveDrop:
-		pl.add(actionDropUser, none, func() (ords.Statement, error) { return ords.DropUserCascade(acct) })
+	case s.m.onLeave == onLeaveDrop:
+		s.pl.add(actionDropUser, none, func() (ords.Statement, error) { return ords.DropUserCascade(acct) })
 	default:
-		if !v.Account.locked() {
-			pl.add(actionLockUser, none, func() (ords.Statement, error) { return ords.LockUser(acct) })
+		if !account.locked() {
+			s.pl.add(actionLockUser, none, func() (ords.Statement, error) { return ords.LockUser(acct) })
 		}
-		revokes()
+		s.revokes()
 	}
-	if pl.err != nil {
-		return Plan{Database: m.database, Subject: p.Subject, IAMName: userName},
-			fmt.Errorf("database %s: account %s: %w", m.database, acct.Name(), pl.err)
+}
+
+// grants grants the wanted roles the account lacks, in name order.
+func (s *userSteps) grants() {
+	for _, r := range sortedIdents(s.want) {
+		if !s.granted[r.Name()] {
+			s.pl.add(actionGrantRole, r, func() (ords.Statement, error) { return ords.GrantRole(r, s.acct) })
+		}
 	}
-	p.Steps = pl.steps
-	return p, nil
+}
+
+// revokes revokes, in name order, the roles the mapping manages that the
+// account has and the user should no longer have; roles it does not manage
+// are never touched.
+func (s *userSteps) revokes() {
+	var stale []ords.Identifier
+	for r := range s.granted {
+		if _, keep := s.want[r]; s.m.managed[r] && !keep {
+			id, err := ords.Ident(r)
+			if err != nil {
+				continue // never a managed role: those were validated
+			}
+			stale = append(stale, id)
+		}
+	}
+	slices.SortFunc(stale, func(a, b ords.Identifier) int { return strings.Compare(a.Name(), b.Name()) })
+	for _, r := range stale {
+		s.pl.add(actionRevokeRole, r, func() (ords.Statement, error) { return ords.RevokeRole(r, s.acct) })
+	}
 }
 
 // notOurs explains why an existing account is not iamflow's to manage, or

@@ -10,6 +10,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/ords"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Report bounds.
@@ -238,22 +239,7 @@ func (s *Service) preview(ctx context.Context, database string, ref UserRef) (Us
 // scheduleReconciles reconciles every database at start (on_start) and
 // every interval, until ctx ends; reconciles never overlap.
 func (s *Service) scheduleReconciles(ctx context.Context) {
-	if s.cfg.Reconcile.OnStart {
-		s.reconcileAll(ctx, "on_start")
-	}
-	if s.cfg.Reconcile.Interval <= 0 {
-		return
-	}
-	t := time.NewTicker(s.cfg.Reconcile.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.reconcileAll(ctx, "scheduled")
-		}
-	}
+	servicekit.Schedule(ctx, s.cfg.Reconcile.OnStart, s.cfg.Reconcile.Interval, s.reconcileAll)
 }
 
 func (s *Service) reconcileAll(ctx context.Context, why string) {

@@ -15,6 +15,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
@@ -52,7 +53,7 @@ func newHarness(t *testing.T, cfg Config, run bool) *harness {
 	h.bus = srv.Open(t)
 	var err error
 	h.svc, err = New(context.Background(), cfg, h.bus, map[string]Directory{"prod": h.dir},
-		map[string]Database{"hr": h.db}, servicekit.WithLogger(testLogger(t)), servicekit.WithAuditWriter(h.audit))
+		map[string]Database{"hr": h.db}, servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(h.audit))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -404,201 +404,278 @@ func occurredAt(raw json.RawMessage) *timestamppb.Timestamp {
 }
 
 // identityEvents maps one classified identity event to canonical events: one,
-// or several for a group update that changed members.
+// or several for a group update that changed members. It reads the fields
+// that name what changed, makes the events for the event's kind, and checks
+// that every event id can be a message id.
 func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv1.IdentityEvent, *parseError) {
-	r := &fieldReader{}
-	d := &e.details
-	dp := e.at("data.additionalDetails")
-	at := func(field string) loc { return loc{dp, field} }
-
-	primary := &iamflowv1.Resource{
-		Id:   r.str(d.AdminResourceID, at("adminResourceId")),
-		Name: r.str(d.AdminResourceName, at("adminResourceName")),
-		Ocid: r.str(d.AdminResourceOcid, at("adminResourceOcid")),
+	f, perr := readIdentityFields(e)
+	if perr != nil {
+		return nil, perr
 	}
-	primaryType := r.str(d.AdminResourceType, at("adminResourceType"))
-	ref := &iamflowv1.Resource{
-		Id:   r.str(d.AdminRefResourceID, at("adminRefResourceId")),
-		Name: r.str(d.AdminRefResourceName, at("adminRefResourceName")),
-		Ocid: r.str(d.AdminRefResourceOcid, at("adminRefResourceOcid")),
+	mk := eventMaker{now: p.now, e: e, f: f, baseID: e.eventID(), occurred: occurredAt(e.timeRaw)}
+	var out []*iamflowv1.IdentityEvent
+	switch c.kind {
+	case iamflowv1.Kind_KIND_USER, iamflowv1.Kind_KIND_GROUP:
+		out, perr = f.resourceEvents(mk, c)
+	case iamflowv1.Kind_KIND_MEMBERSHIP:
+		out, perr = f.membershipEvents(mk, c)
 	}
-	refType := r.str(d.AdminRefResourceType, at("adminRefResourceType"))
-	legacyUser := r.str(d.UserID, at("userId"))
-	legacyGroup := r.str(d.GroupID, at("groupId"))
+	if perr != nil {
+		return nil, perr
+	}
+	if perr := checkEventIDs(e, out); perr != nil {
+		return nil, perr
+	}
+	return out, nil
+}
 
-	actor := &iamflowv1.Actor{
-		Id:   firstSet(r.str(d.ActorID, at("actorId")), r.str(d.ActorOcid, at("actorOcid"))),
-		Name: firstSet(r.str(d.ActorName, at("actorName")), r.str(d.ActorDisplayName, at("actorDisplayName"))),
-		Type: r.str(d.ActorType, at("actorType")),
+// identityFields are what an identity event's data.additionalDetails (and
+// data) say: the resource changed and the one it refers to, the legacy
+// OCIDs, who changed it, in which domain, and the values added and removed.
+type identityFields struct {
+	r  *fieldReader // the first error reading any field
+	dp string       // the path of data.additionalDetails
+
+	primary, ref            *iamflowv1.Resource
+	primaryType, refType    string
+	legacyUser, legacyGroup string
+	actor                   *iamflowv1.Actor // nil when nothing names the actor
+
+	domainName, domainID, domainURL string
+	added, removed                  map[string]json.RawMessage
+	dataResID, dataResName          string
+}
+
+// at is the location of a field of data.additionalDetails.
+func (f *identityFields) at(field string) loc { return loc{f.dp, field} }
+
+// readIdentityFields reads an identity event's fields, in the order their
+// errors are reported.
+func readIdentityFields(e *ociEntry) (*identityFields, *parseError) {
+	f := &identityFields{r: &fieldReader{}, dp: e.at("data.additionalDetails")}
+	r, d := f.r, &e.details
+	f.primary = &iamflowv1.Resource{
+		Id:   r.str(d.AdminResourceID, f.at("adminResourceId")),
+		Name: r.str(d.AdminResourceName, f.at("adminResourceName")),
+		Ocid: r.str(d.AdminResourceOcid, f.at("adminResourceOcid")),
+	}
+	f.primaryType = r.str(d.AdminResourceType, f.at("adminResourceType"))
+	f.ref = &iamflowv1.Resource{
+		Id:   r.str(d.AdminRefResourceID, f.at("adminRefResourceId")),
+		Name: r.str(d.AdminRefResourceName, f.at("adminRefResourceName")),
+		Ocid: r.str(d.AdminRefResourceOcid, f.at("adminRefResourceOcid")),
+	}
+	f.refType = r.str(d.AdminRefResourceType, f.at("adminRefResourceType"))
+	f.legacyUser = r.str(d.UserID, f.at("userId"))
+	f.legacyGroup = r.str(d.GroupID, f.at("groupId"))
+	if perr := f.readActor(e); perr != nil {
+		return nil, perr
+	}
+	f.readDomain(e)
+	f.dataResID = r.str(e.data.ResourceID, loc{e.path, "data.resourceId"})
+	f.dataResName = r.str(e.data.ResourceName, loc{e.path, "data.resourceName"})
+	if r.err != nil {
+		return nil, r.err
+	}
+	if f.actor.Id == "" && f.actor.Name == "" && f.actor.Type == "" {
+		f.actor = nil
+	}
+	return f, nil
+}
+
+// readActor reads who made the change: additionalDetails' actor fields,
+// then the audit record's data.identity for what they leave out.
+func (f *identityFields) readActor(e *ociEntry) *parseError {
+	r, d := f.r, &e.details
+	f.actor = &iamflowv1.Actor{
+		Id:   firstSet(r.str(d.ActorID, f.at("actorId")), r.str(d.ActorOcid, f.at("actorOcid"))),
+		Name: firstSet(r.str(d.ActorName, f.at("actorName")), r.str(d.ActorDisplayName, f.at("actorDisplayName"))),
+		Type: r.str(d.ActorType, f.at("actorType")),
 	}
 	switch k := jsonKindOf(e.data.Identity); k {
 	case kindAbsent, kindNull:
 	case kindObject:
 		var id auditIdentity
 		if err := json.Unmarshal(e.data.Identity, &id); err != nil {
-			return nil, jsonError(e.at("data.identity"), err)
+			return jsonError(e.at("data.identity"), err)
 		}
-		if actor.Id == "" {
-			actor.Id = r.str(id.PrincipalID, loc{e.path, "data.identity.principalId"})
+		if f.actor.Id == "" {
+			f.actor.Id = r.str(id.PrincipalID, loc{e.path, "data.identity.principalId"})
 		}
-		if actor.Name == "" {
-			actor.Name = r.str(id.PrincipalName, loc{e.path, "data.identity.principalName"})
+		if f.actor.Name == "" {
+			f.actor.Name = r.str(id.PrincipalName, loc{e.path, "data.identity.principalName"})
 		}
 	default:
-		return nil, newParseError(codeWrongType, e.at("data.identity"), "identity is %s, want an object", k)
+		return newParseError(codeWrongType, e.at("data.identity"), "identity is %s, want an object", k)
 	}
+	return nil
+}
 
-	domainName := firstSet(r.str(d.DomainName, at("domainName")), r.str(d.DomainDisplayName, at("domainDisplayName")))
-	domainID := r.str(d.DomainID, at("domainId"))
-	domainURL := r.str(d.DomainURL, at("domainUrl"))
-	if o := urlOrigin(domainURL); o != "" {
-		domainURL = o
+// readDomain reads the domain the change was made in and the values added
+// and removed; the domain's URL, when not given, is the origin of a value's
+// meta.location.
+func (f *identityFields) readDomain(e *ociEntry) {
+	r, d := f.r, &e.details
+	f.domainName = firstSet(r.str(d.DomainName, f.at("domainName")), r.str(d.DomainDisplayName, f.at("domainDisplayName")))
+	f.domainID = r.str(d.DomainID, f.at("domainId"))
+	f.domainURL = r.str(d.DomainURL, f.at("domainUrl"))
+	if o := urlOrigin(f.domainURL); o != "" {
+		f.domainURL = o
 	}
+	f.added = r.values(d.AdminValuesAdded, f.at("adminValuesAdded"))
+	f.removed = r.values(d.AdminValuesRemoved, f.at("adminValuesRemoved"))
+	if f.domainURL == "" {
+		f.domainURL = firstSet(metaLocationOrigin(f.added), metaLocationOrigin(f.removed))
+	}
+}
 
-	added := r.values(d.AdminValuesAdded, at("adminValuesAdded"))
-	removed := r.values(d.AdminValuesRemoved, at("adminValuesRemoved"))
-	if domainURL == "" {
-		domainURL = firstSet(metaLocationOrigin(added), metaLocationOrigin(removed))
-	}
-	dataResID := r.str(e.data.ResourceID, loc{e.path, "data.resourceId"})
-	dataResName := r.str(e.data.ResourceName, loc{e.path, "data.resourceName"})
-	if r.err != nil {
-		return nil, r.err
-	}
+// eventMaker makes the canonical events of one OCI entry: what they share
+// (the entry's ids, domain, actor and times) and what each adds.
+type eventMaker struct {
+	now      time.Time
+	e        *ociEntry
+	f        *identityFields
+	baseID   string
+	occurred *timestamppb.Timestamp
+}
 
-	baseID := e.eventID()
-	occurred := occurredAt(e.timeRaw)
-	if actor.Id == "" && actor.Name == "" && actor.Type == "" {
-		actor = nil
+// event is one canonical event of the entry.
+func (m eventMaker) event(ka kindAction, id string, res, related *iamflowv1.Resource, attrs []string) *iamflowv1.IdentityEvent {
+	ev := &iamflowv1.IdentityEvent{
+		Id:                id,
+		Type:              event.Type(ka.kind, ka.action),
+		Kind:              ka.kind,
+		Action:            ka.action,
+		Resource:          res,
+		Related:           related,
+		ReceivedAt:        timestamppb.New(m.now),
+		OciEventType:      m.e.eventType,
+		OciAuditEventId:   m.e.auditEventID,
+		OciDomainName:     m.f.domainName,
+		OciDomainId:       m.f.domainID,
+		OciDomainUrl:      m.f.domainURL,
+		Source:            m.e.source,
+		ChangedAttributes: attrs,
 	}
-	newEvent := func(ka kindAction, id string, res, related *iamflowv1.Resource, attrs []string) *iamflowv1.IdentityEvent {
-		ev := &iamflowv1.IdentityEvent{
-			Id:                id,
-			Type:              event.Type(ka.kind, ka.action),
-			Kind:              ka.kind,
-			Action:            ka.action,
-			Resource:          res,
-			Related:           related,
-			ReceivedAt:        timestamppb.New(p.now),
-			OciEventType:      e.eventType,
-			OciAuditEventId:   e.auditEventID,
-			OciDomainName:     domainName,
-			OciDomainId:       domainID,
-			OciDomainUrl:      domainURL,
-			Source:            e.source,
-			ChangedAttributes: attrs,
-		}
-		if actor != nil {
-			ev.Actor = &iamflowv1.Actor{Id: actor.Id, Name: actor.Name, Type: actor.Type}
-		}
-		if occurred != nil {
-			ev.OccurredAt = &timestamppb.Timestamp{Seconds: occurred.Seconds, Nanos: occurred.Nanos}
-		}
-		return ev
+	if a := m.f.actor; a != nil {
+		ev.Actor = &iamflowv1.Actor{Id: a.Id, Name: a.Name, Type: a.Type}
 	}
-	clone := func(r *iamflowv1.Resource) *iamflowv1.Resource {
-		return &iamflowv1.Resource{Id: r.Id, Ocid: r.Ocid, Name: r.Name, Type: r.Type}
+	if m.occurred != nil {
+		ev.OccurredAt = &timestamppb.Timestamp{Seconds: m.occurred.Seconds, Nanos: m.occurred.Nanos}
 	}
-	what := event.Type(c.kind, c.action)
+	return ev
+}
 
+// cloneResource is a copy of r, for events that must not share it.
+func cloneResource(r *iamflowv1.Resource) *iamflowv1.Resource {
+	return &iamflowv1.Resource{Id: r.Id, Ocid: r.Ocid, Name: r.Name, Type: r.Type}
+}
+
+// resourceEvents are the events of a user or group change. A group update
+// that changed members is, for iamflow, one membership change per member,
+// plus a group update only if some other attribute changed too.
+func (f *identityFields) resourceEvents(mk eventMaker, c classification) ([]*iamflowv1.IdentityEvent, *parseError) {
+	res := f.primary
+	legacy, ocidKind := f.legacyUser, "user"
+	res.Type = "User"
+	if c.kind == iamflowv1.Kind_KIND_GROUP {
+		legacy, ocidKind, res.Type = f.legacyGroup, "group", "Group"
+	}
+	// Fall back, field by field, to the legacy OCID and to data.resourceId
+	// and data.resourceName.
+	setRef(res, legacy, ocidKind)
+	setRef(res, f.dataResID, ocidKind)
+	if res.Name == "" {
+		res.Name = f.dataResName
+	}
+	if emptyRes(res) {
+		noun := strings.ToLower(res.Type)
+		return nil, newParseError(codeMissingField, f.at("adminResourceId").String(),
+			"adminResourceId is missing: a %s event must name its %s (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or %sId, or data.resourceId or data.resourceName)",
+			event.Type(c.kind, c.action), noun, noun)
+	}
+	attrs := changedAttributes(f.added, f.removed)
+	if c.kindAction != kaGroupUpdated {
+		return []*iamflowv1.IdentityEvent{mk.event(c.kindAction, mk.baseID, res, nil, attrs)}, nil
+	}
+	add := f.r.members(f.added, f.at("adminValuesAdded"))
+	rem := f.r.members(f.removed, f.at("adminValuesRemoved"))
+	if f.r.err != nil {
+		return nil, f.r.err
+	}
 	var out []*iamflowv1.IdentityEvent
-	switch c.kind {
-	case iamflowv1.Kind_KIND_USER, iamflowv1.Kind_KIND_GROUP:
-		res := primary
-		legacy, ocidKind := legacyUser, "user"
-		res.Type = "User"
-		if c.kind == iamflowv1.Kind_KIND_GROUP {
-			legacy, ocidKind, res.Type = legacyGroup, "group", "Group"
-		}
-		// Fall back, field by field, to the legacy OCID and to data.resourceId
-		// and data.resourceName.
-		setRef(res, legacy, ocidKind)
-		setRef(res, dataResID, ocidKind)
-		if res.Name == "" {
-			res.Name = dataResName
-		}
-		if emptyRes(res) {
-			noun := strings.ToLower(res.Type)
-			return nil, newParseError(codeMissingField, at("adminResourceId").String(),
-				"adminResourceId is missing: a %s event must name its %s (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or %sId, or data.resourceId or data.resourceName)",
-				what, noun, noun)
-		}
-		attrs := changedAttributes(added, removed)
-		if c.kindAction != kaGroupUpdated {
-			out = append(out, newEvent(c.kindAction, baseID, res, nil, attrs))
-			break
-		}
-		// A group update that changed members is, for iamflow, one
-		// membership change per member, plus a group update only if some
-		// other attribute changed too.
-		add := r.members(added, at("adminValuesAdded"))
-		rem := r.members(removed, at("adminValuesRemoved"))
-		if r.err != nil {
-			return nil, r.err
-		}
-		if len(add)+len(rem) == 0 || len(attrs) > 0 {
-			out = append(out, newEvent(kaGroupUpdated, baseID, res, nil, attrs))
-		}
-		for _, m := range add {
-			out = append(out, newEvent(kaMemberAdded, baseID+"/member_added/"+m.key, clone(res), m.res, nil))
-		}
-		for _, m := range rem {
-			out = append(out, newEvent(kaMemberRemoved, baseID+"/member_removed/"+m.key, clone(res), m.res, nil))
-		}
-
-	case iamflowv1.Kind_KIND_MEMBERSHIP:
-		group, user := primary, ref
-		if strings.EqualFold(primaryType, "User") && strings.EqualFold(refType, "Group") {
-			group, user = user, group
-		}
-		group.Type, user.Type = "Group", "User"
-		setRef(group, legacyGroup, "group")
-		setRef(user, legacyUser, "user")
-		if isOCID(dataResID) {
-			// Only a group OCID: data.resourceId of a membership event may
-			// also name the membership itself (ocid1.groupmembership...).
-			setRef(group, dataResID, "group")
-		}
-		if emptyRes(group) {
-			return nil, newParseError(codeMissingField, at("adminResourceId").String(),
-				"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", what)
-		}
-		if !emptyRes(user) {
-			out = append(out, newEvent(c.kindAction, baseID, group, user, nil))
-			break
-		}
-		// No adminRefResource: the members list of the change, if any.
-		vals, valsField, token := added, "adminValuesAdded", "/member_added/"
-		if c.kindAction == kaMemberRemoved {
-			vals, valsField, token = removed, "adminValuesRemoved", "/member_removed/"
-		}
-		ms := r.members(vals, at(valsField))
-		if r.err != nil {
-			return nil, r.err
-		}
-		if len(ms) == 0 {
-			return nil, newParseError(codeMissingField, at("adminRefResourceId").String(),
-				"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", what, valsField)
-		}
-		if len(ms) == 1 {
-			out = append(out, newEvent(c.kindAction, baseID, group, ms[0].res, nil))
-			break
-		}
-		for _, m := range ms {
-			out = append(out, newEvent(c.kindAction, baseID+token+m.key, clone(group), m.res, nil))
-		}
+	if len(add)+len(rem) == 0 || len(attrs) > 0 {
+		out = append(out, mk.event(kaGroupUpdated, mk.baseID, res, nil, attrs))
 	}
+	for _, m := range add {
+		out = append(out, mk.event(kaMemberAdded, mk.baseID+"/member_added/"+m.key, cloneResource(res), m.res, nil))
+	}
+	for _, m := range rem {
+		out = append(out, mk.event(kaMemberRemoved, mk.baseID+"/member_removed/"+m.key, cloneResource(res), m.res, nil))
+	}
+	return out, nil
+}
 
+// membershipEvents are the events of a membership change: the group and
+// the user it names, or, when it names no user, one event per member in
+// the values added or removed.
+func (f *identityFields) membershipEvents(mk eventMaker, c classification) ([]*iamflowv1.IdentityEvent, *parseError) {
+	what := event.Type(c.kind, c.action)
+	group, user := f.primary, f.ref
+	if strings.EqualFold(f.primaryType, "User") && strings.EqualFold(f.refType, "Group") {
+		group, user = user, group
+	}
+	group.Type, user.Type = "Group", "User"
+	setRef(group, f.legacyGroup, "group")
+	setRef(user, f.legacyUser, "user")
+	if isOCID(f.dataResID) {
+		// Only a group OCID: data.resourceId of a membership event may
+		// also name the membership itself (ocid1.groupmembership...).
+		setRef(group, f.dataResID, "group")
+	}
+	if emptyRes(group) {
+		return nil, newParseError(codeMissingField, f.at("adminResourceId").String(),
+			"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", what)
+	}
+	if !emptyRes(user) {
+		return []*iamflowv1.IdentityEvent{mk.event(c.kindAction, mk.baseID, group, user, nil)}, nil
+	}
+	// No adminRefResource: the members list of the change, if any.
+	vals, valsField, token := f.added, "adminValuesAdded", "/member_added/"
+	if c.kindAction == kaMemberRemoved {
+		vals, valsField, token = f.removed, "adminValuesRemoved", "/member_removed/"
+	}
+	ms := f.r.members(vals, f.at(valsField))
+	if f.r.err != nil {
+		return nil, f.r.err
+	}
+	if len(ms) == 0 {
+		return nil, newParseError(codeMissingField, f.at("adminRefResourceId").String(),
+			"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", what, valsField)
+	}
+	if len(ms) == 1 {
+		return []*iamflowv1.IdentityEvent{mk.event(c.kindAction, mk.baseID, group, ms[0].res, nil)}, nil
+	}
+	out := make([]*iamflowv1.IdentityEvent, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, mk.event(c.kindAction, mk.baseID+token+m.key, cloneResource(group), m.res, nil))
+	}
+	return out, nil
+}
+
+// checkEventIDs refuses an entry whose event ids contain a control
+// character: they cannot be message ids.
+func checkEventIDs(e *ociEntry, out []*iamflowv1.IdentityEvent) *parseError {
 	for _, ev := range out {
 		if i := strings.IndexFunc(ev.Id, isControlRune); i >= 0 {
 			field := e.idField
 			if field == "" {
 				field = "id"
 			}
-			return nil, newParseError(codeWrongType, e.at(field), "%s gives event id %q, which contains a control character and cannot be a message id", field, ev.Id)
+			return newParseError(codeWrongType, e.at(field), "%s gives event id %q, which contains a control character and cannot be a message id", field, ev.Id)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func isControlRune(r rune) bool { return r < 0x20 || r == 0x7f }

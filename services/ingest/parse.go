@@ -384,10 +384,39 @@ func (p *batchParser) wrapped(outer *rawEnvelope, path string, src iamflowv1.Sou
 // the batch.
 func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamflowv1.Source) *parseError {
 	e := &ociEntry{path: path, raw: raw, source: src}
-	var err *parseError
+	if err := e.readHeader(env); err != nil {
+		return err
+	}
+	if err := e.readData(env); err != nil {
+		return err
+	}
+	if e.eventType == "" && e.auditEventID == "" && e.eventName == "" {
+		field := "eventType"
+		if !env.isEvents01() {
+			field = "type"
+		}
+		return newParseError(codeMissingField, e.at(field), "%s is missing (and there is no data.eventName or data.additionalDetails.eventId): cannot tell what the event is", field)
+	}
 
-	// Type, id and time: the CloudEvents 0.1 names first when the object is
-	// an Events envelope, the 1.0 names first otherwise.
+	c := classify(e.eventType, e.auditEventID, e.eventName)
+	if !c.ok {
+		p.batch.Unknown = append(p.batch.Unknown, Unknown{ID: e.eventID(), Type: c.unknownType})
+		return nil
+	}
+	evs, err := p.identityEvents(e, c)
+	if err != nil {
+		return err
+	}
+	p.batch.Events = append(p.batch.Events, evs...)
+	return nil
+}
+
+// readHeader reads the event's type, id and time: the CloudEvents 0.1
+// names first when the object is an Events envelope, the 1.0 names first
+// otherwise; the first one set wins.
+func (e *ociEntry) readHeader(env *rawEnvelope) *parseError {
+	path := e.path
+	var err *parseError
 	typeNames := [2]string{"eventType", "type"}
 	types := [2]json.RawMessage{env.EventType, env.Type}
 	idNames := [3]string{"eventID", "eventId", "id"}
@@ -430,15 +459,20 @@ func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamfl
 			break
 		}
 	}
+	return nil
+}
 
-	// data and data.additionalDetails, objects (or absent/null) in every
-	// event, were decoded with the envelope.
+// readData takes data and data.additionalDetails, objects (or absent/null)
+// in every event, decoded with the envelope, and reads the names an audit
+// record gives the event (data.eventName, additionalDetails.eventId).
+func (e *ociEntry) readData(env *rawEnvelope) *parseError {
 	if env.Data != nil {
 		e.data = *env.Data
 		if e.data.AdditionalDetails != nil {
 			e.details = *e.data.AdditionalDetails
 		}
 	}
+	var err *parseError
 	if e.eventName, err = getString(e.data.EventName, loc{e.path, "data.eventName"}); err != nil {
 		return err
 	}
@@ -446,25 +480,6 @@ func (p *batchParser) event(raw []byte, env *rawEnvelope, path string, src iamfl
 		return err
 	}
 	e.auditEventID = strings.TrimSpace(e.auditEventID)
-
-	if e.eventType == "" && e.auditEventID == "" && e.eventName == "" {
-		field := "eventType"
-		if !env.isEvents01() {
-			field = "type"
-		}
-		return newParseError(codeMissingField, e.at(field), "%s is missing (and there is no data.eventName or data.additionalDetails.eventId): cannot tell what the event is", field)
-	}
-
-	c := classify(e.eventType, e.auditEventID, e.eventName)
-	if !c.ok {
-		p.batch.Unknown = append(p.batch.Unknown, Unknown{ID: e.eventID(), Type: c.unknownType})
-		return nil
-	}
-	evs, err := p.identityEvents(e, c)
-	if err != nil {
-		return err
-	}
-	p.batch.Events = append(p.batch.Events, evs...)
 	return nil
 }
 

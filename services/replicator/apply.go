@@ -127,35 +127,11 @@ func (d *direction) applyOne(ctx context.Context, a planner.Action, res *applied
 	scope := d.scope(a.Entity)
 	switch a.Kind {
 	case planner.ActCreateUser:
-		var u identitydomains.User
-		u, rc, err = d.tgt.CreateUser(ctx, a.User.SDKUser())
-		if refusal(err) {
-			u, rc, err = d.createUserPiecewise(ctx, *a.User, res)
-		}
-		if err == nil {
-			err = d.remember(ctx, scope, a.SourceID, str(u.Id), originOf(rc, str(u.ExternalId), a.SourceID), res)
-			res.noteUser(u)
-		}
+		rc, err = d.createUser(ctx, scope, a, res)
 	case planner.ActCreateGroup:
-		var g identitydomains.Group
-		g, rc, err = d.tgt.CreateGroup(ctx, a.Group.SDKGroup())
-		if refusal(err) && a.Group.Description != "" {
-			g, rc, err = d.createGroupPiecewise(ctx, *a.Group, res)
-		}
-		if err == nil {
-			err = d.remember(ctx, scope, a.SourceID, str(g.Id), originOf(rc, str(g.ExternalId), a.SourceID), res)
-		}
+		rc, err = d.createGroup(ctx, scope, a, res)
 	case planner.ActAdopt:
-		if len(a.Ops) > 0 {
-			if a.Entity == planner.KindUser {
-				_, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...)
-			} else {
-				_, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...)
-			}
-		}
-		if err == nil {
-			err = d.remember(ctx, scope, a.SourceID, a.TargetID, planner.OriginAdopted, res)
-		}
+		rc, err = d.adopt(ctx, scope, a, res)
 	case planner.ActUpdateUser:
 		var u identitydomains.User
 		if u, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
@@ -186,6 +162,53 @@ func (d *direction) applyOne(ctx context.Context, a planner.Action, res *applied
 		}
 	default:
 		err = fmt.Errorf("unknown action kind %q", a.Kind)
+	}
+	return rc, err
+}
+
+// createUser creates the user in the target (piece by piece when the
+// target refuses the whole) and records its mapping.
+func (d *direction) createUser(ctx context.Context, sc scope, a planner.Action, res *applied) (identitydomain.Receipt, error) {
+	u, rc, err := d.tgt.CreateUser(ctx, a.User.SDKUser())
+	if refusal(err) {
+		u, rc, err = d.createUserPiecewise(ctx, *a.User, res)
+	}
+	if err == nil {
+		err = d.remember(ctx, sc, a.SourceID, str(u.Id), originOf(rc, str(u.ExternalId), a.SourceID), res)
+		res.noteUser(u)
+	}
+	return rc, err
+}
+
+// createGroup creates the group in the target (without its description
+// first when the target refuses it) and records its mapping.
+func (d *direction) createGroup(ctx context.Context, sc scope, a planner.Action, res *applied) (identitydomain.Receipt, error) {
+	g, rc, err := d.tgt.CreateGroup(ctx, a.Group.SDKGroup())
+	if refusal(err) && a.Group.Description != "" {
+		g, rc, err = d.createGroupPiecewise(ctx, *a.Group, res)
+	}
+	if err == nil {
+		err = d.remember(ctx, sc, a.SourceID, str(g.Id), originOf(rc, str(g.ExternalId), a.SourceID), res)
+	}
+	return rc, err
+}
+
+// adopt brings a matched target object in line, if it differs, and records
+// it as adopted.
+func (d *direction) adopt(ctx context.Context, sc scope, a planner.Action, res *applied) (identitydomain.Receipt, error) {
+	var (
+		rc  identitydomain.Receipt
+		err error
+	)
+	if len(a.Ops) > 0 {
+		if a.Entity == planner.KindUser {
+			_, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...)
+		} else {
+			_, rc, err = d.tgt.PatchGroup(ctx, a.TargetID, "", a.Ops...)
+		}
+	}
+	if err == nil {
+		err = d.remember(ctx, sc, a.SourceID, a.TargetID, planner.OriginAdopted, res)
 	}
 	return rc, err
 }

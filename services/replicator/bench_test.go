@@ -12,6 +12,7 @@ import (
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
@@ -179,14 +180,14 @@ func BenchmarkFullReconcile(b *testing.B) {
 			b.Logf("%s: %v in %v, actions %v", phase, reps[0].GetSourceUsers(), took.Round(time.Millisecond), reps[0].GetActions())
 		}
 		// The same in-sync reconcile at the Free tier's limits.
-		limited := newClient(b, src.emu, iamflowClientID, iamflowSecret, true)
-		limitedT := newClient(b, tgt.emu, iamflowClientID, iamflowSecret, true)
+		limited := newClient(b, src.emu, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, true)
+		limitedT := newClient(b, tgt.emu, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, true)
 		for _, s := range []*site{src, tgt} {
 			if err := s.emu.SetRateLimits(emu.TierFree, emu.Limits{}); err != nil {
 				b.Fatal(err)
 			}
 		}
-		svc, err := New(ctx, p.cfg, p.bus, map[string]Domain{"src": limited, "tgt": limitedT}, servicekit.WithLogger(testLogger(b)))
+		svc, err := New(ctx, p.cfg, p.bus, map[string]Domain{"src": limited, "tgt": limitedT}, servicekit.WithLogger(pipelinetest.Logger(b)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
@@ -34,7 +35,7 @@ func BenchmarkFullReconcileMemory(b *testing.B) {
 		b.Fatalf("build iamflow: %v\n%s", err, out)
 	}
 	secretFile := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secretFile, []byte(iamflowSecret), 0o600); err != nil {
+	if err := os.WriteFile(secretFile, []byte(pipelinetest.IamflowSecret), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	for range b.N {
@@ -45,9 +46,9 @@ func BenchmarkFullReconcileMemory(b *testing.B) {
 		bs := srv.Open(b)
 		clients := map[string]Domain{}
 		for name, url := range map[string]string{"src": srcURL, "tgt": tgtURL} {
-			clients[name] = newClientURL(b, name, url, iamflowClientID, iamflowSecret, false)
+			clients[name] = newClientURL(b, name, url, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false)
 		}
-		svc, err := New(context.Background(), config(link("hub", "src", "tgt")), bs, clients, servicekit.WithLogger(testLogger(b)))
+		svc, err := New(context.Background(), config(link("hub", "src", "tgt")), bs, clients, servicekit.WithLogger(pipelinetest.Logger(b)))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -85,7 +86,7 @@ func BenchmarkFullReconcileMemory(b *testing.B) {
 func startEmulatorProcess(b *testing.B, bin, secretFile, name, gen string) string {
 	b.Helper()
 	args := []string{"emulate", "identity-domain", "--addr", "127.0.0.1:0", "--tier", "unlimited",
-		"--client-id", iamflowClientID, "--client-secret", "file:" + secretFile}
+		"--client-id", pipelinetest.IamflowClientID, "--client-secret", "file:" + secretFile}
 	if gen != "" {
 		args = append(args, "--generate", gen)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -98,115 +99,160 @@ func (d *direction) fullReconcile(ctx context.Context, dryRun bool) (*iamflowv1.
 	return rp.r, nil
 }
 
-func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) error {
-	var buf auditBuf
-	defer d.flush(context.WithoutCancel(ctx), &buf)
-	c := cause{reconcile: "reconcile"}
-	// Every plan is made from the listings read from now on: one already
-	// reconciled from a newer read (by its event) is not applied.
-	readAt := d.now()
-	var mu sync.Mutex // guards rp, deletions and the index's maps while workers run
-	run := func(p planner.Plan) error {
-		if dryRun {
-			p.DryRun = true
-		}
-		mu.Lock()
-		rp.add(p)
-		mu.Unlock()
-		if p.DryRun {
-			return nil
-		}
-		// Skips are counted in the report, not audited: a reconcile would
-		// otherwise record every out-of-scope object every time.
-		p.Actions = slices.DeleteFunc(slices.Clone(p.Actions), func(a planner.Action) bool { return a.Kind == planner.ActSkip })
-		if len(p.Actions) == 0 {
-			return nil
-		}
-		_, stale, err := d.applyListed(ctx, p, c, &buf, readAt)
-		if stale {
-			mu.Lock()
-			rp.r.Actions[actionStale]++
-			mu.Unlock()
-		}
-		return err
-	}
-	// runEach applies the actions of a plan one by one (deletions, judged
-	// together by the guard, but each fenced on its own).
-	runEach := func(p planner.Plan) error {
-		if dryRun || p.DryRun {
-			return run(p)
-		}
-		mu.Lock()
-		rp.add(p)
-		mu.Unlock()
-		var errs []error
-		for _, a := range p.Actions {
-			if a.Kind == planner.ActSkip || a.Held {
-				continue
-			}
-			one := p
-			one.Actions = []planner.Action{a}
-			_, stale, err := d.applyListed(ctx, one, c, &buf, readAt)
-			if stale {
-				mu.Lock()
-				rp.r.Actions[actionStale]++
-				mu.Unlock()
-			}
-			errs = append(errs, err)
-		}
-		for _, a := range p.Actions {
-			if a.Held {
-				d.record(ctx, &buf, p, a, c, outcomeOf(a, false), "")
-			}
-		}
-		return errors.Join(errs...)
-	}
-	var deletions planner.Plan
-	deletions.Link, deletions.Source, deletions.Target, deletions.DryRun = d.link.Name, d.source, d.target, dryRun || d.link.DryRun
-	split := func(p planner.Plan) planner.Plan {
-		keep := p
-		keep.Actions = nil
-		mu.Lock()
-		defer mu.Unlock()
-		for _, a := range p.Actions {
-			if a.IsDeletion() {
-				deletions.Actions = append(deletions.Actions, a)
-			} else {
-				keep.Actions = append(keep.Actions, a)
-			}
-		}
-		return keep
-	}
+// fullRun is one full reconcile under way: what its steps share. Users
+// and groups are planned by reconcileWorkers workers at once; mu guards
+// the report, the deletions and the index's maps while they run.
+type fullRun struct {
+	d        *direction
+	rp       *report
+	dryRun   bool
+	c        cause
+	buf      auditBuf
+	readAt   time.Time // every plan is made from the listings read from now on
+	declares planner.Declares
+	ix       *fullIndex
 
-	dc := d.declares(ctx)
+	mu        sync.Mutex
+	deletions planner.Plan // every deletion, judged together at the end
+}
+
+// groupIndex is what the group pass reads: the groups of both sides, the
+// target's by name and by externalId for matching, and the group mappings.
+type groupIndex struct {
+	src, tgt      map[string]*planner.GroupState
+	byName, byExt map[string]*planner.GroupState
+	maps          map[string]planner.Mapping
+}
+
+// reconcileAll runs a full reconcile's steps in order: index the users,
+// plan and apply every user, plan the deletions of users the source no
+// longer has, then the same for groups with their members, and last the
+// deletions, judged together by the mass-deletion guard.
+func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) error {
+	fr := &fullRun{d: d, rp: rp, dryRun: dryRun, c: cause{reconcile: "reconcile"}}
+	defer d.flush(context.WithoutCancel(ctx), &fr.buf)
+	// A plan for an object already reconciled from a newer read (by its
+	// event) is not applied.
+	fr.readAt = d.now()
+	fr.deletions.Link, fr.deletions.Source, fr.deletions.Target, fr.deletions.DryRun = d.link.Name, d.source, d.target, dryRun || d.link.DryRun
+	fr.declares = d.declares(ctx)
 	ix, err := d.indexUsers(ctx, rp)
 	if err != nil {
 		return err
 	}
-	// Users, reconcileWorkers at a time (the client's rate limits pace them).
+	fr.ix = ix
+	if err := fr.users(ctx); err != nil {
+		return err
+	}
+	if err := fr.goneUsers(); err != nil {
+		return err
+	}
+	gx, err := fr.indexGroups(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fr.groups(ctx, gx); err != nil {
+		return err
+	}
+	if err := fr.goneGroups(gx); err != nil {
+		return err
+	}
+	return fr.deleteTogether(ctx, len(ix.tgtUsers)+len(gx.tgt))
+}
+
+// apply counts a plan in the report and, outside dry runs, applies its
+// actions but the skips, fenced against newer reads.
+func (fr *fullRun) apply(ctx context.Context, p planner.Plan) error {
+	if fr.dryRun {
+		p.DryRun = true
+	}
+	fr.mu.Lock()
+	fr.rp.add(p)
+	fr.mu.Unlock()
+	if p.DryRun {
+		return nil
+	}
+	// Skips are counted in the report, not audited: a reconcile would
+	// otherwise record every out-of-scope object every time.
+	p.Actions = slices.DeleteFunc(slices.Clone(p.Actions), func(a planner.Action) bool { return a.Kind == planner.ActSkip })
+	if len(p.Actions) == 0 {
+		return nil
+	}
+	return fr.applyListed(ctx, p)
+}
+
+// applyListed applies a plan made from the listings and counts it in the
+// report when a newer read made it stale.
+func (fr *fullRun) applyListed(ctx context.Context, p planner.Plan) error {
+	_, stale, err := fr.d.applyListed(ctx, p, fr.c, &fr.buf, fr.readAt)
+	if stale {
+		fr.mu.Lock()
+		fr.rp.r.Actions[actionStale]++
+		fr.mu.Unlock()
+	}
+	return err
+}
+
+// applyEach applies the actions of a plan one by one: the deletions,
+// judged together by the guard, but each fenced on its own. Held actions
+// are audited, not applied.
+func (fr *fullRun) applyEach(ctx context.Context, p planner.Plan) error {
+	if fr.dryRun || p.DryRun {
+		return fr.apply(ctx, p)
+	}
+	fr.mu.Lock()
+	fr.rp.add(p)
+	fr.mu.Unlock()
+	var errs []error
+	for _, a := range p.Actions {
+		if a.Kind == planner.ActSkip || a.Held {
+			continue
+		}
+		one := p
+		one.Actions = []planner.Action{a}
+		errs = append(errs, fr.applyListed(ctx, one))
+	}
+	for _, a := range p.Actions {
+		if a.Held {
+			fr.d.record(ctx, &fr.buf, p, a, fr.c, outcomeOf(a, false), "")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setAside moves a plan's deletions to the run's deletions and returns
+// the rest of the plan.
+func (fr *fullRun) setAside(p planner.Plan) planner.Plan {
+	keep := p
+	keep.Actions = nil
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	for _, a := range p.Actions {
+		if a.IsDeletion() {
+			fr.deletions.Actions = append(fr.deletions.Actions, a)
+		} else {
+			keep.Actions = append(keep.Actions, a)
+		}
+	}
+	return keep
+}
+
+// users plans and applies every source user, reconcileWorkers at a time
+// (the client's rate limits pace them), noting in the index what each did
+// so the memberships find their users.
+func (fr *fullRun) users(ctx context.Context) error {
+	d, ix := fr.d, fr.ix
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(reconcileWorkers)
 	var seen atomic.Int64
-	inputs := make([]planner.UserInput, 0, len(ix.srcUsers)) // read before the workers write the index
-	for _, src := range ix.srcUsers {
-		in := planner.UserInput{Source: src, SourceComplete: true, Declares: dc}
-		if mp, ok := ix.userMaps[src.ID]; ok {
-			in.Mapping = &mp
-			in.Mapped = ix.tgtUsers[mp.TargetID]
-		}
-		if in.Mapped == nil {
-			in.Matched = ix.match(d.link.Match.User, *src)
-		}
-		inputs = append(inputs, in)
-	}
-	for _, in := range inputs {
+	for _, in := range fr.userInputs() {
 		g.Go(func() error {
 			p := d.rules.PlanUser(d.target, in)
-			if err := run(split(p)); err != nil {
+			if err := fr.apply(ctx, fr.setAside(p)); err != nil {
 				return err
 			}
 			for _, a := range p.Actions {
-				d.noteUser(gctx, ix, &mu, a, dryRun)
+				d.noteUser(gctx, ix, &fr.mu, a, fr.dryRun)
 			}
 			if n := seen.Add(1); n%1000 == 0 {
 				d.stats.setProgress("users %d/%d", n, len(ix.srcUsers))
@@ -214,10 +260,32 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	return g.Wait()
+}
+
+// userInputs is the planner's input for each source user, read before the
+// workers write the index.
+func (fr *fullRun) userInputs() []planner.UserInput {
+	ix := fr.ix
+	inputs := make([]planner.UserInput, 0, len(ix.srcUsers))
+	for _, src := range ix.srcUsers {
+		in := planner.UserInput{Source: src, SourceComplete: true, Declares: fr.declares}
+		if mp, ok := ix.userMaps[src.ID]; ok {
+			in.Mapping = &mp
+			in.Mapped = ix.tgtUsers[mp.TargetID]
+		}
+		if in.Mapped == nil {
+			in.Matched = ix.match(fr.d.link.Match.User, *src)
+		}
+		inputs = append(inputs, in)
 	}
-	// Mapped users the source no longer has.
+	return inputs
+}
+
+// goneUsers plans the deletions of mapped users the source no longer has.
+// A source that listed no users at all deletes nothing.
+func (fr *fullRun) goneUsers() error {
+	d, ix := fr.d, fr.ix
 	for sid, mp := range ix.userMaps {
 		if ix.srcUsers[sid] != nil || mp.TargetID == plannedID {
 			continue
@@ -225,47 +293,65 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		if len(ix.srcUsers) == 0 {
 			return fmt.Errorf("the source listed no users while %s has mapped users: nothing is deleted", d.name())
 		}
-		split(d.rules.PlanUser(d.target, planner.UserInput{SourceComplete: true, Mapping: &mp, Mapped: ix.tgtUsers[mp.TargetID]}))
+		fr.setAside(d.rules.PlanUser(d.target, planner.UserInput{SourceComplete: true, Mapping: &mp, Mapped: ix.tgtUsers[mp.TargetID]}))
 	}
+	return nil
+}
 
-	// Groups, with their members.
+// indexGroups lists the groups of both sides with their members and loads
+// the group mappings.
+func (fr *fullRun) indexGroups(ctx context.Context) (*groupIndex, error) {
+	d := fr.d
 	srcGroups, err := listGroups(ctx, d.src)
 	if err != nil {
-		return fmt.Errorf("list groups of %s: %w", d.source, err)
+		return nil, fmt.Errorf("list groups of %s: %w", d.source, err)
 	}
 	tgtGroups, err := listGroups(ctx, d.tgt)
 	if err != nil {
-		return fmt.Errorf("list groups of %s: %w", d.target, err)
+		return nil, fmt.Errorf("list groups of %s: %w", d.target, err)
 	}
-	rp.r.SourceGroups, rp.r.TargetGroups = int64(len(srcGroups)), int64(len(tgtGroups))
-	gByName, gByExt := map[string]*planner.GroupState{}, map[string]*planner.GroupState{}
+	fr.rp.r.SourceGroups, fr.rp.r.TargetGroups = int64(len(srcGroups)), int64(len(tgtGroups))
+	gx := &groupIndex{src: srcGroups, tgt: tgtGroups, byName: map[string]*planner.GroupState{}, byExt: map[string]*planner.GroupState{}}
 	for _, g := range tgtGroups {
-		gByName[strings.ToLower(g.DisplayName)] = g
+		gx.byName[strings.ToLower(g.DisplayName)] = g
 		if g.ExternalID != "" {
-			gByExt[g.ExternalID] = g
+			gx.byExt[g.ExternalID] = g
 		}
 	}
-	res := d.fullResolver(ix)
-	groupMaps, err := d.ids.all(ctx, d.scope(planner.KindGroup))
-	if err != nil {
-		return err
+	if gx.maps, err = d.ids.all(ctx, d.scope(planner.KindGroup)); err != nil {
+		return nil, err
 	}
-	g, gctx = errgroup.WithContext(ctx)
+	return gx, nil
+}
+
+// groupInput is the planner's input for a source group: its mapping, or
+// the target group it matches.
+func (fr *fullRun) groupInput(gx *groupIndex, id string, src *planner.GroupState) planner.GroupInput {
+	in := planner.GroupInput{Source: src, SourceComplete: true, Declares: fr.declares}
+	if mp, found := gx.maps[id]; found {
+		in.Mapping = &mp
+		in.Mapped = gx.tgt[mp.TargetID]
+	}
+	if in.Mapped == nil {
+		if fr.d.link.Match.Group == planner.MatchExternalID {
+			in.Matched = gx.byExt[id]
+		} else {
+			in.Matched = gx.byName[strings.ToLower(src.DisplayName)]
+		}
+	}
+	return in
+}
+
+// groups plans and applies every source group with its members,
+// reconcileWorkers at a time.
+func (fr *fullRun) groups(ctx context.Context, gx *groupIndex) error {
+	d := fr.d
+	res := d.fullResolver(fr.ix)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(reconcileWorkers)
-	seen.Store(0)
-	for id, src := range srcGroups {
-		in := planner.GroupInput{Source: src, SourceComplete: true, Declares: dc}
-		if mp, found := groupMaps[id]; found {
-			in.Mapping = &mp
-			in.Mapped = tgtGroups[mp.TargetID]
-		}
-		if in.Mapped == nil {
-			if d.link.Match.Group == planner.MatchExternalID {
-				in.Matched = gByExt[id]
-			} else {
-				in.Matched = gByName[strings.ToLower(src.DisplayName)]
-			}
-		}
+	var seen atomic.Int64
+	for id, src := range gx.src {
+		in := fr.groupInput(gx, id, src)
 		g.Go(func() error {
 			var current []string
 			if t := d.rules.TargetGroup(in); t != nil {
@@ -278,39 +364,46 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 				}
 				in.Members = &mi
 			}
-			if err := run(split(d.rules.PlanGroup(d.target, in))); err != nil {
+			if err := fr.apply(ctx, fr.setAside(d.rules.PlanGroup(d.target, in))); err != nil {
 				return err
 			}
 			if n := seen.Add(1); n%100 == 0 {
-				d.stats.setProgress("groups %d/%d", n, len(srcGroups))
+				d.stats.setProgress("groups %d/%d", n, len(gx.src))
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	for sid, mp := range groupMaps {
-		if srcGroups[sid] != nil {
+	return g.Wait()
+}
+
+// goneGroups plans the deletions of mapped groups the source no longer
+// has. A source that listed no groups at all deletes nothing.
+func (fr *fullRun) goneGroups(gx *groupIndex) error {
+	d := fr.d
+	for sid, mp := range gx.maps {
+		if gx.src[sid] != nil {
 			continue
 		}
-		if len(srcGroups) == 0 {
+		if len(gx.src) == 0 {
 			return fmt.Errorf("the source listed no groups while %s has mapped groups: nothing is deleted", d.name())
 		}
-		split(d.rules.PlanGroup(d.target, planner.GroupInput{SourceComplete: true, Mapping: &mp, Mapped: tgtGroups[mp.TargetID]}))
-	}
-
-	// Deletions, judged together.
-	if len(deletions.Actions) > 0 {
-		deletions, err = d.guard.Check(ctx, d.link.Guard, deletions, len(ix.tgtUsers)+len(tgtGroups))
-		if err != nil {
-			d.log.Error("mass-deletion guard state not saved; deletions held", "link", d.link.Name, "target", d.target, "error", err)
-		}
-		if err := runEach(deletions); err != nil {
-			return err
-		}
+		fr.setAside(d.rules.PlanGroup(d.target, planner.GroupInput{SourceComplete: true, Mapping: &mp, Mapped: gx.tgt[mp.TargetID]}))
 	}
 	return nil
+}
+
+// deleteTogether puts every deletion before the mass-deletion guard at
+// once, against the target's size, and applies what it lets through.
+func (fr *fullRun) deleteTogether(ctx context.Context, targetSize int) error {
+	if len(fr.deletions.Actions) == 0 {
+		return nil
+	}
+	d := fr.d
+	deletions, err := d.guard.Check(ctx, d.link.Guard, fr.deletions, targetSize)
+	if err != nil {
+		d.log.Error("mass-deletion guard state not saved; deletions held", "link", d.link.Name, "target", d.target, "error", err)
+	}
+	return fr.applyEach(ctx, deletions)
 }
 
 // indexUsers lists the users of both sides and loads the user mappings.

@@ -5,58 +5,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
-	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
-	"github.com/iamflow/iamflow/services/ingest"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
-
-const (
-	iamflowClientID = "iamflow-replicator"
-	iamflowSecret   = "s3cret-iamflow-4e1f"
-	humanClientID   = "console-admin"
-	humanSecret     = "s3cret-human-9b2c"
-	webhookUser     = "iamflow"
-	webhookPassword = "correct horse battery staple"
-)
-
-// testLogger logs to the test when IAMFLOW_TEST_LOG is set.
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("IAMFLOW_TEST_LOG") == "" {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // site is one emulated domain with iamflow's client and an administrator's.
 type site struct {
@@ -111,21 +81,7 @@ func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
 			}
 		}
 	}
-	icfg := ingest.DefaultConfig()
-	icfg.Password = "env:UNUSED_IN_TESTS"
-	icfg.PublishTimeout = 5 * time.Second
-	var ids []ingest.Domain
-	for _, n := range names {
-		ids = append(ids, ingest.Domain{Name: n, OCIName: n})
-	}
-	ing, err := ingest.New(context.Background(), icfg, b, ingest.Webhook{Password: secret.NewValue(webhookPassword), Domains: ids},
-		servicekit.WithLogger(testLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(ing.Handler())
-	t.Cleanup(hs.Close)
-	p.webhook = hs.URL + icfg.Path
+	p.webhook = pipelinetest.Webhook(t, b, names...)
 	if o.tier == "" {
 		o.tier = emu.TierUnlimited
 	}
@@ -134,14 +90,14 @@ func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
 			p.sites[n] = mk(t)
 			continue
 		}
-		e := startEmulator(t, n, o.tier, p.webhook)
-		st := &site{name: n, emu: e, client: newClient(t, e, iamflowClientID, iamflowSecret, o.limited),
-			human: newClient(t, e, humanClientID, humanSecret, false)}
+		e := pipelinetest.Emulator(t, n, o.tier, p.webhook)
+		st := &site{name: n, emu: e, client: newClient(t, e, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, o.limited),
+			human: newClient(t, e, pipelinetest.HumanClientID, pipelinetest.HumanSecret, false)}
 		if f, ok := o.faults[n]; ok {
 			st.double = misbehave.New(e.Handler(), f)
 			ts := httptest.NewServer(st.double)
 			t.Cleanup(ts.Close)
-			st.client = newClientURL(t, n, ts.URL, iamflowClientID, iamflowSecret, o.limited)
+			st.client = newClientURL(t, n, ts.URL, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, o.limited)
 		}
 		p.sites[n] = st
 	}
@@ -156,7 +112,7 @@ func newPipeline(t testing.TB, cfg Config, o pipelineOpts) *pipeline {
 func (p *pipeline) newService(opts ...servicekit.Option) *Service {
 	p.t.Helper()
 	domains := map[string]Domain{}
-	opts = append([]servicekit.Option{servicekit.WithLogger(testLogger(p.t))}, opts...)
+	opts = append([]servicekit.Option{servicekit.WithLogger(pipelinetest.Logger(p.t))}, opts...)
 	for n, s := range p.sites {
 		domains[n] = s.client
 	}
@@ -170,55 +126,7 @@ func (p *pipeline) newService(opts ...servicekit.Option) *Service {
 // start runs the service until the test ends or stop is called.
 func (p *pipeline) start() {
 	p.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	svc := p.svc
-	go func() { done <- svc.Run(ctx) }()
-	stopped := false
-	p.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			p.t.Errorf("Run: %v", err)
-		}
-	}
-	p.t.Cleanup(p.stop)
-	testutil.CheckFor(p.t, 10*time.Second, 5*time.Millisecond, func() error {
-		if st := svc.Status(context.Background()); st.State != iamflowv1.State_STATE_RUNNING {
-			return fmt.Errorf("state %v", st.State)
-		}
-		return nil
-	})
-}
-
-// startEmulator starts an emulated domain with the iamflow client and a
-// "human" client (an administrator at the console), posting events to webhook.
-func startEmulator(t testing.TB, name string, tier emu.Tier, webhook string) *emu.Domain {
-	t.Helper()
-	cfg := emu.Config{
-		Name: name,
-		Clients: []emu.Client{
-			{ID: iamflowClientID, Secret: iamflowSecret, Name: "iamflow"},
-			{ID: humanClientID, Secret: humanSecret, Name: "alice@example.com"},
-		},
-		Tier: tier,
-	}
-	if webhook != "" {
-		cfg.EventsWebhook = emu.EventsWebhook{URL: webhook, Username: webhookUser, Password: webhookPassword,
-			MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
-	}
-	d, err := emu.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	return d
+	p.stop = pipelinetest.Run(p.t, p.svc)
 }
 
 // newClient is the real Identity Domains client for the emulator; limited
@@ -231,26 +139,10 @@ func newClient(t testing.TB, d *emu.Domain, id, sec string, limited bool) *ident
 // newClientURL is newClient for a domain at url.
 func newClientURL(t testing.TB, name, url, id, sec string, limited bool) *identitydomain.Client {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(sec), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := identitydomain.DefaultConfig()
-	cfg.URL = url
-	cfg.ClientID = id
-	cfg.ClientSecret = secret.Ref("file:" + p)
-	cfg.Tier = identitydomain.TierFree
-	if !limited {
-		cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	}
+	cfg := pipelinetest.ClientConfig(t, url, id, sec, limited)
 	cfg.Retry = identitydomain.RetryConfig{MaxAttempts: 4, BaseDelay: 20 * time.Millisecond, MaxDelay: 2 * time.Second}
 	cfg.Breaker = identitydomain.BreakerConfig{Failures: 5, Cooldown: 500 * time.Millisecond}
-	c, err := identitydomain.New(context.Background(), name, cfg, identitydomain.WithLogger(testLogger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return pipelinetest.Client(t, name, cfg)
 }
 
 // settled waits until every domain delivered every event it emitted and
@@ -372,7 +264,7 @@ func (p *pipeline) post(body []byte) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	req.SetBasicAuth(webhookUser, webhookPassword)
+	req.SetBasicAuth(pipelinetest.WebhookUser, pipelinetest.WebhookPassword)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -387,28 +279,7 @@ func (p *pipeline) post(body []byte) {
 // auditRecords returns the replicator's audit records so far.
 func auditRecords(t testing.TB, b *bus.Bus) []*iamflowv1.AuditRecord {
 	t.Helper()
-	ctx := context.Background()
-	s, err := b.JetStream().Stream(ctx, bus.StreamAudit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*iamflowv1.AuditRecord
-	subj := bus.AuditSubject(Name, "*")
-	for seq := uint64(1); ; {
-		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := audit.Decode(m.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-		seq = m.Sequence + 1
-	}
+	return pipelinetest.AuditRecords(t, b, Name, "*")
 }
 
 // Helpers for changes made by the human administrator.

@@ -12,6 +12,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/scimtest/external"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
 	"github.com/iamflow/iamflow/internal/testutil"
@@ -204,7 +205,7 @@ func externalSite(t testing.TB) *site {
 	cfg.Auth, cfg.StaticToken = identitydomain.AuthStatic, srv.TokenRef(t)
 	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
 	cfg.Retry = identitydomain.RetryConfig{MaxAttempts: 4, BaseDelay: 20 * time.Millisecond, MaxDelay: 2 * time.Second}
-	c, err := identitydomain.New(context.Background(), "ext", cfg, identitydomain.WithLogger(testLogger(t)))
+	c, err := identitydomain.New(context.Background(), "ext", cfg, identitydomain.WithLogger(pipelinetest.Logger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

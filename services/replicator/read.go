@@ -358,17 +358,47 @@ func (d *direction) membersInput(ctx context.Context, srcMembers, tgtMembers []s
 // members that may be removed.
 func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers []string, res memberResolver) (planner.MembersInput, error) {
 	mi := planner.MembersInput{ManagedTargetUsers: map[string]bool{}}
+	mappings, toRead, err := d.memberMappings(ctx, srcMembers, tgtMembers, res)
+	if err != nil {
+		return mi, err
+	}
+	read, err := readUsers(ctx, d.src, toRead)
+	if err != nil {
+		return mi, fmt.Errorf("read members in %s: %w", d.source, err)
+	}
+	asked := make(map[string]bool, len(toRead))
+	for _, sid := range toRead {
+		asked[sid] = true
+	}
+	wanted := map[string]bool{}
+	if mi.Users, err = d.memberInputs(ctx, srcMembers, mappings, read, asked, wanted, res); err != nil {
+		return mi, err
+	}
+	unmanaged, err := targetMembersManaged(ctx, tgtMembers, wanted, res, mi.ManagedTargetUsers)
+	if err != nil {
+		return mi, err
+	}
+	// A member that is no user of the target (deleted where the domain
+	// does not cascade) is a difference, managed or not.
+	if mi.Dangling, err = res.gone(ctx, unmanaged); err != nil {
+		return mi, err
+	}
+	return mi, nil
+}
+
+// memberMappings looks up the source members' mappings and says which
+// members must be read from the source.
+func (d *direction) memberMappings(ctx context.Context, srcMembers, tgtMembers []string, res memberResolver) (map[string]planner.Mapping, []string, error) {
 	mappings := make(map[string]planner.Mapping, len(srcMembers))
 	inTarget := make(map[string]bool, len(tgtMembers))
 	for _, tid := range tgtMembers {
 		inTarget[tid] = true
 	}
 	var toRead []string
-	asked := map[string]bool{}
 	for _, sid := range srcMembers {
 		mp, found, err := res.mapping(ctx, sid)
 		if err != nil {
-			return mi, err
+			return nil, nil, err
 		}
 		if found {
 			mappings[sid] = mp
@@ -380,14 +410,16 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 		// needs no read.
 		if res.known(sid) == nil && (!found || d.rules.UsersScoped() || !inTarget[mp.TargetID]) {
 			toRead = append(toRead, sid)
-			asked[sid] = true
 		}
 	}
-	read, err := readUsers(ctx, d.src, toRead)
-	if err != nil {
-		return mi, fmt.Errorf("read members in %s: %w", d.source, err)
-	}
-	wanted := map[string]bool{}
+	return mappings, toRead, nil
+}
+
+// memberInputs is the planner's input for each source member that is a
+// user of the source, noting in wanted the target users they map to.
+func (d *direction) memberInputs(ctx context.Context, srcMembers []string, mappings map[string]planner.Mapping, read map[string]*planner.UserState,
+	asked, wanted map[string]bool, res memberResolver) ([]planner.UserInput, error) {
+	var users []planner.UserInput
 	for _, sid := range srcMembers {
 		src := res.known(sid)
 		if src == nil {
@@ -405,11 +437,20 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 			u.Mapping = &mp
 			u.Mapped = &planner.UserState{ID: mp.TargetID, Active: true}
 			wanted[mp.TargetID] = true
-		} else if u.Matched, err = res.match(ctx, *src); err != nil {
-			return mi, fmt.Errorf("find user %q in %s: %w", src.UserName, d.target, err)
+		} else {
+			var err error
+			if u.Matched, err = res.match(ctx, *src); err != nil {
+				return users, fmt.Errorf("find user %q in %s: %w", src.UserName, d.target, err)
+			}
 		}
-		mi.Users = append(mi.Users, u)
+		users = append(users, u)
 	}
+	return users, nil
+}
+
+// targetMembersManaged records, for each target member no source member
+// maps to, whether iamflow manages it, and returns those it does not.
+func targetMembersManaged(ctx context.Context, tgtMembers []string, wanted map[string]bool, res memberResolver, managedOf map[string]bool) ([]string, error) {
 	var unmanaged []string
 	for _, tid := range tgtMembers {
 		if wanted[tid] {
@@ -417,19 +458,14 @@ func (d *direction) resolveMembers(ctx context.Context, srcMembers, tgtMembers [
 		}
 		managed, err := res.managed(ctx, tid)
 		if err != nil {
-			return mi, err
+			return unmanaged, err
 		}
-		mi.ManagedTargetUsers[tid] = managed
+		managedOf[tid] = managed
 		if !managed {
 			unmanaged = append(unmanaged, tid)
 		}
 	}
-	// A member that is no user of the target (deleted where the domain
-	// does not cascade) is a difference, managed or not.
-	if mi.Dangling, err = res.gone(ctx, unmanaged); err != nil {
-		return mi, err
-	}
-	return mi, nil
+	return unmanaged, nil
 }
 
 // str is the value of an optional SDK string, "" when absent.

@@ -93,6 +93,33 @@ func unavailable(t testing.TB, why string) {
 // waits until it answers, and stops it when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	dir, node := locate(t)
+	var tok [16]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Token: hex.EncodeToString(tok[:])}
+	stdout, exited, stderr := run(t, node, dir, srv.Token)
+	srv.URL, srv.Path = awaitAddress(t, stdout, exited, stderr)
+
+	// Listening is not answering: poll until it does.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := srv.ping()
+		if err == nil {
+			return srv
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("external SCIM server at %s not ready after 30s: %v\n%s", srv.Base(), err, stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// locate finds the installed server and node, or skips (or fails, see
+// unavailable) the test.
+func locate(t testing.TB) (dir, node string) {
+	t.Helper()
 	dir, err := Dir()
 	if err != nil {
 		unavailable(t, err.Error())
@@ -100,49 +127,55 @@ func Start(t testing.TB) *Server {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".iamflow-lock")); err != nil {
 		unavailable(t, "not installed in "+dir)
 	}
-	node, err := exec.LookPath("node")
+	node, err = exec.LookPath("node")
 	if err != nil {
 		unavailable(t, "node not found")
 	}
-	var tok [16]byte
-	if _, err := rand.Read(tok[:]); err != nil {
-		t.Fatal(err)
-	}
-	srv := &Server{Token: hex.EncodeToString(tok[:])}
+	return dir, node
+}
 
+// run starts the server on a free port, stopped when the test ends (its
+// stderr logged if the test failed). exited gets its end.
+func run(t testing.TB, node, dir, token string) (stdout io.Reader, exited <-chan error, stderr *lockedBuffer) {
+	t.Helper()
 	cmd := exec.Command(node, "server.mjs", "0")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "IAMFLOW_SCIM_TOKEN="+srv.Token)
+	cmd.Env = append(os.Environ(), "IAMFLOW_SCIM_TOKEN="+token)
 	stdin, err := cmd.StdinPipe() // its end (our exit included) stops the server
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr = &lockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the external SCIM server: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = stdin.Close()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-done:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-done
 		}
 		if t.Failed() && stderr.Len() > 0 {
 			t.Logf("external SCIM server stderr:\n%s", stderr)
 		}
 	})
+	return out, done, stderr
+}
 
-	// The first line of its output says where it listens.
+// awaitAddress reads where the server listens from the first line of its
+// output.
+func awaitAddress(t testing.TB, stdout io.Reader, exited <-chan error, stderr *lockedBuffer) (url, base string) {
+	t.Helper()
 	lines := make(chan string, 1)
 	go func() {
 		r := bufio.NewReader(stdout)
@@ -164,20 +197,7 @@ func Start(t testing.TB) *Server {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("external SCIM server did not say where it listens within 60s\n%s", stderr)
 	}
-	srv.URL, srv.Path = ready.URL, ready.Base
-
-	// Listening is not answering: poll until it does.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := srv.ping()
-		if err == nil {
-			return srv
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("external SCIM server at %s not ready after 30s: %v\n%s", srv.Base(), err, stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return ready.URL, ready.Base
 }
 
 // ping GETs /ServiceProviderConfig.

@@ -169,27 +169,18 @@ func (s *Server) classify(p string) (target, bool) {
 	return t, true
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: the faults of a request to Users or
+// Groups bend what goes to the server and what comes back; discovery has
+// its own; anything else passes through.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t, ok := s.classify(r.URL.Path)
 	if !ok {
 		s.next.ServeHTTP(w, r)
 		return
 	}
-	s.mu.Lock()
-	f := s.f
-	if s.f.TooManyRequests > 0 {
-		s.f.TooManyRequests--
-	}
-	s.mu.Unlock()
-	if f.TooManyRequests > 0 {
-		s.count("429")
-		ra := f.RetryAfter
-		if ra <= 0 {
-			ra = time.Second
-		}
-		w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
-		scimError(w, http.StatusTooManyRequests, "", "Too many requests.")
+	f, throttled := s.take()
+	if throttled {
+		s.tooManyRequests(w, f)
 		return
 	}
 	switch t.kind {
@@ -218,64 +209,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The request.
 	switch {
 	case list:
-		askedStart = atoiOr(q.Get("startIndex"), 1)
-		if f.IgnoreQueryPaging {
-			q.Del("startIndex")
-			q.Set("count", strconv.Itoa(pageSize(f)))
-			s.count("paging")
-		}
-		if f.IgnorePaging || f.RepeatPage {
-			q.Del("startIndex")
-			s.count("paging")
-		}
-		if c := atoiOr(q.Get("count"), 0); f.MaxPageSize > 0 && (c == 0 || c > f.MaxPageSize) {
-			q.Set("count", strconv.Itoa(f.MaxPageSize))
-		}
-		if f.NoFilter && q.Has("filter") {
-			q.Del("filter")
-			s.count("filter")
-		}
-		if f.NoSort && q.Has("sortBy") {
-			q.Del("sortBy")
-			q.Del("sortOrder")
-			s.count("sort")
-		}
+		askedStart = s.listQuery(q, f)
 	case t.search:
-		var sr map[string]any
-		if json.Unmarshal(body, &sr) == nil {
-			if v, ok := sr["startIndex"].(float64); ok {
-				askedStart = int(v)
-			} else {
-				askedStart = 1
-			}
-			if f.IgnorePaging || f.RepeatPage {
-				delete(sr, "startIndex")
-				s.count("paging")
-			}
-			if c, _ := sr["count"].(float64); f.MaxPageSize > 0 && (c == 0 || int(c) > f.MaxPageSize) {
-				sr["count"] = f.MaxPageSize
-			}
-			if f.NoFilter {
-				delete(sr, "filter")
-			}
-			if f.NoSort {
-				delete(sr, "sortBy")
-				delete(sr, "sortOrder")
-			}
-			body, _ = json.Marshal(sr)
-		}
+		body, askedStart = s.searchBody(body, f)
 	case r.Method == http.MethodPost || r.Method == http.MethodPut:
-		var doc map[string]any
-		if json.Unmarshal(body, &doc) == nil {
-			if f.RejectAttribute != "" && docHas(doc, f.RejectAttribute) {
-				s.count("rejected")
-				scimError(w, http.StatusBadRequest, "invalidPath", "Attribute "+f.RejectAttribute+" is not supported.")
-				return
-			}
-			if dropFrom(doc, f.DropExtensions) {
-				s.count("dropped")
-			}
-			body, _ = json.Marshal(doc)
+		var done bool
+		if body, done = s.writeBody(w, body, f); done {
+			return
 		}
 	case r.Method == http.MethodPatch:
 		var done bool
@@ -286,18 +226,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.rememberGhost(r, t.id)
 	}
 	if t.kind == "Groups" && f.MembersOnlyOnRequest && q.Has("attributes") {
-		var keep []string
-		for _, a := range strings.Split(q.Get("attributes"), ",") {
-			if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(a)), "members[") {
-				keep = append(keep, a)
-			} else {
-				s.count("members")
-			}
-		}
-		if len(keep) == 0 {
-			keep = []string{"id"}
-		}
-		q.Set("attributes", strings.Join(keep, ","))
+		s.dropPagedMembers(q)
 	}
 
 	// Forward.
@@ -311,28 +240,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The answer.
 	out := rec.Body.Bytes()
 	if rec.Code >= 200 && rec.Code < 300 && len(out) > 0 {
-		var doc map[string]any
-		if json.Unmarshal(out, &doc) == nil {
-			if res, ok := doc["Resources"].([]any); ok {
-				if (list || t.search) && f.IgnorePaging || list && f.IgnoreQueryPaging {
-					doc["startIndex"] = 1
-				}
-				if (list || t.search) && f.RepeatPage {
-					doc["startIndex"] = askedStart
-				}
-				if f.OmitTotalResults {
-					delete(doc, "totalResults")
-				}
-				for _, x := range res {
-					if m, ok := x.(map[string]any); ok {
-						s.answerResource(m, t, f, r)
-					}
-				}
-			} else if t.kind == "Users" || t.kind == "Groups" {
-				s.answerResource(doc, t, f, r)
-			}
-			out, _ = json.Marshal(doc)
-		}
+		out = s.answer(out, t, f, r, list, askedStart)
 	}
 	for k, v := range rec.Header() {
 		if f.NoETag && strings.EqualFold(k, "ETag") {
@@ -343,6 +251,152 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(out)
+}
+
+// take returns the faults for one request and whether it is refused with
+// 429, counting the refusal down.
+func (s *Server) take() (Faults, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.f
+	if s.f.TooManyRequests > 0 {
+		s.f.TooManyRequests--
+	}
+	return f, f.TooManyRequests > 0
+}
+
+// tooManyRequests answers 429 with Retry-After in whole seconds.
+func (s *Server) tooManyRequests(w http.ResponseWriter, f Faults) {
+	s.count("429")
+	ra := f.RetryAfter
+	if ra <= 0 {
+		ra = time.Second
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+	scimError(w, http.StatusTooManyRequests, "", "Too many requests.")
+}
+
+// listQuery bends a listing's query (paging, page size, filter, sort) and
+// returns the startIndex it asked for.
+func (s *Server) listQuery(q url.Values, f Faults) int {
+	askedStart := atoiOr(q.Get("startIndex"), 1)
+	if f.IgnoreQueryPaging {
+		q.Del("startIndex")
+		q.Set("count", strconv.Itoa(pageSize(f)))
+		s.count("paging")
+	}
+	if f.IgnorePaging || f.RepeatPage {
+		q.Del("startIndex")
+		s.count("paging")
+	}
+	if c := atoiOr(q.Get("count"), 0); f.MaxPageSize > 0 && (c == 0 || c > f.MaxPageSize) {
+		q.Set("count", strconv.Itoa(f.MaxPageSize))
+	}
+	if f.NoFilter && q.Has("filter") {
+		q.Del("filter")
+		s.count("filter")
+	}
+	if f.NoSort && q.Has("sortBy") {
+		q.Del("sortBy")
+		q.Del("sortOrder")
+		s.count("sort")
+	}
+	return askedStart
+}
+
+// searchBody bends a .search request's body as listQuery bends a query,
+// and returns it with the startIndex it asked for (0 when the body is not
+// JSON).
+func (s *Server) searchBody(body []byte, f Faults) ([]byte, int) {
+	var sr map[string]any
+	if json.Unmarshal(body, &sr) != nil {
+		return body, 0
+	}
+	askedStart := 1
+	if v, ok := sr["startIndex"].(float64); ok {
+		askedStart = int(v)
+	}
+	if f.IgnorePaging || f.RepeatPage {
+		delete(sr, "startIndex")
+		s.count("paging")
+	}
+	if c, _ := sr["count"].(float64); f.MaxPageSize > 0 && (c == 0 || int(c) > f.MaxPageSize) {
+		sr["count"] = f.MaxPageSize
+	}
+	if f.NoFilter {
+		delete(sr, "filter")
+	}
+	if f.NoSort {
+		delete(sr, "sortBy")
+		delete(sr, "sortOrder")
+	}
+	body, _ = json.Marshal(sr)
+	return body, askedStart
+}
+
+// writeBody refuses a POST or PUT that sets the rejected attribute (done:
+// answered) or drops the extensions the faults drop.
+func (s *Server) writeBody(w http.ResponseWriter, body []byte, f Faults) ([]byte, bool) {
+	var doc map[string]any
+	if json.Unmarshal(body, &doc) != nil {
+		return body, false
+	}
+	if f.RejectAttribute != "" && docHas(doc, f.RejectAttribute) {
+		s.count("rejected")
+		scimError(w, http.StatusBadRequest, "invalidPath", "Attribute "+f.RejectAttribute+" is not supported.")
+		return body, true
+	}
+	if dropFrom(doc, f.DropExtensions) {
+		s.count("dropped")
+	}
+	body, _ = json.Marshal(doc)
+	return body, false
+}
+
+// dropPagedMembers removes members[...] from the attributes asked for, as
+// a server that answers members only when asked for them plainly.
+func (s *Server) dropPagedMembers(q url.Values) {
+	var keep []string
+	for _, a := range strings.Split(q.Get("attributes"), ",") {
+		if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(a)), "members[") {
+			keep = append(keep, a)
+		} else {
+			s.count("members")
+		}
+	}
+	if len(keep) == 0 {
+		keep = []string{"id"}
+	}
+	q.Set("attributes", strings.Join(keep, ","))
+}
+
+// answer bends a successful answer: a list's startIndex and totalResults,
+// and each resource in it (or the one resource) by answerResource.
+func (s *Server) answer(out []byte, t target, f Faults, r *http.Request, list bool, askedStart int) []byte {
+	var doc map[string]any
+	if json.Unmarshal(out, &doc) != nil {
+		return out
+	}
+	if res, ok := doc["Resources"].([]any); ok {
+		if (list || t.search) && f.IgnorePaging || list && f.IgnoreQueryPaging {
+			doc["startIndex"] = 1
+		}
+		if (list || t.search) && f.RepeatPage {
+			doc["startIndex"] = askedStart
+		}
+		if f.OmitTotalResults {
+			delete(doc, "totalResults")
+		}
+		for _, x := range res {
+			if m, ok := x.(map[string]any); ok {
+				s.answerResource(m, t, f, r)
+			}
+		}
+	} else if t.kind == "Users" || t.kind == "Groups" {
+		s.answerResource(doc, t, f, r)
+	}
+	out, _ = json.Marshal(doc)
+	return out
 }
 
 // answerResource breaks one resource of an answer.

@@ -29,6 +29,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
@@ -145,7 +146,7 @@ type harness struct {
 	cancel func()
 }
 
-func newHarness(t *testing.T, notify NotifyConfig, opts ...Option) *harness {
+func newHarness(t *testing.T, notify NotifyConfig, opts ...servicekit.Option) *harness {
 	t.Helper()
 	srv := bustest.RunServer(t)
 	b := srv.Open(t)
@@ -155,7 +156,7 @@ func newHarness(t *testing.T, notify NotifyConfig, opts ...Option) *harness {
 	}
 	c := &clock{t: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)}
 	g := newFakeGrants(c.now)
-	m, err := New(context.Background(), cfg, b, g, append([]Option{WithClock(c.now)}, opts...)...)
+	m, err := New(context.Background(), cfg, b, g, append([]servicekit.Option{servicekit.WithClock(c.now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func TestExpiryAndDecidedOnce(t *testing.T) {
 	}
 
 	// A second replica on the same bucket; approvers race on both.
-	m2, err := New(ctx, h.m.cfg, h.b, h.grants, WithClock(h.clock.now))
+	m2, err := New(ctx, h.m.cfg, h.b, h.grants, servicekit.WithClock(h.clock.now))
 	if err != nil {
 		t.Fatal(err)
 	}

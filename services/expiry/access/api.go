@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/admin"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // API is the iamflow.v1.AccessService admin API. People call it with their
@@ -34,14 +33,11 @@ var PeopleCalls = []string{
 	"/iamflow.v1.AccessService/CancelRequest", "POST /v1/access/requests/{id}:cancel",
 }
 
-// Register adds the gRPC service.
-func (a *API) Register(g *grpc.Server) { iamflowv1.RegisterAccessServiceServer(g, a) }
-
-// RegisterGateway adds the REST form: POST /v1/access/requests, GET
-// /v1/access/requests[/{id}], POST /v1/access/requests/{id}:approve|:deny|:cancel,
-// GET /v1/access/eligibility.
-func (a *API) RegisterGateway(ctx context.Context, mux *runtime.ServeMux) error {
-	return iamflowv1.RegisterAccessServiceHandlerServer(ctx, mux, a)
+// Endpoint is the API ready for the admin server: the gRPC service and its
+// REST form (POST /v1/access/requests, GET /v1/access/requests[/{id}], POST
+// /v1/access/requests/{id}:approve|:deny|:cancel, GET /v1/access/eligibility).
+func (a *API) Endpoint() servicekit.Endpoint {
+	return servicekit.NewEndpoint(iamflowv1.RegisterAccessServiceServer, iamflowv1.RegisterAccessServiceHandlerServer, iamflowv1.AccessServiceServer(a))
 }
 
 // caller is who makes the call, as the workflow sees them.

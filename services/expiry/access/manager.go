@@ -7,18 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/oracle/oci-go-sdk/v65/common"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Granter is what the workflow needs of the expiry service: grants are its
@@ -42,50 +41,30 @@ type Manager struct {
 	store  *store
 	notify *notifier
 	grants Granter
-	audit  *audit.Writer
+	audit  servicekit.Auditor
 	log    *slog.Logger
 	now    func() time.Time
-}
-
-// Option configures a Manager.
-type Option func(*options)
-
-type options struct {
-	log    *slog.Logger
-	now    func() time.Time
-	notify notifyOptions
-}
-
-// WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
-
-// WithClock sets the clock.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-// WithNotifyTransport sets the HTTP client of webhooks and the signer of
-// OCI Notifications requests (tests and emulators).
-func WithNotifyTransport(c *http.Client, oci common.ConfigurationProvider) Option {
-	return func(o *options) { o.notify.httpClient, o.notify.ociSigner = c, oci }
 }
 
 // New opens the requests bucket and the notification stream. cfg must have
-// been validated (Config.Validate).
-func New(ctx context.Context, cfg Config, b *bus.Bus, g Granter, opts ...Option) (*Manager, error) {
-	o := options{log: slog.New(slog.DiscardHandler), now: time.Now}
-	for _, opt := range opts {
-		opt(&o)
+// been validated (Config.Validate). Of the kit's options it uses the logger,
+// the clock and the audit writer (default: an audit.Writer recording as
+// AuditService).
+func New(ctx context.Context, cfg Config, b *bus.Bus, g Granter, opts ...servicekit.Option) (*Manager, error) {
+	k, err := servicekit.New(AuditService, b, opts...)
+	if err != nil {
+		return nil, err
 	}
-	o.notify.now = o.now
 	storage, replicas := b.Placement()
 	st, err := openStore(ctx, b.JetStream(), storage, replicas)
 	if err != nil {
 		return nil, err
 	}
-	n, err := newNotifier(ctx, b, cfg.Notify, o.notify)
+	n, err := newNotifier(ctx, b, cfg.Notify, notifyOptions{now: k.Clock()})
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{cfg: cfg, b: b, store: st, notify: n, grants: g, audit: audit.NewWriter(b, AuditService), log: o.log, now: o.now}, nil
+	return &Manager{cfg: cfg, b: b, store: st, notify: n, grants: g, audit: k.Auditor(), log: k.Log(), now: k.Clock()}, nil
 }
 
 // Run delivers notifications and scans requests until ctx ends.

@@ -112,24 +112,7 @@ func (c *NotifyConfig) validate() error {
 		c.BeforeEnd = 10 * time.Minute
 	}
 	if c.OCI.TopicID != "" {
-		if !strings.HasPrefix(c.OCI.TopicID, "ocid1.onstopic.") {
-			bad("access.notify.oci.topic_id: %q is not a topic OCID (ocid1.onstopic...)", c.OCI.TopicID)
-		}
-		if c.OCI.Region == "" && c.OCI.Endpoint == "" {
-			bad("access.notify.oci: region or endpoint is required with topic_id")
-		}
-		switch c.OCI.Auth {
-		case "":
-			c.OCI.Auth = "instance_principal"
-		case "instance_principal", "resource_principal":
-		case "api_key":
-			k := c.OCI.APIKey
-			if k.Tenancy == "" || k.User == "" || k.Fingerprint == "" || k.PrivateKey.IsZero() {
-				bad("access.notify.oci.api_key: tenancy, user, fingerprint and private_key are required with auth api_key")
-			}
-		default:
-			bad("access.notify.oci.auth: %q; want instance_principal, resource_principal or api_key", c.OCI.Auth)
-		}
+		errs = append(errs, c.OCI.validate()...)
 	}
 	for i := range c.Webhooks {
 		w := &c.Webhooks[i]
@@ -158,6 +141,32 @@ func (c *NotifyConfig) validate() error {
 		c.Consumer.MaxDeliver = 8
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks an OCI Notifications topic and how requests to it are
+// signed (default: the instance principal).
+func (o *OCINotify) validate() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !strings.HasPrefix(o.TopicID, "ocid1.onstopic.") {
+		bad("access.notify.oci.topic_id: %q is not a topic OCID (ocid1.onstopic...)", o.TopicID)
+	}
+	if o.Region == "" && o.Endpoint == "" {
+		bad("access.notify.oci: region or endpoint is required with topic_id")
+	}
+	switch o.Auth {
+	case "":
+		o.Auth = "instance_principal"
+	case "instance_principal", "resource_principal":
+	case "api_key":
+		k := o.APIKey
+		if k.Tenancy == "" || k.User == "" || k.Fingerprint == "" || k.PrivateKey.IsZero() {
+			bad("access.notify.oci.api_key: tenancy, user, fingerprint and private_key are required with auth api_key")
+		}
+	default:
+		bad("access.notify.oci.auth: %q; want instance_principal, resource_principal or api_key", o.Auth)
+	}
+	return errs
 }
 
 // announcement is one step of one request for one sink.

@@ -158,45 +158,55 @@ func (c *Config) Validate(temporary func(domain, group string) (maxDuration time
 		if !ok {
 			bad("%s: %s/%s is not a temporary group (expiry.groups): an approved request could not become a grant", at, p.Domain, p.Group)
 		}
-		if p.Requesters.Empty() {
-			bad("%s.requesters: required (users and/or groups who may ask for %s)", at, p.Group)
-		}
-		if p.Approvals == 0 {
-			p.Approvals = 1
-		}
-		if p.Approvals < 0 {
-			bad("%s.approvals: %d; want at least 1", at, p.Approvals)
-		}
-		if p.Approvers.Empty() && p.AutoApprove.Empty() {
-			bad("%s.approvers: required unless auto_approve covers every requester", at)
-		}
-		if p.MaxDuration == 0 {
-			p.MaxDuration = groupMax
-		}
-		if ok && p.MaxDuration > groupMax {
-			bad("%s.max_duration: %v is longer than the group's max_duration %v", at, p.MaxDuration, groupMax)
-		}
-		if p.DefaultDuration == 0 {
-			p.DefaultDuration = min(time.Hour, p.MaxDuration)
-		}
-		if p.DefaultDuration <= 0 || p.DefaultDuration > p.MaxDuration {
-			bad("%s.default_duration: %v; want a positive duration no longer than max_duration %v", at, p.DefaultDuration, p.MaxDuration)
-		}
-		if p.DecideWithin == 0 {
-			p.DecideWithin = DefaultDecideWithin
-		} else if p.DecideWithin < time.Minute {
-			bad("%s.decide_within: %v; at least 1m", at, p.DecideWithin)
-		}
-		if p.Ticket.Pattern != "" {
-			re, err := regexp.Compile("^(?:" + p.Ticket.Pattern + ")$")
-			if err != nil {
-				bad("%s.ticket.pattern: %v", at, err)
-			}
-			p.ticket = re
-		}
+		errs = append(errs, p.validate(at, groupMax, ok)...)
 	}
 	errs = append(errs, c.Notify.validate())
 	return errors.Join(errs...)
+}
+
+// validate checks one policy and fills in its defaults: approvals 1, the
+// group's max_duration, a default duration of at most an hour, the time
+// to decide; groupMax is the temporary group's max_duration (known: ok).
+func (p *Policy) validate(at string, groupMax time.Duration, ok bool) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if p.Requesters.Empty() {
+		bad("%s.requesters: required (users and/or groups who may ask for %s)", at, p.Group)
+	}
+	if p.Approvals == 0 {
+		p.Approvals = 1
+	}
+	if p.Approvals < 0 {
+		bad("%s.approvals: %d; want at least 1", at, p.Approvals)
+	}
+	if p.Approvers.Empty() && p.AutoApprove.Empty() {
+		bad("%s.approvers: required unless auto_approve covers every requester", at)
+	}
+	if p.MaxDuration == 0 {
+		p.MaxDuration = groupMax
+	}
+	if ok && p.MaxDuration > groupMax {
+		bad("%s.max_duration: %v is longer than the group's max_duration %v", at, p.MaxDuration, groupMax)
+	}
+	if p.DefaultDuration == 0 {
+		p.DefaultDuration = min(time.Hour, p.MaxDuration)
+	}
+	if p.DefaultDuration <= 0 || p.DefaultDuration > p.MaxDuration {
+		bad("%s.default_duration: %v; want a positive duration no longer than max_duration %v", at, p.DefaultDuration, p.MaxDuration)
+	}
+	if p.DecideWithin == 0 {
+		p.DecideWithin = DefaultDecideWithin
+	} else if p.DecideWithin < time.Minute {
+		bad("%s.decide_within: %v; at least 1m", at, p.DecideWithin)
+	}
+	if p.Ticket.Pattern != "" {
+		re, err := regexp.Compile("^(?:" + p.Ticket.Pattern + ")$")
+		if err != nil {
+			bad("%s.ticket.pattern: %v", at, err)
+		}
+		p.ticket = re
+	}
+	return errs
 }
 
 // policy returns the policy of a group.

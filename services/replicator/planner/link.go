@@ -221,6 +221,27 @@ func (l Link) Validate() []error {
 	case !linkNameRE.MatchString(l.Name):
 		bad("name: %q; use lower-case letters, digits, '-' and '_' (at most 64)", l.Name)
 	}
+	errs = append(errs, l.validateEnds()...)
+	for _, p := range []struct {
+		key  string
+		pats []string
+	}{{"groups.include", l.Groups.Include}, {"groups.exclude", l.Groups.Exclude},
+		{"users.include", l.Users.Include}, {"users.exclude", l.Users.Exclude}} {
+		for i, s := range p.pats {
+			if _, err := compilePattern(s); err != nil {
+				bad("%s[%d]: %v", p.key, i, err)
+			}
+		}
+	}
+	errs = append(errs, l.Attributes.validate()...)
+	return append(errs, l.validatePolicies()...)
+}
+
+// validateEnds checks the source and the targets: domain short names,
+// none the source, none twice, one only for a bidirectional link.
+func (l Link) validateEnds() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if !event.ValidDomainName(l.Source) {
 		bad("source: %q is not a domain short name", l.Source)
 	}
@@ -242,18 +263,14 @@ func (l Link) Validate() []error {
 	if l.Bidirectional && len(l.Targets) != 1 {
 		bad("bidirectional: needs exactly one target, not %d", len(l.Targets))
 	}
-	for _, p := range []struct {
-		key  string
-		pats []string
-	}{{"groups.include", l.Groups.Include}, {"groups.exclude", l.Groups.Exclude},
-		{"users.include", l.Users.Include}, {"users.exclude", l.Users.Exclude}} {
-		for i, s := range p.pats {
-			if _, err := compilePattern(s); err != nil {
-				bad("%s[%d]: %v", p.key, i, err)
-			}
-		}
-	}
-	errs = append(errs, l.Attributes.validate()...)
+	return errs
+}
+
+// validatePolicies checks how objects are matched and deleted, and the
+// mass-deletion guard.
+func (l Link) validatePolicies() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if l.Match.User != MatchUserName && l.Match.User != MatchExternalID {
 		bad("match.user: %q; use %q or %q", l.Match.User, MatchUserName, MatchExternalID)
 	}
