@@ -886,11 +886,14 @@ func (s *stackT) during(from, to time.Time, names ...string) (outage, bool) {
 
 // allowDirect is how late after deadline iamflow may remove a membership
 // itself: directLateness, plus the rest of a NATS outage (and the
-// reconnect) the deadline fell into (the timer and the grants live there);
-// byScan, when the safety scan ended it, also its grace and two scans.
+// reconnect) that overlaps the deadline's handling (the timer, its
+// redelivery at the deadline and the grants live there: an outage that
+// begins just after the deadline, before the revocation is done, holds it
+// back too); byScan, when the safety scan ended it, also its grace and two
+// scans.
 func (s *stackT) allowDirect(deadline time.Time, byScan bool) time.Duration {
 	allowed := directLateness
-	if o, ok := s.during(deadline.Add(-2*time.Second), deadline, "nats"); ok {
+	if o, ok := s.during(deadline.Add(-2*time.Second), deadline.Add(directLateness), "nats"); ok {
 		allowed += max(0, o.to.Add(reconnectMargin).Sub(deadline))
 		if byScan {
 			allowed += scanNet
