@@ -41,6 +41,10 @@ func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.Groups = []TemporaryGroup{{Domain: domainShort, Group: tempGroup, MaxDuration: 5 * time.Second, DefaultDuration: 2 * time.Second}}
 	cfg.ScanInterval = 500 * time.Millisecond
+	// The event path is what most tests watch: a reconcile at start (on by
+	// default) would race it for memberships added right after the start.
+	// TestReconcileOnStart turns it on.
+	cfg.ReconcileOnStart = false
 	return cfg
 }
 
