@@ -25,7 +25,8 @@ import (
 // (stackT.verify), strictly: no grant may be ended by the safety scan
 // (replicated streams must not lose a timer), and no action may be decided
 // twice (checkDecisions). The summary reports what each fault cost.
-func TestClusterProof(t *testing.T) {
+func TestClusterProof(tt *testing.T) {
+	t := recordFailures(tt)
 	if testing.Short() {
 		t.Skip("the cluster proof takes minutes; run it with make e2e-cluster")
 	}

@@ -31,7 +31,8 @@ const outageThreshold = 3 * time.Second
 // database, the capabilities service a user created in the target, the
 // expiry service a membership added to a temporary group. It reports how
 // long each repair took, from the moment NATS was ready again.
-func TestLongOutage(t *testing.T) {
+func TestLongOutage(tt *testing.T) {
+	t := recordFailures(tt)
 	if testing.Short() {
 		t.Skip("the long outage proof takes a minute; run it with make e2e-cluster")
 	}
@@ -241,7 +242,7 @@ func TestLongOutage(t *testing.T) {
 
 // builder makes named changes in a domain and remembers ids.
 type builder struct {
-	t             *testing.T
+	t             *proofT
 	ctx           context.Context
 	c             *identitydomain.Client
 	users, groups map[string]string // short name -> id
@@ -322,7 +323,7 @@ func (b *builder) deleteGroup(name string) {
 }
 
 // postJSON POSTs body to url and fails the test unless it answers 200.
-func postJSON(t *testing.T, url, body string) {
+func postJSON(t *proofT, url, body string) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
 	if err != nil {

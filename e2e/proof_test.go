@@ -59,7 +59,8 @@ var infra = []string{"nats", "src", "tgt", "ords"}
 const reconnectMargin = 5 * time.Second
 
 // The proof of issues 8 and 21. See the package documentation.
-func TestProof(t *testing.T) {
+func TestProof(tt *testing.T) {
+	t := recordFailures(tt)
 	if testing.Short() {
 		t.Skip("the end-to-end proof takes minutes; run it with make e2e")
 	}
@@ -104,7 +105,7 @@ type shape struct {
 // newStack builds the binaries and registers the processes of a stack of
 // that shape in a new work directory; up starts them. Everything stops when
 // the test ends.
-func newStack(t *testing.T, sh shape) *stackT {
+func newStack(t *proofT, sh shape) *stackT {
 	dir, err := os.MkdirTemp("", "iamflow-e2e-")
 	if err != nil {
 		t.Fatal(err)
@@ -484,7 +485,7 @@ func objectsIn(diff []string) []string {
 
 // stackT is the running stack.
 type stackT struct {
-	t                                         *testing.T
+	t                                         *proofT
 	dir, bin, natsBin                         string
 	shape                                     shape
 	adminToken, clientSecret, webhookPassword string
@@ -1302,7 +1303,7 @@ func (s *stackT) killWhileDriving(ctx context.Context, drv *driver, changes int)
 
 // newClient is the production Identity Domains client, with no client-side
 // rate limit, for the test's own reads and changes.
-func newClient(t *testing.T, name, url, id, sec, dir string) *identitydomain.Client {
+func newClient(t *proofT, name, url, id, sec, dir string) *identitydomain.Client {
 	t.Helper()
 	p := filepath.Join(dir, "secret-"+name+"-"+id)
 	if err := os.WriteFile(p, []byte(sec), 0o600); err != nil {
@@ -1326,7 +1327,7 @@ func emulatorStats(ctx context.Context, base string) (emu.Stats, error) {
 	return st, getJSON(ctx, base+"/_emulator/stats", &st)
 }
 
-func randomHex(t *testing.T) string {
+func randomHex(t *proofT) string {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
@@ -1334,7 +1335,7 @@ func randomHex(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
-func envInt(t *testing.T, name string, def int) int {
+func envInt(t *proofT, name string, def int) int {
 	v := os.Getenv(name)
 	if v == "" {
 		return def

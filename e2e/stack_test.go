@@ -15,12 +15,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
 // buildBinaries builds iamflow and the module's own nats-server into dir.
-func buildBinaries(t *testing.T, dir string) (iamflow, natsServer string) {
+func buildBinaries(t *proofT, dir string) (iamflow, natsServer string) {
 	t.Helper()
 	iamflow, natsServer = filepath.Join(dir, "iamflow"), filepath.Join(dir, "nats-server")
 	for _, b := range []struct{ out, pkg string }{
@@ -76,7 +75,7 @@ func httpOK(url string) error {
 // test kills and starts it on purpose, and an exit the test did not cause
 // is an error of the proof (with the process's last log lines).
 type proc struct {
-	t       *testing.T
+	t       *proofT
 	name    string
 	bin     string
 	args    []string

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"testing"
 )
 
 // tcpProxy is a loopback TCP address that stays bound for the whole test
@@ -24,7 +23,7 @@ type tcpProxy struct {
 	conns    map[net.Conn]bool
 }
 
-func newTCPProxy(t *testing.T) *tcpProxy {
+func newTCPProxy(t *proofT) *tcpProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
