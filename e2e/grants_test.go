@@ -337,7 +337,8 @@ func (g *granter) check(ctx context.Context) string {
 				g.s.tolerate(gapFor(o), "%s: membership removed %v after its deadline, which fell into %s (allowed %v without the gap)",
 					what, late.Round(time.Millisecond), o, allowed)
 			case late > allowed:
-				t.Errorf("%s: membership removed %v after its deadline (allowed %v)", what, late.Round(time.Millisecond), allowed)
+				t.Errorf("%s: membership removed %v after its deadline %s (allowed %v; %s)", what, late.Round(time.Millisecond),
+					m.expires.Format("15:04:05.000"), allowed, g.s.lastFault(m.expires))
 			case late > directLateness:
 				t.Logf("%s: membership removed %v after its deadline, within the %v a NATS outage allows", what, late.Round(time.Millisecond), allowed)
 			}
@@ -398,7 +399,8 @@ func (g *granter) check(ctx context.Context) string {
 			g.s.tolerate(gapFor(o), "%s: membership removed in tgt %v after ingest stored its removal in src, during %s (allowed %v without the gap)",
 				what, late.Round(time.Millisecond), o, allowed)
 		case late > allowed:
-			t.Errorf("%s: membership removed in tgt %v after ingest stored its removal in src (allowed %v)", what, late.Round(time.Millisecond), allowed)
+			t.Errorf("%s: membership removed in tgt %v after ingest stored its removal in src at %s (allowed %v; %s)", what, late.Round(time.Millisecond),
+				from.Format("15:04:05.000"), allowed, g.s.lastFault(from))
 		case late > replicatedLateness:
 			t.Logf("%s: membership removed in tgt %v after ingest stored its removal in src, within the %v an outage allows", what, late.Round(time.Millisecond), allowed)
 		}

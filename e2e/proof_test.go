@@ -858,6 +858,23 @@ func (s *stackT) cli(ctx context.Context, args ...string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
+// lastFault describes the latest outage that began before at, and how long
+// before: the context of a lateness the proof did not allow.
+func (s *stackT) lastFault(at time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last *outage
+	for i := range s.outages {
+		if o := &s.outages[i]; !o.from.After(at) && (last == nil || o.from.After(last.from)) {
+			last = o
+		}
+	}
+	if last == nil {
+		return "no fault before it"
+	}
+	return fmt.Sprintf("%v after the start of %s", at.Sub(last.from).Round(time.Millisecond), *last)
+}
+
 // overlapsOutage reports whether an outage of NATS, ingest or the
 // replicator overlapped [from-2s, to].
 func (s *stackT) overlapsOutage(from, to time.Time) bool {
