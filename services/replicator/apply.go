@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 	"go.opentelemetry.io/otel/trace"
@@ -107,6 +108,17 @@ func (d *direction) apply(ctx context.Context, p planner.Plan, c cause, buf *aud
 				r.path, shortError(r.err), strings.ToLower(r.resource), r.path, refusalTTL)
 			d.record(ctx, buf, p, ra, c, "refused", "")
 		}
+		var written *writtenError
+		if errors.As(err, &written) {
+			// The write is made; only what records it failed. It is
+			// audited as applied (the retry may plan another action for
+			// the object, such as adopting what this created, and would
+			// not record this change), and retried for the rest.
+			res.writes++
+			a.TargetID = resolve(a.Entity, a.TargetID, a.SourceID)
+			d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
+			return res, fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
+		}
 		if err != nil {
 			d.record(ctx, buf, p, a, c, "failed", err.Error())
 			return res, fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
@@ -144,7 +156,7 @@ func (d *direction) applyOne(ctx context.Context, a planner.Action, res *applied
 		// matched and adopted afresh, and no group reconcile counts the
 		// inactive copy as a member to keep.
 		if _, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
-			err = d.ids.Delete(ctx, scope, a.SourceID)
+			err = d.forget(ctx, scope, a.SourceID)
 		}
 	case planner.ActForget:
 		err = d.ids.Delete(ctx, scope, a.SourceID)
@@ -154,11 +166,11 @@ func (d *direction) applyOne(ctx context.Context, a planner.Action, res *applied
 		}
 	case planner.ActDeleteUser:
 		if rc, err = d.tgt.DeleteUser(ctx, a.TargetID, ""); err == nil {
-			err = d.ids.Delete(ctx, scope, a.SourceID)
+			err = d.forget(ctx, scope, a.SourceID)
 		}
 	case planner.ActDeleteGroup:
 		if rc, err = d.tgt.DeleteGroup(ctx, a.TargetID, ""); err == nil {
-			err = d.ids.Delete(ctx, scope, a.SourceID)
+			err = d.forget(ctx, scope, a.SourceID)
 		}
 	default:
 		err = fmt.Errorf("unknown action kind %q", a.Kind)
@@ -228,10 +240,12 @@ func (d *direction) remember(ctx context.Context, s scope, sourceID, targetID st
 	if targetID == "" {
 		return fmt.Errorf("the target returned no id")
 	}
-	if err := d.ids.Put(ctx, s, planner.Mapping{SourceID: sourceID, TargetID: targetID, Origin: o}); err != nil {
-		return err
-	}
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
 	res.created[s.Kind][sourceID] = targetID
+	if err := d.ids.Put(ctx, s, planner.Mapping{SourceID: sourceID, TargetID: targetID, Origin: o}); err != nil {
+		return &writtenError{err}
+	}
 	return nil
 }
 
@@ -377,6 +391,8 @@ func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p planner.P
 // objects in, so the events those writes cause in the target are known as
 // echoes. A record that cannot be stored costs a reconcile, nothing more.
 func (d *direction) rememberWrites(ctx context.Context, p planner.Plan, res applied) {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
 	var errs []error
 	for id, u := range res.users {
 		errs = append(errs, d.writes.record(ctx, d.link.Name, d.target, planner.KindUser, id, d.rules.UserFingerprint(u)))
@@ -489,6 +505,37 @@ func (d *direction) record(ctx context.Context, buf *auditBuf, p planner.Plan, a
 	}
 }
 
+// writtenError is the error of an action whose write in the target was
+// made but whose bookkeeping (the id mapping) failed.
+type writtenError struct{ err error }
+
+func (e *writtenError) Error() string {
+	return "written, but not recorded: " + e.err.Error()
+}
+func (e *writtenError) Unwrap() error { return e.err }
+
+// forget drops the mapping of a source object whose copy was just
+// retired; a failure is a writtenError.
+func (d *direction) forget(ctx context.Context, s scope, sourceID string) error {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if err := d.ids.Delete(ctx, s, sourceID); err != nil {
+		return &writtenError{err}
+	}
+	return nil
+}
+
+// bookkeeping is the context of what records a write already made (its
+// mapping, its fingerprint, its audit record): it runs even when the
+// write's own context ended (a lease lapsed, the service stops) since the
+// write cannot be undone, bounded by bookkeepingTimeout.
+func bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+}
+
+// bookkeepingTimeout bounds the bookkeeping of one write or plan.
+const bookkeepingTimeout = 10 * time.Second
+
 // auditFlushAt is how many audit records are buffered before they are stored.
 const auditFlushAt = 500
 
@@ -509,6 +556,8 @@ func (d *direction) flush(ctx context.Context, buf *auditBuf) {
 	if len(recs) == 0 || d.audit == nil {
 		return
 	}
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
 	if err := d.audit(ctx, recs); err != nil {
 		d.log.Error("audit records not stored", "link", d.link.Name, "target", d.target, "records", len(recs), "error", err)
 		d.stats.auditFailed.Add(int64(len(recs)))

@@ -117,16 +117,14 @@ func (d *direction) handle(ctx context.Context, e *iamflowv1.IdentityEvent) (pla
 // sides, plans and applies, so no other reconcile of the object runs in
 // between, here or in another replica, and its plan is never older than a
 // change already applied.
-func (d *direction) reconcileOne(ctx context.Context, kind planner.Kind, id string, c cause) (planner.Plan, error) {
-	ls := d.fences.set()
+func (d *direction) reconcileOne(ctx context.Context, kind planner.Kind, id string, c cause) (p planner.Plan, err error) {
+	ls, ctx := d.fences.set(ctx)
+	defer func() { err = ls.lost(err) }()
 	if _, err := ls.take(ctx, d.scope(kind).key(id), primaryWait, time.Time{}); err != nil {
+		ls.release(ctx, time.Time{})
 		return planner.Plan{}, err
 	}
 	readAt := d.now()
-	var (
-		p   planner.Plan
-		err error
-	)
 	if kind == planner.KindUser {
 		p, err = d.reconcileUser(ctx, id)
 	} else {
@@ -313,7 +311,8 @@ func (d *direction) writeKeys(p planner.Plan) []string {
 // newer read since; otherwise it is not applied and stale is true (the
 // newer reconcile saw more than the listing did). Audit records go to buf.
 func (d *direction) applyListed(ctx context.Context, p planner.Plan, c cause, buf *auditBuf, readAt time.Time) (res applied, stale bool, err error) {
-	ls := d.fences.set()
+	ls, ctx := d.fences.set(ctx)
+	defer func() { err = ls.lost(err) }()
 	for _, k := range d.writeKeys(p) {
 		fresh, err := ls.take(ctx, k, primaryWait, readAt)
 		if err != nil || !fresh {
@@ -351,8 +350,10 @@ func (d *direction) applyApproved(ctx context.Context, a planner.Action, c cause
 		_, stale, err := d.applyListed(ctx, p, c, buf, heldAt)
 		return stale, err
 	}
-	ls := d.fences.set()
+	ls, ctx := d.fences.set(ctx)
+	defer func() { err = ls.lost(err) }()
 	if _, err := ls.take(ctx, d.scope(kind).key(a.SourceID), primaryWait, time.Time{}); err != nil {
+		ls.release(ctx, time.Time{})
 		return false, err
 	}
 	readAt := d.now()

@@ -36,6 +36,13 @@ const (
 	// other wants give up and retry instead of waiting for ever).
 	primaryWait   = 30 * time.Second
 	secondaryWait = 2 * time.Second
+	// leaseMargin is how long before its lease would expire for the
+	// others the holder stops writing: another replica may take the lease
+	// over at Until (by its own clock), and a write the holder starts must
+	// be over by then.
+	leaseMargin = 3 * time.Second
+	// renewRetry is how soon a renewal that failed is tried again.
+	renewRetry = 500 * time.Millisecond
 )
 
 // errStale says a plan was made from a read older than one another
@@ -44,6 +51,12 @@ var errStale = errors.New("plan is older than a change already applied: read aga
 
 // errBusy says an object's lease was not free in time.
 var errBusy = errors.New("another reconcile of the object is in progress")
+
+// errLeaseLost says a lease could not be renewed in time (JetStream did
+// not answer, or another replica took it over): the holder stopped writing
+// the object, since another replica may be writing it now; the work is
+// retried from a fresh read.
+var errLeaseLost = errors.New("lease lost: the object's lease could not be renewed in time")
 
 // fences serialises the writes to each replicated object, across the
 // goroutines of this process (a local lock) and across replicas (a lease in
@@ -112,10 +125,18 @@ type lease struct {
 	rev  uint64
 	stop chan struct{}
 	done chan struct{}
+
+	// valid is when the holder stops trusting the lease: leaseMargin
+	// before the Until of its last successful write (by f.now).
+	valid time.Time
+	// lost is called (from the renewal goroutine) once valid has passed
+	// without a successful renewal.
+	lost func(error)
 }
 
-// acquire takes the lease of key, waiting up to wait for it.
-func (f *fences) acquire(ctx context.Context, key string, wait time.Duration) (*lease, error) {
+// acquire takes the lease of key, waiting up to wait for it. lost, if not
+// nil, is called when the lease lapses before it is released.
+func (f *fences) acquire(ctx context.Context, key string, wait time.Duration, lost func(error)) (*lease, error) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := f.lockLocal(ctx, key); err != nil {
@@ -129,7 +150,7 @@ func (f *fences) acquire(ctx context.Context, key string, wait time.Duration) (*
 		}
 		return nil, err
 	}
-	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	l.stop, l.done, l.lost = make(chan struct{}), make(chan struct{}), lost
 	go l.renew()
 	return l, nil
 }
@@ -145,7 +166,7 @@ func (f *fences) acquireKV(ctx context.Context, key string) (*lease, error) {
 			b, _ := json.Marshal(fenceState{Holder: f.holder, Until: now.Add(leaseTTL).UnixNano()})
 			rev, err := f.kv.Create(ctx, key, b)
 			if err == nil {
-				return &lease{f: f, key: key, rev: rev}, nil
+				return &lease{f: f, key: key, rev: rev, valid: now.Add(leaseTTL - leaseMargin)}, nil
 			}
 			if !errors.Is(err, jetstream.ErrKeyExists) {
 				return nil, fmt.Errorf("lease %s: %w", key, err)
@@ -163,7 +184,7 @@ func (f *fences) acquireKV(ctx context.Context, key string) (*lease, error) {
 			b, _ := json.Marshal(st)
 			rev, err := f.kv.Update(ctx, key, b, e.Revision())
 			if err == nil {
-				return &lease{f: f, key: key, rev: rev, mark: mark}, nil
+				return &lease{f: f, key: key, rev: rev, mark: mark, valid: now.Add(leaseTTL - leaseMargin)}, nil
 			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -182,10 +203,13 @@ func (f *fences) acquireKV(ctx context.Context, key string) (*lease, error) {
 	}
 }
 
-// renew extends the lease every leaseTTL/3 until released.
+// renew extends the lease every leaseTTL/3 until released, retrying a
+// failed renewal every renewRetry. When the lease's validity passes
+// without a successful renewal, it calls lost once and stops: the holder
+// must not write under it any more.
 func (l *lease) renew() {
 	defer close(l.done)
-	t := time.NewTicker(leaseTTL / 3)
+	t := time.NewTimer(leaseTTL / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -193,17 +217,37 @@ func (l *lease) renew() {
 			return
 		case <-t.C:
 		}
-		st := fenceState{Read: l.mark, Holder: l.f.holder, Until: l.f.now().Add(leaseTTL).UnixNano()}
-		b, _ := json.Marshal(st)
+		now := l.f.now()
 		l.mu.Lock()
-		rev, err := l.f.kv.Update(context.Background(), l.key, b, l.rev)
+		valid := l.valid
+		l.mu.Unlock()
+		if !now.Before(valid) {
+			l.f.log.Warn("replicator lease lost: not renewed in time; its work stops and is retried", "key", l.key)
+			if l.lost != nil {
+				l.lost(fmt.Errorf("lease %s: %w", l.key, errLeaseLost))
+			}
+			return
+		}
+		st := fenceState{Read: l.mark, Holder: l.f.holder, Until: now.Add(leaseTTL).UnixNano()}
+		b, _ := json.Marshal(st)
+		ctx, cancel := context.WithTimeout(context.Background(), valid.Sub(now))
+		l.mu.Lock()
+		rev, err := l.f.kv.Update(ctx, l.key, b, l.rev)
 		if err == nil {
-			l.rev = rev
+			l.rev, l.valid = rev, now.Add(leaseTTL-leaseMargin)
 		}
 		l.mu.Unlock()
+		cancel()
+		next := leaseTTL / 3
 		if err != nil {
 			l.f.log.Warn("replicator lease not renewed", "key", l.key, "error", err)
+			next = renewRetry
 		}
+		l.mu.Lock()
+		// Wake at the latest when the lease's validity passes.
+		next = max(0, min(next, l.valid.Sub(l.f.now())))
+		l.mu.Unlock()
+		t.Reset(next)
 	}
 }
 
@@ -272,13 +316,22 @@ func (f *fences) unlockLocal(key string) {
 	}
 }
 
-// leaseSet is the leases one plan holds.
+// leaseSet is the leases one plan holds, and the context its writes run
+// under: cancelled, with cause errLeaseLost, as soon as one of its leases
+// lapses, so that no write starts (and none in flight continues) once
+// another replica may hold the object.
 type leaseSet struct {
-	f    *fences
-	held map[string]*lease
+	f      *fences
+	held   map[string]*lease
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
-func (f *fences) set() *leaseSet { return &leaseSet{f: f, held: map[string]*lease{}} }
+// set starts a lease set whose writes run under the returned context.
+func (f *fences) set(ctx context.Context) (*leaseSet, context.Context) {
+	lctx, cancel := context.WithCancelCause(ctx)
+	return &leaseSet{f: f, held: map[string]*lease{}, ctx: lctx, cancel: cancel}, lctx
+}
 
 // take acquires key unless held already, and reports whether a plan read at
 // readAt is still fresh for it.
@@ -286,7 +339,7 @@ func (s *leaseSet) take(ctx context.Context, key string, wait time.Duration, rea
 	if l := s.held[key]; l != nil {
 		return l.fresh(readAt), nil
 	}
-	l, err := s.f.acquire(ctx, key, wait)
+	l, err := s.f.acquire(ctx, key, wait, s.cancel)
 	if err != nil {
 		return false, err
 	}
@@ -294,10 +347,21 @@ func (s *leaseSet) take(ctx context.Context, key string, wait time.Duration, rea
 	return l.fresh(readAt), nil
 }
 
-// release releases every lease, raising each watermark to read.
+// lost wraps err with errLeaseLost when one of the set's leases lapsed
+// (the error of a write it stopped is then a context cancellation).
+func (s *leaseSet) lost(err error) error {
+	if cause := context.Cause(s.ctx); err != nil && errors.Is(cause, errLeaseLost) && !errors.Is(err, errLeaseLost) {
+		return fmt.Errorf("%w (%v)", cause, err)
+	}
+	return err
+}
+
+// release releases every lease, raising each watermark to read, and ends
+// the set's context.
 func (s *leaseSet) release(ctx context.Context, read time.Time) {
 	for k, l := range s.held {
 		l.release(ctx, read)
 		delete(s.held, k)
 	}
+	s.cancel(context.Canceled)
 }

@@ -48,7 +48,7 @@ func TestFenceExclusive(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 5 {
-				l, err := f.acquire(ctx, "obj", 20*time.Second)
+				l, err := f.acquire(ctx, "obj", 20*time.Second, nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -72,18 +72,18 @@ func TestFenceExclusive(t *testing.T) {
 func TestFenceBusyThenFree(t *testing.T) {
 	a, b := twoReplicas(t, time.Now)
 	ctx := context.Background()
-	l, err := a.acquire(ctx, "obj", time.Second)
+	l, err := a.acquire(ctx, "obj", time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.acquire(ctx, "obj", 50*time.Millisecond); !errors.Is(err, errBusy) {
+	if _, err := b.acquire(ctx, "obj", 50*time.Millisecond, nil); !errors.Is(err, errBusy) {
 		t.Fatalf("second replica while held: %v, want errBusy", err)
 	}
-	if _, err := a.acquire(ctx, "obj", 50*time.Millisecond); !errors.Is(err, errBusy) {
+	if _, err := a.acquire(ctx, "obj", 50*time.Millisecond, nil); !errors.Is(err, errBusy) {
 		t.Fatalf("same process while held: %v, want errBusy", err)
 	}
 	l.release(ctx, time.Time{})
-	l2, err := b.acquire(ctx, "obj", time.Second)
+	l2, err := b.acquire(ctx, "obj", time.Second, nil)
 	if err != nil {
 		t.Fatalf("after release: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestFenceWatermark(t *testing.T) {
 	t0 := time.Now()
 	t1 := t0.Add(time.Second)
 
-	l, err := a.acquire(ctx, "obj", time.Second)
+	l, err := a.acquire(ctx, "obj", time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestFenceWatermark(t *testing.T) {
 	}
 	l.release(ctx, t1) // a reconcile read at t1 applied its plan
 
-	s := b.set()
+	s, _ := b.set(ctx)
 	fresh, err := s.take(ctx, "obj", time.Second, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -115,12 +115,12 @@ func TestFenceWatermark(t *testing.T) {
 		t.Fatal("a plan read at t0 is fresh after one read at t1 was applied")
 	}
 	s.release(ctx, time.Time{}) // not applied: the watermark stays
-	s = b.set()
+	s, _ = b.set(ctx)
 	if fresh, err = s.take(ctx, "obj", time.Second, t1.Add(time.Millisecond)); err != nil || !fresh {
 		t.Fatalf("a newer read: fresh %v, %v", fresh, err)
 	}
 	s.release(ctx, t0) // a lower read never lowers the watermark
-	l, err = a.acquire(ctx, "obj", time.Second)
+	l, err = a.acquire(ctx, "obj", time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,15 +142,55 @@ func TestFenceExpiredLeaseIsTakenOver(t *testing.T) {
 	if _, err := a.acquireKV(ctx, "obj"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.acquire(ctx, "obj", 50*time.Millisecond); !errors.Is(err, errBusy) {
+	if _, err := b.acquire(ctx, "obj", 50*time.Millisecond, nil); !errors.Is(err, errBusy) {
 		t.Fatalf("before expiry: %v, want errBusy", err)
 	}
 	mu.Lock()
 	now = now.Add(leaseTTL + time.Second)
 	mu.Unlock()
-	l, err := b.acquire(ctx, "obj", time.Second)
+	l, err := b.acquire(ctx, "obj", time.Second, nil)
 	if err != nil {
 		t.Fatalf("after expiry: %v", err)
+	}
+	l.release(ctx, time.Time{})
+}
+
+// A holder whose lease lapses (JetStream did not take its renewals in
+// time) stops writing: the lease set's context ends with errLeaseLost, so
+// no write starts under it once another replica may hold the object, and
+// its release does not clobber the new holder's lease.
+func TestFenceLapsedLeaseStopsItsWrites(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a, b := twoReplicas(t, clock)
+	ctx := context.Background()
+	s, wctx := a.set(ctx)
+	if _, err := s.take(ctx, "obj", time.Second, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	// No renewal got through for longer than the lease lasts.
+	mu.Lock()
+	now = now.Add(leaseTTL + time.Second)
+	mu.Unlock()
+	select {
+	case <-wctx.Done():
+	case <-time.After(leaseTTL):
+		t.Fatal("the lease lapsed, but the writes under it were not stopped")
+	}
+	if cause := context.Cause(wctx); !errors.Is(cause, errLeaseLost) {
+		t.Fatalf("cause %v, want errLeaseLost", cause)
+	}
+	if err := s.lost(context.Canceled); !errors.Is(err, errLeaseLost) {
+		t.Fatalf("a write stopped by the lapse reports %v, want errLeaseLost", err)
+	}
+	l, err := b.acquire(ctx, "obj", time.Second, nil)
+	if err != nil {
+		t.Fatalf("the other replica after the lapse: %v", err)
+	}
+	s.release(ctx, time.Time{})
+	if _, err := a.acquire(ctx, "obj", 50*time.Millisecond, nil); !errors.Is(err, errBusy) {
+		t.Fatalf("after the lapsed holder released: %v, want errBusy (the new holder keeps it)", err)
 	}
 	l.release(ctx, time.Time{})
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/replicator/planner"
@@ -131,8 +134,8 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 	src.add(t, g, u)
 
 	// The group's reconcile reads (the user is a member) and plans ...
-	ls := d.fences.set()
-	if _, err := ls.take(ctx, d.scope(planner.KindGroup).key(g), primaryWait, time.Time{}); err != nil {
+	ls, lctx := d.fences.set(ctx)
+	if _, err := ls.take(lctx, d.scope(planner.KindGroup).key(g), primaryWait, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	readAt := d.now()
@@ -151,7 +154,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ... and only then would the group's old plan be applied.
-	_, err = d.execute(ctx, plan, cause{eventID: "test"}, 0, ls, readAt)
+	_, err = d.execute(lctx, plan, cause{eventID: "test"}, 0, ls, readAt)
 	ls.release(ctx, time.Time{})
 	if !errors.Is(err, errStale) {
 		t.Fatalf("old plan: %v, want errStale", err)
@@ -225,4 +228,57 @@ func mustMapping(t *testing.T, d *direction, sourceID string) *planner.Mapping {
 		t.Fatalf("mapping of %s: found %v, %v", sourceID, found, err)
 	}
 	return &mp
+}
+
+// failingPuts is the id map's bucket with its next n writes failing, as
+// when JetStream elects a new leader for it.
+type failingPuts struct {
+	jetstream.KeyValue
+	n atomic.Int32
+}
+
+func (f *failingPuts) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	if f.n.Add(-1) >= 0 {
+		return 0, errors.New("nats: no response from stream")
+	}
+	return f.KeyValue.Put(ctx, key, value)
+}
+
+// A create whose write is made but whose id mapping cannot be stored is
+// audited as applied (the change happened), and retried: the retry adopts
+// the copy the create made, and the one change in the target has exactly
+// one record that says it was done.
+func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
+	cfg := config(link("hub", "src", "tgt"))
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	d := p.svc.direction("src", "tgt")
+	ctx := context.Background()
+	fp := &failingPuts{KeyValue: d.ids.kv}
+	fp.n.Store(1)
+	d.ids.kv = fp
+	u := src.createUser(t, "mira", "Mira M")
+
+	_, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "first"})
+	var written *writtenError
+	if !errors.As(err, &written) {
+		t.Fatalf("first attempt: %v, want a writtenError (the user is created, the mapping not stored)", err)
+	}
+	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "retry"}); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	copyID := mustUser(t, tgt, "mira").ID
+	if got := mustMapping(t, d, u).TargetID; got != copyID {
+		t.Fatalf("mapping %s, want the copy %s", got, copyID)
+	}
+	var creates []string
+	for _, r := range auditRecords(t, p.bus) {
+		if r.GetResource().GetId() == copyID && r.GetAction() == string(planner.ActCreateUser) {
+			creates = append(creates, r.GetOutcome())
+		}
+	}
+	if !slices.Equal(creates, []string{"applied"}) {
+		t.Fatalf("create_user records of the copy: %v, want exactly one applied", creates)
+	}
 }
