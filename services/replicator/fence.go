@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/internal/bus"
 )
 
 // fenceBucket is the JetStream KV bucket of the replicator's per-object
@@ -233,6 +235,9 @@ func (l *lease) renew() {
 		ctx, cancel := context.WithTimeout(context.Background(), valid.Sub(now))
 		l.mu.Lock()
 		rev, err := l.f.kv.Update(ctx, l.key, b, l.rev)
+		if bus.IsWrongRevision(err) && l.resync(ctx) {
+			rev, err = l.f.kv.Update(ctx, l.key, b, l.rev)
+		}
 		if err == nil {
 			l.rev, l.valid = rev, now.Add(leaseTTL-leaseMargin)
 		}
@@ -249,6 +254,24 @@ func (l *lease) renew() {
 		l.mu.Unlock()
 		t.Reset(next)
 	}
+}
+
+// resync is called (l.mu held) when a write of the lease met another
+// revision than the last it knows: an earlier write whose answer was lost
+// (a timeout while a JetStream leader changed) may have been stored. If
+// the record still names this holder, it takes that revision and reports
+// true; otherwise the lease is someone else's.
+func (l *lease) resync(ctx context.Context) bool {
+	e, err := l.f.kv.Get(ctx, l.key)
+	if err != nil {
+		return false
+	}
+	var st fenceState
+	if json.Unmarshal(e.Value(), &st) != nil || st.Holder != l.f.holder {
+		return false
+	}
+	l.rev = e.Revision()
+	return true
 }
 
 // watermark is the object's watermark when the lease was taken: the newest
@@ -273,8 +296,13 @@ func (l *lease) release(ctx context.Context, read time.Time) {
 		mark = read.UnixNano()
 	}
 	b, _ := json.Marshal(fenceState{Read: mark})
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseTTL)
+	defer cancel()
 	l.mu.Lock()
-	_, err := l.f.kv.Update(context.WithoutCancel(ctx), l.key, b, l.rev)
+	_, err := l.f.kv.Update(ctx, l.key, b, l.rev)
+	if bus.IsWrongRevision(err) && l.resync(ctx) {
+		_, err = l.f.kv.Update(ctx, l.key, b, l.rev)
+	}
 	l.mu.Unlock()
 	if err != nil {
 		l.f.log.Warn("replicator lease not released; it expires by itself", "key", l.key, "error", err)

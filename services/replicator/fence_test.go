@@ -194,3 +194,30 @@ func TestFenceLapsedLeaseStopsItsWrites(t *testing.T) {
 	}
 	l.release(ctx, time.Time{})
 }
+
+// A write of the lease whose answer was lost (a timeout while JetStream
+// changed leaders) may have been stored anyway: the holder finds its own
+// record at a newer revision and goes on with it, instead of failing every
+// renewal and leaving the object blocked until the lease expires.
+func TestFenceLostAnswerDoesNotStrandTheLease(t *testing.T) {
+	a, b := twoReplicas(t, time.Now)
+	ctx := context.Background()
+	l, err := a.acquire(ctx, "obj", time.Second, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The renewal that was stored though its answer never came.
+	e, err := a.kv.Get(ctx, "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.kv.Update(ctx, "obj", e.Value(), e.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	l.release(ctx, time.Time{})
+	l2, err := b.acquire(ctx, "obj", 100*time.Millisecond, nil)
+	if err != nil {
+		t.Fatalf("after the release: %v (the release did not free the lease)", err)
+	}
+	l2.release(ctx, time.Time{})
+}
