@@ -202,7 +202,7 @@ func (d *Domain) bulkOne(r *request, op bulkOperation, resolved map[string]strin
 	if rt.op == OpBulk || !(strings.HasPrefix(path, "/Users") || strings.HasPrefix(path, "/Groups")) {
 		return fail(errInvalidValue("path %q: Bulk takes /Users and /Groups.", op.Path))
 	}
-	d.stats.count(rt.op)
+	d.stats.bulkOperation(rt.op)
 	rec := httptest.NewRecorder()
 	ireq := &request{Request: inner, op: rt.op, id: rt.id, client: r.client, base: r.base, ecid: r.ecid}
 	if err := rt.handler(rec, ireq); err != nil {

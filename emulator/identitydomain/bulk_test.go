@@ -89,8 +89,8 @@ func TestBulkCreatesAndResolvesBulkIDs(t *testing.T) {
 		t.Errorf("%d events emitted, want at least 7", emitted)
 	}
 	st := d.Stats()
-	if st.Calls[identitydomain.OpBulk] != 1 || st.Calls[identitydomain.OpCreateUser] != 2 {
-		t.Errorf("calls %v: want one Bulk and its operations counted under their own", st.Calls)
+	if st.Calls[identitydomain.OpBulk] != 1 || st.Calls[identitydomain.OpCreateUser] != 2 || st.BulkOperations != 5 {
+		t.Errorf("calls %v, %d operations in Bulk: want one Bulk and its 5 operations counted under their own and as Bulk operations", st.Calls, st.BulkOperations)
 	}
 }
 

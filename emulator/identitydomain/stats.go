@@ -12,7 +12,12 @@ type Stats struct {
 	Memberships int `json:"memberships"`
 	// Calls counts requests by operation, whatever their outcome (faults,
 	// 401s and 429s included).
+	// The operations of a Bulk request are counted under their own
+	// operation as well as in BulkOperations: HTTP requests are the sum of
+	// Calls less BulkOperations.
 	Calls map[Operation]int64 `json:"calls"`
+	// BulkOperations counts the operations run inside Bulk requests.
+	BulkOperations int64 `json:"bulkOperations"`
 	// RateLimited counts requests refused by the tier's rate limit.
 	RateLimited int64 `json:"rateLimited"`
 	// Faults counts requests answered by an injected fault or an outage.
@@ -42,6 +47,7 @@ type EventStats struct {
 type callStats struct {
 	mu          sync.Mutex
 	calls       map[Operation]int64
+	bulkOps     int64
 	rateLimits  int64
 	faultsCount int64
 }
@@ -51,6 +57,13 @@ func newCallStats() *callStats { return &callStats{calls: map[Operation]int64{}}
 func (s *callStats) count(op Operation) {
 	s.mu.Lock()
 	s.calls[op]++
+	s.mu.Unlock()
+}
+
+func (s *callStats) bulkOperation(op Operation) {
+	s.mu.Lock()
+	s.calls[op]++
+	s.bulkOps++
 	s.mu.Unlock()
 }
 
@@ -69,7 +82,7 @@ func (s *callStats) fault() {
 func (s *callStats) reset() {
 	s.mu.Lock()
 	s.calls = map[Operation]int64{}
-	s.rateLimits, s.faultsCount = 0, 0
+	s.rateLimits, s.faultsCount, s.bulkOps = 0, 0, 0
 	s.mu.Unlock()
 }
 
@@ -87,7 +100,7 @@ func (d *Domain) Stats() Stats {
 	d.store.mu.RUnlock()
 	d.stats.mu.Lock()
 	st.Calls = maps.Clone(d.stats.calls)
-	st.RateLimited, st.Faults = d.stats.rateLimits, d.stats.faultsCount
+	st.RateLimited, st.Faults, st.BulkOperations = d.stats.rateLimits, d.stats.faultsCount, d.stats.bulkOps
 	d.stats.mu.Unlock()
 	st.Events = d.events.stats()
 	return st

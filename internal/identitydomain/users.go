@@ -100,6 +100,19 @@ func one[T any](c *Client, ci *callInfo, op, filter string, items []T) (T, bool,
 		Detail: "more than one resource matches " + filter}
 }
 
+// UserWithSchemas returns u with the schemas its attributes need: the
+// body of a create, single or in a Bulk operation.
+func UserWithSchemas(u identitydomains.User) identitydomains.User {
+	u.Schemas = withSchemas(u.Schemas, SchemaUser)
+	if u.UrnIetfParamsScimSchemasOracleIdcsExtensionUserUser != nil {
+		u.Schemas = withSchemas(u.Schemas, SchemaUserExtension)
+	}
+	if u.UrnIetfParamsScimSchemasExtensionEnterprise2_0User != nil {
+		u.Schemas = withSchemas(u.Schemas, SchemaEnterpriseUser)
+	}
+	return u
+}
+
 // CreateUser creates u (userName is required; schemas are completed). When
 // a retried create meets 409 because the first attempt's answer was lost
 // (the user was created), the user is read back by userName and returned with
@@ -112,13 +125,7 @@ func (c *Client) CreateUser(ctx context.Context, u identitydomains.User) (identi
 	if strings.TrimSpace(name) == "" {
 		return fail(c.invalid("CreateUser", errors.New("userName is required")))
 	}
-	u.Schemas = withSchemas(u.Schemas, SchemaUser)
-	if u.UrnIetfParamsScimSchemasOracleIdcsExtensionUserUser != nil {
-		u.Schemas = withSchemas(u.Schemas, SchemaUserExtension)
-	}
-	if u.UrnIetfParamsScimSchemasExtensionEnterprise2_0User != nil {
-		u.Schemas = withSchemas(u.Schemas, SchemaEnterpriseUser)
-	}
+	u = UserWithSchemas(u)
 	var resp identitydomains.CreateUserResponse
 	ci, err := c.call(ctx, "CreateUser", false, func(ctx context.Context) error {
 		var err error

@@ -38,6 +38,7 @@ type dirStats struct {
 	auditFailed atomic.Int64
 	writes      atomic.Int64
 	echoes      atomic.Int64
+	bulkCreates atomic.Int64 // users created through SCIM Bulk
 
 	mu          sync.Mutex
 	lastSuccess time.Time

@@ -38,6 +38,9 @@ type Domain interface {
 	DeleteGroup(ctx context.Context, id, ifMatch string) (identitydomain.Receipt, error)
 	AddMembers(ctx context.Context, groupID string, userIDs ...string) (identitydomain.Receipt, error)
 	RemoveMembers(ctx context.Context, groupID string, userIDs ...string) (identitydomain.Receipt, error)
+	// Bulk sends SCIM Bulk operations (identitydomain.ErrBulkUnsupported
+	// where the domain does not offer it).
+	Bulk(ctx context.Context, ops []identitydomain.BulkOperation, opts identitydomain.BulkOptions) ([]identitydomain.BulkResult, error)
 }
 
 var _ Domain = (*identitydomain.Client)(nil)

@@ -384,6 +384,17 @@ func (s *leaseSet) lost(err error) error {
 	return err
 }
 
+// releaseKeys releases the set's leases of keys, raising each watermark to
+// read.
+func (s *leaseSet) releaseKeys(ctx context.Context, keys []string, read time.Time) {
+	for _, k := range keys {
+		if l := s.held[k]; l != nil {
+			l.release(ctx, read)
+			delete(s.held, k)
+		}
+	}
+}
+
 // release releases every lease, raising each watermark to read, and ends
 // the set's context.
 func (s *leaseSet) release(ctx context.Context, read time.Time) {

@@ -186,11 +186,16 @@ func (fr *fullRun) apply(ctx context.Context, p planner.Plan) error {
 func (fr *fullRun) applyListed(ctx context.Context, p planner.Plan) error {
 	_, stale, err := fr.d.applyListed(ctx, p, fr.c, &fr.buf, fr.readAt)
 	if stale {
-		fr.mu.Lock()
-		fr.rp.r.Actions[actionStale]++
-		fr.mu.Unlock()
+		fr.countStale()
 	}
 	return err
+}
+
+// countStale counts a plan not applied because a newer read made it stale.
+func (fr *fullRun) countStale() {
+	fr.mu.Lock()
+	fr.rp.r.Actions[actionStale]++
+	fr.mu.Unlock()
 }
 
 // applyEach applies the actions of a plan one by one: the deletions,
@@ -245,14 +250,25 @@ func (fr *fullRun) users(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(reconcileWorkers)
 	var seen atomic.Int64
+	bulk := &bulkCreates{fr: fr}
 	for _, in := range fr.userInputs() {
 		g.Go(func() error {
 			p := d.rules.PlanUser(d.target, in)
-			if err := fr.apply(ctx, fr.setAside(p)); err != nil {
-				return err
-			}
-			for _, a := range p.Actions {
-				d.noteUser(gctx, ix, &fr.mu, a, fr.dryRun)
+			if keep := fr.setAside(p); !fr.dryRun && bulk.eligible(keep) {
+				// Applied with others, and noted in the index once made.
+				fr.mu.Lock()
+				fr.rp.add(keep)
+				fr.mu.Unlock()
+				if err := bulk.add(ctx, keep); err != nil {
+					return err
+				}
+			} else {
+				if err := fr.apply(ctx, keep); err != nil {
+					return err
+				}
+				for _, a := range p.Actions {
+					d.noteUser(gctx, ix, &fr.mu, a, fr.dryRun)
+				}
 			}
 			if n := seen.Add(1); n%1000 == 0 {
 				d.stats.setProgress("users %d/%d", n, len(ix.srcUsers))
@@ -260,7 +276,10 @@ func (fr *fullRun) users(ctx context.Context) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return bulk.flush(ctx)
 }
 
 // userInputs is the planner's input for each source user, read before the

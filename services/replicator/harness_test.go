@@ -348,10 +348,12 @@ func writes(d *emu.Domain) int64 {
 	return n
 }
 
-// calls counts every API call a domain answered, tokens excepted.
+// calls counts every API request a domain answered, tokens excepted (a
+// Bulk request is one, whatever it carries).
 func calls(d *emu.Domain) int64 {
-	var n int64
-	for op, c := range d.Stats().Calls {
+	st := d.Stats()
+	n := -st.BulkOperations
+	for op, c := range st.Calls {
 		if op != emu.OpToken {
 			n += c
 		}

@@ -17,6 +17,7 @@ const (
 	counterEchoes      = "echoes"       // events skipped as iamflow's own changes
 	counterHeld        = "held"         // deletions held for approval
 	counterAuditFailed = "audit_failed" // audit records not stored
+	counterBulkCreates = "bulk_creates" // users created through SCIM Bulk (also counted in writes)
 )
 
 // Status reports the service's state, its consumers' progress, counters and
@@ -27,6 +28,7 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 		st.Counters[counterWrites] += d.stats.writes.Load()
 		st.Counters[counterEchoes] += d.stats.echoes.Load()
 		st.Counters[counterAuditFailed] += d.stats.auditFailed.Load()
+		st.Counters[counterBulkCreates] += d.stats.bulkCreates.Load()
 	}
 	for _, h := range s.guard.pending() {
 		st.Counters[counterHeld] += int64(len(h.Actions))
