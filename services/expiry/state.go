@@ -44,52 +44,77 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 		return nil, endingWait, errClaimed
 	}
 	defer done()
-	st := s.st
-	var r *record
-	var timerMissed bool
+	r, wait, err := s.claim(ctx, id, atDeadline)
+	if err != nil {
+		if r == nil {
+			return nil, wait, err
+		}
+		return r.g, wait, err
+	}
+	g := r.g
+	timerMissed := byScan && g.LastError == "" && !g.Overdue
+	if timerMissed {
+		note += "; " + noteTimerMissed
+	}
+	removeErr := s.removeMembership(ctx, g)
+	// What the removal did is recorded even if the caller has gone.
+	ctx = context.WithoutCancel(ctx)
+	r, err = s.storeEnd(ctx, id, r.claimUntil, endOutcome(to, actor, note, atDeadline, s.now(), removeErr))
+	if err != nil {
+		s.releaseClaim(ctx, id)
+		return nil, 0, err
+	}
+	if removeErr != nil {
+		s.counters.failures.Add(1)
+		s.metrics.revocations.WithLabelValues(endAction(to), "failed").Inc()
+		s.kit.Error(removeErr)
+		return r.g, 0, fmt.Errorf("remove %s from %s: %w", g.UserName, g.GroupName, removeErr)
+	}
+	s.recordEnd(ctx, r.g, to, actor, note, timerMissed)
+	return r.g, 0, nil
+}
+
+// claim claims an open grant for the process (see end). It returns the
+// claimed record, or the grant (in a record) with errAlreadyEnded,
+// errNotDue or errClaimed and the time left, or the store's error. A claim
+// that may have been stored although its write failed is released.
+func (s *Service) claim(ctx context.Context, id string, atDeadline bool) (*record, time.Duration, error) {
 	for attempt := 0; ; attempt++ {
-		var (
-			rev uint64
-			err error
-		)
-		r, rev, err = st.get(ctx, id)
+		r, rev, err := s.st.get(ctx, id)
 		if err != nil {
 			return nil, 0, err
 		}
 		now := s.now()
 		if !open(r.g) {
-			return r.g, 0, errAlreadyEnded
+			return r, 0, errAlreadyEnded
 		}
 		if left := r.g.ExpiresAt.AsTime().Sub(now); atDeadline && left > 0 {
-			return r.g, left, errNotDue
+			return r, left, errNotDue
 		}
 		if r.claim != "" && r.claim != s.instance && now.Before(r.claimUntil) {
-			return r.g, r.claimUntil.Sub(now), errClaimed
+			return r, r.claimUntil.Sub(now), errClaimed
 		}
 		r.claim, r.claimUntil = s.instance, now.Add(claimTTL)
-		if _, err = st.update(ctx, r, rev); err == nil {
-			timerMissed = byScan && r.g.LastError == "" && !r.g.Overdue
-			break
-		}
-		if !errors.Is(err, errConflict) {
+		_, err = s.st.update(ctx, r, rev)
+		switch {
+		case err == nil:
+			return r, 0, nil
+		case !errors.Is(err, errConflict):
 			// The claim may have been stored all the same.
 			s.releaseClaim(ctx, id)
 			return nil, 0, err
-		}
-		if attempt > 20 {
+		case attempt > 20:
 			return nil, 0, err
 		}
 	}
-	g := r.g
-	claimUntil := r.claimUntil
-	removeErr := s.removeMembership(ctx, g)
-	// What the removal did is recorded even if the caller has gone.
-	ctx = context.WithoutCancel(ctx)
-	t := s.now()
-	if timerMissed {
-		note += "; " + noteTimerMissed
-	}
-	r, err := s.storeEnd(ctx, id, claimUntil, func(r *record) {
+}
+
+// endOutcome is what a revocation stores at time t (for storeEnd): the
+// grant moved to state `to`, or, if the membership could not be removed,
+// marked with the error (and overdue when atDeadline or past the deadline);
+// and the claim cleared.
+func endOutcome(to iamflowv1.GrantState, actor, note string, atDeadline bool, t time.Time, removeErr error) func(*record) {
+	return func(r *record) {
 		r.claim, r.claimUntil = "", time.Time{}
 		if removeErr != nil {
 			r.g.LastError = removeErr.Error()
@@ -99,38 +124,37 @@ func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, a
 		from := r.g.State
 		r.g.State, r.g.EndedAt, r.g.Overdue, r.g.LastError = to, timestamppb.New(t), false, ""
 		addHistory(r.g, t, from, to, actor, note)
-	})
-	if err != nil {
-		s.releaseClaim(ctx, id)
-		return nil, 0, err
 	}
-	action := actionRevoke
+}
+
+// endAction is the audit action of a revocation that ends a grant in state to.
+func endAction(to iamflowv1.GrantState) string {
 	if to == iamflowv1.GrantState_GRANT_STATE_EXPIRED {
-		action = actionExpire
+		return actionExpire
 	}
-	if removeErr != nil {
-		s.counters.failures.Add(1)
-		s.metrics.revocations.WithLabelValues(action, "failed").Inc()
-		s.kit.Error(removeErr)
-		return r.g, 0, fmt.Errorf("remove %s from %s: %w", g.UserName, g.GroupName, removeErr)
-	}
-	s.st.releaseMembership(ctx, r.g)
+	return actionRevoke
+}
+
+// recordEnd counts, logs and audits a grant ended in state to, and frees
+// its membership for a new grant.
+func (s *Service) recordEnd(ctx context.Context, g *iamflowv1.Grant, to iamflowv1.GrantState, actor, note string, timerMissed bool) {
+	s.st.releaseMembership(ctx, g)
 	if to == iamflowv1.GrantState_GRANT_STATE_EXPIRED {
 		s.counters.expired.Add(1)
-		late := r.g.EndedAt.AsTime().Sub(r.g.ExpiresAt.AsTime())
+		late := g.EndedAt.AsTime().Sub(g.ExpiresAt.AsTime())
 		s.metrics.lateness.Observe(late.Seconds())
 		if timerMissed {
 			s.counters.timersMissed.Add(1)
 			s.metrics.timersMissed.Inc()
-			s.kit.Log().Error("deadline timer did not end the grant: the safety scan removed the membership late", "grant", r.g.Id,
-				"domain", r.g.Domain, "group", r.g.GroupName, "user", r.g.UserName, "late", late)
+			s.kit.Log().Error("deadline timer did not end the grant: the safety scan removed the membership late", "grant", g.Id,
+				"domain", g.Domain, "group", g.GroupName, "user", g.UserName, "late", late)
 		}
 	} else {
 		s.counters.revoked.Add(1)
 	}
+	action := endAction(to)
 	s.metrics.revocations.WithLabelValues(action, "done").Inc()
-	s.audit(ctx, action, audit.OutcomeDone, r.g, map[string]string{"state": stateName(iamflowv1.GrantState_GRANT_STATE_ACTIVE)}, actor, note)
-	return r.g, 0, nil
+	s.audit(ctx, action, audit.OutcomeDone, g, map[string]string{"state": stateName(iamflowv1.GrantState_GRANT_STATE_ACTIVE)}, actor, note)
 }
 
 // endingWait is how long a revocation of a grant that this process is
