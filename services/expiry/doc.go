@@ -21,8 +21,15 @@
 // only if it is still open and its deadline has passed, and changes it only
 // by compare-and-set on the KV revision. Before calling the domain it claims
 // the grant (a CAS that records the claimant for claimTTL), so two
-// replicas, or a timer and a scan, never both revoke it. An extended grant's
-// old timer finds the deadline in the future and does nothing.
+// replicas, or a timer and a scan, never both revoke it. The claimant is
+// the process (its instance id): its own retry takes the claim over at
+// once, whatever became of the attempt that made it. The outcome (the
+// grant ended, or marked with the domain's error) is written until it is
+// stored, within the claim, and a revocation that fails all the same
+// releases its claim; so a KV write that fails for a moment neither holds
+// a revocation back for claimTTL nor loses a revoke's outcome (to be
+// recorded later as an expiry). An extended grant's old timer finds the
+// deadline in the future and does nothing.
 //
 // # Revocation
 //

@@ -72,33 +72,60 @@ func (s *Service) grant(ctx context.Context, req grantRequest) (*iamflowv1.Grant
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.domainClient(req.Domain)
+	c, g, err := s.newGrant(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.recordPending(ctx, st, g); err != nil {
+		return nil, err
+	}
+	_, addErr := c.AddMembers(ctx, g.GroupId, g.UserId)
+	r, err := s.transition(ctx, g.Id, s.activate(addErr))
+	if err != nil {
+		return nil, err
+	}
+	if addErr != nil {
+		st.releaseMembership(ctx, r.g)
+		s.counters.failures.Add(1)
+		s.audit(ctx, actionGrant, audit.OutcomeFailed, r.g, nil, req.Requester, addErr.Error())
+		return nil, fmt.Errorf("add %s to %s: %w", g.UserName, g.GroupName, addErr)
+	}
+	s.counters.granted.Add(1)
+	s.audit(ctx, actionGrant, audit.OutcomeDone, r.g, nil, req.Requester, req.Reason)
+	return s.view(r.g), nil
+}
+
+// newGrant checks a grant request against the domain and the temporary
+// groups and returns the domain's client and the pending grant it asks
+// for (refusals: see grant).
+func (s *Service) newGrant(ctx context.Context, req grantRequest) (Domain, *iamflowv1.Grant, error) {
+	c, err := s.domainClient(req.Domain)
+	if err != nil {
+		return nil, nil, err
+	}
 	if strings.TrimSpace(req.Group) == "" {
-		return nil, refuse(errInvalid, "group: required: the group's displayName or SCIM id")
+		return nil, nil, refuse(errInvalid, "group: required: the group's displayName or SCIM id")
 	}
 	if strings.TrimSpace(req.User) == "" {
-		return nil, refuse(errInvalid, "user: required: the user's userName or SCIM id")
+		return nil, nil, refuse(errInvalid, "user: required: the user's userName or SCIM id")
 	}
 	groupID, groupName, err := s.resolveGroup(ctx, c, req.Domain, req.Group)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tg, ok := s.group(req.Domain, groupName)
 	if !ok {
-		return nil, refuse(errPrecondition, "group %q of domain %q is not a temporary group (temporary groups: %s)",
+		return nil, nil, refuse(errPrecondition, "group %q of domain %q is not a temporary group (temporary groups: %s)",
 			groupName, req.Domain, s.groupNames())
 	}
 	now := s.now()
 	deadline, err := deadlineFor(tg, now, req.Duration, req.Until)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	userID, userName, err := s.resolveUser(ctx, c, req.User)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	g := &iamflowv1.Grant{
 		Id: newID(), Domain: req.Domain, GroupId: groupID, GroupName: groupName, UserId: userID, UserName: userName,
@@ -106,24 +133,35 @@ func (s *Service) grant(ctx context.Context, req grantRequest) (*iamflowv1.Grant
 		Reason: req.Reason, Requester: req.Requester, Source: sourceAPI,
 	}
 	addHistory(g, now, iamflowv1.GrantState_GRANT_STATE_UNSPECIFIED, g.State, req.Requester, "granted until "+deadline.UTC().Format(time.RFC3339))
-	other, err := st.claimMembership(ctx, g.Domain, groupID, userID, g.Id)
+	return c, g, nil
+}
+
+// recordPending records a pending grant as its membership's open grant
+// (errHeld if the membership has one) and sets its deadline timer.
+func (s *Service) recordPending(ctx context.Context, st *store, g *iamflowv1.Grant) error {
+	other, err := st.claimMembership(ctx, g.Domain, g.GroupId, g.UserId, g.Id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if other != "" {
-		return nil, refuse(errHeld, "user %q already holds grant %s in group %q; extend it instead", userName, other, groupName)
+		return refuse(errHeld, "user %q already holds grant %s in group %q; extend it instead", g.UserName, other, g.GroupName)
 	}
 	if _, err := st.create(ctx, &record{g: g}); err != nil {
 		st.releaseMembership(ctx, g)
-		return nil, err
+		return err
 	}
 	// The timer first: whatever happens next, the deadline is enforced.
-	if err := s.schedule(ctx, g.Id, deadline); err != nil {
+	if err := s.schedule(ctx, g.Id, g.ExpiresAt.AsTime()); err != nil {
 		s.kit.Error(err)
 		s.kit.Log().Error("deadline timer not set; the scan will enforce it", "grant", g.Id, "error", err)
 	}
-	_, addErr := c.AddMembers(ctx, groupID, userID)
-	r, err := s.transition(ctx, g.Id, func(r *record) bool {
+	return nil
+}
+
+// activate is the transition of a pending grant once the member was added
+// (active), or could not be (failed, with addErr).
+func (s *Service) activate(addErr error) func(*record) bool {
+	return func(r *record) bool {
 		if r.g.State != iamflowv1.GrantState_GRANT_STATE_PENDING {
 			return false
 		}
@@ -136,19 +174,7 @@ func (s *Service) grant(ctx context.Context, req grantRequest) (*iamflowv1.Grant
 		addHistory(r.g, t, r.g.State, iamflowv1.GrantState_GRANT_STATE_ACTIVE, Name, "member added")
 		r.g.State = iamflowv1.GrantState_GRANT_STATE_ACTIVE
 		return true
-	})
-	if err != nil {
-		return nil, err
 	}
-	if addErr != nil {
-		st.releaseMembership(ctx, r.g)
-		s.counters.failures.Add(1)
-		s.audit(ctx, actionGrant, audit.OutcomeFailed, r.g, nil, req.Requester, addErr.Error())
-		return nil, fmt.Errorf("add %s to %s: %w", userName, groupName, addErr)
-	}
-	s.counters.granted.Add(1)
-	s.audit(ctx, actionGrant, audit.OutcomeDone, r.g, nil, req.Requester, req.Reason)
-	return s.view(r.g), nil
 }
 
 // deadlineFor computes and checks a grant's deadline.

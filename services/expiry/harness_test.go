@@ -93,10 +93,19 @@ func newPipeline(t testing.TB, cfg Config) *pipeline {
 // until the returned stop is called or the test ends.
 func (p *pipeline) start(opts ...servicekit.Option) (*Service, func()) {
 	p.t.Helper()
+	return p.startWith(nil, opts...)
+}
+
+// startWith is start with setup called on the Service before it runs.
+func (p *pipeline) startWith(setup func(*Service), opts ...servicekit.Option) (*Service, func()) {
+	p.t.Helper()
 	opts = append([]servicekit.Option{servicekit.WithLogger(pipelinetest.Logger(p.t))}, opts...)
 	svc, err := New(context.Background(), p.cfg, p.bus, map[string]Domain{domainShort: p.client}, opts...)
 	if err != nil {
 		p.t.Fatal(err)
+	}
+	if setup != nil {
+		setup(svc)
 	}
 	stop := pipelinetest.Run(p.t, svc)
 	p.t.Cleanup(func() {

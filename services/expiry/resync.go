@@ -26,43 +26,8 @@ func (s *Service) scan(ctx context.Context, lateSince map[string]time.Time, atSt
 		return
 	}
 	s.syncClock(ctx)
-	now := s.now()
-	var c stateCounts
-	var late []string
-	seen := map[string]bool{}
-	err := s.st.all(ctx, func(r *record, rev uint64) {
-		g := r.g
-		c.add(g.State)
-		if !open(g) {
-			return
-		}
-		past := now.Sub(g.ExpiresAt.AsTime())
-		if past > overdueAfter || g.Overdue {
-			c.overdue++
-		}
-		if past <= 0 || (r.claim != "" && now.Before(r.claimUntil)) {
-			return // not due, or being revoked right now
-		}
-		if g.LastError != "" || g.Overdue {
-			// A revocation failed: try again (the timer's job is done).
-			if past > 2*overdueAfter {
-				late = append(late, g.Id+"\x00"+strconv.FormatUint(rev, 10))
-			}
-			return
-		}
-		seen[g.Id] = true
-		first, ok := lateSince[g.Id]
-		if !ok {
-			lateSince[g.Id] = now
-			if atStart && past > timerLost && s.noDueMessage(ctx, g.Id) {
-				late = append(late, g.Id+"\x00"+strconv.FormatUint(rev, 10))
-			}
-			return
-		}
-		if now.Sub(first) >= timerGrace {
-			late = append(late, g.Id+"\x00"+strconv.FormatUint(rev, 10))
-		}
-	})
+	p := &scanPass{now: s.now(), atStart: atStart, lateSince: lateSince, seen: map[string]bool{}}
+	err := s.st.all(ctx, func(r *record, rev uint64) { s.scanGrant(ctx, p, r, rev) })
 	if err != nil {
 		clear(lateSince)
 		if ctx.Err() == nil {
@@ -71,16 +36,63 @@ func (s *Service) scan(ctx context.Context, lateSince map[string]time.Time, atSt
 		return
 	}
 	for id := range lateSince {
-		if !seen[id] {
+		if !p.seen[id] {
 			delete(lateSince, id)
 		}
 	}
-	s.setCounts(c)
-	for _, l := range late {
+	s.setCounts(p.counts)
+	for _, l := range p.late {
 		id, rev, _ := strings.Cut(l, "\x00")
 		if err := s.due(ctx, id, rev); err != nil && ctx.Err() == nil {
 			s.kit.Error(err)
 		}
+	}
+}
+
+// scanPass is what one scan has found so far.
+type scanPass struct {
+	now       time.Time
+	atStart   bool
+	lateSince map[string]time.Time // see scan
+	seen      map[string]bool      // the open grants past their deadline with no failed revocation
+	counts    stateCounts
+	late      []string // "<grant id>\x00<revision>" of the grants to publish a due message for
+}
+
+// scanGrant counts one grant and judges whether the scan must publish a
+// due message for it (see scan).
+func (s *Service) scanGrant(ctx context.Context, p *scanPass, r *record, rev uint64) {
+	g := r.g
+	p.counts.add(g.State)
+	if !open(g) {
+		return
+	}
+	past := p.now.Sub(g.ExpiresAt.AsTime())
+	if past > overdueAfter || g.Overdue {
+		p.counts.overdue++
+	}
+	if past <= 0 || (r.claim != "" && p.now.Before(r.claimUntil)) {
+		return // not due, or being revoked right now
+	}
+	due := func() { p.late = append(p.late, g.Id+"\x00"+strconv.FormatUint(rev, 10)) }
+	if g.LastError != "" || g.Overdue {
+		// A revocation failed: try again (the timer's job is done).
+		if past > 2*overdueAfter {
+			due()
+		}
+		return
+	}
+	p.seen[g.Id] = true
+	first, ok := p.lateSince[g.Id]
+	if !ok {
+		p.lateSince[g.Id] = p.now
+		if p.atStart && past > timerLost && s.noDueMessage(ctx, g.Id) {
+			due()
+		}
+		return
+	}
+	if p.now.Sub(first) >= timerGrace {
+		due()
 	}
 }
 

@@ -35,7 +35,9 @@ const (
 )
 
 // claimTTL is how long a replica's claim on a grant it is revoking holds
-// before another may take over (if the claimant crashed).
+// before another may take over (if the claimant crashed, or could not store
+// the outcome nor release the claim). The claimant itself takes its claim
+// over at once.
 const claimTTL = 30 * time.Second
 
 // Audit actions.
@@ -51,14 +53,16 @@ const (
 type Service struct {
 	iamflowv1.UnimplementedExpiryServiceServer
 
-	kit      *servicekit.Kit
-	clock    *deadlineClock
-	cfg      Config
-	groups   map[string]TemporaryGroup // by groupKey
-	bus      *bus.Bus
-	clients  map[string]Domain
-	metrics  *metrics
+	kit     *servicekit.Kit
+	clock   *deadlineClock
+	cfg     Config
+	groups  map[string]TemporaryGroup // by groupKey
+	bus     *bus.Bus
+	clients map[string]Domain
+	metrics *metrics
+	// instance names the process in the claims of the grants it revokes.
 	instance string
+	ending   grantSet
 	// dueMaxDeliver is the due consumer's max_deliver.
 	dueMaxDeliver int
 
