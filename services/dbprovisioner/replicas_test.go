@@ -396,3 +396,52 @@ func TestDeadReplicasLeaseIsTakenOver(t *testing.T) {
 		t.Errorf("%d dead letters, %d busy", st.Consumers[0].DeadLettered, st.Counters[counterBusy])
 	}
 }
+
+// staleDir answers the first read with an old view of the user, as a read
+// made just before another replica's newer one would be.
+type staleDir struct {
+	*fakeDir
+	mu  sync.Mutex
+	old *User
+}
+
+func (d *staleDir) ReadUser(ctx context.Context, ref UserRef) (User, error) {
+	d.mu.Lock()
+	old := d.old
+	d.old = nil
+	d.mu.Unlock()
+	if old != nil {
+		return *old, nil
+	}
+	return d.fakeDir.ReadUser(ctx, ref)
+}
+
+// A read of the domain older than one another replica has acted on (the
+// lease's watermark) is not applied: the user is read again under the
+// lease, and the account follows the newer read.
+func TestOlderReadIsReadAgainUnderTheLease(t *testing.T) {
+	ctx := context.Background()
+	b := bustest.RunServer(t).Open(t)
+	dir := &staleDir{fakeDir: newFakeDir(), old: &User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Writers"}}}
+	dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	db := newFakeDB()
+	svc, err := New(ctx, testConfig(), b, map[string]Directory{"prod": dir}, map[string]Database{"hr": db},
+		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(&fakeAuditor{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another replica acted on a read of the domain newer than any this
+	// replica is about to make.
+	l := holdLease(t, b, aliceAcct)
+	l.Release(ctx, time.Now().Add(time.Hour))
+
+	if _, err := svc.syncUser(ctx, svc.byName["hr"], UserRef{ID: aliceID}, cause{source: "event"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, roles, ok := db.account(aliceAcct); !ok || !slices.Equal(roles, []string{"HR_READ"}) {
+		t.Errorf("account %v with roles %v: want the newer read's HR_READ only", ok, roles)
+	}
+	if dir.reads != 1 { // the stale answer is not counted by fakeDir
+		t.Errorf("the user was read again %d times under the lease, want 1", dir.reads)
+	}
+}
