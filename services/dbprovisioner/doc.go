@@ -18,6 +18,15 @@
 // IAM_AUDIT; statements in flight per database are bounded
 // (max_concurrency), since ORDS on Autonomous Database has a small pool.
 //
+// Replicas of the service share each database's consumer and take turns on
+// each account: an account (a shared schema, a global role) is read,
+// planned and changed under its lease in the KV bucket
+// iamflow_dbprovisioner_leases (internal/lease), so two replicas never act
+// on one catalog read. A replica that cannot get a lease in time retries
+// the event shortly; the lease of one that died is taken over after its
+// TTL. A CREATE USER refused with ORA-01920 (made meanwhile by someone who
+// takes no lease) is read and planned again at once.
+//
 // A full reconcile (scheduled, at start, or through the admin API, with
 // dry_run) covers every member of every mapped group and every account
 // iamflow created, so users who left every group while iamflow was not

@@ -8,6 +8,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/lease"
 )
 
 // coalesceKey groups the messages about one user (the user of a user event,
@@ -78,15 +79,19 @@ func (s *Service) handler(r *dbRuntime) bus.Handler {
 }
 
 // result is what becomes of an event whose sync ended with err: an unsafe
-// name is done (listed in the status and audited once, see refuse); the
-// rest as bus.ResultOf says (permanent failures dead-lettered at once,
-// others retried after the wait they ask for).
+// name is done (listed in the status and audited once, see refuse); an
+// account another replica held all along is tried again soon (not a
+// failure: the other replica is working on it); the rest as bus.ResultOf
+// says (permanent failures dead-lettered at once, others retried after the
+// wait they ask for).
 func (s *Service) result(r *dbRuntime, err error) bus.Result {
 	switch {
 	case err == nil:
 		return bus.Done()
 	case errors.Is(err, errUnsafeName):
 		return bus.Done()
+	case errors.Is(err, lease.ErrBusy):
+		return bus.RetryAfter(busyRetry, err)
 	}
 	s.recordError(r, err)
 	return bus.ResultOf(err)

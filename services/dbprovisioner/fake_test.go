@@ -93,6 +93,7 @@ type fakeDB struct {
 	failNext              int
 	failErr               error
 	inFlight, maxInFlight int
+	first                 time.Time // when the first statement ran
 }
 
 func newFakeDB() *fakeDB {
@@ -172,6 +173,9 @@ func (d *fakeDB) Exec(_ context.Context, st ords.Statement) error {
 		return d.failErr
 	}
 	d.executed = append(d.executed, st.Text)
+	if d.first.IsZero() {
+		d.first = time.Now()
+	}
 	switch t := st.Text; {
 	case reCreateUser.MatchString(t):
 		m := reCreateUser.FindStringSubmatch(t)
@@ -207,6 +211,12 @@ func (d *fakeDB) statements() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.executed)
+}
+
+func (d *fakeDB) firstExec() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.first
 }
 
 func (d *fakeDB) account(name string) (DBUser, []string, bool) {

@@ -13,10 +13,10 @@ import (
 // QueryUsersByExternalName, QueryRole) and Exec runs the statements the
 // planner built. Retries, authentication and the in-flight bound are the
 // client's. Transient errors (HTTP 429, 5xx, pool exhausted, ORA-00054, ...)
-// keep their Retry-After, ORA-01918 (user does not exist) and ORA-01951
-// (role not granted) are races a fresh plan resolves and are retried too,
-// and everything else (ORA-01031, ORA-01919, ORA-01920, ORA-00900, 4xx, ...)
-// is permanent (see dbErr).
+// keep their Retry-After, ORA-01918 (user does not exist), ORA-01920 (user
+// name conflicts: made meanwhile) and ORA-01951 (role not granted) are
+// races a fresh plan resolves and are retried too, and everything else
+// (ORA-01031, ORA-01919, ORA-00900, 4xx, ...) is permanent (see dbErr).
 func NewDatabase(c *ords.Client) Database { return &ordsDatabase{c: c} }
 
 type ordsDatabase struct{ c *ords.Client }
@@ -97,12 +97,15 @@ func dbUserFrom(r ords.Row) DBUser {
 
 // dbErr is an ORDS client error as the service acts on it: a statement
 // that met an account changed since it was read (ORA-01918 user does not
-// exist, ORA-01951 role not granted) is a race a fresh plan resolves, so it
-// is retried; whatever ords.Retryable calls terminal is permanent; the
+// exist: dropped meanwhile; ORA-01920 user name conflicts: created
+// meanwhile; ORA-01951 role not granted: revoked meanwhile) is a race a
+// fresh plan resolves, so it is retried (syncOne reads and plans again at
+// once after ORA-01920, and tells a name a role holds from an account made
+// meanwhile); whatever ords.Retryable calls terminal is permanent; the
 // rest keeps the client's Retry-After.
 func dbErr(err error) error {
 	switch code := ords.Code(err); {
-	case code == ords.ORAUserNotFound, code == ords.ORARoleNotGranted:
+	case code == ords.ORAUserNotFound, code == ords.ORAUserConflict, code == ords.ORARoleNotGranted:
 		return bus.Transient(fmt.Errorf("%w (the account changed since it was read; planning again)", err))
 	case !ords.Retryable(err):
 		return bus.Permanent(err)

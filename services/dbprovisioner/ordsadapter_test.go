@@ -21,6 +21,8 @@ func TestDBErrResults(t *testing.T) {
 		{"pool exhausted, with Retry-After", &ords.Error{Status: 503, Retryable: true, RetryAfter: 4 * time.Second}, false, 4 * time.Second},
 		{"user dropped since the read", &ords.Error{Status: 200, Code: ords.ORAUserNotFound}, false, 0},
 		{"role revoked since the read", &ords.Error{Status: 200, Code: ords.ORARoleNotGranted}, false, 0},
+		{"account created since the read", &ords.Error{Status: 200, Code: ords.ORAUserConflict}, false, 0},
+		{"role missing", &ords.Error{Status: 200, Code: ords.ORARoleNotFound}, true, 0},
 		{"insufficient privileges", &ords.Error{Status: 200, Code: ords.ORAInsufficientPrivs}, true, 0},
 		{"a credential that cannot be read", fmt.Errorf("resolve password: no such file"), true, 0},
 		{"cancelled", context.Canceled, false, 0},

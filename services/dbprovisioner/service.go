@@ -13,6 +13,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/lease"
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
@@ -31,6 +32,10 @@ type Service struct {
 	byName  map[string]*dbRuntime
 	metrics *metrics
 	book    *accountBook
+	// leases serialise the work on one account across replicas (nil
+	// without a bus: tests of the logic); leaseWait bounds the wait for one.
+	leases    *lease.Set
+	leaseWait time.Duration
 }
 
 // dbRuntime is one database's mapping, connections and progress.
@@ -68,6 +73,9 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, dirs map[string]Directory,
 	if s.book, err = openAccountBook(ctx, b); err != nil {
 		return nil, err
 	}
+	if s.leases, err = openLeases(ctx, b, s.kit.Clock(), lease.WithLogger(s.kit.Log())); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -83,7 +91,7 @@ func build(cfg Config, b *bus.Bus, dirs map[string]Directory, dbs map[string]Dat
 	}
 	s := &Service{
 		kit: kit, cfg: cfg, bus: b, byName: map[string]*dbRuntime{}, metrics: newMetrics(kit.Registerer()),
-		book: &accountBook{mem: map[string]string{}},
+		book: &accountBook{mem: map[string]string{}}, leaseWait: leaseWait,
 	}
 	var errs []error
 	for _, d := range cfg.Databases {

@@ -35,6 +35,8 @@ type harness struct {
 	audit *fakeAuditor
 	svc   *Service
 	seq   int
+	// lastSeq is the stream sequence of the last event published.
+	lastSeq uint64
 }
 
 func testConfig(mod ...func(*DatabaseConfig)) Config {
@@ -103,12 +105,17 @@ func (h *harness) publishEvent(ev *iamflowv1.IdentityEvent) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := h.bus.Publish(context.Background(), &nats.Msg{Subject: subj, Data: data}, ev.Id); err != nil {
+	ack, err := h.bus.Publish(context.Background(), &nats.Msg{Subject: subj, Data: data}, ev.Id)
+	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.lastSeq = max(h.lastSeq, ack.Sequence)
 }
 
-// settled waits until the consumer has nothing pending.
+// settled waits until the consumer has nothing pending and has acked
+// every event published (the server counts a new message as pending a
+// moment after it stores it, so "nothing pending" alone can be seen before
+// the last event is delivered).
 func (h *harness) settled() *iamflowv1.ServiceStatus {
 	h.t.Helper()
 	var st *iamflowv1.ServiceStatus
@@ -117,8 +124,20 @@ func (h *harness) settled() *iamflowv1.ServiceStatus {
 		if len(st.Consumers) != 1 {
 			return errors.New("no consumer")
 		}
-		if c := st.Consumers[0]; c.Pending != 0 || c.AckPending != 0 || c.Delivered == 0 {
+		c := st.Consumers[0]
+		if c.Pending != 0 || c.AckPending != 0 || c.Delivered == 0 {
 			return fmt.Errorf("consumer: %d pending, %d ack pending", c.Pending, c.AckPending)
+		}
+		cons, err := h.bus.JetStream().Consumer(context.Background(), bus.StreamEvents, c.Name)
+		if err != nil {
+			return err
+		}
+		info, err := cons.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.AckFloor.Stream < h.lastSeq {
+			return fmt.Errorf("consumer: acked up to %d of %d", info.AckFloor.Stream, h.lastSeq)
 		}
 		return nil
 	})

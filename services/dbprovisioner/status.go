@@ -23,6 +23,8 @@ type counters struct {
 	failed      atomic.Int64 // reads and statements that failed
 	auditFailed atomic.Int64 // audit records not stored
 	reconciles  atomic.Int64 // full reconciles completed
+	busy        atomic.Int64 // accounts another replica held for all of the wait (the event is retried)
+	replanned   atomic.Int64 // plans made again after a CREATE USER met an account made meanwhile (ORA-01920)
 }
 
 // Status counter names, per database in DatabaseStatus and summed in the
@@ -38,6 +40,8 @@ const (
 	counterFailed      = "failures"
 	counterAuditFailed = "audit_failed"
 	counterReconciles  = "reconciles_completed"
+	counterBusy        = "lease_busy"
+	counterReplanned   = "replanned"
 )
 
 func (c *counters) snapshot() map[string]int64 {
@@ -45,7 +49,7 @@ func (c *counters) snapshot() map[string]int64 {
 		counterEvents: c.events.Load(), counterChecked: c.checked.Load(), counterInLine: c.inLine.Load(),
 		counterChanged: c.changed.Load(), counterStatements: c.statements.Load(), counterSkipped: c.skipped.Load(),
 		counterRefused: c.refused.Load(), counterFailed: c.failed.Load(), counterAuditFailed: c.auditFailed.Load(),
-		counterReconciles: c.reconciles.Load(),
+		counterReconciles: c.reconciles.Load(), counterBusy: c.busy.Load(), counterReplanned: c.replanned.Load(),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -12,6 +13,8 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
+	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/ords"
 )
 
 // Errors of the service.
@@ -74,10 +77,40 @@ func (s *Service) syncUser(ctx context.Context, r *dbRuntime, ref UserRef, c cau
 
 // syncOne is syncUser for one name: the user ref names, or, when it is
 // gone, the user of the name it had (had, else the event's name).
+//
+// The account is read, planned and changed under its lease (see lock), so
+// replicas of the service take turns on it. The domain is read before the
+// lease is taken (the account's name comes from the userName); when
+// another replica has since acted on a newer read of the domain, the user
+// is read again under the lease, so an older read is never applied over a
+// newer one.
 func (s *Service) syncOne(ctx context.Context, r *dbRuntime, ref UserRef, had string, c cause) (res userResult, err error) {
-	res.view, err = s.inspectUser(ctx, r, ref, had)
+	readAt := s.kit.Now()
+	res.view, err = s.readIAMUser(ctx, r, ref, had)
+	var acct ords.Identifier
 	if err == nil {
-		res.plan, err = r.m.PlanUser(res.view)
+		acct, err = r.m.accountName(res.view.User.UserName)
+	}
+	if err == nil {
+		var h *held
+		ctx, h, err = s.lock(ctx, r, acct, c)
+		if err != nil {
+			res.user = res.view.User
+			return res, err
+		}
+		defer func() { h.unlock(ctx, readAt, err) }()
+		if !h.fresh(readAt) {
+			readAt = s.kit.Now()
+			if res.view, err = s.readIAMUser(ctx, r, ref, had); err == nil {
+				err = sameAccount(r, acct, res.view.User.UserName)
+			}
+		}
+		if err == nil {
+			err = s.readAccount(ctx, r, acct, &res.view)
+		}
+		if err == nil {
+			res.plan, err = r.m.PlanUser(res.view)
+		}
 	}
 	res.user = res.view.User
 	if errors.Is(err, errUnsafeName) {
@@ -95,11 +128,65 @@ func (s *Service) syncOne(ctx context.Context, r *dbRuntime, ref UserRef, had st
 		return res, err
 	}
 	if err != nil {
-		return res, err
+		return res, leaseErr(ctx, err)
 	}
 	r.refusals.clear(res.user)
-	res.applied, err = s.apply(ctx, r, res.plan, resourceOfUser(res.user), len(res.plan.Groups) > 0, c)
-	return res, err
+	for round := 0; ; round++ {
+		res.applied, err = s.apply(ctx, r, res.plan, resourceOfUser(res.user), len(res.plan.Groups) > 0, c)
+		if ords.Code(err) != ords.ORAUserConflict || round == maxReplans {
+			return res, leaseErr(ctx, err)
+		}
+		// ORA-01920 on CREATE USER: the account was made since it was read
+		// (by a person, or a process that takes no lease). Read it and
+		// plan again.
+		r.counters.replanned.Add(1)
+		if err = s.readAccount(ctx, r, acct, &res.view); err == nil {
+			if res.view.Account == nil {
+				return res, s.nameTaken(ctx, r, acct)
+			}
+			res.plan, err = r.m.PlanUser(res.view)
+		}
+		if err != nil {
+			return res, leaseErr(ctx, err)
+		}
+	}
+}
+
+// maxReplans bounds how often one sync plans an account again after
+// finding it changed under its feet.
+const maxReplans = 2
+
+// sameAccount is nil when userName still maps to acct, and a retry
+// otherwise (the user was renamed since the lease was taken: the other
+// name's lease is the one to take).
+func sameAccount(r *dbRuntime, acct ords.Identifier, userName string) error {
+	now, err := r.m.accountName(userName)
+	if err != nil {
+		return err
+	}
+	if now.Name() != acct.Name() {
+		return bus.Transient(fmt.Errorf("database %s: user renamed to %q while account %s was awaited: planning again", r.cfg.Name, userName, acct.Name()))
+	}
+	return nil
+}
+
+// nameTaken is the error of a CREATE USER refused with ORA-01920 for a
+// name no account has: a role has it (a person must rename one or the
+// other), or the account was dropped again meanwhile (retried).
+func (s *Service) nameTaken(ctx context.Context, r *dbRuntime, acct ords.Identifier) error {
+	if err := acquire(ctx, r.sem); err != nil {
+		return err
+	}
+	isRole, err := r.db.RoleExists(ctx, acct)
+	release(r.sem)
+	switch {
+	case err != nil:
+		r.counters.failed.Add(1)
+		return fmt.Errorf("database %s: read role %s: %w", r.cfg.Name, acct.Name(), err)
+	case isRole:
+		return bus.Permanent(fmt.Errorf("database %s: account %s cannot be created: a role has that name", r.cfg.Name, acct.Name()))
+	}
+	return bus.Transient(fmt.Errorf("database %s: account %s was created and dropped again meanwhile: planning again", r.cfg.Name, acct.Name()))
 }
 
 // refuse records, once per user and reason, that a user in a mapped group
@@ -117,10 +204,24 @@ func (s *Service) refuse(ctx context.Context, r *dbRuntime, u User, err error, c
 	s.record(ctx, r, rec)
 }
 
-// inspectUser reads the user's groups and the account's state. A user
-// gone from the domain is known by the name its account was made for (had)
-// or, for an account made before the book kept it, by the event's name.
+// inspectUser reads the user's groups and the account's state (without
+// a lease: for previews, which change nothing).
 func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef, had string) (UserView, error) {
+	v, err := s.readIAMUser(ctx, r, ref, had)
+	if err != nil {
+		return v, err
+	}
+	acct, err := r.m.accountName(v.User.UserName)
+	if err != nil {
+		return v, err // unsafe: nothing is read or run
+	}
+	return v, s.readAccount(ctx, r, acct, &v)
+}
+
+// readIAMUser reads the user from the domain. A user gone from the domain
+// is known by the name its account was made for (had) or, for an account
+// made before the book kept it, by the event's name.
+func (s *Service) readIAMUser(ctx context.Context, r *dbRuntime, ref UserRef, had string) (UserView, error) {
 	var v UserView
 	u, err := r.dir.ReadUser(ctx, ref)
 	if errors.Is(err, ErrNotFound) && ref.ID != "" {
@@ -148,29 +249,32 @@ func (s *Service) inspectUser(ctx context.Context, r *dbRuntime, ref UserRef, ha
 		r.counters.failed.Add(1)
 		return v, fmt.Errorf("read user %s in %s: %w", ref, r.cfg.Domain, err)
 	}
-	acct, err := r.m.accountName(v.User.UserName)
-	if err != nil {
-		return v, err // unsafe: nothing is read or run
-	}
+	return v, nil
+}
+
+// readAccount reads account acct and its roles into v (Account nil when
+// it does not exist).
+func (s *Service) readAccount(ctx context.Context, r *dbRuntime, acct ords.Identifier, v *UserView) error {
+	v.Account, v.Roles = nil, nil
 	if err := acquire(ctx, r.sem); err != nil {
-		return v, err
+		return err
 	}
 	defer release(r.sem)
 	r.counters.checked.Add(1)
 	dbu, found, err := r.db.UserByName(ctx, acct)
 	if err != nil {
 		r.counters.failed.Add(1)
-		return v, fmt.Errorf("database %s: read account %s: %w", r.cfg.Name, acct.Name(), err)
+		return fmt.Errorf("database %s: read account %s: %w", r.cfg.Name, acct.Name(), err)
 	}
 	if !found {
-		return v, nil
+		return nil
 	}
 	v.Account = &dbu
 	if v.Roles, err = r.db.RolesOf(ctx, acct); err != nil {
 		r.counters.failed.Add(1)
-		return v, fmt.Errorf("database %s: read roles of %s: %w", r.cfg.Name, acct.Name(), err)
+		return fmt.Errorf("database %s: read roles of %s: %w", r.cfg.Name, acct.Name(), err)
 	}
-	return v, nil
+	return nil
 }
 
 // syncGroup ensures mapped group i's objects (shared, global_role modes).
@@ -180,6 +284,11 @@ func (s *Service) syncGroup(ctx context.Context, r *dbRuntime, i int, c cause) (
 		attribute.String("iamflow.database", r.cfg.Name), attribute.String("iamflow.subject", subject.Name()),
 		attribute.String("iamflow.trigger", c.source)))
 	defer func() { endSpan(span, err) }()
+	ctx, h, err := s.lock(ctx, r, subject, c)
+	if err != nil {
+		return Plan{}, err
+	}
+	defer func() { h.unlock(ctx, time.Time{}, err) }()
 	var v groupView
 	if err := func() error {
 		if err := acquire(ctx, r.sem); err != nil {
@@ -209,7 +318,7 @@ func (s *Service) syncGroup(ctx context.Context, r *dbRuntime, i int, c cause) (
 	}
 	group := r.m.Groups()[i]
 	_, err = s.apply(ctx, r, p, &iamflowv1.Resource{Name: group, Type: "Group"}, true, c)
-	return p, err
+	return p, leaseErr(ctx, err)
 }
 
 // apply runs a plan's statements in order (none in a dry run), one audit

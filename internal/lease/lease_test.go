@@ -1,0 +1,212 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/bus/bustest"
+)
+
+// clock is a clock the test moves by hand, shared by the holders.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// holders opens n Sets (n holders, as n replicas would be) on one bucket
+// of a real embedded JetStream.
+func holders(t *testing.T, n int, cfg Config, opts ...Option) []*Set {
+	t.Helper()
+	b := bustest.RunServer(t).Open(t)
+	if cfg.Bucket == "" {
+		cfg.Bucket = "test_leases"
+	}
+	out := make([]*Set, n)
+	for i := range out {
+		s, err := Open(context.Background(), b.JetStream(), cfg, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func TestOneHolderAtATime(t *testing.T) {
+	ctx := context.Background()
+	hs := holders(t, 2, Config{})
+	a, b := hs[0], hs[1]
+	l, err := a.Acquire(ctx, "db.ALICE", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Acquire(ctx, "db.ALICE", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a second holder got a held lease: %v", err)
+	}
+	// Another key is free.
+	other, err := b.Acquire(ctx, "db.BOB", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Release(ctx, time.Time{})
+	// A goroutine of the same holder queues on the local lock.
+	if _, err := a.Acquire(ctx, "db.ALICE", 50*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("the same holder took its lease twice: %v", err)
+	}
+	l.Release(ctx, time.Time{})
+	l2, err := b.Acquire(ctx, "db.ALICE", time.Second)
+	if err != nil {
+		t.Fatalf("released lease not free: %v", err)
+	}
+	l2.Release(ctx, time.Time{})
+	// A cancelled caller is told so, not "busy".
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := a.Acquire(cctx, "db.ALICE", time.Second); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled acquire: %v", err)
+	}
+}
+
+// Many goroutines of two holders work on a few keys: never two at once on
+// one key.
+func TestMutualExclusionUnderContention(t *testing.T) {
+	ctx := context.Background()
+	hs := holders(t, 2, Config{})
+	keys := []string{"k1", "k2", "k3"}
+	inside := map[string]*atomic.Int32{}
+	for _, k := range keys {
+		inside[k] = &atomic.Int32{}
+	}
+	var overlaps, done atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Go(func() {
+			s, k := hs[i%2], keys[i%len(keys)]
+			for range 5 {
+				l, err := s.Acquire(ctx, k, 30*time.Second)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if inside[k].Add(1) != 1 {
+					overlaps.Add(1)
+				}
+				time.Sleep(time.Millisecond) // work under the lease
+				inside[k].Add(-1)
+				l.Release(ctx, time.Time{})
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if overlaps.Load() != 0 {
+		t.Errorf("%d times two holders worked on one key at once", overlaps.Load())
+	}
+	if done.Load() != 24*5 {
+		t.Errorf("%d of %d leases taken", done.Load(), 24*5)
+	}
+}
+
+// A holder that dies (stops renewing, never releases) blocks its key for
+// the TTL, then the next holder takes it over; the dead one, were it to
+// wake, finds its lease lost.
+func TestDeadHolderTakenOverAfterTTL(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	hs := holders(t, 2, Config{TTL: 300 * time.Millisecond}, WithClock(clk.now))
+	a, b := hs[0], hs[1]
+	l, err := a.Acquire(ctx, "db.ALICE", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Renewals date the lease by the (frozen) clock: within the TTL, held.
+	clk.advance(200 * time.Millisecond)
+	if _, err := b.Acquire(ctx, "db.ALICE", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("taken within the TTL: %v", err)
+	}
+	// The holder dies: its renewals stop.
+	close(l.stop)
+	<-l.done
+	clk.advance(time.Second)
+	l2, err := b.Acquire(ctx, "db.ALICE", time.Second)
+	if err != nil {
+		t.Fatalf("a dead holder's lease was not taken over after the TTL: %v", err)
+	}
+	defer l2.Release(ctx, time.Time{})
+	a.unlockLocal("db.ALICE")
+}
+
+// A holder whose renewals are late (its lease expired and was taken over)
+// learns it through Lost, and its Release leaves the new holder's lease.
+func TestLostLease(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	hs := holders(t, 2, Config{TTL: 150 * time.Millisecond}, WithClock(clk.now))
+	a, b := hs[0], hs[1]
+	l, err := a.Acquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(time.Second) // a's lease looks expired to b
+	l2, err := b.Acquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old holder was not told its lease was lost")
+	}
+	l.Release(ctx, time.Time{})
+	if _, err := a.Acquire(ctx, "k", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("the old holder's release freed the new holder's lease: %v", err)
+	}
+	l2.Release(ctx, time.Time{})
+}
+
+func TestWatermark(t *testing.T) {
+	ctx := context.Background()
+	hs := holders(t, 2, Config{})
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	l, err := hs[0].Acquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Watermark().IsZero() || !l.Fresh(t0) {
+		t.Fatalf("a new key has watermark %v", l.Watermark())
+	}
+	l.Release(ctx, t0.Add(time.Second))
+	l, err = hs[1].Acquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Fresh(t0) || !l.Fresh(t0.Add(time.Second)) || !l.Watermark().Equal(t0.Add(time.Second)) {
+		t.Errorf("watermark %v: an older read is fresh or the same is not", l.Watermark())
+	}
+	l.Release(ctx, t0) // an older read does not lower it
+	l, err = hs[0].Acquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx, time.Time{})
+	if !l.Watermark().Equal(t0.Add(time.Second)) {
+		t.Errorf("watermark lowered to %v", l.Watermark())
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []Config{{}, {Bucket: "b", TTL: -time.Second}, {Bucket: "b", TTL: time.Hour, MaxAge: time.Minute}} {
+		if err := c.withDefaults().validate(); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
