@@ -161,11 +161,12 @@ type Lease struct {
 	key  string
 	mark int64
 
-	mu   sync.Mutex
-	rev  uint64
-	stop chan struct{}
-	done chan struct{}
-	lost chan struct{}
+	mu    sync.Mutex
+	rev   uint64
+	valid time.Time // see renew
+	stop  chan struct{}
+	done  chan struct{}
+	lost  chan struct{}
 }
 
 // Acquire takes the lease of key, waiting up to wait for it. It returns
@@ -207,7 +208,7 @@ func (s *Set) acquireKV(ctx context.Context, key string) (*Lease, error) {
 			b, _ := json.Marshal(record{Holder: s.holder, Until: now.Add(s.ttl).UnixNano()})
 			rev, err := s.kv.Create(ctx, key, b)
 			if err == nil {
-				return &Lease{s: s, key: key, rev: rev}, nil
+				return &Lease{s: s, key: key, rev: rev, valid: now.Add(s.validFor())}, nil
 			}
 			if !bus.IsWrongRevision(err) {
 				return nil, fmt.Errorf("lease %s: %w", key, err)
@@ -226,7 +227,7 @@ func (s *Set) acquireKV(ctx context.Context, key string) (*Lease, error) {
 			b, _ := json.Marshal(rec)
 			rev, err := s.kv.Update(ctx, key, b, e.Revision())
 			if err == nil {
-				return &Lease{s: s, key: key, rev: rev, mark: mark}, nil
+				return &Lease{s: s, key: key, rev: rev, mark: mark, valid: now.Add(s.validFor())}, nil
 			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -248,10 +249,15 @@ func (s *Set) acquireKV(ctx context.Context, key string) (*Lease, error) {
 	}
 }
 
-// renew extends the lease every TTL/3 until it is released or lost.
+// renew extends the lease every TTL/3 until it is released, retrying a
+// failed renewal every TTL/20. The lease is lost, and Lost closed, when
+// another holder took it over, or when its validity (the Until of its
+// last stored write, less a margin of 3/10 of the TTL, by this holder's
+// clock) passes without a renewal stored: from Until on another holder may
+// take it, and work under it must have stopped by then.
 func (l *Lease) renew() {
 	defer close(l.done)
-	t := time.NewTicker(l.s.ttl / 3)
+	t := time.NewTimer(l.s.ttl / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -259,13 +265,28 @@ func (l *Lease) renew() {
 			return
 		case <-t.C:
 		}
-		b, _ := json.Marshal(record{Read: l.mark, Holder: l.s.holder, Until: l.s.now().Add(l.s.ttl).UnixNano()})
+		now := l.s.now()
 		l.mu.Lock()
-		rev, err := l.s.kv.Update(context.Background(), l.key, b, l.rev)
-		if err == nil {
-			l.rev = rev
-		}
+		valid := l.valid
 		l.mu.Unlock()
+		if !now.Before(valid) {
+			l.s.log.Warn("lease lost: not renewed in time", "key", l.key)
+			close(l.lost)
+			return
+		}
+		b, _ := json.Marshal(record{Read: l.mark, Holder: l.s.holder, Until: now.Add(l.s.ttl).UnixNano()})
+		ctx, cancel := context.WithTimeout(context.Background(), valid.Sub(now))
+		l.mu.Lock()
+		rev, err := l.s.kv.Update(ctx, l.key, b, l.rev)
+		if bus.IsWrongRevision(err) && l.resync(ctx) {
+			rev, err = l.s.kv.Update(ctx, l.key, b, l.rev)
+		}
+		if err == nil {
+			l.rev, l.valid = rev, now.Add(l.s.validFor())
+		}
+		next := max(0, min(l.s.ttl/3, l.valid.Sub(l.s.now())))
+		l.mu.Unlock()
+		cancel()
 		if bus.IsWrongRevision(err) {
 			// Another holder took the lease over (this one was late to
 			// renew it): stop, and say so to whoever watches Lost.
@@ -275,12 +296,37 @@ func (l *Lease) renew() {
 		}
 		if err != nil {
 			l.s.log.Warn("lease not renewed", "key", l.key, "error", err)
+			next = min(next, l.s.ttl/20)
 		}
+		t.Reset(next)
 	}
 }
 
-// Lost is closed when another holder has taken the lease over (this holder
-// could not renew it in time); work under it should stop and be retried.
+// resync is called (l.mu held) when a write of the lease met another
+// revision than the last it knows: an earlier write whose answer was lost
+// (a timeout while a JetStream leader changed) may have been stored. If
+// the record still names this holder, it takes that revision and reports
+// true; otherwise the lease is someone else's.
+func (l *Lease) resync(ctx context.Context) bool {
+	e, err := l.s.kv.Get(ctx, l.key)
+	if err != nil {
+		return false
+	}
+	var rec record
+	if json.Unmarshal(e.Value(), &rec) != nil || rec.Holder != l.s.holder {
+		return false
+	}
+	l.rev = e.Revision()
+	return true
+}
+
+// validFor is how long after a stored write (by its Until's clock) the
+// holder trusts its lease: the TTL less a margin for the work in flight.
+func (s *Set) validFor() time.Duration { return s.ttl - s.ttl*3/10 }
+
+// Lost is closed when the lease lapsed (this holder could not renew it in
+// time, so another holder may take it over) or another holder has taken it
+// over; work under it should stop and be retried.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
 // Watermark is the key's watermark when the lease was taken: the newest
@@ -310,9 +356,14 @@ func (l *Lease) Release(ctx context.Context, read time.Time) {
 		// Someone else holds it now: leave their record alone.
 	default:
 		b, _ := json.Marshal(record{Read: mark})
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.s.ttl)
 		l.mu.Lock()
-		_, err := l.s.kv.Update(context.WithoutCancel(ctx), l.key, b, l.rev)
+		_, err := l.s.kv.Update(ctx, l.key, b, l.rev)
+		if bus.IsWrongRevision(err) && l.resync(ctx) {
+			_, err = l.s.kv.Update(ctx, l.key, b, l.rev)
+		}
 		l.mu.Unlock()
+		cancel()
 		if err != nil {
 			l.s.log.Warn("lease not released; it expires by itself", "key", l.key, "error", err)
 		}

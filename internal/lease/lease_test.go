@@ -210,3 +210,55 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A holder whose renewals are not stored in time (JetStream electing a
+// leader, a partition) learns that its lease lapsed before another holder
+// may take it over, not after: its work must have stopped by then.
+func TestLapsedLeaseIsLostBeforeItCanBeTakenOver(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	hs := holders(t, 2, Config{TTL: 300 * time.Millisecond}, WithClock(clk.now))
+	a, b := hs[0], hs[1]
+	l, err := a.Acquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lease's validity passes (by the holder's clock) with no renewal
+	// stored, while for everyone else it has not expired yet.
+	clk.advance(250 * time.Millisecond)
+	select {
+	case <-l.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the holder was not told its lease lapsed")
+	}
+	if _, err := b.Acquire(ctx, "k", 50*time.Millisecond); !errors.Is(err, ErrBusy) {
+		t.Fatalf("another holder took the lease %v before its Until: the lapse came too late", err)
+	}
+	l.Release(ctx, time.Time{})
+}
+
+// A write of the lease whose answer was lost may have been stored anyway:
+// the holder finds its own record at a newer revision and goes on, so its
+// release frees the key instead of leaving it blocked for the TTL.
+func TestLostAnswerDoesNotStrandTheLease(t *testing.T) {
+	ctx := context.Background()
+	hs := holders(t, 2, Config{})
+	a, b := hs[0], hs[1]
+	l, err := a.Acquire(ctx, "k", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := a.kv.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.kv.Update(ctx, "k", e.Value(), e.Revision()); err != nil { // stored, answer lost
+		t.Fatal(err)
+	}
+	l.Release(ctx, time.Time{})
+	l2, err := b.Acquire(ctx, "k", 100*time.Millisecond)
+	if err != nil {
+		t.Fatalf("after the release: %v (the release did not free the lease)", err)
+	}
+	l2.Release(ctx, time.Time{})
+}
