@@ -135,14 +135,26 @@ func reads(d *emu.Domain) int64 {
 // (client limits on, emulator enforcing them): no 429 may be provoked.
 // The baseline is the emulators' own listing of both directories (the
 // reads any reconcile must make), timed in the same run.
+//
+// It runs twice: into a target that offers SCIM Bulk (OCI does) and, as the
+// baseline of the same run, into one that does not (one call per create).
 func BenchmarkFullReconcile(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		bulk emu.BulkConfig
+	}{{"bulk", emu.BulkConfig{}}, {"baseline_no_bulk", emu.BulkConfig{Disabled: true}}} {
+		b.Run(v.name, func(b *testing.B) { benchmarkFullReconcile(b, v.bulk) })
+	}
+}
+
+func benchmarkFullReconcile(b *testing.B, bulk emu.BulkConfig) {
 	size := emu.GenerateConfig{Users: 50_000, Groups: 5_000, Memberships: 200_000, Seed: 1}
 	if testing.Short() {
 		size = emu.GenerateConfig{Users: 2_000, Groups: 200, Memberships: 8_000, Seed: 1}
 	}
 	for range b.N {
 		b.StopTimer()
-		p := newPipeline(b, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+		p := newPipeline(b, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true, sites: map[string]func(testing.TB) *site{"tgt": bulkTarget(bulk)}})
 		src, tgt := p.sites["src"], p.sites["tgt"]
 		if err := src.emu.Generate(size); err != nil {
 			b.Fatal(err)
