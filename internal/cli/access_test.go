@@ -35,7 +35,7 @@ func TestAccessRequestsThroughDev(t *testing.T) {
 	cache := filepath.Join(t.TempDir(), "login.json")
 	t.Setenv("IAMFLOW_LOGIN_CACHE", cache)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0",
@@ -70,7 +70,7 @@ func TestAccessRequestsThroughDev(t *testing.T) {
 	loginAs := func(user string) {
 		t.Helper()
 		dev := context.WithoutCancel(ctx)
-		var lout syncBuffer
+		var lout testutil.SyncBuffer
 		done := make(chan int, 1)
 		go func() { done <- Run(dev, append(shellFields(t, login[1]), "--timeout", "30s"), &lout, &lout) }()
 		urlRE := regexp.MustCompile(`\n  (http://\S+/oauth2/v1/authorize\S+)\n`)

@@ -12,30 +12,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/iamflow/iamflow/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
@@ -115,7 +96,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
 	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
@@ -306,7 +287,7 @@ func scimToken(t *testing.T, domainURL, id, secret string) string {
 
 func TestEmulateIdentityDomains(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- Run(ctx, []string{"emulate", "identity-domain", "--addr", "127.0.0.1:0", "--generate", "20,3,30", "a", "b"}, &out, &errOut)
@@ -343,7 +324,7 @@ func TestGrantThroughDev(t *testing.T) {
 	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
 	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
