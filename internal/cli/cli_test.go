@@ -215,6 +215,17 @@ func TestDevAsANewUserWould(t *testing.T) {
 	if code != 0 || !strings.Contains(plan, "dev src -> tgt: plan (dry run, nothing changed)") || !strings.Contains(plan, "in sync") {
 		t.Fatalf("reconcile --dry-run: exit %d\n%s%s", code, plan, stderr)
 	}
+	// --json prints the same answer as the API's JSON.
+	code, plan, stderr = run(t, append(strings.Fields(rec[1]), "--json")...)
+	var planJSON struct {
+		Reports []struct {
+			Source string `json:"source"`
+			DryRun bool   `json:"dryRun"`
+		} `json:"reports"`
+	}
+	if err := json.Unmarshal([]byte(plan), &planJSON); code != 0 || err != nil || len(planJSON.Reports) == 0 || !planJSON.Reports[0].DryRun {
+		t.Fatalf("reconcile --dry-run --json: exit %d, %v\n%s%s", code, err, plan, stderr)
+	}
 
 	// A member of "DB Users" in src gets an account in the emulated database.
 	checkDevDatabase(t, out.String(), emu[3], token)
