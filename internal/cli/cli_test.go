@@ -18,6 +18,55 @@ import (
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
+// startDev runs `iamflow dev` on random ports with extra flags until the
+// test ends, then checks it stopped cleanly; it returns what dev writes.
+func startDev(t *testing.T, extra ...string) (out, errOut *testutil.SyncBuffer) {
+	t.Helper()
+	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut = &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
+	exited := make(chan int, 1)
+	args := append([]string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, extra...)
+	go func() { exited <- Run(ctx, args, out, errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-exited:
+			if code != 0 {
+				t.Errorf("dev exited %d: %s", code, errOut.String())
+			}
+			if !strings.HasSuffix(out.String(), "iamflow dev stopped.\n") {
+				t.Errorf("dev did not say it stopped:\n%s", out.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("dev did not stop within 30s of cancellation")
+		}
+	})
+	return out, errOut
+}
+
+// findsOne is nil when the SCIM listing at url (a filter by a unique name),
+// read with token, answers exactly one resource; what names it in the error.
+func findsOne(url, token, what string) error {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var list struct {
+		TotalResults int `json:"totalResults"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
+		return fmt.Errorf("%s not in the target yet: %d results, %v", what, list.TotalResults, err)
+	}
+	return nil
+}
+
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -91,30 +140,7 @@ func TestConfigCheck(t *testing.T) {
 // and checks what the README promises: 202, the event counted in status, 400
 // for a malformed body, 401 for a wrong password.
 func TestDevAsANewUserWould(t *testing.T) {
-	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut testutil.SyncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case code := <-exited:
-			if code != 0 {
-				t.Errorf("dev exited %d: %s", code, errOut.String())
-			}
-			if !strings.HasSuffix(out.String(), "iamflow dev stopped.\n") {
-				t.Errorf("dev did not say it stopped:\n%s", out.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("dev did not stop within 30s of cancellation")
-		}
-	}()
+	out, _ := startDev(t)
 	curlRE := regexp.MustCompile(`curl -sS -u '([^:]+):([^']+)' -H 'Content-Type: application/json' (\S+) -d '(.+)'`)
 	var m []string
 	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
@@ -191,20 +217,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 	}
 	tgtToken := scimToken(t, tgt[1], emu[1], emu[2])
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		req, _ := http.NewRequest(http.MethodGet, tgt[1]+`/admin/v1/Groups?filter=displayName+eq+%22Developers%22`, nil)
-		req.Header.Set("Authorization", "Bearer "+tgtToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var list struct {
-			TotalResults int `json:"totalResults"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
-			return fmt.Errorf("group not in the target yet: %d results, %v", list.TotalResults, err)
-		}
-		return nil
+		return findsOne(tgt[1]+`/admin/v1/Groups?filter=displayName+eq+%22Developers%22`, tgtToken, "group")
 	})
 	// The banner's reconcile line: a dry run finds the link in sync.
 	rec := regexp.MustCompile(`iamflow (reconcile \S+ --dry-run --addr \S+)`).FindStringSubmatch(out.String())
@@ -330,22 +343,7 @@ func TestEmulateIdentityDomains(t *testing.T) {
 // the grant expires on time, and a grant over the group's maximum is
 // refused with the reason.
 func TestGrantThroughDev(t *testing.T) {
-	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut testutil.SyncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
-	}()
-	defer func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("dev exited %d: %s", code, errOut.String())
-		}
-	}()
+	out, errOut := startDev(t)
 	grantRE := regexp.MustCompile(`go run ./cmd/iamflow (grant add .*)\n`)
 	listRE := regexp.MustCompile(`go run ./cmd/iamflow (grant list .*)\n`)
 	var add, list []string

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -32,19 +30,6 @@ func checkDevPush(t *testing.T, banner, tgtURL, tgtToken string) {
 		t.Fatalf("the banner's SCIM push: %d", resp.StatusCode)
 	}
 	testutil.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
-		req, _ := http.NewRequest(http.MethodGet, tgtURL+`/admin/v1/Users?filter=userName+eq+%22pat%40example.com%22`, nil)
-		req.Header.Set("Authorization", "Bearer "+tgtToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var list struct {
-			TotalResults int `json:"totalResults"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
-			return fmt.Errorf("pushed user not in the target yet: %d results, %v", list.TotalResults, err)
-		}
-		return nil
+		return findsOne(tgtURL+`/admin/v1/Users?filter=userName+eq+%22pat%40example.com%22`, tgtToken, "pushed user")
 	})
 }
