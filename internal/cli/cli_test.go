@@ -48,6 +48,23 @@ func startDev(t *testing.T, extra ...string) (out, errOut *testutil.SyncBuffer) 
 	return out, errOut
 }
 
+// scimCreate POSTs the SCIM resource body to url with token and fails the
+// test, naming what, unless it is created (201).
+func scimCreate(t *testing.T, url, token, body, what string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("%s: %d", what, resp.StatusCode)
+	}
+}
+
 // findsOne is nil when the SCIM listing at url (a filter by a unique name),
 // read with token, answers exactly one resource; what names it in the error.
 func findsOne(url, token, what string) error {
@@ -190,18 +207,8 @@ func TestDevAsANewUserWould(t *testing.T) {
 		t.Fatalf("banner has no emulated source domain:\n%s", out.String())
 	}
 	token := scimToken(t, emu[3], emu[1], emu[2])
-	req, _ := http.NewRequest(http.MethodPost, emu[3]+"/admin/v1/Groups",
-		strings.NewReader(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Developers"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create group in the emulated source: %d", resp.StatusCode)
-	}
+	scimCreate(t, emu[3]+"/admin/v1/Groups", token, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Developers"}`,
+		"create group in the emulated source")
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		_, status, _ := run(t, "status", "--addr", grpcAddr[1])
 		if !strings.Contains(status, "published=2") {
@@ -246,7 +253,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 	checkDevPush(t, out.String(), tgt[1], tgtToken)
 
 	restAddr := regexp.MustCompile(`REST (http://\S+/v1/status)`).FindStringSubmatch(out.String())
-	resp, err = http.Get(restAddr[1])
+	resp, err := http.Get(restAddr[1])
 	if err != nil {
 		t.Fatal(err)
 	}
