@@ -3,12 +3,11 @@ package identitydomain
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
-	"time"
+
+	"github.com/iamflow/iamflow/emulator/listen"
 )
 
 // Domain is one emulated OCI IAM Identity Domain: a SCIM server, an OAuth
@@ -36,11 +35,7 @@ type Domain struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	srvMu  sync.Mutex
-	srv    *http.Server
-	ln     net.Listener
-	closed bool
-	conns  map[net.Conn]http.ConnState
+	lis *listen.Server
 }
 
 // New validates cfg and builds a Domain. It starts the event delivery worker
@@ -72,6 +67,7 @@ func New(cfg Config, opts ...Option) (*Domain, error) {
 		stats:   newCallStats(),
 		ctx:     ctx,
 		cancel:  cancel,
+		lis:     listen.New("identitydomain", "domain"),
 	}
 	d.keys = newKeyRing(cfg.DomainID, o.clock.Now)
 	d.events = newEventBus(d, o.httpClient)
@@ -97,65 +93,23 @@ func (d *Domain) Handler() http.Handler { return d.handler }
 // Start listens on addr (e.g. "127.0.0.1:0") and serves Handler in the
 // background until Close.
 func (d *Domain) Start(addr string) error {
-	d.srvMu.Lock()
-	defer d.srvMu.Unlock()
-	if d.closed {
-		return errors.New("identitydomain: start: domain is closed")
-	}
-	if d.srv != nil {
-		return errors.New("identitydomain: start: already started")
-	}
-	ln, err := net.Listen("tcp", addr)
+	url, err := d.lis.Start(addr, d.handler, d.log)
 	if err != nil {
-		return fmt.Errorf("identitydomain: start: %w", err)
+		return err
 	}
-	d.ln = ln
-	d.conns = map[net.Conn]http.ConnState{}
-	d.srv = &http.Server{Handler: d.handler, ReadHeaderTimeout: 10 * time.Second, ConnState: d.trackConn}
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		if err := d.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("serve", "err", err)
-		}
-	}()
-	d.log.Info("identity domain emulator listening", "url", "http://"+ln.Addr().String(), "domainId", d.cfg.DomainID)
+	d.log.Info("identity domain emulator listening", "url", url, "domainId", d.cfg.DomainID)
 	return nil
 }
 
 // URL returns the base URL the domain serves on after Start, e.g.
 // "http://127.0.0.1:40123"; use it as the SDK client's Host.
-func (d *Domain) URL() string {
-	d.srvMu.Lock()
-	defer d.srvMu.Unlock()
-	if d.ln == nil {
-		return ""
-	}
-	return "http://" + d.ln.Addr().String()
-}
+func (d *Domain) URL() string { return d.lis.URL() }
 
 // Close stops serving and stops delivering events; undelivered events stay
 // counted as pending. It is safe to call more than once.
 func (d *Domain) Close() error {
-	d.srvMu.Lock()
-	if d.closed {
-		d.srvMu.Unlock()
-		return nil
-	}
-	d.closed = true
-	srv := d.srv
-	d.srvMu.Unlock()
 	d.cancel()
-	var err error
-	if srv != nil {
-		d.closeUnusedConns()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if e := srv.Shutdown(ctx); e != nil {
-			err = fmt.Errorf("identitydomain: close: %w", e)
-			_ = srv.Close()
-		}
-	}
+	err := d.lis.Close()
 	d.wg.Wait()
 	return err
 }
@@ -176,28 +130,4 @@ func Run(ctx context.Context, cfg Config, addr string, logger *slog.Logger) erro
 	}
 	<-ctx.Done()
 	return d.Close()
-}
-
-// trackConn remembers connections that have not sent a request yet:
-// http.Server.Shutdown waits up to 5s for those (a client's transport often
-// dials spare connections), so Close closes them itself.
-func (d *Domain) trackConn(c net.Conn, st http.ConnState) {
-	d.srvMu.Lock()
-	defer d.srvMu.Unlock()
-	switch st {
-	case http.StateClosed, http.StateHijacked:
-		delete(d.conns, c)
-	default:
-		d.conns[c] = st
-	}
-}
-
-func (d *Domain) closeUnusedConns() {
-	d.srvMu.Lock()
-	defer d.srvMu.Unlock()
-	for c, st := range d.conns {
-		if st == http.StateNew {
-			_ = c.Close()
-		}
-	}
 }

@@ -26,15 +26,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/listen"
 )
 
 // MaxMessageBytes is the largest message the service takes (docs/oci-sources.md §3).
@@ -71,9 +71,7 @@ type Emulator struct {
 	fail      []int // statuses to answer to the next requests
 	onPublish func(Message)
 
-	srvMu sync.Mutex
-	ln    net.Listener
-	srv   *http.Server
+	lis *listen.Server
 }
 
 // New validates cfg and returns the emulator.
@@ -91,7 +89,7 @@ func New(cfg Config, log *slog.Logger) (*Emulator, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Emulator{cfg: cfg, log: log}, nil
+	return &Emulator{cfg: cfg, log: log, lis: listen.New("notifications", "emulator")}, nil
 }
 
 // Handler serves the publish API and the /_emulator/ endpoints.
@@ -228,36 +226,12 @@ func newID() string {
 
 // Start listens on addr and serves Handler until Close.
 func (e *Emulator) Start(addr string) error {
-	e.srvMu.Lock()
-	defer e.srvMu.Unlock()
-	if e.srv != nil {
-		return errors.New("notifications: already started")
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("notifications: start: %w", err)
-	}
-	e.ln, e.srv = ln, &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = e.srv.Serve(ln) }()
-	return nil
+	_, err := e.lis.Start(addr, e.Handler(), e.log)
+	return err
 }
 
 // URL is the root URL after Start (the SDK client's endpoint).
-func (e *Emulator) URL() string {
-	e.srvMu.Lock()
-	defer e.srvMu.Unlock()
-	if e.ln == nil {
-		return ""
-	}
-	return "http://" + e.ln.Addr().String()
-}
+func (e *Emulator) URL() string { return e.lis.URL() }
 
-// Close stops serving.
-func (e *Emulator) Close() error {
-	e.srvMu.Lock()
-	defer e.srvMu.Unlock()
-	if e.srv == nil {
-		return nil
-	}
-	return e.srv.Close()
-}
+// Close stops serving; requests in flight are cut off after 5s.
+func (e *Emulator) Close() error { return e.lis.Close() }

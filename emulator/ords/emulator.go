@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/listen"
 )
 
 // Emulator is an emulated ORDS instance serving REST-enabled SQL for one or
@@ -22,11 +23,7 @@ type Emulator struct {
 	aliases []string
 	handler http.Handler
 
-	srvMu  sync.Mutex
-	srv    *http.Server
-	ln     net.Listener
-	closed bool
-	wg     sync.WaitGroup
+	lis *listen.Server
 }
 
 // database is one alias: its catalog, statement log, faults, tokens and pool.
@@ -77,7 +74,7 @@ func New(cfg Config, opts ...Option) (*Emulator, error) {
 	if o.logger == nil || o.clock == nil {
 		return nil, errors.New("ords: nil logger or clock option")
 	}
-	e := &Emulator{cfg: cfg, log: o.logger, clock: o.clock, dbs: map[string]*database{}}
+	e := &Emulator{cfg: cfg, log: o.logger, clock: o.clock, dbs: map[string]*database{}, lis: listen.New("ords", "emulator")}
 	for _, d := range cfg.Databases {
 		db := &database{cfg: d, now: o.clock.Now, tokenTTL: cfg.TokenTTL, cfgMaxRows: cfg.MaxRows,
 			pool: make(chan struct{}, d.PoolSize)}
@@ -325,40 +322,16 @@ func (e *Emulator) Reset() {
 // Start listens on addr (e.g. "127.0.0.1:0") and serves Handler in the
 // background until Close.
 func (e *Emulator) Start(addr string) error {
-	e.srvMu.Lock()
-	defer e.srvMu.Unlock()
-	if e.closed {
-		return errors.New("ords: start: emulator is closed")
-	}
-	if e.srv != nil {
-		return errors.New("ords: start: already started")
-	}
-	ln, err := net.Listen("tcp", addr)
+	url, err := e.lis.Start(addr, e.handler, e.log)
 	if err != nil {
-		return fmt.Errorf("ords: start: %w", err)
+		return err
 	}
-	e.ln = ln
-	e.srv = &http.Server{Handler: e.handler, ReadHeaderTimeout: 10 * time.Second}
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		if err := e.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			e.log.Error("serve", "err", err)
-		}
-	}()
-	e.log.Info("ords emulator listening", "url", "http://"+ln.Addr().String(), "databases", e.aliases)
+	e.log.Info("ords emulator listening", "url", url, "databases", e.aliases)
 	return nil
 }
 
 // URL returns the root URL served after Start, e.g. "http://127.0.0.1:40123".
-func (e *Emulator) URL() string {
-	e.srvMu.Lock()
-	defer e.srvMu.Unlock()
-	if e.ln == nil {
-		return ""
-	}
-	return "http://" + e.ln.Addr().String()
-}
+func (e *Emulator) URL() string { return e.lis.URL() }
 
 // BaseURL returns a database's base URL after Start, as iamflow's config
 // takes it: URL() + "/ords/<alias>" (token URL = base + "/oauth/token",
@@ -373,27 +346,7 @@ func (e *Emulator) BaseURL(alias string) string {
 
 // Close stops serving; requests in flight are cut off after 5s. It is safe
 // to call more than once.
-func (e *Emulator) Close() error {
-	e.srvMu.Lock()
-	if e.closed {
-		e.srvMu.Unlock()
-		return nil
-	}
-	e.closed = true
-	srv := e.srv
-	e.srvMu.Unlock()
-	var err error
-	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if e := srv.Shutdown(ctx); e != nil {
-			err = fmt.Errorf("ords: close: %w", e)
-			_ = srv.Close()
-		}
-	}
-	e.wg.Wait()
-	return err
-}
+func (e *Emulator) Close() error { return e.lis.Close() }
 
 // Run serves an emulator built from cfg on addr until ctx is cancelled; it is
 // what an `iamflow emulate ords` command would run. ready, if not nil, is

@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,27 +39,9 @@ const (
 
 func secretValue(s string) secret.Value { return secret.NewValue(s) }
 
-// logBuffer collects log output from concurrent goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type testServer struct {
 	*admin.Server
-	logs *logBuffer
+	logs *testutil.SyncBuffer
 }
 
 // start makes a server on 127.0.0.1:0 that logs at debug level into a buffer
@@ -77,7 +57,7 @@ func start(t *testing.T, cfg admin.Config, opts ...admin.Option) testServer {
 func startWith(t *testing.T, cfg admin.Config, before func(*admin.Server), opts ...admin.Option) testServer {
 	t.Helper()
 	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	logs := &logBuffer{}
+	logs := &testutil.SyncBuffer{}
 	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	s, err := admin.New(cfg, append([]admin.Option{admin.WithLogger(log), admin.WithVersion("v1.2.3")}, opts...)...)
 	if err != nil {

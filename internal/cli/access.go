@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -80,29 +79,14 @@ func cancelCommand() command {
 
 // callAccess dials the admin API, makes one AccessService call and prints
 // its answer as JSON or with show.
-func callAccess(ctx context.Context, e *env, gf grantFlags, op string,
+func callAccess(ctx context.Context, e *env, gf adminFlags, op string,
 	call func(context.Context, iamflowv1.AccessServiceClient) (proto.Message, error), show func(io.Writer, proto.Message)) error {
-	conn, err := dialAdmin(ctx, e, *gf.cfgPath, *gf.addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, *gf.timeout)
-	defer cancel()
-	resp, err := call(ctx, iamflowv1.NewAccessServiceClient(grpc.ClientConnInterface(conn.ClientConn)))
-	if err != nil {
-		return conn.explain(op, err)
-	}
-	if *gf.asJSON {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout, string(b))
+	return callAdmin(ctx, e, gf, op, func(ctx context.Context, cc grpc.ClientConnInterface) (proto.Message, error) {
+		return call(ctx, iamflowv1.NewAccessServiceClient(cc))
+	}, func(resp proto.Message) error {
+		show(e.stdout, resp)
 		return nil
-	}
-	show(e.stdout, resp)
-	return nil
+	})
 }
 
 func runRequest(ctx context.Context, e *env, args []string) error {

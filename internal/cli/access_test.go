@@ -28,25 +28,9 @@ import (
 // ticket, a self-approval, a forged and an expired login are each refused
 // with a clear error.
 func TestAccessRequestsThroughDev(t *testing.T) {
-	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
 	cache := filepath.Join(t.TempDir(), "login.json")
 	t.Setenv("IAMFLOW_LOGIN_CACHE", cache)
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0",
-			"--notifications-addr", "127.0.0.1:0"}, &out, &errOut)
-	}()
-	defer func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("dev exited %d: %s", code, errOut.String())
-		}
-	}()
+	out, errOut := startDev(t, "--notifications-addr", "127.0.0.1:0")
 	approveRE := regexp.MustCompile(`go run ./cmd/iamflow approve ID --addr (\S+)\n`)
 	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		if approveRE.FindStringSubmatch(out.String()) == nil {
@@ -69,8 +53,8 @@ func TestAccessRequestsThroughDev(t *testing.T) {
 	}
 	loginAs := func(user string) {
 		t.Helper()
-		dev := context.WithoutCancel(ctx)
-		var lout syncBuffer
+		dev := context.Background()
+		var lout testutil.SyncBuffer
 		done := make(chan int, 1)
 		go func() { done <- Run(dev, append(shellFields(t, login[1]), "--timeout", "30s"), &lout, &lout) }()
 		urlRE := regexp.MustCompile(`\n  (http://\S+/oauth2/v1/authorize\S+)\n`)

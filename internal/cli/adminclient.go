@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/app/config"
@@ -72,6 +75,50 @@ func dialAdmin(ctx context.Context, e *env, cfgPath, addr string) (*adminConn, e
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	return &adminConn{ClientConn: conn, addr: addr, withToken: !token.IsZero(), tls: cfg.Admin.UsesTLS(), login: login}, nil
+}
+
+// adminFlags are the flags of every command that calls the admin API.
+type adminFlags struct {
+	cfgPath, addr *string
+	asJSON        *bool
+	timeout       *time.Duration
+}
+
+// newAdminFlags defines --config, --addr, --json and --timeout on fs, with
+// the command's own help for --json and its own default timeout.
+func newAdminFlags(e *env, fs *flag.FlagSet, jsonHelp string, timeout time.Duration, timeoutHelp string) adminFlags {
+	return adminFlags{
+		cfgPath: configFlag(e, fs),
+		addr:    fs.String("addr", "", "admin gRPC address (default admin.grpc_addr, 127.0.0.1:9090)"),
+		asJSON:  fs.Bool("json", false, jsonHelp),
+		timeout: fs.Duration("timeout", timeout, timeoutHelp),
+	}
+}
+
+// callAdmin dials the admin API, makes one call within --timeout and prints
+// its answer as JSON (--json) or with show; op names the call in a failure.
+func callAdmin[R proto.Message](ctx context.Context, e *env, f adminFlags, op string,
+	call func(context.Context, grpc.ClientConnInterface) (R, error), show func(R) error) error {
+	conn, err := dialAdmin(ctx, e, *f.cfgPath, *f.addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, *f.timeout)
+	defer cancel()
+	resp, err := call(ctx, conn)
+	if err != nil {
+		return conn.explain(op, err)
+	}
+	if *f.asJSON {
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, string(b))
+		return nil
+	}
+	return show(resp)
 }
 
 // apiOwners names the iamflow service behind each gRPC service the CLI

@@ -12,29 +12,76 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for a command writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// startDev runs `iamflow dev` on random ports with extra flags until the
+// test ends, then checks it stopped cleanly; it returns what dev writes.
+func startDev(t *testing.T, extra ...string) (out, errOut *testutil.SyncBuffer) {
+	t.Helper()
+	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut = &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
+	exited := make(chan int, 1)
+	args := append([]string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, extra...)
+	go func() { exited <- Run(ctx, args, out, errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-exited:
+			if code != 0 {
+				t.Errorf("dev exited %d: %s", code, errOut.String())
+			}
+			if !strings.HasSuffix(out.String(), "iamflow dev stopped.\n") {
+				t.Errorf("dev did not say it stopped:\n%s", out.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("dev did not stop within 30s of cancellation")
+		}
+	})
+	return out, errOut
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+// scimCreate POSTs the SCIM resource body to url with token and fails the
+// test, naming what, unless it is created (201).
+func scimCreate(t *testing.T, url, token, body, what string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("%s: %d", what, resp.StatusCode)
+	}
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// findsOne is nil when the SCIM listing at url (a filter by a unique name),
+// read with token, answers exactly one resource; what names it in the error.
+func findsOne(url, token, what string) error {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var list struct {
+		TotalResults int `json:"totalResults"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
+		return fmt.Errorf("%s not in the target yet: %d results, %v", what, list.TotalResults, err)
+	}
+	return nil
 }
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -110,30 +157,7 @@ func TestConfigCheck(t *testing.T) {
 // and checks what the README promises: 202, the event counted in status, 400
 // for a malformed body, 401 for a wrong password.
 func TestDevAsANewUserWould(t *testing.T) {
-	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case code := <-exited:
-			if code != 0 {
-				t.Errorf("dev exited %d: %s", code, errOut.String())
-			}
-			if !strings.HasSuffix(out.String(), "iamflow dev stopped.\n") {
-				t.Errorf("dev did not say it stopped:\n%s", out.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("dev did not stop within 30s of cancellation")
-		}
-	}()
+	out, _ := startDev(t)
 	curlRE := regexp.MustCompile(`curl -sS -u '([^:]+):([^']+)' -H 'Content-Type: application/json' (\S+) -d '(.+)'`)
 	var m []string
 	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
@@ -183,18 +207,8 @@ func TestDevAsANewUserWould(t *testing.T) {
 		t.Fatalf("banner has no emulated source domain:\n%s", out.String())
 	}
 	token := scimToken(t, emu[3], emu[1], emu[2])
-	req, _ := http.NewRequest(http.MethodPost, emu[3]+"/admin/v1/Groups",
-		strings.NewReader(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Developers"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create group in the emulated source: %d", resp.StatusCode)
-	}
+	scimCreate(t, emu[3]+"/admin/v1/Groups", token, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Developers"}`,
+		"create group in the emulated source")
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		_, status, _ := run(t, "status", "--addr", grpcAddr[1])
 		if !strings.Contains(status, "published=2") {
@@ -210,20 +224,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 	}
 	tgtToken := scimToken(t, tgt[1], emu[1], emu[2])
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-		req, _ := http.NewRequest(http.MethodGet, tgt[1]+`/admin/v1/Groups?filter=displayName+eq+%22Developers%22`, nil)
-		req.Header.Set("Authorization", "Bearer "+tgtToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var list struct {
-			TotalResults int `json:"totalResults"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
-			return fmt.Errorf("group not in the target yet: %d results, %v", list.TotalResults, err)
-		}
-		return nil
+		return findsOne(tgt[1]+`/admin/v1/Groups?filter=displayName+eq+%22Developers%22`, tgtToken, "group")
 	})
 	// The banner's reconcile line: a dry run finds the link in sync.
 	rec := regexp.MustCompile(`iamflow (reconcile \S+ --dry-run --addr \S+)`).FindStringSubmatch(out.String())
@@ -234,6 +235,17 @@ func TestDevAsANewUserWould(t *testing.T) {
 	if code != 0 || !strings.Contains(plan, "dev src -> tgt: plan (dry run, nothing changed)") || !strings.Contains(plan, "in sync") {
 		t.Fatalf("reconcile --dry-run: exit %d\n%s%s", code, plan, stderr)
 	}
+	// --json prints the same answer as the API's JSON.
+	code, plan, stderr = run(t, append(strings.Fields(rec[1]), "--json")...)
+	var planJSON struct {
+		Reports []struct {
+			Source string `json:"source"`
+			DryRun bool   `json:"dryRun"`
+		} `json:"reports"`
+	}
+	if err := json.Unmarshal([]byte(plan), &planJSON); code != 0 || err != nil || len(planJSON.Reports) == 0 || !planJSON.Reports[0].DryRun {
+		t.Fatalf("reconcile --dry-run --json: exit %d, %v\n%s%s", code, err, plan, stderr)
+	}
 
 	// A member of "DB Users" in src gets an account in the emulated database.
 	checkDevDatabase(t, out.String(), emu[3], token)
@@ -241,7 +253,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 	checkDevPush(t, out.String(), tgt[1], tgtToken)
 
 	restAddr := regexp.MustCompile(`REST (http://\S+/v1/status)`).FindStringSubmatch(out.String())
-	resp, err = http.Get(restAddr[1])
+	resp, err := http.Get(restAddr[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +318,7 @@ func scimToken(t *testing.T, domainURL, id, secret string) string {
 
 func TestEmulateIdentityDomains(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- Run(ctx, []string{"emulate", "identity-domain", "--addr", "127.0.0.1:0", "--generate", "20,3,30", "a", "b"}, &out, &errOut)
@@ -338,22 +350,7 @@ func TestEmulateIdentityDomains(t *testing.T) {
 // the grant expires on time, and a grant over the group's maximum is
 // refused with the reason.
 func TestGrantThroughDev(t *testing.T) {
-	t.Setenv("IAMFLOW_INGEST_LISTEN", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_GRPC_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_ADMIN_HTTP_ADDR", "127.0.0.1:0")
-	t.Setenv("IAMFLOW_NATS_EMBEDDED_PORT", "-1")
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- Run(ctx, []string{"dev", "--source-addr", "127.0.0.1:0", "--target-addr", "127.0.0.1:0", "--ords-addr", "127.0.0.1:0"}, &out, &errOut)
-	}()
-	defer func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("dev exited %d: %s", code, errOut.String())
-		}
-	}()
+	out, errOut := startDev(t)
 	grantRE := regexp.MustCompile(`go run ./cmd/iamflow (grant add .*)\n`)
 	listRE := regexp.MustCompile(`go run ./cmd/iamflow (grant list .*)\n`)
 	var add, list []string

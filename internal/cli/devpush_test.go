@@ -1,9 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,31 +17,8 @@ func checkDevPush(t *testing.T, banner, tgtURL, tgtToken string) {
 	if m == nil || !strings.Contains(banner, `pushed source "idp"`) {
 		t.Fatalf("banner has no pushed source curl line:\n%s", banner)
 	}
-	req, _ := http.NewRequest(http.MethodPost, m[2], strings.NewReader(m[3]))
-	req.Header.Set("Authorization", "Bearer "+m[1])
-	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("the banner's SCIM push: %d", resp.StatusCode)
-	}
+	scimCreate(t, m[2], m[1], m[3], "the banner's SCIM push")
 	testutil.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
-		req, _ := http.NewRequest(http.MethodGet, tgtURL+`/admin/v1/Users?filter=userName+eq+%22pat%40example.com%22`, nil)
-		req.Header.Set("Authorization", "Bearer "+tgtToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var list struct {
-			TotalResults int `json:"totalResults"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
-			return fmt.Errorf("pushed user not in the target yet: %d results, %v", list.TotalResults, err)
-		}
-		return nil
+		return findsOne(tgtURL+`/admin/v1/Users?filter=userName+eq+%22pat%40example.com%22`, tgtToken, "pushed user")
 	})
 }

@@ -25,7 +25,7 @@ func TestEmulateORDS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- Run(ctx, []string{"emulate", "ords", "--addr", "127.0.0.1:0", "--client-id", "dbp",

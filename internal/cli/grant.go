@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -48,20 +48,9 @@ is read from $IAMFLOW_ADMIN_TOKEN if set (dev mode needs none).`,
 	}
 }
 
-// grantFlags are the flags every grant subcommand takes.
-type grantFlags struct {
-	cfgPath, addr *string
-	asJSON        *bool
-	timeout       *time.Duration
-}
-
-func newGrantFlags(e *env, fs *flag.FlagSet) grantFlags {
-	return grantFlags{
-		cfgPath: configFlag(e, fs),
-		addr:    fs.String("addr", "", "admin gRPC address (default admin.grpc_addr, 127.0.0.1:9090)"),
-		asJSON:  fs.Bool("json", false, "print the answer as JSON"),
-		timeout: fs.Duration("timeout", 30*time.Second, "how long to wait for an answer"),
-	}
+// newGrantFlags defines the flags every grant and access subcommand takes.
+func newGrantFlags(e *env, fs *flag.FlagSet) adminFlags {
+	return newAdminFlags(e, fs, "print the answer as JSON", 30*time.Second, "how long to wait for an answer")
 }
 
 // parseWithID parses args, taking the first argument that is not a flag as
@@ -110,32 +99,17 @@ func runGrant(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	conn, err := dialAdmin(ctx, e, *gf.cfgPath, *gf.addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, *gf.timeout)
-	defer cancel()
-	resp, err := call(ctx, iamflowv1.NewExpiryServiceClient(conn))
-	if err != nil {
-		return conn.explain("grant "+sub, err)
-	}
-	if *gf.asJSON {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
-		if err != nil {
-			return err
+	return callAdmin(ctx, e, gf, "grant "+sub, func(ctx context.Context, cc grpc.ClientConnInterface) (proto.Message, error) {
+		return call(ctx, iamflowv1.NewExpiryServiceClient(cc))
+	}, func(resp proto.Message) error {
+		switch r := resp.(type) {
+		case *iamflowv1.ListGrantsResponse:
+			printGrants(e.stdout, r.GetGrants(), time.Now())
+		case *iamflowv1.Grant:
+			printGrants(e.stdout, []*iamflowv1.Grant{r}, time.Now())
 		}
-		fmt.Fprintln(e.stdout, string(b))
 		return nil
-	}
-	switch r := resp.(type) {
-	case *iamflowv1.ListGrantsResponse:
-		printGrants(e.stdout, r.GetGrants(), time.Now())
-	case *iamflowv1.Grant:
-		printGrants(e.stdout, []*iamflowv1.Grant{r}, time.Now())
-	}
-	return nil
+	})
 }
 
 // grantCall is one grant subcommand's call to the expiry service.

@@ -20,6 +20,7 @@ import (
 	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/oidc/oidctest"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -99,12 +100,12 @@ func TestLoginEndToEnd(t *testing.T) {
 
 	cache := filepath.Join(t.TempDir(), "cfg", "iamflow", "login.json")
 	vars := map[string]string{"IAMFLOW_LOGIN_CACHE": cache}
-	e := func(out *syncBuffer) *env {
+	e := func(out *testutil.SyncBuffer) *env {
 		return &env{stdout: out, stderr: out, getenv: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
 	}
 
 	// iamflow login, in the background; the test is the browser.
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- runEnv(t.Context(), []string{"login", "--domain-url", dom.URL(), "--client-id", cliID, "--timeout", "1m"}, e(out))
@@ -159,12 +160,12 @@ func TestLoginEndToEnd(t *testing.T) {
 	}
 
 	// An admin call as that person: read-only, allowed.
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	if c := runEnv(t.Context(), []string{"status", "--addr", addr}, e(out)); c != 0 {
 		t.Fatalf("status as the person: %d\n%s", c, out.String())
 	}
 	// A grant needs the admin token: refused, clearly, and nothing granted.
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	if c := runEnv(t.Context(), []string{"grant", "add", "--addr", addr, "--domain", "src", "--group", "Admins", "--user", "rita@example.com", "--for", "1h", "--reason", "x"}, e(out)); c != 1 ||
 		!strings.Contains(out.String(), "rita@example.com is not allowed to") {
 		t.Errorf("grant as the person: %d\n%s", c, out.String())
@@ -182,7 +183,7 @@ func TestLoginEndToEnd(t *testing.T) {
 	forged := kept
 	forged.IDToken = parts[0] + "." + b64json(claims) + "." + parts[2]
 	writeKept(t, cache, forged)
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	if c := runEnv(t.Context(), []string{"status", "--addr", addr}, e(out)); c != 1 || !strings.Contains(out.String(), "refused your login") ||
 		!strings.Contains(out.String(), "bad_signature") {
 		t.Errorf("status with a forged login: %d\n%s", c, out.String())
@@ -193,7 +194,7 @@ func TestLoginEndToEnd(t *testing.T) {
 	expired := kept
 	expired.Expiry = time.Now().Add(-time.Minute)
 	writeKept(t, cache, expired)
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	if c := runEnv(t.Context(), []string{"grant", "add", "--addr", addr, "--domain", "src", "--group", "Admins", "--user", "rita@example.com", "--for", "1h", "--reason", "x"}, e(out)); c != 1 ||
 		!strings.Contains(out.String(), "expired") || !strings.Contains(out.String(), "iamflow login") {
 		t.Errorf("grant with an expired login: %d\n%s", c, out.String())
@@ -204,7 +205,7 @@ func TestLoginEndToEnd(t *testing.T) {
 	claims["exp"] = time.Now().Add(-time.Hour).Unix()
 	tooOld.IDToken, _ = dom.SignToken(claims)
 	writeKept(t, cache, tooOld)
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	if c := runEnv(t.Context(), []string{"status", "--addr", addr}, e(out)); c != 1 || !strings.Contains(out.String(), "(expired)") {
 		t.Errorf("status with a token the server finds expired: %d\n%s", c, out.String())
 	}
@@ -213,11 +214,11 @@ func TestLoginEndToEnd(t *testing.T) {
 	}
 	// The operator still may; logout forgets the login.
 	vars["IAMFLOW_ADMIN_TOKEN"] = "operator-token-0123456789abcdef"
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	if c := runEnv(t.Context(), []string{"grant", "add", "--addr", addr, "--domain", "src", "--group", "Admins", "--user", "rita@example.com", "--for", "1h", "--reason", "x"}, e(out)); c != 0 || spy.grants.Load() != 1 {
 		t.Errorf("grant as the operator: %d\n%s", c, out.String())
 	}
-	out = &syncBuffer{}
+	out = &testutil.SyncBuffer{}
 	if c := runEnv(t.Context(), []string{"logout"}, e(out)); c != 0 || !strings.Contains(out.String(), "Logged out") {
 		t.Errorf("logout: %d %s", c, out.String())
 	}

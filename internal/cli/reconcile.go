@@ -10,9 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"google.golang.org/grpc"
 )
 
 func reconcileCommand() command {
@@ -38,45 +37,28 @@ admin.token); --addr overrides the address.`,
 
 func runReconcile(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "reconcile")
-	cfgPath := configFlag(e, fs)
-	addr := fs.String("addr", "", "admin gRPC address (default admin.grpc_addr, 127.0.0.1:9090)")
+	af := newAdminFlags(e, fs, "print the answer as JSON", time.Hour, "how long to wait for the reconcile to finish")
 	dryRun := fs.Bool("dry-run", false, "plan only: print what would change, change nothing")
-	asJSON := fs.Bool("json", false, "print the answer as JSON")
-	timeout := fs.Duration("timeout", time.Hour, "how long to wait for the reconcile to finish")
 	link, err := parseWithArg(fs, args, "the link's name")
 	if err != nil {
 		return err
 	}
-	conn, err := dialAdmin(ctx, e, *cfgPath, *addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	resp, err := iamflowv1.NewReplicatorServiceClient(conn).Reconcile(ctx, &iamflowv1.ReconcileRequest{Link: link, DryRun: *dryRun})
-	if err != nil {
-		return conn.explain("reconcile "+link, err)
-	}
-	if *asJSON {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
-		if err != nil {
-			return err
+	req := &iamflowv1.ReconcileRequest{Link: link, DryRun: *dryRun}
+	return callAdmin(ctx, e, af, "reconcile "+link, func(ctx context.Context, cc grpc.ClientConnInterface) (*iamflowv1.ReconcileResponse, error) {
+		return iamflowv1.NewReplicatorServiceClient(cc).Reconcile(ctx, req)
+	}, func(resp *iamflowv1.ReconcileResponse) error {
+		failed := 0
+		for _, r := range resp.GetReports() {
+			printReport(e.stdout, r)
+			if r.GetError() != "" {
+				failed++
+			}
 		}
-		fmt.Fprintln(e.stdout, string(b))
+		if failed > 0 {
+			return fmt.Errorf("reconcile %s: %d of %d directions failed", link, failed, len(resp.GetReports()))
+		}
 		return nil
-	}
-	failed := 0
-	for _, r := range resp.GetReports() {
-		printReport(e.stdout, r)
-		if r.GetError() != "" {
-			failed++
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("reconcile %s: %d of %d directions failed", link, failed, len(resp.GetReports()))
-	}
-	return nil
+	})
 }
 
 // parseWithArg parses args, taking the one argument that is not a flag,

@@ -8,9 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"google.golang.org/grpc"
 )
 
 func statusCommand() command {
@@ -25,34 +24,19 @@ admin.token); --addr overrides the address. With no configuration the token
 is read from $IAMFLOW_ADMIN_TOKEN if set (dev mode needs none).`,
 		run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags(e, "status")
-			cfgPath := configFlag(e, fs)
-			addr := fs.String("addr", "", "admin gRPC address (default admin.grpc_addr, 127.0.0.1:9090)")
-			asJSON := fs.Bool("json", false, "print the status as JSON")
-			timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for an answer")
+			af := newAdminFlags(e, fs, "print the status as JSON", 5*time.Second, "how long to wait for an answer")
 			if err := parse(fs, args); err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(ctx, *timeout)
+			ctx, cancel := context.WithTimeout(ctx, *af.timeout) // the timeout covers the dial too
 			defer cancel()
-			conn, err := dialAdmin(ctx, e, *cfgPath, *addr)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			resp, err := iamflowv1.NewStatusServiceClient(conn).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: fs.Arg(0)})
-			if err != nil {
-				return conn.explain("status", err)
-			}
-			if *asJSON {
-				b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(resp)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(e.stdout, string(b))
+			req := &iamflowv1.GetStatusRequest{Service: fs.Arg(0)}
+			return callAdmin(ctx, e, af, "status", func(ctx context.Context, cc grpc.ClientConnInterface) (*iamflowv1.GetStatusResponse, error) {
+				return iamflowv1.NewStatusServiceClient(cc).GetStatus(ctx, req)
+			}, func(resp *iamflowv1.GetStatusResponse) error {
+				printStatus(e.stdout, resp, time.Now())
 				return nil
-			}
-			printStatus(e.stdout, resp, time.Now())
-			return nil
+			})
 		},
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+
 	"github.com/iamflow/iamflow/internal/secret"
 )
 
@@ -56,30 +58,18 @@ func (f *fakeAPI) count() int {
 	return len(f.calls)
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type rig struct {
 	t     *testing.T
 	c     *Console
 	api   *fakeAPI
-	clock *clock
+	clock *emu.ManualClock
 	srv   *httptest.Server
 }
 
 func newRig(t *testing.T, cfg Config, opts ...Option) *rig {
 	t.Helper()
-	r := &rig{t: t, api: &fakeAPI{extra: map[string]bool{}}, clock: &clock{t: time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)}}
-	c, err := New(cfg, r.api, append([]Option{WithClock(r.clock.now)}, opts...)...)
+	r := &rig{t: t, api: &fakeAPI{extra: map[string]bool{}}, clock: emu.NewManualClock(time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC))}
+	c, err := New(cfg, r.api, append([]Option{WithClock(r.clock.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,11 +261,11 @@ func TestAPICallsAndCSRF(t *testing.T) {
 func TestSessionExpires(t *testing.T) {
 	r := newRig(t, Config{SessionTTL: time.Hour, IdleTimeout: 10 * time.Minute})
 	_, ck := r.signIn(goodToken)
-	r.clock.advance(9 * time.Minute)
+	r.clock.Advance(9 * time.Minute)
 	if resp := r.do(http.MethodGet, "/ui/api/v1/status", "", ck, nil); resp.StatusCode != 200 {
 		t.Fatalf("used within the idle timeout: %d", resp.StatusCode)
 	}
-	r.clock.advance(10 * time.Minute)
+	r.clock.Advance(10 * time.Minute)
 	if resp := r.do(http.MethodGet, "/ui/api/v1/status", "", ck, nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("idle for 10 minutes: %d, want 401", resp.StatusCode)
 	}
@@ -285,12 +275,12 @@ func TestSessionExpires(t *testing.T) {
 
 	_, ck = r.signIn(goodToken)
 	for range 6 { // busy: a call every 9 minutes, for 54 minutes
-		r.clock.advance(9 * time.Minute)
+		r.clock.Advance(9 * time.Minute)
 		if resp := r.do(http.MethodGet, "/ui/api/v1/status", "", ck, nil); resp.StatusCode != 200 {
 			t.Fatalf("busy session ended early: %d", resp.StatusCode)
 		}
 	}
-	r.clock.advance(6 * time.Minute)
+	r.clock.Advance(6 * time.Minute)
 	if resp := r.do(http.MethodGet, "/ui/session", "", ck, nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("after the session's hour: %d, want 401", resp.StatusCode)
 	}

@@ -106,19 +106,9 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 	if len(ops) == 0 {
 		return out, nil
 	}
-	caps, err := c.Capabilities(ctx)
+	maxOps, maxBytes, err := c.bulkLimits(ctx)
 	if err != nil {
-		return out, fmt.Errorf("bulk in %s: %w", c.domain, err)
-	}
-	if !caps.Bulk.Supported {
-		return out, fmt.Errorf("bulk in %s: %w", c.domain, ErrBulkUnsupported)
-	}
-	maxOps, maxBytes := caps.Bulk.MaxOperations, caps.Bulk.MaxPayloadSize
-	if maxOps <= 0 {
-		maxOps = 50
-	}
-	if maxBytes <= 0 {
-		maxBytes = 1 << 20
+		return out, err
 	}
 	seen := map[string]bool{}
 	for i, op := range ops {
@@ -133,30 +123,15 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 		if err != nil {
 			return out, err
 		}
-		req := map[string]any{"schemas": []string{SchemaBulkRequest}, "Operations": wire}
+		left := 0 // this request's failOnErrors: what is left of the caller's (the loop ends before it reaches 0)
 		if opts.FailOnErrors > 0 {
-			req["failOnErrors"] = opts.FailOnErrors - failures
+			left = opts.FailOnErrors - failures
 		}
-		body, err := json.Marshal(req)
+		results, err := c.sendBulk(ctx, wire, left)
 		if err != nil {
-			return out, c.invalid("Bulk", err)
+			return out, err
 		}
-		results, err := c.postBulk(ctx, body)
-		if err != nil {
-			return out, fmt.Errorf("bulk of %d operations in %s: %w", end-start, c.domain, err)
-		}
-		for i, r := range results {
-			if start+i >= end {
-				break
-			}
-			res := c.bulkResult(r, ops[start+i])
-			out[start+i] = res
-			if res.Err != nil {
-				failures++
-			} else if ops[start+i].BulkID != "" && res.ID != "" {
-				resolved[ops[start+i].BulkID] = res.ID
-			}
-		}
+		failures += c.recordBulk(out[start:end], ops[start:end], results, resolved)
 		if opts.FailOnErrors > 0 && failures >= opts.FailOnErrors {
 			break
 		}
@@ -166,6 +141,63 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 		start = end
 	}
 	return out, nil
+}
+
+// bulkLimits returns the domain's maxOperations and maxPayloadSize for Bulk
+// (50 and 1 MiB where it advertises none), or why Bulk cannot be used.
+func (c *Client) bulkLimits(ctx context.Context) (maxOps, maxBytes int, err error) {
+	caps, err := c.Capabilities(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bulk in %s: %w", c.domain, err)
+	}
+	if !caps.Bulk.Supported {
+		return 0, 0, fmt.Errorf("bulk in %s: %w", c.domain, ErrBulkUnsupported)
+	}
+	maxOps, maxBytes = caps.Bulk.MaxOperations, caps.Bulk.MaxPayloadSize
+	if maxOps <= 0 {
+		maxOps = 50
+	}
+	if maxBytes <= 0 {
+		maxBytes = 1 << 20
+	}
+	return maxOps, maxBytes, nil
+}
+
+// sendBulk sends one Bulk request of wire, with failOnErrors when it is
+// positive, and returns its operations' results.
+func (c *Client) sendBulk(ctx context.Context, wire []bulkWireOp, failOnErrors int) ([]bulkWireResult, error) {
+	req := map[string]any{"schemas": []string{SchemaBulkRequest}, "Operations": wire}
+	if failOnErrors > 0 {
+		req["failOnErrors"] = failOnErrors
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, c.invalid("Bulk", err)
+	}
+	results, err := c.postBulk(ctx, body)
+	if err != nil {
+		return nil, fmt.Errorf("bulk of %d operations in %s: %w", len(wire), c.domain, err)
+	}
+	return results, nil
+}
+
+// recordBulk reads the results of one request into out (one per op sent),
+// remembers the ids of the bulkIds it created, and returns how many
+// operations failed.
+func (c *Client) recordBulk(out []BulkResult, ops []BulkOperation, results []bulkWireResult, resolved map[string]string) (failures int) {
+	for i, r := range results {
+		if i >= len(ops) {
+			break
+		}
+		res := c.bulkResult(r, ops[i])
+		out[i] = res
+		if res.Err != nil {
+			failures++
+		} else if ops[i].BulkID != "" && res.ID != "" {
+			resolved[ops[i].BulkID] = res.ID
+		}
+	}
+	return failures
 }
 
 // checkBulkOp validates one operation up front, so a mistake in it costs no

@@ -12,10 +12,11 @@ import (
 
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/scimtest/external"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // externalClient starts the external SCIM server and a client for it.
-func externalClient(t *testing.T) (*identitydomain.Client, *prometheus.Registry, *syncBuffer) {
+func externalClient(t *testing.T) (*identitydomain.Client, *prometheus.Registry, *testutil.SyncBuffer) {
 	t.Helper()
 	srv := external.Start(t)
 	cfg := identitydomain.DefaultConfig()
@@ -23,7 +24,7 @@ func externalClient(t *testing.T) (*identitydomain.Client, *prometheus.Registry,
 	cfg.Auth, cfg.StaticToken = identitydomain.AuthStatic, srv.TokenRef(t)
 	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
 	cfg.Retry.MaxAttempts = 2
-	reg, logs := prometheus.NewRegistry(), &syncBuffer{}
+	reg, logs := prometheus.NewRegistry(), &testutil.SyncBuffer{}
 	c, err := identitydomain.New(context.Background(), "ext", cfg, identitydomain.WithRegisterer(reg),
 		identitydomain.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	if err != nil {

@@ -1,7 +1,6 @@
 package identitydomain_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 const (
@@ -76,33 +75,14 @@ func clientConfig(t testing.TB, url string) identitydomain.Config {
 	return cfg
 }
 
-// sleeps records the waits between retries instead of waiting.
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.d = append(s.d, d)
-	s.mu.Unlock()
-	return ctx.Err()
-}
-
-func (s *sleeps) all() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.d...)
-}
-
 // fixture is a client against an emulated domain, with its registry, logs
 // and recorded retry waits.
 type fixture struct {
 	d      *emu.Domain
 	c      *identitydomain.Client
 	reg    *prometheus.Registry
-	sleeps *sleeps
-	logs   *syncBuffer
+	sleeps *testutil.Sleeps
+	logs   *testutil.SyncBuffer
 }
 
 type fixtureOpt struct {
@@ -119,7 +99,7 @@ func newFixture(t testing.TB, fo fixtureOpt) *fixture {
 		fo.emu(&ec)
 	}
 	d := startDomain(t, ec, fo.emuOpt...)
-	f := &fixture{d: d, reg: prometheus.NewRegistry(), sleeps: &sleeps{}, logs: &syncBuffer{}}
+	f := &fixture{d: d, reg: prometheus.NewRegistry(), sleeps: &testutil.Sleeps{}, logs: &testutil.SyncBuffer{}}
 	cfg := clientConfig(t, d.URL())
 	if fo.cfg != nil {
 		fo.cfg(&cfg)
@@ -127,7 +107,7 @@ func newFixture(t testing.TB, fo fixtureOpt) *fixture {
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := append([]identitydomain.Option{
 		identitydomain.WithRegisterer(f.reg),
-		identitydomain.WithSleep(f.sleeps.sleep),
+		identitydomain.WithSleep(f.sleeps.Sleep),
 		identitydomain.WithLogger(logger),
 	}, fo.opts...)
 	c, err := identitydomain.New(context.Background(), domainName, cfg, opts...)
@@ -137,24 +117,6 @@ func newFixture(t testing.TB, fo fixtureOpt) *fixture {
 	t.Cleanup(c.Close)
 	f.c = c
 	return f
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // counter sums the samples of a counter family whose labels include want.

@@ -16,6 +16,7 @@ import (
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // badFixture is a client talking to an emulated domain through the
@@ -36,10 +37,10 @@ func newBadFixture(t *testing.T, faults misbehave.Faults, users int) *badFixture
 	srv := misbehave.New(d.Handler(), faults)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	f := &fixture{d: d, reg: prometheus.NewRegistry(), sleeps: &sleeps{}, logs: &syncBuffer{}}
+	f := &fixture{d: d, reg: prometheus.NewRegistry(), sleeps: &testutil.Sleeps{}, logs: &testutil.SyncBuffer{}}
 	cfg := clientConfig(t, ts.URL)
 	c, err := identitydomain.New(context.Background(), domainName, cfg, identitydomain.WithRegisterer(f.reg),
-		identitydomain.WithSleep(f.sleeps.sleep), identitydomain.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))))
+		identitydomain.WithSleep(f.sleeps.Sleep), identitydomain.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +328,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	if _, err := f.c.GetUser(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.sleeps.all(); !slices.Equal(got, []time.Duration{3 * time.Second, 3 * time.Second}) {
+	if got := f.sleeps.All(); !slices.Equal(got, []time.Duration{3 * time.Second, 3 * time.Second}) {
 		t.Errorf("waits = %v, want [3s 3s]", got)
 	}
 	f.srv.SetFaults(misbehave.Faults{TooManyRequests: 1, RetryAfter: time.Minute})

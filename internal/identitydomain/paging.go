@@ -180,48 +180,27 @@ func (l *lister[T]) all(ctx context.Context) iter.Seq2[T, error] {
 // yielded before. It returns the first broken invariant, whether the caller
 // stopped, or the error of a request.
 func (l *lister[T]) read(s strategy, yielded map[string]struct{}, yield func(T, error) bool) (pe *pagingError, stopped bool, err error) {
-	seen := map[string]struct{}{}
-	var total *int
-	start, page, totalMissing := 1, 0, false
+	r := &readState{seen: map[string]struct{}{}, start: 1}
 	defer func() {
-		if totalMissing && pe == nil && err == nil && !stopped {
+		if r.totalMissing && pe == nil && err == nil && !stopped {
 			l.c.pagingFault(context.Background(), FaultTotalMissing, s.describe(l.endpoint)+" answered without totalResults; read on to an empty page")
 		}
 	}()
 	for {
-		page++
-		p, err := l.fetch(s, start, l.size)
+		r.page++
+		p, err := l.fetch(s, r.start, l.size)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s (from %d): %w", l.what, start, err)
+			return nil, false, fmt.Errorf("%s (from %d): %w", l.what, r.start, err)
 		}
 		k := len(p.items)
-		switch {
-		case k > 0 && p.startIndex != nil && *p.startIndex != start:
-			return &pagingError{FaultStartIndexIgnored, fmt.Sprintf("ignored startIndex=%d (answered startIndex=%d) on page %d", start, *p.startIndex, page)}, false, nil
-		case k > l.size:
-			return &pagingError{FaultPageTooLarge, fmt.Sprintf("answered %d resources for count=%d on page %d (startIndex=%d)", k, l.size, page, start)}, false, nil
-		}
-		switch {
-		case p.total == nil:
-			if total == nil {
-				totalMissing = true
-			}
-		case total == nil && page == 1:
-			total = p.total
-		case total == nil:
-			return &pagingError{FaultTotalChanged, fmt.Sprintf("gave no totalResults on page 1, then totalResults=%d on page %d", *p.total, page)}, false, nil
-		case *p.total != *total:
-			return &pagingError{FaultTotalChanged, fmt.Sprintf("changed totalResults from %d to %d on page %d (the directory changed while it was read, or the server counts inconsistently)", *total, *p.total, page)}, false, nil
+		if pe := r.checkPage(k, l.size, p.startIndex, p.total); pe != nil {
+			return pe, false, nil
 		}
 		for i := range p.items {
 			id := l.id(p.items[i])
-			if id == "" {
-				return &pagingError{FaultMissingID, fmt.Sprintf("answered a resource without an id on page %d (startIndex=%d)", page, start)}, false, nil
+			if pe := r.see(id); pe != nil {
+				return pe, false, nil
 			}
-			if _, dup := seen[id]; dup {
-				return &pagingError{FaultRepeatedID, fmt.Sprintf("repeated id %s on page %d (startIndex=%d)", id, page, start)}, false, nil
-			}
-			seen[id] = struct{}{}
 			if _, done := yielded[id]; done {
 				continue
 			}
@@ -230,22 +209,77 @@ func (l *lister[T]) read(s strategy, yielded map[string]struct{}, yield func(T, 
 				return nil, true, nil
 			}
 		}
-		if k == 0 {
-			if total != nil && len(seen) < *total {
-				return &pagingError{FaultTotalMismatch, fmt.Sprintf("ended after %d of totalResults=%d resources (page %d at startIndex=%d was empty)", len(seen), *total, page, start)}, false, nil
-			}
-			return nil, false, nil
+		if done, pe := r.end(k); done || pe != nil {
+			return pe, false, nil
 		}
-		if total != nil {
-			if len(seen) > *total {
-				return &pagingError{FaultTotalMismatch, fmt.Sprintf("answered %d resources, more than totalResults=%d, by page %d", len(seen), *total, page)}, false, nil
-			}
-			if len(seen) == *total {
-				return nil, false, nil
-			}
-		}
-		start += k
+		r.start += k
 	}
+}
+
+// readState is what one read of a list has seen so far: the ids, the
+// totalResults of the first page, the page being read and where it starts.
+type readState struct {
+	seen         map[string]struct{}
+	total        *int
+	start, page  int
+	totalMissing bool
+}
+
+// checkPage returns the invariant a page of k resources broke, given the
+// startIndex and totalResults it answered, or nil.
+func (r *readState) checkPage(k, size int, startIndex, total *int) *pagingError {
+	switch {
+	case k > 0 && startIndex != nil && *startIndex != r.start:
+		return &pagingError{FaultStartIndexIgnored, fmt.Sprintf("ignored startIndex=%d (answered startIndex=%d) on page %d", r.start, *startIndex, r.page)}
+	case k > size:
+		return &pagingError{FaultPageTooLarge, fmt.Sprintf("answered %d resources for count=%d on page %d (startIndex=%d)", k, size, r.page, r.start)}
+	}
+	switch {
+	case total == nil:
+		if r.total == nil {
+			r.totalMissing = true
+		}
+	case r.total == nil && r.page == 1:
+		r.total = total
+	case r.total == nil:
+		return &pagingError{FaultTotalChanged, fmt.Sprintf("gave no totalResults on page 1, then totalResults=%d on page %d", *total, r.page)}
+	case *total != *r.total:
+		return &pagingError{FaultTotalChanged, fmt.Sprintf("changed totalResults from %d to %d on page %d (the directory changed while it was read, or the server counts inconsistently)", *r.total, *total, r.page)}
+	}
+	return nil
+}
+
+// see records the id of a resource on the current page; a missing or
+// repeated id breaks the read.
+func (r *readState) see(id string) *pagingError {
+	if id == "" {
+		return &pagingError{FaultMissingID, fmt.Sprintf("answered a resource without an id on page %d (startIndex=%d)", r.page, r.start)}
+	}
+	if _, dup := r.seen[id]; dup {
+		return &pagingError{FaultRepeatedID, fmt.Sprintf("repeated id %s on page %d (startIndex=%d)", id, r.page, r.start)}
+	}
+	r.seen[id] = struct{}{}
+	return nil
+}
+
+// end says, after a page of k resources, whether the read is complete, or
+// the invariant the count of resources broke.
+func (r *readState) end(k int) (bool, *pagingError) {
+	if k == 0 {
+		if r.total != nil && len(r.seen) < *r.total {
+			return false, &pagingError{FaultTotalMismatch, fmt.Sprintf("ended after %d of totalResults=%d resources (page %d at startIndex=%d was empty)", len(r.seen), *r.total, r.page, r.start)}
+		}
+		return true, nil
+	}
+	if r.total != nil {
+		if len(r.seen) > *r.total {
+			return false, &pagingError{FaultTotalMismatch, fmt.Sprintf("answered %d resources, more than totalResults=%d, by page %d", len(r.seen), *r.total, r.page)}
+		}
+		if len(r.seen) == *r.total {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // pagingFault counts a paging fault and logs it once per client.

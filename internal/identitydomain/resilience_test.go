@@ -131,11 +131,11 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 	}
 	url := "http://" + ln.Addr().String()
 	_ = ln.Close()
-	s := &sleeps{}
+	s := &testutil.Sleeps{}
 	cfg := clientConfig(t, url)
 	cfg.Auth, cfg.ClientID, cfg.ClientSecret = identitydomain.AuthStatic, "", ""
 	cfg.StaticToken = secretFile(t, "static-token")
-	c, err := identitydomain.New(context.Background(), domainName, cfg, identitydomain.WithSleep(s.sleep))
+	c, err := identitydomain.New(context.Background(), domainName, cfg, identitydomain.WithSleep(s.Sleep))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +144,8 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 	if e.Kind != identitydomain.KindUnavailable || e.Attempts != 6 || e.Err == nil || !identitydomain.Retryable(err) {
 		t.Errorf("create to a closed port = %+v, want Unavailable after 6 attempts", e)
 	}
-	if len(s.all()) != 5 {
-		t.Errorf("%d waits, want 5", len(s.all()))
+	if len(s.All()) != 5 {
+		t.Errorf("%d waits, want 5", len(s.All()))
 	}
 }
 
@@ -184,7 +184,7 @@ func TestTypedErrors(t *testing.T) {
 	if retry, after := e.RetryHint(); !retry || after != 2*time.Second {
 		t.Errorf("429 hints %v %v, want a retry after 2s", retry, after)
 	}
-	if w := f.sleeps.all(); len(w) != 1 || w[0] != 2*time.Second {
+	if w := f.sleeps.All(); len(w) != 1 || w[0] != 2*time.Second {
 		t.Errorf("waits %v, want the Retry-After of 2s", w)
 	}
 	// A Retry-After beyond retry.max_delay ends the retries at once.
@@ -255,12 +255,12 @@ func TestErrorBodies(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	s := &sleeps{}
+	s := &testutil.Sleeps{}
 	cfg := clientConfig(t, srv.URL)
 	cfg.Auth, cfg.ClientID, cfg.ClientSecret = identitydomain.AuthStatic, "", ""
 	cfg.StaticToken = secretFile(t, "tok")
 	cfg.Retry.MaxAttempts = 2
-	c, err := identitydomain.New(context.Background(), domainName, cfg, identitydomain.WithSleep(s.sleep))
+	c, err := identitydomain.New(context.Background(), domainName, cfg, identitydomain.WithSleep(s.Sleep))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestErrorBodies(t *testing.T) {
 	if e.Kind != identitydomain.KindUnavailable || e.Detail != "<html>upstream unavailable</html>" || e.RetryAfter <= time.Second || e.RetryAfter > 3*time.Second {
 		t.Errorf("503 = %+v", e)
 	}
-	if w := s.all(); len(w) != 1 || w[0] <= time.Second {
+	if w := s.All(); len(w) != 1 || w[0] <= time.Second {
 		t.Errorf("waits %v, want one honouring the Retry-After date", w)
 	}
 	_, err = c.GetUser(context.Background(), "1")
@@ -344,7 +344,7 @@ func Test5xxRetried(t *testing.T) {
 		t.Errorf("%v retries, %d faults", retries, f.d.Stats().Faults)
 	}
 	// Full jitter: every wait is below min(max_delay, base·2^(n-1)).
-	for _, w := range f.sleeps.all() {
+	for _, w := range f.sleeps.All() {
 		if w < 0 || w >= 5*time.Second {
 			t.Errorf("wait %v out of bounds", w)
 		}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,22 +31,9 @@ const (
 	sysSecret = "sys-secret-0123456789abcdef"
 )
 
-// clock is a settable clock shared by the emulator and the verifier.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // domain starts an emulated login domain named name with alice (password
 // alicePass) in the group Approvers.
-func domain(t *testing.T, name string, clk *clock) *identitydomain.Domain {
+func domain(t *testing.T, name string, clk *identitydomain.ManualClock) *identitydomain.Domain {
 	t.Helper()
 	opts := []identitydomain.Option{}
 	if clk != nil {
@@ -80,7 +66,7 @@ func loginConfig(d *identitydomain.Domain) oidc.Config {
 	return oidc.Config{Domain: "login", ClientID: cliID, Tenant: d.Config().DomainID}
 }
 
-func verifier(t *testing.T, cfg oidc.Config, d *identitydomain.Domain, clk *clock) *oidc.Verifier {
+func verifier(t *testing.T, cfg oidc.Config, d *identitydomain.Domain, clk *identitydomain.ManualClock) *oidc.Verifier {
 	t.Helper()
 	opts := []oidc.Option{}
 	if clk != nil {
@@ -185,7 +171,7 @@ func TestVerifyAcceptsTheDomainsTokens(t *testing.T) {
 }
 
 func TestVerifyRefuses(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := identitydomain.NewManualClock(time.Now())
 	d := domain(t, "login", clk)
 	other := domain(t, "elsewhere", clk)
 	good := login(t, d).IDToken
@@ -275,7 +261,7 @@ func TestVerifyRefuses(t *testing.T) {
 }
 
 func TestVerifyFollowsKeyRotation(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := identitydomain.NewManualClock(time.Now())
 	d := domain(t, "login", clk)
 	cfg := loginConfig(d)
 	cfg.JWKSMinRefresh = 10 * time.Second
@@ -371,7 +357,7 @@ func directory(t *testing.T, d *identitydomain.Domain) *idclient.Client {
 }
 
 func TestAuthenticateReadsGroupsFromTheDomain(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := identitydomain.NewManualClock(time.Now())
 	d := domain(t, "login", clk)
 	cfg := loginConfig(d)
 	cfg.GroupsCacheTTL = 30 * time.Second

@@ -181,8 +181,8 @@ func TestExecStatementErrors(t *testing.T) {
 			if tt.retryable {
 				wantCalls = 3
 			}
-			if got := int(f.sqlCalls.Load()); got != wantCalls || e.Attempts != wantCalls || len(sl.all()) != wantCalls-1 {
-				t.Errorf("%d requests, %d attempts, %d sleeps; want %d requests", got, e.Attempts, len(sl.all()), wantCalls)
+			if got := int(f.sqlCalls.Load()); got != wantCalls || e.Attempts != wantCalls || len(sl.All()) != wantCalls-1 {
+				t.Errorf("%d requests, %d attempts, %d sleeps; want %d requests", got, e.Attempts, len(sl.All()), wantCalls)
 			}
 			if !strings.Contains(err.Error(), fmt.Sprintf("ORA-%05d", tt.code)) || !strings.Contains(err.Error(), `DROP USER "ALICE" CASCADE`) {
 				t.Errorf("message %q lacks the ORA code or the statement", err)
@@ -222,7 +222,7 @@ func TestExecRetriesThenSucceeds(t *testing.T) {
 			if err := c.Exec(context.Background(), mustStmt(t)(LockUser(MustIdent("bob")))); err != nil {
 				t.Fatal(err)
 			}
-			waits := sl.all()
+			waits := sl.All()
 			if len(waits) != 2 {
 				t.Fatalf("waits %v, want 2", waits)
 			}
@@ -321,8 +321,8 @@ func TestPersistent401IsTerminal(t *testing.T) {
 	if !errors.As(err, &e) || e.Status != 401 || Retryable(err) {
 		t.Fatalf("err %v", err)
 	}
-	if f.sqlCalls.Load() != 2 || f.tokenCalls.Load() != 2 || len(sl.all()) != 0 {
-		t.Errorf("%d sql, %d token requests, %d sleeps; want 2, 2, 0", f.sqlCalls.Load(), f.tokenCalls.Load(), len(sl.all()))
+	if f.sqlCalls.Load() != 2 || f.tokenCalls.Load() != 2 || len(sl.All()) != 0 {
+		t.Errorf("%d sql, %d token requests, %d sleeps; want 2, 2, 0", f.sqlCalls.Load(), f.tokenCalls.Load(), len(sl.All()))
 	}
 	noSecret(t, err.Error())
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -127,25 +128,6 @@ func writeORA(w http.ResponseWriter, text string, code int, msg string) {
 		text, code, msg, fmt.Sprintf("ORA-%05d: %s", code, msg))
 }
 
-// sleeps records the waits asked for, without waiting.
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.d = append(s.d, d)
-	s.mu.Unlock()
-	return ctx.Err()
-}
-
-func (s *sleeps) all() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.d...)
-}
-
 func testConfig(url string) Config {
 	cfg := DefaultConfig()
 	cfg.URL = url
@@ -155,13 +137,13 @@ func testConfig(url string) Config {
 	return cfg
 }
 
-func newTestClient(t *testing.T, cfg Config, opts ...Option) (*Client, *sleeps, *prometheus.Registry) {
+func newTestClient(t *testing.T, cfg Config, opts ...Option) (*Client, *testutil.Sleeps, *prometheus.Registry) {
 	t.Helper()
 	t.Setenv("ORDS_TEST_SECRET", testSecret)
 	t.Setenv("ORDS_TEST_PASSWORD", testPassword)
-	s := &sleeps{}
+	s := &testutil.Sleeps{}
 	reg := prometheus.NewRegistry()
-	c, err := New(context.Background(), "hrdb", cfg, append([]Option{WithSleep(s.sleep), WithRegisterer(reg)}, opts...)...)
+	c, err := New(context.Background(), "hrdb", cfg, append([]Option{WithSleep(s.Sleep), WithRegisterer(reg)}, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

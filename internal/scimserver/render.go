@@ -327,30 +327,7 @@ func (o filterObject) Attr(name string) any {
 func (d *directory) candidates(k kind, e scimfilter.Expr) (ids []string, ok bool) {
 	switch e := e.(type) {
 	case *scimfilter.Compare:
-		s, isStr := e.Value.(string)
-		if e.Op != scimfilter.Eq || !isStr || (e.Path.URN != "" && !strings.EqualFold(e.Path.URN, k.coreSchema())) {
-			return nil, false
-		}
-		_, name, sub := e.Path.Lower()
-		one := func(x *entry) ([]string, bool) {
-			if x == nil || x.rec.Deleted {
-				return nil, true
-			}
-			return []string{x.rec.ID}, true
-		}
-		switch {
-		case sub == "" && name == strings.ToLower(nameAttr(k)):
-			return one(d.byNameOf(k, s))
-		case sub == "" && name == "externalid":
-			return one(d.byExtOf(k, s))
-		case sub == "" && name == "id":
-			x, _ := d.get(k, s)
-			return one(x)
-		case k == kindUser && name == "groups" && (sub == "value" || sub == ""):
-			return d.membersOf(s), true
-		case k == kindGroup && name == "members" && (sub == "value" || sub == ""):
-			return d.groupsOf(s), true
-		}
+		return d.compareCandidates(k, e)
 	case *scimfilter.Or:
 		l, lok := d.candidates(k, e.Left)
 		r, rok := d.candidates(k, e.Right)
@@ -362,6 +339,42 @@ func (d *directory) candidates(k kind, e scimfilter.Expr) (ids []string, ok bool
 			return l, true
 		}
 		return d.candidates(k, e.Right)
+	}
+	return nil, false
+}
+
+// compareCandidates answers candidates for one comparison: only eq on an
+// indexed attribute of k's core schema narrows.
+func (d *directory) compareCandidates(k kind, e *scimfilter.Compare) (ids []string, ok bool) {
+	s, isStr := e.Value.(string)
+	if e.Op != scimfilter.Eq || !isStr || (e.Path.URN != "" && !strings.EqualFold(e.Path.URN, k.coreSchema())) {
+		return nil, false
+	}
+	_, name, sub := e.Path.Lower()
+	return d.indexed(k, name, sub, s)
+}
+
+// indexed looks value up in the index of attribute name (sub-attribute sub,
+// both lower case) of k; ok is false when no index covers the attribute.
+func (d *directory) indexed(k kind, name, sub, value string) (ids []string, ok bool) {
+	one := func(x *entry) ([]string, bool) {
+		if x == nil || x.rec.Deleted {
+			return nil, true
+		}
+		return []string{x.rec.ID}, true
+	}
+	switch {
+	case sub == "" && name == strings.ToLower(nameAttr(k)):
+		return one(d.byNameOf(k, value))
+	case sub == "" && name == "externalid":
+		return one(d.byExtOf(k, value))
+	case sub == "" && name == "id":
+		x, _ := d.get(k, value)
+		return one(x)
+	case k == kindUser && name == "groups" && (sub == "value" || sub == ""):
+		return d.membersOf(value), true
+	case k == kindGroup && name == "members" && (sub == "value" || sub == ""):
+		return d.groupsOf(value), true
 	}
 	return nil, false
 }

@@ -252,36 +252,13 @@ type request struct {
 	r   *http.Request
 }
 
+// route sends a request to the resource endpoints (Users, Groups) or the
+// discovery endpoints, by its path segments below the source's base.
 func (h *request) route(seg []string) error {
-	m := h.r.Method
+	if len(seg) >= 1 && (seg[0] == "Users" || seg[0] == "Groups") && len(seg) <= 2 {
+		return h.routeResource(kindOf(seg[0]), seg[1:])
+	}
 	switch {
-	case len(seg) == 1 && (seg[0] == "Users" || seg[0] == "Groups"):
-		k := kindOf(seg[0])
-		switch m {
-		case http.MethodGet:
-			return h.list(k, h.queryParams())
-		case http.MethodPost:
-			return h.create(k)
-		}
-		return h.methodNotAllowed("GET, POST")
-	case len(seg) == 2 && (seg[0] == "Users" || seg[0] == "Groups") && seg[1] == ".search":
-		if m != http.MethodPost {
-			return h.methodNotAllowed("POST")
-		}
-		return h.search(kindOf(seg[0]))
-	case len(seg) == 2 && (seg[0] == "Users" || seg[0] == "Groups"):
-		k, id := kindOf(seg[0]), seg[1]
-		switch m {
-		case http.MethodGet:
-			return h.get(k, id)
-		case http.MethodPut:
-			return h.replace(k, id)
-		case http.MethodPatch:
-			return h.patch(k, id)
-		case http.MethodDelete:
-			return h.delete(k, id)
-		}
-		return h.methodNotAllowed("GET, PUT, PATCH, DELETE")
 	case len(seg) == 1 && seg[0] == "ServiceProviderConfig":
 		return h.onlyGet(func() error {
 			return h.json(http.StatusOK, serviceProviderConfig(h.base(), h.s.maxResults, h.s.maxBody))
@@ -294,6 +271,39 @@ func (h *request) route(seg []string) error {
 		return errorf(http.StatusNotImplemented, "", "/%s is not supported by this service provider (see /ServiceProviderConfig)", seg[0])
 	}
 	return notFound("%s is not a SCIM endpoint of %s: use %s/Users, %s/Groups or the discovery endpoints", h.r.URL.Path, h.src.Name, h.src.Path, h.src.Path)
+}
+
+// routeResource answers /Users and /Groups (rest empty), their .search
+// (rest ".search") and one resource (rest its id), by method.
+func (h *request) routeResource(k kind, rest []string) error {
+	m := h.r.Method
+	switch {
+	case len(rest) == 0:
+		switch m {
+		case http.MethodGet:
+			return h.list(k, h.queryParams())
+		case http.MethodPost:
+			return h.create(k)
+		}
+		return h.methodNotAllowed("GET, POST")
+	case rest[0] == ".search":
+		if m != http.MethodPost {
+			return h.methodNotAllowed("POST")
+		}
+		return h.search(k)
+	}
+	id := rest[0]
+	switch m {
+	case http.MethodGet:
+		return h.get(k, id)
+	case http.MethodPut:
+		return h.replace(k, id)
+	case http.MethodPatch:
+		return h.patch(k, id)
+	case http.MethodDelete:
+		return h.delete(k, id)
+	}
+	return h.methodNotAllowed("GET, PUT, PATCH, DELETE")
 }
 
 func (h *request) onlyGet(f func() error) error {

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+
 	"github.com/oracle/oci-go-sdk/v65/common"
 )
 
@@ -105,21 +107,9 @@ key_file=%s
 	return path
 }
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newVaultResolver(t *testing.T, f *fakeSecrets, profile string) (*Resolver, *testClock, *bytes.Buffer) {
+func newVaultResolver(t *testing.T, f *fakeSecrets, profile string) (*Resolver, *emu.ManualClock, *bytes.Buffer) {
 	t.Helper()
-	clock := &testClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := emu.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	logs := &bytes.Buffer{}
 	r, err := NewResolver(
 		WithVault(VaultConfig{Auth: VaultAuthConfigFile, ConfigPath: writeOCIConfig(t), Profile: profile, Endpoint: f.srv.URL, RefreshInterval: time.Minute}),

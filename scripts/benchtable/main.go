@@ -32,11 +32,38 @@ type result struct {
 }
 
 func run(in io.Reader, out io.Writer) error {
+	results, cpu, err := parse(in)
+	if err != nil {
+		return err
+	}
+	if len(results) == 0 {
+		return fmt.Errorf("no benchmark results in the input")
+	}
+	fmt.Fprintf(out, "Machine: %s, %d logical CPUs, %s/%s, %s; %s\n\n", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
+		runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+	byPkg := map[string][]*result{}
+	var order []string
+	for _, r := range results {
+		if _, ok := byPkg[r.pkg]; !ok {
+			order = append(order, r.pkg)
+		}
+		byPkg[r.pkg] = append(byPkg[r.pkg], r)
+	}
+	for _, p := range order {
+		fmt.Fprintf(out, "### %s\n\n", p)
+		for _, r := range byPkg[p] {
+			writeResult(out, r)
+		}
+	}
+	return nil
+}
+
+// parse reads the benchmark lines of in, each with its package and the
+// b.Log lines under it, and the cpu the benchmarks ran on.
+func parse(in io.Reader) (results []*result, cpu string, err error) {
 	var (
-		results []*result
-		pkg     string
-		cpu     string
-		last    *result
+		pkg  string
+		last *result
 	)
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -62,40 +89,23 @@ func run(in io.Reader, out io.Writer) error {
 			last.comment[len(last.comment)-1] += "\n" + strings.TrimPrefix(line, "        ")
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return err
+	return results, cpu, sc.Err()
+}
+
+// writeResult writes one benchmark's table and its b.Log lines.
+func writeResult(out io.Writer, r *result) {
+	fmt.Fprintf(out, "**%s**\n\n| metric | value |\n|---|---|\n", r.name)
+	for _, u := range r.units {
+		fmt.Fprintf(out, "| %s | %s |\n", u, r.values[u])
 	}
-	if len(results) == 0 {
-		return fmt.Errorf("no benchmark results in the input")
-	}
-	fmt.Fprintf(out, "Machine: %s, %d logical CPUs, %s/%s, %s; %s\n\n", cpu, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
-		runtime.Version(), time.Now().UTC().Format("2006-01-02"))
-	byPkg := map[string][]*result{}
-	var order []string
-	for _, r := range results {
-		if _, ok := byPkg[r.pkg]; !ok {
-			order = append(order, r.pkg)
-		}
-		byPkg[r.pkg] = append(byPkg[r.pkg], r)
-	}
-	for _, p := range order {
-		fmt.Fprintf(out, "### %s\n\n", p)
-		for _, r := range byPkg[p] {
-			fmt.Fprintf(out, "**%s**\n\n| metric | value |\n|---|---|\n", r.name)
-			for _, u := range r.units {
-				fmt.Fprintf(out, "| %s | %s |\n", u, r.values[u])
-			}
-			for _, c := range r.comment {
-				if strings.Contains(c, "\n") {
-					fmt.Fprintf(out, "\n```\n%s\n```\n", c)
-				} else {
-					fmt.Fprintf(out, "\n> %s\n", c)
-				}
-			}
-			fmt.Fprintln(out)
+	for _, c := range r.comment {
+		if strings.Contains(c, "\n") {
+			fmt.Fprintf(out, "\n```\n%s\n```\n", c)
+		} else {
+			fmt.Fprintf(out, "\n> %s\n", c)
 		}
 	}
-	return nil
+	fmt.Fprintln(out)
 }
 
 // parseLine reads "BenchmarkX-2  1  123 ns/op  4.5 p99-ms ...".

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,25 +22,8 @@ import (
 	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
-
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // refusesCapabilities is a domain whose app roles allow everything iamflow
 // does except PUT /admin/v1/UserCapabilitiesChanger: the emulated domain
@@ -92,7 +74,7 @@ func TestForbiddenCapabilitiesNameTheAppRole(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	s, a := newTestService(t, lockedDown(), map[string]Directory{domainShort: NewDirectory(client)},
 		servicekit.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	res := s.handle(context.Background(), msg(t, userEvent("e1", domainShort, *u.Id, iamflowv1.Action_ACTION_CREATED), 1))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // During a rotation the new and the previous password both authenticate
@@ -19,7 +20,7 @@ func TestPreviousPasswordAcceptedDuringRotation(t *testing.T) {
 	const previous = "the-old-webhook-password-being-rotated-out"
 	const third = "a-password-that-was-never-configured"
 	t.Setenv("IAMFLOW_TEST_PREVIOUS_PASSWORD", previous)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	h := newHarness(t, func(c *Config) { c.PreviousPassword = "env:IAMFLOW_TEST_PREVIOUS_PASSWORD" },
 		servicekit.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -444,7 +442,7 @@ func TestConfirmClientRefusesPrivateAddresses(t *testing.T) {
 // confirmation_failed with a reason that reveals no resolver or internal
 // address, and the log names the URL without its user info.
 func TestConfirmationFailureAnswerAndLog(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	h := newHarness(t, func(c *Config) { c.Confirm.AllowedHosts = []string{"*.notification.invalid"} },
 		servicekit.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	post := func(target string) (int, map[string]any) {
@@ -466,24 +464,6 @@ func TestConfirmationFailureAnswerAndLog(t *testing.T) {
 	if strings.Contains(logs.String(), "hunter2-secret") || !strings.Contains(logs.String(), "REDACTED@cell1.notification.invalid") {
 		t.Errorf("the log shows the URL's user info, or not the URL:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fixture is one testdata input with its optional headers file.

@@ -14,7 +14,6 @@ package external
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -26,12 +25,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // RequireEnv is the variable that turns a missing installation into a
@@ -136,7 +135,7 @@ func locate(t testing.TB) (dir, node string) {
 
 // run starts the server on a free port, stopped when the test ends (its
 // stderr logged if the test failed). exited gets its end.
-func run(t testing.TB, node, dir, token string) (stdout io.Reader, exited <-chan error, stderr *lockedBuffer) {
+func run(t testing.TB, node, dir, token string) (stdout io.Reader, exited <-chan error, stderr *testutil.SyncBuffer) {
 	t.Helper()
 	cmd := exec.Command(node, "server.mjs", "0")
 	cmd.Dir = dir
@@ -149,7 +148,7 @@ func run(t testing.TB, node, dir, token string) (stdout io.Reader, exited <-chan
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr = &lockedBuffer{}
+	stderr = &testutil.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the external SCIM server: %v", err)
@@ -174,7 +173,7 @@ func run(t testing.TB, node, dir, token string) (stdout io.Reader, exited <-chan
 
 // awaitAddress reads where the server listens from the first line of its
 // output.
-func awaitAddress(t testing.TB, stdout io.Reader, exited <-chan error, stderr *lockedBuffer) (url, base string) {
+func awaitAddress(t testing.TB, stdout io.Reader, exited <-chan error, stderr *testutil.SyncBuffer) (url, base string) {
 	t.Helper()
 	lines := make(chan string, 1)
 	go func() {
@@ -218,29 +217,4 @@ func (s *Server) ping() error {
 		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	return nil
-}
-
-// lockedBuffer is a bytes.Buffer safe for the process's writes and the
-// test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

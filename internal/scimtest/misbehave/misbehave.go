@@ -186,12 +186,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch t.kind {
 	case "ServiceProviderConfig", "ResourceTypes", "Schemas":
 		s.discovery(w, r, t, f)
-		return
 	case "Users", "Groups":
+		s.resource(w, r, t, f)
 	default:
 		s.next.ServeHTTP(w, r)
-		return
 	}
+}
+
+// resource bends a request to Users or Groups, forwards it and bends the
+// answer.
+func (s *Server) resource(w http.ResponseWriter, r *http.Request, t target, f Faults) {
 	if f.NoETag && r.Header.Get("If-Match") != "" {
 		s.count("412")
 		scimError(w, http.StatusPreconditionFailed, "", "Precondition failed: this server keeps no versions.")
@@ -204,26 +208,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	list := r.Method == http.MethodGet && t.id == ""
-	askedStart := 0
 
 	// The request.
-	switch {
-	case list:
-		askedStart = s.listQuery(q, f)
-	case t.search:
-		body, askedStart = s.searchBody(body, f)
-	case r.Method == http.MethodPost || r.Method == http.MethodPut:
-		var done bool
-		if body, done = s.writeBody(w, body, f); done {
-			return
-		}
-	case r.Method == http.MethodPatch:
-		var done bool
-		if body, done = s.patchRequest(w, r, t, f, body); done {
-			return
-		}
-	case r.Method == http.MethodDelete && t.kind == "Users" && f.NoDeleteCascade:
-		s.rememberGhost(r, t.id)
+	body, askedStart, done := s.bendRequest(w, r, t, f, q, body, list)
+	if done {
+		return
 	}
 	if t.kind == "Groups" && f.MembersOnlyOnRequest && q.Has("attributes") {
 		s.dropPagedMembers(q)
@@ -251,6 +240,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(out)
+}
+
+// bendRequest applies the faults to a request's query q (in place) and
+// body; it returns the body to forward, the startIndex a listing asked for,
+// and done when it has answered the request itself.
+func (s *Server) bendRequest(w http.ResponseWriter, r *http.Request, t target, f Faults, q url.Values, body []byte, list bool) (out []byte, askedStart int, done bool) {
+	switch {
+	case list:
+		askedStart = s.listQuery(q, f)
+	case t.search:
+		body, askedStart = s.searchBody(body, f)
+	case r.Method == http.MethodPost || r.Method == http.MethodPut:
+		body, done = s.writeBody(w, body, f)
+	case r.Method == http.MethodPatch:
+		body, done = s.patchRequest(w, r, t, f, body)
+	case r.Method == http.MethodDelete && t.kind == "Users" && f.NoDeleteCascade:
+		s.rememberGhost(r, t.id)
+	}
+	return body, askedStart, done
 }
 
 // take returns the faults for one request and whether it is refused with
@@ -585,44 +593,17 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request, t target, f F
 	out := rec.Body.Bytes()
 	var doc map[string]any
 	if rec.Code == http.StatusOK && json.Unmarshal(out, &doc) == nil {
-		fix := func(m map[string]any) bool {
-			switch t.kind {
-			case "ServiceProviderConfig":
-				for key, off := range map[string]bool{"etag": f.NoETag, "filter": f.NoFilter, "sort": f.NoSort} {
-					if sec, ok := m[key].(map[string]any); ok && off {
-						sec["supported"] = false
-					}
-				}
-			case "ResourceTypes":
-				if exts, ok := m["schemaExtensions"].([]any); ok {
-					var keep []any
-					for _, e := range exts {
-						if em, ok := e.(map[string]any); ok {
-							if urn, _ := em["schema"].(string); dropped(urn, f.DropExtensions) {
-								continue
-							}
-						}
-						keep = append(keep, e)
-					}
-					m["schemaExtensions"] = keep
-				}
-			case "Schemas":
-				id, _ := m["id"].(string)
-				return !dropped(id, f.DropExtensions)
-			}
-			return true
-		}
 		if res, ok := doc["Resources"].([]any); ok {
 			var keep []any
 			for _, x := range res {
-				if m, ok := x.(map[string]any); !ok || fix(m) {
+				if m, ok := x.(map[string]any); !ok || fixDiscovered(t.kind, m, f) {
 					keep = append(keep, x)
 				}
 			}
 			doc["Resources"] = keep
 			doc["totalResults"], doc["itemsPerPage"] = len(keep), len(keep)
 		} else {
-			fix(doc)
+			fixDiscovered(t.kind, doc, f)
 		}
 		out, _ = json.Marshal(doc)
 	}
@@ -632,6 +613,37 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request, t target, f F
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(out)
+}
+
+// fixDiscovered applies the faults to one discovery document of kind
+// (ServiceProviderConfig, ResourceTypes or Schemas) in place; false means
+// the document is to be left out (a dropped extension's schema).
+func fixDiscovered(kind string, m map[string]any, f Faults) bool {
+	switch kind {
+	case "ServiceProviderConfig":
+		for key, off := range map[string]bool{"etag": f.NoETag, "filter": f.NoFilter, "sort": f.NoSort} {
+			if sec, ok := m[key].(map[string]any); ok && off {
+				sec["supported"] = false
+			}
+		}
+	case "ResourceTypes":
+		if exts, ok := m["schemaExtensions"].([]any); ok {
+			var keep []any
+			for _, e := range exts {
+				if em, ok := e.(map[string]any); ok {
+					if urn, _ := em["schema"].(string); dropped(urn, f.DropExtensions) {
+						continue
+					}
+				}
+				keep = append(keep, e)
+			}
+			m["schemaExtensions"] = keep
+		}
+	case "Schemas":
+		id, _ := m["id"].(string)
+		return !dropped(id, f.DropExtensions)
+	}
+	return true
 }
 
 func dropped(urn string, drop []string) bool {
