@@ -37,6 +37,7 @@ type Bus struct {
 	js        jetstream.JetStream
 	clientURL string
 	closed    <-chan nats.Status // receives when the connection is closed
+	failover  *failover          // nil for the embedded server (it has no other)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,6 +84,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Bus, error) {
 		_ = b.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	if !cfg.embedded() {
+		b.failover = startFailover(b, cfg, o)
+	}
 	if err := ensureStreams(ctx, b.js, cfg.Streams); err != nil {
 		_ = b.Close()
 		return nil, err
@@ -99,6 +103,9 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Bus, error) {
 // is idempotent. Stop consumers (cancel Run's context) before closing.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
+		if b.failover != nil {
+			b.failover.stop()
+		}
 		switch err := b.nc.Drain(); {
 		case err == nil, errors.Is(err, nats.ErrConnectionClosed):
 		case errors.Is(err, nats.ErrConnectionReconnecting):
@@ -154,7 +161,9 @@ func (b *Bus) Ready(ctx context.Context) error {
 	if st := b.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats connection is %s", strings.ToLower(st.String()))
 	}
-	if _, err := b.js.AccountInfo(ctx); err != nil {
+	_, err := b.js.AccountInfo(ctx)
+	b.failover.note(reqReady, "", err)
+	if err != nil {
 		return fmt.Errorf("jetstream account info: %w", err)
 	}
 	return nil

@@ -34,7 +34,20 @@ type Config struct {
 	Embedded EmbeddedConfig `yaml:"embedded"`
 	// Streams configures the streams Open creates or updates.
 	Streams StreamsConfig `yaml:"streams"`
+	// FailoverAfter is how long JetStream requests may keep failing on the
+	// server the bus is connected to, while the connection itself is up,
+	// before the bus moves to another server of the cluster that answers
+	// (a server cut off from the others keeps its clients' TCP connections
+	// and serves them nothing). Used with urls only.
+	FailoverAfter time.Duration `yaml:"failover_after"`
 }
+
+// Bounds and default of Config.FailoverAfter.
+const (
+	DefaultFailoverAfter = 3 * time.Second
+	MinFailoverAfter     = time.Second
+	MaxFailoverAfter     = 10 * time.Minute
+)
 
 // TLSConfig names the files for a TLS connection to NATS.
 type TLSConfig struct {
@@ -90,6 +103,7 @@ func DefaultConfig() Config {
 			AuditMaxAge:     2160 * time.Hour,
 			Storage:         StorageFile,
 		},
+		FailoverAfter: DefaultFailoverAfter,
 	}
 }
 
@@ -126,6 +140,10 @@ func (c Config) Validate() error {
 		if c.Streams.Replicas > 1 {
 			bad("streams.replicas: %d, but the embedded server is a single node; set 1 or set urls to a cluster", c.Streams.Replicas)
 		}
+	}
+	if c.FailoverAfter < MinFailoverAfter || c.FailoverAfter > MaxFailoverAfter {
+		bad("failover_after: %v; set %v to %v (default %v): how long JetStream may keep failing on the connected server before moving to another",
+			c.FailoverAfter, MinFailoverAfter, MaxFailoverAfter, DefaultFailoverAfter)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls.cert_file and tls.key_file: set both for a client certificate, or neither")

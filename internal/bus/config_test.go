@@ -57,6 +57,9 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		{"creds on embedded", func(c *bus.Config) { c.CredsFile = "x.creds" }, []string{"creds_file", "urls"}},
 		{"tls on embedded", func(c *bus.Config) { c.TLS.CAFile = "ca.pem" }, []string{"tls:", "urls"}},
 		{"cert without key", func(c *bus.Config) { remote(c); c.TLS.CertFile = "c.pem" }, []string{"tls.cert_file", "tls.key_file"}},
+		{"failover after 1s", func(c *bus.Config) { remote(c); c.FailoverAfter = time.Second }, nil},
+		{"failover after zero", func(c *bus.Config) { remote(c); c.FailoverAfter = 0 }, []string{"failover_after", "1s to 10m0s"}},
+		{"failover after an hour", func(c *bus.Config) { c.FailoverAfter = time.Hour }, []string{"failover_after", "1s to 10m0s"}},
 		{"zero config", func(c *bus.Config) { *c = bus.Config{} },
 			[]string{"embedded.store_dir", "streams.replicas", "streams.duplicate_window", "streams.storage"}},
 	}
@@ -86,6 +89,7 @@ urls: [nats://n1:4222, tls://n2:4222]
 creds_file: /etc/iamflow/nats.creds
 name: ingest
 tls: {ca_file: ca.pem}
+failover_after: 2s
 streams:
   replicas: 3
   duplicate_window: 3h30m
@@ -105,7 +109,7 @@ streams:
 	if s.DLQMaxAge != 720*time.Hour || s.AuditMaxAge != 2160*time.Hour {
 		t.Errorf("defaults not kept under the yaml: %+v", s)
 	}
-	if len(cfg.URLs) != 2 || cfg.TLS.CAFile != "ca.pem" || cfg.Name != "ingest" {
+	if len(cfg.URLs) != 2 || cfg.TLS.CAFile != "ca.pem" || cfg.Name != "ingest" || cfg.FailoverAfter != 2*time.Second {
 		t.Errorf("cfg = %+v", cfg)
 	}
 }

@@ -13,6 +13,17 @@ const reconnectWait = 2 * time.Second
 
 // connect dials url with the bus's connection options.
 func connect(url string, cfg Config, o options) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, connOptions(cfg, o)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %s: %w", redactURLs(url), err)
+	}
+	o.logger.Info("nats connected", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
+	return nc, nil
+}
+
+// connOptions are the bus's connection options: reconnect forever, log
+// connection events, credentials and TLS, then the caller's.
+func connOptions(cfg Config, o options) []nats.Option {
 	log := o.logger
 	name := cfg.Name
 	if name == "" {
@@ -52,14 +63,7 @@ func connect(url string, cfg Config, o options) (*nats.Conn, error) {
 	if cfg.TLS.CertFile != "" {
 		opts = append(opts, nats.ClientCert(cfg.TLS.CertFile, cfg.TLS.KeyFile))
 	}
-	opts = append(opts, o.natsOpts...)
-
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", redactURLs(url), err)
-	}
-	log.Info("nats connected", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
-	return nc, nil
+	return append(opts, o.natsOpts...)
 }
 
 // redactURLs hides passwords and tokens in a comma-separated list of URLs.

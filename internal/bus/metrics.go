@@ -25,6 +25,7 @@ type metrics struct {
 	published *prometheus.CounterVec
 	handled   *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	failover  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,6 +43,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time a consumer's handler took for one message (or one coalesced group).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10), // 1ms .. ~4.4min
 		}, []string{"consumer"}),
+		failover: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "iamflow_bus_failover_checks_total",
+			Help: "Times JetStream kept failing on the connected NATS server for nats.failover_after, by result: " +
+				"reconnected (another server answered, the bus moved to it) or stayed (no other server answered either).",
+		}, []string{"result"}),
 	}
 	var err error
 	if m.published, err = telemetry.Register(reg, m.published); err != nil {
@@ -51,6 +57,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.duration, err = telemetry.Register(reg, m.duration); err != nil {
+		return nil, err
+	}
+	if m.failover, err = telemetry.Register(reg, m.failover); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -183,6 +183,11 @@ func (b *Bus) startPublishSpan(ctx context.Context, msg *nats.Msg, msgID string)
 // endPublish records the outcome of a publish on its span and in the metrics.
 func (b *Bus) endPublish(span trace.Span, msg *nats.Msg, ack *jetstream.PubAck, err error) {
 	b.metrics.publishedOne(msg.Subject, err == nil && ack != nil, ack != nil && ack.Duplicate)
+	// A subject outside iamflow's streams finds no responder on every
+	// server alike: nothing to learn from it about this one.
+	if stream := streamOf(msg.Subject); stream != "other" {
+		b.failover.note(reqPublish, stream, err)
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())

@@ -118,6 +118,7 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 		r.enqueue(ds)
 		if err == nil {
 			failures = 0
+			r.c.b.failover.note(reqFetch, r.cfg.Stream, nil)
 			continue
 		}
 		// A closed connection is reported even when ctx ended too: the
@@ -127,6 +128,7 @@ func (r *runner) fetchLoop(ctx context.Context) error {
 		}
 		failures++
 		r.c.log.Warn("fetch failed", "error", err, "failures", failures)
+		r.c.b.failover.note(reqFetch, r.cfg.Stream, err)
 		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, nats.ErrNoResponders) {
 			r.restoreConsumer(ctx)
 		}

@@ -197,7 +197,8 @@ func (d *direction) echo(k planner.Kind, sourceID string) planner.Plan {
 }
 
 // execute passes the plan's deletions through the guard (targetCount: the
-// target's objects, 0 when unknown), takes the leases of the objects it
+// target's objects, 0 when unknown; a guard without its state fails the
+// plan, errGuardState, and nothing is applied), takes the leases of the objects it
 // writes (refusing it with errStale when one of them was reconciled from a
 // read newer than readAt), applies it and audits it. The caller releases ls.
 func (d *direction) execute(ctx context.Context, p planner.Plan, c cause, targetCount int, ls *leaseSet, readAt time.Time) (applied, error) {
@@ -205,7 +206,9 @@ func (d *direction) execute(ctx context.Context, p planner.Plan, c cause, target
 		var gerr error
 		p, gerr = d.guard.Check(ctx, d.link.Guard, p, targetCount)
 		if gerr != nil {
-			d.log.Error("mass-deletion guard state not saved; deletions held", "link", d.link.Name, "target", d.target, "error", gerr)
+			// Nothing is applied and nothing held: the event is retried
+			// and the guard judges the deletions once it has its state.
+			return applied{}, fmt.Errorf("%s: %w", d.name(), gerr)
 		}
 	}
 	if echo := len(p.Actions) == 1 && p.Actions[0].Reason == planner.ReasonEcho; echo {

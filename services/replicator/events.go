@@ -64,15 +64,16 @@ func (s *Service) handler(target string) bus.Handler {
 // resultOf decides what becomes of an event whose reconcile returned err.
 // The replicator reads both sides on every attempt, so what the client
 // calls final may only mean the world moved: a missing object or a
-// conflict (another event's reconcile created the same user, say), or a
-// listing the server paged wrongly, is read again; one that persists is
+// conflict (another event's reconcile created the same user, say), a
+// listing the server paged wrongly, or a mass-deletion guard that could
+// not read or save its state, is tried again; one that persists is
 // dead-lettered after max_deliver. The rest is as bus.ResultOf says.
 func resultOf(err error) bus.Result {
 	switch {
 	case errors.Is(err, errUnsupported):
 		return bus.Done()
 	case errors.Is(err, identitydomain.ErrNotFound), errors.Is(err, identitydomain.ErrConflict),
-		errors.Is(err, identitydomain.ErrInconsistentRead):
+		errors.Is(err, identitydomain.ErrInconsistentRead), errors.Is(err, errGuardState):
 		return bus.Retry(err)
 	}
 	return bus.ResultOf(err)

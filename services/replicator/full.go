@@ -412,7 +412,8 @@ func (fr *fullRun) goneGroups(gx *groupIndex) error {
 }
 
 // deleteTogether puts every deletion before the mass-deletion guard at
-// once, against the target's size, and applies what it lets through.
+// once, against the target's size, and applies what it lets through. A
+// guard without its state lets nothing through and holds nothing.
 func (fr *fullRun) deleteTogether(ctx context.Context, targetSize int) error {
 	if len(fr.deletions.Actions) == 0 {
 		return nil
@@ -420,7 +421,9 @@ func (fr *fullRun) deleteTogether(ctx context.Context, targetSize int) error {
 	d := fr.d
 	deletions, err := d.guard.Check(ctx, d.link.Guard, fr.deletions, targetSize)
 	if err != nil {
-		d.log.Error("mass-deletion guard state not saved; deletions held", "link", d.link.Name, "target", d.target, "error", err)
+		// Neither applied nor held: the reconcile reports the error and
+		// the next one plans these deletions again.
+		return fmt.Errorf("%d deletions not applied: %w", deletions.Deletions(), err)
 	}
 	return fr.applyEach(ctx, deletions)
 }

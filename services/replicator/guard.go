@@ -161,9 +161,17 @@ func newGuard(now func() time.Time) *guard {
 // Check returns p with its deletions held when they trip the guard.
 // targetCount is the number of objects of the kinds deleted the target
 // holds (0 when unknown: the percentage is then not checked). A dry-run
-// plan is marked the same way but nothing is recorded. When the guard's
-// bucket cannot be written, every deletion of the plan is held and the error
-// returned: the caller applies the rest and retries later.
+// plan is marked the same way but nothing is recorded. Deletions already
+// waiting in a hold of the link and target are held again but not recorded
+// twice (a retried event or a full reconcile meets them again).
+//
+// When the guard's bucket cannot be read or written (no leader for a
+// moment, say), Check decides nothing: it returns an error wrapping
+// errGuardState and records no hold. The caller must then apply nothing of
+// the plan and try again later (an event is retried), since the guard can
+// neither count these deletions nor keep a hold of them. The plan returned
+// with the error has every deletion marked held, so a caller that applies
+// it anyway deletes nothing.
 func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Plan, targetCount int) (planner.Plan, error) {
 	cfg = planner.Link{Guard: cfg}.WithDefaults().Guard
 	n := p.Deletions()
@@ -173,7 +181,7 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 	g.check.Lock()
 	defer g.check.Unlock()
 	if err := g.refresh(ctx); err != nil && !p.DryRun {
-		return holdAll(p, "guard state not readable"), err
+		return holdAll(p, "guard state not readable"), fmt.Errorf("%w: %w", errGuardState, err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -209,7 +217,7 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 			reason = fmt.Sprintf("%d deletions (%d already in the last %v, counted by another replica) exceed guard.max_deletions %d",
 				len(grown)+n, len(grown), cfg.Window, cfg.MaxDeletions)
 		case err != nil:
-			return holdAll(p, "guard state not saved"), err
+			return holdAll(p, "guard state not saved"), fmt.Errorf("%w: %w", errGuardState, err)
 		default:
 			g.recent[key] = grown
 			return p, nil
@@ -219,21 +227,48 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 	if p.DryRun {
 		return p, nil
 	}
+	waiting := map[deletionKey]bool{}
+	for _, h := range g.holds {
+		if h.Link == p.Link && h.Target == p.Target {
+			for _, a := range h.Actions {
+				waiting[keyOf(a)] = true
+			}
+		}
+	}
 	var held []planner.Action
 	for _, a := range p.Actions {
-		if a.Held {
+		if a.Held && !waiting[keyOf(a)] {
 			held = append(held, a)
 		}
+	}
+	if len(held) == 0 {
+		return p, nil // every one of them already waits for approval
 	}
 	g.seq++
 	// The random part keeps ids of replicas sharing the bucket apart.
 	id := fmt.Sprintf("%s.%s.%d.%d-%s", p.Link, p.Target, now.UnixNano(), g.seq, rand.Text()[:8])
 	h := hold{ID: id, Link: p.Link, Target: p.Target, Reason: reason, At: now, Actions: held}
-	g.holds[id] = h // held in memory even if not saved: fail safe
 	if err := g.save(ctx, "hold."+id, h); err != nil {
-		return p, err
+		// A hold kept only here would vanish at the next refresh: the
+		// caller retries, and the retry holds the deletions again.
+		return p, fmt.Errorf("%w: %w", errGuardState, err)
 	}
+	g.holds[id] = h
 	return p, nil
+}
+
+// errGuardState: the guard could not read or save its state, so it decided
+// nothing about a plan's deletions; the work is to be tried again.
+var errGuardState = errors.New("mass-deletion guard state unavailable")
+
+// deletionKey names a deletion independently of the plan it is in.
+type deletionKey struct {
+	kind               planner.ActionKind
+	sourceID, targetID string
+}
+
+func keyOf(a planner.Action) deletionKey {
+	return deletionKey{kind: a.Kind, sourceID: a.SourceID, targetID: a.TargetID}
 }
 
 // errWindowFull: the deletions in the bucket's window (another replica's

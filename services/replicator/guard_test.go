@@ -20,12 +20,15 @@ func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 22, 7, 0, 0, 0, time.UTC)} }
 
-// deletions returns a plan with n delete_user actions and one update.
-func deletions(n int) planner.Plan {
+// deletions returns a plan with n delete_user actions (of t0, t1, ...) and one update.
+func deletions(n int) planner.Plan { return deletionsOf("t", n) }
+
+// deletionsOf is deletions of the users prefix0, prefix1, ...
+func deletionsOf(prefix string, n int) planner.Plan {
 	p := planner.Plan{Link: "l", Source: "hub", Target: "spoke"}
 	p.Actions = append(p.Actions, planner.Action{Kind: planner.ActUpdateUser, TargetID: "keep"})
 	for i := range n {
-		p.Actions = append(p.Actions, planner.Action{Kind: planner.ActDeleteUser, TargetID: fmt.Sprintf("t%d", i)})
+		p.Actions = append(p.Actions, planner.Action{Kind: planner.ActDeleteUser, TargetID: fmt.Sprintf("%s%d", prefix, i)})
 	}
 	return p
 }
@@ -102,7 +105,7 @@ func TestGuardHoldsOverPercent(t *testing.T) {
 func TestGuardPausesWhileHeld(t *testing.T) {
 	g := newGuard(newClock().now)
 	check(t, g, deletions(5), 0)
-	p := check(t, g, deletions(1), 0)
+	p := check(t, g, deletionsOf("other", 1), 0)
 	if heldCount(p) != 1 || !strings.Contains(p.Actions[1].Reason, "paused") {
 		t.Fatalf("a single deletion went through while others were held: %s", p)
 	}
@@ -240,7 +243,7 @@ func TestGuardIsSharedByReplicas(t *testing.T) {
 	if p := check(t, other, deletions(2), 0); heldCount(p) != 2 {
 		t.Fatalf("the other replica ignored the first one's window: %s", p)
 	}
-	if p := check(t, a, deletions(1), 0); heldCount(p) != 1 {
+	if p := check(t, a, deletionsOf("other", 1), 0); heldCount(p) != 1 {
 		t.Fatalf("the first replica ignored the other's hold: %s", p)
 	}
 	if err := a.refresh(ctx); err != nil {
