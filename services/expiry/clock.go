@@ -48,9 +48,30 @@ func (s *Service) now() time.Time { return s.clock.now() }
 // syncClock sets the deadline clock to the NATS server's time, read from
 // the stream of the deadline timers.
 func (s *Service) syncClock(ctx context.Context) {
+	sent := time.Now()
 	st, err := s.bus.JetStream().Stream(ctx, Stream)
 	if err != nil {
 		return // the scan reports JetStream's trouble
 	}
-	s.clock.set(st.CachedInfo().TimeStamp, time.Now())
+	if at, ok := serverTimeAt(sent, time.Now()); ok {
+		s.clock.set(st.CachedInfo().TimeStamp, at)
+	}
+}
+
+// maxClockRTT is the slowest answer the deadline clock is set from: the
+// server stamps its time somewhere between the request and the answer, so
+// an answer held up (a JetStream leader being elected, a server cut off)
+// could set the clock behind by the delay, and then grants would end late
+// by as much.
+const maxClockRTT = 250 * time.Millisecond
+
+// serverTimeAt is when a server time read between sent and received is
+// taken to have been stamped (halfway), and whether the answer came soon
+// enough to be used.
+func serverTimeAt(sent, received time.Time) (time.Time, bool) {
+	rtt := received.Sub(sent)
+	if rtt < 0 || rtt > maxClockRTT {
+		return time.Time{}, false
+	}
+	return sent.Add(rtt / 2), true
 }

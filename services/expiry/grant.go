@@ -151,10 +151,7 @@ func (s *Service) recordPending(ctx context.Context, st *store, g *iamflowv1.Gra
 		return err
 	}
 	// The timer first: whatever happens next, the deadline is enforced.
-	if err := s.schedule(ctx, g.Id, g.ExpiresAt.AsTime()); err != nil {
-		s.kit.Error(err)
-		s.kit.Log().Error("deadline timer not set; the scan will enforce it", "grant", g.Id, "error", err)
-	}
+	s.scheduleRetrying(ctx, g.Id, g.ExpiresAt.AsTime())
 	return nil
 }
 
@@ -248,10 +245,7 @@ func (s *Service) extend(ctx context.Context, id string, d time.Duration, until 
 	if !open(r.g) {
 		return nil, refuse(errPrecondition, "grant %s is %s; only an active grant can be extended", id, stateName(r.g.State))
 	}
-	if err := s.schedule(ctx, id, deadline); err != nil {
-		s.kit.Error(err)
-		s.kit.Log().Error("deadline timer not set; the scan will enforce it", "grant", id, "error", err)
-	}
+	s.scheduleRetrying(ctx, id, deadline)
 	s.counters.extended.Add(1)
 	s.audit(ctx, actionExtend, audit.OutcomeDone, r.g, map[string]string{"expires_at": before.UTC().Format(time.RFC3339Nano)}, requester, reason)
 	return s.view(r.g), nil
