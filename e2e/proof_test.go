@@ -883,10 +883,14 @@ func (s *stackT) overlapsOutage(from, to time.Time) bool {
 }
 
 // during returns the outage of one of names (any, if none given) that
-// overlaps [from, to], NATS's widened by reconnectMargin.
+// overlaps [from, to], NATS's widened by reconnectMargin; of several (faults
+// back to back), the one that ends last, since what it allows is the rest
+// of the outage.
 func (s *stackT) during(from, to time.Time, names ...string) (outage, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var found outage
+	ok := false
 	for _, o := range s.outages {
 		if len(names) > 0 && !slices.Contains(names, o.name) {
 			continue
@@ -895,11 +899,11 @@ func (s *stackT) during(from, to time.Time, names ...string) (outage, bool) {
 		if o.name == "nats" {
 			end = end.Add(reconnectMargin)
 		}
-		if !from.After(end) && !to.Before(o.from) {
-			return o, true
+		if !from.After(end) && !to.Before(o.from) && (!ok || o.to.After(found.to)) {
+			found, ok = o, true
 		}
 	}
-	return outage{}, false
+	return found, ok
 }
 
 // allowDirect is how late after deadline iamflow may remove a membership
