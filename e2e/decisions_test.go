@@ -356,15 +356,6 @@ func (s *stackT) checkDecisions(ctx context.Context) string {
 		logs[d] = l.Writes
 	}
 	rep := compareDecisions(recs, logs, "iamflow")
-	if s.shape.replicas > 1 {
-		rep.twice = slices.DeleteFunc(rep.twice, func(l string) bool {
-			if strings.HasPrefix(l, "dbprovisioner: ") {
-				s.tolerate(gapDBReplicas, "decided twice: %s", l)
-				return true
-			}
-			return false
-		})
-	}
 	if len(rep.twice) > 0 {
 		t.Errorf("%d decisions were made twice (one audit record per action, see decisions_test.go):\n%s", len(rep.twice), head(rep.twice, 20))
 	}

@@ -490,12 +490,7 @@ func membershipSpan(log []emu.Write, group, user string, since time.Time) (added
 }
 
 // gapFor is the known gap that explains lateness in a cluster fault.
-func gapFor(o outage) knownGap {
-	if o.kind == faultPartition {
-		return gapPartitionedClients
-	}
-	return gapExpiryClaim
-}
+func gapFor(outage) knownGap { return gapExpiryClaim }
 
 // durStats is "n=N p50=X max=Y".
 func durStats(ds []time.Duration) string {

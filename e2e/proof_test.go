@@ -314,20 +314,6 @@ func (s *stackT) verify(ctx context.Context, r *driveRun) {
 	deleted, former := r.drv.gone()
 	settled, eventDiff := s.settle(ctx, srcClient, tgtClient, deleted, former)
 	settleTime := time.Since(converge)
-	// A deletion the replicator's guard held for want of its state, in a
-	// cluster under faults, is a known gap; anything else is an error.
-	var held map[string]bool
-	if len(eventDiff) > 0 && s.clustered() {
-		held = s.heldByGuard(ctx, r.drv.sourceIDs(objectsIn(eventDiff)))
-		eventDiff = slices.DeleteFunc(eventDiff, func(l string) bool {
-			ids := r.drv.sourceIDs(objectsIn([]string{l}))
-			if len(ids) == 1 && held[ids[0]] && (strings.Contains(l, "deleted in the source") || strings.HasSuffix(l, "in the target only")) {
-				s.tolerate(gapGuardHold, "after the event path settled: %s", l)
-				return true
-			}
-			return false
-		})
-	}
 	if len(eventDiff) > 0 {
 		t.Errorf("after the event path settled (%s), before any full reconcile, the target differs from the source in %d ways:\n%s",
 			settled, len(eventDiff), head(eventDiff, 30))
@@ -344,7 +330,7 @@ func (s *stackT) verify(ctx context.Context, r *driveRun) {
 	// The full reconcile then finds nothing to repair: what it repairs, the
 	// event path missed.
 	reconcileStart := time.Now()
-	repairs := s.finalReconcile(ctx, held)
+	repairs := s.finalReconcile(ctx)
 	reconcileTime := time.Since(reconcileStart)
 
 	// Every target equals the source; no object was created twice.
@@ -409,16 +395,6 @@ func (s *stackT) verify(ctx context.Context, r *driveRun) {
 		return err
 	}); err != nil {
 		t.Errorf("read IAM_DLQ: %v", err)
-	}
-	if s.shape.replicas > 1 {
-		// Two dbprovisioner processes that made one account at once.
-		letters = slices.DeleteFunc(letters, func(l deadLetter) bool {
-			if strings.HasPrefix(l.consumer, "dbprovisioner") && strings.Contains(l.reason, "ORA-01920") {
-				s.tolerate(gapDBReplicas, "dead letter of %s: %s", l.consumer, l.reason)
-				return true
-			}
-			return false
-		})
 	}
 	if len(letters) > 0 {
 		t.Errorf("IAM_DLQ holds %d dead letters, but nothing in this run needs a person:\n%s", dlq, dlqByConsumer)
@@ -1023,9 +999,8 @@ func cmpErr(errs ...error) error {
 }
 
 // finalReconcile runs a full reconcile of the link; anything it changes is
-// an error (the event path should have done it), listed, but for the
-// deletions of held (source ids) a known gap explains.
-func (s *stackT) finalReconcile(ctx context.Context, held map[string]bool) string {
+// an error (the event path should have done it), listed.
+func (s *stackT) finalReconcile(ctx context.Context) string {
 	t := s.t
 	out, err := s.cli(ctx, "reconcile", linkName, "--json", "--addr", s.grpcAddr("replicator"))
 	if err != nil {
@@ -1049,10 +1024,6 @@ func (s *stackT) finalReconcile(ctx context.Context, held map[string]bool) strin
 			}
 			line := fmt.Sprintf("%s %s %s (source %s, target %s, member %s/%s)", a.GetKind(), a.GetEntity(), a.GetName(),
 				a.GetSourceId(), a.GetTargetId(), a.GetMemberSourceId(), a.GetMemberTargetId())
-			if held[a.GetSourceId()] && a.GetMemberSourceId() == "" {
-				s.tolerate(gapGuardHold, "the final full reconcile applied a deletion the guard held: %s", line)
-				continue
-			}
 			actions[a.GetKind()]++
 			planned = append(planned, line)
 			ids = append(ids, a.GetSourceId(), a.GetMemberSourceId())
@@ -1064,33 +1035,6 @@ func (s *stackT) finalReconcile(ctx context.Context, held map[string]bool) strin
 	t.Errorf("the final full reconcile had to repair what the event path left (%v):\n%s", actions, head(planned, 20))
 	t.Logf("what JetStream holds about the objects the event path left behind:\n%s", s.traceObjects(ctx, ids[:min(len(ids), 20)]))
 	return fmt.Sprint(actions)
-}
-
-// heldByGuard returns the source objects among ids whose deletion the
-// replicator held because its mass-deletion guard's state could not be
-// read or saved (an audit record "held: guard state not ...").
-func (s *stackT) heldByGuard(ctx context.Context, ids []string) map[string]bool {
-	want := map[string]bool{}
-	for _, id := range ids {
-		want[id] = true
-	}
-	out := map[string]bool{}
-	var recs []auditEntry
-	if err := waitFor(time.Minute, time.Second, func() error {
-		var err error
-		recs, err = readAudit(ctx, s.natsURL())
-		return err
-	}); err != nil {
-		s.t.Errorf("read IAM_AUDIT: %v", err)
-		return out
-	}
-	for _, e := range recs {
-		r := e.r
-		if r.GetService() == "replicator" && r.GetOutcome() == "held" && strings.Contains(r.GetReason(), "guard state not") && want[r.GetAfter()["source_id"]] {
-			out[r.GetAfter()["source_id"]] = true
-		}
-	}
-	return out
 }
 
 // checkCatalog waits until the database's accounts are what the mapping

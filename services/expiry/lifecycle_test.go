@@ -420,3 +420,36 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return -1
 }
+
+// A grant made while JetStream does not take its deadline timer (the
+// stream refuses it, as while a leader is elected) still ends on time: the
+// timer is set again once it can be, instead of leaving the grant to the
+// scan, which would end it timerGrace late.
+func TestTimerNotTakenIsSetAgain(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, _ := p.start()
+	ctx := context.Background()
+	stream, err := p.bus.JetStream().Stream(ctx, Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream takes no timers for a while: their publish finds no stream.
+	cfg := stream.CachedInfo().Config
+	refusing := cfg
+	refusing.Subjects = []string{dueSubject + ".>"}
+	if _, err := p.bus.JetStream().UpdateStream(ctx, refusing); err != nil {
+		t.Fatal(err)
+	}
+	gs := p.grantUsers(t, svc, "untimed", 1, 2*time.Second, 0)
+	time.Sleep(300 * time.Millisecond) // the timer stays refused a while (not synchronisation)
+	if _, err := p.bus.JetStream().UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	gone := p.waitGone(gs[0].uid, timerGrace+10*time.Second)
+	if late := gone.Sub(gs[0].g.ExpiresAt.AsTime()); late > 2*time.Second {
+		t.Errorf("membership gone %v after the deadline: the timer was not set again (the scan ended it)", late)
+	}
+	if n := svc.Status(ctx).Counters[counterTimersMissed]; n != 0 {
+		t.Errorf("timers_missed = %d, want 0", n)
+	}
+}
