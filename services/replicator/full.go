@@ -354,8 +354,8 @@ func (fr *fullRun) groupInput(gx *groupIndex, id string, src *planner.GroupState
 	if in.Mapped == nil {
 		if fr.d.link.Match.Group == planner.MatchExternalID {
 			in.Matched = gx.byExt[id]
-		} else {
-			in.Matched = gx.byName[strings.ToLower(src.DisplayName)]
+		} else if in.Matched = gx.byName[strings.ToLower(src.DisplayName)]; in.Matched == nil {
+			in.Matched = gx.byExt[id] // a copy iamflow made, by the source id it carries
 		}
 	}
 	return in
@@ -470,9 +470,9 @@ func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, err
 
 // match finds the target user src matches in the index.
 func (ix *fullIndex) match(rule string, src planner.UserState) *planner.UserState {
-	id := ix.tgtByName[strings.ToLower(src.UserName)]
-	if rule == planner.MatchExternalID {
-		id = ix.tgtByExt[src.ID]
+	id, ok := ix.tgtByName[strings.ToLower(src.UserName)]
+	if rule == planner.MatchExternalID || !ok {
+		id = ix.tgtByExt[src.ID] // by name, a copy iamflow made is also found by the source id it carries
 	}
 	return ix.tgtUsers[id]
 }

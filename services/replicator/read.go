@@ -63,8 +63,11 @@ func (d *direction) findUser(ctx context.Context, src planner.UserState) (*plann
 	)
 	if d.link.Match.User == planner.MatchExternalID {
 		u, found, err = d.tgt.FindUserByExternalID(ctx, src.ID)
-	} else {
-		u, found, err = d.tgt.FindUserByName(ctx, src.UserName)
+	} else if u, found, err = d.tgt.FindUserByName(ctx, src.UserName); err == nil && !found {
+		// A copy iamflow made carries the source id as its externalId: a
+		// copy whose mapping was lost (its write failed) and whose source
+		// was renamed since is found that way, not made twice.
+		u, found, err = d.tgt.FindUserByExternalID(ctx, src.ID)
 	}
 	if err != nil || !found {
 		return nil, err
@@ -107,8 +110,9 @@ func (d *direction) findGroup(ctx context.Context, src planner.GroupState, membe
 	)
 	if d.link.Match.Group == planner.MatchExternalID {
 		g, found, err = d.tgt.FindGroupByExternalID(ctx, src.ID, attrs...)
-	} else {
-		g, found, err = d.tgt.FindGroupByName(ctx, src.DisplayName, attrs...)
+	} else if g, found, err = d.tgt.FindGroupByName(ctx, src.DisplayName, attrs...); err == nil && !found {
+		// A copy iamflow made, found by the source id it carries (see findUser).
+		g, found, err = d.tgt.FindGroupByExternalID(ctx, src.ID, attrs...)
 	}
 	if err != nil || !found {
 		return nil, err

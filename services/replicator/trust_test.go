@@ -282,3 +282,35 @@ func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
 		t.Fatalf("create_user records of the copy: %v, want exactly one applied", creates)
 	}
 }
+
+// A copy whose mapping was never stored, whose source is renamed before
+// the retry, is found by the source id it carries and adopted, not
+// created a second time under the new name (seen in the cluster proof).
+func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
+	cfg := config(link("hub", "src", "tgt"))
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	d := p.svc.direction("src", "tgt")
+	ctx := context.Background()
+	fp := &failingPuts{KeyValue: d.ids.kv}
+	fp.n.Store(1)
+	d.ids.kv = fp
+	u := src.createUser(t, "nora", "Nora N")
+	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "first"}); err == nil {
+		t.Fatal("the mapping's write did not fail; the test proves nothing")
+	}
+	src.patchUser(t, u, replace("userName", "nora-r1"))
+	plan, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "retry"})
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	t.Logf("the retry's plan: %v", plan.Kinds())
+	users := tgt.emu.Users()
+	if len(users) != 1 {
+		t.Fatalf("target holds %d users, want 1 (the first copy, adopted)", len(users))
+	}
+	if got := mustMapping(t, d, u).TargetID; got != users[0].ID {
+		t.Fatalf("mapped to %s, want the first copy %s", got, users[0].ID)
+	}
+}

@@ -73,7 +73,8 @@ func (r *Rules) groupMatches(src, t GroupState) bool {
 	if r.link.Match.Group == MatchExternalID {
 		return t.ExternalID == src.ID
 	}
-	return strings.EqualFold(t.DisplayName, src.DisplayName)
+	// By name, or a copy iamflow made (see userMatches).
+	return strings.EqualFold(t.DisplayName, src.DisplayName) || (t.ExternalID != "" && t.ExternalID == src.ID)
 }
 
 func (in GroupInput) sourceID() string {

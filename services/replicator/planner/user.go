@@ -90,7 +90,9 @@ func (r *Rules) userMatches(src, t UserState) bool {
 	if r.link.Match.User == MatchExternalID {
 		return t.ExternalID == src.ID
 	}
-	return strings.EqualFold(t.UserName, src.UserName)
+	// By name, or a copy iamflow made (it carries the source id as its
+	// externalId) whose source was renamed before its mapping was stored.
+	return strings.EqualFold(t.UserName, src.UserName) || (t.ExternalID != "" && t.ExternalID == src.ID)
 }
 
 // NewPlan starts a plan for target.

@@ -222,8 +222,13 @@ func TestPlanUser(t *testing.T) {
 				Mapped: copyOf(srcUser(), "t1")},
 			want: []ActionKind{ActSkip}},
 		{name: "a matched user that does not match the rule is ignored",
-			in:   UserInput{Source: srcUser(), SourceComplete: true, Matched: with(copyOf(srcUser(), "t1"), func(u *UserState) { u.UserName = "bob" })},
+			in: UserInput{Source: srcUser(), SourceComplete: true, Matched: with(copyOf(srcUser(), "t1"), func(u *UserState) {
+				u.UserName, u.ExternalID = "bob", "another-source-id"
+			})},
 			want: []ActionKind{ActCreateUser}},
+		{name: "by name, a copy carrying the source id is adopted under another name (its mapping was lost, then the source renamed)",
+			in:   UserInput{Source: srcUser(), SourceComplete: true, Matched: with(copyOf(srcUser(), "t1"), func(u *UserState) { u.UserName = "old-name" })},
+			want: []ActionKind{ActAdopt}},
 		{name: "match by externalId adopts the user stamped with the source id",
 			link: func(l *Link) { l.Match.User = MatchExternalID },
 			in:   UserInput{Source: srcUser(), SourceComplete: true, Matched: with(copyOf(srcUser(), "t1"), func(u *UserState) { u.UserName = "renamed" })},
