@@ -21,7 +21,7 @@ e2e:
 	$(GO) test -count=1 -run 'TestProof|TestLongOutage' -v ./e2e/
 
 ## e2e-cluster: the proof at production shape (issue 21): a 3-server JetStream cluster, two processes of
-## every service, NATS servers killed, restarted and cut off (about 5 minutes; not in .ci/run, docs/proof.md)
+## every service, NATS servers killed, restarted and cut off (about 3 minutes; run by .ci/run, docs/proof.md)
 e2e-cluster:
 	$(GO) test -count=1 -timeout 20m -run 'TestCompareDecisions|TestClusterProof' -v ./e2e/
 
