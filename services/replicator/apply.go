@@ -1,6 +1,7 @@
 package replicator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -240,10 +241,12 @@ func (d *direction) remember(ctx context.Context, s scope, sourceID, targetID st
 	if targetID == "" {
 		return fmt.Errorf("the target returned no id")
 	}
-	ctx, cancel := bookkeeping(ctx)
+	ctx, cancel := d.bookkeeping(ctx)
 	defer cancel()
 	res.created[s.Kind][sourceID] = targetID
-	if err := d.ids.Put(ctx, s, planner.Mapping{SourceID: sourceID, TargetID: targetID, Origin: o}); err != nil {
+	if err := retried(ctx, func() error {
+		return d.ids.Put(ctx, s, planner.Mapping{SourceID: sourceID, TargetID: targetID, Origin: o})
+	}); err != nil {
 		return &writtenError{err}
 	}
 	return nil
@@ -391,7 +394,7 @@ func (d *direction) applyMembers(ctx context.Context, buf *auditBuf, p planner.P
 // objects in, so the events those writes cause in the target are known as
 // echoes. A record that cannot be stored costs a reconcile, nothing more.
 func (d *direction) rememberWrites(ctx context.Context, p planner.Plan, res applied) {
-	ctx, cancel := bookkeeping(ctx)
+	ctx, cancel := d.bookkeeping(ctx)
 	defer cancel()
 	var errs []error
 	for id, u := range res.users {
@@ -517,9 +520,9 @@ func (e *writtenError) Unwrap() error { return e.err }
 // forget drops the mapping of a source object whose copy was just
 // retired; a failure is a writtenError.
 func (d *direction) forget(ctx context.Context, s scope, sourceID string) error {
-	ctx, cancel := bookkeeping(ctx)
+	ctx, cancel := d.bookkeeping(ctx)
 	defer cancel()
-	if err := d.ids.Delete(ctx, s, sourceID); err != nil {
+	if err := retried(ctx, func() error { return d.ids.Delete(ctx, s, sourceID) }); err != nil {
 		return &writtenError{err}
 	}
 	return nil
@@ -528,9 +531,30 @@ func (d *direction) forget(ctx context.Context, s scope, sourceID string) error 
 // bookkeeping is the context of what records a write already made (its
 // mapping, its fingerprint, its audit record): it runs even when the
 // write's own context ended (a lease lapsed, the service stops) since the
-// write cannot be undone, bounded by bookkeepingTimeout.
-func bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+// write cannot be undone, bounded by bookkeepingTimeout (d.bookkeepingFor
+// when set, in tests).
+func (d *direction) bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(d.bookkeepingFor, bookkeepingTimeout))
+}
+
+// retried runs the bookkeeping step fn until it succeeds or ctx (a
+// bookkeeping context) ends, every 100 ms up to 1 s: what records a write
+// already made must outlast a JetStream leader election, or the write is
+// left without its mapping.
+func retried(ctx context.Context, fn func() error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // bookkeepingTimeout bounds the bookkeeping of one write or plan.
@@ -556,7 +580,7 @@ func (d *direction) flush(ctx context.Context, buf *auditBuf) {
 	if len(recs) == 0 || d.audit == nil {
 		return
 	}
-	ctx, cancel := bookkeeping(ctx)
+	ctx, cancel := d.bookkeeping(ctx)
 	defer cancel()
 	if err := d.audit(ctx, recs); err != nil {
 		d.log.Error("audit records not stored", "link", d.link.Name, "target", d.target, "records", len(recs), "error", err)

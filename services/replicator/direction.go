@@ -31,6 +31,8 @@ type direction struct {
 
 	stats dirStats
 	attrs targetAttrs
+	// bookkeepingFor, when set, replaces bookkeepingTimeout (tests).
+	bookkeepingFor time.Duration
 }
 
 // dirStats is a direction's progress, for status.

@@ -138,6 +138,48 @@ func (d *direction) userInput(ctx context.Context, sourceID string) (planner.Use
 	return in, nil
 }
 
+// lostMapping finds the copy of a source object that has no mapping: the
+// target object carrying the source id as its externalId, which only a
+// copy iamflow made (or adopted and stamped) does, its mapping lost when
+// its write failed. It is taken as created by iamflow, and stored again.
+func (d *direction) lostMapping(ctx context.Context, k planner.Kind, sourceID string) (planner.Mapping, bool, error) {
+	var (
+		id    *string
+		found bool
+		err   error
+	)
+	if k == planner.KindUser {
+		var u identitydomains.User
+		u, found, err = d.tgt.FindUserByExternalID(ctx, sourceID)
+		id = u.Id
+	} else {
+		var g identitydomains.Group
+		g, found, err = d.tgt.FindGroupByExternalID(ctx, sourceID, groupAttributes...)
+		id = g.Id
+	}
+	if err != nil {
+		return planner.Mapping{}, false, fmt.Errorf("find the copy of %s %s in %s: %w", k, sourceID, d.target, err)
+	}
+	if !found || id == nil || *id == "" {
+		return planner.Mapping{}, false, nil
+	}
+	// A copy another source object has adopted since (deleted and
+	// re-created under the same name) is that one's now.
+	if owner, taken, err := d.ids.Get(ctx, d.scope(k).Reverse(), *id); err != nil {
+		return planner.Mapping{}, false, err
+	} else if taken && (!owner.Reverse || owner.TargetID != sourceID) {
+		return planner.Mapping{}, false, nil
+	}
+	// The mapping is recovered, so what is planned on it (a retirement)
+	// finds it when it is checked under the leases.
+	mp := planner.Mapping{SourceID: sourceID, TargetID: *id, Origin: planner.OriginCreated}
+	if err := d.ids.Put(ctx, d.scope(k), mp); err != nil {
+		return planner.Mapping{}, false, err
+	}
+	d.log.Info("mapping recovered from the copy's externalId", "link", d.link.Name, "target", d.target, "kind", k, "source_id", sourceID, "target_id", *id)
+	return mp, true, nil
+}
+
 // inScope reports whether the link replicates the group.
 func inScope(r *planner.Rules, g planner.GroupState) bool {
 	ok, _ := r.GroupInScope(g)
@@ -154,6 +196,14 @@ func (d *direction) resolveUser(ctx context.Context, in *planner.UserInput, sour
 	if in.Source != nil && !found {
 		if ok, _ := d.rules.UserInScope(*in.Source); !ok {
 			return nil // out of scope and never copied: nothing to read in the target
+		}
+	}
+	if !found && in.Source == nil {
+		// Deleted in the source, with no mapping: a copy whose mapping
+		// was never stored is still found by the source id it carries.
+		mp, found, err = d.lostMapping(ctx, planner.KindUser, sourceID)
+		if err != nil {
+			return err
 		}
 	}
 	if found {
@@ -233,6 +283,11 @@ func (d *direction) groupInput(ctx context.Context, src *planner.GroupState, sou
 	if src != nil && !found {
 		if ok, _ := d.rules.GroupInScope(*src); !ok {
 			return in, nil // out of scope and never copied: nothing to read in the target
+		}
+	}
+	if !found && src == nil {
+		if mp, found, err = d.lostMapping(ctx, planner.KindGroup, sourceID); err != nil {
+			return in, err
 		}
 	}
 	if found {

@@ -256,8 +256,9 @@ func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
 	fp := &failingPuts{KeyValue: d.ids.kv}
-	fp.n.Store(1)
+	fp.n.Store(1000) // every retry within the bookkeeping's time fails
 	d.ids.kv = fp
+	d.bookkeepingFor = 300 * time.Millisecond
 	u := src.createUser(t, "mira", "Mira M")
 
 	_, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "first"})
@@ -265,6 +266,7 @@ func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
 	if !errors.As(err, &written) {
 		t.Fatalf("first attempt: %v, want a writtenError (the user is created, the mapping not stored)", err)
 	}
+	fp.n.Store(0)
 	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "retry"}); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
@@ -294,12 +296,14 @@ func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
 	fp := &failingPuts{KeyValue: d.ids.kv}
-	fp.n.Store(1)
+	fp.n.Store(1000) // every retry within the bookkeeping's time fails
 	d.ids.kv = fp
+	d.bookkeepingFor = 300 * time.Millisecond
 	u := src.createUser(t, "nora", "Nora N")
 	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "first"}); err == nil {
 		t.Fatal("the mapping's write did not fail; the test proves nothing")
 	}
+	fp.n.Store(0)
 	src.patchUser(t, u, replace("userName", "nora-r1"))
 	plan, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "retry"})
 	if err != nil {
@@ -312,5 +316,90 @@ func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
 	}
 	if got := mustMapping(t, d, u).TargetID; got != users[0].ID {
 		t.Fatalf("mapped to %s, want the first copy %s", got, users[0].ID)
+	}
+}
+
+// A mapping write that fails for a moment (a JetStream leader election) is
+// retried within the bookkeeping's time: the create is mapped at once.
+func TestMappingWriteIsRetried(t *testing.T) {
+	cfg := config(link("hub", "src", "tgt"))
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	src := p.sites["src"]
+	d := p.svc.direction("src", "tgt")
+	fp := &failingPuts{KeyValue: d.ids.kv}
+	fp.n.Store(2)
+	d.ids.kv = fp
+	u := src.createUser(t, "otto", "Otto O")
+	if _, err := d.reconcileOne(context.Background(), planner.KindUser, u, cause{eventID: "only"}); err != nil {
+		t.Fatalf("reconcile: %v (two failed mapping writes were not retried)", err)
+	}
+	mustMapping(t, d, u)
+}
+
+// A source object deleted while its copy has no mapping (the mapping's
+// writes all failed) is still retired: the copy is found by the source id
+// it carries.
+func TestCopyWithoutMappingIsRetiredWhenTheSourceGoes(t *testing.T) {
+	l := link("hub", "src", "tgt")
+	cfg := config(l)
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	d := p.svc.direction("src", "tgt")
+	ctx := context.Background()
+	fp := &failingPuts{KeyValue: d.ids.kv}
+	fp.n.Store(1000)
+	d.ids.kv = fp
+	d.bookkeepingFor = 300 * time.Millisecond
+	u := src.createUser(t, "pia", "Pia P")
+	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "create"}); err == nil {
+		t.Fatal("the mapping's write did not fail; the test proves nothing")
+	}
+	fp.n.Store(0)
+	if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "delete"}); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if c, ok := tgt.emu.UserByName("pia"); ok && c.Active {
+		t.Fatal("the copy is still active after its source was deleted")
+	}
+}
+
+// A late delete of a source user whose copy a re-created user of the same
+// name has adopted since does not take the copy back by its externalId
+// (the old source id): the copy is the new user's.
+func TestLateDeleteDoesNotRecoverAnAdoptedCopy(t *testing.T) {
+	cfg := config(link("hub", "src", "tgt"))
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	d := p.svc.direction("src", "tgt")
+	ctx := context.Background()
+	old := src.createUser(t, "rex", "Rex R")
+	if _, err := d.reconcileOne(ctx, planner.KindUser, old, cause{eventID: "create"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.human.DeleteUser(ctx, old, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.reconcileOne(ctx, planner.KindUser, old, cause{eventID: "delete"}); err != nil {
+		t.Fatal(err)
+	}
+	again := src.createUser(t, "rex", "Rex R")
+	if _, err := d.reconcileOne(ctx, planner.KindUser, again, cause{eventID: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := tgt.emu.UserByName("rex"); !ok || !c.Active {
+		t.Fatalf("the re-created user's copy: %v %v, want active", c.Active, ok)
+	}
+	// The old delete, delivered again late.
+	if _, err := d.reconcileOne(ctx, planner.KindUser, old, cause{eventID: "delete, late"}); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := tgt.emu.UserByName("rex"); !ok || !c.Active {
+		t.Fatal("a late delete of the old user deactivated the copy the new one adopted")
 	}
 }
