@@ -4,10 +4,14 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -57,12 +61,55 @@ func (w *Writer) Record(ctx context.Context, r *iamflowv1.AuditRecord) error {
 	if err != nil {
 		return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
 	}
-	hdr := nats.Header{}
-	hdr.Set("Content-Type", ContentType)
-	if err := w.bus.PublishAudit(ctx, r.Service, r.Action, data, hdr); err != nil {
+	hdr := recordHeader()
+	if err := retry(ctx, func(ctx context.Context) error { return w.bus.PublishAudit(ctx, r.Service, r.Action, data, hdr) }); err != nil {
 		return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
 	}
 	return nil
+}
+
+// recordHeader is a record's header: its content type and a message id of
+// its own, so that a publish repeated after a lost acknowledgement is
+// stored once (IAM_AUDIT's duplicate window).
+func recordHeader() nats.Header {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	hdr := nats.Header{}
+	hdr.Set("Content-Type", ContentType)
+	hdr.Set(jetstream.MsgIDHeader, "audit-"+hex.EncodeToString(b))
+	return hdr
+}
+
+// retryFor is how long a record is tried: a JetStream leader election
+// takes seconds, and the action it records is done already. Each attempt
+// waits attemptTimeout for its acknowledgement (one sent while the
+// connection was down may never get one).
+const (
+	retryFor       = 10 * time.Second
+	attemptTimeout = 2 * time.Second
+)
+
+// retry publishes until it succeeds, every 100 ms up to 1 s, for at most
+// retryFor, even when ctx ends (the action is done; its record should be
+// too).
+func retry(ctx context.Context, publish func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryFor)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		err := publish(actx)
+		acancel()
+		if err == nil || errors.Is(err, bus.ErrNotSubjectToken) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // RecordBatch stores every record of rs as Record does, publishing them
@@ -90,11 +137,11 @@ func (w *Writer) RecordBatch(ctx context.Context, rs []*iamflowv1.AuditRecord) e
 		if err != nil {
 			return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
 		}
-		hdr := nats.Header{}
-		hdr.Set("Content-Type", ContentType)
-		msgs = append(msgs, bus.OutMsg{Msg: &nats.Msg{Subject: bus.AuditSubject(r.Service, r.Action), Data: data, Header: hdr}})
+		msgs = append(msgs, bus.OutMsg{Msg: &nats.Msg{Subject: bus.AuditSubject(r.Service, r.Action), Data: data, Header: recordHeader()}})
 	}
-	if _, err := w.bus.PublishBatch(ctx, msgs); err != nil {
+	// A batch repeated after a partial failure stores each record once
+	// (each carries its own message id).
+	if err := retry(ctx, func(ctx context.Context) error { _, err := w.bus.PublishBatch(ctx, msgs); return err }); err != nil {
 		return fmt.Errorf("audit batch of %d: %w", len(rs), err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -41,5 +42,36 @@ func TestRecordIsStoredWithTraceAndTime(t *testing.T) {
 	}
 	if err := w.Record(ctx, &iamflowv1.AuditRecord{Action: "two words"}); err == nil {
 		t.Fatal("an action that is not a subject token was accepted")
+	}
+}
+
+// A record whose publish fails while JetStream is away (a leader election,
+// a restart) is tried again until it is stored, and stored once.
+func TestRecordOutlastsAnOutage(t *testing.T) {
+	srv := bustest.RunServer(t)
+	b := srv.Open(t)
+	w := NewWriter(b, "replicator")
+	ctx := context.Background()
+	srv.Shutdown()
+	done := make(chan error, 1)
+	go func() {
+		done <- w.Record(ctx, &iamflowv1.AuditRecord{Action: "create_user", Outcome: "applied", Resource: &iamflowv1.Resource{Id: "u1"}})
+	}()
+	time.Sleep(500 * time.Millisecond) // JetStream stays away a while (not synchronisation)
+	srv.Restart(t)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("record during a short outage: %v", err)
+		}
+	case <-time.After(2 * retryFor):
+		t.Fatal("the record was not stored after JetStream came back")
+	}
+	s, err := b.JetStream().Stream(ctx, bus.StreamAudit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.CachedInfo().State.Msgs; n != 1 {
+		t.Fatalf("IAM_AUDIT holds %d records, want 1", n)
 	}
 }
