@@ -329,3 +329,71 @@ func TestFailedRevocationReleasesItsClaim(t *testing.T) {
 		t.Fatalf("another replica's revoke after the failure: %v, %v", g, err)
 	}
 }
+
+// heldGet is the grants bucket whose next read of one grant waits until
+// released, as a read does while a JetStream leader is elected.
+type heldGet struct {
+	jetstream.KeyValue
+	mu      sync.Mutex
+	key     string
+	waiting chan struct{} // closed when the held read has begun
+	release chan struct{}
+}
+
+func (h *heldGet) hold(grantID string) {
+	h.mu.Lock()
+	h.key, h.waiting, h.release = grantKey(grantID), make(chan struct{}), make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *heldGet) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	h.mu.Lock()
+	held := key == h.key
+	var waiting, release chan struct{}
+	if held {
+		h.key, waiting, release = "", h.waiting, h.release
+	}
+	h.mu.Unlock()
+	if held {
+		close(waiting)
+		<-release
+	}
+	return h.KeyValue.Get(ctx, key)
+}
+
+// A timer that fires before its deadline (it fires early by design) only
+// looks at the grant: a revoke at that moment is not refused as "being
+// revoked right now", which during a NATS fault left a revoked grant to be
+// recorded later as expired (the cluster proof's expiry-claim gap).
+func TestEarlyTimerDoesNotBlockARevoke(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	var kv *heldGet
+	svc, _ := p.startWith(func(svc *Service) {
+		st, err := svc.init(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv = &heldGet{KeyValue: st.kv}
+		st.kv = kv
+	})
+	p.createUser("early")
+	g := grantFor(t, svc, "early", 5*time.Second)
+	kv.hold(g.Id)
+	checked := make(chan error, 1)
+	go func() {
+		_, _, err := svc.end(context.Background(), g.Id, iamflowv1.GrantState_GRANT_STATE_EXPIRED, Name, "deadline passed", true, false)
+		checked <- err
+	}()
+	<-kv.waiting // the timer is reading the grant
+	got, err := svc.revoke(context.Background(), g.Id, "tester", "no longer needed")
+	close(kv.release)
+	if err != nil {
+		t.Fatalf("revoke while an early timer looks at the grant: %v", err)
+	}
+	if got.GetState() != iamflowv1.GrantState_GRANT_STATE_REVOKED {
+		t.Fatalf("state %v, want revoked", got.GetState())
+	}
+	if err := <-checked; !errors.Is(err, errNotDue) && !errors.Is(err, errAlreadyEnded) {
+		t.Fatalf("the early timer: %v, want not due (or already ended)", err)
+	}
+}

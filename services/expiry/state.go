@@ -39,6 +39,22 @@ var (
 // by s.ending. The outcome is written until it is stored (see storeEnd); a
 // revocation that fails all the same releases its claim.
 func (s *Service) end(ctx context.Context, id string, to iamflowv1.GrantState, actor, note string, atDeadline, byScan bool) (*iamflowv1.Grant, time.Duration, error) {
+	if atDeadline {
+		// A timer that fires before the deadline (it fires scheduleLead
+		// early) only looks: it does not mark the grant as being ended, so
+		// a revoke meanwhile is not refused as "being revoked right now".
+		// claim checks again under the mark.
+		r, _, err := s.st.get(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !open(r.g) {
+			return r.g, 0, errAlreadyEnded
+		}
+		if left := r.g.ExpiresAt.AsTime().Sub(s.now()); left > 0 {
+			return r.g, left, errNotDue
+		}
+	}
 	done, ok := s.ending.try(id)
 	if !ok {
 		return nil, endingWait, errClaimed
