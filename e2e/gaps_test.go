@@ -23,17 +23,17 @@ type knownGap struct {
 }
 
 var (
-	// A revocation during a NATS fault may remove the membership and then
-	// fail to store its end: the caller is told it failed (or that the
-	// grant is being revoked), and the grant is later recorded as expired
-	// at its deadline, or ended late by the scan. Claims by process, a
-	// released claim on failure and a retried final write (services/expiry,
-	// state.go) made this rarer; the cluster proof still meets it in a
-	// partition.
+	// In a cluster, a deadline timer's delivery can be lost when a server
+	// is SIGKILLed (seen with the server leading IAM_EXPIRY or the grants'
+	// bucket): the safety scan then ends the grant, within the fault's
+	// allowance but not by its timer. Earlier paths to a late or misrecorded
+	// end are fixed (claims by process, a released claim, a retried final
+	// write, an early timer that no longer marks the grant:
+	// TestRevocationOutcomeSurvivesAFailedWrite,
+	// TestEarlyTimerDoesNotBlockARevoke).
 	gapExpiryClaim = knownGap{"expiry-claim",
-		"services/expiry: find why a revocation whose membership removal succeeded during a partition ends with its end unstored " +
-			"(errClaimLost after the claim was released?) and store it as revoked; until then lateness in a NATS fault beyond the " +
-			"allowance, up to the claim's lifetime, is tolerated"}
+		"services/expiry: find where a fired timer's due message is lost when a server of a replicated IAM_EXPIRY is killed " +
+			"(the schedule's firing, or the due message's delivery before the new leader), and re-arm it, so no grant needs the scan"}
 	// A service records what it did after doing it (the replicator buffers a
 	// plan's records and stores them at its end): a process killed in
 	// between leaves a change without a record, and the retry finds the
