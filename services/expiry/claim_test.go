@@ -49,7 +49,7 @@ func (f *flakyKV) failures() int {
 func (f *flakyKV) Update(ctx context.Context, key string, value []byte, last uint64) (uint64, error) {
 	f.mu.Lock()
 	hit, apply := false, false
-	if key == f.key {
+	if key == f.key || (f.key == grantKey("*") && strings.HasPrefix(key, grantKey(""))) {
 		switch {
 		case f.skip > 0:
 			f.skip--
@@ -396,4 +396,31 @@ func TestEarlyTimerDoesNotBlockARevoke(t *testing.T) {
 	if err := <-checked; !errors.Is(err, errNotDue) && !errors.Is(err, errAlreadyEnded) {
 		t.Fatalf("the early timer: %v, want not due (or already ended)", err)
 	}
+}
+
+// A grant whose member is added while its record's write fails (JetStream
+// electing a leader) is still recorded and audited: the membership is not
+// left without its grant (the cluster proof found an add with no record).
+func TestGrantOutlastsAFailedRecordWrite(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, kv := p.startFlaky()
+	uid := p.createUser("steady")
+	kv.arm("*", 0, 2, false) // the next two updates of any grant fail
+	g, err := svc.grant(context.Background(), grantRequest{Domain: domainShort, Group: tempGroup, User: "steady", Duration: 5 * time.Second,
+		Reason: "incident 43", Requester: "bob"})
+	if err != nil {
+		t.Fatalf("grant while its record's write fails twice: %v", err)
+	}
+	if kv.failures() != 2 {
+		t.Fatalf("%d writes failed, want 2: the test proves nothing", kv.failures())
+	}
+	if g.GetState() != iamflowv1.GrantState_GRANT_STATE_ACTIVE || !p.isMember(uid) {
+		t.Fatalf("grant %v, member %v: want active and a member", g.GetState(), p.isMember(uid))
+	}
+	testutil.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if n := len(auditRecords(t, p.bus, actionGrant)); n != 1 {
+			return fmt.Errorf("%d grant records, want 1", n)
+		}
+		return nil
+	})
 }

@@ -80,7 +80,7 @@ func (s *Service) grant(ctx context.Context, req grantRequest) (*iamflowv1.Grant
 		return nil, err
 	}
 	_, addErr := c.AddMembers(ctx, g.GroupId, g.UserId)
-	r, err := s.transition(ctx, g.Id, s.activate(addErr))
+	r, err := s.activateRetrying(ctx, g.Id, addErr)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +173,34 @@ func (s *Service) activate(addErr error) func(*record) bool {
 		return true
 	}
 }
+
+// activateRetrying stores the outcome of a grant's member add. The member
+// is added (or refused) already, so the write is tried again through a
+// JetStream election, for activateRetryFor even when the caller has gone:
+// otherwise the membership would stay without its grant's record and audit.
+// A write whose answer was lost is found stored on the next attempt (the
+// grant is no longer pending).
+func (s *Service) activateRetrying(ctx context.Context, id string, addErr error) (*record, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), activateRetryFor)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for {
+		r, err := s.transition(ctx, id, s.activate(addErr))
+		if err == nil {
+			return r, nil
+		}
+		s.kit.Log().Warn("grant's member added, its record not stored yet; retrying", "grant", id, "retry_in", wait, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("record grant %s after its member add: %w", id, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// activateRetryFor bounds activateRetrying.
+const activateRetryFor = 10 * time.Second
 
 // deadlineFor computes and checks a grant's deadline.
 func deadlineFor(tg TemporaryGroup, now time.Time, d time.Duration, until time.Time) (time.Time, error) {
