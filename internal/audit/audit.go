@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -62,7 +61,9 @@ func (w *Writer) Record(ctx context.Context, r *iamflowv1.AuditRecord) error {
 		return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
 	}
 	hdr := recordHeader()
-	if err := retry(ctx, func(ctx context.Context) error { return w.bus.PublishAudit(ctx, r.Service, r.Action, data, hdr) }); err != nil {
+	if err := bus.Outlast(ctx, retryFor, attemptTimeout, func(ctx context.Context) error {
+		return w.bus.PublishAudit(ctx, r.Service, r.Action, data, hdr)
+	}); err != nil {
 		return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
 	}
 	return nil
@@ -80,37 +81,13 @@ func recordHeader() nats.Header {
 	return hdr
 }
 
-// retryFor is how long a record is tried: a JetStream leader election
-// takes seconds, and the action it records is done already. Each attempt
-// waits attemptTimeout for its acknowledgement (one sent while the
-// connection was down may never get one).
+// retryFor is how long a record is tried (bus.Outlast): the action it
+// records is done already. Each attempt waits attemptTimeout for its
+// acknowledgement.
 const (
 	retryFor       = 10 * time.Second
 	attemptTimeout = 2 * time.Second
 )
-
-// retry publishes until it succeeds, every 100 ms up to 1 s, for at most
-// retryFor, even when ctx ends (the action is done; its record should be
-// too).
-func retry(ctx context.Context, publish func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), retryFor)
-	defer cancel()
-	wait := 100 * time.Millisecond
-	for {
-		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
-		err := publish(actx)
-		acancel()
-		if err == nil || errors.Is(err, bus.ErrNotSubjectToken) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
-	}
-}
 
 // RecordBatch stores every record of rs as Record does, publishing them
 // together and waiting for every acknowledgement: one round trip for many
@@ -141,7 +118,10 @@ func (w *Writer) RecordBatch(ctx context.Context, rs []*iamflowv1.AuditRecord) e
 	}
 	// A batch repeated after a partial failure stores each record once
 	// (each carries its own message id).
-	if err := retry(ctx, func(ctx context.Context) error { _, err := w.bus.PublishBatch(ctx, msgs); return err }); err != nil {
+	if err := bus.Outlast(ctx, retryFor, attemptTimeout, func(ctx context.Context) error {
+		_, err := w.bus.PublishBatch(ctx, msgs)
+		return err
+	}); err != nil {
 		return fmt.Errorf("audit batch of %d: %w", len(rs), err)
 	}
 	return nil

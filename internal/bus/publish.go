@@ -120,10 +120,10 @@ func firstError(errs []error) error {
 // the message; a Nats-Msg-Id in it deduplicates the record.
 func (b *Bus) PublishAudit(ctx context.Context, service, action string, data []byte, hdr nats.Header) error {
 	if !validToken(service) {
-		return fmt.Errorf("publish audit: service %q: %w", service, ErrNotSubjectToken)
+		return Permanent(fmt.Errorf("publish audit: service %q: %w", service, errNotSubjectToken))
 	}
 	if !validToken(action) {
-		return fmt.Errorf("publish audit: action %q: %w", action, ErrNotSubjectToken)
+		return Permanent(fmt.Errorf("publish audit: action %q: %w", action, errNotSubjectToken))
 	}
 	msg := &nats.Msg{Subject: AuditSubject(service, action), Data: data, Header: cloneHeader(hdr)}
 	if _, err := b.Publish(ctx, msg, ""); err != nil {
@@ -132,10 +132,9 @@ func (b *Bus) PublishAudit(ctx context.Context, service, action string, data []b
 	return nil
 }
 
-// ErrNotSubjectToken is matched by the error of a publish whose subject
-// would be built from a name that is not one subject token: repeating it
-// cannot help.
-var ErrNotSubjectToken = errors.New("not a subject token (letters, digits, '-', '_')")
+// errNotSubjectToken says a subject would be built from a name that is not
+// one subject token; its errors are Permanent, repeating cannot help.
+var errNotSubjectToken = errors.New("not a subject token (letters, digits, '-', '_')")
 
 // validToken reports whether s can be one token of a subject we build.
 func validToken(s string) bool {

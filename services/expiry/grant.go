@@ -13,6 +13,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
+	"github.com/iamflow/iamflow/internal/bus"
 )
 
 // Grant sources.
@@ -181,22 +182,18 @@ func (s *Service) activate(addErr error) func(*record) bool {
 // A write whose answer was lost is found stored on the next attempt (the
 // grant is no longer pending).
 func (s *Service) activateRetrying(ctx context.Context, id string, addErr error) (*record, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), activateRetryFor)
-	defer cancel()
-	wait := 100 * time.Millisecond
-	for {
-		r, err := s.transition(ctx, id, s.activate(addErr))
-		if err == nil {
-			return r, nil
+	var r *record
+	err := bus.Outlast(ctx, activateRetryFor, 0, func(ctx context.Context) error {
+		var err error
+		if r, err = s.transition(ctx, id, s.activate(addErr)); err != nil {
+			s.kit.Log().Warn("grant's member added, its record not stored yet; retrying", "grant", id, "error", err)
 		}
-		s.kit.Log().Warn("grant's member added, its record not stored yet; retrying", "grant", id, "retry_in", wait, "error", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("record grant %s after its member add: %w", id, err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record grant %s after its member add: %w", id, err)
 	}
+	return r, nil
 }
 
 // activateRetryFor bounds activateRetrying.

@@ -114,7 +114,7 @@ func (s *Service) schedule(ctx context.Context, id string, deadline time.Time) e
 
 // scheduleRetrying sets the deadline timer of grant id; when JetStream
 // does not take it (a leader being elected), it keeps trying in the
-// background, every scheduleRetry up to 2s, until it is stored, the
+// background (bus.Outlast) until it is stored, the
 // deadline is timerGrace past or scheduleRetryFor has passed (then the scan
 // ends the grant, timerGrace after its deadline). A timer
 // stored late fires at once if its deadline has passed; a repeat of one
@@ -126,32 +126,18 @@ func (s *Service) scheduleRetrying(ctx context.Context, id string, deadline time
 	}
 	s.kit.Error(err)
 	s.kit.Log().Warn("deadline timer not set; retrying", "grant", id, "error", err)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(deadline.Sub(s.now())+timerGrace, scheduleRetryFor))
+	within := min(deadline.Sub(s.now())+timerGrace, scheduleRetryFor)
 	go func() {
-		defer cancel()
-		wait := scheduleRetry
-		for {
-			select {
-			case <-ctx.Done():
-				s.kit.Log().Error("deadline timer not set; the scan will enforce it", "grant", id, "error", err)
-				return
-			case <-time.After(wait):
-			}
-			if err = s.schedule(ctx, id, deadline); err == nil {
-				s.kit.Log().Info("deadline timer set after a retry", "grant", id)
-				return
-			}
-			wait = min(2*wait, 2*time.Second)
+		if err := bus.Outlast(ctx, within, 0, func(ctx context.Context) error { return s.schedule(ctx, id, deadline) }); err != nil {
+			s.kit.Log().Error("deadline timer not set; the scan will enforce it", "grant", id, "error", err)
+			return
 		}
+		s.kit.Log().Info("deadline timer set after a retry", "grant", id)
 	}()
 }
 
-// scheduleRetry is the first wait before a deadline timer is set again;
-// scheduleRetryFor how long it is tried.
-const (
-	scheduleRetry    = 250 * time.Millisecond
-	scheduleRetryFor = 2 * time.Minute
-)
+// scheduleRetryFor is how long a deadline timer is tried again.
+const scheduleRetryFor = 2 * time.Minute
 
 // due publishes iam.expiry.due.<id> now, marked as the scan's; key
 // de-duplicates concurrent scans.

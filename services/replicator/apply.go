@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
@@ -241,10 +242,8 @@ func (d *direction) remember(ctx context.Context, s scope, sourceID, targetID st
 	if targetID == "" {
 		return fmt.Errorf("the target returned no id")
 	}
-	ctx, cancel := d.bookkeeping(ctx)
-	defer cancel()
 	res.created[s.Kind][sourceID] = targetID
-	if err := retried(ctx, func() error {
+	if err := bus.Outlast(ctx, d.bookkeepingWithin(), 0, func(ctx context.Context) error {
 		return d.ids.Put(ctx, s, planner.Mapping{SourceID: sourceID, TargetID: targetID, Origin: o})
 	}); err != nil {
 		return &writtenError{err}
@@ -520,41 +519,26 @@ func (e *writtenError) Unwrap() error { return e.err }
 // forget drops the mapping of a source object whose copy was just
 // retired; a failure is a writtenError.
 func (d *direction) forget(ctx context.Context, s scope, sourceID string) error {
-	ctx, cancel := d.bookkeeping(ctx)
-	defer cancel()
-	if err := retried(ctx, func() error { return d.ids.Delete(ctx, s, sourceID) }); err != nil {
+	if err := bus.Outlast(ctx, d.bookkeepingWithin(), 0, func(ctx context.Context) error {
+		return d.ids.Delete(ctx, s, sourceID)
+	}); err != nil {
 		return &writtenError{err}
 	}
 	return nil
 }
 
 // bookkeeping is the context of what records a write already made (its
-// mapping, its fingerprint, its audit record): it runs even when the
-// write's own context ended (a lease lapsed, the service stops) since the
-// write cannot be undone, bounded by bookkeepingTimeout (d.bookkeepingFor
-// when set, in tests).
+// fingerprint, its audit record): it runs even when the write's own
+// context ended (a lease lapsed, the service stops) since the write cannot
+// be undone, bounded by bookkeepingWithin. The mapping's writes are
+// retried within the same bound (bus.Outlast).
 func (d *direction) bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), cmp.Or(d.bookkeepingFor, bookkeepingTimeout))
+	return context.WithTimeout(context.WithoutCancel(ctx), d.bookkeepingWithin())
 }
 
-// retried runs the bookkeeping step fn until it succeeds or ctx (a
-// bookkeeping context) ends, every 100 ms up to 1 s: what records a write
-// already made must outlast a JetStream leader election, or the write is
-// left without its mapping.
-func retried(ctx context.Context, fn func() error) error {
-	wait := 100 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
-	}
+// bookkeepingWithin is bookkeepingTimeout, or d.bookkeepingFor when set (tests).
+func (d *direction) bookkeepingWithin() time.Duration {
+	return cmp.Or(d.bookkeepingFor, bookkeepingTimeout)
 }
 
 // bookkeepingTimeout bounds the bookkeeping of one write or plan.
