@@ -75,18 +75,24 @@ func (f *flakyKV) Update(ctx context.Context, key string, value []byte, last uin
 	return 0, nats.ErrTimeout
 }
 
-// startFlaky runs a Service whose grants bucket is a flakyKV.
-func (p *pipeline) startFlaky() (*Service, *flakyKV) {
+// startWithKV runs a Service whose grants bucket is what wrap makes of it.
+func (p *pipeline) startWithKV(wrap func(jetstream.KeyValue) jetstream.KeyValue) *Service {
 	p.t.Helper()
-	var kv *flakyKV
 	svc, _ := p.startWith(func(svc *Service) {
 		st, err := svc.init(context.Background())
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		kv = &flakyKV{KeyValue: st.kv}
-		st.kv = kv
+		st.kv = wrap(st.kv)
 	})
+	return svc
+}
+
+// startFlaky runs a Service whose grants bucket is a flakyKV.
+func (p *pipeline) startFlaky() (*Service, *flakyKV) {
+	p.t.Helper()
+	kv := &flakyKV{}
+	svc := p.startWithKV(func(b jetstream.KeyValue) jetstream.KeyValue { kv.KeyValue = b; return kv })
 	return svc, kv
 }
 
@@ -367,15 +373,8 @@ func (h *heldGet) Get(ctx context.Context, key string) (jetstream.KeyValueEntry,
 // recorded later as expired (the cluster proof's expiry-claim gap).
 func TestEarlyTimerDoesNotBlockARevoke(t *testing.T) {
 	p := newPipeline(t, testConfig())
-	var kv *heldGet
-	svc, _ := p.startWith(func(svc *Service) {
-		st, err := svc.init(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		kv = &heldGet{KeyValue: st.kv}
-		st.kv = kv
-	})
+	kv := &heldGet{}
+	svc := p.startWithKV(func(b jetstream.KeyValue) jetstream.KeyValue { kv.KeyValue = b; return kv })
 	p.createUser("early")
 	g := grantFor(t, svc, "early", 5*time.Second)
 	kv.hold(g.Id)

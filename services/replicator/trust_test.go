@@ -123,9 +123,7 @@ func TestChangesByIamflowsClientAreReplicated(t *testing.T) {
 func TestStalePlanIsNotApplied(t *testing.T) {
 	l := link("hub", "src", "tgt")
 	l.Delete.Users = planner.PolicyDelete
-	cfg := config(l)
-	cfg.FullReconcile.Interval = 0
-	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	p := driven(t, l)
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
@@ -177,9 +175,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 // A full reconcile does not apply what it listed to an object that its own
 // event reconciled from a newer read meanwhile.
 func TestFullReconcileSkipsObjectsReconciledSince(t *testing.T) {
-	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
-	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	p := driven(t, link("hub", "src", "tgt"))
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
@@ -230,6 +226,25 @@ func mustMapping(t *testing.T, d *direction, sourceID string) *planner.Mapping {
 	return &mp
 }
 
+// driven is a pipeline of link l with no scheduled full reconcile, built
+// but not run: the test drives the reconciles itself.
+func driven(t *testing.T, l planner.Link) *pipeline {
+	t.Helper()
+	cfg := config(l)
+	cfg.FullReconcile.Interval = 0
+	return newPipeline(t, cfg, pipelineOpts{noRun: true})
+}
+
+// failMappings makes d's next n id-map writes fail, and bounds its
+// bookkeeping to 300 ms so a write that keeps failing gives up quickly.
+func failMappings(d *direction, n int32) *failingPuts {
+	fp := &failingPuts{KeyValue: d.ids.kv}
+	fp.n.Store(n)
+	d.ids.kv = fp
+	d.bookkeepingFor = 300 * time.Millisecond
+	return fp
+}
+
 // failingPuts is the id map's bucket with its next n writes failing, as
 // when JetStream elects a new leader for it.
 type failingPuts struct {
@@ -249,16 +264,11 @@ func (f *failingPuts) Put(ctx context.Context, key string, value []byte) (uint64
 // the copy the create made, and the one change in the target has exactly
 // one record that says it was done.
 func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
-	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
-	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	p := driven(t, link("hub", "src", "tgt"))
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
-	fp := &failingPuts{KeyValue: d.ids.kv}
-	fp.n.Store(1000) // every retry within the bookkeeping's time fails
-	d.ids.kv = fp
-	d.bookkeepingFor = 300 * time.Millisecond
+	fp := failMappings(d, 1000)
 	u := src.createUser(t, "mira", "Mira M")
 
 	_, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "first"})
@@ -289,16 +299,11 @@ func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
 // the retry, is found by the source id it carries and adopted, not
 // created a second time under the new name (seen in the cluster proof).
 func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
-	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
-	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	p := driven(t, link("hub", "src", "tgt"))
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
-	fp := &failingPuts{KeyValue: d.ids.kv}
-	fp.n.Store(1000) // every retry within the bookkeeping's time fails
-	d.ids.kv = fp
-	d.bookkeepingFor = 300 * time.Millisecond
+	fp := failMappings(d, 1000)
 	u := src.createUser(t, "nora", "Nora N")
 	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "first"}); err == nil {
 		t.Fatal("the mapping's write did not fail; the test proves nothing")
@@ -322,13 +327,11 @@ func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
 // A mapping write that fails for a moment (a JetStream leader election) is
 // retried within the bookkeeping's time: the create is mapped at once.
 func TestMappingWriteIsRetried(t *testing.T) {
-	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
-	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	p := driven(t, link("hub", "src", "tgt"))
 	src := p.sites["src"]
 	d := p.svc.direction("src", "tgt")
 	fp := &failingPuts{KeyValue: d.ids.kv}
-	fp.n.Store(2)
+	fp.n.Store(2) // within the bookkeeping's ten seconds: retried
 	d.ids.kv = fp
 	u := src.createUser(t, "otto", "Otto O")
 	if _, err := d.reconcileOne(context.Background(), planner.KindUser, u, cause{eventID: "only"}); err != nil {
@@ -342,16 +345,11 @@ func TestMappingWriteIsRetried(t *testing.T) {
 // it carries.
 func TestCopyWithoutMappingIsRetiredWhenTheSourceGoes(t *testing.T) {
 	l := link("hub", "src", "tgt")
-	cfg := config(l)
-	cfg.FullReconcile.Interval = 0
-	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	p := driven(t, l)
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
-	fp := &failingPuts{KeyValue: d.ids.kv}
-	fp.n.Store(1000)
-	d.ids.kv = fp
-	d.bookkeepingFor = 300 * time.Millisecond
+	fp := failMappings(d, 1000)
 	u := src.createUser(t, "pia", "Pia P")
 	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "create"}); err == nil {
 		t.Fatal("the mapping's write did not fail; the test proves nothing")
@@ -372,9 +370,7 @@ func TestCopyWithoutMappingIsRetiredWhenTheSourceGoes(t *testing.T) {
 // name has adopted since does not take the copy back by its externalId
 // (the old source id): the copy is the new user's.
 func TestLateDeleteDoesNotRecoverAnAdoptedCopy(t *testing.T) {
-	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
-	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	p := driven(t, link("hub", "src", "tgt"))
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
