@@ -15,14 +15,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // natsNode is one nats-server of the stack, and the addresses the test
 // holds for it across restarts.
 type natsNode struct {
 	idx    int
-	name   string    // its process
-	client *tcpProxy // where iamflow and the test reach it, whatever port it has now
+	name   string             // its process
+	client *testutil.TCPProxy // where iamflow and the test reach it, whatever port it has now
 
 	mu      sync.Mutex
 	mon     string // its monitoring base URL this start
@@ -49,35 +51,35 @@ func (n *natsNode) monitor() string {
 func (s *stackT) addNATS() {
 	n := s.shape.natsNodes
 	if n <= 1 {
-		s.natsProxy = newTCPProxy(s.t)
+		s.natsProxy = testutil.NewTCPProxy(s.t)
 		s.nats = []*natsNode{{name: "nats", client: s.natsProxy}}
 		s.add("nats", s.natsBin, "-js", "-sd", filepath.Join(s.dir, "nats"), "-a", "127.0.0.1", "-p", "-1", "-m", "-1",
 			"--ports_file_dir", s.dir, "--server_name", "e2e")
 		return
 	}
-	s.nowhere = newTCPProxy(s.t)
-	s.routes = make([][]*tcpProxy, n)
+	s.nowhere = testutil.NewTCPProxy(s.t)
+	s.routes = make([][]*testutil.TCPProxy, n)
 	for i := range n {
-		s.routes[i] = make([]*tcpProxy, n)
+		s.routes[i] = make([]*testutil.TCPProxy, n)
 		for j := range n {
 			if i != j {
-				s.routes[i][j] = newTCPProxy(s.t)
+				s.routes[i][j] = testutil.NewTCPProxy(s.t)
 			}
 		}
 	}
 	for i := range n {
-		node := &natsNode{idx: i, name: fmt.Sprintf("nats-%d", i+1), client: newTCPProxy(s.t)}
+		node := &natsNode{idx: i, name: fmt.Sprintf("nats-%d", i+1), client: testutil.NewTCPProxy(s.t)}
 		s.nats = append(s.nats, node)
 		var routes []string
 		for j := range n {
 			if j != i {
-				routes = append(routes, "nats://"+s.routes[i][j].addr())
+				routes = append(routes, "nats://"+s.routes[i][j].Addr())
 			}
 		}
 		s.add(node.name, s.natsBin, "-js", "-sd", filepath.Join(s.dir, node.name), "-a", "127.0.0.1", "-p", "-1", "-m", "-1",
 			"--ports_file_dir", s.dir, "--server_name", node.name, "--cluster_name", "e2e",
-			"--cluster", "nats://127.0.0.1:-1", "--cluster_advertise", s.nowhere.addr(),
-			"--client_advertise", node.client.addr(), "--routes", strings.Join(routes, ","))
+			"--cluster", "nats://127.0.0.1:-1", "--cluster_advertise", s.nowhere.Addr(),
+			"--client_advertise", node.client.Addr(), "--routes", strings.Join(routes, ","))
 	}
 }
 
@@ -87,7 +89,7 @@ func (s *stackT) clustered() bool { return len(s.nats) > 1 }
 func (s *stackT) natsAddrs() []string {
 	var out []string
 	for _, n := range s.nats {
-		out = append(out, n.client.addr())
+		out = append(out, n.client.Addr())
 	}
 	return out
 }
@@ -144,11 +146,11 @@ func (s *stackT) startNode(i int) {
 	node.mon, node.cluster = l.monitor, l.cluster
 	cut := node.cut
 	node.mu.Unlock()
-	node.client.point(l.client)
+	node.client.Point(l.client)
 	if s.clustered() && !cut {
 		for j := range s.nats {
 			if j != i {
-				s.routes[j][i].point(l.cluster)
+				s.routes[j][i].Point(l.cluster)
 			}
 		}
 	}
@@ -163,10 +165,10 @@ func (s *stackT) startNode(i int) {
 func (s *stackT) stopNode(i int, sig syscall.Signal) {
 	node := s.nats[i]
 	s.procs[node.name].signal(sig, 30*time.Second)
-	node.client.cut("")
+	node.client.Cut("")
 	for j := range s.nats {
 		if j != i && s.clustered() {
-			s.routes[j][i].cut("")
+			s.routes[j][i].Cut("")
 		}
 	}
 }
@@ -180,8 +182,8 @@ func (s *stackT) partition(i int) {
 	s.nats[i].mu.Unlock()
 	for j := range s.nats {
 		if j != i {
-			s.routes[i][j].cut("")
-			s.routes[j][i].cut("")
+			s.routes[i][j].Cut("")
+			s.routes[j][i].Cut("")
 		}
 	}
 }
@@ -201,8 +203,8 @@ func (s *stackT) heal(i int) {
 		s.nats[i].mu.Lock()
 		ci := s.nats[i].cluster
 		s.nats[i].mu.Unlock()
-		s.routes[i][j].point(cj)
-		s.routes[j][i].point(ci)
+		s.routes[i][j].Point(cj)
+		s.routes[j][i].Point(ci)
 	}
 }
 
@@ -261,7 +263,7 @@ func replicasCurrent(in *jetstream.StreamInfo) error {
 // reconnect, no discovered servers): what it answers is what that server
 // can do.
 func (s *stackT) jsVia(i int) (jetstream.JetStream, func(), error) {
-	nc, err := nats.Connect("nats://"+s.nats[i].client.addr(), nats.Name("e2e-checker"), nats.IgnoreDiscoveredServers(),
+	nc, err := nats.Connect("nats://"+s.nats[i].client.Addr(), nats.Name("e2e-checker"), nats.IgnoreDiscoveredServers(),
 		nats.NoReconnect(), nats.Timeout(2*time.Second))
 	if err != nil {
 		return nil, nil, err

@@ -83,7 +83,7 @@ func TestLongOutage(tt *testing.T) {
 	}
 	away := time.Now()
 	s.procs["nats"].kill()
-	s.natsProxy.cut("")
+	s.natsProxy.Cut("")
 
 	// What happens meanwhile, and is never delivered.
 	b.user("dan")

@@ -36,6 +36,7 @@ import (
 	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 const linkName = "src-to-tgt"
@@ -470,11 +471,11 @@ type stackT struct {
 	order                                     []string // the processes in start order
 	nats                                      []*natsNode
 	// natsProxy is the one NATS server's client address (natsNodes 1).
-	natsProxy *tcpProxy
+	natsProxy *testutil.TCPProxy
 	// routes[i][j] is how node i reaches node j's cluster port (natsNodes 3);
 	// nowhere is where every node says others can reach it (see addNATS).
-	routes  [][]*tcpProxy
-	nowhere *tcpProxy
+	routes  [][]*testutil.TCPProxy
+	nowhere *testutil.TCPProxy
 	rec     *webhookRecorder
 	hook    *httptest.Server
 	urls    map[string]string // src, tgt, ords: the emulators' base URLs
@@ -1213,7 +1214,7 @@ func (s *stackT) killWhileDriving(ctx context.Context, drv *driver, changes int)
 		p.kill()
 		switch name {
 		case "nats":
-			s.natsProxy.cut("")
+			s.natsProxy.Cut("")
 		case "ingest":
 			s.rec.setTarget(name, "") // its port is free now: nothing may answer on it for ingest
 		}

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,104 +18,11 @@ import (
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
-// proxy is a loopback TCP address forwarding to whatever is behind it
-// now; cut closes its connections and refuses new ones. Routes between
-// the test cluster's servers run through proxies, so a test can cut a
-// server off from the others while its clients stay connected to it.
-type proxy struct {
-	ln net.Listener
-
-	mu       sync.Mutex
-	upstream string
-	conns    map[net.Conn]bool
-}
-
-func newProxy(t testing.TB) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, conns: map[net.Conn]bool{}}
-	go p.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.point("")
-	})
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-// point forwards new connections to upstream ("" refuses them) and closes
-// the open ones when upstream is "".
-func (p *proxy) point(upstream string) {
-	p.mu.Lock()
-	p.upstream = upstream
-	var conns map[net.Conn]bool
-	if upstream == "" {
-		conns, p.conns = p.conns, map[net.Conn]bool{}
-	}
-	p.mu.Unlock()
-	for c := range conns {
-		_ = c.Close()
-	}
-}
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.forward(c)
-	}
-}
-
-func (p *proxy) forward(down net.Conn) {
-	p.mu.Lock()
-	upstream := p.upstream
-	p.mu.Unlock()
-	if upstream == "" {
-		_ = down.Close()
-		return
-	}
-	up, err := net.Dial("tcp", upstream)
-	if err != nil {
-		_ = down.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.upstream != upstream {
-		p.mu.Unlock()
-		_ = up.Close()
-		_ = down.Close()
-		return
-	}
-	p.conns[down], p.conns[up] = true, true
-	p.mu.Unlock()
-	var wg sync.WaitGroup
-	pipe := func(dst, src net.Conn) {
-		defer wg.Done()
-		_, _ = io.Copy(dst, src)
-		_ = dst.Close()
-		_ = src.Close()
-	}
-	wg.Add(2)
-	go pipe(up, down)
-	go pipe(down, up)
-	wg.Wait()
-	p.mu.Lock()
-	delete(p.conns, down)
-	delete(p.conns, up)
-	p.mu.Unlock()
-}
-
 // testCluster is three JetStream servers in this process, on random
 // ports, whose routes run through proxies.
 type testCluster struct {
 	srvs   []*server.Server
-	routes [3][3]*proxy // routes[i][j]: server i's route to server j
+	routes [3][3]*testutil.TCPProxy // routes[i][j]: server i's route to server j
 }
 
 func startCluster(t testing.TB) *testCluster {
@@ -126,11 +30,11 @@ func startCluster(t testing.TB) *testCluster {
 	c := &testCluster{}
 	// Route addresses a server learns from the others lead nowhere: every
 	// route runs through the proxies.
-	nowhere := newProxy(t)
+	nowhere := testutil.NewTCPProxy(t)
 	for i := range 3 {
 		for j := range 3 {
 			if i != j {
-				c.routes[i][j] = newProxy(t)
+				c.routes[i][j] = testutil.NewTCPProxy(t)
 			}
 		}
 	}
@@ -138,7 +42,7 @@ func startCluster(t testing.TB) *testCluster {
 		var routes []string
 		for j := range 3 {
 			if j != i {
-				routes = append(routes, "nats://"+c.routes[i][j].addr())
+				routes = append(routes, "nats://"+c.routes[i][j].Addr())
 			}
 		}
 		srv, err := server.NewServer(&server.Options{
@@ -150,7 +54,7 @@ func startCluster(t testing.TB) *testCluster {
 			NoSigs:     true,
 			NoLog:      true,
 			Cluster: server.ClusterOpts{Name: "failover", Host: "127.0.0.1", Port: server.RANDOM_PORT,
-				Advertise: nowhere.addr()},
+				Advertise: nowhere.Addr()},
 			Routes: server.RoutesFromStr(strings.Join(routes, ",")),
 		})
 		if err != nil {
@@ -169,7 +73,7 @@ func startCluster(t testing.TB) *testCluster {
 	for i := range 3 {
 		for j := range 3 {
 			if i != j {
-				c.routes[i][j].point(c.srvs[j].ClusterAddr().String())
+				c.routes[i][j].Point(c.srvs[j].ClusterAddr().String())
 			}
 		}
 	}
@@ -189,15 +93,15 @@ func (c *testCluster) urls() []string {
 func (c *testCluster) partition(i int) {
 	for j := range 3 {
 		if j != i {
-			c.routes[i][j].point("")
-			c.routes[j][i].point("")
+			c.routes[i][j].Cut("")
+			c.routes[j][i].Cut("")
 		}
 	}
 }
 
 // openClustered opens a bus on the cluster, connected to n0 first, with
 // streams of three replicas, once the cluster has formed.
-func openClustered(t testing.TB, c *testCluster, reg prometheus.Registerer, log *logBuffer) *bus.Bus {
+func openClustered(t testing.TB, c *testCluster, reg prometheus.Registerer, log *testutil.SyncBuffer) *bus.Bus {
 	t.Helper()
 	cfg := bus.DefaultConfig()
 	cfg.URLs = c.urls()
@@ -243,7 +147,7 @@ func TestFailoverLeavesAPartitionedServer(t *testing.T) {
 	}
 	c := startCluster(t)
 	reg := prometheus.NewRegistry()
-	var log logBuffer
+	var log testutil.SyncBuffer
 	b := openClustered(t, c, reg, &log)
 	if got := b.Conn().ConnectedServerName(); got != "n0" {
 		t.Fatalf("connected to %s, want n0 (the first URL)", got)
@@ -316,22 +220,4 @@ func TestFailoverLeavesAPartitionedServer(t *testing.T) {
 	if !strings.Contains(text, "server=n0") || !strings.Contains(text, "error=") {
 		t.Errorf("the reconnect is logged without the server or the reason:\n%s", text)
 	}
-}
-
-// logBuffer is a log destination safe for concurrent writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,21 +1,21 @@
-//go:build linux
-
-package e2e
+package testutil
 
 import (
 	"io"
 	"net"
 	"sync"
+	"testing"
 )
 
-// tcpProxy is a loopback TCP address that stays bound for the whole test
-// and forwards to whatever is behind it now. NATS sits behind one: the
-// server takes a fresh port of its own choosing at every start (nothing is
-// reserved and released, so nothing else can take it in between), while
-// iamflow keeps the one address in its configuration, as it keeps a DNS
-// name in production. With no upstream, a connection is accepted and
-// closed at once, as a dead server's port would refuse it.
-type tcpProxy struct {
+// TCPProxy is a loopback TCP address that stays bound for the whole test
+// and forwards to whatever is behind it now. A server behind one can take
+// a fresh port of its own choosing at every start (nothing is reserved and
+// released, so nothing else can take it in between) while its clients keep
+// the one address, as they keep a DNS name in production; routes between
+// servers through proxies can be cut to partition a cluster. With no
+// upstream, a connection is accepted and closed at once, as a dead
+// server's port would refuse it.
+type TCPProxy struct {
 	ln net.Listener
 
 	mu       sync.Mutex
@@ -23,27 +23,28 @@ type tcpProxy struct {
 	conns    map[net.Conn]bool
 }
 
-func newTCPProxy(t *proofT) *tcpProxy {
+// NewTCPProxy starts a proxy with no upstream; it closes when the test ends.
+func NewTCPProxy(t testing.TB) *TCPProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, conns: map[net.Conn]bool{}}
+	p := &TCPProxy{ln: ln, conns: map[net.Conn]bool{}}
 	go p.serve()
 	t.Cleanup(func() {
 		ln.Close()
-		p.cut("")
+		p.Cut("")
 	})
 	return p
 }
 
-// addr is the proxy's address.
-func (p *tcpProxy) addr() string { return p.ln.Addr().String() }
+// Addr is the proxy's address.
+func (p *TCPProxy) Addr() string { return p.ln.Addr().String() }
 
-// cut closes every open connection and points the proxy at upstream ("" for
+// Cut closes every open connection and points the proxy at upstream ("" for
 // none).
-func (p *tcpProxy) cut(upstream string) {
+func (p *TCPProxy) Cut(upstream string) {
 	p.mu.Lock()
 	p.upstream = upstream
 	conns := p.conns
@@ -54,14 +55,14 @@ func (p *tcpProxy) cut(upstream string) {
 	}
 }
 
-// point sets the upstream for new connections.
-func (p *tcpProxy) point(upstream string) {
+// Point sets the upstream for new connections.
+func (p *TCPProxy) Point(upstream string) {
 	p.mu.Lock()
 	p.upstream = upstream
 	p.mu.Unlock()
 }
 
-func (p *tcpProxy) serve() {
+func (p *TCPProxy) serve() {
 	for {
 		c, err := p.ln.Accept()
 		if err != nil {
@@ -71,7 +72,7 @@ func (p *tcpProxy) serve() {
 	}
 }
 
-func (p *tcpProxy) forward(down net.Conn) {
+func (p *TCPProxy) forward(down net.Conn) {
 	p.mu.Lock()
 	upstream := p.upstream
 	p.mu.Unlock()
