@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 )
 
 // SCIM Bulk (RFC 7644 §3.7): many writes in one request, under a rate-limit
@@ -101,7 +103,8 @@ type bulkWireResult struct {
 // error is non-nil only when the call could not go on (the domain does not
 // support Bulk: ErrBulkUnsupported; a request failed as a whole: an *Error);
 // the results then hold what the requests before it did, and ErrNotRun for
-// the rest. A request refused whole as too large (413: the domain takes
+// the rest. An operation larger than maxPayloadSize alone is not sent: its
+// result is an InvalidRequest error. A request refused whole as too large (413: the domain takes
 // less than it advertised) is sent again in halves, down to one operation,
 // whose result is then that refusal; a request the domain throttled (429)
 // is sent again after the wait it asks for, as any call is. A Bulk request
@@ -131,6 +134,16 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 	failures := 0
 	for start := 0; start < len(ops); {
 		wire, end, err := c.bulkChunk(ops, start, maxOps, maxBytes, resolved)
+		if errors.Is(err, errOversized) {
+			// Too large for any request: refused alone, not sent; the
+			// caller may send it without Bulk.
+			out[start].Err = c.invalid("Bulk", fmt.Errorf("operation %d: %w", start, err))
+			if failures++; opts.FailOnErrors > 0 && failures >= opts.FailOnErrors {
+				break
+			}
+			start++
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
@@ -163,6 +176,10 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 	}
 	return out, nil
 }
+
+// errOversized is the error of an operation larger than the domain takes
+// in one request.
+var errOversized = errors.New("operation too large for one Bulk request")
 
 // tooLarge reports whether err is a whole Bulk request refused with 413.
 func tooLarge(err error) bool {
@@ -354,7 +371,7 @@ func (c *Client) bulkChunk(ops []BulkOperation, start, maxOps, maxBytes int, res
 		}
 		if size+len(b)+1 > maxBytes {
 			if len(wire) == 0 {
-				return nil, 0, c.invalid("Bulk", fmt.Errorf("operation %d alone is %d bytes, more than the domain's maxPayloadSize %d", end, len(b), maxBytes))
+				return nil, 0, fmt.Errorf("%w: %d bytes, more than the domain's maxPayloadSize %d", errOversized, len(b), maxBytes)
 			}
 			break
 		}
@@ -490,4 +507,36 @@ func lastSegment(s string) string {
 		return s[i+1:]
 	}
 	return ""
+}
+
+// GroupWithSchemas returns g with its schemas completed as CreateGroup
+// completes them, for a Bulk POST.
+func GroupWithSchemas(g identitydomains.Group) identitydomains.Group {
+	g.Schemas = withSchemas(g.Schemas, SchemaGroup)
+	if g.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup != nil {
+		g.Schemas = withSchemas(g.Schemas, SchemaGroupExtension)
+	}
+	return g
+}
+
+// WithMembers returns g holding the users as members, for a create that
+// brings its members along.
+func WithMembers(g identitydomains.Group, userIDs ...string) identitydomains.Group {
+	g.Members = make([]identitydomains.GroupMembers, len(userIDs))
+	for i, id := range userIDs {
+		g.Members[i] = identitydomains.GroupMembers{Value: &id, Type: identitydomains.GroupMembersTypeUser}
+	}
+	return g
+}
+
+// AddMembersPatch is the PatchOp AddMembers sends, for a Bulk PATCH.
+func AddMembersPatch(userIDs ...string) identitydomains.PatchOp {
+	return patchOp([]identitydomains.Operations{Add("members", memberValues(userIDs))})
+}
+
+// RemoveMembersPatch is the PatchOp RemoveMembers sends first, for a Bulk
+// PATCH. A domain refuses it whole (noTarget) when a user is not a member;
+// RemoveMembers, alone, then removes just those that are.
+func RemoveMembersPatch(userIDs ...string) identitydomains.PatchOp {
+	return patchOp(removeOps(userIDs))
 }
