@@ -392,7 +392,7 @@ func wireOp(op BulkOperation, resolved map[string]string) (bulkWireOp, error) {
 	if err != nil {
 		return w, err
 	}
-	if len(resolved) == 0 || !bytes.Contains(raw, []byte("bulkId:")) {
+	if !bytes.Contains(raw, []byte("null")) && (len(resolved) == 0 || !bytes.Contains(raw, []byte("bulkId:"))) {
 		w.Data = json.RawMessage(raw)
 		return w, nil
 	}
@@ -400,8 +400,31 @@ func wireOp(op BulkOperation, resolved map[string]string) (bulkWireOp, error) {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return w, err
 	}
-	w.Data = resolveData(v, resolved)
+	w.Data = resolveData(dropNulls(v), resolved)
 	return w, nil
+}
+
+// dropNulls removes the null members of v's objects. The SDK's structs
+// (a User, a Group) encode every unset attribute as null with
+// encoding/json (the SDK's own requests leave them out); a server may
+// refuse a null where it wants a list (SCIMMY: "Attribute 'phoneNumbers'
+// expected to be a collection"), or take it as "clear this".
+func dropNulls(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if e == nil {
+				delete(x, k)
+				continue
+			}
+			x[k] = dropNulls(e)
+		}
+	case []any:
+		for i := range x {
+			x[i] = dropNulls(x[i])
+		}
+	}
+	return v
 }
 
 // pathRef is the bulkId a path names ("/Groups/bulkId:g"), or "".

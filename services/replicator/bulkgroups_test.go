@@ -259,3 +259,37 @@ func TestFullReconcileGroupBulkFailures(t *testing.T) {
 		})
 	}
 }
+
+// An initial sync into a SCIM server nobody here wrote (SCIMMY, whose
+// ServiceProviderConfig offers Bulk): users, and groups with their
+// members, go through its Bulk, and the target equals the source; a dry
+// run after plans nothing.
+func TestInteropExternalTargetInitialSyncInBulk(t *testing.T) {
+	const users, groups, size = 20, 3, 6
+	cfg := config(link("hub", "src", "ext"))
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true, sites: map[string]func(testing.TB) *site{"ext": externalSite}})
+	src, ext := p.sites["src"], p.sites["ext"]
+	_, memberships := groupWorld(t, src, users, groups, size)
+	ctx := context.Background()
+	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
+		t.Fatal(err)
+	}
+	if d := withoutDescriptions(snap(src.emu)).diff(snapClient(t, ext.client)); d != "" {
+		t.Fatalf("ext differs from src:\n%s", d)
+	}
+	c := p.svc.Status(ctx).GetCounters()
+	if c[counterBulkCreates] != users || c[counterBulkGroupCreates] != groups || c[counterBulkMemberChanges] != int64(memberships) {
+		t.Errorf("through Bulk: %d users, %d groups, %d members; want %d, %d, %d", c[counterBulkCreates], c[counterBulkGroupCreates],
+			c[counterBulkMemberChanges], users, groups, memberships)
+	}
+	reps, err := p.svc.ReconcileLink(ctx, "hub", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range reps[0].Planned {
+		if a.Kind != string(planner.ActSkip) {
+			t.Errorf("dry run after the initial sync: %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
+		}
+	}
+}
