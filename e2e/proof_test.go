@@ -71,8 +71,9 @@ func TestProof(tt *testing.T) {
 	driveFor := min(60*time.Second, time.Duration(changes)*20*time.Millisecond)
 	ctx := t.Context()
 
-	s := newStack(t, shape{natsNodes: 1, replicas: 1})
+	s := newStack(t, shape{natsNodes: 1, replicas: 1, initialSync: "300,20,600"})
 	s.up()
+	s.initialSync(ctx)
 	r := s.drive(ctx, changes, driveFor/time.Duration(changes), func(drv *driver) []summaryRow {
 		if !withKills {
 			return nil
@@ -101,6 +102,11 @@ type shape struct {
 	// afterOutage, if set, is every service's repair threshold after an
 	// outage of NATS (the default is minutes).
 	afterOutage time.Duration
+	// initialSync, if set, is a directory (USERS,GROUPS,MEMBERSHIPS) the
+	// source holds before the services start, without events: only the
+	// replicator's full reconcile on start copies it, and it does so
+	// through SCIM Bulk, which the target emulator offers as OCI does.
+	initialSync string
 }
 
 // newStack builds the binaries and registers the processes of a stack of
@@ -138,9 +144,13 @@ func newStack(t *proofT, sh shape) *stackT {
 	// The changes are made with the emulator's second client
 	// (--admin-client-id), as a person would; iamflow's own client is
 	// iamflow's.
-	s.add("src", bin, "emulate", "identity-domain", "--addr", "127.0.0.1:0", "--tier", "unlimited",
+	srcArgs := []string{"emulate", "identity-domain", "--addr", "127.0.0.1:0", "--tier", "unlimited",
 		"--client-id", "iamflow", "--admin-client-id", "e2e-driver", "--client-secret", "env:E2E_CLIENT_SECRET", "--webhook", s.hook.URL,
-		"--webhook-password", "env:E2E_WEBHOOK_PASSWORD", "src")
+		"--webhook-password", "env:E2E_WEBHOOK_PASSWORD"}
+	if sh.initialSync != "" {
+		srcArgs = append(srcArgs, "--generate", sh.initialSync)
+	}
+	s.add("src", bin, append(srcArgs, "src")...)
 	s.add("tgt", bin, "emulate", "identity-domain", "--addr", "127.0.0.1:0", "--tier", "unlimited",
 		"--client-id", "iamflow", "--client-secret", "env:E2E_CLIENT_SECRET", "--webhook", s.hook.URL,
 		"--webhook-password", "env:E2E_WEBHOOK_PASSWORD", "--seed", filepath.Join(dir, "tgt-seed.yaml"), "tgt")
@@ -354,6 +364,8 @@ func (s *stackT) verify(ctx context.Context, r *driveRun) {
 	// source's temporary group, empty now).
 	model := r.drv.model()
 	model.groups[srcTempGroup] = []string{}
+	maps.Copy(model.users, s.initial.users) // the driver leaves the generated directory alone
+	maps.Copy(model.groups, s.initial.groups)
 	if d := model.lower().diff(want); len(d) > 0 {
 		t.Errorf("the source differs from the driver's record in %d ways (a driver bug?):\n%s", len(d), head(d, 10))
 	}
@@ -433,6 +445,9 @@ func (s *stackT) verify(ctx context.Context, r *driveRun) {
 	}
 	row("all delivered after", deliveredIn.Round(time.Millisecond))
 	row("event path settled", fmt.Sprintf("after %v (%s); target = source: %s", settleTime.Round(time.Millisecond), settled, diffText(eventDiff)))
+	if s.initialLine != "" {
+		row("initial sync (full reconcile)", s.initialLine)
+	}
 	row("final full reconcile", fmt.Sprintf("%v, had to repair: %s", reconcileTime.Round(time.Millisecond), repairs))
 	row("grants", grantLine)
 	row("database db1", dbLine)
@@ -462,9 +477,13 @@ func objectsIn(diff []string) []string {
 
 // stackT is the running stack.
 type stackT struct {
-	t                                         *proofT
-	dir, bin, natsBin                         string
-	shape                                     shape
+	t                 *proofT
+	dir, bin, natsBin string
+	shape             shape
+	// initial is the source's generated directory (shape.initialSync) and
+	// initialLine what its sync did.
+	initial                                   snapshot
+	initialLine                               string
 	adminToken, clientSecret, webhookPassword string
 	env                                       []string
 	procs                                     map[string]*proc
@@ -997,6 +1016,63 @@ func cmpErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// initialSync copies the directory the source was generated with
+// (shape.initialSync) by a full reconcile, before any change is made (a
+// first start does not reconcile on its own): it must create all of it and
+// fail nothing. It remembers the source's directory for the checks after.
+func (s *stackT) initialSync(ctx context.Context) {
+	t := s.t
+	if s.shape.initialSync == "" {
+		s.initial = newSnapshot()
+		return
+	}
+	var users, groups, members int
+	if _, err := fmt.Sscanf(s.shape.initialSync, "%d,%d,%d", &users, &groups, &members); err != nil {
+		t.Fatalf("initialSync %q: %v", s.shape.initialSync, err)
+	}
+	src := newClient(t, "src", s.urls["src"], "e2e-driver", s.clientSecret, s.dir)
+	var err error
+	if s.initial, err = readSnapshot(ctx, src, nil); err != nil {
+		t.Fatalf("read the generated source: %v", err)
+	}
+	start := time.Now()
+	out, err := s.cli(ctx, "reconcile", linkName, "--json", "--addr", s.grpcAddr("replicator"))
+	if err != nil {
+		t.Fatalf("iamflow reconcile (initial sync): %v", err)
+	}
+	var rr iamflowv1.ReconcileResponse
+	if err := protojson.Unmarshal(out, &rr); err != nil {
+		t.Fatalf("iamflow reconcile --json: %v\n%s", err, out)
+	}
+	actions := map[string]int{}
+	for _, r := range rr.GetReports() {
+		if r.GetError() != "" {
+			t.Errorf("initial sync %s -> %s: %s", r.GetSource(), r.GetTarget(), r.GetError())
+		}
+		for _, a := range r.GetPlanned() {
+			actions[a.GetKind()]++
+		}
+	}
+	if actions["create_user"] != users || actions["create_group"] != groups || actions["add_member"] != members {
+		t.Errorf("the initial sync of %d users, %d groups and %d memberships planned %v", users, groups, members, actions)
+	}
+	took := time.Since(start)
+	// Through SCIM Bulk: users, and groups with their members (read now:
+	// the counters do not outlive a process, which the drive may kill).
+	st, err := emulatorStats(ctx, s.urls["tgt"])
+	if err != nil {
+		t.Fatalf("tgt stats: %v", err)
+	}
+	viaUsers, viaGroups, viaMembers := s.counter(ctx, "replicator", "bulk_creates"), s.counter(ctx, "replicator", "bulk_group_creates"),
+		s.counter(ctx, "replicator", "bulk_member_changes")
+	s.initialLine = fmt.Sprintf("%d users, %d groups, %d memberships in %v; %d Bulk requests carrying %d operations (%d users, %d groups with %d members)",
+		actions["create_user"], actions["create_group"], actions["add_member"], took.Round(time.Millisecond),
+		st.Calls[emu.OpBulk], st.BulkOperations, viaUsers, viaGroups, viaMembers)
+	if viaUsers != int64(users) || viaGroups != int64(groups) || viaMembers != int64(members) {
+		t.Errorf("the initial sync did not go wholly through SCIM Bulk: %s", s.initialLine)
+	}
 }
 
 // finalReconcile runs a full reconcile of the link; anything it changes is

@@ -211,6 +211,12 @@ func (d *Domain) bulkOne(r *request, op bulkOperation, resolved map[string]strin
 	res.Status = strconv.Itoa(rec.Code)
 	res.Version = rec.Header().Get("ETag")
 	if rec.Code >= 300 {
+		// A failed operation on a resource names it (RFC 7644 §3.7.3's
+		// example of a failed PUT), so a client can tell its result apart
+		// from the others'; a failed POST has only its bulkId.
+		if rt.id != "" {
+			res.Location = r.base + "/admin/v1" + path
+		}
 		res.Response = rec.Body.Bytes()
 		return res
 	}

@@ -182,3 +182,97 @@ func TestBulkRateLimitGroup(t *testing.T) {
 		t.Fatalf("bulk in the next second: %d", r.status)
 	}
 }
+
+// Operations run in the order given (a userName freed by a DELETE can be
+// taken by a later POST of the same request); a PATCH names a group
+// created earlier by its bulkId and adds members by theirs; an operation's
+// version is its If-Match; every result, failed ones too, says which
+// operation it answers (bulkId for a POST, location otherwise).
+func TestBulkOrderVersionsAndReferences(t *testing.T) {
+	d := start(t, baseConfig())
+	tok := getToken(t, d)
+	r := call(t, http.MethodPost, d.URL()+"/admin/v1/Bulk", tok, bulkBody(0,
+		bulkOp("POST", "/Users", "first", userBody("same@example.com")),
+		bulkOp("DELETE", "/Users/bulkId:first", "", nil),
+		bulkOp("POST", "/Users", "second", userBody("same@example.com")),
+		bulkOp("POST", "/Groups", "g", groupBody("team")),
+		bulkOp("PATCH", "/Groups/bulkId:g", "", patchBody(op("add", "members", []any{map[string]any{"value": "bulkId:second", "type": "User"}}))),
+	))
+	res := results(t, r)
+	for i, want := range []string{"201", "204", "201", "201", "200"} {
+		if i >= len(res) || res[i]["status"] != want {
+			t.Fatalf("results %v: operation %d want %s (operations run out of order?)", res, i, want)
+		}
+	}
+	g, _ := d.GroupByName("team")
+	ms, _ := d.Members(g.ID)
+	if len(ms) != 1 || ms[0].UserName != "same@example.com" || !strings.HasSuffix(fmt.Sprint(res[2]["location"]), "/"+ms[0].UserID) {
+		t.Fatalf("members %v: want the second user, added by its bulkId", ms)
+	}
+
+	// A stale version fails its operation with 412, and the result names
+	// the resource; the next operation still runs.
+	uid := ms[0].UserID
+	r = call(t, http.MethodPost, d.URL()+"/admin/v1/Bulk", tok, bulkBody(0,
+		map[string]any{"method": "PATCH", "path": "/Users/" + uid, "version": `W/"stale"`, "data": patchBody(op("replace", "displayName", "Nope"))},
+		bulkOp("DELETE", "/Groups/"+g.ID, "", nil),
+	))
+	res = results(t, r)
+	if len(res) != 2 || res[0]["status"] != "412" || !strings.HasSuffix(fmt.Sprint(res[0]["location"]), "/Users/"+uid) || res[1]["status"] != "204" {
+		t.Fatalf("results %v: want 412 naming the user, then 204", res)
+	}
+	if u, _ := d.User(uid); u.DisplayName == "Nope" {
+		t.Error("a PATCH with a stale version was applied")
+	}
+}
+
+// The operations inside a Bulk request count against the Bulk group only
+// (one request), not against "Others"; a Bulk request over the Bulk group's
+// limit is refused whole with 429, a SCIM error and, where the domain sends
+// one, Retry-After, and nothing of it runs.
+func TestBulkCountedApartFromOthers(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Tier = identitydomain.TierFree // Others 20/s, Bulk 5/s
+	clock := identitydomain.NewManualClock(t0)
+	d := start(t, cfg, identitydomain.WithClock(clock))
+	tok := getToken(t, d)
+	clock.Advance(1e9)
+	var ops []map[string]any
+	for i := range 30 {
+		ops = append(ops, bulkOp("POST", "/Users", fmt.Sprint(i), userBody(fmt.Sprintf("o%d@example.com", i))))
+	}
+	for i, res := range results(t, call(t, http.MethodPost, d.URL()+"/admin/v1/Bulk", tok, bulkBody(0, ops...))) {
+		if res["status"] != "201" {
+			t.Fatalf("operation %d: %v", i, res)
+		}
+	}
+	for i := range 20 {
+		if r := call(t, http.MethodGet, d.URL()+"/admin/v1/Users?count=1", tok, nil); r.status != http.StatusOK {
+			t.Fatalf("GET %d after a 30-operation Bulk: %d, want 200 (Bulk operations are not Others)", i, r.status)
+		}
+	}
+	if r := call(t, http.MethodGet, d.URL()+"/admin/v1/Users?count=1", tok, nil); r.status != http.StatusTooManyRequests {
+		t.Fatalf("21st GET in a second: %d, want 429 (Others is 20/s on Free)", r.status)
+	}
+
+	if err := d.SetFaults(identitydomain.Faults{RetryAfter: 2e9}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(1e9)
+	one := bulkBody(0, bulkOp("POST", "/Users", "x", userBody("late@example.com")))
+	for range 5 {
+		if r := call(t, http.MethodPost, d.URL()+"/admin/v1/Bulk", tok, bulkBody(0, bulkOp("DELETE", "/Users/nobody", "", nil))); r.status != http.StatusOK {
+			t.Fatalf("bulk: %d", r.status)
+		}
+	}
+	r := call(t, http.MethodPost, d.URL()+"/admin/v1/Bulk", tok, one)
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "2" || r.json["status"] != "429" {
+		t.Fatalf("6th Bulk in a second: %d Retry-After %q %s, want 429, 2 and a SCIM error", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if _, ok := d.UserByName("late@example.com"); ok {
+		t.Error("an operation of a refused Bulk request ran")
+	}
+	if st := d.Stats(); st.BulkOperations != 35 || st.RateLimited != 2 {
+		t.Errorf("stats: %d Bulk operations, %d rate limited; want 35 and 2", st.BulkOperations, st.RateLimited)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 )
 
 // SCIM Bulk (RFC 7644 §3.7): many writes in one request, under a rate-limit
@@ -30,6 +32,12 @@ var ErrBulkUnsupported = errors.New("identitydomain: the domain does not support
 // ErrNotRun is the Err of an operation the domain did not run: it came after
 // failOnErrors was reached, or its request failed as a whole.
 var ErrNotRun = errors.New("identitydomain: operation not run")
+
+// ErrNoResult is the Err of an operation the domain's answer held no result
+// for (or none that could be told apart from another's): it may or may not
+// have been applied, and is best tried again on its own, as what already
+// exists or no longer does.
+var ErrNoResult = errors.New("identitydomain: no result for the operation")
 
 // BulkOperation is one operation of a Bulk request.
 type BulkOperation struct {
@@ -95,9 +103,15 @@ type bulkWireResult struct {
 // error is non-nil only when the call could not go on (the domain does not
 // support Bulk: ErrBulkUnsupported; a request failed as a whole: an *Error);
 // the results then hold what the requests before it did, and ErrNotRun for
-// the rest. A Bulk request is not repeated after a failure that may hide
-// work done (its creates are not idempotent); each operation's own outcome
-// is in its result.
+// the rest. An operation larger than maxPayloadSize alone is not sent: its
+// result is an InvalidRequest error. A request refused whole as too large (413: the domain takes
+// less than it advertised) is sent again in halves, down to one operation,
+// whose result is then that refusal; a request the domain throttled (429)
+// is sent again after the wait it asks for, as any call is. A Bulk request
+// is not repeated after a failure that may hide work done (its creates are
+// not idempotent): each operation's own outcome is in its result, matched
+// to it by position, bulkId or location (ErrNoResult where the answer
+// named none).
 func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions) ([]BulkResult, error) {
 	out := make([]BulkResult, len(ops))
 	for i := range out {
@@ -120,6 +134,16 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 	failures := 0
 	for start := 0; start < len(ops); {
 		wire, end, err := c.bulkChunk(ops, start, maxOps, maxBytes, resolved)
+		if errors.Is(err, errOversized) {
+			// Too large for any request: refused alone, not sent; the
+			// caller may send it without Bulk.
+			out[start].Err = c.invalid("Bulk", fmt.Errorf("operation %d: %w", start, err))
+			if failures++; opts.FailOnErrors > 0 && failures >= opts.FailOnErrors {
+				break
+			}
+			start++
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
@@ -128,19 +152,39 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 			left = opts.FailOnErrors - failures
 		}
 		results, err := c.sendBulk(ctx, wire, left)
-		if err != nil {
+		if tooLarge(err) {
+			if len(wire) > 1 {
+				maxOps = len(wire) / 2
+				c.log.Debug("Bulk request refused as too large; sending it in halves", "domain", c.domain, "operations", len(wire))
+				continue
+			}
+			out[start].Err = err // refused whole: not run, and would be refused again
+			failures++
+		} else if err != nil {
 			return out, err
+		} else {
+			stopped := left > 0 && len(results) < len(wire)
+			failures += c.recordBulk(out[start:end], ops[start:end], wire, results, resolved, stopped)
+			if stopped {
+				break // the domain stopped (failOnErrors): the rest is not run
+			}
 		}
-		failures += c.recordBulk(out[start:end], ops[start:end], results, resolved)
 		if opts.FailOnErrors > 0 && failures >= opts.FailOnErrors {
 			break
-		}
-		if len(results) < end-start {
-			break // the domain stopped (failOnErrors): the rest is not run
 		}
 		start = end
 	}
 	return out, nil
+}
+
+// errOversized is the error of an operation larger than the domain takes
+// in one request.
+var errOversized = errors.New("operation too large for one Bulk request")
+
+// tooLarge reports whether err is a whole Bulk request refused with 413.
+func tooLarge(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusRequestEntityTooLarge
 }
 
 // bulkLimits returns the domain's maxOperations and maxPayloadSize for Bulk
@@ -183,13 +227,17 @@ func (c *Client) sendBulk(ctx context.Context, wire []bulkWireOp, failOnErrors i
 
 // recordBulk reads the results of one request into out (one per op sent),
 // remembers the ids of the bulkIds it created, and returns how many
-// operations failed.
-func (c *Client) recordBulk(out []BulkResult, ops []BulkOperation, results []bulkWireResult, resolved map[string]string) (failures int) {
-	for i, r := range results {
-		if i >= len(ops) {
-			break
+// operations failed. An operation the answer has no result for is
+// ErrNotRun when the domain stopped at failOnErrors, else ErrNoResult.
+func (c *Client) recordBulk(out []BulkResult, ops []BulkOperation, wire []bulkWireOp, results []bulkWireResult, resolved map[string]string, stopped bool) (failures int) {
+	for i, r := range matchResults(wire, results) {
+		if r == nil {
+			if !stopped {
+				out[i].Err = ErrNoResult
+			}
+			continue
 		}
-		res := c.bulkResult(r, ops[i])
+		res := c.bulkResult(*r, ops[i])
 		out[i] = res
 		if res.Err != nil {
 			failures++
@@ -198,6 +246,76 @@ func (c *Client) recordBulk(out []BulkResult, ops []BulkOperation, results []bul
 		}
 	}
 	return failures
+}
+
+// matchResults pairs each operation sent with its result: by position
+// where the answer lines up with the request (RFC 7644 §3.7.3 shows it
+// so), else by bulkId for a POST and by method and resource for the
+// others. An operation whose result cannot be told apart from another's
+// (two operations on one resource, out of order) gets none.
+func matchResults(wire []bulkWireOp, results []bulkWireResult) []*bulkWireResult {
+	out := make([]*bulkWireResult, len(wire))
+	aligned := len(results) == len(wire)
+	for i := 0; aligned && i < len(wire); i++ {
+		aligned = sameOp(wire[i], results[i])
+	}
+	if aligned {
+		for i := range results {
+			out[i] = &results[i]
+		}
+		return out
+	}
+	created := map[string]string{} // bulkId -> id, this request's
+	byKey := map[string][]int{}    // bulkId or method and id -> results
+	for j, r := range results {
+		if r.BulkID != "" {
+			byKey["bulkId "+r.BulkID] = append(byKey["bulkId "+r.BulkID], j)
+			if id := lastSegment(r.Location); id != "" {
+				created[r.BulkID] = id
+			}
+			continue
+		}
+		if id := lastSegment(r.Location); id != "" {
+			k := strings.ToUpper(r.Method) + " " + id
+			byKey[k] = append(byKey[k], j)
+		}
+	}
+	keys := make([]string, len(wire))
+	uses := map[string]int{}
+	for i, w := range wire {
+		if w.BulkID != "" {
+			keys[i] = "bulkId " + w.BulkID
+		} else {
+			id := lastSegment(w.Path)
+			if ref, ok := strings.CutPrefix(id, "bulkId:"); ok {
+				id = created[ref]
+			}
+			keys[i] = w.Method + " " + id
+		}
+		uses[keys[i]]++
+	}
+	for i, k := range keys {
+		if js := byKey[k]; len(js) == 1 && uses[k] == 1 {
+			out[i] = &results[js[0]]
+		}
+	}
+	return out
+}
+
+// sameOp reports whether result r may be the answer to w: same method,
+// same bulkId, and, where it names a resource w names, the same one.
+func sameOp(w bulkWireOp, r bulkWireResult) bool {
+	if r.Method != "" && !strings.EqualFold(r.Method, w.Method) {
+		return false
+	}
+	if r.BulkID != w.BulkID {
+		return false
+	}
+	if w.Method == http.MethodPost || r.Location == "" {
+		return true
+	}
+	id := lastSegment(w.Path)
+	return strings.HasPrefix(id, "bulkId:") || lastSegment(r.Location) == id
 }
 
 // checkBulkOp validates one operation up front, so a mistake in it costs no
@@ -226,13 +344,23 @@ func checkBulkOp(op BulkOperation, seen map[string]bool) error {
 
 // bulkChunk builds the operations of the next request, from ops[start],
 // fitting maxOps and maxBytes; it returns them and the index after the
-// last one.
+// last one. An operation whose path names a bulkId created in the same
+// request starts the next one instead: RFC 7644 §3.7.2 has servers resolve
+// references in data, and not every server resolves them in a path
+// (SCIMMY answers 404), so the client puts the id there itself.
 func (c *Client) bulkChunk(ops []BulkOperation, start, maxOps, maxBytes int, resolved map[string]string) ([]bulkWireOp, int, error) {
 	const envelope = 128 // the request's schemas and field names
 	var wire []bulkWireOp
 	size := envelope
 	end := start
+	inChunk := map[string]bool{} // bulkIds this request creates
 	for end < len(ops) && len(wire) < maxOps {
+		if ref := pathRef(ops[end].Path); ref != "" && inChunk[ref] {
+			break // the next request names it by its id
+		}
+		if ops[end].BulkID != "" {
+			inChunk[ops[end].BulkID] = true
+		}
 		w, err := wireOp(ops[end], resolved)
 		if err != nil {
 			return nil, 0, c.invalid("Bulk", fmt.Errorf("operation %d: %w", end, err))
@@ -243,7 +371,7 @@ func (c *Client) bulkChunk(ops []BulkOperation, start, maxOps, maxBytes int, res
 		}
 		if size+len(b)+1 > maxBytes {
 			if len(wire) == 0 {
-				return nil, 0, c.invalid("Bulk", fmt.Errorf("operation %d alone is %d bytes, more than the domain's maxPayloadSize %d", end, len(b), maxBytes))
+				return nil, 0, fmt.Errorf("%w: %d bytes, more than the domain's maxPayloadSize %d", errOversized, len(b), maxBytes)
 			}
 			break
 		}
@@ -264,7 +392,7 @@ func wireOp(op BulkOperation, resolved map[string]string) (bulkWireOp, error) {
 	if err != nil {
 		return w, err
 	}
-	if len(resolved) == 0 || !bytes.Contains(raw, []byte("bulkId:")) {
+	if !bytes.Contains(raw, []byte("null")) && (len(resolved) == 0 || !bytes.Contains(raw, []byte("bulkId:"))) {
 		w.Data = json.RawMessage(raw)
 		return w, nil
 	}
@@ -272,8 +400,41 @@ func wireOp(op BulkOperation, resolved map[string]string) (bulkWireOp, error) {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return w, err
 	}
-	w.Data = resolveData(v, resolved)
+	w.Data = resolveData(dropNulls(v), resolved)
 	return w, nil
+}
+
+// dropNulls removes the null members of v's objects. The SDK's structs
+// (a User, a Group) encode every unset attribute as null with
+// encoding/json (the SDK's own requests leave them out); a server may
+// refuse a null where it wants a list (SCIMMY: "Attribute 'phoneNumbers'
+// expected to be a collection"), or take it as "clear this".
+func dropNulls(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if e == nil {
+				delete(x, k)
+				continue
+			}
+			x[k] = dropNulls(e)
+		}
+	case []any:
+		for i := range x {
+			x[i] = dropNulls(x[i])
+		}
+	}
+	return v
+}
+
+// pathRef is the bulkId a path names ("/Groups/bulkId:g"), or "".
+func pathRef(path string) string {
+	for _, p := range strings.Split(path, "/") {
+		if ref, ok := strings.CutPrefix(p, "bulkId:"); ok {
+			return ref
+		}
+	}
+	return ""
 }
 
 func resolvePath(path string, resolved map[string]string) string {
@@ -369,4 +530,36 @@ func lastSegment(s string) string {
 		return s[i+1:]
 	}
 	return ""
+}
+
+// GroupWithSchemas returns g with its schemas completed as CreateGroup
+// completes them, for a Bulk POST.
+func GroupWithSchemas(g identitydomains.Group) identitydomains.Group {
+	g.Schemas = withSchemas(g.Schemas, SchemaGroup)
+	if g.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup != nil {
+		g.Schemas = withSchemas(g.Schemas, SchemaGroupExtension)
+	}
+	return g
+}
+
+// WithMembers returns g holding the users as members, for a create that
+// brings its members along.
+func WithMembers(g identitydomains.Group, userIDs ...string) identitydomains.Group {
+	g.Members = make([]identitydomains.GroupMembers, len(userIDs))
+	for i, id := range userIDs {
+		g.Members[i] = identitydomains.GroupMembers{Value: &id, Type: identitydomains.GroupMembersTypeUser}
+	}
+	return g
+}
+
+// AddMembersPatch is the PatchOp AddMembers sends, for a Bulk PATCH.
+func AddMembersPatch(userIDs ...string) identitydomains.PatchOp {
+	return patchOp([]identitydomains.Operations{Add("members", memberValues(userIDs))})
+}
+
+// RemoveMembersPatch is the PatchOp RemoveMembers sends first, for a Bulk
+// PATCH. A domain refuses it whole (noTarget) when a user is not a member;
+// RemoveMembers, alone, then removes just those that are.
+func RemoveMembersPatch(userIDs ...string) identitydomains.PatchOp {
+	return patchOp(removeOps(userIDs))
 }

@@ -10,6 +10,7 @@ import (
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
 )
 
 func bulkUser(name string) map[string]any {
@@ -110,7 +111,8 @@ func TestBulkResultsPerOperation(t *testing.T) {
 }
 
 // The payload limit splits requests; an operation too large alone is
-// refused before anything is sent; a domain without Bulk says so.
+// refused without being sent, and the others go on; a domain without Bulk
+// says so.
 func TestBulkLimitsAndSupport(t *testing.T) {
 	f := newFixture(t, fixtureOpt{emu: func(c *emu.Config) { c.Bulk = emu.BulkConfig{MaxPayloadSize: 900} }})
 	ctx := context.Background()
@@ -130,11 +132,16 @@ func TestBulkLimitsAndSupport(t *testing.T) {
 	}
 	big := []identitydomain.BulkOperation{{Method: "POST", Path: "/Users", BulkID: "big", Data: bulkUser(string(make([]byte, 2000)) + "@x")}}
 	before := f.d.CallCount(emu.OpBulk)
-	if _, err := f.c.Bulk(ctx, big, identitydomain.BulkOptions{}); !identitydomain.IsKind(err, identitydomain.KindInvalidRequest) {
-		t.Errorf("an operation larger than maxPayloadSize: %v, want InvalidRequest", err)
+	big = append(big, ops[0])
+	big[1].Data = bulkUser("after-big@example.com")
+	if res, err := f.c.Bulk(ctx, big, identitydomain.BulkOptions{}); err != nil || !identitydomain.IsKind(res[0].Err, identitydomain.KindInvalidRequest) || res[1].Err != nil {
+		t.Errorf("an operation larger than maxPayloadSize: %v %+v, want it refused as InvalidRequest and the next one done", err, res)
 	}
-	if f.d.CallCount(emu.OpBulk) != before {
+	if f.d.CallCount(emu.OpBulk) != before+1 {
 		t.Error("the oversized operation was sent")
+	}
+	if _, ok := f.d.UserByName(string(make([]byte, 2000)) + "@x"); ok {
+		t.Error("the oversized operation was made")
 	}
 
 	n := newFixture(t, fixtureOpt{emu: func(c *emu.Config) { c.Bulk = emu.BulkConfig{Disabled: true} }})
@@ -171,4 +178,112 @@ func TestBulkRateLimitGroupHonoured(t *testing.T) {
 		t.Errorf("%d requests met 429", st.RateLimited)
 	}
 	t.Logf("12 Bulk requests in %v under the 5/s limit", time.Since(start).Round(time.Millisecond))
+}
+
+// bulkScript is a call exercising every kind of result: users created, a
+// group naming one by bulkId, a PATCH of that group by its bulkId adding
+// the other (sent in a second request, its path resolved by the client),
+// and a DELETE of nobody (404).
+func bulkScript() []identitydomain.BulkOperation {
+	return []identitydomain.BulkOperation{
+		{Method: "POST", Path: "/Users", BulkID: "a", Data: bulkUser("a@example.com")},
+		{Method: "POST", Path: "/Users", BulkID: "b", Data: bulkUser("b@example.com")},
+		{Method: "POST", Path: "/Groups", BulkID: "g", Data: bulkGroup("pair", "bulkId:a")},
+		{Method: "PATCH", Path: "/Groups/bulkId:g", Data: patchOp(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": "bulkId:b", "type": "User"}}})},
+		{Method: "DELETE", Path: "/Users/0123456789abcdef0123456789abcdef"},
+	}
+}
+
+// checkScript checks the domain holds what bulkScript made and that the
+// results name the right objects (the ids of a, b and the group).
+func checkScript(t *testing.T, d *emu.Domain, res []identitydomain.BulkResult, answered int) {
+	t.Helper()
+	a, _ := d.UserByName("a@example.com")
+	b, _ := d.UserByName("b@example.com")
+	g, ok := d.GroupByName("pair")
+	if !ok {
+		t.Fatal("no group")
+	}
+	if ms, _ := d.Members(g.ID); len(ms) != 2 {
+		t.Fatalf("members %v, want a and b", ms)
+	}
+	want := []string{a.ID, b.ID, g.ID, g.ID}
+	for i := range answered {
+		if i < len(want) && (res[i].Err != nil || res[i].ID != want[i]) {
+			t.Errorf("operation %d: %+v, want id %s", i, res[i], want[i])
+		}
+	}
+	if answered == 5 && !identitydomain.IsKind(res[4].Err, identitydomain.KindNotFound) {
+		t.Errorf("delete of nobody: %+v, want NotFound", res[4])
+	}
+}
+
+// Against a server whose Bulk misbehaves, every operation's result is
+// still its own or says it is missing; nothing is lost or done twice.
+func TestBulkAgainstMisbehavingServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("shuffled results", func(t *testing.T) {
+		f := newBadFixture(t, misbehave.Faults{BulkFaults: misbehave.BulkFaults{BulkShuffle: true}}, 0)
+		res, err := f.c.Bulk(ctx, bulkScript(), identitydomain.BulkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.srv.Count("shuffled") == 0 {
+			t.Fatal("the answer was not shuffled")
+		}
+		checkScript(t, f.d, res, 5)
+	})
+
+	t.Run("missing results", func(t *testing.T) {
+		f := newBadFixture(t, misbehave.Faults{BulkFaults: misbehave.BulkFaults{BulkDropResults: 1}}, 0)
+		ops := bulkScript()[:3]
+		ops[2] = identitydomain.BulkOperation{Method: "POST", Path: "/Users", BulkID: "c", Data: bulkUser("c@example.com")}
+		res, err := f.c.Bulk(ctx, ops, identitydomain.BulkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"a@example.com", "b@example.com"} {
+			if u, _ := f.d.UserByName(name); res[i].Err != nil || res[i].ID != u.ID {
+				t.Errorf("operation %d: %+v, want %s's id", i, res[i], name)
+			}
+		}
+		if _, ran := f.d.UserByName("c@example.com"); !ran || !errors.Is(res[2].Err, identitydomain.ErrNoResult) {
+			t.Errorf("the operation without a result (ran: %v): %+v, want ErrNoResult (it may have run)", ran, res[2])
+		}
+	})
+
+	t.Run("413 below the advertised limit", func(t *testing.T) {
+		f := newBadFixture(t, misbehave.Faults{BulkFaults: misbehave.BulkFaults{BulkMaxOperations: 2}}, 0)
+		res, err := f.c.Bulk(ctx, bulkScript(), identitydomain.BulkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.srv.Count("bulk413") == 0 {
+			t.Fatal("no request was refused as too large")
+		}
+		checkScript(t, f.d, res, 5)
+		if n, refused := f.d.CallCount(emu.OpBulk), f.srv.Count("bulk413"); n != 5 || refused != 1 {
+			t.Errorf("%d Bulk requests refused, %d reached the domain; want 1 (the first, of 3) then 5 (halved to 1, then 1 each)", refused, n)
+		}
+	})
+
+	t.Run("429 on the Bulk group", func(t *testing.T) {
+		f := newBadFixture(t, misbehave.Faults{RetryAfter: 3 * time.Second, BulkFaults: misbehave.BulkFaults{BulkTooManyRequests: 2}}, 0)
+		res, err := f.c.Bulk(ctx, bulkScript(), identitydomain.BulkOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.srv.Count("bulk429") != 2 {
+			t.Fatalf("%d Bulk requests throttled, want 2", f.srv.Count("bulk429"))
+		}
+		checkScript(t, f.d, res, 5)
+		if n := f.d.CallCount(emu.OpBulk); n != 2 {
+			t.Errorf("%d Bulk requests reached the domain, want 2 (the throttled ones did nothing; the PATCH naming the new group goes second)", n)
+		}
+		if !slices.ContainsFunc(f.sleeps.All(), func(d time.Duration) bool { return d >= 3*time.Second }) {
+			t.Errorf("sleeps %v: the client did not wait the Retry-After", f.sleeps.All())
+		}
+	})
 }

@@ -29,7 +29,9 @@ const bulkBatch = 200
 // as applied, one record per user, like a single create. A create the
 // target refused (an attribute it does not take, a name taken meanwhile)
 // or did not run goes the single way, which knows how to adopt, retry
-// piecewise and record the failure. A target that does not support Bulk
+// piecewise and record the failure; one whose result is missing, or that
+// met "already exists", is looked up by userName first and taken as
+// created when it carries the source id as externalId. A target that does not support Bulk
 // (its ServiceProviderConfig says so, or it answers the request as a whole
 // with an error) gets single calls for the rest of the run.
 type bulkCreates struct {
@@ -108,7 +110,7 @@ func (b *bulkCreates) send(ctx context.Context, batch []planner.Plan) (single []
 		ops  []identitydomain.BulkOperation
 	)
 	for _, p := range batch {
-		ok, err := b.fenced(lctx, ls, p)
+		ok, err := fr.fenced(lctx, ls, p)
 		if err != nil {
 			ls.release(ctx, time.Time{})
 			return nil, err
@@ -130,6 +132,13 @@ func (b *bulkCreates) send(ctx context.Context, batch []planner.Plan) (single []
 	var created []planner.Action
 	for i, r := range results {
 		p, a := sent[i], sent[i].Actions[0]
+		if r.Err != nil && (errors.Is(r.Err, identitydomain.ErrNoResult) || identitydomain.IsKind(r.Err, identitydomain.KindConflict)) {
+			// It may be made (its answer was lost, or an earlier create's
+			// was): a user carrying the source id as externalId is ours.
+			if u, found, err := d.tgt.FindUserByName(lctx, a.User.UserName, "externalId"); err == nil && found && str(u.ExternalId) == a.SourceID {
+				r.Err, r.ID = nil, str(u.Id)
+			}
+		}
 		if r.Err != nil || r.ID == "" {
 			if !errors.Is(r.Err, identitydomain.ErrNotRun) {
 				d.log.Info("Bulk create refused; trying it alone", "link", d.link.Name, "target", d.target, "user", a.Name, "error", r.Err)
@@ -167,8 +176,8 @@ func (b *bulkCreates) send(ctx context.Context, batch []planner.Plan) (single []
 
 // fenced takes the leases of p's objects and reports whether p is still
 // fresh and its mappings hold; a plan that is not is counted as stale.
-func (b *bulkCreates) fenced(ctx context.Context, ls *leaseSet, p planner.Plan) (bool, error) {
-	fr, d := b.fr, b.fr.d
+func (fr *fullRun) fenced(ctx context.Context, ls *leaseSet, p planner.Plan) (bool, error) {
+	d := fr.d
 	for _, k := range d.writeKeys(p) {
 		fresh, err := ls.take(ctx, k, primaryWait, fr.readAt)
 		if err != nil {

@@ -43,7 +43,7 @@ func TestFullReconcileCreatesUsersInBulk(t *testing.T) {
 		requests int64 // Bulk requests the target answers
 		viaBulk  int64
 	}{
-		{"bulk", emu.BulkConfig{MaxOperations: 25}, 3, users},
+		{"bulk", emu.BulkConfig{MaxOperations: 25}, 4, users}, // 3 for the users, 1 for the group
 		{"no bulk", emu.BulkConfig{Disabled: true}, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

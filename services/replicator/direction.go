@@ -41,6 +41,9 @@ type dirStats struct {
 	writes      atomic.Int64
 	echoes      atomic.Int64
 	bulkCreates atomic.Int64 // users created through SCIM Bulk
+	// bulkGroupCreates and bulkMemberChanges count the groups created and
+	// the members added or removed through SCIM Bulk.
+	bulkGroupCreates, bulkMemberChanges atomic.Int64
 
 	mu          sync.Mutex
 	lastSuccess time.Time

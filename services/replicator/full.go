@@ -369,6 +369,7 @@ func (fr *fullRun) groups(ctx context.Context, gx *groupIndex) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(reconcileWorkers)
 	var seen atomic.Int64
+	bulk := &bulkGroups{fr: fr}
 	for id, src := range gx.src {
 		in := fr.groupInput(gx, id, src)
 		g.Go(func() error {
@@ -383,7 +384,19 @@ func (fr *fullRun) groups(ctx context.Context, gx *groupIndex) error {
 				}
 				in.Members = &mi
 			}
-			if err := fr.apply(ctx, fr.setAside(d.rules.PlanGroup(d.target, in))); err != nil {
+			keep := fr.setAside(d.rules.PlanGroup(d.target, in))
+			writes := keep
+			writes.Actions = slices.DeleteFunc(slices.Clone(keep.Actions), func(a planner.Action) bool { return a.Kind == planner.ActSkip })
+			if !fr.dryRun && bulk.eligible(writes) {
+				// Applied with others through Bulk; counted in the
+				// report as fr.apply counts it.
+				fr.mu.Lock()
+				fr.rp.add(keep)
+				fr.mu.Unlock()
+				if err := bulk.add(ctx, writes); err != nil {
+					return err
+				}
+			} else if err := fr.apply(ctx, keep); err != nil {
 				return err
 			}
 			if n := seen.Add(1); n%100 == 0 {
@@ -392,7 +405,10 @@ func (fr *fullRun) groups(ctx context.Context, gx *groupIndex) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return bulk.flush(ctx)
 }
 
 // goneGroups plans the deletions of mapped groups the source no longer

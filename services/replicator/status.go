@@ -18,6 +18,10 @@ const (
 	counterHeld        = "held"         // deletions held for approval
 	counterAuditFailed = "audit_failed" // audit records not stored
 	counterBulkCreates = "bulk_creates" // users created through SCIM Bulk (also counted in writes)
+	// Groups created (with their members) and members added to or removed
+	// from existing groups through SCIM Bulk.
+	counterBulkGroupCreates  = "bulk_group_creates"
+	counterBulkMemberChanges = "bulk_member_changes"
 )
 
 // Status reports the service's state, its consumers' progress, counters and
@@ -29,6 +33,8 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 		st.Counters[counterEchoes] += d.stats.echoes.Load()
 		st.Counters[counterAuditFailed] += d.stats.auditFailed.Load()
 		st.Counters[counterBulkCreates] += d.stats.bulkCreates.Load()
+		st.Counters[counterBulkGroupCreates] += d.stats.bulkGroupCreates.Load()
+		st.Counters[counterBulkMemberChanges] += d.stats.bulkMemberChanges.Load()
 	}
 	for _, h := range s.guard.pending() {
 		st.Counters[counterHeld] += int64(len(h.Actions))

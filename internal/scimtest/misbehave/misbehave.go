@@ -84,6 +84,9 @@ type Faults struct {
 	TooManyRequests int
 	// RetryAfter is the Retry-After of those 429s. Default 1s.
 	RetryAfter time.Duration
+
+	// Bulk faults (bulk.go).
+	BulkFaults
 }
 
 // Server is the misbehaving handler.
@@ -188,6 +191,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.discovery(w, r, t, f)
 	case "Users", "Groups":
 		s.resource(w, r, t, f)
+	case "Bulk":
+		s.bulk(w, r, f)
 	default:
 		s.next.ServeHTTP(w, r)
 	}

@@ -1,0 +1,323 @@
+package replicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/services/replicator/planner"
+)
+
+// bulkInlineMembers is the most members a group create carries in its
+// Bulk POST; a larger new group is created the single way.
+const bulkInlineMembers = 1000
+
+// bulkGroups sends a full reconcile's group creates, each with its members
+// in its POST, and the member additions and removals of existing groups
+// (memberBatch a PATCH) as SCIM Bulk where the target supports it, as
+// bulkCreates does for users: under the groups' leases, only plans still
+// fresh, with the mappings validated. Each operation's result is mapped
+// back to its actions: a created group is mapped and each action audited
+// as applied, one record per action as the single path writes. What Bulk
+// did not do goes the single way: the whole plan when its group was not
+// created, the member changes whose PATCH failed otherwise. A create whose
+// result is missing or that met "already exists" is looked up by name, and
+// taken as made when it carries the source id as externalId (its members
+// then go the single way, which adds them idempotently).
+//
+// The users a group names were created before the groups are planned (the
+// user pass comes first and is flushed), so the members are named by their
+// ids; the client resolves bulkId references too, for callers that create
+// users and groups in one call.
+type bulkGroups struct {
+	fr  *fullRun
+	off atomic.Bool
+
+	mu      sync.Mutex
+	pending []planner.Plan
+	ops     int
+}
+
+// eligible reports whether p can go in a Bulk batch: a group create with
+// (not too many) members to add, or member changes of an existing group,
+// every member already in the target, nothing held.
+func (b *bulkGroups) eligible(p planner.Plan) bool {
+	if b.off.Load() || p.DryRun || len(p.Actions) == 0 {
+		return false
+	}
+	create := p.Actions[0].Kind == planner.ActCreateGroup && p.Actions[0].Group != nil
+	for i, a := range p.Actions {
+		switch {
+		case a.Held:
+			return false
+		case i == 0 && create:
+		case a.Kind == planner.ActAddMember && a.MemberTargetID != "" && (create || a.TargetID != ""):
+		case a.Kind == planner.ActRemoveMember && a.MemberTargetID != "" && !create && a.TargetID != "":
+		default:
+			return false
+		}
+	}
+	return !create || len(p.Actions)-1 <= bulkInlineMembers
+}
+
+// bulkOp is one Bulk operation of a plan and the actions it carries.
+type bulkOp struct {
+	op      identitydomain.BulkOperation
+	actions []int // indexes in the plan's actions
+	create  bool
+}
+
+// opsOf turns an eligible plan into Bulk operations: the create with its
+// members, or one PATCH per memberBatch additions or removals.
+func opsOf(p planner.Plan, bulkID string) []bulkOp {
+	var out []bulkOp
+	if a := p.Actions[0]; a.Kind == planner.ActCreateGroup {
+		ids := make([]string, 0, len(p.Actions)-1)
+		idx := make([]int, len(p.Actions))
+		for i := range p.Actions {
+			idx[i] = i
+			if i > 0 {
+				ids = append(ids, p.Actions[i].MemberTargetID)
+			}
+		}
+		g := identitydomain.GroupWithSchemas(a.Group.SDKGroup())
+		if len(ids) > 0 {
+			g = identitydomain.WithMembers(g, ids...)
+		}
+		return []bulkOp{{op: identitydomain.BulkOperation{Method: "POST", Path: "/Groups", BulkID: bulkID, Data: g}, actions: idx, create: true}}
+	}
+	for _, kind := range []planner.ActionKind{planner.ActAddMember, planner.ActRemoveMember} {
+		var idx []int
+		for i, a := range p.Actions {
+			if a.Kind == kind {
+				idx = append(idx, i)
+			}
+		}
+		for chunk := range slices.Chunk(idx, memberBatch) {
+			ids := make([]string, len(chunk))
+			for j, i := range chunk {
+				ids[j] = p.Actions[i].MemberTargetID
+			}
+			data := identitydomain.AddMembersPatch(ids...)
+			if kind == planner.ActRemoveMember {
+				data = identitydomain.RemoveMembersPatch(ids...)
+			}
+			out = append(out, bulkOp{op: identitydomain.BulkOperation{Method: "PATCH", Path: "/Groups/" + p.Actions[chunk[0]].TargetID, Data: data}, actions: chunk})
+		}
+	}
+	return out
+}
+
+// add queues p and, when a batch holds bulkBatch operations, applies it
+// (in the caller's goroutine).
+func (b *bulkGroups) add(ctx context.Context, p planner.Plan) error {
+	n := len(opsOf(p, ""))
+	b.mu.Lock()
+	b.pending = append(b.pending, p)
+	b.ops += n
+	var batch []planner.Plan
+	if b.ops >= bulkBatch {
+		batch, b.pending, b.ops = b.pending, nil, 0
+	}
+	b.mu.Unlock()
+	if batch == nil {
+		return nil
+	}
+	return b.apply(ctx, batch)
+}
+
+// flush applies what is queued.
+func (b *bulkGroups) flush(ctx context.Context) error {
+	b.mu.Lock()
+	batch := b.pending
+	b.pending, b.ops = nil, 0
+	b.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	return b.apply(ctx, batch)
+}
+
+// apply sends one batch and applies what Bulk did not do the single way.
+func (b *bulkGroups) apply(ctx context.Context, batch []planner.Plan) error {
+	single := batch
+	if !b.off.Load() {
+		var err error
+		if single, err = b.send(ctx, batch); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, p := range single {
+		errs = append(errs, b.fr.applyListed(ctx, p))
+	}
+	return errors.Join(errs...)
+}
+
+// send applies batch through Bulk under its groups' leases and returns
+// the plans (or the rests of plans) left for single calls.
+func (b *bulkGroups) send(ctx context.Context, batch []planner.Plan) (single []planner.Plan, err error) {
+	fr, d := b.fr, b.fr.d
+	ls, lctx := d.fences.set(ctx)
+	defer func() { err = ls.lost(err) }()
+	type sentPlan struct {
+		p     planner.Plan
+		ops   []bulkOp
+		first int
+	}
+	var (
+		sent []sentPlan
+		ops  []identitydomain.BulkOperation
+	)
+	for _, p := range batch {
+		ok, err := fr.fenced(lctx, ls, p)
+		if err != nil {
+			ls.release(ctx, time.Time{})
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		sp := sentPlan{p: p, ops: opsOf(p, fmt.Sprintf("g%d", len(sent))), first: len(ops)}
+		for _, o := range sp.ops {
+			ops = append(ops, o.op)
+		}
+		sent = append(sent, sp)
+	}
+	results, berr := d.tgt.Bulk(lctx, ops, identitydomain.BulkOptions{})
+	if berr != nil {
+		b.off.Store(true)
+		d.log.Warn("SCIM Bulk not usable for this target; writing groups one call at a time", "link", d.link.Name, "target", d.target, "error", berr)
+	}
+	var done []planner.Plan
+	for _, sp := range sent {
+		rest := b.mapBack(lctx, sp.p, sp.ops, results[sp.first:sp.first+len(sp.ops)])
+		if rest == nil {
+			done = append(done, sp.p)
+			continue
+		}
+		// Left (in whole or part) to single calls: its leases go back
+		// without raising the watermark, or the single attempt would find
+		// its own listing stale.
+		ls.releaseKeys(ctx, d.writeKeys(sp.p), time.Time{})
+		single = append(single, *rest)
+	}
+	ls.release(ctx, d.now())
+	return single, nil
+}
+
+// mapBack reads the results of one plan's operations: it maps, audits and
+// remembers what Bulk did, and returns the plan of what is left to do the
+// single way (nil when nothing is).
+func (b *bulkGroups) mapBack(ctx context.Context, p planner.Plan, ops []bulkOp, results []identitydomain.BulkResult) *planner.Plan {
+	fr, d := b.fr, b.fr.d
+	res := applied{created: map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}},
+		added: map[string][]string{}, removed: map[string][]string{}}
+	gid := ""
+	if len(ops) > 0 && !ops[0].create {
+		gid = p.Actions[0].TargetID
+	}
+	left := map[int]bool{}
+	for i, o := range ops {
+		r := results[i]
+		if o.create {
+			var membersDone bool
+			gid, membersDone = b.created(ctx, p.Actions[0], r)
+			if gid == "" {
+				return &p // not created: the whole plan goes single
+			}
+			d.stats.bulkGroupCreates.Add(1)
+			d.stats.writes.Add(1)
+			if err := d.remember(ctx, d.scope(planner.KindGroup), p.Actions[0].SourceID, gid, planner.OriginCreated, &res); err != nil {
+				d.log.Warn("group created by Bulk, but its mapping not stored; the next reconcile adopts it", "link", d.link.Name, "target", d.target, "group", p.Actions[0].Name, "error", err)
+			}
+			a := p.Actions[0]
+			a.TargetID = gid
+			d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
+			if !membersDone {
+				for _, j := range o.actions[1:] {
+					left[j] = true
+				}
+				continue
+			}
+			b.membersApplied(ctx, p, o.actions[1:], gid, &res)
+			continue
+		}
+		if r.Err != nil {
+			if !errors.Is(r.Err, identitydomain.ErrNotRun) {
+				d.log.Info("Bulk member change refused; trying it alone", "link", d.link.Name, "target", d.target, "group", p.Actions[o.actions[0]].Name, "error", r.Err)
+			}
+			for _, j := range o.actions {
+				left[j] = true
+			}
+			continue
+		}
+		d.stats.writes.Add(1)
+		b.membersApplied(ctx, p, o.actions, gid, &res)
+	}
+	if len(left) == 0 {
+		d.rememberWrites(ctx, p, res)
+		return nil
+	}
+	rest := p
+	rest.Actions = nil
+	for i, a := range p.Actions {
+		if left[i] {
+			a.TargetID = gid
+			rest.Actions = append(rest.Actions, a)
+		}
+	}
+	if g := p.Group; g != nil {
+		// What the target holds now that Bulk did its part, for the
+		// own-write record the single path leaves.
+		after := *g
+		after.Members = slices.DeleteFunc(append(slices.Clone(g.Members), res.added[gid]...), func(id string) bool { return slices.Contains(res.removed[gid], id) })
+		rest.Group = &after
+	}
+	return &rest
+}
+
+// created reads the result of a group create: the new group's id, and
+// whether its members came with it. A create whose result is missing, or
+// that met a group of its name, is looked up: a group carrying the source
+// id as externalId is iamflow's (an earlier create whose answer was lost),
+// its members unknown. "" means the group was not created.
+func (b *bulkGroups) created(ctx context.Context, a planner.Action, r identitydomain.BulkResult) (gid string, members bool) {
+	d := b.fr.d
+	if r.Err == nil && r.ID != "" {
+		return r.ID, true
+	}
+	if !errors.Is(r.Err, identitydomain.ErrNoResult) && !identitydomain.IsKind(r.Err, identitydomain.KindConflict) {
+		if r.Err != nil && !errors.Is(r.Err, identitydomain.ErrNotRun) {
+			d.log.Info("Bulk group create refused; trying it alone", "link", d.link.Name, "target", d.target, "group", a.Name, "error", r.Err)
+		}
+		return "", false
+	}
+	g, found, err := d.tgt.FindGroupByName(ctx, a.Group.DisplayName, "externalId")
+	if err != nil || !found || str(g.ExternalId) != a.SourceID {
+		return "", false
+	}
+	return str(g.Id), false
+}
+
+// membersApplied audits the member actions at idx as applied to group gid
+// and notes them in res.
+func (b *bulkGroups) membersApplied(ctx context.Context, p planner.Plan, idx []int, gid string, res *applied) {
+	fr, d := b.fr, b.fr.d
+	for _, j := range idx {
+		a := p.Actions[j]
+		a.TargetID = gid
+		d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
+		if a.Kind == planner.ActAddMember {
+			res.added[gid] = append(res.added[gid], a.MemberTargetID)
+		} else {
+			res.removed[gid] = append(res.removed[gid], a.MemberTargetID)
+		}
+	}
+	d.stats.bulkMemberChanges.Add(int64(len(idx)))
+}
