@@ -161,39 +161,13 @@ func (d *Domain) bulkOne(r *request, op bulkOperation, resolved map[string]strin
 		res.Status, res.Response = strconv.Itoa(rec.Code), rec.Body.Bytes()
 		return res
 	}
-	switch res.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-	default:
-		return fail(errInvalidValue("method %q: want POST, PUT, PATCH or DELETE.", op.Method))
-	}
-	if res.Method == http.MethodPost && op.BulkID == "" {
-		return fail(errInvalidValue("bulkId is required with POST."))
-	}
-	path, err := resolveBulkPath(op.Path, resolved)
+	path, data, err := checkBulkOperation(op, res.Method, resolved)
 	if err != nil {
 		return fail(err)
 	}
-	data := []byte(nil)
-	if len(op.Data) > 0 {
-		var v any
-		if err := json.Unmarshal(op.Data, &v); err != nil {
-			return fail(errInvalidSyntax("data is not valid JSON: %v", err))
-		}
-		if v, err = resolveBulkData(v, resolved); err != nil {
-			return fail(err)
-		}
-		data, _ = json.Marshal(v)
-	}
-	inner, err := http.NewRequestWithContext(r.Context(), res.Method, "/admin/v1"+path, bytes.NewReader(data))
+	inner, err := bulkInnerRequest(r, res.Method, path, data, op.Version)
 	if err != nil {
 		return fail(errInvalidValue("path %q: %v", op.Path, err))
-	}
-	inner.Host = r.Host
-	inner.RemoteAddr = r.RemoteAddr
-	inner.Header.Set("Content-Type", "application/scim+json")
-	inner.Header.Set("Authorization", r.Header.Get("Authorization"))
-	if op.Version != "" {
-		inner.Header.Set("If-Match", op.Version)
 	}
 	rt, rerr := d.route(inner)
 	if rerr != nil {
@@ -220,6 +194,64 @@ func (d *Domain) bulkOne(r *request, op bulkOperation, resolved map[string]strin
 		res.Response = rec.Body.Bytes()
 		return res
 	}
+	res.describe(rec.Body.Bytes(), op.BulkID, resolved)
+	if res.Location == "" && rt.id != "" {
+		res.Location = r.base + "/admin/v1" + path
+	}
+	return res
+}
+
+// checkBulkOperation validates an operation's method, bulkId and path and
+// returns its path and data with the bulkId references of earlier
+// operations resolved.
+func checkBulkOperation(op bulkOperation, method string, resolved map[string]string) (string, []byte, error) {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		return "", nil, errInvalidValue("method %q: want POST, PUT, PATCH or DELETE.", op.Method)
+	}
+	if method == http.MethodPost && op.BulkID == "" {
+		return "", nil, errInvalidValue("bulkId is required with POST.")
+	}
+	path, err := resolveBulkPath(op.Path, resolved)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(op.Data) == 0 {
+		return path, nil, nil
+	}
+	var v any
+	if err := json.Unmarshal(op.Data, &v); err != nil {
+		return "", nil, errInvalidSyntax("data is not valid JSON: %v", err)
+	}
+	if v, err = resolveBulkData(v, resolved); err != nil {
+		return "", nil, err
+	}
+	data, _ := json.Marshal(v)
+	return path, data, nil
+}
+
+// bulkInnerRequest is the single request one operation of the Bulk request
+// r stands for, with r's credentials.
+func bulkInnerRequest(r *request, method, path string, data []byte, version string) (*http.Request, error) {
+	inner, err := http.NewRequestWithContext(r.Context(), method, "/admin/v1"+path, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	inner.Host = r.Host
+	inner.RemoteAddr = r.RemoteAddr
+	inner.Header.Set("Content-Type", "application/scim+json")
+	inner.Header.Set("Authorization", r.Header.Get("Authorization"))
+	if version != "" {
+		inner.Header.Set("If-Match", version)
+	}
+	return inner, nil
+}
+
+// describe fills a successful result's location and version from the
+// resource the operation answered, and records the id a POST's bulkId now
+// stands for.
+func (res *bulkResult) describe(body []byte, bulkID string, resolved map[string]string) {
 	var doc struct {
 		ID   string `json:"id"`
 		Meta struct {
@@ -227,19 +259,16 @@ func (d *Domain) bulkOne(r *request, op bulkOperation, resolved map[string]strin
 			Version  string `json:"version"`
 		} `json:"meta"`
 	}
-	if rec.Body.Len() > 0 && json.Unmarshal(rec.Body.Bytes(), &doc) == nil {
-		res.Location = doc.Meta.Location
-		if doc.Meta.Version != "" {
-			res.Version = doc.Meta.Version
-		}
-		if res.Method == http.MethodPost && doc.ID != "" {
-			resolved[op.BulkID] = doc.ID
-		}
+	if len(body) == 0 || json.Unmarshal(body, &doc) != nil {
+		return
 	}
-	if res.Location == "" && rt.id != "" {
-		res.Location = r.base + "/admin/v1" + path
+	res.Location = doc.Meta.Location
+	if doc.Meta.Version != "" {
+		res.Version = doc.Meta.Version
 	}
-	return res
+	if res.Method == http.MethodPost && doc.ID != "" {
+		resolved[bulkID] = doc.ID
+	}
 }
 
 // resolveBulkPath replaces a "bulkId:<id>" path segment by the id it stands for.

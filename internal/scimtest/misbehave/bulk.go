@@ -32,13 +32,7 @@ type BulkFaults struct {
 // bulk bends a Bulk request and its answer. Counted: "bulk413",
 // "bulk429", "shuffled", "dropped-result", "bulk-refused-op".
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request, f Faults) {
-	s.mu.Lock()
-	throttle := s.f.BulkTooManyRequests > 0
-	if throttle {
-		s.f.BulkTooManyRequests--
-	}
-	s.mu.Unlock()
-	if throttle {
+	if s.takeBulkThrottle() {
 		s.count("bulk429")
 		s.tooManyRequests(w, f)
 		return
@@ -52,46 +46,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, f Faults) {
 		scimError(w, http.StatusRequestEntityTooLarge, "", "The number of operations exceeds the maxOperations ("+strconv.Itoa(f.BulkMaxOperations)+").")
 		return
 	}
-	var refused map[string]any // the operation taken out, if any
-	if n := f.BulkRefuseOperation; n > 0 {
-		var all map[string]any
-		if json.Unmarshal(body, &all) == nil {
-			if ops, _ := all["Operations"].([]any); len(ops) >= n && len(ops) > 1 {
-				refused, _ = ops[n-1].(map[string]any)
-				all["Operations"] = slices.Delete(ops, n-1, n)
-				body, _ = json.Marshal(all)
-				s.count("bulk-refused-op")
-			}
-		}
-	}
+	body, refused := s.takeOutOperation(body, f.BulkRefuseOperation)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	rec := httptest.NewRecorder()
 	s.next.ServeHTTP(rec, r)
 	out := rec.Body.Bytes()
-	var resp map[string]any
-	if rec.Code == http.StatusOK && (f.BulkShuffle || f.BulkDropResults > 0 || refused != nil) && json.Unmarshal(out, &resp) == nil {
-		ops, _ := resp["Operations"].([]any)
-		if refused != nil && len(ops) >= f.BulkRefuseOperation-1 {
-			res := map[string]any{"method": refused["method"], "status": "503",
-				"response": map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"}, "status": "503", "detail": "Service unavailable."}}
-			if id, ok := refused["bulkId"]; ok {
-				res["bulkId"] = id
-			}
-			ops = slices.Insert(ops, f.BulkRefuseOperation-1, any(res))
-		}
-		if f.BulkShuffle && len(ops) > 1 {
-			s.count("shuffled")
-			slices.Reverse(ops)
-		}
-		if n := min(f.BulkDropResults, len(ops)); n > 0 {
-			for range n {
-				s.count("dropped-result")
-			}
-			ops = ops[:len(ops)-n]
-		}
-		resp["Operations"] = ops
-		out, _ = json.Marshal(resp)
+	if rec.Code == http.StatusOK && (f.BulkShuffle || f.BulkDropResults > 0 || refused != nil) {
+		out = s.bendResults(out, f, refused)
 	}
 	for k, v := range rec.Header() {
 		w.Header()[k] = v
@@ -99,4 +61,69 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, f Faults) {
 	w.Header().Del("Content-Length")
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(out)
+}
+
+// takeBulkThrottle reports whether this Bulk request is one of the
+// BulkTooManyRequests to answer 429, and counts it down.
+func (s *Server) takeBulkThrottle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f.BulkTooManyRequests <= 0 {
+		return false
+	}
+	s.f.BulkTooManyRequests--
+	return true
+}
+
+// takeOutOperation removes operation n (1-based) from a Bulk request body
+// of more than one operation, and returns the body and the operation taken
+// out (nil when none is).
+func (s *Server) takeOutOperation(body []byte, n int) ([]byte, map[string]any) {
+	if n <= 0 {
+		return body, nil
+	}
+	var all map[string]any
+	if json.Unmarshal(body, &all) != nil {
+		return body, nil
+	}
+	ops, _ := all["Operations"].([]any)
+	if len(ops) < n || len(ops) <= 1 {
+		return body, nil
+	}
+	refused, _ := ops[n-1].(map[string]any)
+	all["Operations"] = slices.Delete(ops, n-1, n)
+	body, _ = json.Marshal(all)
+	s.count("bulk-refused-op")
+	return body, refused
+}
+
+// bendResults puts a 503 result where the refused operation stood, then
+// shuffles and drops results as f asks.
+func (s *Server) bendResults(out []byte, f Faults, refused map[string]any) []byte {
+	var resp map[string]any
+	if json.Unmarshal(out, &resp) != nil {
+		return out
+	}
+	ops, _ := resp["Operations"].([]any)
+	if refused != nil && len(ops) >= f.BulkRefuseOperation-1 {
+		res := map[string]any{"method": refused["method"], "status": "503",
+			"response": map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"}, "status": "503", "detail": "Service unavailable."}}
+		if id, ok := refused["bulkId"]; ok {
+			res["bulkId"] = id
+		}
+		ops = slices.Insert(ops, f.BulkRefuseOperation-1, any(res))
+	}
+	if f.BulkShuffle && len(ops) > 1 {
+		s.count("shuffled")
+		slices.Reverse(ops)
+	}
+	if n := min(f.BulkDropResults, len(ops)); n > 0 {
+		for range n {
+			s.count("dropped-result")
+		}
+		ops = ops[:len(ops)-n]
+	}
+	resp["Operations"] = ops
+	out, _ = json.Marshal(resp)
+	return out
 }
