@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // GenerateConfig sizes a generated directory.
@@ -32,6 +33,31 @@ var (
 // offset, so no pair repeats). Names are fixed by position, so Generate
 // fails if any of them is already taken.
 func (d *Domain) Generate(cfg GenerateConfig) error {
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	seed := uint64(cfg.Seed)
+	g := generator{
+		gen: genIDs{rand.New(rand.NewPCG(seed, seed^0x2545f4914f6cdd1d))},
+		now: d.clock.Now(),
+		a:   newActor(d.cfg.Clients[0].ID, d.cfg.Clients[0].Name),
+		uw:  max(6, len(strconv.Itoa(cfg.Users))),
+		gw:  max(5, len(strconv.Itoa(cfg.Groups))),
+	}
+	d.store.mu.Lock()
+	defer d.store.mu.Unlock()
+	s := d.store
+	if err := g.namesFree(s, cfg); err != nil {
+		return err
+	}
+	users := g.users(s, cfg.Users)
+	groups, offsets := g.groups(s, cfg)
+	g.memberships(s, cfg, users, groups, offsets)
+	return nil
+}
+
+// check refuses counts that cannot make a directory.
+func (cfg GenerateConfig) check() error {
 	switch {
 	case cfg.Users < 0 || cfg.Groups < 0 || cfg.Memberships < 0:
 		return errors.New("identitydomain: generate: counts must not be negative")
@@ -41,85 +67,108 @@ func (d *Domain) Generate(cfg GenerateConfig) error {
 		return fmt.Errorf("identitydomain: generate: %d memberships over %d groups exceed %d users per group",
 			cfg.Memberships, cfg.Groups, cfg.Users)
 	}
-	seed := uint64(cfg.Seed)
-	gen := genIDs{rand.New(rand.NewPCG(seed, seed^0x2545f4914f6cdd1d))}
-	now := d.clock.Now()
-	a := newActor(d.cfg.Clients[0].ID, d.cfg.Clients[0].Name)
-	uw, gw := max(6, len(strconv.Itoa(cfg.Users))), max(5, len(strconv.Itoa(cfg.Groups)))
+	return nil
+}
 
-	d.store.mu.Lock()
-	defer d.store.mu.Unlock()
-	s := d.store
+// generator is one Generate call's state: its random source, time, actor
+// and the widths of the generated names.
+type generator struct {
+	gen    genIDs
+	now    time.Time
+	a      actorRef
+	uw, gw int
+}
+
+// namesFree fails if a name Generate would give is already taken.
+func (g *generator) namesFree(s *store, cfg GenerateConfig) error {
 	for i := 1; i <= cfg.Users; i++ {
-		if n := "user" + pad(i, uw); s.usersByName[n] != nil {
+		if n := "user" + pad(i, g.uw); s.usersByName[n] != nil {
 			return fmt.Errorf("identitydomain: generate: userName %s is taken", n)
 		}
 	}
 	for i := 1; i <= cfg.Groups; i++ {
-		if n := "group" + pad(i, gw); s.groupsByName[n] != nil {
+		if n := "group" + pad(i, g.gw); s.groupsByName[n] != nil {
 			return fmt.Errorf("identitydomain: generate: displayName %s is taken", n)
 		}
 	}
-	users := make([]*userRec, cfg.Users)
-	recs := make([]userRec, cfg.Users)
+	return nil
+}
+
+// users adds n users (one allocation for all their records).
+func (g *generator) users(s *store, n int) []*userRec {
+	users := make([]*userRec, n)
+	recs := make([]userRec, n)
 	for i := range users {
-		name := "user" + pad(i+1, uw)
-		given := givenNames[gen.r.IntN(len(givenNames))]
-		family := familyNames[gen.r.IntN(len(familyNames))]
+		name := "user" + pad(i+1, g.uw)
+		given := givenNames[g.gen.r.IntN(len(givenNames))]
+		family := familyNames[g.gen.r.IntN(len(familyNames))]
 		attrs := map[string]any{
 			"userName":    name,
 			"displayName": given + " " + family,
 			"name":        map[string]any{"givenName": given, "familyName": family, "formatted": given + " " + family},
 			"emails":      []any{map[string]any{"value": name + "@example.com", "type": "work", "primary": true}},
 		}
-		if gen.r.IntN(20) == 0 {
+		if g.gen.r.IntN(20) == 0 {
 			attrs["active"] = false
 		}
 		u := &recs[i]
-		u.resource = resource{id: gen.hex32(), ocid: gen.ocid("user"), attrs: attrs, created: now, modified: now,
-			version: gen.hex32(), createdBy: a, modifiedBy: a}
+		u.resource = resource{id: g.gen.hex32(), ocid: g.gen.ocid("user"), attrs: attrs, created: g.now, modified: g.now,
+			version: g.gen.hex32(), createdBy: g.a, modifiedBy: g.a}
 		users[i] = u
 		s.addUser(u)
 	}
+	return users
+}
+
+// groups adds the groups, each with room for its share of the memberships,
+// and returns them with the offset of each group's first member.
+func (g *generator) groups(s *store, cfg GenerateConfig) ([]*groupRec, []int) {
 	groups := make([]*groupRec, cfg.Groups)
 	grecs := make([]groupRec, cfg.Groups)
 	offsets := make([]int, cfg.Groups)
+	per := 0
+	if cfg.Groups > 0 {
+		per = (cfg.Memberships + cfg.Groups - 1) / cfg.Groups
+	}
 	for i := range groups {
-		name := "group" + pad(i+1, gw)
-		g := &grecs[i]
-		g.resource = resource{id: gen.hex32(), ocid: gen.ocid("group"), created: now, modified: now,
-			version: gen.hex32(), createdBy: a, modifiedBy: a, attrs: map[string]any{
+		name := "group" + pad(i+1, g.gw)
+		gr := &grecs[i]
+		gr.resource = resource{id: g.gen.hex32(), ocid: g.gen.ocid("group"), created: g.now, modified: g.now,
+			version: g.gen.hex32(), createdBy: g.a, modifiedBy: g.a, attrs: map[string]any{
 				"displayName":  name,
 				SchemaGroupExt: map[string]any{"description": "Generated group " + strconv.Itoa(i+1)},
 			}}
-		groups[i] = g
-		s.addGroup(g)
+		groups[i] = gr
+		s.addGroup(gr)
 		if cfg.Users > 0 {
-			offsets[i] = gen.r.IntN(cfg.Users)
+			offsets[i] = g.gen.r.IntN(cfg.Users)
 		}
 	}
-	if cfg.Groups > 0 {
-		per := (cfg.Memberships + cfg.Groups - 1) / cfg.Groups
-		for _, g := range groups {
-			g.members = make([]*membership, 0, per)
-			g.memberIdx = make(map[*userRec]*membership, per)
-		}
+	for _, gr := range groups {
+		gr.members = make([]*membership, 0, per)
+		gr.memberIdx = make(map[*userRec]*membership, per)
 	}
+	return groups, offsets
+}
+
+// memberships spreads the memberships over the groups: membership i goes
+// to group i mod Groups, each group's members consecutive users from its
+// offset.
+func (g *generator) memberships(s *store, cfg GenerateConfig, users []*userRec, groups []*groupRec, offsets []int) {
 	ms := make([]membership, cfg.Memberships)
 	for i := range ms {
 		gi, k := i%cfg.Groups, i/cfg.Groups
-		g, u := groups[gi], users[(k+offsets[gi])%cfg.Users]
+		gr, u := groups[gi], users[(k+offsets[gi])%cfg.Users]
 		m := &ms[i]
-		*m = membership{user: u, group: g, added: now, seq: s.nextSeq()}
+		*m = membership{user: u, group: gr, added: g.now, seq: s.nextSeq()}
 		if u.groups == nil {
 			u.groups = make(map[*groupRec]*membership, 4)
 		}
-		g.memberIdx[u] = m
-		g.members = append(g.members, m)
-		u.groups[g] = m
+		gr.memberIdx[u] = m
+		gr.members = append(gr.members, m)
+		u.groups[gr] = m
 	}
 	s.memberships += cfg.Memberships
-	return nil
 }
 
 func pad(n, width int) string {
