@@ -126,6 +126,23 @@ func canonCoreAttr(rt *resourceType, attrs map[string]any, k string, v any) (mem
 	return nil, nil
 }
 
+// resourceBody reads the body of a POST or PUT of a resource of type rt:
+// the attributes to store, a group's raw members value, and the projection
+// the query asks the answer in.
+func resourceBody(rt *resourceType, r *request) (attrs map[string]any, members any, proj *projection, err error) {
+	var body map[string]any
+	if err := decodeBody(r, &body); err != nil {
+		return nil, nil, nil, err
+	}
+	if attrs, members, err = canonicalize(rt, body); err != nil {
+		return nil, nil, nil, err
+	}
+	if proj, err = queryProjection(rt, r); err != nil {
+		return nil, nil, nil, err
+	}
+	return attrs, members, proj, nil
+}
+
 // checkSchemas requires body.schemas to be an array of strings holding urn.
 func checkSchemas(body map[string]any, urn string) error {
 	var raw any
