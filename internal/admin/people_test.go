@@ -62,19 +62,9 @@ func (g *grantRecorder) ListGrants(ctx context.Context, _ *iamflowv1.ListGrantsR
 // an Authenticator over it, reading groups with iamflow's own client.
 func loginDomain(t *testing.T) (*identitydomain.Domain, *oidc.Authenticator) {
 	t.Helper()
-	d, err := identitydomain.New(identitydomain.Config{Name: "login", Tier: identitydomain.TierUnlimited, Clients: []identitydomain.Client{
-		{ID: sysID, Secret: sysSecret}, {ID: cliID, Public: true, RedirectURIs: []string{"http://127.0.0.1/callback"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	if err := d.LoadSeed(identitydomain.SeedData{Users: []map[string]any{{"userName": bob, "displayName": "Bob", "password": bobPass}},
-		Groups: []map[string]any{{"displayName": "Approvers", "members": []any{bob}}}}); err != nil {
-		t.Fatal(err)
-	}
+	d := pipelinetest.LoginDomain(t, "login", sysID, sysSecret, cliID, identitydomain.SeedData{
+		Users:  []map[string]any{{"userName": bob, "displayName": "Bob", "password": bobPass}},
+		Groups: []map[string]any{{"displayName": "Approvers", "members": []any{bob}}}})
 	dir := pipelinetest.Client(t, "login", pipelinetest.ClientConfig(t, d.URL(), sysID, sysSecret, false))
 	v, err := oidc.NewVerifier(oidc.Config{Domain: "login", ClientID: cliID, Tenant: d.Config().DomainID}, d.URL())
 	if err != nil {
