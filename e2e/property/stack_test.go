@@ -6,11 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,12 +20,11 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/app"
 	"github.com/iamflow/iamflow/internal/app/config"
+	"github.com/iamflow/iamflow/internal/apptest"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/identitydomain"
-	ordsclient "github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/secret"
-	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/capabilities"
 	"github.com/iamflow/iamflow/services/dbprovisioner"
 	"github.com/iamflow/iamflow/services/expiry"
@@ -105,8 +100,6 @@ type stack struct {
 	app                *app.App
 	webhook            string
 	webhookUser        string
-	cancel             func()
-	done               chan error
 	replicator         *replicator.Service
 	dbprov             *dbprovisioner.Service
 	expiry             *expiry.Service
@@ -119,169 +112,49 @@ type stack struct {
 	expiryScanInterval time.Duration
 }
 
-func quiet() *slog.Logger {
-	if os.Getenv("IAMFLOW_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-func writeSecret(t *testing.T, dir, name, v string) secret.Ref {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return secret.Ref("file:" + p)
-}
-
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{t: t}
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Dev = true
-	cfg.Telemetry.LogLevel = "error"
-	if os.Getenv("IAMFLOW_TEST_LOG") != "" {
-		cfg.Telemetry.LogLevel = "debug"
-	}
-	cfg.NATS.Embedded.StoreDir = filepath.Join(dir, "nats")
-	cfg.NATS.Embedded.Port = -1
-	cfg.Admin.GRPCAddr, cfg.Admin.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Ingest.Listen = ln.Addr().String()
-	s.webhook = "http://" + ln.Addr().String() + cfg.Ingest.Path
-	s.webhookUser = cfg.Ingest.Username
-
-	clients := []emu.Client{{ID: clientID, Secret: clientSecret, Name: "iamflow"}, {ID: adminID, Secret: adminSecret, Name: "admin@example.com"}}
-	s.src, err = emu.New(emu.Config{Name: "src", Clients: clients, Tier: emu.TierUnlimited,
-		EventsWebhook: emu.EventsWebhook{URL: s.webhook, Username: cfg.Ingest.Username, Password: webhookPass,
-			MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}}, emu.WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.tgt, err = emu.New(emu.Config{Name: "tgt", Clients: clients, Tier: emu.TierUnlimited}, emu.WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.src.OnEvent(s.srcLog.hook)
-	s.src.OnEvent(func(b []byte) {
-		s.capturedMu.Lock()
-		s.captured = append(s.captured, append([]byte(nil), b...))
-		s.capturedMu.Unlock()
-	})
-	s.tgt.OnEvent(s.tgtLog.hook)
-	for _, d := range []*emu.Domain{s.src, s.tgt} {
-		if err := d.Start("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
-	}
-	s.ords, err = emords.New(emords.Config{Databases: []emords.Database{{Alias: database, ClientID: clientID, ClientSecret: clientSecret,
-		Roles: []emords.Role{{Name: dbRole}}, PoolSize: 8}}}, emords.WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ords.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.ords.Close() })
-
-	sec := writeSecret(t, dir, "client", clientSecret)
-	for _, d := range []*emu.Domain{s.src, s.tgt} {
-		api := identitydomain.DefaultConfig()
-		api.URL, api.ClientID, api.ClientSecret = d.URL(), clientID, sec
-		api.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-		api.Retry = identitydomain.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 300 * time.Millisecond}
-		api.Breaker = identitydomain.BreakerConfig{Failures: 50, Cooldown: 200 * time.Millisecond}
-		c := d.Config()
-		cfg.Domains = append(cfg.Domains, config.Domain{Name: c.Name, OCIName: c.Name, ID: c.DomainID, Config: api})
-	}
 	fast := func(cc bus.ConsumerConfig) bus.ConsumerConfig {
 		cc.Backoff = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}
 		cc.MaxDeliver = 40
 		return cc
 	}
-	l := replicator.Link{Name: link, Source: "src", Targets: []string{"tgt"}}.WithDefaults()
-	l.Attributes.User = append(l.Attributes.User, planner.AttrUserName)                        // renames are copied too
-	l.Guard = planner.GuardConfig{MaxDeletions: 1_000_000, MaxPercent: 100, Window: time.Hour} // the driver deletes a lot on purpose
-	cfg.Replicator.Links = []replicator.Link{l}
-	cfg.Replicator.Consumer = fast(cfg.Replicator.Consumer)
-	oc := ordsclient.DefaultConfig()
-	oc.URL, oc.ClientID, oc.ClientSecret = s.ords.BaseURL(database), clientID, sec
-	cfg.Dbprovisioner.Databases = []dbprovisioner.DatabaseConfig{{Name: database, Domain: "src", ORDS: oc,
-		Groups: []dbprovisioner.GroupMapping{{Group: dbGroup, Roles: []string{dbRole}}}}}
-	cfg.Dbprovisioner.Consumer = fast(cfg.Dbprovisioner.Consumer)
-	cfg.Dbprovisioner.Reconcile = dbprovisioner.ReconcileConfig{}
-	cfg.Capabilities.Domains = []string{"src"}
-	no := false
-	cfg.Capabilities.Default = capabilities.Flags{CanUseAPIKeys: &no}
-	cfg.Capabilities.Sweep = capabilities.SweepConfig{}
-	cfg.Capabilities.JITRetryAfter = 100 * time.Millisecond
-	cfg.Capabilities.JITMaxAttempts = 5
-	cfg.Capabilities.Consumer = fast(cfg.Capabilities.Consumer)
 	s.tempGroupTTL = 3 * time.Second
-	cfg.Expiry.Groups = []expiry.TemporaryGroup{{Domain: "src", Group: tempGroup, DefaultDuration: s.tempGroupTTL, MaxDuration: time.Minute}}
-	cfg.Expiry.Consumer = fast(cfg.Expiry.Consumer)
-
-	s.app, err = app.New(context.Background(), cfg, []string{"all"}, app.WithWebhookPassword(secret.NewValue(webhookPass)),
-		app.WithIngestListener(ln))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan error, 1)
-	go func() { s.done <- s.app.Run(ctx) }()
-	t.Cleanup(s.stop)
+	as := apptest.New(t, apptest.Options{ClientID: clientID, ClientSecret: clientSecret, AdminID: adminID, AdminSecret: adminSecret,
+		WebhookPassword: webhookPass, Link: link, Database: database, DBGroup: dbGroup, DBRole: dbRole, Consumer: fast,
+		OnSourceEvent: func(b []byte) {
+			s.srcLog.hook(b)
+			s.capturedMu.Lock()
+			s.captured = append(s.captured, append([]byte(nil), b...))
+			s.capturedMu.Unlock()
+		},
+		OnTargetEvent: s.tgtLog.hook,
+		AppOptions:    []app.Option{app.WithWebhookPassword(secret.NewValue(webhookPass))},
+		Configure: func(_ *apptest.Stack, cfg *config.Config) {
+			cfg.Dev = true
+			for i := range cfg.Domains {
+				cfg.Domains[i].Config.Retry.MaxDelay = 300 * time.Millisecond
+				cfg.Domains[i].Config.Breaker = identitydomain.BreakerConfig{Failures: 50, Cooldown: 200 * time.Millisecond}
+			}
+			l := &cfg.Replicator.Links[0]
+			l.Attributes.User = append(l.Attributes.User, planner.AttrUserName)                        // renames are copied too
+			l.Guard = planner.GuardConfig{MaxDeletions: 1_000_000, MaxPercent: 100, Window: time.Hour} // the driver deletes a lot on purpose
+			no := false
+			cfg.Capabilities.Default = capabilities.Flags{CanUseAPIKeys: &no}
+			cfg.Capabilities.Sweep = capabilities.SweepConfig{}
+			cfg.Capabilities.JITRetryAfter = 100 * time.Millisecond
+			cfg.Capabilities.JITMaxAttempts = 5
+			cfg.Expiry.Groups = []expiry.TemporaryGroup{{Domain: "src", Group: tempGroup, DefaultDuration: s.tempGroupTTL, MaxDuration: time.Minute}}
+		}})
+	s.src, s.tgt, s.ords, s.admin, s.app = as.Src, as.Tgt, as.ORDS, as.Admin, as.App
+	s.webhook, s.webhookUser = as.Webhook, as.WebhookUser
 	s.replicator = s.app.Service(replicator.Name).(*replicator.Service)
 	s.dbprov = s.app.Service(dbprovisioner.Name).(*dbprovisioner.Service)
 	s.expiry = s.app.Service(expiry.Name).(*expiry.Service)
 	s.capabilities = s.app.Service(capabilities.Name).(*capabilities.Service)
 	s.ingestSvc = s.app.Service(ingest.Name).(*ingest.Service)
-	s.admin = newClient(t, s.src, adminID, adminSecret)
-	testutil.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error { return s.running() })
 	return s
-}
-
-func (s *stack) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	s.cancel = nil
-	if err := <-s.done; err != nil {
-		s.t.Errorf("app.Run: %v", err)
-	}
-	s.app.Close()
-}
-
-func newClient(t *testing.T, d *emu.Domain, id, sec string) *identitydomain.Client {
-	t.Helper()
-	cfg := identitydomain.DefaultConfig()
-	cfg.URL, cfg.ClientID = d.URL(), id
-	cfg.ClientSecret = writeSecret(t, t.TempDir(), "secret", sec)
-	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	c, err := identitydomain.New(context.Background(), "admin-"+d.Config().Name, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-// running reports whether every service runs.
-func (s *stack) running() error {
-	ctx := context.Background()
-	for name, svc := range map[string]app.Service{replicator.Name: s.replicator, dbprovisioner.Name: s.dbprov,
-		expiry.Name: s.expiry, capabilities.Name: s.capabilities} {
-		if st := svc.Status(ctx); st.GetState().String() != "STATE_RUNNING" {
-			return fmt.Errorf("%s is %v", name, st.GetState())
-		}
-	}
-	return nil
 }
 
 // settled reports whether every event the source emitted was delivered and

@@ -275,28 +275,7 @@ func (p *projection) apply(rt *resourceType, doc map[string]any) map[string]any 
 		s := p.sel.child(lk)
 		ext := rt.ext(lk)
 		if ext != nil || strings.HasPrefix(lk, "urn:") {
-			m, ok := v.(map[string]any)
-			if !ok {
-				continue
-			}
-			if s == nil && ext != nil && ext.plain && len(m) > 0 && p.sets&setDefault != 0 && p.excluded.child(lk) == nil {
-				out[k] = m // nothing to trim: share the (immutable) stored value
-				exts = append(exts, k)
-				continue
-			}
-			var defs map[string]*attrDef
-			if ext != nil {
-				defs = ext.attrs
-			}
-			mode := modeSets
-			if s != nil {
-				mode = modeWhole
-				if len(s.kids) > 0 {
-					mode = modeNarrow
-				}
-			}
-			sub := p.object(defs, m, s, mode, p.excluded.child(lk))
-			if len(sub) > 0 {
+			if sub, ok := p.extension(ext, lk, v, s); ok {
 				out[k] = sub
 				exts = append(exts, k)
 			}
@@ -311,6 +290,40 @@ func (p *projection) apply(rt *resourceType, doc map[string]any) map[string]any 
 		// asked for carry no schemas.
 		return out
 	}
+	out["schemas"] = schemasOf(rt, out, exts)
+	return out
+}
+
+// extension trims the value v of the schema extension lk (ext: its schema,
+// nil when unknown) selected by s, and reports whether anything of it is
+// returned.
+func (p *projection) extension(ext *schema, lk string, v any, s *sel) (map[string]any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	if s == nil && ext != nil && ext.plain && len(m) > 0 && p.sets&setDefault != 0 && p.excluded.child(lk) == nil {
+		return m, true // nothing to trim: share the (immutable) stored value
+	}
+	var defs map[string]*attrDef
+	if ext != nil {
+		defs = ext.attrs
+	}
+	mode := modeSets
+	if s != nil {
+		mode = modeWhole
+		if len(s.kids) > 0 {
+			mode = modeNarrow
+		}
+	}
+	sub := p.object(defs, m, s, mode, p.excluded.child(lk))
+	return sub, len(sub) > 0
+}
+
+// schemasOf lists the schemas of a projected resource: the core schema,
+// the known extensions it holds in their order, then the unknown ones
+// (exts: the extension keys it holds).
+func schemasOf(rt *resourceType, out map[string]any, exts []string) []any {
 	schemas := []any{rt.core.urn}
 	for _, e := range rt.extOrder {
 		if _, ok := out[e.urn]; ok {
@@ -322,8 +335,7 @@ func (p *projection) apply(rt *resourceType, doc map[string]any) map[string]any 
 			schemas = append(schemas, k)
 		}
 	}
-	out["schemas"] = schemas
-	return out
+	return schemas
 }
 
 // object trims the attributes of a complex value or extension.

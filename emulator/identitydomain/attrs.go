@@ -34,33 +34,15 @@ func canonicalize(rt *resourceType, body map[string]any) (attrs map[string]any, 
 		case lk == "schemas" || v == nil:
 			continue
 		case lk == strings.ToLower(rt.core.urn):
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil, nil, errInvalidValue("Attribute %s must be an object.", k)
-			}
-			// RFC 7644 allows core attributes qualified by their schema URN.
-			flat := make(map[string]any, len(body)+len(m))
-			for bk, bv := range body {
-				if !strings.EqualFold(bk, k) {
-					flat[bk] = bv
-				}
-			}
-			for mk, mv := range m {
-				flat[mk] = mv
+			flat, err := flattenCore(body, k, v)
+			if err != nil {
+				return nil, nil, err
 			}
 			return canonicalize(rt, flat)
 		}
 		if ext := rt.ext(lk); ext != nil {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil, nil, errInvalidValue("Attribute %s must be an object.", k)
-			}
-			sub, err := canonObject(ext.attrs, m, ext.urn, false)
-			if err != nil {
+			if err := canonExtension(attrs, ext, k, v); err != nil {
 				return nil, nil, err
-			}
-			if len(sub) > 0 {
-				attrs[ext.urn] = sub
 			}
 			continue
 		}
@@ -71,27 +53,94 @@ func canonicalize(rt *resourceType, body map[string]any) (attrs map[string]any, 
 			attrs[k] = deepCopy(v)
 			continue
 		}
-		def := rt.core.attrs[lk]
-		switch {
-		case def == nil:
-			attrs[k] = deepCopy(v)
-		case rt == groupType && def.name == "members":
-			members = v
-		case def.server || def.mut == mutReadOnly:
-		default:
-			cv, err := canonValue(def, v, def.name, false)
-			if err != nil {
-				return nil, nil, err
-			}
-			if cv != nil {
-				attrs[def.name] = cv
-			}
+		m, err := canonCoreAttr(rt, attrs, k, v)
+		if err != nil {
+			return nil, nil, err
+		}
+		if m != nil {
+			members = m
 		}
 	}
 	if s, _ := attrs[rt.required].(string); strings.TrimSpace(s) == "" {
 		return nil, nil, errMissing(rt.required)
 	}
 	return attrs, members, nil
+}
+
+// flattenCore returns body with the core attributes given under their
+// schema URN (key k, value v) moved to the top level, as RFC 7644 allows.
+func flattenCore(body map[string]any, k string, v any) (map[string]any, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errInvalidValue("Attribute %s must be an object.", k)
+	}
+	flat := make(map[string]any, len(body)+len(m))
+	for bk, bv := range body {
+		if !strings.EqualFold(bk, k) {
+			flat[bk] = bv
+		}
+	}
+	for mk, mv := range m {
+		flat[mk] = mv
+	}
+	return flat, nil
+}
+
+// canonExtension validates the value v of a known schema extension (key k)
+// and stores what it sets in attrs under the extension's URN.
+func canonExtension(attrs map[string]any, ext *schema, k string, v any) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return errInvalidValue("Attribute %s must be an object.", k)
+	}
+	sub, err := canonObject(ext.attrs, m, ext.urn, false)
+	if err != nil {
+		return err
+	}
+	if len(sub) > 0 {
+		attrs[ext.urn] = sub
+	}
+	return nil
+}
+
+// canonCoreAttr stores the core attribute k of a body in attrs under its
+// canonical name: kept verbatim when unknown, ignored when read-only or
+// computed by the server. A group's members are not stored but returned.
+func canonCoreAttr(rt *resourceType, attrs map[string]any, k string, v any) (members any, err error) {
+	def := rt.core.attrs[strings.ToLower(k)]
+	switch {
+	case def == nil:
+		attrs[k] = deepCopy(v)
+	case rt == groupType && def.name == "members":
+		return v, nil
+	case def.server || def.mut == mutReadOnly:
+	default:
+		cv, err := canonValue(def, v, def.name, false)
+		if err != nil {
+			return nil, err
+		}
+		if cv != nil {
+			attrs[def.name] = cv
+		}
+	}
+	return nil, nil
+}
+
+// resourceBody reads the body of a POST or PUT of a resource of type rt:
+// the attributes to store, a group's raw members value, and the projection
+// the query asks the answer in.
+func resourceBody(rt *resourceType, r *request) (attrs map[string]any, members any, proj *projection, err error) {
+	var body map[string]any
+	if err := decodeBody(r, &body); err != nil {
+		return nil, nil, nil, err
+	}
+	if attrs, members, err = canonicalize(rt, body); err != nil {
+		return nil, nil, nil, err
+	}
+	if proj, err = queryProjection(rt, r); err != nil {
+		return nil, nil, nil, err
+	}
+	return attrs, members, proj, nil
 }
 
 // checkSchemas requires body.schemas to be an array of strings holding urn.

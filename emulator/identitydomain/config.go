@@ -169,6 +169,32 @@ var (
 // withDefaults returns cfg with defaults filled in, or an error naming every
 // invalid field.
 func (cfg Config) withDefaults() (Config, error) {
+	errs := cfg.identityDefaults()
+	if len(cfg.Clients) == 0 {
+		errs = append(errs, errors.New("clients: at least one OAuth client is required"))
+	}
+	clients, cerrs := clientsWithDefaults(cfg.Clients)
+	cfg.Clients = clients
+	errs = append(errs, cerrs...)
+	errs = append(errs, cfg.tokenAndTierDefaults()...)
+	if err := cfg.Bulk.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.EventsWebhook.withDefaults(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Faults.validate(); err != nil {
+		errs = append(errs, fmt.Errorf("faults: %w", err))
+	}
+	if len(errs) > 0 {
+		return cfg, fmt.Errorf("identitydomain: invalid config: %w", errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+// identityDefaults checks the domain's name and id and fills in the names
+// and OCIDs left empty, derived from the name so that they are stable.
+func (cfg *Config) identityDefaults() []error {
 	var errs []error
 	if !nameRE.MatchString(cfg.Name) {
 		errs = append(errs, fmt.Errorf("name %q: want lower-case letters, digits, '-' or '_' (at most 63)", cfg.Name))
@@ -193,12 +219,16 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.CompartmentName == "" {
 		cfg.CompartmentName = "root"
 	}
-	if len(cfg.Clients) == 0 {
-		errs = append(errs, errors.New("clients: at least one OAuth client is required"))
-	}
+	return errs
+}
+
+// clientsWithDefaults returns a copy of the OAuth clients with their names
+// and audiences filled in, and the problems of each.
+func clientsWithDefaults(in []Client) ([]Client, []error) {
+	var errs []error
 	seen := map[string]bool{}
-	clients := make([]Client, len(cfg.Clients))
-	for i, c := range cfg.Clients {
+	clients := make([]Client, len(in))
+	for i, c := range in {
 		switch {
 		case c.ID == "":
 			errs = append(errs, fmt.Errorf("clients[%d]: id is required", i))
@@ -224,7 +254,13 @@ func (cfg Config) withDefaults() (Config, error) {
 		c.RedirectURIs = slices.Clone(c.RedirectURIs)
 		clients[i] = c
 	}
-	cfg.Clients = clients
+	return clients, errs
+}
+
+// tokenAndTierDefaults fills in the issuer, token lifetime and tier and
+// checks them.
+func (cfg *Config) tokenAndTierDefaults() []error {
+	var errs []error
 	if cfg.Issuer == "" {
 		cfg.Issuer = DefaultIssuer
 	}
@@ -240,37 +276,37 @@ func (cfg Config) withDefaults() (Config, error) {
 	if _, ok := tierLimits[cfg.Tier]; !ok {
 		errs = append(errs, fmt.Errorf("tier %q: want free, oracle_apps, oracle_apps_premium, premium, external_user or unlimited", cfg.Tier))
 	}
-	if err := cfg.Bulk.validate(); err != nil {
-		errs = append(errs, err)
+	return errs
+}
+
+// withDefaults checks the webhook's URL, when there is one, takes its
+// credentials from the URL's user info when none are set, and fills in the
+// backoff and timeout.
+func (w *EventsWebhook) withDefaults() error {
+	if w.URL == "" {
+		return nil
 	}
-	if w := &cfg.EventsWebhook; w.URL != "" {
-		u, err := url.Parse(w.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("eventsWebhook.url %q: want an http or https URL", w.URL))
-		} else if w.Username == "" && u.User != nil {
-			w.Username = u.User.Username()
-			w.Password, _ = u.User.Password()
-		}
-		if w.MinBackoff <= 0 {
-			w.MinBackoff = 100 * time.Millisecond
-		}
-		if w.MaxBackoff <= 0 {
-			w.MaxBackoff = 30 * time.Second
-		}
-		if w.MaxBackoff < w.MinBackoff {
-			w.MaxBackoff = w.MinBackoff
-		}
-		if w.Timeout <= 0 {
-			w.Timeout = 10 * time.Second
-		}
+	var err error
+	u, perr := url.Parse(w.URL)
+	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		err = fmt.Errorf("eventsWebhook.url %q: want an http or https URL", w.URL)
+	} else if w.Username == "" && u.User != nil {
+		w.Username = u.User.Username()
+		w.Password, _ = u.User.Password()
 	}
-	if err := cfg.Faults.validate(); err != nil {
-		errs = append(errs, fmt.Errorf("faults: %w", err))
+	if w.MinBackoff <= 0 {
+		w.MinBackoff = 100 * time.Millisecond
 	}
-	if len(errs) > 0 {
-		return cfg, fmt.Errorf("identitydomain: invalid config: %w", errors.Join(errs...))
+	if w.MaxBackoff <= 0 {
+		w.MaxBackoff = 30 * time.Second
 	}
-	return cfg, nil
+	if w.MaxBackoff < w.MinBackoff {
+		w.MaxBackoff = w.MinBackoff
+	}
+	if w.Timeout <= 0 {
+		w.Timeout = 10 * time.Second
+	}
+	return err
 }
 
 func derivedHex(name, purpose string, n int) string {

@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
+
+	"github.com/iamflow/iamflow/emulator/control"
 )
 
 // The control endpoints, under /_emulator/, need no token and are never
@@ -24,85 +25,76 @@ import (
 //	                          unpublishes the previous keys
 
 func (d *Domain) serveControl(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<20)
-	fail := func(status int, err error) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+	control.Serve(w, r, 64<<20, control.Endpoints{
+		"GET /_emulator/stats":        func(*http.Request) (any, error) { return d.Stats(), nil },
+		"GET /_emulator/writes":       func(r *http.Request) (any, error) { return d.writesFor(r) },
+		"GET /_emulator/faults":       func(*http.Request) (any, error) { return d.Faults(), nil },
+		"POST /_emulator/faults":      d.controlSetFaults,
+		"GET /_emulator/keys":         d.controlKeys,
+		"POST /_emulator/keys/rotate": d.controlRotateKeys,
+		"POST /_emulator/reset": func(*http.Request) (any, error) {
+			d.Reset()
+			return d.Stats(), nil
+		},
+		"POST /_emulator/seed": func(r *http.Request) (any, error) {
+			if err := d.Seed(r.Body); err != nil {
+				return nil, err
+			}
+			return d.Stats(), nil
+		},
+		"POST /_emulator/generate": d.controlGenerate,
+	}, func(route string) string { return errUnknownControl(route).Error() })
+}
+
+// controlSetFaults changes the faults named in the body and answers the
+// active ones.
+func (d *Domain) controlSetFaults(r *http.Request) (any, error) {
+	f := d.Faults()
+	if err := json.NewDecoder(r.Body).Decode(&f); err != nil && err != io.EOF {
+		return nil, err
 	}
-	ok := func(v any) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(v)
+	if err := d.SetFaults(f); err != nil {
+		return nil, err
 	}
-	switch route := r.Method + " " + strings.TrimSuffix(r.URL.Path, "/"); route {
-	case "GET /_emulator/stats":
-		ok(d.Stats())
-	case "GET /_emulator/writes":
-		l, err := d.writesFor(r)
-		if err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		ok(l)
-	case "GET /_emulator/faults":
-		ok(d.Faults())
-	case "POST /_emulator/faults":
-		f := d.Faults()
-		if err := json.NewDecoder(r.Body).Decode(&f); err != nil && err != io.EOF {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		if err := d.SetFaults(f); err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		ok(d.Faults())
-	case "GET /_emulator/keys":
-		keys, err := d.SigningKeys()
-		if err != nil {
-			fail(http.StatusInternalServerError, err)
-			return
-		}
-		ok(keys)
-	case "POST /_emulator/keys/rotate":
-		var req struct {
-			DropOld bool `json:"dropOld"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil && err != io.EOF {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		keys, err := d.RotateSigningKey(req.DropOld)
-		if err != nil {
-			fail(http.StatusInternalServerError, err)
-			return
-		}
-		ok(keys)
-	case "POST /_emulator/reset":
-		d.Reset()
-		ok(d.Stats())
-	case "POST /_emulator/seed":
-		if err := d.Seed(r.Body); err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		ok(d.Stats())
-	case "POST /_emulator/generate":
-		var gc GenerateConfig
-		if err := json.NewDecoder(r.Body).Decode(&gc); err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		if err := d.Generate(gc); err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		ok(d.Stats())
-	default:
-		fail(http.StatusNotFound, errUnknownControl(route))
+	return d.Faults(), nil
+}
+
+// controlKeys answers the published signing keys.
+func (d *Domain) controlKeys(*http.Request) (any, error) {
+	keys, err := d.SigningKeys()
+	if err != nil {
+		return nil, control.WithStatus(http.StatusInternalServerError, err)
 	}
+	return keys, nil
+}
+
+// controlRotateKeys rotates the signing key, dropping the old ones when
+// the body asks, and answers the published keys.
+func (d *Domain) controlRotateKeys(r *http.Request) (any, error) {
+	var req struct {
+		DropOld bool `json:"dropOld"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil && err != io.EOF {
+		return nil, err
+	}
+	keys, err := d.RotateSigningKey(req.DropOld)
+	if err != nil {
+		return nil, control.WithStatus(http.StatusInternalServerError, err)
+	}
+	return keys, nil
+}
+
+// controlGenerate generates the directory the body's GenerateConfig
+// describes and answers the stats.
+func (d *Domain) controlGenerate(r *http.Request) (any, error) {
+	var gc GenerateConfig
+	if err := json.NewDecoder(r.Body).Decode(&gc); err != nil {
+		return nil, err
+	}
+	if err := d.Generate(gc); err != nil {
+		return nil, err
+	}
+	return d.Stats(), nil
 }
 
 type errUnknownControl string

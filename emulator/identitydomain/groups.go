@@ -21,21 +21,15 @@ import (
 
 func (d *Domain) groupHandlers() *resourceHandlers {
 	return &resourceHandlers{
-		create: d.createGroup, list: d.listGroups, search: d.searchGroups, get: d.getGroup,
-		put: d.putGroup, patch: d.patchGroup, del: d.deleteGroup,
+		create: d.createGroup, get: d.getGroup,
+		list:   listHandler(d, groupType, d.groupKind, parseListQuery),
+		search: listHandler(d, groupType, d.groupKind, parseSearchBody),
+		put:    d.putGroup, patch: d.patchGroup, del: d.deleteGroup,
 	}
 }
 
 func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
-	var body map[string]any
-	if err := decodeBody(r, &body); err != nil {
-		return err
-	}
-	attrs, rawMembers, err := canonicalize(groupType, body)
-	if err != nil {
-		return err
-	}
-	proj, err := queryProjection(groupType, r)
+	attrs, rawMembers, proj, err := resourceBody(groupType, r)
 	if err != nil {
 		return err
 	}
@@ -99,32 +93,8 @@ func (d *Domain) getGroup(w http.ResponseWriter, r *request) error {
 	return nil
 }
 
-func (d *Domain) listGroups(w http.ResponseWriter, r *request) error {
-	lp, err := parseListQuery(groupType, r)
-	if err != nil {
-		return err
-	}
-	return listResources(d, w, r, d.groupKind(), lp)
-}
-
-func (d *Domain) searchGroups(w http.ResponseWriter, r *request) error {
-	lp, err := parseSearchBody(groupType, r)
-	if err != nil {
-		return err
-	}
-	return listResources(d, w, r, d.groupKind(), lp)
-}
-
 func (d *Domain) putGroup(w http.ResponseWriter, r *request) error {
-	var body map[string]any
-	if err := decodeBody(r, &body); err != nil {
-		return err
-	}
-	attrs, rawMembers, err := canonicalize(groupType, body)
-	if err != nil {
-		return err
-	}
-	proj, err := queryProjection(groupType, r)
+	attrs, rawMembers, proj, err := resourceBody(groupType, r)
 	if err != nil {
 		return err
 	}

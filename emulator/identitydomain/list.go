@@ -179,6 +179,18 @@ type kindOps[T any] struct {
 	render     func(T, string, *projection) (map[string]any, error)
 }
 
+// listHandler answers a list (parse: parseListQuery) or a search (parse:
+// parseSearchBody) of the resources of type rt that kind reads.
+func listHandler[T any](d *Domain, rt *resourceType, kind func() kindOps[T], parse func(*resourceType, *request) (listParams, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *request) error {
+		lp, err := parse(rt, r)
+		if err != nil {
+			return err
+		}
+		return listResources(d, w, r, kind(), lp)
+	}
+}
+
 func listResources[T any](d *Domain, w http.ResponseWriter, r *request, k kindOps[T], lp listParams) error {
 	d.store.mu.RLock()
 	docs, total, err := func() ([]map[string]any, int, error) {

@@ -329,36 +329,16 @@ func (p *patcher) editFiltered(c map[string]any, key string, def *attrDef, op st
 		return errInvalidPath("Attribute %s is not multi-valued; a value filter does not apply.", path.Attr.Name)
 	}
 	list, _ := c[key].([]any)
-	var matched []int
-	for i, e := range list {
-		m, ok := e.(map[string]any)
-		if !ok {
-			continue
-		}
-		var obj scimfilter.Object = scimfilter.Map(m)
-		if def != nil {
-			obj = complexView{def, m}
-		}
-		ok, err := scimfilter.Match(path.Filter, obj)
-		if err != nil {
-			return errInvalidFilter(err)
-		}
-		if ok {
-			matched = append(matched, i)
-		}
+	matched, err := matchValues(list, def, path.Filter)
+	if err != nil {
+		return err
 	}
 	if len(matched) == 0 {
 		return errNoTarget("No value of %s matches the filter %s.", path.Attr.Name, path.Filter)
 	}
-	var sd *attrDef
-	skey := path.Sub
-	if path.Sub != "" && def != nil {
-		if sd = def.subs[strings.ToLower(path.Sub)]; sd != nil {
-			if sd.server || sd.mut == mutReadOnly || sd.mut == mutImmutable {
-				return errMutability("Attribute %s.%s is read-only.", path.Attr.Name, sd.name)
-			}
-			skey = sd.name
-		}
+	sd, skey, err := filteredSub(def, path)
+	if err != nil {
+		return err
 	}
 	switch {
 	case op == "remove" && path.Sub != "":
@@ -375,44 +355,102 @@ func (p *patcher) editFiltered(c map[string]any, key string, def *attrDef, op st
 		}
 		list = kept
 	case path.Sub != "":
-		v := deepCopy(value)
-		if sd != nil {
-			var err error
-			if v, err = canonValue(sd, value, path.Attr.Name+"."+sd.name, true); err != nil {
-				return err
-			}
-		}
-		for _, i := range matched {
-			m := list[i].(map[string]any)
-			if v == nil {
-				delete(m, keyFor(m, skey))
-			} else {
-				m[keyFor(m, skey)] = v
-			}
+		if err := setSub(list, matched, sd, skey, path, value); err != nil {
+			return err
 		}
 	case op == "add":
 		return errInvalidPath("An add with a value filter needs a sub-attribute, e.g. %s[...].value.", path.Attr.Name)
 	default: // replace whole values
-		m, ok := value.(map[string]any)
-		if !ok {
-			return errInvalidValue("The value replacing %s must be an object.", path.String())
-		}
-		var nv any = deepCopy(m)
-		if def != nil {
-			cv, err := canonObject(def.subs, m, path.Attr.Name, true)
-			if err != nil {
-				return err
-			}
-			nv = cv
-		}
-		for _, i := range matched {
-			list[i] = deepCopy(nv)
+		if err := replaceValues(list, matched, def, path, value); err != nil {
+			return err
 		}
 	}
 	if len(list) == 0 {
 		delete(c, key)
 	} else {
 		c[key] = list
+	}
+	return nil
+}
+
+// matchValues returns the indexes of the complex values in list that
+// filter selects (def: the attribute's schema, nil when unknown).
+func matchValues(list []any, def *attrDef, filter scimfilter.Expr) ([]int, error) {
+	var matched []int
+	for i, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			continue
+		}
+		var obj scimfilter.Object = scimfilter.Map(m)
+		if def != nil {
+			obj = complexView{def, m}
+		}
+		ok, err := scimfilter.Match(filter, obj)
+		if err != nil {
+			return nil, errInvalidFilter(err)
+		}
+		if ok {
+			matched = append(matched, i)
+		}
+	}
+	return matched, nil
+}
+
+// filteredSub returns the schema (nil when unknown) and the key of the
+// sub-attribute a filtered path names, refusing one that is read-only.
+func filteredSub(def *attrDef, path scimfilter.Path) (*attrDef, string, error) {
+	if path.Sub == "" || def == nil {
+		return nil, path.Sub, nil
+	}
+	sd := def.subs[strings.ToLower(path.Sub)]
+	if sd == nil {
+		return nil, path.Sub, nil
+	}
+	if sd.server || sd.mut == mutReadOnly || sd.mut == mutImmutable {
+		return nil, "", errMutability("Attribute %s.%s is read-only.", path.Attr.Name, sd.name)
+	}
+	return sd, sd.name, nil
+}
+
+// setSub sets (or, for null, removes) the sub-attribute skey of the
+// matched values of list to value, checked against sd when known.
+func setSub(list []any, matched []int, sd *attrDef, skey string, path scimfilter.Path, value any) error {
+	v := deepCopy(value)
+	if sd != nil {
+		var err error
+		if v, err = canonValue(sd, value, path.Attr.Name+"."+sd.name, true); err != nil {
+			return err
+		}
+	}
+	for _, i := range matched {
+		m := list[i].(map[string]any)
+		if v == nil {
+			delete(m, keyFor(m, skey))
+		} else {
+			m[keyFor(m, skey)] = v
+		}
+	}
+	return nil
+}
+
+// replaceValues replaces the matched values of list with value, an object
+// checked against def when known.
+func replaceValues(list []any, matched []int, def *attrDef, path scimfilter.Path, value any) error {
+	m, ok := value.(map[string]any)
+	if !ok {
+		return errInvalidValue("The value replacing %s must be an object.", path.String())
+	}
+	var nv any = deepCopy(m)
+	if def != nil {
+		cv, err := canonObject(def.subs, m, path.Attr.Name, true)
+		if err != nil {
+			return err
+		}
+		nv = cv
+	}
+	for _, i := range matched {
+		list[i] = deepCopy(nv)
 	}
 	return nil
 }

@@ -260,6 +260,14 @@ func TestPatchSemantics(t *testing.T) {
 		{name: "read-only groups", kind: "Users", id: uid, ops: []map[string]any{op("add", "groups", []any{map[string]any{"value": gid}})}, status: 400, scimType: "mutability"},
 		{name: "bad path", kind: "Users", id: uid, ops: []map[string]any{op("replace", "emails[type eq", "x")}, status: 400, scimType: "invalidPath"},
 		{name: "filter no match", kind: "Users", id: uid, ops: []map[string]any{op("replace", `emails[type eq "home"].value`, "x")}, status: 400, scimType: "noTarget"},
+		{name: "filter replaces whole values", kind: "Users", id: u2, ops: []map[string]any{op("replace", `emails[type eq "work"]`,
+			map[string]any{"value": "q2@example.com", "type": "work", "primary": true})}, status: 200,
+			check: func(t *testing.T, r response) {
+				emails, _ := r.json["emails"].([]any)
+				if len(emails) != 1 || emails[0].(map[string]any)["value"] != "q2@example.com" {
+					t.Errorf("emails %v, want the work email replaced by q2@example.com", r.json["emails"])
+				}
+			}},
 		{name: "remove userName", kind: "Users", id: uid, ops: []map[string]any{op("remove", "userName", nil)}, status: 400},
 		{name: "atomic", kind: "Users", id: uid, ops: []map[string]any{op("replace", "title", "Never"), op("replace", "id", "x")}, status: 400,
 			check: func(t *testing.T, _ response) {

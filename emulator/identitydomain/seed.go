@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -87,139 +88,200 @@ func parseSeed(raw []byte) (SeedData, error) {
 	return data, nil
 }
 
-// LoadSeed loads already parsed seed data; see Seed.
+// LoadSeed loads already parsed seed data; see Seed. Nothing is stored
+// unless all of it is valid.
 func (d *Domain) LoadSeed(data SeedData) error {
-	now := d.clock.Now()
-	a := newActor(d.cfg.Clients[0].ID, d.cfg.Clients[0].Name)
 	d.store.mu.Lock()
 	defer d.store.mu.Unlock()
-	s := d.store
-
-	users := make([]*userRec, 0, len(data.Users))
-	byID := map[string]*userRec{}
-	byName := map[string]*userRec{}
-	findUser := func(ref string) *userRec {
-		if u := s.userByRef(ref); u != nil {
-			return u
-		}
-		if u := byID[ref]; u != nil {
-			return u
-		}
-		return byName[strings.ToLower(ref)]
-	}
+	l := &seedLoad{d: d, s: d.store, now: d.clock.Now(), a: newActor(d.cfg.Clients[0].ID, d.cfg.Clients[0].Name),
+		byID: map[string]*userRec{}, byName: map[string]*userRec{}, gByID: map[string]*groupRec{}, gByName: map[string]*groupRec{}}
 	for i, body := range data.Users {
-		id, ocid, err := seedIDs(body)
-		if err != nil {
+		if err := l.stageUser(body); err != nil {
 			return fmt.Errorf("users[%d]: %w", i, err)
 		}
-		attrs, _, err := canonicalize(userType, withDefaultSchemas(body, SchemaUser))
-		if err != nil {
-			return fmt.Errorf("users[%d]: %w", i, err)
-		}
-		userServerValues(attrs)
-		if id == "" {
-			id = d.ids.hex32()
-		}
-		if ocid == "" {
-			ocid = d.ids.ocid("user")
-		}
-		name := strings.ToLower(attrs["userName"].(string))
-		if s.users[id] != nil || byID[id] != nil {
-			return fmt.Errorf("users[%d]: duplicate id %s", i, id)
-		}
-		if s.usersByName[name] != nil || byName[name] != nil {
-			return fmt.Errorf("users[%d]: duplicate userName %s", i, attrs["userName"])
-		}
-		u := &userRec{resource: resource{id: id, ocid: ocid, attrs: attrs, created: now, modified: now,
-			version: d.ids.hex32(), createdBy: a, modifiedBy: a}}
-		users, byID[id], byName[name] = append(users, u), u, u
 	}
-
-	type groupSeed struct {
-		g       *groupRec
-		members []*userRec
-	}
-	groups := make([]groupSeed, 0, len(data.Groups))
-	gByID := map[string]*groupRec{}
-	gByName := map[string]*groupRec{}
 	for i, body := range data.Groups {
-		id, ocid, err := seedIDs(body)
-		if err != nil {
-			return fmt.Errorf("groups[%d]: %w", i, err)
+		if err := l.stageGroup(i, body); err != nil {
+			return err
 		}
-		attrs, rawMembers, err := canonicalize(groupType, withDefaultSchemas(body, SchemaGroup))
-		if err != nil {
-			return fmt.Errorf("groups[%d]: %w", i, err)
-		}
-		if id == "" {
-			id = d.ids.hex32()
-		}
-		if ocid == "" {
-			ocid = d.ids.ocid("group")
-		}
-		name := strings.ToLower(attrs["displayName"].(string))
-		if s.groups[id] != nil || gByID[id] != nil {
-			return fmt.Errorf("groups[%d]: duplicate id %s", i, id)
-		}
-		if s.groupsByName[name] != nil || gByName[name] != nil {
-			return fmt.Errorf("groups[%d]: duplicate displayName %s", i, attrs["displayName"])
-		}
-		var members []*userRec
-		refs, ok := rawMembers.([]any)
-		if rawMembers != nil && !ok {
-			return fmt.Errorf("groups[%d]: members must be a list", i)
-		}
-		for j, ref := range refs {
-			r, _ := ref.(string)
-			if m, ok := ref.(map[string]any); ok {
-				r, _ = m[keyFor(m, "value")].(string)
-			}
-			u := findUser(r)
-			if u == nil {
-				return fmt.Errorf("groups[%d].members[%d]: no user %q", i, j, r)
-			}
-			members = append(members, u)
-		}
-		g := &groupRec{resource: resource{id: id, ocid: ocid, attrs: attrs, created: now, modified: now,
-			version: d.ids.hex32(), createdBy: a, modifiedBy: a}}
-		groups = append(groups, groupSeed{g, members})
-		gByID[id], gByName[name] = g, g
 	}
-	type pair struct {
-		g *groupRec
-		u *userRec
-	}
-	var pairs []pair
 	for i, m := range data.Memberships {
-		g := s.groupByRef(m.Group)
-		if g == nil {
-			if g = gByID[m.Group]; g == nil {
-				g = gByName[strings.ToLower(m.Group)]
-			}
-		}
-		if g == nil {
-			return fmt.Errorf("memberships[%d]: no group %q", i, m.Group)
-		}
-		u := findUser(m.User)
-		if u == nil {
-			return fmt.Errorf("memberships[%d]: no user %q", i, m.User)
-		}
-		pairs = append(pairs, pair{g, u})
-	}
-
-	for _, u := range users {
-		s.addUser(u)
-	}
-	for _, gs := range groups {
-		s.addGroup(gs.g)
-		for _, u := range gs.members {
-			s.addMember(gs.g, u, now)
+		if err := l.stageMembership(m); err != nil {
+			return fmt.Errorf("memberships[%d]: %w", i, err)
 		}
 	}
-	for _, p := range pairs {
-		s.addMember(p.g, p.u, now)
-	}
+	l.commit()
 	return nil
+}
+
+// seedLoad holds the users, groups and memberships of a seed checked so
+// far, before any of them is stored. Its methods run under the store's lock.
+type seedLoad struct {
+	d   *Domain
+	s   *store
+	now time.Time
+	a   actorRef
+
+	users   []*userRec
+	byID    map[string]*userRec
+	byName  map[string]*userRec
+	groups  []groupSeed
+	gByID   map[string]*groupRec
+	gByName map[string]*groupRec
+	pairs   []seedPair
+}
+
+// groupSeed is a seeded group with the members listed in it.
+type groupSeed struct {
+	g       *groupRec
+	members []*userRec
+}
+
+// seedPair is one membership of the seed's memberships list.
+type seedPair struct {
+	g *groupRec
+	u *userRec
+}
+
+// findUser finds a user by id, OCID or userName, stored or seeded.
+func (l *seedLoad) findUser(ref string) *userRec {
+	return storedOrSeeded(l.s.userByRef(ref), l.byID, l.byName, ref)
+}
+
+// findGroup finds a group by id, OCID or displayName, stored or seeded.
+func (l *seedLoad) findGroup(ref string) *groupRec {
+	return storedOrSeeded(l.s.groupByRef(ref), l.gByID, l.gByName, ref)
+}
+
+// storedOrSeeded returns stored (what the store holds for ref) or else the
+// seeded record of id ref or, case-insensitively, of name ref.
+func storedOrSeeded[T any](stored *T, byID, byName map[string]*T, ref string) *T {
+	if stored != nil {
+		return stored
+	}
+	if r := byID[ref]; r != nil {
+		return r
+	}
+	return byName[strings.ToLower(ref)]
+}
+
+// stageUser checks one seeded user and adds it to those to store.
+func (l *seedLoad) stageUser(body map[string]any) error {
+	res, _, err := l.resource(userType, SchemaUser, "user", body)
+	if err != nil {
+		return err
+	}
+	id, name := res.id, strings.ToLower(res.attrs["userName"].(string))
+	if l.s.users[id] != nil || l.byID[id] != nil {
+		return fmt.Errorf("duplicate id %s", id)
+	}
+	if l.s.usersByName[name] != nil || l.byName[name] != nil {
+		return fmt.Errorf("duplicate userName %s", res.attrs["userName"])
+	}
+	u := &userRec{resource: res}
+	l.users, l.byID[id], l.byName[name] = append(l.users, u), u, u
+	return nil
+}
+
+// resource checks one seeded resource of type rt (core schema urn) and
+// returns it with its id and OCID (of kind, made up when not given), and a
+// group's raw members value.
+func (l *seedLoad) resource(rt *resourceType, urn, kind string, body map[string]any) (resource, any, error) {
+	id, ocid, err := seedIDs(body)
+	if err != nil {
+		return resource{}, nil, err
+	}
+	attrs, rawMembers, err := canonicalize(rt, withDefaultSchemas(body, urn))
+	if err != nil {
+		return resource{}, nil, err
+	}
+	if rt == userType {
+		userServerValues(attrs)
+	}
+	if id == "" {
+		id = l.d.ids.hex32()
+	}
+	if ocid == "" {
+		ocid = l.d.ids.ocid(kind)
+	}
+	return resource{id: id, ocid: ocid, attrs: attrs, created: l.now, modified: l.now,
+		version: l.d.ids.hex32(), createdBy: l.a, modifiedBy: l.a}, rawMembers, nil
+}
+
+// stageGroup checks the i-th seeded group and its members and adds it to
+// those to store.
+func (l *seedLoad) stageGroup(i int, body map[string]any) error {
+	res, rawMembers, err := l.resource(groupType, SchemaGroup, "group", body)
+	if err != nil {
+		return fmt.Errorf("groups[%d]: %w", i, err)
+	}
+	id, name := res.id, strings.ToLower(res.attrs["displayName"].(string))
+	if l.s.groups[id] != nil || l.gByID[id] != nil {
+		return fmt.Errorf("groups[%d]: duplicate id %s", i, id)
+	}
+	if l.s.groupsByName[name] != nil || l.gByName[name] != nil {
+		return fmt.Errorf("groups[%d]: duplicate displayName %s", i, res.attrs["displayName"])
+	}
+	members, err := l.groupMembers(i, rawMembers)
+	if err != nil {
+		return err
+	}
+	g := &groupRec{resource: res}
+	l.groups = append(l.groups, groupSeed{g, members})
+	l.gByID[id], l.gByName[name] = g, g
+	return nil
+}
+
+// groupMembers resolves the members listed in the i-th seeded group: user
+// references, or objects whose value is one.
+func (l *seedLoad) groupMembers(i int, rawMembers any) ([]*userRec, error) {
+	refs, ok := rawMembers.([]any)
+	if rawMembers != nil && !ok {
+		return nil, fmt.Errorf("groups[%d]: members must be a list", i)
+	}
+	var members []*userRec
+	for j, ref := range refs {
+		r, _ := ref.(string)
+		if m, ok := ref.(map[string]any); ok {
+			r, _ = m[keyFor(m, "value")].(string)
+		}
+		u := l.findUser(r)
+		if u == nil {
+			return nil, fmt.Errorf("groups[%d].members[%d]: no user %q", i, j, r)
+		}
+		members = append(members, u)
+	}
+	return members, nil
+}
+
+// stageMembership checks one entry of the seed's memberships list.
+func (l *seedLoad) stageMembership(m SeedMembership) error {
+	g := l.findGroup(m.Group)
+	if g == nil {
+		return fmt.Errorf("no group %q", m.Group)
+	}
+	u := l.findUser(m.User)
+	if u == nil {
+		return fmt.Errorf("no user %q", m.User)
+	}
+	l.pairs = append(l.pairs, seedPair{g, u})
+	return nil
+}
+
+// commit stores everything staged.
+func (l *seedLoad) commit() {
+	for _, u := range l.users {
+		l.s.addUser(u)
+	}
+	for _, gs := range l.groups {
+		l.s.addGroup(gs.g)
+		for _, u := range gs.members {
+			l.s.addMember(gs.g, u, l.now)
+		}
+	}
+	for _, p := range l.pairs {
+		l.s.addMember(p.g, p.u, l.now)
+	}
 }
 
 // seedIDs takes the optional id and ocid out of a seed entry.

@@ -131,71 +131,82 @@ func (d *Domain) route(r *http.Request) (route, error) {
 		}
 		return route{op: OpToken}, nil
 	}
+	notFound := func() error {
+		return errorf(http.StatusNotFound, "", "error.common.common.resourceNotFound", "No resource found at %s.", path)
+	}
 	rest, ok := strings.CutPrefix(path, "/admin/v1/")
 	if !ok {
-		return route{}, errorf(http.StatusNotFound, "", "error.common.common.resourceNotFound", "No resource found at %s.", path)
+		return route{}, notFound()
 	}
 	kind, id, hasID := strings.Cut(strings.TrimSuffix(rest, "/"), "/")
 	if hasID && (id == "" || strings.Contains(id, "/")) {
-		return route{}, errorf(http.StatusNotFound, "", "error.common.common.resourceNotFound", "No resource found at %s.", path)
+		return route{}, notFound()
 	}
-	type ops struct {
-		create, list, search, get, put, patch, del Operation
-		h                                          *resourceHandlers
-	}
-	var o ops
 	switch kind {
 	case "Users":
-		o = ops{OpCreateUser, OpListUsers, OpSearchUsers, OpGetUser, OpPutUser, OpPatchUser, OpDeleteUser, d.userH}
+		return resourceRoute(r.Method, id, hasID, resourceOps{OpCreateUser, OpListUsers, OpSearchUsers, OpGetUser, OpPutUser, OpPatchUser, OpDeleteUser, d.userH})
 	case "Groups":
-		o = ops{OpCreateGroup, OpListGroups, OpSearchGroups, OpGetGroup, OpPutGroup, OpPatchGroup, OpDeleteGroup, d.groupH}
+		return resourceRoute(r.Method, id, hasID, resourceOps{OpCreateGroup, OpListGroups, OpSearchGroups, OpGetGroup, OpPutGroup, OpPatchGroup, OpDeleteGroup, d.groupH})
 	case "ServiceProviderConfig", "ResourceTypes", "Schemas":
-		if r.Method != http.MethodGet {
-			return route{}, methodNotAllowed(http.MethodGet)
-		}
-		switch {
-		case kind == "ServiceProviderConfig":
-			return route{op: OpGetServiceProviderConfig, handler: d.getServiceProviderConfig, id: id}, nil
-		case kind == "ResourceTypes" && hasID:
-			return route{op: OpGetResourceType, handler: d.getResourceTypes, id: id}, nil
-		case kind == "ResourceTypes":
-			return route{op: OpListResourceTypes, handler: d.getResourceTypes}, nil
-		case hasID:
-			return route{op: OpGetSchema, handler: d.getSchemas, id: id}, nil
-		}
-		return route{op: OpListSchemas, handler: d.getSchemas}, nil
+		return d.discoveryRoute(r.Method, kind, id, hasID)
 	case "Bulk":
 		if hasID {
-			return route{}, errorf(http.StatusNotFound, "", "error.common.common.resourceNotFound", "No resource found at %s.", path)
+			return route{}, notFound()
 		}
 		if r.Method != http.MethodPost {
 			return route{}, methodNotAllowed(http.MethodPost)
 		}
 		return route{op: OpBulk, handler: d.bulk}, nil
 	case "UserCapabilitiesChanger":
-		if !hasID {
-			return route{}, methodNotAllowed(http.MethodPut)
-		}
-		if r.Method != http.MethodPut {
+		if !hasID || r.Method != http.MethodPut {
 			return route{}, methodNotAllowed(http.MethodPut)
 		}
 		return route{op: OpPutUserCapabilitiesChanger, handler: d.putCapabilities, id: id}, nil
-	default:
-		return route{}, errorf(http.StatusNotFound, "", "error.common.common.resourceNotFound", "No resource found at %s.", path)
+	}
+	return route{}, notFound()
+}
+
+// discoveryRoute routes the read-only SCIM discovery endpoints
+// (ServiceProviderConfig, ResourceTypes, Schemas).
+func (d *Domain) discoveryRoute(method, kind, id string, hasID bool) (route, error) {
+	if method != http.MethodGet {
+		return route{}, methodNotAllowed(http.MethodGet)
 	}
 	switch {
-	case !hasID && r.Method == http.MethodGet:
+	case kind == "ServiceProviderConfig":
+		return route{op: OpGetServiceProviderConfig, handler: d.getServiceProviderConfig, id: id}, nil
+	case kind == "ResourceTypes" && hasID:
+		return route{op: OpGetResourceType, handler: d.getResourceTypes, id: id}, nil
+	case kind == "ResourceTypes":
+		return route{op: OpListResourceTypes, handler: d.getResourceTypes}, nil
+	case hasID:
+		return route{op: OpGetSchema, handler: d.getSchemas, id: id}, nil
+	}
+	return route{op: OpListSchemas, handler: d.getSchemas}, nil
+}
+
+// resourceOps are the operations and handlers of one resource type.
+type resourceOps struct {
+	create, list, search, get, put, patch, del Operation
+	h                                          *resourceHandlers
+}
+
+// resourceRoute routes a request on a resource type's collection
+// (list, create, .search) or on one resource (get, put, patch, delete).
+func resourceRoute(method, id string, hasID bool, o resourceOps) (route, error) {
+	switch {
+	case !hasID && method == http.MethodGet:
 		return route{op: o.list, handler: o.h.list}, nil
-	case !hasID && r.Method == http.MethodPost:
+	case !hasID && method == http.MethodPost:
 		return route{op: o.create, handler: o.h.create}, nil
 	case !hasID:
 		return route{}, methodNotAllowed(http.MethodGet, http.MethodPost)
-	case id == ".search" && r.Method == http.MethodPost:
+	case id == ".search" && method == http.MethodPost:
 		return route{op: o.search, handler: o.h.search}, nil
 	case id == ".search":
 		return route{}, methodNotAllowed(http.MethodPost)
 	}
-	switch r.Method {
+	switch method {
 	case http.MethodGet:
 		return route{op: o.get, handler: o.h.get, id: id}, nil
 	case http.MethodPut:

@@ -14,25 +14,19 @@ import (
 
 func (d *Domain) userHandlers() *resourceHandlers {
 	return &resourceHandlers{
-		create: d.createUser, list: d.listUsers, search: d.searchUsers, get: d.getUser,
-		put: d.putUser, patch: d.patchUser, del: d.deleteUser,
+		create: d.createUser, get: d.getUser,
+		list:   listHandler(d, userType, d.userKind, parseListQuery),
+		search: listHandler(d, userType, d.userKind, parseSearchBody),
+		put:    d.putUser, patch: d.patchUser, del: d.deleteUser,
 	}
 }
 
 func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
-	var body map[string]any
-	if err := decodeBody(r, &body); err != nil {
-		return err
-	}
-	attrs, _, err := canonicalize(userType, body)
+	attrs, _, proj, err := resourceBody(userType, r)
 	if err != nil {
 		return err
 	}
 	userServerValues(attrs)
-	proj, err := queryProjection(userType, r)
-	if err != nil {
-		return err
-	}
 	var doc map[string]any
 	var version string
 	err = d.commit(r, func(tx *txn) error {
@@ -75,32 +69,8 @@ func (d *Domain) getUser(w http.ResponseWriter, r *request) error {
 	return nil
 }
 
-func (d *Domain) listUsers(w http.ResponseWriter, r *request) error {
-	lp, err := parseListQuery(userType, r)
-	if err != nil {
-		return err
-	}
-	return listResources(d, w, r, d.userKind(), lp)
-}
-
-func (d *Domain) searchUsers(w http.ResponseWriter, r *request) error {
-	lp, err := parseSearchBody(userType, r)
-	if err != nil {
-		return err
-	}
-	return listResources(d, w, r, d.userKind(), lp)
-}
-
 func (d *Domain) putUser(w http.ResponseWriter, r *request) error {
-	var body map[string]any
-	if err := decodeBody(r, &body); err != nil {
-		return err
-	}
-	attrs, _, err := canonicalize(userType, body)
-	if err != nil {
-		return err
-	}
-	proj, err := queryProjection(userType, r)
+	attrs, _, proj, err := resourceBody(userType, r)
 	if err != nil {
 		return err
 	}

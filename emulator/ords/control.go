@@ -2,9 +2,12 @@ package ords
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/iamflow/iamflow/emulator/control"
 )
 
 // The control endpoints, under /_emulator/, need no credentials and are never
@@ -21,85 +24,75 @@ import (
 //	GET  /_emulator/roles?db=A     Roles of A
 //	GET  /_emulator/statements?db=A the statement log of A
 func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	fail := func(status int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-	}
-	ok := func(v any) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(v)
-	}
 	alias := r.URL.Query().Get("db")
 	targets, err := e.targets(alias)
 	if err != nil {
-		fail(http.StatusNotFound, err.Error())
+		control.Fail(w, http.StatusNotFound, err.Error())
 		return
 	}
-	perDB := func(f func(*database) any) map[string]any {
-		out := map[string]any{}
-		for _, db := range targets {
-			out[db.cfg.Alias] = f(db)
-		}
-		return out
-	}
-	one := func() bool {
-		if alias == "" {
-			fail(http.StatusBadRequest, "name a database: ?db=<alias>")
-			return false
-		}
-		return true
-	}
-	switch route := r.Method + " " + strings.TrimSuffix(r.URL.Path, "/"); route {
-	case "GET /_emulator/stats":
-		ok(perDB(func(db *database) any { return e.Stats(db.cfg.Alias) }))
-	case "GET /_emulator/faults":
-		ok(perDB(func(db *database) any { return e.Faults(db.cfg.Alias) }))
-	case "POST /_emulator/faults":
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			fail(http.StatusBadRequest, err.Error())
-			return
-		}
-		for _, db := range targets {
-			f := e.Faults(db.cfg.Alias)
-			if len(strings.TrimSpace(string(body))) > 0 {
-				if err := json.Unmarshal(body, &f); err != nil {
-					fail(http.StatusBadRequest, err.Error())
-					return
-				}
+	perDB := func(f func(alias string) any) func(*http.Request) (any, error) {
+		return func(*http.Request) (any, error) {
+			out := map[string]any{}
+			for _, db := range targets {
+				out[db.cfg.Alias] = f(db.cfg.Alias)
 			}
-			if err := e.SetFaults(db.cfg.Alias, f); err != nil {
-				fail(http.StatusBadRequest, err.Error())
-				return
+			return out, nil
+		}
+	}
+	one := func(f func(alias string) any) func(*http.Request) (any, error) {
+		return func(*http.Request) (any, error) {
+			if alias == "" {
+				return nil, errors.New("name a database: ?db=<alias>")
+			}
+			return f(alias), nil
+		}
+	}
+	stats := func(a string) any { return e.Stats(a) }
+	faults := func(a string) any { return e.Faults(a) }
+	control.Serve(w, r, maxBody, control.Endpoints{
+		"GET /_emulator/stats":  perDB(stats),
+		"GET /_emulator/faults": perDB(faults),
+		"POST /_emulator/faults": func(r *http.Request) (any, error) {
+			if err := e.setFaults(r, targets); err != nil {
+				return nil, err
+			}
+			return perDB(faults)(r)
+		},
+		"POST /_emulator/reset": func(r *http.Request) (any, error) {
+			e.Reset()
+			return perDB(stats)(r)
+		},
+		"POST /_emulator/seed": func(r *http.Request) (any, error) {
+			if err := e.Seed(r.Body); err != nil {
+				return nil, err
+			}
+			return perDB(func(a string) any { return len(e.Users(a)) })(r)
+		},
+		"GET /_emulator/users":      one(func(a string) any { return e.Users(a) }),
+		"GET /_emulator/roles":      one(func(a string) any { return e.Roles(a) }),
+		"GET /_emulator/statements": one(func(a string) any { return e.Statements(a) }),
+	}, func(route string) string {
+		return "no control endpoint " + route + "; see GET /_emulator/stats, GET|POST /_emulator/faults, POST /_emulator/reset, POST /_emulator/seed, GET /_emulator/users|roles|statements?db=<alias>"
+	})
+}
+
+// setFaults changes, on every target database, the faults named in the
+// request's JSON body (an empty body changes none).
+func (e *Emulator) setFaults(r *http.Request, targets []*database) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	for _, db := range targets {
+		f := e.Faults(db.cfg.Alias)
+		if len(strings.TrimSpace(string(body))) > 0 {
+			if err := json.Unmarshal(body, &f); err != nil {
+				return err
 			}
 		}
-		ok(perDB(func(db *database) any { return e.Faults(db.cfg.Alias) }))
-	case "POST /_emulator/reset":
-		e.Reset()
-		ok(perDB(func(db *database) any { return e.Stats(db.cfg.Alias) }))
-	case "POST /_emulator/seed":
-		if err := e.Seed(r.Body); err != nil {
-			fail(http.StatusBadRequest, err.Error())
-			return
+		if err := e.SetFaults(db.cfg.Alias, f); err != nil {
+			return err
 		}
-		ok(perDB(func(db *database) any { return len(e.Users(db.cfg.Alias)) }))
-	case "GET /_emulator/users":
-		if one() {
-			ok(e.Users(alias))
-		}
-	case "GET /_emulator/roles":
-		if one() {
-			ok(e.Roles(alias))
-		}
-	case "GET /_emulator/statements":
-		if one() {
-			ok(e.Statements(alias))
-		}
-	default:
-		fail(http.StatusNotFound, "no control endpoint "+route+"; see GET /_emulator/stats, GET|POST /_emulator/faults, POST /_emulator/reset, POST /_emulator/seed, GET /_emulator/users|roles|statements?db=<alias>")
 	}
+	return nil
 }

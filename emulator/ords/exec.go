@@ -96,14 +96,39 @@ func (db *database) query(st *statement, o execOptions) (*resultSet, *oraError) 
 	if !ok || db.cfg.Unprivileged { // a schema without DBA privileges cannot see DBA_ views
 		return nil, errNoTable(st.viewTok)
 	}
-	colIdx := func(c colRef) (int, *oraError) {
-		for i, vc := range v.cols {
-			if vc.name == c.name {
-				return i, nil
-			}
-		}
-		return 0, errBadColumn(c.tok, c.name)
+	sel, err := v.selected(st)
+	if err != nil {
+		return nil, err
 	}
+	rows := v.rows(db.cat)
+	if w := st.where; w != nil {
+		if rows, err = v.filter(rows, w, o.binds); err != nil {
+			return nil, err
+		}
+	}
+	if st.orderBy != nil {
+		oi, err := v.colIdx(*st.orderBy)
+		if err != nil {
+			return nil, err
+		}
+		sortRows(rows, oi, st.desc)
+	}
+	return v.page(rows, sel, o), nil
+}
+
+// colIdx returns the index of column c in v, or ORA-00904.
+func (v view) colIdx(c colRef) (int, *oraError) {
+	for i, vc := range v.cols {
+		if vc.name == c.name {
+			return i, nil
+		}
+	}
+	return 0, errBadColumn(c.tok, c.name)
+}
+
+// selected returns the indexes of the columns st selects from v: all of
+// them for *, then those it names.
+func (v view) selected(st *statement) ([]int, *oraError) {
 	var sel []int
 	if st.star {
 		for i := range v.cols {
@@ -111,44 +136,45 @@ func (db *database) query(st *statement, o execOptions) (*resultSet, *oraError) 
 		}
 	}
 	for _, c := range st.cols {
-		i, err := colIdx(c)
+		i, err := v.colIdx(c)
 		if err != nil {
 			return nil, err
 		}
 		sel = append(sel, i)
 	}
-	rows := v.rows(db.cat)
-	if w := st.where; w != nil {
-		wi, err := colIdx(w.col)
-		if err != nil {
-			return nil, err
-		}
-		want, wantOK := w.val.lit, true
-		if w.val.bind {
-			b, found := lookupBind(o.binds, w.val)
-			if !found {
-				return nil, errNotBound(w.val.tok)
-			}
-			want, wantOK = bindText(b.Value)
-		}
-		kept := rows[:0]
-		for _, r := range rows {
-			got, gotOK := text(r[wi])
-			switch {
-			case !wantOK || !gotOK: // NULL compares as unknown
-			case w.like && likeMatch(got, want), !w.like && got == want:
-				kept = append(kept, r)
-			}
-		}
-		rows = kept
+	return sel, nil
+}
+
+// filter keeps the rows that the WHERE predicate w holds for, a bind
+// variable taken from binds; NULL compares as unknown.
+func (v view) filter(rows [][]value, w *predicate, binds []bindValue) ([][]value, *oraError) {
+	wi, err := v.colIdx(w.col)
+	if err != nil {
+		return nil, err
 	}
-	if st.orderBy != nil {
-		oi, err := colIdx(*st.orderBy)
-		if err != nil {
-			return nil, err
+	want, wantOK := w.val.lit, true
+	if w.val.bind {
+		b, found := lookupBind(binds, w.val)
+		if !found {
+			return nil, errNotBound(w.val.tok)
 		}
-		sortRows(rows, oi, st.desc)
+		want, wantOK = bindText(b.Value)
 	}
+	kept := rows[:0]
+	for _, r := range rows {
+		got, gotOK := text(r[wi])
+		switch {
+		case !wantOK || !gotOK: // NULL compares as unknown
+		case w.like && likeMatch(got, want), !w.like && got == want:
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
+}
+
+// page returns the page of rows that o's offset and limit ask for, with
+// the selected columns.
+func (v view) page(rows [][]value, sel []int, o execOptions) *resultSet {
 	rs := &resultSet{Items: []row{}, Limit: o.limit, Offset: o.offset}
 	for _, i := range sel {
 		rs.Metadata = append(rs.Metadata, v.cols[i].metadata())
@@ -165,5 +191,5 @@ func (db *database) query(st *statement, o execOptions) (*resultSet, *oraError) 
 	}
 	rs.Count = len(rs.Items)
 	rs.HasMore = end < len(rows)
-	return rs, nil
+	return rs
 }

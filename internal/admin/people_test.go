@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,7 +23,7 @@ import (
 	idclient "github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/oidc/oidctest"
-	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 )
 
 const (
@@ -63,31 +62,10 @@ func (g *grantRecorder) ListGrants(ctx context.Context, _ *iamflowv1.ListGrantsR
 // an Authenticator over it, reading groups with iamflow's own client.
 func loginDomain(t *testing.T) (*identitydomain.Domain, *oidc.Authenticator) {
 	t.Helper()
-	d, err := identitydomain.New(identitydomain.Config{Name: "login", Tier: identitydomain.TierUnlimited, Clients: []identitydomain.Client{
-		{ID: sysID, Secret: sysSecret}, {ID: cliID, Public: true, RedirectURIs: []string{"http://127.0.0.1/callback"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	if err := d.LoadSeed(identitydomain.SeedData{Users: []map[string]any{{"userName": bob, "displayName": "Bob", "password": bobPass}},
-		Groups: []map[string]any{{"displayName": "Approvers", "members": []any{bob}}}}); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "s")
-	if err := os.WriteFile(p, []byte(sysSecret), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	icfg := idclient.DefaultConfig()
-	icfg.URL, icfg.ClientID, icfg.ClientSecret = d.URL(), sysID, secret.Ref("file:"+p)
-	icfg.Limits = idclient.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	dir, err := idclient.New(t.Context(), "login", icfg, idclient.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dir.Close)
+	d := pipelinetest.LoginDomain(t, "login", sysID, sysSecret, cliID, identitydomain.SeedData{
+		Users:  []map[string]any{{"userName": bob, "displayName": "Bob", "password": bobPass}},
+		Groups: []map[string]any{{"displayName": "Approvers", "members": []any{bob}}}})
+	dir := pipelinetest.Client(t, "login", pipelinetest.ClientConfig(t, d.URL(), sysID, sysSecret, false))
 	v, err := oidc.NewVerifier(oidc.Config{Domain: "login", ClientID: cliID, Tenant: d.Config().DomainID}, d.URL())
 	if err != nil {
 		t.Fatal(err)

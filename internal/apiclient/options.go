@@ -60,3 +60,34 @@ func (o Options) Tracer(name string) trace.Tracer {
 	}
 	return telemetry.Noop().TracerProvider.Tracer(name)
 }
+
+// The setters below are what the clients' With... options do with the
+// common options: a nil argument keeps the default.
+
+// SetLogger sets the logger unless l is nil.
+func (o *Options) SetLogger(l *slog.Logger) {
+	if l != nil {
+		o.Logger = l
+	}
+}
+
+// SetRegisterer sets the metrics' registerer unless r is nil.
+func (o *Options) SetRegisterer(r prometheus.Registerer) {
+	if r != nil {
+		o.Registerer = r
+	}
+}
+
+// SetTransport sets the HTTP transport unless rt is nil.
+func (o *Options) SetTransport(rt http.RoundTripper) {
+	if rt != nil {
+		o.Transport = rt
+	}
+}
+
+// SetSleep sets how to wait between retries unless f is nil.
+func (o *Options) SetSleep(f SleepFunc) {
+	if f != nil {
+		o.Sleep = f
+	}
+}

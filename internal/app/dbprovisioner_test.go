@@ -26,24 +26,8 @@ import (
 func dbprovisionerConfig(t *testing.T) config.Config {
 	t.Helper()
 	cfg := testConfig(t)
-	dom, err := idemu.New(idemu.Config{Name: "src", Clients: []idemu.Client{{ID: "iamflow", Secret: "domain-secret"}}, Tier: idemu.TierUnlimited})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dom.Close() })
-	if err := dom.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	db, err := ordsemu.New(ordsemu.Config{Databases: []ordsemu.Database{{
-		Alias: "hr", ClientID: "ords-client", ClientSecret: "ords-secret", Roles: []ordsemu.Role{{Name: "APP_READER"}},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	dom := startDomain(t, "src")
+	db := startHRDatabase(t)
 	t.Setenv("IAMFLOW_TEST_DOMAIN_SECRET", "domain-secret")
 	t.Setenv("IAMFLOW_TEST_ORDS_SECRET", "ords-secret")
 	api := identitydomain.DefaultConfig()
@@ -140,4 +124,37 @@ func TestDbprovisionerSecrets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "secrets.vault") {
 		t.Fatalf("unreadable OCI config: New = %v", err)
 	}
+}
+
+// startDomain starts an emulated domain called name with iamflow's client
+// (secret "domain-secret"), closed when the test ends.
+func startDomain(t *testing.T, name string) *idemu.Domain {
+	t.Helper()
+	d, err := idemu.New(idemu.Config{Name: name, Clients: []idemu.Client{{ID: "iamflow", Secret: "domain-secret"}}, Tier: idemu.TierUnlimited})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	if err := d.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// startHRDatabase starts an emulated ORDS with the database "hr" (client
+// "ords-client", secret "ords-secret", role APP_READER), closed when the
+// test ends.
+func startHRDatabase(t *testing.T) *ordsemu.Emulator {
+	t.Helper()
+	db, err := ordsemu.New(ordsemu.Config{Databases: []ordsemu.Database{{
+		Alias: "hr", ClientID: "ords-client", ClientSecret: "ords-secret", Roles: []ordsemu.Role{{Name: "APP_READER"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

@@ -129,24 +129,8 @@ func pushConfig(t *testing.T, idp string) (config.Config, net.Listener, *idemu.D
 	t.Cleanup(func() { ln.Close() })
 	cfg.Ingest.Listen = ln.Addr().String()
 
-	tgt, err := idemu.New(idemu.Config{Name: "tgt", Clients: []idemu.Client{{ID: "iamflow", Secret: "domain-secret"}}, Tier: idemu.TierUnlimited})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tgt.Close() })
-	if err := tgt.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	db, err := ordsemu.New(ordsemu.Config{Databases: []ordsemu.Database{{
-		Alias: "hr", ClientID: "ords-client", ClientSecret: "ords-secret", Roles: []ordsemu.Role{{Name: "APP_READER"}},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	tgt := startDomain(t, "tgt")
+	db := startHRDatabase(t)
 	t.Setenv("IAMFLOW_TEST_DOMAIN_SECRET", "domain-secret")
 	t.Setenv("IAMFLOW_TEST_ORDS_SECRET", "ords-secret")
 	t.Setenv("IAMFLOW_TEST_PUSH_TOKEN", pushToken)

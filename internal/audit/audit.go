@@ -45,6 +45,22 @@ func NewWriter(b *bus.Bus, service string) *Writer {
 // Record stores r in IAM_AUDIT on iam.audit.<service>.<action>, filling the
 // service, the time and the trace id from ctx when r leaves them empty.
 func (w *Writer) Record(ctx context.Context, r *iamflowv1.AuditRecord) error {
+	data, err := w.encode(ctx, r)
+	if err != nil {
+		return err
+	}
+	hdr := recordHeader()
+	if err := bus.Outlast(ctx, retryFor, attemptTimeout, func(ctx context.Context) error {
+		return w.bus.PublishAudit(ctx, r.Service, r.Action, data, hdr)
+	}); err != nil {
+		return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
+	}
+	return nil
+}
+
+// encode fills in the service, the time and the trace id from ctx where r
+// leaves them empty, and marshals r.
+func (w *Writer) encode(ctx context.Context, r *iamflowv1.AuditRecord) ([]byte, error) {
 	if r.Service == "" {
 		r.Service = w.service
 	}
@@ -58,15 +74,9 @@ func (w *Writer) Record(ctx context.Context, r *iamflowv1.AuditRecord) error {
 	}
 	data, err := proto.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
+		return nil, fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
 	}
-	hdr := recordHeader()
-	if err := bus.Outlast(ctx, retryFor, attemptTimeout, func(ctx context.Context) error {
-		return w.bus.PublishAudit(ctx, r.Service, r.Action, data, hdr)
-	}); err != nil {
-		return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
-	}
-	return nil
+	return data, nil
 }
 
 // recordHeader is a record's header: its content type and a message id of
@@ -99,20 +109,9 @@ func (w *Writer) RecordBatch(ctx context.Context, rs []*iamflowv1.AuditRecord) e
 	}
 	msgs := make([]bus.OutMsg, 0, len(rs))
 	for _, r := range rs {
-		if r.Service == "" {
-			r.Service = w.service
-		}
-		if r.Time == nil {
-			r.Time = timestamppb.New(w.now())
-		}
-		if r.TraceId == "" {
-			if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
-				r.TraceId = sc.TraceID().String()
-			}
-		}
-		data, err := proto.Marshal(r)
+		data, err := w.encode(ctx, r)
 		if err != nil {
-			return fmt.Errorf("audit %s %s: %w", r.Service, r.Action, err)
+			return err
 		}
 		msgs = append(msgs, bus.OutMsg{Msg: &nats.Msg{Subject: bus.AuditSubject(r.Service, r.Action), Data: data, Header: recordHeader()}})
 	}

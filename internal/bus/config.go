@@ -114,42 +114,56 @@ func (c Config) embedded() bool { return len(c.URLs) == 0 }
 // (relative to the bus section) and how to fix it.
 func (c Config) Validate() error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
 	for i, u := range c.URLs {
 		if err := validateURL(u); err != nil {
-			bad("urls[%d]: %v", i, err)
+			errs = append(errs, fmt.Errorf("urls[%d]: %v", i, err))
 		}
 	}
 	if c.embedded() {
-		if c.CredsFile != "" {
-			bad("creds_file: credentials are for connecting to urls, and urls is empty (embedded server); remove creds_file or set urls")
-		}
-		if c.TLS != (TLSConfig{}) {
-			bad("tls: TLS is for connecting to urls, and urls is empty (embedded server); remove tls or set urls")
-		}
-		if c.Embedded.StoreDir == "" {
-			bad("embedded.store_dir: empty; set a directory for JetStream files (default ./data/nats)")
-		}
-		if c.Embedded.Host == "" {
-			bad("embedded.host: empty; set a listen address (default 127.0.0.1)")
-		}
-		if p := c.Embedded.Port; p != -1 && (p < 1 || p > 65535) {
-			bad("embedded.port: %d is not a port; use 1-65535 (default 4222) or -1 for a random port", p)
-		}
-		if c.Streams.Replicas > 1 {
-			bad("streams.replicas: %d, but the embedded server is a single node; set 1 or set urls to a cluster", c.Streams.Replicas)
-		}
+		errs = append(errs, c.embeddedProblems()...)
 	}
 	if c.FailoverAfter < MinFailoverAfter || c.FailoverAfter > MaxFailoverAfter {
-		bad("failover_after: %v; set %v to %v (default %v): how long JetStream may keep failing on the connected server before moving to another",
-			c.FailoverAfter, MinFailoverAfter, MaxFailoverAfter, DefaultFailoverAfter)
+		errs = append(errs, fmt.Errorf("failover_after: %v; set %v to %v (default %v): how long JetStream may keep failing on the connected server before moving to another",
+			c.FailoverAfter, MinFailoverAfter, MaxFailoverAfter, DefaultFailoverAfter))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		bad("tls.cert_file and tls.key_file: set both for a client certificate, or neither")
+		errs = append(errs, errors.New("tls.cert_file and tls.key_file: set both for a client certificate, or neither"))
 	}
+	errs = append(errs, c.Streams.problems()...)
+	return errors.Join(errs...)
+}
 
-	s := c.Streams
+// embeddedProblems lists what is wrong with c when it starts an embedded
+// server: settings that only apply to urls, and the embedded section.
+func (c Config) embeddedProblems() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.CredsFile != "" {
+		bad("creds_file: credentials are for connecting to urls, and urls is empty (embedded server); remove creds_file or set urls")
+	}
+	if c.TLS != (TLSConfig{}) {
+		bad("tls: TLS is for connecting to urls, and urls is empty (embedded server); remove tls or set urls")
+	}
+	if c.Embedded.StoreDir == "" {
+		bad("embedded.store_dir: empty; set a directory for JetStream files (default ./data/nats)")
+	}
+	if c.Embedded.Host == "" {
+		bad("embedded.host: empty; set a listen address (default 127.0.0.1)")
+	}
+	if p := c.Embedded.Port; p != -1 && (p < 1 || p > 65535) {
+		bad("embedded.port: %d is not a port; use 1-65535 (default 4222) or -1 for a random port", p)
+	}
+	if c.Streams.Replicas > 1 {
+		bad("streams.replicas: %d, but the embedded server is a single node; set 1 or set urls to a cluster", c.Streams.Replicas)
+	}
+	return errs
+}
+
+// problems lists what is wrong with the streams section, each message
+// naming its key under streams.
+func (s StreamsConfig) problems() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if s.Replicas < 1 || s.Replicas > 5 {
 		bad("streams.replicas: %d; set 1 to 5 (default 1)", s.Replicas)
 	}
@@ -171,7 +185,7 @@ func (c Config) Validate() error {
 	if s.Storage != StorageFile && s.Storage != StorageMemory {
 		bad("streams.storage: %q; set %q (default) or %q", s.Storage, StorageFile, StorageMemory)
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func validateURL(s string) error {

@@ -67,19 +67,25 @@ func TestConfigValidateNamesTheKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := bus.DefaultConfig()
 			tt.change(&cfg)
-			err := cfg.Validate()
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("want valid, got %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("want an error naming %q, got nil", tt.want)
-			}
-			mustContain(t, err.Error(), tt.want...)
+			checkValidation(t, cfg.Validate(), tt.want)
 		})
 	}
+}
+
+// checkValidation checks what Validate answered: nil when want is nil,
+// else an error naming each of want.
+func checkValidation(t *testing.T, err error, want []string) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("want valid, got %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("want an error naming %q, got nil", want)
+	}
+	mustContain(t, err.Error(), want...)
 }
 
 func TestConfigFromYAML(t *testing.T) {
@@ -138,17 +144,7 @@ func TestConsumerConfigValidateNamesTheKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.cfg.Validate()
-			if tt.want == nil {
-				if err != nil {
-					t.Fatalf("want valid, got %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("want an error naming %q, got nil", tt.want)
-			}
-			mustContain(t, err.Error(), tt.want...)
+			checkValidation(t, tt.cfg.Validate(), tt.want)
 		})
 	}
 }

@@ -31,6 +31,32 @@ func handled(t testing.TB, reg *prometheus.Registry, durable, result string) flo
 	return metricValue(t, reg, "iamflow_bus_handled_messages_total", map[string]string{"consumer": durable, "result": result})
 }
 
+// waitHandled waits until the consumer durable has settled want messages
+// with result.
+func waitHandled(t testing.TB, reg *prometheus.Registry, durable, result string, want float64) {
+	t.Helper()
+	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
+		if n := handled(t, reg, durable, result); n != want {
+			return fmt.Errorf("%s: %s %v, want %v", durable, result, n, want)
+		}
+		return nil
+	})
+}
+
+// waitDeadLetters waits until the consumer durable has want dead letters
+// and returns them.
+func waitDeadLetters(t testing.TB, b *bus.Bus, durable string, want int) []*jetstream.RawStreamMsg {
+	t.Helper()
+	var dl []*jetstream.RawStreamMsg
+	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
+		if dl = deadLetters(t, b, durable); len(dl) != want {
+			return fmt.Errorf("%s: %d dead letters, want %d", durable, len(dl), want)
+		}
+		return nil
+	})
+	return dl
+}
+
 func TestRetryThenDone(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	b := bustest.RunServer(t).Open(t, bus.WithRegisterer(reg))
@@ -46,12 +72,7 @@ func TestRetryThenDone(t *testing.T) {
 	publish(t, b, testSubject, "evt-1", "x")
 	run(t, c)
 
-	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
-		if n := handled(t, reg, "retry", "done"); n != 1 {
-			return fmt.Errorf("done %v", n)
-		}
-		return nil
-	})
+	waitHandled(t, reg, "retry", "done", 1)
 	waitSettled(t, c)
 	if calls.Load() != 3 || lastDelivered.Load() != 3 {
 		t.Errorf("handler called %d times, last delivery %d; want 3 and 3", calls.Load(), lastDelivered.Load())
@@ -76,13 +97,7 @@ func TestTerminalDeadLettersWithReason(t *testing.T) {
 	publish(t, b, testSubject, "evt-1", "the payload", "X-Custom", "kept", "Content-Type", "application/x-protobuf")
 	run(t, c)
 
-	var dl []*jetstream.RawStreamMsg
-	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
-		if dl = deadLetters(t, b, "term"); len(dl) != 1 {
-			return fmt.Errorf("%d dead letters", len(dl))
-		}
-		return nil
-	})
+	dl := waitDeadLetters(t, b, "term", 1)
 	st := waitSettled(t, c)
 	if st.DeadLettered != 1 {
 		t.Errorf("DeadLettered = %d, want 1", st.DeadLettered)
@@ -132,13 +147,7 @@ func TestMaxDeliverDeadLetters(t *testing.T) {
 	publish(t, b, testSubject, "evt-1", "x")
 	run(t, c)
 
-	var dl []*jetstream.RawStreamMsg
-	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
-		if dl = deadLetters(t, b, "maxdel"); len(dl) != 1 {
-			return fmt.Errorf("%d dead letters", len(dl))
-		}
-		return nil
-	})
+	dl := waitDeadLetters(t, b, "maxdel", 1)
 	waitSettled(t, c)
 	if got := dl[0].Header.Get(bus.HeaderDLQReason); got != "gave up after 3 deliveries: still failing" {
 		t.Errorf("reason = %q", got)
@@ -150,12 +159,7 @@ func TestMaxDeliverDeadLetters(t *testing.T) {
 		t.Errorf("handler called %d times, want 3", calls.Load())
 	}
 	// The server sees the ack before the runner counts it: poll.
-	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
-		if n := handled(t, reg, "maxdel", "dead_lettered"); n != 1 {
-			return fmt.Errorf("dead_lettered metric = %v, want 1", n)
-		}
-		return nil
-	})
+	waitHandled(t, reg, "maxdel", "dead_lettered", 1)
 	if n := metricValue(t, reg, "iamflow_bus_published_messages_total", map[string]string{"stream": bus.StreamDLQ, "outcome": "stored"}); n != 1 {
 		t.Errorf("published to DLQ metric = %v, want 1", n)
 	}
@@ -221,33 +225,20 @@ func TestCoalescePerEntity(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[string][]string{}
-	inFlight := map[string]bool{}
-	var overlap atomic.Bool
+	var overlap overlapCheck
 	cfg := bus.ConsumerConfig{Durable: "coalesce", Coalesce: func(m *bus.Msg) string { return m.Header.Get("Entity") }}
 	c := newConsumer(t, b, cfg, func(ctx context.Context, m *bus.Msg) bus.Result {
 		key := m.Header.Get("Entity")
+		overlap.enter(key)
+		defer overlap.leave(key)
 		mu.Lock()
-		if inFlight[key] {
-			overlap.Store(true)
-		}
-		inFlight[key] = true
 		seen[key] = append(seen[key], string(m.Data))
 		mu.Unlock()
-		defer func() {
-			mu.Lock()
-			inFlight[key] = false
-			mu.Unlock()
-		}()
 		return bus.Done()
 	})
 	run(t, c)
 
-	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
-		if n := handled(t, reg, "coalesce", "done"); n != 13 {
-			return fmt.Errorf("%v acked", n)
-		}
-		return nil
-	})
+	waitHandled(t, reg, "coalesce", "done", 13)
 	waitSettled(t, c)
 	mu.Lock()
 	defer mu.Unlock()
@@ -259,31 +250,47 @@ func TestCoalescePerEntity(t *testing.T) {
 			t.Errorf("%s handled with %q, want once", e, got)
 		}
 	}
-	if overlap.Load() {
+	if overlap.seen.Load() {
 		t.Error("one key was handled concurrently")
 	}
 }
 
+// overlapCheck notes whether a key was entered while it was in flight.
+type overlapCheck struct {
+	mu       sync.Mutex
+	inFlight map[string]bool
+	seen     atomic.Bool
+}
+
+func (o *overlapCheck) enter(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.inFlight == nil {
+		o.inFlight = map[string]bool{}
+	}
+	if o.inFlight[key] {
+		o.seen.Store(true)
+	}
+	o.inFlight[key] = true
+}
+
+func (o *overlapCheck) leave(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.inFlight[key] = false
+}
+
 func TestCoalesceNeverRunsOneKeyConcurrently(t *testing.T) {
 	b := bustest.RunServer(t).Open(t)
-	var mu sync.Mutex
-	inFlight := map[string]bool{}
-	var overlap atomic.Bool
+	var overlap overlapCheck
 	var calls atomic.Int32
 	cfg := bus.ConsumerConfig{Durable: "serial", Concurrency: 8, Batch: 4,
 		Coalesce: func(m *bus.Msg) string { return m.Header.Get("Entity") }}
 	c := newConsumer(t, b, cfg, func(ctx context.Context, m *bus.Msg) bus.Result {
 		key := m.Header.Get("Entity")
-		mu.Lock()
-		if inFlight[key] {
-			overlap.Store(true)
-		}
-		inFlight[key] = true
-		mu.Unlock()
+		overlap.enter(key)
 		calls.Add(1)
-		mu.Lock()
-		inFlight[key] = false
-		mu.Unlock()
+		overlap.leave(key)
 		return bus.Done()
 	})
 	run(t, c)
@@ -300,7 +307,7 @@ func TestCoalesceNeverRunsOneKeyConcurrently(t *testing.T) {
 		}
 		return nil
 	})
-	if overlap.Load() {
+	if overlap.seen.Load() {
 		t.Error("one key was handled concurrently")
 	}
 	if calls.Load() == 0 || calls.Load() > 200 {
@@ -373,12 +380,7 @@ func TestPanicIsRecoveredAndRetried(t *testing.T) {
 	})
 	publish(t, b, testSubject, "evt-1", "x")
 	run(t, c)
-	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
-		if n := handled(t, reg, "panicky", "done"); n != 1 {
-			return fmt.Errorf("done %v", n)
-		}
-		return nil
-	})
+	waitHandled(t, reg, "panicky", "done", 1)
 	waitSettled(t, c)
 	if calls.Load() != 2 {
 		t.Errorf("handler called %d times, want 2", calls.Load())
@@ -490,13 +492,7 @@ func TestReplayDeadLetters(t *testing.T) {
 		publish(t, b, testSubject, fmt.Sprint("evt-", i), fmt.Sprint("payload ", i), "X-Custom", "kept")
 	}
 	run(t, c)
-	var dl []*jetstream.RawStreamMsg
-	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
-		if dl = deadLetters(t, b, "replay"); len(dl) != 3 {
-			return fmt.Errorf("%d dead letters", len(dl))
-		}
-		return nil
-	})
+	dl := waitDeadLetters(t, b, "replay", 3)
 	waitSettled(t, c)
 	failing.Store(false)
 
@@ -653,13 +649,7 @@ func TestPoisonMessageDeadLetteredWithoutAResult(t *testing.T) {
 		return bus.Done()
 	})
 	run(t, c2)
-	var dl []*jetstream.RawStreamMsg
-	testutil.CheckFor(t, waitTotal, waitPoll, func() error {
-		if dl = deadLetters(t, b2, "poison"); len(dl) != 1 {
-			return fmt.Errorf("%d dead letters", len(dl))
-		}
-		return nil
-	})
+	dl := waitDeadLetters(t, b2, "poison", 1)
 	waitSettled(t, c2)
 	mustContain(t, dl[0].Header.Get(bus.HeaderDLQReason), "gave up after 2 deliveries", "no result")
 	if calls.Load() != 0 {

@@ -126,39 +126,12 @@ func deadLetters(t testing.TB, b *bus.Bus, durable string) []*jetstream.RawStrea
 	}
 }
 
-// metricValue is the value of the counter or gauge name with labels in reg, 0 if absent.
+// metricValue is the value of the counter or gauge name with labels in reg
+// (a histogram's sample count), 0 if absent.
 func metricValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for k, v := range labels {
-				if got[k] != v {
-					continue next
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetHistogram() != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
+	v, _ := testutil.Metric(t, reg, name, labels)
+	return v
 }
 
 func mustContain(t testing.TB, s string, subs ...string) {

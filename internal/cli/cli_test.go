@@ -298,22 +298,7 @@ func TestDevAsANewUserWould(t *testing.T) {
 // scimToken gets an access token from an (emulated) identity domain.
 func scimToken(t *testing.T, domainURL, id, secret string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, domainURL+"/oauth2/v1/token",
-		strings.NewReader("grant_type=client_credentials&scope=urn:opc:idm:__myscopes__"))
-	req.SetBasicAuth(id, secret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
-		t.Fatalf("token from %s: %d %v", domainURL, resp.StatusCode, err)
-	}
-	return tok.AccessToken
+	return testutil.ClientCredentialsToken(t, domainURL, id, secret)
 }
 
 func TestEmulateIdentityDomains(t *testing.T) {

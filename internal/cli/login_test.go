@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,9 +15,9 @@ import (
 	"github.com/iamflow/iamflow/emulator/identitydomain"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/admin"
-	idclient "github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/oidc/oidctest"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
@@ -55,28 +54,10 @@ func (g *grantSpy) GrantMembership(ctx context.Context, _ *iamflowv1.GrantMember
 // effect.
 func TestLoginEndToEnd(t *testing.T) {
 	const sysID, sysSecret, cliID = "iamflow", "sys-secret-0123456789", "iamflow-cli"
-	dom, err := identitydomain.New(identitydomain.Config{Name: "src", Tier: identitydomain.TierUnlimited, Clients: []identitydomain.Client{
-		{ID: sysID, Secret: sysSecret}, {ID: cliID, Public: true, RedirectURIs: []string{"http://127.0.0.1/callback"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dom.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dom.Close() })
-	if err := dom.LoadSeed(identitydomain.SeedData{Users: []map[string]any{{"userName": "rita@example.com", "displayName": "Rita Requester", "password": "Rita-Pass-1"}}}); err != nil {
-		t.Fatal(err)
-	}
+	dom := pipelinetest.LoginDomain(t, "src", sysID, sysSecret, cliID, identitydomain.SeedData{
+		Users: []map[string]any{{"userName": "rita@example.com", "displayName": "Rita Requester", "password": "Rita-Pass-1"}}})
 	// The admin API: the admin token for operators, logins from src for people.
-	sp := filepath.Join(t.TempDir(), "s")
-	_ = os.WriteFile(sp, []byte(sysSecret), 0o600)
-	icfg := idclient.DefaultConfig()
-	icfg.URL, icfg.ClientID, icfg.ClientSecret = dom.URL(), sysID, secret.Ref("file:"+sp)
-	dir, err := idclient.New(t.Context(), "src", icfg, idclient.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(dir.Close)
+	dir := pipelinetest.Client(t, "src", pipelinetest.ClientConfig(t, dom.URL(), sysID, sysSecret, false))
 	v, err := oidc.NewVerifier(oidc.Config{Domain: "src", ClientID: cliID}, dom.URL())
 	if err != nil {
 		t.Fatal(err)

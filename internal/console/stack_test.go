@@ -5,11 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,15 +16,13 @@ import (
 	emords "github.com/iamflow/iamflow/emulator/ords"
 	"github.com/iamflow/iamflow/internal/app"
 	"github.com/iamflow/iamflow/internal/app/config"
+	"github.com/iamflow/iamflow/internal/apptest"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	ordsclient "github.com/iamflow/iamflow/internal/ords"
-	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/testutil"
-	"github.com/iamflow/iamflow/services/dbprovisioner"
 	"github.com/iamflow/iamflow/services/expiry"
 	"github.com/iamflow/iamflow/services/expiry/access"
-	"github.com/iamflow/iamflow/services/replicator"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
@@ -60,149 +54,30 @@ type stack struct {
 	admin    *identitydomain.Client // a person at the source's console
 	app      *app.App
 	base     string // the admin HTTP listener, where the console is
-	cancel   func()
-	done     chan error
-}
-
-func quietLog() *slog.Logger {
-	if os.Getenv("IAMFLOW_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-func writeSecret(t *testing.T, dir, name, v string) secret.Ref {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return secret.Ref("file:" + p)
 }
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{t: t}
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Telemetry.LogLevel = "error"
-	cfg.NATS.Embedded.StoreDir = filepath.Join(dir, "nats")
-	cfg.NATS.Embedded.Port = -1
-	cfg.Admin.GRPCAddr, cfg.Admin.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Admin.Token = writeSecret(t, dir, "admin-token", adminToken)
-	cfg.Admin.Console.TraceURL = "http://127.0.0.1:16686/trace/{trace_id}"
-	cfg.Ingest.Listen = ln.Addr().String()
-	cfg.Ingest.Password = writeSecret(t, dir, "webhook", webhookPass)
-	webhook := "http://" + ln.Addr().String() + cfg.Ingest.Path
-
-	clients := []emu.Client{{ID: clientID, Secret: clientSecret, Name: "iamflow"}, {ID: adminID, Secret: adminSecret, Name: "admin@example.com"}}
-	s.src, err = emu.New(emu.Config{Name: "src", Clients: clients, Tier: emu.TierUnlimited,
-		EventsWebhook: emu.EventsWebhook{URL: webhook, Username: cfg.Ingest.Username, Password: webhookPass,
-			MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}}, emu.WithLogger(quietLog()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.tgt, err = emu.New(emu.Config{Name: "tgt", Clients: clients, Tier: emu.TierUnlimited}, emu.WithLogger(quietLog()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []*emu.Domain{s.src, s.tgt} {
-		if err := d.Start("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
-	}
-	s.ords, err = emords.New(emords.Config{Databases: []emords.Database{{Alias: database, ClientID: clientID, ClientSecret: clientSecret,
-		Roles: []emords.Role{{Name: dbRole}}, PoolSize: 8}}}, emords.WithLogger(quietLog()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ords.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.ords.Close() })
-
-	sec := writeSecret(t, dir, "client", clientSecret)
-	for _, d := range []*emu.Domain{s.src, s.tgt} {
-		api := identitydomain.DefaultConfig()
-		api.URL, api.ClientID, api.ClientSecret = d.URL(), clientID, sec
-		api.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-		api.Retry = identitydomain.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
-		c := d.Config()
-		cfg.Domains = append(cfg.Domains, config.Domain{Name: c.Name, OCIName: c.Name, ID: c.DomainID, Config: api})
-	}
 	fast := func(cc bus.ConsumerConfig) bus.ConsumerConfig {
 		cc.Backoff = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond}
 		cc.MaxDeliver = 3
 		return cc
 	}
-	l := replicator.Link{Name: link, Source: "src", Targets: []string{"tgt"}}.WithDefaults()
-	l.Guard = planner.GuardConfig{MaxDeletions: 1, MaxPercent: 100, Window: time.Hour} // the second deletion is held
-	cfg.Replicator.Links = []replicator.Link{l}
-	cfg.Replicator.Consumer = fast(cfg.Replicator.Consumer)
-	oc := ordsclient.DefaultConfig()
-	oc.URL, oc.ClientID, oc.ClientSecret = s.ords.BaseURL(database), clientID, sec
-	oc.Retry = ordsclient.RetryConfig{MaxAttempts: 1, BaseDelay: 10 * time.Millisecond, MaxDelay: 10 * time.Millisecond}
-	cfg.Dbprovisioner.Databases = []dbprovisioner.DatabaseConfig{{Name: database, Domain: "src", ORDS: oc,
-		Groups: []dbprovisioner.GroupMapping{{Group: dbGroup, Roles: []string{dbRole}}}}}
-	cfg.Dbprovisioner.Consumer = fast(cfg.Dbprovisioner.Consumer)
-	cfg.Dbprovisioner.Reconcile = dbprovisioner.ReconcileConfig{} // only the console repairs
-	cfg.Capabilities.Domains = []string{"src"}
-	cfg.Capabilities.Consumer = fast(cfg.Capabilities.Consumer)
-	cfg.Capabilities.JITMaxAttempts = 2
-	cfg.Expiry.Groups = []expiry.TemporaryGroup{{Domain: "src", Group: tempGroup, DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour}}
-	cfg.Expiry.Consumer = fast(cfg.Expiry.Consumer)
-	cfg.Expiry.Access.Policies = []access.Policy{{Domain: "src", Group: tempGroup, Requesters: access.Principals{Users: []string{requester}},
-		Approvers: access.Principals{Groups: []string{"Access-Approvers"}}, Justification: true, MaxDuration: 2 * time.Hour}}
-
-	s.app, err = app.New(context.Background(), cfg, []string{"all"}, app.WithIngestListener(ln))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan error, 1)
-	go func() { s.done <- s.app.Run(ctx) }()
-	t.Cleanup(s.stop)
-	s.admin = newClient(t, s.src, adminID, adminSecret)
-	testutil.CheckFor(t, 30*time.Second, 20*time.Millisecond, func() error {
-		for _, st := range s.app.Services() {
-			if got := s.app.Service(st).Status(context.Background()).GetState().String(); got != "STATE_RUNNING" {
-				return fmt.Errorf("%s is %s", st, got)
-			}
-		}
-		return nil
-	})
-	s.base = "http://" + s.app.Admin().HTTPAddr().String()
-	return s
-}
-
-func (s *stack) stop() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	s.cancel = nil
-	if err := <-s.done; err != nil {
-		s.t.Errorf("app.Run: %v", err)
-	}
-}
-
-func newClient(t *testing.T, d *emu.Domain, id, sec string) *identitydomain.Client {
-	t.Helper()
-	cfg := identitydomain.DefaultConfig()
-	cfg.URL, cfg.ClientID = d.URL(), id
-	cfg.ClientSecret = writeSecret(t, t.TempDir(), "secret", sec)
-	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	c, err := identitydomain.New(context.Background(), "admin-"+d.Config().Name, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	as := apptest.New(t, apptest.Options{ClientID: clientID, ClientSecret: clientSecret, AdminID: adminID, AdminSecret: adminSecret,
+		WebhookPassword: webhookPass, Link: link, Database: database, DBGroup: dbGroup, DBRole: dbRole, Consumer: fast,
+		Configure: func(s *apptest.Stack, cfg *config.Config) {
+			cfg.Admin.Token = apptest.WriteSecret(t, s.Dir, "admin-token", adminToken)
+			cfg.Admin.Console.TraceURL = "http://127.0.0.1:16686/trace/{trace_id}"
+			cfg.Ingest.Password = apptest.WriteSecret(t, s.Dir, "webhook", webhookPass)
+			cfg.Replicator.Links[0].Guard = planner.GuardConfig{MaxDeletions: 1, MaxPercent: 100, Window: time.Hour} // the second deletion is held
+			cfg.Dbprovisioner.Databases[0].ORDS.Retry = ordsclient.RetryConfig{MaxAttempts: 1, BaseDelay: 10 * time.Millisecond, MaxDelay: 10 * time.Millisecond}
+			cfg.Capabilities.JITMaxAttempts = 2
+			cfg.Expiry.Groups = []expiry.TemporaryGroup{{Domain: "src", Group: tempGroup, DefaultDuration: time.Hour, MaxDuration: 8 * time.Hour}}
+			cfg.Expiry.Access.Policies = []access.Policy{{Domain: "src", Group: tempGroup, Requesters: access.Principals{Users: []string{requester}},
+				Approvers: access.Principals{Groups: []string{"Access-Approvers"}}, Justification: true, MaxDuration: 2 * time.Hour}}
+		}})
+	return &stack{t: t, src: as.Src, tgt: as.Tgt, ords: as.ORDS, admin: as.Admin, app: as.App,
+		base: "http://" + as.App.Admin().HTTPAddr().String()}
 }
 
 func sp(s string) *string { return &s }

@@ -80,13 +80,7 @@ type options struct {
 
 // WithLogger sets the logger; requests are logged at debug level, breaker
 // changes at warn and info. The default is the telemetry's logger, or none.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) {
-		if l != nil {
-			o.Logger = l
-		}
-	}
-}
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.SetLogger(l) } }
 
 // WithTelemetry makes the client trace each call (a span per call, a client
 // span per HTTP request with W3C trace headers) with t's tracer provider, and
@@ -98,24 +92,12 @@ func WithTelemetry(t *telemetry.Telemetry) Option {
 // WithRegisterer sets where the Prometheus metrics are registered. Clients of
 // several domains may share one registerer. The default is a private
 // registry (metrics kept, not exported).
-func WithRegisterer(r prometheus.Registerer) Option {
-	return func(o *options) {
-		if r != nil {
-			o.Registerer = r
-		}
-	}
-}
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.SetRegisterer(r) } }
 
 // WithTransport sets the HTTP transport under the client's own logic (for
 // custom TLS or proxies). The default is a clone of http.DefaultTransport
 // keeping up to 64 idle connections to the domain.
-func WithTransport(rt http.RoundTripper) Option {
-	return func(o *options) {
-		if rt != nil {
-			o.Transport = rt
-		}
-	}
-}
+func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.SetTransport(rt) } }
 
 // WithClock sets the clock used for token renewal and the breaker's cooldown.
 func WithClock(c Clock) Option {
@@ -128,13 +110,7 @@ func WithClock(c Clock) Option {
 
 // WithSleep replaces how the client waits between retries. Tests pass one
 // that returns at once.
-func WithSleep(f SleepFunc) Option {
-	return func(o *options) {
-		if f != nil {
-			o.Sleep = f
-		}
-	}
-}
+func WithSleep(f SleepFunc) Option { return func(o *options) { o.SetSleep(f) } }
 
 // WithRequestSigner sets the signer of token-exchange requests for auth
 // resource_principal, instead of the resource principal of the environment.

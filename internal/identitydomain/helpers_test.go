@@ -14,7 +14,6 @@ import (
 	"github.com/oracle/oci-go-sdk/v65/common"
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
@@ -122,44 +121,8 @@ func newFixture(t testing.TB, fo fixtureOpt) *fixture {
 // counter sums the samples of a counter family whose labels include want.
 func counter(t testing.TB, reg *prometheus.Registry, name string, want map[string]string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if labelsMatch(m, want) {
-				switch {
-				case m.Counter != nil:
-					sum += m.Counter.GetValue()
-				case m.Gauge != nil:
-					sum += m.Gauge.GetValue()
-				case m.Histogram != nil:
-					sum += float64(m.Histogram.GetSampleCount())
-				}
-			}
-		}
-	}
-	return sum
-}
-
-func labelsMatch(m *dto.Metric, want map[string]string) bool {
-	for k, v := range want {
-		found := false
-		for _, lp := range m.GetLabel() {
-			if lp.GetName() == k && lp.GetValue() == v {
-				found = true
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	v, _ := testutil.Metric(t, reg, name, want)
+	return v
 }
 
 // newUser is a minimal user for CreateUser.

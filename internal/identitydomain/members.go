@@ -22,11 +22,11 @@ func (c *Client) AddMembers(ctx context.Context, groupID string, userIDs ...stri
 	if len(userIDs) == 0 {
 		return Receipt{Outcome: OutcomeUnchanged}, nil
 	}
-	resp, ci, err := c.patchGroup(ctx, groupID, "", []identitydomains.Operations{Add("members", memberValues(userIDs))})
+	_, etag, ci, err := patchResource(ctx, c, groups, groupID, "", []identitydomains.Operations{Add("members", memberValues(userIDs))})
 	if err != nil {
 		return Receipt{}, fmt.Errorf("add %d members to group %s in %s: %w", len(userIDs), groupID, c.domain, err)
 	}
-	return receipt(OutcomeUpdated, ci, resp.Etag), nil
+	return receipt(OutcomeUpdated, ci, etag), nil
 }
 
 // RemoveMembers removes the users from the group in one PATCH, one
@@ -43,9 +43,9 @@ func (c *Client) RemoveMembers(ctx context.Context, groupID string, userIDs ...s
 	if len(userIDs) == 0 {
 		return Receipt{Outcome: OutcomeUnchanged}, nil
 	}
-	resp, ci, err := c.patchGroup(ctx, groupID, "", removeOps(userIDs))
+	_, etag, ci, err := patchResource(ctx, c, groups, groupID, "", removeOps(userIDs))
 	if err == nil {
-		return receipt(OutcomeUpdated, ci, resp.Etag), nil
+		return receipt(OutcomeUpdated, ci, etag), nil
 	}
 	if !noTarget(err) {
 		return fail(err)
@@ -71,11 +71,11 @@ func (c *Client) RemoveMembers(ctx context.Context, groupID string, userIDs ...s
 		r.RequestID = strings.Join(ids, ",")
 		return r, nil
 	}
-	resp, ci2, err := c.patchGroup(ctx, groupID, "", removeOps(still))
+	_, etag, ci2, err := patchResource(ctx, c, groups, groupID, "", removeOps(still))
 	if err != nil {
 		return fail(err)
 	}
-	r := receipt(OutcomeUpdated, ci2, resp.Etag)
+	r := receipt(OutcomeUpdated, ci2, etag)
 	r.RequestID = strings.Join(append(ids, ci2.requestID), ",")
 	r.Attempts += ci.attempts
 	return r, nil

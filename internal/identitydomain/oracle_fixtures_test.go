@@ -13,12 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // The fixtures under testdata/oracle are the JSON examples of Oracle's
@@ -258,20 +258,5 @@ func sameKeys(t *testing.T, what string, want, got map[string]any) {
 // emulatorToken gets a token from the emulated domain's token endpoint.
 func emulatorToken(t *testing.T, base string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/v1/token",
-		strings.NewReader("grant_type=client_credentials&scope=urn:opc:idm:__myscopes__"))
-	req.SetBasicAuth(testClientID, testClientSecret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
-		t.Fatalf("token: %v", err)
-	}
-	return tok.AccessToken
+	return testutil.ClientCredentialsToken(t, base, testClientID, testClientSecret)
 }

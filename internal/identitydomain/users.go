@@ -2,73 +2,57 @@ package identitydomain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 )
 
+// users is how the client reads and writes users.
+var users = &resourceKind[identitydomains.User]{
+	noun: "user", typ: "User", nameAttr: "userName",
+	name:       func(u identitydomains.User) *string { return u.UserName },
+	externalID: func(u identitydomains.User) *string { return u.ExternalId },
+	id:         func(u identitydomains.User) *string { return u.Id },
+	get: func(ctx context.Context, c *Client, id string, attributes *string) (identitydomains.User, error) {
+		resp, err := c.sdk.GetUser(ctx, identitydomains.GetUserRequest{UserId: &id, Attributes: attributes})
+		return resp.User, err
+	},
+	list: func(ctx context.Context, c *Client, filter *string, count *int, attributes *string) ([]identitydomains.User, error) {
+		resp, err := c.sdk.ListUsers(ctx, identitydomains.ListUsersRequest{Filter: filter, Count: count, Attributes: attributes})
+		return resp.Resources, err
+	},
+	create: func(ctx context.Context, c *Client, u identitydomains.User) (identitydomains.User, *string, error) {
+		resp, err := c.sdk.CreateUser(ctx, identitydomains.CreateUserRequest{User: u})
+		return resp.User, resp.Etag, err
+	},
+	patch: func(ctx context.Context, c *Client, id string, op identitydomains.PatchOp, ifMatch *string) (identitydomains.User, *string, error) {
+		resp, err := c.sdk.PatchUser(ctx, identitydomains.PatchUserRequest{UserId: &id, PatchOp: op, IfMatch: ifMatch})
+		return resp.User, resp.Etag, err
+	},
+	del: func(ctx context.Context, c *Client, id string, ifMatch *string) error {
+		_, err := c.sdk.DeleteUser(ctx, identitydomains.DeleteUserRequest{UserId: &id, IfMatch: ifMatch})
+		return err
+	},
+}
+
 // GetUser reads the user with the given id. attributes, if any, select what
 // comes back (plus what is always returned); "groups" adds the user's group
 // memberships.
 func (c *Client) GetUser(ctx context.Context, id string, attributes ...string) (identitydomains.User, error) {
-	var resp identitydomains.GetUserResponse
-	_, err := c.call(ctx, "GetUser", true, func(ctx context.Context) error {
-		var err error
-		resp, err = c.sdk.GetUser(ctx, identitydomains.GetUserRequest{UserId: &id, Attributes: attrList(attributes)})
-		return err
-	})
-	if err != nil {
-		return identitydomains.User{}, fmt.Errorf("get user %s in %s: %w", id, c.domain, err)
-	}
-	return resp.User, nil
+	return getResource(ctx, c, users, id, attributes)
 }
 
 // FindUserByName looks a user up by userName (case-insensitive, as the
 // domain compares it). found is false, with no error, when there is none.
 func (c *Client) FindUserByName(ctx context.Context, userName string, attributes ...string) (u identitydomains.User, found bool, err error) {
-	u, found, err = c.findUser(ctx, "userName", userName, attributes)
-	if err != nil {
-		return u, false, fmt.Errorf("find user %q in %s: %w", userName, c.domain, err)
-	}
-	return u, found, nil
+	return findResource(ctx, c, users, "userName", userName, attributes)
 }
 
 // FindUserByExternalID looks a user up by externalId. found is false, with
 // no error, when there is none; more than one is a Conflict error.
 func (c *Client) FindUserByExternalID(ctx context.Context, externalID string, attributes ...string) (u identitydomains.User, found bool, err error) {
-	u, found, err = c.findUser(ctx, "externalId", externalID, attributes)
-	if err != nil {
-		return u, false, fmt.Errorf("find user with externalId %q in %s: %w", externalID, c.domain, err)
-	}
-	return u, found, nil
-}
-
-func (c *Client) findUser(ctx context.Context, attr, value string, attributes []string) (identitydomains.User, bool, error) {
-	filter := Eq(attr, value)
-	attributes = withAttribute(attributes, attr)
-	var resp identitydomains.ListUsersResponse
-	ci, err := c.call(ctx, "ListUsers", true, func(ctx context.Context) error {
-		var err error
-		resp, err = c.sdk.ListUsers(ctx, identitydomains.ListUsersRequest{
-			Filter: &filter, Count: intPtr(2), Attributes: attrList(attributes),
-		})
-		return err
-	})
-	if err != nil {
-		return identitydomains.User{}, false, err
-	}
-	for _, u := range resp.Resources {
-		got := optString(u.UserName)
-		if attr == "externalId" {
-			got = optString(u.ExternalId)
-		}
-		if err := c.checkMatch(ctx, ci, "ListUsers", attr, value, got, optString(u.Id)); err != nil {
-			return identitydomains.User{}, false, err
-		}
-	}
-	return one(c, ci, "ListUsers", filter, resp.Resources)
+	return findResource(ctx, c, users, "externalId", externalID, attributes)
 }
 
 // checkMatch verifies that a resource a lookup by attr eq value answered
@@ -118,35 +102,7 @@ func UserWithSchemas(u identitydomains.User) identitydomains.User {
 // (the user was created), the user is read back by userName and returned with
 // OutcomeExisted. A 409 on the first attempt is a Conflict error.
 func (c *Client) CreateUser(ctx context.Context, u identitydomains.User) (identitydomains.User, Receipt, error) {
-	name := optString(u.UserName)
-	fail := func(err error) (identitydomains.User, Receipt, error) {
-		return identitydomains.User{}, Receipt{}, fmt.Errorf("create user %q in %s: %w", name, c.domain, err)
-	}
-	if strings.TrimSpace(name) == "" {
-		return fail(c.invalid("CreateUser", errors.New("userName is required")))
-	}
-	u = UserWithSchemas(u)
-	var resp identitydomains.CreateUserResponse
-	ci, err := c.call(ctx, "CreateUser", false, func(ctx context.Context) error {
-		var err error
-		resp, err = c.sdk.CreateUser(ctx, identitydomains.CreateUserRequest{User: u})
-		return err
-	})
-	if err == nil {
-		return resp.User, receipt(OutcomeCreated, ci, resp.Etag), nil
-	}
-	if !IsKind(err, KindConflict) || !ci.ambiguous {
-		return fail(err)
-	}
-	existing, found, ferr := c.FindUserByName(ctx, name)
-	if ferr != nil || !found {
-		return fail(err)
-	}
-	c.log.InfoContext(ctx, "identity domain create answered 409 after a lost response; the user exists",
-		"domain", c.domain, "userName", name, "id", optString(existing.Id))
-	r := receipt(OutcomeExisted, ci, nil)
-	r.RequestID = strings.Join(ci.requestIDs, ",")
-	return existing, r, nil
+	return createResource(ctx, c, users, UserWithSchemas(u))
 }
 
 // PatchUser applies ops (see Add, Replace, Remove, ReplaceAttributes) to the
@@ -156,17 +112,8 @@ func (c *Client) CreateUser(ctx context.Context, u identitydomains.User) (identi
 // answer's: a server that answers 204 No Content (RFC 7644 §3.5.2) returns
 // the zero User.
 func (c *Client) PatchUser(ctx context.Context, id, ifMatch string, ops ...identitydomains.Operations) (identitydomains.User, Receipt, error) {
-	im := c.ifMatch(ctx, ifMatch)
-	var resp identitydomains.PatchUserResponse
-	ci, err := c.call(ctx, "PatchUser", true, func(ctx context.Context) error {
-		var err error
-		resp, err = c.sdk.PatchUser(ctx, identitydomains.PatchUserRequest{UserId: &id, PatchOp: patchOp(ops), IfMatch: im})
-		return err
-	})
-	if err != nil {
-		return identitydomains.User{}, Receipt{}, fmt.Errorf("patch user %s in %s: %w", id, c.domain, err)
-	}
-	return resp.User, receipt(OutcomeUpdated, ci, resp.Etag), nil
+	u, etag, ci, err := patchResource(ctx, c, users, id, ifMatch, ops)
+	return updated(c, users, id, u, etag, ci, err)
 }
 
 // DeleteUser deletes the user. A user that does not exist (404) is not an
@@ -174,18 +121,7 @@ func (c *Client) PatchUser(ctx context.Context, id, ifMatch string, ops ...ident
 // earlier attempt's answer was lost (so the delete was most likely ours).
 // ifMatch is as for PatchUser.
 func (c *Client) DeleteUser(ctx context.Context, id, ifMatch string) (Receipt, error) {
-	im := c.ifMatch(ctx, ifMatch)
-	ci, err := c.call(ctx, "DeleteUser", true, func(ctx context.Context) error {
-		_, err := c.sdk.DeleteUser(ctx, identitydomains.DeleteUserRequest{UserId: &id, IfMatch: im})
-		return err
-	})
-	switch {
-	case err == nil:
-		return receipt(OutcomeDeleted, ci, nil), nil
-	case IsKind(err, KindNotFound):
-		return deleteGone(ci), nil
-	}
-	return Receipt{}, fmt.Errorf("delete user %s in %s: %w", id, c.domain, err)
+	return deleteResource(ctx, c, users, id, ifMatch)
 }
 
 // UserGroups returns the groups the user is a member of (the user's groups
@@ -199,11 +135,3 @@ func (c *Client) UserGroups(ctx context.Context, userID string) ([]identitydomai
 }
 
 func intPtr(n int) *int { return &n }
-
-// deleteGone is the receipt of a delete that met 404.
-func deleteGone(ci *callInfo) Receipt {
-	if ci.ambiguous {
-		return receipt(OutcomeDeleted, ci, nil)
-	}
-	return receipt(OutcomeAlreadyGone, ci, nil)
-}

@@ -5,10 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"math/big"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +16,7 @@ import (
 	idclient "github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/oidc"
 	"github.com/iamflow/iamflow/internal/oidc/oidctest"
-	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 )
 
 const (
@@ -341,19 +338,7 @@ func asError(err error, target **oidc.Error) bool {
 // confidential client.
 func directory(t *testing.T, d *identitydomain.Domain) *idclient.Client {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(sysSecret), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := idclient.DefaultConfig()
-	cfg.URL, cfg.ClientID, cfg.ClientSecret = d.URL(), sysID, secret.Ref("file:"+p)
-	cfg.Limits = idclient.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	c, err := idclient.New(t.Context(), "login", cfg, idclient.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return pipelinetest.Client(t, "login", pipelinetest.ClientConfig(t, d.URL(), sysID, sysSecret, false))
 }
 
 func TestAuthenticateReadsGroupsFromTheDomain(t *testing.T) {

@@ -69,13 +69,7 @@ type options struct {
 
 // WithLogger sets the logger (requests at debug level). Default: the
 // telemetry's logger, or none.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) {
-		if l != nil {
-			o.Logger = l
-		}
-	}
-}
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.SetLogger(l) } }
 
 // WithTelemetry makes the client trace each Query and Exec (one span per
 // call, a client span per HTTP request) with t's tracer provider.
@@ -83,22 +77,10 @@ func WithTelemetry(t *telemetry.Telemetry) Option { return func(o *options) { o.
 
 // WithRegisterer sets where the Prometheus metrics are registered; several
 // clients may share one. Default: a private registry.
-func WithRegisterer(r prometheus.Registerer) Option {
-	return func(o *options) {
-		if r != nil {
-			o.Registerer = r
-		}
-	}
-}
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.SetRegisterer(r) } }
 
 // WithTransport sets the HTTP transport (custom TLS, proxies, tests).
-func WithTransport(rt http.RoundTripper) Option {
-	return func(o *options) {
-		if rt != nil {
-			o.Transport = rt
-		}
-	}
-}
+func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.SetTransport(rt) } }
 
 // WithClock sets the clock used for token renewal.
 func WithClock(now func() time.Time) Option {
@@ -110,13 +92,7 @@ func WithClock(now func() time.Time) Option {
 }
 
 // WithSleep replaces how the client waits between retries.
-func WithSleep(f SleepFunc) Option {
-	return func(o *options) {
-		if f != nil {
-			o.Sleep = f
-		}
-	}
-}
+func WithSleep(f SleepFunc) Option { return func(o *options) { o.SetSleep(f) } }
 
 // WithSecretResolver sets how client_secret and password references are
 // resolved; pass a *secret.Resolver to accept vault: references. Default:

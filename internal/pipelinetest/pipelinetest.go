@@ -200,3 +200,24 @@ func AuditRecords(t testing.TB, b *bus.Bus, service, action string) []*iamflowv1
 		seq = m.Sequence + 1
 	}
 }
+
+// LoginDomain starts an emulated domain called name where people sign in:
+// iamflow's confidential client (sysID, sysSecret), the CLI's public
+// client cliID redirecting to http://127.0.0.1/callback, and seed loaded.
+// It is closed when the test ends.
+func LoginDomain(t testing.TB, name, sysID, sysSecret, cliID string, seed emu.SeedData) *emu.Domain {
+	t.Helper()
+	d, err := emu.New(emu.Config{Name: name, Tier: emu.TierUnlimited, Clients: []emu.Client{
+		{ID: sysID, Secret: sysSecret}, {ID: cliID, Public: true, RedirectURIs: []string{"http://127.0.0.1/callback"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	if err := d.LoadSeed(seed); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

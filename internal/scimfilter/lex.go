@@ -142,40 +142,55 @@ func scanNumber(s string, i int) int {
 		j++
 	}
 	start := j
-	for j < len(s) && isDigit(s[j]) {
-		j++
-	}
+	j = scanDigits(s, j)
 	if j == start || (s[start] == '0' && j-start > 1) {
 		return i
 	}
-	if j < len(s) && s[j] == '.' {
-		k := j + 1
-		for k < len(s) && isDigit(s[k]) {
-			k++
-		}
-		if k == j+1 {
-			return i
-		}
-		j = k
+	j, ok := scanFraction(s, j)
+	if !ok {
+		return i
 	}
-	if j < len(s) && (s[j] == 'e' || s[j] == 'E') {
-		k := j + 1
-		if k < len(s) && (s[k] == '+' || s[k] == '-') {
-			k++
-		}
-		d := k
-		for k < len(s) && isDigit(s[k]) {
-			k++
-		}
-		if k == d {
-			return i
-		}
-		j = k
-	}
-	if j < len(s) && isWordChar(s[j]) {
+	j, ok = scanExponent(s, j)
+	if !ok || (j < len(s) && isWordChar(s[j])) {
 		return i
 	}
 	return j
+}
+
+// scanDigits returns the offset just past the decimal digits from s[j] on
+// (j itself when there are none).
+func scanDigits(s string, j int) int {
+	for j < len(s) && isDigit(s[j]) {
+		j++
+	}
+	return j
+}
+
+// scanFraction returns the offset just past a JSON fraction ("." and at
+// least one digit) at s[j], or j when there is none; ok is false for a "."
+// not followed by a digit.
+func scanFraction(s string, j int) (end int, ok bool) {
+	if j >= len(s) || s[j] != '.' {
+		return j, true
+	}
+	k := scanDigits(s, j+1)
+	return k, k > j+1
+}
+
+// scanExponent returns the offset just past a JSON exponent ("e" or "E", an
+// optional sign and at least one digit) at s[j], or j when there is none;
+// ok is false for an exponent without digits.
+func scanExponent(s string, j int) (end int, ok bool) {
+	if j >= len(s) || (s[j] != 'e' && s[j] != 'E') {
+		return j, true
+	}
+	k := j + 1
+	if k < len(s) && (s[k] == '+' || s[k] == '-') {
+		k++
+	}
+	d := k
+	k = scanDigits(s, k)
+	return k, k > d
 }
 
 // ParseAttrPath parses attribute notation: [URN ":"] name ["." sub].

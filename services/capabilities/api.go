@@ -35,11 +35,7 @@ var apiErrors = servicekit.APIErrors{}.
 // PreviewCapabilities returns a user's current and desired flags and the
 // rule that decided, changing nothing.
 func (s *Service) PreviewCapabilities(ctx context.Context, req *iamflowv1.PreviewCapabilitiesRequest) (*iamflowv1.PreviewCapabilitiesResponse, error) {
-	dir, err := s.apiDomain(req.GetDomain())
-	if err != nil {
-		return nil, err
-	}
-	ref, err := apiUser(req.GetUser())
+	dir, ref, err := s.apiDomainUser(req.GetDomain(), req.GetUser())
 	if err != nil {
 		return nil, err
 	}
@@ -56,11 +52,7 @@ func (s *Service) PreviewCapabilities(ctx context.Context, req *iamflowv1.Previe
 
 // ApplyCapabilities makes one user's flags match the policy now.
 func (s *Service) ApplyCapabilities(ctx context.Context, req *iamflowv1.ApplyCapabilitiesRequest) (*iamflowv1.ApplyCapabilitiesResponse, error) {
-	dir, err := s.apiDomain(req.GetDomain())
-	if err != nil {
-		return nil, err
-	}
-	ref, err := apiUser(req.GetUser())
+	dir, ref, err := s.apiDomainUser(req.GetDomain(), req.GetUser())
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +97,20 @@ func (s *Service) apiDomain(domain string) (Directory, error) {
 }
 
 var scimIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// apiDomainUser checks a request's domain and user, as apiDomain and
+// apiUser do.
+func (s *Service) apiDomainUser(domain, user string) (Directory, UserRef, error) {
+	dir, err := s.apiDomain(domain)
+	if err != nil {
+		return nil, UserRef{}, err
+	}
+	ref, err := apiUser(user)
+	if err != nil {
+		return nil, UserRef{}, err
+	}
+	return dir, ref, nil
+}
 
 // apiUser reads the user of a request: an OCID, a SCIM id (32 hex digits;
 // tried as a userName too if no user has that id) or a userName.

@@ -2,7 +2,6 @@ package capabilities
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,16 +9,13 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/admin"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
-	"github.com/iamflow/iamflow/internal/secret"
 )
 
 // apiHarness is the service registered on a real admin server (insecure
@@ -43,48 +39,15 @@ func newAPIHarness(t *testing.T) *apiHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := admin.New(admin.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Endpoint().ServeOn(srv); err != nil {
-		t.Fatal(err)
-	}
-	srv.AddStatus(Name, svc)
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	conn, err := admin.Dial(context.Background(), srv.GRPCAddr().String(), secret.Value{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return &apiHarness{domain: d, svc: svc, grpc: iamflowv1.NewCapabilitiesServiceClient(conn), base: "http://" + srv.HTTPAddr().String()}
+	conn, base := pipelinetest.AdminAPI(t, svc.Endpoint(), Name, svc)
+	return &apiHarness{domain: d, svc: svc, grpc: iamflowv1.NewCapabilitiesServiceClient(conn), base: base}
 }
 
 // rest calls the REST API and decodes a successful answer into out.
 func (h *apiHarness) rest(t *testing.T, method, path, body string, out proto.Message) int {
 	t.Helper()
-	req, err := http.NewRequest(method, h.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK && out != nil {
-		if err := protojson.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, data)
-		}
-	} else if resp.StatusCode != http.StatusOK {
-		t.Logf("%s %s: %d %s", method, path, resp.StatusCode, data)
-	}
-	return resp.StatusCode
+	code, _ := pipelinetest.REST(t, method, h.base+path, body, out)
+	return code
 }
 
 func TestAdminAPIOverGRPC(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iamflow/iamflow/internal/testutil"
 	"gopkg.in/yaml.v3"
 )
 
@@ -13,9 +14,7 @@ import (
 func decodeStrict(t *testing.T, src string) (Config, error) {
 	t.Helper()
 	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(strings.NewReader(src))
-	dec.KnownFields(true)
-	err := dec.Decode(&cfg)
+	err := testutil.DecodeYAMLStrict(src, &cfg)
 	return cfg, err
 }
 

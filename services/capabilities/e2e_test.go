@@ -22,14 +22,9 @@ import (
 // e2ePolicy: nobody holds credentials except a console password, federated
 // users not even that, and members of "Cloud Admins" may hold API keys.
 func e2ePolicy() Config {
-	cfg := DefaultConfig()
-	no, yes := ptr(false), ptr(true)
-	cfg.Default = Flags{CanUseAPIKeys: no, CanUseAuthTokens: no, CanUseConsolePassword: yes, CanUseCustomerSecretKeys: no,
-		CanUseOAuth2ClientCredentials: no, CanUseSMTPCredentials: no, CanUseDBCredentials: no}
-	cfg.Rules = []Rule{
-		{Name: "cloud-admins", Match: Match{Groups: []string{"Cloud Admins"}}, Set: Flags{CanUseAPIKeys: yes}},
-		{Name: "federated", Match: Match{Federated: yes}, Set: Flags{CanUseConsolePassword: no}},
-	}
+	cfg := lockedDown()
+	cfg.Rules[0].Name = "cloud-admins"
+	cfg.Rules = append(cfg.Rules, Rule{Name: "federated", Match: Match{Federated: ptr(true)}, Set: Flags{CanUseConsolePassword: ptr(false)}})
 	cfg.JITRetryAfter = 100 * time.Millisecond
 	return cfg
 }

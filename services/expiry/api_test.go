@@ -2,7 +2,6 @@ package expiry
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,14 +9,12 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/admin"
-	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 )
 
 type apiHarness struct {
@@ -31,45 +28,14 @@ func newAPIHarness(t *testing.T) *apiHarness {
 	t.Helper()
 	p := newPipeline(t, testConfig())
 	svc, _ := p.start()
-	srv, err := admin.New(admin.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Endpoint().ServeOn(srv); err != nil {
-		t.Fatal(err)
-	}
-	srv.AddStatus(Name, svc)
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	conn, err := admin.Dial(context.Background(), srv.GRPCAddr().String(), secret.Value{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return &apiHarness{p: p, svc: svc, grpc: iamflowv1.NewExpiryServiceClient(conn), base: "http://" + srv.HTTPAddr().String()}
+	conn, base := pipelinetest.AdminAPI(t, svc.Endpoint(), Name, svc)
+	return &apiHarness{p: p, svc: svc, grpc: iamflowv1.NewExpiryServiceClient(conn), base: base}
 }
 
+// rest calls the REST API and decodes a successful answer into out.
 func (h *apiHarness) rest(t *testing.T, method, path, body string, out proto.Message) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, h.base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK && out != nil {
-		if err := protojson.Unmarshal(data, out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, data)
-		}
-	}
-	return resp.StatusCode, string(data)
+	return pipelinetest.REST(t, method, h.base+path, body, out)
 }
 
 func TestAdminAPIOverGRPC(t *testing.T) {

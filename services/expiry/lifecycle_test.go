@@ -232,18 +232,15 @@ func TestTargetDownAtDeadline(t *testing.T) {
 	})
 }
 
+// gauge is the value of the metric name in reg (a counter's too), -1 when
+// it has no series.
 func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := testutil.Metric(t, reg, name, nil)
+	if !ok {
+		return -1
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	return -1
+	return v
 }
 
 // A member removed by other means before the deadline: the grant simply
@@ -407,19 +404,8 @@ func TestLostTimerIsEnforcedByTheScan(t *testing.T) {
 	}
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return -1
-}
+// counter is gauge for a counter.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 { return gauge(t, reg, name) }
 
 // A grant made while JetStream does not take its deadline timer (the
 // stream refuses it, as while a leader is elected) still ends on time: the

@@ -2,20 +2,16 @@ package replicator
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/admin"
-	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 )
 
 // The admin API over real gRPC and the REST gateway.
@@ -25,22 +21,7 @@ func TestAdminAPI(t *testing.T) {
 	g := src.createGroup(t, "api-group", "")
 	src.add(t, g, src.createUser(t, "api-user", "Api User"))
 
-	srv, err := admin.New(admin.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.svc.Endpoint().ServeOn(srv); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
-	conn, err := admin.Dial(context.Background(), srv.GRPCAddr().String(), secret.Value{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	conn, base := pipelinetest.AdminAPI(t, p.svc.Endpoint(), Name, nil)
 	c := iamflowv1.NewReplicatorServiceClient(conn)
 	ctx := context.Background()
 
@@ -78,7 +59,6 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	// REST: reconcile for real, then status and the audit trail.
-	base := "http://" + srv.HTTPAddr().String()
 	var rec iamflowv1.ReconcileResponse
 	if code := rest(t, http.MethodPost, base+"/v1/replicator/links/hub:reconcile", `{}`, &rec); code != 200 || rec.Reports[0].Actions["add_member"] != 1 {
 		t.Fatalf("REST reconcile: %d %v", code, &rec)
@@ -112,23 +92,6 @@ func TestAdminAPI(t *testing.T) {
 // rest calls the REST API and decodes a successful answer into out.
 func rest(t *testing.T, method, url, body string, out proto.Message) int {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK && out != nil {
-		if err := protojson.Unmarshal(data, out); err != nil {
-			t.Fatalf("decode %s: %v", data, err)
-		}
-	} else if resp.StatusCode != http.StatusOK {
-		t.Logf("%s %s: %d %s", method, url, resp.StatusCode, data)
-	}
-	return resp.StatusCode
+	code, _ := pipelinetest.REST(t, method, url, body, out)
+	return code
 }

@@ -60,12 +60,6 @@ type refusedAttr struct {
 func (d *direction) apply(ctx context.Context, p planner.Plan, c cause, buf *auditBuf) (applied, error) {
 	res := applied{created: map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}}, users: map[string]planner.UserState{},
 		added: map[string][]string{}, removed: map[string][]string{}}
-	resolve := func(k planner.Kind, targetID, sourceID string) string {
-		if targetID != "" {
-			return targetID
-		}
-		return res.created[k][sourceID]
-	}
 	for i := 0; i < len(p.Actions); i++ {
 		a := p.Actions[i]
 		if a.Kind == planner.ActSkip || a.Held || p.DryRun {
@@ -73,63 +67,107 @@ func (d *direction) apply(ctx context.Context, p planner.Plan, c cause, buf *aud
 			continue
 		}
 		if a.Kind == planner.ActAddMember || a.Kind == planner.ActRemoveMember {
-			batch := []planner.Action{a}
-			gid := resolve(planner.KindGroup, a.TargetID, a.SourceID)
-			for i+1 < len(p.Actions) && len(batch) < memberBatch {
-				b := p.Actions[i+1]
-				if b.Kind != a.Kind || b.Held || resolve(planner.KindGroup, b.TargetID, b.SourceID) != gid {
-					break
-				}
-				batch = append(batch, b)
-				i++
-			}
-			ids, err := d.applyMembers(ctx, buf, p, batch, gid, resolve, c)
-			if err != nil {
+			batch := res.memberBatchAt(p.Actions, i)
+			i += len(batch) - 1
+			if err := d.applyMemberBatch(ctx, buf, p, batch, c, &res); err != nil {
 				return res, err
 			}
-			if a.Kind == planner.ActAddMember {
-				res.added[gid] = append(res.added[gid], ids...)
-			} else {
-				res.removed[gid] = append(res.removed[gid], ids...)
-			}
-			res.writes++
 			continue
 		}
-		a.TargetID = resolve(a.Entity, a.TargetID, a.SourceID)
-		before := len(res.refused)
-		rc, err := d.applyOne(ctx, a, &res)
-		for _, r := range res.refused[before:] {
-			ra := a
-			ra.Changes = nil
-			for _, ch := range a.Changes {
-				if strings.EqualFold(ch.Attr, r.path) || strings.HasSuffix(strings.ToLower(r.path), ":"+strings.ToLower(ch.Attr)) {
-					ra.Changes = append(ra.Changes, ch)
-				}
-			}
-			ra.Reason = fmt.Sprintf("the target refused %s (%s); the rest of the %s is written, %s is not sent again for %v",
-				r.path, shortError(r.err), strings.ToLower(r.resource), r.path, refusalTTL)
-			d.record(ctx, buf, p, ra, c, "refused", "")
+		if err := d.applyAction(ctx, buf, p, a, c, &res); err != nil {
+			return res, err
 		}
-		var written *writtenError
-		if errors.As(err, &written) {
-			// The write is made; only what records it failed. It is
-			// audited as applied (the retry may plan another action for
-			// the object, such as adopting what this created, and would
-			// not record this change), and retried for the rest.
-			res.writes++
-			a.TargetID = resolve(a.Entity, a.TargetID, a.SourceID)
-			d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
-			return res, fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
-		}
-		if err != nil {
-			d.record(ctx, buf, p, a, c, "failed", err.Error())
-			return res, fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
-		}
-		res.writes++
-		a.TargetID = resolve(a.Entity, a.TargetID, a.SourceID)
-		d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
 	}
 	return res, nil
+}
+
+// resolve returns targetID, or when it is empty the target id the plan
+// created (or adopted) for the source object of kind k so far.
+func (res *applied) resolve(k planner.Kind, targetID, sourceID string) string {
+	if targetID != "" {
+		return targetID
+	}
+	return res.created[k][sourceID]
+}
+
+// memberBatchAt returns the membership actions from actions[i] on that are
+// sent in one request: of the same kind, not held, for the same target
+// group, at most memberBatch of them.
+func (res *applied) memberBatchAt(actions []planner.Action, i int) []planner.Action {
+	a := actions[i]
+	batch := []planner.Action{a}
+	gid := res.resolve(planner.KindGroup, a.TargetID, a.SourceID)
+	for j := i + 1; j < len(actions) && len(batch) < memberBatch; j++ {
+		b := actions[j]
+		if b.Kind != a.Kind || b.Held || res.resolve(planner.KindGroup, b.TargetID, b.SourceID) != gid {
+			break
+		}
+		batch = append(batch, b)
+	}
+	return batch
+}
+
+// applyMemberBatch sends one batch of membership actions for one group and
+// notes the members it added or removed in res.
+func (d *direction) applyMemberBatch(ctx context.Context, buf *auditBuf, p planner.Plan, batch []planner.Action, c cause, res *applied) error {
+	a := batch[0]
+	gid := res.resolve(planner.KindGroup, a.TargetID, a.SourceID)
+	ids, err := d.applyMembers(ctx, buf, p, batch, gid, res.resolve, c)
+	if err != nil {
+		return err
+	}
+	if a.Kind == planner.ActAddMember {
+		res.added[gid] = append(res.added[gid], ids...)
+	} else {
+		res.removed[gid] = append(res.removed[gid], ids...)
+	}
+	res.writes++
+	return nil
+}
+
+// applyAction applies one non-membership action and records it, with the
+// attributes the target refused while it was written.
+func (d *direction) applyAction(ctx context.Context, buf *auditBuf, p planner.Plan, a planner.Action, c cause, res *applied) error {
+	a.TargetID = res.resolve(a.Entity, a.TargetID, a.SourceID)
+	before := len(res.refused)
+	rc, err := d.applyOne(ctx, a, res)
+	d.recordRefused(ctx, buf, p, a, c, res.refused[before:])
+	var written *writtenError
+	if errors.As(err, &written) {
+		// The write is made; only what records it failed. It is
+		// audited as applied (the retry may plan another action for
+		// the object, such as adopting what this created, and would
+		// not record this change), and retried for the rest.
+		res.writes++
+		a.TargetID = res.resolve(a.Entity, a.TargetID, a.SourceID)
+		d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
+		return fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
+	}
+	if err != nil {
+		d.record(ctx, buf, p, a, c, "failed", err.Error())
+		return fmt.Errorf("%s %s %q in %s: %w", a.Kind, a.Entity, a.Name, d.target, err)
+	}
+	res.writes++
+	a.TargetID = res.resolve(a.Entity, a.TargetID, a.SourceID)
+	d.record(ctx, buf, p, a, c, "applied", rc.RequestID)
+	return nil
+}
+
+// recordRefused records, for each attribute the target refused while a
+// was written, an audit entry "refused" carrying a's changes of it.
+func (d *direction) recordRefused(ctx context.Context, buf *auditBuf, p planner.Plan, a planner.Action, c cause, refused []refusedAttr) {
+	for _, r := range refused {
+		ra := a
+		ra.Changes = nil
+		for _, ch := range a.Changes {
+			if strings.EqualFold(ch.Attr, r.path) || strings.HasSuffix(strings.ToLower(r.path), ":"+strings.ToLower(ch.Attr)) {
+				ra.Changes = append(ra.Changes, ch)
+			}
+		}
+		ra.Reason = fmt.Sprintf("the target refused %s (%s); the rest of the %s is written, %s is not sent again for %v",
+			r.path, shortError(r.err), strings.ToLower(r.resource), r.path, refusalTTL)
+		d.record(ctx, buf, p, ra, c, "refused", "")
+	}
 }
 
 // applyOne applies one non-membership action.

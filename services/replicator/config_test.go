@@ -5,8 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
@@ -15,9 +14,7 @@ import (
 func decodeStrict(t *testing.T, src string) (Config, error) {
 	t.Helper()
 	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(strings.NewReader(src))
-	dec.KnownFields(true)
-	err := dec.Decode(&cfg)
+	err := testutil.DecodeYAMLStrict(src, &cfg)
 	return cfg, err
 }
 

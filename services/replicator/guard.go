@@ -189,37 +189,19 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 	now := g.now()
 	recent := g.prune(key, now, cfg.Window)
 
-	var reason string
-	pending := 0
-	for _, h := range g.holds {
-		if h.Link == p.Link && h.Target == p.Target {
-			pending += len(h.Actions)
-		}
-	}
-	switch {
-	case pending > 0:
-		reason = fmt.Sprintf("deletions paused: %d held for approval on this link and target", pending)
-	case len(recent)+n > cfg.MaxDeletions:
-		reason = fmt.Sprintf("%d deletions (%d already in the last %v) exceed guard.max_deletions %d",
-			len(recent)+n, len(recent), cfg.Window, cfg.MaxDeletions)
-	case targetCount > 0 && float64(n)*100/float64(targetCount) > cfg.MaxPercent:
-		reason = fmt.Sprintf("%d deletions of %d objects (%.1f%%) exceed guard.max_percent %v",
-			n, targetCount, float64(n)*100/float64(targetCount), cfg.MaxPercent)
-	}
+	reason := g.tripReason(cfg, p, len(recent), n, targetCount)
 	p.Actions = slices.Clone(p.Actions)
 	if reason == "" {
 		if p.DryRun {
 			return p, nil
 		}
-		grown, err := g.growWindow(ctx, key, now, cfg.Window, cfg.MaxDeletions, n)
-		switch {
-		case errors.Is(err, errWindowFull):
-			reason = fmt.Sprintf("%d deletions (%d already in the last %v, counted by another replica) exceed guard.max_deletions %d",
-				len(grown)+n, len(grown), cfg.Window, cfg.MaxDeletions)
-		case err != nil:
-			return holdAll(p, "guard state not saved"), fmt.Errorf("%w: %w", errGuardState, err)
-		default:
-			g.recent[key] = grown
+		var done bool
+		var err error
+		reason, done, err = g.countDeletions(ctx, cfg, key, now, n)
+		if err != nil {
+			return holdAll(p, "guard state not saved"), err
+		}
+		if done {
 			return p, nil
 		}
 	}
@@ -227,6 +209,80 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 	if p.DryRun {
 		return p, nil
 	}
+	return p, g.recordHold(ctx, p, reason, now)
+}
+
+// pendingHeld counts the deletions already held for approval on link and
+// target. The caller holds g.mu.
+func (g *guard) pendingHeld(link, target string) int {
+	pending := 0
+	for _, h := range g.holds {
+		if h.Link == link && h.Target == target {
+			pending += len(h.Actions)
+		}
+	}
+	return pending
+}
+
+// tripReason says why n deletions of p trip the guard, given the recent
+// deletions already counted in the window and the target's size (0: not
+// known), or "" when they do not. The caller holds g.mu.
+func (g *guard) tripReason(cfg planner.GuardConfig, p planner.Plan, recent, n, targetCount int) string {
+	pending := g.pendingHeld(p.Link, p.Target)
+	switch {
+	case pending > 0:
+		return fmt.Sprintf("deletions paused: %d held for approval on this link and target", pending)
+	case recent+n > cfg.MaxDeletions:
+		return fmt.Sprintf("%d deletions (%d already in the last %v) exceed guard.max_deletions %d",
+			recent+n, recent, cfg.Window, cfg.MaxDeletions)
+	case targetCount > 0 && float64(n)*100/float64(targetCount) > cfg.MaxPercent:
+		return fmt.Sprintf("%d deletions of %d objects (%.1f%%) exceed guard.max_percent %v",
+			n, targetCount, float64(n)*100/float64(targetCount), cfg.MaxPercent)
+	}
+	return ""
+}
+
+// countDeletions adds n deletions to the shared window of key. It reports
+// done when they fit and are counted, or the reason to hold them when other
+// replicas filled the window meanwhile; an error (wrapping errGuardState)
+// when the window could not be saved. The caller holds g.mu.
+func (g *guard) countDeletions(ctx context.Context, cfg planner.GuardConfig, key string, now time.Time, n int) (reason string, done bool, err error) {
+	grown, err := g.growWindow(ctx, key, now, cfg.Window, cfg.MaxDeletions, n)
+	switch {
+	case errors.Is(err, errWindowFull):
+		return fmt.Sprintf("%d deletions (%d already in the last %v, counted by another replica) exceed guard.max_deletions %d",
+			len(grown)+n, len(grown), cfg.Window, cfg.MaxDeletions), false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("%w: %w", errGuardState, err)
+	}
+	g.recent[key] = grown
+	return "", true, nil
+}
+
+// recordHold saves a hold of p's held deletions that no hold of its link
+// and target already waits with, so that a person can approve them. The
+// caller holds g.mu.
+func (g *guard) recordHold(ctx context.Context, p planner.Plan, reason string, now time.Time) error {
+	held := g.notYetHeld(p)
+	if len(held) == 0 {
+		return nil // every one of them already waits for approval
+	}
+	g.seq++
+	// The random part keeps ids of replicas sharing the bucket apart.
+	id := fmt.Sprintf("%s.%s.%d.%d-%s", p.Link, p.Target, now.UnixNano(), g.seq, rand.Text()[:8])
+	h := hold{ID: id, Link: p.Link, Target: p.Target, Reason: reason, At: now, Actions: held}
+	if err := g.save(ctx, "hold."+id, h); err != nil {
+		// A hold kept only here would vanish at the next refresh: the
+		// caller retries, and the retry holds the deletions again.
+		return fmt.Errorf("%w: %w", errGuardState, err)
+	}
+	g.holds[id] = h
+	return nil
+}
+
+// notYetHeld returns p's held actions that no hold of its link and target
+// already waits with. The caller holds g.mu.
+func (g *guard) notYetHeld(p planner.Plan) []planner.Action {
 	waiting := map[deletionKey]bool{}
 	for _, h := range g.holds {
 		if h.Link == p.Link && h.Target == p.Target {
@@ -241,20 +297,7 @@ func (g *guard) Check(ctx context.Context, cfg planner.GuardConfig, p planner.Pl
 			held = append(held, a)
 		}
 	}
-	if len(held) == 0 {
-		return p, nil // every one of them already waits for approval
-	}
-	g.seq++
-	// The random part keeps ids of replicas sharing the bucket apart.
-	id := fmt.Sprintf("%s.%s.%d.%d-%s", p.Link, p.Target, now.UnixNano(), g.seq, rand.Text()[:8])
-	h := hold{ID: id, Link: p.Link, Target: p.Target, Reason: reason, At: now, Actions: held}
-	if err := g.save(ctx, "hold."+id, h); err != nil {
-		// A hold kept only here would vanish at the next refresh: the
-		// caller retries, and the retry holds the deletions again.
-		return p, fmt.Errorf("%w: %w", errGuardState, err)
-	}
-	g.holds[id] = h
-	return p, nil
+	return held
 }
 
 // errGuardState: the guard could not read or save its state, so it decided

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
@@ -35,22 +36,9 @@ func TestHoldGauge(t *testing.T) {
 // gaugeOf is the value of the one series of name with target in reg.
 func gaugeOf(t *testing.T, reg *prometheus.Registry, name, target string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := testutil.Metric(t, reg, name, map[string]string{"target": target})
+	if !ok {
+		t.Fatalf("no %s{target=%q}", name, target)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "target" && l.GetValue() == target {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{target=%q}", name, target)
-	return 0
+	return v
 }

@@ -148,9 +148,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 	if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	mustReconcile(t, d, planner.KindUser, u, "test")
 	// ... and only then would the group's old plan be applied.
 	_, err = d.execute(lctx, plan, cause{eventID: "test"}, 0, ls, readAt)
 	ls.release(ctx, time.Time{})
@@ -161,9 +159,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 		t.Fatal("the deleted user was created in the target")
 	}
 	// Planned again from a fresh read, the group gets its copy, empty.
-	if _, err := d.reconcileOne(ctx, planner.KindGroup, g, cause{eventID: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	mustReconcile(t, d, planner.KindGroup, g, "test")
 	if _, ok := tgt.emu.UserByName("late"); ok {
 		t.Fatal("the deleted user was created in the target")
 	}
@@ -180,15 +176,11 @@ func TestFullReconcileSkipsObjectsReconciledSince(t *testing.T) {
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
 	u := src.createUser(t, "rene", "Old Name")
-	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	mustReconcile(t, d, planner.KindUser, u, "test")
 	// The full reconcile listed at t0; its plan for the user is old ...
 	t0 := d.now()
 	src.patchUser(t, u, replace("displayName", "New Name"))
-	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "test"}); err != nil {
-		t.Fatal(err)
-	}
+	mustReconcile(t, d, planner.KindUser, u, "test")
 	stalePlan := d.rules.PlanUser(d.target, planner.UserInput{Source: &planner.UserState{ID: u, UserName: "rene", DisplayName: "Old Name", Active: true},
 		SourceComplete: true, Mapped: mustUser(t, tgt, "rene"), Mapping: mustMapping(t, d, u)})
 	if len(stalePlan.Writes()) == 0 {
@@ -375,19 +367,13 @@ func TestLateDeleteDoesNotRecoverAnAdoptedCopy(t *testing.T) {
 	d := p.svc.direction("src", "tgt")
 	ctx := context.Background()
 	old := src.createUser(t, "rex", "Rex R")
-	if _, err := d.reconcileOne(ctx, planner.KindUser, old, cause{eventID: "create"}); err != nil {
-		t.Fatal(err)
-	}
+	mustReconcile(t, d, planner.KindUser, old, "create")
 	if _, err := src.human.DeleteUser(ctx, old, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.reconcileOne(ctx, planner.KindUser, old, cause{eventID: "delete"}); err != nil {
-		t.Fatal(err)
-	}
+	mustReconcile(t, d, planner.KindUser, old, "delete")
 	again := src.createUser(t, "rex", "Rex R")
-	if _, err := d.reconcileOne(ctx, planner.KindUser, again, cause{eventID: "again"}); err != nil {
-		t.Fatal(err)
-	}
+	mustReconcile(t, d, planner.KindUser, again, "again")
 	if c, ok := tgt.emu.UserByName("rex"); !ok || !c.Active {
 		t.Fatalf("the re-created user's copy: %v %v, want active", c.Active, ok)
 	}
@@ -397,5 +383,14 @@ func TestLateDeleteDoesNotRecoverAnAdoptedCopy(t *testing.T) {
 	}
 	if c, ok := tgt.emu.UserByName("rex"); !ok || !c.Active {
 		t.Fatal("a late delete of the old user deactivated the copy the new one adopted")
+	}
+}
+
+// mustReconcile reconciles one object of d's source as an event with
+// eventID would, failing the test on an error.
+func mustReconcile(t *testing.T, d *direction, k planner.Kind, id, eventID string) {
+	t.Helper()
+	if _, err := d.reconcileOne(context.Background(), k, id, cause{eventID: eventID}); err != nil {
+		t.Fatal(err)
 	}
 }

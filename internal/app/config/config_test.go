@@ -129,15 +129,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.yaml")
-			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := Load(path, envMap(nil))
-			if err == nil {
-				cfg.Dev = true
-				err = cfg.Validate()
-			}
+			_, err := loadDev(t, tt.yaml)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
@@ -146,6 +138,23 @@ func TestValidationNamesTheKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// loadDev writes yaml to a file, loads it and validates it in dev mode; the
+// error is Load's or else Validate's.
+func loadDev(t *testing.T, yaml string) (Config, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, envMap(nil))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Dev = true
+	err = cfg.Validate()
+	return cfg, err
 }
 
 func TestDomainDefaultsAreFilledPerEntry(t *testing.T) {

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,15 +67,7 @@ func TestDbprovisionerAndSecretsValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "c.yaml")
-			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := Load(path, envMap(nil))
-			if err == nil {
-				cfg.Dev = true
-				err = cfg.Validate()
-			}
+			_, err := loadDev(t, tt.yaml)
 			if len(tt.want) == 0 {
 				if err != nil {
 					t.Fatalf("valid configuration refused:\n%v", err)

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,16 +20,8 @@ dbprovisioner:
     - {name: crm, domain: sales, groups: [{group: Readers, roles: [APP_READER]}], ords: {url: 'https://db.example.com/ords/crm', client_id: c, client_secret: env:C}}
     - {name: dw, domain: sales, principal_domain: SalesEU, groups: [{group: Readers, roles: [APP_READER]}], ords: {url: 'https://db.example.com/ords/dw', client_id: c, client_secret: env:C}}
 `
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := Load(path, envMap(nil))
+	cfg, err := loadDev(t, yaml)
 	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Dev = true
-	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
@@ -67,16 +57,7 @@ dbprovisioner:
   databases:
     - {name: hr, domain: hub, groups: [{group: Readers, roles: [APP_READER]}], ords: {url: 'https://db.example.com/ords/admin', client_id: c, client_secret: env:C}}
 `
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := Load(path, envMap(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Dev = true
-	err = cfg.Validate()
+	_, err := loadDev(t, yaml)
 	if w := `dbprovisioner.databases[0] "hr": principal_domain: unknown; set oci_name on domain "hub"`; err == nil || !strings.Contains(err.Error(), w) {
 		t.Fatalf("Validate = %v, want %q", err, w)
 	}

@@ -47,17 +47,7 @@ type MembersInput struct {
 
 // targetGroup is targetUser for groups.
 func (r *Rules) targetGroup(in GroupInput) (*GroupState, target) {
-	if in.Mapping != nil {
-		for _, c := range []*GroupState{in.Mapped, in.Matched} {
-			if c != nil && c.ID == in.Mapping.TargetID {
-				return c, target{mapped: true, managed: in.Mapping.Managed()}
-			}
-		}
-	}
-	if in.Matched == nil || (in.Source != nil && !r.groupMatches(*in.Source, *in.Matched)) {
-		return nil, target{}
-	}
-	return in.Matched, target{}
+	return pickTarget(in.Mapping, in.Mapped, in.Matched, in.Source, groupID, r.groupMatches)
 }
 
 // TargetGroup is the target group PlanGroup(in) compares the source with
@@ -77,15 +67,9 @@ func (r *Rules) groupMatches(src, t GroupState) bool {
 	return strings.EqualFold(t.DisplayName, src.DisplayName) || (t.ExternalID != "" && t.ExternalID == src.ID)
 }
 
-func (in GroupInput) sourceID() string {
-	switch {
-	case in.Source != nil:
-		return in.Source.ID
-	case in.Mapping != nil:
-		return in.Mapping.SourceID
-	}
-	return ""
-}
+func (in GroupInput) sourceID() string { return sourceIDOf(in.Source, groupID, in.Mapping) }
+
+func groupID(g *GroupState) string { return g.ID }
 
 // PlanGroup plans the minimal change that makes the target's copy of one
 // group (and, with Members, its membership) match the source.
@@ -146,13 +130,7 @@ func (r *Rules) ensureGroup(src GroupState, t *GroupState, how target, dc Declar
 		}
 		return []Action{{Kind: ActCreateGroup, Entity: KindGroup, SourceID: src.ID, Name: want.DisplayName, Group: &want, Changes: cs}}
 	case !how.mapped:
-		a := Action{Kind: ActAdopt, Entity: KindGroup, SourceID: src.ID, TargetID: t.ID, Name: t.DisplayName,
-			Reason: fmt.Sprintf("matched by %s", r.link.Match.Group)}
-		if t.ExternalID == "" {
-			a.Changes = []Change{{Attr: "externalId", After: src.ID}}
-			a.Ops = []identitydomains.Operations{identitydomain.Replace("externalId", src.ID)}
-		}
-		return []Action{a}
+		return []Action{adopt(KindGroup, src.ID, t.ID, t.DisplayName, t.ExternalID, r.link.Match.Group)}
 	}
 	return nil
 }

@@ -56,17 +56,24 @@ type target struct {
 // Matched user that does not match the source under the link's rule is
 // ignored).
 func (r *Rules) targetUser(in UserInput) (*UserState, target) {
-	if in.Mapping != nil {
-		for _, c := range []*UserState{in.Mapped, in.Matched} {
-			if c != nil && c.ID == in.Mapping.TargetID {
-				return c, target{mapped: true, managed: in.Mapping.Managed()}
+	return pickTarget(in.Mapping, in.Mapped, in.Matched, in.Source, userID, r.userMatches)
+}
+
+// pickTarget is targetUser and targetGroup: the mapped or matched target
+// whose id the mapping names, else the matched one when it matches the
+// source (or the source is gone), else none.
+func pickTarget[S any](m *Mapping, mapped, matched, src *S, id func(*S) string, matches func(src, t S) bool) (*S, target) {
+	if m != nil {
+		for _, c := range []*S{mapped, matched} {
+			if c != nil && id(c) == m.TargetID {
+				return c, target{mapped: true, managed: m.Managed()}
 			}
 		}
 	}
-	if in.Matched == nil || (in.Source != nil && !r.userMatches(*in.Source, *in.Matched)) {
+	if matched == nil || (src != nil && !matches(*src, *matched)) {
 		return nil, target{}
 	}
-	return in.Matched, target{}
+	return matched, target{}
 }
 
 // RetiredUser returns the target user PlanUser(in) retires (deletes or
@@ -133,12 +140,18 @@ func (r *Rules) PlanUser(target string, in UserInput) Plan {
 	return p
 }
 
-func (in UserInput) sourceID() string {
+func (in UserInput) sourceID() string { return sourceIDOf(in.Source, userID, in.Mapping) }
+
+func userID(u *UserState) string { return u.ID }
+
+// sourceIDOf is the id of the source object of an input: src's when it
+// exists, else the one its mapping records.
+func sourceIDOf[S any](src *S, id func(*S) string, m *Mapping) string {
 	switch {
-	case in.Source != nil:
-		return in.Source.ID
-	case in.Mapping != nil:
-		return in.Mapping.SourceID
+	case src != nil:
+		return id(src)
+	case m != nil:
+		return m.SourceID
 	}
 	return ""
 }
@@ -153,15 +166,22 @@ func (r *Rules) ensureUser(src UserState, t *UserState, how target, dc Declares)
 		return []Action{{Kind: ActCreateUser, Entity: KindUser, SourceID: src.ID, Name: want.UserName,
 			User: &want, Changes: userChanges(want)}}
 	case !how.mapped:
-		a := Action{Kind: ActAdopt, Entity: KindUser, SourceID: src.ID, TargetID: t.ID, Name: t.UserName,
-			Reason: fmt.Sprintf("matched by %s", r.link.Match.User)}
-		if t.ExternalID == "" {
-			a.Changes = []Change{{Attr: "externalId", After: src.ID}}
-			a.Ops = []identitydomains.Operations{identitydomain.Replace("externalId", src.ID)}
-		}
-		return []Action{a}
+		return []Action{adopt(KindUser, src.ID, t.ID, t.UserName, t.ExternalID, r.link.Match.User)}
 	}
 	return nil
+}
+
+// adopt is the action that makes the target object targetID (called name),
+// matched by the rule match, the managed copy of the source's sourceID: its
+// externalId is set to sourceID when it has none.
+func adopt(k Kind, sourceID, targetID, name, externalID, match string) Action {
+	a := Action{Kind: ActAdopt, Entity: k, SourceID: sourceID, TargetID: targetID, Name: name,
+		Reason: fmt.Sprintf("matched by %s", match)}
+	if externalID == "" {
+		a.Changes = []Change{{Attr: "externalId", After: sourceID}}
+		a.Ops = []identitydomains.Operations{identitydomain.Replace("externalId", sourceID)}
+	}
+	return a
 }
 
 // desiredUser is the target copy of src: userName, externalId (the source
