@@ -30,11 +30,12 @@ const (
 var ErrBulkUnsupported = errors.New("identitydomain: the domain does not support Bulk")
 
 // ErrNotRun is the Err of an operation the domain did not run: it came after
-// failOnErrors was reached, or its request failed as a whole.
+// failOnErrors was reached, or its request was refused as a whole.
 var ErrNotRun = errors.New("identitydomain: operation not run")
 
 // ErrNoResult is the Err of an operation the domain's answer held no result
-// for (or none that could be told apart from another's): it may or may not
+// for (or none that could be told apart from another's), or whose request
+// got no answer (a timeout, a 5xx, a broken connection): it may or may not
 // have been applied, and is best tried again on its own, as what already
 // exists or no longer does.
 var ErrNoResult = errors.New("identitydomain: no result for the operation")
@@ -161,6 +162,13 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 			out[start].Err = err // refused whole: not run, and would be refused again
 			failures++
 		} else if err != nil {
+			if IsKind(err, KindUnavailable) || ctx.Err() != nil {
+				// No answer (a timeout, a 5xx, a broken connection): the
+				// request may have run, in part or whole.
+				for i := start; i < end; i++ {
+					out[i].Err = fmt.Errorf("%w: %w", ErrNoResult, err)
+				}
+			}
 			return out, err
 		} else {
 			stopped := left > 0 && len(results) < len(wire)

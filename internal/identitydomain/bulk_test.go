@@ -269,6 +269,32 @@ func TestBulkAgainstMisbehavingServer(t *testing.T) {
 		}
 	})
 
+	t.Run("answer lost after the request ran", func(t *testing.T) {
+		f := newBadFixture(t, misbehave.Faults{BulkFaults: misbehave.BulkFaults{BulkLoseAnswers: 1}}, 0)
+		res, err := f.c.Bulk(ctx, bulkScript(), identitydomain.BulkOptions{})
+		if f.srv.Count("bulk-answer-lost") != 1 {
+			t.Fatalf("the answer was lost %d times, want 1", f.srv.Count("bulk-answer-lost"))
+		}
+		if err == nil {
+			t.Fatal("Bulk succeeded; want the lost answer's error")
+		}
+		// The first request (a, b, the group) ran: its operations may have
+		// been applied, so none of them is "not run".
+		for i := range 3 {
+			if !errors.Is(res[i].Err, identitydomain.ErrNoResult) {
+				t.Errorf("operation %d: %v, want ErrNoResult", i, res[i].Err)
+			}
+		}
+		for i := 3; i < len(res); i++ {
+			if !errors.Is(res[i].Err, identitydomain.ErrNotRun) {
+				t.Errorf("operation %d (never sent): %v, want ErrNotRun", i, res[i].Err)
+			}
+		}
+		if _, ok := f.d.GroupByName("pair"); !ok {
+			t.Error("the group the lost request made is not in the domain")
+		}
+	})
+
 	t.Run("429 on the Bulk group", func(t *testing.T) {
 		f := newBadFixture(t, misbehave.Faults{RetryAfter: 3 * time.Second, BulkFaults: misbehave.BulkFaults{BulkTooManyRequests: 2}}, 0)
 		res, err := f.c.Bulk(ctx, bulkScript(), identitydomain.BulkOptions{})

@@ -225,6 +225,14 @@ func (d *direction) createUser(ctx context.Context, sc scope, a planner.Action, 
 	if refusal(err) {
 		u, rc, err = d.createUserPiecewise(ctx, *a.User, res)
 	}
+	if identitydomain.IsKind(err, identitydomain.KindConflict) {
+		// Made already by an attempt whose answer was lost (a Bulk request
+		// that failed as a whole after it ran): the user carrying the
+		// source id as externalId is ours.
+		if own, found, ferr := d.tgt.FindUserByName(ctx, a.User.UserName, "externalId"); ferr == nil && found && str(own.ExternalId) == a.SourceID {
+			u, err = own, nil
+		}
+	}
 	if err == nil {
 		err = d.remember(ctx, sc, a.SourceID, str(u.Id), originOf(rc, str(u.ExternalId), a.SourceID), res)
 		res.noteUser(u)
@@ -238,6 +246,12 @@ func (d *direction) createGroup(ctx context.Context, sc scope, a planner.Action,
 	g, rc, err := d.tgt.CreateGroup(ctx, a.Group.SDKGroup())
 	if refusal(err) && a.Group.Description != "" {
 		g, rc, err = d.createGroupPiecewise(ctx, *a.Group, res)
+	}
+	if identitydomain.IsKind(err, identitydomain.KindConflict) {
+		// As createUser: a group carrying the source id is ours.
+		if own, found, ferr := d.tgt.FindGroupByName(ctx, a.Group.DisplayName, "externalId"); ferr == nil && found && str(own.ExternalId) == a.SourceID {
+			g, err = own, nil
+		}
 	}
 	if err == nil {
 		err = d.remember(ctx, sc, a.SourceID, str(g.Id), originOf(rc, str(g.ExternalId), a.SourceID), res)

@@ -208,6 +208,7 @@ func TestFullReconcileGroupBulkFailures(t *testing.T) {
 		{"results missing", misbehave.BulkFaults{BulkDropResults: 1}, "dropped-result", false},
 		{"429 on the Bulk group", misbehave.BulkFaults{BulkTooManyRequests: 2}, "bulk429", false},
 		{"413 below the advertised limit", misbehave.BulkFaults{BulkMaxOperations: 3}, "bulk413", false},
+		{"answer lost after the request ran", misbehave.BulkFaults{BulkLoseAnswers: 1}, "bulk-answer-lost", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config(link("hub", "src", "tgt"))

@@ -27,10 +27,15 @@ type BulkFaults struct {
 	// every Bulk request that is not run and answers 503 in its place, as
 	// a server failing one operation of many does.
 	BulkRefuseOperation int
+	// BulkLoseAnswers is how many of the next Bulk requests run and then
+	// answer 502, as a proxy that lost the server's answer does; counted
+	// down.
+	BulkLoseAnswers int
 }
 
 // bulk bends a Bulk request and its answer. Counted: "bulk413",
-// "bulk429", "shuffled", "dropped-result", "bulk-refused-op".
+// "bulk429", "shuffled", "dropped-result", "bulk-refused-op",
+// "bulk-answer-lost".
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request, f Faults) {
 	if s.takeBulkThrottle() {
 		s.count("bulk429")
@@ -51,6 +56,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, f Faults) {
 	r.ContentLength = int64(len(body))
 	rec := httptest.NewRecorder()
 	s.next.ServeHTTP(rec, r)
+	if s.takeLostAnswer() {
+		s.count("bulk-answer-lost")
+		scimError(w, http.StatusBadGateway, "", "The upstream server's answer was lost.")
+		return
+	}
 	out := rec.Body.Bytes()
 	if rec.Code == http.StatusOK && (f.BulkShuffle || f.BulkDropResults > 0 || refused != nil) {
 		out = s.bendResults(out, f, refused)
@@ -72,6 +82,18 @@ func (s *Server) takeBulkThrottle() bool {
 		return false
 	}
 	s.f.BulkTooManyRequests--
+	return true
+}
+
+// takeLostAnswer reports whether this Bulk request's answer is one of the
+// BulkLoseAnswers to lose, and counts it down.
+func (s *Server) takeLostAnswer() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f.BulkLoseAnswers <= 0 {
+		return false
+	}
+	s.f.BulkLoseAnswers--
 	return true
 }
 
