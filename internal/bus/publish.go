@@ -172,8 +172,8 @@ func (b *Bus) startPublishSpan(ctx context.Context, msg *nats.Msg, msgID string)
 	if msgID != "" {
 		attrs = append(attrs, semconv.MessagingMessageID(msgID))
 	}
-	ctx, span := b.tracer.Start(ctx, "publish "+streamOf(msg.Subject),
-		trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+	ctx, span := b.tracer.Start(ctx, publishSpanName(streamOf(msg.Subject)),
+		producerSpan, trace.WithAttributes(attrs...))
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
@@ -182,6 +182,22 @@ func (b *Bus) startPublishSpan(ctx context.Context, msg *nats.Msg, msgID string)
 		msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
 	return ctx, span
+}
+
+// producerSpan is the kind of every publish span.
+var producerSpan = trace.WithSpanKind(trace.SpanKindProducer)
+
+// publishSpanName is "publish <stream>", without building it per message.
+func publishSpanName(stream string) string {
+	switch stream {
+	case StreamEvents:
+		return "publish " + StreamEvents
+	case StreamDLQ:
+		return "publish " + StreamDLQ
+	case StreamAudit:
+		return "publish " + StreamAudit
+	}
+	return "publish " + stream
 }
 
 // endPublish records the outcome of a publish on its span and in the metrics.
