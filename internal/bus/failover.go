@@ -52,7 +52,7 @@ type failover struct {
 	mu     sync.Mutex
 	ep     *episode    // nil while nothing fails; set with setEpisode
 	open   atomic.Bool // ep != nil, read without mu by note's success path
-	stayed string   // the server the bus said it stays on, until an episode ends well
+	stayed string      // the server the bus said it stays on, until an episode ends well
 
 	wake   chan struct{}
 	cancel context.CancelFunc
