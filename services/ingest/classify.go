@@ -620,7 +620,6 @@ func (f *identityFields) resourceEvents(mk eventMaker, c classification) ([]*iam
 // the user it names, or, when it names no user, one event per member in
 // the values added or removed.
 func (f *identityFields) membershipEvents(mk eventMaker, c classification) ([]*iamflowv1.IdentityEvent, *parseError) {
-	what := event.Type(c.kind, c.action)
 	group, user := f.primary, f.ref
 	if strings.EqualFold(f.primaryType, "User") && strings.EqualFold(f.refType, "Group") {
 		group, user = user, group
@@ -635,7 +634,7 @@ func (f *identityFields) membershipEvents(mk eventMaker, c classification) ([]*i
 	}
 	if emptyRes(group) {
 		return nil, newParseError(codeMissingField, f.at("adminResourceId").String(),
-			"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", what)
+			"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", event.Type(c.kind, c.action))
 	}
 	if !emptyRes(user) {
 		return []*iamflowv1.IdentityEvent{mk.event(c.kindAction, mk.baseID, group, user, nil)}, nil
@@ -651,7 +650,7 @@ func (f *identityFields) membershipEvents(mk eventMaker, c classification) ([]*i
 	}
 	if len(ms) == 0 {
 		return nil, newParseError(codeMissingField, f.at("adminRefResourceId").String(),
-			"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", what, valsField)
+			"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", event.Type(c.kind, c.action), valsField)
 	}
 	if len(ms) == 1 {
 		return []*iamflowv1.IdentityEvent{mk.event(c.kindAction, mk.baseID, group, ms[0].res, nil)}, nil
