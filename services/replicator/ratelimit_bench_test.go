@@ -22,8 +22,10 @@ import (
 // the target (C); the limiter alone decides the least time C calls can
 // take (the bound, identitydomain.Limits.PacedDuration). The benchmark
 // reports the wall time from the first change until the target equals the
-// source and every event is handled, against that bound: the goal is
-// wall/bound <= 1.10, with no 429.
+// source and every event is handled (the calls after the target is equal
+// still spend the domain's limit), against that bound: the goal is
+// wall/bound <= 1.10, with no 429. When the target became equal, and
+// after how many calls, is reported too.
 //
 // Coalescing leaves about one call per group per fetched batch of events,
 // some 2,000 calls for 10,000 changes: about 15 minutes at the documented
@@ -129,7 +131,6 @@ func BenchmarkMembershipBurstFreeTier(b *testing.B) {
 		b.ReportMetric(issued.Seconds(), "burst-issued-s")
 		b.ReportMetric(converged.Seconds(), "converged-s")
 		b.ReportMetric(float64(convergedCalls), "target-calls-by-convergence")
-		b.ReportMetric(converged.Seconds()/convergedBound.Seconds(), "converged/bound-of-its-calls")
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(bound.Seconds(), "bound-s")
 		b.ReportMetric(ratio, "wall/bound")
