@@ -63,9 +63,19 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []OutMsg) ([]*jetstream.Pub
 		defer cancel()
 	}
 
-	futures := make([]jetstream.PubAckFuture, len(msgs))
-	spans := make([]trace.Span, len(msgs))
-	errs := make([]error, len(msgs))
+	// One event per request is the webhook's common case: its futures,
+	// spans and errors stay on the stack.
+	var (
+		futuresA [1]jetstream.PubAckFuture
+		spansA   [1]trace.Span
+		errsA    [1]error
+	)
+	futures, spans, errs := futuresA[:], spansA[:], errsA[:]
+	if len(msgs) > 1 {
+		futures = make([]jetstream.PubAckFuture, len(msgs))
+		spans = make([]trace.Span, len(msgs))
+		errs = make([]error, len(msgs))
+	}
 	for i, om := range msgs {
 		_, spans[i] = b.startPublishSpan(ctx, om.Msg, om.ID)
 		futures[i], errs[i] = b.js.PublishMsgAsync(om.Msg)
@@ -162,13 +172,14 @@ func cloneHeader(h nats.Header) nats.Header {
 // startPublishSpan starts a producer span for msg and writes its context and
 // msgID into msg's headers.
 func (b *Bus) startPublishSpan(ctx context.Context, msg *nats.Msg, msgID string) (context.Context, trace.Span) {
-	attrs := []attribute.KeyValue{
+	attrs := make([]attribute.KeyValue, 0, 6) // room for the message id: one allocation
+	attrs = append(attrs,
 		semconv.MessagingSystemKey.String("nats"),
 		semconv.MessagingOperationTypeSend,
 		semconv.MessagingOperationName("publish"),
 		semconv.MessagingDestinationName(msg.Subject),
 		semconv.MessagingMessageBodySize(len(msg.Data)),
-	}
+	)
 	if msgID != "" {
 		attrs = append(attrs, semconv.MessagingMessageID(msgID))
 	}
