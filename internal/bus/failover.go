@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,8 +50,9 @@ type failover struct {
 	m     *metrics
 
 	mu     sync.Mutex
-	ep     *episode // nil while nothing fails
-	stayed string   // the server the bus said it stays on, until an episode ends well
+	ep     *episode    // nil while nothing fails; set with setEpisode
+	open   atomic.Bool // ep != nil, read without mu by note's success path
+	stayed string      // the server the bus said it stays on, until an episode ends well
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -133,18 +135,24 @@ func (f *failover) note(kind, stream string, err error) {
 	if f == nil {
 		return
 	}
+	if err == nil && !f.open.Load() {
+		// The common case, kept off the lock every publish would share:
+		// no episode for a success to end.
+		return
+	}
 	r := request{kind: kind, stream: stream}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
 	case err == nil:
 		if f.ep != nil && f.ep.first == r {
-			f.ep, f.stayed = nil, ""
+			f.setEpisode(nil)
+			f.stayed = ""
 		}
 	case clusterTrouble(err):
 		now := time.Now()
 		if f.ep == nil {
-			f.ep = &episode{first: r, server: f.nc.ConnectedServerId(), began: now, since: now}
+			f.setEpisode(&episode{first: r, server: f.nc.ConnectedServerId(), began: now, since: now})
 			select {
 			case f.wake <- struct{}{}:
 			default:
@@ -152,6 +160,12 @@ func (f *failover) note(kind, stream string, err error) {
 		}
 		f.ep.lastFailure, f.ep.err = now, err
 	}
+}
+
+// setEpisode sets ep (nil ends the episode); f.mu is held.
+func (f *failover) setEpisode(ep *episode) {
+	f.ep = ep
+	f.open.Store(ep != nil)
 }
 
 // clusterTrouble reports whether err is what a JetStream request meets
@@ -212,7 +226,7 @@ func (f *failover) check(ctx context.Context) bool {
 	if f.nc.Status() != nats.CONNECTED || f.nc.ConnectedServerId() != ep.server {
 		// The client reconnects on its own: the next server's failures
 		// start afresh.
-		f.ep = nil
+		f.setEpisode(nil)
 		f.mu.Unlock()
 		return false
 	}
@@ -224,7 +238,7 @@ func (f *failover) check(ctx context.Context) bool {
 	if !ep.lastFailure.After(ep.lastCheck) {
 		// Nothing failed since the last check: nothing is asked of
 		// JetStream any more, or it answers.
-		f.ep = nil
+		f.setEpisode(nil)
 		f.mu.Unlock()
 		return false
 	}
@@ -255,7 +269,7 @@ func (f *failover) check(ctx context.Context) bool {
 		"failing_for", failing.Round(time.Millisecond), "error", lastErr, "serving", other)
 	f.m.failover.WithLabelValues(failoverReconnected).Inc()
 	f.mu.Lock()
-	f.ep = nil
+	f.setEpisode(nil)
 	f.mu.Unlock()
 	if err := f.nc.ForceReconnect(); err != nil {
 		f.log.Warn("reconnect to another NATS server", "error", err)

@@ -63,9 +63,19 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []OutMsg) ([]*jetstream.Pub
 		defer cancel()
 	}
 
-	futures := make([]jetstream.PubAckFuture, len(msgs))
-	spans := make([]trace.Span, len(msgs))
-	errs := make([]error, len(msgs))
+	// One event per request is the webhook's common case: its futures,
+	// spans and errors stay on the stack.
+	var (
+		futuresA [1]jetstream.PubAckFuture
+		spansA   [1]trace.Span
+		errsA    [1]error
+	)
+	futures, spans, errs := futuresA[:], spansA[:], errsA[:]
+	if len(msgs) > 1 {
+		futures = make([]jetstream.PubAckFuture, len(msgs))
+		spans = make([]trace.Span, len(msgs))
+		errs = make([]error, len(msgs))
+	}
 	for i, om := range msgs {
 		_, spans[i] = b.startPublishSpan(ctx, om.Msg, om.ID)
 		futures[i], errs[i] = b.js.PublishMsgAsync(om.Msg)
@@ -162,18 +172,19 @@ func cloneHeader(h nats.Header) nats.Header {
 // startPublishSpan starts a producer span for msg and writes its context and
 // msgID into msg's headers.
 func (b *Bus) startPublishSpan(ctx context.Context, msg *nats.Msg, msgID string) (context.Context, trace.Span) {
-	attrs := []attribute.KeyValue{
+	attrs := make([]attribute.KeyValue, 0, 6) // room for the message id: one allocation
+	attrs = append(attrs,
 		semconv.MessagingSystemKey.String("nats"),
 		semconv.MessagingOperationTypeSend,
 		semconv.MessagingOperationName("publish"),
 		semconv.MessagingDestinationName(msg.Subject),
 		semconv.MessagingMessageBodySize(len(msg.Data)),
-	}
+	)
 	if msgID != "" {
 		attrs = append(attrs, semconv.MessagingMessageID(msgID))
 	}
-	ctx, span := b.tracer.Start(ctx, "publish "+streamOf(msg.Subject),
-		trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(attrs...))
+	ctx, span := b.tracer.Start(ctx, publishSpanName(streamOf(msg.Subject)),
+		producerSpan, trace.WithAttributes(attrs...))
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
@@ -182,6 +193,22 @@ func (b *Bus) startPublishSpan(ctx context.Context, msg *nats.Msg, msgID string)
 		msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	}
 	return ctx, span
+}
+
+// producerSpan is the kind of every publish span.
+var producerSpan = trace.WithSpanKind(trace.SpanKindProducer)
+
+// publishSpanName is "publish <stream>", without building it per message.
+func publishSpanName(stream string) string {
+	switch stream {
+	case StreamEvents:
+		return "publish " + StreamEvents
+	case StreamDLQ:
+		return "publish " + StreamDLQ
+	case StreamAudit:
+		return "publish " + StreamAudit
+	}
+	return "publish " + stream
 }
 
 // endPublish records the outcome of a publish on its span and in the metrics.

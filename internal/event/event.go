@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -69,7 +68,7 @@ func Subject(domain string, k iamflowv1.Kind, a iamflowv1.Action) (string, error
 	case at == "":
 		return "", fmt.Errorf("event subject: action %v has no subject token", a)
 	}
-	return strings.Join([]string{SubjectPrefix, domain, kt, at}, "."), nil
+	return SubjectPrefix + "." + domain + "." + kt + "." + at, nil
 }
 
 // SubjectFilter is the subject filter for one domain's events of one kind;

@@ -132,3 +132,31 @@ func TestLimiterSpacing(t *testing.T) {
 		t.Error("token limits absent but limited")
 	}
 }
+
+// PacedDuration is what the buckets allow: at the Free tier (20/s, 150/min,
+// paced at 90%) the first 15 calls go at 18/s, every later one waits for
+// the minute bucket's refill of 2.25/s.
+func TestPacedDuration(t *testing.T) {
+	free := Limits{PerSecond: 20, PerMinute: 150}
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{
+		{0, 0},
+		{1, 0},
+		{15, 14 * time.Second / 18},
+		{15 + 135, 60 * time.Second},
+		{15 + 270, 120 * time.Second},
+	} {
+		got := free.PacedDuration(tc.n)
+		if d := got - tc.want; d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("PacedDuration(%d) = %v, want %v", tc.n, got, tc.want)
+		}
+	}
+	if got := (Limits{PerSecond: -1, PerMinute: -1}).PacedDuration(1000); got != 0 {
+		t.Errorf("unlimited: PacedDuration(1000) = %v, want 0", got)
+	}
+	if got, want := (Limits{PerSecond: 10}).PacedDuration(11), time.Second/9*10; got < want-time.Millisecond || got > want+time.Millisecond {
+		t.Errorf("per second only: PacedDuration(11) = %v, want %v", got, want)
+	}
+}

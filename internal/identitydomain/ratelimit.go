@@ -115,3 +115,22 @@ func (l *limiter) wait(ctx context.Context, g apiGroup) (time.Duration, error) {
 	}
 	return time.Since(start), nil
 }
+
+// PacedDuration is the least time the client's limiter lets n requests of
+// the "Others" group (every /admin/v1 call but Bulk) through at limits l
+// (Limits.Effective's result): from rest, with both buckets full, and no
+// time spent on the requests themselves. It is the bound a workload of n
+// such calls can at best reach; benchmarks compare their wall time with it.
+func (l Limits) PacedDuration(n int) time.Duration {
+	p := newLimiter(l).groups[groupOthers]
+	start := time.Unix(0, 0) // any fixed instant: the buckets start full
+	at := start
+	for range n {
+		for _, b := range []*rate.Limiter{p.perMinute, p.perSecond} {
+			if b != nil {
+				at = at.Add(b.ReserveN(at, 1).DelayFrom(at))
+			}
+		}
+	}
+	return at.Sub(start)
+}

@@ -433,8 +433,8 @@ func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv
 // data) say: the resource changed and the one it refers to, the legacy
 // OCIDs, who changed it, in which domain, and the values added and removed.
 type identityFields struct {
-	r  *fieldReader // the first error reading any field
-	dp string       // the path of data.additionalDetails
+	r  fieldReader // the first error reading any field
+	dp string      // the path of data.additionalDetails
 
 	primary, ref            *iamflowv1.Resource
 	primaryType, refType    string
@@ -452,8 +452,8 @@ func (f *identityFields) at(field string) loc { return loc{f.dp, field} }
 // readIdentityFields reads an identity event's fields, in the order their
 // errors are reported.
 func readIdentityFields(e *ociEntry) (*identityFields, *parseError) {
-	f := &identityFields{r: &fieldReader{}, dp: e.at("data.additionalDetails")}
-	r, d := f.r, &e.details
+	f := &identityFields{dp: e.at("data.additionalDetails")}
+	r, d := &f.r, &e.details
 	f.primary = &iamflowv1.Resource{
 		Id:   r.str(d.AdminResourceID, f.at("adminResourceId")),
 		Name: r.str(d.AdminResourceName, f.at("adminResourceName")),
@@ -486,7 +486,7 @@ func readIdentityFields(e *ociEntry) (*identityFields, *parseError) {
 // readActor reads who made the change: additionalDetails' actor fields,
 // then the audit record's data.identity for what they leave out.
 func (f *identityFields) readActor(e *ociEntry) *parseError {
-	r, d := f.r, &e.details
+	r, d := &f.r, &e.details
 	f.actor = &iamflowv1.Actor{
 		Id:   firstSet(r.str(d.ActorID, f.at("actorId")), r.str(d.ActorOcid, f.at("actorOcid"))),
 		Name: firstSet(r.str(d.ActorName, f.at("actorName")), r.str(d.ActorDisplayName, f.at("actorDisplayName"))),
@@ -515,7 +515,7 @@ func (f *identityFields) readActor(e *ociEntry) *parseError {
 // and removed; the domain's URL, when not given, is the origin of a value's
 // meta.location.
 func (f *identityFields) readDomain(e *ociEntry) {
-	r, d := f.r, &e.details
+	r, d := &f.r, &e.details
 	f.domainName = firstSet(r.str(d.DomainName, f.at("domainName")), r.str(d.DomainDisplayName, f.at("domainDisplayName")))
 	f.domainID = r.str(d.DomainID, f.at("domainId"))
 	f.domainURL = r.str(d.DomainURL, f.at("domainUrl"))
@@ -620,7 +620,6 @@ func (f *identityFields) resourceEvents(mk eventMaker, c classification) ([]*iam
 // the user it names, or, when it names no user, one event per member in
 // the values added or removed.
 func (f *identityFields) membershipEvents(mk eventMaker, c classification) ([]*iamflowv1.IdentityEvent, *parseError) {
-	what := event.Type(c.kind, c.action)
 	group, user := f.primary, f.ref
 	if strings.EqualFold(f.primaryType, "User") && strings.EqualFold(f.refType, "Group") {
 		group, user = user, group
@@ -635,7 +634,7 @@ func (f *identityFields) membershipEvents(mk eventMaker, c classification) ([]*i
 	}
 	if emptyRes(group) {
 		return nil, newParseError(codeMissingField, f.at("adminResourceId").String(),
-			"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", what)
+			"adminResourceId is missing: a %s event must name its group (additionalDetails.adminResourceId, adminResourceName, adminResourceOcid or groupId)", event.Type(c.kind, c.action))
 	}
 	if !emptyRes(user) {
 		return []*iamflowv1.IdentityEvent{mk.event(c.kindAction, mk.baseID, group, user, nil)}, nil
@@ -651,7 +650,7 @@ func (f *identityFields) membershipEvents(mk eventMaker, c classification) ([]*i
 	}
 	if len(ms) == 0 {
 		return nil, newParseError(codeMissingField, f.at("adminRefResourceId").String(),
-			"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", what, valsField)
+			"adminRefResourceId is missing: a %s event must name its user (additionalDetails.adminRefResourceId, adminRefResourceName, userId, or members in %s)", event.Type(c.kind, c.action), valsField)
 	}
 	if len(ms) == 1 {
 		return []*iamflowv1.IdentityEvent{mk.event(c.kindAction, mk.baseID, group, ms[0].res, nil)}, nil

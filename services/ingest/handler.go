@@ -1,17 +1,18 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/secret"
 )
 
 // response is the JSON body of a 202 to events: every count, zeros included.
@@ -55,7 +57,7 @@ func (s *Service) serveEvents(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	s.counters.requests.Add(1)
 	code := s.handle(w, r)
-	s.metrics.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	s.metrics.request(code).Inc()
 	s.metrics.latency.Observe(time.Since(start).Seconds())
 }
 
@@ -75,7 +77,10 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("content type %q is not JSON; send application/json", ct))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	buf := s.bodies.get()
+	defer s.bodies.put(buf)
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	body := buf.Bytes()
 	if err != nil {
 		s.counters.rejected.Add(1)
 		var tooBig *http.MaxBytesError
@@ -146,7 +151,8 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 			s.kit.Error(err)
 			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
 		}
-		msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		// Room for what Bus.PublishBatch adds: Nats-Msg-Id and the trace context.
+		msg := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, 4)}
 		msg.Header.Set("Content-Type", event.ContentType)
 		msg.Header.Set("Iamflow-Event-Type", e.GetType())
 		out = append(out, bus.OutMsg{Msg: msg, ID: e.GetId()})
@@ -171,17 +177,17 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		for _, a := range acks {
 			if a.Duplicate {
 				resp.Duplicates++
-				s.metrics.events.WithLabelValues("duplicate").Inc()
+				s.metrics.duplicate.Inc()
 			} else {
 				resp.Published++
-				s.metrics.events.WithLabelValues("published").Inc()
+				s.metrics.published.Inc()
 			}
 		}
 		s.counters.published.Add(int64(resp.Published))
 		s.counters.duplicates.Add(int64(resp.Duplicates))
 		s.kit.Event(out[len(out)-1].ID)
 	}
-	return writeJSON(w, http.StatusAccepted, resp)
+	return writeAccepted(w, resp)
 }
 
 func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context, c *Confirmation) int {
@@ -221,21 +227,35 @@ func (s *Service) authorized(r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	hu, wu := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(s.cfg.Username))
-	hp, wp := sha256.Sum256([]byte(pass)), sha256.Sum256([]byte(s.password.Reveal()))
-	match := subtle.ConstantTimeCompare(hp[:], wp[:])
-	if !s.previous.IsZero() {
-		wo := sha256.Sum256([]byte(s.previous.Reveal()))
-		match |= subtle.ConstantTimeCompare(hp[:], wo[:])
+	hu, hp := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	want := &s.creds
+	match := subtle.ConstantTimeCompare(hp[:], want.password[:])
+	if want.hasPrevious {
+		match |= subtle.ConstantTimeCompare(hp[:], want.previous[:])
 	}
-	return subtle.ConstantTimeCompare(hu[:], wu[:])&match == 1
+	return subtle.ConstantTimeCompare(hu[:], want.user[:])&match == 1
+}
+
+// credHashes are the sha256 sums authorized compares with, computed once
+// in New: the passwords do not change while the service runs.
+type credHashes struct {
+	user, password, previous [sha256.Size]byte
+	hasPrevious              bool
+}
+
+func newCredHashes(user string, password, previous secret.Value) credHashes {
+	h := credHashes{user: sha256.Sum256([]byte(user)), password: sha256.Sum256([]byte(password.Reveal()))}
+	if !previous.IsZero() {
+		h.previous, h.hasPrevious = sha256.Sum256([]byte(previous.Reveal())), true
+	}
+	return h
 }
 
 // acceptedContentType allows JSON and the generic types senders use for it;
 // it refuses what is clearly not JSON (forms, multipart, XML).
 func acceptedContentType(ct string) bool {
-	if ct == "" {
-		return true
+	if ct == "" || ct == "application/json" {
+		return true // what OCI sends, without parsing it
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {
@@ -254,6 +274,47 @@ func writeJSON(w http.ResponseWriter, code int, v any) int {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 	return code
+}
+
+// writeAccepted answers 202 with resp, byte for byte what writeJSON writes,
+// without encoding/json's reflection on the path every event takes.
+func writeAccepted(w http.ResponseWriter, resp response) int {
+	var arr [96]byte
+	b := append(arr[:0], `{"published":`...)
+	b = strconv.AppendInt(b, int64(resp.Published), 10)
+	b = append(b, `,"duplicates":`...)
+	b = strconv.AppendInt(b, int64(resp.Duplicates), 10)
+	b = append(b, `,"unknown_type":`...)
+	b = strconv.AppendInt(b, int64(resp.UnknownType), 10)
+	b = append(b, `,"unknown_domain":`...)
+	b = strconv.AppendInt(b, int64(resp.UnknownDomain), 10)
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(b)
+	return http.StatusAccepted
+}
+
+// bodyPool holds request body buffers between requests. A body is only
+// read while its request is handled: Parse copies every string it keeps.
+type bodyPool struct{ p sync.Pool }
+
+// maxPooledBody is the largest buffer kept for reuse; a rare large batch
+// is left to the garbage collector rather than held.
+const maxPooledBody = 64 << 10
+
+func (bp *bodyPool) get() *bytes.Buffer {
+	if buf, ok := bp.p.Get().(*bytes.Buffer); ok {
+		buf.Reset()
+		return buf
+	}
+	return new(bytes.Buffer)
+}
+
+func (bp *bodyPool) put(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBody {
+		bp.p.Put(buf)
+	}
 }
 
 func writeError(w http.ResponseWriter, code int, errCode, msg string) int {

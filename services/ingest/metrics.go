@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"net/http"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +34,17 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	latency  prometheus.Histogram
+
+	// The children every accepted event touches, looked up once.
+	accepted, published, duplicate prometheus.Counter
+}
+
+// request is the requests counter of an HTTP status code.
+func (m *metrics) request(code int) prometheus.Counter {
+	if code == http.StatusAccepted {
+		return m.accepted
+	}
+	return m.requests.WithLabelValues(strconv.Itoa(code))
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -50,6 +63,9 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 	}
+	m.accepted = m.requests.WithLabelValues(strconv.Itoa(http.StatusAccepted))
+	m.published = m.events.WithLabelValues("published")
+	m.duplicate = m.events.WithLabelValues("duplicate")
 	if r != nil {
 		r.MustRegister(m.requests, m.events, m.latency)
 	}

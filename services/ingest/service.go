@@ -38,6 +38,8 @@ type Service struct {
 	domains  domainIndex
 	password secret.Value
 	previous secret.Value // accepted besides password during a rotation
+	creds    credHashes   // of the user name and passwords, for authorized
+	bodies   bodyPool
 	confirm  *http.Client
 	tls      *tlsfiles.Reloader // nil: plain HTTP
 	metrics  *metrics
@@ -109,6 +111,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, w Webhook, opts ...service
 	if err := s.resolvePasswords(ctx); err != nil {
 		return nil, err
 	}
+	s.creds = newCredHashes(cfg.Username, s.password, s.previous)
 	if cfg.TLS.CertFile != "" {
 		r, err := tlsfiles.NewReloader(cfg.TLS.CertFile, cfg.TLS.KeyFile, "", kit.Log())
 		if err != nil {

@@ -149,7 +149,14 @@ func newClientURL(t testing.TB, name, url, id, sec string, limited bool) *identi
 // every consumer handled everything.
 func (p *pipeline) settled() {
 	p.t.Helper()
-	testutil.CheckFor(p.t, 30*time.Second, 10*time.Millisecond, func() error {
+	p.settledWithin(30*time.Second, 10*time.Millisecond)
+}
+
+// settledWithin is settled with a deadline and a polling interval of its
+// own (rate-limited runs).
+func (p *pipeline) settledWithin(within, every time.Duration) {
+	p.t.Helper()
+	testutil.CheckFor(p.t, within, every, func() error {
 		var before []emu.EventStats
 		for _, n := range p.siteNames() {
 			if p.sites[n].emu == nil {
