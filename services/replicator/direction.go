@@ -40,6 +40,7 @@ type dirStats struct {
 	auditFailed atomic.Int64
 	writes      atomic.Int64
 	echoes      atomic.Int64
+	covered     atomic.Int64 // events a later-begun reconcile had covered
 	bulkCreates atomic.Int64 // users created through SCIM Bulk
 	// bulkGroupCreates and bulkMemberChanges count the groups created and
 	// the members added or removed through SCIM Bulk.

@@ -29,6 +29,7 @@ func coalesceKey(m *bus.Msg) string {
 
 // handler handles the events of one target's consumer.
 func (s *Service) handler(target string) bus.Handler {
+	var cov covered
 	return func(ctx context.Context, m *bus.Msg) bus.Result {
 		e, err := event.Unmarshal(m.Data)
 		if err != nil {
@@ -40,11 +41,20 @@ func (s *Service) handler(target string) bus.Handler {
 		}
 		s.events.Add(1)
 		s.kit.Event(e.GetId())
+		key := coalesceKey(m)
+		if !s.noCoalesce && cov.has(key, m.StreamSeq) {
+			d.stats.covered.Add(1)
+			return bus.Done()
+		}
 		if err := waitForBreaker(ctx, d.tgt, s.kit.Clock()); err != nil {
 			return bus.Retry(err)
 		}
+		last := s.streamLast(ctx, m)
 		start := s.kit.Now()
 		p, err := d.handle(ctx, e)
+		if err == nil {
+			cov.note(key, last)
+		}
 		s.metrics.observe(d, p, err, s.kit.Now().Sub(start))
 		d.log.DebugContext(ctx, "event reconciled", "link", d.link.Name, "target", target, "event", e.GetId(), "type", e.GetType(),
 			"resource", e.GetResource().GetId(), "actions", p.Kinds(), "took", s.kit.Now().Sub(start).String(), "error", err)

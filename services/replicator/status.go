@@ -15,6 +15,7 @@ const (
 	counterEvents      = "events"       // events handled
 	counterWrites      = "writes"       // calls that changed a target
 	counterEchoes      = "echoes"       // events skipped as iamflow's own changes
+	counterCovered     = "covered"      // events a reconcile begun after they were stored had covered
 	counterHeld        = "held"         // deletions held for approval
 	counterAuditFailed = "audit_failed" // audit records not stored
 	counterBulkCreates = "bulk_creates" // users created through SCIM Bulk (also counted in writes)
@@ -31,6 +32,7 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 	for _, d := range s.dirs {
 		st.Counters[counterWrites] += d.stats.writes.Load()
 		st.Counters[counterEchoes] += d.stats.echoes.Load()
+		st.Counters[counterCovered] += d.stats.covered.Load()
 		st.Counters[counterAuditFailed] += d.stats.auditFailed.Load()
 		st.Counters[counterBulkCreates] += d.stats.bulkCreates.Load()
 		st.Counters[counterBulkGroupCreates] += d.stats.bulkGroupCreates.Load()

@@ -1,0 +1,68 @@
+package replicator
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/testutil"
+)
+
+func TestCoveredSet(t *testing.T) {
+	var c covered
+	if c.has("d/group/g1", 1) {
+		t.Fatal("an empty set covers an event")
+	}
+	c.note("d/group/g1", 10)
+	c.note("d/group/g1", 7) // an older reconcile ending later covers no less
+	for _, tc := range []struct {
+		key  string
+		seq  uint64
+		want bool
+	}{
+		{"d/group/g1", 3, true},
+		{"d/group/g1", 10, true},
+		{"d/group/g1", 11, false}, // stored after the reconcile began
+		{"d/group/g2", 3, false},  // another entity
+		{"", 3, false},            // an event without a key is always handled
+	} {
+		if got := c.has(tc.key, tc.seq); got != tc.want {
+			t.Errorf("has(%q, %d) = %v, want %v", tc.key, tc.seq, got, tc.want)
+		}
+	}
+}
+
+// A burst on one group stored before the consumer runs: the first batch's
+// reconcile begins after every event is stored, so the events of the later
+// batches have nothing left to do and are not reconciled again; the target
+// still ends equal to the source.
+func TestEventsStoredBeforeAReconcileAreCovered(t *testing.T) {
+	cfg := config(link("hub", "src", "tgt"))
+	cfg.FullReconcile.Interval = 0
+	cfg.Consumer.Batch = 5
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	gids, _ := groupWorld(t, src, 30, 1, 0)
+	ctx := context.Background()
+	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
+		t.Fatal(err)
+	}
+	emitted := src.emu.EventStats().Emitted
+	for i := range 30 {
+		u, _ := src.emu.UserByName(fmt.Sprintf("gw%03d", i))
+		src.add(t, gids[0], u.ID)
+	}
+	testutil.CheckFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if st := src.emu.EventStats(); st.Pending != 0 || st.Emitted < emitted+30 {
+			return fmt.Errorf("events: %+v", st)
+		}
+		return nil
+	})
+	p.start()
+	p.settled()
+	sameGroups(t, p, src, tgt)
+	if n := p.svc.Status(ctx).GetCounters()[counterCovered]; n == 0 {
+		t.Errorf("no event was covered by a reconcile begun after it was stored (%d events)", p.svc.Status(ctx).GetCounters()[counterEvents])
+	}
+}
