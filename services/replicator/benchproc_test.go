@@ -49,7 +49,8 @@ type scalePoint struct {
 // other processes' peak resident sets are reported beside it.
 //
 // Per phase it reports the wall time, the HTTP calls to both domains
-// (tokens excepted; a Bulk request is one call), the writes (creates,
+// (tokens excepted; a Bulk request is one call), how many of them were Bulk
+// requests (OCI rations those apart from the other calls), the writes (creates,
 // patches, puts, deletes, those inside Bulk requests included) and the
 // heap. It fails when the in-sync pass writes anything, or when the target
 // does not hold the source's users, groups and memberships afterwards. The
@@ -136,6 +137,7 @@ func fullReconcileAtScale(b *testing.B, bin, natsBin, secretFile string, users i
 		peakMB := float64(p) / (1 << 20)
 		b.ReportMetric(took.Seconds(), phase+"-s")
 		b.ReportMetric(float64(ops.calls), phase+"-calls")
+		b.ReportMetric(float64(ops.byOp[emu.OpBulk]), phase+"-bulk-calls")
 		b.ReportMetric(float64(ops.writes), phase+"-writes")
 		b.ReportMetric(float64(base)/(1<<20), phase+"-baseline-heap-MB")
 		b.ReportMetric(peakMB, phase+"-peak-heap-MB")
