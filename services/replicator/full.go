@@ -472,10 +472,14 @@ func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, err
 	if err != nil {
 		return nil, err
 	}
-	ix.userMaps = maps
-	for _, mp := range maps {
+	for sid, mp := range maps {
+		if u := ix.tgtUsers[mp.TargetID]; u != nil {
+			mp.TargetID = u.ID // one string for the target id, not two
+			maps[sid] = mp
+		}
 		ix.managed[mp.TargetID] = mp.Managed()
 	}
+	ix.userMaps = maps
 	return ix, nil
 }
 
