@@ -125,6 +125,24 @@ func TestPagingFallbackToSearch(t *testing.T) {
 	}
 }
 
+// TestPagingFallbackAfterYielding: GET pages the first page right and then
+// answers it again for every startIndex; the users of that first page,
+// already yielded, are not yielded again when /.search reads the list whole.
+func TestPagingFallbackAfterYielding(t *testing.T) {
+	t.Parallel()
+	f := newBadFixture(t, misbehave.Faults{IgnoreQueryPaging: true, PageSize: 10}, 29)
+	ids, err := listUsers(f.c, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 29 || len(slices.Compact(slices.Sorted(slices.Values(ids)))) != 29 {
+		t.Fatalf("read %d users, %d distinct; want each of the 29 once", len(ids), len(slices.Compact(slices.Sorted(slices.Values(ids)))))
+	}
+	if f.d.CallCount(emu.OpListUsers) != 2 || f.d.CallCount(emu.OpSearchUsers) != 3 {
+		t.Errorf("%d GETs and %d searches, want 2 (the second page betrays the fault) and 3", f.d.CallCount(emu.OpListUsers), f.d.CallCount(emu.OpSearchUsers))
+	}
+}
+
 // TestPagingWithoutTotalResults: without totalResults, a short page is not
 // trusted to be the last: the read goes on to an empty page.
 func TestPagingWithoutTotalResults(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"strings"
 )
 
@@ -137,11 +138,19 @@ func (l *lister[T]) strategies() []strategy {
 func (l *lister[T]) all(ctx context.Context) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		yielded := map[string]struct{}{}
+		// The ids earlier reads yielded: a read keeps the ids it saw (and
+		// so yielded), which become these when another read follows; one
+		// map of a listing's ids, not two.
+		var yielded map[string]struct{}
 		var faults []string
 		var first ReadFault
 		for i, s := range l.strategies() {
-			pe, stopped, err := l.read(s, yielded, yield)
+			pe, seen, stopped, err := l.read(s, yielded, yield)
+			if yielded == nil {
+				yielded = seen
+			} else {
+				maps.Copy(yielded, seen)
+			}
 			switch {
 			case stopped:
 				return
@@ -177,10 +186,12 @@ func (l *lister[T]) all(ctx context.Context) iter.Seq2[T, error] {
 }
 
 // read reads the list once with strategy s, yielding the resources not
-// yielded before. It returns the first broken invariant, whether the caller
-// stopped, or the error of a request.
-func (l *lister[T]) read(s strategy, yielded map[string]struct{}, yield func(T, error) bool) (pe *pagingError, stopped bool, err error) {
+// yielded before (by an earlier read). It returns the first broken
+// invariant, the ids it saw (every one yielded, now or before), whether the
+// caller stopped, or the error of a request.
+func (l *lister[T]) read(s strategy, yielded map[string]struct{}, yield func(T, error) bool) (pe *pagingError, seen map[string]struct{}, stopped bool, err error) {
 	r := &readState{seen: map[string]struct{}{}, start: 1}
+	seen = r.seen
 	defer func() {
 		if r.totalMissing && pe == nil && err == nil && !stopped {
 			l.c.pagingFault(context.Background(), FaultTotalMissing, s.describe(l.endpoint)+" answered without totalResults; read on to an empty page")
@@ -190,27 +201,26 @@ func (l *lister[T]) read(s strategy, yielded map[string]struct{}, yield func(T, 
 		r.page++
 		p, err := l.fetch(s, r.start, l.size)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s (from %d): %w", l.what, r.start, err)
+			return nil, seen, false, fmt.Errorf("%s (from %d): %w", l.what, r.start, err)
 		}
 		k := len(p.items)
 		if pe := r.checkPage(k, l.size, p.startIndex, p.total); pe != nil {
-			return pe, false, nil
+			return pe, seen, false, nil
 		}
 		for i := range p.items {
 			id := l.id(p.items[i])
 			if pe := r.see(id); pe != nil {
-				return pe, false, nil
+				return pe, seen, false, nil
 			}
 			if _, done := yielded[id]; done {
 				continue
 			}
-			yielded[id] = struct{}{}
 			if !yield(p.items[i], nil) {
-				return nil, true, nil
+				return nil, seen, true, nil
 			}
 		}
 		if done, pe := r.end(k); done || pe != nil {
-			return pe, false, nil
+			return pe, seen, false, nil
 		}
 		r.start += k
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -282,23 +283,33 @@ func (fr *fullRun) users(ctx context.Context) error {
 	return bulk.flush(ctx)
 }
 
-// userInputs is the planner's input for each source user, read before the
-// workers write the index.
-func (fr *fullRun) userInputs() []planner.UserInput {
+// userInputs yields the planner's input for each source user, made as the
+// workers take them (holding every input at once would double what a
+// directory costs in memory). An input reads only its own user's mapping,
+// which no other user's worker writes, so it is the same as one read before
+// the workers start.
+func (fr *fullRun) userInputs() iter.Seq2[int, planner.UserInput] {
 	ix := fr.ix
-	inputs := make([]planner.UserInput, 0, len(ix.srcUsers))
-	for _, src := range ix.srcUsers {
-		in := planner.UserInput{Source: src, SourceComplete: true, Declares: fr.declares}
-		if mp, ok := ix.userMaps[src.ID]; ok {
-			in.Mapping = &mp
-			in.Mapped = ix.tgtUsers[mp.TargetID]
+	return func(yield func(int, planner.UserInput) bool) {
+		i := 0
+		for _, src := range ix.srcUsers {
+			in := planner.UserInput{Source: src, SourceComplete: true, Declares: fr.declares}
+			fr.mu.Lock()
+			mp, ok := ix.userMaps[src.ID]
+			fr.mu.Unlock()
+			if ok {
+				in.Mapping = &mp
+				in.Mapped = ix.tgtUsers[mp.TargetID]
+			}
+			if in.Mapped == nil {
+				in.Matched = ix.match(fr.d.link.Match.User, *src)
+			}
+			if !yield(i, in) {
+				return
+			}
+			i++
 		}
-		if in.Mapped == nil {
-			in.Matched = ix.match(fr.d.link.Match.User, *src)
-		}
-		inputs = append(inputs, in)
 	}
-	return inputs
 }
 
 // goneUsers plans the deletions of mapped users the source no longer has.
@@ -321,11 +332,11 @@ func (fr *fullRun) goneUsers() error {
 // the group mappings.
 func (fr *fullRun) indexGroups(ctx context.Context) (*groupIndex, error) {
 	d := fr.d
-	srcGroups, err := listGroups(ctx, d.src)
+	srcGroups, err := listGroupsOf(ctx, d.src, fr.ix.srcUsers)
 	if err != nil {
 		return nil, fmt.Errorf("list groups of %s: %w", d.source, err)
 	}
-	tgtGroups, err := listGroups(ctx, d.tgt)
+	tgtGroups, err := listGroupsOf(ctx, d.tgt, fr.ix.tgtUsers)
 	if err != nil {
 		return nil, fmt.Errorf("list groups of %s: %w", d.target, err)
 	}
@@ -448,7 +459,7 @@ func (fr *fullRun) deleteTogether(ctx context.Context, targetSize int) error {
 func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, error) {
 	ix := &fullIndex{srcUsers: map[string]*planner.UserState{}, tgtUsers: map[string]*planner.UserState{},
 		tgtByName: map[string]string{}, tgtByExt: map[string]string{}, userMaps: map[string]planner.Mapping{}, managed: map[string]bool{}}
-	for u, err := range d.tgt.Users(ctx, identitydomain.ListOptions{}) {
+	for u, err := range d.tgt.Users(ctx, identitydomain.ListOptions{Attributes: userAttributes}) {
 		if err != nil {
 			return nil, fmt.Errorf("list users of %s: %w", d.target, err)
 		}
@@ -462,7 +473,7 @@ func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, err
 			d.stats.setProgress("reading target users: %d", len(ix.tgtUsers))
 		}
 	}
-	for u, err := range d.src.Users(ctx, identitydomain.ListOptions{}) {
+	for u, err := range d.src.Users(ctx, identitydomain.ListOptions{Attributes: userAttributes}) {
 		if err != nil {
 			return nil, fmt.Errorf("list users of %s: %w", d.source, err)
 		}
@@ -477,10 +488,14 @@ func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, err
 	if err != nil {
 		return nil, err
 	}
-	ix.userMaps = maps
-	for _, mp := range maps {
+	for sid, mp := range maps {
+		if u := ix.tgtUsers[mp.TargetID]; u != nil {
+			mp.TargetID = u.ID // one string for the target id, not two
+			maps[sid] = mp
+		}
 		ix.managed[mp.TargetID] = mp.Managed()
 	}
+	ix.userMaps = maps
 	return ix, nil
 }
 
@@ -519,32 +534,45 @@ func (d *direction) noteUser(ctx context.Context, ix *fullIndex, mu *sync.Mutex,
 	mu.Unlock()
 }
 
+// groupsWithMembersPage is how many groups one page of a listing with
+// members asks for: a page of 1,000 groups of 40 members is some 17 MB of
+// JSON and several times that decoded, the largest thing a full reconcile
+// holds; 200 such groups are 8,000 members.
+const groupsWithMembersPage = 200
+
 // listGroups lists every group of a domain with its members. An Identity
 // Domain (its schemas declare Oracle's group extension) answers members in
 // a listing, so one pass reads them; when it refuses them (a group too
 // large), or for any other server, which may leave members out of a
 // listing without saying so, each group's members are read on their own.
 func listGroups(ctx context.Context, dom Domain) (map[string]*planner.GroupState, error) {
+	return listGroupsOf(ctx, dom, nil)
+}
+
+// listGroupsOf is listGroups where member ids that name users of users
+// share those users' id strings.
+func listGroupsOf(ctx context.Context, dom Domain, users map[string]*planner.UserState) (map[string]*planner.GroupState, error) {
 	caps, err := dom.Capabilities(ctx)
 	if err != nil || !caps.Discovered || !caps.Declares(planner.ResourceGroup, identitydomain.SchemaGroupExtension+":description") {
-		return listGroupsPaged(ctx, dom)
+		return listGroupsPaged(ctx, dom, users)
 	}
 	out := map[string]*planner.GroupState{}
-	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: withMembers}) {
+	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: withMembers, PageSize: groupsWithMembersPage}) {
 		if errors.Is(err, identitydomain.ErrInvalidRequest) {
-			return listGroupsPaged(ctx, dom)
+			return listGroupsPaged(ctx, dom, users)
 		}
 		if err != nil {
 			return nil, err
 		}
 		s := planner.FromSDKGroup(g)
+		shareIDs(s.Members, users)
 		out[s.ID] = &s
 	}
 	return out, nil
 }
 
 // listGroupsPaged lists the groups, then reads each one's members.
-func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*planner.GroupState, error) {
+func listGroupsPaged(ctx context.Context, dom Domain, users map[string]*planner.UserState) (map[string]*planner.GroupState, error) {
 	var ids []string
 	for g, err := range dom.Groups(ctx, identitydomain.ListOptions{Attributes: []string{"id"}}) {
 		if err != nil {
@@ -559,10 +587,22 @@ func listGroupsPaged(ctx context.Context, dom Domain) (map[string]*planner.Group
 			return nil, fmt.Errorf("read group %s: %w", id, err)
 		}
 		if s != nil { // deleted since the listing
+			shareIDs(s.Members, users)
 			out[s.ID] = s
 		}
 	}
 	return out, nil
+}
+
+// shareIDs replaces each id that names a user of users with that user's
+// own id string, so the memberships of a directory cost no string of their
+// own (a member is in several groups).
+func shareIDs(ids []string, users map[string]*planner.UserState) {
+	for i, id := range ids {
+		if u := users[id]; u != nil {
+			ids[i] = u.ID
+		}
+	}
 }
 
 // actionProto is an action in the admin API's form.

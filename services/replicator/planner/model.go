@@ -67,7 +67,7 @@ func FromSDKUser(u identitydomains.User) UserState {
 		if e.Type == identitydomains.UserEmailsTypeRecovery || str(e.Value) == "" {
 			continue
 		}
-		s.Emails = append(s.Emails, Email{Value: str(e.Value), Type: string(e.Type), Primary: e.Primary != nil && *e.Primary})
+		s.Emails = append(s.Emails, Email{Value: str(e.Value), Type: emailType(e.Type), Primary: e.Primary != nil && *e.Primary})
 	}
 	s.Emails = sortEmails(s.Emails)
 	if x := u.UrnIetfParamsScimSchemasOracleIdcsExtensionUserUser; x != nil && x.IsFederatedUser != nil {
@@ -93,11 +93,28 @@ func FromSDKUser(u identitydomains.User) UserState {
 	return s
 }
 
+// emailType is t as a string, one shared string for each type the SDK
+// knows (each decoded email carries its own copy).
+func emailType(t identitydomains.UserEmailsTypeEnum) string {
+	switch t {
+	case identitydomains.UserEmailsTypeWork:
+		return string(identitydomains.UserEmailsTypeWork)
+	case identitydomains.UserEmailsTypeHome:
+		return string(identitydomains.UserEmailsTypeHome)
+	case identitydomains.UserEmailsTypeOther:
+		return string(identitydomains.UserEmailsTypeOther)
+	}
+	return string(t)
+}
+
 // FromSDKGroup returns the state of g.
 func FromSDKGroup(g identitydomains.Group) GroupState {
 	s := GroupState{ID: str(g.Id), ExternalID: str(g.ExternalId), DisplayName: str(g.DisplayName)}
 	if x := g.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup; x != nil {
 		s.Description = str(x.Description)
+	}
+	if len(g.Members) > 0 {
+		s.Members = make([]string, 0, len(g.Members)) // a directory's memberships, without append's slack
 	}
 	for _, m := range g.Members {
 		if m.Type != "" && m.Type != identitydomains.GroupMembersTypeUser {
