@@ -43,6 +43,7 @@ bench:
 	   $(GO) test -run '^$$' -bench Push -benchtime 5000x -benchmem ./internal/scimserver/ && \
 	   $(GO) test $(BENCHSHORT) -run '^$$' -bench Burst -benchtime 1x -timeout 30m ./internal/scimserver/; } \
 	 | tee bench.out | $(GO) run ./scripts/benchtable
+	@$(GO) run ./scripts/benchplot -o docs/scaling.svg < bench.out
 
 ## proto: regenerate gen/ from proto/ with the tools pinned in tools/go.mod
 proto:

@@ -142,13 +142,19 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 		return err
 	}
 	fr.ix = ix
+	// The source's groups are read beside the users pass: at a tier's
+	// limits that pass waits on the Bulk group and the listing on Others,
+	// so the listing costs no time.
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	srcGroups := fr.prefetchSourceGroups(pctx)
 	if err := fr.users(ctx); err != nil {
 		return err
 	}
 	if err := fr.goneUsers(); err != nil {
 		return err
 	}
-	gx, err := fr.indexGroups(ctx)
+	gx, err := fr.indexGroups(ctx, srcGroups)
 	if err != nil {
 		return err
 	}
@@ -330,9 +336,9 @@ func (fr *fullRun) goneUsers() error {
 
 // indexGroups lists the groups of both sides with their members and loads
 // the group mappings.
-func (fr *fullRun) indexGroups(ctx context.Context) (*groupIndex, error) {
+func (fr *fullRun) indexGroups(ctx context.Context, source func() (map[string]*planner.GroupState, error)) (*groupIndex, error) {
 	d := fr.d
-	srcGroups, err := listGroupsOf(ctx, d.src, fr.ix.srcUsers)
+	srcGroups, err := source()
 	if err != nil {
 		return nil, fmt.Errorf("list groups of %s: %w", d.source, err)
 	}
@@ -352,6 +358,25 @@ func (fr *fullRun) indexGroups(ctx context.Context) (*groupIndex, error) {
 		return nil, err
 	}
 	return gx, nil
+}
+
+// prefetchSourceGroups starts listing the source's groups with their
+// members and returns the function that waits for the listing. The user
+// index it shares member ids with is only read from here on.
+func (fr *fullRun) prefetchSourceGroups(ctx context.Context) func() (map[string]*planner.GroupState, error) {
+	type listing struct {
+		groups map[string]*planner.GroupState
+		err    error
+	}
+	ch := make(chan listing, 1)
+	go func() {
+		g, err := listGroupsOf(ctx, fr.d.src, fr.ix.srcUsers)
+		ch <- listing{g, err}
+	}()
+	return func() (map[string]*planner.GroupState, error) {
+		l := <-ch
+		return l.groups, l.err
+	}
 }
 
 // groupInput is the planner's input for a source group: its mapping, or
