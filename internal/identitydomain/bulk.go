@@ -103,8 +103,9 @@ type bulkWireResult struct {
 // of the same call are replaced by the ids before a request is sent. The
 // error is non-nil only when the call could not go on (the domain does not
 // support Bulk: ErrBulkUnsupported; a request failed as a whole: an *Error);
-// the results then hold what the requests before it did, and ErrNotRun for
-// the rest. An operation larger than maxPayloadSize alone is not sent: its
+// the results then hold what the requests before it did, ErrNoResult for
+// the operations of a request that got no answer (it may have run), and
+// ErrNotRun for the rest. An operation larger than maxPayloadSize alone is not sent: its
 // result is an InvalidRequest error. A request refused whole as too large (413: the domain takes
 // less than it advertised) is sent again in halves, down to one operation,
 // whose result is then that refusal; a request the domain throttled (429)
@@ -125,11 +126,8 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 	if err != nil {
 		return out, err
 	}
-	seen := map[string]bool{}
-	for i, op := range ops {
-		if err := checkBulkOp(op, seen); err != nil {
-			return out, c.invalid("Bulk", fmt.Errorf("operation %d: %w", i, err))
-		}
+	if err := c.checkBulkOps(ops); err != nil {
+		return out, err
 	}
 	resolved := map[string]string{} // bulkId -> id, from earlier requests
 	failures := 0
@@ -162,13 +160,7 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 			out[start].Err = err // refused whole: not run, and would be refused again
 			failures++
 		} else if err != nil {
-			if IsKind(err, KindUnavailable) || ctx.Err() != nil {
-				// No answer (a timeout, a 5xx, a broken connection): the
-				// request may have run, in part or whole.
-				for i := start; i < end; i++ {
-					out[i].Err = fmt.Errorf("%w: %w", ErrNoResult, err)
-				}
-			}
+			unanswered(ctx, out[start:end], err)
 			return out, err
 		} else {
 			stopped := left > 0 && len(results) < len(wire)
@@ -183,6 +175,30 @@ func (c *Client) Bulk(ctx context.Context, ops []BulkOperation, opts BulkOptions
 		start = end
 	}
 	return out, nil
+}
+
+// checkBulkOps validates every operation before anything is sent.
+func (c *Client) checkBulkOps(ops []BulkOperation) error {
+	seen := map[string]bool{}
+	for i, op := range ops {
+		if err := checkBulkOp(op, seen); err != nil {
+			return c.invalid("Bulk", fmt.Errorf("operation %d: %w", i, err))
+		}
+	}
+	return nil
+}
+
+// unanswered sets the results of a request that failed with err: one that
+// got no answer (a timeout, a 5xx, a broken connection, ctx ended) may
+// have run, in part or whole, so its operations are ErrNoResult; one the
+// domain refused as a whole stays ErrNotRun.
+func unanswered(ctx context.Context, out []BulkResult, err error) {
+	if !IsKind(err, KindUnavailable) && ctx.Err() == nil {
+		return
+	}
+	for i := range out {
+		out[i].Err = fmt.Errorf("%w: %w", ErrNoResult, err)
+	}
 }
 
 // errOversized is the error of an operation larger than the domain takes
