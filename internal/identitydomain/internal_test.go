@@ -133,9 +133,10 @@ func TestLimiterSpacing(t *testing.T) {
 	}
 }
 
-// PacedDuration is what the buckets allow: at the Free tier (20/s, 150/min,
-// paced at 90%) the first 15 calls go at 18/s, every later one waits for
-// the minute bucket's refill of 2.25/s.
+// PacedDuration is what the buckets allow: at the Free tier (20/s, 150/min;
+// per second paced at 90%, per minute a burst of 4% and a refill of 96%)
+// the first 6 calls go at 18/s, every later one waits for the minute
+// bucket's refill of 2.4/s.
 func TestPacedDuration(t *testing.T) {
 	free := Limits{PerSecond: 20, PerMinute: 150}
 	for _, tc := range []struct {
@@ -144,9 +145,10 @@ func TestPacedDuration(t *testing.T) {
 	}{
 		{0, 0},
 		{1, 0},
-		{15, 14 * time.Second / 18},
-		{15 + 135, 60 * time.Second},
-		{15 + 270, 120 * time.Second},
+		{6, 5 * time.Second / 18},
+		{15, 9 * time.Second * 10 / 24},
+		{6 + 144, 60 * time.Second},
+		{6 + 288, 120 * time.Second},
 	} {
 		got := free.PacedDuration(tc.n)
 		if d := got - tc.want; d < -time.Millisecond || d > time.Millisecond {
