@@ -113,13 +113,18 @@ func (b *browser) run(actions ...chromedp.Action[chromedp.Void]) {
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](b *browser, expr string) T {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, waitUI)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := tryEval[T](b, expr)
 	if err != nil {
 		b.t.Fatalf("browser: evaluate %s: %v", expr, err)
 	}
 	return v
+}
+
+// tryEval is eval for a poll: the error is returned, not fatal.
+func tryEval[T any](b *browser, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, waitUI)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 }
 
 // cookies are the browser's cookies for url.
@@ -146,7 +151,14 @@ func (b *browser) waitText(sel, re string) string {
 	rx := regexp.MustCompile(re)
 	var got string
 	testutil.CheckFor(b.t, waitUI, 100*time.Millisecond, func() error {
-		if got = b.text(sel); !rx.MatchString(got) {
+		// The page may be navigating (a session ended elsewhere sends it
+		// to sign-in): an evaluation it interrupted is tried again.
+		var err error
+		got, err = tryEval[string](b, fmt.Sprintf(`(document.querySelector(%q)||{}).innerText||""`, sel))
+		if err != nil {
+			return fmt.Errorf("%s: %w", sel, err)
+		}
+		if !rx.MatchString(got) {
 			return fmt.Errorf("%s shows %q, want /%s/", sel, got, re)
 		}
 		return nil
