@@ -66,15 +66,19 @@ func (d *direction) apply(ctx context.Context, p planner.Plan, c cause, buf *aud
 			d.record(ctx, buf, p, a, c, outcomeOf(a, p.DryRun), "")
 			continue
 		}
+		var err error
 		if a.Kind == planner.ActAddMember || a.Kind == planner.ActRemoveMember {
 			batch := res.memberBatchAt(p.Actions, i)
 			i += len(batch) - 1
-			if err := d.applyMemberBatch(ctx, buf, p, batch, c, &res); err != nil {
-				return res, err
-			}
-			continue
+			err = d.applyMemberBatch(ctx, buf, p, batch, c, &res)
+		} else {
+			err = d.applyAction(ctx, buf, p, a, c, &res)
 		}
-		if err := d.applyAction(ctx, buf, p, a, c, &res); err != nil {
+		// Each write's record is stored as soon as the write is made, not
+		// when the plan is done: a process killed between the two would
+		// take the record with it.
+		d.flush(context.WithoutCancel(ctx), buf)
+		if err != nil {
 			return res, err
 		}
 	}

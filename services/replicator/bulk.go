@@ -84,7 +84,9 @@ func (b *bulkCreates) apply(ctx context.Context, batch []planner.Plan) error {
 		single = batch
 	} else {
 		var err error
-		if single, err = b.send(ctx, batch); err != nil {
+		single, err = b.send(ctx, batch)
+		fr.storeRecords(ctx)
+		if err != nil {
 			return err
 		}
 	}

@@ -148,7 +148,9 @@ func (b *bulkGroups) apply(ctx context.Context, batch []planner.Plan) error {
 	single := batch
 	if !b.off.Load() {
 		var err error
-		if single, err = b.send(ctx, batch); err != nil {
+		single, err = b.send(ctx, batch)
+		b.fr.storeRecords(ctx)
+		if err != nil {
 			return err
 		}
 	}

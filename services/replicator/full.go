@@ -192,10 +192,20 @@ func (fr *fullRun) apply(ctx context.Context, p planner.Plan) error {
 // report when a newer read made it stale.
 func (fr *fullRun) applyListed(ctx context.Context, p planner.Plan) error {
 	_, stale, err := fr.d.applyListed(ctx, p, fr.c, &fr.buf, fr.readAt)
+	fr.storeRecords(ctx)
 	if stale {
 		fr.countStale()
 	}
 	return err
+}
+
+// storeRecords stores the audit records of what the run has done so far.
+// They are stored as each plan (or Bulk request) is done, not when the run
+// ends: a process killed in the middle of a reconcile of minutes would
+// otherwise take with it the records of every change it made (the proof's
+// SIGKILL found a create without its record).
+func (fr *fullRun) storeRecords(ctx context.Context) {
+	fr.d.flush(context.WithoutCancel(ctx), &fr.buf)
 }
 
 // countStale counts a plan not applied because a newer read made it stale.
@@ -229,6 +239,7 @@ func (fr *fullRun) applyEach(ctx context.Context, p planner.Plan) error {
 			fr.d.record(ctx, &fr.buf, p, a, fr.c, outcomeOf(a, false), "")
 		}
 	}
+	fr.storeRecords(ctx)
 	return errors.Join(errs...)
 }
 
