@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/iamflow/iamflow/internal/bus"
 )
@@ -54,15 +55,38 @@ func (c *covered) note(key string, seq uint64) {
 	c.seq[key] = max(c.seq[key], seq)
 }
 
-// streamLast returns the last sequence of m's stream now, or 0 when it
-// cannot be read (the event is then handled without the shortcut later).
+// lastSeqTTL is how long a stream's last sequence, once read, is used
+// before it is read again. An older reading is still a sequence every
+// message up to which was stored before the reconcile that uses it began,
+// so it only covers less; reading it once per event would add a JetStream
+// request to every event.
+const lastSeqTTL = 250 * time.Millisecond
+
+// lastSeq caches a stream's last sequence.
+type lastSeq struct {
+	mu  sync.Mutex
+	seq uint64
+	at  time.Time
+}
+
+// streamLast returns a recent last sequence of m's stream (see
+// lastSeqTTL), or 0 when it cannot be read (the event is then handled
+// without the shortcut later).
 func (s *Service) streamLast(ctx context.Context, m *bus.Msg) uint64 {
 	if m.Stream == "" {
 		return 0
+	}
+	v, _ := s.lastSeqs.LoadOrStore(m.Stream, &lastSeq{})
+	c := v.(*lastSeq)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < lastSeqTTL {
+		return c.seq
 	}
 	st, err := s.bus.JetStream().Stream(ctx, m.Stream)
 	if err != nil {
 		return 0
 	}
-	return st.CachedInfo().State.LastSeq
+	c.seq, c.at = st.CachedInfo().State.LastSeq, time.Now()
+	return c.seq
 }

@@ -49,6 +49,7 @@ type Service struct {
 
 	events    atomic.Int64
 	consumers sync.Map // target -> *bus.Consumer
+	lastSeqs  sync.Map // stream -> *lastSeq, for covered events
 	running   sync.Map // link -> struct{}: full reconcile in progress
 }
 
