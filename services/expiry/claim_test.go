@@ -423,3 +423,29 @@ func TestGrantOutlastsAFailedRecordWrite(t *testing.T) {
 		return nil
 	})
 }
+
+// A grant whose member is added but whose record cannot be updated for
+// longer than activateRetryFor fails, and the member add is audited all
+// the same: the domain changed (the cluster proof found such an add
+// without its record while a NATS server was cut off).
+func TestGrantWhoseRecordCannotBeWrittenIsAudited(t *testing.T) {
+	p := newPipeline(t, testConfig())
+	svc, kv := p.startFlaky()
+	uid := p.createUser("cutoff")
+	kv.arm("*", 0, 1_000_000, false) // every update of any grant fails
+	_, err := svc.grant(context.Background(), grantRequest{Domain: domainShort, Group: tempGroup, User: "cutoff", Duration: 5 * time.Second,
+		Reason: "incident 44", Requester: "bob"})
+	if err == nil {
+		t.Fatal("grant succeeded while its record could not be written")
+	}
+	if !p.isMember(uid) {
+		t.Fatalf("the member was not added (%v): the test proves nothing", err)
+	}
+	testutil.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		recs := auditRecords(t, p.bus, actionGrant)
+		if len(recs) != 1 || recs[0].GetRelated().GetId() != uid {
+			return fmt.Errorf("%d grant records, want 1 for the member added", len(recs))
+		}
+		return nil
+	})
+}

@@ -83,6 +83,13 @@ func (s *Service) grant(ctx context.Context, req grantRequest) (*iamflowv1.Grant
 	_, addErr := c.AddMembers(ctx, g.GroupId, g.UserId)
 	r, err := s.activateRetrying(ctx, g.Id, addErr)
 	if err != nil {
+		if addErr == nil {
+			// The member is added though its grant could not be marked
+			// active (the scan ends the pending grant): the change is
+			// audited all the same, or counted as a record not stored.
+			s.audit(ctx, actionGrant, audit.OutcomeDone, g, nil, req.Requester,
+				fmt.Sprintf("%s; the member is added, its grant's record not updated: %v", req.Reason, err))
+		}
 		return nil, err
 	}
 	if addErr != nil {
