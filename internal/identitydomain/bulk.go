@@ -587,3 +587,9 @@ func AddMembersPatch(userIDs ...string) identitydomains.PatchOp {
 func RemoveMembersPatch(userIDs ...string) identitydomains.PatchOp {
 	return patchOp(removeOps(userIDs))
 }
+
+// PatchOf is the PatchOp PatchUser and PatchGroup send for ops, for a Bulk
+// PATCH.
+func PatchOf(ops ...identitydomains.Operations) identitydomains.PatchOp {
+	return patchOp(ops)
+}

@@ -12,79 +12,55 @@ import (
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
-// bulkBatch is how many user creates a full reconcile gathers before it
-// sends them as SCIM Bulk; the client splits them further by the target's
-// advertised maxOperations and maxPayloadSize.
+// bulkBatch is how many Bulk operations a full reconcile gathers before it
+// sends them; the client splits them further by the target's advertised
+// maxOperations and maxPayloadSize.
 const bulkBatch = 200
 
-// bulkCreates sends a full reconcile's user creates as SCIM Bulk
-// (RFC 7644 §3.7) where the target supports it. An initial sync is almost
-// nothing but creates; one call per user costs a Free-tier domain (150
-// calls a minute) hours, while Bulk carries 50 creates a call under a
-// rate-limit group of its own (docs/performance.md).
-//
-// Each batch is applied as applyListed applies a plan: under the leases of
-// its users, only plans still fresh against the newest reads, with the
-// mapping validated. Every created user is mapped, remembered and audited
-// as applied, one record per user, like a single create. A create the
-// target refused (an attribute it does not take, a name taken meanwhile)
-// or did not run goes the single way, which knows how to adopt, retry
-// piecewise and record the failure; one whose result is missing, or that
-// met "already exists", is looked up by userName first and taken as
-// created when it carries the source id as externalId. A target that does not support Bulk
-// (its ServiceProviderConfig says so, or it answers the request as a whole
-// with an error) gets single calls for the rest of the run.
-type bulkCreates struct {
-	fr  *fullRun
-	off atomic.Bool
-
+// batch gathers the plans a full reconcile sends as SCIM Bulk until they
+// carry bulkBatch operations.
+type batch struct {
 	mu      sync.Mutex
 	pending []planner.Plan
+	ops     int
 }
 
-// eligible reports whether p can go in a Bulk batch: one user create.
-func (b *bulkCreates) eligible(p planner.Plan) bool {
-	return !b.off.Load() && !p.DryRun && len(p.Actions) == 1 && p.Actions[0].Kind == planner.ActCreateUser && p.Actions[0].User != nil
-}
-
-// add queues p and, when a batch is full, applies it (in the caller's
-// goroutine).
-func (b *bulkCreates) add(ctx context.Context, p planner.Plan) error {
-	b.mu.Lock()
-	b.pending = append(b.pending, p)
-	var batch []planner.Plan
-	if len(b.pending) >= bulkBatch {
-		batch, b.pending = b.pending, nil
-	}
-	b.mu.Unlock()
-	if batch == nil {
+// add queues p, which carries n operations, and returns what is queued
+// once it carries bulkBatch operations (nil before).
+func (q *batch) add(p planner.Plan, n int) []planner.Plan {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending = append(q.pending, p)
+	if q.ops += n; q.ops < bulkBatch {
 		return nil
 	}
-	return b.apply(ctx, batch)
+	out := q.pending
+	q.pending, q.ops = nil, 0
+	return out
 }
 
-// flush applies what is queued.
-func (b *bulkCreates) flush(ctx context.Context) error {
-	b.mu.Lock()
-	batch := b.pending
-	b.pending = nil
-	b.mu.Unlock()
-	if len(batch) == 0 {
+// take returns what is queued and empties the queue.
+func (q *batch) take() []planner.Plan {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.pending
+	q.pending, q.ops = nil, 0
+	return out
+}
+
+// applyBatch applies plans through send, SCIM Bulk, unless off says the
+// target cannot take it, stores the audit records of what Bulk did, and
+// applies what it left the single way, calling after on each such plan
+// once applied.
+func (fr *fullRun) applyBatch(ctx context.Context, off *atomic.Bool, plans []planner.Plan,
+	send func(context.Context, []planner.Plan) ([]planner.Plan, error), after func(planner.Plan)) error {
+	if len(plans) == 0 {
 		return nil
 	}
-	return b.apply(ctx, batch)
-}
-
-// apply sends one batch and falls back to single creates for what Bulk
-// did not do.
-func (b *bulkCreates) apply(ctx context.Context, batch []planner.Plan) error {
-	fr, d := b.fr, b.fr.d
-	var single []planner.Plan
-	if b.off.Load() {
-		single = batch
-	} else {
+	single := plans
+	if !off.Load() {
 		var err error
-		single, err = b.send(ctx, batch)
+		single, err = send(ctx, plans)
 		fr.storeRecords(ctx)
 		if err != nil {
 			return err
@@ -96,14 +72,96 @@ func (b *bulkCreates) apply(ctx context.Context, batch []planner.Plan) error {
 			errs = append(errs, err)
 			continue
 		}
-		d.noteUser(ctx, fr.ix, &fr.mu, p.Actions[0], false)
+		if after != nil {
+			after(p)
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// send applies batch through Bulk under its users' leases and returns the
-// plans left for single calls.
-func (b *bulkCreates) send(ctx context.Context, batch []planner.Plan) (single []planner.Plan, err error) {
+// bulkWrites sends a full reconcile's one-action writes as SCIM Bulk
+// (RFC 7644 §3.7) where the target supports it: user creates and updates in
+// the user pass, deactivations and deletions of users and groups once the
+// mass-deletion guard let them through. An initial sync is almost nothing
+// but creates; one call per user costs a Free-tier domain (150 calls a
+// minute) hours, while Bulk carries 50 operations a call under a rate-limit
+// group of its own (docs/performance.md).
+//
+// Each batch is applied as applyListed applies a plan: under the leases of
+// its objects, only plans still fresh against the newest reads, with the
+// mapping validated. Every write Bulk made is audited as applied, one
+// record per action like a single write, and its bookkeeping done as the
+// single path does it: a created user is mapped and remembered as an own
+// write, an updated one remembered in its new state, a retired or deleted
+// one's mapping forgotten. A delete that finds its object gone is done.
+// What the target refused (an attribute it does not take, a name taken
+// meanwhile) or did not run goes the single way, which knows how to adopt,
+// retry piecewise and record the failure; a create whose result is missing,
+// or that met "already exists", is looked up by userName first and taken as
+// made when it carries the source id as externalId. A target that does not
+// support Bulk (its ServiceProviderConfig says so, or it answers a request
+// as a whole with an error) gets single calls for the rest of the run.
+type bulkWrites struct {
+	fr  *fullRun
+	off atomic.Bool
+	q   batch
+}
+
+// eligible reports whether p can go in a Bulk batch: one write Bulk
+// carries, not held.
+func (b *bulkWrites) eligible(p planner.Plan) bool {
+	return !b.off.Load() && !p.DryRun && len(p.Actions) == 1 && !p.Actions[0].Held && bulkCarries(p.Actions[0])
+}
+
+// bulkCarries reports whether a is a write bulkWrites sends.
+func bulkCarries(a planner.Action) bool {
+	switch a.Kind {
+	case planner.ActCreateUser:
+		return a.User != nil
+	case planner.ActUpdateUser, planner.ActDeactivateUser:
+		return a.TargetID != "" && len(a.Ops) > 0
+	case planner.ActDeleteUser, planner.ActDeleteGroup:
+		return a.TargetID != ""
+	}
+	return false
+}
+
+// bulkOpOf is the Bulk operation that applies a (one bulkCarries takes).
+func bulkOpOf(a planner.Action, bulkID string) identitydomain.BulkOperation {
+	switch a.Kind {
+	case planner.ActCreateUser:
+		return identitydomain.BulkOperation{Method: "POST", Path: "/Users", BulkID: bulkID, Data: identitydomain.UserWithSchemas(a.User.SDKUser())}
+	case planner.ActUpdateUser, planner.ActDeactivateUser:
+		return identitydomain.BulkOperation{Method: "PATCH", Path: "/Users/" + a.TargetID, Data: identitydomain.PatchOf(a.Ops...)}
+	case planner.ActDeleteUser:
+		return identitydomain.BulkOperation{Method: "DELETE", Path: "/Users/" + a.TargetID}
+	}
+	return identitydomain.BulkOperation{Method: "DELETE", Path: "/Groups/" + a.TargetID}
+}
+
+// add queues p and, when a batch is full, applies it (in the caller's
+// goroutine).
+func (b *bulkWrites) add(ctx context.Context, p planner.Plan) error {
+	return b.apply(ctx, b.q.add(p, 1))
+}
+
+// flush applies what is queued.
+func (b *bulkWrites) flush(ctx context.Context) error {
+	return b.apply(ctx, b.q.take())
+}
+
+// apply sends one batch and falls back to single writes for what Bulk
+// did not do.
+func (b *bulkWrites) apply(ctx context.Context, plans []planner.Plan) error {
+	fr := b.fr
+	return fr.applyBatch(ctx, &b.off, plans, b.send, func(p planner.Plan) {
+		fr.d.noteUser(ctx, fr.ix, &fr.mu, p.Actions[0], false)
+	})
+}
+
+// send applies plans through Bulk under their objects' leases and returns
+// the plans left for single calls.
+func (b *bulkWrites) send(ctx context.Context, plans []planner.Plan) (single []planner.Plan, err error) {
 	fr, d := b.fr, b.fr.d
 	ls, lctx := d.fences.set(ctx)
 	defer func() { err = ls.lost(err) }()
@@ -111,7 +169,7 @@ func (b *bulkCreates) send(ctx context.Context, batch []planner.Plan) (single []
 		sent []planner.Plan
 		ops  []identitydomain.BulkOperation
 	)
-	for _, p := range batch {
+	for _, p := range plans {
 		ok, err := fr.fenced(lctx, ls, p)
 		if err != nil {
 			ls.release(ctx, time.Time{})
@@ -120,8 +178,7 @@ func (b *bulkCreates) send(ctx context.Context, batch []planner.Plan) (single []
 		if !ok {
 			continue
 		}
-		a := p.Actions[0]
-		ops = append(ops, identitydomain.BulkOperation{Method: "POST", Path: "/Users", BulkID: fmt.Sprintf("u%d", len(ops)), Data: identitydomain.UserWithSchemas(a.User.SDKUser())})
+		ops = append(ops, bulkOpOf(p.Actions[0], fmt.Sprintf("u%d", len(ops))))
 		sent = append(sent, p)
 	}
 	results, berr := d.tgt.Bulk(lctx, ops, identitydomain.BulkOptions{})
@@ -129,41 +186,20 @@ func (b *bulkCreates) send(ctx context.Context, batch []planner.Plan) (single []
 		// Unsupported, or a request refused as a whole: single calls from
 		// now on. Results before it stand.
 		b.off.Store(true)
-		d.log.Warn("SCIM Bulk not usable for this target; creating users one call at a time", "link", d.link.Name, "target", d.target, "error", berr)
+		d.log.Warn("SCIM Bulk not usable for this target; writing users one call at a time", "link", d.link.Name, "target", d.target, "error", berr)
 	}
 	var created []planner.Action
 	for i, r := range results {
-		p, a := sent[i], sent[i].Actions[0]
-		if r.Err != nil && (errors.Is(r.Err, identitydomain.ErrNoResult) || identitydomain.IsKind(r.Err, identitydomain.KindConflict)) {
-			// It may be made (its answer was lost, or an earlier create's
-			// was): a user carrying the source id as externalId is ours.
-			if u, found, err := d.tgt.FindUserByName(lctx, a.User.UserName, "externalId"); err == nil && found && str(u.ExternalId) == a.SourceID {
-				r.Err, r.ID = nil, str(u.Id)
-			}
-		}
-		if r.Err != nil || r.ID == "" {
-			if !errors.Is(r.Err, identitydomain.ErrNotRun) {
-				d.log.Info("Bulk create refused; trying it alone", "link", d.link.Name, "target", d.target, "user", a.Name, "error", r.Err)
-			}
-			single = append(single, p)
+		a, ok := b.mapBack(ctx, lctx, sent[i], r)
+		if !ok {
+			single = append(single, sent[i])
 			continue
 		}
-		d.stats.bulkCreates.Add(1)
-		d.stats.writes.Add(1)
-		var res applied
-		res.created = map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}}
-		a.TargetID = r.ID
-		if err := d.remember(lctx, d.scope(planner.KindUser), a.SourceID, r.ID, planner.OriginCreated, &res); err != nil {
-			d.log.Warn("user created by Bulk, but its mapping not stored; the next reconcile adopts it", "link", d.link.Name, "target", d.target, "user", a.Name, "error", err)
-		} else {
+		if a.Kind == planner.ActCreateUser {
 			created = append(created, a)
 		}
-		d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
-		if err := d.writes.record(ctx, d.link.Name, d.target, planner.KindUser, r.ID, d.rules.UserFingerprint(*a.User)); err != nil {
-			d.log.Warn("own writes not remembered; their echoes will be reconciled", "error", err)
-		}
 	}
-	// What Bulk did not make is left to single calls: its leases go back
+	// What Bulk did not do is left to single calls: its leases go back
 	// without raising the watermark, or the single attempt would find its
 	// own listing stale.
 	for _, p := range single {
@@ -174,6 +210,90 @@ func (b *bulkCreates) send(ctx context.Context, batch []planner.Plan) (single []
 		d.noteUser(ctx, fr.ix, &fr.mu, a, false)
 	}
 	return single, nil
+}
+
+// mapBack reads the result of one plan's write: it audits what Bulk did
+// and does its bookkeeping, and reports whether the plan is done (false:
+// it goes the single way). ctx is for the bookkeeping, lctx for reads
+// under the batch's leases. The action returned carries the created
+// object's id.
+func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identitydomain.BulkResult) (planner.Action, bool) {
+	fr, d := b.fr, b.fr.d
+	a := p.Actions[0]
+	var err error
+	switch a.Kind {
+	case planner.ActCreateUser:
+		if a.TargetID = b.createdUser(lctx, a, r); a.TargetID == "" {
+			return a, false
+		}
+		d.stats.bulkCreates.Add(1)
+		var res applied
+		res.created = map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}}
+		if err := d.remember(ctx, d.scope(planner.KindUser), a.SourceID, a.TargetID, planner.OriginCreated, &res); err != nil {
+			d.log.Warn("user created by Bulk, but its mapping not stored; the next reconcile adopts it", "link", d.link.Name, "target", d.target, "user", a.Name, "error", err)
+		}
+		b.ownWrite(ctx, a.TargetID, *a.User)
+	case planner.ActDeleteUser, planner.ActDeleteGroup:
+		// One already gone is deleted all the same.
+		if r.Err != nil && !identitydomain.IsKind(r.Err, identitydomain.KindNotFound) {
+			b.refused(a, r.Err)
+			return a, false
+		}
+		d.stats.bulkDeletes.Add(1)
+		err = d.forget(ctx, d.scope(a.Entity), a.SourceID)
+	default: // an update or a deactivation
+		if r.Err != nil {
+			b.refused(a, r.Err)
+			return a, false
+		}
+		d.stats.bulkUpdates.Add(1)
+		if a.Kind == planner.ActDeactivateUser {
+			err = d.forget(ctx, d.scope(planner.KindUser), a.SourceID)
+		} else if src, tgt := fr.ix.srcUsers[a.SourceID], fr.ix.tgtUsers[a.TargetID]; src != nil && tgt != nil {
+			b.ownWrite(ctx, a.TargetID, d.rules.UpdatedUser(*src, *tgt, fr.declares))
+		}
+	}
+	if err != nil {
+		d.log.Warn("mapping not forgotten after a Bulk write; the next reconcile forgets it", "link", d.link.Name, "target", d.target, "action", a.Kind, "name", a.Name, "error", err)
+	}
+	d.stats.writes.Add(1)
+	d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
+	return a, true
+}
+
+// createdUser reads the result of a user create: the new user's id, or ""
+// when it was not created. One whose result is missing, or that met
+// "already exists", may be made (its answer was lost, or an earlier
+// create's was): a user carrying the source id as externalId is ours.
+func (b *bulkWrites) createdUser(ctx context.Context, a planner.Action, r identitydomain.BulkResult) string {
+	d := b.fr.d
+	if r.Err == nil && r.ID != "" {
+		return r.ID
+	}
+	if errors.Is(r.Err, identitydomain.ErrNoResult) || identitydomain.IsKind(r.Err, identitydomain.KindConflict) {
+		if u, found, err := d.tgt.FindUserByName(ctx, a.User.UserName, "externalId"); err == nil && found && str(u.ExternalId) == a.SourceID {
+			return str(u.Id)
+		}
+	}
+	b.refused(a, r.Err)
+	return ""
+}
+
+// refused logs an operation Bulk did not do, before it goes the single way.
+func (b *bulkWrites) refused(a planner.Action, err error) {
+	d := b.fr.d
+	if err != nil && !errors.Is(err, identitydomain.ErrNotRun) {
+		d.log.Info("Bulk write refused; trying it alone", "link", d.link.Name, "target", d.target, "action", a.Kind, "name", a.Name, "error", err)
+	}
+}
+
+// ownWrite remembers the state a Bulk write left target user id in, so the
+// event the write causes in the target is known as its echo.
+func (b *bulkWrites) ownWrite(ctx context.Context, id string, u planner.UserState) {
+	d := b.fr.d
+	if err := d.writes.record(ctx, d.link.Name, d.target, planner.KindUser, id, d.rules.UserFingerprint(u)); err != nil {
+		d.log.Warn("own writes not remembered; their echoes will be reconciled", "error", err)
+	}
 }
 
 // fenced takes the leases of p's objects and reports whether p is still

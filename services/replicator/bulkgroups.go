@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +19,7 @@ const bulkInlineMembers = 1000
 // bulkGroups sends a full reconcile's group creates, each with its members
 // in its POST, and the member additions and removals of existing groups
 // (memberBatch a PATCH) as SCIM Bulk where the target supports it, as
-// bulkCreates does for users: under the groups' leases, only plans still
+// bulkWrites does for users: under the groups' leases, only plans still
 // fresh, with the mappings validated. Each operation's result is mapped
 // back to its actions: a created group is mapped and each action audited
 // as applied, one record per action as the single path writes. What Bulk
@@ -37,10 +36,7 @@ const bulkInlineMembers = 1000
 type bulkGroups struct {
 	fr  *fullRun
 	off atomic.Bool
-
-	mu      sync.Mutex
-	pending []planner.Plan
-	ops     int
+	q   batch
 }
 
 // eligible reports whether p can go in a Bulk batch: a group create with
@@ -116,49 +112,17 @@ func opsOf(p planner.Plan, bulkID string) []bulkOp {
 // add queues p and, when a batch holds bulkBatch operations, applies it
 // (in the caller's goroutine).
 func (b *bulkGroups) add(ctx context.Context, p planner.Plan) error {
-	n := len(opsOf(p, ""))
-	b.mu.Lock()
-	b.pending = append(b.pending, p)
-	b.ops += n
-	var batch []planner.Plan
-	if b.ops >= bulkBatch {
-		batch, b.pending, b.ops = b.pending, nil, 0
-	}
-	b.mu.Unlock()
-	if batch == nil {
-		return nil
-	}
-	return b.apply(ctx, batch)
+	return b.apply(ctx, b.q.add(p, len(opsOf(p, ""))))
 }
 
 // flush applies what is queued.
 func (b *bulkGroups) flush(ctx context.Context) error {
-	b.mu.Lock()
-	batch := b.pending
-	b.pending, b.ops = nil, 0
-	b.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	return b.apply(ctx, batch)
+	return b.apply(ctx, b.q.take())
 }
 
 // apply sends one batch and applies what Bulk did not do the single way.
-func (b *bulkGroups) apply(ctx context.Context, batch []planner.Plan) error {
-	single := batch
-	if !b.off.Load() {
-		var err error
-		single, err = b.send(ctx, batch)
-		b.fr.storeRecords(ctx)
-		if err != nil {
-			return err
-		}
-	}
-	var errs []error
-	for _, p := range single {
-		errs = append(errs, b.fr.applyListed(ctx, p))
-	}
-	return errors.Join(errs...)
+func (b *bulkGroups) apply(ctx context.Context, plans []planner.Plan) error {
+	return b.fr.applyBatch(ctx, &b.off, plans, b.send, nil)
 }
 
 // send applies batch through Bulk under its groups' leases and returns

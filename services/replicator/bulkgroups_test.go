@@ -8,6 +8,7 @@ import (
 	"time"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
+	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
@@ -264,10 +265,13 @@ func TestFullReconcileGroupBulkFailures(t *testing.T) {
 // An initial sync into a SCIM server nobody here wrote (SCIMMY, whose
 // ServiceProviderConfig offers Bulk): users, and groups with their
 // members, go through its Bulk, and the target equals the source; a dry
-// run after plans nothing.
+// run after plans nothing. Then user updates and deletions go through its
+// Bulk too, and the target equals the source again.
 func TestInteropExternalTargetInitialSyncInBulk(t *testing.T) {
 	const users, groups, size = 20, 3, 6
-	cfg := config(link("hub", "src", "ext"))
+	l := link("hub", "src", "ext")
+	l.Delete.Users = planner.PolicyDelete
+	cfg := config(l)
 	cfg.FullReconcile.Interval = 0
 	p := newPipeline(t, cfg, pipelineOpts{noRun: true, sites: map[string]func(testing.TB) *site{"ext": externalSite}})
 	src, ext := p.sites["src"], p.sites["ext"]
@@ -292,5 +296,23 @@ func TestInteropExternalTargetInitialSyncInBulk(t *testing.T) {
 		if a.Kind != string(planner.ActSkip) {
 			t.Errorf("dry run after the initial sync: %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
 		}
+	}
+
+	all := src.emu.Users()
+	for _, u := range all[:3] {
+		src.patchUser(t, u.ID, identitydomain.Replace("displayName", "Renamed "+u.UserName))
+	}
+	if _, err := src.human.DeleteUser(ctx, all[len(all)-1].ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
+		t.Fatal(err)
+	}
+	if d := withoutDescriptions(snap(src.emu)).diff(snapClient(t, ext.client)); d != "" {
+		t.Fatalf("after updates and a deletion, ext differs from src:\n%s", d)
+	}
+	c = p.svc.Status(ctx).GetCounters()
+	if c[counterBulkUpdates] != 3 || c[counterBulkDeletes] != 1 {
+		t.Errorf("through Bulk: %d updates, %d deletes; want 3, 1", c[counterBulkUpdates], c[counterBulkDeletes])
 	}
 }

@@ -42,6 +42,8 @@ type dirStats struct {
 	echoes      atomic.Int64
 	covered     atomic.Int64 // events a later-begun reconcile had covered
 	bulkCreates atomic.Int64 // users created through SCIM Bulk
+	bulkUpdates atomic.Int64 // users updated or deactivated through SCIM Bulk
+	bulkDeletes atomic.Int64 // users and groups deleted through SCIM Bulk
 	// bulkGroupCreates and bulkMemberChanges count the groups created and
 	// the members added or removed through SCIM Bulk.
 	bulkGroupCreates, bulkMemberChanges atomic.Int64

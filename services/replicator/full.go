@@ -216,8 +216,8 @@ func (fr *fullRun) countStale() {
 }
 
 // applyEach applies the actions of a plan one by one: the deletions,
-// judged together by the guard, but each fenced on its own. Held actions
-// are audited, not applied.
+// judged together by the guard, but each fenced on its own (through SCIM
+// Bulk where the target takes it). Held actions are audited, not applied.
 func (fr *fullRun) applyEach(ctx context.Context, p planner.Plan) error {
 	if fr.dryRun || p.DryRun {
 		return fr.apply(ctx, p)
@@ -226,14 +226,20 @@ func (fr *fullRun) applyEach(ctx context.Context, p planner.Plan) error {
 	fr.rp.add(p)
 	fr.mu.Unlock()
 	var errs []error
+	bulk := &bulkWrites{fr: fr}
 	for _, a := range p.Actions {
 		if a.Kind == planner.ActSkip || a.Held {
 			continue
 		}
 		one := p
 		one.Actions = []planner.Action{a}
+		if bulk.eligible(one) {
+			errs = append(errs, bulk.add(ctx, one))
+			continue
+		}
 		errs = append(errs, fr.applyListed(ctx, one))
 	}
+	errs = append(errs, bulk.flush(ctx))
 	for _, a := range p.Actions {
 		if a.Held {
 			fr.d.record(ctx, &fr.buf, p, a, fr.c, outcomeOf(a, false), "")
@@ -268,7 +274,7 @@ func (fr *fullRun) users(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(reconcileWorkers)
 	var seen atomic.Int64
-	bulk := &bulkCreates{fr: fr}
+	bulk := &bulkWrites{fr: fr}
 	for _, in := range fr.userInputs() {
 		g.Go(func() error {
 			p := d.rules.PlanUser(d.target, in)

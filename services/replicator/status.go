@@ -19,6 +19,8 @@ const (
 	counterHeld        = "held"         // deletions held for approval
 	counterAuditFailed = "audit_failed" // audit records not stored
 	counterBulkCreates = "bulk_creates" // users created through SCIM Bulk (also counted in writes)
+	counterBulkUpdates = "bulk_updates" // users updated or deactivated through SCIM Bulk
+	counterBulkDeletes = "bulk_deletes" // users and groups deleted through SCIM Bulk
 	// Groups created (with their members) and members added to or removed
 	// from existing groups through SCIM Bulk.
 	counterBulkGroupCreates  = "bulk_group_creates"
@@ -35,6 +37,8 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 		st.Counters[counterCovered] += d.stats.covered.Load()
 		st.Counters[counterAuditFailed] += d.stats.auditFailed.Load()
 		st.Counters[counterBulkCreates] += d.stats.bulkCreates.Load()
+		st.Counters[counterBulkUpdates] += d.stats.bulkUpdates.Load()
+		st.Counters[counterBulkDeletes] += d.stats.bulkDeletes.Load()
 		st.Counters[counterBulkGroupCreates] += d.stats.bulkGroupCreates.Load()
 		st.Counters[counterBulkMemberChanges] += d.stats.bulkMemberChanges.Load()
 	}

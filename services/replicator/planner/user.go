@@ -187,7 +187,19 @@ func adopt(k Kind, sourceID, targetID, name, externalID, match string) Action {
 // desiredUser is the target copy of src: userName, externalId (the source
 // id) and the copied attributes.
 func (r *Rules) desiredUser(src UserState, dc Declares) UserState {
-	want := UserState{UserName: src.UserName, ExternalID: src.ID, Active: true}
+	return r.copyUser(UserState{UserName: src.UserName, ExternalID: src.ID, Active: true}, src, dc)
+}
+
+// UpdatedUser is target user tgt once the update_user action the rules plan
+// for it from src is applied: its copied attributes (those the target
+// declares) are src's, the rest are tgt's.
+func (r *Rules) UpdatedUser(src, tgt UserState, dc Declares) UserState {
+	return r.copyUser(tgt.clone(), src, dc)
+}
+
+// copyUser returns want with the copied attributes the target declares
+// taken from src.
+func (r *Rules) copyUser(want, src UserState, dc Declares) UserState {
 	for _, c := range r.userCopies {
 		if !dc.ok(ResourceUser, userAttrPath(c.to)) {
 			continue
