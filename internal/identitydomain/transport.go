@@ -194,8 +194,7 @@ func (c *Client) attempt(ci *callInfo, spec exchangeSpec, tok secret.Value) atte
 	resp, err := c.http.Do(req)
 	var body []byte
 	if err == nil {
-		body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-		_ = resp.Body.Close()
+		body, err = readBody(resp)
 	}
 	elapsed := time.Since(start)
 	c.metrics.Seconds.WithLabelValues(c.domain, ci.op).Observe(elapsed.Seconds())
@@ -325,4 +324,23 @@ func (d sdkDispatcher) Do(req *http.Request) (*http.Response, error) {
 		ContentLength: int64(len(res.body)),
 		Request:       req,
 	}, nil
+}
+
+// readBody reads and closes resp's body, at most maxResponseBody of it,
+// into a buffer of the size the response declares, if it does: a page of
+// a thousand users is a megabyte, and io.ReadAll's doubling would hold up
+// to twice that, and as much again in garbage, for each page in flight.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	r := io.LimitReader(resp.Body, maxResponseBody)
+	n := resp.ContentLength
+	if n <= 0 || n > maxResponseBody {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, n)
+	if m, err := io.ReadFull(r, buf); err != nil {
+		return buf[:m], err
+	}
+	rest, err := io.ReadAll(r) // nothing, unless the length was wrong
+	return append(buf, rest...), err
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
@@ -17,12 +19,33 @@ import (
 // maxOperations and maxPayloadSize.
 const bulkBatch = 200
 
+// batchesInFlight is how many full batches may be out being sent at once
+// (two keep the Bulk group's pace while one waits on its answers).
+const batchesInFlight = 2
+
 // batch gathers the plans a full reconcile sends as SCIM Bulk until they
-// carry bulkBatch operations.
+// carry bulkBatch operations. A worker that fills it sends it; while
+// batchesInFlight are out, the others wait to queue, so the reconcile holds
+// a few batches, not one per worker (200 new groups with their members are
+// 8,000 actions).
 type batch struct {
+	slots *semaphore.Weighted
+
 	mu      sync.Mutex
 	pending []planner.Plan
 	ops     int
+}
+
+func newBatch() *batch { return &batch{slots: semaphore.NewWeighted(batchesInFlight)} }
+
+// queue adds p, which carries n operations, and sends what is queued
+// through apply once it carries bulkBatch operations.
+func (q *batch) queue(ctx context.Context, p planner.Plan, n int, apply func(context.Context, []planner.Plan) error) error {
+	if err := q.slots.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	defer q.slots.Release(1)
+	return apply(ctx, q.add(p, n))
 }
 
 // add queues p, which carries n operations, and returns what is queued
@@ -104,7 +127,7 @@ func (fr *fullRun) applyBatch(ctx context.Context, off *atomic.Bool, plans []pla
 type bulkWrites struct {
 	fr  *fullRun
 	off atomic.Bool
-	q   batch
+	q   *batch
 }
 
 // eligible reports whether p can go in a Bulk batch: one write Bulk
@@ -142,7 +165,7 @@ func bulkOpOf(a planner.Action, bulkID string) identitydomain.BulkOperation {
 // add queues p and, when a batch is full, applies it (in the caller's
 // goroutine).
 func (b *bulkWrites) add(ctx context.Context, p planner.Plan) error {
-	return b.apply(ctx, b.q.add(p, 1))
+	return b.q.queue(ctx, p, 1, b.apply)
 }
 
 // flush applies what is queued.

@@ -36,7 +36,7 @@ const bulkInlineMembers = 1000
 type bulkGroups struct {
 	fr  *fullRun
 	off atomic.Bool
-	q   batch
+	q   *batch
 }
 
 // eligible reports whether p can go in a Bulk batch: a group create with
@@ -109,10 +109,26 @@ func opsOf(p planner.Plan, bulkID string) []bulkOp {
 	return out
 }
 
+// countOps is len(opsOf(p, "")), without making the operations' bodies.
+func countOps(p planner.Plan) int {
+	if p.Actions[0].Kind == planner.ActCreateGroup {
+		return 1
+	}
+	var adds, removes int
+	for _, a := range p.Actions {
+		if a.Kind == planner.ActAddMember {
+			adds++
+		} else {
+			removes++
+		}
+	}
+	return (adds+memberBatch-1)/memberBatch + (removes+memberBatch-1)/memberBatch
+}
+
 // add queues p and, when a batch holds bulkBatch operations, applies it
 // (in the caller's goroutine).
 func (b *bulkGroups) add(ctx context.Context, p planner.Plan) error {
-	return b.apply(ctx, b.q.add(p, len(opsOf(p, ""))))
+	return b.q.queue(ctx, p, countOps(p), b.apply)
 }
 
 // flush applies what is queued.

@@ -316,3 +316,27 @@ func TestInteropExternalTargetInitialSyncInBulk(t *testing.T) {
 		t.Errorf("through Bulk: %d updates, %d deletes; want 3, 1", c[counterBulkUpdates], c[counterBulkDeletes])
 	}
 }
+
+// countOps counts what opsOf makes.
+func TestCountOps(t *testing.T) {
+	members := func(kind planner.ActionKind, n int) []planner.Action {
+		out := make([]planner.Action, n)
+		for i := range out {
+			out[i] = planner.Action{Kind: kind, TargetID: "g", MemberTargetID: fmt.Sprint(i)}
+		}
+		return out
+	}
+	create := planner.Action{Kind: planner.ActCreateGroup, Group: &planner.GroupState{DisplayName: "g"}}
+	for _, actions := range [][]planner.Action{
+		{create},
+		append([]planner.Action{create}, members(planner.ActAddMember, 250)...),
+		members(planner.ActAddMember, 100),
+		members(planner.ActAddMember, 101),
+		append(members(planner.ActAddMember, 1), members(planner.ActRemoveMember, 201)...),
+	} {
+		p := planner.Plan{Actions: actions}
+		if got, want := countOps(p), len(opsOf(p, "")); got != want {
+			t.Errorf("%d actions: countOps %d, opsOf made %d", len(actions), got, want)
+		}
+	}
+}

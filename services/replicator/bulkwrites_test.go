@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
@@ -211,5 +214,49 @@ func TestBulkDeleteOfWhatIsGoneIsDone(t *testing.T) {
 	}
 	if applied != 1 {
 		t.Errorf("%d delete_user records applied, want 1", applied)
+	}
+}
+
+// However many workers queue, at most batchesInFlight full batches are out
+// being sent at once: the others wait to queue, so a reconcile does not hold
+// a batch of group plans per worker.
+func TestBatchesInFlightAreBounded(t *testing.T) {
+	q := newBatch()
+	release := make(chan struct{})
+	var inflight, most atomic.Int64
+	apply := func(_ context.Context, plans []planner.Plan) error {
+		if len(plans) == 0 {
+			return nil
+		}
+		n := inflight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		inflight.Add(-1)
+		return nil
+	}
+	const workers = 8
+	var g errgroup.Group
+	for range workers {
+		g.Go(func() error {
+			for range 100 {
+				if err := q.queue(context.Background(), planner.Plan{}, bulkBatch/4, apply); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	// Unbounded, every worker would soon hold a full batch; give them the
+	// time to.
+	for deadline := time.Now().Add(time.Second); inflight.Load() < workers && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if m := most.Load(); m > batchesInFlight {
+		t.Errorf("%d batches out at once, want at most %d", m, batchesInFlight)
+	}
+	close(release)
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
