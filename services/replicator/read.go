@@ -478,7 +478,11 @@ func (d *direction) memberMappings(ctx context.Context, srcMembers, tgtMembers [
 // user of the source, noting in wanted the target users they map to.
 func (d *direction) memberInputs(ctx context.Context, srcMembers []string, mappings map[string]planner.Mapping, read map[string]*planner.UserState,
 	asked, wanted map[string]bool, res memberResolver) ([]planner.UserInput, error) {
-	var users []planner.UserInput
+	users := make([]planner.UserInput, 0, len(srcMembers))
+	// The mapped members' mappings and stand-in target states, in one
+	// allocation each rather than two per member.
+	maps := make([]planner.Mapping, 0, len(mappings))
+	copies := make([]planner.UserState, 0, len(mappings))
 	for _, sid := range srcMembers {
 		src := res.known(sid)
 		if src == nil {
@@ -493,8 +497,10 @@ func (d *direction) memberInputs(ctx context.Context, srcMembers []string, mappi
 		}
 		u := planner.UserInput{Source: src, SourceComplete: true}
 		if mapped {
-			u.Mapping = &mp
-			u.Mapped = &planner.UserState{ID: mp.TargetID, Active: true}
+			// (A pointer into a slice that grows later stays valid.)
+			maps = append(maps, mp)
+			copies = append(copies, planner.UserState{ID: mp.TargetID, Active: true})
+			u.Mapping, u.Mapped = &maps[len(maps)-1], &copies[len(copies)-1]
 			wanted[mp.TargetID] = true
 		} else {
 			var err error
