@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iamflow/iamflow/emulator/internal/expiring"
 	"github.com/iamflow/iamflow/emulator/listen"
 )
 
@@ -32,6 +33,7 @@ type database struct {
 	now        func() time.Time
 	tokenTTL   time.Duration
 	cfgMaxRows int
+	tokens     *expiring.Map[struct{}] // access tokens of this alias
 
 	mu     sync.Mutex // guards everything below
 	cat    *catalog
@@ -39,7 +41,6 @@ type database struct {
 	faults Faults
 	rng    *rand.Rand
 	stats  Stats
-	tokens map[string]time.Time // access token -> expiry
 
 	pool chan struct{} // one element per connection in use
 }
@@ -77,7 +78,7 @@ func New(cfg Config, opts ...Option) (*Emulator, error) {
 	e := &Emulator{cfg: cfg, log: o.logger, clock: o.clock, dbs: map[string]*database{}, lis: listen.New("ords", "emulator")}
 	for _, d := range cfg.Databases {
 		db := &database{cfg: d, now: o.clock.Now, tokenTTL: cfg.TokenTTL, cfgMaxRows: cfg.MaxRows,
-			pool: make(chan struct{}, d.PoolSize)}
+			tokens: expiring.New[struct{}](tokenSweepAt), pool: make(chan struct{}, d.PoolSize)}
 		db.reset()
 		e.dbs[d.Alias] = db
 		e.aliases = append(e.aliases, d.Alias)
@@ -94,7 +95,7 @@ func (db *database) reset() {
 	db.cat = newCatalog()
 	db.log = nil
 	db.stats = Stats{}
-	db.tokens = map[string]time.Time{}
+	db.tokens.Clear()
 	db.setFaults(db.cfg.Faults)
 	// checked by withDefaults, so this cannot fail
 	_ = db.cat.load(db.cfg.Roles, db.cfg.Users, db.now())
