@@ -33,18 +33,16 @@ func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	var doc map[string]any
-	var version string
-	err = d.commit(r, func(tx *txn) error {
+	return d.commitResource(w, r, http.StatusCreated, groupType, proj, func(tx *txn) (map[string]any, string, error) {
 		name := attrs["displayName"].(string)
 		if d.store.groupsByName[strings.ToLower(name)] != nil {
-			return errConflict("A group with displayName %s already exists.", name)
+			return nil, "", errConflict("A group with displayName %s already exists.", name)
 		}
 		var users []*userRec
 		if rawMembers != nil {
 			var err error
 			if users, err = d.memberValues(rawMembers); err != nil {
-				return err
+				return nil, "", err
 			}
 		}
 		now, a := d.clock.Now(), d.actor(r)
@@ -60,16 +58,9 @@ func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 				tx.emit(memberChange(EventAddUserToGroup, g, u))
 			}
 		}
-		var err error
-		doc, err = d.renderGroup(g, r.base, proj)
-		version = g.version
-		return err
+		doc, err := d.renderGroup(g, r.base, proj)
+		return doc, g.version, err
 	})
-	if err != nil {
-		return err
-	}
-	writeResource(w, http.StatusCreated, proj.apply(groupType, doc), version)
-	return nil
 }
 
 func (d *Domain) getGroup(w http.ResponseWriter, r *request) error {
@@ -129,27 +120,22 @@ func (d *Domain) patchGroup(w http.ResponseWriter, r *request) error {
 // updateGroup runs a PUT or PATCH: edit computes the new attributes and
 // stages member changes, with the store locked.
 func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection, edit func(*groupRec, *memberEdit) (map[string]any, error)) error {
-	var doc map[string]any
-	var version string
-	err := d.commit(r, func(tx *txn) error {
-		g := d.store.groups[r.id]
-		if g == nil {
-			return errNotFound("Group", r.id)
-		}
-		if err := checkIfMatch(r, g.version, g.id); err != nil {
-			return err
+	return d.commitResource(w, r, http.StatusOK, groupType, proj, func(tx *txn) (map[string]any, string, error) {
+		g, err := writeTarget(d.store.groups, "Group", r)
+		if err != nil {
+			return nil, "", err
 		}
 		me := newMemberEdit(d, g)
 		attrs, err := edit(g, me)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		name, _ := attrs["displayName"].(string)
 		if strings.TrimSpace(name) == "" {
-			return errMissing("displayName")
+			return nil, "", errMissing("displayName")
 		}
 		if other := d.store.groupsByName[strings.ToLower(name)]; other != nil && other != g {
-			return errConflict("A group with displayName %s already exists.", name)
+			return nil, "", errConflict("A group with displayName %s already exists.", name)
 		}
 		now := d.clock.Now()
 		removed, added := me.commit(now)
@@ -158,15 +144,9 @@ func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection
 		d.store.renameGroup(g, oldName)
 		d.touch(&g.resource, d.actor(r), now)
 		tx.emit(groupChanges(g, old, attrs, added, removed)...)
-		doc, err = d.renderGroup(g, r.base, proj)
-		version = g.version
-		return err
+		doc, err := d.renderGroup(g, r.base, proj)
+		return doc, g.version, err
 	})
-	if err != nil {
-		return err
-	}
-	writeResource(w, http.StatusOK, proj.apply(groupType, doc), version)
-	return nil
 }
 
 func memberSummary(users []*userRec) []any {
@@ -212,11 +192,8 @@ func groupChanges(g *groupRec, old, cur map[string]any, addedUsers, removedUsers
 
 func (d *Domain) deleteGroup(w http.ResponseWriter, r *request) error {
 	err := d.commit(r, func(tx *txn) error {
-		g := d.store.groups[r.id]
-		if g == nil {
-			return errNotFound("Group", r.id)
-		}
-		if err := checkIfMatch(r, g.version, g.id); err != nil {
+		g, err := writeTarget(d.store.groups, "Group", r)
+		if err != nil {
 			return err
 		}
 		full, _ := d.renderGroup(g, r.base, defaultProjection)
