@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -104,14 +105,23 @@ func (d *Domain) serveToken(w http.ResponseWriter, r *request) {
 	now := d.clock.Now()
 	tok := d.newToken(client, r.base, now, ttl)
 	d.tokens.Add(tok, client, now.Add(ttl), now)
+	writeTokens(w, tok, ttl, nil)
+}
+
+// writeTokens answers a token request that succeeded (RFC 6749 §5.1):
+// access_token, token_type Bearer, expires_in in seconds and the fields of
+// more (a login's id_token and scope), never cached.
+func writeTokens(w http.ResponseWriter, access string, ttl time.Duration, more map[string]any) {
+	body := map[string]any{
+		"access_token": access,
+		"token_type":   "Bearer",
+		"expires_in":   int(ttl / time.Second),
+	}
+	maps.Copy(body, more)
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": tok,
-		"token_type":   "Bearer",
-		"expires_in":   int(ttl / time.Second),
-	})
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func (d *Domain) client(id string) *Client {

@@ -414,15 +414,9 @@ func (d *Domain) serveAuthorizationCode(w http.ResponseWriter, r *request) {
 		oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": access,
-		"token_type":   "Bearer",
-		"expires_in":   int(d.cfg.TokenTTL / time.Second),
-		"id_token":     idToken,
-		"scope":        strings.Join(code.scope, " "),
+	writeTokens(w, access, d.cfg.TokenTTL, map[string]any{
+		"id_token": idToken,
+		"scope":    strings.Join(code.scope, " "),
 	})
 }
 
