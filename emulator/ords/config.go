@@ -123,14 +123,19 @@ func (cfg Config) withDefaults() (Config, error) {
 func checkSeed(roles []Role, users []User, existingRoles map[string]bool) error {
 	var errs []error
 	names := map[string]bool{}
+	// claim checks one role or user name (field of where): users and roles
+	// share one namespace in Oracle, and names are 1 to maxIdentBytes bytes.
+	claim := func(where, field, name string) {
+		if strings.TrimSpace(name) == "" || len(name) > maxIdentBytes {
+			errs = append(errs, fmt.Errorf("%s: %s %q: want 1 to %d bytes", where, field, name, maxIdentBytes))
+		}
+		if names[name] {
+			errs = append(errs, fmt.Errorf("%s: %s %q conflicts with another user or role", where, field, name))
+		}
+		names[name] = true
+	}
 	for i, r := range roles {
-		if strings.TrimSpace(r.Name) == "" || len(r.Name) > maxIdentBytes {
-			errs = append(errs, fmt.Errorf("roles[%d]: name %q: want 1 to %d bytes", i, r.Name, maxIdentBytes))
-		}
-		if names[r.Name] {
-			errs = append(errs, fmt.Errorf("roles[%d]: name %q conflicts with another user or role", i, r.Name))
-		}
-		names[r.Name] = true
+		claim(fmt.Sprintf("roles[%d]", i), "name", r.Name)
 	}
 	roleSet := map[string]bool{}
 	for r := range existingRoles {
@@ -140,13 +145,7 @@ func checkSeed(roles []Role, users []User, existingRoles map[string]bool) error 
 		roleSet[r.Name] = true
 	}
 	for i, u := range users {
-		if strings.TrimSpace(u.Username) == "" || len(u.Username) > maxIdentBytes {
-			errs = append(errs, fmt.Errorf("users[%d]: username %q: want 1 to %d bytes", i, u.Username, maxIdentBytes))
-		}
-		if names[u.Username] {
-			errs = append(errs, fmt.Errorf("users[%d]: username %q conflicts with another user or role", i, u.Username))
-		}
-		names[u.Username] = true
+		claim(fmt.Sprintf("users[%d]", i), "username", u.Username)
 		switch u.AccountStatus {
 		case "", StatusOpen, StatusLocked:
 		default:

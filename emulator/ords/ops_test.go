@@ -279,6 +279,32 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
+// TestSeedNamesShareOneNamespace: seeded roles and users are named 1 to 128
+// bytes and no name is both, as in Oracle; each problem is named.
+func TestSeedNamesShareOneNamespace(t *testing.T) {
+	db := baseConfig().Databases[0]
+	db.Roles = []ords.Role{{Name: " "}, {Name: "APP"}, {Name: "APP"}}
+	db.Users = []ords.User{{Username: "APP"}, {Username: strings.Repeat("U", 129)}, {Username: "BOB"}, {Username: "BOB"}}
+	_, err := ords.New(ords.Config{Databases: []ords.Database{db}})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`roles[0]: name " ": want 1 to 128 bytes`,
+		`roles[2]: name "APP" conflicts with another user or role`,
+		`users[0]: username "APP" conflicts with another user or role`,
+		`users[1]: username "` + strings.Repeat("U", 129) + `": want 1 to 128 bytes`,
+		`users[3]: username "BOB" conflicts with another user or role`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "roles[1]") || strings.Contains(err.Error(), "users[2]") {
+		t.Errorf("a first use of a name is blamed:\n%v", err)
+	}
+}
+
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	urls := make(chan string, 1)
