@@ -30,12 +30,7 @@ func TestPoolExhausted(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, v.base(alias)+"/_/sql", strings.NewReader(`CREATE ROLE "HELD"`))
-			req.Header.Set("Content-Type", "application/sql")
-			req.SetBasicAuth(basicUser, basicPass)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
+			v.hold(ctx, `CREATE ROLE "HELD"`)
 		}()
 	}
 	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
@@ -79,12 +74,7 @@ func TestPoolWait(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, v.base(alias)+"/_/sql", strings.NewReader(`CREATE ROLE "A"`))
-		req.Header.Set("Content-Type", "application/sql")
-		req.SetBasicAuth(basicUser, basicPass)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
+		v.hold(ctx, `CREATE ROLE "A"`)
 	}()
 	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if v.emu.InUse(alias) != 1 {
