@@ -157,51 +157,56 @@ func (e *Emulator) Aliases() []string { return append([]string(nil), e.aliases..
 
 func (e *Emulator) db(alias string) *database { return e.dbs[alias] }
 
-// Users returns the users of a database, sorted by name with their grants;
-// nil for an unknown alias.
-func (e *Emulator) Users(alias string) []User {
+// inDB returns what f reads from the database of alias, with the database
+// locked; an unknown alias gives the zero T.
+func inDB[T any](e *Emulator, alias string, f func(db *database) T) T {
 	db := e.db(alias)
 	if db == nil {
-		return nil
+		var zero T
+		return zero
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	out := []User{}
-	for _, n := range db.cat.userNames() {
-		out = append(out, db.cat.users[n].export())
-	}
-	return out
+	return f(db)
+}
+
+// Users returns the users of a database, sorted by name with their grants;
+// nil for an unknown alias.
+func (e *Emulator) Users(alias string) []User {
+	return inDB(e, alias, func(db *database) []User {
+		out := []User{}
+		for _, n := range db.cat.userNames() {
+			out = append(out, db.cat.users[n].export())
+		}
+		return out
+	})
 }
 
 // User returns one user by its exact stored name.
 func (e *Emulator) User(alias, username string) (User, bool) {
-	db := e.db(alias)
-	if db == nil {
-		return User{}, false
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	u := db.cat.users[username]
+	u := inDB(e, alias, func(db *database) *User {
+		if u := db.cat.users[username]; u != nil {
+			exported := u.export()
+			return &exported
+		}
+		return nil
+	})
 	if u == nil {
 		return User{}, false
 	}
-	return u.export(), true
+	return *u, true
 }
 
 // Roles returns the roles of a database, sorted by name.
 func (e *Emulator) Roles(alias string) []Role {
-	db := e.db(alias)
-	if db == nil {
-		return nil
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	out := []Role{}
-	for _, n := range db.cat.roleNames() {
-		r := db.cat.roles[n]
-		out = append(out, Role{Name: r.name, ExternalName: r.external})
-	}
-	return out
+	return inDB(e, alias, func(db *database) []Role {
+		out := []Role{}
+		for _, n := range db.cat.roleNames() {
+			r := db.cat.roles[n]
+			out = append(out, Role{Name: r.name, ExternalName: r.external})
+		}
+		return out
+	})
 }
 
 // Grants returns the roles granted to a user (DBA_ROLE_PRIVS), sorted; nil
@@ -236,26 +241,16 @@ func (e *Emulator) Privileges(alias, username string) []string {
 // included); requests refused with 401, 415, 400 or 503 add nothing. An empty
 // log means nothing ran.
 func (e *Emulator) Statements(alias string) []string {
-	db := e.db(alias)
-	if db == nil {
-		return nil
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	return append([]string{}, db.log...)
+	return inDB(e, alias, func(db *database) []string { return append([]string{}, db.log...) })
 }
 
 // Stats returns a database's counters.
 func (e *Emulator) Stats(alias string) Stats {
-	db := e.db(alias)
-	if db == nil {
-		return Stats{}
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	s := db.stats
-	s.InUse = len(db.pool)
-	return s
+	return inDB(e, alias, func(db *database) Stats {
+		s := db.stats
+		s.InUse = len(db.pool)
+		return s
+	})
 }
 
 // InUse is how many pool connections of a database are in use now.
@@ -287,13 +282,7 @@ func (e *Emulator) SetFaults(alias string, f Faults) error {
 
 // Faults returns the active faults of a database (BusyNext counts down).
 func (e *Emulator) Faults(alias string) Faults {
-	db := e.db(alias)
-	if db == nil {
-		return Faults{}
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	return db.faults
+	return inDB(e, alias, func(db *database) Faults { return db.faults })
 }
 
 func (e *Emulator) targets(alias string) ([]*database, error) {
