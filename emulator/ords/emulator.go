@@ -212,28 +212,27 @@ func (e *Emulator) Roles(alias string) []Role {
 // Grants returns the roles granted to a user (DBA_ROLE_PRIVS), sorted; nil
 // when the user does not exist. System privileges are in Privileges.
 func (e *Emulator) Grants(alias, username string) []string {
-	u, ok := e.User(alias, username)
-	if !ok {
-		return nil
-	}
-	if u.Roles == nil {
-		return []string{}
-	}
-	return u.Roles
+	return e.userNames(alias, username, func(u User) []string { return u.Roles })
 }
 
 // Privileges returns the system privileges granted to a user
 // (DBA_SYS_PRIVS, e.g. "CREATE SESSION"), sorted; nil when the user does
 // not exist.
 func (e *Emulator) Privileges(alias, username string) []string {
+	return e.userNames(alias, username, func(u User) []string { return u.Privileges })
+}
+
+// userNames returns the list pick reads from a user: nil when the user does
+// not exist, empty (not nil) when it has none.
+func (e *Emulator) userNames(alias, username string, pick func(User) []string) []string {
 	u, ok := e.User(alias, username)
 	if !ok {
 		return nil
 	}
-	if u.Privileges == nil {
-		return []string{}
+	if names := pick(u); names != nil {
+		return names
 	}
-	return u.Privileges
+	return []string{}
 }
 
 // Statements returns the text of every statement that reached the database,
