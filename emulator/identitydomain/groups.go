@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strings"
@@ -250,5 +251,5 @@ func (d *Domain) memberValues(v any) ([]*userRec, error) {
 
 // sortMemberships orders users by when they joined g.
 func sortBySeq(users []*userRec, g *groupRec) {
-	slices.SortFunc(users, func(a, b *userRec) int { return cmpSeq(g.memberIdx[a].seq, g.memberIdx[b].seq) })
+	slices.SortFunc(users, func(a, b *userRec) int { return cmp.Compare(g.memberIdx[a].seq, g.memberIdx[b].seq) })
 }

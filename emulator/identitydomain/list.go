@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -344,7 +345,7 @@ func (d *Domain) userCandidates(e scimfilter.Expr) ([]*userRec, bool) {
 			for i, m := range g.members {
 				out[i] = m.user
 			}
-			slices.SortFunc(out, func(a, b *userRec) int { return cmpSeq(a.seq, b.seq) })
+			slices.SortFunc(out, func(a, b *userRec) int { return cmp.Compare(a.seq, b.seq) })
 			return out, true
 		}
 		return nil, false
@@ -372,7 +373,7 @@ func (d *Domain) groupCandidates(e scimfilter.Expr) ([]*groupRec, bool) {
 			for i, m := range ms {
 				out[i] = m.group
 			}
-			slices.SortFunc(out, func(a, b *groupRec) int { return cmpSeq(a.seq, b.seq) })
+			slices.SortFunc(out, func(a, b *groupRec) int { return cmp.Compare(a.seq, b.seq) })
 			return out, true
 		}
 		return nil, false
@@ -384,16 +385,6 @@ func one[T any](x *T) []*T {
 		return nil
 	}
 	return []*T{x}
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (d *Domain) userKind() kindOps[*userRec] {

@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -97,7 +98,7 @@ func (p *patcher) apply(op patchOp) error {
 	if !ok {
 		return errInvalidValue("Without a path, the value of an %s operation must be an object of attributes.", op.Op)
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		lk := strings.ToLower(k)
 		switch {
 		case lk == "schemas":
@@ -130,7 +131,7 @@ func (p *patcher) applyPath(op, rawPath string, value any) error {
 		if !ok {
 			return errInvalidValue("The value for %s must be an object.", ext.urn)
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if err := p.applyPath(op, ext.urn+":"+k, m[k]); err != nil {
 				return err
 			}
