@@ -22,7 +22,7 @@ import (
 
 func (d *Domain) groupHandlers() *resourceHandlers {
 	return &resourceHandlers{
-		create: d.createGroup, get: d.getGroup,
+		create: d.createGroup, get: getHandler(d, d.groupKind),
 		list:   listHandler(d, groupType, d.groupKind, parseListQuery),
 		search: listHandler(d, groupType, d.groupKind, parseSearchBody),
 		put:    d.putGroup, patch: d.patchGroup, del: d.deleteGroup,
@@ -62,27 +62,6 @@ func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 		doc, err := d.renderGroup(g, r.base, proj)
 		return doc, g.version, err
 	})
-}
-
-func (d *Domain) getGroup(w http.ResponseWriter, r *request) error {
-	proj, err := queryProjection(groupType, r)
-	if err != nil {
-		return err
-	}
-	d.store.mu.RLock()
-	g := d.store.groups[r.id]
-	if g == nil {
-		d.store.mu.RUnlock()
-		return errNotFound("Group", r.id)
-	}
-	doc, err := d.renderGroup(g, r.base, proj)
-	version := g.version
-	d.store.mu.RUnlock()
-	if err != nil {
-		return err
-	}
-	writeResource(w, http.StatusOK, proj.apply(groupType, doc), version)
-	return nil
 }
 
 func (d *Domain) putGroup(w http.ResponseWriter, r *request) error {

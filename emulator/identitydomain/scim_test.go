@@ -86,6 +86,35 @@ func TestHeadersAndErrorShape(t *testing.T) {
 	}
 }
 
+// TestGetAnswersETagOfTheVersion: GET of a user or group carries the ETag
+// W/"<meta.version>" (write.go) and changes with each write; an unknown id
+// is 404.
+func TestGetAnswersETagOfTheVersion(t *testing.T) {
+	d := start(t, baseConfig())
+	tok := getToken(t, d)
+	uid := mustCreate(t, d, tok, "Users", userBody("etag@example.com"))
+	gid := mustCreate(t, d, tok, "Groups", groupBody("etag-group", uid))
+	for _, path := range []string{"/admin/v1/Users/" + uid, "/admin/v1/Groups/" + gid} {
+		r := call(t, "GET", d.URL()+path, tok, nil)
+		meta, _ := r.json["meta"].(map[string]any)
+		version, _ := meta["version"].(string)
+		if r.status != 200 || version == "" || r.header.Get("ETag") != `W/"`+version+`"` {
+			t.Fatalf("GET %s: %d ETag %q meta %v", path, r.status, r.header.Get("ETag"), meta)
+		}
+		patch := call(t, "PATCH", d.URL()+path, tok, patchBody(op("replace", "externalId", "x-"+version)))
+		if patch.status != 200 {
+			t.Fatalf("PATCH %s: %d %s", path, patch.status, patch.body)
+		}
+		again := call(t, "GET", d.URL()+path, tok, nil)
+		if etag := again.header.Get("ETag"); etag == r.header.Get("ETag") || etag != patch.header.Get("ETag") {
+			t.Errorf("GET %s after a write: ETag %q, before %q, PATCH answered %q", path, etag, r.header.Get("ETag"), patch.header.Get("ETag"))
+		}
+	}
+	if r := call(t, "GET", d.URL()+"/admin/v1/Groups/nope", tok, nil); r.status != 404 {
+		t.Errorf("unknown group: %d %s", r.status, r.body)
+	}
+}
+
 func TestAttributeSelection(t *testing.T) {
 	d := start(t, baseConfig())
 	tok := getToken(t, d)

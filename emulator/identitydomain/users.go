@@ -14,7 +14,7 @@ import (
 
 func (d *Domain) userHandlers() *resourceHandlers {
 	return &resourceHandlers{
-		create: d.createUser, get: d.getUser,
+		create: d.createUser, get: getHandler(d, d.userKind),
 		list:   listHandler(d, userType, d.userKind, parseListQuery),
 		search: listHandler(d, userType, d.userKind, parseSearchBody),
 		put:    d.putUser, patch: d.patchUser, del: d.deleteUser,
@@ -42,23 +42,6 @@ func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 			added: d.renderedFull(userType, d.renderUser(u, r.base, defaultProjection))})
 		return d.renderUser(u, r.base, proj), u.version, nil
 	})
-}
-
-func (d *Domain) getUser(w http.ResponseWriter, r *request) error {
-	proj, err := queryProjection(userType, r)
-	if err != nil {
-		return err
-	}
-	d.store.mu.RLock()
-	u := d.store.users[r.id]
-	if u == nil {
-		d.store.mu.RUnlock()
-		return errNotFound("User", r.id)
-	}
-	doc, version := d.renderUser(u, r.base, proj), u.version
-	d.store.mu.RUnlock()
-	writeResource(w, http.StatusOK, proj.apply(userType, doc), version)
-	return nil
 }
 
 func (d *Domain) putUser(w http.ResponseWriter, r *request) error {
