@@ -47,10 +47,7 @@ func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 			}
 		}
 		now, a := d.clock.Now(), d.actor(r)
-		g := &groupRec{resource: resource{
-			id: d.ids.hex32(), ocid: d.ids.ocid("group"), attrs: attrs,
-			created: now, modified: now, version: d.ids.hex32(), createdBy: a, modifiedBy: a,
-		}}
+		g := &groupRec{resource: newResource(d.ids.hex32(), d.ids.ocid("group"), d.ids.hex32(), attrs, now, a)}
 		d.store.addGroup(g)
 		full, _ := d.renderGroup(g, r.base, defaultProjection)
 		tx.emit(change{typ: EventCreateGroup, res: groupSnap(g), added: d.renderedFull(groupType, full)})

@@ -33,10 +33,7 @@ func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 			return nil, "", errConflict("A user with userName %s already exists.", name)
 		}
 		now, a := d.clock.Now(), d.actor(r)
-		u := &userRec{resource: resource{
-			id: d.ids.hex32(), ocid: d.ids.ocid("user"), attrs: attrs,
-			created: now, modified: now, version: d.ids.hex32(), createdBy: a, modifiedBy: a,
-		}}
+		u := &userRec{resource: newResource(d.ids.hex32(), d.ids.ocid("user"), d.ids.hex32(), attrs, now, a)}
 		d.store.addUser(u)
 		tx.emit(change{typ: EventCreateUser, res: userSnap(u),
 			added: d.renderedFull(userType, d.renderUser(u, r.base, defaultProjection))})
