@@ -77,11 +77,7 @@ func (d *Domain) putGroup(w http.ResponseWriter, r *request) error {
 }
 
 func (d *Domain) patchGroup(w http.ResponseWriter, r *request) error {
-	ops, err := parsePatch(r)
-	if err != nil {
-		return err
-	}
-	proj, err := queryProjection(groupType, r)
+	ops, proj, err := parsePatchRequest(groupType, r)
 	if err != nil {
 		return err
 	}

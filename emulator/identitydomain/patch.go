@@ -47,6 +47,20 @@ type patchRequest struct {
 
 var membersPath = scimfilter.Path{Attr: scimfilter.NewAttrPath("", "members", "")}
 
+// parsePatchRequest reads a PATCH of a resource of type rt: its operations
+// and the attributes to answer with.
+func parsePatchRequest(rt *resourceType, r *request) ([]patchOp, *projection, error) {
+	ops, err := parsePatch(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	proj, err := queryProjection(rt, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ops, proj, nil
+}
+
 func parsePatch(r *request) ([]patchOp, error) {
 	var pr patchRequest
 	if err := decodeBody(r, &pr); err != nil {
@@ -575,24 +589,21 @@ func (m *memberEdit) apply(op string, path scimfilter.Path, value any) error {
 			m.removeAll()
 			return nil
 		}
-		users, err := m.d.memberValues(value)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			m.remove(u)
-		}
-		return nil
+		return m.eachValue(value, m.remove)
 	}
 }
 
-func (m *memberEdit) addValues(value any) error {
+func (m *memberEdit) addValues(value any) error { return m.eachValue(value, m.add) }
+
+// eachValue calls f with each user of a members value, once all of them are
+// known to exist.
+func (m *memberEdit) eachValue(value any, f func(*userRec)) error {
 	users, err := m.d.memberValues(value)
 	if err != nil {
 		return err
 	}
 	for _, u := range users {
-		m.add(u)
+		f(u)
 	}
 	return nil
 }

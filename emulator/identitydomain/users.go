@@ -57,11 +57,7 @@ func (d *Domain) putUser(w http.ResponseWriter, r *request) error {
 }
 
 func (d *Domain) patchUser(w http.ResponseWriter, r *request) error {
-	ops, err := parsePatch(r)
-	if err != nil {
-		return err
-	}
-	proj, err := queryProjection(userType, r)
+	ops, proj, err := parsePatchRequest(userType, r)
 	if err != nil {
 		return err
 	}
