@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/internal/defaults"
 )
 
 // Config describes the emulated ORDS instance: one or more databases, each
@@ -64,15 +66,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	if len(cfg.Databases) == 0 {
 		errs = append(errs, errors.New("databases: at least one database is required"))
 	}
-	if cfg.TokenTTL == 0 {
-		cfg.TokenTTL = time.Hour
-	} else if cfg.TokenTTL < 0 {
-		errs = append(errs, fmt.Errorf("tokenTTL %v: must be positive", cfg.TokenTTL))
+	if err := defaults.Positive("tokenTTL", &cfg.TokenTTL, time.Hour); err != nil {
+		errs = append(errs, err)
 	}
-	if cfg.MaxRows == 0 {
-		cfg.MaxRows = 10000
-	} else if cfg.MaxRows < 0 {
-		errs = append(errs, fmt.Errorf("maxRows %d: must be positive", cfg.MaxRows))
+	if err := defaults.Positive("maxRows", &cfg.MaxRows, 10000); err != nil {
+		errs = append(errs, err)
 	}
 	seen := map[string]bool{}
 	dbs := make([]Database, len(cfg.Databases))
@@ -94,10 +92,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		if d.ClientID == "" && d.BasicUser == "" {
 			errs = append(errs, fmt.Errorf("%s: set an OAuth client (clientId, clientSecret) or a Basic user (basicUser, basicPassword)", where))
 		}
-		if d.PoolSize == 0 {
-			d.PoolSize = 2
-		} else if d.PoolSize < 0 {
-			errs = append(errs, fmt.Errorf("%s: poolSize %d: must be positive", where, d.PoolSize))
+		if err := defaults.Positive("poolSize", &d.PoolSize, 2); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		if d.PoolWait < 0 {
 			errs = append(errs, fmt.Errorf("%s: poolWait %v: must not be negative", where, d.PoolWait))
