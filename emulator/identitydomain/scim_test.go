@@ -115,6 +115,48 @@ func TestGetAnswersETagOfTheVersion(t *testing.T) {
 	}
 }
 
+// TestFilterOnMembershipAttributes: a membership's OCID and date added are
+// filterable from both sides, a group's members and a user's groups.
+func TestFilterOnMembershipAttributes(t *testing.T) {
+	clock := identitydomain.NewManualClock(t0)
+	d := start(t, baseConfig(), identitydomain.WithClock(clock))
+	tok := getToken(t, d)
+	uid := mustCreate(t, d, tok, "Users", userBody("member@example.com"))
+	mustCreate(t, d, tok, "Users", userBody("other@example.com"))
+	gid := mustCreate(t, d, tok, "Groups", groupBody("with-member", uid))
+	mustCreate(t, d, tok, "Groups", groupBody("without-member"))
+	ms, _ := d.Members(gid)
+	if len(ms) != 1 || ms[0].MembershipOCID == "" {
+		t.Fatalf("members %+v", ms)
+	}
+	ids := func(path, filter string) []string {
+		t.Helper()
+		r := call(t, "GET", d.URL()+path+"?filter="+url.QueryEscape(filter), tok, nil)
+		if r.status != 200 {
+			t.Fatalf("%s %s: %d %s", path, filter, r.status, r.body)
+		}
+		var out []string
+		res, _ := r.json["Resources"].([]any)
+		for _, x := range res {
+			out = append(out, x.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+	after := t0.Add(-time.Minute).Format(time.RFC3339)
+	for _, tc := range []struct {
+		path, filter, want string
+	}{
+		{"/admin/v1/Groups", `members[membershipOcid eq "` + ms[0].MembershipOCID + `"]`, gid},
+		{"/admin/v1/Users", `groups[membershipOcid eq "` + ms[0].MembershipOCID + `"]`, uid},
+		{"/admin/v1/Groups", `members[dateAdded gt "` + after + `"]`, gid},
+		{"/admin/v1/Users", `groups[dateAdded gt "` + after + `"]`, uid},
+	} {
+		if got := ids(tc.path, tc.filter); !slices.Equal(got, []string{tc.want}) {
+			t.Errorf("%s %s: %v, want [%s]", tc.path, tc.filter, got, tc.want)
+		}
+	}
+}
+
 func TestAttributeSelection(t *testing.T) {
 	d := start(t, baseConfig())
 	tok := getToken(t, d)
