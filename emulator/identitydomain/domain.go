@@ -125,10 +125,5 @@ func Run(ctx context.Context, cfg Config, addr string, logger *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	if err := d.Start(addr); err != nil {
-		_ = d.Close()
-		return err
-	}
-	<-ctx.Done()
-	return d.Close()
+	return listen.Run(ctx, d, addr, nil)
 }

@@ -348,13 +348,9 @@ func Run(ctx context.Context, cfg Config, addr string, logger *slog.Logger, read
 	if err != nil {
 		return err
 	}
-	if err := e.Start(addr); err != nil {
-		_ = e.Close()
-		return err
-	}
-	if ready != nil {
-		ready(e)
-	}
-	<-ctx.Done()
-	return e.Close()
+	return listen.Run(ctx, e, addr, func() {
+		if ready != nil {
+			ready(e)
+		}
+	})
 }
