@@ -82,76 +82,63 @@ func (d *Domain) groupSnapshot(g *groupRec, base string) Group {
 	}
 }
 
-// Users returns every user, in creation order.
-func (d *Domain) Users() []User {
+// snapshots returns the snapshots of the records list reads from the store,
+// which is read-locked meanwhile.
+func snapshots[R any, S any](d *Domain, list func(*store) []R, snap func(R, string) S) []S {
 	base := d.URL()
 	d.store.mu.RLock()
 	defer d.store.mu.RUnlock()
-	out := make([]User, len(d.store.userOrder))
-	for i, u := range d.store.userOrder {
-		out[i] = d.userSnapshot(u, base)
+	recs := list(d.store)
+	out := make([]S, len(recs))
+	for i, rec := range recs {
+		out[i] = snap(rec, base)
 	}
 	return out
+}
+
+// snapshot returns the snapshot of the record find looks up in the store,
+// which is read-locked meanwhile, and false when there is none.
+func snapshot[R comparable, S any](d *Domain, find func(*store) R, snap func(R, string) S) (S, bool) {
+	base := d.URL()
+	d.store.mu.RLock()
+	defer d.store.mu.RUnlock()
+	var none R
+	rec := find(d.store)
+	if rec == none {
+		var zero S
+		return zero, false
+	}
+	return snap(rec, base), true
+}
+
+// Users returns every user, in creation order.
+func (d *Domain) Users() []User {
+	return snapshots(d, func(s *store) []*userRec { return s.userOrder }, d.userSnapshot)
 }
 
 // User returns the user with this id.
 func (d *Domain) User(id string) (User, bool) {
-	base := d.URL()
-	d.store.mu.RLock()
-	defer d.store.mu.RUnlock()
-	u := d.store.users[id]
-	if u == nil {
-		return User{}, false
-	}
-	return d.userSnapshot(u, base), true
+	return snapshot(d, func(s *store) *userRec { return s.users[id] }, d.userSnapshot)
 }
 
 // UserByName returns the user with this userName (case-insensitive).
 func (d *Domain) UserByName(userName string) (User, bool) {
-	base := d.URL()
-	d.store.mu.RLock()
-	defer d.store.mu.RUnlock()
-	u := d.store.usersByName[lower(userName)]
-	if u == nil {
-		return User{}, false
-	}
-	return d.userSnapshot(u, base), true
+	return snapshot(d, func(s *store) *userRec { return s.usersByName[lower(userName)] }, d.userSnapshot)
 }
 
 // Groups returns every group, in creation order.
 func (d *Domain) Groups() []Group {
-	base := d.URL()
-	d.store.mu.RLock()
-	defer d.store.mu.RUnlock()
-	out := make([]Group, len(d.store.groupOrder))
-	for i, g := range d.store.groupOrder {
-		out[i] = d.groupSnapshot(g, base)
-	}
-	return out
+	return snapshots(d, func(s *store) []*groupRec { return s.groupOrder }, d.groupSnapshot)
 }
 
 // Group returns the group with this id.
 func (d *Domain) Group(id string) (Group, bool) {
-	base := d.URL()
-	d.store.mu.RLock()
-	defer d.store.mu.RUnlock()
-	g := d.store.groups[id]
-	if g == nil {
-		return Group{}, false
-	}
-	return d.groupSnapshot(g, base), true
+	return snapshot(d, func(s *store) *groupRec { return s.groups[id] }, d.groupSnapshot)
 }
 
 // GroupByName returns the group with this displayName (case-insensitive).
 func (d *Domain) GroupByName(displayName string) (Group, bool) {
-	base := d.URL()
-	d.store.mu.RLock()
-	defer d.store.mu.RUnlock()
-	g := d.store.groupsByName[lower(displayName)]
-	if g == nil {
-		return Group{}, false
-	}
-	return d.groupSnapshot(g, base), true
+	return snapshot(d, func(s *store) *groupRec { return s.groupsByName[lower(displayName)] }, d.groupSnapshot)
 }
 
 // Members returns the members of a group, in the order they were added, and

@@ -2,7 +2,6 @@ package identitydomain
 
 import (
 	"reflect"
-	"slices"
 	"strings"
 	"time"
 )
@@ -322,16 +321,6 @@ func normalizeJSON(v any) any {
 		return formatTime(v)
 	}
 	return v
-}
-
-// sortedKeys returns m's keys in order, for deterministic output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func lower(s string) string { return strings.ToLower(s) }

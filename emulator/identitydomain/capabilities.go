@@ -37,11 +37,8 @@ func (d *Domain) putCapabilities(w http.ResponseWriter, r *request) error {
 	var doc map[string]any
 	var version string
 	err = d.commit(r, func(tx *txn) error {
-		u := d.store.users[r.id]
-		if u == nil {
-			return errNotFound("User", r.id)
-		}
-		if err := checkIfMatch(r, u.version, u.id); err != nil {
+		u, err := writeTarget(d.store.users, "User", r)
+		if err != nil {
 			return err
 		}
 		attrs := withCapabilities(u.attrs, caps, self)

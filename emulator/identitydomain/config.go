@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/internal/defaults"
 )
 
 // Config describes one emulated identity domain. The zero value of every
@@ -264,10 +266,8 @@ func (cfg *Config) tokenAndTierDefaults() []error {
 	if cfg.Issuer == "" {
 		cfg.Issuer = DefaultIssuer
 	}
-	if cfg.TokenTTL == 0 {
-		cfg.TokenTTL = time.Hour
-	} else if cfg.TokenTTL < 0 {
-		errs = append(errs, fmt.Errorf("tokenTTL %v: must be positive", cfg.TokenTTL))
+	if err := defaults.Positive("tokenTTL", &cfg.TokenTTL, time.Hour); err != nil {
+		errs = append(errs, err)
 	}
 	cfg.Tier = Tier(strings.ToLower(string(cfg.Tier)))
 	if cfg.Tier == "" {

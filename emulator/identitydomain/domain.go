@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/iamflow/iamflow/emulator/internal/expiring"
 	"github.com/iamflow/iamflow/emulator/listen"
 )
 
@@ -19,9 +20,9 @@ type Domain struct {
 	clock   Clock
 	ids     *ids
 	store   *store
-	tokens  *tokenStore
+	tokens  *expiring.Map[*Client] // access token -> client
 	keys    *keyRing
-	codes   *codeStore
+	codes   *expiring.Map[authCode]
 	limiter *rateLimiter
 	faults  *faultState
 	events  *eventBus
@@ -60,8 +61,8 @@ func New(cfg Config, opts ...Option) (*Domain, error) {
 		clock:   o.clock,
 		ids:     newIDs(o.seed),
 		store:   newStore(),
-		tokens:  newTokenStore(),
-		codes:   newCodeStore(),
+		tokens:  expiring.New[*Client](tokenSweepAt),
+		codes:   expiring.New[authCode](0), // codes live minutes: sweep on every one
 		limiter: newRateLimiter(cfg.Limits.effective(cfg.Tier)),
 		faults:  newFaultState(cfg.Faults),
 		stats:   newCallStats(),
@@ -124,10 +125,5 @@ func Run(ctx context.Context, cfg Config, addr string, logger *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	if err := d.Start(addr); err != nil {
-		_ = d.Close()
-		return err
-	}
-	<-ctx.Done()
-	return d.Close()
+	return listen.Run(ctx, d, addr, nil)
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/internal/jsonduration"
 )
 
 // Faults are failures the domain injects on demand. They apply to
@@ -227,27 +229,6 @@ func (s *faultState) maybeLoseResponse(w http.ResponseWriter, r *http.Request) *
 	return rw
 }
 
-func parseDuration(raw json.RawMessage, into *time.Duration) error {
-	if len(raw) == 0 {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		*into = d
-		return nil
-	}
-	var n int64
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return fmt.Errorf("want a duration string or nanoseconds, got %s", raw)
-	}
-	*into = time.Duration(n)
-	return nil
-}
-
 // MarshalJSON writes durations as Go duration strings.
 func (f Faults) MarshalJSON() ([]byte, error) {
 	type plain Faults
@@ -255,7 +236,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		plain
 		Latency    string `json:"latency,omitempty"`
 		RetryAfter string `json:"retryAfter,omitempty"`
-	}{plain(f), durString(f.Latency), durString(f.RetryAfter)})
+	}{plain(f), jsonduration.Format(f.Latency), jsonduration.Format(f.RetryAfter)})
 }
 
 // UnmarshalJSON reads durations as Go duration strings or nanoseconds; fields
@@ -270,18 +251,11 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
-	if err := parseDuration(aux.Latency, &f.Latency); err != nil {
+	if err := jsonduration.Parse(aux.Latency, &f.Latency); err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
-	if err := parseDuration(aux.RetryAfter, &f.RetryAfter); err != nil {
+	if err := jsonduration.Parse(aux.RetryAfter, &f.RetryAfter); err != nil {
 		return fmt.Errorf("retryAfter: %w", err)
 	}
 	return nil
-}
-
-func durString(d time.Duration) string {
-	if d == 0 {
-		return ""
-	}
-	return d.String()
 }

@@ -112,8 +112,7 @@ func (g *generator) users(s *store, n int) []*userRec {
 			attrs["active"] = false
 		}
 		u := &recs[i]
-		u.resource = resource{id: g.gen.hex32(), ocid: g.gen.ocid("user"), attrs: attrs, created: g.now, modified: g.now,
-			version: g.gen.hex32(), createdBy: g.a, modifiedBy: g.a}
+		u.resource = newResource(g.gen.hex32(), g.gen.ocid("user"), g.gen.hex32(), attrs, g.now, g.a)
 		users[i] = u
 		s.addUser(u)
 	}
@@ -133,11 +132,10 @@ func (g *generator) groups(s *store, cfg GenerateConfig) ([]*groupRec, []int) {
 	for i := range groups {
 		name := "group" + pad(i+1, g.gw)
 		gr := &grecs[i]
-		gr.resource = resource{id: g.gen.hex32(), ocid: g.gen.ocid("group"), created: g.now, modified: g.now,
-			version: g.gen.hex32(), createdBy: g.a, modifiedBy: g.a, attrs: map[string]any{
-				"displayName":  name,
-				SchemaGroupExt: map[string]any{"description": "Generated group " + strconv.Itoa(i+1)},
-			}}
+		gr.resource = newResource(g.gen.hex32(), g.gen.ocid("group"), g.gen.hex32(), map[string]any{
+			"displayName":  name,
+			SchemaGroupExt: map[string]any{"description": "Generated group " + strconv.Itoa(i+1)},
+		}, g.now, g.a)
 		groups[i] = gr
 		s.addGroup(gr)
 		if cfg.Users > 0 {

@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,7 +22,7 @@ import (
 
 func (d *Domain) groupHandlers() *resourceHandlers {
 	return &resourceHandlers{
-		create: d.createGroup, get: d.getGroup,
+		create: d.createGroup, get: getHandler(d, d.groupKind),
 		list:   listHandler(d, groupType, d.groupKind, parseListQuery),
 		search: listHandler(d, groupType, d.groupKind, parseSearchBody),
 		put:    d.putGroup, patch: d.patchGroup, del: d.deleteGroup,
@@ -33,25 +34,20 @@ func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	var doc map[string]any
-	var version string
-	err = d.commit(r, func(tx *txn) error {
+	return d.commitResource(w, r, http.StatusCreated, groupType, proj, func(tx *txn) (map[string]any, string, error) {
 		name := attrs["displayName"].(string)
 		if d.store.groupsByName[strings.ToLower(name)] != nil {
-			return errConflict("A group with displayName %s already exists.", name)
+			return nil, "", errConflict("A group with displayName %s already exists.", name)
 		}
 		var users []*userRec
 		if rawMembers != nil {
 			var err error
 			if users, err = d.memberValues(rawMembers); err != nil {
-				return err
+				return nil, "", err
 			}
 		}
 		now, a := d.clock.Now(), d.actor(r)
-		g := &groupRec{resource: resource{
-			id: d.ids.hex32(), ocid: d.ids.ocid("group"), attrs: attrs,
-			created: now, modified: now, version: d.ids.hex32(), createdBy: a, modifiedBy: a,
-		}}
+		g := &groupRec{resource: newResource(d.ids.hex32(), d.ids.ocid("group"), d.ids.hex32(), attrs, now, a)}
 		d.store.addGroup(g)
 		full, _ := d.renderGroup(g, r.base, defaultProjection)
 		tx.emit(change{typ: EventCreateGroup, res: groupSnap(g), added: d.renderedFull(groupType, full)})
@@ -60,37 +56,9 @@ func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 				tx.emit(memberChange(EventAddUserToGroup, g, u))
 			}
 		}
-		var err error
-		doc, err = d.renderGroup(g, r.base, proj)
-		version = g.version
-		return err
+		doc, err := d.renderGroup(g, r.base, proj)
+		return doc, g.version, err
 	})
-	if err != nil {
-		return err
-	}
-	writeResource(w, http.StatusCreated, proj.apply(groupType, doc), version)
-	return nil
-}
-
-func (d *Domain) getGroup(w http.ResponseWriter, r *request) error {
-	proj, err := queryProjection(groupType, r)
-	if err != nil {
-		return err
-	}
-	d.store.mu.RLock()
-	g := d.store.groups[r.id]
-	if g == nil {
-		d.store.mu.RUnlock()
-		return errNotFound("Group", r.id)
-	}
-	doc, err := d.renderGroup(g, r.base, proj)
-	version := g.version
-	d.store.mu.RUnlock()
-	if err != nil {
-		return err
-	}
-	writeResource(w, http.StatusOK, proj.apply(groupType, doc), version)
-	return nil
 }
 
 func (d *Domain) putGroup(w http.ResponseWriter, r *request) error {
@@ -109,11 +77,7 @@ func (d *Domain) putGroup(w http.ResponseWriter, r *request) error {
 }
 
 func (d *Domain) patchGroup(w http.ResponseWriter, r *request) error {
-	ops, err := parsePatch(r)
-	if err != nil {
-		return err
-	}
-	proj, err := queryProjection(groupType, r)
+	ops, proj, err := parsePatchRequest(groupType, r)
 	if err != nil {
 		return err
 	}
@@ -129,27 +93,22 @@ func (d *Domain) patchGroup(w http.ResponseWriter, r *request) error {
 // updateGroup runs a PUT or PATCH: edit computes the new attributes and
 // stages member changes, with the store locked.
 func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection, edit func(*groupRec, *memberEdit) (map[string]any, error)) error {
-	var doc map[string]any
-	var version string
-	err := d.commit(r, func(tx *txn) error {
-		g := d.store.groups[r.id]
-		if g == nil {
-			return errNotFound("Group", r.id)
-		}
-		if err := checkIfMatch(r, g.version, g.id); err != nil {
-			return err
+	return d.commitResource(w, r, http.StatusOK, groupType, proj, func(tx *txn) (map[string]any, string, error) {
+		g, err := writeTarget(d.store.groups, "Group", r)
+		if err != nil {
+			return nil, "", err
 		}
 		me := newMemberEdit(d, g)
 		attrs, err := edit(g, me)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		name, _ := attrs["displayName"].(string)
 		if strings.TrimSpace(name) == "" {
-			return errMissing("displayName")
+			return nil, "", errMissing("displayName")
 		}
 		if other := d.store.groupsByName[strings.ToLower(name)]; other != nil && other != g {
-			return errConflict("A group with displayName %s already exists.", name)
+			return nil, "", errConflict("A group with displayName %s already exists.", name)
 		}
 		now := d.clock.Now()
 		removed, added := me.commit(now)
@@ -158,15 +117,9 @@ func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection
 		d.store.renameGroup(g, oldName)
 		d.touch(&g.resource, d.actor(r), now)
 		tx.emit(groupChanges(g, old, attrs, added, removed)...)
-		doc, err = d.renderGroup(g, r.base, proj)
-		version = g.version
-		return err
+		doc, err := d.renderGroup(g, r.base, proj)
+		return doc, g.version, err
 	})
-	if err != nil {
-		return err
-	}
-	writeResource(w, http.StatusOK, proj.apply(groupType, doc), version)
-	return nil
 }
 
 func memberSummary(users []*userRec) []any {
@@ -212,11 +165,8 @@ func groupChanges(g *groupRec, old, cur map[string]any, addedUsers, removedUsers
 
 func (d *Domain) deleteGroup(w http.ResponseWriter, r *request) error {
 	err := d.commit(r, func(tx *txn) error {
-		g := d.store.groups[r.id]
-		if g == nil {
-			return errNotFound("Group", r.id)
-		}
-		if err := checkIfMatch(r, g.version, g.id); err != nil {
+		g, err := writeTarget(d.store.groups, "Group", r)
+		if err != nil {
 			return err
 		}
 		full, _ := d.renderGroup(g, r.base, defaultProjection)
@@ -273,5 +223,5 @@ func (d *Domain) memberValues(v any) ([]*userRec, error) {
 
 // sortMemberships orders users by when they joined g.
 func sortBySeq(users []*userRec, g *groupRec) {
-	slices.SortFunc(users, func(a, b *userRec) int { return cmpSeq(g.memberIdx[a].seq, g.memberIdx[b].seq) })
+	slices.SortFunc(users, func(a, b *userRec) int { return cmp.Compare(g.memberIdx[a].seq, g.memberIdx[b].seq) })
 }

@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"cmp"
 	"net/http"
 	"slices"
 	"strconv"
@@ -173,6 +174,8 @@ func parseSearchBody(rt *resourceType, r *request) (listParams, error) {
 // kindOps adapts users and groups to the generic listing code.
 type kindOps[T any] struct {
 	rt         *resourceType
+	name       string         // "User", "Group": the kind in a 404
+	byID       func(string) T // the record with this id, or nil
 	all        func() []T
 	candidates func(scimfilter.Expr) ([]T, bool)
 	view       func(T) scimfilter.Object
@@ -188,6 +191,36 @@ func listHandler[T any](d *Domain, rt *resourceType, kind func() kindOps[T], par
 			return err
 		}
 		return listResources(d, w, r, kind(), lp)
+	}
+}
+
+// getHandler answers a GET of one resource by id, rendered with the
+// request's attributes or excludedAttributes.
+func getHandler[T interface {
+	comparable
+	meta() *resource
+}](d *Domain, kind func() kindOps[T]) handlerFunc {
+	return func(w http.ResponseWriter, r *request) error {
+		k := kind()
+		proj, err := queryProjection(k.rt, r)
+		if err != nil {
+			return err
+		}
+		d.store.mu.RLock()
+		rec := k.byID(r.id)
+		var none T
+		if rec == none {
+			d.store.mu.RUnlock()
+			return errNotFound(k.name, r.id)
+		}
+		doc, err := k.render(rec, r.base, proj)
+		version := rec.meta().version
+		d.store.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		writeResource(w, http.StatusOK, proj.apply(k.rt, doc), version)
+		return nil
 	}
 }
 
@@ -344,7 +377,7 @@ func (d *Domain) userCandidates(e scimfilter.Expr) ([]*userRec, bool) {
 			for i, m := range g.members {
 				out[i] = m.user
 			}
-			slices.SortFunc(out, func(a, b *userRec) int { return cmpSeq(a.seq, b.seq) })
+			slices.SortFunc(out, func(a, b *userRec) int { return cmp.Compare(a.seq, b.seq) })
 			return out, true
 		}
 		return nil, false
@@ -372,7 +405,7 @@ func (d *Domain) groupCandidates(e scimfilter.Expr) ([]*groupRec, bool) {
 			for i, m := range ms {
 				out[i] = m.group
 			}
-			slices.SortFunc(out, func(a, b *groupRec) int { return cmpSeq(a.seq, b.seq) })
+			slices.SortFunc(out, func(a, b *groupRec) int { return cmp.Compare(a.seq, b.seq) })
 			return out, true
 		}
 		return nil, false
@@ -386,19 +419,11 @@ func one[T any](x *T) []*T {
 	return []*T{x}
 }
 
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func (d *Domain) userKind() kindOps[*userRec] {
 	return kindOps[*userRec]{
 		rt:         userType,
+		name:       "User",
+		byID:       func(id string) *userRec { return d.store.users[id] },
 		all:        func() []*userRec { return d.store.userOrder },
 		candidates: d.userCandidates,
 		view:       func(u *userRec) scimfilter.Object { return userView{d, u} },
@@ -411,6 +436,8 @@ func (d *Domain) userKind() kindOps[*userRec] {
 func (d *Domain) groupKind() kindOps[*groupRec] {
 	return kindOps[*groupRec]{
 		rt:         groupType,
+		name:       "Group",
+		byID:       func(id string) *groupRec { return d.store.groups[id] },
 		all:        func() []*groupRec { return d.store.groupOrder },
 		candidates: d.groupCandidates,
 		view:       func(g *groupRec) scimfilter.Object { return groupView{d, g} },

@@ -4,10 +4,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -35,43 +35,9 @@ const (
 	scopeExpiry   = "urn:opc:resource:expiry="
 )
 
-type tokenInfo struct {
-	client  *Client
-	expires time.Time
-}
-
-type tokenStore struct {
-	mu     sync.Mutex
-	tokens map[string]tokenInfo
-}
-
-func newTokenStore() *tokenStore { return &tokenStore{tokens: map[string]tokenInfo{}} }
-
-func (s *tokenStore) add(tok string, info tokenInfo, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.tokens) >= 4096 {
-		for k, v := range s.tokens {
-			if !now.Before(v.expires) {
-				delete(s.tokens, k)
-			}
-		}
-	}
-	s.tokens[tok] = info
-}
-
-func (s *tokenStore) lookup(tok string) (tokenInfo, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	info, ok := s.tokens[tok]
-	return info, ok
-}
-
-func (s *tokenStore) drop(tok string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.tokens, tok)
-}
+// tokenSweepAt is how many issued tokens the domain holds before each new
+// one makes it forget the expired ones.
+const tokenSweepAt = 4096
 
 func oauthError(w http.ResponseWriter, status int, code, desc string) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -138,15 +104,24 @@ func (d *Domain) serveToken(w http.ResponseWriter, r *request) {
 	}
 	now := d.clock.Now()
 	tok := d.newToken(client, r.base, now, ttl)
-	d.tokens.add(tok, tokenInfo{client: client, expires: now.Add(ttl)}, now)
+	d.tokens.Add(tok, client, now.Add(ttl), now)
+	writeTokens(w, tok, ttl, nil)
+}
+
+// writeTokens answers a token request that succeeded (RFC 6749 §5.1):
+// access_token, token_type Bearer, expires_in in seconds and the fields of
+// more (a login's id_token and scope), never cached.
+func writeTokens(w http.ResponseWriter, access string, ttl time.Duration, more map[string]any) {
+	body := map[string]any{
+		"access_token": access,
+		"token_type":   "Bearer",
+		"expires_in":   int(ttl / time.Second),
+	}
+	maps.Copy(body, more)
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": tok,
-		"token_type":   "Bearer",
-		"expires_in":   int(ttl / time.Second),
-	})
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func (d *Domain) client(id string) *Client {
@@ -188,13 +163,12 @@ func (d *Domain) authenticate(r *http.Request) (*Client, error) {
 		return nil, errUnauthorized("This request requires a bearer access token (Authorization: Bearer <token>).")
 	}
 	tok = strings.TrimSpace(tok)
-	info, ok := d.tokens.lookup(tok)
-	if !ok {
+	client, found, live := d.tokens.Lookup(tok, d.clock.Now())
+	if !found {
 		return nil, errUnauthorized("The access token is invalid.")
 	}
-	if !d.clock.Now().Before(info.expires) {
-		d.tokens.drop(tok)
+	if !live {
 		return nil, errUnauthorized("The access token has expired.")
 	}
-	return info.client, nil
+	return client, nil
 }

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -77,35 +76,6 @@ type authCode struct {
 	scope       []string
 	nonce       string
 	authTime    time.Time
-	expires     time.Time
-}
-
-// codeStore holds the authorization codes not yet exchanged.
-type codeStore struct {
-	mu    sync.Mutex
-	codes map[string]authCode
-}
-
-func newCodeStore() *codeStore { return &codeStore{codes: map[string]authCode{}} }
-
-func (s *codeStore) add(code string, c authCode, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, v := range s.codes {
-		if !now.Before(v.expires) {
-			delete(s.codes, k)
-		}
-	}
-	s.codes[code] = c
-}
-
-// take returns the code and forgets it: a code is used once.
-func (s *codeStore) take(code string) (authCode, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.codes[code]
-	delete(s.codes, code)
-	return c, ok
 }
 
 // oidcRoute routes the OIDC endpoints; ok is false for any other path.
@@ -293,8 +263,8 @@ func (d *Domain) serveAuthorize(w http.ResponseWriter, r *request) {
 	_, _ = rand.Read(b[:])
 	c := hex.EncodeToString(b[:])
 	now := d.clock.Now()
-	d.codes.add(c, authCode{client: client, userID: userID, redirectURI: a.RedirectURI, challenge: a.Challenge,
-		scope: strings.Fields(a.Scope), nonce: a.Nonce, authTime: now, expires: now.Add(codeTTL)}, now)
+	d.codes.Add(c, authCode{client: client, userID: userID, redirectURI: a.RedirectURI, challenge: a.Challenge,
+		scope: strings.Fields(a.Scope), nonce: a.Nonce, authTime: now}, now.Add(codeTTL), now)
 	redirectBack(w, r.Request, a, url.Values{"code": {c}})
 }
 
@@ -402,14 +372,14 @@ func (d *Domain) serveAuthorizationCode(w http.ResponseWriter, r *request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
 		return
 	}
-	code, ok := d.codes.take(r.PostForm.Get("code"))
+	code, expires, ok := d.codes.Take(r.PostForm.Get("code"))
 	now := d.clock.Now()
 	verifier := r.PostForm.Get("code_verifier")
 	switch {
 	case !ok || code.client.ID != client.ID:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "The authorization code is invalid, was already used, or was issued to another client.")
 		return
-	case !now.Before(code.expires):
+	case !now.Before(expires):
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "The authorization code has expired.")
 		return
 	case r.PostForm.Get("redirect_uri") != code.redirectURI:
@@ -444,15 +414,9 @@ func (d *Domain) serveAuthorizationCode(w http.ResponseWriter, r *request) {
 		oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": access,
-		"token_type":   "Bearer",
-		"expires_in":   int(d.cfg.TokenTTL / time.Second),
-		"id_token":     idToken,
-		"scope":        strings.Join(code.scope, " "),
+	writeTokens(w, access, d.cfg.TokenTTL, map[string]any{
+		"id_token": idToken,
+		"scope":    strings.Join(code.scope, " "),
 	})
 }
 

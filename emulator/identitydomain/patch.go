@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,20 @@ type patchRequest struct {
 }
 
 var membersPath = scimfilter.Path{Attr: scimfilter.NewAttrPath("", "members", "")}
+
+// parsePatchRequest reads a PATCH of a resource of type rt: its operations
+// and the attributes to answer with.
+func parsePatchRequest(rt *resourceType, r *request) ([]patchOp, *projection, error) {
+	ops, err := parsePatch(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	proj, err := queryProjection(rt, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ops, proj, nil
+}
 
 func parsePatch(r *request) ([]patchOp, error) {
 	var pr patchRequest
@@ -97,7 +112,7 @@ func (p *patcher) apply(op patchOp) error {
 	if !ok {
 		return errInvalidValue("Without a path, the value of an %s operation must be an object of attributes.", op.Op)
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		lk := strings.ToLower(k)
 		switch {
 		case lk == "schemas":
@@ -130,7 +145,7 @@ func (p *patcher) applyPath(op, rawPath string, value any) error {
 		if !ok {
 			return errInvalidValue("The value for %s must be an object.", ext.urn)
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if err := p.applyPath(op, ext.urn+":"+k, m[k]); err != nil {
 				return err
 			}
@@ -574,24 +589,21 @@ func (m *memberEdit) apply(op string, path scimfilter.Path, value any) error {
 			m.removeAll()
 			return nil
 		}
-		users, err := m.d.memberValues(value)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			m.remove(u)
-		}
-		return nil
+		return m.eachValue(value, m.remove)
 	}
 }
 
-func (m *memberEdit) addValues(value any) error {
+func (m *memberEdit) addValues(value any) error { return m.eachValue(value, m.add) }
+
+// eachValue calls f with each user of a members value, once all of them are
+// known to exist.
+func (m *memberEdit) eachValue(value any, f func(*userRec)) error {
 	users, err := m.d.memberValues(value)
 	if err != nil {
 		return err
 	}
 	for _, u := range users {
-		m.add(u)
+		f(u)
 	}
 	return nil
 }

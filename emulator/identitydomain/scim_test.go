@@ -86,6 +86,77 @@ func TestHeadersAndErrorShape(t *testing.T) {
 	}
 }
 
+// TestGetAnswersETagOfTheVersion: GET of a user or group carries the ETag
+// W/"<meta.version>" (write.go) and changes with each write; an unknown id
+// is 404.
+func TestGetAnswersETagOfTheVersion(t *testing.T) {
+	d := start(t, baseConfig())
+	tok := getToken(t, d)
+	uid := mustCreate(t, d, tok, "Users", userBody("etag@example.com"))
+	gid := mustCreate(t, d, tok, "Groups", groupBody("etag-group", uid))
+	for _, path := range []string{"/admin/v1/Users/" + uid, "/admin/v1/Groups/" + gid} {
+		r := call(t, "GET", d.URL()+path, tok, nil)
+		meta, _ := r.json["meta"].(map[string]any)
+		version, _ := meta["version"].(string)
+		if r.status != 200 || version == "" || r.header.Get("ETag") != `W/"`+version+`"` {
+			t.Fatalf("GET %s: %d ETag %q meta %v", path, r.status, r.header.Get("ETag"), meta)
+		}
+		patch := call(t, "PATCH", d.URL()+path, tok, patchBody(op("replace", "externalId", "x-"+version)))
+		if patch.status != 200 {
+			t.Fatalf("PATCH %s: %d %s", path, patch.status, patch.body)
+		}
+		again := call(t, "GET", d.URL()+path, tok, nil)
+		if etag := again.header.Get("ETag"); etag == r.header.Get("ETag") || etag != patch.header.Get("ETag") {
+			t.Errorf("GET %s after a write: ETag %q, before %q, PATCH answered %q", path, etag, r.header.Get("ETag"), patch.header.Get("ETag"))
+		}
+	}
+	if r := call(t, "GET", d.URL()+"/admin/v1/Groups/nope", tok, nil); r.status != 404 {
+		t.Errorf("unknown group: %d %s", r.status, r.body)
+	}
+}
+
+// TestFilterOnMembershipAttributes: a membership's OCID and date added are
+// filterable from both sides, a group's members and a user's groups.
+func TestFilterOnMembershipAttributes(t *testing.T) {
+	clock := identitydomain.NewManualClock(t0)
+	d := start(t, baseConfig(), identitydomain.WithClock(clock))
+	tok := getToken(t, d)
+	uid := mustCreate(t, d, tok, "Users", userBody("member@example.com"))
+	mustCreate(t, d, tok, "Users", userBody("other@example.com"))
+	gid := mustCreate(t, d, tok, "Groups", groupBody("with-member", uid))
+	mustCreate(t, d, tok, "Groups", groupBody("without-member"))
+	ms, _ := d.Members(gid)
+	if len(ms) != 1 || ms[0].MembershipOCID == "" {
+		t.Fatalf("members %+v", ms)
+	}
+	ids := func(path, filter string) []string {
+		t.Helper()
+		r := call(t, "GET", d.URL()+path+"?filter="+url.QueryEscape(filter), tok, nil)
+		if r.status != 200 {
+			t.Fatalf("%s %s: %d %s", path, filter, r.status, r.body)
+		}
+		var out []string
+		res, _ := r.json["Resources"].([]any)
+		for _, x := range res {
+			out = append(out, x.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+	after := t0.Add(-time.Minute).Format(time.RFC3339)
+	for _, tc := range []struct {
+		path, filter, want string
+	}{
+		{"/admin/v1/Groups", `members[membershipOcid eq "` + ms[0].MembershipOCID + `"]`, gid},
+		{"/admin/v1/Users", `groups[membershipOcid eq "` + ms[0].MembershipOCID + `"]`, uid},
+		{"/admin/v1/Groups", `members[dateAdded gt "` + after + `"]`, gid},
+		{"/admin/v1/Users", `groups[dateAdded gt "` + after + `"]`, uid},
+	} {
+		if got := ids(tc.path, tc.filter); !slices.Equal(got, []string{tc.want}) {
+			t.Errorf("%s %s: %v, want [%s]", tc.path, tc.filter, got, tc.want)
+		}
+	}
+}
+
 func TestAttributeSelection(t *testing.T) {
 	d := start(t, baseConfig())
 	tok := getToken(t, d)

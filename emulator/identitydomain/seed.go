@@ -204,8 +204,7 @@ func (l *seedLoad) resource(rt *resourceType, urn, kind string, body map[string]
 	if ocid == "" {
 		ocid = l.d.ids.ocid(kind)
 	}
-	return resource{id: id, ocid: ocid, attrs: attrs, created: l.now, modified: l.now,
-		version: l.d.ids.hex32(), createdBy: l.a, modifiedBy: l.a}, rawMembers, nil
+	return newResource(id, ocid, l.d.ids.hex32(), attrs, l.now, l.a), rawMembers, nil
 }
 
 // stageGroup checks the i-th seeded group and its members and adds it to

@@ -34,6 +34,13 @@ type resource struct {
 	seq        uint64 // creation order
 }
 
+// newResource is a resource created at now by a: modified when created, at
+// its first version.
+func newResource(id, ocid, version string, attrs map[string]any, now time.Time, a actorRef) resource {
+	return resource{id: id, ocid: ocid, attrs: attrs, created: now, modified: now,
+		version: version, createdBy: a, modifiedBy: a}
+}
+
 func (r *resource) str(name string) string {
 	s, _ := r.attrs[name].(string)
 	return s

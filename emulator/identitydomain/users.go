@@ -14,7 +14,7 @@ import (
 
 func (d *Domain) userHandlers() *resourceHandlers {
 	return &resourceHandlers{
-		create: d.createUser, get: d.getUser,
+		create: d.createUser, get: getHandler(d, d.userKind),
 		list:   listHandler(d, userType, d.userKind, parseListQuery),
 		search: listHandler(d, userType, d.userKind, parseSearchBody),
 		put:    d.putUser, patch: d.patchUser, del: d.deleteUser,
@@ -27,46 +27,18 @@ func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	userServerValues(attrs)
-	var doc map[string]any
-	var version string
-	err = d.commit(r, func(tx *txn) error {
+	return d.commitResource(w, r, http.StatusCreated, userType, proj, func(tx *txn) (map[string]any, string, error) {
 		name := attrs["userName"].(string)
 		if d.store.usersByName[strings.ToLower(name)] != nil {
-			return errConflict("A user with userName %s already exists.", name)
+			return nil, "", errConflict("A user with userName %s already exists.", name)
 		}
 		now, a := d.clock.Now(), d.actor(r)
-		u := &userRec{resource: resource{
-			id: d.ids.hex32(), ocid: d.ids.ocid("user"), attrs: attrs,
-			created: now, modified: now, version: d.ids.hex32(), createdBy: a, modifiedBy: a,
-		}}
+		u := &userRec{resource: newResource(d.ids.hex32(), d.ids.ocid("user"), d.ids.hex32(), attrs, now, a)}
 		d.store.addUser(u)
-		doc, version = d.renderUser(u, r.base, proj), u.version
 		tx.emit(change{typ: EventCreateUser, res: userSnap(u),
 			added: d.renderedFull(userType, d.renderUser(u, r.base, defaultProjection))})
-		return nil
+		return d.renderUser(u, r.base, proj), u.version, nil
 	})
-	if err != nil {
-		return err
-	}
-	writeResource(w, http.StatusCreated, proj.apply(userType, doc), version)
-	return nil
-}
-
-func (d *Domain) getUser(w http.ResponseWriter, r *request) error {
-	proj, err := queryProjection(userType, r)
-	if err != nil {
-		return err
-	}
-	d.store.mu.RLock()
-	u := d.store.users[r.id]
-	if u == nil {
-		d.store.mu.RUnlock()
-		return errNotFound("User", r.id)
-	}
-	doc, version := d.renderUser(u, r.base, proj), u.version
-	d.store.mu.RUnlock()
-	writeResource(w, http.StatusOK, proj.apply(userType, doc), version)
-	return nil
 }
 
 func (d *Domain) putUser(w http.ResponseWriter, r *request) error {
@@ -85,11 +57,7 @@ func (d *Domain) putUser(w http.ResponseWriter, r *request) error {
 }
 
 func (d *Domain) patchUser(w http.ResponseWriter, r *request) error {
-	ops, err := parsePatch(r)
-	if err != nil {
-		return err
-	}
-	proj, err := queryProjection(userType, r)
+	ops, proj, err := parsePatchRequest(userType, r)
 	if err != nil {
 		return err
 	}
@@ -105,41 +73,30 @@ func (d *Domain) patchUser(w http.ResponseWriter, r *request) error {
 // updateUser runs a PUT or PATCH: edit computes the new attributes from the
 // current user, with the store locked.
 func (d *Domain) updateUser(w http.ResponseWriter, r *request, proj *projection, edit func(*userRec) (map[string]any, error)) error {
-	var doc map[string]any
-	var version string
-	err := d.commit(r, func(tx *txn) error {
-		u := d.store.users[r.id]
-		if u == nil {
-			return errNotFound("User", r.id)
-		}
-		if err := checkIfMatch(r, u.version, u.id); err != nil {
-			return err
+	return d.commitResource(w, r, http.StatusOK, userType, proj, func(tx *txn) (map[string]any, string, error) {
+		u, err := writeTarget(d.store.users, "User", r)
+		if err != nil {
+			return nil, "", err
 		}
 		attrs, err := edit(u)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		userServerValues(attrs)
 		name, _ := attrs["userName"].(string)
 		if strings.TrimSpace(name) == "" {
-			return errMissing("userName")
+			return nil, "", errMissing("userName")
 		}
 		if other := d.store.usersByName[strings.ToLower(name)]; other != nil && other != u {
-			return errConflict("A user with userName %s already exists.", name)
+			return nil, "", errConflict("A user with userName %s already exists.", name)
 		}
 		old, oldName := u.attrs, u.userName()
 		u.attrs = attrs
 		d.store.renameUser(u, oldName)
 		d.touch(&u.resource, d.actor(r), d.clock.Now())
 		tx.emit(userChanges(u, old, attrs)...)
-		doc, version = d.renderUser(u, r.base, proj), u.version
-		return nil
+		return d.renderUser(u, r.base, proj), u.version, nil
 	})
-	if err != nil {
-		return err
-	}
-	writeResource(w, http.StatusOK, proj.apply(userType, doc), version)
-	return nil
 }
 
 func activeOf(attrs map[string]any) bool {
@@ -170,11 +127,8 @@ func userChanges(u *userRec, old, cur map[string]any) []change {
 
 func (d *Domain) deleteUser(w http.ResponseWriter, r *request) error {
 	err := d.commit(r, func(tx *txn) error {
-		u := d.store.users[r.id]
-		if u == nil {
-			return errNotFound("User", r.id)
-		}
-		if err := checkIfMatch(r, u.version, u.id); err != nil {
+		u, err := writeTarget(d.store.users, "User", r)
+		if err != nil {
 			return err
 		}
 		tx.emit(change{typ: EventDeleteUser, res: userSnap(u),

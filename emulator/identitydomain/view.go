@@ -213,12 +213,8 @@ func (v memberView) Attr(name string) any {
 		return u.display()
 	case "name":
 		return u.userName()
-	case "dateadded":
-		return v.m.added
-	case "membershipocid":
-		return scimfilter.CaseExact(v.d.membershipOCID(v.m))
 	}
-	return nil
+	return v.d.membershipAttr(v.m, name)
 }
 
 // userGroupView is one value of a user's groups attribute.
@@ -243,10 +239,18 @@ func (v userGroupView) Attr(name string) any {
 		return g.str("externalId")
 	case "type":
 		return "direct"
+	}
+	return v.d.membershipAttr(v.m, name)
+}
+
+// membershipAttr answers the sub-attributes a membership has on both sides
+// (a group's members and a user's groups): when it was made and its OCID.
+func (d *Domain) membershipAttr(m *membership, name string) any {
+	switch name {
 	case "dateadded":
-		return v.m.added
+		return m.added
 	case "membershipocid":
-		return scimfilter.CaseExact(v.d.membershipOCID(v.m))
+		return scimfilter.CaseExact(d.membershipOCID(m))
 	}
 	return nil
 }

@@ -54,6 +54,45 @@ func (d *Domain) touch(res *resource, a actorRef, now time.Time) {
 	res.version = d.ids.hex32()
 }
 
+// meta returns the resource itself; through embedding it gives userRec and
+// groupRec a common method for writeTarget.
+func (res *resource) meta() *resource { return res }
+
+// writeTarget returns the resource of m (the store's users or groups, read
+// with the store locked) that r names, for a PUT, PATCH or DELETE: 404 with
+// kind when there is none, 412 when r's If-Match names another version.
+func writeTarget[R interface {
+	comparable
+	meta() *resource
+}](m map[string]R, kind string, r *request) (R, error) {
+	var none R
+	rec := m[r.id]
+	if rec == none {
+		return none, errNotFound(kind, r.id)
+	}
+	if err := checkIfMatch(r, rec.meta().version, rec.meta().id); err != nil {
+		return none, err
+	}
+	return rec, nil
+}
+
+// commitResource commits fn, which returns the written resource rendered
+// with proj and its version, and answers with it: status and its ETag.
+func (d *Domain) commitResource(w http.ResponseWriter, r *request, status int, rt *resourceType, proj *projection, fn func(tx *txn) (map[string]any, string, error)) error {
+	var doc map[string]any
+	var version string
+	err := d.commit(r, func(tx *txn) error {
+		var err error
+		doc, version, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeResource(w, status, proj.apply(rt, doc), version)
+	return nil
+}
+
 func checkIfMatch(r *request, version, id string) error {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" {

@@ -120,3 +120,24 @@ func (s *Server) closeUnusedConns() {
 		}
 	}
 }
+
+// Emulator is what Run serves: an emulator's own Start and Close.
+type Emulator interface {
+	Start(addr string) error
+	Close() error
+}
+
+// Run starts e on addr, calls ready (when not nil), serves until ctx is
+// cancelled and then closes e; an emulator that fails to start is closed
+// too. It is what the emulators' Run functions (the emulate commands) do.
+func Run(ctx context.Context, e Emulator, addr string, ready func()) error {
+	if err := e.Start(addr); err != nil {
+		_ = e.Close()
+		return err
+	}
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	return e.Close()
+}

@@ -1,11 +1,13 @@
 package listen
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,39 @@ func TestLifecycle(t *testing.T) {
 	}
 	if _, err := s.Start("127.0.0.1:0", h, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "test: start: emulator is closed") {
 		t.Fatalf("Start after Close: %v", err)
+	}
+}
+
+// fakeEmulator records Run's calls.
+type fakeEmulator struct {
+	startErr error
+	calls    []string
+}
+
+func (f *fakeEmulator) Start(addr string) error {
+	f.calls = append(f.calls, "start "+addr)
+	return f.startErr
+}
+
+func (f *fakeEmulator) Close() error {
+	f.calls = append(f.calls, "close")
+	return nil
+}
+
+func TestRunStartsServesUntilCancelledAndCloses(t *testing.T) {
+	f := &fakeEmulator{}
+	ctx, cancel := context.WithCancel(context.Background())
+	err := Run(ctx, f, "127.0.0.1:0", func() {
+		f.calls = append(f.calls, "ready")
+		cancel()
+	})
+	if err != nil || !slices.Equal(f.calls, []string{"start 127.0.0.1:0", "ready", "close"}) {
+		t.Fatalf("calls %v, err %v", f.calls, err)
+	}
+
+	bad := &fakeEmulator{startErr: errors.New("address in use")}
+	err = Run(context.Background(), bad, "127.0.0.1:1", func() { t.Error("ready called after a failed start") })
+	if err == nil || err.Error() != "address in use" || !slices.Equal(bad.calls, []string{"start 127.0.0.1:1", "close"}) {
+		t.Fatalf("failed start: calls %v, err %v", bad.calls, err)
 	}
 }

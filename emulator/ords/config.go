@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/internal/defaults"
 )
 
 // Config describes the emulated ORDS instance: one or more databases, each
@@ -64,15 +66,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	if len(cfg.Databases) == 0 {
 		errs = append(errs, errors.New("databases: at least one database is required"))
 	}
-	if cfg.TokenTTL == 0 {
-		cfg.TokenTTL = time.Hour
-	} else if cfg.TokenTTL < 0 {
-		errs = append(errs, fmt.Errorf("tokenTTL %v: must be positive", cfg.TokenTTL))
+	if err := defaults.Positive("tokenTTL", &cfg.TokenTTL, time.Hour); err != nil {
+		errs = append(errs, err)
 	}
-	if cfg.MaxRows == 0 {
-		cfg.MaxRows = 10000
-	} else if cfg.MaxRows < 0 {
-		errs = append(errs, fmt.Errorf("maxRows %d: must be positive", cfg.MaxRows))
+	if err := defaults.Positive("maxRows", &cfg.MaxRows, 10000); err != nil {
+		errs = append(errs, err)
 	}
 	seen := map[string]bool{}
 	dbs := make([]Database, len(cfg.Databases))
@@ -94,10 +92,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		if d.ClientID == "" && d.BasicUser == "" {
 			errs = append(errs, fmt.Errorf("%s: set an OAuth client (clientId, clientSecret) or a Basic user (basicUser, basicPassword)", where))
 		}
-		if d.PoolSize == 0 {
-			d.PoolSize = 2
-		} else if d.PoolSize < 0 {
-			errs = append(errs, fmt.Errorf("%s: poolSize %d: must be positive", where, d.PoolSize))
+		if err := defaults.Positive("poolSize", &d.PoolSize, 2); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 		if d.PoolWait < 0 {
 			errs = append(errs, fmt.Errorf("%s: poolWait %v: must not be negative", where, d.PoolWait))
@@ -123,14 +119,19 @@ func (cfg Config) withDefaults() (Config, error) {
 func checkSeed(roles []Role, users []User, existingRoles map[string]bool) error {
 	var errs []error
 	names := map[string]bool{}
+	// claim checks one role or user name (field of where): users and roles
+	// share one namespace in Oracle, and names are 1 to maxIdentBytes bytes.
+	claim := func(where, field, name string) {
+		if strings.TrimSpace(name) == "" || len(name) > maxIdentBytes {
+			errs = append(errs, fmt.Errorf("%s: %s %q: want 1 to %d bytes", where, field, name, maxIdentBytes))
+		}
+		if names[name] {
+			errs = append(errs, fmt.Errorf("%s: %s %q conflicts with another user or role", where, field, name))
+		}
+		names[name] = true
+	}
 	for i, r := range roles {
-		if strings.TrimSpace(r.Name) == "" || len(r.Name) > maxIdentBytes {
-			errs = append(errs, fmt.Errorf("roles[%d]: name %q: want 1 to %d bytes", i, r.Name, maxIdentBytes))
-		}
-		if names[r.Name] {
-			errs = append(errs, fmt.Errorf("roles[%d]: name %q conflicts with another user or role", i, r.Name))
-		}
-		names[r.Name] = true
+		claim(fmt.Sprintf("roles[%d]", i), "name", r.Name)
 	}
 	roleSet := map[string]bool{}
 	for r := range existingRoles {
@@ -140,13 +141,7 @@ func checkSeed(roles []Role, users []User, existingRoles map[string]bool) error 
 		roleSet[r.Name] = true
 	}
 	for i, u := range users {
-		if strings.TrimSpace(u.Username) == "" || len(u.Username) > maxIdentBytes {
-			errs = append(errs, fmt.Errorf("users[%d]: username %q: want 1 to %d bytes", i, u.Username, maxIdentBytes))
-		}
-		if names[u.Username] {
-			errs = append(errs, fmt.Errorf("users[%d]: username %q conflicts with another user or role", i, u.Username))
-		}
-		names[u.Username] = true
+		claim(fmt.Sprintf("users[%d]", i), "username", u.Username)
 		switch u.AccountStatus {
 		case "", StatusOpen, StatusLocked:
 		default:

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iamflow/iamflow/emulator/internal/expiring"
 	"github.com/iamflow/iamflow/emulator/listen"
 )
 
@@ -32,6 +33,7 @@ type database struct {
 	now        func() time.Time
 	tokenTTL   time.Duration
 	cfgMaxRows int
+	tokens     *expiring.Map[struct{}] // access tokens of this alias
 
 	mu     sync.Mutex // guards everything below
 	cat    *catalog
@@ -39,7 +41,6 @@ type database struct {
 	faults Faults
 	rng    *rand.Rand
 	stats  Stats
-	tokens map[string]time.Time // access token -> expiry
 
 	pool chan struct{} // one element per connection in use
 }
@@ -77,7 +78,7 @@ func New(cfg Config, opts ...Option) (*Emulator, error) {
 	e := &Emulator{cfg: cfg, log: o.logger, clock: o.clock, dbs: map[string]*database{}, lis: listen.New("ords", "emulator")}
 	for _, d := range cfg.Databases {
 		db := &database{cfg: d, now: o.clock.Now, tokenTTL: cfg.TokenTTL, cfgMaxRows: cfg.MaxRows,
-			pool: make(chan struct{}, d.PoolSize)}
+			tokens: expiring.New[struct{}](tokenSweepAt), pool: make(chan struct{}, d.PoolSize)}
 		db.reset()
 		e.dbs[d.Alias] = db
 		e.aliases = append(e.aliases, d.Alias)
@@ -94,7 +95,7 @@ func (db *database) reset() {
 	db.cat = newCatalog()
 	db.log = nil
 	db.stats = Stats{}
-	db.tokens = map[string]time.Time{}
+	db.tokens.Clear()
 	db.setFaults(db.cfg.Faults)
 	// checked by withDefaults, so this cannot fail
 	_ = db.cat.load(db.cfg.Roles, db.cfg.Users, db.now())
@@ -156,78 +157,82 @@ func (e *Emulator) Aliases() []string { return append([]string(nil), e.aliases..
 
 func (e *Emulator) db(alias string) *database { return e.dbs[alias] }
 
-// Users returns the users of a database, sorted by name with their grants;
-// nil for an unknown alias.
-func (e *Emulator) Users(alias string) []User {
+// inDB returns what f reads from the database of alias, with the database
+// locked; an unknown alias gives the zero T.
+func inDB[T any](e *Emulator, alias string, f func(db *database) T) T {
 	db := e.db(alias)
 	if db == nil {
-		return nil
+		var zero T
+		return zero
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	out := []User{}
-	for _, n := range db.cat.userNames() {
-		out = append(out, db.cat.users[n].export())
-	}
-	return out
+	return f(db)
+}
+
+// Users returns the users of a database, sorted by name with their grants;
+// nil for an unknown alias.
+func (e *Emulator) Users(alias string) []User {
+	return inDB(e, alias, func(db *database) []User {
+		out := []User{}
+		for _, n := range db.cat.userNames() {
+			out = append(out, db.cat.users[n].export())
+		}
+		return out
+	})
 }
 
 // User returns one user by its exact stored name.
 func (e *Emulator) User(alias, username string) (User, bool) {
-	db := e.db(alias)
-	if db == nil {
-		return User{}, false
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	u := db.cat.users[username]
+	u := inDB(e, alias, func(db *database) *User {
+		if u := db.cat.users[username]; u != nil {
+			exported := u.export()
+			return &exported
+		}
+		return nil
+	})
 	if u == nil {
 		return User{}, false
 	}
-	return u.export(), true
+	return *u, true
 }
 
 // Roles returns the roles of a database, sorted by name.
 func (e *Emulator) Roles(alias string) []Role {
-	db := e.db(alias)
-	if db == nil {
-		return nil
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	out := []Role{}
-	for _, n := range db.cat.roleNames() {
-		r := db.cat.roles[n]
-		out = append(out, Role{Name: r.name, ExternalName: r.external})
-	}
-	return out
+	return inDB(e, alias, func(db *database) []Role {
+		out := []Role{}
+		for _, n := range db.cat.roleNames() {
+			r := db.cat.roles[n]
+			out = append(out, Role{Name: r.name, ExternalName: r.external})
+		}
+		return out
+	})
 }
 
 // Grants returns the roles granted to a user (DBA_ROLE_PRIVS), sorted; nil
 // when the user does not exist. System privileges are in Privileges.
 func (e *Emulator) Grants(alias, username string) []string {
-	u, ok := e.User(alias, username)
-	if !ok {
-		return nil
-	}
-	if u.Roles == nil {
-		return []string{}
-	}
-	return u.Roles
+	return e.userNames(alias, username, func(u User) []string { return u.Roles })
 }
 
 // Privileges returns the system privileges granted to a user
 // (DBA_SYS_PRIVS, e.g. "CREATE SESSION"), sorted; nil when the user does
 // not exist.
 func (e *Emulator) Privileges(alias, username string) []string {
+	return e.userNames(alias, username, func(u User) []string { return u.Privileges })
+}
+
+// userNames returns the list pick reads from a user: nil when the user does
+// not exist, empty (not nil) when it has none.
+func (e *Emulator) userNames(alias, username string, pick func(User) []string) []string {
 	u, ok := e.User(alias, username)
 	if !ok {
 		return nil
 	}
-	if u.Privileges == nil {
-		return []string{}
+	if names := pick(u); names != nil {
+		return names
 	}
-	return u.Privileges
+	return []string{}
 }
 
 // Statements returns the text of every statement that reached the database,
@@ -235,26 +240,16 @@ func (e *Emulator) Privileges(alias, username string) []string {
 // included); requests refused with 401, 415, 400 or 503 add nothing. An empty
 // log means nothing ran.
 func (e *Emulator) Statements(alias string) []string {
-	db := e.db(alias)
-	if db == nil {
-		return nil
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	return append([]string{}, db.log...)
+	return inDB(e, alias, func(db *database) []string { return append([]string{}, db.log...) })
 }
 
 // Stats returns a database's counters.
 func (e *Emulator) Stats(alias string) Stats {
-	db := e.db(alias)
-	if db == nil {
-		return Stats{}
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	s := db.stats
-	s.InUse = len(db.pool)
-	return s
+	return inDB(e, alias, func(db *database) Stats {
+		s := db.stats
+		s.InUse = len(db.pool)
+		return s
+	})
 }
 
 // InUse is how many pool connections of a database are in use now.
@@ -286,13 +281,7 @@ func (e *Emulator) SetFaults(alias string, f Faults) error {
 
 // Faults returns the active faults of a database (BusyNext counts down).
 func (e *Emulator) Faults(alias string) Faults {
-	db := e.db(alias)
-	if db == nil {
-		return Faults{}
-	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	return db.faults
+	return inDB(e, alias, func(db *database) Faults { return db.faults })
 }
 
 func (e *Emulator) targets(alias string) ([]*database, error) {
@@ -359,13 +348,9 @@ func Run(ctx context.Context, cfg Config, addr string, logger *slog.Logger, read
 	if err != nil {
 		return err
 	}
-	if err := e.Start(addr); err != nil {
-		_ = e.Close()
-		return err
-	}
-	if ready != nil {
-		ready(e)
-	}
-	<-ctx.Done()
-	return e.Close()
+	return listen.Run(ctx, e, addr, func() {
+		if ready != nil {
+			ready(e)
+		}
+	})
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/internal/jsonduration"
 )
 
 // Faults are failures a database injects on demand, set in Database.Faults,
@@ -45,14 +47,10 @@ func (f Faults) validate() error {
 // MarshalJSON writes Latency as a Go duration string.
 func (f Faults) MarshalJSON() ([]byte, error) {
 	type plain Faults
-	lat := ""
-	if f.Latency != 0 {
-		lat = f.Latency.String()
-	}
 	return json.Marshal(struct {
 		plain
 		Latency string `json:"latency,omitempty"`
-	}{plain(f), lat})
+	}{plain(f), jsonduration.Format(f.Latency)})
 }
 
 // UnmarshalJSON reads Latency as a Go duration string ("250ms") or
@@ -66,22 +64,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
-	if len(aux.Latency) == 0 {
-		return nil
+	if err := jsonduration.Parse(aux.Latency, &f.Latency); err != nil {
+		return fmt.Errorf("latency: %w", err)
 	}
-	var s string
-	if err := json.Unmarshal(aux.Latency, &s); err == nil {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("latency: %w", err)
-		}
-		f.Latency = d
-		return nil
-	}
-	var n int64
-	if err := json.Unmarshal(aux.Latency, &n); err != nil {
-		return fmt.Errorf("latency: want a duration string or nanoseconds, got %s", aux.Latency)
-	}
-	f.Latency = time.Duration(n)
 	return nil
 }

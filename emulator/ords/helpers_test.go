@@ -2,6 +2,7 @@ package ords_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -110,6 +111,17 @@ func (v *env) post(a string, au auth, contentType string, body []byte) (int, []b
 		au(req)
 	}
 	return do(v.t, req)
+}
+
+// hold posts stmt with the Basic user and waits for the answer or for ctx's
+// end; under a Latency fault it holds a pool connection until then.
+func (v *env) hold(ctx context.Context, stmt string) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, v.base(alias)+"/_/sql", strings.NewReader(stmt))
+	req.Header.Set("Content-Type", "application/sql")
+	req.SetBasicAuth(basicUser, basicPass)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
 }
 
 // request is the JSON body.

@@ -46,16 +46,7 @@ func (db *database) serveToken(w http.ResponseWriter, r *http.Request) {
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
 	now := db.now()
 	ttl := db.tokenTTL
-	db.mu.Lock()
-	if len(db.tokens) >= 4096 {
-		for k, exp := range db.tokens {
-			if !now.Before(exp) {
-				delete(db.tokens, k)
-			}
-		}
-	}
-	db.tokens[tok] = now.Add(ttl)
-	db.mu.Unlock()
+	db.tokens.Add(tok, struct{}{}, now.Add(ttl), now)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]any{
@@ -64,6 +55,10 @@ func (db *database) serveToken(w http.ResponseWriter, r *http.Request) {
 		"expires_in":   int(ttl / time.Second),
 	})
 }
+
+// tokenSweepAt is how many tokens an alias holds before each new one makes
+// it forget the expired ones.
+const tokenSweepAt = 4096
 
 func tokenError(w http.ResponseWriter, status int, code, desc string) {
 	w.Header().Set("Content-Type", "application/json")
@@ -81,17 +76,8 @@ func (db *database) authorized(r *http.Request) bool {
 	cred = strings.TrimSpace(cred)
 	switch {
 	case strings.EqualFold(scheme, "Bearer") && cred != "":
-		db.mu.Lock()
-		defer db.mu.Unlock()
-		exp, ok := db.tokens[cred]
-		if !ok {
-			return false
-		}
-		if !db.now().Before(exp) {
-			delete(db.tokens, cred)
-			return false
-		}
-		return true
+		_, _, live := db.tokens.Lookup(cred, db.now())
+		return live
 	case strings.EqualFold(scheme, "Basic"):
 		user, pass, ok := r.BasicAuth()
 		return ok && db.cfg.BasicUser != "" && equal(user, db.cfg.BasicUser) && equal(pass, db.cfg.BasicPassword)

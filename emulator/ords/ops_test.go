@@ -30,12 +30,7 @@ func TestPoolExhausted(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, v.base(alias)+"/_/sql", strings.NewReader(`CREATE ROLE "HELD"`))
-			req.Header.Set("Content-Type", "application/sql")
-			req.SetBasicAuth(basicUser, basicPass)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
+			v.hold(ctx, `CREATE ROLE "HELD"`)
 		}()
 	}
 	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
@@ -79,12 +74,7 @@ func TestPoolWait(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, v.base(alias)+"/_/sql", strings.NewReader(`CREATE ROLE "A"`))
-		req.Header.Set("Content-Type", "application/sql")
-		req.SetBasicAuth(basicUser, basicPass)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
+		v.hold(ctx, `CREATE ROLE "A"`)
 	}()
 	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
 		if v.emu.InUse(alias) != 1 {
@@ -276,6 +266,32 @@ func TestConfigValidation(t *testing.T) {
 	c := e.Config()
 	if c.TokenTTL != time.Hour || c.MaxRows != 10000 || c.Databases[0].PoolSize != 2 {
 		t.Errorf("defaults %+v", c)
+	}
+}
+
+// TestSeedNamesShareOneNamespace: seeded roles and users are named 1 to 128
+// bytes and no name is both, as in Oracle; each problem is named.
+func TestSeedNamesShareOneNamespace(t *testing.T) {
+	db := baseConfig().Databases[0]
+	db.Roles = []ords.Role{{Name: " "}, {Name: "APP"}, {Name: "APP"}}
+	db.Users = []ords.User{{Username: "APP"}, {Username: strings.Repeat("U", 129)}, {Username: "BOB"}, {Username: "BOB"}}
+	_, err := ords.New(ords.Config{Databases: []ords.Database{db}})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`roles[0]: name " ": want 1 to 128 bytes`,
+		`roles[2]: name "APP" conflicts with another user or role`,
+		`users[0]: username "APP" conflicts with another user or role`,
+		`users[1]: username "` + strings.Repeat("U", 129) + `": want 1 to 128 bytes`,
+		`users[3]: username "BOB" conflicts with another user or role`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "roles[1]") || strings.Contains(err.Error(), "users[2]") {
+		t.Errorf("a first use of a name is blamed:\n%v", err)
 	}
 }
 
