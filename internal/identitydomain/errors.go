@@ -201,24 +201,24 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// kindForStatus maps an HTTP status to a kind.
+// statusKinds are the HTTP statuses with a kind of their own.
+var statusKinds = map[int]Kind{
+	http.StatusNotFound:           KindNotFound,
+	http.StatusConflict:           KindConflict,
+	http.StatusPreconditionFailed: KindPreconditionFailed,
+	http.StatusTooManyRequests:    KindRateLimited,
+	http.StatusUnauthorized:       KindUnauthorized,
+	http.StatusForbidden:          KindForbidden,
+	http.StatusNotImplemented:     KindInvalidRequest, // the operation does not exist there; retrying will not help
+}
+
+// kindForStatus maps an HTTP status to a kind: its own (statusKinds),
+// else Unavailable for a 5xx and InvalidRequest for the rest.
 func kindForStatus(status int) Kind {
-	switch {
-	case status == http.StatusNotFound:
-		return KindNotFound
-	case status == http.StatusConflict:
-		return KindConflict
-	case status == http.StatusPreconditionFailed:
-		return KindPreconditionFailed
-	case status == http.StatusTooManyRequests:
-		return KindRateLimited
-	case status == http.StatusUnauthorized:
-		return KindUnauthorized
-	case status == http.StatusForbidden:
-		return KindForbidden
-	case status == http.StatusNotImplemented:
-		return KindInvalidRequest // the operation does not exist there; retrying will not help
-	case status >= 500:
+	if k, ok := statusKinds[status]; ok {
+		return k
+	}
+	if status >= 500 {
 		return KindUnavailable
 	}
 	return KindInvalidRequest
