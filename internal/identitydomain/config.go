@@ -238,10 +238,8 @@ func (c Config) validateAuth() []error {
 		if strings.TrimSpace(c.ClientID) == "" {
 			bad("client_id: empty; set the client id of the domain's confidential application")
 		}
-		if c.ClientSecret.IsZero() {
-			bad("client_secret: empty; set a reference to the application's secret (env:NAME, file:/path or vault:<secret ocid>)")
-		} else if err := c.ClientSecret.Validate(); err != nil {
-			bad("client_secret: %v", err)
+		if err := c.ClientSecret.Require("client_secret", "set a reference to the application's secret (env:NAME, file:/path or vault:<secret ocid>)"); err != nil {
+			errs = append(errs, err)
 		}
 		if !c.StaticToken.IsZero() {
 			bad("static_token: only used with auth static; remove it or set auth: static")
@@ -251,10 +249,8 @@ func (c Config) validateAuth() []error {
 			bad("auth: resource_principal uses the OCI resource principal, not client_id, client_secret or static_token; remove them or set auth: client_credentials")
 		}
 	case AuthStatic:
-		if c.StaticToken.IsZero() {
-			bad("static_token: empty; set a reference to a bearer token (env:NAME or file:/path), or use auth: client_credentials")
-		} else if err := c.StaticToken.Validate(); err != nil {
-			bad("static_token: %v", err)
+		if err := c.StaticToken.Require("static_token", "set a reference to a bearer token (env:NAME or file:/path), or use auth: client_credentials"); err != nil {
+			errs = append(errs, err)
 		}
 		if !c.ClientSecret.IsZero() {
 			bad("client_secret: not used with auth static; remove it or set auth: client_credentials")

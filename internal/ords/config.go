@@ -86,10 +86,8 @@ func (c Config) Validate() error {
 		bad("url: %v", err)
 	}
 	checkRef := func(key string, r secret.Ref, what string) {
-		if r.IsZero() {
-			bad("%s: empty; set a reference to the %s (env:NAME, file:/path or vault:<secret ocid>)", key, what)
-		} else if err := r.Validate(); err != nil {
-			bad("%s: %v", key, err)
+		if err := r.Require(key, "set a reference to the "+what+" (env:NAME, file:/path or vault:<secret ocid>)"); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.Auth {
