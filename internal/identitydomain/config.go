@@ -264,21 +264,19 @@ func (c Config) validateAuth() []error {
 // normalizeURL checks a domain URL and returns it as scheme://host[:port],
 // the form the SDK accepts as its Host.
 func normalizeURL(raw string) (string, error) {
-	if strings.TrimSpace(raw) == "" {
-		return "", errors.New("empty; set the domain URL, https://idcs-<id>.identity.oraclecloud.com")
-	}
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%q is not an http(s) URL; write https://idcs-<id>.identity.oraclecloud.com", raw)
-	}
-	if u.User != nil {
-		return "", errors.New("credentials in the URL are not accepted; use client_id and client_secret")
+	u, err := domainURL.Parse(raw)
+	if err != nil {
+		return "", err
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("%q has a path, query or fragment; give only the domain URL (without /admin/v1)", raw)
 	}
-	if u.Scheme == "http" && !apiclient.IsLoopback(u.Hostname()) {
-		return "", fmt.Errorf("%q uses http to a non-loopback host; use https (http is for local emulators only)", raw)
+	if err := apiclient.CheckPlainHTTP(u, raw); err != nil {
+		return "", err
 	}
 	return u.Scheme + "://" + u.Host, nil
 }
+
+// domainURL is the form of Config.URL.
+var domainURL = apiclient.URLForm{Name: "domain URL", Example: "https://idcs-<id>.identity.oraclecloud.com",
+	Credentials: "client_id and client_secret"}

@@ -3,7 +3,6 @@ package ords
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -126,15 +125,9 @@ func (c Config) Validate() error {
 // normalizeBaseURL checks an ORDS base URL and returns it without a trailing slash.
 func normalizeBaseURL(raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", errors.New("empty; set the ORDS base URL, https://host/ords/<alias>")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%q is not an http(s) URL; write https://host/ords/<alias>", raw)
-	}
-	if u.User != nil {
-		return "", errors.New("credentials in the URL are not accepted; use auth with client_id/client_secret or user/password")
+	u, err := schemaURL.Parse(raw)
+	if err != nil {
+		return "", err
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return "", fmt.Errorf("%q has a query or fragment; give https://host/ords/<alias>", raw)
@@ -143,8 +136,12 @@ func normalizeBaseURL(raw string) (string, error) {
 	if p == "" || strings.HasSuffix(p, "/_/sql") || strings.HasSuffix(p, "/oauth/token") {
 		return "", fmt.Errorf("%q: give the schema's base URL, https://host/ords/<alias>, without /_/sql or /oauth/token", raw)
 	}
-	if u.Scheme == "http" && !apiclient.IsLoopback(u.Hostname()) {
-		return "", fmt.Errorf("%q uses http to a non-loopback host; use https (http is for local emulators only)", raw)
+	if err := apiclient.CheckPlainHTTP(u, raw); err != nil {
+		return "", err
 	}
 	return u.Scheme + "://" + u.Host + p, nil
 }
+
+// schemaURL is the form of Config.URL.
+var schemaURL = apiclient.URLForm{Name: "ORDS base URL", Example: "https://host/ords/<alias>",
+	Credentials: "auth with client_id/client_secret or user/password"}
