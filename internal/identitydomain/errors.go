@@ -162,8 +162,18 @@ func (e *Error) Is(target error) bool {
 
 // IsKind reports whether err is, or wraps, an *Error of kind k.
 func IsKind(err error, k Kind) bool {
+	got, ok := kindOf(err)
+	return ok && got == k
+}
+
+// kindOf returns the kind of the *Error err is or wraps; false when it is
+// another error.
+func kindOf(err error) (Kind, bool) {
 	var e *Error
-	return errors.As(err, &e) && e.Kind == k
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	return e.Kind, true
 }
 
 // Retryable reports whether the same call may succeed later: rate limits,
@@ -175,15 +185,8 @@ func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var e *Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Kind {
-	case KindRateLimited, KindUnavailable, KindPreconditionFailed:
-		return true
-	}
-	return false
+	k, ok := kindOf(err)
+	return ok && (k == KindRateLimited || k == KindUnavailable || k == KindPreconditionFailed)
 }
 
 // RetryHint implements internal/bus's RetryHinter: whether the call may

@@ -2,7 +2,6 @@ package identitydomain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -135,6 +134,6 @@ func (c *Client) invalid(op string, err error) *Error {
 // unsupported reports whether err says the server does not offer what was
 // asked (400, 404, 405, 501): a fallback strategy that meets it is skipped.
 func unsupported(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && (e.Kind == KindInvalidRequest || e.Kind == KindNotFound)
+	k, ok := kindOf(err)
+	return ok && (k == KindInvalidRequest || k == KindNotFound)
 }
