@@ -7,20 +7,39 @@ import (
 	"strings"
 )
 
-// URLForm is the base URL a client is configured with, as its errors
-// describe it.
+// URLForm is the base URL a client is configured with: how its errors
+// describe it, and what the client accepts after the host.
 type URLForm struct {
 	// Name and Example are quoted when the URL is empty or not http(s):
 	// "empty; set the <Name>, <Example>", "... not an http(s) URL; write <Example>".
 	Name, Example string
 	// Credentials is what to use instead of user info in the URL.
 	Credentials string
+	// Base checks what follows the host of u and returns the base URL the
+	// client sends its requests under; raw is quoted in its errors.
+	Base func(u *url.URL, raw string) (string, error)
 }
 
-// Parse parses raw (spaces around it ignored) as an absolute http(s) URL
-// without credentials; errors quote raw as given. What may follow the host
-// is the client's to check, then [CheckPlainHTTP].
-func (f URLForm) Parse(raw string) (*url.URL, error) {
+// Normalize checks raw and returns the client's base URL: raw (spaces
+// around it ignored) must be an absolute http(s) URL without credentials,
+// then pass Base, and use plain http to a loopback host only. Errors
+// quote raw as given.
+func (f URLForm) Normalize(raw string) (string, error) {
+	u, err := f.parse(raw)
+	if err != nil {
+		return "", err
+	}
+	base, err := f.Base(u, raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		return "", fmt.Errorf("%q uses http to a non-loopback host; use https (http is for local emulators only)", raw)
+	}
+	return base, nil
+}
+
+func (f URLForm) parse(raw string) (*url.URL, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return nil, fmt.Errorf("empty; set the %s, %s", f.Name, f.Example)
@@ -33,13 +52,4 @@ func (f URLForm) Parse(raw string) (*url.URL, error) {
 		return nil, errors.New("credentials in the URL are not accepted; use " + f.Credentials)
 	}
 	return u, nil
-}
-
-// CheckPlainHTTP refuses a plain http URL to a host that is not loopback
-// (see [IsLoopback]); raw is quoted in the error.
-func CheckPlainHTTP(u *url.URL, raw string) error {
-	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
-		return fmt.Errorf("%q uses http to a non-loopback host; use https (http is for local emulators only)", raw)
-	}
-	return nil
 }

@@ -197,7 +197,7 @@ func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if _, err := normalizeURL(c.URL); err != nil {
+	if _, err := domainURL.Normalize(c.URL); err != nil {
 		bad("url: %v", err)
 	}
 	errs = append(errs, c.validateAuth()...)
@@ -261,22 +261,13 @@ func (c Config) validateAuth() []error {
 	return errs
 }
 
-// normalizeURL checks a domain URL and returns it as scheme://host[:port],
-// the form the SDK accepts as its Host.
-func normalizeURL(raw string) (string, error) {
-	u, err := domainURL.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q has a path, query or fragment; give only the domain URL (without /admin/v1)", raw)
-	}
-	if err := apiclient.CheckPlainHTTP(u, raw); err != nil {
-		return "", err
-	}
-	return u.Scheme + "://" + u.Host, nil
-}
-
-// domainURL is the form of Config.URL.
+// domainURL is the form of Config.URL: a domain URL, normalized to
+// scheme://host[:port], the form the SDK accepts as its Host.
 var domainURL = apiclient.URLForm{Name: "domain URL", Example: "https://idcs-<id>.identity.oraclecloud.com",
-	Credentials: "client_id and client_secret"}
+	Credentials: "client_id and client_secret",
+	Base: func(u *url.URL, raw string) (string, error) {
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return "", fmt.Errorf("%q has a path, query or fragment; give only the domain URL (without /admin/v1)", raw)
+		}
+		return u.Scheme + "://" + u.Host, nil
+	}}

@@ -3,6 +3,7 @@ package ords
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -123,25 +124,22 @@ func (c Config) Validate() error {
 }
 
 // normalizeBaseURL checks an ORDS base URL and returns it without a trailing slash.
+// Its errors quote the URL without the spaces around it.
 func normalizeBaseURL(raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	u, err := schemaURL.Parse(raw)
-	if err != nil {
-		return "", err
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return "", fmt.Errorf("%q has a query or fragment; give https://host/ords/<alias>", raw)
-	}
-	p := strings.TrimRight(u.Path, "/")
-	if p == "" || strings.HasSuffix(p, "/_/sql") || strings.HasSuffix(p, "/oauth/token") {
-		return "", fmt.Errorf("%q: give the schema's base URL, https://host/ords/<alias>, without /_/sql or /oauth/token", raw)
-	}
-	if err := apiclient.CheckPlainHTTP(u, raw); err != nil {
-		return "", err
-	}
-	return u.Scheme + "://" + u.Host + p, nil
+	return schemaURL.Normalize(strings.TrimSpace(raw))
 }
 
-// schemaURL is the form of Config.URL.
+// schemaURL is the form of Config.URL: the base URL of a REST-enabled
+// schema, https://host/ords/<alias>.
 var schemaURL = apiclient.URLForm{Name: "ORDS base URL", Example: "https://host/ords/<alias>",
-	Credentials: "auth with client_id/client_secret or user/password"}
+	Credentials: "auth with client_id/client_secret or user/password",
+	Base: func(u *url.URL, raw string) (string, error) {
+		if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+			return "", fmt.Errorf("%q has a query or fragment; give https://host/ords/<alias>", raw)
+		}
+		p := strings.TrimRight(u.Path, "/")
+		if p == "" || strings.HasSuffix(p, "/_/sql") || strings.HasSuffix(p, "/oauth/token") {
+			return "", fmt.Errorf("%q: give the schema's base URL, https://host/ords/<alias>, without /_/sql or /oauth/token", raw)
+		}
+		return u.Scheme + "://" + u.Host + p, nil
+	}}
