@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -271,55 +269,13 @@ func opposite(r *iamflowv1.AuditRecord) (string, bool) {
 
 // readAudit reads every record of IAM_AUDIT, in order.
 func readAudit(ctx context.Context, natsURL string) ([]auditEntry, error) {
-	nc, err := nats.Connect(natsURL, nats.Name("e2e-checker"))
-	if err != nil {
-		return nil, err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	st, err := js.Stream(ctx, "IAM_AUDIT")
-	if err != nil {
-		return nil, err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	total := info.State.Msgs
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		return nil, err
-	}
-	var out []auditEntry
-	for uint64(len(out)) < total {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			return nil, err
+	return readStream(ctx, natsURL, "IAM_AUDIT", "records", func(m jetstream.Msg, meta *jetstream.MsgMetadata) (auditEntry, error) {
+		r := &iamflowv1.AuditRecord{}
+		if err := proto.Unmarshal(m.Data(), r); err != nil {
+			return auditEntry{}, fmt.Errorf("audit record %d on %s: %w", meta.Sequence.Stream, m.Subject(), err)
 		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			meta, err := m.Metadata()
-			if err != nil {
-				return nil, err
-			}
-			r := &iamflowv1.AuditRecord{}
-			if err := proto.Unmarshal(m.Data(), r); err != nil {
-				return nil, fmt.Errorf("audit record %d on %s: %w", meta.Sequence.Stream, m.Subject(), err)
-			}
-			out = append(out, auditEntry{seq: meta.Sequence.Stream, r: r})
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, err
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("IAM_AUDIT: read %d of %d records, then nothing", len(out), total)
-		}
-	}
-	return out, nil
+		return auditEntry{seq: meta.Sequence.Stream, r: r}, nil
+	})
 }
 
 // checkDecisions waits until no service has work left, then checks that no

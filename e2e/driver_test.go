@@ -146,27 +146,24 @@ func (d *driver) step(ctx context.Context) {
 
 // pickUser returns a random idle user satisfying ok, or nil.
 func (d *driver) pickUser(ok func(*mUser) bool) *mUser {
-	for range 8 {
-		if len(d.users) == 0 {
-			return nil
-		}
-		u := d.users[d.rng.IntN(len(d.users))]
-		if !u.busy && ok(u) {
-			return u
-		}
-	}
-	return nil
+	return pick(d.rng, d.users, func(u *mUser) bool { return !u.busy && ok(u) })
 }
 
 // pickGroup returns a random idle group satisfying ok, or nil.
 func (d *driver) pickGroup(ok func(*mGroup) bool) *mGroup {
+	return pick(d.rng, d.groups, func(g *mGroup) bool { return !g.busy && ok(g) })
+}
+
+// pick draws up to 8 times from items and returns the first draw
+// satisfying ok, or nil.
+func pick[T any](rng *rand.Rand, items []*T, ok func(*T) bool) *T {
 	for range 8 {
-		if len(d.groups) == 0 {
+		if len(items) == 0 {
 			return nil
 		}
-		g := d.groups[d.rng.IntN(len(d.groups))]
-		if !g.busy && ok(g) {
-			return g
+		v := items[rng.IntN(len(items))]
+		if ok(v) {
+			return v
 		}
 	}
 	return nil

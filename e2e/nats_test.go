@@ -38,6 +38,20 @@ func (n *natsNode) monitor() string {
 	return n.mon
 }
 
+// route returns the address of its route listener this start.
+func (n *natsNode) route() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cluster
+}
+
+// setCut marks it partitioned (or healed).
+func (n *natsNode) setCut(cut bool) {
+	n.mu.Lock()
+	n.cut = cut
+	n.mu.Unlock()
+}
+
 // addNATS registers the NATS servers: one, or a cluster of three.
 //
 // In a cluster each server reaches each other one through a proxy of its
@@ -177,9 +191,7 @@ func (s *stackT) stopNode(i int, sig syscall.Signal) {
 // clients stay connected to it (it is the network between the servers
 // that fails).
 func (s *stackT) partition(i int) {
-	s.nats[i].mu.Lock()
-	s.nats[i].cut = true
-	s.nats[i].mu.Unlock()
+	s.nats[i].setCut(true)
 	for j := range s.nats {
 		if j != i {
 			s.routes[i][j].Cut("")
@@ -190,21 +202,12 @@ func (s *stackT) partition(i int) {
 
 // heal reconnects server i to the others.
 func (s *stackT) heal(i int) {
-	s.nats[i].mu.Lock()
-	s.nats[i].cut = false
-	s.nats[i].mu.Unlock()
+	s.nats[i].setCut(false)
 	for j := range s.nats {
-		if j == i {
-			continue
+		if j != i {
+			s.routes[i][j].Point(s.nats[j].route())
+			s.routes[j][i].Point(s.nats[i].route())
 		}
-		s.nats[j].mu.Lock()
-		cj := s.nats[j].cluster
-		s.nats[j].mu.Unlock()
-		s.nats[i].mu.Lock()
-		ci := s.nats[i].cluster
-		s.nats[i].mu.Unlock()
-		s.routes[i][j].Point(cj)
-		s.routes[j][i].Point(ci)
 	}
 }
 

@@ -80,6 +80,19 @@ type storedEvent struct {
 
 // readEvents reads every event in IAM_EVENTS.
 func readEvents(ctx context.Context, natsURL string) ([]storedEvent, error) {
+	return readStream(ctx, natsURL, "IAM_EVENTS", "events", func(m jetstream.Msg, meta *jetstream.MsgMetadata) (storedEvent, error) {
+		se := storedEvent{seq: meta.Sequence.Stream, stored: meta.Timestamp, subject: m.Subject(), id: m.Headers().Get(jetstream.MsgIDHeader)}
+		if ev, err := event.Unmarshal(m.Data()); err == nil {
+			se.resource, se.related = ev.GetResource().GetId(), ev.GetRelated().GetId()
+		}
+		return se, nil
+	})
+}
+
+// readStream reads every message of a stream, in order, through an ordered
+// consumer, each turned into a T by decode; what (e.g. "events") names the
+// messages in the error when the stream stops delivering before its count.
+func readStream[T any](ctx context.Context, natsURL, stream, what string, decode func(jetstream.Msg, *jetstream.MsgMetadata) (T, error)) ([]T, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("e2e-checker"))
 	if err != nil {
 		return nil, err
@@ -89,7 +102,7 @@ func readEvents(ctx context.Context, natsURL string) ([]storedEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := js.Stream(ctx, "IAM_EVENTS")
+	st, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, err
 	}
@@ -97,12 +110,13 @@ func readEvents(ctx context.Context, natsURL string) ([]storedEvent, error) {
 	if err != nil {
 		return nil, err
 	}
+	total := info.State.Msgs
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		return nil, err
 	}
-	var out []storedEvent
-	for uint64(len(out)) < info.State.Msgs {
+	var out []T
+	for uint64(len(out)) < total {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return nil, err
@@ -114,17 +128,17 @@ func readEvents(ctx context.Context, natsURL string) ([]storedEvent, error) {
 			if err != nil {
 				return nil, err
 			}
-			se := storedEvent{seq: meta.Sequence.Stream, stored: meta.Timestamp, subject: m.Subject(), id: m.Headers().Get(jetstream.MsgIDHeader)}
-			if ev, err := event.Unmarshal(m.Data()); err == nil {
-				se.resource, se.related = ev.GetResource().GetId(), ev.GetRelated().GetId()
+			v, err := decode(m, meta)
+			if err != nil {
+				return nil, err
 			}
-			out = append(out, se)
+			out = append(out, v)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return nil, err
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("IAM_EVENTS: read %d of %d events, then nothing", len(out), info.State.Msgs)
+			return nil, fmt.Errorf("%s: read %d of %d %s, then nothing", stream, len(out), total, what)
 		}
 	}
 	return out, nil

@@ -380,25 +380,22 @@ func (s *Server) AddReadinessCheck(name string, check func(ctx context.Context) 
 // GRPCAddr returns the address gRPC listens on once started (with the real
 // port when the configured one is 0), the configured address before. It is
 // never nil.
-func (s *Server) GRPCAddr() net.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.grpcLis != nil {
-		return s.grpcLis.Addr()
-	}
-	return configAddr(s.cfg.GRPCAddr)
-}
+func (s *Server) GRPCAddr() net.Addr { return s.addr(&s.grpcLis, s.cfg.GRPCAddr) }
 
 // HTTPAddr returns the address HTTP listens on once started (with the real
 // port when the configured one is 0), the configured address before. It is
 // never nil.
-func (s *Server) HTTPAddr() net.Addr {
+func (s *Server) HTTPAddr() net.Addr { return s.addr(&s.httpLis, s.cfg.HTTPAddr) }
+
+// addr is the address of *lis, read under s.mu, or configured before it
+// is bound.
+func (s *Server) addr(lis *net.Listener, configured string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.httpLis != nil {
-		return s.httpLis.Addr()
+	if *lis != nil {
+		return (*lis).Addr()
 	}
-	return configAddr(s.cfg.HTTPAddr)
+	return configAddr(configured)
 }
 
 // configAddr is a configured, not yet bound, TCP address.

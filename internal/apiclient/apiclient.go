@@ -1,7 +1,7 @@
 // Package apiclient holds what iamflow's HTTP API clients share: the retry
 // settings and their full-jitter backoff, the wait between attempts, the
-// loopback rule for plain-HTTP URLs and the registration of their
-// Prometheus collectors. internal/identitydomain (Identity Domains SCIM)
+// checks of their configured base URL (http(s), no credentials, plain HTTP
+// to loopback only) and the registration of their Prometheus collectors. internal/identitydomain (Identity Domains SCIM)
 // and internal/ords (ORDS REST-enabled SQL) build on it; what differs
 // between them (which answers are retried, how Retry-After is read) stays
 // in each.

@@ -73,14 +73,7 @@ func TestReadinessIncludesIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runApp(t, ctx, cancel, a)()
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		resp, err := http.Get("http://" + a.Admin().HTTPAddr().String() + "/readyz")
 		if err != nil {
@@ -93,4 +86,17 @@ func TestReadinessIncludesIngest(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// runApp runs a until ctx ends and returns what waits for that, for the
+// test to defer: it cancels ctx and fails the test if Run failed.
+func runApp(t *testing.T, ctx context.Context, cancel context.CancelFunc, a *App) func() {
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
 }

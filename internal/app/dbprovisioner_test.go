@@ -52,14 +52,7 @@ func TestDbprovisionerIsWiredWithItsAPI(t *testing.T) {
 	if !slices.Contains(a.Services(), dbprovisioner.Name) {
 		t.Fatalf("services = %v, want dbprovisioner among them", a.Services())
 	}
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runApp(t, ctx, cancel, a)()
 	var body string
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		addr := a.Admin().HTTPAddr()
@@ -131,14 +124,7 @@ func TestDbprovisionerSecrets(t *testing.T) {
 func startDomain(t *testing.T, name string) *idemu.Domain {
 	t.Helper()
 	d, err := idemu.New(idemu.Config{Name: name, Clients: []idemu.Client{{ID: "iamflow", Secret: "domain-secret"}}, Tier: idemu.TierUnlimited})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return started(t, d, err)
 }
 
 // startHRDatabase starts an emulated ORDS with the database "hr" (client
@@ -149,12 +135,22 @@ func startHRDatabase(t *testing.T) *ordsemu.Emulator {
 	db, err := ordsemu.New(ordsemu.Config{Databases: []ordsemu.Database{{
 		Alias: "hr", ClientID: "ords-client", ClientSecret: "ords-secret", Roles: []ordsemu.Role{{Name: "APP_READER"}},
 	}}})
+	return started(t, db, err)
+}
+
+// started fails the test on err, or starts e on a loopback port and closes
+// it when the test ends.
+func started[E interface {
+	Start(addr string) error
+	Close() error
+}](t *testing.T, e E, err error) E {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Start("127.0.0.1:0"); err != nil {
+	t.Cleanup(func() { _ = e.Close() })
+	if err := e.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	return db
+	return e
 }

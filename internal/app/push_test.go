@@ -52,14 +52,7 @@ func TestPushedSourceEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- a.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			}()
+			defer runApp(t, ctx, cancel, a)()
 			base := "http://" + ln.Addr().String() + "/scim/v2/" + tc.idp
 			idpfixture.Load(t, tc.idp).Replay(t, base, pushToken)
 

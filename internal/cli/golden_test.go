@@ -142,15 +142,7 @@ func adminServer(t *testing.T, token string) string {
 	if token != "" {
 		opts = append(opts, admin.WithToken(secret.NewValue(token)))
 	}
-	s, err := admin.New(cfg, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	return s.GRPCAddr().String()
+	return startAdmin(t, cfg, opts...)
 }
 
 // tlsAdminServer starts an admin server with TLS and mutual TLS (clients of
@@ -160,7 +152,14 @@ func tlsAdminServer(t *testing.T, token string, serverCA, clientCA *tlstest.CA) 
 	cert := serverCA.Issue(t, "admin", "127.0.0.1")
 	cfg := admin.Config{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		TLS: admin.TLSConfig{CertFile: cert.CertFile, KeyFile: cert.KeyFile, ClientCAFile: clientCA.CAFile}}
-	s, err := admin.New(cfg, admin.WithToken(secret.NewValue(token)))
+	return startAdmin(t, cfg, admin.WithToken(secret.NewValue(token)))
+}
+
+// startAdmin starts an admin server with no services on it, shut down when
+// the test ends, and returns its gRPC address.
+func startAdmin(t *testing.T, cfg admin.Config, opts ...admin.Option) string {
+	t.Helper()
+	s, err := admin.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,10 +134,7 @@ func grantAdd(e *env, fs *flag.FlagSet, args []string) (grantCall, error) {
 	if err := setDeadline(*dur, *until, &req.Duration, &req.Until, false); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
-		r, err := c.GrantMembership(ctx, req)
-		return r.GetGrant(), err
-	}, nil
+	return grantRPC(req, iamflowv1.ExpiryServiceClient.GrantMembership), nil
 }
 
 // grantExtend parses 'grant extend ID' and returns its ExtendGrant call.
@@ -154,10 +151,7 @@ func grantExtend(e *env, fs *flag.FlagSet, args []string) (grantCall, error) {
 	if err := setDeadline(*dur, *until, &req.Duration, &req.Until, true); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
-		r, err := c.ExtendGrant(ctx, req)
-		return r.GetGrant(), err
-	}, nil
+	return grantRPC(req, iamflowv1.ExpiryServiceClient.ExtendGrant), nil
 }
 
 // grantRevoke parses 'grant revoke ID' and returns its RevokeGrant call.
@@ -169,10 +163,16 @@ func grantRevoke(e *env, fs *flag.FlagSet, args []string) (grantCall, error) {
 		return nil, err
 	}
 	req := &iamflowv1.RevokeGrantRequest{Id: id, Reason: *reason, Requester: *requester}
+	return grantRPC(req, iamflowv1.ExpiryServiceClient.RevokeGrant), nil
+}
+
+// grantRPC is the call of rpc with req, answering the grant it returns.
+func grantRPC[Req any, Resp interface{ GetGrant() *iamflowv1.Grant }](req Req,
+	rpc func(iamflowv1.ExpiryServiceClient, context.Context, Req, ...grpc.CallOption) (Resp, error)) grantCall {
 	return func(ctx context.Context, c iamflowv1.ExpiryServiceClient) (proto.Message, error) {
-		r, err := c.RevokeGrant(ctx, req)
+		r, err := rpc(c, ctx, req)
 		return r.GetGrant(), err
-	}, nil
+	}
 }
 
 // grantList parses 'grant list' and returns a call that reads every page.

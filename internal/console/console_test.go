@@ -261,13 +261,11 @@ func TestAPICallsAndCSRF(t *testing.T) {
 func TestSessionExpires(t *testing.T) {
 	r := newRig(t, Config{SessionTTL: time.Hour, IdleTimeout: 10 * time.Minute})
 	_, ck := r.signIn(goodToken)
-	r.clock.Advance(9 * time.Minute)
-	if resp := r.do(http.MethodGet, "/ui/api/v1/status", "", ck, nil); resp.StatusCode != 200 {
-		t.Fatalf("used within the idle timeout: %d", resp.StatusCode)
+	if code := r.getAfter(9*time.Minute, "/ui/api/v1/status", ck); code != 200 {
+		t.Fatalf("used within the idle timeout: %d", code)
 	}
-	r.clock.Advance(10 * time.Minute)
-	if resp := r.do(http.MethodGet, "/ui/api/v1/status", "", ck, nil); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("idle for 10 minutes: %d, want 401", resp.StatusCode)
+	if code := r.getAfter(10*time.Minute, "/ui/api/v1/status", ck); code != http.StatusUnauthorized {
+		t.Fatalf("idle for 10 minutes: %d, want 401", code)
 	}
 	if r.c.sessions.len() != 0 {
 		t.Errorf("%d sessions kept after expiry", r.c.sessions.len())
@@ -275,18 +273,24 @@ func TestSessionExpires(t *testing.T) {
 
 	_, ck = r.signIn(goodToken)
 	for range 6 { // busy: a call every 9 minutes, for 54 minutes
-		r.clock.Advance(9 * time.Minute)
-		if resp := r.do(http.MethodGet, "/ui/api/v1/status", "", ck, nil); resp.StatusCode != 200 {
-			t.Fatalf("busy session ended early: %d", resp.StatusCode)
+		if code := r.getAfter(9*time.Minute, "/ui/api/v1/status", ck); code != 200 {
+			t.Fatalf("busy session ended early: %d", code)
 		}
 	}
-	r.clock.Advance(6 * time.Minute)
-	if resp := r.do(http.MethodGet, "/ui/session", "", ck, nil); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("after the session's hour: %d, want 401", resp.StatusCode)
+	if code := r.getAfter(6*time.Minute, "/ui/session", ck); code != http.StatusUnauthorized {
+		t.Fatalf("after the session's hour: %d, want 401", code)
 	}
 	if resp := r.do(http.MethodGet, "/", "", ck, nil); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("GET / after expiry: %d, want the sign-in page", resp.StatusCode)
 	}
+}
+
+// getAfter advances the rig's clock by d, then GETs path with the session
+// cookie ck and returns the status.
+func (r *rig) getAfter(d time.Duration, path string, ck *http.Cookie) int {
+	r.t.Helper()
+	r.clock.Advance(d)
+	return r.do(http.MethodGet, path, "", ck, nil).StatusCode
 }
 
 func TestSecureCookieUnderTLS(t *testing.T) {

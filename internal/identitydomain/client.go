@@ -133,7 +133,7 @@ func New(ctx context.Context, domain string, cfg Config, opts ...Option) (*Clien
 		opt(&o)
 	}
 	o.Defaults()
-	baseURL, _ := normalizeURL(cfg.URL)
+	baseURL, _ := domainURL.Normalize(cfg.URL)
 	c := &Client{
 		domain:   domain,
 		cfg:      cfg,

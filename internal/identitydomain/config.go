@@ -197,7 +197,7 @@ func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if _, err := normalizeURL(c.URL); err != nil {
+	if _, err := domainURL.Normalize(c.URL); err != nil {
 		bad("url: %v", err)
 	}
 	errs = append(errs, c.validateAuth()...)
@@ -238,10 +238,8 @@ func (c Config) validateAuth() []error {
 		if strings.TrimSpace(c.ClientID) == "" {
 			bad("client_id: empty; set the client id of the domain's confidential application")
 		}
-		if c.ClientSecret.IsZero() {
-			bad("client_secret: empty; set a reference to the application's secret (env:NAME, file:/path or vault:<secret ocid>)")
-		} else if err := c.ClientSecret.Validate(); err != nil {
-			bad("client_secret: %v", err)
+		if err := c.ClientSecret.Require("client_secret", "set a reference to the application's secret (env:NAME, file:/path or vault:<secret ocid>)"); err != nil {
+			errs = append(errs, err)
 		}
 		if !c.StaticToken.IsZero() {
 			bad("static_token: only used with auth static; remove it or set auth: static")
@@ -251,10 +249,8 @@ func (c Config) validateAuth() []error {
 			bad("auth: resource_principal uses the OCI resource principal, not client_id, client_secret or static_token; remove them or set auth: client_credentials")
 		}
 	case AuthStatic:
-		if c.StaticToken.IsZero() {
-			bad("static_token: empty; set a reference to a bearer token (env:NAME or file:/path), or use auth: client_credentials")
-		} else if err := c.StaticToken.Validate(); err != nil {
-			bad("static_token: %v", err)
+		if err := c.StaticToken.Require("static_token", "set a reference to a bearer token (env:NAME or file:/path), or use auth: client_credentials"); err != nil {
+			errs = append(errs, err)
 		}
 		if !c.ClientSecret.IsZero() {
 			bad("client_secret: not used with auth static; remove it or set auth: client_credentials")
@@ -265,24 +261,13 @@ func (c Config) validateAuth() []error {
 	return errs
 }
 
-// normalizeURL checks a domain URL and returns it as scheme://host[:port],
-// the form the SDK accepts as its Host.
-func normalizeURL(raw string) (string, error) {
-	if strings.TrimSpace(raw) == "" {
-		return "", errors.New("empty; set the domain URL, https://idcs-<id>.identity.oraclecloud.com")
-	}
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%q is not an http(s) URL; write https://idcs-<id>.identity.oraclecloud.com", raw)
-	}
-	if u.User != nil {
-		return "", errors.New("credentials in the URL are not accepted; use client_id and client_secret")
-	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q has a path, query or fragment; give only the domain URL (without /admin/v1)", raw)
-	}
-	if u.Scheme == "http" && !apiclient.IsLoopback(u.Hostname()) {
-		return "", fmt.Errorf("%q uses http to a non-loopback host; use https (http is for local emulators only)", raw)
-	}
-	return u.Scheme + "://" + u.Host, nil
-}
+// domainURL is the form of Config.URL: a domain URL, normalized to
+// scheme://host[:port], the form the SDK accepts as its Host.
+var domainURL = apiclient.URLForm{Name: "domain URL", Example: "https://idcs-<id>.identity.oraclecloud.com",
+	Credentials: "client_id and client_secret",
+	Base: func(u *url.URL, raw string) (string, error) {
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return "", fmt.Errorf("%q has a path, query or fragment; give only the domain URL (without /admin/v1)", raw)
+		}
+		return u.Scheme + "://" + u.Host, nil
+	}}

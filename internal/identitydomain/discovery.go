@@ -190,15 +190,8 @@ func unreachable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	var e *Error
-	if !errors.As(err, &e) {
-		return true
-	}
-	switch e.Kind {
-	case KindUnavailable, KindRateLimited, KindUnauthorized:
-		return true
-	}
-	return false
+	k, ok := kindOf(err)
+	return !ok || k == KindUnavailable || k == KindRateLimited || k == KindUnauthorized
 }
 
 // spcDoc is a ServiceProviderConfig (RFC 7643 §5), or a ListResponse

@@ -162,8 +162,18 @@ func (e *Error) Is(target error) bool {
 
 // IsKind reports whether err is, or wraps, an *Error of kind k.
 func IsKind(err error, k Kind) bool {
+	got, ok := kindOf(err)
+	return ok && got == k
+}
+
+// kindOf returns the kind of the *Error err is or wraps; false when it is
+// another error.
+func kindOf(err error) (Kind, bool) {
 	var e *Error
-	return errors.As(err, &e) && e.Kind == k
+	if !errors.As(err, &e) {
+		return "", false
+	}
+	return e.Kind, true
 }
 
 // Retryable reports whether the same call may succeed later: rate limits,
@@ -175,15 +185,8 @@ func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
-	var e *Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Kind {
-	case KindRateLimited, KindUnavailable, KindPreconditionFailed:
-		return true
-	}
-	return false
+	k, ok := kindOf(err)
+	return ok && (k == KindRateLimited || k == KindUnavailable || k == KindPreconditionFailed)
 }
 
 // RetryHint implements internal/bus's RetryHinter: whether the call may
@@ -201,24 +204,24 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// kindForStatus maps an HTTP status to a kind.
+// statusKinds are the HTTP statuses with a kind of their own.
+var statusKinds = map[int]Kind{
+	http.StatusNotFound:           KindNotFound,
+	http.StatusConflict:           KindConflict,
+	http.StatusPreconditionFailed: KindPreconditionFailed,
+	http.StatusTooManyRequests:    KindRateLimited,
+	http.StatusUnauthorized:       KindUnauthorized,
+	http.StatusForbidden:          KindForbidden,
+	http.StatusNotImplemented:     KindInvalidRequest, // the operation does not exist there; retrying will not help
+}
+
+// kindForStatus maps an HTTP status to a kind: its own (statusKinds),
+// else Unavailable for a 5xx and InvalidRequest for the rest.
 func kindForStatus(status int) Kind {
-	switch {
-	case status == http.StatusNotFound:
-		return KindNotFound
-	case status == http.StatusConflict:
-		return KindConflict
-	case status == http.StatusPreconditionFailed:
-		return KindPreconditionFailed
-	case status == http.StatusTooManyRequests:
-		return KindRateLimited
-	case status == http.StatusUnauthorized:
-		return KindUnauthorized
-	case status == http.StatusForbidden:
-		return KindForbidden
-	case status == http.StatusNotImplemented:
-		return KindInvalidRequest // the operation does not exist there; retrying will not help
-	case status >= 500:
+	if k, ok := statusKinds[status]; ok {
+		return k
+	}
+	if status >= 500 {
 		return KindUnavailable
 	}
 	return KindInvalidRequest

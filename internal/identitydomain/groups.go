@@ -32,6 +32,21 @@ var groups = &resourceKind[identitydomains.Group]{
 		_, err := c.sdk.DeleteGroup(ctx, identitydomains.DeleteGroupRequest{GroupId: &id, IfMatch: ifMatch})
 		return err
 	},
+	searchPage: func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[identitydomains.Group], error) {
+		resp, err := c.sdk.SearchGroups(ctx, identitydomains.SearchGroupsRequest{GroupSearchRequest: identitydomains.GroupSearchRequest{
+			Schemas: []string{SchemaSearchRequest}, Attributes: opts.Attributes, Filter: optPtr(opts.Filter),
+			SortBy: optPtr(q.sortBy), SortOrder: identitydomains.SortOrderEnum(q.order),
+			StartIndex: &q.start, Count: &q.count,
+		}})
+		return listPage[identitydomains.Group]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+	},
+	endpointPage: func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[identitydomains.Group], error) {
+		resp, err := c.sdk.ListGroups(ctx, identitydomains.ListGroupsRequest{
+			Filter: optPtr(opts.Filter), SortBy: optPtr(q.sortBy), SortOrder: identitydomains.ListGroupsSortOrderEnum(q.order),
+			StartIndex: &q.start, Count: &q.count, Attributes: attrList(opts.Attributes),
+		})
+		return listPage[identitydomains.Group]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+	},
 }
 
 // GetGroup reads the group with the given id. attributes, if any, select

@@ -2,7 +2,6 @@ package identitydomain
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -71,43 +70,7 @@ func (o ListOptions) sortOrder() string {
 // when its page was read), never one twice. Users added or removed while
 // listing change totalResults and make the read inconsistent too.
 func (c *Client) Users(ctx context.Context, opts ListOptions) iter.Seq2[identitydomains.User, error] {
-	what := "list users in " + c.domain
-	size, err := opts.pageSize()
-	if err != nil {
-		return failed[identitydomains.User](what, c.invalid("ListUsers", err))
-	}
-	l := &lister[identitydomains.User]{c: c, what: what, endpoint: "Users", size: size, ordered: opts.SortBy != "",
-		id: func(u identitydomains.User) string { return optString(u.Id) },
-		fetch: func(s strategy, start, count int) (listPage[identitydomains.User], error) {
-			if s == strategySearch {
-				var resp identitydomains.SearchUsersResponse
-				_, err := c.call(ctx, "SearchUsers", true, func(ctx context.Context) error {
-					var err error
-					resp, err = c.sdk.SearchUsers(ctx, identitydomains.SearchUsersRequest{UserSearchRequest: identitydomains.UserSearchRequest{
-						Schemas: []string{SchemaSearchRequest}, Attributes: opts.Attributes, Filter: optPtr(opts.Filter),
-						SortBy: optPtr(opts.SortBy), SortOrder: identitydomains.SortOrderEnum(opts.sortOrder()),
-						StartIndex: &start, Count: &count,
-					}})
-					return err
-				})
-				return listPage[identitydomains.User]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
-			}
-			sortBy, order := opts.SortBy, opts.sortOrder()
-			if s == strategySorted {
-				sortBy, order = "id", "ascending"
-			}
-			var resp identitydomains.ListUsersResponse
-			_, err := c.call(ctx, "ListUsers", true, func(ctx context.Context) error {
-				var err error
-				resp, err = c.sdk.ListUsers(ctx, identitydomains.ListUsersRequest{
-					Filter: optPtr(opts.Filter), SortBy: optPtr(sortBy), SortOrder: identitydomains.ListUsersSortOrderEnum(order),
-					StartIndex: &start, Count: &count, Attributes: attrList(opts.Attributes),
-				})
-				return err
-			})
-			return listPage[identitydomains.User]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
-		}}
-	return l.all(ctx)
+	return listResources(ctx, c, users, opts)
 }
 
 // Groups lists the groups matching opts, page by page, like Users. Asking
@@ -115,41 +78,43 @@ func (c *Client) Users(ctx context.Context, opts ListOptions) iter.Seq2[identity
 // identity domain (use GroupMembers or GetGroupWithMembers), and a server
 // that does not return members in a list leaves them empty.
 func (c *Client) Groups(ctx context.Context, opts ListOptions) iter.Seq2[identitydomains.Group, error] {
-	what := "list groups in " + c.domain
+	return listResources(ctx, c, groups, opts)
+}
+
+// pageQuery is one page request of a list: where it starts, how many it
+// asks for, and the order the lister's strategy wants.
+type pageQuery struct {
+	start, count  int
+	sortBy, order string
+}
+
+// listResources lists the resources of kind k matching opts, page by page,
+// in the strategies of lister: the list endpoint in the caller's order,
+// /.search, and the list endpoint sorted by id.
+func listResources[T any](ctx context.Context, c *Client, k *resourceKind[T], opts ListOptions) iter.Seq2[T, error] {
+	what := "list " + k.noun + "s in " + c.domain
 	size, err := opts.pageSize()
 	if err != nil {
-		return failed[identitydomains.Group](what, c.invalid("ListGroups", err))
+		return failed[T](what, c.invalid("List"+k.typ+"s", err))
 	}
-	l := &lister[identitydomains.Group]{c: c, what: what, endpoint: "Groups", size: size, ordered: opts.SortBy != "",
-		id: func(g identitydomains.Group) string { return optString(g.Id) },
-		fetch: func(s strategy, start, count int) (listPage[identitydomains.Group], error) {
-			if s == strategySearch {
-				var resp identitydomains.SearchGroupsResponse
-				_, err := c.call(ctx, "SearchGroups", true, func(ctx context.Context) error {
-					var err error
-					resp, err = c.sdk.SearchGroups(ctx, identitydomains.SearchGroupsRequest{GroupSearchRequest: identitydomains.GroupSearchRequest{
-						Schemas: []string{SchemaSearchRequest}, Attributes: opts.Attributes, Filter: optPtr(opts.Filter),
-						SortBy: optPtr(opts.SortBy), SortOrder: identitydomains.SortOrderEnum(opts.sortOrder()),
-						StartIndex: &start, Count: &count,
-					}})
-					return err
-				})
-				return listPage[identitydomains.Group]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+	l := &lister[T]{c: c, what: what, endpoint: k.typ + "s", size: size, ordered: opts.SortBy != "",
+		id: func(v T) string { return optString(k.id(v)) },
+		fetch: func(s strategy, start, count int) (listPage[T], error) {
+			q := pageQuery{start: start, count: count, sortBy: opts.SortBy, order: opts.sortOrder()}
+			op, fetch := "List"+k.typ+"s", k.endpointPage
+			switch s {
+			case strategySearch:
+				op, fetch = "Search"+k.typ+"s", k.searchPage
+			case strategySorted:
+				q.sortBy, q.order = "id", "ascending"
 			}
-			sortBy, order := opts.SortBy, opts.sortOrder()
-			if s == strategySorted {
-				sortBy, order = "id", "ascending"
-			}
-			var resp identitydomains.ListGroupsResponse
-			_, err := c.call(ctx, "ListGroups", true, func(ctx context.Context) error {
+			var p listPage[T]
+			_, err := c.call(ctx, op, true, func(ctx context.Context) error {
 				var err error
-				resp, err = c.sdk.ListGroups(ctx, identitydomains.ListGroupsRequest{
-					Filter: optPtr(opts.Filter), SortBy: optPtr(sortBy), SortOrder: identitydomains.ListGroupsSortOrderEnum(order),
-					StartIndex: &start, Count: &count, Attributes: attrList(opts.Attributes),
-				})
+				p, err = fetch(ctx, c, opts, q)
 				return err
 			})
-			return listPage[identitydomains.Group]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+			return p, err
 		}}
 	return l.all(ctx)
 }
@@ -169,6 +134,6 @@ func (c *Client) invalid(op string, err error) *Error {
 // unsupported reports whether err says the server does not offer what was
 // asked (400, 404, 405, 501): a fallback strategy that meets it is skipped.
 func unsupported(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && (e.Kind == KindInvalidRequest || e.Kind == KindNotFound)
+	k, ok := kindOf(err)
+	return ok && (k == KindInvalidRequest || k == KindNotFound)
 }

@@ -24,6 +24,10 @@ type resourceKind[T any] struct {
 	create func(ctx context.Context, c *Client, v T) (T, *string, error)
 	patch  func(ctx context.Context, c *Client, id string, op identitydomains.PatchOp, ifMatch *string) (T, *string, error)
 	del    func(ctx context.Context, c *Client, id string, ifMatch *string) error
+
+	// searchPage and endpointPage read one page of a list through /.search and
+	// through the list endpoint (see listResources).
+	searchPage, endpointPage func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[T], error)
 }
 
 // getResource reads the resource of kind k with the given id.

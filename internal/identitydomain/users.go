@@ -34,6 +34,21 @@ var users = &resourceKind[identitydomains.User]{
 		_, err := c.sdk.DeleteUser(ctx, identitydomains.DeleteUserRequest{UserId: &id, IfMatch: ifMatch})
 		return err
 	},
+	searchPage: func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[identitydomains.User], error) {
+		resp, err := c.sdk.SearchUsers(ctx, identitydomains.SearchUsersRequest{UserSearchRequest: identitydomains.UserSearchRequest{
+			Schemas: []string{SchemaSearchRequest}, Attributes: opts.Attributes, Filter: optPtr(opts.Filter),
+			SortBy: optPtr(q.sortBy), SortOrder: identitydomains.SortOrderEnum(q.order),
+			StartIndex: &q.start, Count: &q.count,
+		}})
+		return listPage[identitydomains.User]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+	},
+	endpointPage: func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[identitydomains.User], error) {
+		resp, err := c.sdk.ListUsers(ctx, identitydomains.ListUsersRequest{
+			Filter: optPtr(opts.Filter), SortBy: optPtr(q.sortBy), SortOrder: identitydomains.ListUsersSortOrderEnum(q.order),
+			StartIndex: &q.start, Count: &q.count, Attributes: attrList(opts.Attributes),
+		})
+		return listPage[identitydomains.User]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
+	},
 }
 
 // GetUser reads the user with the given id. attributes, if any, select what

@@ -86,10 +86,8 @@ func (c Config) Validate() error {
 		bad("url: %v", err)
 	}
 	checkRef := func(key string, r secret.Ref, what string) {
-		if r.IsZero() {
-			bad("%s: empty; set a reference to the %s (env:NAME, file:/path or vault:<secret ocid>)", key, what)
-		} else if err := r.Validate(); err != nil {
-			bad("%s: %v", key, err)
+		if err := r.Require(key, "set a reference to the "+what+" (env:NAME, file:/path or vault:<secret ocid>)"); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.Auth {
@@ -126,27 +124,22 @@ func (c Config) Validate() error {
 }
 
 // normalizeBaseURL checks an ORDS base URL and returns it without a trailing slash.
+// Its errors quote the URL without the spaces around it.
 func normalizeBaseURL(raw string) (string, error) {
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return "", errors.New("empty; set the ORDS base URL, https://host/ords/<alias>")
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("%q is not an http(s) URL; write https://host/ords/<alias>", raw)
-	}
-	if u.User != nil {
-		return "", errors.New("credentials in the URL are not accepted; use auth with client_id/client_secret or user/password")
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return "", fmt.Errorf("%q has a query or fragment; give https://host/ords/<alias>", raw)
-	}
-	p := strings.TrimRight(u.Path, "/")
-	if p == "" || strings.HasSuffix(p, "/_/sql") || strings.HasSuffix(p, "/oauth/token") {
-		return "", fmt.Errorf("%q: give the schema's base URL, https://host/ords/<alias>, without /_/sql or /oauth/token", raw)
-	}
-	if u.Scheme == "http" && !apiclient.IsLoopback(u.Hostname()) {
-		return "", fmt.Errorf("%q uses http to a non-loopback host; use https (http is for local emulators only)", raw)
-	}
-	return u.Scheme + "://" + u.Host + p, nil
+	return schemaURL.Normalize(strings.TrimSpace(raw))
 }
+
+// schemaURL is the form of Config.URL: the base URL of a REST-enabled
+// schema, https://host/ords/<alias>.
+var schemaURL = apiclient.URLForm{Name: "ORDS base URL", Example: "https://host/ords/<alias>",
+	Credentials: "auth with client_id/client_secret or user/password",
+	Base: func(u *url.URL, raw string) (string, error) {
+		if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+			return "", fmt.Errorf("%q has a query or fragment; give https://host/ords/<alias>", raw)
+		}
+		p := strings.TrimRight(u.Path, "/")
+		if p == "" || strings.HasSuffix(p, "/_/sql") || strings.HasSuffix(p, "/oauth/token") {
+			return "", fmt.Errorf("%q: give the schema's base URL, https://host/ords/<alias>, without /_/sql or /oauth/token", raw)
+		}
+		return u.Scheme + "://" + u.Host + p, nil
+	}}

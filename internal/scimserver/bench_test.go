@@ -132,6 +132,12 @@ func post(c *http.Client, url string, body []byte, want int) error {
 }
 
 func send(c *http.Client, method, url string, body []byte, want int) error {
+	return sendDecode(c, method, url, body, want, nil)
+}
+
+// sendDecode sends a SCIM request with the test token and wants status
+// want; the answer is decoded into out unless out is nil.
+func sendDecode(c *http.Client, method, url string, body []byte, want int, out any) error {
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	req.Header.Set("Content-Type", "application/scim+json")
@@ -143,6 +149,11 @@ func send(c *http.Client, method, url string, body []byte, want int) error {
 	if resp.StatusCode != want {
 		b, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("%s %s: %d, want %d: %s", method, url, resp.StatusCode, want, b)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("%s %s: %w", method, url, err)
+		}
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return nil
@@ -165,17 +176,9 @@ func BenchmarkBurst(b *testing.B) {
 		lat := parallel(b, users, func(i int) error {
 			body, _ := json.Marshal(user(fmt.Sprintf("user%05d@example.com", i), "externalId", fmt.Sprintf("00u%05d", i),
 				"displayName", fmt.Sprintf("User %d", i)))
-			req, _ := http.NewRequest(http.MethodPost, h.base+"/Users", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+testToken)
-			req.Header.Set("Content-Type", "application/scim+json")
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
 			var out map[string]any
-			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("user %d: %d %v", i, resp.StatusCode, out)
+			if err := sendDecode(client, http.MethodPost, h.base+"/Users", body, http.StatusCreated, &out); err != nil {
+				return fmt.Errorf("user %d: %w", i, err)
 			}
 			ids[i], _ = out["id"].(string)
 			return nil

@@ -302,22 +302,25 @@ func (o filterObject) Attr(name string) any {
 		if o.k != kindUser {
 			break
 		}
-		var out []any
-		for _, gid := range o.dir.groupsOf(o.rec.ID) {
-			out = append(out, scimfilter.Map{"value": scimfilter.CaseExact(gid)})
-		}
-		return out
+		return valueRefs(o.dir.groupsOf(o.rec.ID))
 	case "members":
 		if o.k != kindGroup {
 			break
 		}
-		var out []any
-		for _, uid := range o.dir.membersOf(o.rec.ID) {
-			out = append(out, scimfilter.Map{"value": scimfilter.CaseExact(uid)})
-		}
-		return out
+		return valueRefs(o.dir.membersOf(o.rec.ID))
 	}
 	return o.attrs.Attr(name)
+}
+
+// valueRefs is a multi-valued reference attribute (a user's groups, a
+// group's members) as a filter sees it: one {"value": id} per id, nil for
+// none.
+func valueRefs(ids []string) []any {
+	var out []any
+	for _, id := range ids {
+		out = append(out, scimfilter.Map{"value": scimfilter.CaseExact(id)})
+	}
+	return out
 }
 
 // candidates narrows a filter to the resources it can match, through the

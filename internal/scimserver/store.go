@@ -353,26 +353,23 @@ func (d *directory) ids(k kind) []string {
 // membersOf returns the member ids of group gid, sorted: live users only
 // (a membership written while its user was being deleted is not one).
 func (d *directory) membersOf(gid string) []string {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	out := make([]string, 0, len(d.members[gid]))
-	for uid := range d.members[gid] {
-		if u := d.res[kindUser][uid]; u != nil && !u.rec.Deleted {
-			out = append(out, uid)
-		}
-	}
-	slices.Sort(out)
-	return out
+	return d.liveIDs(d.members, gid, kindUser)
 }
 
 // groupsOf returns the group ids user uid is a member of, sorted.
 func (d *directory) groupsOf(uid string) []string {
+	return d.liveIDs(d.memberOf, uid, kindGroup)
+}
+
+// liveIDs returns the ids index holds for key (one side of the membership
+// index, read under d.mu) that name a live resource of kind k, sorted.
+func (d *directory) liveIDs(index map[string]map[string]struct{}, key string, k kind) []string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	out := make([]string, 0, len(d.memberOf[uid]))
-	for gid := range d.memberOf[uid] {
-		if g := d.res[kindGroup][gid]; g != nil && !g.rec.Deleted {
-			out = append(out, gid)
+	out := make([]string, 0, len(index[key]))
+	for id := range index[key] {
+		if e := d.res[k][id]; e != nil && !e.rec.Deleted {
+			out = append(out, id)
 		}
 	}
 	slices.Sort(out)

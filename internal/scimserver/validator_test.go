@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	elimity "github.com/elimity-com/scim/schema"
-
-	"github.com/iamflow/iamflow/internal/scimtest/idpfixture"
 )
 
 // TestResourcesPassAnotherValidator checks what the endpoint answers with a
@@ -14,36 +12,32 @@ import (
 // RFC 7643 core and enterprise schemas): every user and group the IdP
 // fixtures leave behind, as the endpoint lists them.
 func TestResourcesPassAnotherValidator(t *testing.T) {
-	for _, name := range idpfixture.Names() {
-		t.Run(name, func(t *testing.T) {
-			h := newHarness(t)
-			idpfixture.Load(t, name).Replay(t, h.base, testToken)
-			for _, tc := range []struct {
-				path   string
-				schema elimity.Schema
-				exts   []elimity.Schema
-			}{
-				{"/Users", elimity.CoreUserSchema(), []elimity.Schema{elimity.ExtensionEnterpriseUser()}},
-				{"/Groups", elimity.CoreGroupSchema(), nil},
-			} {
-				list := h.must(http.StatusOK, "GET", tc.path, nil)["Resources"].([]any)
-				if len(list) == 0 {
-					t.Fatalf("%s: nothing to validate", tc.path)
+	forEachIdP(t, func(t *testing.T, h *harness) {
+		for _, tc := range []struct {
+			path   string
+			schema elimity.Schema
+			exts   []elimity.Schema
+		}{
+			{"/Users", elimity.CoreUserSchema(), []elimity.Schema{elimity.ExtensionEnterpriseUser()}},
+			{"/Groups", elimity.CoreGroupSchema(), nil},
+		} {
+			list := h.must(http.StatusOK, "GET", tc.path, nil)["Resources"].([]any)
+			if len(list) == 0 {
+				t.Fatalf("%s: nothing to validate", tc.path)
+			}
+			for _, r := range list {
+				res := r.(map[string]any)
+				if _, err := tc.schema.Validate(res); err != nil {
+					t.Errorf("%s %s: %v", tc.path, res["id"], err)
 				}
-				for _, r := range list {
-					res := r.(map[string]any)
-					if _, err := tc.schema.Validate(res); err != nil {
-						t.Errorf("%s %s: %v", tc.path, res["id"], err)
-					}
-					for _, ext := range tc.exts {
-						if v, ok := res[ext.ID].(map[string]any); ok {
-							if _, err := ext.ValidateExtension(v); err != nil {
-								t.Errorf("%s %s extension: %v", tc.path, res["id"], err)
-							}
+				for _, ext := range tc.exts {
+					if v, ok := res[ext.ID].(map[string]any); ok {
+						if _, err := ext.ValidateExtension(v); err != nil {
+							t.Errorf("%s %s extension: %v", tc.path, res["id"], err)
 						}
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 }

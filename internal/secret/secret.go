@@ -61,6 +61,19 @@ func (r Ref) Validate() error {
 	return nil
 }
 
+// Require checks a reference a configuration must have, under its yaml
+// key: empty is "<key>: empty; <fix>", a malformed one "<key>: " and
+// Validate's reason. It returns nil for a usable reference.
+func (r Ref) Require(key, fix string) error {
+	if r.IsZero() {
+		return fmt.Errorf("%s: empty; %s", key, fix)
+	}
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("%s: %v", key, err)
+	}
+	return nil
+}
+
 // Errors Resolve wraps when a reference points at nothing usable.
 var (
 	// ErrNotSet: the environment variable of an env: reference is not set.

@@ -72,3 +72,25 @@ func TestValueNeverPrints(t *testing.T) {
 		}
 	}
 }
+
+// Require names the key and the fix for an empty reference, the key and
+// Validate's reason for a malformed one, and never the text of a literal.
+func TestRequire(t *testing.T) {
+	for _, tc := range []struct {
+		ref  Ref
+		want string
+	}{
+		{"", "client_secret: empty; set a reference"},
+		{"hunter2", "client_secret: not a secret reference: write env:NAME, file:/path or vault:<secret ocid> (literal secrets are not accepted)"},
+		{"env:A B", `client_secret: env reference "A B": not a valid variable name`},
+		{"env:IAMFLOW_SECRET", ""},
+	} {
+		err := tc.ref.Require("client_secret", "set a reference")
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v, want nil", tc.ref, err)
+		case tc.want != "" && (err == nil || err.Error() != tc.want):
+			t.Errorf("%q: %v, want %q", tc.ref, err, tc.want)
+		}
+	}
+}

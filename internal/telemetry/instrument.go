@@ -46,10 +46,7 @@ func HTTPTransport(base http.RoundTripper, t *Telemetry) http.RoundTripper {
 func GRPCServerOption(t *Telemetry) grpc.ServerOption {
 	t = t.orNoop()
 	return grpc.StatsHandler(otelgrpc.NewServerHandler(
-		otelgrpc.WithTracerProvider(t.TracerProvider),
-		otelgrpc.WithPropagators(t.Propagator),
-		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
-		otelgrpc.WithFilter(filters.Not(filters.HealthCheck())),
+		append(t.grpcOptions(), otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))...,
 	))
 }
 
@@ -57,9 +54,16 @@ func GRPCServerOption(t *Telemetry) grpc.ServerOption {
 // carries the trace in its metadata.
 func GRPCDialOption(t *Telemetry) grpc.DialOption {
 	t = t.orNoop()
-	return grpc.WithStatsHandler(otelgrpc.NewClientHandler(
+	return grpc.WithStatsHandler(otelgrpc.NewClientHandler(t.grpcOptions()...))
+}
+
+// grpcOptions are what both sides of a gRPC call are traced with: t's
+// tracer and propagator, and no OpenTelemetry metrics (the services count
+// calls in Prometheus).
+func (t *Telemetry) grpcOptions() []otelgrpc.Option {
+	return []otelgrpc.Option{
 		otelgrpc.WithTracerProvider(t.TracerProvider),
 		otelgrpc.WithPropagators(t.Propagator),
 		otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
-	))
+	}
 }

@@ -144,17 +144,23 @@ func TestValidationNamesTheKey(t *testing.T) {
 // error is Load's or else Validate's.
 func loadDev(t *testing.T, yaml string) (Config, error) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := Load(path, envMap(nil))
+	cfg, err := loadFile(t, yaml)
 	if err != nil {
 		return cfg, err
 	}
 	cfg.Dev = true
 	err = cfg.Validate()
 	return cfg, err
+}
+
+// loadFile writes yaml to a file and loads it, with no environment.
+func loadFile(t *testing.T, yaml string) (Config, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path, envMap(nil))
 }
 
 func TestDomainDefaultsAreFilledPerEntry(t *testing.T) {

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,11 +9,7 @@ import (
 
 func loadYAML(t *testing.T, yaml string) Config {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "iamflow.yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := Load(p, envMap(nil))
+	cfg, err := loadFile(t, yaml)
 	if err != nil {
 		t.Fatal(err)
 	}
