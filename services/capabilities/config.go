@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"regexp/syntax"
 	"strings"
 	"time"
 
@@ -256,20 +255,7 @@ func compilePattern(p string) (*regexp.Regexp, error) {
 	if p == "" {
 		return nil, nil
 	}
-	// Compile p alone first: only a balanced expression may be wrapped, or
-	// "a)|(b" would turn the anchors into alternatives.
-	if _, err := regexp.Compile(p); err != nil {
-		msg := err.Error()
-		var se *syntax.Error
-		if errors.As(err, &se) {
-			msg = string(se.Code)
-			if se.Expr != "" && se.Expr != p {
-				msg += ": `" + se.Expr + "`"
-			}
-		}
-		return nil, fmt.Errorf("%q is not a valid pattern: %s", p, msg)
-	}
-	return regexp.Compile(`^(?:` + p + `)$`)
+	return validate.Pattern(p)
 }
 
 // enforcedDomains returns the domains the service enforces: Config.Domains,
