@@ -6,10 +6,12 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// DecodeYAMLStrict decodes src into v as internal/app/config reads a
-// configuration file: unknown keys are errors.
-func DecodeYAMLStrict(src string, v any) error {
+// DecodeYAMLStrict decodes a configuration section from src over base (the
+// section's DefaultConfig) as internal/app/config reads a configuration
+// file: unknown keys are errors.
+func DecodeYAMLStrict[T any](src string, base T) (T, error) {
 	dec := yaml.NewDecoder(strings.NewReader(src))
 	dec.KnownFields(true)
-	return dec.Decode(v)
+	err := dec.Decode(&base)
+	return base, err
 }

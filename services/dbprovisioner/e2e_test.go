@@ -65,25 +65,14 @@ func TestEndToEndWithEmulators(t *testing.T) {
 	t.Cleanup(idc.Close)
 
 	// The database.
-	orde, err := emords.New(emords.Config{Databases: []emords.Database{{
-		Alias: "hr", ClientID: ordsClient, ClientSecret: ordsSecret,
+	orde, ordsCfg := emulatedHR(t, emords.Database{
 		Roles: []emords.Role{{Name: "HR_READ"}, {Name: "HR_WRITE"}, {Name: "APP_OWNER_ROLE"}},
 		// The account the injection attempt below aims at.
 		Users: []emords.User{{Username: "ADMIN", AccountStatus: "OPEN", Roles: []string{"APP_OWNER_ROLE"}}},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := orde.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = orde.Close() })
-
+	})
 	cfg := testConfig()
 	d := &cfg.Databases[0]
-	d.ORDS = ords.DefaultConfig()
-	d.ORDS.URL, d.ORDS.ClientID, d.ORDS.ClientSecret = orde.BaseURL("hr"), ordsClient, secretFile(t, ordsSecret)
-	d.ORDS.Retry = ords.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
+	d.ORDS = ordsCfg
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -152,6 +152,27 @@ func (h *harness) waitAccount(name string, check func(u DBUser, roles []string, 
 	})
 }
 
+// aliceJoinsReaders puts alice in HR Readers, publishes her membership and
+// waits for her account (waitReader).
+func (h *harness) aliceJoinsReaders() {
+	h.t.Helper()
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+	h.waitReader()
+}
+
+// waitReader waits until alice's account is open with HR Readers' role
+// alone.
+func (h *harness) waitReader() {
+	h.t.Helper()
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("account %v %v %v", ok, u, roles)
+		}
+		return nil
+	})
+}
+
 const aliceAcct = "ALICE@EXAMPLE.COM"
 
 func TestEventsDriveTheAccount(t *testing.T) {
@@ -160,14 +181,7 @@ func TestEventsDriveTheAccount(t *testing.T) {
 	member := iamflowv1.Kind_KIND_MEMBERSHIP
 
 	// Join a mapped group: account and role.
-	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-	h.publish(member, added, aliceID, "")
-	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
-			return fmt.Errorf("account %v %v %v", ok, u, roles)
-		}
-		return nil
-	})
+	h.aliceJoinsReaders()
 	h.settled()
 
 	// A second group adds its role; leaving it revokes it.
@@ -298,14 +312,7 @@ func TestStaleOrForgedDeleteDoesNotTouchALiveAccount(t *testing.T) {
 	for _, onLeave := range []string{onLeaveLock, onLeaveDrop} {
 		t.Run(onLeave, func(t *testing.T) {
 			h := newHarness(t, testConfig(func(d *DatabaseConfig) { d.OnLeave = onLeave }), true)
-			h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-			h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
-			h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-				if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
-					return fmt.Errorf("account %v %v %v", ok, u, roles)
-				}
-				return nil
-			})
+			h.aliceJoinsReaders()
 			h.settled()
 			n := len(h.db.statements())
 			const goneID = "d0000000000000000000000000000000"
@@ -338,14 +345,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	h.db.mu.Lock()
 	h.db.failNext, h.db.failErr = 2, retryErr{}
 	h.db.mu.Unlock()
-	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
-	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
-			return fmt.Errorf("account %v %v", ok, roles)
-		}
-		return nil
-	})
+	h.aliceJoinsReaders()
 	st := h.settled()
 	if st.Consumers[0].DeadLettered != 0 || st.Consumers[0].Delivered != 3 {
 		t.Errorf("consumer %v", st.Consumers[0])
@@ -454,15 +454,7 @@ func TestConcurrencyBound(t *testing.T) {
 // remembers which account was the user's).
 func TestRenamedUserLeavesNoOpenAccount(t *testing.T) {
 	h := newHarness(t, testConfig(), true)
-	member := iamflowv1.Kind_KIND_MEMBERSHIP
-	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-	h.publish(member, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
-	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
-			return fmt.Errorf("account %v %v", ok, roles)
-		}
-		return nil
-	})
+	h.aliceJoinsReaders()
 	h.dir.set(User{ID: aliceID, UserName: "alicia@example.com", Active: true, Groups: []string{"HR Readers"}})
 	h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_UPDATED, aliceID, "alicia@example.com")
 	h.waitAccount("ALICIA@EXAMPLE.COM", func(u DBUser, roles []string, ok bool) error {

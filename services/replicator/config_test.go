@@ -9,15 +9,6 @@ import (
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
-// decodeStrict reads a replicator section as internal/app/config does: unknown
-// keys are errors.
-func decodeStrict(t *testing.T, src string) (Config, error) {
-	t.Helper()
-	cfg := DefaultConfig()
-	err := testutil.DecodeYAMLStrict(src, &cfg)
-	return cfg, err
-}
-
 const exampleYAML = `
 links:
   - name: hub-to-spoke
@@ -47,7 +38,7 @@ full_reconcile:
 `
 
 func TestConfigDecodesYAML(t *testing.T) {
-	cfg, err := decodeStrict(t, exampleYAML)
+	cfg, err := testutil.DecodeYAMLStrict(exampleYAML, DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +55,7 @@ func TestConfigDecodesYAML(t *testing.T) {
 }
 
 func TestConfigRejectsUnknownKeys(t *testing.T) {
-	if _, err := decodeStrict(t, "links:\n  - name: x\n    sorce: hub\n"); err == nil {
+	if _, err := testutil.DecodeYAMLStrict("links:\n  - name: x\n    sorce: hub\n", DefaultConfig()); err == nil {
 		t.Fatal("a misspelt key decoded")
 	}
 }
