@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -91,14 +90,10 @@ func Emulator(t testing.TB, name string, tier emu.Tier, webhook string) *emu.Dom
 // retries and breaker, which the caller tunes.
 func ClientConfig(t testing.TB, url, id, sec string, limited bool) identitydomain.Config {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(sec), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	cfg := identitydomain.DefaultConfig()
 	cfg.URL = url
 	cfg.ClientID = id
-	cfg.ClientSecret = secret.Ref("file:" + p)
+	cfg.ClientSecret = testutil.SecretFile(t, sec)
 	cfg.Tier = identitydomain.TierFree
 	if !limited {
 		cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}

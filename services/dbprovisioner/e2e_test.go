@@ -3,8 +3,6 @@ package dbprovisioner
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -15,29 +13,16 @@ import (
 	emords "github.com/iamflow/iamflow/emulator/ords"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
-	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
-	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 const (
-	e2eClientID = "iamflow-dbprovisioner"
-	e2eSecret   = "s3cret-iamflow-d4b2"
-	ordsClient  = "ords-client"
-	ordsSecret  = "s3cret-ords-77a1"
+	ordsClient = "ords-client"
+	ordsSecret = "s3cret-ords-77a1"
 )
-
-func secretFile(t testing.TB, v string) secret.Ref {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return secret.Ref("file:" + p)
-}
 
 // The whole path with emulators: an emulated identity domain read through
 // the real Identity Domains client, events on a real JetStream, and an
@@ -45,24 +30,9 @@ func secretFile(t testing.TB, v string) secret.Ref {
 func TestEndToEndWithEmulators(t *testing.T) {
 	ctx := context.Background()
 	// The identity domain.
-	dom, err := emu.New(emu.Config{Name: "prod", Clients: []emu.Client{{ID: e2eClientID, Secret: e2eSecret, Name: "iamflow"}},
-		Tier: emu.TierUnlimited})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dom.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dom.Close() })
-	icfg := identitydomain.DefaultConfig()
-	icfg.URL, icfg.ClientID, icfg.ClientSecret = dom.URL(), e2eClientID, secretFile(t, e2eSecret)
-	icfg.Tier = identitydomain.TierFree
-	icfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	idc, err := identitydomain.New(ctx, "prod", icfg, identitydomain.WithLogger(pipelinetest.Logger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idc.Close)
+	dom := pipelinetest.Emulator(t, "prod", emu.TierUnlimited, "")
+	idc := pipelinetest.Client(t, "prod",
+		pipelinetest.ClientConfig(t, dom.URL(), pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false))
 
 	// The database.
 	orde, ordsCfg := emulatedHR(t, emords.Database{

@@ -49,7 +49,7 @@ func emulatedHR(t *testing.T, seed emords.Database) (*emords.Emulator, ords.Conf
 	}
 	t.Cleanup(func() { _ = orde.Close() })
 	c := ords.DefaultConfig()
-	c.URL, c.ClientID, c.ClientSecret = orde.BaseURL("hr"), ordsClient, secretFile(t, ordsSecret)
+	c.URL, c.ClientID, c.ClientSecret = orde.BaseURL("hr"), ordsClient, testutil.SecretFile(t, ordsSecret)
 	c.Retry = ords.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
 	return orde, c
 }
