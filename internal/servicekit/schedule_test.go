@@ -2,13 +2,16 @@ package servicekit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/nats-io/nats.go"
 )
 
 func TestScheduleRunsOnStartThenEveryInterval(t *testing.T) {
@@ -50,4 +53,46 @@ func TestScheduleRunsOnStartThenEveryInterval(t *testing.T) {
 			t.Fatalf("trigger %q, want scheduled", tr)
 		}
 	}
+}
+
+// Repair runs after an outage of NATS of after_outage or more, and only
+// when after_outage is set.
+func TestRepairRunsAfterAnOutage(t *testing.T) {
+	var mu sync.Mutex
+	var triggers []string
+	repair := func(_ context.Context, trigger string) {
+		mu.Lock()
+		defer mu.Unlock()
+		triggers = append(triggers, trigger)
+	}
+	if n := len(RepairConfig{OnStart: true}.Loops(nil, repair)); n != 1 {
+		t.Fatalf("%d loops without after_outage, want the schedule's alone", n)
+	}
+
+	const threshold = time.Second
+	srv := bustest.RunServer(t)
+	b := srv.Open(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for _, loop := range (RepairConfig{AfterOutage: threshold}).Loops(b, repair) {
+		wg.Go(func() { loop(ctx) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	srv.Shutdown()
+	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if b.Conn().Status() == nats.CONNECTED {
+			return errors.New("still connected")
+		}
+		return nil
+	})
+	<-time.After(threshold + 200*time.Millisecond) // the outage itself, not a wait for something to happen
+	srv.Restart(t)
+	testutil.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(triggers, []string{"after_outage"}) {
+			return fmt.Errorf("triggers %v, want [after_outage]", triggers)
+		}
+		return nil
+	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/validate"
 )
 
@@ -100,19 +101,9 @@ type Match struct {
 }
 
 // SweepConfig schedules sweeps: the policy applied to every user of every
-// enforced domain.
-type SweepConfig struct {
-	// Interval between the start of one scheduled sweep and the next; 0 (the
-	// default) turns scheduled sweeps off. At least 1m when set.
-	Interval time.Duration `yaml:"interval"`
-	// OnStart sweeps once when the service starts.
-	OnStart bool `yaml:"on_start"`
-	// AfterOutage sweeps when the connection to NATS comes back after being
-	// down at least this long (events sent meanwhile may be lost for good:
-	// OCI Notifications stops retrying after 2 hours); 0 turns it off.
-	// DefaultConfig: 5m.
-	AfterOutage time.Duration `yaml:"after_outage"`
-}
+// enforced domain. The interval is 0 by default (no scheduled sweeps) and
+// at least 1m when set; after_outage is 5m by default.
+type SweepConfig = servicekit.RepairConfig
 
 // Defaults.
 const (

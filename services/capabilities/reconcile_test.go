@@ -249,13 +249,14 @@ func TestDirectoryErrors(t *testing.T) {
 }
 
 func TestCoalesceKeyIsTheUser(t *testing.T) {
-	a := coalesceKey(msg(t, userEvent("e1", "prod", "u1", iamflowv1.Action_ACTION_UPDATED), 1))
-	b := coalesceKey(msg(t, memberEvent("e2", "prod", "g1", "u1", iamflowv1.Action_ACTION_MEMBER_ADDED), 1))
-	c := coalesceKey(msg(t, memberEvent("e3", "prod", "g2", "u1", iamflowv1.Action_ACTION_MEMBER_REMOVED), 1))
+	key := servicekit.CoalesceEvents(coalesceKey)
+	a := key(msg(t, userEvent("e1", "prod", "u1", iamflowv1.Action_ACTION_UPDATED), 1))
+	b := key(msg(t, memberEvent("e2", "prod", "g1", "u1", iamflowv1.Action_ACTION_MEMBER_ADDED), 1))
+	c := key(msg(t, memberEvent("e3", "prod", "g2", "u1", iamflowv1.Action_ACTION_MEMBER_REMOVED), 1))
 	if a != "prod/user/u1" || b != a || c != a {
 		t.Errorf("keys %q %q %q, want prod/user/u1", a, b, c)
 	}
-	if k := coalesceKey(&bus.Msg{Data: []byte("\xff")}); k != "" {
+	if k := key(&bus.Msg{Data: []byte("\xff")}); k != "" {
 		t.Errorf("undecodable message key %q", k)
 	}
 }
