@@ -53,7 +53,7 @@ func TestEndToEndWithEmulators(t *testing.T) {
 	t.Cleanup(oc.Close)
 
 	srv := bustest.RunServer(t)
-	h := &harness{t: t, bus: srv.Open(t), audit: &fakeAuditor{}}
+	h := &harness{t: t, bus: srv.Open(t), audit: &testutil.Auditor{}}
 	h.svc, err = New(ctx, cfg, h.bus, map[string]Directory{"prod": NewDirectory(idc)}, map[string]Database{"hr": NewDatabase(oc)},
 		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(h.audit))
 	if err != nil {

@@ -29,7 +29,7 @@ type replicaSet struct {
 	srv   *bustest.Server
 	dir   *fakeDir
 	ords  *emords.Emulator
-	audit *fakeAuditor
+	audit *testutil.Auditor
 	svcs  []*Service
 	pub   *harness // publishes events
 }
@@ -61,7 +61,7 @@ func newReplicaSet(t *testing.T, n int, seed emords.Database, wrap func(Database
 	ctx := context.Background()
 	seed.Roles = append(seed.Roles, emords.Role{Name: "HR_READ"}, emords.Role{Name: "HR_WRITE"})
 	orde, ordsCfg := emulatedHR(t, seed)
-	rs := &replicaSet{t: t, srv: bustest.RunServer(t), dir: newFakeDir(), ords: orde, audit: &fakeAuditor{}}
+	rs := &replicaSet{t: t, srv: bustest.RunServer(t), dir: newFakeDir(), ords: orde, audit: &testutil.Auditor{}}
 	cfg := testConfig()
 	cfg.Consumer.MaxDeliver = 10
 	d := &cfg.Databases[0]
@@ -153,7 +153,7 @@ func (rs *replicaSet) decidedTwice(accounts []string) []string {
 			}
 		}
 		var prev string
-		for _, r := range rs.audit.records() {
+		for _, r := range rs.audit.Records() {
 			if r.GetResource().GetName() != a {
 				continue
 			}
@@ -235,7 +235,7 @@ func TestReplicasChangeEachAccountOnce(t *testing.T) {
 	for _, bad := range rs.decidedTwice(accounts) {
 		t.Error(bad)
 	}
-	for _, r := range rs.audit.records() {
+	for _, r := range rs.audit.Records() {
 		if r.Outcome != "done" {
 			t.Errorf("audit record %s %s: %s (%s)", r.GetResource().GetName(), r.Action, r.Outcome, r.Reason)
 		}
@@ -423,7 +423,7 @@ func TestOlderReadIsReadAgainUnderTheLease(t *testing.T) {
 	dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
 	db := newFakeDB()
 	svc, err := New(ctx, testConfig(), b, map[string]Directory{"prod": dir}, map[string]Database{"hr": db},
-		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(&fakeAuditor{}))
+		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(&testutil.Auditor{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ type harness struct {
 	bus   *bus.Bus
 	dir   *fakeDir
 	db    *fakeDB
-	audit *fakeAuditor
+	audit *testutil.Auditor
 	svc   *Service
 	seq   int
 	// lastSeq is the stream sequence of the last event published.
@@ -50,7 +50,7 @@ func testConfig(mod ...func(*DatabaseConfig)) Config {
 
 func newHarness(t *testing.T, cfg Config, run bool) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: newFakeDir(), db: newFakeDB(), audit: &fakeAuditor{}}
+	h := &harness{t: t, dir: newFakeDir(), db: newFakeDB(), audit: &testutil.Auditor{}}
 	srv := bustest.RunServer(t)
 	h.bus = srv.Open(t)
 	var err error
@@ -222,7 +222,7 @@ func TestEventsDriveTheAccount(t *testing.T) {
 	if got := h.db.statements(); len(got) != n {
 		t.Errorf("replays ran %q", got[n:])
 	}
-	recs := h.audit.records()
+	recs := h.audit.Records()
 	if len(recs) != n {
 		t.Errorf("%d audit records for %d statements", len(recs), n)
 	}
@@ -281,7 +281,7 @@ func TestUnsafeNameIsRefusedOnceAndNothingRuns(t *testing.T) {
 		t.Fatalf("refused in status: %v", ds.Refused)
 	}
 	var refusals int
-	for _, r := range h.audit.records() {
+	for _, r := range h.audit.Records() {
 		if r.Action == actionRefuse {
 			refusals++
 			if r.Outcome != "failed" || !strings.Contains(r.Reason, "rename the user or change the mapping") {
@@ -351,7 +351,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 		t.Errorf("consumer %v", st.Consumers[0])
 	}
 	failed := 0
-	for _, r := range h.audit.records() {
+	for _, r := range h.audit.Records() {
 		if r.Outcome == "failed" {
 			failed++
 		}
@@ -422,7 +422,7 @@ func TestReconcileLocksUsersWhoLeftUnseen(t *testing.T) {
 	if err != nil || again.Changed != 0 || len(again.Statements) != 0 {
 		t.Errorf("second reconcile: %+v %v", again, err)
 	}
-	if recs := h.audit.records(); len(recs) != len(want)+2 { // + carol skipped twice
+	if recs := h.audit.Records(); len(recs) != len(want)+2 { // + carol skipped twice
 		t.Errorf("%d audit records", len(recs))
 	}
 }
