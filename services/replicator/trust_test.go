@@ -171,9 +171,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 // A full reconcile does not apply what it listed to an object that its own
 // event reconciled from a newer read meanwhile.
 func TestFullReconcileSkipsObjectsReconciledSince(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
 	u := src.createUser(t, "rene", "Old Name")
 	mustReconcile(t, d, planner.KindUser, u, "test")
@@ -227,6 +225,14 @@ func driven(t *testing.T, l planner.Link) *pipeline {
 	return newPipeline(t, cfg, pipelineOpts{noRun: true})
 }
 
+// drivenHub is driven over the link "hub" from src to tgt: the pipeline,
+// both sites and the direction between them.
+func drivenHub(t *testing.T) (p *pipeline, src, tgt *site, d *direction) {
+	t.Helper()
+	p = driven(t, link("hub", "src", "tgt"))
+	return p, p.sites["src"], p.sites["tgt"], p.svc.direction("src", "tgt")
+}
+
 // failMappings makes d's next n id-map writes fail, and bounds its
 // bookkeeping to 300 ms so a write that keeps failing gives up quickly.
 func failMappings(d *direction, n int32) *failingPuts {
@@ -256,9 +262,7 @@ func (f *failingPuts) Put(ctx context.Context, key string, value []byte) (uint64
 // the copy the create made, and the one change in the target has exactly
 // one record that says it was done.
 func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	p, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
 	fp := failMappings(d, 1000)
 	u := src.createUser(t, "mira", "Mira M")
@@ -291,9 +295,7 @@ func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
 // the retry, is found by the source id it carries and adopted, not
 // created a second time under the new name (seen in the cluster proof).
 func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
 	fp := failMappings(d, 1000)
 	u := src.createUser(t, "nora", "Nora N")
@@ -319,9 +321,7 @@ func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
 // A mapping write that fails for a moment (a JetStream leader election) is
 // retried within the bookkeeping's time: the create is mapped at once.
 func TestMappingWriteIsRetried(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src := p.sites["src"]
-	d := p.svc.direction("src", "tgt")
+	_, src, _, d := drivenHub(t)
 	fp := &failingPuts{KeyValue: d.ids.kv}
 	fp.n.Store(2) // within the bookkeeping's ten seconds: retried
 	d.ids.kv = fp
@@ -362,9 +362,7 @@ func TestCopyWithoutMappingIsRetiredWhenTheSourceGoes(t *testing.T) {
 // name has adopted since does not take the copy back by its externalId
 // (the old source id): the copy is the new user's.
 func TestLateDeleteDoesNotRecoverAnAdoptedCopy(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
 	old := src.createUser(t, "rex", "Rex R")
 	mustReconcile(t, d, planner.KindUser, old, "create")
