@@ -45,13 +45,7 @@ consumer:
 `
 
 func TestConfigDecodesYAML(t *testing.T) {
-	cfg, err := testutil.DecodeYAMLStrict(exampleYAML, DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
+	cfg := testutil.DecodeValid(t, exampleYAML, DefaultConfig())
 	if len(cfg.Rules) != 2 || cfg.Rules[0].Match.Federated == nil || *cfg.Rules[0].Match.Federated {
 		t.Fatalf("rules = %+v", cfg.Rules)
 	}

@@ -38,13 +38,7 @@ full_reconcile:
 `
 
 func TestConfigDecodesYAML(t *testing.T) {
-	cfg, err := testutil.DecodeYAMLStrict(exampleYAML, DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
+	cfg := testutil.DecodeValid(t, exampleYAML, DefaultConfig())
 	l := cfg.Links[0]
 	if l.Delete.ManagedOnly() || l.Guard.Window != 30*time.Minute || l.Attributes.Map["department"] != "costCenter" || !l.DryRun {
 		t.Errorf("decoded link = %+v", l)
