@@ -31,6 +31,18 @@ func membersOf(t *testing.T, s *site, group string) []string {
 	return out
 }
 
+// waitMembers waits until the userNames of the group's members in s are
+// want, sorted (none when want is empty).
+func waitMembers(t *testing.T, s *site, group string, want ...string) {
+	t.Helper()
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := membersOf(t, s, group); !slices.Equal(got, want) {
+			return fmt.Errorf("%s members in %s: %v, want %v", group, s.name, got, want)
+		}
+		return nil
+	})
+}
+
 // A user deleted in the source leaves the target's groups on the event
 // path, before any full reconcile, under either delete policy.
 func TestDeletedUserLeavesTargetGroups(t *testing.T) {
@@ -53,12 +65,7 @@ func TestDeletedUserLeavesTargetGroups(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.settled()
-			testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-				if got := membersOf(t, tgt, "ops"); !slices.Equal(got, []string{"kim"}) {
-					return fmt.Errorf("target ops members %v, want [kim]", got)
-				}
-				return nil
-			})
+			waitMembers(t, tgt, "ops", "kim")
 			tu, exists := tgt.emu.UserByName("ursula")
 			switch {
 			case policy == planner.PolicyDelete && exists:
@@ -98,23 +105,13 @@ func TestChangesByIamflowsClientAreReplicated(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.settled()
-	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if got := membersOf(t, tgt, "OCI-Temp-Admins"); !slices.Equal(got, []string{"dev"}) {
-			return fmt.Errorf("target members %v, want [dev]", got)
-		}
-		return nil
-	})
+	waitMembers(t, tgt, "OCI-Temp-Admins", "dev")
 	// The revocation, by the same client.
 	if _, err := src.client.RemoveMembers(context.Background(), g, u); err != nil {
 		t.Fatal(err)
 	}
 	p.settled()
-	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if got := membersOf(t, tgt, "OCI-Temp-Admins"); len(got) != 0 {
-			return fmt.Errorf("target members %v after the revocation, want none", got)
-		}
-		return nil
-	})
+	waitMembers(t, tgt, "OCI-Temp-Admins") // none after the revocation
 }
 
 // A plan made from a read older than a change applied since is refused: a
