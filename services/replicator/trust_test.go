@@ -240,6 +240,20 @@ func failMappings(d *direction, n int32) *failingPuts {
 	return fp
 }
 
+// unmappedCopy creates a user in src and copies it to d's target while
+// every id-map write fails, so the copy has no mapping; then the writes
+// work again. It returns the source user's id.
+func unmappedCopy(t *testing.T, d *direction, src *site, name, display string) string {
+	t.Helper()
+	fp := failMappings(d, 1000)
+	u := src.createUser(t, name, display)
+	if _, err := d.reconcileOne(context.Background(), planner.KindUser, u, cause{eventID: "create"}); err == nil {
+		t.Fatal("the mapping's write did not fail; the test proves nothing")
+	}
+	fp.n.Store(0)
+	return u
+}
+
 // failingPuts is the id map's bucket with its next n writes failing, as
 // when JetStream elects a new leader for it.
 type failingPuts struct {
@@ -294,12 +308,7 @@ func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
 func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
 	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
-	fp := failMappings(d, 1000)
-	u := src.createUser(t, "nora", "Nora N")
-	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "first"}); err == nil {
-		t.Fatal("the mapping's write did not fail; the test proves nothing")
-	}
-	fp.n.Store(0)
+	u := unmappedCopy(t, d, src, "nora", "Nora N")
 	src.patchUser(t, u, replace("userName", "nora-r1"))
 	plan, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "retry"})
 	if err != nil {
@@ -333,17 +342,9 @@ func TestMappingWriteIsRetried(t *testing.T) {
 // writes all failed) is still retired: the copy is found by the source id
 // it carries.
 func TestCopyWithoutMappingIsRetiredWhenTheSourceGoes(t *testing.T) {
-	l := link("hub", "src", "tgt")
-	p := driven(t, l)
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
-	fp := failMappings(d, 1000)
-	u := src.createUser(t, "pia", "Pia P")
-	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "create"}); err == nil {
-		t.Fatal("the mapping's write did not fail; the test proves nothing")
-	}
-	fp.n.Store(0)
+	u := unmappedCopy(t, d, src, "pia", "Pia P")
 	if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
 		t.Fatal(err)
 	}
