@@ -59,15 +59,7 @@ func TestEndToEndWithEmulators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- h.svc.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	pipelinetest.Run(t, h.svc)
 
 	// Users and groups in the domain (as an administrator would).
 	mkUser := func(name string) string {
