@@ -9,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
-	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
@@ -81,20 +78,7 @@ func (h *harness) publish(kind iamflowv1.Kind, action iamflowv1.Action, userID, 
 
 func (h *harness) publishEvent(ev *iamflowv1.IdentityEvent) {
 	h.t.Helper()
-	ev.Type = event.Type(ev.Kind, ev.Action)
-	data, err := event.Marshal(ev)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	subj, err := event.Subject(ev.Domain, ev.Kind, ev.Action)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ack, err := h.bus.Publish(context.Background(), &nats.Msg{Subject: subj, Data: data}, ev.Id)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.lastSeq = max(h.lastSeq, ack.Sequence)
+	h.lastSeq = max(h.lastSeq, pipelinetest.PublishEvent(h.t, h.bus, ev))
 }
 
 // settled waits until the consumer has nothing pending and has acked
