@@ -12,18 +12,19 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
@@ -91,14 +92,10 @@ func Emulator(t testing.TB, name string, tier emu.Tier, webhook string) *emu.Dom
 // retries and breaker, which the caller tunes.
 func ClientConfig(t testing.TB, url, id, sec string, limited bool) identitydomain.Config {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(sec), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	cfg := identitydomain.DefaultConfig()
 	cfg.URL = url
 	cfg.ClientID = id
-	cfg.ClientSecret = secret.Ref("file:" + p)
+	cfg.ClientSecret = testutil.SecretFile(t, sec)
 	cfg.Tier = identitydomain.TierFree
 	if !limited {
 		cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
@@ -171,6 +168,29 @@ func Run(t testing.TB, svc Service) (stop func()) {
 		return nil
 	})
 	return stop
+}
+
+// PublishEvent publishes ev to the events stream as the webhook would (its
+// type set from its kind and action when empty, its id the message id, so
+// a second publish is a duplicate) and returns its stream sequence.
+func PublishEvent(t testing.TB, b *bus.Bus, ev *iamflowv1.IdentityEvent) uint64 {
+	t.Helper()
+	if ev.Type == "" {
+		ev.Type = event.Type(ev.Kind, ev.Action)
+	}
+	data, err := event.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj, err := event.Subject(ev.Domain, ev.Kind, ev.Action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := b.Publish(context.Background(), &nats.Msg{Subject: subj, Data: data}, ev.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
 }
 
 // AuditRecords returns the audit records of service's action ("*" for

@@ -17,6 +17,11 @@
 //     and the last event and last error ([Kit.Event], [Kit.Error]).
 //   - [Kit.Audit]: one audit record stored, or logged and remembered as
 //     the last error when it cannot be (the change it describes is made).
+//   - [Kit.EventHandler] and [CoalesceEvents]: a consumer's handler and
+//     its coalescing key, given identity events already decoded.
+//   - [RepairConfig]: when a service's periodic repair (a sweep, a full
+//     reconcile) runs, at start, every interval and after an outage of NATS,
+//     and the loops that run it.
 //   - The admin API's edges: [NewEndpoint] ties a service to its generated
 //     gRPC service and REST gateway, and [APIErrors] maps its errors to
 //     gRPC status codes, so api.go is the only file of a service that knows

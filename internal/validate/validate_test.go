@@ -17,3 +17,33 @@ func TestPrefix(t *testing.T) {
 		t.Fatalf("%d errors, want one per line", n)
 	}
 }
+
+func TestPattern(t *testing.T) {
+	for _, tc := range []struct {
+		p, match, miss, err string
+	}{
+		{p: "adm.*", match: "admins", miss: "sysadmins"},
+		// Anchors wrap the whole expression: an alternative matches whole values only.
+		{p: "a|b", match: "b", miss: "ab"},
+		{p: "", match: "", miss: "a"},
+		{p: "(", err: `"(" is not a valid pattern: missing closing )`},
+		{p: "a**", err: "\"a**\" is not a valid pattern: invalid nested repetition operator: `**`"},
+		// Unbalanced: wrapped as is, it would compile to ^(?:a)|(b)$.
+		{p: "a)|(b", err: `"a)|(b" is not a valid pattern: unexpected )`},
+	} {
+		re, err := Pattern(tc.p)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("Pattern(%q): %v, want %q", tc.p, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Pattern(%q): %v", tc.p, err)
+			continue
+		}
+		if !re.MatchString(tc.match) || re.MatchString(tc.miss) {
+			t.Errorf("Pattern(%q) = %s: matches %q %v, %q %v; want true, false", tc.p, re, tc.match, re.MatchString(tc.match), tc.miss, re.MatchString(tc.miss))
+		}
+	}
+}

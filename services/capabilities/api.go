@@ -13,8 +13,6 @@ import (
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
-var _ iamflowv1.CapabilitiesServiceServer = (*Service)(nil)
-
 // Endpoint is the iamflow.v1.CapabilitiesService admin API, over gRPC and
 // REST: GET /v1/capabilities/{domain}/users/{user},
 // POST /v1/capabilities/{domain}/users/{user}:apply and

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"regexp/syntax"
 	"strings"
 	"time"
 
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/validate"
 )
 
@@ -101,19 +101,9 @@ type Match struct {
 }
 
 // SweepConfig schedules sweeps: the policy applied to every user of every
-// enforced domain.
-type SweepConfig struct {
-	// Interval between the start of one scheduled sweep and the next; 0 (the
-	// default) turns scheduled sweeps off. At least 1m when set.
-	Interval time.Duration `yaml:"interval"`
-	// OnStart sweeps once when the service starts.
-	OnStart bool `yaml:"on_start"`
-	// AfterOutage sweeps when the connection to NATS comes back after being
-	// down at least this long (events sent meanwhile may be lost for good:
-	// OCI Notifications stops retrying after 2 hours); 0 turns it off.
-	// DefaultConfig: 5m.
-	AfterOutage time.Duration `yaml:"after_outage"`
-}
+// enforced domain. The interval is 0 by default (no scheduled sweeps) and
+// at least 1m when set; after_outage is 5m by default.
+type SweepConfig = servicekit.RepairConfig
 
 // Defaults.
 const (
@@ -256,20 +246,7 @@ func compilePattern(p string) (*regexp.Regexp, error) {
 	if p == "" {
 		return nil, nil
 	}
-	// Compile p alone first: only a balanced expression may be wrapped, or
-	// "a)|(b" would turn the anchors into alternatives.
-	if _, err := regexp.Compile(p); err != nil {
-		msg := err.Error()
-		var se *syntax.Error
-		if errors.As(err, &se) {
-			msg = string(se.Code)
-			if se.Expr != "" && se.Expr != p {
-				msg += ": `" + se.Expr + "`"
-			}
-		}
-		return nil, fmt.Errorf("%q is not a valid pattern: %s", p, msg)
-	}
-	return regexp.Compile(`^(?:` + p + `)$`)
+	return validate.Pattern(p)
 }
 
 // enforcedDomains returns the domains the service enforces: Config.Domains,

@@ -9,15 +9,6 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// decodeStrict reads a capabilities section as internal/app/config does: unknown
-// keys are errors.
-func decodeStrict(t *testing.T, src string) (Config, error) {
-	t.Helper()
-	cfg := DefaultConfig()
-	err := testutil.DecodeYAMLStrict(src, &cfg)
-	return cfg, err
-}
-
 const exampleYAML = `
 domains: [prod, partners]
 default:
@@ -54,13 +45,7 @@ consumer:
 `
 
 func TestConfigDecodesYAML(t *testing.T) {
-	cfg, err := decodeStrict(t, exampleYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
+	cfg := testutil.DecodeValid(t, exampleYAML, DefaultConfig())
 	if len(cfg.Rules) != 2 || cfg.Rules[0].Match.Federated == nil || *cfg.Rules[0].Match.Federated {
 		t.Fatalf("rules = %+v", cfg.Rules)
 	}
@@ -90,7 +75,7 @@ func TestConfigRejectsUnknownKeys(t *testing.T) {
 		{"section key", "sweeps: {interval: 1h}\n", "line 1: field sweeps not found in type capabilities.Config"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := decodeStrict(t, tc.src)
+			_, err := testutil.DecodeYAMLStrict(tc.src, DefaultConfig())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("decode error = %v, want %q", err, tc.want)
 			}

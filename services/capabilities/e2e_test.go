@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
@@ -211,10 +210,7 @@ func TestJITRaceThroughTheBus(t *testing.T) {
 	// times, then done. Nothing to enforce on what does not exist, and no
 	// dead letter, since there is nothing for a person to do.
 	ev := userEvent("ghost-created", domainShort, "0123456789abcdef0123456789abcdef", iamflowv1.Action_ACTION_CREATED)
-	m := msg(t, ev, 1)
-	if _, err := p.bus.Publish(context.Background(), &nats.Msg{Subject: m.Subject, Data: m.Data}, ev.Id); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.PublishEvent(t, p.bus, ev)
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if n := p.svc.Status(context.Background()).Counters[counterJITGone]; n != 1 {
 			return fmt.Errorf("%d created users gone", n)

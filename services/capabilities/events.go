@@ -7,20 +7,14 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/event"
 )
 
-// coalesceKey groups the messages about one user: the user of a user event,
-// the member of a membership event (the user is what is reconciled). A
-// message that cannot be decoded is handled alone. The runner handles the
-// newest message of a group; should a user.created be coalesced with a
-// newer event of a user that is not readable yet, the JIT retry is lost and
-// the next sweep covers the user.
-func coalesceKey(m *bus.Msg) string {
-	ev, err := event.Unmarshal(m.Data)
-	if err != nil {
-		return ""
-	}
+// coalesceKey groups the events about one user: the user of a user event,
+// the member of a membership event (the user is what is reconciled). The
+// runner handles the newest message of a group; should a user.created be
+// coalesced with a newer event of a user that is not readable yet, the JIT
+// retry is lost and the next sweep covers the user.
+func coalesceKey(ev *iamflowv1.IdentityEvent) string {
 	ref, ok := userOf(ev)
 	if !ok || ref.IsZero() {
 		return ""
@@ -53,12 +47,11 @@ func refOf(r *iamflowv1.Resource) UserRef {
 
 // handle is the consumer's handler: one event, one user reconciled.
 func (s *Service) handle(ctx context.Context, m *bus.Msg) bus.Result {
-	ev, err := event.Unmarshal(m.Data)
-	if err != nil {
-		return bus.Terminal(fmt.Errorf("capabilities: %w", err))
-	}
+	return s.kit.EventHandler(s.handleEvent)(ctx, m)
+}
+
+func (s *Service) handleEvent(ctx context.Context, m *bus.Msg, ev *iamflowv1.IdentityEvent) bus.Result {
 	s.counters.events.Add(1)
-	s.kit.Event(ev.GetId())
 	ref, ok := userOf(ev)
 	if !ok {
 		return bus.Done()
@@ -75,7 +68,7 @@ func (s *Service) handle(ctx context.Context, m *bus.Msg) bus.Result {
 	}
 	c := cause{source: "event", eventID: ev.GetId(), eventType: ev.GetType(), actor: ev.GetActor().GetName(),
 		drift: ev.GetAction() == iamflowv1.Action_ACTION_CAPABILITIES_CHANGED}
-	_, _, err = s.reconcile(ctx, ev.GetDomain(), dir, ref, c)
+	_, _, err := s.reconcile(ctx, ev.GetDomain(), dir, ref, c)
 	switch {
 	case err == nil:
 		return bus.Done()

@@ -13,6 +13,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // fakeDir is an in-memory Directory that counts its calls.
@@ -167,34 +168,15 @@ func (d *fakeDir) calls() (reads, lists int, puts []putCall) {
 	return d.reads, d.lists, slices.Clone(d.puts)
 }
 
-// fakeAuditor keeps the records.
-type fakeAuditor struct {
-	mu      sync.Mutex
-	records []*iamflowv1.AuditRecord
-}
-
-func (a *fakeAuditor) Record(_ context.Context, r *iamflowv1.AuditRecord) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.records = append(a.records, r)
-	return nil
-}
-
-func (a *fakeAuditor) all() []*iamflowv1.AuditRecord {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.records)
-}
-
 // allTrue is a user's flags as OCI gives them to a new user.
 func allTrue() Flags {
 	return Flags{ptr(true), ptr(true), ptr(true), ptr(true), ptr(true), ptr(true), ptr(true)}
 }
 
 // newTestService builds a service on fakes, without a bus.
-func newTestService(t testing.TB, cfg Config, dirs map[string]Directory, opts ...servicekit.Option) (*Service, *fakeAuditor) {
+func newTestService(t testing.TB, cfg Config, dirs map[string]Directory, opts ...servicekit.Option) (*Service, *testutil.Auditor) {
 	t.Helper()
-	a := &fakeAuditor{}
+	a := &testutil.Auditor{}
 	s, err := build(cfg, nil, dirs, append([]servicekit.Option{servicekit.WithAuditWriter(a)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)

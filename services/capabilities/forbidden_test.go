@@ -86,7 +86,7 @@ func TestForbiddenCapabilitiesNameTheAppRole(t *testing.T) {
 	if st := s.Status(context.Background()); !strings.Contains(st.LastError, role) || !strings.Contains(st.LastError, `domain "prod"`) {
 		t.Errorf("status last error %q", st.LastError)
 	}
-	recs := a.all()
+	recs := a.Records()
 	if len(recs) != 1 || recs[0].Outcome != audit.OutcomeFailed || !strings.Contains(recs[0].Reason, role) {
 		t.Errorf("audit records = %v", recs)
 	}

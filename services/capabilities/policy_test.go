@@ -8,6 +8,11 @@ import (
 func TestPolicyDecide(t *testing.T) {
 	yes, no := ptr(true), ptr(false)
 	noKeys := Flags{CanUseAPIKeys: no, CanUseAuthTokens: no, CanUseCustomerSecretKeys: no}
+	// Two rules whose patterns both match "dev-..." names.
+	devsThenD := Config{Default: noKeys, Rules: []Rule{
+		{Name: "devs", Match: Match{UserName: "dev-.*"}, Set: Flags{CanUseAPIKeys: yes}},
+		{Name: "everyone-d", Match: Match{UserName: "d.*"}, Set: Flags{CanUseAuthTokens: yes}},
+	}}
 	tests := []struct {
 		name     string
 		cfg      Config
@@ -24,21 +29,15 @@ func TestPolicyDecide(t *testing.T) {
 			want:     noKeys,
 		},
 		{
-			name: "first match wins",
-			cfg: Config{Default: noKeys, Rules: []Rule{
-				{Name: "devs", Match: Match{UserName: "dev-.*"}, Set: Flags{CanUseAPIKeys: yes}},
-				{Name: "everyone-d", Match: Match{UserName: "d.*"}, Set: Flags{CanUseAuthTokens: yes}},
-			}},
+			name:     "first match wins",
+			cfg:      devsThenD,
 			user:     User{UserName: "dev-jane"},
 			wantRule: "devs",
 			want:     Flags{CanUseAPIKeys: yes, CanUseAuthTokens: no, CanUseCustomerSecretKeys: no},
 		},
 		{
-			name: "a later rule applies when earlier ones do not match",
-			cfg: Config{Default: noKeys, Rules: []Rule{
-				{Name: "devs", Match: Match{UserName: "dev-.*"}, Set: Flags{CanUseAPIKeys: yes}},
-				{Name: "everyone-d", Match: Match{UserName: "d.*"}, Set: Flags{CanUseAuthTokens: yes}},
-			}},
+			name:     "a later rule applies when earlier ones do not match",
+			cfg:      devsThenD,
 			user:     User{UserName: "dora"},
 			wantRule: "everyone-d",
 			want:     Flags{CanUseAPIKeys: no, CanUseAuthTokens: yes, CanUseCustomerSecretKeys: no},

@@ -12,6 +12,7 @@ import (
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // lockedDown is a policy: no credentials but the console password, except
@@ -41,7 +42,7 @@ func TestCompliantUserCostsOneRead(t *testing.T) {
 	if reads != 1 || lists != 0 || len(puts) != 0 {
 		t.Errorf("calls: %d reads, %d lists, %d puts; want 1 read and nothing else", reads, lists, len(puts))
 	}
-	if recs := a.all(); len(recs) != 0 {
+	if recs := a.Records(); len(recs) != 0 {
 		t.Errorf("audit records for a compliant user: %v", recs)
 	}
 	if c := s.counterSnapshot(); c[counterCompliant] != 1 || c[counterChecked] != 1 || c[counterChanged] != 0 {
@@ -66,7 +67,7 @@ func TestNonCompliantUserGetsOnePutWithTheDesiredFlags(t *testing.T) {
 	if puts[0].id != "u1" || !puts[0].flags.Equal(want) {
 		t.Errorf("PUT %s %v, want u1 %v", puts[0].id, puts[0].flags, want)
 	}
-	recs := a.all()
+	recs := a.Records()
 	if len(recs) != 1 {
 		t.Fatalf("%d audit records, want 1", len(recs))
 	}
@@ -83,8 +84,8 @@ func TestNonCompliantUserGetsOnePutWithTheDesiredFlags(t *testing.T) {
 	}
 	// The echo: the PUT causes updateusercapabilities; the user now complies.
 	res = s.handle(context.Background(), msg(t, userEvent("e2", "prod", "u1", iamflowv1.Action_ACTION_CAPABILITIES_CHANGED), 1))
-	if _, _, puts := dir.calls(); !res.IsDone() || len(puts) != 1 || len(a.all()) != 1 {
-		t.Errorf("echo: result %v, %d puts, %d records; want done, 1, 1", res, len(puts), len(a.all()))
+	if _, _, puts := dir.calls(); !res.IsDone() || len(puts) != 1 || len(a.Records()) != 1 {
+		t.Errorf("echo: result %v, %d puts, %d records; want done, 1, 1", res, len(puts), len(a.Records()))
 	}
 }
 
@@ -187,7 +188,7 @@ func TestMembershipChangeReconcilesTheMember(t *testing.T) {
 	if u := dir.user(t, "u1"); u.Flags.CanUseAPIKeys == nil || !*u.Flags.CanUseAPIKeys {
 		t.Errorf("after joining Cloud Admins: %v, want canUseApiKeys true", u.Flags)
 	}
-	if recs := a.all(); len(recs) != 1 || recs[0].Reason != `rule "admins" (membership.member_added)` {
+	if recs := a.Records(); len(recs) != 1 || recs[0].Reason != `rule "admins" (membership.member_added)` {
 		t.Errorf("records = %v", recs)
 	}
 }
@@ -202,7 +203,7 @@ func TestDriftIsRevertedAndAudited(t *testing.T) {
 	if res := s.handle(context.Background(), msg(t, ev, 1)); !res.IsDone() {
 		t.Fatal(res)
 	}
-	recs := a.all()
+	recs := a.Records()
 	if len(recs) != 1 {
 		t.Fatalf("%d records", len(recs))
 	}
@@ -239,7 +240,7 @@ func TestDirectoryErrors(t *testing.T) {
 	if !res.IsTerminal() || !strings.Contains(res.Err().Error(), "set capabilities of jane in prod: forbidden") {
 		t.Errorf("forbidden write: %v, want terminal", res)
 	}
-	recs := a.all()
+	recs := a.Records()
 	if len(recs) != 1 || recs[0].Outcome != audit.OutcomeFailed || !strings.Contains(recs[0].Reason, "failed: set capabilities of jane in prod") {
 		t.Errorf("records = %v", recs)
 	}
@@ -249,13 +250,14 @@ func TestDirectoryErrors(t *testing.T) {
 }
 
 func TestCoalesceKeyIsTheUser(t *testing.T) {
-	a := coalesceKey(msg(t, userEvent("e1", "prod", "u1", iamflowv1.Action_ACTION_UPDATED), 1))
-	b := coalesceKey(msg(t, memberEvent("e2", "prod", "g1", "u1", iamflowv1.Action_ACTION_MEMBER_ADDED), 1))
-	c := coalesceKey(msg(t, memberEvent("e3", "prod", "g2", "u1", iamflowv1.Action_ACTION_MEMBER_REMOVED), 1))
+	key := servicekit.CoalesceEvents(coalesceKey)
+	a := key(msg(t, userEvent("e1", "prod", "u1", iamflowv1.Action_ACTION_UPDATED), 1))
+	b := key(msg(t, memberEvent("e2", "prod", "g1", "u1", iamflowv1.Action_ACTION_MEMBER_ADDED), 1))
+	c := key(msg(t, memberEvent("e3", "prod", "g2", "u1", iamflowv1.Action_ACTION_MEMBER_REMOVED), 1))
 	if a != "prod/user/u1" || b != a || c != a {
 		t.Errorf("keys %q %q %q, want prod/user/u1", a, b, c)
 	}
-	if k := coalesceKey(&bus.Msg{Data: []byte("\xff")}); k != "" {
+	if k := key(&bus.Msg{Data: []byte("\xff")}); k != "" {
 		t.Errorf("undecodable message key %q", k)
 	}
 }
@@ -280,11 +282,11 @@ func TestConsumerConfigFilters(t *testing.T) {
 func TestNewChecksDirectories(t *testing.T) {
 	cfg := lockedDown()
 	cfg.Domains = []string{"prod", "dev"}
-	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil ||
+	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, servicekit.WithAuditWriter(&testutil.Auditor{})); err == nil ||
 		!strings.Contains(err.Error(), "no directory (identity domain client) for enforced domain(s) [dev]") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := build(lockedDown(), nil, nil, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil {
+	if _, err := build(lockedDown(), nil, nil, servicekit.WithAuditWriter(&testutil.Auditor{})); err == nil {
 		t.Error("no domains accepted")
 	}
 	if _, err := New(context.Background(), lockedDown(), nil, map[string]Directory{"prod": newFakeDir()}); err == nil {
@@ -292,7 +294,7 @@ func TestNewChecksDirectories(t *testing.T) {
 	}
 	cfg = lockedDown()
 	cfg.Rules[0].Match.UserName = "("
-	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, servicekit.WithAuditWriter(&fakeAuditor{})); err == nil ||
+	if _, err := build(cfg, nil, map[string]Directory{"prod": newFakeDir()}, servicekit.WithAuditWriter(&testutil.Auditor{})); err == nil ||
 		!strings.Contains(err.Error(), `rules[0] "admins": match.user_name`) {
 		t.Errorf("err = %v", err)
 	}

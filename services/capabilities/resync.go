@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
-	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Sweep limits: what a report keeps, so a sweep's memory stays bounded
@@ -229,13 +228,8 @@ func (s *Service) endSweep(rep *sweepReport, err error, log *slog.Logger) (*swee
 	return rep, nil
 }
 
-// scheduleSweeps sweeps every enforced domain at start (on_start) and every
-// interval, until ctx ends. A sweep still running when the next is due
-// delays it: sweeps never overlap.
-func (s *Service) scheduleSweeps(ctx context.Context) {
-	servicekit.Schedule(ctx, s.cfg.Sweep.OnStart, s.cfg.Sweep.Interval, s.sweepAll)
-}
-
+// sweepAll sweeps every enforced domain, one at a time: the repair the
+// sweep configuration schedules.
 func (s *Service) sweepAll(ctx context.Context, why string) {
 	for _, d := range s.domains {
 		if ctx.Err() != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
-	"time"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
@@ -112,7 +111,7 @@ func (s *Service) ConsumerConfig() bus.ConsumerConfig {
 			cc.FilterSubjects = append(cc.FilterSubjects, event.SubjectFilter(d, "membership"))
 		}
 	}
-	cc.Coalesce = coalesceKey
+	cc.Coalesce = servicekit.CoalesceEvents(coalesceKey)
 	return cc
 }
 
@@ -135,12 +134,6 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.kit.Log().Info("capabilities enforcing", "domains", s.domains, "rules", len(s.cfg.Rules),
 			"groups", s.policy.readsGroups(), "sweep_interval", s.cfg.Sweep.Interval, "sweep_on_start", s.cfg.Sweep.OnStart)
-		w := servicekit.Work{Consumers: []*bus.Consumer{cons}, Loops: []func(context.Context){s.scheduleSweeps}}
-		if d := s.cfg.Sweep.AfterOutage; d > 0 {
-			w.Loops = append(w.Loops, func(ctx context.Context) {
-				s.bus.WatchOutages(ctx, d, func(ctx context.Context, _ time.Duration) { s.sweepAll(ctx, "after_outage") })
-			})
-		}
-		return w, nil
+		return servicekit.Work{Consumers: []*bus.Consumer{cons}, Loops: s.cfg.Sweep.Loops(s.bus, s.sweepAll)}, nil
 	})
 }

@@ -53,7 +53,7 @@ func TestSweepChangesOnlyNonCompliantUsers(t *testing.T) {
 	if c[counterSweepRunning] != 0 || c[counterSweepChecked] != 230 || c[counterSweepChanged] != 23 || c[counterSweeps] != 1 {
 		t.Errorf("status after: %v", c)
 	}
-	recs := a.all()
+	recs := a.Records()
 	if len(recs) != 23 || recs[0].Reason != "default flags (sweep)" || recs[0].EventId != "" {
 		t.Errorf("%d records, first %v", len(recs), recs[0])
 	}
@@ -82,7 +82,7 @@ func TestSweepDryRunChangesNothing(t *testing.T) {
 		!ch.Current.GetCanUseDbCredentials() || ch.Desired.GetCanUseDbCredentials() {
 		t.Errorf("change = %v", ch)
 	}
-	for _, r := range a.all() {
+	for _, r := range a.Records() {
 		if r.Outcome != audit.OutcomeDryRun {
 			t.Errorf("dry run record with outcome %q", r.Outcome)
 		}

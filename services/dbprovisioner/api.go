@@ -13,8 +13,6 @@ import (
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
-var _ iamflowv1.DBProvisionerServiceServer = (*Service)(nil)
-
 // Endpoint is the iamflow.v1.DBProvisionerService admin API, over gRPC and
 // REST: GET /v1/dbprovisioner/databases[/{database}],
 // GET /v1/dbprovisioner/databases/{database}/users/{user} and

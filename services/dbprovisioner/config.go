@@ -10,6 +10,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/ords"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/validate"
 )
 
@@ -30,18 +31,9 @@ type Config struct {
 
 // ReconcileConfig schedules full reconciles: every member of every mapped
 // group, and every account iamflow manages, checked against the database.
-type ReconcileConfig struct {
-	// Interval between the start of one scheduled reconcile and the next; 0
-	// turns scheduled reconciles off. At least 5m when set. DefaultConfig: 1h.
-	Interval time.Duration `yaml:"interval"`
-	// OnStart reconciles every database once when the service starts.
-	OnStart bool `yaml:"on_start"`
-	// AfterOutage reconciles every database when the connection to NATS
-	// comes back after being down at least this long (events sent meanwhile
-	// may be lost for good: OCI Notifications stops retrying after 2 hours);
-	// 0 turns it off. DefaultConfig: 5m.
-	AfterOutage time.Duration `yaml:"after_outage"`
-}
+// The interval is 1h by default and at least 5m when set; the defaults run
+// one on start and after an outage of 5m.
+type ReconcileConfig = servicekit.RepairConfig
 
 // DatabaseConfig is one database and how IAM maps onto it.
 type DatabaseConfig struct {

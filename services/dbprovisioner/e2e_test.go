@@ -3,8 +3,6 @@ package dbprovisioner
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -15,29 +13,16 @@ import (
 	emords "github.com/iamflow/iamflow/emulator/ords"
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
-	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/ords"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
-	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 const (
-	e2eClientID = "iamflow-dbprovisioner"
-	e2eSecret   = "s3cret-iamflow-d4b2"
-	ordsClient  = "ords-client"
-	ordsSecret  = "s3cret-ords-77a1"
+	ordsClient = "ords-client"
+	ordsSecret = "s3cret-ords-77a1"
 )
-
-func secretFile(t testing.TB, v string) secret.Ref {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return secret.Ref("file:" + p)
-}
 
 // The whole path with emulators: an emulated identity domain read through
 // the real Identity Domains client, events on a real JetStream, and an
@@ -45,45 +30,19 @@ func secretFile(t testing.TB, v string) secret.Ref {
 func TestEndToEndWithEmulators(t *testing.T) {
 	ctx := context.Background()
 	// The identity domain.
-	dom, err := emu.New(emu.Config{Name: "prod", Clients: []emu.Client{{ID: e2eClientID, Secret: e2eSecret, Name: "iamflow"}},
-		Tier: emu.TierUnlimited})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dom.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dom.Close() })
-	icfg := identitydomain.DefaultConfig()
-	icfg.URL, icfg.ClientID, icfg.ClientSecret = dom.URL(), e2eClientID, secretFile(t, e2eSecret)
-	icfg.Tier = identitydomain.TierFree
-	icfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	idc, err := identitydomain.New(ctx, "prod", icfg, identitydomain.WithLogger(pipelinetest.Logger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(idc.Close)
+	dom := pipelinetest.Emulator(t, "prod", emu.TierUnlimited, "")
+	idc := pipelinetest.Client(t, "prod",
+		pipelinetest.ClientConfig(t, dom.URL(), pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false))
 
 	// The database.
-	orde, err := emords.New(emords.Config{Databases: []emords.Database{{
-		Alias: "hr", ClientID: ordsClient, ClientSecret: ordsSecret,
+	orde, ordsCfg := emulatedHR(t, emords.Database{
 		Roles: []emords.Role{{Name: "HR_READ"}, {Name: "HR_WRITE"}, {Name: "APP_OWNER_ROLE"}},
 		// The account the injection attempt below aims at.
 		Users: []emords.User{{Username: "ADMIN", AccountStatus: "OPEN", Roles: []string{"APP_OWNER_ROLE"}}},
-	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := orde.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = orde.Close() })
-
+	})
 	cfg := testConfig()
 	d := &cfg.Databases[0]
-	d.ORDS = ords.DefaultConfig()
-	d.ORDS.URL, d.ORDS.ClientID, d.ORDS.ClientSecret = orde.BaseURL("hr"), ordsClient, secretFile(t, ordsSecret)
-	d.ORDS.Retry = ords.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
+	d.ORDS = ordsCfg
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,21 +53,13 @@ func TestEndToEndWithEmulators(t *testing.T) {
 	t.Cleanup(oc.Close)
 
 	srv := bustest.RunServer(t)
-	h := &harness{t: t, bus: srv.Open(t), audit: &fakeAuditor{}}
+	h := &harness{t: t, bus: srv.Open(t), audit: &testutil.Auditor{}}
 	h.svc, err = New(ctx, cfg, h.bus, map[string]Directory{"prod": NewDirectory(idc)}, map[string]Database{"hr": NewDatabase(oc)},
 		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(h.audit))
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- h.svc.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	pipelinetest.Run(t, h.svc)
 
 	// Users and groups in the domain (as an administrator would).
 	mkUser := func(name string) string {

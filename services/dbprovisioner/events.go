@@ -11,14 +11,9 @@ import (
 	"github.com/iamflow/iamflow/internal/lease"
 )
 
-// coalesceKey groups the messages about one user (the user of a user event,
-// the member of a membership event) or one group (group events). A message
-// that cannot be decoded is handled alone.
-func coalesceKey(m *bus.Msg) string {
-	ev, err := event.Unmarshal(m.Data)
-	if err != nil {
-		return ""
-	}
+// coalesceKey groups the events about one user (the user of a user event,
+// the member of a membership event) or one group (group events).
+func coalesceKey(ev *iamflowv1.IdentityEvent) string {
 	if ref, ok := userOf(ev); ok && !ref.IsZero() {
 		return ev.GetDomain() + "/user/" + ref.String()
 	}
@@ -48,13 +43,8 @@ func userOf(ev *iamflowv1.IdentityEvent) (UserRef, bool) {
 
 // handler is the consumer's handler for one database.
 func (s *Service) handler(r *dbRuntime) bus.Handler {
-	return func(ctx context.Context, m *bus.Msg) bus.Result {
-		ev, err := event.Unmarshal(m.Data)
-		if err != nil {
-			return bus.Terminal(fmt.Errorf("dbprovisioner: %w", err))
-		}
+	return s.kit.EventHandler(func(ctx context.Context, _ *bus.Msg, ev *iamflowv1.IdentityEvent) bus.Result {
 		r.counters.events.Add(1)
-		s.kit.Event(ev.GetId())
 		if ev.GetDomain() != r.cfg.Domain {
 			return bus.Done()
 		}
@@ -69,13 +59,13 @@ func (s *Service) handler(r *dbRuntime) bus.Handler {
 		if ref.IsZero() {
 			return bus.Terminal(fmt.Errorf("dbprovisioner: event %s (%s) names no user", ev.GetId(), ev.GetType()))
 		}
-		_, err = s.syncUser(ctx, r, ref, c)
+		_, err := s.syncUser(ctx, r, ref, c)
 		if errors.Is(err, errUserGone) {
 			s.kit.Log().DebugContext(ctx, "user gone and no userName; left to the next reconcile", "database", r.cfg.Name, "user", ref.String())
 			return bus.Done()
 		}
 		return s.result(r, err)
-	}
+	})
 }
 
 // result is what becomes of an event whose sync ended with err: an unsafe

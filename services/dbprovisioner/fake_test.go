@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/ords"
 )
 
@@ -232,25 +231,6 @@ func (d *fakeDB) account(name string) (DBUser, []string, bool) {
 	}
 	slices.Sort(roles)
 	return *u, roles, true
-}
-
-// fakeAuditor collects audit records.
-type fakeAuditor struct {
-	mu   sync.Mutex
-	recs []*iamflowv1.AuditRecord
-}
-
-func (a *fakeAuditor) Record(_ context.Context, r *iamflowv1.AuditRecord) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.recs = append(a.recs, r)
-	return nil
-}
-
-func (a *fakeAuditor) records() []*iamflowv1.AuditRecord {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.recs)
 }
 
 // retryErr is a transient failure asking for a short wait.

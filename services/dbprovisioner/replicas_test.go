@@ -29,18 +29,17 @@ type replicaSet struct {
 	srv   *bustest.Server
 	dir   *fakeDir
 	ords  *emords.Emulator
-	audit *fakeAuditor
+	audit *testutil.Auditor
 	svcs  []*Service
 	pub   *harness // publishes events
 }
 
-// newReplicaSet starts n replicas; wrap, when set, wraps each replica's
-// database (to inject what another party does meanwhile).
-func newReplicaSet(t *testing.T, n int, seed emords.Database, wrap func(Database) Database) *replicaSet {
+// emulatedHR starts the ORDS emulator with seed as database "hr" (its alias
+// and credentials set here) and returns it with the ORDS client's
+// configuration for it: quick retries, the secret in a file.
+func emulatedHR(t *testing.T, seed emords.Database) (*emords.Emulator, ords.Config) {
 	t.Helper()
-	ctx := context.Background()
 	seed.Alias, seed.ClientID, seed.ClientSecret = "hr", ordsClient, ordsSecret
-	seed.Roles = append(seed.Roles, emords.Role{Name: "HR_READ"}, emords.Role{Name: "HR_WRITE"})
 	orde, err := emords.New(emords.Config{Databases: []emords.Database{seed}})
 	if err != nil {
 		t.Fatal(err)
@@ -49,14 +48,24 @@ func newReplicaSet(t *testing.T, n int, seed emords.Database, wrap func(Database
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = orde.Close() })
+	c := ords.DefaultConfig()
+	c.URL, c.ClientID, c.ClientSecret = orde.BaseURL("hr"), ordsClient, testutil.SecretFile(t, ordsSecret)
+	c.Retry = ords.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
+	return orde, c
+}
 
-	rs := &replicaSet{t: t, srv: bustest.RunServer(t), dir: newFakeDir(), ords: orde, audit: &fakeAuditor{}}
+// newReplicaSet starts n replicas; wrap, when set, wraps each replica's
+// database (to inject what another party does meanwhile).
+func newReplicaSet(t *testing.T, n int, seed emords.Database, wrap func(Database) Database) *replicaSet {
+	t.Helper()
+	ctx := context.Background()
+	seed.Roles = append(seed.Roles, emords.Role{Name: "HR_READ"}, emords.Role{Name: "HR_WRITE"})
+	orde, ordsCfg := emulatedHR(t, seed)
+	rs := &replicaSet{t: t, srv: bustest.RunServer(t), dir: newFakeDir(), ords: orde, audit: &testutil.Auditor{}}
 	cfg := testConfig()
 	cfg.Consumer.MaxDeliver = 10
 	d := &cfg.Databases[0]
-	d.ORDS = ords.DefaultConfig()
-	d.ORDS.URL, d.ORDS.ClientID, d.ORDS.ClientSecret = orde.BaseURL("hr"), ordsClient, secretFile(t, ordsSecret)
-	d.ORDS.Retry = ords.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
+	d.ORDS = ordsCfg
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +153,7 @@ func (rs *replicaSet) decidedTwice(accounts []string) []string {
 			}
 		}
 		var prev string
-		for _, r := range rs.audit.records() {
+		for _, r := range rs.audit.Records() {
 			if r.GetResource().GetName() != a {
 				continue
 			}
@@ -226,7 +235,7 @@ func TestReplicasChangeEachAccountOnce(t *testing.T) {
 	for _, bad := range rs.decidedTwice(accounts) {
 		t.Error(bad)
 	}
-	for _, r := range rs.audit.records() {
+	for _, r := range rs.audit.Records() {
 		if r.Outcome != "done" {
 			t.Errorf("audit record %s %s: %s (%s)", r.GetResource().GetName(), r.Action, r.Outcome, r.Reason)
 		}
@@ -357,12 +366,7 @@ func TestHeldAccountIsRetried(t *testing.T) {
 		t.Fatalf("a held account was changed: %q", h.db.statements())
 	}
 	l.Release(context.Background(), time.Time{})
-	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
-			return fmt.Errorf("account %v %v", ok, roles)
-		}
-		return nil
-	})
+	h.waitReader()
 	if st := h.settled(); st.Consumers[0].DeadLettered != 0 {
 		t.Errorf("%d dead letters", st.Consumers[0].DeadLettered)
 	}
@@ -381,14 +385,7 @@ func TestDeadReplicasLeaseIsTakenOver(t *testing.T) {
 	if _, err := kv.Put(context.Background(), leaseKey("hr", ords.MustIdent(aliceAcct)), rec); err != nil {
 		t.Fatal(err)
 	}
-	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
-	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
-			return fmt.Errorf("account %v %v", ok, roles)
-		}
-		return nil
-	})
+	h.aliceJoinsReaders()
 	if first := h.db.firstExec(); first.Before(until) {
 		t.Errorf("the account changed at %v, before the dead replica's lease ran out at %v", first, until)
 	}
@@ -426,7 +423,7 @@ func TestOlderReadIsReadAgainUnderTheLease(t *testing.T) {
 	dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
 	db := newFakeDB()
 	svc, err := New(ctx, testConfig(), b, map[string]Directory{"prod": dir}, map[string]Database{"hr": db},
-		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(&fakeAuditor{}))
+		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(&testutil.Auditor{}))
 	if err != nil {
 		t.Fatal(err)
 	}

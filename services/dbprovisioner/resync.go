@@ -10,7 +10,6 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/ords"
-	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Report bounds.
@@ -236,12 +235,8 @@ func (s *Service) preview(ctx context.Context, database string, ref UserRef) (Us
 	return v, p, err
 }
 
-// scheduleReconciles reconciles every database at start (on_start) and
-// every interval, until ctx ends; reconciles never overlap.
-func (s *Service) scheduleReconciles(ctx context.Context) {
-	servicekit.Schedule(ctx, s.cfg.Reconcile.OnStart, s.cfg.Reconcile.Interval, s.reconcileAll)
-}
-
+// reconcileAll reconciles every database, one at a time: the repair the
+// reconcile configuration schedules.
 func (s *Service) reconcileAll(ctx context.Context, why string) {
 	for _, r := range s.dbs {
 		if ctx.Err() != nil {

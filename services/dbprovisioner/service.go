@@ -157,7 +157,7 @@ func (s *Service) consumerConfig(r *dbRuntime) bus.ConsumerConfig {
 	} else {
 		cc.FilterSubjects = []string{event.SubjectFilter(r.cfg.Domain, "group")}
 	}
-	cc.Coalesce = coalesceKey
+	cc.Coalesce = servicekit.CoalesceEvents(coalesceKey)
 	return cc
 }
 
@@ -170,12 +170,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return errors.New("dbprovisioner: no bus")
 	}
 	return s.kit.Run(ctx, func(ctx context.Context) (servicekit.Work, error) {
-		w := servicekit.Work{Loops: []func(context.Context){s.scheduleReconciles}}
-		if d := s.cfg.Reconcile.AfterOutage; d > 0 {
-			w.Loops = append(w.Loops, func(ctx context.Context) {
-				s.bus.WatchOutages(ctx, d, func(ctx context.Context, _ time.Duration) { s.reconcileAll(ctx, "after_outage") })
-			})
-		}
+		w := servicekit.Work{Loops: s.cfg.Reconcile.Loops(s.bus, s.reconcileAll)}
 		for _, r := range s.dbs {
 			c, err := s.bus.Consumer(ctx, s.consumerConfig(r), s.handler(r))
 			if err != nil {

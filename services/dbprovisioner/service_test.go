@@ -9,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
-	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
@@ -32,7 +29,7 @@ type harness struct {
 	bus   *bus.Bus
 	dir   *fakeDir
 	db    *fakeDB
-	audit *fakeAuditor
+	audit *testutil.Auditor
 	svc   *Service
 	seq   int
 	// lastSeq is the stream sequence of the last event published.
@@ -50,7 +47,7 @@ func testConfig(mod ...func(*DatabaseConfig)) Config {
 
 func newHarness(t *testing.T, cfg Config, run bool) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: newFakeDir(), db: newFakeDB(), audit: &fakeAuditor{}}
+	h := &harness{t: t, dir: newFakeDir(), db: newFakeDB(), audit: &testutil.Auditor{}}
 	srv := bustest.RunServer(t)
 	h.bus = srv.Open(t)
 	var err error
@@ -59,24 +56,9 @@ func newHarness(t *testing.T, cfg Config, run bool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !run {
-		return h
+	if run {
+		pipelinetest.Run(t, h.svc) // RUNNING once its consumer exists
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
-		if st := h.svc.Status(context.Background()); st.State != iamflowv1.State_STATE_RUNNING || len(st.Consumers) != 1 {
-			return fmt.Errorf("state %v, %d consumers", st.State, len(st.Consumers))
-		}
-		return nil
-	})
 	return h
 }
 
@@ -96,20 +78,7 @@ func (h *harness) publish(kind iamflowv1.Kind, action iamflowv1.Action, userID, 
 
 func (h *harness) publishEvent(ev *iamflowv1.IdentityEvent) {
 	h.t.Helper()
-	ev.Type = event.Type(ev.Kind, ev.Action)
-	data, err := event.Marshal(ev)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	subj, err := event.Subject(ev.Domain, ev.Kind, ev.Action)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ack, err := h.bus.Publish(context.Background(), &nats.Msg{Subject: subj, Data: data}, ev.Id)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.lastSeq = max(h.lastSeq, ack.Sequence)
+	h.lastSeq = max(h.lastSeq, pipelinetest.PublishEvent(h.t, h.bus, ev))
 }
 
 // settled waits until the consumer has nothing pending and has acked
@@ -152,6 +121,27 @@ func (h *harness) waitAccount(name string, check func(u DBUser, roles []string, 
 	})
 }
 
+// aliceJoinsReaders puts alice in HR Readers, publishes her membership and
+// waits for her account (waitReader).
+func (h *harness) aliceJoinsReaders() {
+	h.t.Helper()
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
+	h.waitReader()
+}
+
+// waitReader waits until alice's account is open with HR Readers' role
+// alone.
+func (h *harness) waitReader() {
+	h.t.Helper()
+	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
+		if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+			return fmt.Errorf("account %v %v %v", ok, u, roles)
+		}
+		return nil
+	})
+}
+
 const aliceAcct = "ALICE@EXAMPLE.COM"
 
 func TestEventsDriveTheAccount(t *testing.T) {
@@ -160,14 +150,7 @@ func TestEventsDriveTheAccount(t *testing.T) {
 	member := iamflowv1.Kind_KIND_MEMBERSHIP
 
 	// Join a mapped group: account and role.
-	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-	h.publish(member, added, aliceID, "")
-	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
-			return fmt.Errorf("account %v %v %v", ok, u, roles)
-		}
-		return nil
-	})
+	h.aliceJoinsReaders()
 	h.settled()
 
 	// A second group adds its role; leaving it revokes it.
@@ -208,7 +191,7 @@ func TestEventsDriveTheAccount(t *testing.T) {
 	if got := h.db.statements(); len(got) != n {
 		t.Errorf("replays ran %q", got[n:])
 	}
-	recs := h.audit.records()
+	recs := h.audit.Records()
 	if len(recs) != n {
 		t.Errorf("%d audit records for %d statements", len(recs), n)
 	}
@@ -267,7 +250,7 @@ func TestUnsafeNameIsRefusedOnceAndNothingRuns(t *testing.T) {
 		t.Fatalf("refused in status: %v", ds.Refused)
 	}
 	var refusals int
-	for _, r := range h.audit.records() {
+	for _, r := range h.audit.Records() {
 		if r.Action == actionRefuse {
 			refusals++
 			if r.Outcome != "failed" || !strings.Contains(r.Reason, "rename the user or change the mapping") {
@@ -298,14 +281,7 @@ func TestStaleOrForgedDeleteDoesNotTouchALiveAccount(t *testing.T) {
 	for _, onLeave := range []string{onLeaveLock, onLeaveDrop} {
 		t.Run(onLeave, func(t *testing.T) {
 			h := newHarness(t, testConfig(func(d *DatabaseConfig) { d.OnLeave = onLeave }), true)
-			h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-			h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
-			h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-				if !ok || u.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
-					return fmt.Errorf("account %v %v %v", ok, u, roles)
-				}
-				return nil
-			})
+			h.aliceJoinsReaders()
 			h.settled()
 			n := len(h.db.statements())
 			const goneID = "d0000000000000000000000000000000"
@@ -338,20 +314,13 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	h.db.mu.Lock()
 	h.db.failNext, h.db.failErr = 2, retryErr{}
 	h.db.mu.Unlock()
-	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-	h.publish(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
-	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
-			return fmt.Errorf("account %v %v", ok, roles)
-		}
-		return nil
-	})
+	h.aliceJoinsReaders()
 	st := h.settled()
 	if st.Consumers[0].DeadLettered != 0 || st.Consumers[0].Delivered != 3 {
 		t.Errorf("consumer %v", st.Consumers[0])
 	}
 	failed := 0
-	for _, r := range h.audit.records() {
+	for _, r := range h.audit.Records() {
 		if r.Outcome == "failed" {
 			failed++
 		}
@@ -422,7 +391,7 @@ func TestReconcileLocksUsersWhoLeftUnseen(t *testing.T) {
 	if err != nil || again.Changed != 0 || len(again.Statements) != 0 {
 		t.Errorf("second reconcile: %+v %v", again, err)
 	}
-	if recs := h.audit.records(); len(recs) != len(want)+2 { // + carol skipped twice
+	if recs := h.audit.Records(); len(recs) != len(want)+2 { // + carol skipped twice
 		t.Errorf("%d audit records", len(recs))
 	}
 }
@@ -454,15 +423,7 @@ func TestConcurrencyBound(t *testing.T) {
 // remembers which account was the user's).
 func TestRenamedUserLeavesNoOpenAccount(t *testing.T) {
 	h := newHarness(t, testConfig(), true)
-	member := iamflowv1.Kind_KIND_MEMBERSHIP
-	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
-	h.publish(member, iamflowv1.Action_ACTION_MEMBER_ADDED, aliceID, "")
-	h.waitAccount(aliceAcct, func(u DBUser, roles []string, ok bool) error {
-		if !ok || !slices.Equal(roles, []string{"HR_READ"}) {
-			return fmt.Errorf("account %v %v", ok, roles)
-		}
-		return nil
-	})
+	h.aliceJoinsReaders()
 	h.dir.set(User{ID: aliceID, UserName: "alicia@example.com", Active: true, Groups: []string{"HR Readers"}})
 	h.publish(iamflowv1.Kind_KIND_USER, iamflowv1.Action_ACTION_UPDATED, aliceID, "alicia@example.com")
 	h.waitAccount("ALICIA@EXAMPLE.COM", func(u DBUser, roles []string, ok bool) error {

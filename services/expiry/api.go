@@ -13,8 +13,6 @@ import (
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
-var _ iamflowv1.ExpiryServiceServer = (*Service)(nil)
-
 // Endpoint is the iamflow.v1.ExpiryService admin API, over gRPC and REST:
 // POST /v1/grants, POST /v1/grants/{id}:extend, POST /v1/grants/{id}:revoke,
 // GET /v1/grants/{id}, GET /v1/grants.

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +16,7 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
@@ -279,14 +279,7 @@ func TestStaleMemberAddedEventOpensNoGrant(t *testing.T) {
 		Type:     event.Type(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED),
 		Resource: &iamflowv1.Resource{Id: p.groupID, Name: tempGroup}, Related: &iamflowv1.Resource{Id: uid, Name: "late"},
 	}
-	data, err := event.Marshal(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject, _ := event.Subject(domainShort, e.Kind, e.Action)
-	if _, err := p.bus.Publish(context.Background(), &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}, e.Id); err != nil {
-		t.Fatal(err)
-	}
+	pipelinetest.PublishEvent(t, p.bus, e)
 	// Handled means acked: the membership consumer has nothing pending.
 	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
 		for _, c := range svc.Status(context.Background()).GetConsumers() {
@@ -325,17 +318,7 @@ func TestForgedMembershipEventOpensNoGrant(t *testing.T) {
 			Action: iamflowv1.Action_ACTION_MEMBER_ADDED, Type: event.Type(iamflowv1.Kind_KIND_MEMBERSHIP, iamflowv1.Action_ACTION_MEMBER_ADDED),
 			Resource: &iamflowv1.Resource{Id: groupID, Name: groupName, Type: "Group"},
 			Related:  &iamflowv1.Resource{Id: userID, Name: userName, Type: "User"}}
-		data, err := event.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		subj, err := event.Subject(ev.Domain, ev.Kind, ev.Action)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.bus.Publish(ctx, &nats.Msg{Subject: subj, Data: data}, id); err != nil {
-			t.Fatal(err)
-		}
+		pipelinetest.PublishEvent(t, p.bus, ev)
 	}
 	// Payroll's id, the temporary group's name.
 	publish("forged-1", *g.Id, tempGroup, uid, "paula")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -115,20 +116,9 @@ func (s *Service) noDueMessage(ctx context.Context, id string) bool {
 // scanLoop scans at start and every ScanInterval.
 func (s *Service) scanLoop(ctx context.Context) {
 	lateSince := map[string]time.Time{}
-	s.scan(ctx, lateSince, true)
-	if s.cfg.ScanInterval <= 0 {
-		return
-	}
-	t := time.NewTicker(s.cfg.ScanInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.scan(ctx, lateSince, false)
-		}
-	}
+	servicekit.Schedule(ctx, true, s.cfg.ScanInterval, func(ctx context.Context, trigger string) {
+		s.scan(ctx, lateSince, trigger == "on_start")
+	})
 }
 
 // reconcile opens a grant for every member of a temporary group that has none.

@@ -22,7 +22,7 @@ var parseErrorCodes = map[string]bool{
 // event it returns is one consumers can rely on, and that every error is a
 // *ParseError that says what was wrong.
 func FuzzParse(f *testing.F) {
-	for _, fx := range parseFixtures(f) {
+	for _, fx := range fixtures(f) {
 		f.Add(fx.headers, fx.body)
 	}
 	f.Add("", []byte(`[{"logContent":{"specversion":"1.0","type":"com.oraclecloud.identityControlPlane.UpdateGroup","data":{"additionalDetails":{"adminResourceId":"g","adminValuesAdded":"{\"members\":[{\"value\":\"u\"}],\"displayName\":\"x\"}"}}}}]`))

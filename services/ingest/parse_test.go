@@ -44,69 +44,39 @@ func parseHeaderLines(text string) http.Header {
 	return h
 }
 
-type parseFixture struct {
+// fixture is one testdata input: testdata/<name>.json and its optional
+// testdata/<name>.headers (`Key: value` lines).
+type fixture struct {
 	name    string
 	headers string // the .headers file's text
 	body    []byte
 }
 
-// fixtureNames lists the fixtures, testdata/<name>.json, sorted by name.
-// The handler tests replay the same fixtures.
-func fixtureNames() ([]string, error) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	if len(paths) == 0 {
-		return nil, errors.New("no testdata/*.json fixtures")
-	}
-	names := make([]string, len(paths))
-	for i, p := range paths {
-		names[i] = strings.TrimSuffix(filepath.Base(p), ".json")
-	}
-	return names, nil
-}
+// header is the fixture's headers as a request carries them.
+func (f fixture) header() http.Header { return parseHeaderLines(f.headers) }
 
-// readFixture reads testdata/<name>.json and its optional
-// testdata/<name>.headers (`Key: value` lines).
-func readFixture(name string) ([]byte, http.Header, error) {
-	body, err := os.ReadFile(filepath.Join("testdata", name+".json"))
-	if err != nil {
-		return nil, nil, err
-	}
-	text, err := readFixtureHeaders(name)
-	if err != nil {
-		return nil, nil, err
-	}
-	return body, parseHeaderLines(text), nil
-}
-
-func readFixtureHeaders(name string) (string, error) {
-	b, err := os.ReadFile(filepath.Join("testdata", name+".headers"))
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	return string(b), err
-}
-
-// parseFixtures reads every fixture.
-func parseFixtures(t testing.TB) []parseFixture {
+// fixtures reads every fixture, sorted by name.
+func fixtures(t testing.TB) []fixture {
 	t.Helper()
-	names, err := fixtureNames()
+	paths, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []parseFixture
-	for _, name := range names {
-		body, _, err := readFixture(name)
+	if len(paths) == 0 {
+		t.Fatal("no testdata/*.json fixtures")
+	}
+	out := make([]fixture, 0, len(paths))
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".json")
+		body, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		text, err := readFixtureHeaders(name)
-		if err != nil {
+		headers, err := os.ReadFile(filepath.Join("testdata", name+".headers"))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			t.Fatal(err)
 		}
-		out = append(out, parseFixture{name: name, headers: text, body: body})
+		out = append(out, fixture{name: name, headers: string(headers), body: body})
 	}
 	return out
 }
@@ -159,9 +129,9 @@ func renderBatch(t testing.TB, b *Batch, err error) []byte {
 }
 
 func TestGolden(t *testing.T) {
-	for _, f := range parseFixtures(t) {
+	for _, f := range fixtures(t) {
 		t.Run(f.name, func(t *testing.T) {
-			b, err := Parse(parseHeaderLines(f.headers), f.body, parseTestNow)
+			b, err := Parse(f.header(), f.body, parseTestNow)
 			got := renderBatch(t, b, err)
 			golden := filepath.Join("testdata", f.name+".golden")
 			if *updateGolden {

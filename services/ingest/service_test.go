@@ -172,21 +172,22 @@ func TestWebhookPublishesOnTheEventSubject(t *testing.T) {
 }
 
 func TestWebhookAcceptsEveryFixtureShape(t *testing.T) {
-	fixtures := loadFixtures(t)
-	if len(fixtures) < 5 {
-		t.Fatalf("only %d fixtures in testdata", len(fixtures))
+	fxs := fixtures(t)
+	if len(fxs) < 5 {
+		t.Fatalf("only %d fixtures in testdata", len(fxs))
 	}
-	for _, f := range fixtures {
+	for _, f := range fxs {
 		t.Run(f.name, func(t *testing.T) {
 			h := newHarnessWith(t, func(c *Config) { c.Confirm.Auto = false },
 				Webhook{Domains: []Domain{{Name: "any", OCIName: "Default"}}})
-			batch, err := Parse(f.header, f.body, time.Now())
+			header := f.header()
+			batch, err := Parse(header, f.body, time.Now())
 			if err != nil {
 				t.Fatalf("fixture does not parse: %v", err)
 			}
 			hdr := []string{}
-			for k := range f.header {
-				hdr = append(hdr, k, f.header.Get(k))
+			for k := range header {
+				hdr = append(hdr, k, header.Get(k))
 			}
 			code, body, _ := h.post(string(f.body), hdr...)
 			if batch.Confirmation != nil {
@@ -464,30 +465,6 @@ func TestConfirmationFailureAnswerAndLog(t *testing.T) {
 	if strings.Contains(logs.String(), "hunter2-secret") || !strings.Contains(logs.String(), "REDACTED@cell1.notification.invalid") {
 		t.Errorf("the log shows the URL's user info, or not the URL:\n%s", logs.String())
 	}
-}
-
-// fixture is one testdata input with its optional headers file.
-type fixture struct {
-	name   string
-	body   []byte
-	header http.Header
-}
-
-func loadFixtures(t *testing.T) []fixture {
-	t.Helper()
-	names, err := fixtureNames()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []fixture
-	for _, n := range names {
-		body, hdr, err := readFixture(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fixture{name: n, body: body, header: hdr})
-	}
-	return out
 }
 
 // TestNamesAreStoredExactlyOrRefused: a name is stored as sent (non-ASCII

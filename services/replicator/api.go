@@ -18,8 +18,6 @@ import (
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
-var _ iamflowv1.ReplicatorServiceServer = (*Service)(nil)
-
 // Endpoint is the iamflow.v1.ReplicatorService admin API, over gRPC and
 // REST (the routes are in proto/iamflow/v1/iamflow.http.yaml, under
 // /v1/replicator/).

@@ -9,15 +9,6 @@ import (
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
-// decodeStrict reads a replicator section as internal/app/config does: unknown
-// keys are errors.
-func decodeStrict(t *testing.T, src string) (Config, error) {
-	t.Helper()
-	cfg := DefaultConfig()
-	err := testutil.DecodeYAMLStrict(src, &cfg)
-	return cfg, err
-}
-
 const exampleYAML = `
 links:
   - name: hub-to-spoke
@@ -47,13 +38,7 @@ full_reconcile:
 `
 
 func TestConfigDecodesYAML(t *testing.T) {
-	cfg, err := decodeStrict(t, exampleYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate: %v", err)
-	}
+	cfg := testutil.DecodeValid(t, exampleYAML, DefaultConfig())
 	l := cfg.Links[0]
 	if l.Delete.ManagedOnly() || l.Guard.Window != 30*time.Minute || l.Attributes.Map["department"] != "costCenter" || !l.DryRun {
 		t.Errorf("decoded link = %+v", l)
@@ -64,7 +49,7 @@ func TestConfigDecodesYAML(t *testing.T) {
 }
 
 func TestConfigRejectsUnknownKeys(t *testing.T) {
-	if _, err := decodeStrict(t, "links:\n  - name: x\n    sorce: hub\n"); err == nil {
+	if _, err := testutil.DecodeYAMLStrict("links:\n  - name: x\n    sorce: hub\n", DefaultConfig()); err == nil {
 		t.Fatal("a misspelt key decoded")
 	}
 }

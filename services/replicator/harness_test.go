@@ -345,6 +345,26 @@ func (s *site) remove(t testing.TB, group string, users ...string) {
 	}
 }
 
+func (s *site) deleteGroups(t testing.TB, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := s.human.DeleteGroup(context.Background(), id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// reconcileLink runs a full reconcile of the link now (a dry run when
+// dryRun); an error fails the test.
+func (p *pipeline) reconcileLink(link string, dryRun bool) []*iamflowv1.ReconcileReport {
+	p.t.Helper()
+	reps, err := p.svc.ReconcileLink(context.Background(), link, dryRun)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return reps
+}
+
 // writes counts the write calls a domain answered.
 func writes(d *emu.Domain) int64 {
 	var n int64

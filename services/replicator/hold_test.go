@@ -26,11 +26,7 @@ func TestApproveHeldDeletionFromEvents(t *testing.T) {
 	}
 	p.converged("src", "tgt", 10*time.Second)
 	ctx := context.Background()
-	for _, g := range groups[:3] {
-		if _, err := src.human.DeleteGroup(ctx, g, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src.deleteGroups(t, groups[:3]...)
 	// One deletion passes the guard, the other two are held.
 	var holds []hold
 	testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {

@@ -27,10 +27,7 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 	}
 
 	// Dry run: the plan, and not one write.
-	reps, err := p.svc.ReconcileLink(context.Background(), "hub", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reps := p.reconcileLink("hub", true)
 	r := reps[0]
 	if !r.DryRun || r.Actions[string(planner.ActCreateUser)] != 12 || r.Actions[string(planner.ActCreateGroup)] != 12 || r.Actions[string(planner.ActAddMember)] != 12 {
 		t.Fatalf("dry-run plan: %v", r.Actions)
@@ -44,19 +41,10 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 		}
 	}
 	// For real, then the source loses ten groups at once.
-	if _, err := p.svc.ReconcileLink(context.Background(), "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	p.converged("src", "tgt", 5*time.Second)
-	for _, g := range groups[:10] {
-		if _, err := src.human.DeleteGroup(context.Background(), g, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reps, err = p.svc.ReconcileLink(context.Background(), "hub", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src.deleteGroups(t, groups[:10]...)
+	reps = p.reconcileLink("hub", false)
 	if reps[0].HeldDeletions != 10 {
 		t.Fatalf("held %d deletions, want 10: %v", reps[0].HeldDeletions, reps[0].Actions)
 	}
@@ -88,13 +76,8 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 
 	// One more deletion within the window is held too, and rejected:
 	// nothing is deleted.
-	if _, err := src.human.DeleteGroup(context.Background(), groups[10], ""); err != nil {
-		t.Fatal(err)
-	}
-	reps, err = p.svc.ReconcileLink(context.Background(), "hub", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src.deleteGroups(t, groups[10])
+	reps = p.reconcileLink("hub", false)
 	if reps[0].HeldDeletions != 1 {
 		t.Fatalf("one more deletion: held %d, want 1 (the window already counts 10): %v", reps[0].HeldDeletions, reps[0].Actions)
 	}
@@ -128,9 +111,7 @@ func TestEmptySourceDeletesNothing(t *testing.T) {
 	u := src.createUser(t, "solo", "Solo User")
 	g := src.createGroup(t, "only", "")
 	src.add(t, g, u)
-	if _, err := p.svc.ReconcileLink(context.Background(), "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	src.emu.Reset() // the source comes back empty
 	_, err := p.svc.ReconcileLink(context.Background(), "hub", false)
 	if err == nil || !strings.Contains(err.Error(), "nothing is deleted") {

@@ -31,6 +31,18 @@ func membersOf(t *testing.T, s *site, group string) []string {
 	return out
 }
 
+// waitMembers waits until the userNames of the group's members in s are
+// want, sorted (none when want is empty).
+func waitMembers(t *testing.T, s *site, group string, want ...string) {
+	t.Helper()
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := membersOf(t, s, group); !slices.Equal(got, want) {
+			return fmt.Errorf("%s members in %s: %v, want %v", group, s.name, got, want)
+		}
+		return nil
+	})
+}
+
 // A user deleted in the source leaves the target's groups on the event
 // path, before any full reconcile, under either delete policy.
 func TestDeletedUserLeavesTargetGroups(t *testing.T) {
@@ -53,12 +65,7 @@ func TestDeletedUserLeavesTargetGroups(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.settled()
-			testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-				if got := membersOf(t, tgt, "ops"); !slices.Equal(got, []string{"kim"}) {
-					return fmt.Errorf("target ops members %v, want [kim]", got)
-				}
-				return nil
-			})
+			waitMembers(t, tgt, "ops", "kim")
 			tu, exists := tgt.emu.UserByName("ursula")
 			switch {
 			case policy == planner.PolicyDelete && exists:
@@ -98,23 +105,13 @@ func TestChangesByIamflowsClientAreReplicated(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.settled()
-	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if got := membersOf(t, tgt, "OCI-Temp-Admins"); !slices.Equal(got, []string{"dev"}) {
-			return fmt.Errorf("target members %v, want [dev]", got)
-		}
-		return nil
-	})
+	waitMembers(t, tgt, "OCI-Temp-Admins", "dev")
 	// The revocation, by the same client.
 	if _, err := src.client.RemoveMembers(context.Background(), g, u); err != nil {
 		t.Fatal(err)
 	}
 	p.settled()
-	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if got := membersOf(t, tgt, "OCI-Temp-Admins"); len(got) != 0 {
-			return fmt.Errorf("target members %v after the revocation, want none", got)
-		}
-		return nil
-	})
+	waitMembers(t, tgt, "OCI-Temp-Admins") // none after the revocation
 }
 
 // A plan made from a read older than a change applied since is refused: a
@@ -171,9 +168,7 @@ func TestStalePlanIsNotApplied(t *testing.T) {
 // A full reconcile does not apply what it listed to an object that its own
 // event reconciled from a newer read meanwhile.
 func TestFullReconcileSkipsObjectsReconciledSince(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
 	u := src.createUser(t, "rene", "Old Name")
 	mustReconcile(t, d, planner.KindUser, u, "test")
@@ -227,6 +222,14 @@ func driven(t *testing.T, l planner.Link) *pipeline {
 	return newPipeline(t, cfg, pipelineOpts{noRun: true})
 }
 
+// drivenHub is driven over the link "hub" from src to tgt: the pipeline,
+// both sites and the direction between them.
+func drivenHub(t *testing.T) (p *pipeline, src, tgt *site, d *direction) {
+	t.Helper()
+	p = driven(t, link("hub", "src", "tgt"))
+	return p, p.sites["src"], p.sites["tgt"], p.svc.direction("src", "tgt")
+}
+
 // failMappings makes d's next n id-map writes fail, and bounds its
 // bookkeeping to 300 ms so a write that keeps failing gives up quickly.
 func failMappings(d *direction, n int32) *failingPuts {
@@ -235,6 +238,20 @@ func failMappings(d *direction, n int32) *failingPuts {
 	d.ids.kv = fp
 	d.bookkeepingFor = 300 * time.Millisecond
 	return fp
+}
+
+// unmappedCopy creates a user in src and copies it to d's target while
+// every id-map write fails, so the copy has no mapping; then the writes
+// work again. It returns the source user's id.
+func unmappedCopy(t *testing.T, d *direction, src *site, name, display string) string {
+	t.Helper()
+	fp := failMappings(d, 1000)
+	u := src.createUser(t, name, display)
+	if _, err := d.reconcileOne(context.Background(), planner.KindUser, u, cause{eventID: "create"}); err == nil {
+		t.Fatal("the mapping's write did not fail; the test proves nothing")
+	}
+	fp.n.Store(0)
+	return u
 }
 
 // failingPuts is the id map's bucket with its next n writes failing, as
@@ -256,9 +273,7 @@ func (f *failingPuts) Put(ctx context.Context, key string, value []byte) (uint64
 // the copy the create made, and the one change in the target has exactly
 // one record that says it was done.
 func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	p, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
 	fp := failMappings(d, 1000)
 	u := src.createUser(t, "mira", "Mira M")
@@ -291,16 +306,9 @@ func TestCreateWhoseMappingFailsIsAuditedOnce(t *testing.T) {
 // the retry, is found by the source id it carries and adopted, not
 // created a second time under the new name (seen in the cluster proof).
 func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
-	fp := failMappings(d, 1000)
-	u := src.createUser(t, "nora", "Nora N")
-	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "first"}); err == nil {
-		t.Fatal("the mapping's write did not fail; the test proves nothing")
-	}
-	fp.n.Store(0)
+	u := unmappedCopy(t, d, src, "nora", "Nora N")
 	src.patchUser(t, u, replace("userName", "nora-r1"))
 	plan, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "retry"})
 	if err != nil {
@@ -319,9 +327,7 @@ func TestCopyWithoutMappingIsFoundAfterARename(t *testing.T) {
 // A mapping write that fails for a moment (a JetStream leader election) is
 // retried within the bookkeeping's time: the create is mapped at once.
 func TestMappingWriteIsRetried(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src := p.sites["src"]
-	d := p.svc.direction("src", "tgt")
+	_, src, _, d := drivenHub(t)
 	fp := &failingPuts{KeyValue: d.ids.kv}
 	fp.n.Store(2) // within the bookkeeping's ten seconds: retried
 	d.ids.kv = fp
@@ -336,17 +342,9 @@ func TestMappingWriteIsRetried(t *testing.T) {
 // writes all failed) is still retired: the copy is found by the source id
 // it carries.
 func TestCopyWithoutMappingIsRetiredWhenTheSourceGoes(t *testing.T) {
-	l := link("hub", "src", "tgt")
-	p := driven(t, l)
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
-	fp := failMappings(d, 1000)
-	u := src.createUser(t, "pia", "Pia P")
-	if _, err := d.reconcileOne(ctx, planner.KindUser, u, cause{eventID: "create"}); err == nil {
-		t.Fatal("the mapping's write did not fail; the test proves nothing")
-	}
-	fp.n.Store(0)
+	u := unmappedCopy(t, d, src, "pia", "Pia P")
 	if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -362,9 +360,7 @@ func TestCopyWithoutMappingIsRetiredWhenTheSourceGoes(t *testing.T) {
 // name has adopted since does not take the copy back by its externalId
 // (the old source id): the copy is the new user's.
 func TestLateDeleteDoesNotRecoverAnAdoptedCopy(t *testing.T) {
-	p := driven(t, link("hub", "src", "tgt"))
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	d := p.svc.direction("src", "tgt")
+	_, src, tgt, d := drivenHub(t)
 	ctx := context.Background()
 	old := src.createUser(t, "rex", "Rex R")
 	mustReconcile(t, d, planner.KindUser, old, "create")

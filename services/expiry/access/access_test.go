@@ -12,8 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,7 +26,6 @@ import (
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
-	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
@@ -441,20 +438,12 @@ func TestNotificationsAreDelivered(t *testing.T) {
 		}
 	}))
 	t.Cleanup(hook.Close)
-	dir := t.TempDir()
-	ref := func(name, v string) secret.Ref {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return secret.Ref("file:" + p)
-	}
 	cfg := NotifyConfig{
 		OCI: OCINotify{TopicID: topic, Endpoint: ons.URL(), Auth: "api_key", APIKey: APIKey{Tenancy: "ocid1.tenancy.oc1..t",
-			User: "ocid1.user.oc1..u", Fingerprint: "00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00", PrivateKey: ref("key", testKeyPEM(t))}},
-		Webhooks: []Webhook{{Name: "signed", URL: ref("u1", hook.URL+"/signed"), Secret: ref("s1", "hook-secret-0123456789")},
-			{Name: "slack", URL: ref("u2", hook.URL+"/slack"), Format: "slack"},
-			{Name: "flaky", URL: ref("u3", hook.URL+"/flaky"), Secret: ref("s3", "hook-secret-0123456789")}},
+			User: "ocid1.user.oc1..u", Fingerprint: "00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00", PrivateKey: testutil.SecretFile(t, testKeyPEM(t))}},
+		Webhooks: []Webhook{{Name: "signed", URL: testutil.SecretFile(t, hook.URL+"/signed"), Secret: testutil.SecretFile(t, "hook-secret-0123456789")},
+			{Name: "slack", URL: testutil.SecretFile(t, hook.URL+"/slack"), Format: "slack"},
+			{Name: "flaky", URL: testutil.SecretFile(t, hook.URL+"/flaky"), Secret: testutil.SecretFile(t, "hook-secret-0123456789")}},
 		Consumer: bus.ConsumerConfig{Backoff: []time.Duration{20 * time.Millisecond}, MaxDeliver: 5},
 	}
 	h := newHarness(t, cfg)

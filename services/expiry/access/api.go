@@ -82,93 +82,76 @@ func apiError(err error) error {
 	return status.Error(code, r.Message)
 }
 
-// RequestAccess implements iamflow.v1.AccessService.
-func (a *API) RequestAccess(ctx context.Context, req *iamflowv1.RequestAccessRequest) (*iamflowv1.RequestAccessResponse, error) {
+// asCaller runs call as the caller of the request (see caller), answering
+// its refusals and failures as status errors (apiError).
+func asCaller[T any](ctx context.Context, call func(who Person) (T, error)) (T, error) {
+	var none T
 	who, err := caller(ctx)
 	if err != nil {
-		return nil, err
+		return none, err
 	}
+	out, err := call(who)
+	if err != nil {
+		return none, apiError(err)
+	}
+	return out, nil
+}
+
+// RequestAccess implements iamflow.v1.AccessService.
+func (a *API) RequestAccess(ctx context.Context, req *iamflowv1.RequestAccessRequest) (*iamflowv1.RequestAccessResponse, error) {
 	in := RequestInput{Domain: req.GetDomain(), Group: req.GetGroup(), Reason: req.GetReason(), Ticket: req.GetTicket(), User: req.GetUser()}
 	if req.Duration != nil {
 		in.Duration = req.GetDuration().AsDuration()
 	}
-	r, err := a.m.Request(ctx, who, in)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return &iamflowv1.RequestAccessResponse{Request: r}, nil
+	return asCaller(ctx, func(who Person) (*iamflowv1.RequestAccessResponse, error) {
+		r, err := a.m.Request(ctx, who, in)
+		return &iamflowv1.RequestAccessResponse{Request: r}, err
+	})
 }
 
 // ListRequests implements iamflow.v1.AccessService.
 func (a *API) ListRequests(ctx context.Context, req *iamflowv1.ListRequestsRequest) (*iamflowv1.ListRequestsResponse, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := a.m.List(ctx, who, req.GetView(), req.GetStates(), int(req.GetLimit()))
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return &iamflowv1.ListRequestsResponse{Requests: rs}, nil
+	return asCaller(ctx, func(who Person) (*iamflowv1.ListRequestsResponse, error) {
+		rs, err := a.m.List(ctx, who, req.GetView(), req.GetStates(), int(req.GetLimit()))
+		return &iamflowv1.ListRequestsResponse{Requests: rs}, err
+	})
 }
 
 // GetRequest implements iamflow.v1.AccessService.
 func (a *API) GetRequest(ctx context.Context, req *iamflowv1.GetRequestRequest) (*iamflowv1.GetRequestResponse, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r, err := a.m.Get(ctx, who, req.GetId())
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return &iamflowv1.GetRequestResponse{Request: r}, nil
+	return asCaller(ctx, func(who Person) (*iamflowv1.GetRequestResponse, error) {
+		r, err := a.m.Get(ctx, who, req.GetId())
+		return &iamflowv1.GetRequestResponse{Request: r}, err
+	})
 }
 
 // ApproveRequest implements iamflow.v1.AccessService.
 func (a *API) ApproveRequest(ctx context.Context, req *iamflowv1.ApproveRequestRequest) (*iamflowv1.ApproveRequestResponse, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r, err := a.m.Approve(ctx, who, req.GetId(), req.GetReason())
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return &iamflowv1.ApproveRequestResponse{Request: r}, nil
+	return asCaller(ctx, func(who Person) (*iamflowv1.ApproveRequestResponse, error) {
+		r, err := a.m.Approve(ctx, who, req.GetId(), req.GetReason())
+		return &iamflowv1.ApproveRequestResponse{Request: r}, err
+	})
 }
 
 // DenyRequest implements iamflow.v1.AccessService.
 func (a *API) DenyRequest(ctx context.Context, req *iamflowv1.DenyRequestRequest) (*iamflowv1.DenyRequestResponse, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r, err := a.m.Deny(ctx, who, req.GetId(), req.GetReason())
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return &iamflowv1.DenyRequestResponse{Request: r}, nil
+	return asCaller(ctx, func(who Person) (*iamflowv1.DenyRequestResponse, error) {
+		r, err := a.m.Deny(ctx, who, req.GetId(), req.GetReason())
+		return &iamflowv1.DenyRequestResponse{Request: r}, err
+	})
 }
 
 // CancelRequest implements iamflow.v1.AccessService.
 func (a *API) CancelRequest(ctx context.Context, req *iamflowv1.CancelRequestRequest) (*iamflowv1.CancelRequestResponse, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r, err := a.m.Cancel(ctx, who, req.GetId(), req.GetReason())
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return &iamflowv1.CancelRequestResponse{Request: r}, nil
+	return asCaller(ctx, func(who Person) (*iamflowv1.CancelRequestResponse, error) {
+		r, err := a.m.Cancel(ctx, who, req.GetId(), req.GetReason())
+		return &iamflowv1.CancelRequestResponse{Request: r}, err
+	})
 }
 
 // ListEligibility implements iamflow.v1.AccessService.
 func (a *API) ListEligibility(ctx context.Context, _ *iamflowv1.ListEligibilityRequest) (*iamflowv1.ListEligibilityResponse, error) {
-	who, err := caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &iamflowv1.ListEligibilityResponse{Groups: a.m.Eligibility(who)}, nil
+	return asCaller(ctx, func(who Person) (*iamflowv1.ListEligibilityResponse, error) {
+		return &iamflowv1.ListEligibilityResponse{Groups: a.m.Eligibility(who)}, nil
+	})
 }

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"regexp/syntax"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/validate"
 )
 
 // Link replicates users, groups and memberships from Source to each of Targets.
@@ -343,20 +343,7 @@ func compilePattern(p string) (*regexp.Regexp, error) {
 	if p == "" {
 		return nil, errors.New(`"" is not a valid pattern: empty; remove it or write ".*"`)
 	}
-	// Compile p alone first: only a balanced expression may be wrapped, or
-	// "a)|(b" would turn the anchors into alternatives.
-	if _, err := regexp.Compile(p); err != nil {
-		msg := err.Error()
-		var se *syntax.Error
-		if errors.As(err, &se) {
-			msg = string(se.Code)
-			if se.Expr != "" && se.Expr != p {
-				msg += ": `" + se.Expr + "`"
-			}
-		}
-		return nil, fmt.Errorf("%q is not a valid pattern: %s", p, msg)
-	}
-	return regexp.Compile(`^(?:` + p + `)$`)
+	return validate.Pattern(p)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
