@@ -272,7 +272,7 @@ func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identi
 		d.stats.bulkUpdates.Add(1)
 		if a.Kind == planner.ActDeactivateUser {
 			err = d.forget(ctx, d.scope(planner.KindUser), a.SourceID)
-		} else if src, tgt := fr.ix.srcUsers[a.SourceID], fr.ix.tgtUsers[a.TargetID]; src != nil && tgt != nil {
+		} else if src, tgt := fr.sourceUser(a.SourceID), fr.ix.tgtUsers[a.TargetID]; src != nil && tgt != nil {
 			b.ownWrite(ctx, a.TargetID, d.rules.UpdatedUser(*src, *tgt, fr.declares))
 		}
 	}

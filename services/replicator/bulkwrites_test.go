@@ -260,3 +260,46 @@ func TestBatchesInFlightAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The user pass writes as it reads the source: the changes to the users of
+// the pages read before a source fails in the middle of its listing are
+// made, and nothing is deleted.
+func TestUserPassWritesAsItReadsTheSource(t *testing.T) {
+	const users, page, failFrom = 40, 10, 21 // pages 1 and 2 answer, the third fails
+	l := link("hub", "src", "tgt")
+	l.Delete.Users = planner.PolicyDelete
+	cfg := config(l)
+	cfg.FullReconcile.Interval = 0
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true, faults: map[string]misbehave.Faults{"src": {}}})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	var ids []string
+	for i := range users {
+		ids = append(ids, src.createUser(t, fmt.Sprintf("rw%03d", i), fmt.Sprintf("Rw %d", i)))
+	}
+	ctx := context.Background()
+	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
+		t.Fatal(err)
+	}
+	// The source lists its users in creation order: the first five are on
+	// the first page, the last on the fourth.
+	for _, id := range ids[:5] {
+		src.patchUser(t, id, identitydomain.Replace("displayName", "Renamed "+id))
+	}
+	if _, err := src.human.DeleteUser(ctx, ids[users-1], ""); err != nil {
+		t.Fatal(err)
+	}
+	src.double.SetFaults(misbehave.Faults{MaxPageSize: page, FailUsersFrom: failFrom})
+	_, err := p.svc.ReconcileLink(ctx, "hub", false)
+	src.double.SetFaults(misbehave.Faults{})
+	if err == nil || src.double.Count("list503") == 0 {
+		t.Fatalf("reconcile: %v, the source failed %d times; want the listing's error", err, src.double.Count("list503"))
+	}
+	for i, id := range ids[:5] {
+		if u, ok := tgt.emu.UserByName(fmt.Sprintf("rw%03d", i)); !ok || u.DisplayName != "Renamed "+id {
+			t.Errorf("rw%03d in the target: %q %v; want it renamed before the listing failed", i, u.DisplayName, ok)
+		}
+	}
+	if _, ok := tgt.emu.UserByName(fmt.Sprintf("rw%03d", users-1)); !ok {
+		t.Error("a user the source deleted was deleted in the target although the source listing failed")
+	}
+}

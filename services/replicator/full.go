@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -137,18 +136,18 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	fr.readAt = d.now()
 	fr.deletions.Link, fr.deletions.Source, fr.deletions.Target, fr.deletions.DryRun = d.link.Name, d.source, d.target, dryRun || d.link.DryRun
 	fr.declares = d.declares(ctx)
-	ix, err := d.indexUsers(ctx, rp)
+	ix, err := d.indexTarget(ctx, rp)
 	if err != nil {
 		return err
 	}
 	fr.ix = ix
-	// The source's groups are read beside the users pass: at a tier's
-	// limits that pass waits on the Bulk group and the listing on Others,
-	// so the listing costs no time.
+	// The source's groups are read beside the rest of the users pass once
+	// its users are read: at a tier's limits that pass waits on the Bulk
+	// group and the listing on Others, so the listing costs no time.
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
-	srcGroups := fr.prefetchSourceGroups(pctx)
-	if err := fr.users(ctx); err != nil {
+	var srcGroups func() (map[string]*planner.GroupState, error)
+	if err := fr.users(ctx, func() { srcGroups = fr.prefetchSourceGroups(pctx) }); err != nil {
 		return err
 	}
 	if err := fr.goneUsers(); err != nil {
@@ -267,16 +266,37 @@ func (fr *fullRun) setAside(p planner.Plan) planner.Plan {
 	return keep
 }
 
-// users plans and applies every source user, reconcileWorkers at a time
-// (the client's rate limits pace them), noting in the index what each did
-// so the memberships find their users.
-func (fr *fullRun) users(ctx context.Context) error {
+// users reads the source's users page by page and plans and applies each
+// as it comes, reconcileWorkers at a time (the client's rate limits pace
+// them), noting in the index what each did so the memberships find their
+// users. Writes begin with the first page, not once the whole source is
+// read: at a tier's limits, reading 50,000 users first was a tenth of an
+// initial sync. Once the source is read, listed is called. A user a
+// listing yields twice is planned once.
+func (fr *fullRun) users(ctx context.Context, listed func()) error {
 	d, ix := fr.d, fr.ix
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(reconcileWorkers)
-	var seen atomic.Int64
+	var seen, read atomic.Int64
 	bulk := &bulkWrites{fr: fr, q: newBatch()}
-	for _, in := range fr.userInputs() {
+	for u, err := range d.src.Users(gctx, identitydomain.ListOptions{Attributes: userAttributes}) {
+		if err != nil {
+			// What was read is done (its writes are right whatever the
+			// rest holds); nothing is deleted.
+			return errors.Join(fmt.Errorf("list users of %s: %w", d.source, err), g.Wait(), bulk.flush(ctx))
+		}
+		src := planner.FromSDKUser(u)
+		fr.mu.Lock()
+		_, twice := ix.srcUsers[src.ID]
+		if !twice {
+			ix.srcUsers[src.ID] = &src
+		}
+		fr.mu.Unlock()
+		if twice {
+			continue
+		}
+		read.Add(1)
+		in := fr.userInput(&src)
 		g.Go(func() error {
 			p := d.rules.PlanUser(d.target, in)
 			if keep := fr.setAside(p); !fr.dryRun && bulk.eligible(keep) {
@@ -296,44 +316,44 @@ func (fr *fullRun) users(ctx context.Context) error {
 				}
 			}
 			if n := seen.Add(1); n%1000 == 0 {
-				d.stats.setProgress("users %d/%d", n, len(ix.srcUsers))
+				d.stats.setProgress("users %d of %d read from the source", n, read.Load())
 			}
 			return nil
 		})
 	}
+	fr.rp.r.SourceUsers = read.Load()
+	listed()
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	return bulk.flush(ctx)
 }
 
-// userInputs yields the planner's input for each source user, made as the
-// workers take them (holding every input at once would double what a
-// directory costs in memory). An input reads only its own user's mapping,
-// which no other user's worker writes, so it is the same as one read before
-// the workers start.
-func (fr *fullRun) userInputs() iter.Seq2[int, planner.UserInput] {
+// sourceUser is the source user of the index with id sid, which the user
+// pass may be adding to.
+func (fr *fullRun) sourceUser(sid string) *planner.UserState {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return fr.ix.srcUsers[sid]
+}
+
+// userInput is the planner's input for source user src, made as it is
+// read. It reads only src's own mapping, which no other user's worker
+// writes, so it is the same as one read before the workers start.
+func (fr *fullRun) userInput(src *planner.UserState) planner.UserInput {
 	ix := fr.ix
-	return func(yield func(int, planner.UserInput) bool) {
-		i := 0
-		for _, src := range ix.srcUsers {
-			in := planner.UserInput{Source: src, SourceComplete: true, Declares: fr.declares}
-			fr.mu.Lock()
-			mp, ok := ix.userMaps[src.ID]
-			fr.mu.Unlock()
-			if ok {
-				in.Mapping = &mp
-				in.Mapped = ix.tgtUsers[mp.TargetID]
-			}
-			if in.Mapped == nil {
-				in.Matched = ix.match(fr.d.link.Match.User, *src)
-			}
-			if !yield(i, in) {
-				return
-			}
-			i++
-		}
+	in := planner.UserInput{Source: src, SourceComplete: true, Declares: fr.declares}
+	fr.mu.Lock()
+	mp, ok := ix.userMaps[src.ID]
+	fr.mu.Unlock()
+	if ok {
+		in.Mapping = &mp
+		in.Mapped = ix.tgtUsers[mp.TargetID]
 	}
+	if in.Mapped == nil {
+		in.Matched = ix.match(fr.d.link.Match.User, *src)
+	}
+	return in
 }
 
 // goneUsers plans the deletions of mapped users the source no longer has.
@@ -498,8 +518,9 @@ func (fr *fullRun) deleteTogether(ctx context.Context, targetSize int) error {
 	return fr.applyEach(ctx, deletions)
 }
 
-// indexUsers lists the users of both sides and loads the user mappings.
-func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, error) {
+// indexTarget lists the target's users and loads the user mappings; the
+// user pass reads the source's users.
+func (d *direction) indexTarget(ctx context.Context, rp *report) (*fullIndex, error) {
 	ix := &fullIndex{srcUsers: map[string]*planner.UserState{}, tgtUsers: map[string]*planner.UserState{},
 		tgtByName: map[string]string{}, tgtByExt: map[string]string{}, userMaps: map[string]planner.Mapping{}, managed: map[string]bool{}}
 	for u, err := range d.tgt.Users(ctx, identitydomain.ListOptions{Attributes: userAttributes}) {
@@ -516,17 +537,7 @@ func (d *direction) indexUsers(ctx context.Context, rp *report) (*fullIndex, err
 			d.stats.setProgress("reading target users: %d", len(ix.tgtUsers))
 		}
 	}
-	for u, err := range d.src.Users(ctx, identitydomain.ListOptions{Attributes: userAttributes}) {
-		if err != nil {
-			return nil, fmt.Errorf("list users of %s: %w", d.source, err)
-		}
-		s := planner.FromSDKUser(u)
-		ix.srcUsers[s.ID] = &s
-		if len(ix.srcUsers)%5000 == 0 {
-			d.stats.setProgress("reading source users: %d", len(ix.srcUsers))
-		}
-	}
-	rp.r.SourceUsers, rp.r.TargetUsers = int64(len(ix.srcUsers)), int64(len(ix.tgtUsers))
+	rp.r.TargetUsers = int64(len(ix.tgtUsers))
 	maps, err := d.ids.all(ctx, d.scope(planner.KindUser))
 	if err != nil {
 		return nil, err

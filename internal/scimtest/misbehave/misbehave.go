@@ -79,6 +79,10 @@ type Faults struct {
 	// NoDiscovery: /ServiceProviderConfig, /ResourceTypes and /Schemas
 	// answer 404.
 	NoDiscovery bool
+	// FailUsersFrom, when positive, makes every listing of users (GET and
+	// POST /.search) that asks for a startIndex from it on answer 503: a
+	// server that fails in the middle of a long listing.
+	FailUsersFrom int
 	// TooManyRequests is how many of the next requests answer 429 with
 	// Retry-After: RetryAfter (rounded up to seconds); counted down.
 	TooManyRequests int
@@ -217,6 +221,11 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, t target, f Fa
 	// The request.
 	body, askedStart, done := s.bendRequest(w, r, t, f, q, body, list)
 	if done {
+		return
+	}
+	if (list || t.search) && t.kind == "Users" && f.FailUsersFrom > 0 && askedStart >= f.FailUsersFrom {
+		s.count("list503")
+		scimError(w, http.StatusServiceUnavailable, "", "Service unavailable.")
 		return
 	}
 	if t.kind == "Groups" && f.MembersOnlyOnRequest && q.Has("attributes") {
