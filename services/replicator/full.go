@@ -150,7 +150,7 @@ func (d *direction) reconcileAll(ctx context.Context, rp *report, dryRun bool) e
 	if err := fr.users(ctx, func() { srcGroups = fr.prefetchSourceGroups(pctx) }); err != nil {
 		return err
 	}
-	if err := fr.goneUsers(); err != nil {
+	if err := fr.goneUsers(ctx); err != nil {
 		return err
 	}
 	ix.slimTargetUsers()
@@ -356,10 +356,13 @@ func (fr *fullRun) userInput(src *planner.UserState) planner.UserInput {
 	return in
 }
 
-// goneUsers plans the deletions of mapped users the source no longer has.
-// A source that listed no users at all deletes nothing.
-func (fr *fullRun) goneUsers() error {
+// goneUsers plans the deletions of mapped users the source no longer has,
+// and forgets the mappings of those whose copy is gone too (or already
+// retired). A source that listed no users at all deletes nothing.
+func (fr *fullRun) goneUsers(ctx context.Context) error {
 	d, ix := fr.d, fr.ix
+	forget := fr.deletions
+	forget.Actions = nil
 	for sid, mp := range ix.userMaps {
 		if ix.srcUsers[sid] != nil || mp.TargetID == plannedID {
 			continue
@@ -367,9 +370,19 @@ func (fr *fullRun) goneUsers() error {
 		if len(ix.srcUsers) == 0 {
 			return fmt.Errorf("the source listed no users while %s has mapped users: nothing is deleted", d.name())
 		}
-		fr.setAside(d.rules.PlanUser(d.target, planner.UserInput{SourceComplete: true, Mapping: &mp, Mapped: ix.tgtUsers[mp.TargetID]}))
+		keep := fr.setAside(d.rules.PlanUser(d.target, planner.UserInput{SourceComplete: true, Mapping: &mp, Mapped: ix.tgtUsers[mp.TargetID]}))
+		// The rest of the plan, the memberships it leaves, is the group
+		// pass's.
+		for _, a := range keep.Actions {
+			if a.Kind == planner.ActForget {
+				forget.Actions = append(forget.Actions, a)
+			}
+		}
 	}
-	return nil
+	if len(forget.Actions) == 0 {
+		return nil
+	}
+	return fr.applyEach(ctx, forget)
 }
 
 // indexGroups lists the groups of both sides with their members and loads

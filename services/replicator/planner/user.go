@@ -118,6 +118,11 @@ func (r *Rules) PlanUser(target string, in UserInput) Plan {
 	case in.Source == nil:
 		if t != nil {
 			r.retireUser(&p, in.sourceID(), t, how.managed, in.Groups, "deleted in the source")
+		} else if m := in.Mapping; m != nil {
+			// Nothing is left on either side: what no longer exists is
+			// done, and only the mapping is left to forget.
+			p.Actions = append(p.Actions, Action{Kind: ActForget, Entity: KindUser, SourceID: m.SourceID, TargetID: m.TargetID,
+				Name: m.SourceID, Reason: "deleted in the source; its copy is gone from the target too"})
 		}
 	default:
 		if ok, why := r.UserInScope(*in.Source); !ok {

@@ -118,6 +118,9 @@ func TestPlanUser(t *testing.T) {
 					t.Errorf("adopt stamps over a foreign externalId: %+v", p.Actions[0])
 				}
 			}},
+		{name: "deleted in source, its copy gone too: only the mapping is forgotten",
+			in:   UserInput{Source: nil, SourceComplete: true, Mapping: created("gone")},
+			want: []ActionKind{ActForget}},
 		{name: "mapped target gone is created again",
 			in:   UserInput{Source: srcUser(), SourceComplete: true, Mapping: created("gone")},
 			want: []ActionKind{ActCreateUser}},
