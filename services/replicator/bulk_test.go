@@ -48,7 +48,6 @@ func TestFullReconcileCreatesUsersInBulk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config(link("hub", "src", "tgt"))
-			cfg.FullReconcile.Interval = 0
 			p := newPipeline(t, cfg, pipelineOpts{noRun: true, sites: map[string]func(testing.TB) *site{"tgt": bulkTarget(tc.bulk)}})
 			src, tgt := p.sites["src"], p.sites["tgt"]
 			for i := range users {

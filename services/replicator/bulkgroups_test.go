@@ -114,7 +114,6 @@ func TestFullReconcileGroupsInBulk(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config(link("hub", "src", "tgt"))
-			cfg.FullReconcile.Interval = 0
 			p := newPipeline(t, cfg, pipelineOpts{noRun: true, sites: map[string]func(testing.TB) *site{"tgt": bulkTarget(tc.bulk)}})
 			src, tgt := p.sites["src"], p.sites["tgt"]
 			gids, memberships := groupWorld(t, src, users, groups, size)
@@ -213,7 +212,6 @@ func TestFullReconcileGroupBulkFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config(link("hub", "src", "tgt"))
-			cfg.FullReconcile.Interval = 0
 			p := newPipeline(t, cfg, pipelineOpts{noRun: true, faults: map[string]misbehave.Faults{"tgt": {}}})
 			src, tgt := p.sites["src"], p.sites["tgt"]
 			gids, _ := groupWorld(t, src, users, groups, size)
@@ -272,7 +270,6 @@ func TestInteropExternalTargetInitialSyncInBulk(t *testing.T) {
 	l := link("hub", "src", "ext")
 	l.Delete.Users = planner.PolicyDelete
 	cfg := config(l)
-	cfg.FullReconcile.Interval = 0
 	p := newPipeline(t, cfg, pipelineOpts{noRun: true, sites: map[string]func(testing.TB) *site{"ext": externalSite}})
 	src, ext := p.sites["src"], p.sites["ext"]
 	_, memberships := groupWorld(t, src, users, groups, size)

@@ -43,7 +43,6 @@ func TestFullReconcileUpdatesAndDeletesInBulk(t *testing.T) {
 			l := link("hub", "src", "tgt")
 			l.Delete.Users = tc.policy
 			cfg := config(l)
-			cfg.FullReconcile.Interval = 0
 			p := newPipeline(t, cfg, pipelineOpts{noRun: true, faults: map[string]misbehave.Faults{"tgt": {}}})
 			src, tgt := p.sites["src"], p.sites["tgt"]
 			ctx := context.Background()
@@ -175,7 +174,6 @@ func TestFullReconcileUpdatesAndDeletesInBulk(t *testing.T) {
 // other refusal goes the single way.
 func TestBulkDeleteOfWhatIsGoneIsDone(t *testing.T) {
 	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
 	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
 	src := p.sites["src"]
 	ctx := context.Background()
@@ -269,7 +267,6 @@ func TestUserPassWritesAsItReadsTheSource(t *testing.T) {
 	l := link("hub", "src", "tgt")
 	l.Delete.Users = planner.PolicyDelete
 	cfg := config(l)
-	cfg.FullReconcile.Interval = 0
 	p := newPipeline(t, cfg, pipelineOpts{noRun: true, faults: map[string]misbehave.Faults{"src": {}}})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	var ids []string

@@ -39,7 +39,6 @@ func TestCoveredSet(t *testing.T) {
 // still ends equal to the source.
 func TestEventsStoredBeforeAReconcileAreCovered(t *testing.T) {
 	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
 	cfg.Consumer.Batch = 5
 	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
 	src, tgt := p.sites["src"], p.sites["tgt"]

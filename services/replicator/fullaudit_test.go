@@ -48,7 +48,6 @@ func (h heldGroups) Groups(ctx context.Context, opts identitydomain.ListOptions)
 // replicator found a create in the target without its record).
 func TestFullReconcileStoresRecordsAsItGoes(t *testing.T) {
 	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
 	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	const users = 5

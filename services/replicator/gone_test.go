@@ -14,7 +14,6 @@ import (
 // planning it again every run.
 func TestFullReconcileForgetsWhatIsGoneOnBothSides(t *testing.T) {
 	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
 	p := newPipeline(t, cfg, pipelineOpts{noRun: true})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	ctx := context.Background()

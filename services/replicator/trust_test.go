@@ -51,7 +51,6 @@ func TestDeletedUserLeavesTargetGroups(t *testing.T) {
 			l := link("hub", "src", "tgt")
 			l.Delete.Users = policy
 			cfg := config(l)
-			cfg.FullReconcile.Interval = 0
 			p := newPipeline(t, cfg, pipelineOpts{})
 			src, tgt := p.sites["src"], p.sites["tgt"]
 			g := src.createGroup(t, "ops", "")
@@ -92,7 +91,6 @@ func TestDeletedUserLeavesTargetGroups(t *testing.T) {
 // only the replicator's own writes are echoes.
 func TestChangesByIamflowsClientAreReplicated(t *testing.T) {
 	cfg := config(link("hub", "src", "tgt"))
-	cfg.FullReconcile.Interval = 0
 	p := newPipeline(t, cfg, pipelineOpts{})
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	g := src.createGroup(t, "OCI-Temp-Admins", "")
@@ -218,7 +216,6 @@ func mustMapping(t *testing.T, d *direction, sourceID string) *planner.Mapping {
 func driven(t *testing.T, l planner.Link) *pipeline {
 	t.Helper()
 	cfg := config(l)
-	cfg.FullReconcile.Interval = 0
 	return newPipeline(t, cfg, pipelineOpts{noRun: true})
 }
 
