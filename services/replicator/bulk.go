@@ -211,15 +211,15 @@ func (b *bulkWrites) send(ctx context.Context, plans []planner.Plan) (single []p
 		b.off.Store(true)
 		d.log.Warn("SCIM Bulk not usable for this target; writing users one call at a time", "link", d.link.Name, "target", d.target, "error", berr)
 	}
-	var created []planner.Action
+	var created []planner.Mapping
 	for i, r := range results {
-		a, ok := b.mapBack(ctx, lctx, sent[i], r)
+		mp, ok := b.mapBack(ctx, lctx, sent[i], r)
 		if !ok {
 			single = append(single, sent[i])
 			continue
 		}
-		if a.Kind == planner.ActCreateUser {
-			created = append(created, a)
+		if mp != nil {
+			created = append(created, *mp)
 		}
 	}
 	// What Bulk did not do is left to single calls: its leases go back
@@ -229,8 +229,8 @@ func (b *bulkWrites) send(ctx context.Context, plans []planner.Plan) (single []p
 		ls.releaseKeys(ctx, d.writeKeys(p), time.Time{})
 	}
 	ls.release(ctx, d.now())
-	for _, a := range created {
-		d.noteUser(ctx, fr.ix, &fr.mu, a, false)
+	for _, mp := range created {
+		d.noteMapping(fr.ix, &fr.mu, mp, false)
 	}
 	return single, nil
 }
@@ -238,36 +238,38 @@ func (b *bulkWrites) send(ctx context.Context, plans []planner.Plan) (single []p
 // mapBack reads the result of one plan's write: it audits what Bulk did
 // and does its bookkeeping, and reports whether the plan is done (false:
 // it goes the single way). ctx is for the bookkeeping, lctx for reads
-// under the batch's leases. The action returned carries the created
-// object's id.
-func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identitydomain.BulkResult) (planner.Action, bool) {
+// under the batch's leases. A created user's mapping is returned once it
+// is stored, for the index.
+func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identitydomain.BulkResult) (mapped *planner.Mapping, done bool) {
 	fr, d := b.fr, b.fr.d
 	a := p.Actions[0]
 	var err error
 	switch a.Kind {
 	case planner.ActCreateUser:
 		if a.TargetID = b.createdUser(lctx, a, r); a.TargetID == "" {
-			return a, false
+			return nil, false
 		}
 		d.stats.bulkCreates.Add(1)
 		var res applied
 		res.created = map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}}
 		if err := d.remember(ctx, d.scope(planner.KindUser), a.SourceID, a.TargetID, planner.OriginCreated, &res); err != nil {
 			d.log.Warn("user created by Bulk, but its mapping not stored; the next reconcile adopts it", "link", d.link.Name, "target", d.target, "user", a.Name, "error", err)
+		} else {
+			mapped = &planner.Mapping{SourceID: a.SourceID, TargetID: a.TargetID, Origin: planner.OriginCreated}
 		}
 		b.ownWrite(ctx, a.TargetID, *a.User)
 	case planner.ActDeleteUser, planner.ActDeleteGroup:
 		// One already gone is deleted all the same.
 		if r.Err != nil && !identitydomain.IsKind(r.Err, identitydomain.KindNotFound) {
 			b.refused(a, r.Err)
-			return a, false
+			return nil, false
 		}
 		d.stats.bulkDeletes.Add(1)
 		err = d.forget(ctx, d.scope(a.Entity), a.SourceID)
 	default: // an update or a deactivation
 		if r.Err != nil {
 			b.refused(a, r.Err)
-			return a, false
+			return nil, false
 		}
 		d.stats.bulkUpdates.Add(1)
 		if a.Kind == planner.ActDeactivateUser {
@@ -281,7 +283,7 @@ func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identi
 	}
 	d.stats.writes.Add(1)
 	d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
-	return a, true
+	return mapped, true
 }
 
 // createdUser reads the result of a user create: the new user's id, or ""

@@ -603,12 +603,18 @@ func (d *direction) noteUser(ctx context.Context, ix *fullIndex, mu *sync.Mutex,
 			return // the membership reconcile reads it again
 		}
 	}
+	d.noteMapping(ix, mu, mp, dryRun)
+}
+
+// noteMapping records user mapping mp in the index (in a dry run, as
+// planned: not as managed).
+func (d *direction) noteMapping(ix *fullIndex, mu *sync.Mutex, mp planner.Mapping, dryRun bool) {
 	mu.Lock()
-	ix.userMaps[a.SourceID] = mp
+	defer mu.Unlock()
+	ix.userMaps[mp.SourceID] = mp
 	if !dryRun && !d.link.DryRun {
 		ix.managed[mp.TargetID] = mp.Managed()
 	}
-	mu.Unlock()
 }
 
 // groupsWithMembersPage is how many groups one page of a listing with
