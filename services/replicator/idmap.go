@@ -219,32 +219,41 @@ func (m *idMap) sourceIDs(ctx context.Context, s scope, fn func(sourceID string)
 // pass over the bucket (a full reconcile loads them all at once instead of
 // one read per object).
 func (m *idMap) all(ctx context.Context, s scope) (map[string]planner.Mapping, error) {
-	if err := s.check("x"); err != nil {
+	out := map[string]planner.Mapping{}
+	if err := m.each(ctx, s, func(mp planner.Mapping) { out[mp.SourceID] = mp }); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// each calls fn with every forward mapping of scope s, read in one pass
+// over the bucket.
+func (m *idMap) each(ctx context.Context, s scope, fn func(planner.Mapping)) error {
+	if err := s.check("x"); err != nil {
+		return err
 	}
 	prefix := s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "."
 	w, err := m.kv.WatchFiltered(ctx, []string{prefix + "*"}, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("replicator: read mappings %s: %w", s, err)
+		return fmt.Errorf("replicator: read mappings %s: %w", s, err)
 	}
 	defer func() { _ = w.Stop() }()
-	out := map[string]planner.Mapping{}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, fmt.Errorf("replicator: read mappings %s: watcher stopped", s)
+				return fmt.Errorf("replicator: read mappings %s: watcher stopped", s)
 			}
 			if e == nil { // the initial values are all delivered
-				return out, nil
+				return nil
 			}
 			var mp planner.Mapping
 			if err := json.Unmarshal(e.Value(), &mp); err != nil {
-				return nil, fmt.Errorf("replicator: decode mapping %s: %w", e.Key(), err)
+				return fmt.Errorf("replicator: decode mapping %s: %w", e.Key(), err)
 			}
-			out[mp.SourceID] = mp
+			fn(mp)
 		}
 	}
 }

@@ -379,8 +379,8 @@ type indexResolver struct {
 func (d *direction) fullResolver(ix *fullIndex) indexResolver { return indexResolver{d: d, ix: ix} }
 
 func (r indexResolver) mapping(_ context.Context, sid string) (planner.Mapping, bool, error) {
-	mp, ok := r.ix.userMaps[sid]
-	return mp, ok, nil
+	um, ok := r.ix.userMaps[sid]
+	return um.mapping(sid), ok, nil
 }
 func (r indexResolver) known(sid string) *planner.UserState { return r.ix.srcUsers[sid] }
 func (indexResolver) complete() bool                        { return true }
