@@ -41,22 +41,35 @@ func holders(t *testing.T, n int, cfg Config, opts ...Option) []*Set {
 	return out
 }
 
+// twoHolders opens two holders of leases of ttl on one bucket, on a clock
+// the test moves.
+func twoHolders(t *testing.T, ttl time.Duration) (clk *clock, a, b *Set) {
+	t.Helper()
+	clk = newClock()
+	hs := holders(t, 2, Config{TTL: ttl}, WithClock(clk.now))
+	return clk, hs[0], hs[1]
+}
+
+// mustAcquire takes the lease of key from s, waiting up to a second.
+func mustAcquire(t *testing.T, s *Set, key string) *Lease {
+	t.Helper()
+	l, err := s.Acquire(context.Background(), key, time.Second)
+	if err != nil {
+		t.Fatalf("acquire %q: %v", key, err)
+	}
+	return l
+}
+
 func TestOneHolderAtATime(t *testing.T) {
 	ctx := context.Background()
 	hs := holders(t, 2, Config{})
 	a, b := hs[0], hs[1]
-	l, err := a.Acquire(ctx, "db.ALICE", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustAcquire(t, a, "db.ALICE")
 	if _, err := b.Acquire(ctx, "db.ALICE", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
 		t.Fatalf("a second holder got a held lease: %v", err)
 	}
 	// Another key is free.
-	other, err := b.Acquire(ctx, "db.BOB", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := mustAcquire(t, b, "db.BOB")
 	other.Release(ctx, time.Time{})
 	// A goroutine of the same holder queues on the local lock.
 	if _, err := a.Acquire(ctx, "db.ALICE", 50*time.Millisecond); !errors.Is(err, ErrBusy) {
@@ -121,13 +134,8 @@ func TestMutualExclusionUnderContention(t *testing.T) {
 // wake, finds its lease lost.
 func TestDeadHolderTakenOverAfterTTL(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
-	hs := holders(t, 2, Config{TTL: 300 * time.Millisecond}, WithClock(clk.now))
-	a, b := hs[0], hs[1]
-	l, err := a.Acquire(ctx, "db.ALICE", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk, a, b := twoHolders(t, 300*time.Millisecond)
+	l := mustAcquire(t, a, "db.ALICE")
 	// Renewals date the lease by the (frozen) clock: within the TTL, held.
 	clk.advance(200 * time.Millisecond)
 	if _, err := b.Acquire(ctx, "db.ALICE", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
@@ -149,18 +157,10 @@ func TestDeadHolderTakenOverAfterTTL(t *testing.T) {
 // learns it through Lost, and its Release leaves the new holder's lease.
 func TestLostLease(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
-	hs := holders(t, 2, Config{TTL: 150 * time.Millisecond}, WithClock(clk.now))
-	a, b := hs[0], hs[1]
-	l, err := a.Acquire(ctx, "k", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk, a, b := twoHolders(t, 150*time.Millisecond)
+	l := mustAcquire(t, a, "k")
 	clk.advance(time.Second) // a's lease looks expired to b
-	l2, err := b.Acquire(ctx, "k", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := mustAcquire(t, b, "k")
 	select {
 	case <-l.Lost():
 	case <-time.After(5 * time.Second):
@@ -177,26 +177,17 @@ func TestWatermark(t *testing.T) {
 	ctx := context.Background()
 	hs := holders(t, 2, Config{})
 	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	l, err := hs[0].Acquire(ctx, "k", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustAcquire(t, hs[0], "k")
 	if !l.Watermark().IsZero() || !l.Fresh(t0) {
 		t.Fatalf("a new key has watermark %v", l.Watermark())
 	}
 	l.Release(ctx, t0.Add(time.Second))
-	l, err = hs[1].Acquire(ctx, "k", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = mustAcquire(t, hs[1], "k")
 	if l.Fresh(t0) || !l.Fresh(t0.Add(time.Second)) || !l.Watermark().Equal(t0.Add(time.Second)) {
 		t.Errorf("watermark %v: an older read is fresh or the same is not", l.Watermark())
 	}
 	l.Release(ctx, t0) // an older read does not lower it
-	l, err = hs[0].Acquire(ctx, "k", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = mustAcquire(t, hs[0], "k")
 	defer l.Release(ctx, time.Time{})
 	if !l.Watermark().Equal(t0.Add(time.Second)) {
 		t.Errorf("watermark lowered to %v", l.Watermark())
@@ -216,13 +207,8 @@ func TestConfigErrors(t *testing.T) {
 // may take it over, not after: its work must have stopped by then.
 func TestLapsedLeaseIsLostBeforeItCanBeTakenOver(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock()
-	hs := holders(t, 2, Config{TTL: 300 * time.Millisecond}, WithClock(clk.now))
-	a, b := hs[0], hs[1]
-	l, err := a.Acquire(ctx, "k", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk, a, b := twoHolders(t, 300*time.Millisecond)
+	l := mustAcquire(t, a, "k")
 	// The lease's validity passes (by the holder's clock) with no renewal
 	// stored, while for everyone else it has not expired yet.
 	clk.advance(250 * time.Millisecond)
@@ -244,10 +230,7 @@ func TestLostAnswerDoesNotStrandTheLease(t *testing.T) {
 	ctx := context.Background()
 	hs := holders(t, 2, Config{})
 	a, b := hs[0], hs[1]
-	l, err := a.Acquire(ctx, "k", time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustAcquire(t, a, "k")
 	e, err := a.kv.Get(ctx, "k")
 	if err != nil {
 		t.Fatal(err)

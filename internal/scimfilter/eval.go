@@ -110,33 +110,13 @@ func each(v any, fn func(any) bool) bool {
 	case nil:
 		return false
 	case []any:
-		for _, x := range v {
-			if fn(x) {
-				return true
-			}
-		}
-		return false
+		return anyOf(v, fn)
 	case []string:
-		for _, x := range v {
-			if fn(x) {
-				return true
-			}
-		}
-		return false
+		return anyOf(v, fn)
 	case []map[string]any:
-		for _, x := range v {
-			if fn(x) {
-				return true
-			}
-		}
-		return false
+		return anyOf(v, fn)
 	case []Object:
-		for _, x := range v {
-			if fn(x) {
-				return true
-			}
-		}
-		return false
+		return anyOf(v, fn)
 	case Multi:
 		for i, n := 0, v.Len(); i < n; i++ {
 			if fn(v.At(i)) {
@@ -147,6 +127,16 @@ func each(v any, fn func(any) bool) bool {
 	default:
 		return fn(v)
 	}
+}
+
+// anyOf reports whether fn returns true for one of xs, stopping at the first.
+func anyOf[T any](xs []T, fn func(any) bool) bool {
+	for _, x := range xs {
+		if fn(x) {
+			return true
+		}
+	}
+	return false
 }
 
 func matchValuePath(e *ValuePath, obj Object) (bool, error) {

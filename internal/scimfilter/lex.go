@@ -54,6 +54,9 @@ func (t token) describe() string {
 	}
 }
 
+// punct is the token kind of each one-character token (tEOF: not one).
+var punct = [256]tokKind{'(': tLParen, ')': tRParen, '[': tLBrack, ']': tRBrack}
+
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func isWordStart(c byte) bool {
@@ -74,17 +77,8 @@ func lex(s string) ([]token, error) {
 		switch {
 		case isSpace(c):
 			i++
-		case c == '(':
-			toks = append(toks, token{kind: tLParen, text: "(", pos: i})
-			i++
-		case c == ')':
-			toks = append(toks, token{kind: tRParen, text: ")", pos: i})
-			i++
-		case c == '[':
-			toks = append(toks, token{kind: tLBrack, text: "[", pos: i})
-			i++
-		case c == ']':
-			toks = append(toks, token{kind: tRBrack, text: "]", pos: i})
+		case punct[c] != tEOF:
+			toks = append(toks, token{kind: punct[c], text: s[i : i+1], pos: i})
 			i++
 		case c == '"':
 			j, err := scanString(s, i)

@@ -64,33 +64,27 @@ func (p *parser) enter(pos int) error {
 }
 
 func (p *parser) parseOr() (Expr, error) {
-	l, err := p.parseAnd()
-	if err != nil {
-		return nil, err
-	}
-	for p.isKeyword(p.peek(), "or") {
-		p.next()
-		r, err := p.parseAnd()
-		if err != nil {
-			return nil, err
-		}
-		l = &Or{Left: l, Right: r}
-	}
-	return l, nil
+	return p.parseJoined("or", p.parseAnd, func(l, r Expr) Expr { return &Or{Left: l, Right: r} })
 }
 
 func (p *parser) parseAnd() (Expr, error) {
-	l, err := p.parseUnary()
+	return p.parseJoined("and", p.parseUnary, func(l, r Expr) Expr { return &And{Left: l, Right: r} })
+}
+
+// parseJoined parses operands joined by the keyword kw, grouping them from
+// the left: a kw b kw c is join(join(a, b), c).
+func (p *parser) parseJoined(kw string, operand func() (Expr, error), join func(l, r Expr) Expr) (Expr, error) {
+	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.isKeyword(p.peek(), "and") {
+	for p.isKeyword(p.peek(), kw) {
 		p.next()
-		r, err := p.parseUnary()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		l = &And{Left: l, Right: r}
+		l = join(l, r)
 	}
 	return l, nil
 }

@@ -222,6 +222,24 @@ export function freshness(onRefresh, every) {
   return el;
 }
 
+// refresher keeps a page current. fill (async) loads the page's content;
+// load runs it, then marks fresh, the page's freshness line, and when fill
+// fails shows the error in box unless box already has content. The page
+// shows fresh and calls ctx.every(every, load).
+export function refresher(every, box, fill) {
+  const fresh = freshness(() => load(), every);
+  async function load() {
+    try {
+      await fill();
+      fresh.mark();
+    } catch (e) {
+      fresh.mark(e);
+      if (!box.firstChild) box.replaceChildren(errorBox(e));
+    }
+  }
+  return { fresh, load };
+}
+
 // errorBox shows a failed load in place of a page's content.
 export function errorBox(err) {
   return h('p', { class: 'alert', role: 'alert' }, err.message || String(err));

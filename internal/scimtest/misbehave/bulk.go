@@ -37,7 +37,7 @@ type BulkFaults struct {
 // "bulk429", "shuffled", "dropped-result", "bulk-refused-op",
 // "bulk-answer-lost".
 func (s *Server) bulk(w http.ResponseWriter, r *http.Request, f Faults) {
-	if s.takeBulkThrottle() {
+	if s.takeOne(&s.f.BulkTooManyRequests) {
 		s.count("bulk429")
 		s.tooManyRequests(w, f)
 		return
@@ -56,7 +56,7 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, f Faults) {
 	r.ContentLength = int64(len(body))
 	rec := httptest.NewRecorder()
 	s.next.ServeHTTP(rec, r)
-	if s.takeLostAnswer() {
+	if s.takeOne(&s.f.BulkLoseAnswers) {
 		s.count("bulk-answer-lost")
 		scimError(w, http.StatusBadGateway, "", "The upstream server's answer was lost.")
 		return
@@ -73,27 +73,15 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, f Faults) {
 	_, _ = w.Write(out)
 }
 
-// takeBulkThrottle reports whether this Bulk request is one of the
-// BulkTooManyRequests to answer 429, and counts it down.
-func (s *Server) takeBulkThrottle() bool {
+// takeOne reports whether this request is one of the *n still to bend (a
+// count in s.f, such as BulkTooManyRequests), and counts it down.
+func (s *Server) takeOne(n *int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f.BulkTooManyRequests <= 0 {
+	if *n <= 0 {
 		return false
 	}
-	s.f.BulkTooManyRequests--
-	return true
-}
-
-// takeLostAnswer reports whether this Bulk request's answer is one of the
-// BulkLoseAnswers to lose, and counts it down.
-func (s *Server) takeLostAnswer() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f.BulkLoseAnswers <= 0 {
-		return false
-	}
-	s.f.BulkLoseAnswers--
+	*n--
 	return true
 }
 

@@ -364,8 +364,7 @@ func (s *Server) writeBody(w http.ResponseWriter, body []byte, f Faults) ([]byte
 		return body, false
 	}
 	if f.RejectAttribute != "" && docHas(doc, f.RejectAttribute) {
-		s.count("rejected")
-		scimError(w, http.StatusBadRequest, "invalidPath", "Attribute "+f.RejectAttribute+" is not supported.")
+		s.rejectAttribute(w, f)
 		return body, true
 	}
 	if dropFrom(doc, f.DropExtensions) {
@@ -373,6 +372,13 @@ func (s *Server) writeBody(w http.ResponseWriter, body []byte, f Faults) ([]byte
 	}
 	body, _ = json.Marshal(doc)
 	return body, false
+}
+
+// rejectAttribute answers 400 invalidPath for a request that sets
+// f.RejectAttribute, as a server that does not support it.
+func (s *Server) rejectAttribute(w http.ResponseWriter, f Faults) {
+	s.count("rejected")
+	scimError(w, http.StatusBadRequest, "invalidPath", "Attribute "+f.RejectAttribute+" is not supported.")
 }
 
 // dropPagedMembers removes members[...] from the attributes asked for, as
@@ -483,14 +489,12 @@ func (s *Server) patchRequest(w http.ResponseWriter, r *http.Request, t target, 
 			}
 		}
 		if f.RejectAttribute != "" && pathIs(path, f.RejectAttribute) {
-			s.count("rejected")
-			scimError(w, http.StatusBadRequest, "invalidPath", "Attribute "+f.RejectAttribute+" is not supported.")
+			s.rejectAttribute(w, f)
 			return nil, true
 		}
 		if v, ok := op["value"].(map[string]any); ok {
 			if f.RejectAttribute != "" && docHas(v, f.RejectAttribute) {
-				s.count("rejected")
-				scimError(w, http.StatusBadRequest, "invalidPath", "Attribute "+f.RejectAttribute+" is not supported.")
+				s.rejectAttribute(w, f)
 				return nil, true
 			}
 			if dropFrom(v, f.DropExtensions) {

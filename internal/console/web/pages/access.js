@@ -1,7 +1,7 @@
 // Temporary access: access requests (ask, approve, deny, cancel;
 // requests.js), open grants counting down to their deadline, extend and
 // revoke, a new grant, and the history of ended ones.
-import { h, api, ago, badge, table, section, freshness, errorBox, countdown, confirmAction, notify, fmtTime, parseTime, fmtDuration } from '../lib.js';
+import { h, api, ago, badge, table, section, refresher, countdown, confirmAction, notify, fmtTime, parseTime, fmtDuration } from '../lib.js';
 import { requestsSections } from './requests.js';
 
 const EVERY = 5000;
@@ -13,31 +13,22 @@ export default {
   render(root, ctx) {
     const openBox = h('div', { id: 'grants' });
     const histBox = h('div', { id: 'history' });
-    const fresh = freshness(() => load(), EVERY);
+    const { fresh, load } = refresher(EVERY, openBox, async () => {
+      await requests.load();
+      const res = await api.optional('/v1/grants?pageSize=500');
+      if (!res) {
+        openBox.replaceChildren(h('p', { class: 'empty' }, 'The expiry service does not run in this process (no temporary group is configured).'));
+        return;
+      }
+      const grants = res.grants || [];
+      openBox.replaceChildren(openView(grants.filter((g) => OPEN.has(g.state)), load));
+      histBox.replaceChildren(historyView(grants.filter((g) => !OPEN.has(g.state))));
+    });
     const requests = requestsSections(() => load());
     root.append(fresh, ...requests.sections,
       section('Active grants', openBox),
       section('Grant temporary membership', grantForm(load)),
       section('History', h('p', { class: 'hint' }, 'Grants that ended, newest first, with every change and who made it.'), histBox));
-
-    async function load() {
-      try {
-        await requests.load();
-        const res = await api.optional('/v1/grants?pageSize=500');
-        if (!res) {
-          openBox.replaceChildren(h('p', { class: 'empty' }, 'The expiry service does not run in this process (no temporary group is configured).'));
-          fresh.mark();
-          return;
-        }
-        const grants = res.grants || [];
-        openBox.replaceChildren(openView(grants.filter((g) => OPEN.has(g.state)), load));
-        histBox.replaceChildren(historyView(grants.filter((g) => !OPEN.has(g.state))));
-        fresh.mark();
-      } catch (e) {
-        fresh.mark(e);
-        if (!openBox.firstChild) openBox.replaceChildren(errorBox(e));
-      }
-    }
     ctx.every(EVERY, load);
   },
 };

@@ -1,6 +1,6 @@
 // Databases: per database the mapping (group -> roles), the accounts as the
 // last check found them against it, and the statements that repair drift.
-import { h, api, ago, badge, num, table, section, freshness, errorBox, confirmAction, notify } from '../lib.js';
+import { h, api, ago, badge, num, table, section, refresher, confirmAction, notify } from '../lib.js';
 
 const EVERY = 15000;
 
@@ -8,23 +8,15 @@ export default {
   title: 'Databases',
   render(root, ctx) {
     const box = h('div', { id: 'dbs' });
-    const fresh = freshness(() => load(), EVERY);
-    root.append(fresh, box);
-
-    async function load() {
-      try {
-        const res = await api.optional('/v1/dbprovisioner/databases');
-        if (!res) {
-          box.replaceChildren(h('p', { class: 'empty' }, 'The DB provisioner does not run in this process.'));
-        } else {
-          box.replaceChildren(...(res.databases || []).map((d) => dbView(d, load)));
-        }
-        fresh.mark();
-      } catch (e) {
-        fresh.mark(e);
-        if (!box.firstChild) box.replaceChildren(errorBox(e));
+    const { fresh, load } = refresher(EVERY, box, async () => {
+      const res = await api.optional('/v1/dbprovisioner/databases');
+      if (!res) {
+        box.replaceChildren(h('p', { class: 'empty' }, 'The DB provisioner does not run in this process.'));
+      } else {
+        box.replaceChildren(...(res.databases || []).map((d) => dbView(d, load)));
       }
-    }
+    });
+    root.append(fresh, box);
     ctx.every(EVERY, load);
   },
 };

@@ -1,6 +1,6 @@
 // Dead letters: what each consumer could not do, why, and the event; replay
 // one or all of a consumer's.
-import { h, api, ago, table, section, freshness, errorBox, traceLink, confirmAction, notify, num } from '../lib.js';
+import { h, api, ago, table, section, refresher, traceLink, confirmAction, notify, num } from '../lib.js';
 
 const EVERY = 10000;
 
@@ -9,32 +9,24 @@ export default {
   render(root, ctx) {
     const countsBox = h('div', { id: 'dlq-counts' });
     const listBox = h('div', { id: 'dlq-list' });
-    const fresh = freshness(() => load(), EVERY);
     const pick = h('select', { id: 'dlq-consumer', name: 'consumer' }, h('option', { value: '' }, 'every consumer'));
     pick.value = ctx.params.get('consumer') || '';
     pick.addEventListener('change', () => { history.replaceState(null, '', '#/deadletters' + (pick.value ? `?consumer=${encodeURIComponent(pick.value)}` : '')); load(); });
+    const { fresh, load } = refresher(EVERY, listBox, async () => {
+      const q = pick.value ? `consumer=${encodeURIComponent(pick.value)}&limit=200` : 'limit=200';
+      const [status, res] = await Promise.all([api.get('/v1/status'), api.get('/v1/deadletters?' + q)]);
+      const serviceOf = {};
+      for (const s of status.services || []) for (const c of s.consumers || []) serviceOf[c.name] = s.name;
+      const counts = res.counts || [];
+      const have = [...pick.options].map((o) => o.value);
+      for (const c of counts) if (!have.includes(c.consumer)) pick.appendChild(h('option', { value: c.consumer }, c.consumer));
+      countsBox.replaceChildren(countsView(counts, serviceOf, load));
+      listBox.replaceChildren(listView(res.deadLetters || [], serviceOf, load), res.truncated ? h('p', { class: 'hint' }, 'More dead letters exist than are listed (the oldest 200 are).') : '');
+    });
     root.append(fresh,
       h('p', { class: 'hint' }, 'A dead letter is something a consumer gave up on: a person must act. Fix the cause (the reason says what), then replay: the event goes back to its subject and every consumer of it sees it again, which is harmless because events are triggers.'),
       section('Per consumer', countsBox),
       section('Dead letters', h('form', { class: 'filters', onsubmit: (e) => e.preventDefault() }, h('label', {}, 'Consumer ', pick)), listBox));
-
-    async function load() {
-      try {
-        const q = pick.value ? `consumer=${encodeURIComponent(pick.value)}&limit=200` : 'limit=200';
-        const [status, res] = await Promise.all([api.get('/v1/status'), api.get('/v1/deadletters?' + q)]);
-        const serviceOf = {};
-        for (const s of status.services || []) for (const c of s.consumers || []) serviceOf[c.name] = s.name;
-        const counts = res.counts || [];
-        const have = [...pick.options].map((o) => o.value);
-        for (const c of counts) if (!have.includes(c.consumer)) pick.appendChild(h('option', { value: c.consumer }, c.consumer));
-        countsBox.replaceChildren(countsView(counts, serviceOf, load));
-        listBox.replaceChildren(listView(res.deadLetters || [], serviceOf, load), res.truncated ? h('p', { class: 'hint' }, 'More dead letters exist than are listed (the oldest 200 are).') : '');
-        fresh.mark();
-      } catch (e) {
-        fresh.mark(e);
-        if (!listBox.firstChild) listBox.replaceChildren(errorBox(e));
-      }
-    }
     ctx.every(EVERY, load);
   },
 };

@@ -1,7 +1,7 @@
 // Overview: every service of this process, its consumers' lag and dead
 // letters, each replication link and database, and the latest replicated
 // changes; refreshed every 5 seconds.
-import { h, api, ago, badge, num, table, section, freshness, errorBox, durationText, traceLink } from '../lib.js';
+import { h, api, ago, badge, num, table, section, refresher, durationText, traceLink } from '../lib.js';
 
 const EVERY = 5000;
 
@@ -9,25 +9,17 @@ export default {
   title: 'Overview',
   render(root, ctx) {
     const body = h('div', { id: 'overview' });
-    const fresh = freshness(() => load(), EVERY);
+    const { fresh, load } = refresher(EVERY, body, async () => {
+      const [status, dl, links, dbs, actions] = await Promise.all([
+        api.get('/v1/status'),
+        api.optional('/v1/deadletters?limit=1'),
+        api.optional('/v1/replicator/links'),
+        api.optional('/v1/dbprovisioner/databases'),
+        api.optional('/v1/replicator/actions?limit=8'),
+      ]);
+      body.replaceChildren(...view(status, dl, links, dbs, actions));
+    });
     root.append(fresh, body);
-
-    async function load() {
-      try {
-        const [status, dl, links, dbs, actions] = await Promise.all([
-          api.get('/v1/status'),
-          api.optional('/v1/deadletters?limit=1'),
-          api.optional('/v1/replicator/links'),
-          api.optional('/v1/dbprovisioner/databases'),
-          api.optional('/v1/replicator/actions?limit=8'),
-        ]);
-        body.replaceChildren(...view(status, dl, links, dbs, actions));
-        fresh.mark();
-      } catch (e) {
-        fresh.mark(e);
-        if (!body.firstChild) body.replaceChildren(errorBox(e));
-      }
-    }
     ctx.every(EVERY, load);
   },
 };

@@ -1,7 +1,7 @@
 // Replication: links and their targets, the drift the last dry run found,
 // deletions held for approval (each listed before it is approved), and the
 // audit trail with filters and links to traces.
-import { h, api, ago, badge, num, table, section, freshness, errorBox, traceLink, confirmAction, notify, fmtTime, parseTime } from '../lib.js';
+import { h, api, ago, badge, num, table, section, refresher, errorBox, traceLink, confirmAction, notify, fmtTime, parseTime } from '../lib.js';
 import { what } from './overview.js';
 
 const EVERY = 10000;
@@ -12,33 +12,24 @@ export default {
     const linksBox = h('div', { id: 'links' });
     const holdsBox = h('div', { id: 'holds' });
     const auditBox = h('div', { id: 'audit' });
-    const fresh = freshness(() => load(), EVERY);
     let linkNames = [];
     const filters = auditFilters(() => loadAudit());
+    const { fresh, load } = refresher(EVERY, linksBox, async () => {
+      const [links, holds] = await Promise.all([api.optional('/v1/replicator/links'), api.optional('/v1/replicator/holds')]);
+      if (!links) {
+        linksBox.replaceChildren(h('p', { class: 'empty' }, 'The replicator does not run in this process.'));
+        holdsBox.replaceChildren();
+        return;
+      }
+      linkNames = (links.links || []).map((l) => l.name);
+      filters.setLinks(linkNames);
+      linksBox.replaceChildren(...(links.links || []).map((l) => linkView(l, load)));
+      holdsBox.replaceChildren(holdsView((holds && holds.holds) || [], load));
+    });
     root.append(fresh,
       section('Held deletions', h('p', { class: 'hint' }, 'The mass-deletion guard holds deletions beyond its limits until a person approves or rejects them.'), holdsBox),
       section('Links', linksBox),
       section('Audit trail', filters.form, auditBox));
-
-    async function load() {
-      try {
-        const [links, holds] = await Promise.all([api.optional('/v1/replicator/links'), api.optional('/v1/replicator/holds')]);
-        if (!links) {
-          linksBox.replaceChildren(h('p', { class: 'empty' }, 'The replicator does not run in this process.'));
-          holdsBox.replaceChildren();
-          fresh.mark();
-          return;
-        }
-        linkNames = (links.links || []).map((l) => l.name);
-        filters.setLinks(linkNames);
-        linksBox.replaceChildren(...(links.links || []).map((l) => linkView(l, load)));
-        holdsBox.replaceChildren(holdsView((holds && holds.holds) || [], load));
-        fresh.mark();
-      } catch (e) {
-        fresh.mark(e);
-        if (!linksBox.firstChild) linksBox.replaceChildren(errorBox(e));
-      }
-    }
 
     async function loadAudit() {
       try {
