@@ -58,14 +58,9 @@ func (s *Service) Endpoint() servicekit.Endpoint {
 
 // ListDeadLetters implements iamflowv1.DeadLetterServiceServer.
 func (s *Service) ListDeadLetters(ctx context.Context, req *iamflowv1.ListDeadLettersRequest) (*iamflowv1.ListDeadLettersResponse, error) {
-	limit := int(req.GetLimit())
-	switch {
-	case limit < 0:
-		return nil, status.Errorf(codes.InvalidArgument, "limit %d: give 1 to %d, or 0 for %d", limit, MaxLimit, DefaultLimit)
-	case limit == 0:
-		limit = DefaultLimit
-	case limit > MaxLimit:
-		limit = MaxLimit
+	limit, ok := servicekit.PageSize(int(req.GetLimit()), DefaultLimit, MaxLimit)
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "limit %d: give 1 to %d, or 0 for %d", req.GetLimit(), MaxLimit, DefaultLimit)
 	}
 	if c := req.GetConsumer(); c != "" && !validName(c) {
 		return nil, status.Errorf(codes.InvalidArgument, "consumer %q: a consumer name has letters, digits, '-' and '_' only", c)

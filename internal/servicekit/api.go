@@ -107,3 +107,16 @@ func (m APIErrors) Status(err error) error {
 	}
 	return status.Error(code, err.Error())
 }
+
+// PageSize is the page size a list call asks for, n: def when n is 0, max
+// when n is larger. ok is false for a negative n, which the caller refuses
+// (InvalidArgument) naming its field and bounds.
+func PageSize(n, def, max int) (size int, ok bool) {
+	switch {
+	case n < 0:
+		return 0, false
+	case n == 0:
+		return def, true
+	}
+	return min(n, max), true
+}

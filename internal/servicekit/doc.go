@@ -25,7 +25,9 @@
 //   - The admin API's edges: [NewEndpoint] ties a service to its generated
 //     gRPC service and REST gateway, and [APIErrors] maps its errors to
 //     gRPC status codes, so api.go is the only file of a service that knows
-//     status codes.
+//     status codes; [PageSize] reads a list call's page size.
+//   - [OpenBucket]: the KV bucket a service keeps its state in, placed as
+//     the bus places its streams.
 //
 // # The contract a service keeps
 //

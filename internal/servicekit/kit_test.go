@@ -230,6 +230,17 @@ func TestAPIErrors(t *testing.T) {
 	}
 }
 
+func TestPageSize(t *testing.T) {
+	for _, tc := range []struct {
+		n, want int
+		ok      bool
+	}{{-1, 0, false}, {0, 100, true}, {1, 1, true}, {1000, 1000, true}, {1001, 1000, true}} {
+		if got, ok := PageSize(tc.n, 100, 1000); got != tc.want || ok != tc.ok {
+			t.Errorf("PageSize(%d, 100, 1000) = %d, %v; want %d, %v", tc.n, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestEndpoint(t *testing.T) {
 	hs := health.NewServer()
 	e := NewEndpoint(healthpb.RegisterHealthServer, func(ctx context.Context, mux *runtime.ServeMux, s healthpb.HealthServer) error {

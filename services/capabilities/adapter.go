@@ -25,8 +25,7 @@ func NewDirectory(c Domain) Directory { return &clientDirectory{c: c} }
 // Domain is what the directory calls on an identity domain;
 // *identitydomain.Client is one.
 type Domain interface {
-	GetUser(ctx context.Context, id string, attributes ...string) (identitydomains.User, error)
-	FindUserByName(ctx context.Context, userName string, attributes ...string) (identitydomains.User, bool, error)
+	identitydomain.UserReader
 	Users(ctx context.Context, opts identitydomain.ListOptions) iter.Seq2[identitydomains.User, error]
 	SetCapabilities(ctx context.Context, userID string, caps identitydomains.UserCapabilitiesChanger, ifMatch string) (identitydomains.UserCapabilitiesChanger, identitydomain.Receipt, error)
 }
@@ -139,12 +138,7 @@ func userFrom(u identitydomains.User, withGroups bool) User {
 		CanUseDBCredentials:           ociDefault(x.CanUseDbCredentials),
 	}
 	if withGroups {
-		out.Groups = make([]string, 0, len(u.Groups))
-		for _, g := range u.Groups {
-			if n := deref(g.Display); n != "" {
-				out.Groups = append(out.Groups, n)
-			}
-		}
+		out.Groups = identitydomain.GroupNames(u)
 	}
 	return out
 }

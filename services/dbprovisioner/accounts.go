@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // accountsBucket is the JetStream KV bucket where the service remembers,
@@ -34,13 +35,11 @@ func openAccountBook(ctx context.Context, b *bus.Bus) (*accountBook, error) {
 	if b == nil {
 		return &accountBook{mem: map[string]string{}}, nil
 	}
-	storage, replicas := b.Placement()
-	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := servicekit.OpenBucket(ctx, b, Name, jetstream.KeyValueConfig{
 		Bucket: accountsBucket, Description: "iamflow dbprovisioner: the userName each IAM user's account was made for",
-		History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dbprovisioner: create bucket %s: %w", accountsBucket, err)
+		return nil, err
 	}
 	return &accountBook{kv: kv}, nil
 }

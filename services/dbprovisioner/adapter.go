@@ -18,8 +18,7 @@ func NewDirectory(c Domain) Directory { return &clientDirectory{c: c} }
 // Domain is what the directory calls on an identity domain;
 // *identitydomain.Client is one.
 type Domain interface {
-	GetUser(ctx context.Context, id string, attributes ...string) (identitydomains.User, error)
-	FindUserByName(ctx context.Context, userName string, attributes ...string) (identitydomains.User, bool, error)
+	identitydomain.UserReader
 	FindGroupByName(ctx context.Context, displayName string, attributes ...string) (identitydomains.Group, bool, error)
 	GroupMembers(ctx context.Context, groupID string, pageSize int) iter.Seq2[identitydomains.GroupMembers, error]
 }
@@ -83,14 +82,7 @@ func (d *clientDirectory) GroupMembers(ctx context.Context, group string) iter.S
 }
 
 func userFrom(u identitydomains.User) User {
-	out := User{ID: deref(u.Id), UserName: deref(u.UserName), Active: u.Active == nil || *u.Active}
-	out.Groups = make([]string, 0, len(u.Groups))
-	for _, g := range u.Groups {
-		if n := deref(g.Display); n != "" {
-			out.Groups = append(out.Groups, n)
-		}
-	}
-	return out
+	return User{ID: deref(u.Id), UserName: deref(u.UserName), Active: u.Active == nil || *u.Active, Groups: identitydomain.GroupNames(u)}
 }
 
 func deref(s *string) string {

@@ -23,29 +23,32 @@ type ordsDatabase struct{ c *ords.Client }
 
 var _ Database = (*ordsDatabase)(nil)
 
-func (d *ordsDatabase) UserByName(ctx context.Context, name ords.Identifier) (DBUser, bool, error) {
-	st, err := ords.QueryUser(name)
-	if err != nil {
-		return DBUser{}, false, err
-	}
-	rows, err := d.c.Query(ctx, st)
-	if err != nil {
-		return DBUser{}, false, dbErr(err)
-	}
-	if len(rows) == 0 {
-		return DBUser{}, false, nil
-	}
-	return dbUserFrom(rows[0]), true, nil
-}
-
-func (d *ordsDatabase) RolesOf(ctx context.Context, grantee ords.Identifier) ([]string, error) {
-	st, err := ords.QueryUserRoles(grantee)
+// query runs the catalog query build makes of arg; a failed run is what
+// dbErr makes of it, a query that cannot be built is returned as is.
+func query[A any](ctx context.Context, d *ordsDatabase, build func(A) (ords.Statement, error), arg A) ([]ords.Row, error) {
+	st, err := build(arg)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := d.c.Query(ctx, st)
 	if err != nil {
 		return nil, dbErr(err)
+	}
+	return rows, nil
+}
+
+func (d *ordsDatabase) UserByName(ctx context.Context, name ords.Identifier) (DBUser, bool, error) {
+	rows, err := query(ctx, d, ords.QueryUser, name)
+	if err != nil || len(rows) == 0 {
+		return DBUser{}, false, err
+	}
+	return dbUserFrom(rows[0]), true, nil
+}
+
+func (d *ordsDatabase) RolesOf(ctx context.Context, grantee ords.Identifier) ([]string, error) {
+	rows, err := query(ctx, d, ords.QueryUserRoles, grantee)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]string, 0, len(rows))
 	for _, r := range rows {
@@ -57,13 +60,9 @@ func (d *ordsDatabase) RolesOf(ctx context.Context, grantee ords.Identifier) ([]
 }
 
 func (d *ordsDatabase) MappedUsers(ctx context.Context, pattern string) ([]DBUser, error) {
-	st, err := ords.QueryUsersByExternalName(pattern)
+	rows, err := query(ctx, d, ords.QueryUsersByExternalName, pattern)
 	if err != nil {
 		return nil, err
-	}
-	rows, err := d.c.Query(ctx, st)
-	if err != nil {
-		return nil, dbErr(err)
 	}
 	out := make([]DBUser, 0, len(rows))
 	for _, r := range rows {
@@ -73,15 +72,8 @@ func (d *ordsDatabase) MappedUsers(ctx context.Context, pattern string) ([]DBUse
 }
 
 func (d *ordsDatabase) RoleExists(ctx context.Context, role ords.Identifier) (bool, error) {
-	st, err := ords.QueryRole(role)
-	if err != nil {
-		return false, err
-	}
-	rows, err := d.c.Query(ctx, st)
-	if err != nil {
-		return false, dbErr(err)
-	}
-	return len(rows) > 0, nil
+	rows, err := query(ctx, d, ords.QueryRole, role)
+	return len(rows) > 0, err
 }
 
 func (d *ordsDatabase) Exec(ctx context.Context, st ords.Statement) error {

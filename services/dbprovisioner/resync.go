@@ -96,18 +96,10 @@ func (s *Service) Reconcile(ctx context.Context, database string, dryRun bool) (
 	if r == nil {
 		return reconcileReport{}, fmt.Errorf("%w: %q", errUnknownDatabase, database)
 	}
-	r.recMu.Lock()
-	if r.reconciling {
-		r.recMu.Unlock()
+	if !r.reconciling.CompareAndSwap(false, true) {
 		return reconcileReport{}, fmt.Errorf("database %s: %w", database, errReconcileRunning)
 	}
-	r.reconciling = true
-	r.recMu.Unlock()
-	defer func() {
-		r.recMu.Lock()
-		r.reconciling = false
-		r.recMu.Unlock()
-	}()
+	defer r.reconciling.Store(false)
 
 	rep := reconcileReport{Database: database, DryRun: dryRun, Started: s.kit.Now()}
 	c := cause{source: "reconcile", dryRun: dryRun}

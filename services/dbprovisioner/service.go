@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,8 +49,7 @@ type dbRuntime struct {
 	last     servicekit.Last
 	refusals refusals
 
-	recMu       sync.Mutex
-	reconciling bool
+	reconciling atomic.Bool // a reconcile of the database runs (one at a time)
 	lastReport  atomic.Pointer[reconcileReport]
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -464,5 +466,61 @@ func TestDeletedMemberIsLockedByID(t *testing.T) {
 	})
 	if st := h.settled(); st.Consumers[0].DeadLettered != 0 {
 		t.Errorf("%d dead letters", st.Consumers[0].DeadLettered)
+	}
+}
+
+// heldDir holds the first group listing until released, so a reconcile
+// stays running.
+type heldDir struct {
+	*fakeDir
+	once     sync.Once
+	started  chan struct{}
+	released chan struct{}
+}
+
+func (d *heldDir) GroupMembers(ctx context.Context, group string) iter.Seq2[UserRef, error] {
+	first := false
+	d.once.Do(func() { first = true; close(d.started) })
+	if first {
+		<-d.released
+	}
+	return d.fakeDir.GroupMembers(ctx, group)
+}
+
+// One reconcile of a database runs at a time: another is refused while it
+// runs, the status says it runs, and once it ends the next may run.
+func TestOneReconcileAtATime(t *testing.T) {
+	ctx := context.Background()
+	dir := &heldDir{fakeDir: newFakeDir(), started: make(chan struct{}), released: make(chan struct{})}
+	svc, err := New(ctx, testConfig(), bustest.RunServer(t).Open(t), map[string]Directory{"prod": dir},
+		map[string]Database{"hr": newFakeDB()}, servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(&testutil.Auditor{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := func() bool {
+		st, err := svc.GetDatabaseStatus(ctx, &iamflowv1.GetDatabaseStatusRequest{Database: "hr"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.GetDatabases()[0].GetReconcileRunning()
+	}
+	done := make(chan error, 1)
+	go func() { _, err := svc.Reconcile(ctx, "hr", false); done <- err }()
+	<-dir.started
+	if _, err := svc.Reconcile(ctx, "hr", true); !errors.Is(err, errReconcileRunning) {
+		t.Errorf("a second reconcile while one runs: %v, want errReconcileRunning", err)
+	}
+	if !running() {
+		t.Error("status: no reconcile running while one runs")
+	}
+	close(dir.released)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if running() {
+		t.Error("status: a reconcile running after it ended")
+	}
+	if _, err := svc.Reconcile(ctx, "hr", true); err != nil {
+		t.Errorf("a reconcile after the last ended: %v", err)
 	}
 }

@@ -91,9 +91,7 @@ func (s *Service) databaseStatus(ctx context.Context, r *dbRuntime) *iamflowv1.D
 	r.last.Fill(&last)
 	ds.LastError, ds.LastErrorTime = last.LastError, last.LastErrorTime
 	ds.Refused = r.refusals.list()
-	r.recMu.Lock()
-	ds.ReconcileRunning = r.reconciling
-	r.recMu.Unlock()
+	ds.ReconcileRunning = r.reconciling.Load()
 	if rep := r.lastReport.Load(); rep != nil {
 		ds.LastReconcile = rep.Proto()
 	}

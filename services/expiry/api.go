@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/identitydomain"
@@ -30,15 +32,26 @@ var apiErrors = servicekit.APIErrors{}.
 	Map(codes.AlreadyExists, errHeld).
 	Map(codes.Aborted, errClaimed)
 
+// window reads the deadline a request gives: a duration, or an absolute
+// time; each is zero when not given.
+func window(d *durationpb.Duration, until *timestamppb.Timestamp) (time.Duration, time.Time) {
+	var (
+		dur time.Duration
+		at  time.Time
+	)
+	if d != nil {
+		dur = d.AsDuration()
+	}
+	if until != nil {
+		at = until.AsTime()
+	}
+	return dur, at
+}
+
 // GrantMembership implements iamflow.v1.ExpiryService.
 func (s *Service) GrantMembership(ctx context.Context, req *iamflowv1.GrantMembershipRequest) (*iamflowv1.GrantMembershipResponse, error) {
 	gr := grantRequest{Domain: req.GetDomain(), Group: req.GetGroup(), User: req.GetUser(), Reason: req.GetReason(), Requester: req.GetRequester()}
-	if req.Duration != nil {
-		gr.Duration = req.GetDuration().AsDuration()
-	}
-	if req.Until != nil {
-		gr.Until = req.GetUntil().AsTime()
-	}
+	gr.Duration, gr.Until = window(req.GetDuration(), req.GetUntil())
 	g, err := s.grant(ctx, gr)
 	if err != nil {
 		return nil, apiErrors.Status(err)
@@ -48,19 +61,7 @@ func (s *Service) GrantMembership(ctx context.Context, req *iamflowv1.GrantMembe
 
 // ExtendGrant implements iamflow.v1.ExpiryService.
 func (s *Service) ExtendGrant(ctx context.Context, req *iamflowv1.ExtendGrantRequest) (*iamflowv1.ExtendGrantResponse, error) {
-	if !validID(req.GetId()) {
-		return nil, status.Errorf(codes.InvalidArgument, "id: %q is not a grant id (32 hex digits)", req.GetId())
-	}
-	var (
-		d     time.Duration
-		until time.Time
-	)
-	if req.Duration != nil {
-		d = req.GetDuration().AsDuration()
-	}
-	if req.Until != nil {
-		until = req.GetUntil().AsTime()
-	}
+	d, until := window(req.GetDuration(), req.GetUntil())
 	g, err := s.extend(ctx, req.GetId(), d, until, req.GetRequester(), req.GetReason())
 	if err != nil {
 		return nil, apiErrors.Status(err)
@@ -70,9 +71,6 @@ func (s *Service) ExtendGrant(ctx context.Context, req *iamflowv1.ExtendGrantReq
 
 // RevokeGrant implements iamflow.v1.ExpiryService.
 func (s *Service) RevokeGrant(ctx context.Context, req *iamflowv1.RevokeGrantRequest) (*iamflowv1.RevokeGrantResponse, error) {
-	if !validID(req.GetId()) {
-		return nil, status.Errorf(codes.InvalidArgument, "id: %q is not a grant id (32 hex digits)", req.GetId())
-	}
 	g, err := s.revoke(ctx, req.GetId(), req.GetRequester(), req.GetReason())
 	if err != nil {
 		return nil, apiErrors.Status(err)
@@ -98,14 +96,9 @@ func (s *Service) ListGrants(ctx context.Context, req *iamflowv1.ListGrantsReque
 	if req.ExpiresBefore != nil {
 		f.ExpiresBefore = req.GetExpiresBefore().AsTime()
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0:
-		return nil, status.Errorf(codes.InvalidArgument, "page_size: %d is negative", size)
-	case size == 0:
-		size = 100
-	case size > 1000:
-		size = 1000
+	size, ok := servicekit.PageSize(int(req.GetPageSize()), 100, 1000)
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "page_size: %d is negative", req.GetPageSize())
 	}
 	off := 0
 	if t := req.GetPageToken(); t != "" {

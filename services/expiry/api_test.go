@@ -114,6 +114,18 @@ func TestPolicyRefusals(t *testing.T) {
 	if _, err := h.grpc.GetGrant(ctx, &iamflowv1.GetGrantRequest{Id: strings.Repeat("a", 32)}); status.Code(err) != codes.NotFound {
 		t.Errorf("get unknown: %v", err)
 	}
+	// What is no grant id, and a negative page size, are invalid arguments.
+	for name, call := range map[string]func() error{
+		"extend": func() error { _, err := h.grpc.ExtendGrant(ctx, &iamflowv1.ExtendGrantRequest{Id: "x"}); return err },
+		"revoke": func() error { _, err := h.grpc.RevokeGrant(ctx, &iamflowv1.RevokeGrantRequest{Id: "x"}); return err },
+		"get":    func() error { _, err := h.grpc.GetGrant(ctx, &iamflowv1.GetGrantRequest{Id: "x"}); return err },
+		"list":   func() error { _, err := h.grpc.ListGrants(ctx, &iamflowv1.ListGrantsRequest{PageSize: -1}); return err },
+	} {
+		if err := call(); status.Code(err) != codes.InvalidArgument ||
+			!strings.Contains(status.Convert(err).Message(), "is not a grant id (32 hex digits)") && !strings.Contains(status.Convert(err).Message(), "page_size: -1 is negative") {
+			t.Errorf("%s: %v; want InvalidArgument naming the bad id or page size", name, err)
+		}
+	}
 	if n := len(mustList(t, h.svc)); n != 0 {
 		t.Errorf("%d grants after refusals", n)
 	}

@@ -19,8 +19,7 @@ type Domain interface {
 	GroupMembers(ctx context.Context, groupID string, pageSize int) iter.Seq2[identitydomains.GroupMembers, error]
 	AddMembers(ctx context.Context, groupID string, userIDs ...string) (identitydomain.Receipt, error)
 	RemoveMembers(ctx context.Context, groupID string, userIDs ...string) (identitydomain.Receipt, error)
-	GetUser(ctx context.Context, id string, attributes ...string) (identitydomains.User, error)
-	FindUserByName(ctx context.Context, userName string, attributes ...string) (identitydomains.User, bool, error)
+	identitydomain.UserReader
 	UserGroups(ctx context.Context, userID string) ([]identitydomains.UserGroups, error)
 }
 

@@ -234,8 +234,8 @@ func deadlineFor(tg TemporaryGroup, now time.Time, d time.Duration, until time.T
 // extend moves an open grant's deadline to until (or now + d), within the
 // group's max_duration from now.
 func (s *Service) extend(ctx context.Context, id string, d time.Duration, until time.Time, requester, reason string) (*iamflowv1.Grant, error) {
-	if !validID(id) {
-		return nil, refuse(errInvalid, "id: %q is not a grant id (32 hex digits)", id)
+	if err := checkID(id); err != nil {
+		return nil, err
 	}
 	st, err := s.init(ctx)
 	if err != nil {
@@ -285,8 +285,8 @@ func (s *Service) extend(ctx context.Context, id string, d time.Duration, until 
 
 // revoke ends an open grant now, removing the membership.
 func (s *Service) revoke(ctx context.Context, id, requester, reason string) (*iamflowv1.Grant, error) {
-	if !validID(id) {
-		return nil, refuse(errInvalid, "id: %q is not a grant id (32 hex digits)", id)
+	if err := checkID(id); err != nil {
+		return nil, err
 	}
 	if _, err := s.init(ctx); err != nil {
 		return nil, err
@@ -313,8 +313,8 @@ func (s *Service) get(ctx context.Context, id string) (*iamflowv1.Grant, error) 
 	if err != nil {
 		return nil, err
 	}
-	if !validID(id) {
-		return nil, refuse(errInvalid, "id: %q is not a grant id (32 hex digits)", id)
+	if err := checkID(id); err != nil {
+		return nil, err
 	}
 	r, _, err := st.get(ctx, id)
 	if err != nil {
@@ -324,6 +324,14 @@ func (s *Service) get(ctx context.Context, id string) (*iamflowv1.Grant, error) 
 }
 
 func validID(id string) bool { return scimIDRE.MatchString(id) }
+
+// checkID refuses (errInvalid) an id that is no grant id.
+func checkID(id string) error {
+	if !validID(id) {
+		return refuse(errInvalid, "id: %q is not a grant id (32 hex digits)", id)
+	}
+	return nil
+}
 
 // view is the grant as the API shows it: overdue when open past its deadline.
 func (s *Service) view(g *iamflowv1.Grant) *iamflowv1.Grant {

@@ -132,11 +132,11 @@ func (s *Service) init(ctx context.Context) (*store, error) {
 	}
 	js := s.bus.JetStream()
 	storage, replicas := s.bus.Placement()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: grantsBucket, Description: "iamflow temporary group grants", History: 1, Storage: storage, Replicas: replicas,
+	kv, err := servicekit.OpenBucket(ctx, s.bus, Name, jetstream.KeyValueConfig{
+		Bucket: grantsBucket, Description: "iamflow temporary group grants",
 	})
 	if err != nil {
-		return nil, fmt.Errorf("expiry: create bucket %s: %w", grantsBucket, err)
+		return nil, err
 	}
 	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:              Stream,

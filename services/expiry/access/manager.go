@@ -55,8 +55,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, g Granter, opts ...service
 	if err != nil {
 		return nil, err
 	}
-	storage, replicas := b.Placement()
-	st, err := openStore(ctx, b.JetStream(), storage, replicas)
+	st, err := openStore(ctx, b)
 	if err != nil {
 		return nil, err
 	}

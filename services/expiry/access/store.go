@@ -14,6 +14,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // Bucket is the JetStream KV bucket of access requests.
@@ -62,13 +63,12 @@ func undecided(s iamflowv1.RequestState) bool {
 // the open request of a user for a group (one at a time).
 type store struct{ kv jetstream.KeyValue }
 
-func openStore(ctx context.Context, js jetstream.JetStream, storage jetstream.StorageType, replicas int) (*store, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func openStore(ctx context.Context, b *bus.Bus) (*store, error) {
+	kv, err := servicekit.OpenBucket(ctx, b, "access", jetstream.KeyValueConfig{
 		Bucket: Bucket, Description: "iamflow access requests and their decisions",
-		History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("access: create bucket %s: %w", Bucket, err)
+		return nil, err
 	}
 	return &store{kv: kv}, nil
 }
