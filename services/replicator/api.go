@@ -91,14 +91,9 @@ const (
 // ListActions reads the replicator's audit records from IAM_AUDIT, newest
 // first.
 func (s *Service) ListActions(ctx context.Context, req *iamflowv1.ListActionsRequest) (*iamflowv1.ListActionsResponse, error) {
-	limit := int(req.GetLimit())
-	switch {
-	case limit < 0:
-		return nil, status.Errorf(codes.InvalidArgument, "limit: %d; give 1 to %d (default %d)", limit, maxActions, defaultActions)
-	case limit == 0:
-		limit = defaultActions
-	case limit > maxActions:
-		limit = maxActions
+	limit, ok := servicekit.PageSize(int(req.GetLimit()), defaultActions, maxActions)
+	if !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "limit: %d; give 1 to %d (default %d)", req.GetLimit(), maxActions, defaultActions)
 	}
 	since := s.kit.Now().Add(-24 * time.Hour)
 	if req.GetSince() != nil {

@@ -10,6 +10,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // stateBucket is the JetStream KV bucket of the full reconcile schedule.
@@ -21,13 +22,11 @@ const stateBucket = "iamflow_replicator_state"
 type stateStore struct{ kv jetstream.KeyValue }
 
 func openState(ctx context.Context, b *bus.Bus) (*stateStore, error) {
-	storage, replicas := b.Placement()
-	kv, err := b.JetStream().CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := servicekit.OpenBucket(ctx, b, "replicator", jetstream.KeyValueConfig{
 		Bucket: stateBucket, Description: "iamflow replicator: full reconcile schedule per link",
-		History: 1, Storage: storage, Replicas: replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("replicator: create bucket %s: %w", stateBucket, err)
+		return nil, err
 	}
 	return &stateStore{kv: kv}, nil
 }
