@@ -188,21 +188,13 @@ func (b *bulkWrites) send(ctx context.Context, plans []planner.Plan) (single []p
 	fr, d := b.fr, b.fr.d
 	ls, lctx := d.fences.set(ctx)
 	defer func() { err = ls.lost(err) }()
-	var (
-		sent []planner.Plan
-		ops  []identitydomain.BulkOperation
-	)
-	for _, p := range plans {
-		ok, err := fr.fenced(lctx, ls, p)
-		if err != nil {
-			ls.release(ctx, time.Time{})
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
+	sent, err := fr.fencedOnly(ctx, lctx, ls, plans)
+	if err != nil {
+		return nil, err
+	}
+	ops := make([]identitydomain.BulkOperation, 0, len(sent))
+	for _, p := range sent {
 		ops = append(ops, bulkOpOf(p.Actions[0], fmt.Sprintf("u%d", len(ops))))
-		sent = append(sent, p)
 	}
 	results, berr := d.tgt.Bulk(lctx, ops, identitydomain.BulkOptions{})
 	if berr != nil {
@@ -319,6 +311,23 @@ func (b *bulkWrites) ownWrite(ctx context.Context, id string, u planner.UserStat
 	if err := d.writes.record(ctx, d.link.Name, d.target, planner.KindUser, id, d.rules.UserFingerprint(u)); err != nil {
 		d.log.Warn("own writes not remembered; their echoes will be reconciled", "error", err)
 	}
+}
+
+// fencedOnly returns the plans of batch that fenced lets through, under
+// ls. On an error, every lease of ls goes back.
+func (fr *fullRun) fencedOnly(ctx, lctx context.Context, ls *leaseSet, batch []planner.Plan) ([]planner.Plan, error) {
+	var out []planner.Plan
+	for _, p := range batch {
+		ok, err := fr.fenced(lctx, ls, p)
+		if err != nil {
+			ls.release(ctx, time.Time{})
+			return nil, err
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // fenced takes the leases of p's objects and reports whether p is still

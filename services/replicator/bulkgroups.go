@@ -156,15 +156,11 @@ func (b *bulkGroups) send(ctx context.Context, batch []planner.Plan) (single []p
 		sent []sentPlan
 		ops  []identitydomain.BulkOperation
 	)
-	for _, p := range batch {
-		ok, err := fr.fenced(lctx, ls, p)
-		if err != nil {
-			ls.release(ctx, time.Time{})
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
+	fenced, err := fr.fencedOnly(ctx, lctx, ls, batch)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range fenced {
 		sp := sentPlan{p: p, ops: opsOf(p, fmt.Sprintf("g%d", len(sent))), first: len(ops)}
 		for _, o := range sp.ops {
 			ops = append(ops, o.op)
