@@ -46,10 +46,7 @@ func TestExternalDiscovery(t *testing.T) {
 	if !caps.Discovered || caps.ETag || !caps.Filter || !caps.Sort || !caps.Patch {
 		t.Errorf("capabilities = %+v", caps)
 	}
-	for _, tc := range []struct {
-		res, path string
-		want      bool
-	}{
+	checkDeclares(t, caps, []declared{
 		{"User", "userName", true},
 		{"User", "name.givenName", true},
 		{"User", "emails", true},
@@ -58,11 +55,7 @@ func TestExternalDiscovery(t *testing.T) {
 		{"User", identitydomain.SchemaUserExtension + ":isFederatedUser", false},
 		{"Group", "members", true},
 		{"Group", identitydomain.SchemaGroupExtension + ":description", false},
-	} {
-		if got := caps.Declares(tc.res, tc.path); got != tc.want {
-			t.Errorf("Declares(%s, %s) = %v, want %v", tc.res, tc.path, got, tc.want)
-		}
-	}
+	})
 }
 
 // TestExternalUsers: create, read, find, patch, list (past the server's
