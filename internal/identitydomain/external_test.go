@@ -134,10 +134,7 @@ func TestExternalGroups(t *testing.T) {
 	t.Parallel()
 	c, reg, _ := externalClient(t)
 	ctx := context.Background()
-	g, _, err := c.CreateGroup(ctx, newGroup("Ops", "src-ops"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, c, "Ops", "src-ops")
 	var ids []string
 	for i := range 3 {
 		u := mustCreateUser(t, c, fmt.Sprintf("op%d", i))
@@ -186,7 +183,7 @@ func TestExternalGroups(t *testing.T) {
 	if got, err := c.GetGroup(ctx, *g.Id); err != nil || got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup != nil {
 		t.Errorf("the group extension was kept: %+v, %v", got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup, err)
 	}
-	_, _, err = c.PatchGroup(ctx, *g.Id, "", identitydomain.Replace(identitydomain.SchemaGroupExtension+":description", "x"))
+	_, _, err := c.PatchGroup(ctx, *g.Id, "", identitydomain.Replace(identitydomain.SchemaGroupExtension+":description", "x"))
 	t.Logf("PATCH of the undeclared extension: %v", err)
 	if _, _, err := c.PatchGroup(ctx, *g.Id, "", identitydomain.Replace("displayName", "Operations")); err != nil {
 		t.Errorf("rename: %v", err)

@@ -175,10 +175,7 @@ func TestDroppedExtension(t *testing.T) {
 	if caps.Declares("Group", ext+":description") || !caps.Declares("Group", "displayName") {
 		t.Errorf("Declares(group description) = %v, Declares(displayName) = %v", caps.Declares("Group", ext+":description"), caps.Declares("Group", "displayName"))
 	}
-	g, _, err := f.c.CreateGroup(ctx, newGroup("Ops", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, f.c, "Ops", "")
 	if got, err := f.c.GetGroup(ctx, *g.Id); err != nil || got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup != nil {
 		t.Errorf("the dropped extension came back: %+v, %v", got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup, err)
 	}
@@ -220,10 +217,7 @@ func TestNoDeleteCascade(t *testing.T) {
 	t.Parallel()
 	f := newBadFixture(t, misbehave.Faults{NoDeleteCascade: true}, 0)
 	ctx := context.Background()
-	g, _, err := f.c.CreateGroup(ctx, newGroup("Eng", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, f.c, "Eng", "")
 	a, b := mustCreateUser(t, f.c, "carol"), mustCreateUser(t, f.c, "dave")
 	if _, err := f.c.AddMembers(ctx, *g.Id, *a.Id, *b.Id); err != nil {
 		t.Fatal(err)
@@ -265,10 +259,7 @@ func TestMembersOnlyOnRequest(t *testing.T) {
 	t.Parallel()
 	f := newBadFixture(t, misbehave.Faults{MembersOnlyOnRequest: true}, 0)
 	ctx := context.Background()
-	g, _, err := f.c.CreateGroup(ctx, newGroup("Sales", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, f.c, "Sales", "")
 	var want []string
 	for i := range 3 {
 		u := mustCreateUser(t, f.c, fmt.Sprintf("sales%d", i))
