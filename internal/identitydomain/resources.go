@@ -20,14 +20,24 @@ type resourceKind[T any] struct {
 	name, externalID, id func(T) *string
 
 	get    func(ctx context.Context, c *Client, id string, attributes *string) (T, error)
-	list   func(ctx context.Context, c *Client, filter *string, count *int, attributes *string) ([]T, error)
 	create func(ctx context.Context, c *Client, v T) (T, *string, error)
 	patch  func(ctx context.Context, c *Client, id string, op identitydomains.PatchOp, ifMatch *string) (T, *string, error)
 	del    func(ctx context.Context, c *Client, id string, ifMatch *string) error
 
-	// searchPage and endpointPage read one page of a list through /.search and
-	// through the list endpoint (see listResources).
-	searchPage, endpointPage func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[T], error)
+	// searchPage reads one page of a list through /.search (see
+	// listResources).
+	searchPage func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[T], error)
+	// endpointPage sends one request to the list endpoint: a page of a list
+	// (listResources) or a lookup by filter (findOne).
+	endpointPage func(ctx context.Context, c *Client, q endpointQuery) (listPage[T], error)
+}
+
+// endpointQuery is one request to a list endpoint (/Users, /Groups): a nil
+// field, or an empty order, is not sent.
+type endpointQuery struct {
+	filter, sortBy, attributes *string
+	order                      string
+	start, count               *int
 }
 
 // getResource reads the resource of kind k with the given id.
@@ -64,16 +74,17 @@ func findOne[T any](ctx context.Context, c *Client, k *resourceKind[T], attr, va
 	filter := Eq(attr, value)
 	attributes = withAttribute(attributes, attr)
 	op := "List" + k.typ + "s"
-	var items []T
+	var p listPage[T]
 	ci, err := c.call(ctx, op, true, func(ctx context.Context) error {
 		var err error
-		items, err = k.list(ctx, c, &filter, intPtr(2), attrList(attributes))
+		p, err = k.endpointPage(ctx, c, endpointQuery{filter: &filter, count: intPtr(2), attributes: attrList(attributes)})
 		return err
 	})
 	if err != nil {
 		var zero T
 		return zero, false, err
 	}
+	items := p.items
 	for _, v := range items {
 		got := optString(k.name(v))
 		if attr == "externalId" {
