@@ -284,6 +284,14 @@ func TestMembersOnlyOnRequest(t *testing.T) {
 	if err != nil || len(gm.Members) != 3 || deref(gm.DisplayName) != "Sales" {
 		t.Errorf("GetGroupWithMembers = %d members, %q, %v", len(gm.Members), deref(gm.DisplayName), err)
 	}
+	// Read whole, a missing group's members end in its NotFound.
+	var errs []error
+	for _, err := range f.c.GroupMembers(ctx, "0000", 0) {
+		errs = append(errs, err)
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], identitydomain.ErrNotFound) {
+		t.Errorf("members of a missing group, read whole: %v, want one NotFound", errs)
+	}
 }
 
 // TestNoETag: a server without ETags refuses every If-Match with 412; the

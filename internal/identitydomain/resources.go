@@ -42,17 +42,24 @@ type endpointQuery struct {
 
 // getResource reads the resource of kind k with the given id.
 func getResource[T any](ctx context.Context, c *Client, k *resourceKind[T], id string, attributes []string) (T, error) {
-	var v T
-	_, err := c.call(ctx, "Get"+k.typ, true, func(ctx context.Context) error {
-		var err error
-		v, err = k.get(ctx, c, id, attrList(attributes))
-		return err
-	})
+	v, err := fetchResource(ctx, c, k, id, attrList(attributes))
 	if err != nil {
 		var zero T
 		return zero, fmt.Errorf("get %s %s in %s: %w", k.noun, id, c.domain, err)
 	}
 	return v, nil
+}
+
+// fetchResource is the call of getResource, its error not wrapped;
+// attributes is the attributes parameter as sent, nil for the default set.
+func fetchResource[T any](ctx context.Context, c *Client, k *resourceKind[T], id string, attributes *string) (T, error) {
+	var v T
+	_, err := c.call(ctx, "Get"+k.typ, true, func(ctx context.Context) error {
+		var err error
+		v, err = k.get(ctx, c, id, attributes)
+		return err
+	})
+	return v, err
 }
 
 // findResource looks a resource of kind k up by its name attribute or
