@@ -111,12 +111,7 @@ func listResources[T any](ctx context.Context, c *Client, k *resourceKind[T], op
 			case strategySorted:
 				q.sortBy, q.order = "id", "ascending"
 			}
-			var p listPage[T]
-			_, err := c.call(ctx, op, true, func(ctx context.Context) error {
-				var err error
-				p, err = fetch(ctx)
-				return err
-			})
+			p, _, err := callFor(ctx, c, op, true, fetch)
 			return p, err
 		}}
 	return l.all(ctx)

@@ -53,12 +53,7 @@ func getResource[T any](ctx context.Context, c *Client, k *resourceKind[T], id s
 // fetchResource is the call of getResource, its error not wrapped;
 // attributes is the attributes parameter as sent, nil for the default set.
 func fetchResource[T any](ctx context.Context, c *Client, k *resourceKind[T], id string, attributes *string) (T, error) {
-	var v T
-	_, err := c.call(ctx, "Get"+k.typ, true, func(ctx context.Context) error {
-		var err error
-		v, err = k.get(ctx, c, id, attributes)
-		return err
-	})
+	v, _, err := callFor(ctx, c, "Get"+k.typ, true, func(ctx context.Context) (T, error) { return k.get(ctx, c, id, attributes) })
 	return v, err
 }
 
@@ -81,11 +76,8 @@ func findOne[T any](ctx context.Context, c *Client, k *resourceKind[T], attr, va
 	filter := Eq(attr, value)
 	attributes = withAttribute(attributes, attr)
 	op := "List" + k.typ + "s"
-	var p listPage[T]
-	ci, err := c.call(ctx, op, true, func(ctx context.Context) error {
-		var err error
-		p, err = k.endpointPage(ctx, c, endpointQuery{filter: &filter, count: intPtr(2), attributes: attrList(attributes)})
-		return err
+	p, ci, err := callFor(ctx, c, op, true, func(ctx context.Context) (listPage[T], error) {
+		return k.endpointPage(ctx, c, endpointQuery{filter: &filter, count: intPtr(2), attributes: attrList(attributes)})
 	})
 	if err != nil {
 		var zero T
