@@ -146,6 +146,9 @@ func TestMembers(t *testing.T) {
 	}
 }
 
+// memberIDs reads the group's members, pageSize at a time (0: the
+// client's default), and returns their ids sorted; every member must be a
+// user.
 func memberIDs(t testing.TB, c *identitydomain.Client, gid string, pageSize int) []string {
 	t.Helper()
 	var out []string
