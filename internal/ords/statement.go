@@ -42,7 +42,8 @@ func needIdents(ids ...Identifier) error {
 	return nil
 }
 
-// ddl is the statement text, once none of ids (those text names) is zero.
+// ddl is the statement text with no binds, refused (errZeroValue) when one
+// of ids, the identifiers text names, is zero.
 func ddl(text string, ids ...Identifier) (Statement, error) {
 	if err := needIdents(ids...); err != nil {
 		return Statement{}, err
@@ -50,7 +51,8 @@ func ddl(text string, ids ...Identifier) (Statement, error) {
 	return Statement{Text: text}, nil
 }
 
-// queryByName is the query text with id's name bound to :1, once id is not zero.
+// queryByName is the query text with id's name bound to :1, refused
+// (errZeroValue) when id is zero.
 func queryByName(text string, id Identifier) (Statement, error) {
 	if err := needIdents(id); err != nil {
 		return Statement{}, err
