@@ -218,6 +218,19 @@ func checkScript(t *testing.T, d *emu.Domain, res []identitydomain.BulkResult, a
 	}
 }
 
+// scriptAgainst runs bulkScript against a server with faults; the call
+// must succeed with every operation's result its own.
+func scriptAgainst(t *testing.T, faults misbehave.Faults) *badFixture {
+	t.Helper()
+	f := newBadFixture(t, faults, 0)
+	res, err := f.c.Bulk(context.Background(), bulkScript(), identitydomain.BulkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkScript(t, f.d, res, 5)
+	return f
+}
+
 // Against a server whose Bulk misbehaves, every operation's result is
 // still its own or says it is missing; nothing is lost or done twice.
 func TestBulkAgainstMisbehavingServer(t *testing.T) {
@@ -225,15 +238,10 @@ func TestBulkAgainstMisbehavingServer(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("shuffled results", func(t *testing.T) {
-		f := newBadFixture(t, misbehave.Faults{BulkFaults: misbehave.BulkFaults{BulkShuffle: true}}, 0)
-		res, err := f.c.Bulk(ctx, bulkScript(), identitydomain.BulkOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := scriptAgainst(t, misbehave.Faults{BulkFaults: misbehave.BulkFaults{BulkShuffle: true}})
 		if f.srv.Count("shuffled") == 0 {
 			t.Fatal("the answer was not shuffled")
 		}
-		checkScript(t, f.d, res, 5)
 	})
 
 	t.Run("missing results", func(t *testing.T) {
@@ -255,15 +263,10 @@ func TestBulkAgainstMisbehavingServer(t *testing.T) {
 	})
 
 	t.Run("413 below the advertised limit", func(t *testing.T) {
-		f := newBadFixture(t, misbehave.Faults{BulkFaults: misbehave.BulkFaults{BulkMaxOperations: 2}}, 0)
-		res, err := f.c.Bulk(ctx, bulkScript(), identitydomain.BulkOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := scriptAgainst(t, misbehave.Faults{BulkFaults: misbehave.BulkFaults{BulkMaxOperations: 2}})
 		if f.srv.Count("bulk413") == 0 {
 			t.Fatal("no request was refused as too large")
 		}
-		checkScript(t, f.d, res, 5)
 		if n, refused := f.d.CallCount(emu.OpBulk), f.srv.Count("bulk413"); n != 5 || refused != 1 {
 			t.Errorf("%d Bulk requests refused, %d reached the domain; want 1 (the first, of 3) then 5 (halved to 1, then 1 each)", refused, n)
 		}
@@ -296,15 +299,10 @@ func TestBulkAgainstMisbehavingServer(t *testing.T) {
 	})
 
 	t.Run("429 on the Bulk group", func(t *testing.T) {
-		f := newBadFixture(t, misbehave.Faults{RetryAfter: 3 * time.Second, BulkFaults: misbehave.BulkFaults{BulkTooManyRequests: 2}}, 0)
-		res, err := f.c.Bulk(ctx, bulkScript(), identitydomain.BulkOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := scriptAgainst(t, misbehave.Faults{RetryAfter: 3 * time.Second, BulkFaults: misbehave.BulkFaults{BulkTooManyRequests: 2}})
 		if f.srv.Count("bulk429") != 2 {
 			t.Fatalf("%d Bulk requests throttled, want 2", f.srv.Count("bulk429"))
 		}
-		checkScript(t, f.d, res, 5)
 		if n := f.d.CallCount(emu.OpBulk); n != 2 {
 			t.Errorf("%d Bulk requests reached the domain, want 2 (the throttled ones did nothing; the PATCH naming the new group goes second)", n)
 		}

@@ -54,13 +54,10 @@ func (c *Client) SetCapabilities(ctx context.Context, userID string, caps identi
 		CanUseConsole:                 caps.CanUseConsole,
 		UrnIetfParamsScimSchemasOracleIdcsExtensionSelfChangeUser: caps.UrnIetfParamsScimSchemasOracleIdcsExtensionSelfChangeUser,
 	}
-	var resp identitydomains.PutUserCapabilitiesChangerResponse
-	ci, err := c.call(ctx, "PutUserCapabilitiesChanger", true, func(ctx context.Context) error {
-		var err error
-		resp, err = c.sdk.PutUserCapabilitiesChanger(ctx, identitydomains.PutUserCapabilitiesChangerRequest{
+	resp, ci, err := callFor(ctx, c, "PutUserCapabilitiesChanger", true, func(ctx context.Context) (identitydomains.PutUserCapabilitiesChangerResponse, error) {
+		return c.sdk.PutUserCapabilitiesChanger(ctx, identitydomains.PutUserCapabilitiesChangerRequest{
 			UserCapabilitiesChangerId: &userID, UserCapabilitiesChanger: body, IfMatch: im,
 		})
-		return err
 	})
 	if err != nil {
 		return identitydomains.UserCapabilitiesChanger{}, Receipt{}, fmt.Errorf("set capabilities of user %s in %s: %w", userID, c.domain, err)

@@ -277,6 +277,18 @@ func (c *Client) call(ctx context.Context, op string, safe bool, fn func(ctx con
 	return c.callIn(ctx, op, safe, groupOthers, fn)
 }
 
+// callFor is call for fn returning a value: the value of fn's last
+// attempt.
+func callFor[T any](ctx context.Context, c *Client, op string, safe bool, fn func(ctx context.Context) (T, error)) (T, *callInfo, error) {
+	var v T
+	ci, err := c.call(ctx, op, safe, func(ctx context.Context) error {
+		var err error
+		v, err = fn(ctx)
+		return err
+	})
+	return v, ci, err
+}
+
 // callIn is call for the rate-limit group g.
 func (c *Client) callIn(ctx context.Context, op string, safe bool, g apiGroup, fn func(ctx context.Context) error) (*callInfo, error) {
 	ctx, span := c.tracer.Start(ctx, "identitydomain."+op, trace.WithAttributes(

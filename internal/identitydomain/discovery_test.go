@@ -12,6 +12,23 @@ import (
 	"github.com/iamflow/iamflow/internal/identitydomain"
 )
 
+// declared is whether a server's discovery declares attribute path of
+// resource type res.
+type declared struct {
+	res, path string
+	want      bool
+}
+
+// checkDeclares asks caps about each case of want.
+func checkDeclares(t *testing.T, caps identitydomain.Capabilities, want []declared) {
+	t.Helper()
+	for _, tc := range want {
+		if got := caps.Declares(tc.res, tc.path); got != tc.want {
+			t.Errorf("Declares(%s, %s) = %v, want %v", tc.res, tc.path, got, tc.want)
+		}
+	}
+}
+
 // TestDiscoveryAgainstEmulator: the emulator's discovery is read once and
 // cached; its features and attributes come through.
 func TestDiscoveryAgainstEmulator(t *testing.T) {
@@ -26,10 +43,7 @@ func TestDiscoveryAgainstEmulator(t *testing.T) {
 		caps.Bulk != (identitydomain.BulkSupport{Supported: true, MaxOperations: 50, MaxPayloadSize: 1 << 20}) {
 		t.Errorf("capabilities = %+v", caps)
 	}
-	for _, tc := range []struct {
-		res, path string
-		want      bool
-	}{
+	checkDeclares(t, caps, []declared{
 		{"User", "displayName", true},
 		{"user", "NAME.givenName", true},
 		{"User", "name.nosuch", false},
@@ -50,11 +64,7 @@ func TestDiscoveryAgainstEmulator(t *testing.T) {
 		{"Group", "urn:ietf:params:scim:schemas:oracle:idcs:extension:group:Group:description", true},
 		{"Group", "userName", false},
 		{"Device", "displayName", false},
-	} {
-		if got := caps.Declares(tc.res, tc.path); got != tc.want {
-			t.Errorf("Declares(%s, %s) = %v, want %v", tc.res, tc.path, got, tc.want)
-		}
-	}
+	})
 	calls := f.d.CallCount(emu.OpGetServiceProviderConfig)
 	if _, err := f.c.Capabilities(ctx); err != nil || f.d.CallCount(emu.OpGetServiceProviderConfig) != calls {
 		t.Errorf("second Capabilities read discovery again (%v)", err)

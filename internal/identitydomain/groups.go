@@ -16,10 +16,6 @@ var groups = &resourceKind[identitydomains.Group]{
 		resp, err := c.sdk.GetGroup(ctx, identitydomains.GetGroupRequest{GroupId: &id, Attributes: attributes})
 		return resp.Group, err
 	},
-	list: func(ctx context.Context, c *Client, filter *string, count *int, attributes *string) ([]identitydomains.Group, error) {
-		resp, err := c.sdk.ListGroups(ctx, identitydomains.ListGroupsRequest{Filter: filter, Count: count, Attributes: attributes})
-		return resp.Resources, err
-	},
 	create: func(ctx context.Context, c *Client, g identitydomains.Group) (identitydomains.Group, *string, error) {
 		resp, err := c.sdk.CreateGroup(ctx, identitydomains.CreateGroupRequest{Group: g})
 		return resp.Group, resp.Etag, err
@@ -40,10 +36,10 @@ var groups = &resourceKind[identitydomains.Group]{
 		}})
 		return listPage[identitydomains.Group]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
 	},
-	endpointPage: func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[identitydomains.Group], error) {
+	endpointPage: func(ctx context.Context, c *Client, q endpointQuery) (listPage[identitydomains.Group], error) {
 		resp, err := c.sdk.ListGroups(ctx, identitydomains.ListGroupsRequest{
-			Filter: optPtr(opts.Filter), SortBy: optPtr(q.sortBy), SortOrder: identitydomains.ListGroupsSortOrderEnum(q.order),
-			StartIndex: &q.start, Count: &q.count, Attributes: attrList(opts.Attributes),
+			Filter: q.filter, SortBy: q.sortBy, SortOrder: identitydomains.ListGroupsSortOrderEnum(q.order),
+			StartIndex: q.start, Count: q.count, Attributes: q.attributes,
 		})
 		return listPage[identitydomains.Group]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
 	},

@@ -85,10 +85,7 @@ func TestMembers(t *testing.T) {
 	for _, n := range []string{"ann", "ben", "cat", "dan"} {
 		users = append(users, deref(mustCreateUser(t, c, n).Id))
 	}
-	g, _, err := c.CreateGroup(ctx, newGroup("crew", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, c, "crew", "")
 	gid := deref(g.Id)
 
 	r, err := c.AddMembers(ctx, gid, users[:3]...)
@@ -149,6 +146,9 @@ func TestMembers(t *testing.T) {
 	}
 }
 
+// memberIDs reads the group's members, pageSize at a time (0: the
+// client's default), and returns their ids sorted; every member must be a
+// user.
 func memberIDs(t testing.TB, c *identitydomain.Client, gid string, pageSize int) []string {
 	t.Helper()
 	var out []string

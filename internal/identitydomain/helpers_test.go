@@ -159,6 +159,17 @@ func mustCreateUser(t testing.TB, c *identitydomain.Client, name string) identit
 	return u
 }
 
+// mustCreateGroup creates the group newGroup makes, failing the test if
+// it cannot.
+func mustCreateGroup(t testing.TB, c *identitydomain.Client, displayName, externalID string) identitydomains.Group {
+	t.Helper()
+	g, _, err := c.CreateGroup(context.Background(), newGroup(displayName, externalID))
+	if err != nil {
+		t.Fatalf("CreateGroup(%q): %v", displayName, err)
+	}
+	return g
+}
+
 // kindOf returns the Kind of err's *Error, or "" with a test error.
 func kindOf(t testing.TB, err error) *identitydomain.Error {
 	t.Helper()

@@ -101,19 +101,17 @@ func listResources[T any](ctx context.Context, c *Client, k *resourceKind[T], op
 		id: func(v T) string { return optString(k.id(v)) },
 		fetch: func(s strategy, start, count int) (listPage[T], error) {
 			q := pageQuery{start: start, count: count, sortBy: opts.SortBy, order: opts.sortOrder()}
-			op, fetch := "List"+k.typ+"s", k.endpointPage
+			op, fetch := "List"+k.typ+"s", func(ctx context.Context) (listPage[T], error) {
+				return k.endpointPage(ctx, c, endpointQuery{filter: optPtr(opts.Filter), sortBy: optPtr(q.sortBy), order: q.order,
+					start: &q.start, count: &q.count, attributes: attrList(opts.Attributes)})
+			}
 			switch s {
 			case strategySearch:
-				op, fetch = "Search"+k.typ+"s", k.searchPage
+				op, fetch = "Search"+k.typ+"s", func(ctx context.Context) (listPage[T], error) { return k.searchPage(ctx, c, opts, q) }
 			case strategySorted:
 				q.sortBy, q.order = "id", "ascending"
 			}
-			var p listPage[T]
-			_, err := c.call(ctx, op, true, func(ctx context.Context) error {
-				var err error
-				p, err = fetch(ctx, c, opts, q)
-				return err
-			})
+			p, _, err := callFor(ctx, c, op, true, fetch)
 			return p, err
 		}}
 	return l.all(ctx)

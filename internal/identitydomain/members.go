@@ -172,8 +172,7 @@ func (r *memberReader) emit(ms []identitydomains.GroupMembers) bool {
 func (r *memberReader) whole(ctx context.Context) {
 	ms, err := r.c.wholeMembers(ctx, r.groupID)
 	if err != nil {
-		var zero identitydomains.GroupMembers
-		r.yield(zero, fmt.Errorf("%s: %w", r.what, err))
+		r.fail(err)
 		return
 	}
 	r.emit(ms)
@@ -182,10 +181,22 @@ func (r *memberReader) whole(ctx context.Context) {
 // fallBack records that the domain does not page members (a paging fault,
 // logged once), remembers it, and reads them whole.
 func (r *memberReader) fallBack(ctx context.Context, f ReadFault, detail string) {
+	r.pagingIgnored(ctx, f, detail)
+	r.whole(ctx)
+}
+
+// pagingIgnored records that the domain does not page members (a paging
+// fault, logged once) and remembers it for the client's later reads.
+func (r *memberReader) pagingIgnored(ctx context.Context, f ReadFault, detail string) {
 	r.c.membersWhole.Store(true)
 	r.c.pagingFault(ctx, f, detail)
 	r.c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)
-	r.whole(ctx)
+}
+
+// fail yields err, naming what was read, as the read's last value.
+func (r *memberReader) fail(err error) {
+	var zero identitydomains.GroupMembers
+	r.yield(zero, fmt.Errorf("%s: %w", r.what, err))
 }
 
 // paged reads member pages until a short one, falling back to a whole read
@@ -248,15 +259,12 @@ func (r *memberReader) repeated(ms []identitydomains.GroupMembers, page, start i
 func (r *memberReader) confirmEmpty(ctx context.Context, attrs string) {
 	ms, err := r.c.wholeMembers(ctx, r.groupID)
 	if err != nil {
-		var zero identitydomains.GroupMembers
-		r.yield(zero, fmt.Errorf("%s: %w", r.what, err))
+		r.fail(err)
 		return
 	}
 	if len(ms) > 0 {
-		r.c.membersWhole.Store(true)
-		detail := fmt.Sprintf("group %s answered no members to attributes=%s but %d to attributes=members", r.groupID, attrs, len(ms))
-		r.c.pagingFault(ctx, FaultMemberPagingIgnored, detail)
-		r.c.logOnce(ctx, "members-whole", "identity domain does not page group members; reading them whole from now on", "detail", detail)
+		r.pagingIgnored(ctx, FaultMemberPagingIgnored,
+			fmt.Sprintf("group %s answered no members to attributes=%s but %d to attributes=members", r.groupID, attrs, len(ms)))
 		r.emit(ms)
 	}
 }
@@ -269,13 +277,7 @@ func (c *Client) wholeMembers(ctx context.Context, groupID string) ([]identitydo
 }
 
 func (c *Client) getGroup(ctx context.Context, id string, attributes *string) (identitydomains.Group, error) {
-	var resp identitydomains.GetGroupResponse
-	_, err := c.call(ctx, "GetGroup", true, func(ctx context.Context) error {
-		var err error
-		resp, err = c.sdk.GetGroup(ctx, identitydomains.GetGroupRequest{GroupId: &id, Attributes: attributes})
-		return err
-	})
-	return resp.Group, err
+	return fetchResource(ctx, c, groups, id, attributes)
 }
 
 // GetGroupWithMembers reads the group with the given id and all its members:

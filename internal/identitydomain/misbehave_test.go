@@ -175,10 +175,7 @@ func TestDroppedExtension(t *testing.T) {
 	if caps.Declares("Group", ext+":description") || !caps.Declares("Group", "displayName") {
 		t.Errorf("Declares(group description) = %v, Declares(displayName) = %v", caps.Declares("Group", ext+":description"), caps.Declares("Group", "displayName"))
 	}
-	g, _, err := f.c.CreateGroup(ctx, newGroup("Ops", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, f.c, "Ops", "")
 	if got, err := f.c.GetGroup(ctx, *g.Id); err != nil || got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup != nil {
 		t.Errorf("the dropped extension came back: %+v, %v", got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup, err)
 	}
@@ -190,7 +187,7 @@ func TestDroppedExtension(t *testing.T) {
 	if _, err := f.c.AddMembers(ctx, *g.Id, *u.Id); err != nil {
 		t.Fatalf("members after a refused attribute: %v", err)
 	}
-	if ms := members(t, f.c, *g.Id); !slices.Equal(ms, []string{*u.Id}) {
+	if ms := memberIDs(t, f.c, *g.Id, 0); !slices.Equal(ms, []string{*u.Id}) {
 		t.Errorf("members = %v", ms)
 	}
 }
@@ -220,10 +217,7 @@ func TestNoDeleteCascade(t *testing.T) {
 	t.Parallel()
 	f := newBadFixture(t, misbehave.Faults{NoDeleteCascade: true}, 0)
 	ctx := context.Background()
-	g, _, err := f.c.CreateGroup(ctx, newGroup("Eng", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, f.c, "Eng", "")
 	a, b := mustCreateUser(t, f.c, "carol"), mustCreateUser(t, f.c, "dave")
 	if _, err := f.c.AddMembers(ctx, *g.Id, *a.Id, *b.Id); err != nil {
 		t.Fatal(err)
@@ -231,7 +225,7 @@ func TestNoDeleteCascade(t *testing.T) {
 	if _, err := f.c.DeleteUser(ctx, *a.Id, ""); err != nil {
 		t.Fatal(err)
 	}
-	if ms := members(t, f.c, *g.Id); !slices.Contains(ms, *a.Id) || len(ms) != 2 {
+	if ms := memberIDs(t, f.c, *g.Id, 0); !slices.Contains(ms, *a.Id) || len(ms) != 2 {
 		t.Fatalf("members after the delete = %v, want the deleted user still listed (no cascade)", ms)
 	}
 	if _, err := f.c.GetUser(ctx, *a.Id); !errors.Is(err, identitydomain.ErrNotFound) {
@@ -240,22 +234,9 @@ func TestNoDeleteCascade(t *testing.T) {
 	if _, err := f.c.RemoveMembers(ctx, *g.Id, *a.Id); err != nil {
 		t.Fatalf("remove the dangling member: %v", err)
 	}
-	if ms := members(t, f.c, *g.Id); !slices.Equal(ms, []string{*b.Id}) {
+	if ms := memberIDs(t, f.c, *g.Id, 0); !slices.Equal(ms, []string{*b.Id}) {
 		t.Errorf("members after removing the dangling one = %v", ms)
 	}
-}
-
-func members(t *testing.T, c *identitydomain.Client, groupID string) []string {
-	t.Helper()
-	var ids []string
-	for m, err := range c.GroupMembers(context.Background(), groupID, 0) {
-		if err != nil {
-			t.Fatalf("GroupMembers: %v", err)
-		}
-		ids = append(ids, *m.Value)
-	}
-	slices.Sort(ids)
-	return ids
 }
 
 // TestMembersOnlyOnRequest: a server that answers member paging with no
@@ -265,10 +246,7 @@ func TestMembersOnlyOnRequest(t *testing.T) {
 	t.Parallel()
 	f := newBadFixture(t, misbehave.Faults{MembersOnlyOnRequest: true}, 0)
 	ctx := context.Background()
-	g, _, err := f.c.CreateGroup(ctx, newGroup("Sales", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, f.c, "Sales", "")
 	var want []string
 	for i := range 3 {
 		u := mustCreateUser(t, f.c, fmt.Sprintf("sales%d", i))
@@ -278,20 +256,28 @@ func TestMembersOnlyOnRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(want)
-	if got := members(t, f.c, *g.Id); !slices.Equal(got, want) {
+	if got := memberIDs(t, f.c, *g.Id, 0); !slices.Equal(got, want) {
 		t.Fatalf("members = %v, want %v", got, want)
 	}
 	if n := counter(t, f.reg, "iamflow_identitydomain_paging_faults_total", map[string]string{"fault": "member_paging_ignored"}); n != 1 {
 		t.Errorf("member_paging_ignored counted %v times", n)
 	}
 	before := f.d.CallCount(emu.OpGetGroup)
-	if got := members(t, f.c, *g.Id); !slices.Equal(got, want) || f.d.CallCount(emu.OpGetGroup)-before != 1 {
+	if got := memberIDs(t, f.c, *g.Id, 0); !slices.Equal(got, want) || f.d.CallCount(emu.OpGetGroup)-before != 1 {
 		t.Errorf("second read: %v in %d requests, want one plain read", got, f.d.CallCount(emu.OpGetGroup)-before)
 	}
 	// GetGroupWithMembers reads them too.
 	gm, err := f.c.GetGroupWithMembers(ctx, *g.Id, "displayName")
 	if err != nil || len(gm.Members) != 3 || deref(gm.DisplayName) != "Sales" {
 		t.Errorf("GetGroupWithMembers = %d members, %q, %v", len(gm.Members), deref(gm.DisplayName), err)
+	}
+	// Read whole, a missing group's members end in its NotFound.
+	var errs []error
+	for _, err := range f.c.GroupMembers(ctx, "0000", 0) {
+		errs = append(errs, err)
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], identitydomain.ErrNotFound) {
+		t.Errorf("members of a missing group, read whole: %v, want one NotFound", errs)
 	}
 }
 

@@ -182,14 +182,8 @@ func TestEmptyGroupMembersConfirmed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpt{})
 	ctx := context.Background()
-	empty, _, err := f.c.CreateGroup(ctx, newGroup("empty", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	full, _, err := f.c.CreateGroup(ctx, newGroup("full", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	empty := mustCreateGroup(t, f.c, "empty", "")
+	full := mustCreateGroup(t, f.c, "full", "")
 	u := mustCreateUser(t, f.c, "member")
 	if _, err := f.c.AddMembers(ctx, *full.Id, *u.Id); err != nil {
 		t.Fatal(err)

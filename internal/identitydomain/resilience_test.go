@@ -292,10 +292,7 @@ func Test429StormAbsorbed(t *testing.T) {
 		cfg: func(c *identitydomain.Config) { c.Retry.MaxAttempts = 12 },
 	})
 	ctx := context.Background()
-	g, _, err := f.c.CreateGroup(ctx, newGroup("storm", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, f.c, "storm", "")
 	for i := range 40 {
 		u, _, err := f.c.CreateUser(ctx, newUser(fmt.Sprintf("storm%02d", i)))
 		if err != nil {

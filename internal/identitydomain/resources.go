@@ -20,29 +20,41 @@ type resourceKind[T any] struct {
 	name, externalID, id func(T) *string
 
 	get    func(ctx context.Context, c *Client, id string, attributes *string) (T, error)
-	list   func(ctx context.Context, c *Client, filter *string, count *int, attributes *string) ([]T, error)
 	create func(ctx context.Context, c *Client, v T) (T, *string, error)
 	patch  func(ctx context.Context, c *Client, id string, op identitydomains.PatchOp, ifMatch *string) (T, *string, error)
 	del    func(ctx context.Context, c *Client, id string, ifMatch *string) error
 
-	// searchPage and endpointPage read one page of a list through /.search and
-	// through the list endpoint (see listResources).
-	searchPage, endpointPage func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[T], error)
+	// searchPage reads one page of a list through /.search (see
+	// listResources).
+	searchPage func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[T], error)
+	// endpointPage sends one request to the list endpoint: a page of a list
+	// (listResources) or a lookup by filter (findOne).
+	endpointPage func(ctx context.Context, c *Client, q endpointQuery) (listPage[T], error)
+}
+
+// endpointQuery is one request to a list endpoint (/Users, /Groups): a nil
+// field, or an empty order, is not sent.
+type endpointQuery struct {
+	filter, sortBy, attributes *string
+	order                      string
+	start, count               *int
 }
 
 // getResource reads the resource of kind k with the given id.
 func getResource[T any](ctx context.Context, c *Client, k *resourceKind[T], id string, attributes []string) (T, error) {
-	var v T
-	_, err := c.call(ctx, "Get"+k.typ, true, func(ctx context.Context) error {
-		var err error
-		v, err = k.get(ctx, c, id, attrList(attributes))
-		return err
-	})
+	v, err := fetchResource(ctx, c, k, id, attrList(attributes))
 	if err != nil {
 		var zero T
 		return zero, fmt.Errorf("get %s %s in %s: %w", k.noun, id, c.domain, err)
 	}
 	return v, nil
+}
+
+// fetchResource is the call of getResource, its error not wrapped;
+// attributes is the attributes parameter as sent, nil for the default set.
+func fetchResource[T any](ctx context.Context, c *Client, k *resourceKind[T], id string, attributes *string) (T, error) {
+	v, _, err := callFor(ctx, c, "Get"+k.typ, true, func(ctx context.Context) (T, error) { return k.get(ctx, c, id, attributes) })
+	return v, err
 }
 
 // findResource looks a resource of kind k up by its name attribute or
@@ -64,16 +76,14 @@ func findOne[T any](ctx context.Context, c *Client, k *resourceKind[T], attr, va
 	filter := Eq(attr, value)
 	attributes = withAttribute(attributes, attr)
 	op := "List" + k.typ + "s"
-	var items []T
-	ci, err := c.call(ctx, op, true, func(ctx context.Context) error {
-		var err error
-		items, err = k.list(ctx, c, &filter, intPtr(2), attrList(attributes))
-		return err
+	p, ci, err := callFor(ctx, c, op, true, func(ctx context.Context) (listPage[T], error) {
+		return k.endpointPage(ctx, c, endpointQuery{filter: &filter, count: intPtr(2), attributes: attrList(attributes)})
 	})
 	if err != nil {
 		var zero T
 		return zero, false, err
 	}
+	items := p.items
 	for _, v := range items {
 		got := optString(k.name(v))
 		if attr == "externalId" {

@@ -18,10 +18,6 @@ var users = &resourceKind[identitydomains.User]{
 		resp, err := c.sdk.GetUser(ctx, identitydomains.GetUserRequest{UserId: &id, Attributes: attributes})
 		return resp.User, err
 	},
-	list: func(ctx context.Context, c *Client, filter *string, count *int, attributes *string) ([]identitydomains.User, error) {
-		resp, err := c.sdk.ListUsers(ctx, identitydomains.ListUsersRequest{Filter: filter, Count: count, Attributes: attributes})
-		return resp.Resources, err
-	},
 	create: func(ctx context.Context, c *Client, u identitydomains.User) (identitydomains.User, *string, error) {
 		resp, err := c.sdk.CreateUser(ctx, identitydomains.CreateUserRequest{User: u})
 		return resp.User, resp.Etag, err
@@ -42,10 +38,10 @@ var users = &resourceKind[identitydomains.User]{
 		}})
 		return listPage[identitydomains.User]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
 	},
-	endpointPage: func(ctx context.Context, c *Client, opts ListOptions, q pageQuery) (listPage[identitydomains.User], error) {
+	endpointPage: func(ctx context.Context, c *Client, q endpointQuery) (listPage[identitydomains.User], error) {
 		resp, err := c.sdk.ListUsers(ctx, identitydomains.ListUsersRequest{
-			Filter: optPtr(opts.Filter), SortBy: optPtr(q.sortBy), SortOrder: identitydomains.ListUsersSortOrderEnum(q.order),
-			StartIndex: &q.start, Count: &q.count, Attributes: attrList(opts.Attributes),
+			Filter: q.filter, SortBy: q.sortBy, SortOrder: identitydomains.ListUsersSortOrderEnum(q.order),
+			StartIndex: q.start, Count: q.count, Attributes: q.attributes,
 		})
 		return listPage[identitydomains.User]{resp.Resources, resp.TotalResults, resp.StartIndex}, err
 	},

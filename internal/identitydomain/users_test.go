@@ -135,10 +135,7 @@ func TestFilterQuoting(t *testing.T) {
 		}
 	}
 	// Groups too, by displayName and externalId.
-	g, _, err := f.c.CreateGroup(ctx, newGroup(`ops "core" \ team`, `ext"1\`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := mustCreateGroup(t, f.c, `ops "core" \ team`, `ext"1\`)
 	if got, found, err := f.c.FindGroupByName(ctx, `ops "core" \ team`); err != nil || !found || deref(got.Id) != deref(g.Id) {
 		t.Errorf("FindGroupByName = %s, %v, %v", deref(got.Id), found, err)
 	}

@@ -98,11 +98,8 @@ func (i Identifier) IsZero() bool { return i.name == "" }
 func (i Identifier) String() string { return i.name }
 
 func identCharsetProblem(name string) string {
-	switch {
-	case name == "":
-		return "empty"
-	case len(name) > MaxIdentBytes:
-		return fmt.Sprintf("longer than %d bytes", MaxIdentBytes)
+	if r := sizeProblem(name, MaxIdentBytes); r != "" {
+		return r
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
@@ -112,6 +109,18 @@ func identCharsetProblem(name string) string {
 		if i == 0 && !isAlnum(c) {
 			return "must start with a letter or digit"
 		}
+	}
+	return ""
+}
+
+// sizeProblem says why a name of at most maxBytes bytes is empty or too
+// long, or is "" when it is neither.
+func sizeProblem(name string, maxBytes int) string {
+	switch {
+	case name == "":
+		return "empty"
+	case len(name) > maxBytes:
+		return fmt.Sprintf("longer than %d bytes", maxBytes)
 	}
 	return ""
 }
@@ -245,12 +254,10 @@ func globalName(kind GlobalKind, what, domain, name string) (GlobalName, error) 
 }
 
 func iamNameProblem(s string) string {
-	switch {
-	case s == "":
-		return "empty"
-	case len(s) > MaxIAMNameBytes:
-		return fmt.Sprintf("longer than %d bytes", MaxIAMNameBytes)
-	case s[0] == ' ' || s[len(s)-1] == ' ':
+	if r := sizeProblem(s, MaxIAMNameBytes); r != "" {
+		return r
+	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
 		return "leading or trailing space"
 	}
 	for i := 0; i < len(s); i++ {

@@ -42,6 +42,24 @@ func needIdents(ids ...Identifier) error {
 	return nil
 }
 
+// ddl is the statement text with no binds, refused (errZeroValue) when one
+// of ids, the identifiers text names, is zero.
+func ddl(text string, ids ...Identifier) (Statement, error) {
+	if err := needIdents(ids...); err != nil {
+		return Statement{}, err
+	}
+	return Statement{Text: text}, nil
+}
+
+// queryByName is the query text with id's name bound to :1, refused
+// (errZeroValue) when id is zero.
+func queryByName(text string, id Identifier) (Statement, error) {
+	if err := needIdents(id); err != nil {
+		return Statement{}, err
+	}
+	return Statement{Text: text, Binds: []Bind{varchar(1, id.Name())}}, nil
+}
+
 // CreateUserGlobal: CREATE USER "X" IDENTIFIED GLOBALLY AS 'IAM_PRINCIPAL_NAME=dom/user'
 // ('IAM_PRINCIPAL_NAME=user' in the Default domain)
 // (exclusive mapping) or AS 'IAM_GROUP_NAME=dom/group' (shared schema).
@@ -66,50 +84,32 @@ func CreateRoleGlobal(role Identifier, g GlobalName) (Statement, error) {
 
 // GrantCreateSession: GRANT CREATE SESSION TO "X".
 func GrantCreateSession(user Identifier) (Statement, error) {
-	if err := needIdents(user); err != nil {
-		return Statement{}, err
-	}
-	return Statement{Text: "GRANT CREATE SESSION TO " + user.Quoted()}, nil
+	return ddl("GRANT CREATE SESSION TO "+user.Quoted(), user)
 }
 
 // GrantRole: GRANT "R" TO "X".
 func GrantRole(role, user Identifier) (Statement, error) {
-	if err := needIdents(role, user); err != nil {
-		return Statement{}, err
-	}
-	return Statement{Text: "GRANT " + role.Quoted() + " TO " + user.Quoted()}, nil
+	return ddl("GRANT "+role.Quoted()+" TO "+user.Quoted(), role, user)
 }
 
 // RevokeRole: REVOKE "R" FROM "X".
 func RevokeRole(role, user Identifier) (Statement, error) {
-	if err := needIdents(role, user); err != nil {
-		return Statement{}, err
-	}
-	return Statement{Text: "REVOKE " + role.Quoted() + " FROM " + user.Quoted()}, nil
+	return ddl("REVOKE "+role.Quoted()+" FROM "+user.Quoted(), role, user)
 }
 
 // LockUser: ALTER USER "X" ACCOUNT LOCK.
 func LockUser(user Identifier) (Statement, error) {
-	if err := needIdents(user); err != nil {
-		return Statement{}, err
-	}
-	return Statement{Text: "ALTER USER " + user.Quoted() + " ACCOUNT LOCK"}, nil
+	return ddl("ALTER USER "+user.Quoted()+" ACCOUNT LOCK", user)
 }
 
 // UnlockUser: ALTER USER "X" ACCOUNT UNLOCK.
 func UnlockUser(user Identifier) (Statement, error) {
-	if err := needIdents(user); err != nil {
-		return Statement{}, err
-	}
-	return Statement{Text: "ALTER USER " + user.Quoted() + " ACCOUNT UNLOCK"}, nil
+	return ddl("ALTER USER "+user.Quoted()+" ACCOUNT UNLOCK", user)
 }
 
 // DropUserCascade: DROP USER "X" CASCADE.
 func DropUserCascade(user Identifier) (Statement, error) {
-	if err := needIdents(user); err != nil {
-		return Statement{}, err
-	}
-	return Statement{Text: "DROP USER " + user.Quoted() + " CASCADE"}, nil
+	return ddl("DROP USER "+user.Quoted()+" CASCADE", user)
 }
 
 func varchar(i int, v string) Bind { return Bind{Index: i, DataType: "VARCHAR2", Value: v} }
@@ -117,24 +117,12 @@ func varchar(i int, v string) Bind { return Bind{Index: i, DataType: "VARCHAR2",
 // QueryUser (Q1): SELECT username, account_status, external_name FROM dba_users WHERE username = :1.
 // Rows have keys username, account_status, external_name.
 func QueryUser(user Identifier) (Statement, error) {
-	if err := needIdents(user); err != nil {
-		return Statement{}, err
-	}
-	return Statement{
-		Text:  "SELECT username, account_status, external_name FROM dba_users WHERE username = :1",
-		Binds: []Bind{varchar(1, user.Name())},
-	}, nil
+	return queryByName("SELECT username, account_status, external_name FROM dba_users WHERE username = :1", user)
 }
 
 // QueryUserRoles (Q2): SELECT granted_role FROM dba_role_privs WHERE grantee = :1.
 func QueryUserRoles(user Identifier) (Statement, error) {
-	if err := needIdents(user); err != nil {
-		return Statement{}, err
-	}
-	return Statement{
-		Text:  "SELECT granted_role FROM dba_role_privs WHERE grantee = :1",
-		Binds: []Bind{varchar(1, user.Name())},
-	}, nil
+	return queryByName("SELECT granted_role FROM dba_role_privs WHERE grantee = :1", user)
 }
 
 // QueryUsersByExternalName (Q3): SELECT username, account_status, external_name
@@ -151,11 +139,5 @@ func QueryUsersByExternalName(pattern string) (Statement, error) {
 
 // QueryRole (Q4): SELECT role FROM dba_roles WHERE role = :1.
 func QueryRole(role Identifier) (Statement, error) {
-	if err := needIdents(role); err != nil {
-		return Statement{}, err
-	}
-	return Statement{
-		Text:  "SELECT role FROM dba_roles WHERE role = :1",
-		Binds: []Bind{varchar(1, role.Name())},
-	}, nil
+	return queryByName("SELECT role FROM dba_roles WHERE role = :1", role)
 }
