@@ -185,27 +185,14 @@ func (s *store) openGrant(ctx context.Context, domain, groupID, userID string) (
 
 // all calls fn with every grant and its revision.
 func (s *store) all(ctx context.Context, fn func(*record, uint64)) error {
-	w, err := s.kv.WatchFiltered(ctx, []string{"g.>"}, jetstream.IgnoreDeletes())
+	err := bus.EachValue(ctx, s.kv, "g.>", func(e jetstream.KeyValueEntry) error {
+		if r, err := unmarshalRecord(e.Value()); err == nil {
+			fn(r, e.Revision())
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("list grants: %w", err)
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return errors.New("list grants: watcher closed")
-			}
-			if e == nil {
-				return nil
-			}
-			r, err := unmarshalRecord(e.Value())
-			if err != nil {
-				continue
-			}
-			fn(r, e.Revision())
-		}
-	}
+	return nil
 }

@@ -91,37 +91,27 @@ func (g *guard) refresh(ctx context.Context) error {
 	if g.kv == nil {
 		return nil
 	}
-	w, err := g.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("replicator: read guard state: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
 	holds, recent := map[string]hold{}, map[string][]time.Time{}
-	for {
-		var e jetstream.KeyValueEntry
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e = <-w.Updates():
-		}
-		if e == nil {
-			break // every current value is read
-		}
+	err := bus.EachValue(ctx, g.kv, ">", func(e jetstream.KeyValueEntry) error {
 		k := e.Key()
 		switch {
 		case strings.HasPrefix(k, "hold."):
 			var h hold
 			if err := json.Unmarshal(e.Value(), &h); err != nil {
-				return fmt.Errorf("replicator: decode guard state %s: %w", k, err)
+				return fmt.Errorf("decode %s: %w", k, err)
 			}
 			holds[h.ID] = h
 		case strings.HasPrefix(k, "window."):
 			var ts []time.Time
 			if err := json.Unmarshal(e.Value(), &ts); err != nil {
-				return fmt.Errorf("replicator: decode guard state %s: %w", k, err)
+				return fmt.Errorf("decode %s: %w", k, err)
 			}
 			recent[strings.TrimPrefix(k, "window.")] = ts
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replicator: read guard state: %w", err)
 	}
 	g.mu.Lock()
 	g.holds, g.recent = holds, recent

@@ -20,7 +20,7 @@ import (
 // operation's switch is on, it fails as a bucket without a leader would.
 type flakyKV struct {
 	jetstream.KeyValue
-	read, window, hold atomic.Bool  // WatchAll; Get, Create and Update; Put and Delete
+	read, window, hold atomic.Bool  // WatchFiltered; Get, Create and Update; Put and Delete
 	failures           atomic.Int64 // calls failed so far
 }
 
@@ -37,11 +37,11 @@ func (f *flakyKV) fail(on *atomic.Bool) error {
 // down switches every operation off (true) or on (false).
 func (f *flakyKV) down(v bool) { f.read.Store(v); f.window.Store(v); f.hold.Store(v) }
 
-func (f *flakyKV) WatchAll(ctx context.Context, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
+func (f *flakyKV) WatchFiltered(ctx context.Context, keys []string, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
 	if err := f.fail(&f.read); err != nil {
 		return nil, err
 	}
-	return f.KeyValue.WatchAll(ctx, opts...)
+	return f.KeyValue.WatchFiltered(ctx, keys, opts...)
 }
 
 func (f *flakyKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
@@ -233,27 +234,16 @@ func (m *idMap) each(ctx context.Context, s scope, fn func(planner.Mapping)) err
 		return err
 	}
 	prefix := s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "."
-	w, err := m.kv.WatchFiltered(ctx, []string{prefix + "*"}, jetstream.IgnoreDeletes())
+	err := bus.EachValue(ctx, m.kv, prefix+"*", func(e jetstream.KeyValueEntry) error {
+		var mp planner.Mapping
+		if err := json.Unmarshal(e.Value(), &mp); err != nil {
+			return fmt.Errorf("decode mapping %s: %w", e.Key(), err)
+		}
+		fn(mp)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("replicator: read mappings %s: %w", s, err)
 	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("replicator: read mappings %s: watcher stopped", s)
-			}
-			if e == nil { // the initial values are all delivered
-				return nil
-			}
-			var mp planner.Mapping
-			if err := json.Unmarshal(e.Value(), &mp); err != nil {
-				return fmt.Errorf("replicator: decode mapping %s: %w", e.Key(), err)
-			}
-			fn(mp)
-		}
-	}
+	return nil
 }
