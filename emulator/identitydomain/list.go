@@ -357,66 +357,60 @@ func narrow[T any](e scimfilter.Expr, leaf func(scimfilter.Expr) ([]T, bool)) ([
 	return leaf(e)
 }
 
-func (d *Domain) userCandidates(e scimfilter.Expr) ([]*userRec, bool) {
-	return narrow(e, func(e scimfilter.Expr) ([]*userRec, bool) {
+// indexed narrows a filter through one resource type's indexes: equality of
+// id (byID) or of the unique name attribute nameAttr (byName, lower-cased),
+// or a reference refAttr to a resource of the other type, whose related
+// resources come back in creation order (related returns nil when that
+// resource does not exist). It reports false when the filter needs a scan.
+func indexed[T interface{ getSeq() uint64 }](e scimfilter.Expr, byID, byName map[string]T, nameAttr, refAttr string, related func(id string) []T) ([]T, bool) {
+	return narrow(e, func(e scimfilter.Expr) ([]T, bool) {
 		if v, ok := eqValue(e, "id", ""); ok {
-			if u := d.store.users[v]; u != nil {
-				return one(u), true
+			if x, found := byID[v]; found {
+				return []T{x}, true
 			}
 			return nil, false // ids compare case-insensitively: scan
 		}
-		if v, ok := eqValue(e, "username", ""); ok {
-			return one(d.store.usersByName[strings.ToLower(v)]), true
+		if v, ok := eqValue(e, nameAttr, ""); ok {
+			if x, found := byName[strings.ToLower(v)]; found {
+				return []T{x}, true
+			}
+			return nil, true
 		}
-		if v, ok := refValue(e, "groups"); ok {
-			g := d.store.groups[v]
-			if g == nil {
-				return nil, true
-			}
-			out := make([]*userRec, len(g.members))
-			for i, m := range g.members {
-				out[i] = m.user
-			}
-			slices.SortFunc(out, func(a, b *userRec) int { return cmp.Compare(a.seq, b.seq) })
+		if v, ok := refValue(e, refAttr); ok {
+			out := related(v)
+			slices.SortFunc(out, func(a, b T) int { return cmp.Compare(a.getSeq(), b.getSeq()) })
 			return out, true
 		}
 		return nil, false
+	})
+}
+
+func (d *Domain) userCandidates(e scimfilter.Expr) ([]*userRec, bool) {
+	return indexed(e, d.store.users, d.store.usersByName, "username", "groups", func(id string) []*userRec {
+		g := d.store.groups[id]
+		if g == nil {
+			return nil
+		}
+		out := make([]*userRec, len(g.members))
+		for i, m := range g.members {
+			out[i] = m.user
+		}
+		return out
 	})
 }
 
 func (d *Domain) groupCandidates(e scimfilter.Expr) ([]*groupRec, bool) {
-	return narrow(e, func(e scimfilter.Expr) ([]*groupRec, bool) {
-		if v, ok := eqValue(e, "id", ""); ok {
-			if g := d.store.groups[v]; g != nil {
-				return one(g), true
-			}
-			return nil, false // ids compare case-insensitively: scan
+	return indexed(e, d.store.groups, d.store.groupsByName, "displayname", "members", func(id string) []*groupRec {
+		u := d.store.users[id]
+		if u == nil {
+			return nil
 		}
-		if v, ok := eqValue(e, "displayname", ""); ok {
-			return one(d.store.groupsByName[strings.ToLower(v)]), true
+		out := make([]*groupRec, 0, len(u.groups))
+		for g := range u.groups {
+			out = append(out, g)
 		}
-		if v, ok := refValue(e, "members"); ok {
-			u := d.store.users[v]
-			if u == nil {
-				return nil, true
-			}
-			ms := u.sortedGroups()
-			out := make([]*groupRec, len(ms))
-			for i, m := range ms {
-				out[i] = m.group
-			}
-			slices.SortFunc(out, func(a, b *groupRec) int { return cmp.Compare(a.seq, b.seq) })
-			return out, true
-		}
-		return nil, false
+		return out
 	})
-}
-
-func one[T any](x *T) []*T {
-	if x == nil {
-		return nil
-	}
-	return []*T{x}
 }
 
 func (d *Domain) userKind() kindOps[*userRec] {
