@@ -21,12 +21,7 @@ import (
 // members out of a rename is not a risk worth emulating).
 
 func (d *Domain) groupHandlers() *resourceHandlers {
-	return &resourceHandlers{
-		create: d.createGroup, get: getHandler(d, d.groupKind),
-		list:   listHandler(d, groupType, d.groupKind, parseListQuery),
-		search: listHandler(d, groupType, d.groupKind, parseSearchBody),
-		put:    d.putGroup, patch: d.patchGroup, del: d.deleteGroup,
-	}
+	return resourceHandlersOf(d, d.groupKind, d.createGroup, d.putGroup, d.patchGroup)
 }
 
 func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
@@ -94,7 +89,7 @@ func (d *Domain) patchGroup(w http.ResponseWriter, r *request) error {
 // stages member changes, with the store locked.
 func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection, edit func(*groupRec, *memberEdit) (map[string]any, error)) error {
 	return d.commitResource(w, r, http.StatusOK, groupType, proj, func(tx *txn) (map[string]any, string, error) {
-		g, err := writeTarget(d.store.groups, "Group", r)
+		g, err := writeTarget(d.groupKind(), r)
 		if err != nil {
 			return nil, "", err
 		}
@@ -161,24 +156,6 @@ func groupChanges(g *groupRec, old, cur map[string]any, addedUsers, removedUsers
 		out = append(out, memberChange(EventAddUserToGroup, g, u))
 	}
 	return out
-}
-
-func (d *Domain) deleteGroup(w http.ResponseWriter, r *request) error {
-	err := d.commit(r, func(tx *txn) error {
-		g, err := writeTarget(d.store.groups, "Group", r)
-		if err != nil {
-			return err
-		}
-		full, _ := d.renderGroup(g, r.base, defaultProjection)
-		tx.emit(change{typ: EventDeleteGroup, res: groupSnap(g), removed: d.renderedFull(groupType, full)})
-		d.store.deleteGroup(g)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // memberValues reads a members value: an array of {"value": userId,

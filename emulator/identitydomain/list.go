@@ -171,7 +171,8 @@ func parseSearchBody(rt *resourceType, r *request) (listParams, error) {
 	return lp, err
 }
 
-// kindOps adapts users and groups to the generic listing code.
+// kindOps adapts users and groups to the generic listing, reading and
+// deleting code.
 type kindOps[T any] struct {
 	rt         *resourceType
 	name       string         // "User", "Group": the kind in a 404
@@ -180,6 +181,9 @@ type kindOps[T any] struct {
 	candidates func(scimfilter.Expr) ([]T, bool)
 	view       func(T) scimfilter.Object
 	render     func(T, string, *projection) (map[string]any, error)
+	snap       func(T) resSnap // the record as an event names it
+	deleted    string          // the event type of a DELETE
+	remove     func(T)         // takes the record out of the store
 }
 
 // listHandler answers a list (parse: parseListQuery) or a search (parse:
@@ -424,6 +428,9 @@ func (d *Domain) userKind() kindOps[*userRec] {
 		render: func(u *userRec, base string, p *projection) (map[string]any, error) {
 			return d.renderUser(u, base, p), nil
 		},
+		snap:    userSnap,
+		deleted: EventDeleteUser,
+		remove:  d.store.deleteUser,
 	}
 }
 
@@ -436,5 +443,8 @@ func (d *Domain) groupKind() kindOps[*groupRec] {
 		candidates: d.groupCandidates,
 		view:       func(g *groupRec) scimfilter.Object { return groupView{d, g} },
 		render:     d.renderGroup,
+		snap:       groupSnap,
+		deleted:    EventDeleteGroup,
+		remove:     d.store.deleteGroup,
 	}
 }

@@ -13,12 +13,7 @@ import (
 // removes emit no removeuserfromgroup; not documented either way).
 
 func (d *Domain) userHandlers() *resourceHandlers {
-	return &resourceHandlers{
-		create: d.createUser, get: getHandler(d, d.userKind),
-		list:   listHandler(d, userType, d.userKind, parseListQuery),
-		search: listHandler(d, userType, d.userKind, parseSearchBody),
-		put:    d.putUser, patch: d.patchUser, del: d.deleteUser,
-	}
+	return resourceHandlersOf(d, d.userKind, d.createUser, d.putUser, d.patchUser)
 }
 
 func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
@@ -74,7 +69,7 @@ func (d *Domain) patchUser(w http.ResponseWriter, r *request) error {
 // current user, with the store locked.
 func (d *Domain) updateUser(w http.ResponseWriter, r *request, proj *projection, edit func(*userRec) (map[string]any, error)) error {
 	return d.commitResource(w, r, http.StatusOK, userType, proj, func(tx *txn) (map[string]any, string, error) {
-		u, err := writeTarget(d.store.users, "User", r)
+		u, err := writeTarget(d.userKind(), r)
 		if err != nil {
 			return nil, "", err
 		}
@@ -123,24 +118,6 @@ func userChanges(u *userRec, old, cur map[string]any) []change {
 			added: map[string]any{"active": is}, removed: map[string]any{"active": was}})
 	}
 	return out
-}
-
-func (d *Domain) deleteUser(w http.ResponseWriter, r *request) error {
-	err := d.commit(r, func(tx *txn) error {
-		u, err := writeTarget(d.store.users, "User", r)
-		if err != nil {
-			return err
-		}
-		tx.emit(change{typ: EventDeleteUser, res: userSnap(u),
-			removed: d.renderedFull(userType, d.renderUser(u, r.base, defaultProjection))})
-		d.store.deleteUser(u)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // userServerValues fills in what identity domains compute for a user when

@@ -58,22 +58,49 @@ func (d *Domain) touch(res *resource, a actorRef, now time.Time) {
 // groupRec a common method for writeTarget.
 func (res *resource) meta() *resource { return res }
 
-// writeTarget returns the resource of m (the store's users or groups, read
-// with the store locked) that r names, for a PUT, PATCH or DELETE: 404 with
-// kind when there is none, 412 when r's If-Match names another version.
+// writeTarget returns the resource of kind k (read with the store locked)
+// that r names, for a PUT, PATCH or DELETE: 404 with k's name when there is
+// none, 412 when r's If-Match names another version.
 func writeTarget[R interface {
 	comparable
 	meta() *resource
-}](m map[string]R, kind string, r *request) (R, error) {
+}](k kindOps[R], r *request) (R, error) {
 	var none R
-	rec := m[r.id]
+	rec := k.byID(r.id)
 	if rec == none {
-		return none, errNotFound(kind, r.id)
+		return none, errNotFound(k.name, r.id)
 	}
 	if err := checkIfMatch(r, rec.meta().version, rec.meta().id); err != nil {
 		return none, err
 	}
 	return rec, nil
+}
+
+// deleteHandler answers a DELETE of one resource of kind: it emits k's
+// deleted event, with the resource as adminValuesRemoved, then takes the
+// resource out of the store.
+func deleteHandler[R interface {
+	comparable
+	meta() *resource
+}](d *Domain, kind func() kindOps[R]) handlerFunc {
+	return func(w http.ResponseWriter, r *request) error {
+		k := kind()
+		err := d.commit(r, func(tx *txn) error {
+			rec, err := writeTarget(k, r)
+			if err != nil {
+				return err
+			}
+			full, _ := k.render(rec, r.base, defaultProjection)
+			tx.emit(change{typ: k.deleted, res: k.snap(rec), removed: d.renderedFull(k.rt, full)})
+			k.remove(rec)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 }
 
 // commitResource commits fn, which returns the written resource rendered
