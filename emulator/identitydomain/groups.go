@@ -30,9 +30,8 @@ func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	return d.commitResource(w, r, http.StatusCreated, groupType, proj, func(tx *txn) (map[string]any, string, error) {
-		name := attrs["displayName"].(string)
-		if d.store.groupsByName[strings.ToLower(name)] != nil {
-			return nil, "", errConflict("A group with displayName %s already exists.", name)
+		if err := uniqueName(groupType, d.store.groupsByName, attrs, nil); err != nil {
+			return nil, "", err
 		}
 		var users []*userRec
 		if rawMembers != nil {
@@ -98,12 +97,8 @@ func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection
 		if err != nil {
 			return nil, "", err
 		}
-		name, _ := attrs["displayName"].(string)
-		if strings.TrimSpace(name) == "" {
-			return nil, "", errMissing("displayName")
-		}
-		if other := d.store.groupsByName[strings.ToLower(name)]; other != nil && other != g {
-			return nil, "", errConflict("A group with displayName %s already exists.", name)
+		if err := uniqueName(groupType, d.store.groupsByName, attrs, g); err != nil {
+			return nil, "", err
 		}
 		now := d.clock.Now()
 		removed, added := me.commit(now)

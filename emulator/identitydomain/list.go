@@ -200,10 +200,7 @@ func listHandler[T any](d *Domain, rt *resourceType, kind func() kindOps[T], par
 
 // getHandler answers a GET of one resource by id, rendered with the
 // request's attributes or excludedAttributes.
-func getHandler[T interface {
-	comparable
-	meta() *resource
-}](d *Domain, kind func() kindOps[T]) handlerFunc {
+func getHandler[T record](d *Domain, kind func() kindOps[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *request) error {
 		k := kind()
 		proj, err := queryProjection(k.rt, r)

@@ -23,9 +23,8 @@ func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 	}
 	userServerValues(attrs)
 	return d.commitResource(w, r, http.StatusCreated, userType, proj, func(tx *txn) (map[string]any, string, error) {
-		name := attrs["userName"].(string)
-		if d.store.usersByName[strings.ToLower(name)] != nil {
-			return nil, "", errConflict("A user with userName %s already exists.", name)
+		if err := uniqueName(userType, d.store.usersByName, attrs, nil); err != nil {
+			return nil, "", err
 		}
 		now, a := d.clock.Now(), d.actor(r)
 		u := &userRec{resource: newResource(d.ids.hex32(), d.ids.ocid("user"), d.ids.hex32(), attrs, now, a)}
@@ -78,12 +77,8 @@ func (d *Domain) updateUser(w http.ResponseWriter, r *request, proj *projection,
 			return nil, "", err
 		}
 		userServerValues(attrs)
-		name, _ := attrs["userName"].(string)
-		if strings.TrimSpace(name) == "" {
-			return nil, "", errMissing("userName")
-		}
-		if other := d.store.usersByName[strings.ToLower(name)]; other != nil && other != u {
-			return nil, "", errConflict("A user with userName %s already exists.", name)
+		if err := uniqueName(userType, d.store.usersByName, attrs, u); err != nil {
+			return nil, "", err
 		}
 		old, oldName := u.attrs, u.userName()
 		u.attrs = attrs

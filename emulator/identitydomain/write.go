@@ -58,13 +58,31 @@ func (d *Domain) touch(res *resource, a actorRef, now time.Time) {
 // groupRec a common method for writeTarget.
 func (res *resource) meta() *resource { return res }
 
+// record is a *userRec or a *groupRec: what the generic handlers read and write.
+type record interface {
+	comparable
+	meta() *resource
+}
+
+// uniqueName checks the name attrs gives a resource of type rt (its
+// required attribute): 400 when it is blank, 409 when byName (the store's
+// index by lower-cased name) holds another resource under it. self is the
+// resource written, or nil for a create.
+func uniqueName[R comparable](rt *resourceType, byName map[string]R, attrs map[string]any, self R) error {
+	name, _ := attrs[rt.required].(string)
+	if strings.TrimSpace(name) == "" {
+		return errMissing(rt.required)
+	}
+	if other, ok := byName[strings.ToLower(name)]; ok && other != self {
+		return errConflict("A %s with %s %s already exists.", strings.ToLower(rt.name), rt.required, name)
+	}
+	return nil
+}
+
 // writeTarget returns the resource of kind k (read with the store locked)
 // that r names, for a PUT, PATCH or DELETE: 404 with k's name when there is
 // none, 412 when r's If-Match names another version.
-func writeTarget[R interface {
-	comparable
-	meta() *resource
-}](k kindOps[R], r *request) (R, error) {
+func writeTarget[R record](k kindOps[R], r *request) (R, error) {
 	var none R
 	rec := k.byID(r.id)
 	if rec == none {
@@ -79,10 +97,7 @@ func writeTarget[R interface {
 // deleteHandler answers a DELETE of one resource of kind: it emits k's
 // deleted event, with the resource as adminValuesRemoved, then takes the
 // resource out of the store.
-func deleteHandler[R interface {
-	comparable
-	meta() *resource
-}](d *Domain, kind func() kindOps[R]) handlerFunc {
+func deleteHandler[R record](d *Domain, kind func() kindOps[R]) handlerFunc {
 	return func(w http.ResponseWriter, r *request) error {
 		k := kind()
 		err := d.commit(r, func(tx *txn) error {
