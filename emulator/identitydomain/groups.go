@@ -30,7 +30,7 @@ func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 		return err
 	}
 	return d.commitResource(w, r, http.StatusCreated, groupType, proj, func(tx *txn) (map[string]any, string, error) {
-		if err := uniqueName(groupType, d.store.groupsByName, attrs, nil); err != nil {
+		if err := uniqueName(groupType, d.store.groups.byName, attrs, nil); err != nil {
 			return nil, "", err
 		}
 		var users []*userRec
@@ -97,14 +97,14 @@ func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection
 		if err != nil {
 			return nil, "", err
 		}
-		if err := uniqueName(groupType, d.store.groupsByName, attrs, g); err != nil {
+		if err := uniqueName(groupType, d.store.groups.byName, attrs, g); err != nil {
 			return nil, "", err
 		}
 		now := d.clock.Now()
 		removed, added := me.commit(now)
 		old, oldName := g.attrs, g.displayName()
 		g.attrs = attrs
-		d.store.renameGroup(g, oldName)
+		d.store.groups.rename(g, oldName)
 		d.touch(&g.resource, d.actor(r), now)
 		tx.emit(groupChanges(g, old, attrs, added, removed)...)
 		doc, err := d.renderGroup(g, r.base, proj)
@@ -181,7 +181,7 @@ func (d *Domain) memberValues(v any) ([]*userRec, error) {
 				return nil, errInvalidValue("Invalid members.type %v for member %s: only User members are supported.", t, id)
 			}
 		}
-		u := d.store.users[id]
+		u := d.store.users.byID[id]
 		if u == nil {
 			return nil, errInvalidValue("Invalid members.value %s: no such user.", id)
 		}

@@ -358,21 +358,21 @@ func narrow[T any](e scimfilter.Expr, leaf func(scimfilter.Expr) ([]T, bool)) ([
 	return leaf(e)
 }
 
-// indexed narrows a filter through one resource type's indexes: equality of
-// id (byID) or of the unique name attribute nameAttr (byName, lower-cased),
-// or a reference refAttr to a resource of the other type, whose related
-// resources come back in creation order (related returns nil when that
-// resource does not exist). It reports false when the filter needs a scan.
-func indexed[T interface{ getSeq() uint64 }](e scimfilter.Expr, byID, byName map[string]T, nameAttr, refAttr string, related func(id string) []T) ([]T, bool) {
+// indexed narrows a filter through one resource type's table: equality of
+// id or of the unique name attribute nameAttr, or a reference refAttr to a
+// resource of the other type, whose related resources come back in creation
+// order (related returns nil when that resource does not exist). It reports
+// false when the filter needs a scan.
+func indexed[T keyed](e scimfilter.Expr, t *table[T], nameAttr, refAttr string, related func(id string) []T) ([]T, bool) {
 	return narrow(e, func(e scimfilter.Expr) ([]T, bool) {
 		if v, ok := eqValue(e, "id", ""); ok {
-			if x, found := byID[v]; found {
+			if x, found := t.byID[v]; found {
 				return []T{x}, true
 			}
 			return nil, false // ids compare case-insensitively: scan
 		}
 		if v, ok := eqValue(e, nameAttr, ""); ok {
-			if x, found := byName[strings.ToLower(v)]; found {
+			if x, found := t.byName[strings.ToLower(v)]; found {
 				return []T{x}, true
 			}
 			return nil, true
@@ -387,8 +387,8 @@ func indexed[T interface{ getSeq() uint64 }](e scimfilter.Expr, byID, byName map
 }
 
 func (d *Domain) userCandidates(e scimfilter.Expr) ([]*userRec, bool) {
-	return indexed(e, d.store.users, d.store.usersByName, "username", "groups", func(id string) []*userRec {
-		g := d.store.groups[id]
+	return indexed(e, &d.store.users, "username", "groups", func(id string) []*userRec {
+		g := d.store.groups.byID[id]
 		if g == nil {
 			return nil
 		}
@@ -401,8 +401,8 @@ func (d *Domain) userCandidates(e scimfilter.Expr) ([]*userRec, bool) {
 }
 
 func (d *Domain) groupCandidates(e scimfilter.Expr) ([]*groupRec, bool) {
-	return indexed(e, d.store.groups, d.store.groupsByName, "displayname", "members", func(id string) []*groupRec {
-		u := d.store.users[id]
+	return indexed(e, &d.store.groups, "displayname", "members", func(id string) []*groupRec {
+		u := d.store.users.byID[id]
 		if u == nil {
 			return nil
 		}
@@ -418,8 +418,8 @@ func (d *Domain) userKind() kindOps[*userRec] {
 	return kindOps[*userRec]{
 		rt:         userType,
 		name:       "User",
-		byID:       func(id string) *userRec { return d.store.users[id] },
-		all:        func() []*userRec { return d.store.userOrder },
+		byID:       func(id string) *userRec { return d.store.users.byID[id] },
+		all:        func() []*userRec { return d.store.users.order },
 		candidates: d.userCandidates,
 		view:       func(u *userRec) scimfilter.Object { return userView{d, u} },
 		render: func(u *userRec, base string, p *projection) (map[string]any, error) {
@@ -435,8 +435,8 @@ func (d *Domain) groupKind() kindOps[*groupRec] {
 	return kindOps[*groupRec]{
 		rt:         groupType,
 		name:       "Group",
-		byID:       func(id string) *groupRec { return d.store.groups[id] },
-		all:        func() []*groupRec { return d.store.groupOrder },
+		byID:       func(id string) *groupRec { return d.store.groups.byID[id] },
+		all:        func() []*groupRec { return d.store.groups.order },
 		candidates: d.groupCandidates,
 		view:       func(g *groupRec) scimfilter.Object { return groupView{d, g} },
 		render:     d.renderGroup,

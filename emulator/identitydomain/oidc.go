@@ -273,7 +273,7 @@ func (d *Domain) serveAuthorize(w http.ResponseWriter, r *request) {
 func (d *Domain) checkPassword(userName, password string) (string, bool) {
 	d.store.mu.RLock()
 	defer d.store.mu.RUnlock()
-	u := d.store.usersByName[strings.ToLower(userName)]
+	u := d.store.users.byName[strings.ToLower(userName)]
 	if u == nil || !u.active() {
 		return "", false
 	}
@@ -398,7 +398,7 @@ func (d *Domain) serveAuthorizationCode(w http.ResponseWriter, r *request) {
 		return
 	}
 	d.store.mu.RLock()
-	u := d.store.users[code.userID]
+	u := d.store.users.byID[code.userID]
 	var userName, display string
 	active := u != nil && u.active()
 	if u != nil {

@@ -145,12 +145,12 @@ type seedPair struct {
 
 // findUser finds a user by id, OCID or userName, stored or seeded.
 func (l *seedLoad) findUser(ref string) *userRec {
-	return storedOrSeeded(l.s.userByRef(ref), l.byID, l.byName, ref)
+	return storedOrSeeded(l.s.users.byRef(ref), l.byID, l.byName, ref)
 }
 
 // findGroup finds a group by id, OCID or displayName, stored or seeded.
 func (l *seedLoad) findGroup(ref string) *groupRec {
-	return storedOrSeeded(l.s.groupByRef(ref), l.gByID, l.gByName, ref)
+	return storedOrSeeded(l.s.groups.byRef(ref), l.gByID, l.gByName, ref)
 }
 
 // storedOrSeeded returns stored (what the store holds for ref) or else the
@@ -172,10 +172,10 @@ func (l *seedLoad) stageUser(body map[string]any) error {
 		return err
 	}
 	id, name := res.id, strings.ToLower(res.attrs["userName"].(string))
-	if l.s.users[id] != nil || l.byID[id] != nil {
+	if l.s.users.byID[id] != nil || l.byID[id] != nil {
 		return fmt.Errorf("duplicate id %s", id)
 	}
-	if l.s.usersByName[name] != nil || l.byName[name] != nil {
+	if l.s.users.byName[name] != nil || l.byName[name] != nil {
 		return fmt.Errorf("duplicate userName %s", res.attrs["userName"])
 	}
 	u := &userRec{resource: res}
@@ -215,10 +215,10 @@ func (l *seedLoad) stageGroup(i int, body map[string]any) error {
 		return fmt.Errorf("groups[%d]: %w", i, err)
 	}
 	id, name := res.id, strings.ToLower(res.attrs["displayName"].(string))
-	if l.s.groups[id] != nil || l.gByID[id] != nil {
+	if l.s.groups.byID[id] != nil || l.gByID[id] != nil {
 		return fmt.Errorf("groups[%d]: duplicate id %s", i, id)
 	}
-	if l.s.groupsByName[name] != nil || l.gByName[name] != nil {
+	if l.s.groups.byName[name] != nil || l.gByName[name] != nil {
 		return fmt.Errorf("groups[%d]: duplicate displayName %s", i, res.attrs["displayName"])
 	}
 	members, err := l.groupMembers(i, rawMembers)

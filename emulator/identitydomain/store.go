@@ -76,6 +76,12 @@ type groupRec struct {
 
 func (g *groupRec) displayName() string { return g.str("displayName") }
 
+// key is the user's unique name, userName.
+func (u *userRec) key() string { return u.userName() }
+
+// key is the group's unique name, displayName.
+func (g *groupRec) key() string { return g.displayName() }
+
 type membership struct {
 	user  *userRec
 	group *groupRec
@@ -85,23 +91,62 @@ type membership struct {
 
 // store is the domain's directory, guarded by mu.
 type store struct {
-	mu           sync.RWMutex
-	users        map[string]*userRec
-	userOrder    []*userRec // by seq
-	usersByName  map[string]*userRec
-	groups       map[string]*groupRec
-	groupOrder   []*groupRec // by seq
-	groupsByName map[string]*groupRec
-	memberships  int
-	seq          uint64
+	mu          sync.RWMutex
+	users       table[*userRec]
+	groups      table[*groupRec]
+	memberships int
+	seq         uint64
 }
 
 func newStore() *store {
-	return &store{
-		users:        map[string]*userRec{},
-		usersByName:  map[string]*userRec{},
-		groups:       map[string]*groupRec{},
-		groupsByName: map[string]*groupRec{},
+	return &store{users: newTable[*userRec](), groups: newTable[*groupRec]()}
+}
+
+// keyed is a record with a unique name: a *userRec or a *groupRec.
+type keyed interface {
+	record
+	getSeq() uint64
+	key() string
+}
+
+// table holds the users or the groups: by id, by unique name (lower-cased)
+// and in creation order.
+type table[T keyed] struct {
+	byID   map[string]T
+	byName map[string]T
+	order  []T // by seq
+}
+
+func newTable[T keyed]() table[T] {
+	return table[T]{byID: map[string]T{}, byName: map[string]T{}}
+}
+
+// add indexes x, whose seq is the highest yet.
+func (t *table[T]) add(x T) {
+	t.byID[x.meta().id] = x
+	t.byName[strings.ToLower(x.key())] = x
+	t.order = append(t.order, x)
+}
+
+func (t *table[T]) remove(x T) {
+	delete(t.byID, x.meta().id)
+	delete(t.byName, strings.ToLower(x.key()))
+	t.order = removeBySeq(t.order, x.getSeq())
+}
+
+// byRef finds a record by id, else by unique name (case-insensitive).
+func (t *table[T]) byRef(ref string) T {
+	if x, ok := t.byID[ref]; ok {
+		return x
+	}
+	return t.byName[strings.ToLower(ref)]
+}
+
+// rename moves x's name entry after a change of its unique name.
+func (t *table[T]) rename(x T, oldName string) {
+	if n := x.key(); !strings.EqualFold(n, oldName) {
+		delete(t.byName, strings.ToLower(oldName))
+		t.byName[strings.ToLower(n)] = x
 	}
 }
 
@@ -112,32 +157,12 @@ func (s *store) nextSeq() uint64 {
 
 func (s *store) addUser(u *userRec) {
 	u.seq = s.nextSeq()
-	s.users[u.id] = u
-	s.usersByName[strings.ToLower(u.userName())] = u
-	s.userOrder = append(s.userOrder, u)
+	s.users.add(u)
 }
 
 func (s *store) addGroup(g *groupRec) {
 	g.seq = s.nextSeq()
-	s.groups[g.id] = g
-	s.groupsByName[strings.ToLower(g.displayName())] = g
-	s.groupOrder = append(s.groupOrder, g)
-}
-
-// userByRef finds a user by id, else by userName (case-insensitive).
-func (s *store) userByRef(ref string) *userRec {
-	if u := s.users[ref]; u != nil {
-		return u
-	}
-	return s.usersByName[strings.ToLower(ref)]
-}
-
-// groupByRef finds a group by id, else by displayName (case-insensitive).
-func (s *store) groupByRef(ref string) *groupRec {
-	if g := s.groups[ref]; g != nil {
-		return g
-	}
-	return s.groupsByName[strings.ToLower(ref)]
+	s.groups.add(g)
 }
 
 func removeBySeq[T interface{ getSeq() uint64 }](list []T, seq uint64) []T {
@@ -162,9 +187,7 @@ func (s *store) deleteUser(u *userRec) {
 	for g := range u.groups {
 		s.removeMember(g, u)
 	}
-	delete(s.users, u.id)
-	delete(s.usersByName, strings.ToLower(u.userName()))
-	s.userOrder = removeBySeq(s.userOrder, u.seq)
+	s.users.remove(u)
 }
 
 func (s *store) deleteGroup(g *groupRec) {
@@ -172,9 +195,7 @@ func (s *store) deleteGroup(g *groupRec) {
 		delete(m.user.groups, g)
 	}
 	s.memberships -= len(g.members)
-	delete(s.groups, g.id)
-	delete(s.groupsByName, strings.ToLower(g.displayName()))
-	s.groupOrder = removeBySeq(s.groupOrder, g.seq)
+	s.groups.remove(g)
 }
 
 // addMember adds u to g; it reports false if u already was a member.
@@ -218,22 +239,6 @@ func (s *store) removeMember(g *groupRec, u *userRec) bool {
 	}
 	s.memberships--
 	return true
-}
-
-// renameUser moves u's name index entry after a userName change.
-func (s *store) renameUser(u *userRec, oldName string) {
-	if n := u.userName(); !strings.EqualFold(n, oldName) {
-		delete(s.usersByName, strings.ToLower(oldName))
-		s.usersByName[strings.ToLower(n)] = u
-	}
-}
-
-// renameGroup moves g's name index entry after a displayName change.
-func (s *store) renameGroup(g *groupRec, oldName string) {
-	if n := g.displayName(); !strings.EqualFold(n, oldName) {
-		delete(s.groupsByName, strings.ToLower(oldName))
-		s.groupsByName[strings.ToLower(n)] = g
-	}
 }
 
 // sortedGroups returns u's memberships in the order they were made.

@@ -23,7 +23,7 @@ func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 	}
 	userServerValues(attrs)
 	return d.commitResource(w, r, http.StatusCreated, userType, proj, func(tx *txn) (map[string]any, string, error) {
-		if err := uniqueName(userType, d.store.usersByName, attrs, nil); err != nil {
+		if err := uniqueName(userType, d.store.users.byName, attrs, nil); err != nil {
 			return nil, "", err
 		}
 		now, a := d.clock.Now(), d.actor(r)
@@ -77,12 +77,12 @@ func (d *Domain) updateUser(w http.ResponseWriter, r *request, proj *projection,
 			return nil, "", err
 		}
 		userServerValues(attrs)
-		if err := uniqueName(userType, d.store.usersByName, attrs, u); err != nil {
+		if err := uniqueName(userType, d.store.users.byName, attrs, u); err != nil {
 			return nil, "", err
 		}
 		old, oldName := u.attrs, u.userName()
 		u.attrs = attrs
-		d.store.renameUser(u, oldName)
+		d.store.users.rename(u, oldName)
 		d.touch(&u.resource, d.actor(r), d.clock.Now())
 		tx.emit(userChanges(u, old, attrs)...)
 		return d.renderUser(u, r.base, proj), u.version, nil
