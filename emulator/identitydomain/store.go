@@ -121,7 +121,7 @@ func newTable[T keyed]() table[T] {
 	return table[T]{byID: map[string]T{}, byName: map[string]T{}}
 }
 
-// add indexes x, whose seq is the highest yet.
+// add indexes x last in the order (the store adds in seq order).
 func (t *table[T]) add(x T) {
 	t.byID[x.meta().id] = x
 	t.byName[strings.ToLower(x.key())] = x
@@ -135,11 +135,12 @@ func (t *table[T]) remove(x T) {
 }
 
 // byRef finds a record by id, else by unique name (case-insensitive).
-func (t *table[T]) byRef(ref string) T {
+func (t *table[T]) byRef(ref string) (T, bool) {
 	if x, ok := t.byID[ref]; ok {
-		return x
+		return x, true
 	}
-	return t.byName[strings.ToLower(ref)]
+	x, ok := t.byName[strings.ToLower(ref)]
+	return x, ok
 }
 
 // rename moves x's name entry after a change of its unique name.
