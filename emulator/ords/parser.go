@@ -203,12 +203,8 @@ func (p *parser) create() (*statement, *oraError) {
 		}
 		switch {
 		case p.accept("GLOBALLY"):
-			st.auth = "GLOBAL"
-			if p.accept("AS") {
-				if st.external, err = p.literal(); err != nil {
-					return nil, err
-				}
-				st.hasExternal = true
+			if err := p.globally(st); err != nil {
+				return nil, err
 			}
 		case p.accept("BY"):
 			st.auth = "PASSWORD"
@@ -234,17 +230,27 @@ func (p *parser) create() (*statement, *oraError) {
 			if err := p.expect("GLOBALLY"); err != nil {
 				return nil, err
 			}
-			st.auth = "GLOBAL"
-			if p.accept("AS") {
-				if st.external, err = p.literal(); err != nil {
-					return nil, err
-				}
-				st.hasExternal = true
+			if err := p.globally(st); err != nil {
+				return nil, err
 			}
 		}
 		return st, p.end(922)
 	}
 	return nil, errInvalidSQL(p.peek())
+}
+
+// globally reads what follows IDENTIFIED GLOBALLY in CREATE USER or ROLE:
+// an optional AS 'external name'.
+func (p *parser) globally(st *statement) *oraError {
+	st.auth = "GLOBAL"
+	if p.accept("AS") {
+		var err *oraError
+		if st.external, err = p.literal(); err != nil {
+			return err
+		}
+		st.hasExternal = true
+	}
+	return nil
 }
 
 // reservedPrivilegeWords start a system privilege (CREATE SESSION, SELECT ANY
