@@ -38,10 +38,9 @@ type statement struct {
 	// name is the user or role of CREATE, ALTER and DROP.
 	name string
 	// auth is GLOBAL, PASSWORD or NONE (CREATE USER/ROLE); external is the
-	// AS 'text' of IDENTIFIED GLOBALLY, hasExternal whether it was given.
-	auth        string
-	external    string
-	hasExternal bool
+	// AS 'text' of IDENTIFIED GLOBALLY.
+	auth     string
+	external string
 	// lock is ALTER USER ... ACCOUNT LOCK (false: UNLOCK).
 	lock bool
 	// cascade is DROP USER ... CASCADE.
@@ -245,10 +244,8 @@ func (p *parser) globally(st *statement) *oraError {
 	st.auth = "GLOBAL"
 	if p.accept("AS") {
 		var err *oraError
-		if st.external, err = p.literal(); err != nil {
-			return err
-		}
-		st.hasExternal = true
+		st.external, err = p.literal()
+		return err
 	}
 	return nil
 }
