@@ -193,7 +193,7 @@ func (d *Domain) memberValues(v any) ([]*userRec, error) {
 	return out, nil
 }
 
-// sortMemberships orders users by when they joined g.
+// sortBySeq orders users by when they joined g.
 func sortBySeq(users []*userRec, g *groupRec) {
 	slices.SortFunc(users, func(a, b *userRec) int { return cmp.Compare(g.memberIdx[a].seq, g.memberIdx[b].seq) })
 }

@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"slices"
 	"strconv"
@@ -166,23 +167,18 @@ func (s *store) addGroup(g *groupRec) {
 	s.groups.add(g)
 }
 
+// removeBySeq removes the element with this seq from list, which is sorted
+// by seq.
 func removeBySeq[T interface{ getSeq() uint64 }](list []T, seq uint64) []T {
-	i, found := slices.BinarySearchFunc(list, seq, func(x T, s uint64) int {
-		switch {
-		case x.getSeq() < s:
-			return -1
-		case x.getSeq() > s:
-			return 1
-		}
-		return 0
-	})
+	i, found := slices.BinarySearchFunc(list, seq, func(x T, s uint64) int { return cmp.Compare(x.getSeq(), s) })
 	if !found {
 		return list
 	}
 	return slices.Delete(list, i, i+1)
 }
 
-func (r *resource) getSeq() uint64 { return r.seq }
+func (r *resource) getSeq() uint64   { return r.seq }
+func (m *membership) getSeq() uint64 { return m.seq }
 
 func (s *store) deleteUser(u *userRec) {
 	for g := range u.groups {
@@ -226,18 +222,7 @@ func (s *store) removeMember(g *groupRec, u *userRec) bool {
 	}
 	delete(g.memberIdx, u)
 	delete(u.groups, g)
-	i, found := slices.BinarySearchFunc(g.members, m.seq, func(x *membership, s uint64) int {
-		switch {
-		case x.seq < s:
-			return -1
-		case x.seq > s:
-			return 1
-		}
-		return 0
-	})
-	if found {
-		g.members = slices.Delete(g.members, i, i+1)
-	}
+	g.members = removeBySeq(g.members, m.seq)
 	s.memberships--
 	return true
 }
@@ -248,15 +233,7 @@ func (u *userRec) sortedGroups() []*membership {
 	for _, m := range u.groups {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b *membership) int {
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *membership) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
