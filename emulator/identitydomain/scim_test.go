@@ -640,3 +640,33 @@ func TestMembershipFilterCreationOrder(t *testing.T) {
 		t.Errorf("groups of u2 = %v, want %v (creation order)", got, want)
 	}
 }
+
+// TestDiscoveryEndpoints: ResourceTypes and Schemas list every entry, find
+// one by id ignoring case, and answer 404 for an unknown id.
+func TestDiscoveryEndpoints(t *testing.T) {
+	d := start(t, baseConfig())
+	tok := getToken(t, d)
+	get := func(path string) response {
+		t.Helper()
+		return call(t, http.MethodGet, d.URL()+"/admin/v1/"+path, tok, nil)
+	}
+	for _, tt := range []struct {
+		list, one, wantID string
+		atLeast           int
+	}{
+		{"ResourceTypes", "ResourceTypes/gROUP", "Group", 2},
+		{"Schemas", "Schemas/" + strings.ToUpper(identitydomain.SchemaUser), identitydomain.SchemaUser, 3},
+	} {
+		r := get(tt.list)
+		items, _ := r.json["Resources"].([]any)
+		if r.status != http.StatusOK || len(items) < tt.atLeast || r.json["totalResults"] != float64(len(items)) {
+			t.Errorf("GET %s: %d %s", tt.list, r.status, r.body)
+		}
+		if r := get(tt.one); r.status != http.StatusOK || r.json["id"] != tt.wantID {
+			t.Errorf("GET %s: %d %s, want id %s", tt.one, r.status, r.body, tt.wantID)
+		}
+		if r := get(tt.list + "/nope"); r.status != http.StatusNotFound {
+			t.Errorf("GET %s/nope: %d %s, want 404", tt.list, r.status, r.body)
+		}
+	}
+}
