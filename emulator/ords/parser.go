@@ -441,30 +441,13 @@ func statementType(text string) string {
 // firstWord is the statement's first word, upper-cased, after whitespace and
 // comments; "" when it does not start with a word.
 func firstWord(text string) string {
-	for {
-		text = strings.TrimLeft(text, " \t\r\n\f\v")
-		switch {
-		case strings.HasPrefix(text, "--"):
-			_, rest, ok := strings.Cut(text, "\n")
-			if !ok {
-				return ""
-			}
-			text = rest
-		case strings.HasPrefix(text, "/*"):
-			_, rest, ok := strings.Cut(text[2:], "*/")
-			if !ok {
-				return ""
-			}
-			text = rest
-		default:
-			j := 0
-			for j < len(text) && isIdentPart(text[j]) {
-				j++
-			}
-			if j == 0 || !isIdentStart(text[0]) {
-				return ""
-			}
-			return strings.ToUpper(text[:j])
-		}
+	text = skipLeading(text)
+	j := 0
+	for j < len(text) && isIdentPart(text[j]) {
+		j++
 	}
+	if j == 0 || !isIdentStart(text[0]) {
+		return ""
+	}
+	return strings.ToUpper(text[:j])
 }
