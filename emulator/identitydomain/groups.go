@@ -20,10 +20,6 @@ import (
 // omitted attribute as not asserted; clearing a group because a client left
 // members out of a rename is not a risk worth emulating).
 
-func (d *Domain) groupHandlers() *resourceHandlers {
-	return resourceHandlersOf(d, d.groupKind, d.createGroup, d.putGroup, d.patchGroup)
-}
-
 func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 	attrs, rawMembers, proj, err := resourceBody(groupType, r)
 	if err != nil {

@@ -173,11 +173,9 @@ func parseSearchBody(rt *resourceType, r *request) (listParams, error) {
 
 // kindOps adapts users and groups to the generic listing, reading and
 // deleting code.
-type kindOps[T any] struct {
-	rt         *resourceType
-	name       string         // "User", "Group": the kind in a 404
-	byID       func(string) T // the record with this id, or nil
-	all        func() []T
+type kindOps[T keyed] struct {
+	rt         *resourceType // its name is the kind in a 404
+	tab        *table[T]     // the store's users or groups
 	candidates func(scimfilter.Expr) ([]T, bool)
 	view       func(T) scimfilter.Object
 	render     func(T, string, *projection) (map[string]any, error)
@@ -188,7 +186,7 @@ type kindOps[T any] struct {
 
 // listHandler answers a list (parse: parseListQuery) or a search (parse:
 // parseSearchBody) of the resources of type rt that kind reads.
-func listHandler[T any](d *Domain, rt *resourceType, kind func() kindOps[T], parse func(*resourceType, *request) (listParams, error)) handlerFunc {
+func listHandler[T keyed](d *Domain, rt *resourceType, kind func() kindOps[T], parse func(*resourceType, *request) (listParams, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *request) error {
 		lp, err := parse(rt, r)
 		if err != nil {
@@ -200,7 +198,7 @@ func listHandler[T any](d *Domain, rt *resourceType, kind func() kindOps[T], par
 
 // getHandler answers a GET of one resource by id, rendered with the
 // request's attributes or excludedAttributes.
-func getHandler[T record](d *Domain, kind func() kindOps[T]) handlerFunc {
+func getHandler[T keyed](d *Domain, kind func() kindOps[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *request) error {
 		k := kind()
 		proj, err := queryProjection(k.rt, r)
@@ -208,11 +206,11 @@ func getHandler[T record](d *Domain, kind func() kindOps[T]) handlerFunc {
 			return err
 		}
 		d.store.mu.RLock()
-		rec := k.byID(r.id)
+		rec := k.tab.byID[r.id]
 		var none T
 		if rec == none {
 			d.store.mu.RUnlock()
-			return errNotFound(k.name, r.id)
+			return errNotFound(k.rt.name, r.id)
 		}
 		doc, err := k.render(rec, r.base, proj)
 		version := rec.meta().version
@@ -225,7 +223,7 @@ func getHandler[T record](d *Domain, kind func() kindOps[T]) handlerFunc {
 	}
 }
 
-func listResources[T any](d *Domain, w http.ResponseWriter, r *request, k kindOps[T], lp listParams) error {
+func listResources[T keyed](d *Domain, w http.ResponseWriter, r *request, k kindOps[T], lp listParams) error {
 	d.store.mu.RLock()
 	docs, total, err := func() ([]map[string]any, int, error) {
 		defer d.store.mu.RUnlock()
@@ -233,7 +231,7 @@ func listResources[T any](d *Domain, w http.ResponseWriter, r *request, k kindOp
 		if lp.filter != nil {
 			cands, ok := k.candidates(lp.filter.Expr())
 			if !ok {
-				cands = k.all()
+				cands = k.tab.order
 			}
 			items = make([]T, 0, len(cands))
 			for _, c := range cands {
@@ -246,7 +244,7 @@ func listResources[T any](d *Domain, w http.ResponseWriter, r *request, k kindOp
 				}
 			}
 		} else {
-			items = k.all()
+			items = k.tab.order
 		}
 		if lp.sortBy != nil {
 			items = sortItems(items, k.view, *lp.sortBy, lp.descending)
@@ -417,9 +415,7 @@ func (d *Domain) groupCandidates(e scimfilter.Expr) ([]*groupRec, bool) {
 func (d *Domain) userKind() kindOps[*userRec] {
 	return kindOps[*userRec]{
 		rt:         userType,
-		name:       "User",
-		byID:       func(id string) *userRec { return d.store.users.byID[id] },
-		all:        func() []*userRec { return d.store.users.order },
+		tab:        &d.store.users,
 		candidates: d.userCandidates,
 		view:       func(u *userRec) scimfilter.Object { return userView{d, u} },
 		render: func(u *userRec, base string, p *projection) (map[string]any, error) {
@@ -434,9 +430,7 @@ func (d *Domain) userKind() kindOps[*userRec] {
 func (d *Domain) groupKind() kindOps[*groupRec] {
 	return kindOps[*groupRec]{
 		rt:         groupType,
-		name:       "Group",
-		byID:       func(id string) *groupRec { return d.store.groups.byID[id] },
-		all:        func() []*groupRec { return d.store.groups.order },
+		tab:        &d.store.groups,
 		candidates: d.groupCandidates,
 		view:       func(g *groupRec) scimfilter.Object { return groupView{d, g} },
 		render:     d.renderGroup,

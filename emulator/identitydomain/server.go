@@ -226,7 +226,7 @@ type resourceHandlers struct {
 
 // resourceHandlersOf are the handlers of kind's resource type: create, put
 // and patch are its own, the reads and delete the generic ones.
-func resourceHandlersOf[T record](d *Domain, kind func() kindOps[T], create, put, patch handlerFunc) *resourceHandlers {
+func resourceHandlersOf[T keyed](d *Domain, kind func() kindOps[T], create, put, patch handlerFunc) *resourceHandlers {
 	rt := kind().rt
 	return &resourceHandlers{
 		create: create, get: getHandler(d, kind),

@@ -103,9 +103,11 @@ func newStore() *store {
 	return &store{users: newTable[*userRec](), groups: newTable[*groupRec]()}
 }
 
-// keyed is a record with a unique name: a *userRec or a *groupRec.
+// keyed is a *userRec or a *groupRec: a resource with a unique name, as the
+// store's tables and the generic handlers see it.
 type keyed interface {
-	record
+	comparable
+	meta() *resource
 	getSeq() uint64
 	key() string
 }

@@ -12,10 +12,6 @@ import (
 // is not documented); DELETE emits deleteuser only (the memberships it
 // removes emit no removeuserfromgroup; not documented either way).
 
-func (d *Domain) userHandlers() *resourceHandlers {
-	return resourceHandlersOf(d, d.userKind, d.createUser, d.putUser, d.patchUser)
-}
-
 func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 	attrs, _, proj, err := resourceBody(userType, r)
 	if err != nil {

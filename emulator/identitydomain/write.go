@@ -55,14 +55,8 @@ func (d *Domain) touch(res *resource, a actorRef, now time.Time) {
 }
 
 // meta returns the resource itself; through embedding it gives userRec and
-// groupRec a common method for writeTarget.
+// groupRec a common method for the generic code (keyed).
 func (res *resource) meta() *resource { return res }
-
-// record is a *userRec or a *groupRec: what the generic handlers read and write.
-type record interface {
-	comparable
-	meta() *resource
-}
 
 // uniqueName checks the name attrs gives a resource of type rt (its
 // required attribute): 400 when it is blank, 409 when byName (the store's
@@ -82,11 +76,11 @@ func uniqueName[R comparable](rt *resourceType, byName map[string]R, attrs map[s
 // writeTarget returns the resource of kind k (read with the store locked)
 // that r names, for a PUT, PATCH or DELETE: 404 with k's name when there is
 // none, 412 when r's If-Match names another version.
-func writeTarget[R record](k kindOps[R], r *request) (R, error) {
+func writeTarget[R keyed](k kindOps[R], r *request) (R, error) {
 	var none R
-	rec := k.byID(r.id)
+	rec := k.tab.byID[r.id]
 	if rec == none {
-		return none, errNotFound(k.name, r.id)
+		return none, errNotFound(k.rt.name, r.id)
 	}
 	if err := checkIfMatch(r, rec.meta().version, rec.meta().id); err != nil {
 		return none, err
@@ -97,7 +91,7 @@ func writeTarget[R record](k kindOps[R], r *request) (R, error) {
 // deleteHandler answers a DELETE of one resource of kind: it emits k's
 // deleted event, with the resource as adminValuesRemoved, then takes the
 // resource out of the store.
-func deleteHandler[R record](d *Domain, kind func() kindOps[R]) handlerFunc {
+func deleteHandler[R keyed](d *Domain, kind func() kindOps[R]) handlerFunc {
 	return func(w http.ResponseWriter, r *request) error {
 		k := kind()
 		err := d.commit(r, func(tx *txn) error {
