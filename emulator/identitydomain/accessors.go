@@ -113,32 +113,32 @@ func snapshot[R comparable, S any](d *Domain, find func(*store) R, snap func(R, 
 
 // Users returns every user, in creation order.
 func (d *Domain) Users() []User {
-	return snapshots(d, func(s *store) []*userRec { return s.userOrder }, d.userSnapshot)
+	return snapshots(d, func(s *store) []*userRec { return s.users.order }, d.userSnapshot)
 }
 
 // User returns the user with this id.
 func (d *Domain) User(id string) (User, bool) {
-	return snapshot(d, func(s *store) *userRec { return s.users[id] }, d.userSnapshot)
+	return snapshot(d, func(s *store) *userRec { return s.users.byID[id] }, d.userSnapshot)
 }
 
 // UserByName returns the user with this userName (case-insensitive).
 func (d *Domain) UserByName(userName string) (User, bool) {
-	return snapshot(d, func(s *store) *userRec { return s.usersByName[lower(userName)] }, d.userSnapshot)
+	return snapshot(d, func(s *store) *userRec { return s.users.byName[lower(userName)] }, d.userSnapshot)
 }
 
 // Groups returns every group, in creation order.
 func (d *Domain) Groups() []Group {
-	return snapshots(d, func(s *store) []*groupRec { return s.groupOrder }, d.groupSnapshot)
+	return snapshots(d, func(s *store) []*groupRec { return s.groups.order }, d.groupSnapshot)
 }
 
 // Group returns the group with this id.
 func (d *Domain) Group(id string) (Group, bool) {
-	return snapshot(d, func(s *store) *groupRec { return s.groups[id] }, d.groupSnapshot)
+	return snapshot(d, func(s *store) *groupRec { return s.groups.byID[id] }, d.groupSnapshot)
 }
 
 // GroupByName returns the group with this displayName (case-insensitive).
 func (d *Domain) GroupByName(displayName string) (Group, bool) {
-	return snapshot(d, func(s *store) *groupRec { return s.groupsByName[lower(displayName)] }, d.groupSnapshot)
+	return snapshot(d, func(s *store) *groupRec { return s.groups.byName[lower(displayName)] }, d.groupSnapshot)
 }
 
 // Members returns the members of a group, in the order they were added, and
@@ -146,7 +146,7 @@ func (d *Domain) GroupByName(displayName string) (Group, bool) {
 func (d *Domain) Members(groupID string) ([]Member, bool) {
 	d.store.mu.RLock()
 	defer d.store.mu.RUnlock()
-	g := d.store.groups[groupID]
+	g := d.store.groups.byID[groupID]
 	if g == nil {
 		return nil, false
 	}
@@ -164,8 +164,7 @@ func (d *Domain) Members(groupID string) ([]Member, bool) {
 func (d *Domain) Reset() {
 	d.store.mu.Lock()
 	fresh := newStore()
-	d.store.users, d.store.userOrder, d.store.usersByName = fresh.users, nil, fresh.usersByName
-	d.store.groups, d.store.groupOrder, d.store.groupsByName = fresh.groups, nil, fresh.groupsByName
+	d.store.users, d.store.groups = fresh.users, fresh.groups
 	d.store.memberships = 0
 	d.store.mu.Unlock()
 	d.stats.reset()

@@ -262,22 +262,26 @@ func canonSingle(def *attrDef, v any, path string, patch bool) (any, error) {
 }
 
 // deepCopy copies JSON values so that stored attributes never alias request data.
-func deepCopy(v any) any {
+func deepCopy(v any) any { return mapJSON(v, func(x any) any { return x }) }
+
+// mapJSON copies the maps and arrays of v and replaces every other value
+// with leaf's result.
+func mapJSON(v any, leaf func(any) any) any {
 	switch v := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, x := range v {
-			out[k] = deepCopy(x)
+			out[k] = mapJSON(x, leaf)
 		}
 		return out
 	case []any:
 		out := make([]any, len(v))
 		for i, x := range v {
-			out[i] = deepCopy(x)
+			out[i] = mapJSON(x, leaf)
 		}
 		return out
 	}
-	return v
+	return leaf(v)
 }
 
 func equalJSON(a, b any) bool { return reflect.DeepEqual(a, b) }
@@ -297,20 +301,10 @@ func keyFor(m map[string]any, name string) string {
 
 // normalizeJSON turns values decoded from YAML (ints, map[string]any with
 // nested non-JSON types) into the types encoding/json produces.
-func normalizeJSON(v any) any {
+func normalizeJSON(v any) any { return mapJSON(v, normalizeScalar) }
+
+func normalizeScalar(v any) any {
 	switch v := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[k] = normalizeJSON(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = normalizeJSON(x)
-		}
-		return out
 	case int:
 		return float64(v)
 	case int64:

@@ -37,7 +37,7 @@ func (d *Domain) putCapabilities(w http.ResponseWriter, r *request) error {
 	var doc map[string]any
 	var version string
 	err = d.commit(r, func(tx *txn) error {
-		u, err := writeTarget(d.store.users, "User", r)
+		u, err := writeTarget(d.userKind(), r)
 		if err != nil {
 			return err
 		}

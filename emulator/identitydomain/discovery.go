@@ -93,18 +93,26 @@ func resourceTypeDoc(rt *resourceType, base string) map[string]any {
 }
 
 func (d *Domain) getResourceTypes(w http.ResponseWriter, r *request) error {
+	return writeDiscovery(w, r, resourceTypes, "ResourceType",
+		func(rt *resourceType) string { return rt.name }, resourceTypeDoc)
+}
+
+// writeDiscovery answers a GET of a discovery collection: the entry whose
+// key equals the request's id ignoring case (404 naming kind when there is
+// none), or, without an id, all of them as a ListResponse.
+func writeDiscovery[T any](w http.ResponseWriter, r *request, all []T, kind string, key func(T) string, doc func(T, string) map[string]any) error {
 	if r.id != "" {
-		for _, rt := range resourceTypes {
-			if strings.EqualFold(rt.name, r.id) {
-				writeJSON(w, http.StatusOK, resourceTypeDoc(rt, r.base))
+		for _, x := range all {
+			if strings.EqualFold(key(x), r.id) {
+				writeJSON(w, http.StatusOK, doc(x, r.base))
 				return nil
 			}
 		}
-		return errNotFound("ResourceType", r.id)
+		return errNotFound(kind, r.id)
 	}
-	items := make([]any, len(resourceTypes))
-	for i, rt := range resourceTypes {
-		items[i] = resourceTypeDoc(rt, r.base)
+	items := make([]any, len(all))
+	for i, x := range all {
+		items[i] = doc(x, r.base)
 	}
 	writeJSON(w, http.StatusOK, listOf(items))
 	return nil
@@ -166,20 +174,5 @@ func attributeDocs(defs map[string]*attrDef, urn string) []any {
 }
 
 func (d *Domain) getSchemas(w http.ResponseWriter, r *request) error {
-	if r.id != "" {
-		for _, s := range allSchemas() {
-			if strings.EqualFold(s.urn, r.id) {
-				writeJSON(w, http.StatusOK, schemaDoc(s, r.base))
-				return nil
-			}
-		}
-		return errNotFound("Schema", r.id)
-	}
-	schemas := allSchemas()
-	items := make([]any, len(schemas))
-	for i, s := range schemas {
-		items[i] = schemaDoc(s, r.base)
-	}
-	writeJSON(w, http.StatusOK, listOf(items))
-	return nil
+	return writeDiscovery(w, r, allSchemas(), "Schema", func(s *schema) string { return s.urn }, schemaDoc)
 }

@@ -73,7 +73,8 @@ func New(cfg Config, opts ...Option) (*Domain, error) {
 	d.keys = newKeyRing(cfg.DomainID, o.clock.Now)
 	d.events = newEventBus(d, o.httpClient)
 	d.handler = http.HandlerFunc(d.serveHTTP)
-	d.userH, d.groupH = d.userHandlers(), d.groupHandlers()
+	d.userH = resourceHandlersOf(d, d.userKind, d.createUser, d.putUser, d.patchUser)
+	d.groupH = resourceHandlersOf(d, d.groupKind, d.createGroup, d.putGroup, d.patchGroup)
 	if cfg.EventsWebhook.URL != "" {
 		d.wg.Add(1)
 		go func() {

@@ -82,12 +82,12 @@ type generator struct {
 // namesFree fails if a name Generate would give is already taken.
 func (g *generator) namesFree(s *store, cfg GenerateConfig) error {
 	for i := 1; i <= cfg.Users; i++ {
-		if n := "user" + pad(i, g.uw); s.usersByName[n] != nil {
+		if n := "user" + pad(i, g.uw); s.users.byName[n] != nil {
 			return fmt.Errorf("identitydomain: generate: userName %s is taken", n)
 		}
 	}
 	for i := 1; i <= cfg.Groups; i++ {
-		if n := "group" + pad(i, g.gw); s.groupsByName[n] != nil {
+		if n := "group" + pad(i, g.gw); s.groups.byName[n] != nil {
 			return fmt.Errorf("identitydomain: generate: displayName %s is taken", n)
 		}
 	}

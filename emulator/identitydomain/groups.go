@@ -20,24 +20,14 @@ import (
 // omitted attribute as not asserted; clearing a group because a client left
 // members out of a rename is not a risk worth emulating).
 
-func (d *Domain) groupHandlers() *resourceHandlers {
-	return &resourceHandlers{
-		create: d.createGroup, get: getHandler(d, d.groupKind),
-		list:   listHandler(d, groupType, d.groupKind, parseListQuery),
-		search: listHandler(d, groupType, d.groupKind, parseSearchBody),
-		put:    d.putGroup, patch: d.patchGroup, del: d.deleteGroup,
-	}
-}
-
 func (d *Domain) createGroup(w http.ResponseWriter, r *request) error {
 	attrs, rawMembers, proj, err := resourceBody(groupType, r)
 	if err != nil {
 		return err
 	}
 	return d.commitResource(w, r, http.StatusCreated, groupType, proj, func(tx *txn) (map[string]any, string, error) {
-		name := attrs["displayName"].(string)
-		if d.store.groupsByName[strings.ToLower(name)] != nil {
-			return nil, "", errConflict("A group with displayName %s already exists.", name)
+		if err := uniqueName(groupType, d.store.groups.byName, attrs, nil); err != nil {
+			return nil, "", err
 		}
 		var users []*userRec
 		if rawMembers != nil {
@@ -94,7 +84,7 @@ func (d *Domain) patchGroup(w http.ResponseWriter, r *request) error {
 // stages member changes, with the store locked.
 func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection, edit func(*groupRec, *memberEdit) (map[string]any, error)) error {
 	return d.commitResource(w, r, http.StatusOK, groupType, proj, func(tx *txn) (map[string]any, string, error) {
-		g, err := writeTarget(d.store.groups, "Group", r)
+		g, err := writeTarget(d.groupKind(), r)
 		if err != nil {
 			return nil, "", err
 		}
@@ -103,18 +93,14 @@ func (d *Domain) updateGroup(w http.ResponseWriter, r *request, proj *projection
 		if err != nil {
 			return nil, "", err
 		}
-		name, _ := attrs["displayName"].(string)
-		if strings.TrimSpace(name) == "" {
-			return nil, "", errMissing("displayName")
-		}
-		if other := d.store.groupsByName[strings.ToLower(name)]; other != nil && other != g {
-			return nil, "", errConflict("A group with displayName %s already exists.", name)
+		if err := uniqueName(groupType, d.store.groups.byName, attrs, g); err != nil {
+			return nil, "", err
 		}
 		now := d.clock.Now()
 		removed, added := me.commit(now)
 		old, oldName := g.attrs, g.displayName()
 		g.attrs = attrs
-		d.store.renameGroup(g, oldName)
+		d.store.groups.rename(g, oldName)
 		d.touch(&g.resource, d.actor(r), now)
 		tx.emit(groupChanges(g, old, attrs, added, removed)...)
 		doc, err := d.renderGroup(g, r.base, proj)
@@ -163,24 +149,6 @@ func groupChanges(g *groupRec, old, cur map[string]any, addedUsers, removedUsers
 	return out
 }
 
-func (d *Domain) deleteGroup(w http.ResponseWriter, r *request) error {
-	err := d.commit(r, func(tx *txn) error {
-		g, err := writeTarget(d.store.groups, "Group", r)
-		if err != nil {
-			return err
-		}
-		full, _ := d.renderGroup(g, r.base, defaultProjection)
-		tx.emit(change{typ: EventDeleteGroup, res: groupSnap(g), removed: d.renderedFull(groupType, full)})
-		d.store.deleteGroup(g)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
 // memberValues reads a members value: an array of {"value": userId,
 // "type": "User"} objects (a single object is accepted too). Only users can be
 // members (the SDK's GroupMembers type enum has only "User").
@@ -209,7 +177,7 @@ func (d *Domain) memberValues(v any) ([]*userRec, error) {
 				return nil, errInvalidValue("Invalid members.type %v for member %s: only User members are supported.", t, id)
 			}
 		}
-		u := d.store.users[id]
+		u := d.store.users.byID[id]
 		if u == nil {
 			return nil, errInvalidValue("Invalid members.value %s: no such user.", id)
 		}
@@ -221,7 +189,7 @@ func (d *Domain) memberValues(v any) ([]*userRec, error) {
 	return out, nil
 }
 
-// sortMemberships orders users by when they joined g.
+// sortBySeq orders users by when they joined g.
 func sortBySeq(users []*userRec, g *groupRec) {
 	slices.SortFunc(users, func(a, b *userRec) int { return cmp.Compare(g.memberIdx[a].seq, g.memberIdx[b].seq) })
 }

@@ -171,20 +171,22 @@ func parseSearchBody(rt *resourceType, r *request) (listParams, error) {
 	return lp, err
 }
 
-// kindOps adapts users and groups to the generic listing code.
-type kindOps[T any] struct {
-	rt         *resourceType
-	name       string         // "User", "Group": the kind in a 404
-	byID       func(string) T // the record with this id, or nil
-	all        func() []T
+// kindOps adapts users and groups to the generic listing, reading and
+// deleting code.
+type kindOps[T keyed] struct {
+	rt         *resourceType // its name is the kind in a 404
+	tab        *table[T]     // the store's users or groups
 	candidates func(scimfilter.Expr) ([]T, bool)
 	view       func(T) scimfilter.Object
 	render     func(T, string, *projection) (map[string]any, error)
+	snap       func(T) resSnap // the record as an event names it
+	deleted    string          // the event type of a DELETE
+	remove     func(T)         // takes the record out of the store
 }
 
 // listHandler answers a list (parse: parseListQuery) or a search (parse:
 // parseSearchBody) of the resources of type rt that kind reads.
-func listHandler[T any](d *Domain, rt *resourceType, kind func() kindOps[T], parse func(*resourceType, *request) (listParams, error)) handlerFunc {
+func listHandler[T keyed](d *Domain, rt *resourceType, kind func() kindOps[T], parse func(*resourceType, *request) (listParams, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *request) error {
 		lp, err := parse(rt, r)
 		if err != nil {
@@ -196,10 +198,7 @@ func listHandler[T any](d *Domain, rt *resourceType, kind func() kindOps[T], par
 
 // getHandler answers a GET of one resource by id, rendered with the
 // request's attributes or excludedAttributes.
-func getHandler[T interface {
-	comparable
-	meta() *resource
-}](d *Domain, kind func() kindOps[T]) handlerFunc {
+func getHandler[T keyed](d *Domain, kind func() kindOps[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *request) error {
 		k := kind()
 		proj, err := queryProjection(k.rt, r)
@@ -207,11 +206,11 @@ func getHandler[T interface {
 			return err
 		}
 		d.store.mu.RLock()
-		rec := k.byID(r.id)
+		rec := k.tab.byID[r.id]
 		var none T
 		if rec == none {
 			d.store.mu.RUnlock()
-			return errNotFound(k.name, r.id)
+			return errNotFound(k.rt.name, r.id)
 		}
 		doc, err := k.render(rec, r.base, proj)
 		version := rec.meta().version
@@ -224,7 +223,7 @@ func getHandler[T interface {
 	}
 }
 
-func listResources[T any](d *Domain, w http.ResponseWriter, r *request, k kindOps[T], lp listParams) error {
+func listResources[T keyed](d *Domain, w http.ResponseWriter, r *request, k kindOps[T], lp listParams) error {
 	d.store.mu.RLock()
 	docs, total, err := func() ([]map[string]any, int, error) {
 		defer d.store.mu.RUnlock()
@@ -232,7 +231,7 @@ func listResources[T any](d *Domain, w http.ResponseWriter, r *request, k kindOp
 		if lp.filter != nil {
 			cands, ok := k.candidates(lp.filter.Expr())
 			if !ok {
-				cands = k.all()
+				cands = k.tab.order
 			}
 			items = make([]T, 0, len(cands))
 			for _, c := range cands {
@@ -245,7 +244,7 @@ func listResources[T any](d *Domain, w http.ResponseWriter, r *request, k kindOp
 				}
 			}
 		} else {
-			items = k.all()
+			items = k.tab.order
 		}
 		if lp.sortBy != nil {
 			items = sortItems(items, k.view, *lp.sortBy, lp.descending)
@@ -357,90 +356,86 @@ func narrow[T any](e scimfilter.Expr, leaf func(scimfilter.Expr) ([]T, bool)) ([
 	return leaf(e)
 }
 
-func (d *Domain) userCandidates(e scimfilter.Expr) ([]*userRec, bool) {
-	return narrow(e, func(e scimfilter.Expr) ([]*userRec, bool) {
+// indexed narrows a filter through one resource type's table: equality of
+// id or of the unique name attribute nameAttr, or a reference refAttr to a
+// resource of the other type, whose related resources come back in creation
+// order (related returns nil when that resource does not exist). It reports
+// false when the filter needs a scan.
+func indexed[T keyed](e scimfilter.Expr, t *table[T], nameAttr, refAttr string, related func(id string) []T) ([]T, bool) {
+	return narrow(e, func(e scimfilter.Expr) ([]T, bool) {
 		if v, ok := eqValue(e, "id", ""); ok {
-			if u := d.store.users[v]; u != nil {
-				return one(u), true
+			if x, found := t.byID[v]; found {
+				return []T{x}, true
 			}
 			return nil, false // ids compare case-insensitively: scan
 		}
-		if v, ok := eqValue(e, "username", ""); ok {
-			return one(d.store.usersByName[strings.ToLower(v)]), true
+		if v, ok := eqValue(e, nameAttr, ""); ok {
+			if x, found := t.byName[strings.ToLower(v)]; found {
+				return []T{x}, true
+			}
+			return nil, true
 		}
-		if v, ok := refValue(e, "groups"); ok {
-			g := d.store.groups[v]
-			if g == nil {
-				return nil, true
-			}
-			out := make([]*userRec, len(g.members))
-			for i, m := range g.members {
-				out[i] = m.user
-			}
-			slices.SortFunc(out, func(a, b *userRec) int { return cmp.Compare(a.seq, b.seq) })
+		if v, ok := refValue(e, refAttr); ok {
+			out := related(v)
+			slices.SortFunc(out, func(a, b T) int { return cmp.Compare(a.getSeq(), b.getSeq()) })
 			return out, true
 		}
 		return nil, false
+	})
+}
+
+func (d *Domain) userCandidates(e scimfilter.Expr) ([]*userRec, bool) {
+	return indexed(e, &d.store.users, "username", "groups", func(id string) []*userRec {
+		g := d.store.groups.byID[id]
+		if g == nil {
+			return nil
+		}
+		out := make([]*userRec, len(g.members))
+		for i, m := range g.members {
+			out[i] = m.user
+		}
+		return out
 	})
 }
 
 func (d *Domain) groupCandidates(e scimfilter.Expr) ([]*groupRec, bool) {
-	return narrow(e, func(e scimfilter.Expr) ([]*groupRec, bool) {
-		if v, ok := eqValue(e, "id", ""); ok {
-			if g := d.store.groups[v]; g != nil {
-				return one(g), true
-			}
-			return nil, false // ids compare case-insensitively: scan
+	return indexed(e, &d.store.groups, "displayname", "members", func(id string) []*groupRec {
+		u := d.store.users.byID[id]
+		if u == nil {
+			return nil
 		}
-		if v, ok := eqValue(e, "displayname", ""); ok {
-			return one(d.store.groupsByName[strings.ToLower(v)]), true
+		out := make([]*groupRec, 0, len(u.groups))
+		for g := range u.groups {
+			out = append(out, g)
 		}
-		if v, ok := refValue(e, "members"); ok {
-			u := d.store.users[v]
-			if u == nil {
-				return nil, true
-			}
-			ms := u.sortedGroups()
-			out := make([]*groupRec, len(ms))
-			for i, m := range ms {
-				out[i] = m.group
-			}
-			slices.SortFunc(out, func(a, b *groupRec) int { return cmp.Compare(a.seq, b.seq) })
-			return out, true
-		}
-		return nil, false
+		return out
 	})
-}
-
-func one[T any](x *T) []*T {
-	if x == nil {
-		return nil
-	}
-	return []*T{x}
 }
 
 func (d *Domain) userKind() kindOps[*userRec] {
 	return kindOps[*userRec]{
 		rt:         userType,
-		name:       "User",
-		byID:       func(id string) *userRec { return d.store.users[id] },
-		all:        func() []*userRec { return d.store.userOrder },
+		tab:        &d.store.users,
 		candidates: d.userCandidates,
 		view:       func(u *userRec) scimfilter.Object { return userView{d, u} },
 		render: func(u *userRec, base string, p *projection) (map[string]any, error) {
 			return d.renderUser(u, base, p), nil
 		},
+		snap:    userSnap,
+		deleted: EventDeleteUser,
+		remove:  d.store.deleteUser,
 	}
 }
 
 func (d *Domain) groupKind() kindOps[*groupRec] {
 	return kindOps[*groupRec]{
 		rt:         groupType,
-		name:       "Group",
-		byID:       func(id string) *groupRec { return d.store.groups[id] },
-		all:        func() []*groupRec { return d.store.groupOrder },
+		tab:        &d.store.groups,
 		candidates: d.groupCandidates,
 		view:       func(g *groupRec) scimfilter.Object { return groupView{d, g} },
 		render:     d.renderGroup,
+		snap:       groupSnap,
+		deleted:    EventDeleteGroup,
+		remove:     d.store.deleteGroup,
 	}
 }

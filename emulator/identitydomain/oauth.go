@@ -56,20 +56,14 @@ func (d *Domain) serveToken(w http.ResponseWriter, r *request) {
 		d.serveAuthorizationCode(w, r)
 		return
 	}
-	id, secret, basic := r.BasicAuth()
-	if !basic {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
+	id, secret, basic := clientCredentials(r.Request)
 	if id == "" && r.PostForm.Get("client_assertion_type") != "" {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client assertions are not supported by the emulator; use client_secret.")
 		return
 	}
 	client := d.client(id)
 	if client == nil || client.Public || subtle.ConstantTimeCompare([]byte(secret), []byte(client.Secret)) != 1 {
-		if basic {
-			w.Header().Set("WWW-Authenticate", `Basic realm="`+d.cfg.DomainID+`"`)
-		}
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+		d.clientAuthFailed(w, basic)
 		return
 	}
 	switch gt := r.PostForm.Get("grant_type"); gt {
@@ -171,4 +165,24 @@ func (d *Domain) authenticate(r *http.Request) (*Client, error) {
 		return nil, errUnauthorized("The access token has expired.")
 	}
 	return client, nil
+}
+
+// clientCredentials reads a token request's client id and secret: from
+// HTTP Basic auth, else from the form's client_id and client_secret (RFC
+// 6749 §2.3.1). basic tells which.
+func clientCredentials(r *http.Request) (id, secret string, basic bool) {
+	id, secret, basic = r.BasicAuth()
+	if !basic {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	return id, secret, basic
+}
+
+// clientAuthFailed answers 401 invalid_client, with a Basic challenge when
+// challenge is set (the client sent Basic credentials).
+func (d *Domain) clientAuthFailed(w http.ResponseWriter, challenge bool) {
+	if challenge {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+d.cfg.DomainID+`"`)
+	}
+	oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
 }

@@ -75,6 +75,11 @@ func TestTokenEndpoint(t *testing.T) {
 				if body["error"] != tt.oauthError || body["error_description"] == "" {
 					t.Errorf("body %v, want error %s", body, tt.oauthError)
 				}
+				// A client that failed Basic auth is challenged for Basic.
+				challenge := resp.Header.Get("WWW-Authenticate")
+				if wantChallenge := tt.status == 401 && tt.auth != ""; wantChallenge != strings.HasPrefix(challenge, `Basic realm="idcs-`) {
+					t.Errorf("WWW-Authenticate = %q", challenge)
+				}
 				return
 			}
 			tok, _ := body["access_token"].(string)

@@ -273,7 +273,7 @@ func (d *Domain) serveAuthorize(w http.ResponseWriter, r *request) {
 func (d *Domain) checkPassword(userName, password string) (string, bool) {
 	d.store.mu.RLock()
 	defer d.store.mu.RUnlock()
-	u := d.store.usersByName[strings.ToLower(userName)]
+	u := d.store.users.byName[strings.ToLower(userName)]
 	if u == nil || !u.active() {
 		return "", false
 	}
@@ -356,20 +356,14 @@ func (d *Domain) loginPage(w http.ResponseWriter, status int, a authzRequest, ap
 
 // serveAuthorizationCode is the token endpoint's grant_type=authorization_code.
 func (d *Domain) serveAuthorizationCode(w http.ResponseWriter, r *request) {
-	id, secret, basic := r.BasicAuth()
-	if !basic {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
+	id, secret, basic := clientCredentials(r.Request)
 	client := d.client(id)
 	switch {
 	case client == nil:
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+		d.clientAuthFailed(w, false)
 		return
 	case !client.Public && subtle.ConstantTimeCompare([]byte(secret), []byte(client.Secret)) != 1:
-		if basic {
-			w.Header().Set("WWW-Authenticate", `Basic realm="`+d.cfg.DomainID+`"`)
-		}
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed.")
+		d.clientAuthFailed(w, basic)
 		return
 	}
 	code, expires, ok := d.codes.Take(r.PostForm.Get("code"))
@@ -398,7 +392,7 @@ func (d *Domain) serveAuthorizationCode(w http.ResponseWriter, r *request) {
 		return
 	}
 	d.store.mu.RLock()
-	u := d.store.users[code.userID]
+	u := d.store.users.byID[code.userID]
 	var userName, display string
 	active := u != nil && u.active()
 	if u != nil {

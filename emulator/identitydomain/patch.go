@@ -518,7 +518,7 @@ func (m *memberEdit) removeAll() {
 // match returns the current members a filter selects.
 func (m *memberEdit) match(f scimfilter.Expr) ([]*userRec, error) {
 	if v, ok := eqValue(f, "value", ""); ok {
-		if u := m.d.store.users[v]; u != nil && m.isMember(u) {
+		if u := m.d.store.users.byID[v]; u != nil && m.isMember(u) {
 			return []*userRec{u}, nil
 		}
 		return nil, nil

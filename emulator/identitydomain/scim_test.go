@@ -603,3 +603,70 @@ func TestSeedRepoCalls(t *testing.T) {
 }
 
 func requote(s string) string { return strings.NewReplacer(" ", "%20", `"`, "%22").Replace(s) }
+
+// TestMembershipFilterCreationOrder: a list narrowed through the membership
+// index (groups.value, members[value eq]) comes back in the order the
+// resources were created, not the order the memberships were made.
+func TestMembershipFilterCreationOrder(t *testing.T) {
+	d := start(t, baseConfig())
+	tok := getToken(t, d)
+	u1 := mustCreate(t, d, tok, "Users", userBody("u1@example.com"))
+	u2 := mustCreate(t, d, tok, "Users", userBody("u2@example.com"))
+	u3 := mustCreate(t, d, tok, "Users", userBody("u3@example.com"))
+	g1 := mustCreate(t, d, tok, "Groups", groupBody("g1"))
+	g2 := mustCreate(t, d, tok, "Groups", groupBody("g2", u3, u2, u1))
+	g3 := mustCreate(t, d, tok, "Groups", groupBody("g3", u2))
+	r := call(t, http.MethodPatch, d.URL()+"/admin/v1/Groups/"+g1, tok,
+		patchBody(op("add", "members", []any{map[string]any{"value": u2, "type": "User"}})))
+	if r.status != http.StatusOK {
+		t.Fatalf("add member: %d %s", r.status, r.body)
+	}
+	ids := func(endpoint, filter string) []string {
+		t.Helper()
+		r := call(t, http.MethodGet, d.URL()+"/admin/v1/"+endpoint+"?attributes=id&filter="+url.QueryEscape(filter), tok, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("list %s %s: %d %s", endpoint, filter, r.status, r.body)
+		}
+		var out []string
+		for _, res := range r.json["Resources"].([]any) {
+			out = append(out, res.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+	if got, want := ids("Users", `groups.value eq "`+g2+`"`), []string{u1, u2, u3}; !slices.Equal(got, want) {
+		t.Errorf("users of g2 = %v, want %v (creation order)", got, want)
+	}
+	if got, want := ids("Groups", `members[value eq "`+u2+`"]`), []string{g1, g2, g3}; !slices.Equal(got, want) {
+		t.Errorf("groups of u2 = %v, want %v (creation order)", got, want)
+	}
+}
+
+// TestDiscoveryEndpoints: ResourceTypes and Schemas list every entry, find
+// one by id ignoring case, and answer 404 for an unknown id.
+func TestDiscoveryEndpoints(t *testing.T) {
+	d := start(t, baseConfig())
+	tok := getToken(t, d)
+	get := func(path string) response {
+		t.Helper()
+		return call(t, http.MethodGet, d.URL()+"/admin/v1/"+path, tok, nil)
+	}
+	for _, tt := range []struct {
+		list, one, wantID string
+		atLeast           int
+	}{
+		{"ResourceTypes", "ResourceTypes/gROUP", "Group", 2},
+		{"Schemas", "Schemas/" + strings.ToUpper(identitydomain.SchemaUser), identitydomain.SchemaUser, 3},
+	} {
+		r := get(tt.list)
+		items, _ := r.json["Resources"].([]any)
+		if r.status != http.StatusOK || len(items) < tt.atLeast || r.json["totalResults"] != float64(len(items)) {
+			t.Errorf("GET %s: %d %s", tt.list, r.status, r.body)
+		}
+		if r := get(tt.one); r.status != http.StatusOK || r.json["id"] != tt.wantID {
+			t.Errorf("GET %s: %d %s, want id %s", tt.one, r.status, r.body, tt.wantID)
+		}
+		if r := get(tt.list + "/nope"); r.status != http.StatusNotFound {
+			t.Errorf("GET %s/nope: %d %s, want 404", tt.list, r.status, r.body)
+		}
+	}
+}

@@ -560,7 +560,8 @@ func TestSDKConflicts(t *testing.T) {
 	body, resp := c.rec.last()
 	e := parseSCIMError(t, body)
 	if e.Status != "409" || e.ScimType != "uniqueness" || e.Ext.MessageID == "" ||
-		!slices.Contains(e.Schemas, "urn:ietf:params:scim:api:messages:2.0:Error") {
+		!slices.Contains(e.Schemas, "urn:ietf:params:scim:api:messages:2.0:Error") ||
+		e.Detail != "A user with userName DUP@Example.com already exists." {
 		t.Errorf("409 body = %s", body)
 	}
 	if resp.Header.Get("X-ORACLE-DMS-ECID") == "" || resp.Header.Get("X-ORACLE-DMS-RID") == "" {
@@ -587,6 +588,9 @@ func TestSDKConflicts(t *testing.T) {
 	}})
 	if status(err) != http.StatusConflict {
 		t.Fatalf("rename onto an existing displayName: %v, want 409", err)
+	}
+	if body, _ := c.rec.last(); parseSCIMError(t, body).Detail != "A group with displayName OPS already exists." {
+		t.Errorf("409 body = %s", body)
 	}
 }
 

@@ -94,7 +94,7 @@ func (d *Domain) LoadSeed(data SeedData) error {
 	d.store.mu.Lock()
 	defer d.store.mu.Unlock()
 	l := &seedLoad{d: d, s: d.store, now: d.clock.Now(), a: newActor(d.cfg.Clients[0].ID, d.cfg.Clients[0].Name),
-		byID: map[string]*userRec{}, byName: map[string]*userRec{}, gByID: map[string]*groupRec{}, gByName: map[string]*groupRec{}}
+		users: newTable[*userRec](), groups: newTable[*groupRec](), members: map[*groupRec][]*userRec{}}
 	for i, body := range data.Users {
 		if err := l.stageUser(body); err != nil {
 			return fmt.Errorf("users[%d]: %w", i, err)
@@ -122,19 +122,10 @@ type seedLoad struct {
 	now time.Time
 	a   actorRef
 
-	users   []*userRec
-	byID    map[string]*userRec
-	byName  map[string]*userRec
-	groups  []groupSeed
-	gByID   map[string]*groupRec
-	gByName map[string]*groupRec
+	users   table[*userRec] // in seed order
+	groups  table[*groupRec]
+	members map[*groupRec][]*userRec // listed in the group's entry
 	pairs   []seedPair
-}
-
-// groupSeed is a seeded group with the members listed in it.
-type groupSeed struct {
-	g       *groupRec
-	members []*userRec
 }
 
 // seedPair is one membership of the seed's memberships list.
@@ -143,26 +134,40 @@ type seedPair struct {
 	u *userRec
 }
 
-// findUser finds a user by id, OCID or userName, stored or seeded.
-func (l *seedLoad) findUser(ref string) *userRec {
-	return storedOrSeeded(l.s.userByRef(ref), l.byID, l.byName, ref)
-}
+// findUser finds a user by id or userName, stored or seeded.
+func (l *seedLoad) findUser(ref string) *userRec { return storedOrSeeded(&l.s.users, &l.users, ref) }
 
-// findGroup finds a group by id, OCID or displayName, stored or seeded.
+// findGroup finds a group by id or displayName, stored or seeded.
 func (l *seedLoad) findGroup(ref string) *groupRec {
-	return storedOrSeeded(l.s.groupByRef(ref), l.gByID, l.gByName, ref)
+	return storedOrSeeded(&l.s.groups, &l.groups, ref)
 }
 
-// storedOrSeeded returns stored (what the store holds for ref) or else the
-// seeded record of id ref or, case-insensitively, of name ref.
-func storedOrSeeded[T any](stored *T, byID, byName map[string]*T, ref string) *T {
-	if stored != nil {
-		return stored
+// storedOrSeeded returns the record of id ref or, case-insensitively, of
+// name ref: the stored one, else the seeded one.
+func storedOrSeeded[T keyed](stored, seeded *table[T], ref string) T {
+	if x, ok := stored.byRef(ref); ok {
+		return x
 	}
-	if r := byID[ref]; r != nil {
-		return r
+	x, _ := seeded.byRef(ref)
+	return x
+}
+
+// stage adds x, a seeded resource of type rt, to those to store, unless
+// its id or its unique name is stored or seeded already.
+func stage[T keyed](rt *resourceType, stored, seeded *table[T], x T) error {
+	id, name := x.meta().id, strings.ToLower(x.key())
+	_, storedID := stored.byID[id]
+	_, seededID := seeded.byID[id]
+	if storedID || seededID {
+		return fmt.Errorf("duplicate id %s", id)
 	}
-	return byName[strings.ToLower(ref)]
+	_, storedName := stored.byName[name]
+	_, seededName := seeded.byName[name]
+	if storedName || seededName {
+		return fmt.Errorf("duplicate %s %s", rt.required, x.key())
+	}
+	seeded.add(x)
+	return nil
 }
 
 // stageUser checks one seeded user and adds it to those to store.
@@ -171,16 +176,7 @@ func (l *seedLoad) stageUser(body map[string]any) error {
 	if err != nil {
 		return err
 	}
-	id, name := res.id, strings.ToLower(res.attrs["userName"].(string))
-	if l.s.users[id] != nil || l.byID[id] != nil {
-		return fmt.Errorf("duplicate id %s", id)
-	}
-	if l.s.usersByName[name] != nil || l.byName[name] != nil {
-		return fmt.Errorf("duplicate userName %s", res.attrs["userName"])
-	}
-	u := &userRec{resource: res}
-	l.users, l.byID[id], l.byName[name] = append(l.users, u), u, u
-	return nil
+	return stage(userType, &l.s.users, &l.users, &userRec{resource: res})
 }
 
 // resource checks one seeded resource of type rt (core schema urn) and
@@ -214,21 +210,12 @@ func (l *seedLoad) stageGroup(i int, body map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("groups[%d]: %w", i, err)
 	}
-	id, name := res.id, strings.ToLower(res.attrs["displayName"].(string))
-	if l.s.groups[id] != nil || l.gByID[id] != nil {
-		return fmt.Errorf("groups[%d]: duplicate id %s", i, id)
-	}
-	if l.s.groupsByName[name] != nil || l.gByName[name] != nil {
-		return fmt.Errorf("groups[%d]: duplicate displayName %s", i, res.attrs["displayName"])
-	}
-	members, err := l.groupMembers(i, rawMembers)
-	if err != nil {
-		return err
-	}
 	g := &groupRec{resource: res}
-	l.groups = append(l.groups, groupSeed{g, members})
-	l.gByID[id], l.gByName[name] = g, g
-	return nil
+	if err := stage(groupType, &l.s.groups, &l.groups, g); err != nil {
+		return fmt.Errorf("groups[%d]: %w", i, err)
+	}
+	l.members[g], err = l.groupMembers(i, rawMembers)
+	return err
 }
 
 // groupMembers resolves the members listed in the i-th seeded group: user
@@ -269,13 +256,13 @@ func (l *seedLoad) stageMembership(m SeedMembership) error {
 
 // commit stores everything staged.
 func (l *seedLoad) commit() {
-	for _, u := range l.users {
+	for _, u := range l.users.order {
 		l.s.addUser(u)
 	}
-	for _, gs := range l.groups {
-		l.s.addGroup(gs.g)
-		for _, u := range gs.members {
-			l.s.addMember(gs.g, u, l.now)
+	for _, g := range l.groups.order {
+		l.s.addGroup(g)
+		for _, u := range l.members[g] {
+			l.s.addMember(g, u, l.now)
 		}
 	}
 	for _, p := range l.pairs {

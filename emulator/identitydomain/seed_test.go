@@ -62,6 +62,7 @@ func TestSeedIsAllOrNothing(t *testing.T) {
 		{"existing user", "users: [{userName: existing}]", "duplicate userName"},
 		{"duplicate id", "users: [{userName: a, id: x1}, {userName: b, id: x1}]", "duplicate id"},
 		{"bad id", "users: [{userName: a, id: 'a/b'}]", "invalid id"},
+		{"duplicate group, unknown member", "groups: [{displayName: g}, {displayName: G, members: [nobody]}]", "groups[1]: duplicate displayName G"},
 		{"missing userName", "users: [{displayName: a}]", "userName"},
 		{"unknown member", "users: [{userName: a}]\ngroups: [{displayName: g, members: [nobody]}]", `no user "nobody"`},
 		{"unknown membership group", "users: [{userName: a}]\nmemberships: [{group: nope, user: a}]", `no group "nope"`},

@@ -224,6 +224,18 @@ type resourceHandlers struct {
 	create, list, search, get, put, patch, del handlerFunc
 }
 
+// resourceHandlersOf are the handlers of kind's resource type: create, put
+// and patch are its own, the reads and delete the generic ones.
+func resourceHandlersOf[T keyed](d *Domain, kind func() kindOps[T], create, put, patch handlerFunc) *resourceHandlers {
+	rt := kind().rt
+	return &resourceHandlers{
+		create: create, get: getHandler(d, kind),
+		list:   listHandler(d, rt, kind, parseListQuery),
+		search: listHandler(d, rt, kind, parseSearchBody),
+		put:    put, patch: patch, del: deleteHandler(d, kind),
+	}
+}
+
 func methodNotAllowed(allow ...string) *scimError {
 	e := errorf(http.StatusMethodNotAllowed, "", "error.common.common.methodNotAllowed", "Method not allowed. Allowed: %s.", strings.Join(allow, ", "))
 	e.header = http.Header{"Allow": {strings.Join(allow, ", ")}}

@@ -96,7 +96,7 @@ func (d *Domain) CallCount(op Operation) int64 {
 // Stats returns a snapshot of the domain's counters.
 func (d *Domain) Stats() Stats {
 	d.store.mu.RLock()
-	st := Stats{Users: len(d.store.users), Groups: len(d.store.groups), Memberships: d.store.memberships}
+	st := Stats{Users: len(d.store.users.byID), Groups: len(d.store.groups.byID), Memberships: d.store.memberships}
 	d.store.mu.RUnlock()
 	d.stats.mu.Lock()
 	st.Calls = maps.Clone(d.stats.calls)

@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"slices"
 	"strconv"
@@ -76,6 +77,12 @@ type groupRec struct {
 
 func (g *groupRec) displayName() string { return g.str("displayName") }
 
+// key is the user's unique name, userName.
+func (u *userRec) key() string { return u.userName() }
+
+// key is the group's unique name, displayName.
+func (g *groupRec) key() string { return g.displayName() }
+
 type membership struct {
 	user  *userRec
 	group *groupRec
@@ -85,23 +92,65 @@ type membership struct {
 
 // store is the domain's directory, guarded by mu.
 type store struct {
-	mu           sync.RWMutex
-	users        map[string]*userRec
-	userOrder    []*userRec // by seq
-	usersByName  map[string]*userRec
-	groups       map[string]*groupRec
-	groupOrder   []*groupRec // by seq
-	groupsByName map[string]*groupRec
-	memberships  int
-	seq          uint64
+	mu          sync.RWMutex
+	users       table[*userRec]
+	groups      table[*groupRec]
+	memberships int
+	seq         uint64
 }
 
 func newStore() *store {
-	return &store{
-		users:        map[string]*userRec{},
-		usersByName:  map[string]*userRec{},
-		groups:       map[string]*groupRec{},
-		groupsByName: map[string]*groupRec{},
+	return &store{users: newTable[*userRec](), groups: newTable[*groupRec]()}
+}
+
+// keyed is a *userRec or a *groupRec: a resource with a unique name, as the
+// store's tables and the generic handlers see it.
+type keyed interface {
+	comparable
+	meta() *resource
+	getSeq() uint64
+	key() string
+}
+
+// table holds the users or the groups: by id, by unique name (lower-cased)
+// and in creation order.
+type table[T keyed] struct {
+	byID   map[string]T
+	byName map[string]T
+	order  []T // by seq
+}
+
+func newTable[T keyed]() table[T] {
+	return table[T]{byID: map[string]T{}, byName: map[string]T{}}
+}
+
+// add indexes x last in the order (the store adds in seq order).
+func (t *table[T]) add(x T) {
+	t.byID[x.meta().id] = x
+	t.byName[strings.ToLower(x.key())] = x
+	t.order = append(t.order, x)
+}
+
+func (t *table[T]) remove(x T) {
+	delete(t.byID, x.meta().id)
+	delete(t.byName, strings.ToLower(x.key()))
+	t.order = removeBySeq(t.order, x.getSeq())
+}
+
+// byRef finds a record by id, else by unique name (case-insensitive).
+func (t *table[T]) byRef(ref string) (T, bool) {
+	if x, ok := t.byID[ref]; ok {
+		return x, true
+	}
+	x, ok := t.byName[strings.ToLower(ref)]
+	return x, ok
+}
+
+// rename moves x's name entry after a change of its unique name.
+func (t *table[T]) rename(x T, oldName string) {
+	if n := x.key(); !strings.EqualFold(n, oldName) {
+		delete(t.byName, strings.ToLower(oldName))
+		t.byName[strings.ToLower(n)] = x
 	}
 }
 
@@ -112,59 +161,32 @@ func (s *store) nextSeq() uint64 {
 
 func (s *store) addUser(u *userRec) {
 	u.seq = s.nextSeq()
-	s.users[u.id] = u
-	s.usersByName[strings.ToLower(u.userName())] = u
-	s.userOrder = append(s.userOrder, u)
+	s.users.add(u)
 }
 
 func (s *store) addGroup(g *groupRec) {
 	g.seq = s.nextSeq()
-	s.groups[g.id] = g
-	s.groupsByName[strings.ToLower(g.displayName())] = g
-	s.groupOrder = append(s.groupOrder, g)
+	s.groups.add(g)
 }
 
-// userByRef finds a user by id, else by userName (case-insensitive).
-func (s *store) userByRef(ref string) *userRec {
-	if u := s.users[ref]; u != nil {
-		return u
-	}
-	return s.usersByName[strings.ToLower(ref)]
-}
-
-// groupByRef finds a group by id, else by displayName (case-insensitive).
-func (s *store) groupByRef(ref string) *groupRec {
-	if g := s.groups[ref]; g != nil {
-		return g
-	}
-	return s.groupsByName[strings.ToLower(ref)]
-}
-
+// removeBySeq removes the element with this seq from list, which is sorted
+// by seq.
 func removeBySeq[T interface{ getSeq() uint64 }](list []T, seq uint64) []T {
-	i, found := slices.BinarySearchFunc(list, seq, func(x T, s uint64) int {
-		switch {
-		case x.getSeq() < s:
-			return -1
-		case x.getSeq() > s:
-			return 1
-		}
-		return 0
-	})
+	i, found := slices.BinarySearchFunc(list, seq, func(x T, s uint64) int { return cmp.Compare(x.getSeq(), s) })
 	if !found {
 		return list
 	}
 	return slices.Delete(list, i, i+1)
 }
 
-func (r *resource) getSeq() uint64 { return r.seq }
+func (r *resource) getSeq() uint64   { return r.seq }
+func (m *membership) getSeq() uint64 { return m.seq }
 
 func (s *store) deleteUser(u *userRec) {
 	for g := range u.groups {
 		s.removeMember(g, u)
 	}
-	delete(s.users, u.id)
-	delete(s.usersByName, strings.ToLower(u.userName()))
-	s.userOrder = removeBySeq(s.userOrder, u.seq)
+	s.users.remove(u)
 }
 
 func (s *store) deleteGroup(g *groupRec) {
@@ -172,9 +194,7 @@ func (s *store) deleteGroup(g *groupRec) {
 		delete(m.user.groups, g)
 	}
 	s.memberships -= len(g.members)
-	delete(s.groups, g.id)
-	delete(s.groupsByName, strings.ToLower(g.displayName()))
-	s.groupOrder = removeBySeq(s.groupOrder, g.seq)
+	s.groups.remove(g)
 }
 
 // addMember adds u to g; it reports false if u already was a member.
@@ -204,36 +224,9 @@ func (s *store) removeMember(g *groupRec, u *userRec) bool {
 	}
 	delete(g.memberIdx, u)
 	delete(u.groups, g)
-	i, found := slices.BinarySearchFunc(g.members, m.seq, func(x *membership, s uint64) int {
-		switch {
-		case x.seq < s:
-			return -1
-		case x.seq > s:
-			return 1
-		}
-		return 0
-	})
-	if found {
-		g.members = slices.Delete(g.members, i, i+1)
-	}
+	g.members = removeBySeq(g.members, m.seq)
 	s.memberships--
 	return true
-}
-
-// renameUser moves u's name index entry after a userName change.
-func (s *store) renameUser(u *userRec, oldName string) {
-	if n := u.userName(); !strings.EqualFold(n, oldName) {
-		delete(s.usersByName, strings.ToLower(oldName))
-		s.usersByName[strings.ToLower(n)] = u
-	}
-}
-
-// renameGroup moves g's name index entry after a displayName change.
-func (s *store) renameGroup(g *groupRec, oldName string) {
-	if n := g.displayName(); !strings.EqualFold(n, oldName) {
-		delete(s.groupsByName, strings.ToLower(oldName))
-		s.groupsByName[strings.ToLower(n)] = g
-	}
 }
 
 // sortedGroups returns u's memberships in the order they were made.
@@ -242,15 +235,7 @@ func (u *userRec) sortedGroups() []*membership {
 	for _, m := range u.groups {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b *membership) int {
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *membership) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 

@@ -12,15 +12,6 @@ import (
 // is not documented); DELETE emits deleteuser only (the memberships it
 // removes emit no removeuserfromgroup; not documented either way).
 
-func (d *Domain) userHandlers() *resourceHandlers {
-	return &resourceHandlers{
-		create: d.createUser, get: getHandler(d, d.userKind),
-		list:   listHandler(d, userType, d.userKind, parseListQuery),
-		search: listHandler(d, userType, d.userKind, parseSearchBody),
-		put:    d.putUser, patch: d.patchUser, del: d.deleteUser,
-	}
-}
-
 func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 	attrs, _, proj, err := resourceBody(userType, r)
 	if err != nil {
@@ -28,9 +19,8 @@ func (d *Domain) createUser(w http.ResponseWriter, r *request) error {
 	}
 	userServerValues(attrs)
 	return d.commitResource(w, r, http.StatusCreated, userType, proj, func(tx *txn) (map[string]any, string, error) {
-		name := attrs["userName"].(string)
-		if d.store.usersByName[strings.ToLower(name)] != nil {
-			return nil, "", errConflict("A user with userName %s already exists.", name)
+		if err := uniqueName(userType, d.store.users.byName, attrs, nil); err != nil {
+			return nil, "", err
 		}
 		now, a := d.clock.Now(), d.actor(r)
 		u := &userRec{resource: newResource(d.ids.hex32(), d.ids.ocid("user"), d.ids.hex32(), attrs, now, a)}
@@ -74,7 +64,7 @@ func (d *Domain) patchUser(w http.ResponseWriter, r *request) error {
 // current user, with the store locked.
 func (d *Domain) updateUser(w http.ResponseWriter, r *request, proj *projection, edit func(*userRec) (map[string]any, error)) error {
 	return d.commitResource(w, r, http.StatusOK, userType, proj, func(tx *txn) (map[string]any, string, error) {
-		u, err := writeTarget(d.store.users, "User", r)
+		u, err := writeTarget(d.userKind(), r)
 		if err != nil {
 			return nil, "", err
 		}
@@ -83,16 +73,12 @@ func (d *Domain) updateUser(w http.ResponseWriter, r *request, proj *projection,
 			return nil, "", err
 		}
 		userServerValues(attrs)
-		name, _ := attrs["userName"].(string)
-		if strings.TrimSpace(name) == "" {
-			return nil, "", errMissing("userName")
-		}
-		if other := d.store.usersByName[strings.ToLower(name)]; other != nil && other != u {
-			return nil, "", errConflict("A user with userName %s already exists.", name)
+		if err := uniqueName(userType, d.store.users.byName, attrs, u); err != nil {
+			return nil, "", err
 		}
 		old, oldName := u.attrs, u.userName()
 		u.attrs = attrs
-		d.store.renameUser(u, oldName)
+		d.store.users.rename(u, oldName)
 		d.touch(&u.resource, d.actor(r), d.clock.Now())
 		tx.emit(userChanges(u, old, attrs)...)
 		return d.renderUser(u, r.base, proj), u.version, nil
@@ -123,24 +109,6 @@ func userChanges(u *userRec, old, cur map[string]any) []change {
 			added: map[string]any{"active": is}, removed: map[string]any{"active": was}})
 	}
 	return out
-}
-
-func (d *Domain) deleteUser(w http.ResponseWriter, r *request) error {
-	err := d.commit(r, func(tx *txn) error {
-		u, err := writeTarget(d.store.users, "User", r)
-		if err != nil {
-			return err
-		}
-		tx.emit(change{typ: EventDeleteUser, res: userSnap(u),
-			removed: d.renderedFull(userType, d.renderUser(u, r.base, defaultProjection))})
-		d.store.deleteUser(u)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // userServerValues fills in what identity domains compute for a user when

@@ -97,17 +97,7 @@ func attrView(rt *resourceType, attrs map[string]any, name string) any {
 		m, _ := attrs[ext.urn].(map[string]any)
 		return schemaView{ext, m}
 	}
-	if def := rt.core.attrs[name]; def != nil {
-		if def.ret == retNever {
-			return nil
-		}
-		v := attrs[def.name]
-		if v == nil {
-			v = def.def
-		}
-		return typed(def, v)
-	}
-	return scimfilter.Map(attrs).Attr(name)
+	return schemaView{rt.core, attrs}.Attr(name)
 }
 
 type schemaView struct {

@@ -55,25 +55,61 @@ func (d *Domain) touch(res *resource, a actorRef, now time.Time) {
 }
 
 // meta returns the resource itself; through embedding it gives userRec and
-// groupRec a common method for writeTarget.
+// groupRec a common method for the generic code (keyed).
 func (res *resource) meta() *resource { return res }
 
-// writeTarget returns the resource of m (the store's users or groups, read
-// with the store locked) that r names, for a PUT, PATCH or DELETE: 404 with
-// kind when there is none, 412 when r's If-Match names another version.
-func writeTarget[R interface {
-	comparable
-	meta() *resource
-}](m map[string]R, kind string, r *request) (R, error) {
+// uniqueName checks the name attrs gives a resource of type rt (its
+// required attribute): 400 when it is blank, 409 when byName (the store's
+// index by lower-cased name) holds another resource under it. self is the
+// resource written, or nil for a create.
+func uniqueName[R comparable](rt *resourceType, byName map[string]R, attrs map[string]any, self R) error {
+	name, _ := attrs[rt.required].(string)
+	if strings.TrimSpace(name) == "" {
+		return errMissing(rt.required)
+	}
+	if other, ok := byName[strings.ToLower(name)]; ok && other != self {
+		return errConflict("A %s with %s %s already exists.", strings.ToLower(rt.name), rt.required, name)
+	}
+	return nil
+}
+
+// writeTarget returns the resource of kind k (read with the store locked)
+// that r names, for a PUT, PATCH or DELETE: 404 with k's name when there is
+// none, 412 when r's If-Match names another version.
+func writeTarget[R keyed](k kindOps[R], r *request) (R, error) {
 	var none R
-	rec := m[r.id]
+	rec := k.tab.byID[r.id]
 	if rec == none {
-		return none, errNotFound(kind, r.id)
+		return none, errNotFound(k.rt.name, r.id)
 	}
 	if err := checkIfMatch(r, rec.meta().version, rec.meta().id); err != nil {
 		return none, err
 	}
 	return rec, nil
+}
+
+// deleteHandler answers a DELETE of one resource of kind: it emits k's
+// deleted event, with the resource as adminValuesRemoved, then takes the
+// resource out of the store.
+func deleteHandler[R keyed](d *Domain, kind func() kindOps[R]) handlerFunc {
+	return func(w http.ResponseWriter, r *request) error {
+		k := kind()
+		err := d.commit(r, func(tx *txn) error {
+			rec, err := writeTarget(k, r)
+			if err != nil {
+				return err
+			}
+			full, _ := k.render(rec, r.base, defaultProjection)
+			tx.emit(change{typ: k.deleted, res: k.snap(rec), removed: d.renderedFull(k.rt, full)})
+			k.remove(rec)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 }
 
 // commitResource commits fn, which returns the written resource rendered

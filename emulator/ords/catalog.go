@@ -52,6 +52,14 @@ type userRec struct {
 	privs    map[string]bool
 }
 
+// grants is where it is granted to u: u's system privileges or its roles.
+func (u *userRec) grants(it grantItem) map[string]bool {
+	if it.priv {
+		return u.privs
+	}
+	return u.roles
+}
+
 type roleRec struct {
 	id       int
 	name     string
@@ -167,11 +175,7 @@ func (c *catalog) grant(items []grantItem, grantees []string) *oraError {
 	for _, g := range grantees {
 		u := c.users[g]
 		for _, it := range items {
-			if it.priv {
-				u.privs[it.name] = true
-			} else {
-				u.roles[it.name] = true
-			}
+			u.grants(it)[it.name] = true
 		}
 	}
 	return nil
@@ -201,9 +205,10 @@ func (c *catalog) revoke(items []grantItem, grantees []string) *oraError {
 		u := c.users[g]
 		for _, it := range items {
 			switch {
-			case it.priv && !u.privs[it.name]:
+			case u.grants(it)[it.name]:
+			case it.priv:
 				return errPrivNotGranted(g)
-			case !it.priv && !u.roles[it.name]:
+			default:
 				return errRoleNotGranted(it.name, g)
 			}
 		}
@@ -211,11 +216,7 @@ func (c *catalog) revoke(items []grantItem, grantees []string) *oraError {
 	for _, g := range grantees {
 		u := c.users[g]
 		for _, it := range items {
-			if it.priv {
-				delete(u.privs, it.name)
-			} else {
-				delete(u.roles, it.name)
-			}
+			delete(u.grants(it), it.name)
 		}
 	}
 	return nil

@@ -128,6 +128,8 @@ func TestInvalidStatements(t *testing.T) {
 		{"SELEC username FROM dba_users", 900, "sqlplus"},
 		{"CREATE TABLE t (x NUMBER)", 900, "ddl"},
 		{"BEGIN NULL; END;", 900, "plsql"},
+		{"-- a comment\n/* and another */ BEGIN NULL; END;", 900, "plsql"},
+		{"/* comment */ DELETE FROM dba_users", 900, "dml"},
 		{"SELECT username FROM dba_tables", 942, "query"},
 		{"SELECT username FROM hr.dba_users", 942, "query"},
 		{"SELECT nosuch FROM dba_users", 904, "query"},

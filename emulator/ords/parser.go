@@ -38,10 +38,9 @@ type statement struct {
 	// name is the user or role of CREATE, ALTER and DROP.
 	name string
 	// auth is GLOBAL, PASSWORD or NONE (CREATE USER/ROLE); external is the
-	// AS 'text' of IDENTIFIED GLOBALLY, hasExternal whether it was given.
-	auth        string
-	external    string
-	hasExternal bool
+	// AS 'text' of IDENTIFIED GLOBALLY.
+	auth     string
+	external string
 	// lock is ALTER USER ... ACCOUNT LOCK (false: UNLOCK).
 	lock bool
 	// cascade is DROP USER ... CASCADE.
@@ -203,12 +202,8 @@ func (p *parser) create() (*statement, *oraError) {
 		}
 		switch {
 		case p.accept("GLOBALLY"):
-			st.auth = "GLOBAL"
-			if p.accept("AS") {
-				if st.external, err = p.literal(); err != nil {
-					return nil, err
-				}
-				st.hasExternal = true
+			if err := p.globally(st); err != nil {
+				return nil, err
 			}
 		case p.accept("BY"):
 			st.auth = "PASSWORD"
@@ -234,17 +229,25 @@ func (p *parser) create() (*statement, *oraError) {
 			if err := p.expect("GLOBALLY"); err != nil {
 				return nil, err
 			}
-			st.auth = "GLOBAL"
-			if p.accept("AS") {
-				if st.external, err = p.literal(); err != nil {
-					return nil, err
-				}
-				st.hasExternal = true
+			if err := p.globally(st); err != nil {
+				return nil, err
 			}
 		}
 		return st, p.end(922)
 	}
 	return nil, errInvalidSQL(p.peek())
+}
+
+// globally reads what follows IDENTIFIED GLOBALLY in CREATE USER or ROLE:
+// an optional AS 'external name'.
+func (p *parser) globally(st *statement) *oraError {
+	st.auth = "GLOBAL"
+	if p.accept("AS") {
+		var err *oraError
+		st.external, err = p.literal()
+		return err
+	}
+	return nil
 }
 
 // reservedPrivilegeWords start a system privilege (CREATE SESSION, SELECT ANY
@@ -438,30 +441,13 @@ func statementType(text string) string {
 // firstWord is the statement's first word, upper-cased, after whitespace and
 // comments; "" when it does not start with a word.
 func firstWord(text string) string {
-	for {
-		text = strings.TrimLeft(text, " \t\r\n\f\v")
-		switch {
-		case strings.HasPrefix(text, "--"):
-			_, rest, ok := strings.Cut(text, "\n")
-			if !ok {
-				return ""
-			}
-			text = rest
-		case strings.HasPrefix(text, "/*"):
-			_, rest, ok := strings.Cut(text[2:], "*/")
-			if !ok {
-				return ""
-			}
-			text = rest
-		default:
-			j := 0
-			for j < len(text) && isIdentPart(text[j]) {
-				j++
-			}
-			if j == 0 || !isIdentStart(text[0]) {
-				return ""
-			}
-			return strings.ToUpper(text[:j])
-		}
+	text = skipLeading(text)
+	j := 0
+	for j < len(text) && isIdentPart(text[j]) {
+		j++
 	}
+	if j == 0 || !isIdentStart(text[0]) {
+		return ""
+	}
+	return strings.ToUpper(text[:j])
 }
