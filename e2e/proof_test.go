@@ -659,48 +659,61 @@ func (s *stackT) closeConns() {
 }
 
 // replicatorBacklog is how many events the replicator's consumers have not
-// finished: pending plus delivered and not acknowledged (including those
-// waiting for a retry).
+// finished (see unfinished).
 func (s *stackT) replicatorBacklog(ctx context.Context) (uint64, error) {
-	c, err := s.conn(ctx, "replicator")
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := iamflowv1.NewReplicatorServiceClient(c).GetReplicatorStatus(ctx, &iamflowv1.GetReplicatorStatusRequest{Link: linkName})
+	resp, err := askAdmin(ctx, s, "replicator", func(ctx context.Context, c *grpc.ClientConn) (*iamflowv1.GetReplicatorStatusResponse, error) {
+		return iamflowv1.NewReplicatorServiceClient(c).GetReplicatorStatus(ctx, &iamflowv1.GetReplicatorStatusRequest{Link: linkName})
+	})
 	if err != nil {
 		return 0, err
 	}
 	var n uint64
 	for _, l := range resp.GetLinks() {
-		for _, d := range l.GetDirections() {
-			n += d.GetPending() + uint64(d.GetAckPending())
-		}
+		n += unfinished(l.GetDirections())
 	}
 	return n, nil
 }
 
 // backlog is how many messages a service's consumers have not finished, as
-// its status reports them.
+// its status reports them (see unfinished).
 func (s *stackT) backlog(ctx context.Context, service string) (uint64, error) {
-	c, err := s.conn(ctx, service)
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := iamflowv1.NewStatusServiceClient(c).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: service})
+	resp, err := askAdmin(ctx, s, service, func(ctx context.Context, c *grpc.ClientConn) (*iamflowv1.GetStatusResponse, error) {
+		return iamflowv1.NewStatusServiceClient(c).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: service})
+	})
 	if err != nil {
 		return 0, err
 	}
 	var n uint64
 	for _, st := range resp.GetServices() {
-		for _, cs := range st.GetConsumers() {
-			n += cs.GetPending() + uint64(cs.GetAckPending())
-		}
+		n += unfinished(st.GetConsumers())
 	}
 	return n, nil
+}
+
+// askAdmin makes call, within five seconds, on an admin connection to the
+// process name.
+func askAdmin[R any](ctx context.Context, s *stackT, name string, call func(context.Context, *grpc.ClientConn) (R, error)) (R, error) {
+	c, err := s.conn(ctx, name)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return call(ctx, c)
+}
+
+// unfinished adds up what consumers have not finished: pending, plus
+// delivered and not acknowledged (including those waiting for a retry).
+func unfinished[C interface {
+	GetPending() uint64
+	GetAckPending() uint64
+}](consumers []C) uint64 {
+	var n uint64
+	for _, c := range consumers {
+		n += c.GetPending() + c.GetAckPending()
+	}
+	return n
 }
 
 // errStop ends a waitFor early with err.
