@@ -15,7 +15,6 @@
 package clockjump
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +33,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/services/expiry"
@@ -128,28 +128,8 @@ func (r *rig) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var once sync.Once
 	r.svc = svc
-	r.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				r.t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	r.t.Cleanup(r.stop)
-	if err := wait(10*time.Second, func() error {
-		if st := svc.Status(context.Background()); st.State != iamflowv1.State_STATE_RUNNING {
-			return fmt.Errorf("state %v", st.State)
-		}
-		return nil
-	}); err != nil {
-		r.t.Fatal(err)
-	}
+	r.stop = pipelinetest.Run(r.t, svc)
 }
 
 // grant makes a user and grants it the temporary group for d; it returns

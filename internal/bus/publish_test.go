@@ -153,3 +153,12 @@ func TestPublishAudit(t *testing.T) {
 		t.Errorf("caller's header was changed: %v", hdr)
 	}
 }
+
+// An option given nil keeps the default: the bus still logs, traces and
+// counts what it publishes.
+func TestNilOptionsKeepTheDefaults(t *testing.T) {
+	b := bustest.RunServer(t).Open(t, bus.WithLogger(nil), bus.WithTracerProvider(nil), bus.WithPropagator(nil), bus.WithRegisterer(nil))
+	if ack := publish(t, b, testSubject, "nil-options", "one"); ack.Duplicate {
+		t.Errorf("ack = %+v, want a stored message", ack)
+	}
+}
