@@ -36,6 +36,7 @@ import (
 	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/expiry"
 )
 
@@ -173,7 +174,7 @@ func (r *rig) removedAt(userID string) time.Time {
 func (r *rig) expectEnd(what, userID string, deadline time.Time) {
 	r.t.Helper()
 	var at time.Time
-	err := wait(time.Until(deadline)+lateness+2*time.Second, func() error {
+	err := testutil.Poll(time.Until(deadline)+lateness+2*time.Second, 20*time.Millisecond, func() error {
 		if at = r.removedAt(userID); at.IsZero() {
 			return errors.New("still a member")
 		}
@@ -188,17 +189,6 @@ func (r *rig) expectEnd(what, userID string, deadline time.Time) {
 		r.t.Errorf("%s: the membership was removed %v after its deadline (at most %v)", what, at.Sub(deadline).Round(time.Millisecond), lateness)
 	default:
 		r.t.Logf("%s: removed %v after its deadline", what, at.Sub(deadline).Round(time.Millisecond))
-	}
-}
-
-func wait(total time.Duration, fn func() error) error {
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -287,7 +277,7 @@ func (r *rig) startAndExpectEnd(userID string) {
 	started := time.Now()
 	r.start()
 	var at time.Time
-	if err := wait(time.Minute, func() error {
+	if err := testutil.Poll(time.Minute, 20*time.Millisecond, func() error {
 		if at = r.removedAt(userID); at.IsZero() {
 			return errors.New("still a member")
 		}
