@@ -659,61 +659,54 @@ func (s *stackT) closeConns() {
 }
 
 // replicatorBacklog is how many events the replicator's consumers have not
-// finished (see unfinished).
+// finished (see backlogOf).
 func (s *stackT) replicatorBacklog(ctx context.Context) (uint64, error) {
-	resp, err := askAdmin(ctx, s, "replicator", func(ctx context.Context, c *grpc.ClientConn) (*iamflowv1.GetReplicatorStatusResponse, error) {
-		return iamflowv1.NewReplicatorServiceClient(c).GetReplicatorStatus(ctx, &iamflowv1.GetReplicatorStatusRequest{Link: linkName})
+	return backlogOf(ctx, s, "replicator", func(ctx context.Context, c *grpc.ClientConn) ([]*iamflowv1.DirectionStatus, error) {
+		resp, err := iamflowv1.NewReplicatorServiceClient(c).GetReplicatorStatus(ctx, &iamflowv1.GetReplicatorStatusRequest{Link: linkName})
+		var out []*iamflowv1.DirectionStatus
+		for _, l := range resp.GetLinks() {
+			out = append(out, l.GetDirections()...)
+		}
+		return out, err
 	})
-	if err != nil {
-		return 0, err
-	}
-	var n uint64
-	for _, l := range resp.GetLinks() {
-		n += unfinished(l.GetDirections())
-	}
-	return n, nil
 }
 
 // backlog is how many messages a service's consumers have not finished, as
-// its status reports them (see unfinished).
+// its status reports them (see backlogOf).
 func (s *stackT) backlog(ctx context.Context, service string) (uint64, error) {
-	resp, err := askAdmin(ctx, s, service, func(ctx context.Context, c *grpc.ClientConn) (*iamflowv1.GetStatusResponse, error) {
-		return iamflowv1.NewStatusServiceClient(c).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: service})
+	return backlogOf(ctx, s, service, func(ctx context.Context, c *grpc.ClientConn) ([]*iamflowv1.ConsumerStatus, error) {
+		resp, err := iamflowv1.NewStatusServiceClient(c).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: service})
+		var out []*iamflowv1.ConsumerStatus
+		for _, st := range resp.GetServices() {
+			out = append(out, st.GetConsumers()...)
+		}
+		return out, err
 	})
+}
+
+// backlogOf is how many messages the consumers that list reads (on an admin
+// connection to the process name, within five seconds) have not finished:
+// pending, plus delivered and not acknowledged (including those waiting
+// for a retry).
+func backlogOf[C interface {
+	GetPending() uint64
+	GetAckPending() uint64
+}](ctx context.Context, s *stackT, name string, list func(context.Context, *grpc.ClientConn) ([]C, error)) (uint64, error) {
+	conn, err := s.conn(ctx, name)
 	if err != nil {
 		return 0, err
 	}
-	var n uint64
-	for _, st := range resp.GetServices() {
-		n += unfinished(st.GetConsumers())
-	}
-	return n, nil
-}
-
-// askAdmin makes call, within five seconds, on an admin connection to the
-// process name.
-func askAdmin[R any](ctx context.Context, s *stackT, name string, call func(context.Context, *grpc.ClientConn) (R, error)) (R, error) {
-	c, err := s.conn(ctx, name)
-	if err != nil {
-		var zero R
-		return zero, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return call(ctx, c)
-}
-
-// unfinished adds up what consumers have not finished: pending, plus
-// delivered and not acknowledged (including those waiting for a retry).
-func unfinished[C interface {
-	GetPending() uint64
-	GetAckPending() uint64
-}](consumers []C) uint64 {
+	consumers, err := list(ctx, conn)
+	if err != nil {
+		return 0, err
+	}
 	var n uint64
 	for _, c := range consumers {
 		n += c.GetPending() + c.GetAckPending()
 	}
-	return n
+	return n, nil
 }
 
 // errStop ends a waitFor early with err.

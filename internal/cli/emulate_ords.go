@@ -24,7 +24,7 @@ func runEmulateORDS(ctx context.Context, e *env, args []string) error {
 	if len(aliases) == 0 {
 		return fmt.Errorf("%w: name at least one database alias (e.g. db1)", errUsage)
 	}
-	secretText, printSecret, err := emulatorSecret(ctx, *clientSecret)
+	secretText, shown, err := emulatorSecret(ctx, *clientSecret)
 	if err != nil {
 		return err
 	}
@@ -49,10 +49,6 @@ func runEmulateORDS(ctx context.Context, e *env, args []string) error {
 	}
 	for _, a := range aliases {
 		fmt.Fprintf(e.stdout, "ords database %-8s %s   (%d users, %d roles)\n", a, emu.BaseURL(a), len(emu.Users(a)), len(emu.Roles(a)))
-	}
-	shown := "(from --client-secret)"
-	if printSecret {
-		shown = secretText
 	}
 	fmt.Fprintf(e.stdout, "OAuth client: id %q secret %q; what the databases hold: %s/_emulator/users?db=<alias>; Ctrl-C stops.\n",
 		*clientID, shown, emu.URL())

@@ -175,6 +175,18 @@ func Run(t testing.TB, svc Service) (stop func()) {
 // a second publish is a duplicate) and returns its stream sequence.
 func PublishEvent(t testing.TB, b *bus.Bus, ev *iamflowv1.IdentityEvent) uint64 {
 	t.Helper()
+	ack, err := b.Publish(context.Background(), EventMsg(t, ev), ev.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+// EventMsg is ev as the webhook publishes it: on its event subject, encoded,
+// its type set from its kind and action when empty. Tests that hand an
+// event to a handler directly build their bus.Msg from it.
+func EventMsg(t testing.TB, ev *iamflowv1.IdentityEvent) *nats.Msg {
+	t.Helper()
 	if ev.Type == "" {
 		ev.Type = event.Type(ev.Kind, ev.Action)
 	}
@@ -186,11 +198,7 @@ func PublishEvent(t testing.TB, b *bus.Bus, ev *iamflowv1.IdentityEvent) uint64 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := b.Publish(context.Background(), &nats.Msg{Subject: subj, Data: data}, ev.Id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ack.Sequence
+	return &nats.Msg{Subject: subj, Data: data}
 }
 
 // AuditRecords returns the audit records of service's action ("*" for

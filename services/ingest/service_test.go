@@ -86,19 +86,27 @@ func (h *harness) post(body string, hdr ...string) (int, map[string]any, http.He
 	return do(h.t, req)
 }
 
+// do sends req and returns the answer's status, JSON body and header.
 func do(t *testing.T, req *http.Request) (int, map[string]any, http.Header) {
+	t.Helper()
+	code, b, hdr := doRaw(t, req)
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("response is not JSON (%d): %q", code, b)
+	}
+	return code, out, hdr
+}
+
+// doRaw sends req and returns the answer's status, body and header.
+func doRaw(t *testing.T, req *http.Request) (int, []byte, http.Header) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out map[string]any
 	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("response is not JSON (%d): %q", resp.StatusCode, b)
-	}
-	return resp.StatusCode, out, resp.Header
+	return resp.StatusCode, b, resp.Header
 }
 
 // stored returns every message in IAM_EVENTS.
@@ -521,26 +529,16 @@ func TestAnswersHaveOneShape(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Confirm.Auto = false })
 	req, _ := http.NewRequest(http.MethodPost, h.url(), strings.NewReader(addUserToGroup("ev-shape", "Default")))
 	req.SetBasicAuth("iamflow", testPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, b, _ := doRaw(t, req)
 	if got := strings.TrimSpace(string(b)); got != `{"published":1,"duplicates":0,"unknown_type":0,"unknown_domain":0}` {
 		t.Errorf("202 body = %s", got)
 	}
 	req, _ = http.NewRequest(http.MethodPost, h.url(), strings.NewReader(`{"ConfirmationURL":"https://cell1.notification.oraclecloud.com/c?token=t"}`))
 	req.SetBasicAuth("iamflow", testPassword)
 	req.Header.Set("X-OCI-NS-MessageType", "SubscriptionConfirmation")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if got := strings.TrimSpace(string(b)); resp.StatusCode != http.StatusAccepted || got != `{"confirmation":"pending"}` {
-		t.Errorf("confirmation answer = %d %s", resp.StatusCode, got)
+	code, b, _ := doRaw(t, req)
+	if got := strings.TrimSpace(string(b)); code != http.StatusAccepted || got != `{"confirmation":"pending"}` {
+		t.Errorf("confirmation answer = %d %s", code, got)
 	}
 }
 

@@ -64,13 +64,8 @@ func TestTraceContinuesAcrossNATS(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/events", strings.NewReader(addUserToGroup("ev-trace", "Default")))
 	req.SetBasicAuth("iamflow", testPassword)
 	req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("status %d", resp.StatusCode)
+	if code, _, _ := doRaw(t, req); code != http.StatusAccepted {
+		t.Fatalf("status %d", code)
 	}
 	var sc trace.SpanContext
 	select {
