@@ -61,10 +61,7 @@ const reconnectMargin = 5 * time.Second
 
 // The proof of issues 8 and 21. See the package documentation.
 func TestProof(tt *testing.T) {
-	t := recordFailures(tt)
-	if testing.Short() {
-		t.Skip("the end-to-end proof takes minutes; run it with make e2e")
-	}
+	t := startProof(tt, "the end-to-end proof takes minutes; run it with make e2e")
 	changes := envInt(t, "IAMFLOW_E2E_CHANGES", 3000)
 	withKills := os.Getenv("IAMFLOW_E2E_KILLS") != "0"
 	// The changes are spread over about this long, so the kills fall among them.

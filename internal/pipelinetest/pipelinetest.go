@@ -75,6 +75,13 @@ func Emulator(t testing.TB, name string, tier emu.Tier, webhook string) *emu.Dom
 		cfg.EventsWebhook = emu.EventsWebhook{URL: webhook, Username: WebhookUser, Password: WebhookPassword,
 			MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	}
+	return startEmulator(t, cfg)
+}
+
+// startEmulator starts the emulated domain cfg on a random port, closed
+// when the test ends.
+func startEmulator(t testing.TB, cfg emu.Config) *emu.Domain {
+	t.Helper()
 	d, err := emu.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -235,15 +242,8 @@ func AuditRecords(t testing.TB, b *bus.Bus, service, action string) []*iamflowv1
 // It is closed when the test ends.
 func LoginDomain(t testing.TB, name, sysID, sysSecret, cliID string, seed emu.SeedData) *emu.Domain {
 	t.Helper()
-	d, err := emu.New(emu.Config{Name: name, Tier: emu.TierUnlimited, Clients: []emu.Client{
+	d := startEmulator(t, emu.Config{Name: name, Tier: emu.TierUnlimited, Clients: []emu.Client{
 		{ID: sysID, Secret: sysSecret}, {ID: cliID, Public: true, RedirectURIs: []string{"http://127.0.0.1/callback"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
 	if err := d.LoadSeed(seed); err != nil {
 		t.Fatal(err)
 	}

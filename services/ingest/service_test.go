@@ -97,6 +97,15 @@ func do(t *testing.T, req *http.Request) (int, map[string]any, http.Header) {
 	return code, out, hdr
 }
 
+// runInBackground runs run until the test ends, then cancels its context
+// and waits for it to return.
+func runInBackground(t *testing.T, run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // doRaw sends req and returns the answer's status, body and header.
 func doRaw(t *testing.T, req *http.Request) (int, []byte, http.Header) {
 	t.Helper()
@@ -572,10 +581,7 @@ func TestWebhookServesTLSFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runInBackground(t, svc.Run)
 	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if svc.Addr() == nil {
 			return fmt.Errorf("not listening yet")

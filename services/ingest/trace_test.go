@@ -55,10 +55,7 @@ func TestTraceContinuesAcrossNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runInBackground(t, c.Run)
 
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/events", strings.NewReader(addUserToGroup("ev-trace", "Default")))
