@@ -374,16 +374,13 @@ func TestJetStreamDownAnswers503AndLosesNothing(t *testing.T) {
 	}
 	h.srv.Restart(h.t)
 	// OCI retries the refused delivery; poll until the bus has reconnected.
-	var lastCode int
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		lastCode, _, _ = h.post(during)
-		if lastCode == http.StatusAccepted || time.Now().After(deadline) {
-			break
+	if err := testutil.Poll(20*time.Second, 0, func() error {
+		if code, _, _ := h.post(during); code != http.StatusAccepted {
+			return fmt.Errorf("still %d", code)
 		}
-	}
-	if lastCode != http.StatusAccepted {
-		t.Fatalf("after restart: still %d", lastCode)
+		return nil
+	}); err != nil {
+		t.Fatalf("after restart: %v", err)
 	}
 	ids := map[string]int{}
 	for _, m := range h.stored() {
