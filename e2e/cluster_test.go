@@ -26,10 +26,7 @@ import (
 // (replicated streams must not lose a timer), and no action may be decided
 // twice (checkDecisions). The summary reports what each fault cost.
 func TestClusterProof(tt *testing.T) {
-	t := recordFailures(tt)
-	if testing.Short() {
-		t.Skip("the cluster proof takes minutes; run it with make e2e-cluster")
-	}
+	t := startProof(tt, "the cluster proof takes minutes; run it with make e2e-cluster")
 	ctx := t.Context()
 	s := newStack(t, shape{natsNodes: 3, replicas: 2, strictTimers: true})
 	s.up()

@@ -206,14 +206,6 @@ func (d *driver) choose() func(context.Context) (string, error) {
 			}
 		}
 	}
-	// unref releases the users of a membership change; d.mu is held.
-	unref := func(ids []string) {
-		for _, u := range d.users {
-			if slices.Contains(ids, u.id) {
-				u.refs--
-			}
-		}
-	}
 	switch op {
 	case opAddMembers:
 		g := d.pickGroup(func(*mGroup) bool { return true })
@@ -231,19 +223,14 @@ func (d *driver) choose() func(context.Context) (string, error) {
 			break
 		}
 		g.busy = true
-		return func(ctx context.Context) (string, error) {
+		return d.change(op, &g.busy, ids, func(ctx context.Context) error {
 			_, err := d.c.AddMembers(ctx, g.id, ids...)
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			g.busy = false
-			unref(ids)
-			if err == nil {
-				for _, id := range ids {
-					g.members[id] = true
-				}
+			return err
+		}, func() {
+			for _, id := range ids {
+				g.members[id] = true
 			}
-			return op, err
-		}
+		})
 	case opRemove:
 		g := d.pickGroup(func(g *mGroup) bool { return len(g.members) > 0 })
 		if g == nil {
@@ -257,40 +244,23 @@ func (d *driver) choose() func(context.Context) (string, error) {
 		}
 		u.refs++
 		g.busy = true
-		return func(ctx context.Context) (string, error) {
+		return d.change(op, &g.busy, []string{id}, func(ctx context.Context) error {
 			_, err := d.c.RemoveMembers(ctx, g.id, id)
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			g.busy = false
-			unref([]string{id})
-			if err == nil {
-				delete(g.members, id)
-			}
-			return op, err
-		}
-	case opRenameGroup:
+			return err
+		}, func() { delete(g.members, id) })
+	case opRenameGroup, opDeleteGroup:
 		g := d.pickGroup(func(g *mGroup) bool { return !g.fixed })
 		if g == nil {
 			break
 		}
 		g.busy = true
-		return d.renameGroup(g)
-	case opDeleteGroup:
-		g := d.pickGroup(func(g *mGroup) bool { return !g.fixed })
-		if g == nil {
-			break
+		if op == opRenameGroup {
+			return d.renameGroup(g)
 		}
-		g.busy = true
-		return func(ctx context.Context) (string, error) {
+		return d.change(op, &g.busy, nil, func(ctx context.Context) error {
 			_, err := d.c.DeleteGroup(ctx, g.id, "")
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			g.busy = false
-			if err == nil {
-				d.groups = slices.DeleteFunc(d.groups, func(x *mGroup) bool { return x == g })
-			}
-			return op, err
-		}
+			return err
+		}, func() { d.groups = slices.DeleteFunc(d.groups, func(x *mGroup) bool { return x == g }) })
 	case opUpdateUser:
 		u := d.pickUser(func(*mUser) bool { return true })
 		if u == nil {
@@ -298,45 +268,23 @@ func (d *driver) choose() func(context.Context) (string, error) {
 		}
 		u.busy = true
 		name := fmt.Sprintf("User %d v%d", seq, d.rng.IntN(1000))
-		return func(ctx context.Context) (string, error) {
-			_, _, err := d.c.PatchUser(ctx, u.id, "", identitydomain.Replace("displayName", name))
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			u.busy = false
-			if err == nil {
-				u.displayName = name
-			}
-			return op, err
-		}
+		return d.patchUser(op, u, identitydomain.Replace("displayName", name), func() { u.displayName = name })
 	case opDeactivate:
 		u := d.pickUser(func(u *mUser) bool { return u.active })
 		if u == nil {
 			break
 		}
 		u.busy = true
-		return func(ctx context.Context) (string, error) {
-			_, _, err := d.c.PatchUser(ctx, u.id, "", identitydomain.Replace("active", false))
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			u.busy = false
-			if err == nil {
-				u.active = false
-			}
-			return op, err
-		}
-	case opRenameUser:
+		return d.patchUser(op, u, identitydomain.Replace("active", false), func() { u.active = false })
+	case opRenameUser, opDeleteUser:
 		u := d.pickUser(func(u *mUser) bool { return u.refs == 0 && !u.pinned })
 		if u == nil {
 			break
 		}
 		u.busy = true
-		return d.renameUser(u)
-	case opDeleteUser:
-		u := d.pickUser(func(u *mUser) bool { return u.refs == 0 && !u.pinned })
-		if u == nil {
-			break
+		if op == opRenameUser {
+			return d.renameUser(u)
 		}
-		u.busy = true
 		return d.deleteUser(u)
 	case opCreateGroup:
 		return d.createGroup(fmt.Sprintf("g%05d", seq), false)
@@ -422,21 +370,48 @@ func (d *driver) user(id string) *mUser {
 	return nil
 }
 
+// change returns the change op that makes call in the source. Afterwards,
+// under d.mu, it clears *busy (the entity it touched), releases the users
+// refs names (a membership change), and, when call succeeded, runs commit
+// to record it in the model.
+func (d *driver) change(op string, busy *bool, refs []string, call func(context.Context) error, commit func()) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		err := call(ctx)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		*busy = false
+		for _, u := range d.users {
+			if slices.Contains(refs, u.id) {
+				u.refs--
+			}
+		}
+		if err == nil {
+			commit()
+		}
+		return op, err
+	}
+}
+
+// patchUser returns the change op that patches u (marked busy) with the
+// operation patch, and then runs commit.
+func (d *driver) patchUser(op string, u *mUser, patch identitydomains.Operations, commit func()) func(context.Context) (string, error) {
+	return d.change(op, &u.busy, nil, func(ctx context.Context) error {
+		_, _, err := d.c.PatchUser(ctx, u.id, "", patch)
+		return err
+	}, commit)
+}
+
 // renameGroup returns the change that renames g (marked busy); d.mu is held.
 func (d *driver) renameGroup(g *mGroup) func(context.Context) (string, error) {
 	g.renames++
 	name := fmt.Sprintf("%s-r%d", strings.SplitN(g.name, "-r", 2)[0], g.renames)
-	return func(ctx context.Context) (string, error) {
+	return d.change(opRenameGroup, &g.busy, nil, func(ctx context.Context) error {
 		_, _, err := d.c.PatchGroup(ctx, g.id, "", identitydomain.Replace("displayName", name))
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		g.busy = false
-		if err == nil {
-			g.name = name
-			d.ids[strings.ToLower(name)] = g.id
-		}
-		return opRenameGroup, err
-	}
+		return err
+	}, func() {
+		g.name = name
+		d.ids[strings.ToLower(name)] = g.id
+	})
 }
 
 // renameUser returns the change that gives u (marked busy) a new userName;
@@ -445,42 +420,31 @@ func (d *driver) renameUser(u *mUser) func(context.Context) (string, error) {
 	u.renames++
 	base, domain, _ := strings.Cut(u.userName, "@")
 	name := fmt.Sprintf("%s-r%d@%s", strings.SplitN(base, "-r", 2)[0], u.renames, domain)
-	return func(ctx context.Context) (string, error) {
-		_, _, err := d.c.PatchUser(ctx, u.id, "", identitydomain.Replace("userName", name))
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		u.busy = false
-		if err == nil {
-			d.former[u.userName] = true
-			u.oldNames = append(u.oldNames, u.userName)
-			u.userName = name
-			d.ids[strings.ToLower(name)] = u.id
-		}
-		return opRenameUser, err
-	}
+	return d.patchUser(opRenameUser, u, identitydomain.Replace("userName", name), func() {
+		d.former[u.userName] = true
+		u.oldNames = append(u.oldNames, u.userName)
+		u.userName = name
+		d.ids[strings.ToLower(name)] = u.id
+	})
 }
 
 // deleteUser returns the change that deletes u (marked busy); d.mu is held.
 func (d *driver) deleteUser(u *mUser) func(context.Context) (string, error) {
-	return func(ctx context.Context) (string, error) {
+	return d.change(opDeleteUser, &u.busy, nil, func(ctx context.Context) error {
 		_, err := d.c.DeleteUser(ctx, u.id, "")
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		u.busy = false
-		if err == nil {
-			// A target may know it by any of its names (a rename the
-			// replicator could not read any more): all are a deleted user's.
-			for _, n := range append(u.oldNames, u.userName) {
-				d.deleted[n] = true
-				delete(d.former, n)
-			}
-			d.users = slices.DeleteFunc(d.users, func(x *mUser) bool { return x == u })
-			for _, g := range d.groups {
-				delete(g.members, u.id)
-			}
+		return err
+	}, func() {
+		// A target may know it by any of its names (a rename the
+		// replicator could not read any more): all are a deleted user's.
+		for _, n := range append(u.oldNames, u.userName) {
+			d.deleted[n] = true
+			delete(d.former, n)
 		}
-		return opDeleteUser, err
-	}
+		d.users = slices.DeleteFunc(d.users, func(x *mUser) bool { return x == u })
+		for _, g := range d.groups {
+			delete(g.members, u.id)
+		}
+	})
 }
 
 // createGroup returns the change that creates a group.

@@ -19,6 +19,18 @@ type proofT struct {
 	why []string
 }
 
+// startProof starts a proof: it records t's failures (recordFailures), and
+// in -short mode skips the test, saying with long how long it takes and how
+// to run it.
+func startProof(t *testing.T, long string) *proofT {
+	t.Helper()
+	p := recordFailures(t)
+	if testing.Short() {
+		t.Skip(long)
+	}
+	return p
+}
+
 // recordFailures wraps t. Its cleanup is registered first, so it runs last.
 func recordFailures(t *testing.T) *proofT {
 	p := &proofT{T: t}

@@ -32,10 +32,7 @@ const outageThreshold = 3 * time.Second
 // expiry service a membership added to a temporary group. It reports how
 // long each repair took, from the moment NATS was ready again.
 func TestLongOutage(tt *testing.T) {
-	t := recordFailures(tt)
-	if testing.Short() {
-		t.Skip("the long outage proof takes a minute; run it with make e2e-cluster")
-	}
+	t := startProof(tt, "the long outage proof takes a minute; run it with make e2e-cluster")
 	ctx := t.Context()
 	s := newStack(t, shape{natsNodes: 1, replicas: 1, afterOutage: outageThreshold})
 	s.up()

@@ -61,10 +61,7 @@ const reconnectMargin = 5 * time.Second
 
 // The proof of issues 8 and 21. See the package documentation.
 func TestProof(tt *testing.T) {
-	t := recordFailures(tt)
-	if testing.Short() {
-		t.Skip("the end-to-end proof takes minutes; run it with make e2e")
-	}
+	t := startProof(tt, "the end-to-end proof takes minutes; run it with make e2e")
 	changes := envInt(t, "IAMFLOW_E2E_CHANGES", 3000)
 	withKills := os.Getenv("IAMFLOW_E2E_KILLS") != "0"
 	// The changes are spread over about this long, so the kills fall among them.
@@ -659,46 +656,52 @@ func (s *stackT) closeConns() {
 }
 
 // replicatorBacklog is how many events the replicator's consumers have not
-// finished: pending plus delivered and not acknowledged (including those
-// waiting for a retry).
+// finished (see backlogOf).
 func (s *stackT) replicatorBacklog(ctx context.Context) (uint64, error) {
-	c, err := s.conn(ctx, "replicator")
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := iamflowv1.NewReplicatorServiceClient(c).GetReplicatorStatus(ctx, &iamflowv1.GetReplicatorStatusRequest{Link: linkName})
-	if err != nil {
-		return 0, err
-	}
-	var n uint64
-	for _, l := range resp.GetLinks() {
-		for _, d := range l.GetDirections() {
-			n += d.GetPending() + uint64(d.GetAckPending())
+	return backlogOf(ctx, s, "replicator", func(ctx context.Context, c *grpc.ClientConn) ([]*iamflowv1.DirectionStatus, error) {
+		resp, err := iamflowv1.NewReplicatorServiceClient(c).GetReplicatorStatus(ctx, &iamflowv1.GetReplicatorStatusRequest{Link: linkName})
+		var out []*iamflowv1.DirectionStatus
+		for _, l := range resp.GetLinks() {
+			out = append(out, l.GetDirections()...)
 		}
-	}
-	return n, nil
+		return out, err
+	})
 }
 
 // backlog is how many messages a service's consumers have not finished, as
-// its status reports them.
+// its status reports them (see backlogOf).
 func (s *stackT) backlog(ctx context.Context, service string) (uint64, error) {
-	c, err := s.conn(ctx, service)
+	return backlogOf(ctx, s, service, func(ctx context.Context, c *grpc.ClientConn) ([]*iamflowv1.ConsumerStatus, error) {
+		resp, err := iamflowv1.NewStatusServiceClient(c).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: service})
+		var out []*iamflowv1.ConsumerStatus
+		for _, st := range resp.GetServices() {
+			out = append(out, st.GetConsumers()...)
+		}
+		return out, err
+	})
+}
+
+// backlogOf is how many messages the consumers that list reads (on an admin
+// connection to the process name, within five seconds) have not finished:
+// pending, plus delivered and not acknowledged (including those waiting
+// for a retry).
+func backlogOf[C interface {
+	GetPending() uint64
+	GetAckPending() uint64
+}](ctx context.Context, s *stackT, name string, list func(context.Context, *grpc.ClientConn) ([]C, error)) (uint64, error) {
+	conn, err := s.conn(ctx, name)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := iamflowv1.NewStatusServiceClient(c).GetStatus(ctx, &iamflowv1.GetStatusRequest{Service: service})
+	consumers, err := list(ctx, conn)
 	if err != nil {
 		return 0, err
 	}
 	var n uint64
-	for _, st := range resp.GetServices() {
-		for _, cs := range st.GetConsumers() {
-			n += cs.GetPending() + uint64(cs.GetAckPending())
-		}
+	for _, c := range consumers {
+		n += c.GetPending() + c.GetAckPending()
 	}
 	return n, nil
 }

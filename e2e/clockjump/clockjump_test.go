@@ -15,7 +15,6 @@
 package clockjump
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,8 +33,10 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/expiry"
 )
 
@@ -128,28 +129,8 @@ func (r *rig) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var once sync.Once
 	r.svc = svc
-	r.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				r.t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	r.t.Cleanup(r.stop)
-	if err := wait(10*time.Second, func() error {
-		if st := svc.Status(context.Background()); st.State != iamflowv1.State_STATE_RUNNING {
-			return fmt.Errorf("state %v", st.State)
-		}
-		return nil
-	}); err != nil {
-		r.t.Fatal(err)
-	}
+	r.stop = pipelinetest.Run(r.t, svc)
 }
 
 // grant makes a user and grants it the temporary group for d; it returns
@@ -193,7 +174,7 @@ func (r *rig) removedAt(userID string) time.Time {
 func (r *rig) expectEnd(what, userID string, deadline time.Time) {
 	r.t.Helper()
 	var at time.Time
-	err := wait(time.Until(deadline)+lateness+2*time.Second, func() error {
+	err := testutil.Poll(time.Until(deadline)+lateness+2*time.Second, 20*time.Millisecond, func() error {
 		if at = r.removedAt(userID); at.IsZero() {
 			return errors.New("still a member")
 		}
@@ -211,70 +192,49 @@ func (r *rig) expectEnd(what, userID string, deadline time.Time) {
 	}
 }
 
-func wait(total time.Duration, fn func() error) error {
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The service's clock steps forward by three hours while grants are open:
 // every open grant looks hours overdue to it, but none has reached its
 // deadline.
 func TestForwardJumpEndsNothingEarly(t *testing.T) {
-	r := newRig(t)
-	r.start()
-	u1, d1 := r.grant("early1@example.com", 8*time.Second)
-	u2, d2 := r.grant("early2@example.com", 12*time.Second)
-	r.clock.jump(3 * time.Hour)
-	r.expectEnd("grant of 8s, clock +3h", u1, d1)
-	r.expectEnd("grant of 12s, clock +3h", u2, d2)
+	jumpWhileOpen(t, "early", "clock +3h", 8*time.Second, 12*time.Second, 3*time.Hour)
 }
 
 // The service's clock steps back by three hours while grants are open: to
 // it every deadline is hours away when its timer fires.
 func TestBackwardJumpForgetsNothing(t *testing.T) {
-	r := newRig(t)
-	r.start()
-	u1, d1 := r.grant("late1@example.com", 6*time.Second)
-	u2, d2 := r.grant("late2@example.com", 10*time.Second)
-	r.clock.jump(-3 * time.Hour)
-	r.expectEnd("grant of 6s, clock -3h", u1, d1)
-	r.expectEnd("grant of 10s, clock -3h", u2, d2)
+	jumpWhileOpen(t, "late", "clock -3h", 6*time.Second, 10*time.Second, -3*time.Hour)
 }
 
 // A wrong step forward is corrected a few seconds later: neither step may
 // end a grant early or lose its timer.
 func TestJumpForwardThenBack(t *testing.T) {
+	jumpWhileOpen(t, "both", "clock +4h for 7s, then back", 10*time.Second, 16*time.Second, 4*time.Hour, -4*time.Hour)
+}
+
+// jumpWhileOpen opens two grants, of first and second, for the users
+// prefix1 and prefix2, steps the service's clock by each of steps in turn,
+// 7 seconds apart (the wrong time lasts, as it would until the next NTP
+// poll), and expects each grant to end on time; what names the steps.
+func jumpWhileOpen(t *testing.T, prefix, what string, first, second time.Duration, steps ...time.Duration) {
 	r := newRig(t)
 	r.start()
-	u1, d1 := r.grant("both1@example.com", 10*time.Second)
-	u2, d2 := r.grant("both2@example.com", 16*time.Second)
-	r.clock.jump(4 * time.Hour)
-	time.Sleep(7 * time.Second) // the wrong time lasts, as it would until the next NTP poll
-	r.clock.jump(-4 * time.Hour)
-	r.expectEnd("grant of 10s, clock +4h for 7s, then back", u1, d1)
-	r.expectEnd("grant of 16s, clock +4h for 7s, then back", u2, d2)
+	u1, d1 := r.grant(prefix+"1@example.com", first)
+	u2, d2 := r.grant(prefix+"2@example.com", second)
+	for i, step := range steps {
+		if i > 0 {
+			time.Sleep(7 * time.Second)
+		}
+		r.clock.jump(step)
+	}
+	r.expectEnd(fmt.Sprintf("grant of %v, %s", first, what), u1, d1)
+	r.expectEnd(fmt.Sprintf("grant of %v, %s", second, what), u2, d2)
 }
 
 // The service is down when a grant's deadline passes; the timer fires into
 // the stream meanwhile, and the grant ends as soon as the service is back.
 func TestDeadlinePassedWhileDown(t *testing.T) {
-	r := newRig(t)
-	r.start()
-	u, d := r.grant("down@example.com", 3*time.Second)
-	r.stop()
-	time.Sleep(time.Until(d.Add(3 * time.Second)))
-	if !r.removedAt(u).IsZero() {
-		t.Fatal("the membership went while the service was down")
-	}
-	started := time.Now()
-	r.start()
-	r.expectOnStart(u, started)
+	r, u := downPastDeadline(t, "down@example.com")
+	r.startAndExpectEnd(u)
 }
 
 // As above, but the service stays down longer than the fired timer is kept
@@ -282,11 +242,7 @@ func TestDeadlinePassedWhileDown(t *testing.T) {
 // say the deadline passed, and the grant must still end as soon as the
 // service is back.
 func TestDeadlinePassedWhileDownLongerThanTheTimerIsKept(t *testing.T) {
-	r := newRig(t)
-	r.start()
-	u, d := r.grant("longdown@example.com", 3*time.Second)
-	r.stop()
-	time.Sleep(time.Until(d.Add(3 * time.Second)))
+	r, u := downPastDeadline(t, "longdown@example.com")
 	// What an hour does to the fired timer: its due message expires.
 	st, err := r.bus.JetStream().Stream(t.Context(), expiry.Stream)
 	if err != nil {
@@ -295,17 +251,33 @@ func TestDeadlinePassedWhileDownLongerThanTheTimerIsKept(t *testing.T) {
 	if err := st.Purge(t.Context(), jetstream.WithPurgeSubject("iam.expiry.due.>")); err != nil {
 		t.Fatal(err)
 	}
-	started := time.Now()
-	r.start()
-	r.expectOnStart(u, started)
+	r.startAndExpectEnd(u)
 }
 
-// expectOnStart checks a grant past its deadline ended within a second of
-// the service's start.
-func (r *rig) expectOnStart(userID string, started time.Time) {
+// downPastDeadline opens a grant of 3 s for userName, stops the service
+// until 3 s after the grant's deadline, and checks the membership is still
+// there; it returns the rig and the user's id.
+func downPastDeadline(t *testing.T, userName string) (*rig, string) {
+	t.Helper()
+	r := newRig(t)
+	r.start()
+	u, d := r.grant(userName, 3*time.Second)
+	r.stop()
+	time.Sleep(time.Until(d.Add(3 * time.Second)))
+	if !r.removedAt(u).IsZero() {
+		t.Fatal("the membership went while the service was down")
+	}
+	return r, u
+}
+
+// startAndExpectEnd starts the service and checks a grant past its
+// deadline ended within a second of the start.
+func (r *rig) startAndExpectEnd(userID string) {
 	r.t.Helper()
+	started := time.Now()
+	r.start()
 	var at time.Time
-	if err := wait(time.Minute, func() error {
+	if err := testutil.Poll(time.Minute, 20*time.Millisecond, func() error {
 		if at = r.removedAt(userID); at.IsZero() {
 			return errors.New("still a member")
 		}

@@ -502,7 +502,8 @@ func property(t *testing.T, seed uint64, steps int) {
 	refused := map[string]bool{"o'neil@example.com": true}
 	settleStart := time.Now()
 	var lastDiff string
-	checkFor(t, 120*time.Second, 50*time.Millisecond, func() error {
+	// Reported with Errorf, so that the difference is explained before the test stops.
+	if err := testutil.Poll(120*time.Second, 50*time.Millisecond, func() error {
 		if err := s.settled(); err != nil {
 			return err
 		}
@@ -514,7 +515,9 @@ func property(t *testing.T, seed uint64, steps int) {
 			return fmt.Errorf("database differs from the mapping:\n%s", d)
 		}
 		return nil
-	})
+	}); err != nil {
+		t.Errorf("condition not met after %v: %v", 120*time.Second, err)
+	}
 	if t.Failed() {
 		s.explain(t, lastDiff)
 		t.FailNow()

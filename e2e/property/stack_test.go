@@ -258,21 +258,6 @@ func replaceOp(path string, v any) identitydomains.Operations {
 
 var errSkip = errors.New("nothing to do")
 
-// checkFor is testutil.CheckFor that reports its failure with Errorf, so
-// the caller can explain it before stopping.
-func checkFor(t *testing.T, total, sleep time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(sleep)
-	}
-	t.Errorf("condition not met after %v: %v", total, err)
-}
-
 // explain logs, for every user or group a diff names, what the target's
 // write log and the replicator's audit trail say happened to it.
 func (s *stack) explain(t *testing.T, diff string) {

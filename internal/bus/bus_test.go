@@ -14,11 +14,7 @@ import (
 
 func streamConfig(t *testing.T, b *bus.Bus, name string) jetstream.StreamConfig {
 	t.Helper()
-	s, err := b.JetStream().Stream(testContext(t), name)
-	if err != nil {
-		t.Fatalf("stream %s: %v", name, err)
-	}
-	return s.CachedInfo().Config
+	return stream(t, b, name).CachedInfo().Config
 }
 
 func TestOpenCreatesStreamsIdempotently(t *testing.T) {
@@ -109,11 +105,7 @@ func TestOpenEmbeddedKeepsStateAcrossRestarts(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer b.Close()
-	s, err := b.JetStream().Stream(ctx, bus.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := s.GetMsg(ctx, 1)
+	m, err := stream(t, b, bus.StreamEvents).GetMsg(ctx, 1)
 	if err != nil {
 		t.Fatalf("message stored before the restart: %v", err)
 	}

@@ -104,14 +104,21 @@ func waitSettled(t testing.TB, c *bus.Consumer) bus.ConsumerStats {
 	return st
 }
 
+// stream is b's stream name; a stream that cannot be read fails the test.
+func stream(t testing.TB, b *bus.Bus, name string) jetstream.Stream {
+	t.Helper()
+	s, err := b.JetStream().Stream(testContext(t), name)
+	if err != nil {
+		t.Fatalf("stream %s: %v", name, err)
+	}
+	return s
+}
+
 // deadLetters reads the dead letters of durable, oldest first.
 func deadLetters(t testing.TB, b *bus.Bus, durable string) []*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := testContext(t)
-	s, err := b.JetStream().Stream(ctx, bus.StreamDLQ)
-	if err != nil {
-		t.Fatalf("stream %s: %v", bus.StreamDLQ, err)
-	}
+	s := stream(t, b, bus.StreamDLQ)
 	var out []*jetstream.RawStreamMsg
 	for seq := uint64(1); ; {
 		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(bus.DLQSubject(durable)))

@@ -29,11 +29,7 @@ func TestPublishDeduplicatesByMsgID(t *testing.T) {
 	}
 	publish(t, b, testSubject, "oci-event-2", "two")
 
-	s, err := b.JetStream().Stream(testContext(t), bus.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(testContext(t))
+	info, err := stream(t, b, bus.StreamEvents).Info(testContext(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,10 +112,7 @@ func TestPublishBatchWaitsForEveryAck(t *testing.T) {
 		t.Fatalf("retried batch: %v", err)
 	}
 
-	s, err := b.JetStream().Stream(ctx, bus.StreamEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := stream(t, b, bus.StreamEvents)
 	for seq := uint64(1); seq <= 3; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil {
@@ -149,11 +142,7 @@ func TestPublishAudit(t *testing.T) {
 	if err := b.PublishAudit(ctx, "replicator", "user.created", nil, nil); err == nil {
 		t.Error("action with a dot: want an error")
 	}
-	s, err := b.JetStream().Stream(ctx, bus.StreamAudit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := s.GetMsg(ctx, 1)
+	m, err := stream(t, b, bus.StreamAudit).GetMsg(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +151,14 @@ func TestPublishAudit(t *testing.T) {
 	}
 	if len(hdr) != 1 {
 		t.Errorf("caller's header was changed: %v", hdr)
+	}
+}
+
+// An option given nil keeps the default: the bus still logs, traces and
+// counts what it publishes.
+func TestNilOptionsKeepTheDefaults(t *testing.T) {
+	b := bustest.RunServer(t).Open(t, bus.WithLogger(nil), bus.WithTracerProvider(nil), bus.WithPropagator(nil), bus.WithRegisterer(nil))
+	if ack := publish(t, b, testSubject, "nil-options", "one"); ack.Duplicate {
+		t.Errorf("ack = %+v, want a stored message", ack)
 	}
 }

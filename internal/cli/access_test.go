@@ -143,11 +143,6 @@ func TestAccessRequestsThroughDev(t *testing.T) {
 		q := url.Values{"filter": {`displayName eq "OCI-Temp-Admins"`}, "attributes": {"members"}}
 		req, _ := http.NewRequest(http.MethodGet, base+"/admin/v1/Groups?"+q.Encode(), nil)
 		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var v struct {
 			Resources []struct {
 				Members []struct {
@@ -155,7 +150,9 @@ func TestAccessRequestsThroughDev(t *testing.T) {
 				} `json:"members"`
 			}
 		}
-		_ = json.NewDecoder(resp.Body).Decode(&v)
+		if code, err := testutil.DoJSON(req, &v); code == 0 {
+			t.Fatal(err)
+		}
 		for _, g := range v.Resources {
 			for _, m := range g.Members {
 				if strings.EqualFold(m.Display, devRequester) || m.Display == "Rita Requester" {

@@ -55,13 +55,12 @@ func scimCreate(t *testing.T, url, token, body, what string) {
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
+	code, err := testutil.DoJSON(req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("%s: %d", what, resp.StatusCode)
+	if code != http.StatusCreated {
+		t.Fatalf("%s: %d", what, code)
 	}
 }
 
@@ -70,15 +69,10 @@ func scimCreate(t *testing.T, url, token, body, what string) {
 func findsOne(url, token, what string) error {
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
 	var list struct {
 		TotalResults int `json:"totalResults"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || list.TotalResults != 1 {
+	if _, err := testutil.DoJSON(req, &list); err != nil || list.TotalResults != 1 {
 		return fmt.Errorf("%s not in the target yet: %d results, %v", what, list.TotalResults, err)
 	}
 	return nil
@@ -171,14 +165,12 @@ func TestDevAsANewUserWould(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(b))
 		req.SetBasicAuth(u, p)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		var v map[string]any
+		code, err := testutil.DoJSON(req, &v)
+		if code == 0 {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		var v map[string]any
-		json.NewDecoder(resp.Body).Decode(&v)
-		return resp.StatusCode, v
+		return code, v
 	}
 	if code, v := post(user, pass, body); code != http.StatusAccepted || v["published"] != 1.0 {
 		t.Fatalf("sample event: %d %v\n%s", code, v, out.String())

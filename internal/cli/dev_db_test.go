@@ -29,14 +29,9 @@ func checkDevDatabase(t *testing.T, banner, srcURL, token string) {
 		req, _ := http.NewRequest(http.MethodPost, srcURL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/scim+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var v map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusCreated {
-			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, err)
+		if code, err := testutil.DoJSON(req, &v); err != nil || code != http.StatusCreated {
+			t.Fatalf("POST %s: %d %v", path, code, err)
 		}
 		return v
 	}

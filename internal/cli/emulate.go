@@ -83,7 +83,7 @@ func runEmulateIdentityDomain(ctx context.Context, e *env, args []string) error 
 	if err != nil || perr != nil {
 		return fmt.Errorf("%w: --addr %q is not host:port", errUsage, *addr)
 	}
-	secretText, printSecret, err := emulatorSecret(ctx, *clientSecret)
+	secretText, shown, err := emulatorSecret(ctx, *clientSecret)
 	if err != nil {
 		return err
 	}
@@ -128,10 +128,6 @@ func runEmulateIdentityDomain(ctx context.Context, e *env, args []string) error 
 		fmt.Fprintf(e.stdout, "identity domain %-8s %s   (domainId %s, %d users, %d groups)\n",
 			name, d.URL(), d.Config().DomainID, len(d.Users()), len(d.Groups()))
 	}
-	shown := "(from --client-secret)"
-	if printSecret {
-		shown = secretText
-	}
 	fmt.Fprintf(e.stdout, "OAuth client: id %q secret %q; Ctrl-C stops.\n", *clientID, shown)
 	if *adminID != "" && *adminID != *clientID {
 		fmt.Fprintf(e.stdout, "Administrator client: id %q, same secret (for changes by hand, as a person at the console).\n", *adminID)
@@ -141,16 +137,18 @@ func runEmulateIdentityDomain(ctx context.Context, e *env, args []string) error 
 }
 
 // emulatorSecret is the emulated OAuth client's secret: the --client-secret
-// reference resolved, else one generated here (print says to show it).
-func emulatorSecret(ctx context.Context, ref string) (text string, print bool, err error) {
+// reference resolved, else one generated here. shown is what the banner
+// prints of it: a generated secret, never one from the reference.
+func emulatorSecret(ctx context.Context, ref string) (text, shown string, err error) {
 	if ref == "" {
-		return randomHex(16), true, nil
+		text = randomHex(16)
+		return text, text, nil
 	}
 	v, err := secret.Resolve(ctx, secret.Ref(ref))
 	if err != nil {
-		return "", false, fmt.Errorf("--client-secret: %w", err)
+		return "", "", fmt.Errorf("--client-secret: %w", err)
 	}
-	return v.Reveal(), false, nil
+	return v.Reveal(), "(from --client-secret)", nil
 }
 
 // fillAndStart loads the seed file and the generated directory into d,

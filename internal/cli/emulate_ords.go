@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/iamflow/iamflow/emulator/ords"
-	"github.com/iamflow/iamflow/internal/secret"
 )
 
 // runEmulateORDS is `iamflow emulate ords [flags] ALIAS...`: one emulated
@@ -25,13 +24,9 @@ func runEmulateORDS(ctx context.Context, e *env, args []string) error {
 	if len(aliases) == 0 {
 		return fmt.Errorf("%w: name at least one database alias (e.g. db1)", errUsage)
 	}
-	secretText, printSecret := randomHex(16), true
-	if *clientSecret != "" {
-		v, err := secret.Resolve(ctx, secret.Ref(*clientSecret))
-		if err != nil {
-			return fmt.Errorf("--client-secret: %w", err)
-		}
-		secretText, printSecret = v.Reveal(), false
+	secretText, shown, err := emulatorSecret(ctx, *clientSecret)
+	if err != nil {
+		return err
 	}
 	cfg := ords.Config{}
 	for _, a := range aliases {
@@ -54,10 +49,6 @@ func runEmulateORDS(ctx context.Context, e *env, args []string) error {
 	}
 	for _, a := range aliases {
 		fmt.Fprintf(e.stdout, "ords database %-8s %s   (%d users, %d roles)\n", a, emu.BaseURL(a), len(emu.Users(a)), len(emu.Roles(a)))
-	}
-	shown := "(from --client-secret)"
-	if printSecret {
-		shown = secretText
 	}
 	fmt.Fprintf(e.stdout, "OAuth client: id %q secret %q; what the databases hold: %s/_emulator/users?db=<alias>; Ctrl-C stops.\n",
 		*clientID, shown, emu.URL())

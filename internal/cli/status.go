@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -61,7 +63,7 @@ func printStatus(w io.Writer, resp *iamflowv1.GetStatusResponse, now time.Time) 
 	for _, s := range resp.GetServices() {
 		if len(s.GetCounters()) > 0 {
 			var parts []string
-			for _, k := range sortedKeys(s.GetCounters()) {
+			for _, k := range slices.Sorted(maps.Keys(s.GetCounters())) {
 				parts = append(parts, fmt.Sprintf("%s=%d", k, s.GetCounters()[k]))
 			}
 			fmt.Fprintf(w, "\n%s counters: %s\n", s.GetName(), strings.Join(parts, " "))

@@ -75,6 +75,13 @@ func Emulator(t testing.TB, name string, tier emu.Tier, webhook string) *emu.Dom
 		cfg.EventsWebhook = emu.EventsWebhook{URL: webhook, Username: WebhookUser, Password: WebhookPassword,
 			MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 	}
+	return startEmulator(t, cfg)
+}
+
+// startEmulator starts the emulated domain cfg on a random port, closed
+// when the test ends.
+func startEmulator(t testing.TB, cfg emu.Config) *emu.Domain {
+	t.Helper()
 	d, err := emu.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +182,18 @@ func Run(t testing.TB, svc Service) (stop func()) {
 // a second publish is a duplicate) and returns its stream sequence.
 func PublishEvent(t testing.TB, b *bus.Bus, ev *iamflowv1.IdentityEvent) uint64 {
 	t.Helper()
+	ack, err := b.Publish(context.Background(), EventMsg(t, ev), ev.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+// EventMsg is ev as the webhook publishes it: on its event subject, encoded,
+// its type set from its kind and action when empty. Tests that hand an
+// event to a handler directly build their bus.Msg from it.
+func EventMsg(t testing.TB, ev *iamflowv1.IdentityEvent) *nats.Msg {
+	t.Helper()
 	if ev.Type == "" {
 		ev.Type = event.Type(ev.Kind, ev.Action)
 	}
@@ -186,11 +205,7 @@ func PublishEvent(t testing.TB, b *bus.Bus, ev *iamflowv1.IdentityEvent) uint64 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ack, err := b.Publish(context.Background(), &nats.Msg{Subject: subj, Data: data}, ev.Id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ack.Sequence
+	return &nats.Msg{Subject: subj, Data: data}
 }
 
 // AuditRecords returns the audit records of service's action ("*" for
@@ -227,15 +242,8 @@ func AuditRecords(t testing.TB, b *bus.Bus, service, action string) []*iamflowv1
 // It is closed when the test ends.
 func LoginDomain(t testing.TB, name, sysID, sysSecret, cliID string, seed emu.SeedData) *emu.Domain {
 	t.Helper()
-	d, err := emu.New(emu.Config{Name: name, Tier: emu.TierUnlimited, Clients: []emu.Client{
+	d := startEmulator(t, emu.Config{Name: name, Tier: emu.TierUnlimited, Clients: []emu.Client{
 		{ID: sysID, Secret: sysSecret}, {ID: cliID, Public: true, RedirectURIs: []string{"http://127.0.0.1/callback"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
 	if err := d.LoadSeed(seed); err != nil {
 		t.Fatal(err)
 	}

@@ -12,14 +12,20 @@ import (
 // happen; tests never sleep to synchronise.
 func CheckFor(t testing.TB, total, sleep time.Duration, fn func() error) {
 	t.Helper()
+	if err := Poll(total, sleep, fn); err != nil {
+		t.Fatalf("condition not met after %v: %v", total, err)
+	}
+}
+
+// Poll calls fn every sleep until it returns nil or total has passed, and
+// returns fn's last error (nil once it succeeded). It is CheckFor for tests
+// that report the failure themselves, or go on after it.
+func Poll(total, sleep time.Duration, fn func() error) error {
 	deadline := time.Now().Add(total)
-	var err error
 	for {
-		if err = fn(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
+		err := fn()
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(sleep)
 	}

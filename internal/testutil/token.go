@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,16 +18,11 @@ func ClientCredentialsToken(t testing.TB, domainURL, id, secret string) string {
 	}
 	req.SetBasicAuth(id, secret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
-		t.Fatalf("token from %s: %d %v", domainURL, resp.StatusCode, err)
+	if code, err := DoJSON(req, &tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token from %s: %d %v", domainURL, code, err)
 	}
 	return tok.AccessToken
 }

@@ -86,19 +86,36 @@ func (h *harness) post(body string, hdr ...string) (int, map[string]any, http.He
 	return do(h.t, req)
 }
 
+// do sends req and returns the answer's status, JSON body and header.
 func do(t *testing.T, req *http.Request) (int, map[string]any, http.Header) {
+	t.Helper()
+	code, b, hdr := doRaw(t, req)
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("response is not JSON (%d): %q", code, b)
+	}
+	return code, out, hdr
+}
+
+// runInBackground runs run until the test ends, then cancels its context
+// and waits for it to return.
+func runInBackground(t *testing.T, run func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// doRaw sends req and returns the answer's status, body and header.
+func doRaw(t *testing.T, req *http.Request) (int, []byte, http.Header) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out map[string]any
 	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("response is not JSON (%d): %q", resp.StatusCode, b)
-	}
-	return resp.StatusCode, out, resp.Header
+	return resp.StatusCode, b, resp.Header
 }
 
 // stored returns every message in IAM_EVENTS.
@@ -357,16 +374,13 @@ func TestJetStreamDownAnswers503AndLosesNothing(t *testing.T) {
 	}
 	h.srv.Restart(h.t)
 	// OCI retries the refused delivery; poll until the bus has reconnected.
-	var lastCode int
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		lastCode, _, _ = h.post(during)
-		if lastCode == http.StatusAccepted || time.Now().After(deadline) {
-			break
+	if err := testutil.Poll(20*time.Second, 0, func() error {
+		if code, _, _ := h.post(during); code != http.StatusAccepted {
+			return fmt.Errorf("still %d", code)
 		}
-	}
-	if lastCode != http.StatusAccepted {
-		t.Fatalf("after restart: still %d", lastCode)
+		return nil
+	}); err != nil {
+		t.Fatalf("after restart: %v", err)
 	}
 	ids := map[string]int{}
 	for _, m := range h.stored() {
@@ -521,26 +535,16 @@ func TestAnswersHaveOneShape(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Confirm.Auto = false })
 	req, _ := http.NewRequest(http.MethodPost, h.url(), strings.NewReader(addUserToGroup("ev-shape", "Default")))
 	req.SetBasicAuth("iamflow", testPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_, b, _ := doRaw(t, req)
 	if got := strings.TrimSpace(string(b)); got != `{"published":1,"duplicates":0,"unknown_type":0,"unknown_domain":0}` {
 		t.Errorf("202 body = %s", got)
 	}
 	req, _ = http.NewRequest(http.MethodPost, h.url(), strings.NewReader(`{"ConfirmationURL":"https://cell1.notification.oraclecloud.com/c?token=t"}`))
 	req.SetBasicAuth("iamflow", testPassword)
 	req.Header.Set("X-OCI-NS-MessageType", "SubscriptionConfirmation")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if got := strings.TrimSpace(string(b)); resp.StatusCode != http.StatusAccepted || got != `{"confirmation":"pending"}` {
-		t.Errorf("confirmation answer = %d %s", resp.StatusCode, got)
+	code, b, _ := doRaw(t, req)
+	if got := strings.TrimSpace(string(b)); code != http.StatusAccepted || got != `{"confirmation":"pending"}` {
+		t.Errorf("confirmation answer = %d %s", code, got)
 	}
 }
 
@@ -574,10 +578,7 @@ func TestWebhookServesTLSFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runInBackground(t, svc.Run)
 	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if svc.Addr() == nil {
 			return fmt.Errorf("not listening yet")

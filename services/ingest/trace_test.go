@@ -55,22 +55,14 @@ func TestTraceContinuesAcrossNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runInBackground(t, c.Run)
 
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/events", strings.NewReader(addUserToGroup("ev-trace", "Default")))
 	req.SetBasicAuth("iamflow", testPassword)
 	req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("status %d", resp.StatusCode)
+	if code, _, _ := doRaw(t, req); code != http.StatusAccepted {
+		t.Fatalf("status %d", code)
 	}
 	var sc trace.SpanContext
 	select {
