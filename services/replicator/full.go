@@ -43,7 +43,7 @@ type fullIndex struct {
 	managed   map[string]bool        // target user id -> iamflow created or adopted it
 }
 
-// userMapping is a user mapping as the index holds it: 24 bytes and the
+// userMapping is a user mapping as the index holds it: 40 bytes and the
 // target id it shares with the target user, where a planner.Mapping is 80
 // (its source id is the index's key, and the time it was stored no plan
 // reads). At 50,000 users that is a tenth of an in-sync reconcile's heap.
