@@ -286,15 +286,6 @@ func (d *direction) validate(ctx context.Context, p planner.Plan) error {
 		if !found || mp.TargetID != want {
 			return fmt.Errorf("%s %s %q: the mapping it rests on changed: %w", a.Kind, a.Entity, a.Name, errStale)
 		}
-		if k == planner.KindUser && a.Kind != planner.ActRemoveMember {
-			// Under the copy's lease: a copy another source user adopted
-			// meanwhile is not this one's to change or retire.
-			if taken, err := d.ids.ownedByAnother(ctx, d.scope(k), sid, want); err != nil {
-				return err
-			} else if taken {
-				return fmt.Errorf("%s %s %q: its copy is another source user's now: %w", a.Kind, a.Entity, a.Name, errStale)
-			}
-		}
 	}
 	return nil
 }

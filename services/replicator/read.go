@@ -193,23 +193,6 @@ func (d *direction) resolveUser(ctx context.Context, in *planner.UserInput, sour
 	if err != nil {
 		return err
 	}
-	if found {
-		// A mapping to a copy another source user has adopted since lost
-		// the race for it (recovered from the copy's externalId while the
-		// other adopted it): the copy is the other's, and this mapping is
-		// dropped (forward only, under this user's lease).
-		taken, err := d.ids.ownedByAnother(ctx, d.scope(planner.KindUser), sourceID, mp.TargetID)
-		if err != nil {
-			return err
-		}
-		if taken {
-			if err := d.ids.del(ctx, d.scope(planner.KindUser), sourceID); err != nil {
-				return err
-			}
-			d.log.Info("mapping dropped: its copy is another source user's now", "link", d.link.Name, "target", d.target, "source_id", sourceID, "target_id", mp.TargetID)
-			found = false
-		}
-	}
 	if in.Source != nil && !found {
 		if ok, _ := d.rules.UserInScope(*in.Source); !ok {
 			return nil // out of scope and never copied: nothing to read in the target
