@@ -397,8 +397,7 @@ func (fr *fullRun) donePlanning(in planner.UserInput, p planner.Plan) {
 	if in.Mapping == nil || len(p.Writes()) != 0 {
 		return
 	}
-	src := in.Source
-	src.DisplayName, src.GivenName, src.FamilyName, src.Emails, src.Custom, src.Groups = "", "", "", nil, nil, nil
+	dropAttributes(in.Source)
 }
 
 // goneUsers plans the deletions of mapped users the source no longer has,
@@ -616,14 +615,15 @@ func (d *direction) indexTarget(ctx context.Context, rp *report) (*fullIndex, er
 // of what the reconcile holds while it lists the groups.
 func (ix *fullIndex) slimTargetUsers() {
 	for _, u := range ix.tgtUsers {
-		*u = slimUser(u)
+		dropAttributes(u)
 	}
 }
 
-// slimUser is u with only what the group pass reads of a target user: its
-// id, names and state.
-func slimUser(u *planner.UserState) planner.UserState {
-	return planner.UserState{ID: u.ID, ExternalID: u.ExternalID, UserName: u.UserName, Active: u.Active, Federated: u.Federated}
+// dropAttributes leaves u with only what the group pass reads of a user:
+// its id, names and state. It writes only the fields it clears, so a
+// reader of u's id meanwhile (the groups' listing) does not race it.
+func dropAttributes(u *planner.UserState) {
+	u.DisplayName, u.GivenName, u.FamilyName, u.Emails, u.Custom, u.Groups = "", "", "", nil, nil, nil
 }
 
 // match finds the target user src matches in the index.
