@@ -171,7 +171,7 @@ func (d *direction) reconcileUser(ctx context.Context, sourceID string) (planner
 			return d.echo(planner.KindUser, sourceID), nil
 		}
 	}
-	return d.rules.PlanUser(d.target, in), nil
+	return withRecovered(d.rules.PlanUser(d.target, in), planner.KindUser, in.Mapping), nil
 }
 
 // reconcileGroup reads one group and its members on both sides and plans.
@@ -193,7 +193,16 @@ func (d *direction) reconcileGroup(ctx context.Context, sourceID string) (planne
 	if err != nil {
 		return planner.Plan{}, err
 	}
-	return d.rules.PlanGroup(d.target, in), nil
+	return withRecovered(d.rules.PlanGroup(d.target, in), planner.KindGroup, in.Mapping), nil
+}
+
+// withRecovered has p store mp under its leases when mp was recovered from
+// its copy's externalId (lostMapping) rather than read from the id map.
+func withRecovered(p planner.Plan, k planner.Kind, mp *planner.Mapping) planner.Plan {
+	if mp != nil && mp.Recovered {
+		p.Recovered, p.RecoveredKind = mp, k
+	}
+	return p
 }
 
 // echo is the plan of an event that echoes the replicator's own write.
@@ -252,6 +261,9 @@ func ignoreStale(err error) error {
 // same name, whose copy the new user adopted) is not the old one's to
 // deactivate, delete or overwrite any more.
 func (d *direction) validate(ctx context.Context, p planner.Plan) error {
+	if err := d.storeRecovered(ctx, p); err != nil {
+		return err
+	}
 	made := map[string]bool{}
 	for _, a := range p.Writes() {
 		var k planner.Kind
@@ -290,6 +302,32 @@ func (d *direction) validate(ctx context.Context, p planner.Plan) error {
 	return nil
 }
 
+// storeRecovered stores the plan's recovered mapping (Plan.Recovered) under
+// its leases, which hold the copy's: unless another source object took the
+// copy after the plan's read (a user deleted and re-created under the same
+// name, the new one adopting the copy), which makes the plan stale.
+func (d *direction) storeRecovered(ctx context.Context, p planner.Plan) error {
+	mp := p.Recovered
+	if mp == nil {
+		return nil
+	}
+	k := p.RecoveredKind
+	taken, err := d.ids.ownedByAnother(ctx, d.scope(k), mp.SourceID, mp.TargetID)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return fmt.Errorf("%s %s: its copy %s is another source object's now: %w", k, mp.SourceID, mp.TargetID, errStale)
+	}
+	stored := *mp
+	stored.Recovered = false
+	if err := d.ids.Put(ctx, d.scope(k), stored); err != nil {
+		return err
+	}
+	d.log.Info("mapping recovered from the copy's externalId", "link", d.link.Name, "target", d.target, "kind", k, "source_id", mp.SourceID, "target_id", mp.TargetID)
+	return nil
+}
+
 // writeKeys are the fence keys of the objects a plan writes, sorted: each
 // source object whose copy it changes, and each existing target object it
 // changes (two source objects may name one target object for a moment: a
@@ -312,6 +350,9 @@ func (d *direction) writeKeys(p planner.Plan) []string {
 		if a.TargetID != "" {
 			keys = append(keys, d.scope(k).Reverse().key(a.TargetID))
 		}
+	}
+	if mp := p.Recovered; mp != nil {
+		keys = append(keys, d.scope(p.RecoveredKind).key(mp.SourceID), d.scope(p.RecoveredKind).Reverse().key(mp.TargetID))
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)

@@ -157,6 +157,18 @@ func (m *idMap) managedTarget(ctx context.Context, s scope, targetID string) (bo
 	return rev.Reverse && (rev.Origin == planner.OriginCreated || rev.Origin == planner.OriginAdopted), nil
 }
 
+// ownedByAnother reports whether target object targetID is the copy of a
+// source object other than sourceID, by its reverse entry in s.Reverse():
+// a user deleted in the source and re-created under the same name, the new
+// one having adopted the copy.
+func (m *idMap) ownedByAnother(ctx context.Context, s scope, sourceID, targetID string) (bool, error) {
+	owner, found, err := m.Get(ctx, s.Reverse(), targetID)
+	if err != nil {
+		return false, err
+	}
+	return found && (!owner.Reverse || owner.TargetID != sourceID), nil
+}
+
 // Delete forgets the mapping of sourceID in s and its reverse; forgetting
 // what is not there is not an error.
 func (m *idMap) Delete(ctx context.Context, s scope, sourceID string) error {

@@ -141,7 +141,8 @@ func (d *direction) userInput(ctx context.Context, sourceID string) (planner.Use
 // lostMapping finds the copy of a source object that has no mapping: the
 // target object carrying the source id as its externalId, which only a
 // copy iamflow made (or adopted and stamped) does, its mapping lost when
-// its write failed. It is taken as created by iamflow, and stored again.
+// its write failed. It is taken as created by iamflow, and stored again
+// when the plan made on it is applied (Plan.Recovered).
 func (d *direction) lostMapping(ctx context.Context, k planner.Kind, sourceID string) (planner.Mapping, bool, error) {
 	var (
 		id    *string
@@ -165,19 +166,13 @@ func (d *direction) lostMapping(ctx context.Context, k planner.Kind, sourceID st
 	}
 	// A copy another source object has adopted since (deleted and
 	// re-created under the same name) is that one's now.
-	if owner, taken, err := d.ids.Get(ctx, d.scope(k).Reverse(), *id); err != nil {
-		return planner.Mapping{}, false, err
-	} else if taken && (!owner.Reverse || owner.TargetID != sourceID) {
-		return planner.Mapping{}, false, nil
-	}
-	// The mapping is recovered, so what is planned on it (a retirement)
-	// finds it when it is checked under the leases.
-	mp := planner.Mapping{SourceID: sourceID, TargetID: *id, Origin: planner.OriginCreated}
-	if err := d.ids.Put(ctx, d.scope(k), mp); err != nil {
+	if taken, err := d.ids.ownedByAnother(ctx, d.scope(k), sourceID, *id); err != nil || taken {
 		return planner.Mapping{}, false, err
 	}
-	d.log.Info("mapping recovered from the copy's externalId", "link", d.link.Name, "target", d.target, "kind", k, "source_id", sourceID, "target_id", *id)
-	return mp, true, nil
+	// The mapping is stored when the plan made on it is applied, under the
+	// copy's lease (storeRecovered): stored here, it could overwrite the
+	// mapping of a re-created user adopting the copy at this moment.
+	return planner.Mapping{SourceID: sourceID, TargetID: *id, Origin: planner.OriginCreated, Recovered: true}, true, nil
 }
 
 // inScope reports whether the link replicates the group.

@@ -387,3 +387,55 @@ func mustReconcile(t *testing.T, d *direction, k planner.Kind, id, eventID strin
 		t.Fatal(err)
 	}
 }
+
+// A mapping recovered from a copy's externalId is stored when its plan is
+// applied, under the copy's lease, not when it is read: between the two, a
+// user re-created under the same name may adopt the copy, and then the
+// copy is the new user's. (Stored at the read, the recovered mapping took
+// the copy back from the new user and the late event deactivated it: the
+// property test, seed 1796602922548061388.)
+func TestRecoveredMappingIsStoredUnderTheCopysLease(t *testing.T) {
+	_, src, tgt, d := drivenHub(t)
+	ctx := context.Background()
+	users := d.scope(planner.KindUser)
+	old := unmappedCopy(t, d, src, "sam", "Sam S")
+	if _, err := src.human.DeleteUser(ctx, old, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The deleted user's late event reads, and plans to retire its copy.
+	late, err := d.reconcileUser(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late.Recovered == nil || late.Deletions() == 0 {
+		t.Fatalf("the late event's plan: %v (recovered %v), want the copy's retirement on a recovered mapping", late.Kinds(), late.Recovered)
+	}
+	if _, found, err := d.ids.Get(ctx, users, old); err != nil || found {
+		t.Fatalf("the read stored the recovered mapping (found %v, %v): it may only be stored under the copy's lease", found, err)
+	}
+	// Meanwhile the user is re-created and adopts the copy.
+	again := src.createUser(t, "sam", "Sam S")
+	mustReconcile(t, d, planner.KindUser, again, "again")
+	copyID := mustMapping(t, d, again).TargetID
+	// The late plan reaches its leases (as if its read were fresh).
+	ls, lctx := d.fences.set(ctx)
+	_, err = d.execute(lctx, late, cause{eventID: "late"}, 0, ls, d.now())
+	ls.release(ctx, time.Time{})
+	if !errors.Is(err, errStale) {
+		t.Errorf("the late plan: %v, want it refused as stale", err)
+	}
+	if c, ok := tgt.emu.UserByName("sam"); !ok || !c.Active || c.ID != copyID {
+		t.Fatalf("the re-created user's copy: %s active %v (found %v), want %s active", c.ID, c.Active, ok, copyID)
+	}
+	if got := mustMapping(t, d, again).TargetID; got != copyID {
+		t.Errorf("the re-created user maps to %s, want %s", got, copyID)
+	}
+	// Retried, the late event finds nothing of its own to retire.
+	mustReconcile(t, d, planner.KindUser, old, "late, retried")
+	if c, ok := tgt.emu.UserByName("sam"); !ok || !c.Active {
+		t.Fatal("the retried late event deactivated the re-created user's copy")
+	}
+	if _, found, err := d.ids.Get(ctx, users, old); err != nil || found {
+		t.Errorf("the deleted user's mapping: found %v (%v), want none", found, err)
+	}
+}

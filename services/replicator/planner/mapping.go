@@ -33,6 +33,9 @@ type Mapping struct {
 	// "target" is the original object, which iamflow did not create or adopt.
 	Reverse bool      `json:"reverse,omitempty"`
 	Updated time.Time `json:"updated"`
+	// Recovered marks a mapping found by its copy's externalId and not
+	// stored yet (Plan.Recovered); it is never stored itself.
+	Recovered bool `json:"-"`
 }
 
 // Managed reports whether iamflow created or adopted the target object, and

@@ -49,6 +49,13 @@ type Plan struct {
 	// group is what a group plan leaves its target group holding, for the
 	// own-write record (nil for user plans).
 	Group *GroupOutcome
+	// Recovered is a mapping (of a RecoveredKind object) found again by its
+	// copy's externalId, its store having failed once. The replicator
+	// stores it under the plan's leases, before the writes that rest on it,
+	// and not at all when another source object has taken the copy
+	// meanwhile.
+	Recovered     *Mapping
+	RecoveredKind Kind
 }
 
 // groupExpect is a group plan's expected outcome: the copied attributes as
