@@ -439,3 +439,42 @@ func TestRecoveredMappingIsStoredUnderTheCopysLease(t *testing.T) {
 		t.Errorf("the deleted user's mapping: found %v (%v), want none", found, err)
 	}
 }
+
+// A group event's plan that adds a member read before that member was
+// retired (deleted in the source, its copy deactivated and forgotten) is
+// stale, not applied: applied, it made the inactive copy a member that no
+// later reconcile removes, the copy being forgotten (seen in the SIGKILL
+// proof: deleted users' copies left in a target group).
+func TestMemberRetiredAfterTheGroupsReadIsNotAdded(t *testing.T) {
+	_, src, tgt, d := drivenHub(t)
+	ctx := context.Background()
+	u := src.createUser(t, "tom", "Tom T")
+	g := src.createGroup(t, "crew", "")
+	mustReconcile(t, d, planner.KindUser, u, "user")
+	mustReconcile(t, d, planner.KindGroup, g, "group")
+	src.add(t, g, u)
+	readAt := d.now()
+	plan, err := d.reconcileGroup(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(plan.Kinds(), planner.ActAddMember) {
+		t.Fatalf("the group's plan %v adds no member; the test proves nothing", plan.Kinds())
+	}
+	// The member is deleted in the source and retired before the group's
+	// plan reaches its leases.
+	if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
+		t.Fatal(err)
+	}
+	mustReconcile(t, d, planner.KindUser, u, "user deleted")
+	ls, lctx := d.fences.set(ctx)
+	_, err = d.execute(lctx, plan, cause{eventID: "group, late"}, 0, ls, readAt)
+	ls.release(ctx, time.Time{})
+	if !errors.Is(err, errStale) {
+		t.Errorf("the group's plan: %v, want it refused as stale", err)
+	}
+	mustReconcile(t, d, planner.KindGroup, g, "group, retried")
+	if c, ok := tgt.emu.GroupByName("crew"); !ok || c.Members != 0 {
+		t.Fatalf("the target group: %d members (found %v), want none: the retired user's copy was added", c.Members, ok)
+	}
+}
