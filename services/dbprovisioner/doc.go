@@ -22,7 +22,11 @@
 // each account: an account (a shared schema, a global role) is read,
 // planned and changed under its lease in the KV bucket
 // iamflow_dbprovisioner_leases (internal/lease), so two replicas never act
-// on one catalog read. A replica that cannot get a lease in time retries
+// on one catalog read. An IAM user's entry in the account book (which
+// userName its account was made for) has a lease of its own, held from the
+// read of the book and the user to the write of the book, so a replica with
+// a read from before a rename cannot make the old name's account after
+// another has synced the new one. A replica that cannot get a lease in time retries
 // the event shortly; the lease of one that died is taken over after its
 // TTL. A CREATE USER refused with ORA-01920 (made meanwhile by someone who
 // takes no lease) is read and planned again at once.

@@ -56,6 +56,17 @@ func leaseKey(db string, subject ords.Identifier) string {
 	return db + "." + base64.RawURLEncoding.EncodeToString([]byte(subject.Name()))
 }
 
+// userLeaseKey is the lease of one IAM user (by id) in one database's
+// book: held from the read of the book and the user to the write of the
+// book, so that two replicas syncing one user (its create and its rename,
+// delivered to each) take turns. Without it, the replica with the older
+// read could make the account of the user's old name after the other had
+// synced the new one, and record the old name last: the old name's
+// account stayed open. Its key has three tokens, an account's two.
+func userLeaseKey(db, userID string) string {
+	return db + ".id." + base64.RawURLEncoding.EncodeToString([]byte(userID))
+}
+
 // held is a lease on one database object, or none (a dry run, or a
 // service built without a bus for tests of its logic).
 type held struct {
@@ -69,15 +80,25 @@ type held struct {
 // nothing and takes no lease. An error matching lease.ErrBusy means
 // another replica kept the account all along.
 func (s *Service) lock(ctx context.Context, r *dbRuntime, subject ords.Identifier, c cause) (context.Context, *held, error) {
+	return s.lockKey(ctx, r, leaseKey(r.cfg.Name, subject), "account "+subject.Name(), c)
+}
+
+// lockUser takes the lease of the IAM user userID's entry in r's book
+// (userLeaseKey), as lock does an account's.
+func (s *Service) lockUser(ctx context.Context, r *dbRuntime, userID string, c cause) (context.Context, *held, error) {
+	return s.lockKey(ctx, r, userLeaseKey(r.cfg.Name, userID), "user "+userID, c)
+}
+
+func (s *Service) lockKey(ctx context.Context, r *dbRuntime, key, what string, c cause) (context.Context, *held, error) {
 	if s.leases == nil || c.dryRun {
 		return ctx, &held{}, nil
 	}
-	l, err := s.leases.Acquire(ctx, leaseKey(r.cfg.Name, subject), s.leaseWait)
+	l, err := s.leases.Acquire(ctx, key, s.leaseWait)
 	if err != nil {
 		if errors.Is(err, lease.ErrBusy) {
 			r.counters.busy.Add(1)
 		}
-		return ctx, nil, fmt.Errorf("database %s: account %s: %w", r.cfg.Name, subject.Name(), err)
+		return ctx, nil, fmt.Errorf("database %s: %s: %w", r.cfg.Name, what, err)
 	}
 	ctx, stop := context.WithCancelCause(ctx)
 	go func() {

@@ -3,6 +3,7 @@ package dbprovisioner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -440,5 +441,79 @@ func TestOlderReadIsReadAgainUnderTheLease(t *testing.T) {
 	}
 	if dir.reads != 1 { // the stale answer is not counted by fakeDir
 		t.Errorf("the user was read again %d times under the lease, want 1", dir.reads)
+	}
+}
+
+// pausedDir answers the first read of a user with an old view of it (made
+// before a rename), and holds that answer until proceed is closed: a
+// replica whose read is in flight while another replica syncs the rename.
+type pausedDir struct {
+	*fakeDir
+	old              *User
+	reading, proceed chan struct{}
+	once             sync.Once
+}
+
+func (d *pausedDir) ReadUser(ctx context.Context, ref UserRef) (User, error) {
+	first := false
+	d.once.Do(func() { first = true })
+	if !first {
+		return d.fakeDir.ReadUser(ctx, ref)
+	}
+	close(d.reading)
+	<-d.proceed
+	return *d.old, nil
+}
+
+// Two replicas syncing one user, one with a read from before the user's
+// rename, take turns on the user (its lease in the book): the old name's
+// account ends locked, the new one's open, and the book names the new one.
+// Without the user's lease, the replica with the old read made the old
+// name's account after the other had synced the rename, and recorded the
+// old name last: that account stayed open (seen once in the cluster proof).
+func TestReplicaWithAReadFromBeforeARenameTakesItsTurn(t *testing.T) {
+	ctx := context.Background()
+	b := bustest.RunServer(t).Open(t)
+	const oldName, newName, newAcct = "alice@example.com", "alice2@example.com", "ALICE2@EXAMPLE.COM"
+	dir := &pausedDir{fakeDir: newFakeDir(), reading: make(chan struct{}), proceed: make(chan struct{}),
+		old: &User{ID: aliceID, UserName: oldName, Active: true, Groups: []string{"HR Readers"}}}
+	dir.set(User{ID: aliceID, UserName: newName, Active: true, Groups: []string{"HR Readers"}})
+	db := newFakeDB()
+	svc, err := New(ctx, testConfig(), b, map[string]Directory{"prod": dir}, map[string]Database{"hr": db},
+		servicekit.WithLogger(pipelinetest.Logger(t)), servicekit.WithAuditWriter(&testutil.Auditor{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.leaseWait = 100 * time.Millisecond
+	r := svc.byName["hr"]
+	stale := make(chan error, 1)
+	go func() {
+		_, err := svc.syncUser(ctx, r, UserRef{ID: aliceID}, cause{source: "event"})
+		stale <- err
+	}()
+	<-dir.reading
+	// The other replica syncs the rename while the first one's read is in
+	// flight: it must wait its turn (busy, retried later by the bus).
+	_, other := svc.syncUser(ctx, r, UserRef{ID: aliceID}, cause{source: "event"})
+	close(dir.proceed)
+	if err := <-stale; err != nil {
+		t.Fatalf("the replica with the old read: %v", err)
+	}
+	if other != nil {
+		if !errors.Is(other, lease.ErrBusy) {
+			t.Fatalf("the other replica: %v, want it to wait its turn (busy) or succeed", other)
+		}
+		if _, err := svc.syncUser(ctx, r, UserRef{ID: aliceID}, cause{source: "event, retried"}); err != nil {
+			t.Fatalf("the other replica, retried: %v", err)
+		}
+	}
+	if acct, _, ok := db.account(aliceAcct); ok && !acct.locked() {
+		t.Errorf("the old name's account %s is %s, want locked", aliceAcct, acct.Status)
+	}
+	if acct, roles, ok := db.account(newAcct); !ok || acct.locked() || !slices.Equal(roles, []string{"HR_READ"}) {
+		t.Errorf("the new name's account: found %v, %s, roles %v; want open with HR_READ", ok, acct.Status, roles)
+	}
+	if had, err := svc.book.get(ctx, "hr", aliceID); err != nil || !strings.EqualFold(had, newName) {
+		t.Errorf("the book names %q (%v), want %q", had, err, newName)
 	}
 }

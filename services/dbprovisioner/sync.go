@@ -54,6 +54,13 @@ func (s *Service) syncUser(ctx context.Context, r *dbRuntime, ref UserRef, c cau
 		attribute.String("iamflow.trigger", c.source)))
 	defer func() { endSpan(span, err) }()
 
+	if ref.ID != "" {
+		var h *held
+		if ctx, h, err = s.lockUser(ctx, r, ref.ID, c); err != nil {
+			return res, err
+		}
+		defer func() { h.unlock(ctx, time.Time{}, err) }()
+	}
 	had, err := s.book.get(ctx, r.cfg.Name, ref.ID)
 	if err != nil {
 		return res, err
