@@ -232,7 +232,7 @@ func (d *direction) execute(ctx context.Context, p planner.Plan, c cause, target
 		d.stats.echoes.Add(1)
 	}
 	if !p.DryRun {
-		for _, k := range d.eventKeys(p) {
+		for _, k := range d.writeKeys(p) {
 			fresh, err := ls.take(ctx, k, secondaryWait, readAt)
 			if err != nil {
 				return applied{}, err
@@ -353,28 +353,6 @@ func (d *direction) writeKeys(p planner.Plan) []string {
 	}
 	if mp := p.Recovered; mp != nil {
 		keys = append(keys, d.scope(p.RecoveredKind).key(mp.SourceID), d.scope(p.RecoveredKind).Reverse().key(mp.TargetID))
-	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
-}
-
-// eventKeys are the fence keys an event's plan takes: writeKeys, and each
-// user it adds to a group. A user retired after the group was read (its
-// copy taken out of the groups that held it, deactivated and forgotten)
-// then makes the plan stale, instead of the plan adding the inactive copy
-// to a group where, forgotten, no later reconcile removes it. The full
-// reconcile does without: its listing's member adds would take a lease
-// each, and the copies it adds are mapped in its own index.
-func (d *direction) eventKeys(p planner.Plan) []string {
-	keys := d.writeKeys(p)
-	n := len(keys)
-	for _, a := range p.Writes() {
-		if a.Kind == planner.ActAddMember && a.MemberSourceID != "" {
-			keys = append(keys, d.scope(planner.KindUser).key(a.MemberSourceID))
-		}
-	}
-	if len(keys) == n {
-		return keys
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
