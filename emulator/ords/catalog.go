@@ -172,13 +172,10 @@ func (c *catalog) grant(items []grantItem, grantees []string) *oraError {
 	if err := c.checkGrant(items, grantees); err != nil {
 		return err
 	}
-	for _, g := range grantees {
-		u := c.users[g]
-		for _, it := range items {
-			u.grants(it)[it.name] = true
-		}
-	}
-	return nil
+	return c.eachGrant(items, grantees, func(u *userRec, it grantItem) *oraError {
+		u.grants(it)[it.name] = true
+		return nil
+	})
 }
 
 func (c *catalog) checkGrant(items []grantItem, grantees []string) *oraError {
@@ -201,22 +198,33 @@ func (c *catalog) revoke(items []grantItem, grantees []string) *oraError {
 	if err := c.checkGrant(items, grantees); err != nil {
 		return err
 	}
-	for _, g := range grantees {
-		u := c.users[g]
-		for _, it := range items {
-			switch {
-			case u.grants(it)[it.name]:
-			case it.priv:
-				return errPrivNotGranted(g)
-			default:
-				return errRoleNotGranted(it.name, g)
-			}
+	err := c.eachGrant(items, grantees, func(u *userRec, it grantItem) *oraError {
+		switch {
+		case u.grants(it)[it.name]:
+			return nil
+		case it.priv:
+			return errPrivNotGranted(u.name)
 		}
+		return errRoleNotGranted(it.name, u.name)
+	})
+	if err != nil {
+		return err
 	}
+	return c.eachGrant(items, grantees, func(u *userRec, it grantItem) *oraError {
+		delete(u.grants(it), it.name)
+		return nil
+	})
+}
+
+// eachGrant calls f for every grantee (a user checkGrant found) and item,
+// grantee by grantee, and stops at the first error.
+func (c *catalog) eachGrant(items []grantItem, grantees []string, f func(*userRec, grantItem) *oraError) *oraError {
 	for _, g := range grantees {
 		u := c.users[g]
 		for _, it := range items {
-			delete(u.grants(it), it.name)
+			if err := f(u, it); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
