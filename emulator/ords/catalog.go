@@ -1,7 +1,8 @@
 package ords
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -105,40 +106,14 @@ func (c *catalog) clone() *catalog {
 	return n
 }
 
-func (c *catalog) userNames() []string {
-	names := make([]string, 0, len(c.users))
-	for n := range c.users {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (c *catalog) userNames() []string { return slices.Sorted(maps.Keys(c.users)) }
 
-func (c *catalog) roleNames() []string {
-	names := make([]string, 0, len(c.roles))
-	for n := range c.roles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (c *catalog) roleNames() []string { return slices.Sorted(maps.Keys(c.roles)) }
 
 func (u *userRec) export() User {
 	out := User{Username: u.name, AccountStatus: u.status, ExternalName: u.external, Created: u.created}
-	out.Roles = sortedKeys(u.roles)
-	out.Privileges = sortedKeys(u.privs)
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
+	out.Roles = slices.Sorted(maps.Keys(u.roles))
+	out.Privileges = slices.Sorted(maps.Keys(u.privs))
 	return out
 }
 
