@@ -20,6 +20,9 @@ import (
 
 // These tests speak raw HTTP, as curl or a hand-written SCIM client would.
 
+// keys is m's keys, sorted.
+func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
+
 func TestHeadersAndErrorShape(t *testing.T) {
 	d := start(t, baseConfig())
 	tok := getToken(t, d)
@@ -185,7 +188,7 @@ func TestAttributeSelection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			got := slices.Sorted(maps.Keys(get("/admin/v1/Users/" + uid + "?" + tt.query)))
+			got := keys(get("/admin/v1/Users/" + uid + "?" + tt.query))
 			want := slices.Clone(tt.want)
 			sort.Strings(want)
 			if !slices.Equal(got, want) {
@@ -194,7 +197,7 @@ func TestAttributeSelection(t *testing.T) {
 		})
 	}
 	name := get("/admin/v1/Users/" + uid + "?attributes=name.givenName")["name"].(map[string]any)
-	if slices.Sorted(maps.Keys(name))[0] != "givenName" || len(name) != 1 {
+	if keys(name)[0] != "givenName" || len(name) != 1 {
 		t.Errorf("name.givenName gave %v", name)
 	}
 	ext := get("/admin/v1/Users/" + uid + "?attributes=" + url.QueryEscape(userURN+":isFederatedUser"))[userURN].(map[string]any)
@@ -221,8 +224,8 @@ func TestAttributeSelection(t *testing.T) {
 		t.Errorf("groups[0] = %v (type is returned=request)", g0)
 	}
 	gm := get("/admin/v1/Groups/" + gid + "?attributes=members.value")["members"].([]any)[0].(map[string]any)
-	if !slices.Equal(slices.Sorted(maps.Keys(gm)), []string{"ocid", "value"}) {
-		t.Errorf("members.value gave %v (value and ocid are returned=always)", slices.Sorted(maps.Keys(gm)))
+	if !slices.Equal(keys(gm), []string{"ocid", "value"}) {
+		t.Errorf("members.value gave %v (value and ocid are returned=always)", keys(gm))
 	}
 	// members[...] paging with the & URL-encoded, as Oracle documents.
 	r := call(t, "GET", d.URL()+"/admin/v1/Groups/"+gid+"?attributes=members[startIndex=1%26count=10]", tok, nil)
@@ -246,7 +249,7 @@ func TestListResponseShape(t *testing.T) {
 		mustCreate(t, d, tok, "Users", userBody(n))
 	}
 	r := call(t, "GET", d.URL()+"/admin/v1/Users?filter="+url.QueryEscape(`userName eq "b"`)+"&count=10", tok, nil)
-	if r.status != 200 || !slices.Equal(slices.Sorted(maps.Keys(r.json)), []string{"Resources", "itemsPerPage", "schemas", "startIndex", "totalResults"}) ||
+	if r.status != 200 || !slices.Equal(keys(r.json), []string{"Resources", "itemsPerPage", "schemas", "startIndex", "totalResults"}) ||
 		r.json["totalResults"] != 1.0 || r.json["itemsPerPage"] != 10.0 || r.json["startIndex"] != 1.0 ||
 		r.json["schemas"].([]any)[0] != "urn:ietf:params:scim:api:messages:2.0:ListResponse" {
 		t.Fatalf("list response %s", r.body)
