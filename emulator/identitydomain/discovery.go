@@ -1,6 +1,7 @@
 package identitydomain
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -145,13 +146,8 @@ var returnedNames = map[returned]string{retDefault: "default", retAlways: "alway
 var mutabilityNames = map[mutability]string{mutReadWrite: "readWrite", mutReadOnly: "readOnly", mutImmutable: "immutable", mutWriteOnly: "writeOnly"}
 
 func attributeDocs(defs map[string]*attrDef, urn string) []any {
-	names := make([]string, 0, len(defs))
-	for n := range defs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	out := make([]any, 0, len(names))
-	for _, n := range names {
+	out := make([]any, 0, len(defs))
+	for _, n := range slices.Sorted(maps.Keys(defs)) {
 		a := defs[n]
 		required := (urn == SchemaUser && a.name == "userName") || (urn == SchemaGroup && a.name == "displayName")
 		uniqueness := "none"

@@ -2,6 +2,7 @@ package identitydomain
 
 import (
 	"cmp"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -404,11 +405,7 @@ func (d *Domain) groupCandidates(e scimfilter.Expr) ([]*groupRec, bool) {
 		if u == nil {
 			return nil
 		}
-		out := make([]*groupRec, 0, len(u.groups))
-		for g := range u.groups {
-			out = append(out, g)
-		}
-		return out
+		return slices.Collect(maps.Keys(u.groups))
 	})
 }
 

@@ -611,9 +611,7 @@ func (m *memberEdit) eachValue(value any, f func(*userRec)) error {
 // commit applies the staged changes to the store and reports who was
 // removed (in membership order) and who was added (in request order).
 func (m *memberEdit) commit(now time.Time) (removed, added []*userRec) {
-	for u := range m.removed {
-		removed = append(removed, u)
-	}
+	removed = slices.Collect(maps.Keys(m.removed))
 	sortBySeq(removed, m.g)
 	for _, u := range removed {
 		m.d.store.removeMember(m.g, u)

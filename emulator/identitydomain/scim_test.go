@@ -3,6 +3,7 @@ package identitydomain_test
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,14 +20,8 @@ import (
 
 // These tests speak raw HTTP, as curl or a hand-written SCIM client would.
 
-func keys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+// keys is m's keys, sorted.
+func keys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 func TestHeadersAndErrorShape(t *testing.T) {
 	d := start(t, baseConfig())

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/internal/pause"
 )
 
 // Operation names an API operation as the oci-go-sdk names it; CallCount
@@ -246,14 +248,8 @@ func methodNotAllowed(allow ...string) *scimError {
 // limit or an injected error says so; it adds latency first.
 func (d *Domain) applyFaults(w http.ResponseWriter, r *http.Request, op Operation) bool {
 	f := d.faults.get()
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return false
-		}
+	if !pause.For(r.Context(), f.Latency) {
+		return false
 	}
 	bucket := bucketOthers
 	switch op {

@@ -7,7 +7,8 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"time"
+
+	"github.com/iamflow/iamflow/emulator/internal/pause"
 )
 
 // Events leave the domain in two ways: synchronously to OnEvent hooks (every
@@ -149,12 +150,8 @@ func (b *eventBus) deliverLoop(ctx context.Context) {
 				break
 			}
 			b.d.log.Warn("event delivery failed; will retry", "err", err, "backoff", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !pause.For(ctx, backoff) {
 				return
-			case <-t.C:
 			}
 			backoff = min(backoff*2, w.MaxBackoff)
 		}

@@ -1,7 +1,8 @@
 package ords
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -105,40 +106,14 @@ func (c *catalog) clone() *catalog {
 	return n
 }
 
-func (c *catalog) userNames() []string {
-	names := make([]string, 0, len(c.users))
-	for n := range c.users {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (c *catalog) userNames() []string { return slices.Sorted(maps.Keys(c.users)) }
 
-func (c *catalog) roleNames() []string {
-	names := make([]string, 0, len(c.roles))
-	for n := range c.roles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (c *catalog) roleNames() []string { return slices.Sorted(maps.Keys(c.roles)) }
 
 func (u *userRec) export() User {
 	out := User{Username: u.name, AccountStatus: u.status, ExternalName: u.external, Created: u.created}
-	out.Roles = sortedKeys(u.roles)
-	out.Privileges = sortedKeys(u.privs)
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
+	out.Roles = slices.Sorted(maps.Keys(u.roles))
+	out.Privileges = slices.Sorted(maps.Keys(u.privs))
 	return out
 }
 
@@ -172,13 +147,10 @@ func (c *catalog) grant(items []grantItem, grantees []string) *oraError {
 	if err := c.checkGrant(items, grantees); err != nil {
 		return err
 	}
-	for _, g := range grantees {
-		u := c.users[g]
-		for _, it := range items {
-			u.grants(it)[it.name] = true
-		}
-	}
-	return nil
+	return c.eachGrant(items, grantees, func(u *userRec, it grantItem) *oraError {
+		u.grants(it)[it.name] = true
+		return nil
+	})
 }
 
 func (c *catalog) checkGrant(items []grantItem, grantees []string) *oraError {
@@ -201,22 +173,33 @@ func (c *catalog) revoke(items []grantItem, grantees []string) *oraError {
 	if err := c.checkGrant(items, grantees); err != nil {
 		return err
 	}
-	for _, g := range grantees {
-		u := c.users[g]
-		for _, it := range items {
-			switch {
-			case u.grants(it)[it.name]:
-			case it.priv:
-				return errPrivNotGranted(g)
-			default:
-				return errRoleNotGranted(it.name, g)
-			}
+	err := c.eachGrant(items, grantees, func(u *userRec, it grantItem) *oraError {
+		switch {
+		case u.grants(it)[it.name]:
+			return nil
+		case it.priv:
+			return errPrivNotGranted(u.name)
 		}
+		return errRoleNotGranted(it.name, u.name)
+	})
+	if err != nil {
+		return err
 	}
+	return c.eachGrant(items, grantees, func(u *userRec, it grantItem) *oraError {
+		delete(u.grants(it), it.name)
+		return nil
+	})
+}
+
+// eachGrant calls f for every grantee (a user checkGrant found) and item,
+// grantee by grantee, and stops at the first error.
+func (c *catalog) eachGrant(items []grantItem, grantees []string, f func(*userRec, grantItem) *oraError) *oraError {
 	for _, g := range grantees {
 		u := c.users[g]
 		for _, it := range items {
-			delete(u.grants(it), it.name)
+			if err := f(u, it); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -58,6 +58,10 @@ func errBindInDDL(t token) *oraError {
 	return oraErr(1027, t.line, t.col, "bind variables not allowed for data definition operations")
 }
 
+func errBadOption(t token) *oraError {
+	return oraErr(922, t.line, t.col, "missing or invalid option")
+}
+
 func errBadPrivilege(t token) *oraError {
 	return oraErr(990, t.line, t.col, "missing or invalid privilege")
 }

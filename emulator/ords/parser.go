@@ -143,6 +143,20 @@ func (p *parser) literal() (string, *oraError) {
 	return "", errInvalidSQL(t)
 }
 
+// commaList reads a list of one or more items separated by commas, each
+// with item.
+func (p *parser) commaList(item func() *oraError) *oraError {
+	for {
+		if err := item(); err != nil {
+			return err
+		}
+		if !p.peek().sym(",") {
+			return nil
+		}
+		p.i++
+	}
+}
+
 // end checks that nothing but an optional ';' follows; code is the error a
 // known statement with trailing words gets (922 for DDL, 933 for queries).
 func (p *parser) end(code int) *oraError {
@@ -154,7 +168,7 @@ func (p *parser) end(code int) *oraError {
 		return nil
 	}
 	if code == 922 {
-		return oraErr(922, t.line, t.col, "missing or invalid option")
+		return errBadOption(t)
 	}
 	return errNotEnded(t)
 }
@@ -211,7 +225,7 @@ func (p *parser) create() (*statement, *oraError) {
 				return nil, err
 			}
 		default:
-			return nil, oraErr(922, p.peek().line, p.peek().col, "missing or invalid option")
+			return nil, errBadOption(p.peek())
 		}
 		return st, p.end(922)
 	case p.accept("ROLE"):
@@ -263,41 +277,41 @@ func (p *parser) grant(isGrant bool) (*statement, *oraError) {
 	if isGrant {
 		st.kind, to = stGrant, "TO"
 	}
-	for {
-		t := p.peek()
-		switch {
-		case t.is("CREATE") && p.toks[p.i+1].is("SESSION"):
-			p.i += 2
-			st.items = append(st.items, grantItem{name: "CREATE SESSION", priv: true})
-		case t.kind == tokIdent && reservedPrivilegeWords[t.val]:
-			return nil, errBadPrivilege(t)
-		default:
-			name, _, err := p.ident()
-			if err != nil {
-				return nil, err
-			}
-			st.items = append(st.items, grantItem{name: name})
-		}
-		if !p.peek().sym(",") {
-			break
-		}
-		p.i++
+	err := p.commaList(func() *oraError {
+		it, err := p.grantItem()
+		st.items = append(st.items, it)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := p.expect(to); err != nil {
 		return nil, err
 	}
-	for {
+	err = p.commaList(func() *oraError {
 		name, _, err := p.ident()
-		if err != nil {
-			return nil, err
-		}
 		st.grantees = append(st.grantees, name)
-		if !p.peek().sym(",") {
-			break
-		}
-		p.i++
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return st, p.end(933)
+}
+
+// grantItem reads what GRANT gives or REVOKE takes back: CREATE SESSION or
+// a role's name.
+func (p *parser) grantItem() (grantItem, *oraError) {
+	t := p.peek()
+	switch {
+	case t.is("CREATE") && p.toks[p.i+1].is("SESSION"):
+		p.i += 2
+		return grantItem{name: "CREATE SESSION", priv: true}, nil
+	case t.kind == tokIdent && reservedPrivilegeWords[t.val]:
+		return grantItem{}, errBadPrivilege(t)
+	}
+	name, _, err := p.ident()
+	return grantItem{name: name}, err
 }
 
 func (p *parser) alter() (*statement, *oraError) {
@@ -310,14 +324,14 @@ func (p *parser) alter() (*statement, *oraError) {
 	}
 	st := &statement{kind: stAlterUser, name: name}
 	if !p.accept("ACCOUNT") {
-		return nil, oraErr(922, p.peek().line, p.peek().col, "missing or invalid option")
+		return nil, errBadOption(p.peek())
 	}
 	switch {
 	case p.accept("LOCK"):
 		st.lock = true
 	case p.accept("UNLOCK"):
 	default:
-		return nil, oraErr(922, p.peek().line, p.peek().col, "missing or invalid option")
+		return nil, errBadOption(p.peek())
 	}
 	return st, p.end(922)
 }
@@ -346,18 +360,12 @@ func (p *parser) query() (*statement, *oraError) {
 	if p.peek().sym("*") {
 		p.i++
 		st.star = true
-	} else {
-		for {
-			name, t, err := p.ident()
-			if err != nil {
-				return nil, err
-			}
-			st.cols = append(st.cols, colRef{name, t})
-			if !p.peek().sym(",") {
-				break
-			}
-			p.i++
-		}
+	} else if err := p.commaList(func() *oraError {
+		name, t, err := p.ident()
+		st.cols = append(st.cols, colRef{name, t})
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	if err := p.expect("FROM"); err != nil {
 		return nil, err

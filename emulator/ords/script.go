@@ -30,6 +30,19 @@ func splitScript(script string) []scriptStatement {
 	}
 	atLineStart := true
 	i := 0
+	// skip moves i past the first delim at or after i+from (a closing
+	// quote, the end of a comment), counting the lines it passes; without
+	// one, to the end of the script.
+	skip := func(from int, delim string) {
+		j := strings.Index(script[i+from:], delim)
+		if j < 0 {
+			i = len(script)
+			return
+		}
+		end := i + from + j + len(delim)
+		line += strings.Count(script[i:end], "\n")
+		i = end
+	}
 	for i < len(script) {
 		c := script[i]
 		if atLineStart {
@@ -57,28 +70,12 @@ func splitScript(script string) []scriptStatement {
 			atLineStart = true
 			i++
 		case c == '\'' || c == '"':
-			j := strings.IndexByte(script[i+1:], c)
-			if j < 0 {
-				i = len(script)
-				break
-			}
-			line += strings.Count(script[i:i+1+j], "\n")
-			i += j + 2
+			skip(1, script[i:i+1])
 		case c == '-' && strings.HasPrefix(script[i:], "--"):
-			j := strings.IndexByte(script[i:], '\n')
-			if j < 0 {
-				i = len(script)
-				break
-			}
-			i += j
+			skip(2, "\n") // the comment's line ends with it
+			atLineStart = true
 		case c == '/' && strings.HasPrefix(script[i:], "/*"):
-			j := strings.Index(script[i+2:], "*/")
-			if j < 0 {
-				i = len(script)
-				break
-			}
-			line += strings.Count(script[i:i+4+j], "\n")
-			i += j + 4
+			skip(2, "*/")
 		case c == ';' && !isPLSQL(script[start:i]):
 			emit(i, line)
 			i++

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/iamflow/iamflow/emulator/internal/pause"
 )
 
 // maxBody bounds request bodies; larger ones get 413.
@@ -153,14 +155,8 @@ func (db *database) serveSQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer db.release()
-	if lat := db.latency(); lat > 0 {
-		t := time.NewTimer(lat)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
+	if !pause.For(r.Context(), db.latency()) {
+		return
 	}
 	stmts := splitScript(script)
 	items := db.runScript(stmts, opts)

@@ -3,6 +3,8 @@ package ords
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -104,7 +106,7 @@ var views = map[string]view{
 		rows: func(c *catalog) [][]value {
 			var out [][]value
 			for _, n := range c.userNames() {
-				for _, r := range sortedKeys(c.users[n].roles) {
+				for _, r := range slices.Sorted(maps.Keys(c.users[n].roles)) {
 					out = append(out, []value{n, r, "NO", "YES"})
 				}
 			}
@@ -116,7 +118,7 @@ var views = map[string]view{
 		rows: func(c *catalog) [][]value {
 			var out [][]value
 			for _, n := range c.userNames() {
-				for _, p := range sortedKeys(c.users[n].privs) {
+				for _, p := range slices.Sorted(maps.Keys(c.users[n].privs)) {
 					out = append(out, []value{n, p, "NO"})
 				}
 			}
