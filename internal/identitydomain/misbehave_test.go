@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
-	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // badFixture is a client talking to an emulated domain through the
@@ -37,16 +33,7 @@ func newBadFixture(t *testing.T, faults misbehave.Faults, users int) *badFixture
 	srv := misbehave.New(d.Handler(), faults)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	f := &fixture{d: d, reg: prometheus.NewRegistry(), sleeps: &testutil.Sleeps{}, logs: &testutil.SyncBuffer{}}
-	cfg := clientConfig(t, ts.URL)
-	c, err := identitydomain.New(context.Background(), domainName, cfg, identitydomain.WithRegisterer(f.reg),
-		identitydomain.WithSleep(f.sleeps.Sleep), identitydomain.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	f.c = c
-	return &badFixture{fixture: f, srv: srv}
+	return &badFixture{fixture: clientFixture(t, d, ts.URL, fixtureOpt{}), srv: srv}
 }
 
 // listUsers lists every user, returning the ids read and the error.
