@@ -60,6 +60,17 @@ func mustAcquire(t *testing.T, s *Set, key string) *Lease {
 	return l
 }
 
+// mustLose waits up to 5 s for l to be lost (its Lost channel closed), or
+// fails the test with msg.
+func mustLose(t *testing.T, l *Lease, msg string) {
+	t.Helper()
+	select {
+	case <-l.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal(msg)
+	}
+}
+
 func TestOneHolderAtATime(t *testing.T) {
 	ctx := context.Background()
 	hs := holders(t, 2, Config{})
@@ -161,11 +172,7 @@ func TestLostLease(t *testing.T) {
 	l := mustAcquire(t, a, "k")
 	clk.advance(time.Second) // a's lease looks expired to b
 	l2 := mustAcquire(t, b, "k")
-	select {
-	case <-l.Lost():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the old holder was not told its lease was lost")
-	}
+	mustLose(t, l, "the old holder was not told its lease was lost")
 	l.Release(ctx, time.Time{})
 	if _, err := a.Acquire(ctx, "k", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
 		t.Fatalf("the old holder's release freed the new holder's lease: %v", err)
@@ -212,11 +219,7 @@ func TestLapsedLeaseIsLostBeforeItCanBeTakenOver(t *testing.T) {
 	// The lease's validity passes (by the holder's clock) with no renewal
 	// stored, while for everyone else it has not expired yet.
 	clk.advance(250 * time.Millisecond)
-	select {
-	case <-l.Lost():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the holder was not told its lease lapsed")
-	}
+	mustLose(t, l, "the holder was not told its lease lapsed")
 	if _, err := b.Acquire(ctx, "k", 50*time.Millisecond); !errors.Is(err, ErrBusy) {
 		t.Fatalf("another holder took the lease %v before its Until: the lapse came too late", err)
 	}
