@@ -13,7 +13,7 @@ import (
 // a token_type other than Bearer is an error saying so; the error never
 // holds the token.
 func Parse(body []byte) (Fetched, error) {
-	var r Response
+	var r response
 	if err := json.Unmarshal(body, &r); err != nil || r.AccessToken == "" {
 		return Fetched{}, errors.New("the token endpoint's answer has no access_token")
 	}

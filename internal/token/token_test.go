@@ -191,7 +191,7 @@ func TestResponse(t *testing.T) {
 			`the token endpoint answered token_type "0123456789012345678901234567890123456789", want Bearer`},
 		{`{"token_type":"Bearer","expires_in":60}`, time.Minute, true, "the token endpoint's answer has no access_token"},
 	} {
-		var r Response
+		var r response
 		if err := json.Unmarshal([]byte(tc.body), &r); err != nil {
 			t.Fatalf("%s: %v", tc.body, err)
 		}
