@@ -177,6 +177,17 @@ func mustCreateGroup(t testing.TB, c *identitydomain.Client, displayName, extern
 	return g
 }
 
+// mustCapabilities reads what the client knows of its domain's features, or
+// fails the test.
+func mustCapabilities(t testing.TB, c *identitydomain.Client) identitydomain.Capabilities {
+	t.Helper()
+	caps, err := c.Capabilities(context.Background())
+	if err != nil {
+		t.Fatalf("Capabilities: %v", err)
+	}
+	return caps
+}
+
 // kindOf returns the Kind of err's *Error, or "" with a test error.
 func kindOf(t testing.TB, err error) *identitydomain.Error {
 	t.Helper()

@@ -155,10 +155,7 @@ func TestDroppedExtension(t *testing.T) {
 	ext := identitydomain.SchemaGroupExtension
 	f := newBadFixture(t, misbehave.Faults{DropExtensions: []string{ext}}, 0)
 	ctx := context.Background()
-	caps, err := f.c.Capabilities(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	caps := mustCapabilities(t, f.c)
 	if caps.Declares("Group", ext+":description") || !caps.Declares("Group", "displayName") {
 		t.Errorf("Declares(group description) = %v, Declares(displayName) = %v", caps.Declares("Group", ext+":description"), caps.Declares("Group", "displayName"))
 	}
@@ -166,7 +163,7 @@ func TestDroppedExtension(t *testing.T) {
 	if got, err := f.c.GetGroup(ctx, *g.Id); err != nil || got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup != nil {
 		t.Errorf("the dropped extension came back: %+v, %v", got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup, err)
 	}
-	_, _, err = f.c.PatchGroup(ctx, *g.Id, "", identitydomain.Replace(ext+":description", "on call"))
+	_, _, err := f.c.PatchGroup(ctx, *g.Id, "", identitydomain.Replace(ext+":description", "on call"))
 	if e := kindOf(t, err); e.Kind != identitydomain.KindInvalidRequest || e.SCIMType != "invalidPath" || identitydomain.Retryable(err) {
 		t.Errorf("PATCH of the dropped extension = %+v", e)
 	}
