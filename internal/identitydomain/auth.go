@@ -2,7 +2,6 @@ package identitydomain
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -90,16 +89,12 @@ func (c *Client) fetchToken(ctx context.Context, form url.Values, prepare func(*
 	if err != nil {
 		return token.Fetched{}, err
 	}
-	var tr token.Response
-	if err := json.Unmarshal(resp.body, &tr); err != nil || tr.AccessToken == "" {
+	ft, err := token.Parse(resp.body)
+	if err != nil {
 		return token.Fetched{}, &Error{Kind: KindUnavailable, Op: opToken, Domain: c.domain, Status: resp.status,
-			RequestID: resp.requestID, Detail: "the token endpoint's answer has no access_token"}
+			RequestID: resp.requestID, Detail: err.Error()}
 	}
-	if !tr.Bearer() {
-		return token.Fetched{}, &Error{Kind: KindUnavailable, Op: opToken, Domain: c.domain, Status: resp.status,
-			RequestID: resp.requestID, Detail: fmt.Sprintf("the token endpoint answered token_type %q, want Bearer", tr.TokenType)}
-	}
-	return token.Fetched{Value: secret.NewValue(tr.AccessToken), TTL: tr.TTL()}, nil
+	return ft, nil
 }
 
 // clientCredentialsFetcher gets tokens with the client credentials grant.

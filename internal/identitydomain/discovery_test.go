@@ -35,10 +35,7 @@ func TestDiscoveryAgainstEmulator(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpt{})
 	ctx := context.Background()
-	caps, err := f.c.Capabilities(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	caps := mustCapabilities(t, f.c)
 	if !caps.Discovered || !caps.ETag || !caps.Filter || !caps.Sort || !caps.Patch || caps.FilterMaxResults != 1000 ||
 		caps.Bulk != (identitydomain.BulkSupport{Supported: true, MaxOperations: 50, MaxPayloadSize: 1 << 20}) {
 		t.Errorf("capabilities = %+v", caps)

@@ -39,10 +39,7 @@ func externalClient(t *testing.T) (*identitydomain.Client, *prometheus.Registry,
 func TestExternalDiscovery(t *testing.T) {
 	t.Parallel()
 	c, _, _ := externalClient(t)
-	caps, err := c.Capabilities(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	caps := mustCapabilities(t, c)
 	if !caps.Discovered || caps.ETag || !caps.Filter || !caps.Sort || !caps.Patch {
 		t.Errorf("capabilities = %+v", caps)
 	}
@@ -215,10 +212,7 @@ func TestExternalBulk(t *testing.T) {
 	t.Parallel()
 	c, _, _ := externalClient(t)
 	ctx := context.Background()
-	caps, err := c.Capabilities(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	caps := mustCapabilities(t, c)
 	if !caps.Bulk.Supported {
 		t.Fatalf("the external server does not advertise Bulk (%+v)", caps.Bulk)
 	}

@@ -98,8 +98,15 @@ func newFixture(t testing.TB, fo fixtureOpt) *fixture {
 		fo.emu(&ec)
 	}
 	d := startDomain(t, ec, fo.emuOpt...)
+	return clientFixture(t, d, d.URL(), fo)
+}
+
+// clientFixture is the fixture of a client of d reached at url: d's own, or
+// that of a double in front of it. fo's cfg and opts apply.
+func clientFixture(t testing.TB, d *emu.Domain, url string, fo fixtureOpt) *fixture {
+	t.Helper()
 	f := &fixture{d: d, reg: prometheus.NewRegistry(), sleeps: &testutil.Sleeps{}, logs: &testutil.SyncBuffer{}}
-	cfg := clientConfig(t, d.URL())
+	cfg := clientConfig(t, url)
 	if fo.cfg != nil {
 		fo.cfg(&cfg)
 	}
@@ -168,6 +175,17 @@ func mustCreateGroup(t testing.TB, c *identitydomain.Client, displayName, extern
 		t.Fatalf("CreateGroup(%q): %v", displayName, err)
 	}
 	return g
+}
+
+// mustCapabilities reads what the client knows of its domain's features, or
+// fails the test.
+func mustCapabilities(t testing.TB, c *identitydomain.Client) identitydomain.Capabilities {
+	t.Helper()
+	caps, err := c.Capabilities(context.Background())
+	if err != nil {
+		t.Fatalf("Capabilities: %v", err)
+	}
+	return caps
 }
 
 // kindOf returns the Kind of err's *Error, or "" with a test error.

@@ -4,19 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
-	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 // badFixture is a client talking to an emulated domain through the
@@ -37,16 +33,7 @@ func newBadFixture(t *testing.T, faults misbehave.Faults, users int) *badFixture
 	srv := misbehave.New(d.Handler(), faults)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	f := &fixture{d: d, reg: prometheus.NewRegistry(), sleeps: &testutil.Sleeps{}, logs: &testutil.SyncBuffer{}}
-	cfg := clientConfig(t, ts.URL)
-	c, err := identitydomain.New(context.Background(), domainName, cfg, identitydomain.WithRegisterer(f.reg),
-		identitydomain.WithSleep(f.sleeps.Sleep), identitydomain.WithLogger(slog.New(slog.NewJSONHandler(f.logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	f.c = c
-	return &badFixture{fixture: f, srv: srv}
+	return &badFixture{fixture: clientFixture(t, d, ts.URL, fixtureOpt{}), srv: srv}
 }
 
 // listUsers lists every user, returning the ids read and the error.
@@ -168,10 +155,7 @@ func TestDroppedExtension(t *testing.T) {
 	ext := identitydomain.SchemaGroupExtension
 	f := newBadFixture(t, misbehave.Faults{DropExtensions: []string{ext}}, 0)
 	ctx := context.Background()
-	caps, err := f.c.Capabilities(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	caps := mustCapabilities(t, f.c)
 	if caps.Declares("Group", ext+":description") || !caps.Declares("Group", "displayName") {
 		t.Errorf("Declares(group description) = %v, Declares(displayName) = %v", caps.Declares("Group", ext+":description"), caps.Declares("Group", "displayName"))
 	}
@@ -179,7 +163,7 @@ func TestDroppedExtension(t *testing.T) {
 	if got, err := f.c.GetGroup(ctx, *g.Id); err != nil || got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup != nil {
 		t.Errorf("the dropped extension came back: %+v, %v", got.UrnIetfParamsScimSchemasOracleIdcsExtensionGroupGroup, err)
 	}
-	_, _, err = f.c.PatchGroup(ctx, *g.Id, "", identitydomain.Replace(ext+":description", "on call"))
+	_, _, err := f.c.PatchGroup(ctx, *g.Id, "", identitydomain.Replace(ext+":description", "on call"))
 	if e := kindOf(t, err); e.Kind != identitydomain.KindInvalidRequest || e.SCIMType != "invalidPath" || identitydomain.Retryable(err) {
 		t.Errorf("PATCH of the dropped extension = %+v", e)
 	}

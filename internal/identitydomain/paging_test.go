@@ -3,7 +3,10 @@ package identitydomain_test
 import (
 	"context"
 	"errors"
+	"iter"
 	"testing"
+
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
 
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
@@ -17,21 +20,15 @@ func TestUsersPaging(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	seen := map[string]bool{}
-	for u, err := range f.c.Users(ctx, identitydomain.ListOptions{PageSize: 1000, Attributes: []string{"userName"}}) {
-		if err != nil {
-			t.Fatalf("Users: %v", err)
-		}
-		if seen[*u.Id] {
-			t.Fatalf("user %s listed twice", *u.Id)
-		}
-		seen[*u.Id] = true
+	listed := listOnce(t, "user", f.c.Users(ctx, identitydomain.ListOptions{PageSize: 1000, Attributes: []string{"userName"}}),
+		func(u identitydomains.User) string { return *u.Id })
+	for _, u := range listed {
 		if u.Emails != nil {
 			t.Fatal("attributes not applied: emails returned")
 		}
 	}
-	if len(seen) != 2500 {
-		t.Errorf("listed %d users, want 2500", len(seen))
+	if len(listed) != 2500 {
+		t.Errorf("listed %d users, want 2500", len(listed))
 	}
 	if n := f.d.CallCount(emu.OpListUsers); n != 3 {
 		t.Errorf("%d list calls, want exactly 3", n)
@@ -130,18 +127,9 @@ func TestGroupMembersBeyond10000(t *testing.T) {
 	ctx := context.Background()
 	g := f.d.Groups()[0]
 
-	seen := make(map[string]bool, 12000)
-	for m, err := range f.c.GroupMembers(ctx, g.ID, 0) {
-		if err != nil {
-			t.Fatalf("GroupMembers: %v", err)
-		}
-		if seen[*m.Value] {
-			t.Fatalf("member %s listed twice", *m.Value)
-		}
-		seen[*m.Value] = true
-	}
-	if len(seen) != 12000 {
-		t.Errorf("listed %d members, want 12000", len(seen))
+	members := listOnce(t, "member", f.c.GroupMembers(ctx, g.ID, 0), func(m identitydomains.GroupMembers) string { return *m.Value })
+	if len(members) != 12000 {
+		t.Errorf("listed %d members, want 12000", len(members))
 	}
 	if n := f.d.CallCount(emu.OpGetGroup); n != 2 {
 		t.Errorf("%d GetGroup calls, want 2 (10,000 + 2,000)", n)
@@ -206,4 +194,22 @@ func TestEmptyGroupMembersConfirmed(t *testing.T) {
 	if n := calls(*empty.Id); n != 1 {
 		t.Errorf("empty group, domain proven: %d requests, want 1", n)
 	}
+}
+
+// listOnce reads a listing to its end, failing the test at its first error
+// or at an item listed twice; it returns the items by id.
+func listOnce[T any](t *testing.T, noun string, list iter.Seq2[T, error], id func(T) string) map[string]T {
+	t.Helper()
+	seen := map[string]T{}
+	for item, err := range list {
+		if err != nil {
+			t.Fatalf("listing %ss: %v", noun, err)
+		}
+		k := id(item)
+		if _, dup := seen[k]; dup {
+			t.Fatalf("%s %s listed twice", noun, k)
+		}
+		seen[k] = item
+	}
+	return seen
 }

@@ -60,21 +60,37 @@ func mustAcquire(t *testing.T, s *Set, key string) *Lease {
 	return l
 }
 
+// mustBeBusy fails the test with msg unless s's Acquire of key gives up
+// within wait with ErrBusy.
+func mustBeBusy(t *testing.T, s *Set, key string, wait time.Duration, msg string) {
+	t.Helper()
+	if _, err := s.Acquire(context.Background(), key, wait); !errors.Is(err, ErrBusy) {
+		t.Fatalf("%s: %v", msg, err)
+	}
+}
+
+// mustLose waits up to 5 s for l to be lost (its Lost channel closed), or
+// fails the test with msg.
+func mustLose(t *testing.T, l *Lease, msg string) {
+	t.Helper()
+	select {
+	case <-l.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal(msg)
+	}
+}
+
 func TestOneHolderAtATime(t *testing.T) {
 	ctx := context.Background()
 	hs := holders(t, 2, Config{})
 	a, b := hs[0], hs[1]
 	l := mustAcquire(t, a, "db.ALICE")
-	if _, err := b.Acquire(ctx, "db.ALICE", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
-		t.Fatalf("a second holder got a held lease: %v", err)
-	}
+	mustBeBusy(t, b, "db.ALICE", 100*time.Millisecond, "a second holder got a held lease")
 	// Another key is free.
 	other := mustAcquire(t, b, "db.BOB")
 	other.Release(ctx, time.Time{})
 	// A goroutine of the same holder queues on the local lock.
-	if _, err := a.Acquire(ctx, "db.ALICE", 50*time.Millisecond); !errors.Is(err, ErrBusy) {
-		t.Fatalf("the same holder took its lease twice: %v", err)
-	}
+	mustBeBusy(t, a, "db.ALICE", 50*time.Millisecond, "the same holder took its lease twice")
 	l.Release(ctx, time.Time{})
 	l2, err := b.Acquire(ctx, "db.ALICE", time.Second)
 	if err != nil {
@@ -138,9 +154,7 @@ func TestDeadHolderTakenOverAfterTTL(t *testing.T) {
 	l := mustAcquire(t, a, "db.ALICE")
 	// Renewals date the lease by the (frozen) clock: within the TTL, held.
 	clk.advance(200 * time.Millisecond)
-	if _, err := b.Acquire(ctx, "db.ALICE", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
-		t.Fatalf("taken within the TTL: %v", err)
-	}
+	mustBeBusy(t, b, "db.ALICE", 100*time.Millisecond, "taken within the TTL")
 	// The holder dies: its renewals stop.
 	close(l.stop)
 	<-l.done
@@ -161,15 +175,9 @@ func TestLostLease(t *testing.T) {
 	l := mustAcquire(t, a, "k")
 	clk.advance(time.Second) // a's lease looks expired to b
 	l2 := mustAcquire(t, b, "k")
-	select {
-	case <-l.Lost():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the old holder was not told its lease was lost")
-	}
+	mustLose(t, l, "the old holder was not told its lease was lost")
 	l.Release(ctx, time.Time{})
-	if _, err := a.Acquire(ctx, "k", 100*time.Millisecond); !errors.Is(err, ErrBusy) {
-		t.Fatalf("the old holder's release freed the new holder's lease: %v", err)
-	}
+	mustBeBusy(t, a, "k", 100*time.Millisecond, "the old holder's release freed the new holder's lease")
 	l2.Release(ctx, time.Time{})
 }
 
@@ -212,14 +220,8 @@ func TestLapsedLeaseIsLostBeforeItCanBeTakenOver(t *testing.T) {
 	// The lease's validity passes (by the holder's clock) with no renewal
 	// stored, while for everyone else it has not expired yet.
 	clk.advance(250 * time.Millisecond)
-	select {
-	case <-l.Lost():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the holder was not told its lease lapsed")
-	}
-	if _, err := b.Acquire(ctx, "k", 50*time.Millisecond); !errors.Is(err, ErrBusy) {
-		t.Fatalf("another holder took the lease %v before its Until: the lapse came too late", err)
-	}
+	mustLose(t, l, "the holder was not told its lease lapsed")
+	mustBeBusy(t, b, "k", 50*time.Millisecond, "another holder took the lease before its Until: the lapse came too late")
 	l.Release(ctx, time.Time{})
 }
 

@@ -2,9 +2,7 @@ package ords
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/iamflow/iamflow/internal/secret"
@@ -54,14 +52,10 @@ func (c *Client) fetchToken(ctx context.Context) (token.Fetched, error) {
 		if res.status != http.StatusOK {
 			return c.httpError(opToken, "", res)
 		}
-		var tr token.Response
-		if json.Unmarshal(res.body, &tr) != nil || tr.AccessToken == "" {
-			return &Error{Database: c.name, Op: opToken, Status: res.status, Detail: "the token endpoint's answer has no access_token"}
+		ft, err = token.Parse(res.body)
+		if err != nil {
+			return &Error{Database: c.name, Op: opToken, Status: res.status, Detail: err.Error()}
 		}
-		if !tr.Bearer() {
-			return &Error{Database: c.name, Op: opToken, Status: res.status, Detail: "the token endpoint answered token_type " + strconv.Quote(cut(tr.TokenType, 40)) + ", want bearer"}
-		}
-		ft = token.Fetched{Value: secret.NewValue(tr.AccessToken), TTL: tr.TTL()}
 		return nil
 	})
 	return ft, err

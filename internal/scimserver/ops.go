@@ -373,8 +373,7 @@ func (h *request) delete(k kind, id string) error {
 
 // answer writes a resource with its ETag, projected as the query asks.
 func (h *request) answer(status int, k kind, e *entry) error {
-	q := h.r.URL.Query()
-	proj, err := parseProjection(k, q.Get("attributes"), q.Get("excludedAttributes"))
+	proj, err := h.projection(k)
 	if err != nil {
 		return err
 	}

@@ -263,11 +263,7 @@ func addValues(container map[string]any, key string, v any, multi bool) {
 				list = append(list, x)
 			}
 		}
-		if len(list) == 0 {
-			delete(container, key)
-		} else {
-			container[key] = list
-		}
+		setList(container, key, list)
 		return
 	}
 	if mergeInto(cur, v) {
@@ -364,10 +360,16 @@ func removeFiltered(container map[string]any, key string, list []any, hits []int
 			out = append(out, x)
 		}
 	}
-	if len(out) == 0 {
+	setList(container, key, out)
+}
+
+// setList sets container[key] to list, or removes the attribute when list is
+// empty: a multi-valued attribute with no values is unassigned.
+func setList(container map[string]any, key string, list []any) {
+	if len(list) == 0 {
 		delete(container, key)
 	} else {
-		container[key] = out
+		container[key] = list
 	}
 }
 

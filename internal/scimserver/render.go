@@ -505,8 +505,7 @@ func (h *request) get(k kind, id string) error {
 	if e == nil {
 		return notFound("%s %s not found", k, id)
 	}
-	q := h.r.URL.Query()
-	proj, err := parseProjection(k, q.Get("attributes"), q.Get("excludedAttributes"))
+	proj, err := h.projection(k)
 	if err != nil {
 		return err
 	}
@@ -516,6 +515,13 @@ func (h *request) get(k kind, id string) error {
 		return nil
 	}
 	return h.json(http.StatusOK, h.render(k, e, proj))
+}
+
+// projection is what the query's attributes and excludedAttributes select
+// of a resource of kind k.
+func (h *request) projection(k kind) (projection, *Error) {
+	q := h.r.URL.Query()
+	return parseProjection(k, q.Get("attributes"), q.Get("excludedAttributes"))
 }
 
 // etagMatches reports whether header (an If-Match or If-None-Match list)

@@ -1,6 +1,7 @@
 // Package token caches an OAuth 2.0 bearer token and renews it ahead of its
 // expiry, one renewal at a time. The identity domain and ORDS clients share
-// it; each brings the request that fetches a token from its own endpoint.
+// it; each brings the request that fetches a token from its own endpoint,
+// and both read the endpoint's answer with Parse.
 //
 // A token is renewed at 80% of its lifetime, or 30s before it expires when
 // that comes first, but never before half of it. Callers that find it due
@@ -151,9 +152,9 @@ func (s *Source) Invalidate(tok secret.Value) {
 	}
 }
 
-// Response is a token endpoint's JSON answer (RFC 6749 §5.1). expires_in is
+// response is a token endpoint's JSON answer (RFC 6749 §5.1). expires_in is
 // a number, but a string is accepted too.
-type Response struct {
+type response struct {
 	AccessToken string          `json:"access_token"`
 	TokenType   string          `json:"token_type"`
 	ExpiresIn   json.RawMessage `json:"expires_in"`
@@ -161,7 +162,7 @@ type Response struct {
 
 // TTL is the token's lifetime from expires_in, or 0 when it is missing or
 // not a sensible number of seconds.
-func (r Response) TTL() time.Duration {
+func (r response) TTL() time.Duration {
 	n, err := strconv.ParseFloat(strings.Trim(strings.TrimSpace(string(r.ExpiresIn)), `"`), 64)
 	if err != nil || n <= 0 || n*float64(time.Second) > float64(maxTTL) {
 		return 0
@@ -171,6 +172,6 @@ func (r Response) TTL() time.Duration {
 
 // Bearer reports whether the response is of a bearer token: token_type is
 // "Bearer" in any case, or absent.
-func (r Response) Bearer() bool {
+func (r response) Bearer() bool {
 	return r.TokenType == "" || strings.EqualFold(r.TokenType, "bearer")
 }

@@ -170,26 +170,43 @@ func TestStatic(t *testing.T) {
 	}
 }
 
+// TestResponse: a token endpoint's answer read field by field (TTL, Bearer)
+// and whole (Parse).
 func TestResponse(t *testing.T) {
+	mac := `the token endpoint answered token_type "mac", want Bearer`
 	for _, tc := range []struct {
 		body   string
 		ttl    time.Duration
 		bearer bool
+		err    string // Parse's
 	}{
-		{`{"access_token":"a","token_type":"Bearer","expires_in":3600}`, time.Hour, true},
-		{`{"access_token":"a","token_type":"bearer","expires_in":"120"}`, 2 * time.Minute, true},
-		{`{"access_token":"a","expires_in":1.5}`, 1500 * time.Millisecond, true},
-		{`{"access_token":"a","token_type":"mac"}`, 0, false},
-		{`{"access_token":"a","expires_in":-5}`, 0, true},
-		{`{"access_token":"a","expires_in":"soon"}`, 0, true},
-		{`{"access_token":"a","expires_in":1e300}`, 0, true},
+		{`{"access_token":"a","token_type":"Bearer","expires_in":3600}`, time.Hour, true, ""},
+		{`{"access_token":"a","token_type":"bearer","expires_in":"120"}`, 2 * time.Minute, true, ""},
+		{`{"access_token":"a","expires_in":1.5}`, 1500 * time.Millisecond, true, ""},
+		{`{"access_token":"a","token_type":"mac"}`, 0, false, mac},
+		{`{"access_token":"a","expires_in":-5}`, 0, true, ""},
+		{`{"access_token":"a","expires_in":"soon"}`, 0, true, ""},
+		{`{"access_token":"a","expires_in":1e300}`, 0, true, ""},
+		{`{"access_token":"a","token_type":"0123456789012345678901234567890123456789 and beyond"}`, 0, false,
+			`the token endpoint answered token_type "0123456789012345678901234567890123456789", want Bearer`},
+		{`{"token_type":"Bearer","expires_in":60}`, time.Minute, true, "the token endpoint's answer has no access_token"},
 	} {
-		var r Response
+		var r response
 		if err := json.Unmarshal([]byte(tc.body), &r); err != nil {
 			t.Fatalf("%s: %v", tc.body, err)
 		}
 		if r.TTL() != tc.ttl || r.Bearer() != tc.bearer {
 			t.Errorf("%s: TTL %v bearer %v, want %v %v", tc.body, r.TTL(), r.Bearer(), tc.ttl, tc.bearer)
 		}
+		f, err := Parse([]byte(tc.body))
+		switch {
+		case tc.err != "" && (err == nil || err.Error() != tc.err):
+			t.Errorf("%s: Parse error %v, want %q", tc.body, err, tc.err)
+		case tc.err == "" && (err != nil || f.Value.Reveal() != "a" || f.TTL != tc.ttl):
+			t.Errorf("%s: Parse = %q, TTL %v, %v; want a, TTL %v", tc.body, f.Value.Reveal(), f.TTL, err, tc.ttl)
+		}
+	}
+	if _, err := Parse([]byte(`<html>`)); err == nil || err.Error() != "the token endpoint's answer has no access_token" {
+		t.Errorf("Parse of HTML: %v", err)
 	}
 }
