@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -338,6 +339,29 @@ func (s *site) add(t testing.TB, group string, users ...string) {
 	}
 }
 
+// burst adds every user to every group, one member at a time, with a
+// goroutine per group (an administrator's changes as fast as the domain
+// takes them), and returns when all are added.
+func (s *site) burst(t testing.TB, groups, users []string) {
+	t.Helper()
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Go(func() {
+			for _, u := range users {
+				if _, err := s.human.AddMembers(context.Background(), g, u); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (s *site) remove(t testing.TB, group string, users ...string) {
 	t.Helper()
 	if _, err := s.human.RemoveMembers(context.Background(), group, users...); err != nil {
@@ -363,6 +387,20 @@ func (p *pipeline) reconcileLink(link string, dryRun bool) []*iamflowv1.Reconcil
 		p.t.Fatal(err)
 	}
 	return reps
+}
+
+// reconcileWritesNothing runs a full reconcile of the link and fails the
+// test if it wrote to tgt (a Bulk request counts as a write): after a
+// reconcile or the events have brought tgt in step, the next finds nothing
+// to do.
+func (p *pipeline) reconcileWritesNothing(link string, tgt *site) {
+	p.t.Helper()
+	count := func() int64 { return writes(tgt.emu) + tgt.emu.CallCount(emu.OpBulk) }
+	before := count()
+	reps := p.reconcileLink(link, false)
+	if w := count() - before; w != 0 {
+		p.t.Errorf("the reconcile after wrote %d times: %v", w, reps[0].Actions)
+	}
 }
 
 // writes counts the write calls a domain answered.
