@@ -101,19 +101,11 @@ func auditRecords(t testing.TB, b *bus.Bus) []*iamflowv1.AuditRecord {
 // createUser creates a user through the human's client.
 func (p *pipeline) createUser(name string, federated bool) string {
 	p.t.Helper()
-	u := identitydomains.User{
-		UserName: &name,
-		Name:     &identitydomains.UserName{GivenName: ptrS("Test"), FamilyName: &name},
-		Emails:   []identitydomains.UserEmails{{Value: ptrS(name + "@example.com"), Type: identitydomains.UserEmailsTypeWork, Primary: ptr(true)}},
-	}
-	if federated {
-		u.UrnIetfParamsScimSchemasOracleIdcsExtensionUserUser = &identitydomains.ExtensionUserUser{IsFederatedUser: ptr(true)}
-	}
-	created, _, err := p.human.CreateUser(context.Background(), u)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return *created.Id
+	return pipelinetest.CreateUser(p.t, p.human, name, func(u *identitydomains.User) {
+		if federated {
+			u.UrnIetfParamsScimSchemasOracleIdcsExtensionUserUser = &identitydomains.ExtensionUserUser{IsFederatedUser: ptr(true)}
+		}
+	})
 }
 
 func ptrS(s string) *string { return &s }
