@@ -157,44 +157,13 @@ func (p *pipeline) settled() {
 // own (rate-limited runs).
 func (p *pipeline) settledWithin(within, every time.Duration) {
 	p.t.Helper()
-	testutil.CheckFor(p.t, within, every, func() error {
-		var before []emu.EventStats
-		for _, n := range p.siteNames() {
-			if p.sites[n].emu == nil {
-				before = append(before, emu.EventStats{})
-				continue
-			}
-			before = append(before, p.sites[n].emu.EventStats())
+	domains := map[string]*emu.Domain{}
+	for n, s := range p.sites {
+		if s.emu != nil {
+			domains[n] = s.emu
 		}
-		st := p.svc.Status(context.Background())
-		for i, n := range p.siteNames() {
-			if p.sites[n].emu == nil {
-				continue
-			}
-			after := p.sites[n].emu.EventStats()
-			if before[i].Pending != 0 || after.Pending != 0 || before[i].Emitted != after.Emitted {
-				return fmt.Errorf("%s events: %d pending, %d emitted", n, after.Pending, after.Emitted)
-			}
-		}
-		if len(st.Consumers) != len(p.svc.targetDomains()) {
-			return errors.New("consumer status incomplete")
-		}
-		for _, c := range st.Consumers {
-			if c.Pending != 0 || c.AckPending != 0 {
-				return fmt.Errorf("consumer %s: %d pending, %d ack pending", c.Name, c.Pending, c.AckPending)
-			}
-		}
-		return nil
-	})
-}
-
-func (p *pipeline) siteNames() []string {
-	var out []string
-	for n := range p.sites {
-		out = append(out, n)
 	}
-	sort.Strings(out)
-	return out
+	pipelinetest.Settled(p.t, within, every, p.svc, len(p.svc.targetDomains()), domains)
 }
 
 // snapshot is a domain's content by name, for comparing domains.
