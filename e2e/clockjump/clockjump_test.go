@@ -18,8 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -34,17 +32,14 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
-	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/expiry"
 )
 
 const (
-	clientID   = "iamflow-expiry"
-	secretText = "s3cret-clockjump-7f3a"
-	tempGroup  = "OCI-Temp-Admins"
-	domain     = "prod"
+	tempGroup = "OCI-Temp-Admins"
+	domain    = "prod"
 	// lateness is how late after its deadline a membership may go.
 	lateness = 3 * time.Second
 )
@@ -88,30 +83,11 @@ func newRig(t *testing.T) *rig {
 	r := &rig{t: t, clock: &jumpClock{}}
 	r.srv = bustest.RunServer(t)
 	r.bus = r.srv.Open(t)
-	d, err := emu.New(emu.Config{Name: domain, Clients: []emu.Client{{ID: clientID, Secret: secretText}}, Tier: emu.TierUnlimited})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
-	r.domain = d
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(secretText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := identitydomain.DefaultConfig()
-	cfg.URL, cfg.ClientID, cfg.ClientSecret = d.URL(), clientID, secret.Ref("file:"+p)
-	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
-	c, err := identitydomain.New(t.Context(), domain, cfg, identitydomain.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	r.client = c
+	r.domain = pipelinetest.Emulator(t, domain, emu.TierUnlimited, "")
+	r.client = pipelinetest.Client(t, domain,
+		pipelinetest.ClientConfig(t, r.domain.URL(), pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false))
 	name := tempGroup
-	g, _, err := c.CreateGroup(t.Context(), identitydomains.Group{DisplayName: &name})
+	g, _, err := r.client.CreateGroup(t.Context(), identitydomains.Group{DisplayName: &name})
 	if err != nil {
 		t.Fatal(err)
 	}

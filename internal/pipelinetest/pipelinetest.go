@@ -59,9 +59,10 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // Emulator starts an emulated domain called name with iamflow's client and
-// an administrator's, posting its events to webhook (none when empty); it
-// stops when the test ends.
-func Emulator(t testing.TB, name string, tier emu.Tier, webhook string) *emu.Domain {
+// an administrator's, posting its events to webhook (none when empty), its
+// configuration changed by edit if given (e.g. its Bulk support); it stops
+// when the test ends.
+func Emulator(t testing.TB, name string, tier emu.Tier, webhook string, edit ...func(*emu.Config)) *emu.Domain {
 	t.Helper()
 	cfg := emu.Config{
 		Name: name,
@@ -74,6 +75,9 @@ func Emulator(t testing.TB, name string, tier emu.Tier, webhook string) *emu.Dom
 	if webhook != "" {
 		cfg.EventsWebhook = emu.EventsWebhook{URL: webhook, Username: WebhookUser, Password: WebhookPassword,
 			MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	}
+	for _, e := range edit {
+		e(&cfg)
 	}
 	return startEmulator(t, cfg)
 }

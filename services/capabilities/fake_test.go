@@ -11,7 +11,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
-	"github.com/iamflow/iamflow/internal/event"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
@@ -187,18 +187,8 @@ func newTestService(t testing.TB, cfg Config, dirs map[string]Directory, opts ..
 // msg wraps an event as the consumer delivers it.
 func msg(t testing.TB, ev *iamflowv1.IdentityEvent, delivered uint64) *bus.Msg {
 	t.Helper()
-	if ev.Type == "" {
-		ev.Type = event.Type(ev.Kind, ev.Action)
-	}
-	b, err := event.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subj, err := event.Subject(ev.Domain, ev.Kind, ev.Action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &bus.Msg{Subject: subj, Data: b, NumDelivered: delivered, StreamSeq: delivered, Timestamp: time.Now()}
+	m := pipelinetest.EventMsg(t, ev)
+	return &bus.Msg{Subject: m.Subject, Data: m.Data, NumDelivered: delivered, StreamSeq: delivered, Timestamp: time.Now()}
 }
 
 func userEvent(id, domain, userID string, a iamflowv1.Action) *iamflowv1.IdentityEvent {

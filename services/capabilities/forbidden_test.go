@@ -7,8 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +18,6 @@ import (
 	"github.com/iamflow/iamflow/internal/audit"
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
-	"github.com/iamflow/iamflow/internal/secret"
 	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/internal/testutil"
 )
@@ -54,20 +51,9 @@ func refusesCapabilities(t *testing.T, d *emu.Domain) string {
 // app role to check; the user's flags are untouched and no secret is shown.
 func TestForbiddenCapabilitiesNameTheAppRole(t *testing.T) {
 	d := pipelinetest.Emulator(t, domainShort, emu.TierUnlimited, "")
-	p := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(p, []byte(pipelinetest.IamflowSecret), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := identitydomain.DefaultConfig()
-	cfg.URL = refusesCapabilities(t, d)
-	cfg.ClientID, cfg.ClientSecret, cfg.Tier = pipelinetest.IamflowClientID, secret.Ref("file:"+p), identitydomain.TierFree
-	cfg.Limits = identitydomain.Limits{PerSecond: -1, PerMinute: -1, TokenPerSecond: -1, TokenPerMinute: -1}
+	cfg := pipelinetest.ClientConfig(t, refusesCapabilities(t, d), pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false)
 	cfg.Retry = identitydomain.RetryConfig{MaxAttempts: 3, BaseDelay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
-	client, err := identitydomain.New(context.Background(), domainShort, cfg, identitydomain.WithLogger(pipelinetest.Logger(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	client := pipelinetest.Client(t, domainShort, cfg)
 	u, _, err := client.CreateUser(context.Background(), identitydomains.User{UserName: ptrS("jane.doe"),
 		Name: &identitydomains.UserName{GivenName: ptrS("Jane"), FamilyName: ptrS("Doe")}})
 	if err != nil {

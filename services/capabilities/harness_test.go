@@ -2,7 +2,6 @@ package capabilities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
-	"github.com/iamflow/iamflow/internal/testutil"
 )
 
 const domainShort = "prod"
@@ -68,28 +66,11 @@ func newPipeline(t *testing.T, cfg Config, wrap ...func(Directory) Directory) *p
 	return p
 }
 
-// settled waits until every event the domain emitted was delivered to ingest
-// and every message was handled and acknowledged. Handlers write before they
-// acknowledge, and the domain queues the event of a write before answering
-// it, so nothing is in flight when the domain has emitted nothing new and
-// delivered everything around a moment the consumer has nothing pending.
+// settled waits until every event the domain emitted was handled and
+// acknowledged (pipelinetest.Settled).
 func (p *pipeline) settled() {
 	p.t.Helper()
-	testutil.CheckFor(p.t, 20*time.Second, 10*time.Millisecond, func() error {
-		before := p.domain.EventStats()
-		st := p.svc.Status(context.Background())
-		after := p.domain.EventStats()
-		if before.Pending != 0 || after.Pending != 0 || before.Emitted != after.Emitted {
-			return fmt.Errorf("events: %d pending, %d emitted", after.Pending, after.Emitted)
-		}
-		if len(st.Consumers) != 1 {
-			return errors.New("no consumer status")
-		}
-		if c := st.Consumers[0]; c.Pending != 0 || c.AckPending != 0 {
-			return fmt.Errorf("consumer: %d pending, %d ack pending", c.Pending, c.AckPending)
-		}
-		return nil
-	})
+	pipelinetest.Settled(p.t, 20*time.Second, 10*time.Millisecond, p.svc, 1, map[string]*emu.Domain{domainShort: p.domain})
 }
 
 // auditRecords returns the service's audit records so far.
@@ -101,19 +82,11 @@ func auditRecords(t testing.TB, b *bus.Bus) []*iamflowv1.AuditRecord {
 // createUser creates a user through the human's client.
 func (p *pipeline) createUser(name string, federated bool) string {
 	p.t.Helper()
-	u := identitydomains.User{
-		UserName: &name,
-		Name:     &identitydomains.UserName{GivenName: ptrS("Test"), FamilyName: &name},
-		Emails:   []identitydomains.UserEmails{{Value: ptrS(name + "@example.com"), Type: identitydomains.UserEmailsTypeWork, Primary: ptr(true)}},
-	}
-	if federated {
-		u.UrnIetfParamsScimSchemasOracleIdcsExtensionUserUser = &identitydomains.ExtensionUserUser{IsFederatedUser: ptr(true)}
-	}
-	created, _, err := p.human.CreateUser(context.Background(), u)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return *created.Id
+	return pipelinetest.CreateUser(p.t, p.human, name, func(u *identitydomains.User) {
+		if federated {
+			u.UrnIetfParamsScimSchemasOracleIdcsExtensionUserUser = &identitydomains.ExtensionUserUser{IsFederatedUser: ptr(true)}
+		}
+	})
 }
 
 func ptrS(s string) *string { return &s }

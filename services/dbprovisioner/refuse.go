@@ -1,6 +1,7 @@
 package dbprovisioner
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -52,10 +53,5 @@ func (r *refusals) clear(u User) {
 func (r *refusals) list() []*iamflowv1.RefusedUser {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*iamflowv1.RefusedUser, 0, len(r.m))
-	for _, v := range r.m {
-		out = append(out, v)
-	}
-	slices.SortFunc(out, func(a, b *iamflowv1.RefusedUser) int { return strings.Compare(a.UserName, b.UserName) })
-	return out
+	return slices.SortedFunc(maps.Values(r.m), func(a, b *iamflowv1.RefusedUser) int { return strings.Compare(a.UserName, b.UserName) })
 }

@@ -118,20 +118,8 @@ func (p *pipeline) startWith(setup func(*Service), opts ...servicekit.Option) (*
 
 func (p *pipeline) createUser(name string) string {
 	p.t.Helper()
-	u := identitydomains.User{
-		UserName: &name,
-		Name:     &identitydomains.UserName{GivenName: ptr("Test"), FamilyName: &name},
-		Emails:   []identitydomains.UserEmails{{Value: ptr(name + "@example.com"), Type: identitydomains.UserEmailsTypeWork, Primary: ptrB(true)}},
-	}
-	created, _, err := p.human.CreateUser(context.Background(), u)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return *created.Id
+	return pipelinetest.CreateUser(p.t, p.human, name)
 }
-
-func ptr(s string) *string { return &s }
-func ptrB(b bool) *bool    { return &b }
 
 // isMember reads the emulator directly.
 func (p *pipeline) isMember(userID string) bool {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,17 +93,7 @@ func BenchmarkMembershipBurst(b *testing.B) {
 				calls0 := calls(tgt.emu) + reads(src.emu)
 				b.StartTimer()
 				start := time.Now()
-				var wg sync.WaitGroup
-				for _, g := range groups {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for _, u := range users {
-							src.add(b, g, u)
-						}
-					}()
-				}
-				wg.Wait()
+				src.burst(b, groups, users)
 				p.settled()
 				p.converged("src", "tgt", 30*time.Second)
 				took := time.Since(start)

@@ -15,17 +15,7 @@ import (
 func bulkTarget(bulk emu.BulkConfig) func(t testing.TB) *site {
 	return func(t testing.TB) *site {
 		t.Helper()
-		d, err := emu.New(emu.Config{Name: "tgt", Tier: emu.TierUnlimited, Bulk: bulk, Clients: []emu.Client{
-			{ID: pipelinetest.IamflowClientID, Secret: pipelinetest.IamflowSecret, Name: "iamflow"},
-			{ID: pipelinetest.HumanClientID, Secret: pipelinetest.HumanSecret, Name: "alice@example.com"},
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Start("127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = d.Close() })
+		d := pipelinetest.Emulator(t, "tgt", emu.TierUnlimited, "", func(c *emu.Config) { c.Bulk = bulk })
 		return &site{name: "tgt", emu: d, client: newClient(t, d, pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, false),
 			human: newClient(t, d, pipelinetest.HumanClientID, pipelinetest.HumanSecret, false)}
 	}
@@ -92,13 +82,7 @@ func TestFullReconcileCreatesUsersInBulk(t *testing.T) {
 				t.Fatalf("group in the target: %v %v, want 2 members", members, ok)
 			}
 			// Reconciling again finds nothing to do.
-			before := writes(tgt.emu)
-			if _, err := p.svc.ReconcileLink(context.Background(), "hub", false); err != nil {
-				t.Fatal(err)
-			}
-			if w := writes(tgt.emu) - before; w != 0 {
-				t.Errorf("the second reconcile wrote %d times", w)
-			}
+			p.reconcileWritesNothing("hub", tgt)
 		})
 	}
 }

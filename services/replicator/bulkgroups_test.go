@@ -123,9 +123,7 @@ func TestFullReconcileGroupsInBulk(t *testing.T) {
 				return c[counterBulkGroupCreates], c[counterBulkMemberChanges]
 			}
 
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
+			p.reconcileLink("hub", false)
 			sameGroups(t, p, src, tgt)
 			creates, changes := counters()
 			wantCreates, wantChanges := int64(0), int64(0)
@@ -153,9 +151,7 @@ func TestFullReconcileGroupsInBulk(t *testing.T) {
 			}
 			src.add(t, gids[1], add...)
 			bulkBefore := tgt.emu.CallCount(emu.OpBulk)
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
+			p.reconcileLink("hub", false)
 			sameGroups(t, p, src, tgt)
 			_, changes2 := counters()
 			if tc.via && (changes2-changes != 5 || tgt.emu.CallCount(emu.OpBulk)-bulkBefore != 1) {
@@ -165,13 +161,7 @@ func TestFullReconcileGroupsInBulk(t *testing.T) {
 			if per[string(planner.ActCreateGroup)] != groups || per[string(planner.ActAddMember)] != memberships+3 || per[string(planner.ActRemoveMember)] != 2 {
 				t.Errorf("applied records %v, want %d creates, %d adds, 2 removes", per, groups, memberships+3)
 			}
-			before := writes(tgt.emu)
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
-			if w := writes(tgt.emu) - before; w != 0 {
-				t.Errorf("the reconcile after wrote %d times", w)
-			}
+			p.reconcileWritesNothing("hub", tgt)
 		})
 	}
 }
@@ -220,9 +210,7 @@ func TestFullReconcileGroupBulkFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			tgt.double.SetFaults(misbehave.Faults{RetryAfter: time.Second, BulkFaults: tc.faults})
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
+			p.reconcileLink("hub", false)
 			if tgt.double.Count(tc.counted) == 0 {
 				t.Fatalf("the fault %q never acted", tc.counted)
 			}
@@ -241,21 +229,13 @@ func TestFullReconcileGroupBulkFailures(t *testing.T) {
 				src.remove(t, g, memberIDs(t, src.emu, g)[0])
 			}
 			tgt.double.SetFaults(misbehave.Faults{RetryAfter: time.Second, BulkFaults: tc.faults})
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
+			p.reconcileLink("hub", false)
 			sameGroups(t, p, src, tgt)
 			if per := appliedOnce(t, p); per[string(planner.ActRemoveMember)] != 3 {
 				t.Errorf("applied records %v, want 3 removes", per)
 			}
 			tgt.double.SetFaults(misbehave.Faults{})
-			before := writes(tgt.emu)
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
-			if w := writes(tgt.emu) - before; w != 0 {
-				t.Errorf("the reconcile after wrote %d times", w)
-			}
+			p.reconcileWritesNothing("hub", tgt)
 		})
 	}
 }
@@ -274,9 +254,7 @@ func TestInteropExternalTargetInitialSyncInBulk(t *testing.T) {
 	src, ext := p.sites["src"], p.sites["ext"]
 	_, memberships := groupWorld(t, src, users, groups, size)
 	ctx := context.Background()
-	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	if d := withoutDescriptions(snap(src.emu)).diff(snapClient(t, ext.client)); d != "" {
 		t.Fatalf("ext differs from src:\n%s", d)
 	}
@@ -285,15 +263,7 @@ func TestInteropExternalTargetInitialSyncInBulk(t *testing.T) {
 		t.Errorf("through Bulk: %d users, %d groups, %d members; want %d, %d, %d", c[counterBulkCreates], c[counterBulkGroupCreates],
 			c[counterBulkMemberChanges], users, groups, memberships)
 	}
-	reps, err := p.svc.ReconcileLink(ctx, "hub", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range reps[0].Planned {
-		if a.Kind != string(planner.ActSkip) {
-			t.Errorf("dry run after the initial sync: %s %s %q (%s)", a.Kind, a.Entity, a.Name, a.Reason)
-		}
-	}
+	expectInSync(t, p, "hub")
 
 	all := src.emu.Users()
 	for _, u := range all[:3] {
@@ -302,9 +272,7 @@ func TestInteropExternalTargetInitialSyncInBulk(t *testing.T) {
 	if _, err := src.human.DeleteUser(ctx, all[len(all)-1].ID, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	if d := withoutDescriptions(snap(src.emu)).diff(snapClient(t, ext.client)); d != "" {
 		t.Fatalf("after updates and a deletion, ext differs from src:\n%s", d)
 	}

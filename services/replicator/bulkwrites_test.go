@@ -53,9 +53,7 @@ func TestFullReconcileUpdatesAndDeletesInBulk(t *testing.T) {
 			src.add(t, src.createGroup(t, "stays", ""), ids[2])
 			doomed := src.createGroup(t, "doomed", "")
 			src.add(t, doomed, ids[0], ids[1])
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
+			p.reconcileLink("hub", false)
 			d := p.svc.direction("src", "tgt")
 			doomedCopy, _ := tgt.emu.GroupByName("doomed")
 
@@ -77,9 +75,7 @@ func TestFullReconcileUpdatesAndDeletesInBulk(t *testing.T) {
 			}
 			singleBefore, bulkBefore := single(), tgt.emu.CallCount(emu.OpBulk)
 			tgt.double.SetFaults(misbehave.Faults{RetryAfter: time.Second, BulkFaults: tc.faults})
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
+			p.reconcileLink("hub", false)
 			tgt.double.SetFaults(misbehave.Faults{})
 			if tc.counted != "" && tgt.double.Count(tc.counted) == 0 {
 				t.Fatalf("the fault %q never acted", tc.counted)
@@ -158,13 +154,7 @@ func TestFullReconcileUpdatesAndDeletesInBulk(t *testing.T) {
 			if per[string(planner.ActUpdateUser)] != updated || per[retired] != gone || per[string(planner.ActDeleteGroup)] != 1 {
 				t.Errorf("applied records %v, want %d updates, %d %s, 1 group delete", per, updated, gone, retired)
 			}
-			before := writes(tgt.emu) + tgt.emu.CallCount(emu.OpBulk)
-			if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-				t.Fatal(err)
-			}
-			if w := writes(tgt.emu) + tgt.emu.CallCount(emu.OpBulk) - before; w != 0 {
-				t.Errorf("the reconcile after wrote %d times", w)
-			}
+			p.reconcileWritesNothing("hub", tgt)
 		})
 	}
 }
@@ -178,9 +168,7 @@ func TestBulkDeleteOfWhatIsGoneIsDone(t *testing.T) {
 	src := p.sites["src"]
 	ctx := context.Background()
 	ids := []string{src.createUser(t, "gone1", "Gone 1"), src.createUser(t, "gone2", "Gone 2")}
-	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	d := p.svc.direction("src", "tgt")
 	fr := &fullRun{d: d, c: cause{reconcile: "reconcile"}, ix: &fullIndex{}}
 	b := &bulkWrites{fr: fr}
@@ -274,9 +262,7 @@ func TestUserPassWritesAsItReadsTheSource(t *testing.T) {
 		ids = append(ids, src.createUser(t, fmt.Sprintf("rw%03d", i), fmt.Sprintf("Rw %d", i)))
 	}
 	ctx := context.Background()
-	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	// The source lists its users in creation order: the first five are on
 	// the first page, the last on the fourth.
 	for _, id := range ids[:5] {

@@ -44,9 +44,7 @@ func TestEventsStoredBeforeAReconcileAreCovered(t *testing.T) {
 	src, tgt := p.sites["src"], p.sites["tgt"]
 	gids, _ := groupWorld(t, src, 30, 1, 0)
 	ctx := context.Background()
-	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	emitted := src.emu.EventStats().Emitted
 	for i := range 30 {
 		u, _ := src.emu.UserByName(fmt.Sprintf("gw%03d", i))

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
@@ -54,6 +56,17 @@ func check(t *testing.T, g *guard, p planner.Plan, count int) planner.Plan {
 }
 
 var cfg = planner.GuardConfig{MaxDeletions: 3, MaxPercent: 50, Window: time.Hour}
+
+// openShared opens a guard on the bucket js holds, as each replica does, on
+// the clock now; an error fails the test.
+func openShared(ctx context.Context, t testing.TB, js jetstream.JetStream, now func() time.Time) *guard {
+	t.Helper()
+	g, err := openGuard(ctx, js, "", Placement{}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
 
 func TestGuardLetsFewDeletionsThrough(t *testing.T) {
 	g := newGuard(newClock().now)
@@ -180,10 +193,7 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := newClock()
-	g, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := openShared(ctx, t, b.JetStream(), c.now)
 	check(t, g, deletions(2), 0) // counted in the window
 	check(t, g, deletions(2), 0) // 4 > 3: held
 	held := g.pending()
@@ -191,10 +201,7 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 		t.Fatalf("holds = %+v", held)
 	}
 
-	g2, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g2 := openShared(ctx, t, b.JetStream(), c.now)
 	got := g2.pending()
 	if len(got) != 1 || got[0].ID != held[0].ID || len(got[0].Actions) != 2 || !got[0].Actions[0].Held || !got[0].At.Equal(held[0].At) {
 		t.Fatalf("reloaded holds = %+v", got)
@@ -215,10 +222,7 @@ func TestGuardHoldsSurviveRestart(t *testing.T) {
 	if _, err := g2.approve(ctx, h.ID); err != nil {
 		t.Fatal(err)
 	}
-	g3, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g3 := openShared(ctx, t, b.JetStream(), c.now)
 	if n := len(g3.pending()); n != 0 {
 		t.Fatalf("approved and rejected holds came back: %d", n)
 	}
@@ -231,14 +235,8 @@ func TestGuardIsSharedByReplicas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := newClock()
-	a, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := openShared(ctx, t, b.JetStream(), c.now)
+	other := openShared(ctx, t, b.JetStream(), c.now)
 	check(t, a, deletions(2), 0)
 	if p := check(t, other, deletions(2), 0); heldCount(p) != 2 {
 		t.Fatalf("the other replica ignored the first one's window: %s", p)
@@ -274,10 +272,7 @@ func TestGuardConcurrentChecksStayUnderTheLimit(t *testing.T) {
 	c := newClock()
 	var replicas []*guard
 	for range 2 {
-		g, err := openGuard(ctx, b.JetStream(), "", Placement{}, c.now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := openShared(ctx, t, b.JetStream(), c.now)
 		replicas = append(replicas, g)
 	}
 	one := planner.GuardConfig{MaxDeletions: 3, MaxPercent: 100, Window: time.Hour}

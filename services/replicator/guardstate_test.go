@@ -82,10 +82,7 @@ func (f *flakyKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDe
 // storedHolds counts the holds in the bucket, read by a guard of its own.
 func storedHolds(t *testing.T, ctx context.Context, js jetstream.JetStream) int {
 	t.Helper()
-	g, err := openGuard(ctx, js, "", Placement{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := openShared(ctx, t, js, nil)
 	return len(g.pending())
 }
 
@@ -108,10 +105,7 @@ func TestGuardWithoutItsStateDecidesNothing(t *testing.T) {
 			b := bustest.RunServer(t).Open(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			g, err := openGuard(ctx, b.JetStream(), "", Placement{}, newClock().now)
-			if err != nil {
-				t.Fatal(err)
-			}
+			g := openShared(ctx, t, b.JetStream(), newClock().now)
 			f := &flakyKV{KeyValue: g.kv}
 			g.kv = f
 			tc.fails(f).Store(true)
@@ -246,9 +240,7 @@ func TestGuardWithoutItsStateFailsTheFullReconcile(t *testing.T) {
 	src.createGroup(t, "keep", "")
 	gone := src.createGroup(t, "gone", "")
 	ctx := context.Background()
-	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	p.converged("src", "tgt", 5*time.Second)
 	if _, err := src.human.DeleteGroup(ctx, gone, ""); err != nil {
 		t.Fatal(err)
@@ -266,8 +258,6 @@ func TestGuardWithoutItsStateFailsTheFullReconcile(t *testing.T) {
 	if hs := p.svc.holds(ctx, "hub"); len(hs) != 0 {
 		t.Fatalf("holds: %+v", hs)
 	}
-	if _, err := p.svc.ReconcileLink(ctx, "hub", false); err != nil {
-		t.Fatal(err)
-	}
+	p.reconcileLink("hub", false)
 	p.converged("src", "tgt", 5*time.Second)
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,44 +157,13 @@ func (p *pipeline) settled() {
 // own (rate-limited runs).
 func (p *pipeline) settledWithin(within, every time.Duration) {
 	p.t.Helper()
-	testutil.CheckFor(p.t, within, every, func() error {
-		var before []emu.EventStats
-		for _, n := range p.siteNames() {
-			if p.sites[n].emu == nil {
-				before = append(before, emu.EventStats{})
-				continue
-			}
-			before = append(before, p.sites[n].emu.EventStats())
+	domains := map[string]*emu.Domain{}
+	for n, s := range p.sites {
+		if s.emu != nil {
+			domains[n] = s.emu
 		}
-		st := p.svc.Status(context.Background())
-		for i, n := range p.siteNames() {
-			if p.sites[n].emu == nil {
-				continue
-			}
-			after := p.sites[n].emu.EventStats()
-			if before[i].Pending != 0 || after.Pending != 0 || before[i].Emitted != after.Emitted {
-				return fmt.Errorf("%s events: %d pending, %d emitted", n, after.Pending, after.Emitted)
-			}
-		}
-		if len(st.Consumers) != len(p.svc.targetDomains()) {
-			return errors.New("consumer status incomplete")
-		}
-		for _, c := range st.Consumers {
-			if c.Pending != 0 || c.AckPending != 0 {
-				return fmt.Errorf("consumer %s: %d pending, %d ack pending", c.Name, c.Pending, c.AckPending)
-			}
-		}
-		return nil
-	})
-}
-
-func (p *pipeline) siteNames() []string {
-	var out []string
-	for n := range p.sites {
-		out = append(out, n)
 	}
-	sort.Strings(out)
-	return out
+	pipelinetest.Settled(p.t, within, every, p.svc, len(p.svc.targetDomains()), domains)
 }
 
 // snapshot is a domain's content by name, for comparing domains.
@@ -338,6 +308,29 @@ func (s *site) add(t testing.TB, group string, users ...string) {
 	}
 }
 
+// burst adds every user to every group, one member at a time, with a
+// goroutine per group (an administrator's changes as fast as the domain
+// takes them), and returns when all are added.
+func (s *site) burst(t testing.TB, groups, users []string) {
+	t.Helper()
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Go(func() {
+			for _, u := range users {
+				if _, err := s.human.AddMembers(context.Background(), g, u); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (s *site) remove(t testing.TB, group string, users ...string) {
 	t.Helper()
 	if _, err := s.human.RemoveMembers(context.Background(), group, users...); err != nil {
@@ -363,6 +356,20 @@ func (p *pipeline) reconcileLink(link string, dryRun bool) []*iamflowv1.Reconcil
 		p.t.Fatal(err)
 	}
 	return reps
+}
+
+// reconcileWritesNothing runs a full reconcile of the link and fails the
+// test if it wrote to tgt (a Bulk request counts as a write): after a
+// reconcile or the events have brought tgt in step, the next finds nothing
+// to do.
+func (p *pipeline) reconcileWritesNothing(link string, tgt *site) {
+	p.t.Helper()
+	count := func() int64 { return writes(tgt.emu) + tgt.emu.CallCount(emu.OpBulk) }
+	before := count()
+	reps := p.reconcileLink(link, false)
+	if w := count() - before; w != 0 {
+		p.t.Errorf("the reconcile after wrote %d times: %v", w, reps[0].Actions)
+	}
 }
 
 // writes counts the write calls a domain answered.

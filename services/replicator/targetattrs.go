@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -105,14 +106,9 @@ func (a *targetAttrs) refused(resource, path string, now time.Time) bool {
 func (a *targetAttrs) list() []*iamflowv1.UnsupportedAttribute {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]*iamflowv1.UnsupportedAttribute, 0, len(a.noted))
-	for _, v := range a.noted {
-		out = append(out, v)
-	}
-	slices.SortFunc(out, func(x, y *iamflowv1.UnsupportedAttribute) int {
+	return slices.SortedFunc(maps.Values(a.noted), func(x, y *iamflowv1.UnsupportedAttribute) int {
 		return strings.Compare(x.Resource+"/"+x.Path, y.Resource+"/"+y.Path)
 	})
-	return out
 }
 
 // refusal reports whether err is a target refusing what was sent (400: an

@@ -33,13 +33,7 @@ func member(target *UserState, m *Mapping) UserInput {
 }
 
 func TestPlanGroup(t *testing.T) {
-	tests := []struct {
-		name  string
-		link  func(*Link)
-		in    GroupInput
-		want  []ActionKind
-		check func(t *testing.T, p Plan)
-	}{
+	runPlanCases(t, (*Rules).PlanGroup, []planCase[GroupInput]{
 		{name: "new group is created with externalId and description",
 			in:   GroupInput{Source: srcGroup(), SourceComplete: true},
 			want: []ActionKind{ActCreateGroup},
@@ -162,16 +156,5 @@ func TestPlanGroup(t *testing.T) {
 					t.Errorf("add = %+v", p.Actions[1])
 				}
 			}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := rules(t, tt.link).PlanGroup("spoke", tt.in)
-			if got := p.Kinds(); !slices.Equal(got, tt.want) {
-				t.Fatalf("kinds = %v, want %v\n%s", got, tt.want, p)
-			}
-			if tt.check != nil {
-				tt.check(t, p)
-			}
-		})
-	}
+	})
 }

@@ -44,13 +44,7 @@ func with(u *UserState, edit func(*UserState)) *UserState {
 }
 
 func TestPlanUser(t *testing.T) {
-	tests := []struct {
-		name  string
-		link  func(*Link)
-		in    UserInput
-		want  []ActionKind
-		check func(t *testing.T, p Plan)
-	}{
+	runPlanCases(t, (*Rules).PlanUser, []planCase[UserInput]{
 		{name: "new user is created with userName, externalId and copied attributes",
 			in:   UserInput{Source: srcUser(), SourceComplete: true},
 			want: []ActionKind{ActCreateUser},
@@ -240,10 +234,26 @@ func TestPlanUser(t *testing.T) {
 			in: UserInput{Source: with(srcUser(), func(u *UserState) { u.Active = false }), SourceComplete: true,
 				Mapping: created("t1"), Mapped: copyOf(srcUser(), "t1")},
 			want: []ActionKind{ActUpdateUser}},
-	}
-	for _, tt := range tests {
+	})
+}
+
+// planCase is one case of a table of plans: the edit of the test link, the
+// input, the kinds of the actions wanted and, if set, more checks.
+type planCase[In any] struct {
+	name  string
+	link  func(*Link)
+	in    In
+	want  []ActionKind
+	check func(t *testing.T, p Plan)
+}
+
+// runPlanCases plans each case's input to "spoke" on the rules of its link
+// and checks the plan's header and kinds, then the case's own checks.
+func runPlanCases[In any](t *testing.T, plan func(*Rules, string, In) Plan, cases []planCase[In]) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			p := rules(t, tt.link).PlanUser("spoke", tt.in)
+			p := plan(rules(t, tt.link), "spoke", tt.in)
 			if got := p.Kinds(); !slices.Equal(got, tt.want) {
 				t.Fatalf("kinds = %v, want %v\n%s", got, tt.want, p)
 			}
