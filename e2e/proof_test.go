@@ -1264,12 +1264,14 @@ func (s *stackT) killWhileDriving(ctx context.Context, drv *driver, changes int)
 		}
 		// Strike while it has work in flight.
 		var inFlight string
+		var backlog0 uint64
 		err := waitFor(10*time.Second, 2*time.Millisecond, func() error {
 			if name == "replicator" {
 				n, err := s.replicatorBacklog(ctx)
 				if err != nil || n == 0 {
 					return fmt.Errorf("replicator backlog %d (%v)", n, err)
 				}
+				backlog0 = n
 				inFlight = fmt.Sprintf("%d events unfinished", n)
 				return nil
 			}
@@ -1333,8 +1335,13 @@ func (s *stackT) killWhileDriving(ctx context.Context, drv *driver, changes int)
 			t.Fatalf("after SIGKILL: %v", err)
 		}
 		ready := time.Now()
+		end := ready
+		if name == "replicator" {
+			end = s.replicatorCaughtUp(ctx, backlog0)
+			t.Logf("SIGKILL replicator: caught up %v after its restart (backlog back to the %d it had when killed)", end.Sub(ready).Round(time.Millisecond), backlog0)
+		}
 		s.mu.Lock()
-		s.outages = append(s.outages, outage{name: name, from: killed, to: ready})
+		s.outages = append(s.outages, outage{name: name, from: killed, to: end})
 		s.mu.Unlock()
 		if drv.issued.Load() == issued0 {
 			t.Errorf("SIGKILL %s: no change was made in the source while it was down", name)
@@ -1344,6 +1351,33 @@ func (s *stackT) killWhileDriving(ctx context.Context, drv *driver, changes int)
 			down.Round(time.Millisecond), landed, ready.Sub(killed).Round(time.Millisecond))
 	}
 	return out
+}
+
+// replicatorCatchUp bounds how long the replicator may take, after a
+// restart, to work off the events stored while it was down.
+const replicatorCatchUp = 30 * time.Second
+
+// replicatorCaughtUp waits until the replicator's backlog is back to
+// backlog0 (what it had when it was killed) and returns when it was: the
+// end of the replicator's outage as the changes see it. The events stored
+// while it was down wait their turn behind one another, so a change stored
+// just after the restart waits behind them too. Not catching up within
+// replicatorCatchUp is an error.
+func (s *stackT) replicatorCaughtUp(ctx context.Context, backlog0 uint64) time.Time {
+	err := waitFor(replicatorCatchUp, 50*time.Millisecond, func() error {
+		n, err := s.replicatorBacklog(ctx)
+		if err != nil {
+			return err
+		}
+		if n > backlog0 {
+			return fmt.Errorf("backlog %d, %d when it was killed", n, backlog0)
+		}
+		return nil
+	})
+	if err != nil {
+		s.t.Errorf("SIGKILL replicator: it did not catch up within %v of its restart: %v", replicatorCatchUp, err)
+	}
+	return time.Now()
 }
 
 // newClient is the production Identity Domains client, with no client-side
