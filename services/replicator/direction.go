@@ -259,7 +259,8 @@ func ignoreStale(err error) error {
 // retirements and updates rest on still hold: a target object another
 // source object took over since (a user deleted and re-created under the
 // same name, whose copy the new user adopted) is not the old one's to
-// deactivate, delete or overwrite any more.
+// deactivate, delete or overwrite any more. A mapping the plan recovered
+// is stored first (storeRecovered), so the checks find it.
 func (d *direction) validate(ctx context.Context, p planner.Plan) error {
 	if err := d.storeRecovered(ctx, p); err != nil {
 		return err
