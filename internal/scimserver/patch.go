@@ -1,6 +1,7 @@
 package scimserver
 
 import (
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -99,7 +100,7 @@ func (p *patcher) apply(o patchOperation) *Error {
 		if !ok {
 			return invalidValue("%s without a path needs an object of attributes as its value, not %s", op, jsonKind(o.Value))
 		}
-		for _, key := range sortedKeys(obj) {
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
 			v := obj[key]
 			switch strings.ToLower(key) {
 			case "schemas", "meta":
@@ -115,7 +116,7 @@ func (p *patcher) apply(o patchOperation) *Error {
 				if !isObj {
 					return invalidValue("%s must be an object of the extension's attributes, not %s", urn, jsonKind(v))
 				}
-				for _, sk := range sortedKeys(ext) {
+				for _, sk := range slices.Sorted(maps.Keys(ext)) {
 					if err := p.applyPath(op, urn+":"+sk, ext[sk]); err != nil {
 						return err
 					}
@@ -472,13 +473,4 @@ func sameValue(key string, a, b any) bool {
 		return am != nil && bm != nil && stringAttr(am, "value") == stringAttr(bm, "value")
 	}
 	return reflect.DeepEqual(a, b)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

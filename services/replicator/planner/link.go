@@ -3,6 +3,7 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -310,7 +311,7 @@ func (a Attributes) validate() []error {
 		}
 	}
 	into := map[string]string{}
-	for _, from := range sortedKeys(a.Map) {
+	for _, from := range slices.Sorted(maps.Keys(a.Map)) {
 		to := a.Map[from]
 		key := fmt.Sprintf("attributes.map[%s]", from)
 		switch {
@@ -344,15 +345,6 @@ func compilePattern(p string) (*regexp.Regexp, error) {
 		return nil, errors.New(`"" is not a valid pattern: empty; remove it or write ".*"`)
 	}
 	return validate.Pattern(p)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // GroupAttributes are the group attributes a link may copy.
