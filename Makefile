@@ -38,7 +38,7 @@ fuzz:
 bench:
 	@{ $(GO) test -run '^$$' -bench Webhook -benchtime $(BENCHTIME) -benchmem ./services/ingest/ && \
 	   $(GO) test -run '^$$' -bench Publish -benchtime $(BENCHTIME) -benchmem ./internal/bus/ && \
-	   $(GO) test $(BENCHSHORT) -run '^$$' -bench 'EventToTarget|MembershipBurst|FullReconcile|InitialSyncAtLimits' -benchtime 1x -timeout 90m ./services/replicator/ && \
+	   $(GO) test $(BENCHSHORT) -run '^$$' -bench 'EventToTarget|MembershipBurst|CatchUp|FullReconcile|InitialSyncAtLimits' -benchtime 1x -timeout 90m ./services/replicator/ && \
 	   $(GO) test $(BENCHSHORT) -run '^$$' -bench ExpireTenThousand -benchtime 1x -timeout 30m ./services/expiry/ && \
 	   $(GO) test -run '^$$' -bench Push -benchtime 5000x -benchmem ./internal/scimserver/ && \
 	   $(GO) test $(BENCHSHORT) -run '^$$' -bench Burst -benchtime 1x -timeout 30m ./internal/scimserver/; } \

@@ -688,3 +688,34 @@ func TestConsumerRecreatedAfterDeletion(t *testing.T) {
 		}
 	}
 }
+
+// A handler sees how many messages still wait behind its own: a backlog
+// published before the consumer runs counts down to none.
+func TestHandlerSeesTheBacklog(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b := bustest.RunServer(t).Open(t, bus.WithRegisterer(reg))
+	const n = 50
+	var mu sync.Mutex
+	pending := map[uint64]uint64{} // stream sequence -> Pending
+	cfg := fast("backlog")
+	cfg.Batch, cfg.Concurrency = 1, 1
+	c := newConsumer(t, b, cfg, func(ctx context.Context, m *bus.Msg) bus.Result {
+		mu.Lock()
+		pending[m.StreamSeq] = m.Pending
+		mu.Unlock()
+		return bus.Done()
+	})
+	for i := range n {
+		publish(t, b, testSubject, fmt.Sprintf("evt-%d", i), "x")
+	}
+	run(t, c)
+	waitHandled(t, reg, "backlog", "done", n)
+	mu.Lock()
+	defer mu.Unlock()
+	if got := pending[1]; got < n/2 {
+		t.Errorf("the first of %d messages saw %d pending behind it", n, got)
+	}
+	if got := pending[n]; got != 0 {
+		t.Errorf("the last message saw %d pending behind it, want 0", got)
+	}
+}

@@ -30,6 +30,10 @@ type Msg struct {
 	Timestamp time.Time
 	// MsgID is the Nats-Msg-Id header, empty if none.
 	MsgID string
+	// Pending is how many of the consumer's messages were still waiting to
+	// be delivered when this one was (JetStream's count at delivery): a
+	// handler can tell a backlog from a trickle.
+	Pending uint64
 }
 
 // Handler does the work a message triggers and says what becomes of it.

@@ -249,6 +249,7 @@ func newDelivery(jm jetstream.Msg) (*delivery, error) {
 		NumDelivered: meta.NumDelivered,
 		Timestamp:    meta.Timestamp,
 		MsgID:        h.Get(jetstream.MsgIDHeader),
+		Pending:      meta.NumPending,
 	}}, nil
 }
 

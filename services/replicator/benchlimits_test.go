@@ -55,12 +55,7 @@ func benchmarkSyncAtLimits(b *testing.B, tier emu.Tier, size emu.GenerateConfig)
 	ctx := context.Background()
 	clients := map[string]Domain{}
 	for _, s := range []*site{src, tgt} {
-		if err := s.emu.SetRateLimits(tier, emu.Limits{}); err != nil {
-			b.Fatal(err)
-		}
-		cfg := pipelinetest.ClientConfig(b, s.emu.URL(), pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, true)
-		cfg.Tier = identitydomain.Tier(tier)
-		clients[s.name] = pipelinetest.Client(b, s.name, cfg)
+		clients[s.name] = atTier(b, s, tier)
 	}
 	svc, err := New(ctx, p.cfg, p.bus, clients, servicekit.WithLogger(pipelinetest.Logger(b)))
 	if err != nil {
@@ -80,13 +75,39 @@ func benchmarkSyncAtLimits(b *testing.B, tier emu.Tier, size emu.GenerateConfig)
 		b.Fatalf("after the initial sync at the %s tier's limits:\n%s", tier, d)
 	}
 
+	bound, rl, detail := boundAtLimits(tier, before, src, tgt)
+	b.ReportMetric(took.Seconds(), "wall-s")
+	b.ReportMetric(bound, "bound-s")
+	b.ReportMetric(took.Seconds()/bound, "wall/bound")
+	b.ReportMetric(float64(rl), "429s")
+	b.Logf("%s tier: %d users, %d groups in %v against a bound of %.0f s (%s); actions %v", tier,
+		reps[0].GetSourceUsers(), reps[0].GetSourceGroups(), took.Round(time.Second), bound, strings.Join(detail, "; "), reps[0].GetActions())
+	if rl != 0 {
+		b.Errorf("%d requests were refused with 429 at the %s tier's limits", rl, tier)
+	}
+}
+
+// atTier makes s's emulator enforce tier's documented rate limits and
+// returns iamflow's client for it, pacing its calls for them.
+func atTier(t testing.TB, s *site, tier emu.Tier) *identitydomain.Client {
+	t.Helper()
+	if err := s.emu.SetRateLimits(tier, emu.Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := pipelinetest.ClientConfig(t, s.emu.URL(), pipelinetest.IamflowClientID, pipelinetest.IamflowSecret, true)
+	cfg.Tier = identitydomain.Tier(tier)
+	return pipelinetest.Client(t, s.name, cfg)
+}
+
+// boundAtLimits is the least time the tier's limits allow for the requests
+// the sites received since before (each site and API group at its per-second
+// and per-minute rates, the largest of them), the requests refused with 429
+// meanwhile, and what the bound is made of.
+func boundAtLimits(tier emu.Tier, before map[string]emu.Stats, sites ...*site) (bound float64, refused int64, detail []string) {
 	limits, _ := identitydomain.TierLimits(identitydomain.Tier(tier))
-	var bound float64
-	var rl int64
-	var detail []string
-	for _, s := range []*site{src, tgt} {
+	for _, s := range sites {
 		st := s.emu.Stats()
-		rl += st.RateLimited - before[s.name].RateLimited
+		refused += st.RateLimited - before[s.name].RateLimited
 		for _, g := range groupCalls(before[s.name], st) {
 			var perSec, perMin int
 			switch g.name {
@@ -104,15 +125,7 @@ func benchmarkSyncAtLimits(b *testing.B, tier emu.Tier, size emu.GenerateConfig)
 			}
 		}
 	}
-	b.ReportMetric(took.Seconds(), "wall-s")
-	b.ReportMetric(bound, "bound-s")
-	b.ReportMetric(took.Seconds()/bound, "wall/bound")
-	b.ReportMetric(float64(rl), "429s")
-	b.Logf("%s tier: %d users, %d groups in %v against a bound of %.0f s (%s); actions %v", tier,
-		reps[0].GetSourceUsers(), reps[0].GetSourceGroups(), took.Round(time.Second), bound, strings.Join(detail, "; "), reps[0].GetActions())
-	if rl != 0 {
-		b.Errorf("%d requests were refused with 429 at the %s tier's limits", rl, tier)
-	}
+	return bound, refused, detail
 }
 
 // groupCall is how many requests one API group received.

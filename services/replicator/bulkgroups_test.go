@@ -15,7 +15,7 @@ import (
 
 // groupWorld fills src with users and groups of overlapping members and
 // returns the groups' ids and how many memberships they hold.
-func groupWorld(t *testing.T, src *site, users, groups, size int) (ids []string, memberships int) {
+func groupWorld(t testing.TB, src *site, users, groups, size int) (ids []string, memberships int) {
 	t.Helper()
 	var uids []string
 	for i := range users {

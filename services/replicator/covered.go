@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 	"time"
-
-	"github.com/iamflow/iamflow/internal/bus"
 )
 
 // coveredMax bounds how many entities one target's covered set remembers;
@@ -25,21 +23,27 @@ const coveredMax = 100_000
 // whole group on both sides again (issue 18: 1,659 of 1,838 calls were
 // such reads, a Free-tier domain's budget for 11 minutes).
 //
+// A full reconcile that ends cleanly covers every entity of its source at
+// once (all): the events queued behind it, a backlog after an outage say,
+// are then acknowledged without a call.
+//
 // Sequences, not times, so that no clock between the NATS server and this
 // process can make an event look older than it is.
 type covered struct {
 	mu  sync.Mutex
 	seq map[string]uint64 // coalesce key -> stream sequence covered
+	all map[string]uint64 // source domain -> stream sequence a full reconcile covered
 }
 
-// has reports whether the event at seq of the entity key is covered.
-func (c *covered) has(key string, seq uint64) bool {
-	if key == "" {
-		return false
-	}
+// has reports whether the event at seq of the entity key, from source
+// domain, is covered.
+func (c *covered) has(domain, key string, seq uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return seq <= c.seq[key]
+	if seq <= c.all[domain] {
+		return true
+	}
+	return key != "" && seq <= c.seq[key]
 }
 
 // note records that a reconcile of key covered the stream up to seq.
@@ -53,6 +57,20 @@ func (c *covered) note(key string, seq uint64) {
 		c.seq = map[string]uint64{}
 	}
 	c.seq[key] = max(c.seq[key], seq)
+}
+
+// noteAll records that a full reconcile of everything domain holds
+// covered the stream up to seq.
+func (c *covered) noteAll(domain string, seq uint64) {
+	if seq == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.all == nil {
+		c.all = map[string]uint64{}
+	}
+	c.all[domain] = max(c.all[domain], seq)
 }
 
 // lastSeqTTL is how long a stream's last sequence, once read, is used
@@ -69,21 +87,21 @@ type lastSeq struct {
 	at  time.Time
 }
 
-// streamLast returns a recent last sequence of m's stream (see
-// lastSeqTTL), or 0 when it cannot be read (the event is then handled
-// without the shortcut later).
-func (s *Service) streamLast(ctx context.Context, m *bus.Msg) uint64 {
-	if m.Stream == "" {
+// streamLast returns a recent last sequence of stream (see lastSeqTTL),
+// or 0 when it cannot be read (what it would have covered is then handled
+// without the shortcut).
+func (s *Service) streamLast(ctx context.Context, stream string) uint64 {
+	if stream == "" {
 		return 0
 	}
-	v, _ := s.lastSeqs.LoadOrStore(m.Stream, &lastSeq{})
+	v, _ := s.lastSeqs.LoadOrStore(stream, &lastSeq{})
 	c := v.(*lastSeq)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.at.IsZero() && time.Since(c.at) < lastSeqTTL {
 		return c.seq
 	}
-	st, err := s.bus.JetStream().Stream(ctx, m.Stream)
+	st, err := s.bus.JetStream().Stream(ctx, stream)
 	if err != nil {
 		return 0
 	}

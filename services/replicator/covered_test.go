@@ -9,28 +9,45 @@ import (
 	"github.com/iamflow/iamflow/internal/testutil"
 )
 
+type coveredCase struct {
+	domain, key string
+	seq         uint64
+	want        bool
+}
+
 func TestCoveredSet(t *testing.T) {
 	var c covered
-	if c.has("d/group/g1", 1) {
+	if c.has("d", "d/group/g1", 1) {
 		t.Fatal("an empty set covers an event")
 	}
 	c.note("d/group/g1", 10)
 	c.note("d/group/g1", 7) // an older reconcile ending later covers no less
-	for _, tc := range []struct {
-		key  string
-		seq  uint64
-		want bool
-	}{
-		{"d/group/g1", 3, true},
-		{"d/group/g1", 10, true},
-		{"d/group/g1", 11, false}, // stored after the reconcile began
-		{"d/group/g2", 3, false},  // another entity
-		{"", 3, false},            // an event without a key is always handled
-	} {
-		if got := c.has(tc.key, tc.seq); got != tc.want {
-			t.Errorf("has(%q, %d) = %v, want %v", tc.key, tc.seq, got, tc.want)
+	check := func(cases []coveredCase) {
+		t.Helper()
+		for _, tc := range cases {
+			if got := c.has(tc.domain, tc.key, tc.seq); got != tc.want {
+				t.Errorf("has(%q, %q, %d) = %v, want %v", tc.domain, tc.key, tc.seq, got, tc.want)
+			}
 		}
 	}
+	check([]coveredCase{
+		{"d", "d/group/g1", 3, true},
+		{"d", "d/group/g1", 10, true},
+		{"d", "d/group/g1", 11, false}, // stored after the reconcile began
+		{"d", "d/group/g2", 3, false},  // another entity
+		{"d", "", 3, false},            // an event without a key is always handled
+	})
+	// A full reconcile of d that began at 20 covers every event of d up to
+	// it, keyed or not, and none of another source.
+	c.noteAll("d", 20)
+	c.noteAll("d", 15) // an older full reconcile ending later covers no less
+	check([]coveredCase{
+		{"d", "d/group/g2", 20, true},
+		{"d", "d/user/u1", 5, true},
+		{"d", "", 5, true},
+		{"d", "d/group/g1", 21, false},
+		{"e", "e/group/g1", 5, false},
+	})
 }
 
 // A burst on one group stored before the consumer runs: the first batch's

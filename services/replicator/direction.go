@@ -29,8 +29,9 @@ type direction struct {
 	log            *slog.Logger
 	now            func() time.Time
 
-	stats dirStats
-	attrs targetAttrs
+	stats   dirStats
+	attrs   targetAttrs
+	catchUp catchUp
 	// bookkeepingFor, when set, replaces bookkeepingTimeout (tests).
 	bookkeepingFor time.Duration
 }
@@ -41,6 +42,7 @@ type dirStats struct {
 	writes      atomic.Int64
 	echoes      atomic.Int64
 	covered     atomic.Int64 // events a later-begun reconcile had covered
+	catchUps    atomic.Int64 // full reconciles begun for a backlog
 	bulkCreates atomic.Int64 // users created through SCIM Bulk
 	bulkUpdates atomic.Int64 // users updated or deactivated through SCIM Bulk
 	bulkDeletes atomic.Int64 // users and groups deleted through SCIM Bulk

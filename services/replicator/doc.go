@@ -20,7 +20,8 @@
 //     object against an in-memory index, deletions last and judged together
 //     by the guard.
 //   - Service (service.go, events.go, resync.go, status.go, api.go): one
-//     durable consumer per target, coalescing per entity (events.go), the
+//     durable consumer per target, coalescing per entity (events.go), a
+//     backlog caught up with a full reconcile (catchup.go), the
 //     scheduled full reconcile claimed through KV so replicas run it once
 //     (resync.go), and the ReplicatorService admin API.
 //
@@ -37,6 +38,19 @@
 // reconciled after the read the plan rests on (its watermark), or when the
 // mapping it rests on changed: it is read and planned again. So a reconcile
 // delayed by retries cannot apply an old plan over a newer one.
+//
+// # Backlogs
+//
+// An event stored before a reconcile that covers it began has nothing left
+// to do and is acknowledged without a call (covered.go): a reconcile of its
+// entity, or a full reconcile of its source that ended cleanly (no error,
+// no deletion held, not a dry run). A handler that finds 1,000 events or
+// more queued behind its own (after an outage of the replicator
+// or of a target) catches the link up with one full reconcile, which writes
+// through SCIM Bulk where the target takes it, and the handlers of the
+// direction's events wait for it (catchup.go). One replica does so a
+// minute, claimed in KV; when it cannot (another replica claimed it, or it
+// failed) the events are reconciled one by one as before.
 //
 // # Echoes
 //

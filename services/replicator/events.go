@@ -29,7 +29,7 @@ func coalesceKey(m *bus.Msg) string {
 
 // handler handles the events of one target's consumer.
 func (s *Service) handler(target string) bus.Handler {
-	var cov covered
+	cov := s.covers[target]
 	return func(ctx context.Context, m *bus.Msg) bus.Result {
 		e, err := event.Unmarshal(m.Data)
 		if err != nil {
@@ -42,14 +42,14 @@ func (s *Service) handler(target string) bus.Handler {
 		s.events.Add(1)
 		s.kit.Event(e.GetId())
 		key := coalesceKey(m)
-		if !s.noCoalesce && cov.has(key, m.StreamSeq) {
+		if !s.noCoalesce && s.covered(ctx, d, cov, key, m) {
 			d.stats.covered.Add(1)
 			return bus.Done()
 		}
 		if err := waitForBreaker(ctx, d.tgt, s.kit.Clock()); err != nil {
 			return bus.Retry(err)
 		}
-		last := s.streamLast(ctx, m)
+		last := s.streamLast(ctx, m.Stream)
 		start := s.kit.Now()
 		p, err := d.handle(ctx, e)
 		if err == nil {
@@ -69,6 +69,21 @@ func (s *Service) handler(target string) bus.Handler {
 		}
 		return res
 	}
+}
+
+// covered reports whether a reconcile begun after m was stored covers it:
+// one of its entity, or a full reconcile of its source. A handler that
+// finds a backlog of catchUpAt events or more behind m catches the link up
+// first (catchUp).
+func (s *Service) covered(ctx context.Context, d *direction, cov *covered, key string, m *bus.Msg) bool {
+	if cov.has(d.source, key, m.StreamSeq) {
+		return true
+	}
+	if m.Pending < s.catchUpAt || d.link.DryRun { // a dry run covers nothing
+		return false
+	}
+	s.catchUp(ctx, d, m.Pending)
+	return cov.has(d.source, key, m.StreamSeq)
 }
 
 // resultOf decides what becomes of an event whose reconcile returned err.

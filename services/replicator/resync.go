@@ -1,6 +1,7 @@
 package replicator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,6 +83,32 @@ func (st *stateStore) claimSince(ctx context.Context, link string, now, since ti
 		return false, nil
 	}
 	if _, err := st.kv.Update(ctx, key, []byte(now.UTC().Format(time.RFC3339Nano)), e.Revision()); err != nil {
+		return false, nil // another replica claimed it
+	}
+	return true, nil
+}
+
+// claimCatchUp records now as link's last catch-up (catchUp) unless one
+// began less than every ago, and reports whether this process won the
+// claim: replicas sharing a backlog catch it up once between them.
+func (st *stateStore) claimCatchUp(ctx context.Context, link string, now time.Time, every time.Duration) (bool, error) {
+	key := "catchup." + link
+	val := []byte(now.UTC().Format(time.RFC3339Nano))
+	e, err := st.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		_, err := st.kv.Create(ctx, key, val)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return false, nil // another replica claimed it
+		}
+		return err == nil, err
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if last, err := time.Parse(time.RFC3339Nano, string(e.Value())); err == nil && now.Sub(last) < every {
+		return false, nil
+	}
+	if _, err := st.kv.Update(ctx, key, val, e.Revision()); err != nil {
 		return false, nil // another replica claimed it
 	}
 	return true, nil
@@ -191,8 +218,14 @@ func (s *Service) ReconcileLink(ctx context.Context, link string, dryRun bool) (
 	var errs []error
 	for _, d := range dirs {
 		start := s.kit.Now()
+		// Every event stored by now is stored before the reconcile reads
+		// the source: one that ends cleanly leaves those events nothing to do.
+		begin := s.streamLast(ctx, cmp.Or(s.cfg.Consumer.Stream, bus.StreamEvents))
 		rep, err := d.fullReconcile(ctx, dryRun)
 		reps = append(reps, rep)
+		if err == nil && !rep.DryRun && rep.HeldDeletions == 0 {
+			s.covers[d.target].noteAll(d.source, begin)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reconcile %s: %w", d.name(), err))
 			s.kit.Error(err)

@@ -40,13 +40,23 @@ func TestDryRunAndMassDeletionGuard(t *testing.T) {
 			t.Errorf("dry-run add_member names member %q, want %q", a.MemberTargetId, plannedID)
 		}
 	}
+	if n := fullyCovered(p, "src", "tgt"); n != 0 {
+		t.Errorf("a dry run covers the events up to %d: they would be acknowledged undone", n)
+	}
 	// For real, then the source loses ten groups at once.
 	p.reconcileLink("hub", false)
 	p.converged("src", "tgt", 5*time.Second)
+	clean := fullyCovered(p, "src", "tgt")
+	if clean == 0 {
+		t.Error("a clean full reconcile covers no event")
+	}
 	src.deleteGroups(t, groups[:10]...)
 	reps = p.reconcileLink("hub", false)
 	if reps[0].HeldDeletions != 10 {
 		t.Fatalf("held %d deletions, want 10: %v", reps[0].HeldDeletions, reps[0].Actions)
+	}
+	if n := fullyCovered(p, "src", "tgt"); n != clean {
+		t.Errorf("a reconcile that held deletions covers the events up to %d (the clean one before it %d): the deletions' events would be acknowledged undone", n, clean)
 	}
 	if n := len(tgt.emu.Groups()); n != 12 {
 		t.Fatalf("target has %d groups while deletions are held, want 12", n)

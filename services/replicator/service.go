@@ -46,6 +46,11 @@ type Service struct {
 
 	// noCoalesce reconciles every event on its own (the benchmarks' baseline).
 	noCoalesce bool
+	// catchUpAt is the backlog at which a handler catches up with a full
+	// reconcile: catchUpBacklog (tests lower it).
+	catchUpAt uint64
+	// covers is, per target, what reconciles covered of its consumer's stream.
+	covers map[string]*covered
 
 	events    atomic.Int64
 	consumers sync.Map // target -> *bus.Consumer
@@ -72,7 +77,7 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain,
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{kit: kit, cfg: cfg, bus: b, metrics: newMetrics(kit.Registerer())}
+	s := &Service{kit: kit, cfg: cfg, bus: b, metrics: newMetrics(kit.Registerer()), catchUpAt: catchUpBacklog}
 	if err := s.openStores(ctx); err != nil {
 		return nil, err
 	}
@@ -109,6 +114,10 @@ func New(ctx context.Context, cfg Config, b *bus.Bus, domains map[string]Domain,
 		return nil, fmt.Errorf("replicator: no client for domain(s) %v: give each linked domain url, client_id and client_secret", missing)
 	}
 	slices.Sort(s.targets)
+	s.covers = map[string]*covered{}
+	for _, t := range s.targets {
+		s.covers[t] = &covered{}
+	}
 	return s, nil
 }
 

@@ -16,6 +16,7 @@ const (
 	counterWrites      = "writes"       // calls that changed a target
 	counterEchoes      = "echoes"       // events skipped as iamflow's own changes
 	counterCovered     = "covered"      // events a reconcile begun after they were stored had covered
+	counterCatchUps    = "catch_ups"    // full reconciles begun for a backlog of events
 	counterHeld        = "held"         // deletions held for approval
 	counterAuditFailed = "audit_failed" // audit records not stored
 	counterBulkCreates = "bulk_creates" // users created through SCIM Bulk (also counted in writes)
@@ -35,6 +36,7 @@ func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 		st.Counters[counterWrites] += d.stats.writes.Load()
 		st.Counters[counterEchoes] += d.stats.echoes.Load()
 		st.Counters[counterCovered] += d.stats.covered.Load()
+		st.Counters[counterCatchUps] += d.stats.catchUps.Load()
 		st.Counters[counterAuditFailed] += d.stats.auditFailed.Load()
 		st.Counters[counterBulkCreates] += d.stats.bulkCreates.Load()
 		st.Counters[counterBulkUpdates] += d.stats.bulkUpdates.Load()

@@ -1,0 +1,108 @@
+package replicator
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/iamflow/iamflow/internal/pipelinetest"
+	"github.com/iamflow/iamflow/internal/testutil"
+)
+
+// backlog stores, while the replicator is away, the events of n users
+// created in src and added to groups groups (n/groups members each), and
+// waits until ingest has stored them all.
+func backlog(t testing.TB, src *site, n, groups int) {
+	t.Helper()
+	emitted := src.emu.EventStats().Emitted
+	groupWorld(t, src, n, groups, n/groups)
+	testutil.CheckFor(t, time.Minute, 10*time.Millisecond, func() error {
+		if st := src.emu.EventStats(); st.Pending != 0 || st.Emitted < emitted+int64(2*n) {
+			return fmt.Errorf("events: %+v", st)
+		}
+		return nil
+	})
+}
+
+// A backlog after an outage of the replicator: the first handler finds
+// hundreds of events queued behind its own and catches the link up with one
+// full reconcile, which creates the users through SCIM Bulk; the events
+// queued behind it are acknowledged without a call. One by one, each user
+// would cost a create of its own.
+func TestBacklogIsCaughtUpInBulk(t *testing.T) {
+	const users = 300
+	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+	p.svc.catchUpAt = 100
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	backlog(t, src, users, 1)
+
+	p.start()
+	p.settledWithin(60*time.Second, 20*time.Millisecond)
+	p.converged("src", "tgt", 10*time.Second)
+	sameGroups(t, p, src, tgt)
+
+	ctr := p.svc.Status(context.Background()).GetCounters()
+	if ctr[counterCatchUps] != 1 {
+		t.Errorf("catch-ups: %d, want 1 (counters %v)", ctr[counterCatchUps], ctr)
+	}
+	if ctr[counterCovered] < ctr[counterEvents]*9/10 {
+		t.Errorf("%d of %d events covered by the catch-up, want 90%% or more", ctr[counterCovered], ctr[counterEvents])
+	}
+	st := tgt.emu.Stats()
+	if st.BulkOperations < users {
+		t.Errorf("%d operations through Bulk, want the %d users' creates at least", st.BulkOperations, users)
+	}
+	if n := calls(tgt.emu); n > users/10 {
+		t.Errorf("%d requests to the target for %d users; one by one would be a create each", n, users)
+	}
+}
+
+// Below the backlog that starts one, no catch-up: a trickle of events is
+// reconciled event by event.
+func TestNoCatchUpBelowTheBacklog(t *testing.T) {
+	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+	p.svc.catchUpAt = math.MaxUint64
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	backlog(t, src, 40, 1)
+	p.start()
+	p.settled()
+	sameGroups(t, p, src, tgt)
+	if n := p.svc.Status(context.Background()).GetCounters()[counterCatchUps]; n != 0 {
+		t.Errorf("catch-ups: %d, want none", n)
+	}
+	if n := tgt.emu.Stats().BulkOperations; n != 0 {
+		t.Errorf("%d operations through Bulk for events reconciled one by one", n)
+	}
+}
+
+// fullyCovered is the stream sequence up to which a full reconcile covered
+// the events of source for target's consumer (0: none).
+func fullyCovered(p *pipeline, source, target string) uint64 {
+	c := p.svc.covers[target]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.all[source]
+}
+
+// Two replicas sharing a backlog catch it up once between them (claimed in
+// KV); the replica that lost the claim reconciles its share of the events
+// one by one, and the target still equals the source.
+func TestReplicasCatchUpOnce(t *testing.T) {
+	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	backlog(t, src, 300, 1)
+	other := p.newService()
+	p.svc.catchUpAt, other.catchUpAt = 100, 100
+	p.start()
+	pipelinetest.Run(t, other)
+	p.settledWithin(60*time.Second, 20*time.Millisecond)
+	p.converged("src", "tgt", 10*time.Second)
+	sameGroups(t, p, src, tgt)
+	ctx := context.Background()
+	n := p.svc.Status(ctx).GetCounters()[counterCatchUps] + other.Status(ctx).GetCounters()[counterCatchUps]
+	if n != 1 {
+		t.Errorf("%d catch-ups between two replicas, want 1", n)
+	}
+}
