@@ -340,13 +340,13 @@ func (fr *fullRun) fenced(ctx context.Context, ls *leaseSet, p planner.Plan) (bo
 			return false, err
 		}
 		if !fresh {
-			fr.countStale()
+			fr.countStale(p)
 			return false, nil
 		}
 	}
 	if err := d.validate(ctx, p); err != nil {
 		if errors.Is(err, errStale) {
-			fr.countStale()
+			fr.countStale(p)
 			return false, nil
 		}
 		return false, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/testutil"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // backlog stores, while the replicator is away, the events of n users
@@ -83,7 +84,7 @@ func fullyCovered(p *pipeline, source, target string) uint64 {
 	c := p.svc.covers[target]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.all[source]
+	return c.all[source].seq
 }
 
 // Two replicas sharing a backlog catch it up once between them (claimed in
@@ -104,5 +105,56 @@ func TestReplicasCatchUpOnce(t *testing.T) {
 	n := p.svc.Status(ctx).GetCounters()[counterCatchUps] + other.Status(ctx).GetCounters()[counterCatchUps]
 	if n != 1 {
 		t.Errorf("%d catch-ups between two replicas, want 1", n)
+	}
+}
+
+// A full reconcile does not cover the events of an object whose plan it
+// did not apply because a newer read of it was reconciled meanwhile: that
+// reconcile may have failed, and its event, retried, is the one that still
+// has the change to make. Here an event reconcile of carol is made to look
+// newer than the full reconcile's listing (its watermark, as a reconcile
+// that read carol and failed to write leaves it); carol's queued event is
+// then handled after the full reconcile, and carol is copied.
+func TestFullReconcileDoesNotCoverWhatItLeftStale(t *testing.T) {
+	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	emitted := src.emu.EventStats().Emitted
+	src.createUser(t, "alice", "Alice")
+	carol := src.createUser(t, "carol", "Carol")
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if st := src.emu.EventStats(); st.Pending != 0 || st.Emitted < emitted+2 {
+			return fmt.Errorf("events: %+v", st)
+		}
+		return nil
+	})
+	ctx := context.Background()
+	d := p.svc.direction("src", "tgt")
+	ls, lctx := d.fences.set(ctx)
+	if _, err := ls.take(lctx, d.scope(planner.KindUser).key(carol), time.Second, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	newer := time.Now().Add(2 * time.Second) // after the listing below, before the event is handled
+	ls.release(lctx, newer)
+
+	reps := p.reconcileLink("hub", false)
+	if n := reps[0].Actions[actionStale]; n != 1 {
+		t.Fatalf("stale plans: %d, want carol's (actions %v)", n, reps[0].Actions)
+	}
+	if _, ok := tgt.emu.UserByName("carol"); ok {
+		t.Fatal("carol was copied by the full reconcile: the test proves nothing")
+	}
+	// The event is handled from a read after that reconcile of carol, as
+	// it would be: a clock has to pass, nothing to synchronise with.
+	time.Sleep(time.Until(newer))
+	p.start()
+	p.settled()
+	if _, ok := tgt.emu.UserByName("carol"); !ok {
+		t.Error("carol's event was taken as covered by a full reconcile that left carol stale: carol was never copied")
+	}
+	if _, ok := tgt.emu.UserByName("alice"); !ok {
+		t.Error("alice was not copied")
+	}
+	if n := p.svc.Status(ctx).GetCounters()[counterCovered]; n != 1 {
+		t.Errorf("%d events covered, want alice's", n)
 	}
 }

@@ -32,7 +32,14 @@ const coveredMax = 100_000
 type covered struct {
 	mu  sync.Mutex
 	seq map[string]uint64 // coalesce key -> stream sequence covered
-	all map[string]uint64 // source domain -> stream sequence a full reconcile covered
+	all map[string]fullCover
+}
+
+// fullCover is what the newest clean full reconcile of a source covered:
+// every event stored up to seq, but those of the objects in except.
+type fullCover struct {
+	seq    uint64
+	except map[string]struct{} // coalesce keys
 }
 
 // has reports whether the event at seq of the entity key, from source
@@ -40,8 +47,10 @@ type covered struct {
 func (c *covered) has(domain, key string, seq uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if seq <= c.all[domain] {
-		return true
+	if f := c.all[domain]; seq <= f.seq {
+		if _, out := f.except[key]; !out {
+			return true
+		}
 	}
 	return key != "" && seq <= c.seq[key]
 }
@@ -59,18 +68,22 @@ func (c *covered) note(key string, seq uint64) {
 	c.seq[key] = max(c.seq[key], seq)
 }
 
-// noteAll records that a full reconcile of everything domain holds
-// covered the stream up to seq.
-func (c *covered) noteAll(domain string, seq uint64) {
-	if seq == 0 {
+// noteAll records that a full reconcile of everything domain holds covered
+// the stream up to seq, but the objects in except (whose plans a newer
+// read made stale: the reconcile of that read may have failed). An older
+// full reconcile ending later changes nothing.
+func (c *covered) noteAll(domain string, seq uint64, except map[string]struct{}) {
+	if seq == 0 || len(except) > coveredMax {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.all == nil {
-		c.all = map[string]uint64{}
+		c.all = map[string]fullCover{}
 	}
-	c.all[domain] = max(c.all[domain], seq)
+	if seq > c.all[domain].seq {
+		c.all[domain] = fullCover{seq: seq, except: except}
+	}
 }
 
 // lastSeqTTL is how long a stream's last sequence, once read, is used

@@ -39,15 +39,22 @@ func TestCoveredSet(t *testing.T) {
 	})
 	// A full reconcile of d that began at 20 covers every event of d up to
 	// it, keyed or not, and none of another source.
-	c.noteAll("d", 20)
-	c.noteAll("d", 15) // an older full reconcile ending later covers no less
+	// Its plan for g3 was stale (a newer read of g3 or of a member of it
+	// was reconciled meanwhile, and may have failed): g3's events are not
+	// covered by it.
+	c.noteAll("d", 20, map[string]struct{}{"d/group/g3": {}})
+	c.noteAll("d", 15, nil) // an older full reconcile ending later changes nothing
 	check([]coveredCase{
 		{"d", "d/group/g2", 20, true},
 		{"d", "d/user/u1", 5, true},
 		{"d", "", 5, true},
 		{"d", "d/group/g1", 21, false},
 		{"e", "e/group/g1", 5, false},
+		{"d", "d/group/g3", 5, false},
 	})
+	// A newer clean one covers g3 too.
+	c.noteAll("d", 30, nil)
+	check([]coveredCase{{"d", "d/group/g3", 5, true}, {"d", "d/group/g3", 25, true}})
 }
 
 // A burst on one group stored before the consumer runs: the first batch's

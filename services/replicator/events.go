@@ -10,6 +10,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
 // coalesceKey is the entity an event reconciles: the user, or the group
@@ -20,11 +21,17 @@ func coalesceKey(m *bus.Msg) string {
 	if err != nil || e.GetResource().GetId() == "" {
 		return ""
 	}
-	kind := "group"
+	kind := planner.KindGroup
 	if e.GetKind() == iamflowv1.Kind_KIND_USER {
-		kind = "user"
+		kind = planner.KindUser
 	}
-	return e.GetDomain() + "/" + kind + "/" + e.GetResource().GetId()
+	return entityKey(e.GetDomain(), kind, e.GetResource().GetId())
+}
+
+// entityKey is the coalescing key of an object of domain: its events, and
+// those of a group's memberships, share it.
+func entityKey(domain string, kind planner.Kind, id string) string {
+	return domain + "/" + string(kind) + "/" + id
 }
 
 // handler handles the events of one target's consumer.

@@ -73,6 +73,10 @@ func (m userMapping) mapping(sid string) planner.Mapping {
 // report accumulates a reconcile report.
 type report struct {
 	r *iamflowv1.ReconcileReport
+	// stale names (by coalesceKey) the objects of plans not applied because
+	// a newer read of one of them was reconciled meanwhile: the reconcile
+	// does not cover their events, since the newer reconcile may have failed.
+	stale map[string]struct{}
 }
 
 func (rp *report) add(p planner.Plan) {
@@ -98,8 +102,8 @@ func (rp *report) add(p planner.Plan) {
 // one plan, so the mass-deletion guard judges them together against the
 // target's size. A source listing that fails, or that returns nothing while
 // mappings exist, deletes nothing.
-func (d *direction) fullReconcile(ctx context.Context, dryRun bool) (*iamflowv1.ReconcileReport, error) {
-	rp := report{r: &iamflowv1.ReconcileReport{Link: d.link.Name, Source: d.source, Target: d.target,
+func (d *direction) fullReconcile(ctx context.Context, dryRun bool) (*report, error) {
+	rp := &report{stale: map[string]struct{}{}, r: &iamflowv1.ReconcileReport{Link: d.link.Name, Source: d.source, Target: d.target,
 		DryRun: dryRun || d.link.DryRun, StartedAt: timestamppb.New(d.now()), Actions: map[string]int64{}}}
 	d.stats.mu.Lock()
 	d.stats.reconciling = true
@@ -116,14 +120,14 @@ func (d *direction) fullReconcile(ctx context.Context, dryRun bool) (*iamflowv1.
 		}
 		d.stats.mu.Unlock()
 	}()
-	err := d.reconcileAll(ctx, &rp, dryRun)
+	err := d.reconcileAll(ctx, rp, dryRun)
 	if err != nil {
 		rp.r.Error = err.Error()
 		d.stats.failure(d.now(), err)
-		return rp.r, err
+		return rp, err
 	}
 	d.stats.success(d.now())
-	return rp.r, nil
+	return rp, nil
 }
 
 // fullRun is one full reconcile under way: what its steps share. Users
@@ -221,7 +225,7 @@ func (fr *fullRun) applyListed(ctx context.Context, p planner.Plan) error {
 	_, stale, err := fr.d.applyListed(ctx, p, fr.c, &fr.buf, fr.readAt)
 	fr.storeRecords(ctx)
 	if stale {
-		fr.countStale()
+		fr.countStale(p)
 	}
 	return err
 }
@@ -235,11 +239,18 @@ func (fr *fullRun) storeRecords(ctx context.Context) {
 	fr.d.flush(context.WithoutCancel(ctx), &fr.buf)
 }
 
-// countStale counts a plan not applied because a newer read made it stale.
-func (fr *fullRun) countStale() {
+// countStale counts a plan not applied because a newer read made it
+// stale, and notes the objects it acts on as not covered by this reconcile.
+func (fr *fullRun) countStale(p planner.Plan) {
 	fr.mu.Lock()
+	defer fr.mu.Unlock()
 	fr.rp.r.Actions[actionStale]++
-	fr.mu.Unlock()
+	for _, a := range p.Actions {
+		fr.rp.stale[entityKey(fr.d.source, a.Entity, a.SourceID)] = struct{}{}
+		if a.MemberSourceID != "" {
+			fr.rp.stale[entityKey(fr.d.source, planner.KindUser, a.MemberSourceID)] = struct{}{}
+		}
+	}
 }
 
 // applyEach applies the actions of a plan one by one: the deletions,

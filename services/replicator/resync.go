@@ -221,10 +221,11 @@ func (s *Service) ReconcileLink(ctx context.Context, link string, dryRun bool) (
 		// Every event stored by now is stored before the reconcile reads
 		// the source: one that ends cleanly leaves those events nothing to do.
 		begin := s.streamLast(ctx, cmp.Or(s.cfg.Consumer.Stream, bus.StreamEvents))
-		rep, err := d.fullReconcile(ctx, dryRun)
+		rp, err := d.fullReconcile(ctx, dryRun)
+		rep := rp.r
 		reps = append(reps, rep)
 		if err == nil && !rep.DryRun && rep.HeldDeletions == 0 {
-			s.covers[d.target].noteAll(d.source, begin)
+			s.covers[d.target].noteAll(d.source, begin, rp.stale)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reconcile %s: %w", d.name(), err))
