@@ -33,8 +33,9 @@ type catchUp struct {
 }
 
 // catchUp runs a full reconcile of d's link for a backlog of pending
-// events, or waits for the one under way; it returns at once when one
-// began within catchUpEvery. What the reconcile covers is noted by
+// events, or waits for the one under way (a catch-up, or any full reconcile
+// of the link in this process); it returns at once when a catch-up began
+// within catchUpEvery. What the reconcile covers is noted by
 // ReconcileLink: the handler then acknowledges its event without a call.
 // A catch-up that cannot run (another replica claimed the link's reconcile,
 // the reconcile fails, its deletions are held) leaves the events to be
@@ -66,6 +67,16 @@ func (s *Service) catchUp(ctx context.Context, d *direction, pending uint64) {
 	}()
 
 	log := d.log.With("link", d.link.Name, "source", d.source, "target", d.target, "backlog", pending)
+	if v, ok := s.running.Load(d.link.Name); ok {
+		// A full reconcile of the link is under way here (the repair on
+		// start, say): the backlog waits for it rather than race it.
+		log.Info("backlog waits for the full reconcile of the link under way")
+		select {
+		case <-v.(chan struct{}):
+		case <-ctx.Done():
+		}
+		return
+	}
 	won, err := s.state.claimCatchUp(ctx, d.link.Name, now, catchUpEvery)
 	switch {
 	case err != nil:

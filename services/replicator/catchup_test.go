@@ -2,11 +2,13 @@ package replicator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
 	"time"
 
+	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/replicator/planner"
@@ -156,5 +158,49 @@ func TestFullReconcileDoesNotCoverWhatItLeftStale(t *testing.T) {
 	}
 	if n := p.svc.Status(ctx).GetCounters()[counterCovered]; n != 1 {
 		t.Errorf("%d events covered, want alice's", n)
+	}
+}
+
+// A backlog found while a full reconcile of the link runs in this process
+// (the repair on start, say) waits for that reconcile instead of racing it
+// with calls of its own, and what it covered is then acknowledged.
+func TestBacklogWaitsForTheFullReconcileUnderWay(t *testing.T) {
+	const users = 300
+	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+	p.svc.catchUpAt = 100
+	src, tgt := p.sites["src"], p.sites["tgt"]
+	backlog(t, src, users, 1)
+	// A full reconcile of the link is under way: the handlers find it.
+	underWay := make(chan struct{})
+	p.svc.running.Store("hub", underWay)
+	p.start()
+	ctx := context.Background()
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		c, ok := p.svc.consumers.Load("tgt")
+		if !ok {
+			return errors.New("no consumer yet")
+		}
+		st, err := c.(*bus.Consumer).Stats(ctx)
+		if err != nil || st.AckPending == 0 {
+			return fmt.Errorf("no event delivered yet: %+v %v", st, err)
+		}
+		return nil
+	})
+	// It runs (here, now) and ends.
+	p.svc.running.Delete("hub")
+	p.reconcileLink("hub", false)
+	close(underWay)
+
+	p.settledWithin(60*time.Second, 20*time.Millisecond)
+	p.converged("src", "tgt", 10*time.Second)
+	ctr := p.svc.Status(ctx).GetCounters()
+	if ctr[counterCatchUps] != 0 {
+		t.Errorf("catch-ups: %d, want none beside the reconcile under way", ctr[counterCatchUps])
+	}
+	if ctr[counterCovered] < ctr[counterEvents]*9/10 {
+		t.Errorf("%d of %d events covered by the reconcile under way, want 90%% or more", ctr[counterCovered], ctr[counterEvents])
+	}
+	if n := tgt.emu.Stats().BulkOperations; n < users {
+		t.Errorf("%d operations through Bulk: the events raced the reconcile with calls of their own", n)
 	}
 }

@@ -48,7 +48,8 @@
 // more queued behind its own (after an outage of the replicator
 // or of a target) catches the link up with one full reconcile, which writes
 // through SCIM Bulk where the target takes it, and the handlers of the
-// direction's events wait for it (catchup.go). One replica does so a
+// direction's events wait for it, or for the full reconcile of the link
+// already under way in the process (catchup.go). One replica does so a
 // minute, claimed in KV; when it cannot (another replica claimed it, or it
 // failed) the events are reconciled one by one as before.
 //

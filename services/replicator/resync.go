@@ -210,10 +210,14 @@ func (s *Service) ReconcileLink(ctx context.Context, link string, dryRun bool) (
 	if len(dirs) == 0 {
 		return nil, fmt.Errorf("reconcile %q: %w", link, errNoLink)
 	}
-	if _, busy := s.running.LoadOrStore(link, struct{}{}); busy {
+	done := make(chan struct{})
+	if _, busy := s.running.LoadOrStore(link, done); busy {
 		return nil, fmt.Errorf("reconcile %q: %w", link, errReconcileRunning)
 	}
-	defer s.running.Delete(link)
+	defer func() {
+		s.running.Delete(link)
+		close(done)
+	}()
 	var reps []*iamflowv1.ReconcileReport
 	var errs []error
 	for _, d := range dirs {

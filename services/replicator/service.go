@@ -55,7 +55,7 @@ type Service struct {
 	events    atomic.Int64
 	consumers sync.Map // target -> *bus.Consumer
 	lastSeqs  sync.Map // stream -> *lastSeq, for covered events
-	running   sync.Map // link -> struct{}: full reconcile in progress
+	running   sync.Map // link -> chan struct{}: full reconcile in progress, closed when done
 }
 
 // New validates cfg and returns the service. domains maps domain short
