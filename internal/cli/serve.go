@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/iamflow/iamflow/internal/app"
 	"github.com/iamflow/iamflow/internal/app/config"
+	"github.com/iamflow/iamflow/internal/memlimit"
 )
 
 func serveCommand() command {
@@ -36,9 +38,19 @@ IAMFLOW_* environment variables (see 'iamflow config check --env').`, strings.Jo
 			if err != nil {
 				return err
 			}
+			// The container's memory limit is the runtime's soft limit
+			// (unless GOMEMLIMIT says otherwise): a full reconcile's peak
+			// is then collected for instead of killed.
+			set, container, memErr := memlimit.Apply(os.DirFS("/"), e.getenv)
 			a, err := app.New(ctx, cfg, fs.Args(), app.WithVersion(Version()))
 			if err != nil {
 				return err
+			}
+			switch {
+			case memErr != nil:
+				a.Logger().Warn("container memory limit not read; the Go runtime has none (set GOMEMLIMIT)", "error", memErr)
+			case set > 0:
+				a.Logger().Info("Go memory limit set from the container's", "limit_bytes", set, "container_bytes", container)
 			}
 			return a.Run(ctx)
 		},
