@@ -49,7 +49,7 @@ func (s *Service) handler(target string) bus.Handler {
 		s.events.Add(1)
 		s.kit.Event(e.GetId())
 		key := coalesceKey(m)
-		if !s.noCoalesce && s.covered(ctx, d, cov, key, m) {
+		if !s.noCoalesce && s.isCovered(ctx, d, cov, key, m) {
 			d.stats.covered.Add(1)
 			return bus.Done()
 		}
@@ -78,11 +78,11 @@ func (s *Service) handler(target string) bus.Handler {
 	}
 }
 
-// covered reports whether a reconcile begun after m was stored covers it:
+// isCovered reports whether a reconcile begun after m was stored covers it:
 // one of its entity, or a full reconcile of its source. A handler that
 // finds a backlog of catchUpAt events or more behind m catches the link up
 // first (catchUp).
-func (s *Service) covered(ctx context.Context, d *direction, cov *covered, key string, m *bus.Msg) bool {
+func (s *Service) isCovered(ctx context.Context, d *direction, cov *covered, key string, m *bus.Msg) bool {
 	if cov.has(d.source, key, m.StreamSeq) {
 		return true
 	}

@@ -34,24 +34,30 @@ func openState(ctx context.Context, b *bus.Bus) (*stateStore, error) {
 
 // claim records now as link's last full reconcile if the previous one is
 // at least interval old, and reports whether this process won the claim.
+// The first claim of a link only starts its schedule: a fresh start (or a
+// new replica) does not reconcile at once.
 func (st *stateStore) claim(ctx context.Context, link string, now time.Time, interval time.Duration) (bool, error) {
-	key := "reconcile." + link
+	return st.claimEvery(ctx, "reconcile."+link, now, interval, false)
+}
+
+// claimEvery records now under key if the time it holds is at least every
+// old, and reports whether this process won the claim; a key not yet
+// written is won only with firstWins.
+func (st *stateStore) claimEvery(ctx context.Context, key string, now time.Time, every time.Duration, firstWins bool) (bool, error) {
 	val := []byte(now.UTC().Format(time.RFC3339Nano))
 	e, err := st.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		// First run: wait one interval from now, so a fresh start (or a
-		// new replica) does not reconcile at once.
 		_, err := st.kv.Create(ctx, key, val)
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			err = nil
+			return false, nil // another replica claimed it
 		}
-		return false, err
+		return err == nil && firstWins, err
 	}
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", key, err)
 	}
 	last, err := time.Parse(time.RFC3339Nano, string(e.Value()))
-	if err == nil && now.Sub(last) < interval {
+	if err == nil && now.Sub(last) < every {
 		return false, nil
 	}
 	if _, err := st.kv.Update(ctx, key, val, e.Revision()); err != nil {
@@ -92,26 +98,7 @@ func (st *stateStore) claimSince(ctx context.Context, link string, now, since ti
 // began less than every ago, and reports whether this process won the
 // claim: replicas sharing a backlog catch it up once between them.
 func (st *stateStore) claimCatchUp(ctx context.Context, link string, now time.Time, every time.Duration) (bool, error) {
-	key := "catchup." + link
-	val := []byte(now.UTC().Format(time.RFC3339Nano))
-	e, err := st.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		_, err := st.kv.Create(ctx, key, val)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return false, nil // another replica claimed it
-		}
-		return err == nil, err
-	}
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", key, err)
-	}
-	if last, err := time.Parse(time.RFC3339Nano, string(e.Value())); err == nil && now.Sub(last) < every {
-		return false, nil
-	}
-	if _, err := st.kv.Update(ctx, key, val, e.Revision()); err != nil {
-		return false, nil // another replica claimed it
-	}
-	return true, nil
+	return st.claimEvery(ctx, "catchup."+link, now, every, true)
 }
 
 // repairSlack: replicas that start, or get NATS back, within repairSlack
