@@ -198,9 +198,9 @@ func (d *direction) applyOne(ctx context.Context, a planner.Action, res *applied
 	case planner.ActDeactivateUser:
 		// The retired user is forgotten, so a user that comes back is
 		// matched and adopted afresh, and no group reconcile counts the
-		// inactive copy as a member to keep.
+		// inactive copy as a member to keep; the copy stays iamflow's.
 		if _, rc, err = d.tgt.PatchUser(ctx, a.TargetID, "", a.Ops...); err == nil {
-			err = d.forget(ctx, scope, a.SourceID)
+			err = d.retire(ctx, scope, a.SourceID, a.TargetID)
 		}
 	case planner.ActForget:
 		err = d.ids.Delete(ctx, scope, a.SourceID)
@@ -576,6 +576,21 @@ func (e *writtenError) Unwrap() error { return e.err }
 // retired; a failure is a writtenError.
 func (d *direction) forget(ctx context.Context, s scope, sourceID string) error {
 	if err := bus.Outlast(ctx, d.bookkeepingWithin(), 0, func(ctx context.Context) error {
+		return d.ids.Delete(ctx, s, sourceID)
+	}); err != nil {
+		return &writtenError{err}
+	}
+	return nil
+}
+
+// retire records that the copy targetID, just deactivated, is iamflow's
+// retired copy of sourceID, then forgets sourceID's mapping; a failure is
+// a writtenError.
+func (d *direction) retire(ctx context.Context, s scope, sourceID, targetID string) error {
+	if err := bus.Outlast(ctx, d.bookkeepingWithin(), 0, func(ctx context.Context) error {
+		if err := d.ids.markRetired(ctx, s, sourceID, targetID); err != nil {
+			return err
+		}
 		return d.ids.Delete(ctx, s, sourceID)
 	}); err != nil {
 		return &writtenError{err}

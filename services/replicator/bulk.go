@@ -265,7 +265,7 @@ func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identi
 		}
 		d.stats.bulkUpdates.Add(1)
 		if a.Kind == planner.ActDeactivateUser {
-			err = d.forget(ctx, d.scope(planner.KindUser), a.SourceID)
+			err = d.retire(ctx, d.scope(planner.KindUser), a.SourceID, a.TargetID)
 		} else if src, tgt := fr.sourceUser(a.SourceID), fr.ix.tgtUsers[a.TargetID]; src != nil && tgt != nil {
 			b.ownWrite(ctx, a.TargetID, d.rules.UpdatedUser(*src, *tgt, fr.declares))
 		}

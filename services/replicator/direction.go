@@ -246,8 +246,34 @@ func (d *direction) execute(ctx context.Context, p planner.Plan, c cause, target
 		if err := d.validate(ctx, p); err != nil {
 			return applied{}, err
 		}
+		if err := d.membersStillMapped(ctx, p); err != nil {
+			return applied{}, err
+		}
 	}
 	return d.applyPlan(ctx, p, c)
+}
+
+// membersStillMapped checks, under the plan's leases, that each user an
+// event's plan adds to a group is still mapped to the copy it adds: a user
+// retired since the group was read (deleted in the source, its copy
+// deactivated and forgotten) makes the plan stale instead of adding the
+// inactive copy. The full reconcile does without (a read per membership of
+// the directory); a retired copy added all the same is iamflow's by its
+// record (markRetired), so the group's next reconcile takes it out.
+func (d *direction) membersStillMapped(ctx context.Context, p planner.Plan) error {
+	for _, a := range p.Writes() {
+		if a.Kind != planner.ActAddMember || a.MemberSourceID == "" || a.MemberTargetID == "" {
+			continue // a member created by this plan has no mapping to check yet
+		}
+		mp, found, err := d.ids.Get(ctx, d.scope(planner.KindUser), a.MemberSourceID)
+		if err != nil {
+			return err
+		}
+		if !found || mp.TargetID != a.MemberTargetID {
+			return fmt.Errorf("add_member %q to %q: the member's mapping changed since the group was read: %w", a.MemberName, a.Name, errStale)
+		}
+	}
+	return nil
 }
 
 func ignoreStale(err error) error {

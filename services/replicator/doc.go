@@ -72,7 +72,11 @@
 // false; a reverse mapping (the original object of a bidirectional link) is
 // never managed. A user retired in a target first leaves the link's groups
 // there, and a group member that is not a user of the target any more is
-// removed, whether or not the target cascades deletes. An attribute a target
+// removed, whether or not the target cascades deletes. A retired copy's
+// mapping is forgotten, but a record (markRetired) keeps it iamflow's: an
+// event's group plan adds no member whose mapping changed since its read,
+// and a retired copy in a group all the same is removed by the group's
+// next reconcile. An attribute a target
 // does not declare is not sent, one it refuses costs that attribute and not
 // the object. A reconcile with nothing to do writes nothing.
 //

@@ -40,7 +40,7 @@ type fullIndex struct {
 	tgtByName map[string]string      // lower-case userName -> id
 	tgtByExt  map[string]string      // externalId -> id
 	userMaps  map[string]userMapping // by source id
-	managed   map[string]bool        // target user id -> iamflow created or adopted it
+	managed   map[string]bool        // target user id -> iamflow created, adopted or retired it
 }
 
 // userMapping is a user mapping as the index holds it: 40 bytes and the
@@ -613,6 +613,16 @@ func (d *direction) indexTarget(ctx context.Context, rp *report) (*fullIndex, er
 		}
 		ix.userMaps[mp.SourceID] = indexed(mp)
 		ix.managed[mp.TargetID] = mp.Managed()
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A copy iamflow retired is still its own: a group that holds it
+	// (added by a plan read before the retirement) lets it go.
+	err = d.ids.eachRetired(ctx, d.scope(planner.KindUser), func(tid string) {
+		if _, ok := ix.managed[tid]; !ok && ix.tgtUsers[tid] != nil {
+			ix.managed[ix.tgtUsers[tid].ID] = true
+		}
 	})
 	if err != nil {
 		return nil, err

@@ -147,14 +147,77 @@ func (m *idMap) Put(ctx context.Context, s scope, mp planner.Mapping) error {
 }
 
 // managedTarget reports whether iamflow created or adopted targetID in
-// s.Target under s (one read of the reverse entry); it fills
+// s.Target under s (one read of the reverse entry), or retired it there
+// (a second read, for a user that has no reverse entry); it fills
 // MembersInput.ManagedTargetUsers.
 func (m *idMap) managedTarget(ctx context.Context, s scope, targetID string) (bool, error) {
 	rev, found, err := m.Get(ctx, s.Reverse(), targetID)
-	if err != nil || !found {
+	if err != nil {
 		return false, err
 	}
-	return rev.Reverse && (rev.Origin == planner.OriginCreated || rev.Origin == planner.OriginAdopted), nil
+	if found {
+		return rev.Reverse && (rev.Origin == planner.OriginCreated || rev.Origin == planner.OriginAdopted), nil
+	}
+	if s.Kind != planner.KindUser {
+		return false, nil
+	}
+	_, err = m.kv.Get(ctx, s.retired().key(targetID))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("replicator: read retired copy %s %s: %w", s, targetID, err)
+	}
+	return true, nil
+}
+
+// Retired copies. A user the replicator retires in a target (deactivates
+// there: the source deleted it, or it left the link's scope) loses its
+// mapping, so that a user who comes back is matched and adopted afresh.
+// The copy is still iamflow's, though: a group plan read before the
+// retirement may add it to a group after it (the retirement found it in
+// none), and only a record that the copy is iamflow's lets a later
+// reconcile of that group take it out again (delete.only_managed). The
+// record is kept under the kind "retired", keyed by the copy's id, and
+// holds the source id it was the copy of. It stays when the copy is
+// adopted again or deleted: it still says the truth, that iamflow made
+// the copy, and is one small entry where the mapping was two.
+const kindRetired planner.Kind = "retired"
+
+// retired is the scope of s's retired copies.
+func (s scope) retired() scope {
+	return scope{Link: s.Link, Source: s.Source, Target: s.Target, Kind: kindRetired}
+}
+
+// markRetired records that targetID, the copy of sourceID in s, was
+// retired by iamflow.
+func (m *idMap) markRetired(ctx context.Context, s scope, sourceID, targetID string) error {
+	if err := s.check(sourceID); err != nil {
+		return err
+	}
+	if err := s.check(targetID); err != nil {
+		return err
+	}
+	return m.put(ctx, s.retired(), planner.Mapping{SourceID: targetID, TargetID: sourceID, Origin: planner.OriginCreated, Reverse: true, Updated: m.now().UTC()})
+}
+
+// eachRetired calls fn with the id of every copy retired in s, read in one
+// pass over the bucket.
+func (m *idMap) eachRetired(ctx context.Context, s scope, fn func(targetID string)) error {
+	r := s.retired()
+	prefix := r.Link + "." + r.Source + "." + r.Target + "." + string(r.Kind) + "."
+	err := bus.EachValue(ctx, m.kv, prefix+"*", func(e jetstream.KeyValueEntry) error {
+		var mp planner.Mapping
+		if err := json.Unmarshal(e.Value(), &mp); err != nil {
+			return fmt.Errorf("decode retired copy %s: %w", e.Key(), err)
+		}
+		fn(mp.SourceID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replicator: read retired copies %s: %w", s, err)
+	}
+	return nil
 }
 
 // ownedByAnother reports whether target object targetID is the copy of a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
@@ -429,5 +430,86 @@ func TestRecoveredMappingIsStoredUnderTheCopysLease(t *testing.T) {
 	}
 	if _, found, err := d.ids.Get(ctx, users, old); err != nil || found {
 		t.Errorf("the deleted user's mapping: found %v (%v), want none", found, err)
+	}
+}
+
+// A member retired after an event read its group (deleted in the source,
+// its copy deactivated and forgotten) is not added by the group's plan: the
+// member's mapping changed, so the plan is stale, and read again it adds
+// no one. (The SIGKILL proof once left three deleted users' inactive
+// copies in a target group this way, where no later reconcile counted
+// them as iamflow's to remove.)
+func TestMemberRetiredAfterTheGroupsReadIsNotAdded(t *testing.T) {
+	_, src, tgt, d := drivenHub(t)
+	ctx := context.Background()
+	u := src.createUser(t, "tom", "Tom T")
+	g := src.createGroup(t, "crew", "")
+	mustReconcile(t, d, planner.KindUser, u, "user")
+	mustReconcile(t, d, planner.KindGroup, g, "group")
+	src.add(t, g, u)
+	readAt := d.now()
+	plan, err := d.reconcileGroup(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(plan.Kinds(), planner.ActAddMember) {
+		t.Fatalf("the group's plan %v adds no member; the test proves nothing", plan.Kinds())
+	}
+	// The member is deleted in the source and retired before the group's
+	// plan reaches its leases.
+	if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
+		t.Fatal(err)
+	}
+	mustReconcile(t, d, planner.KindUser, u, "user deleted")
+	ls, lctx := d.fences.set(ctx)
+	_, err = d.execute(lctx, plan, cause{eventID: "group, late"}, 0, ls, readAt)
+	ls.release(ctx, time.Time{})
+	if !errors.Is(err, errStale) {
+		t.Errorf("the group's plan: %v, want it refused as stale", err)
+	}
+	mustReconcile(t, d, planner.KindGroup, g, "group, retried")
+	if c, ok := tgt.emu.GroupByName("crew"); !ok || c.Members != 0 {
+		t.Fatalf("the target group: %d members (found %v), want none: the retired user's copy was added", c.Members, ok)
+	}
+}
+
+// A retired copy that got into a group all the same (a plan that checked
+// the member's mapping just before the retirement forgot it, and added it
+// just after the retirement looked for the copy's groups) is iamflow's by
+// its record: the group's next reconcile, by event or in full, takes it
+// out, though its mapping is gone.
+func TestRetiredCopyInAGroupIsTakenOut(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(map[bool]string{false: "event", true: "full reconcile"}[full], func(t *testing.T) {
+			p, src, tgt, d := drivenHub(t)
+			ctx := context.Background()
+			u := src.createUser(t, "tom", "Tom T")
+			g := src.createGroup(t, "crew", "")
+			mustReconcile(t, d, planner.KindUser, u, "user")
+			mustReconcile(t, d, planner.KindGroup, g, "group")
+			mp, found, err := d.ids.Get(ctx, d.scope(planner.KindUser), u)
+			if err != nil || !found {
+				t.Fatalf("tom's mapping: %v %v", found, err)
+			}
+			if _, err := src.human.DeleteUser(ctx, u, ""); err != nil {
+				t.Fatal(err)
+			}
+			mustReconcile(t, d, planner.KindUser, u, "user deleted")
+			if c, ok := tgt.emu.UserByName("tom"); !ok || c.Active {
+				t.Fatalf("tom's copy: found %v, active %v; want it retired (deactivated)", ok, c.Active)
+			}
+			// The late plan's add, as it reaches the target.
+			copyOfG, _ := tgt.emu.GroupByName("crew")
+			tgt.add(t, copyOfG.ID, mp.TargetID)
+			if full {
+				p.reconcileLink("hub", false)
+			} else {
+				src.patchGroup(t, g, replace(identitydomain.SchemaGroupExtension+":description", "the next change"))
+				mustReconcile(t, d, planner.KindGroup, g, "group changed")
+			}
+			if c, _ := tgt.emu.GroupByName("crew"); c.Members != 0 {
+				t.Errorf("the target group holds %d members: the retired copy was kept as not iamflow's", c.Members)
+			}
+		})
 	}
 }
