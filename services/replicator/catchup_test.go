@@ -29,6 +29,18 @@ func backlog(t testing.TB, src *site, n, groups int) {
 	})
 }
 
+// awayWithBacklog is a pipeline from src to tgt whose replicator, built
+// but not running, has a backlog of users users added to one group, and
+// catches up from 100 queued events.
+func awayWithBacklog(t *testing.T, users int) (p *pipeline, src, tgt *site) {
+	t.Helper()
+	p = newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+	p.svc.catchUpAt = 100
+	src, tgt = p.sites["src"], p.sites["tgt"]
+	backlog(t, src, users, 1)
+	return p, src, tgt
+}
+
 // A backlog after an outage of the replicator: the first handler finds
 // hundreds of events queued behind its own and catches the link up with one
 // full reconcile, which creates the users through SCIM Bulk; the events
@@ -36,10 +48,7 @@ func backlog(t testing.TB, src *site, n, groups int) {
 // would cost a create of its own.
 func TestBacklogIsCaughtUpInBulk(t *testing.T) {
 	const users = 300
-	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
-	p.svc.catchUpAt = 100
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	backlog(t, src, users, 1)
+	p, src, tgt := awayWithBacklog(t, users)
 
 	p.start()
 	p.settledWithin(60*time.Second, 20*time.Millisecond)
@@ -65,10 +74,8 @@ func TestBacklogIsCaughtUpInBulk(t *testing.T) {
 // Below the backlog that starts one, no catch-up: a trickle of events is
 // reconciled event by event.
 func TestNoCatchUpBelowTheBacklog(t *testing.T) {
-	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
+	p, src, tgt := awayWithBacklog(t, 40)
 	p.svc.catchUpAt = math.MaxUint64
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	backlog(t, src, 40, 1)
 	p.start()
 	p.settled()
 	sameGroups(t, p, src, tgt)
@@ -93,11 +100,9 @@ func fullyCovered(p *pipeline, source, target string) uint64 {
 // KV); the replica that lost the claim reconciles its share of the events
 // one by one, and the target still equals the source.
 func TestReplicasCatchUpOnce(t *testing.T) {
-	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	backlog(t, src, 300, 1)
+	p, src, tgt := awayWithBacklog(t, 300)
 	other := p.newService()
-	p.svc.catchUpAt, other.catchUpAt = 100, 100
+	other.catchUpAt = p.svc.catchUpAt
 	p.start()
 	pipelinetest.Run(t, other)
 	p.settledWithin(60*time.Second, 20*time.Millisecond)
@@ -166,10 +171,7 @@ func TestFullReconcileDoesNotCoverWhatItLeftStale(t *testing.T) {
 // with calls of its own, and what it covered is then acknowledged.
 func TestBacklogWaitsForTheFullReconcileUnderWay(t *testing.T) {
 	const users = 300
-	p := newPipeline(t, config(link("hub", "src", "tgt")), pipelineOpts{noRun: true})
-	p.svc.catchUpAt = 100
-	src, tgt := p.sites["src"], p.sites["tgt"]
-	backlog(t, src, users, 1)
+	p, _, tgt := awayWithBacklog(t, users)
 	// A full reconcile of the link is under way: the handlers find it.
 	underWay := make(chan struct{})
 	p.svc.running.Store("hub", underWay)
