@@ -86,7 +86,9 @@ func (s *Service) isCovered(ctx context.Context, d *direction, cov *covered, key
 	if cov.has(d.source, key, m.StreamSeq) {
 		return true
 	}
-	if m.Pending < s.catchUpAt || d.link.DryRun { // a dry run covers nothing
+	// A dry run covers nothing; a target whose circuit is open would fail
+	// the reconcile (its handlers wait for the circuit below).
+	if m.Pending < s.catchUpAt || d.link.DryRun || d.tgt.BreakerState() == identitydomain.BreakerOpen {
 		return false
 	}
 	s.catchUp(ctx, d, m.Pending)
