@@ -13,8 +13,8 @@ import (
 )
 
 // BenchmarkCatchUpFreeTier is the return of a replicator after an outage:
-// while it was away, 5,000 users were created in the source and added to 10
-// groups (500 members each), some 10,000 events now queued. Both domains
+// while it was away, 10,000 users were created in the source and added to
+// 10 groups (1,000 members each), some 20,000 events now queued. Both domains
 // enforce the Free tier's documented limits and iamflow's clients pace
 // their calls for them. The first handler finds the backlog (catchUpBacklog
 // events or more) and catches the link up with one full reconcile, which
@@ -27,9 +27,9 @@ import (
 // the goal (issue 18) is a wall time within 10% of it, with no 429. Beside
 // it, the least the same limits would allow the events reconciled one by
 // one: a create per user at the Others group's 150 calls a minute, reads
-// not counted (computed, not run: 33 minutes). -short: 1,000 users.
+// not counted (computed, not run: 69 minutes). -short: 1,000 users.
 func BenchmarkCatchUpFreeTier(b *testing.B) {
-	users, groups := 5_000, 10
+	users, groups := 10_000, 10
 	if testing.Short() {
 		users = 1_000
 	}
