@@ -83,7 +83,7 @@ func (s *Service) catchUp(ctx context.Context, d *direction, pending uint64) {
 		log.Warn("backlog not caught up: the replicator's state bucket is not readable; its events are reconciled one by one", "error", err)
 		return
 	case !won:
-		log.Info("backlog left to the catch-up another replica began within the last minute; events it does not cover here are reconciled one by one")
+		log.Info("backlog left to the catch-up of the link begun within the last minute (by another replica, or for the link's other direction); events it does not cover are reconciled one by one")
 		return
 	}
 	d.stats.catchUps.Add(1)
