@@ -76,7 +76,12 @@ func openIDMap(ctx context.Context, js jetstream.JetStream, bucket string, pl Pl
 
 // key is the KV key of id in scope s.
 func (s scope) key(id string) string {
-	return s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "." + base64.RawURLEncoding.EncodeToString([]byte(id))
+	return s.prefix() + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// prefix is what every KV key of scope s begins with.
+func (s scope) prefix() string {
+	return s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "."
 }
 
 func (s scope) check(id string) error {
@@ -204,20 +209,7 @@ func (m *idMap) markRetired(ctx context.Context, s scope, sourceID, targetID str
 // eachRetired calls fn with the id of every copy retired in s, read in one
 // pass over the bucket.
 func (m *idMap) eachRetired(ctx context.Context, s scope, fn func(targetID string)) error {
-	r := s.retired()
-	prefix := r.Link + "." + r.Source + "." + r.Target + "." + string(r.Kind) + "."
-	err := bus.EachValue(ctx, m.kv, prefix+"*", func(e jetstream.KeyValueEntry) error {
-		var mp planner.Mapping
-		if err := json.Unmarshal(e.Value(), &mp); err != nil {
-			return fmt.Errorf("decode retired copy %s: %w", e.Key(), err)
-		}
-		fn(mp.SourceID)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("replicator: read retired copies %s: %w", s, err)
-	}
-	return nil
+	return m.eachUnder(ctx, s.retired(), func(mp planner.Mapping) { fn(mp.SourceID) })
 }
 
 // ownedByAnother reports whether target object targetID is the copy of a
@@ -270,7 +262,7 @@ func (m *idMap) sourceIDs(ctx context.Context, s scope, fn func(sourceID string)
 	if err := s.check("x"); err != nil {
 		return err
 	}
-	prefix := s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "."
+	prefix := s.prefix()
 	lister, err := m.kv.ListKeysFiltered(ctx, prefix+"*")
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -308,8 +300,13 @@ func (m *idMap) each(ctx context.Context, s scope, fn func(planner.Mapping)) err
 	if err := s.check("x"); err != nil {
 		return err
 	}
-	prefix := s.Link + "." + s.Source + "." + s.Target + "." + string(s.Kind) + "."
-	err := bus.EachValue(ctx, m.kv, prefix+"*", func(e jetstream.KeyValueEntry) error {
+	return m.eachUnder(ctx, s, fn)
+}
+
+// eachUnder calls fn with every record stored under s's prefix, whatever
+// its kind (mappings, or the records of retired copies).
+func (m *idMap) eachUnder(ctx context.Context, s scope, fn func(planner.Mapping)) error {
+	err := bus.EachValue(ctx, m.kv, s.prefix()+"*", func(e jetstream.KeyValueEntry) error {
 		var mp planner.Mapping
 		if err := json.Unmarshal(e.Value(), &mp); err != nil {
 			return fmt.Errorf("decode mapping %s: %w", e.Key(), err)

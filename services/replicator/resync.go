@@ -1,7 +1,6 @@
 package replicator
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -211,7 +210,7 @@ func (s *Service) ReconcileLink(ctx context.Context, link string, dryRun bool) (
 		start := s.kit.Now()
 		// Every event stored by now is stored before the reconcile reads
 		// the source: one that ends cleanly leaves those events nothing to do.
-		begin := s.streamLast(ctx, cmp.Or(s.cfg.Consumer.Stream, bus.StreamEvents))
+		begin := s.streamLast(ctx, s.cfg.Consumer.WithDefaults().Stream)
 		rp, err := d.fullReconcile(ctx, dryRun)
 		rep := rp.r
 		reps = append(reps, rep)
