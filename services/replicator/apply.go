@@ -299,12 +299,9 @@ func (d *direction) remember(ctx context.Context, s scope, sourceID, targetID st
 		return fmt.Errorf("the target returned no id")
 	}
 	res.created[s.Kind][sourceID] = targetID
-	if err := bus.Outlast(ctx, d.bookkeepingWithin(), 0, func(ctx context.Context) error {
+	return d.recordWritten(ctx, func(ctx context.Context) error {
 		return d.ids.Put(ctx, s, planner.Mapping{SourceID: sourceID, TargetID: targetID, Origin: o})
-	}); err != nil {
-		return &writtenError{err}
-	}
-	return nil
+	})
 }
 
 // patchEach sends a refused PATCH again one operation at a time: what the
@@ -575,24 +572,28 @@ func (e *writtenError) Unwrap() error { return e.err }
 // forget drops the mapping of a source object whose copy was just
 // retired; a failure is a writtenError.
 func (d *direction) forget(ctx context.Context, s scope, sourceID string) error {
-	if err := bus.Outlast(ctx, d.bookkeepingWithin(), 0, func(ctx context.Context) error {
+	return d.recordWritten(ctx, func(ctx context.Context) error {
 		return d.ids.Delete(ctx, s, sourceID)
-	}); err != nil {
-		return &writtenError{err}
-	}
-	return nil
+	})
 }
 
 // retire records that the copy targetID, just deactivated, is iamflow's
 // retired copy of sourceID, then forgets sourceID's mapping; a failure is
 // a writtenError.
 func (d *direction) retire(ctx context.Context, s scope, sourceID, targetID string) error {
-	if err := bus.Outlast(ctx, d.bookkeepingWithin(), 0, func(ctx context.Context) error {
+	return d.recordWritten(ctx, func(ctx context.Context) error {
 		if err := d.ids.markRetired(ctx, s, sourceID, targetID); err != nil {
 			return err
 		}
 		return d.ids.Delete(ctx, s, sourceID)
-	}); err != nil {
+	})
+}
+
+// recordWritten runs fn, the id map's record of a write already made,
+// retried within bookkeepingWithin even when ctx ends (bus.Outlast); a
+// failure is a writtenError.
+func (d *direction) recordWritten(ctx context.Context, fn func(context.Context) error) error {
+	if err := bus.Outlast(ctx, d.bookkeepingWithin(), 0, fn); err != nil {
 		return &writtenError{err}
 	}
 	return nil

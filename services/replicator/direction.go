@@ -1,6 +1,7 @@
 package replicator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -265,12 +266,8 @@ func (d *direction) membersStillMapped(ctx context.Context, p planner.Plan) erro
 		if a.Kind != planner.ActAddMember || a.MemberSourceID == "" || a.MemberTargetID == "" {
 			continue // a member created by this plan has no mapping to check yet
 		}
-		mp, found, err := d.ids.Get(ctx, d.scope(planner.KindUser), a.MemberSourceID)
-		if err != nil {
-			return err
-		}
-		if !found || mp.TargetID != a.MemberTargetID {
-			return fmt.Errorf("add_member %q to %q: the member's mapping changed since the group was read: %w", a.MemberName, a.Name, errStale)
+		if held, err := d.mappedTo(ctx, planner.KindUser, a.MemberSourceID, a.MemberTargetID); err != nil || !held {
+			return cmp.Or(err, fmt.Errorf("add_member %q to %q: the member's mapping changed since the group was read: %w", a.MemberName, a.Name, errStale))
 		}
 	}
 	return nil
@@ -320,15 +317,18 @@ func (d *direction) validate(ctx context.Context, p planner.Plan) error {
 		if a.Kind == planner.ActRemoveMember {
 			want = a.MemberTargetID
 		}
-		mp, found, err := d.ids.Get(ctx, d.scope(k), sid)
-		if err != nil {
-			return err
-		}
-		if !found || mp.TargetID != want {
-			return fmt.Errorf("%s %s %q: the mapping it rests on changed: %w", a.Kind, a.Entity, a.Name, errStale)
+		if held, err := d.mappedTo(ctx, k, sid, want); err != nil || !held {
+			return cmp.Or(err, fmt.Errorf("%s %s %q: the mapping it rests on changed: %w", a.Kind, a.Entity, a.Name, errStale))
 		}
 	}
 	return nil
+}
+
+// mappedTo reports whether source object sid of kind k is still mapped to
+// target object want.
+func (d *direction) mappedTo(ctx context.Context, k planner.Kind, sid, want string) (bool, error) {
+	mp, found, err := d.ids.Get(ctx, d.scope(k), sid)
+	return err == nil && found && mp.TargetID == want, err
 }
 
 // storeRecovered stores the plan's recovered mapping (Plan.Recovered) under
