@@ -513,3 +513,34 @@ func TestRetiredCopyInAGroupIsTakenOut(t *testing.T) {
 		})
 	}
 }
+
+// A plan that writes an object through its mapping is refused when the
+// mapping changed after the plan's read (here it was forgotten, as a
+// retirement forgets it): the copy is not the plan's to overwrite any more.
+func TestPlanOnAChangedMappingIsStale(t *testing.T) {
+	_, src, tgt, d := drivenHub(t)
+	ctx := context.Background()
+	u := src.createUser(t, "una", "Una U")
+	mustReconcile(t, d, planner.KindUser, u, "user")
+	src.patchUser(t, u, replace("displayName", "Una Renamed"))
+	readAt := d.now()
+	plan, err := d.reconcileUser(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(plan.Kinds(), planner.ActUpdateUser) {
+		t.Fatalf("the plan %v updates nothing; the test proves nothing", plan.Kinds())
+	}
+	if err := d.ids.Delete(ctx, d.scope(planner.KindUser), u); err != nil {
+		t.Fatal(err)
+	}
+	ls, lctx := d.fences.set(ctx)
+	_, err = d.execute(lctx, plan, cause{eventID: "user, late"}, 0, ls, readAt)
+	ls.release(ctx, time.Time{})
+	if !errors.Is(err, errStale) {
+		t.Errorf("the plan: %v, want it refused as stale", err)
+	}
+	if c, _ := tgt.emu.UserByName("una"); c.DisplayName != "Una U" {
+		t.Errorf("the copy's displayName is %q: a plan on a forgotten mapping overwrote it", c.DisplayName)
+	}
+}
