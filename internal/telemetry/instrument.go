@@ -6,7 +6,11 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/codes"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -16,15 +20,71 @@ import (
 // metrics go to a no-op meter provider. A nil *Telemetry means Noop().
 
 // HTTPHandler wraps h in an OpenTelemetry server span named operation that
-// continues the trace of the incoming W3C traceparent header.
+// continues the trace of the incoming W3C traceparent header (and carries its
+// baggage). The span's attributes (method, path, peer, user agent, status)
+// are computed only when the span records, so a process that exports no
+// traces pays for reading the header and making the ids, and nothing else:
+// the webhook runs on this path for every event OCI delivers.
 func HTTPHandler(h http.Handler, operation string, t *Telemetry) http.Handler {
 	t = t.orNoop()
-	return otelhttp.NewHandler(h, operation,
-		otelhttp.WithTracerProvider(t.TracerProvider),
-		otelhttp.WithPropagators(t.Propagator),
-		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-	)
+	tracer, prop := t.TracerProvider.Tracer(instrumentationName), t.Propagator
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, operation, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		if !span.IsRecording() {
+			h.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		span.SetAttributes(
+			semconv.HTTPRequestMethodKey.String(r.Method),
+			semconv.URLPath(r.URL.Path),
+			semconv.ServerAddress(r.Host),
+			semconv.NetworkPeerAddress(r.RemoteAddr),
+			semconv.UserAgentOriginal(r.UserAgent()),
+		)
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r.WithContext(ctx))
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		span.SetAttributes(semconv.HTTPResponseStatusCode(code))
+		if code >= http.StatusInternalServerError {
+			span.SetStatus(codes.Error, http.StatusText(code))
+		}
+	})
 }
+
+// instrumentationName names the tracer of HTTPHandler's spans.
+const instrumentationName = "github.com/iamflow/iamflow/internal/telemetry"
+
+// statusWriter remembers the status code a handler wrote. It flushes and
+// unwraps (http.ResponseController) like the writer it wraps.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends what is buffered, where the wrapped writer can.
+func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+// Unwrap gives http.ResponseController the wrapped writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // HTTPTransport wraps base (http.DefaultTransport when nil) so that every
 // request gets a client span and carries the trace in W3C headers.

@@ -132,44 +132,44 @@ func classify(eventType, auditEventID, eventName string) classification {
 
 // details is data.additionalDetails of an identity event.
 type ociDetails struct {
-	EventID              json.RawMessage `json:"eventId"`
-	AdminResourceID      json.RawMessage `json:"adminResourceId"`
-	AdminResourceName    json.RawMessage `json:"adminResourceName"`
-	AdminResourceType    json.RawMessage `json:"adminResourceType"`
-	AdminResourceOcid    json.RawMessage `json:"adminResourceOcid"`
-	AdminRefResourceID   json.RawMessage `json:"adminRefResourceId"`
-	AdminRefResourceName json.RawMessage `json:"adminRefResourceName"`
-	AdminRefResourceType json.RawMessage `json:"adminRefResourceType"`
-	AdminRefResourceOcid json.RawMessage `json:"adminRefResourceOcid"`
-	AdminValuesAdded     json.RawMessage `json:"adminValuesAdded"`
-	AdminValuesRemoved   json.RawMessage `json:"adminValuesRemoved"`
-	ActorID              json.RawMessage `json:"actorId"`
-	ActorOcid            json.RawMessage `json:"actorOcid"`
-	ActorName            json.RawMessage `json:"actorName"`
-	ActorDisplayName     json.RawMessage `json:"actorDisplayName"`
-	ActorType            json.RawMessage `json:"actorType"`
-	DomainName           json.RawMessage `json:"domainName"`
-	DomainDisplayName    json.RawMessage `json:"domainDisplayName"`
-	DomainID             json.RawMessage `json:"domainId"`
-	DomainURL            json.RawMessage `json:"domainUrl"`
+	EventID              rawJSON `json:"eventId"`
+	AdminResourceID      rawJSON `json:"adminResourceId"`
+	AdminResourceName    rawJSON `json:"adminResourceName"`
+	AdminResourceType    rawJSON `json:"adminResourceType"`
+	AdminResourceOcid    rawJSON `json:"adminResourceOcid"`
+	AdminRefResourceID   rawJSON `json:"adminRefResourceId"`
+	AdminRefResourceName rawJSON `json:"adminRefResourceName"`
+	AdminRefResourceType rawJSON `json:"adminRefResourceType"`
+	AdminRefResourceOcid rawJSON `json:"adminRefResourceOcid"`
+	AdminValuesAdded     rawJSON `json:"adminValuesAdded"`
+	AdminValuesRemoved   rawJSON `json:"adminValuesRemoved"`
+	ActorID              rawJSON `json:"actorId"`
+	ActorOcid            rawJSON `json:"actorOcid"`
+	ActorName            rawJSON `json:"actorName"`
+	ActorDisplayName     rawJSON `json:"actorDisplayName"`
+	ActorType            rawJSON `json:"actorType"`
+	DomainName           rawJSON `json:"domainName"`
+	DomainDisplayName    rawJSON `json:"domainDisplayName"`
+	DomainID             rawJSON `json:"domainId"`
+	DomainURL            rawJSON `json:"domainUrl"`
 	// Legacy (non-domain) IAM payloads name the user and group by OCID.
-	UserID  json.RawMessage `json:"userId"`
-	GroupID json.RawMessage `json:"groupId"`
+	UserID  rawJSON `json:"userId"`
+	GroupID rawJSON `json:"groupId"`
 }
 
 // auditIdentity is data.identity of an OCI audit record.
 type auditIdentity struct {
-	PrincipalID   json.RawMessage `json:"principalId"`
-	PrincipalName json.RawMessage `json:"principalName"`
+	PrincipalID   rawJSON `json:"principalId"`
+	PrincipalName rawJSON `json:"principalName"`
 }
 
 // scimMember is one element of adminValuesAdded/Removed.members.
 type scimMember struct {
-	Value   json.RawMessage `json:"value"`
-	Display json.RawMessage `json:"display"`
-	Name    json.RawMessage `json:"name"`
-	Type    json.RawMessage `json:"type"`
-	Ocid    json.RawMessage `json:"ocid"`
+	Value   rawJSON `json:"value"`
+	Display rawJSON `json:"display"`
+	Name    rawJSON `json:"name"`
+	Type    rawJSON `json:"type"`
+	Ocid    rawJSON `json:"ocid"`
 }
 
 // bookkeeping attributes change with every write; they are not reported as
@@ -185,7 +185,7 @@ var bookkeeping = map[string]bool{
 // fieldReader reads typed fields and keeps the first error.
 type fieldReader struct{ err *parseError }
 
-func (r *fieldReader) str(raw json.RawMessage, at loc) string {
+func (r *fieldReader) str(raw rawJSON, at loc) string {
 	if r.err != nil {
 		return ""
 	}
@@ -200,7 +200,7 @@ func (r *fieldReader) str(raw json.RawMessage, at loc) string {
 // values reads adminValuesAdded/Removed: an object, or a string holding a
 // JSON object. A string that is not a JSON object yields nothing (not an
 // error): the values are a hint.
-func (r *fieldReader) values(raw json.RawMessage, at loc) map[string]json.RawMessage {
+func (r *fieldReader) values(raw rawJSON, at loc) map[string]rawJSON {
 	if r.err != nil {
 		return nil
 	}
@@ -220,7 +220,7 @@ func (r *fieldReader) values(raw json.RawMessage, at loc) map[string]json.RawMes
 		r.err = newParseError(codeWrongType, path, "%s is %s, want an object or a JSON-encoded string", pathLast(path), k)
 		return nil
 	}
-	var m map[string]json.RawMessage
+	var m map[string]rawJSON
 	if err := json.Unmarshal(src, &m); err != nil {
 		return nil
 	}
@@ -233,11 +233,11 @@ type memberRef struct {
 }
 
 // members reads the members attribute of adminValuesAdded/Removed.
-func (r *fieldReader) members(vals map[string]json.RawMessage, at loc) []memberRef {
+func (r *fieldReader) members(vals map[string]rawJSON, at loc) []memberRef {
 	if r.err != nil {
 		return nil
 	}
-	var raw json.RawMessage
+	var raw rawJSON
 	for k, v := range vals {
 		if strings.EqualFold(k, "members") {
 			raw = v
@@ -253,7 +253,7 @@ func (r *fieldReader) members(vals map[string]json.RawMessage, at loc) []memberR
 		return nil
 	}
 	path := pathJoin(at.String(), "members")
-	var elems []json.RawMessage
+	var elems []rawJSON
 	if err := json.Unmarshal(raw, &elems); err != nil {
 		r.err = jsonError(path, err)
 		return nil
@@ -303,7 +303,7 @@ func (r *fieldReader) members(vals map[string]json.RawMessage, at loc) []memberR
 }
 
 // changedAttributes is the sorted union of the non-bookkeeping keys.
-func changedAttributes(maps ...map[string]json.RawMessage) []string {
+func changedAttributes(maps ...map[string]rawJSON) []string {
 	var out []string
 	for _, m := range maps {
 		for k := range m {
@@ -319,8 +319,8 @@ func changedAttributes(maps ...map[string]json.RawMessage) []string {
 
 // metaLocationOrigin is scheme://host of meta.location in a SCIM resource,
 // which is the domain URL.
-func metaLocationOrigin(vals map[string]json.RawMessage) string {
-	var meta json.RawMessage
+func metaLocationOrigin(vals map[string]rawJSON) string {
+	var meta rawJSON
 	for k, v := range vals {
 		if strings.EqualFold(k, "meta") {
 			meta = v
@@ -331,7 +331,7 @@ func metaLocationOrigin(vals map[string]json.RawMessage) string {
 		return ""
 	}
 	var m struct {
-		Location json.RawMessage `json:"location"`
+		Location rawJSON `json:"location"`
 	}
 	if json.Unmarshal(meta, &m) != nil || jsonKindOf(m.Location) != kindString {
 		return ""
@@ -387,7 +387,7 @@ func firstSet(ss ...string) string {
 }
 
 // occurredAt parses eventTime/time; missing or unparsable is nil, not an error.
-func occurredAt(raw json.RawMessage) *timestamppb.Timestamp {
+func occurredAt(raw rawJSON) *timestamppb.Timestamp {
 	if jsonKindOf(raw) != kindString {
 		return nil
 	}
@@ -442,7 +442,7 @@ type identityFields struct {
 	actor                   *iamflowv1.Actor // nil when nothing names the actor
 
 	domainName, domainID, domainURL string
-	added, removed                  map[string]json.RawMessage
+	added, removed                  map[string]rawJSON
 	dataResID, dataResName          string
 }
 

@@ -137,7 +137,7 @@ func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *parseError) {
 	p := &batchParser{now: now}
 	switch body[0] {
 	case '[':
-		var entries []json.RawMessage
+		var entries []rawJSON
 		if err := json.Unmarshal(body, &entries); err != nil {
 			return nil, jsonError("", err)
 		}
@@ -162,7 +162,7 @@ func parse(hdr http.Header, body []byte, now time.Time) (*Batch, *parseError) {
 			return nil, err
 		}
 	default:
-		var v json.RawMessage
+		var v rawJSON
 		if err := json.Unmarshal(body, &v); err != nil {
 			return nil, jsonError("", err)
 		}
@@ -228,7 +228,7 @@ func parseConfirmation(hdr http.Header, body []byte) (*Batch, *parseError) {
 			return nil, newParseError(codeUnsupportedShape, "", "body is %s, want a JSON object with ConfirmationURL (or the %s header)", jsonKindOf(body), hdrConfirmationURL)
 		}
 		var cb struct {
-			ConfirmationURL json.RawMessage `json:"ConfirmationURL"`
+			ConfirmationURL rawJSON `json:"ConfirmationURL"`
 		}
 		if err := json.Unmarshal(body, &cb); err != nil {
 			return nil, jsonError("", err)
@@ -249,23 +249,23 @@ func parseConfirmation(hdr http.Header, body []byte) (*Batch, *parseError) {
 // stay raw so that their JSON types can be checked and reported by name.
 type rawEnvelope struct {
 	// CloudEvents 0.1 (OCI Events, legacy Audit).
-	CloudEventsVersion json.RawMessage `json:"cloudEventsVersion"`
-	EventType          json.RawMessage `json:"eventType"`
-	EventID            json.RawMessage `json:"eventID"`
-	EventIDLower       json.RawMessage `json:"eventId"`
-	EventTime          json.RawMessage `json:"eventTime"`
+	CloudEventsVersion rawJSON `json:"cloudEventsVersion"`
+	EventType          rawJSON `json:"eventType"`
+	EventID            rawJSON `json:"eventID"`
+	EventIDLower       rawJSON `json:"eventId"`
+	EventTime          rawJSON `json:"eventTime"`
 	// CloudEvents 1.0 (and OCI Logging records).
-	SpecVersion json.RawMessage `json:"specversion"`
-	Type        json.RawMessage `json:"type"`
-	ID          json.RawMessage `json:"id"`
-	Time        json.RawMessage `json:"time"`
-	Oracle      json.RawMessage `json:"oracle"` // OCI Logging metadata
+	SpecVersion rawJSON `json:"specversion"`
+	Type        rawJSON `json:"type"`
+	ID          rawJSON `json:"id"`
+	Time        rawJSON `json:"time"`
+	Oracle      rawJSON `json:"oracle"` // OCI Logging metadata
 	// Both. A wrong type here fails decoding (see decodeEnvelope).
 	Data *eventData `json:"data"`
 	// Connector Hub wrapper.
-	LogContent json.RawMessage `json:"logContent"`
+	LogContent rawJSON `json:"logContent"`
 	// Notifications confirmation body.
-	ConfirmationURL json.RawMessage `json:"ConfirmationURL"`
+	ConfirmationURL rawJSON `json:"ConfirmationURL"`
 }
 
 func (e *rawEnvelope) isEvents01() bool {
@@ -282,11 +282,11 @@ func (e *rawEnvelope) isConfirmation() bool {
 
 // eventData is the layout of data in every event shape.
 type eventData struct {
-	ResourceName      json.RawMessage `json:"resourceName"`
-	ResourceID        json.RawMessage `json:"resourceId"`
-	EventName         json.RawMessage `json:"eventName"`
-	AdditionalDetails *ociDetails     `json:"additionalDetails"`
-	Identity          json.RawMessage `json:"identity"`
+	ResourceName      rawJSON     `json:"resourceName"`
+	ResourceID        rawJSON     `json:"resourceId"`
+	EventName         rawJSON     `json:"eventName"`
+	AdditionalDetails *ociDetails `json:"additionalDetails"`
+	Identity          rawJSON     `json:"identity"`
 }
 
 // ociEntry is one event, unwrapped, with the fields classification needs read
@@ -299,7 +299,7 @@ type ociEntry struct {
 
 	id, idField     string // the id as delivered, and the key it came from
 	eventType       string
-	timeRaw         json.RawMessage
+	timeRaw         rawJSON
 	data            eventData  // zero if absent
 	details         ociDetails // zero if absent
 	auditEventID    string
@@ -346,7 +346,7 @@ func (p *batchParser) objectBody(body []byte, env *rawEnvelope) *parseError {
 }
 
 // arrayEntry handles one element of a Connector Hub batch.
-func (p *batchParser) arrayEntry(raw json.RawMessage, path string) *parseError {
+func (p *batchParser) arrayEntry(raw rawJSON, path string) *parseError {
 	if k := jsonKindOf(raw); k != kindObject {
 		return newParseError(codeWrongType, path, "entry is %s, want an object (a log entry or an event)", k)
 	}
@@ -418,15 +418,15 @@ func (e *ociEntry) readHeader(env *rawEnvelope) *parseError {
 	path := e.path
 	var err *parseError
 	typeNames := [2]string{"eventType", "type"}
-	types := [2]json.RawMessage{env.EventType, env.Type}
+	types := [2]rawJSON{env.EventType, env.Type}
 	idNames := [3]string{"eventID", "eventId", "id"}
-	ids := [3]json.RawMessage{env.EventID, env.EventIDLower, env.ID}
-	times := [2]json.RawMessage{env.EventTime, env.Time}
+	ids := [3]rawJSON{env.EventID, env.EventIDLower, env.ID}
+	times := [2]rawJSON{env.EventTime, env.Time}
 	if !env.isEvents01() {
 		typeNames[0], typeNames[1] = typeNames[1], typeNames[0]
 		types[0], types[1] = types[1], types[0]
 		idNames = [3]string{"id", "eventID", "eventId"}
-		ids = [3]json.RawMessage{env.ID, env.EventID, env.EventIDLower}
+		ids = [3]rawJSON{env.ID, env.EventID, env.EventIDLower}
 		times[0], times[1] = times[1], times[0]
 	}
 	for i, t := range types {
@@ -537,14 +537,14 @@ func jsonKindOf(raw []byte) jsonKind {
 	return kindNumber
 }
 
-func jsonPresent(raw json.RawMessage) bool {
+func jsonPresent(raw rawJSON) bool {
 	k := jsonKindOf(raw)
 	return k != kindAbsent && k != kindNull
 }
 
 // getString reads an optional string: absent and null read as "", any other
 // type is a wrong_type error at path (whose last element names the field).
-func getString(raw json.RawMessage, at loc) (string, *parseError) {
+func getString(raw rawJSON, at loc) (string, *parseError) {
 	switch k := jsonKindOf(raw); k {
 	case kindAbsent, kindNull:
 		return "", nil
@@ -664,4 +664,18 @@ func hex4(b []byte, at int) (rune, bool) {
 		}
 	}
 	return r, true
+}
+
+// rawJSON is a JSON value kept as its bytes, like json.RawMessage, but
+// without json.RawMessage's copy: it points into the body json.Unmarshal
+// was given. Parse only reads a body while it parses it, and every string
+// it returns is copied out (decodeString), so no rawJSON outlives the body
+// it points into; the webhook's pooled body buffers rely on that.
+type rawJSON []byte
+
+// UnmarshalJSON keeps b itself. encoding/json's Unmarshal hands an
+// Unmarshaler a slice of the input it was given, never a buffer of its own.
+func (r *rawJSON) UnmarshalJSON(b []byte) error {
+	*r = b
+	return nil
 }
