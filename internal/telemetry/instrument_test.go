@@ -14,6 +14,7 @@ import (
 	"github.com/iamflow/iamflow/internal/testutil"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -88,6 +89,47 @@ func TestHTTPPropagation(t *testing.T) {
 	}
 	if s.Parent.SpanID() != c.SpanContext.SpanID() || !s.Parent.IsRemote() {
 		t.Errorf("server span's parent = %s (remote %v), want client span %s", s.Parent.SpanID(), s.Parent.IsRemote(), c.SpanContext.SpanID())
+	}
+	if s.Name != "test.server" {
+		t.Errorf("server span named %q, want the operation", s.Name)
+	}
+	attrs := map[string]string{}
+	for _, kv := range s.Attributes {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	if attrs["http.request.method"] != "GET" || attrs["url.path"] != "/x" || attrs["http.response.status_code"] != "200" {
+		t.Errorf("server span attributes = %v, want GET /x answered 200", attrs)
+	}
+}
+
+// TestHTTPServerSpanStatus checks that the server span records the status
+// a handler wrote, and marks a 5xx an error.
+func TestHTTPServerSpanStatus(t *testing.T) {
+	for _, tc := range []struct {
+		code    int
+		wantErr bool
+	}{{http.StatusAccepted, false}, {http.StatusBadRequest, false}, {http.StatusServiceUnavailable, true}} {
+		tel, exp := newTestTelemetry(t)
+		srv := httptest.NewServer(HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tc.code)
+			fmt.Fprint(w, "body")
+		}), "op", tel))
+		resp, err := http.Post(srv.URL, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+		s := waitSpans(t, exp, 1)[trace.SpanKindServer]
+		got := ""
+		for _, kv := range s.Attributes {
+			if kv.Key == "http.response.status_code" {
+				got = kv.Value.Emit()
+			}
+		}
+		if got != fmt.Sprint(tc.code) || (s.Status.Code == codes.Error) != tc.wantErr {
+			t.Errorf("status %d: span has status code %q and status %v, want the code and error=%v", tc.code, got, s.Status, tc.wantErr)
+		}
 	}
 }
 
