@@ -76,6 +76,19 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []OutMsg) ([]*jetstream.Pub
 		spans = make([]trace.Span, len(msgs))
 		errs = make([]error, len(msgs))
 	}
+	if len(msgs) == 1 {
+		// Nothing to overlap: the synchronous request costs less than a
+		// future's channels and the asynchronous reply bookkeeping.
+		om := msgs[0]
+		ctx, span := b.startPublishSpan(ctx, om.Msg, om.ID)
+		ack, err := b.js.PublishMsg(ctx, om.Msg)
+		b.endPublish(span, om.Msg, ack, err)
+		span.End()
+		if err != nil {
+			return []*jetstream.PubAck{nil}, fmt.Errorf("publish batch: 0 of 1 messages acknowledged: %w", err)
+		}
+		return []*jetstream.PubAck{ack}, nil
+	}
 	for i, om := range msgs {
 		_, spans[i] = b.startPublishSpan(ctx, om.Msg, om.ID)
 		futures[i], errs[i] = b.js.PublishMsgAsync(om.Msg)
@@ -172,19 +185,19 @@ func cloneHeader(h nats.Header) nats.Header {
 // startPublishSpan starts a producer span for msg and writes its context and
 // msgID into msg's headers.
 func (b *Bus) startPublishSpan(ctx context.Context, msg *nats.Msg, msgID string) (context.Context, trace.Span) {
-	attrs := make([]attribute.KeyValue, 0, 6) // room for the message id: one allocation
-	attrs = append(attrs,
-		semconv.MessagingSystemKey.String("nats"),
-		semconv.MessagingOperationTypeSend,
-		semconv.MessagingOperationName("publish"),
-		semconv.MessagingDestinationName(msg.Subject),
-		semconv.MessagingMessageBodySize(len(msg.Data)),
-	)
-	if msgID != "" {
-		attrs = append(attrs, semconv.MessagingMessageID(msgID))
+	ctx, span := b.tracer.Start(ctx, publishSpanName(streamOf(msg.Subject)), producerSpan)
+	if span.IsRecording() {
+		span.SetAttributes(
+			semconv.MessagingSystemKey.String("nats"),
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("publish"),
+			semconv.MessagingDestinationName(msg.Subject),
+			semconv.MessagingMessageBodySize(len(msg.Data)),
+		)
+		if msgID != "" {
+			span.SetAttributes(semconv.MessagingMessageID(msgID))
+		}
 	}
-	ctx, span := b.tracer.Start(ctx, publishSpanName(streamOf(msg.Subject)),
-		producerSpan, trace.WithAttributes(attrs...))
 	if msg.Header == nil {
 		msg.Header = nats.Header{}
 	}
@@ -219,7 +232,10 @@ func (b *Bus) endPublish(span trace.Span, msg *nats.Msg, ack *jetstream.PubAck, 
 	if stream := streamOf(msg.Subject); stream != "other" {
 		b.failover.note(reqPublish, stream, err)
 	}
-	if err != nil {
+	switch {
+	case !span.IsRecording():
+		return
+	case err != nil:
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 		return
