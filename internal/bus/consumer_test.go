@@ -216,7 +216,8 @@ func TestRedeliveryAfterCrash(t *testing.T) {
 func TestCoalescePerEntity(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	b := bustest.RunServer(t).Open(t, bus.WithRegisterer(reg))
-	for i := range 10 {
+	// More of one key than a group acks at once (maxParallelAcks).
+	for i := range 40 {
 		publish(t, b, testSubject, fmt.Sprintf("u1-%d", i), fmt.Sprintf("u1 v%d", i), "Entity", "user-1")
 	}
 	for _, e := range []string{"user-2", "user-3", "user-4"} {
@@ -238,12 +239,12 @@ func TestCoalescePerEntity(t *testing.T) {
 	})
 	run(t, c)
 
-	waitHandled(t, reg, "coalesce", "done", 13)
+	waitHandled(t, reg, "coalesce", "done", 43)
 	waitSettled(t, c)
 	mu.Lock()
 	defer mu.Unlock()
-	if got := seen["user-1"]; len(got) != 1 || got[0] != "u1 v9" {
-		t.Errorf("user-1 handled with %q, want once with the newest (u1 v9)", got)
+	if got := seen["user-1"]; len(got) != 1 || got[0] != "u1 v39" {
+		t.Errorf("user-1 handled with %q, want once with the newest (u1 v39)", got)
 	}
 	for _, e := range []string{"user-2", "user-3", "user-4"} {
 		if got := seen[e]; len(got) != 1 || got[0] != e {

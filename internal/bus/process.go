@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -93,6 +94,10 @@ func (r *runner) logResult(d *delivery, n int, res Result) {
 
 // settle acks, naks or dead-letters every message of g by res.
 func (r *runner) settle(g *group, res Result) {
+	if res.IsDone() && len(g.ds) > 1 {
+		r.ackAll(g.ds)
+		return
+	}
 	for _, d := range g.ds {
 		n := d.msg.NumDelivered
 		switch {
@@ -120,6 +125,27 @@ func (r *runner) ack(d *delivery, result string) {
 		r.c.log.Warn("ack failed; the message will be redelivered", "error", err, "seq", d.msg.StreamSeq)
 	}
 	r.c.handled[result].Inc()
+}
+
+// maxParallelAcks bounds the acks of one coalesced group in flight at once.
+const maxParallelAcks = 32
+
+// ackAll acks the messages of a coalesced group concurrently. Each ack
+// waits for the server's confirmation, one round trip, and a group can
+// hold a whole batch (the membership events of one group after an outage,
+// say): one after the other, they made the group's key wait, and with it
+// every message of the key fetched meanwhile.
+func (r *runner) ackAll(ds []*delivery) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxParallelAcks)
+	for _, d := range ds {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r.ack(d, resultDone)
+		})
+	}
+	wg.Wait()
 }
 
 func (r *runner) nak(d *delivery, delay time.Duration) {
