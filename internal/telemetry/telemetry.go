@@ -82,8 +82,8 @@ const (
 // OTEL_TRACES_EXPORTER is unset, the exporter is otlp if an
 // OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set and
 // none otherwise, so a run on a laptop does not log failed exports.
-// OTEL_SDK_DISABLED=true also means none. With none, spans are still created
-// (so logs and propagated headers carry trace ids) but not exported.
+// OTEL_SDK_DISABLED=true also means none. With none, spans still get ids
+// (so logs and propagated headers carry them) but record nothing (idsOnly).
 //
 // The resource has service.name from cfg.ServiceName, overridden by
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
@@ -123,27 +123,30 @@ func Setup(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) 
 		}
 	}
 
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	switch {
-	case o.exporter != nil:
-		tpOpts = append(tpOpts, sdktrace.WithSyncer(exporter))
-	case exporterName != "none":
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exporter))
-	}
-	tp := sdktrace.NewTracerProvider(tpOpts...)
-
-	return &Telemetry{
-		TracerProvider: tp,
+	tel := &Telemetry{
+		TracerProvider: idsOnly{},
 		Propagator:     newPropagator(),
 		Logger:         logger,
 		exporter:       exporterName,
-		shutdown: func(ctx context.Context) error {
-			if err := tp.Shutdown(ctx); err != nil {
-				return fmt.Errorf("telemetry: flushing spans: %w", err)
-			}
-			return nil
-		},
-	}, nil
+	}
+	if exporterName == "none" {
+		return tel, nil
+	}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if o.exporter != nil {
+		tpOpts = append(tpOpts, sdktrace.WithSyncer(exporter))
+	} else {
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exporter))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+	tel.TracerProvider = tp
+	tel.shutdown = func(ctx context.Context) error {
+		if err := tp.Shutdown(ctx); err != nil {
+			return fmt.Errorf("telemetry: flushing spans: %w", err)
+		}
+		return nil
+	}
+	return tel, nil
 }
 
 // exporterFromEnv picks the span exporter from the OTEL_* variables through
