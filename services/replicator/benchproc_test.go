@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/memlimit"
 	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
@@ -124,7 +126,23 @@ func fullReconcileAtScale(b *testing.B, bin, natsBin, secretFile string, users i
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, phase := range []string{"empty", "in-sync"} {
+	phases := []string{"empty", "in-sync"}
+	if users >= 50_000 {
+		// The in-sync pass again, in the share of a 2 GB container that
+		// these users are of a 1,000,000-user directory, with the soft
+		// memory limit iamflow serve would set there (internal/memlimit):
+		// what the runtime does with a heap that must not double. Its peak
+		// must stay within that share. Below 50,000 users what a reconcile
+		// holds whatever the size (pages in flight, some 15 MB) is too
+		// large a part of the share for it to say anything of 1,000,000.
+		phases = append(phases, "in-sync-scaled-2GB")
+	}
+	for _, phase := range phases {
+		container := int64(2<<30) * int64(users) / 1_000_000
+		limit := debug.SetMemoryLimit(-1) // as it was: no limit unless GOMEMLIMIT says
+		if phase == "in-sync-scaled-2GB" {
+			debug.SetMemoryLimit(int64(float64(container) * memlimit.Share))
+		}
 		c0 := processOps(b, srcURL).add(processOps(b, tgtURL))
 		runtime.GC()
 		var ms runtime.MemStats
@@ -137,6 +155,7 @@ func fullReconcileAtScale(b *testing.B, bin, natsBin, secretFile string, users i
 		took := time.Since(start)
 		b.StopTimer()
 		p := peak()
+		debug.SetMemoryLimit(limit)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -154,7 +173,11 @@ func fullReconcileAtScale(b *testing.B, bin, natsBin, secretFile string, users i
 		pt.secs[phase], pt.heap[phase] = took.Seconds(), peakMB
 		b.Logf("%s: %d users, %d groups in %v, %d calls (%d reads, %d writes), actions %v", phase, reps[0].GetSourceUsers(), reps[0].GetSourceGroups(),
 			took.Round(time.Millisecond), ops.calls, ops.calls-ops.requestsWriting, ops.writes, reps[0].GetActions())
-		if phase == "in-sync" && ops.writes != 0 {
+		if phase == "in-sync-scaled-2GB" && p > uint64(container) {
+			b.Errorf("the in-sync reconcile of %d users peaked at %.0f MB under a soft limit of %.0f MB: more than the %.0f MB that are these users' share of a 2 GB container for 1,000,000",
+				users, peakMB, float64(container)*memlimit.Share/(1<<20), float64(container)/(1<<20))
+		}
+		if phase != "empty" && ops.writes != 0 {
 			b.Fatalf("the reconcile into an in-sync target wrote %d times (%v): it must read pages only", ops.writes, ops.byOp)
 		}
 	}
