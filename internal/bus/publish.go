@@ -41,8 +41,8 @@ func (b *Bus) Publish(ctx context.Context, msg *nats.Msg, msgID string) (*jetstr
 	return ack, nil
 }
 
-// PublishBatch publishes every message without waiting in between, then waits
-// for every acknowledgement until ctx is done (the JetStream default timeout,
+// PublishBatch publishes every message without waiting in between (a single
+// message synchronously), then waits for every acknowledgement until ctx is done (the JetStream default timeout,
 // 5s, if ctx has no deadline). acks[i] is msgs[i]'s acknowledgement, or nil if
 // it did not arrive; the error says how many of the messages were acknowledged.
 // Only a nil error means every message is stored: this is what the webhook
@@ -63,22 +63,10 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []OutMsg) ([]*jetstream.Pub
 		defer cancel()
 	}
 
-	// One event per request is the webhook's common case: its futures,
-	// spans and errors stay on the stack.
-	var (
-		futuresA [1]jetstream.PubAckFuture
-		spansA   [1]trace.Span
-		errsA    [1]error
-	)
-	futures, spans, errs := futuresA[:], spansA[:], errsA[:]
-	if len(msgs) > 1 {
-		futures = make([]jetstream.PubAckFuture, len(msgs))
-		spans = make([]trace.Span, len(msgs))
-		errs = make([]error, len(msgs))
-	}
 	if len(msgs) == 1 {
-		// Nothing to overlap: the synchronous request costs less than a
-		// future's channels and the asynchronous reply bookkeeping.
+		// One event per request is the webhook's common case. Nothing to
+		// overlap: the synchronous request costs less than a future's
+		// channels and the asynchronous reply bookkeeping.
 		om := msgs[0]
 		ctx, span := b.startPublishSpan(ctx, om.Msg, om.ID)
 		ack, err := b.js.PublishMsg(ctx, om.Msg)
@@ -89,6 +77,9 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []OutMsg) ([]*jetstream.Pub
 		}
 		return []*jetstream.PubAck{ack}, nil
 	}
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	spans := make([]trace.Span, len(msgs))
+	errs := make([]error, len(msgs))
 	for i, om := range msgs {
 		_, spans[i] = b.startPublishSpan(ctx, om.Msg, om.ID)
 		futures[i], errs[i] = b.js.PublishMsgAsync(om.Msg)
