@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -183,7 +182,10 @@ var bookkeeping = map[string]bool{
 }
 
 // fieldReader reads typed fields and keeps the first error.
-type fieldReader struct{ err *parseError }
+type fieldReader struct {
+	err *parseError
+	dec jsonDecoder
+}
 
 func (r *fieldReader) str(raw rawJSON, at loc) string {
 	if r.err != nil {
@@ -212,7 +214,9 @@ func (r *fieldReader) values(raw rawJSON, at loc) map[string]rawJSON {
 		src = raw
 	case kindString:
 		src = []byte(strings.TrimSpace(decodeString(raw)))
-		if len(src) == 0 || src[0] != '{' {
+		// Not a part of the body, so checked here: the fast path reads
+		// only valid JSON. What is not valid yields nothing, as before.
+		if len(src) == 0 || src[0] != '{' || !validJSON(src) {
 			return nil
 		}
 	default:
@@ -221,7 +225,7 @@ func (r *fieldReader) values(raw rawJSON, at loc) map[string]rawJSON {
 		return nil
 	}
 	var m map[string]rawJSON
-	if err := json.Unmarshal(src, &m); err != nil {
+	if err := r.dec.unmarshal(src, &m); err != nil {
 		return nil
 	}
 	return m
@@ -237,13 +241,7 @@ func (r *fieldReader) members(vals map[string]rawJSON, at loc) []memberRef {
 	if r.err != nil {
 		return nil
 	}
-	var raw rawJSON
-	for k, v := range vals {
-		if strings.EqualFold(k, "members") {
-			raw = v
-			break
-		}
-	}
+	raw := memberFold(vals, "members")
 	switch k := jsonKindOf(raw); k {
 	case kindAbsent, kindNull:
 		return nil
@@ -254,7 +252,7 @@ func (r *fieldReader) members(vals map[string]rawJSON, at loc) []memberRef {
 	}
 	path := pathJoin(at.String(), "members")
 	var elems []rawJSON
-	if err := json.Unmarshal(raw, &elems); err != nil {
+	if err := r.dec.unmarshal(raw, &elems); err != nil {
 		r.err = jsonError(path, err)
 		return nil
 	}
@@ -268,7 +266,7 @@ func (r *fieldReader) members(vals map[string]rawJSON, at loc) []memberRef {
 			res.Id = strings.TrimSpace(decodeString(el))
 		case kindObject:
 			var m scimMember
-			if err := json.Unmarshal(el, &m); err != nil {
+			if err := r.dec.unmarshal(el, &m); err != nil {
 				r.err = jsonError(ep, err)
 				return nil
 			}
@@ -317,23 +315,41 @@ func changedAttributes(maps ...map[string]rawJSON) []string {
 	return slices.Compact(out)
 }
 
-// metaLocationOrigin is scheme://host of meta.location in a SCIM resource,
-// which is the domain URL.
-func metaLocationOrigin(vals map[string]rawJSON) string {
-	var meta rawJSON
+// scimMeta is the meta attribute of a SCIM resource.
+type scimMeta struct {
+	Location rawJSON `json:"location"`
+}
+
+// memberFold is the member of vals named name, ignoring case as SCIM
+// attribute names are: the one spelt exactly so if there is one, else the
+// first of the others in sorted order, so that a body with both "Members"
+// and "MEMBERS" always reads the same one (map order would not).
+func memberFold(vals map[string]rawJSON, name string) rawJSON {
+	if v, ok := vals[name]; ok {
+		return v
+	}
+	var (
+		key   string
+		found rawJSON
+		ok    bool
+	)
 	for k, v := range vals {
-		if strings.EqualFold(k, "meta") {
-			meta = v
-			break
+		if strings.EqualFold(k, name) && (!ok || k < key) {
+			key, found, ok = k, v, true
 		}
 	}
+	return found
+}
+
+// metaLocationOrigin is scheme://host of meta.location in a SCIM resource,
+// which is the domain URL.
+func metaLocationOrigin(dec jsonDecoder, vals map[string]rawJSON) string {
+	meta := memberFold(vals, "meta")
 	if jsonKindOf(meta) != kindObject {
 		return ""
 	}
-	var m struct {
-		Location rawJSON `json:"location"`
-	}
-	if json.Unmarshal(meta, &m) != nil || jsonKindOf(m.Location) != kindString {
+	var m scimMeta
+	if dec.unmarshal(meta, &m) != nil || jsonKindOf(m.Location) != kindString {
 		return ""
 	}
 	return urlOrigin(decodeString(m.Location))
@@ -452,7 +468,7 @@ func (f *identityFields) at(field string) loc { return loc{f.dp, field} }
 // readIdentityFields reads an identity event's fields, in the order their
 // errors are reported.
 func readIdentityFields(e *ociEntry) (*identityFields, *parseError) {
-	f := &identityFields{dp: e.at("data.additionalDetails")}
+	f := &identityFields{dp: e.at("data.additionalDetails"), r: fieldReader{dec: e.dec}}
 	r, d := &f.r, &e.details
 	f.primary = &iamflowv1.Resource{
 		Id:   r.str(d.AdminResourceID, f.at("adminResourceId")),
@@ -496,7 +512,7 @@ func (f *identityFields) readActor(e *ociEntry) *parseError {
 	case kindAbsent, kindNull:
 	case kindObject:
 		var id auditIdentity
-		if err := json.Unmarshal(e.data.Identity, &id); err != nil {
+		if err := e.dec.unmarshal(e.data.Identity, &id); err != nil {
 			return jsonError(e.at("data.identity"), err)
 		}
 		if f.actor.Id == "" {
@@ -525,7 +541,7 @@ func (f *identityFields) readDomain(e *ociEntry) {
 	f.added = r.values(d.AdminValuesAdded, f.at("adminValuesAdded"))
 	f.removed = r.values(d.AdminValuesRemoved, f.at("adminValuesRemoved"))
 	if f.domainURL == "" {
-		f.domainURL = firstSet(metaLocationOrigin(f.added), metaLocationOrigin(f.removed))
+		f.domainURL = firstSet(metaLocationOrigin(r.dec, f.added), metaLocationOrigin(r.dec, f.removed))
 	}
 }
 

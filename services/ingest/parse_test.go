@@ -582,3 +582,27 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// TestMembersSpeltTwice checks that a group update whose values name
+// members under two spellings reads the same one every time: the one
+// spelt exactly, else the first in sorted order.
+func TestMembersSpeltTwice(t *testing.T) {
+	body := func(values string) []byte {
+		return []byte(`{"specversion":"1.0","id":"e1","type":"com.oraclecloud.identityControlPlane.UpdateGroup",` +
+			`"data":{"additionalDetails":{"adminResourceId":"g","adminValuesAdded":` + values + `}}}`)
+	}
+	for _, tc := range []struct{ values, want string }{
+		{`{"Members":[{"value":"a"}],"members":[{"value":"b"}],"MEMBERS":[{"value":"c"}]}`, "b"},
+		{`{"mEmbers":[{"value":"a"}],"MEMBERS":[{"value":"c"}]}`, "c"},
+	} {
+		for range 20 {
+			b, err := Parse(nil, body(tc.values), parseTestNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b.Events) != 1 || b.Events[0].GetRelated().GetId() != tc.want {
+				t.Fatalf("%s: events %v, want one membership of %s", tc.values, b.Events, tc.want)
+			}
+		}
+	}
+}
