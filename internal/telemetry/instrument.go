@@ -30,7 +30,7 @@ func HTTPHandler(h http.Handler, operation string, t *Telemetry) http.Handler {
 	tracer, prop := t.TracerProvider.Tracer(instrumentationName), t.Propagator
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, operation, trace.WithSpanKind(trace.SpanKindServer))
+		ctx, span := tracer.Start(ctx, operation, serverSpan)
 		defer span.End()
 		if !span.IsRecording() {
 			h.ServeHTTP(w, r.WithContext(ctx))
@@ -55,6 +55,9 @@ func HTTPHandler(h http.Handler, operation string, t *Telemetry) http.Handler {
 		}
 	})
 }
+
+// serverSpan is the kind of HTTPHandler's spans, made once.
+var serverSpan = trace.WithSpanKind(trace.SpanKindServer)
 
 // instrumentationName names the tracer of HTTPHandler's spans.
 const instrumentationName = "github.com/iamflow/iamflow/internal/telemetry"

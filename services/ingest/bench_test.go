@@ -22,6 +22,8 @@ import (
 	"github.com/iamflow/iamflow/internal/bus/bustest"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/servicekit"
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // loadResult is what a closed-loop load of n operations by c senders measured.
@@ -79,7 +81,7 @@ func runLoad(senders, n int, op func(i int) error) loadResult {
 
 // BenchmarkWebhook measures the whole webhook path (HTTP request in, event
 // parsed, published, JetStream's acknowledgement awaited, 202 out) with 64
-// concurrent senders, beside two baselines of the same work in the same run
+// concurrent senders and the telemetry of a process without a trace exporter, beside two baselines of the same work in the same run
 // on the same file-backed stream:
 //
 //   - bare publish: the nats.go jetstream client alone (no HTTP, no iamflow
@@ -104,8 +106,17 @@ func BenchmarkWebhook(b *testing.B) {
 	bs := srv.Open(b)
 	cfg := DefaultConfig()
 	cfg.Password = "env:UNUSED"
+	// The telemetry iamflow serve sets up without OTEL_* variables: no
+	// exporter, spans with ids that record nothing.
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"} {
+		b.Setenv(k, "")
+	}
+	tel, err := telemetry.Setup(context.Background(), telemetry.DefaultConfig(), telemetry.WithLogWriter(io.Discard))
+	if err != nil {
+		b.Fatal(err)
+	}
 	svc, err := New(context.Background(), cfg, bs, Webhook{Password: secret.NewValue(testPassword),
-		Domains: []Domain{{Name: "hub", OCIName: "Default"}}})
+		Domains: []Domain{{Name: "hub", OCIName: "Default"}}}, servicekit.WithTelemetry(tel))
 	if err != nil {
 		b.Fatal(err)
 	}
