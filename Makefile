@@ -1,7 +1,7 @@
 # iamflow developer commands. `make test` is what CI runs.
 GO        ?= go
 FUZZTIME  ?= 30s
-BENCHTIME ?= 20000x
+BENCHTIME ?= 60000x
 BENCHSHORT ?=
 
 .PHONY: run test lint fuzz bench proto proto-check e2e e2e-cluster screenshots
