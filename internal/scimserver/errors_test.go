@@ -2,6 +2,7 @@ package scimserver
 
 import (
 	"errors"
+	dto "github.com/prometheus/client_model/go"
 	"io"
 	"net/http"
 	"net/url"
@@ -191,5 +192,31 @@ func TestPublishLostIsRepublished(t *testing.T) {
 	got := types(h.events())
 	if len(got) != 2 || got[1] != "user.deactivated ann@example.com" {
 		t.Fatalf("events = %v", got)
+	}
+}
+
+// TestRequestsCountedByStatus checks iamflow_scim_requests_total's status
+// label: the code the handler wrote, 200 where it wrote a body without one.
+func TestRequestsCountedByStatus(t *testing.T) {
+	h := newHarness(t)
+	resp, _ := h.do(http.MethodPost, "/Users", map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "counted@example.com"})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	if resp, _ = h.do(http.MethodGet, "/Users", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("list: %d", resp.StatusCode)
+	}
+	if resp, _ = h.do(http.MethodGet, "/Users/no-such-user", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("get a missing user: %d", resp.StatusCode)
+	}
+	for _, c := range []struct{ method, code string }{{"POST", "201"}, {"GET", "200"}, {"GET", "404"}} {
+		var m dto.Metric
+		if err := h.srv.metrics.requests.WithLabelValues("idp", c.method, c.code).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.GetCounter().GetValue(); got != 1 {
+			t.Errorf("%s answered %s counted %v times, want 1", c.method, c.code, got)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/secret"
+	"github.com/iamflow/iamflow/internal/telemetry"
 )
 
 // contentType is what every answer carries (RFC 7644 §3.1).
@@ -197,28 +198,12 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// statusWriter remembers the status written.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
 func (s *Server) sourceHandler(src *source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &telemetry.StatusWriter{ResponseWriter: w}
 		s.serve(sw, r, src)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		s.metrics.requests.WithLabelValues(src.Name, r.Method, strconv.Itoa(sw.status)).Inc()
+		s.metrics.requests.WithLabelValues(src.Name, r.Method, strconv.Itoa(sw.Status())).Inc()
 		s.metrics.latency.WithLabelValues(src.Name).Observe(time.Since(start).Seconds())
 	})
 }

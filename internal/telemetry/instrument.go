@@ -43,12 +43,9 @@ func HTTPHandler(h http.Handler, operation string, t *Telemetry) http.Handler {
 			semconv.NetworkPeerAddress(r.RemoteAddr),
 			semconv.UserAgentOriginal(r.UserAgent()),
 		)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r.WithContext(ctx))
-		code := sw.code
-		if code == 0 {
-			code = http.StatusOK
-		}
+		code := sw.Status()
 		span.SetAttributes(semconv.HTTPResponseStatusCode(code))
 		if code >= http.StatusInternalServerError {
 			span.SetStatus(codes.Error, http.StatusText(code))
@@ -62,21 +59,33 @@ var serverSpan = trace.WithSpanKind(trace.SpanKindServer)
 // instrumentationName names the tracer of HTTPHandler's spans.
 const instrumentationName = "github.com/iamflow/iamflow/internal/telemetry"
 
-// statusWriter remembers the status code a handler wrote. It flushes and
-// unwraps (http.ResponseController) like the writer it wraps.
-type statusWriter struct {
+// StatusWriter is an http.ResponseWriter that remembers the status code a
+// handler wrote, for its span and its metrics. It flushes and unwraps
+// (http.ResponseController) like the writer it wraps.
+type StatusWriter struct {
 	http.ResponseWriter
 	code int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// Status is the code written: 200 if the handler wrote a body without one,
+// or nothing at all.
+func (w *StatusWriter) Status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// WriteHeader remembers the first code written and writes it.
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+// Write remembers 200 if no code was written, and writes b.
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
@@ -84,10 +93,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // Flush sends what is buffered, where the wrapped writer can.
-func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+func (w *StatusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
 
 // Unwrap gives http.ResponseController the wrapped writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // HTTPTransport wraps base (http.DefaultTransport when nil) so that every
 // request gets a client span and carries the trace in W3C headers.
