@@ -32,8 +32,9 @@ func HTTPHandler(h http.Handler, operation string, t *Telemetry) http.Handler {
 		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := tracer.Start(ctx, operation, serverSpan)
 		defer span.End()
+		r = r.WithContext(ctx)
 		if !span.IsRecording() {
-			h.ServeHTTP(w, r.WithContext(ctx))
+			h.ServeHTTP(w, r)
 			return
 		}
 		span.SetAttributes(
@@ -44,7 +45,7 @@ func HTTPHandler(h http.Handler, operation string, t *Telemetry) http.Handler {
 			semconv.UserAgentOriginal(r.UserAgent()),
 		)
 		sw := &StatusWriter{ResponseWriter: w}
-		h.ServeHTTP(sw, r.WithContext(ctx))
+		h.ServeHTTP(sw, r)
 		code := sw.Status()
 		span.SetAttributes(semconv.HTTPResponseStatusCode(code))
 		if code >= http.StatusInternalServerError {
