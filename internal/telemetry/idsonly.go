@@ -11,15 +11,23 @@ import (
 
 // idsOnly is the tracer provider of a process that exports no spans (the
 // exporter is none). Its spans record nothing, yet each has ids: a span
-// continues the trace of its parent with the parent's sampled flag, or
-// starts a trace marked sampled, as the SDK's default sampler decides. So
-// logs still carry trace_id and span_id, and the trace context still
-// travels in HTTP, gRPC and NATS headers, and a process downstream that
-// exports spans sees the same flags it would see from a recording one. The
-// SDK's provider without an exporter recorded every span (attributes,
+// continues the trace of its parent with the parent's flags, or starts a
+// trace of its own, marked not sampled. So logs still carry trace_id and
+// span_id, and the trace context still travels in HTTP, gRPC and NATS
+// headers.
+//
+// A trace it starts is not sampled because nothing was recorded, which is
+// what the W3C flag says. The flag also costs: a NATS server reads every
+// header of a message whose traceparent is sampled (for its own message
+// tracing), on every event the webhook publishes. A process downstream
+// that exports spans and samples by its parent (the SDK's default) records
+// these traces only where they start in a process that exports too; a
+// caller's sampled trace is continued sampled.
+//
+// The SDK's provider without an exporter recorded every span (attributes,
 // events, status) only to drop it at End, on every webhook request and
-// every publish. OTEL_TRACES_SAMPLER is not read here: sampling matters only
-// where spans are exported.
+// every publish. OTEL_TRACES_SAMPLER is not read here: sampling matters
+// only where spans are exported.
 type idsOnly struct{ embedded.TracerProvider }
 
 // Tracer returns the one tracer of the provider.
@@ -37,7 +45,7 @@ func (idsOnlyTracer) Start(ctx context.Context, _ string, opts ...trace.SpanStar
 	}
 	sc := trace.SpanContextConfig{TraceID: parent.TraceID(), TraceFlags: parent.TraceFlags(), TraceState: parent.TraceState()}
 	if !parent.IsValid() {
-		sc = trace.SpanContextConfig{TraceID: newTraceID(), TraceFlags: trace.FlagsSampled}
+		sc = trace.SpanContextConfig{TraceID: newTraceID()} // not sampled: nothing is recorded
 	}
 	sc.SpanID = newSpanID()
 	ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(sc))

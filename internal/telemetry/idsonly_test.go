@@ -11,8 +11,8 @@ import (
 )
 
 // TestIDsOnly checks the spans of a process that exports none: they record
-// nothing, yet have ids and carry the trace, and its sampled flag, as the
-// SDK's default sampler would.
+// nothing, yet have ids and carry the trace; a trace they start is not
+// sampled, a caller's keeps its flags.
 func TestIDsOnly(t *testing.T) {
 	clearOTelEnv(t)
 	tel, err := Setup(context.Background(), DefaultConfig(), WithLogWriter(io.Discard))
@@ -23,12 +23,12 @@ func TestIDsOnly(t *testing.T) {
 
 	ctx, root := tr.Start(context.Background(), "root")
 	rsc := root.SpanContext()
-	if root.IsRecording() || !rsc.IsValid() || !rsc.IsSampled() {
-		t.Fatalf("root span: recording %v, context %v; want not recording, valid ids, sampled", root.IsRecording(), rsc)
+	if root.IsRecording() || !rsc.IsValid() || rsc.IsSampled() {
+		t.Fatalf("root span: recording %v, context %v; want not recording, valid ids, not sampled", root.IsRecording(), rsc)
 	}
 	_, child := tr.Start(ctx, "child")
-	if c := child.SpanContext(); c.TraceID() != rsc.TraceID() || c.SpanID() == rsc.SpanID() || !c.IsSampled() {
-		t.Errorf("child %v of %v: want the same trace, a span id of its own, sampled", c, rsc)
+	if c := child.SpanContext(); c.TraceID() != rsc.TraceID() || c.SpanID() == rsc.SpanID() || c.IsSampled() {
+		t.Errorf("child %v of %v: want the same trace, a span id of its own, not sampled", c, rsc)
 	}
 	_, other := tr.Start(context.Background(), "other")
 	if other.SpanContext().TraceID() == rsc.TraceID() {
@@ -56,6 +56,14 @@ func TestIDsOnly(t *testing.T) {
 		t.Errorf("traceparent sent on = %q, want %q", out.Get("traceparent"), want)
 	}
 	span.End()
+
+	// A caller's sampled trace stays sampled, for the processes after this
+	// one that export spans.
+	hdr.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	in = tel.Propagator.Extract(context.Background(), propagation.HeaderCarrier(hdr))
+	if _, s := tr.Start(in, "server"); !s.SpanContext().IsSampled() {
+		t.Errorf("continued span %v: want the caller's sampled flag", s.SpanContext())
+	}
 	if err := tel.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}

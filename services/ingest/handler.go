@@ -158,7 +158,11 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		out = append(out, bus.OutMsg{Msg: msg, ID: e.GetId()})
 	}
 	if len(out) > 0 {
-		pubCtx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+		// The publish is bounded by its own timeout, not by the sender's
+		// connection: once started it finishes, so an event a sender gave
+		// up on is stored all the same and its retry is a duplicate. That
+		// also spares every request a child of the connection's context.
+		pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.PublishTimeout)
 		acks, err := s.bus.PublishBatch(pubCtx, out)
 		cancel()
 		if err != nil {
