@@ -613,3 +613,25 @@ func TestWebhookServesTLSFromFiles(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPublishOutlivesTheSender checks that a publish, once started, is not
+// cut short by the sender's connection: an event whose sender has gone
+// away is stored all the same, and the sender's retry is a duplicate.
+func TestPublishOutlivesTheSender(t *testing.T) {
+	h := newHarness(t, nil)
+	req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(addUserToGroup("ev-gone", "Default")))
+	req.SetBasicAuth("iamflow", testPassword)
+	ctx, cancel := context.WithCancel(req.Context())
+	cancel() // the sender hung up before the publish
+	rec := httptest.NewRecorder()
+	h.svc.Handler().ServeHTTP(rec, req.WithContext(ctx))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("status %d (%s), want 202: the event is stored", rec.Code, rec.Body)
+	}
+	if n := len(h.stored()); n != 1 {
+		t.Fatalf("stored %d messages, want 1", n)
+	}
+	if code, body, _ := h.post(addUserToGroup("ev-gone", "Default")); code != http.StatusAccepted || body["duplicates"] != 1.0 {
+		t.Errorf("the retry: %d %v, want 202 with one duplicate", code, body)
+	}
+}
