@@ -305,7 +305,7 @@ type ociEntry struct {
 	eventType       string
 	timeRaw         rawJSON
 	data            eventData  // zero if absent
-	details         ociDetails // zero if absent
+	details         *ociDetails // never nil: zero if absent
 	auditEventID    string
 	eventName       string
 	derivedIDCached string
@@ -474,9 +474,10 @@ func (e *ociEntry) readHeader(env *rawEnvelope) *parseError {
 func (e *ociEntry) readData(env *rawEnvelope) *parseError {
 	if env.Data != nil {
 		e.data = *env.Data
-		if e.data.AdditionalDetails != nil {
-			e.details = *e.data.AdditionalDetails
-		}
+	}
+	e.details = e.data.AdditionalDetails
+	if e.details == nil {
+		e.details = new(ociDetails)
 	}
 	var err *parseError
 	if e.eventName, err = getString(e.data.EventName, loc{e.path, "data.eventName"}); err != nil {
