@@ -304,7 +304,7 @@ type ociEntry struct {
 	id, idField     string // the id as delivered, and the key it came from
 	eventType       string
 	timeRaw         rawJSON
-	data            eventData  // zero if absent
+	data            eventData   // zero if absent
 	details         *ociDetails // never nil: zero if absent
 	auditEventID    string
 	eventName       string
