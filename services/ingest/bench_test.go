@@ -187,7 +187,7 @@ func BenchmarkWebhook(b *testing.B) {
 	// change in the machine's load (it is shared) falls on all of them alike.
 	const rounds = 10
 	results := make([]loadResult, len(paths))
-	mallocs := make([]uint64, len(paths))
+	mallocs, bytes := make([]uint64, len(paths)), make([]uint64, len(paths))
 	b.ResetTimer()
 	for r := range rounds {
 		from, to := b.N*r/rounds, b.N*(r+1)/rounds
@@ -200,6 +200,7 @@ func BenchmarkWebhook(b *testing.B) {
 			res := runLoad(senders, to-from, func(i int) error { return pth.op(from + i) })
 			runtime.ReadMemStats(&m1)
 			mallocs[k] += m1.Mallocs - m0.Mallocs
+			bytes[k] += m1.TotalAlloc - m0.TotalAlloc
 			results[k] = results[k].add(res)
 		}
 	}
@@ -212,6 +213,7 @@ func BenchmarkWebhook(b *testing.B) {
 	}
 	allocs := float64(mallocs[3]) / float64(b.N)
 	limitAllocs := float64(mallocs[2]) / float64(b.N)
+	perEvent := func(k int) float64 { return float64(bytes[k]) / float64(b.N) }
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(web.rate(), "webhook-events/s")
 	b.ReportMetric(ms(web.p50), "webhook-p50-ms")
@@ -223,17 +225,19 @@ func BenchmarkWebhook(b *testing.B) {
 	b.ReportMetric(web.rate()/base.rate(), "webhook/limit")
 	b.ReportMetric(allocs, "webhook-allocs/event")
 	b.ReportMetric(limitAllocs, "limit-allocs/event")
+	b.ReportMetric(perEvent(3), "webhook-B/event")
+	b.ReportMetric(perEvent(2), "limit-B/event")
 	if b.N == 1 {
 		return // the framework's probe run: too small to say anything
 	}
 	row := func(name string, r loadResult) string {
 		return fmt.Sprintf("%-34s %12.0f %10.2f %10.2f\n", name, r.rate(), ms(r.p50), ms(r.p99))
 	}
-	b.Logf("\n%-34s %12s %10s %10s\n%s%s%s%sratio webhook / auth+publish handler: %.2f (goal >= 0.80), webhook p99 %.2f ms (goal < 10), %.0f allocations per event (the limit: %.0f; both count the whole process, load generator included; n=%d, %d senders)",
+	b.Logf("\n%-34s %12s %10s %10s\n%s%s%s%sratio webhook / auth+publish handler: %.2f (goal >= 0.80), webhook p99 %.2f ms (goal < 10), %.0f allocations and %.0f bytes per event (the limit: %.0f and %.0f; both count the whole process, load generator included; n=%d, %d senders)",
 		"path", "events/s", "p50 ms", "p99 ms",
 		row("bare jetstream publish (baseline)", raw), row("iamflow Bus.Publish", viaBus),
 		row("auth+publish handler (limit)", base), row("webhook (HTTP->parse->ack)", web),
-		web.rate()/base.rate(), ms(web.p99), allocs, limitAllocs, b.N, senders)
+		web.rate()/base.rate(), ms(web.p99), allocs, perEvent(3), limitAllocs, perEvent(2), b.N, senders)
 }
 
 // authAndPublish is the limit the webhook is measured against: the least
