@@ -2,7 +2,6 @@ package scimserver
 
 import (
 	"errors"
-	dto "github.com/prometheus/client_model/go"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestErrors answers every error with the status, the scimType and a SCIM

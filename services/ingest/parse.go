@@ -683,9 +683,10 @@ func hex4(b []byte, at int) (rune, bool) {
 
 // rawJSON is a JSON value kept as its bytes, like json.RawMessage, but
 // without json.RawMessage's copy: it points into the body json.Unmarshal
-// (or the fast path of fastjson.go) was given. Parse only reads a body while it parses it, and every string
-// it returns is copied out (decodeString), so no rawJSON outlives the body
-// it points into; the webhook's pooled body buffers rely on that.
+// (or the fast path of fastjson.go) was given. Parse only reads a body
+// while it parses it, and every string it returns is copied out
+// (decodeString), so no rawJSON outlives the body it points into; the
+// webhook's pooled body buffers rely on that.
 type rawJSON []byte
 
 // UnmarshalJSON keeps b itself. encoding/json's Unmarshal hands an
