@@ -29,7 +29,7 @@ func HTTPHandler(h http.Handler, operation string, t *Telemetry) http.Handler {
 	t = t.orNoop()
 	tracer, prop := t.TracerProvider.Tracer(instrumentationName), t.Propagator
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx := prop.Extract(r.Context(), httpFields{propagation.HeaderCarrier(r.Header)})
 		ctx, span := tracer.Start(ctx, operation, serverSpan)
 		defer span.End()
 		r = r.WithContext(ctx)
@@ -52,6 +52,36 @@ func HTTPHandler(h http.Handler, operation string, t *Telemetry) http.Handler {
 			span.SetStatus(codes.Error, http.StatusText(code))
 		}
 	})
+}
+
+// httpFields reads the W3C fields from request headers by their
+// canonical names, made once: propagation.HeaderCarrier canonicalises the
+// propagators' lower-case names on every request, an allocation each.
+type httpFields struct{ propagation.HeaderCarrier }
+
+// canonicalFields are the W3C trace context and baggage fields by the
+// names the propagators ask for.
+var canonicalFields = map[string]string{
+	"traceparent": http.CanonicalHeaderKey("traceparent"),
+	"tracestate":  http.CanonicalHeaderKey("tracestate"),
+	"baggage":     http.CanonicalHeaderKey("baggage"),
+}
+
+func (c httpFields) canonical(key string) string {
+	if k, ok := canonicalFields[key]; ok {
+		return k
+	}
+	return http.CanonicalHeaderKey(key)
+}
+
+// Get returns the first value of key.
+func (c httpFields) Get(key string) string {
+	return c.HeaderCarrier.Get(c.canonical(key))
+}
+
+// Values returns every value of key.
+func (c httpFields) Values(key string) []string {
+	return c.HeaderCarrier.Values(c.canonical(key))
 }
 
 // serverSpan is the kind of HTTPHandler's spans, made once.

@@ -201,3 +201,30 @@ func TestHeaderCarrierRoundTrip(t *testing.T) {
 		t.Error("consumer span's parent is not the producer span")
 	}
 }
+
+// A request's traceparent, tracestate and baggage, as a server receives
+// them, reach the handler: its span continues the trace with the caller's
+// trace state, and the baggage is in its context.
+func TestHTTPHandlerReadsW3CFields(t *testing.T) {
+	tel, _ := newTestTelemetry(t)
+	var sc trace.SpanContext
+	var tenant string
+	h := HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sc = trace.SpanContextFromContext(r.Context())
+		tenant = baggage.FromContext(r.Context()).Member("tenant").Value()
+	}), "test.server", tel)
+	req := httptest.NewRequest(http.MethodPost, "/v1/events", nil)
+	req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	req.Header.Set("tracestate", "oci=t61rcWkgMzE")
+	req.Header.Set("baggage", "tenant=acme")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if sc.TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("trace id %s, want the caller's", sc.TraceID())
+	}
+	if got := sc.TraceState().Get("oci"); got != "t61rcWkgMzE" {
+		t.Errorf("trace state oci=%q, want the caller's t61rcWkgMzE", got)
+	}
+	if tenant != "acme" {
+		t.Errorf("baggage tenant=%q, want acme", tenant)
+	}
+}

@@ -153,7 +153,7 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		}
 		// Room for what Bus.PublishBatch adds: Nats-Msg-Id and the trace context.
 		msg := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, 4)}
-		msg.Header.Set("Content-Type", event.ContentType)
+		msg.Header["Content-Type"] = eventContentType
 		msg.Header.Set("Iamflow-Event-Type", e.GetType())
 		out = append(out, bus.OutMsg{Msg: msg, ID: e.GetId()})
 	}
@@ -280,6 +280,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) int {
 	return code
 }
 
+// The Content-Type values of every event and every 202, shared: header
+// values are only read once set, and a slice each is an allocation per
+// event saved. The keys they go under are canonical already.
+var (
+	eventContentType = []string{event.ContentType}
+	jsonContentType  = []string{"application/json"}
+)
+
 // writeAccepted answers 202 with resp, byte for byte what writeJSON writes,
 // without encoding/json's reflection on the path every event takes.
 func writeAccepted(w http.ResponseWriter, resp response) int {
@@ -293,7 +301,7 @@ func writeAccepted(w http.ResponseWriter, resp response) int {
 	b = append(b, `,"unknown_domain":`...)
 	b = strconv.AppendInt(b, int64(resp.UnknownDomain), 10)
 	b = append(b, "}\n"...)
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(b)
 	return http.StatusAccepted

@@ -108,6 +108,10 @@ const (
 	hdrTopicOCID       = "X-OCI-NS-TopicOcid"
 )
 
+// messageTypeKey is hdrMessageType as net/http stores it, looked up on
+// every request without canonicalising it again (an allocation each).
+var messageTypeKey = http.CanonicalHeaderKey(hdrMessageType)
+
 // Parse reads one webhook request body (with its headers) and returns what it
 // carried: a Notifications subscription confirmation, one OCI Events envelope
 // (CloudEvents 0.1), one CloudEvents 1.0 event, or a Connector Hub batch (a
@@ -130,7 +134,7 @@ func parse(hdr http.Header, body []byte, now time.Time, fast bool) (*Batch, *par
 	if err := checkUnicode(body); err != nil {
 		return nil, err
 	}
-	if strings.EqualFold(strings.TrimSpace(hdr.Get(hdrMessageType)), "SubscriptionConfirmation") {
+	if strings.EqualFold(strings.TrimSpace(hdr.Get(messageTypeKey)), "SubscriptionConfirmation") {
 		return parseConfirmation(hdr, body)
 	}
 	if len(body) == 0 {

@@ -163,9 +163,12 @@ func addUserToGroup(id, domain string) string {
 
 func TestWebhookPublishesOnTheEventSubject(t *testing.T) {
 	h := newHarness(t, nil)
-	code, body, _ := h.post(addUserToGroup("ev-1", "Default"))
+	code, body, hdr := h.post(addUserToGroup("ev-1", "Default"))
 	if code != http.StatusAccepted || body["published"] != 1.0 {
 		t.Fatalf("got %d %v, want 202 with published=1", code, body)
+	}
+	if ct := hdr.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("202 Content-Type = %q, want application/json", ct)
 	}
 	msgs := h.stored()
 	if len(msgs) != 1 {
@@ -177,6 +180,12 @@ func TestWebhookPublishesOnTheEventSubject(t *testing.T) {
 	}
 	if got := m.Header.Get("Nats-Msg-Id"); got != "ev-1" {
 		t.Errorf("Nats-Msg-Id = %q, want the OCI event id", got)
+	}
+	if got, want := m.Header.Get("Content-Type"), event.ContentType; got != want {
+		t.Errorf("message Content-Type = %q, want %q", got, want)
+	}
+	if got := m.Header.Get("Iamflow-Event-Type"); got != "membership.member_added" {
+		t.Errorf("Iamflow-Event-Type = %q, want membership.member_added", got)
 	}
 	e, err := event.Unmarshal(m.Data)
 	if err != nil {
