@@ -83,7 +83,7 @@ func (p *pipeline) startWithKV(wrap func(jetstream.KeyValue) jetstream.KeyValue)
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		st.kv = wrap(st.kv)
+		*st = *newStore(wrap(st.kv))
 	})
 	return svc
 }

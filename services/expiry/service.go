@@ -153,7 +153,7 @@ func (s *Service) init(ctx context.Context) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("expiry: create stream %s (needs nats-server 2.12+ for message schedules): %w", Stream, err)
 	}
-	s.st = &store{kv: kv}
+	s.st = newStore(kv)
 	return s.st, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
+	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
 // grantsBucket is the JetStream KV bucket holding the grants: "g.<id>" is a grant,
@@ -36,7 +37,7 @@ type recordJSON struct {
 func (r *record) marshal() ([]byte, error) {
 	g, err := protojson.Marshal(r.g)
 	if err != nil {
-		return nil, fmt.Errorf("encode grant %s: %w", r.g.GetId(), err)
+		return nil, err
 	}
 	return json.Marshal(recordJSON{Grant: g, Claim: r.claim, ClaimUntil: r.claimUntil})
 }
@@ -44,20 +45,30 @@ func (r *record) marshal() ([]byte, error) {
 func unmarshalRecord(b []byte) (*record, error) {
 	var rj recordJSON
 	if err := json.Unmarshal(b, &rj); err != nil {
-		return nil, fmt.Errorf("decode grant record: %w", err)
+		return nil, fmt.Errorf("record: %w", err)
 	}
 	g := &iamflowv1.Grant{}
 	if err := protojson.Unmarshal(rj.Grant, g); err != nil {
-		return nil, fmt.Errorf("decode grant: %w", err)
+		return nil, fmt.Errorf("grant: %w", err)
 	}
 	return &record{g: g, claim: rj.Claim, claimUntil: rj.ClaimUntil}, nil
 }
 
 // store is the grants bucket.
-type store struct{ kv jetstream.KeyValue }
+type store struct {
+	kv     jetstream.KeyValue
+	grants servicekit.Records[*record]
+}
+
+func newStore(kv jetstream.KeyValue) *store {
+	return &store{kv: kv, grants: servicekit.Records[*record]{
+		KV: kv, Kind: "grant", Key: grantKey,
+		Encode: (*record).marshal, Decode: unmarshalRecord,
+	}}
+}
 
 // errConflict is a compare-and-set that lost: someone else changed the grant.
-var errConflict = errors.New("grant changed concurrently")
+var errConflict = servicekit.ErrConflict
 
 func grantKey(id string) string { return "g." + id }
 
@@ -65,47 +76,23 @@ func memberKey(domain, groupID, userID string) string {
 	return "m." + domain + "." + groupID + "." + userID
 }
 
+// get returns the grant with that id and its revision; errNotFound when
+// there is none.
 func (s *store) get(ctx context.Context, id string) (*record, uint64, error) {
-	e, err := s.kv.Get(ctx, grantKey(id))
+	r, rev, err := s.grants.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, errNotFound
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("read grant %s: %w", id, err)
-	}
-	r, err := unmarshalRecord(e.Value())
-	if err != nil {
-		return nil, 0, err
-	}
-	return r, e.Revision(), nil
+	return r, rev, err
 }
 
 func (s *store) create(ctx context.Context, r *record) (uint64, error) {
-	b, err := r.marshal()
-	if err != nil {
-		return 0, err
-	}
-	rev, err := s.kv.Create(ctx, grantKey(r.g.Id), b)
-	if err != nil {
-		return 0, fmt.Errorf("store grant %s: %w", r.g.Id, err)
-	}
-	return rev, nil
+	return s.grants.Create(ctx, r.g.GetId(), r)
 }
 
 // update stores r if the grant is still at rev; errConflict if not.
 func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, error) {
-	b, err := r.marshal()
-	if err != nil {
-		return 0, err
-	}
-	nrev, err := s.kv.Update(ctx, grantKey(r.g.Id), b, rev)
-	if err != nil {
-		if bus.IsWrongRevision(err) {
-			return 0, errConflict
-		}
-		return 0, fmt.Errorf("update grant %s: %w", r.g.Id, err)
-	}
-	return nrev, nil
+	return s.grants.Update(ctx, r.g.GetId(), r, rev)
 }
 
 // claimMembership makes id the open grant of its membership. It returns the

@@ -61,7 +61,10 @@ func undecided(s iamflowv1.RequestState) bool {
 
 // store keeps requests in KV: r.<id> the request, o.<domain>.<group>.<user>
 // the open request of a user for a group (one at a time).
-type store struct{ kv jetstream.KeyValue }
+type store struct {
+	kv       jetstream.KeyValue
+	requests servicekit.Records[*record]
+}
 
 func openStore(ctx context.Context, b *bus.Bus) (*store, error) {
 	kv, err := servicekit.OpenBucket(ctx, b, "access", jetstream.KeyValueConfig{
@@ -70,7 +73,10 @@ func openStore(ctx context.Context, b *bus.Bus) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store{kv: kv}, nil
+	return &store{kv: kv, requests: servicekit.Records[*record]{
+		KV: kv, Kind: "access request", Key: requestKey,
+		Encode: (*record).marshal, Decode: unmarshalRecord,
+	}}, nil
 }
 
 func requestKey(id string) string { return "r." + id }
@@ -82,18 +88,11 @@ func openKey(domain, group, user string) string {
 
 // get returns a request and its revision; nil when there is none.
 func (s *store) get(ctx context.Context, id string) (*record, uint64, error) {
-	e, err := s.kv.Get(ctx, requestKey(id))
+	r, rev, err := s.requests.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, nil
 	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("access: read request %s: %w", id, err)
-	}
-	r, err := unmarshalRecord(e.Value())
-	if err != nil {
-		return nil, 0, fmt.Errorf("access: decode request %s: %w", id, err)
-	}
-	return r, e.Revision(), nil
+	return r, rev, err
 }
 
 // claim records id as the open request of the user for the group; it
@@ -130,34 +129,15 @@ func (s *store) release(ctx context.Context, r *iamflowv1.AccessRequest) {
 
 // create stores a new request.
 func (s *store) create(ctx context.Context, r *record) (uint64, error) {
-	b, err := r.marshal()
-	if err != nil {
-		return 0, err
-	}
-	rev, err := s.kv.Create(ctx, requestKey(r.r.Id), b)
-	if err != nil {
-		return 0, fmt.Errorf("access: store request %s: %w", r.r.Id, err)
-	}
-	return rev, nil
+	return s.requests.Create(ctx, r.r.GetId(), r)
 }
 
 // errConflict says the request changed since it was read.
-var errConflict = errors.New("access: the request changed meanwhile")
+var errConflict = servicekit.ErrConflict
 
 // update stores r if the request is still at revision rev.
 func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, error) {
-	b, err := r.marshal()
-	if err != nil {
-		return 0, err
-	}
-	n, err := s.kv.Update(ctx, requestKey(r.r.Id), b, rev)
-	if err != nil {
-		if bus.IsWrongRevision(err) {
-			return 0, errConflict
-		}
-		return 0, fmt.Errorf("access: store request %s: %w", r.r.Id, err)
-	}
-	return n, nil
+	return s.requests.Update(ctx, r.r.GetId(), r, rev)
 }
 
 // all returns every request, newest first.
