@@ -15,13 +15,8 @@ import (
 // A lost compare-and-set is recognised in every form the server sends it,
 // wrapped or not; other errors are not.
 func TestIsWrongRevision(t *testing.T) {
-	srv := bustest.RunServer(t)
-	b := srv.Open(t)
+	kv := bustest.KV(t, jetstream.KeyValueConfig{Bucket: "cas_test"})
 	ctx := context.Background()
-	kv, err := b.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "cas_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rev, err := kv.Create(ctx, "k", []byte("1"))
 	if err != nil {
 		t.Fatal(err)

@@ -16,13 +16,8 @@ import (
 // deleted ones, not the older revisions, not the keys outside it), and
 // stops at the callback's first error.
 func TestEachValue(t *testing.T) {
-	srv := bustest.RunServer(t)
-	b := srv.Open(t)
+	kv := bustest.KV(t, jetstream.KeyValueConfig{Bucket: "scan_test", History: 5})
 	ctx := context.Background()
-	kv, err := b.JetStream().CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "scan_test", History: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, kvp := range [][2]string{{"a.1", "old"}, {"a.1", "new"}, {"a.2", "two"}, {"a.3", "gone"}, {"b.1", "other"}} {
 		if _, err := kv.PutString(ctx, kvp[0], kvp[1]); err != nil {
 			t.Fatal(err)
@@ -54,7 +49,7 @@ func TestEachValue(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	calls := 0
-	err = bus.EachValue(ctx, kv, ">", func(jetstream.KeyValueEntry) error { calls++; return stop })
+	err := bus.EachValue(ctx, kv, ">", func(jetstream.KeyValueEntry) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("a callback error: %v after %d calls, want %v after 1", err, calls, stop)
 	}

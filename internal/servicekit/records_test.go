@@ -16,13 +16,8 @@ import (
 // changes a record only at the revision it was read at (ErrConflict
 // otherwise), and names the kind and the id in its errors.
 func TestRecords(t *testing.T) {
-	srv := bustest.RunServer(t)
-	b := srv.Open(t)
+	kv := bustest.KV(t, jetstream.KeyValueConfig{Bucket: "records_test"})
 	ctx := context.Background()
-	kv, err := OpenBucket(ctx, b, "svc", jetstream.KeyValueConfig{Bucket: "records_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	recs := Records[int]{
 		KV: kv, Kind: "counter", Key: func(id string) string { return "c." + id },
 		Encode: func(n int) ([]byte, error) { return []byte(strconv.Itoa(n)), nil },

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/iamflow/iamflow/internal/bus"
 )
@@ -145,4 +146,18 @@ func (s *Server) OpenConfig(t testing.TB, cfg bus.Config, opts ...bus.Option) *b
 		}
 	})
 	return b
+}
+
+// KV runs a server, opens a bus on it and creates the bucket cfg
+// describes: for tests of code that keeps its state in one bucket.
+func KV(t testing.TB, cfg jetstream.KeyValueConfig) jetstream.KeyValue {
+	t.Helper()
+	b := RunServer(t).Open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	kv, err := b.JetStream().CreateKeyValue(ctx, cfg)
+	if err != nil {
+		t.Fatalf("bustest: create bucket %s: %v", cfg.Bucket, err)
+	}
+	return kv
 }
