@@ -27,7 +27,9 @@
 //     gRPC status codes, so api.go is the only file of a service that knows
 //     status codes; [PageSize] reads a list call's page size.
 //   - [OpenBucket]: the KV bucket a service keeps its state in, placed as
-//     the bus places its streams.
+//     the bus places its streams; [Records], its records of one kind read,
+//     created and changed by compare-and-set ([ErrConflict] when another
+//     writer came first).
 //
 // # The contract a service keeps
 //
