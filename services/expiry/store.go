@@ -54,7 +54,9 @@ func unmarshalRecord(b []byte) (*record, error) {
 	return &record{g: g, claim: rj.Claim, claimUntil: rj.ClaimUntil}, nil
 }
 
-// store is the grants bucket.
+// store is the grants bucket: kv for the membership index and the scans,
+// grants for the grants themselves, both on the one bucket (made by
+// newStore, which a test wrapping the bucket calls again).
 type store struct {
 	kv     jetstream.KeyValue
 	grants servicekit.Records[*record]
