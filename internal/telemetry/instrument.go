@@ -67,11 +67,13 @@ var canonicalFields = map[string]string{
 	"baggage":     http.CanonicalHeaderKey("baggage"),
 }
 
+// canonical is key's canonical name when it is a W3C field, else key as
+// it came (HeaderCarrier canonicalises it, as it would have).
 func (c httpFields) canonical(key string) string {
 	if k, ok := canonicalFields[key]; ok {
 		return k
 	}
-	return http.CanonicalHeaderKey(key)
+	return key
 }
 
 // Get returns the first value of key.

@@ -83,7 +83,7 @@ func (p *pipeline) startWithKV(wrap func(jetstream.KeyValue) jetstream.KeyValue)
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		*st = *newStore(wrap(st.kv))
+		st.grants.KV = wrap(st.grants.KV)
 	})
 	return svc
 }

@@ -54,16 +54,14 @@ func unmarshalRecord(b []byte) (*record, error) {
 	return &record{g: g, claim: rj.Claim, claimUntil: rj.ClaimUntil}, nil
 }
 
-// store is the grants bucket: kv for the membership index and the scans,
-// grants for the grants themselves, both on the one bucket (made by
-// newStore, which a test wrapping the bucket calls again).
+// store is the grants bucket (grants.KV): the grants themselves through
+// grants, the membership index and the scans on the bucket directly.
 type store struct {
-	kv     jetstream.KeyValue
 	grants servicekit.Records[*record]
 }
 
 func newStore(kv jetstream.KeyValue) *store {
-	return &store{kv: kv, grants: servicekit.Records[*record]{
+	return &store{grants: servicekit.Records[*record]{
 		KV: kv, Kind: "grant", Key: grantKey,
 		Encode: (*record).marshal, Decode: unmarshalRecord,
 	}}
@@ -107,14 +105,14 @@ func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, erro
 func (s *store) claimMembership(ctx context.Context, domain, groupID, userID, id string) (string, error) {
 	key := memberKey(domain, groupID, userID)
 	for range 5 {
-		_, err := s.kv.Create(ctx, key, []byte(id))
+		_, err := s.grants.KV.Create(ctx, key, []byte(id))
 		if err == nil {
 			return "", nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			return "", fmt.Errorf("index membership: %w", err)
 		}
-		e, err := s.kv.Get(ctx, key)
+		e, err := s.grants.KV.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -133,7 +131,7 @@ func (s *store) claimMembership(ctx context.Context, domain, groupID, userID, id
 			return other, nil // being created right now
 		}
 		// A stale index: the grant it names has ended.
-		if _, err := s.kv.Update(ctx, key, []byte(id), e.Revision()); err == nil {
+		if _, err := s.grants.KV.Update(ctx, key, []byte(id), e.Revision()); err == nil {
 			return "", nil
 		}
 	}
@@ -143,16 +141,16 @@ func (s *store) claimMembership(ctx context.Context, domain, groupID, userID, id
 // releaseMembership removes the membership index if it still names id.
 func (s *store) releaseMembership(ctx context.Context, g *iamflowv1.Grant) {
 	key := memberKey(g.Domain, g.GroupId, g.UserId)
-	e, err := s.kv.Get(ctx, key)
+	e, err := s.grants.KV.Get(ctx, key)
 	if err != nil || string(e.Value()) != g.Id {
 		return
 	}
-	_ = s.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+	_ = s.grants.KV.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
 }
 
 // openGrant returns the open grant of a membership, or nil.
 func (s *store) openGrant(ctx context.Context, domain, groupID, userID string) (*iamflowv1.Grant, error) {
-	e, err := s.kv.Get(ctx, memberKey(domain, groupID, userID))
+	e, err := s.grants.KV.Get(ctx, memberKey(domain, groupID, userID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, nil
 	}
@@ -174,7 +172,7 @@ func (s *store) openGrant(ctx context.Context, domain, groupID, userID string) (
 
 // all calls fn with every grant and its revision.
 func (s *store) all(ctx context.Context, fn func(*record, uint64)) error {
-	err := bus.EachValue(ctx, s.kv, "g.>", func(e jetstream.KeyValueEntry) error {
+	err := bus.EachValue(ctx, s.grants.KV, "g.>", func(e jetstream.KeyValueEntry) error {
 		if r, err := unmarshalRecord(e.Value()); err == nil {
 			fn(r, e.Revision())
 		}

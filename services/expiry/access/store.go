@@ -62,8 +62,7 @@ func undecided(s iamflowv1.RequestState) bool {
 // store keeps requests in KV: r.<id> the request, o.<domain>.<group>.<user>
 // the open request of a user for a group (one at a time).
 type store struct {
-	kv       jetstream.KeyValue
-	requests servicekit.Records[*record]
+	requests servicekit.Records[*record] // requests.KV is the bucket
 }
 
 func openStore(ctx context.Context, b *bus.Bus) (*store, error) {
@@ -73,7 +72,7 @@ func openStore(ctx context.Context, b *bus.Bus) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store{kv: kv, requests: servicekit.Records[*record]{
+	return &store{requests: servicekit.Records[*record]{
 		KV: kv, Kind: "access request", Key: requestKey,
 		Encode: (*record).marshal, Decode: unmarshalRecord,
 	}}, nil
@@ -99,12 +98,12 @@ func (s *store) get(ctx context.Context, id string) (*record, uint64, error) {
 // returns the other open request's id when there is one.
 func (s *store) claim(ctx context.Context, r *iamflowv1.AccessRequest) (string, error) {
 	key := openKey(r.Domain, r.Group, r.UserName)
-	if _, err := s.kv.Create(ctx, key, []byte(r.Id)); err == nil {
+	if _, err := s.requests.KV.Create(ctx, key, []byte(r.Id)); err == nil {
 		return "", nil
 	} else if !errors.Is(err, jetstream.ErrKeyExists) {
 		return "", fmt.Errorf("access: claim %s: %w", key, err)
 	}
-	e, err := s.kv.Get(ctx, key)
+	e, err := s.requests.KV.Get(ctx, key)
 	if err != nil {
 		return "", fmt.Errorf("access: read claim %s: %w", key, err)
 	}
@@ -112,7 +111,7 @@ func (s *store) claim(ctx context.Context, r *iamflowv1.AccessRequest) (string, 
 	// A claim whose request was decided (a crash between the decision and
 	// the release) is stale: take it over.
 	if o, _, err := s.get(ctx, other); err == nil && (o == nil || !undecided(o.r.State)) {
-		if _, err := s.kv.Update(ctx, key, []byte(r.Id), e.Revision()); err == nil {
+		if _, err := s.requests.KV.Update(ctx, key, []byte(r.Id), e.Revision()); err == nil {
 			return "", nil
 		}
 	}
@@ -122,8 +121,8 @@ func (s *store) claim(ctx context.Context, r *iamflowv1.AccessRequest) (string, 
 // release frees the user's claim on the group if r holds it.
 func (s *store) release(ctx context.Context, r *iamflowv1.AccessRequest) {
 	key := openKey(r.Domain, r.Group, r.UserName)
-	if e, err := s.kv.Get(ctx, key); err == nil && string(e.Value()) == r.Id {
-		_ = s.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+	if e, err := s.requests.KV.Get(ctx, key); err == nil && string(e.Value()) == r.Id {
+		_ = s.requests.KV.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
 	}
 }
 
@@ -142,7 +141,7 @@ func (s *store) update(ctx context.Context, r *record, rev uint64) (uint64, erro
 
 // all returns every request, newest first.
 func (s *store) all(ctx context.Context) ([]*record, error) {
-	lister, err := s.kv.ListKeysFiltered(ctx, "r.*")
+	lister, err := s.requests.KV.ListKeysFiltered(ctx, "r.*")
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
 		return nil, nil
 	}
