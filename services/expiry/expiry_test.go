@@ -88,3 +88,16 @@ func TestGrantExpiresOnTime(t *testing.T) {
 		t.Errorf("expired grant: state %v ended %v history %v", g.State, g.EndedAt, g.History)
 	}
 }
+
+// TestMovedNeverCountsBelowZero: a grant another replica opened after the
+// last scan, and this process ended, leaves the active count at zero until
+// the next scan, not at -1.
+func TestMovedNeverCountsBelowZero(t *testing.T) {
+	var c stateCounts
+	c.add(iamflowv1.GrantState_GRANT_STATE_ACTIVE, -1)
+	c.add(iamflowv1.GrantState_GRANT_STATE_EXPIRED, 1)
+	c.add(iamflowv1.GrantState_GRANT_STATE_UNSPECIFIED, 1)
+	if want := (stateCounts{expired: 1}); c != want {
+		t.Errorf("counts %+v, want %+v", c, want)
+	}
+}

@@ -158,6 +158,7 @@ func (s *Service) recordPending(ctx context.Context, st *store, g *iamflowv1.Gra
 		st.releaseMembership(ctx, g)
 		return err
 	}
+	s.moved(iamflowv1.GrantState_GRANT_STATE_UNSPECIFIED, g.State)
 	// The timer first: whatever happens next, the deadline is enforced.
 	s.scheduleRetrying(ctx, g.Id, g.ExpiresAt.AsTime())
 	return nil

@@ -422,3 +422,52 @@ func TestTimerNotTakenIsSetAgain(t *testing.T) {
 		t.Errorf("timers_missed = %d, want 0", n)
 	}
 }
+
+// TestStatusCountsGrantsAtOnce: a grant made, a grant revoked and a
+// membership adopted as a grant show in the grant counts and the active
+// gauge at once, not at the next scan (an hour away here).
+func TestStatusCountsGrantsAtOnce(t *testing.T) {
+	cfg := testConfig()
+	cfg.ScanInterval = time.Hour
+	p := newPipeline(t, cfg)
+	reg := prometheus.NewRegistry()
+	svc, _ := p.start(servicekit.WithRegisterer(reg))
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		svc.counters.mu.Lock()
+		defer svc.counters.mu.Unlock()
+		if !svc.counters.scanned {
+			return errors.New("the scan on start has not counted the grants yet")
+		}
+		return nil
+	})
+	counts := func(want map[string]int64, gauge float64) {
+		t.Helper()
+		got := svc.Status(context.Background()).Counters
+		for k, n := range want {
+			if got[k] != n {
+				t.Errorf("%s = %d, want %d (counters %v)", k, got[k], n, got)
+			}
+		}
+		if g, _ := testutil.Metric(t, reg, "iamflow_expiry_active_grants", nil); g != gauge {
+			t.Errorf("iamflow_expiry_active_grants = %v, want %v", g, gauge)
+		}
+	}
+	p.createUser("now")
+	g := grantFor(t, svc, "now", 4*time.Second)
+	counts(map[string]int64{counterActive: 1, counterPending: 0, counterRevoked: 0}, 1)
+	if _, err := svc.revoke(context.Background(), g.Id, "carol", "done"); err != nil {
+		t.Fatal(err)
+	}
+	counts(map[string]int64{counterActive: 0, counterPending: 0, counterRevoked: 1}, 0)
+	uid := p.createUser("outside")
+	if _, err := p.human.AddMembers(context.Background(), p.groupID, uid); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CheckFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if n := svc.Status(context.Background()).Counters[counterAdopted]; n != 1 {
+			return fmt.Errorf("membership not adopted yet (%d)", n)
+		}
+		return nil
+	})
+	counts(map[string]int64{counterActive: 1, counterRevoked: 1}, 1)
+}

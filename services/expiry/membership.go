@@ -62,6 +62,7 @@ func (s *Service) adopt(ctx context.Context, tg TemporaryGroup, groupID, groupNa
 		st.releaseMembership(ctx, g)
 		return nil, err
 	}
+	s.moved(iamflowv1.GrantState_GRANT_STATE_UNSPECIFIED, g.State)
 	if err := s.schedule(ctx, g.Id, g.ExpiresAt.AsTime()); err != nil {
 		s.kit.Error(err)
 		s.kit.Log().Error("deadline timer not set; the scan will enforce it", "grant", g.Id, "error", err)

@@ -64,7 +64,7 @@ type scanPass struct {
 // due message for it (see scan).
 func (s *Service) scanGrant(ctx context.Context, p *scanPass, r *record, rev uint64) {
 	g := r.g
-	p.counts.add(g.State)
+	p.counts.add(g.State, 1)
 	if !open(g) {
 		return
 	}

@@ -305,10 +305,12 @@ func (s *Service) transition(ctx context.Context, id string, fn func(*record) bo
 		if err != nil {
 			return nil, err
 		}
+		from := r.g.GetState()
 		if !fn(r) {
 			return r, nil
 		}
 		if _, err := st.update(ctx, r, cur); err == nil {
+			s.moved(from, r.g.GetState())
 			return r, nil
 		} else if !errors.Is(err, errConflict) || attempt > 20 {
 			return nil, err

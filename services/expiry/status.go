@@ -10,9 +10,10 @@ import (
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 )
 
-// Status counter names. The grant counts (active ... failed, overdue) are
-// the bucket's grants by state at the last scan; the others count what this
-// process did since it started.
+// Status counter names. The grant counts (active ... failed) are the
+// bucket's grants by state at the last scan, moved at once by the changes
+// this process makes (overdue is the last scan's alone); the others count
+// what this process did since it started.
 const (
 	counterActive       = "active"
 	counterPending      = "pending"
@@ -38,34 +39,58 @@ const (
 type counters struct {
 	granted, adopted, extended, expired, revoked, fired, failures, events, adoptSkipped, auditFailed, timersMissed atomic.Int64
 
-	mu     sync.Mutex
-	counts stateCounts
+	mu      sync.Mutex
+	counts  stateCounts
+	scanned bool // a scan has set counts
 }
 
 // stateCounts are the grants by state.
 type stateCounts struct{ active, pending, overdue, expired, revoked, failed int64 }
 
-func (c *stateCounts) add(s iamflowv1.GrantState) {
+// add counts n grants more (or fewer) in state s; a count never goes below
+// zero.
+func (c *stateCounts) add(s iamflowv1.GrantState, n int64) {
+	var p *int64
 	switch s {
 	case iamflowv1.GrantState_GRANT_STATE_ACTIVE:
-		c.active++
+		p = &c.active
 	case iamflowv1.GrantState_GRANT_STATE_PENDING:
-		c.pending++
+		p = &c.pending
 	case iamflowv1.GrantState_GRANT_STATE_EXPIRED:
-		c.expired++
+		p = &c.expired
 	case iamflowv1.GrantState_GRANT_STATE_REVOKED:
-		c.revoked++
+		p = &c.revoked
 	case iamflowv1.GrantState_GRANT_STATE_FAILED:
-		c.failed++
+		p = &c.failed
+	default:
+		return
 	}
+	*p = max(*p+n, 0)
 }
 
+// setCounts takes a scan's counts.
 func (s *Service) setCounts(c stateCounts) {
 	s.counters.mu.Lock()
-	s.counters.counts = c
+	s.counters.counts, s.counters.scanned = c, true
 	s.counters.mu.Unlock()
 	s.metrics.overdue.Set(float64(c.overdue))
 	s.metrics.active.Set(float64(c.active))
+}
+
+// moved counts a grant this process created (from unspecified) or moved
+// from one state to another, so that status and the active gauge show it
+// at once rather than at the next scan. The next scan counts the bucket
+// again, which also brings in what other replicas did.
+func (s *Service) moved(from, to iamflowv1.GrantState) {
+	if from == to {
+		return
+	}
+	s.counters.mu.Lock()
+	s.counters.counts.add(from, -1)
+	s.counters.counts.add(to, 1)
+	active := s.counters.counts.active
+	s.counters.mu.Unlock()
+	s.metrics.active.Set(float64(active))
 }
 
 func (s *Service) counterSnapshot() map[string]int64 {
@@ -83,8 +108,8 @@ func (s *Service) counterSnapshot() map[string]int64 {
 	}
 }
 
-// Status reports the state, the counters (grants by state at the last scan,
-// overdue among them, and this process's work), both consumers and the
+// Status reports the state, the counters (grants by state, overdue among
+// them at the last scan, and this process's work), both consumers and the
 // last event and error. With overdue grants the state is DEGRADED.
 func (s *Service) Status(ctx context.Context) *iamflowv1.ServiceStatus {
 	st := s.kit.Status(s.counterSnapshot())
