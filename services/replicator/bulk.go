@@ -238,36 +238,27 @@ func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identi
 	var err error
 	switch a.Kind {
 	case planner.ActCreateUser:
-		if a.TargetID = b.createdUser(lctx, a, r); a.TargetID == "" {
-			return nil, false
-		}
-		d.stats.bulkCreates.Add(1)
-		var res applied
-		res.created = map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}}
-		if err := d.remember(ctx, d.scope(planner.KindUser), a.SourceID, a.TargetID, planner.OriginCreated, &res); err != nil {
-			d.log.Warn("user created by Bulk, but its mapping not stored; the next reconcile adopts it", "link", d.link.Name, "target", d.target, "user", a.Name, "error", err)
-		} else {
-			mapped = &planner.Mapping{SourceID: a.SourceID, TargetID: a.TargetID, Origin: planner.OriginCreated}
-		}
-		b.ownWrite(ctx, a.TargetID, *a.User)
+		res := applied{created: map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}}}
+		id, mp := fr.bulkCreatedUser(ctx, lctx, p, a, r, &res)
+		return mp, id != ""
 	case planner.ActDeleteUser, planner.ActDeleteGroup:
 		// One already gone is deleted all the same.
 		if r.Err != nil && !identitydomain.IsKind(r.Err, identitydomain.KindNotFound) {
-			b.refused(a, r.Err)
+			fr.refused(a, r.Err)
 			return nil, false
 		}
 		d.stats.bulkDeletes.Add(1)
 		err = d.forget(ctx, d.scope(a.Entity), a.SourceID)
 	default: // an update or a deactivation
 		if r.Err != nil {
-			b.refused(a, r.Err)
+			fr.refused(a, r.Err)
 			return nil, false
 		}
 		d.stats.bulkUpdates.Add(1)
 		if a.Kind == planner.ActDeactivateUser {
 			err = d.retire(ctx, d.scope(planner.KindUser), a.SourceID, a.TargetID)
 		} else if src, tgt := fr.sourceUser(a.SourceID), fr.ix.tgtUsers[a.TargetID]; src != nil && tgt != nil {
-			b.ownWrite(ctx, a.TargetID, d.rules.UpdatedUser(*src, *tgt, fr.declares))
+			fr.ownWrite(ctx, a.TargetID, d.rules.UpdatedUser(*src, *tgt, fr.declares))
 		}
 	}
 	if err != nil {
@@ -278,12 +269,36 @@ func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identi
 	return mapped, true
 }
 
+// bulkCreatedUser does the bookkeeping of user create a of plan p, sent
+// through Bulk with result r, as the single path does it: the new user is
+// mapped (noted in res), remembered as an own write, counted and audited as
+// applied. It returns the user's id ("" when it was not created: a goes
+// the single way) and its mapping once stored, for the index. ctx is for
+// the bookkeeping, lctx for the lookup under the batch's leases.
+func (fr *fullRun) bulkCreatedUser(ctx, lctx context.Context, p planner.Plan, a planner.Action, r identitydomain.BulkResult, res *applied) (string, *planner.Mapping) {
+	d := fr.d
+	if a.TargetID = fr.createdUser(lctx, a, r); a.TargetID == "" {
+		return "", nil
+	}
+	d.stats.bulkCreates.Add(1)
+	d.stats.writes.Add(1)
+	var mapped *planner.Mapping
+	if err := d.remember(ctx, d.scope(planner.KindUser), a.SourceID, a.TargetID, planner.OriginCreated, res); err != nil {
+		d.log.Warn("user created by Bulk, but its mapping not stored; the next reconcile adopts it", "link", d.link.Name, "target", d.target, "user", a.Name, "error", err)
+	} else {
+		mapped = &planner.Mapping{SourceID: a.SourceID, TargetID: a.TargetID, Origin: planner.OriginCreated}
+	}
+	fr.ownWrite(ctx, a.TargetID, *a.User)
+	d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
+	return a.TargetID, mapped
+}
+
 // createdUser reads the result of a user create: the new user's id, or ""
 // when it was not created. One whose result is missing, or that met
 // "already exists", may be made (its answer was lost, or an earlier
 // create's was): a user carrying the source id as externalId is ours.
-func (b *bulkWrites) createdUser(ctx context.Context, a planner.Action, r identitydomain.BulkResult) string {
-	d := b.fr.d
+func (fr *fullRun) createdUser(ctx context.Context, a planner.Action, r identitydomain.BulkResult) string {
+	d := fr.d
 	if r.Err == nil && r.ID != "" {
 		return r.ID
 	}
@@ -292,13 +307,13 @@ func (b *bulkWrites) createdUser(ctx context.Context, a planner.Action, r identi
 			return str(u.Id)
 		}
 	}
-	b.refused(a, r.Err)
+	fr.refused(a, r.Err)
 	return ""
 }
 
 // refused logs an operation Bulk did not do, before it goes the single way.
-func (b *bulkWrites) refused(a planner.Action, err error) {
-	d := b.fr.d
+func (fr *fullRun) refused(a planner.Action, err error) {
+	d := fr.d
 	if err != nil && !errors.Is(err, identitydomain.ErrNotRun) {
 		d.log.Info("Bulk write refused; trying it alone", "link", d.link.Name, "target", d.target, "action", a.Kind, "name", a.Name, "error", err)
 	}
@@ -306,8 +321,8 @@ func (b *bulkWrites) refused(a planner.Action, err error) {
 
 // ownWrite remembers the state a Bulk write left target user id in, so the
 // event the write causes in the target is known as its echo.
-func (b *bulkWrites) ownWrite(ctx context.Context, id string, u planner.UserState) {
-	d := b.fr.d
+func (fr *fullRun) ownWrite(ctx context.Context, id string, u planner.UserState) {
+	d := fr.d
 	if err := d.writes.record(ctx, d.link.Name, d.target, planner.KindUser, id, d.rules.UserFingerprint(u)); err != nil {
 		d.log.Warn("own writes not remembered; their echoes will be reconciled", "error", err)
 	}

@@ -23,16 +23,20 @@ const bulkInlineMembers = 1000
 // fresh, with the mappings validated. Each operation's result is mapped
 // back to its actions: a created group is mapped and each action audited
 // as applied, one record per action as the single path writes. What Bulk
-// did not do goes the single way: the whole plan when its group was not
-// created, the member changes whose PATCH failed otherwise. A create whose
-// result is missing or that met "already exists" is looked up by name, and
-// taken as made when it carries the source id as externalId (its members
-// then go the single way, which adds them idempotently).
+// did not do goes the single way: the rest of the plan, with the ids of
+// what Bulk did made in it filled in. A create whose result is missing or
+// that met "already exists" is looked up by name, and taken as made when it
+// carries the source id as externalId (a group's members then go the
+// single way, which adds them idempotently).
 //
-// The users a group names were created before the groups are planned (the
-// user pass comes first and is flushed), so the members are named by their
-// ids; the client resolves bulkId references too, for callers that create
-// users and groups in one call.
+// The user pass comes first and is flushed, so most members are named by
+// their ids. A member the user pass did not create (a user who appeared in
+// the source after its listing) is created in the group's plan: its POST
+// goes in the same Bulk request, before the group's operation, which names
+// it by bulkId reference (RFC 7644 §3.7.2), so the user and its membership
+// cost one request. A user two plans of one request would create (a new
+// user in two groups) is created by the first, and the second names it by
+// the same reference.
 type bulkGroups struct {
 	fr  *fullRun
 	off atomic.Bool
@@ -41,51 +45,75 @@ type bulkGroups struct {
 
 // eligible reports whether p can go in a Bulk batch: a group create with
 // (not too many) members to add, or member changes of an existing group,
-// every member already in the target, nothing held.
+// every member already in the target or created earlier in the plan by a
+// user create Bulk carries, nothing held.
 func (b *bulkGroups) eligible(p planner.Plan) bool {
 	if b.off.Load() || p.DryRun || len(p.Actions) == 0 {
 		return false
 	}
 	create := p.Actions[0].Kind == planner.ActCreateGroup && p.Actions[0].Group != nil
+	made := map[string]bool{} // source ids of the users the plan creates
+	members := 0
 	for i, a := range p.Actions {
 		switch {
 		case a.Held:
 			return false
 		case i == 0 && create:
-		case a.Kind == planner.ActAddMember && a.MemberTargetID != "" && (create || a.TargetID != ""):
+		case a.Kind == planner.ActCreateUser && a.User != nil && a.TargetID == "":
+			made[a.SourceID] = true
+		case a.Kind == planner.ActAddMember && (a.MemberTargetID != "" || made[a.MemberSourceID]) && (create || a.TargetID != ""):
+			members++
 		case a.Kind == planner.ActRemoveMember && a.MemberTargetID != "" && !create && a.TargetID != "":
 		default:
 			return false
 		}
 	}
-	return !create || len(p.Actions)-1 <= bulkInlineMembers
+	return !create || members <= bulkInlineMembers
 }
 
 // bulkOp is one Bulk operation of a plan and the actions it carries.
 type bulkOp struct {
 	op      identitydomain.BulkOperation
 	actions []int // indexes in the plan's actions
-	create  bool
+	create  bool  // the group's create
+	user    bool  // a member's create
 }
 
-// opsOf turns an eligible plan into Bulk operations: the create with its
-// members, or one PATCH per memberBatch additions or removals.
-func opsOf(p planner.Plan, bulkID string) []bulkOp {
+// opsOf turns an eligible plan into Bulk operations: the creates of the
+// users it makes (bulkIDs bulkID+"u0", "u1", ...), then the group's create
+// with its members, or one PATCH per memberBatch additions or removals. A
+// member the plan creates is named "bulkId:<its create's bulkId>"; users
+// holds the bulkIds of the users created earlier in the request (by source
+// id), which the plan names rather than create again, and gains the plan's.
+func opsOf(p planner.Plan, bulkID string, users map[string]string) []bulkOp {
 	var out []bulkOp
+	for i, a := range p.Actions {
+		if _, made := users[a.SourceID]; a.Kind == planner.ActCreateUser && !made {
+			id := fmt.Sprintf("%su%d", bulkID, len(out))
+			users[a.SourceID] = id
+			out = append(out, bulkOp{op: bulkOpOf(a, id), actions: []int{i}, user: true})
+		}
+	}
+	member := func(a planner.Action) string {
+		if a.MemberTargetID != "" {
+			return a.MemberTargetID
+		}
+		return "bulkId:" + users[a.MemberSourceID]
+	}
 	if a := p.Actions[0]; a.Kind == planner.ActCreateGroup {
-		ids := make([]string, 0, len(p.Actions)-1)
-		idx := make([]int, len(p.Actions))
-		for i := range p.Actions {
-			idx[i] = i
-			if i > 0 {
-				ids = append(ids, p.Actions[i].MemberTargetID)
+		idx := []int{0}
+		var ids []string
+		for i, m := range p.Actions {
+			if m.Kind == planner.ActAddMember {
+				idx = append(idx, i)
+				ids = append(ids, member(m))
 			}
 		}
 		g := identitydomain.GroupWithSchemas(a.Group.SDKGroup())
 		if len(ids) > 0 {
 			g = identitydomain.WithMembers(g, ids...)
 		}
-		return []bulkOp{{op: identitydomain.BulkOperation{Method: "POST", Path: "/Groups", BulkID: bulkID, Data: g}, actions: idx, create: true}}
+		return append(out, bulkOp{op: identitydomain.BulkOperation{Method: "POST", Path: "/Groups", BulkID: bulkID, Data: g}, actions: idx, create: true})
 	}
 	for _, kind := range []planner.ActionKind{planner.ActAddMember, planner.ActRemoveMember} {
 		var idx []int
@@ -97,7 +125,7 @@ func opsOf(p planner.Plan, bulkID string) []bulkOp {
 		for chunk := range slices.Chunk(idx, memberBatch) {
 			ids := make([]string, len(chunk))
 			for j, i := range chunk {
-				ids[j] = p.Actions[i].MemberTargetID
+				ids[j] = member(p.Actions[i])
 			}
 			data := identitydomain.AddMembersPatch(ids...)
 			if kind == planner.ActRemoveMember {
@@ -109,20 +137,23 @@ func opsOf(p planner.Plan, bulkID string) []bulkOp {
 	return out
 }
 
-// countOps is len(opsOf(p, "")), without making the operations' bodies.
+// countOps is len(opsOf(p, "", nil)), without making the operations' bodies.
 func countOps(p planner.Plan) int {
-	if p.Actions[0].Kind == planner.ActCreateGroup {
-		return 1
-	}
-	var adds, removes int
+	var users, adds, removes int
 	for _, a := range p.Actions {
-		if a.Kind == planner.ActAddMember {
+		switch a.Kind {
+		case planner.ActCreateUser:
+			users++
+		case planner.ActAddMember:
 			adds++
-		} else {
+		case planner.ActRemoveMember:
 			removes++
 		}
 	}
-	return (adds+memberBatch-1)/memberBatch + (removes+memberBatch-1)/memberBatch
+	if p.Actions[0].Kind == planner.ActCreateGroup {
+		return users + 1
+	}
+	return users + (adds+memberBatch-1)/memberBatch + (removes+memberBatch-1)/memberBatch
 }
 
 // add queues p and, when a batch holds bulkBatch operations, applies it
@@ -160,8 +191,9 @@ func (b *bulkGroups) send(ctx context.Context, batch []planner.Plan) (single []p
 	if err != nil {
 		return nil, err
 	}
+	refs := map[string]string{} // source id -> bulkId of the user create that makes it
 	for _, p := range fenced {
-		sp := sentPlan{p: p, ops: opsOf(p, fmt.Sprintf("g%d", len(sent))), first: len(ops)}
+		sp := sentPlan{p: p, ops: opsOf(p, fmt.Sprintf("g%d", len(sent)), refs), first: len(ops)}
 		for _, o := range sp.ops {
 			ops = append(ops, o.op)
 		}
@@ -173,8 +205,9 @@ func (b *bulkGroups) send(ctx context.Context, batch []planner.Plan) (single []p
 		d.log.Warn("SCIM Bulk not usable for this target; writing groups one call at a time", "link", d.link.Name, "target", d.target, "error", berr)
 	}
 	var done []planner.Plan
+	users := map[string]string{} // source id -> id of the users Bulk created
 	for _, sp := range sent {
-		rest := b.mapBack(lctx, sp.p, sp.ops, results[sp.first:sp.first+len(sp.ops)])
+		rest := b.mapBack(ctx, lctx, sp.p, sp.ops, results[sp.first:sp.first+len(sp.ops)], users)
 		if rest == nil {
 			done = append(done, sp.p)
 			continue
@@ -191,23 +224,42 @@ func (b *bulkGroups) send(ctx context.Context, batch []planner.Plan) (single []p
 
 // mapBack reads the results of one plan's operations: it maps, audits and
 // remembers what Bulk did, and returns the plan of what is left to do the
-// single way (nil when nothing is).
-func (b *bulkGroups) mapBack(ctx context.Context, p planner.Plan, ops []bulkOp, results []identitydomain.BulkResult) *planner.Plan {
+// single way (nil when nothing is), with the ids of the users and the group
+// Bulk created filled in. users holds the ids of the users Bulk created
+// for the plans before (by source id) and gains this plan's: a user an
+// earlier plan created is not created again. ctx is for the bookkeeping,
+// lctx for lookups under the batch's leases.
+func (b *bulkGroups) mapBack(ctx, lctx context.Context, p planner.Plan, ops []bulkOp, results []identitydomain.BulkResult, users map[string]string) *planner.Plan {
 	fr, d := b.fr, b.fr.d
 	res := applied{created: map[planner.Kind]map[string]string{planner.KindUser: {}, planner.KindGroup: {}},
 		added: map[string][]string{}, removed: map[string][]string{}}
-	gid := ""
-	if len(ops) > 0 && !ops[0].create {
-		gid = p.Actions[0].TargetID
+	gid := "" // the group's id: known, or once Bulk created it
+	for _, a := range p.Actions {
+		if a.Entity == planner.KindGroup && a.Kind != planner.ActCreateGroup {
+			gid = a.TargetID
+			break
+		}
 	}
 	left := map[int]bool{}
+	own := map[int]bool{} // the plan's user creates it sent itself
 	for i, o := range ops {
 		r := results[i]
-		if o.create {
+		switch {
+		case o.user:
+			own[o.actions[0]] = true
+			a := p.Actions[o.actions[0]]
+			if id, _ := fr.bulkCreatedUser(ctx, lctx, p, a, r, &res); id != "" {
+				users[a.SourceID] = id
+			} else {
+				left[o.actions[0]] = true
+			}
+		case o.create:
 			var membersDone bool
-			gid, membersDone = b.created(ctx, p.Actions[0], r)
-			if gid == "" {
-				return &p // not created: the whole plan goes single
+			if gid, membersDone = b.created(lctx, p.Actions[0], r); gid == "" {
+				for _, j := range o.actions {
+					left[j] = true // not created: the group and its members go single
+				}
+				continue
 			}
 			d.stats.bulkGroupCreates.Add(1)
 			d.stats.writes.Add(1)
@@ -223,32 +275,48 @@ func (b *bulkGroups) mapBack(ctx context.Context, p planner.Plan, ops []bulkOp, 
 				}
 				continue
 			}
-			b.membersApplied(ctx, p, o.actions[1:], gid, &res)
-			continue
-		}
-		if r.Err != nil {
+			b.membersApplied(ctx, p, o.actions[1:], gid, users, &res)
+		case r.Err != nil:
 			if !errors.Is(r.Err, identitydomain.ErrNotRun) {
 				d.log.Info("Bulk member change refused; trying it alone", "link", d.link.Name, "target", d.target, "group", p.Actions[o.actions[0]].Name, "error", r.Err)
 			}
 			for _, j := range o.actions {
 				left[j] = true
 			}
-			continue
+		default:
+			d.stats.writes.Add(1)
+			b.membersApplied(ctx, p, o.actions, gid, users, &res)
 		}
-		d.stats.writes.Add(1)
-		b.membersApplied(ctx, p, o.actions, gid, &res)
+	}
+	for i, a := range p.Actions {
+		if a.Kind == planner.ActCreateUser && !own[i] && users[a.SourceID] == "" {
+			left[i] = true // an earlier plan's create, which Bulk did not do
+		}
 	}
 	if len(left) == 0 {
 		d.rememberWrites(ctx, p, res)
 		return nil
 	}
+	return b.rest(p, left, gid, users, res)
+}
+
+// rest is the plan of p's actions at left, for the single way: a group
+// action names group gid where Bulk created it, a member Bulk created is
+// named by its id.
+func (b *bulkGroups) rest(p planner.Plan, left map[int]bool, gid string, users map[string]string, res applied) *planner.Plan {
 	rest := p
 	rest.Actions = nil
 	for i, a := range p.Actions {
-		if left[i] {
-			a.TargetID = gid
-			rest.Actions = append(rest.Actions, a)
+		if !left[i] {
+			continue
 		}
+		if a.Entity == planner.KindGroup {
+			a.TargetID = gid
+		}
+		if a.Kind == planner.ActAddMember && a.MemberTargetID == "" {
+			a.MemberTargetID = users[a.MemberSourceID]
+		}
+		rest.Actions = append(rest.Actions, a)
 	}
 	if g := p.Group; g != nil {
 		// What the target holds now that Bulk did its part, for the
@@ -284,12 +352,16 @@ func (b *bulkGroups) created(ctx context.Context, a planner.Action, r identitydo
 }
 
 // membersApplied audits the member actions at idx as applied to group gid
-// and notes them in res.
-func (b *bulkGroups) membersApplied(ctx context.Context, p planner.Plan, idx []int, gid string, res *applied) {
+// and notes them in res; a member the plan created is named by its id in
+// users.
+func (b *bulkGroups) membersApplied(ctx context.Context, p planner.Plan, idx []int, gid string, users map[string]string, res *applied) {
 	fr, d := b.fr, b.fr.d
 	for _, j := range idx {
 		a := p.Actions[j]
 		a.TargetID = gid
+		if a.MemberTargetID == "" {
+			a.MemberTargetID = users[a.MemberSourceID]
+		}
 		d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
 		if a.Kind == planner.ActAddMember {
 			res.added[gid] = append(res.added[gid], a.MemberTargetID)

@@ -3,13 +3,18 @@ package replicator
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/oracle/oci-go-sdk/v65/identitydomains"
+
 	emu "github.com/iamflow/iamflow/emulator/identitydomain"
 	"github.com/iamflow/iamflow/internal/identitydomain"
+	"github.com/iamflow/iamflow/internal/pipelinetest"
 	"github.com/iamflow/iamflow/internal/scimtest/misbehave"
+	"github.com/iamflow/iamflow/internal/servicekit"
 	"github.com/iamflow/iamflow/services/replicator/planner"
 )
 
@@ -300,8 +305,190 @@ func TestCountOps(t *testing.T) {
 		append(members(planner.ActAddMember, 1), members(planner.ActRemoveMember, 201)...),
 	} {
 		p := planner.Plan{Actions: actions}
-		if got, want := countOps(p), len(opsOf(p, "")); got != want {
+		if got, want := countOps(p), len(opsOf(p, "", map[string]string{})); got != want {
 			t.Errorf("%d actions: countOps %d, opsOf made %d", len(actions), got, want)
 		}
+	}
+}
+
+// hidingUsers is a source whose listing of every user leaves out the users
+// named in hide, as a listing taken just before they were created does; a
+// filtered read (by id) still finds them.
+type hidingUsers struct {
+	listed
+	hide map[string]bool
+}
+
+// listed is Domain under a name that does not hide its method Domain.
+type listed = Domain
+
+// replicatedAnn makes user ann, a member of group old, in the source of
+// the pipeline's link "hub" and reconciles it; it returns their ids.
+func replicatedAnn(t *testing.T, p *pipeline) (ann, old string) {
+	t.Helper()
+	src := p.sites["src"]
+	ann, old = src.createUser(t, "ann", "Ann"), src.createGroup(t, "old", "")
+	src.add(t, old, ann)
+	p.reconcileLink("hub", false)
+	return ann, old
+}
+
+// hideUsers replaces the pipeline's service by one whose source's listing
+// of every user leaves out the users named.
+func hideUsers(t *testing.T, p *pipeline, names ...string) *Service {
+	t.Helper()
+	domains := map[string]Domain{}
+	for n, s := range p.sites {
+		domains[n] = s.client
+	}
+	hide := map[string]bool{}
+	for _, n := range names {
+		hide[n] = true
+	}
+	domains["src"] = hidingUsers{listed: domains["src"], hide: hide}
+	svc, err := New(context.Background(), p.cfg, p.bus, domains, servicekit.WithLogger(pipelinetest.Logger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.svc = svc
+	return svc
+}
+
+func (h hidingUsers) Users(ctx context.Context, opts identitydomain.ListOptions) iter.Seq2[identitydomains.User, error] {
+	return func(yield func(identitydomains.User, error) bool) {
+		for u, err := range h.listed.Users(ctx, opts) {
+			if err == nil && opts.Filter == "" && h.hide[str(u.UserName)] {
+				continue
+			}
+			if !yield(u, err) {
+				return
+			}
+		}
+	}
+}
+
+// A member the user pass did not create (a user who appeared in the source
+// after its listing) is created in the same Bulk request as its group's
+// create or member change, which names it by bulkId reference: one request
+// for the users, the new group and the new memberships, no single call.
+// Where the target refuses the user's create, the group's operation, which
+// names it, fails too; where it refuses the group's operation, the user is
+// made all the same. Either way what Bulk did not do goes the single way
+// (naming a user Bulk made by its id) and the target ends equal to the
+// source, every action audited once as applied. A new user in two groups
+// is created once and named by both.
+func TestFullReconcileCreatesLateMembersWithTheirGroupInBulk(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		faults misbehave.BulkFaults
+		both   bool // late1 joins both groups: created once, named twice
+	}{
+		{"one request", misbehave.BulkFaults{}, false},
+		{"one user in two groups", misbehave.BulkFaults{}, true},
+		{"user create refused", misbehave.BulkFaults{BulkRefuseOperation: 1}, false},
+		{"group operation refused", misbehave.BulkFaults{BulkRefuseOperation: 2}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config(link("hub", "src", "tgt"))
+			p := newPipeline(t, cfg, pipelineOpts{noRun: true, faults: map[string]misbehave.Faults{"tgt": {}}})
+			src, tgt := p.sites["src"], p.sites["tgt"]
+			ctx := context.Background()
+			a, old := replicatedAnn(t, p)
+			sameGroups(t, p, src, tgt)
+
+			late1, late2 := src.createUser(t, "late1", "Late One"), src.createUser(t, "late2", "Late Two")
+			fresh := src.createGroup(t, "fresh", "")
+			src.add(t, fresh, a, late1)
+			src.add(t, old, late2)
+			if tc.both {
+				src.add(t, old, late1)
+			}
+			svc := hideUsers(t, p, "late1", "late2")
+			tgt.double.SetFaults(misbehave.Faults{BulkFaults: tc.faults})
+			before := tgt.emu.Stats().Calls
+			wrote := writes(tgt.emu)
+			p.reconcileLink("hub", false)
+			sameGroups(t, p, src, tgt)
+			after := tgt.emu.Stats().Calls
+			calls := func(op emu.Operation) int64 { return after[op] - before[op] }
+			c := svc.Status(ctx).GetCounters()
+			if tc.faults.BulkRefuseOperation == 0 {
+				// The emulator counts each operation of a Bulk request as
+				// the write it is: two user creates, the group's create
+				// with its members, and the PATCH adding late2 to old.
+				if w := writes(tgt.emu) - wrote; calls(emu.OpBulk) != 1 || w != 4 {
+					t.Errorf("%d Bulk requests and %d writes; want the users, the group and its members in 1 request of 4 operations, nothing else",
+						calls(emu.OpBulk), w)
+				}
+				members := int64(3)
+				if tc.both {
+					members++
+				}
+				if c[counterBulkCreates] != 2 || c[counterBulkGroupCreates] != 1 || c[counterBulkMemberChanges] != members {
+					t.Errorf("through Bulk: %d users, %d groups, %d members; want 2, 1, %d",
+						c[counterBulkCreates], c[counterBulkGroupCreates], c[counterBulkMemberChanges], members)
+				}
+			} else if tgt.double.Count("bulk-refused-op") == 0 {
+				t.Error("the fault never acted")
+			}
+			switch tc.faults.BulkRefuseOperation {
+			case 1: // the first plan's user: created alone, after the request
+				if c[counterBulkCreates] != 1 || calls(emu.OpCreateUser) != 2 {
+					t.Errorf("%d users created through Bulk of %d; want 1 of 2", c[counterBulkCreates], calls(emu.OpCreateUser))
+				}
+			case 2: // the first plan's group operation, which names its user
+				if c[counterBulkCreates] != 2 || calls(emu.OpCreateUser) != 2 {
+					t.Errorf("%d users created through Bulk of %d; want both, once", c[counterBulkCreates], calls(emu.OpCreateUser))
+				}
+			}
+			d := svc.direction("src", "tgt")
+			for _, sid := range []string{late1, late2} {
+				if mp, found, err := d.ids.Get(ctx, d.scope(planner.KindUser), sid); err != nil || !found || mp.Origin != planner.OriginCreated {
+					t.Errorf("user %s: mapping %+v %v %v", sid, mp, found, err)
+				}
+			}
+			appliedOnce(t, p)
+			created := map[string]int{}
+			for _, r := range auditRecords(t, p.bus) {
+				switch planner.ActionKind(r.GetAction()) {
+				case planner.ActCreateUser:
+					created[r.GetResource().GetName()]++
+				case planner.ActAddMember:
+					// The record names the member by its id in the target.
+					if u, ok := tgt.emu.UserByName(r.GetRelated().GetName()); !ok || r.GetRelated().GetId() != u.ID {
+						t.Errorf("add_member of %q to %q names member id %q, want %q", r.GetRelated().GetName(), r.GetResource().GetName(), r.GetRelated().GetId(), u.ID)
+					}
+				}
+			}
+			if created["late1"] != 1 || created["late2"] != 1 {
+				t.Errorf("create_user records %v, want one each for late1 and late2", created)
+			}
+			tgt.double.SetFaults(misbehave.Faults{})
+			p.svc = p.newService()
+			p.reconcileWritesNothing("hub", tgt)
+		})
+	}
+}
+
+// Against a SCIM server nobody here wrote (SCIMMY): a member the user pass
+// did not create goes in the Bulk request of its groups, named by bulkId
+// reference in a new group's members and in an existing group's PATCH,
+// and the target ends equal to the source.
+func TestInteropExternalTargetLateMembersInBulk(t *testing.T) {
+	cfg := config(link("hub", "src", "ext"))
+	p := newPipeline(t, cfg, pipelineOpts{noRun: true, sites: map[string]func(testing.TB) *site{"ext": externalSite}})
+	src, ext := p.sites["src"], p.sites["ext"]
+	a, old := replicatedAnn(t, p)
+	late := src.createUser(t, "late1", "Late One")
+	src.add(t, src.createGroup(t, "fresh", ""), a, late)
+	src.add(t, old, late)
+	svc := hideUsers(t, p, "late1")
+	p.reconcileLink("hub", false)
+	if d := withoutDescriptions(snap(src.emu)).diff(snapClient(t, ext.client)); d != "" {
+		t.Fatalf("ext differs from src:\n%s", d)
+	}
+	c := svc.Status(context.Background()).GetCounters()
+	if c[counterBulkCreates] != 1 || c[counterBulkGroupCreates] != 1 || c[counterBulkMemberChanges] != 3 {
+		t.Errorf("through Bulk: %d users, %d groups, %d members; want 1, 1, 3", c[counterBulkCreates], c[counterBulkGroupCreates], c[counterBulkMemberChanges])
 	}
 }
