@@ -388,65 +388,93 @@ func validJSON(b []byte) bool {
 		if i >= len(b) {
 			return false
 		}
-		switch b[i] {
-		case '{', '[':
+		if c := b[i]; c == '{' || c == '[' {
 			if len(inObject) == maxNestingDepth {
 				return false
 			}
-			obj := b[i] == '{'
-			i = skipSpace(b, i+1)
-			if i < len(b) && (obj && b[i] == '}' || !obj && b[i] == ']') {
-				i++
-				break // empty
+			var empty bool
+			if i, empty = openValue(b, i); i < 0 {
+				return false
 			}
-			inObject = append(inObject, obj)
-			if obj {
-				if i = validKey(b, i); i < 0 {
-					return false
-				}
+			if !empty {
+				inObject = append(inObject, c == '{')
+				continue
 			}
-			continue
-		case '"':
-			i = validString(b, i)
-		case 't':
-			i = validLiteral(b, i, "true")
-		case 'f':
-			i = validLiteral(b, i, "false")
-		case 'n':
-			i = validLiteral(b, i, "null")
-		default:
-			i = validNumber(b, i)
+		} else if i = validScalar(b, i); i < 0 {
+			return false
+		}
+		closed, done := 0, false
+		if i, closed, done = afterValue(b, i, inObject); done {
+			return i == len(b)
 		}
 		if i < 0 {
 			return false
 		}
-		// After a value: the end of the arrays and objects it ends, then
-		// a comma and the next value, or the end of the input.
-		for {
-			i = skipSpace(b, i)
-			if len(inObject) == 0 {
-				return i == len(b)
-			}
-			if i >= len(b) {
-				return false
-			}
-			obj := inObject[len(inObject)-1]
-			if c := b[i]; obj && c == '}' || !obj && c == ']' {
-				inObject = inObject[:len(inObject)-1]
-				i++
-				continue
-			}
-			if b[i] != ',' {
-				return false
-			}
-			i = skipSpace(b, i+1)
-			if obj {
-				if i = validKey(b, i); i < 0 {
-					return false
-				}
-			}
-			break
+		inObject = inObject[:len(inObject)-closed]
+	}
+}
+
+// openValue reads the start of the array or object at b[i]: it returns the
+// index of its first value (after the key, in an object), or, when it is
+// empty, the index after it; next < 0 when the input is not JSON.
+func openValue(b []byte, i int) (next int, empty bool) {
+	obj := b[i] == '{'
+	i = skipSpace(b, i+1)
+	if i < len(b) && (obj && b[i] == '}' || !obj && b[i] == ']') {
+		return i + 1, true
+	}
+	if obj {
+		return validKey(b, i), false
+	}
+	return i, false
+}
+
+// validScalar returns the index after the string, literal or number at
+// b[i], or -1 when there is none.
+func validScalar(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return validString(b, i)
+	case 't':
+		return validLiteral(b, i, "true")
+	case 'f':
+		return validLiteral(b, i, "false")
+	case 'n':
+		return validLiteral(b, i, "null")
+	}
+	return validNumber(b, i)
+}
+
+// afterValue reads what follows a value ending at b[i] inside the arrays
+// and objects open (true: an object, the innermost last): the ends of those
+// the value closes, then a comma and, in an object, the next key. It
+// returns the index of the next value and how many of open it closed; done
+// when it closed them all (next is then past the space after them, where
+// the input must end); next < 0 when the input is not JSON.
+func afterValue(b []byte, i int, open []bool) (next, closed int, done bool) {
+	for {
+		i = skipSpace(b, i)
+		depth := len(open) - closed
+		if depth == 0 {
+			return i, closed, true
 		}
+		if i >= len(b) {
+			return -1, closed, false
+		}
+		obj := open[depth-1]
+		if c := b[i]; obj && c == '}' || !obj && c == ']' {
+			closed++
+			i++
+			continue
+		}
+		if b[i] != ',' {
+			return -1, closed, false
+		}
+		i = skipSpace(b, i+1)
+		if obj {
+			i = validKey(b, i)
+		}
+		return i, closed, false
 	}
 }
 
