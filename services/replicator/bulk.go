@@ -196,13 +196,7 @@ func (b *bulkWrites) send(ctx context.Context, plans []planner.Plan) (single []p
 	for _, p := range sent {
 		ops = append(ops, bulkOpOf(p.Actions[0], fmt.Sprintf("u%d", len(ops))))
 	}
-	results, berr := d.tgt.Bulk(lctx, ops, identitydomain.BulkOptions{})
-	if berr != nil {
-		// Unsupported, or a request refused as a whole: single calls from
-		// now on. Results before it stand.
-		b.off.Store(true)
-		d.log.Warn("SCIM Bulk not usable for this target; writing users one call at a time", "link", d.link.Name, "target", d.target, "error", berr)
-	}
+	results := fr.bulk(lctx, &b.off, "users", ops)
 	var created []planner.Mapping
 	for i, r := range results {
 		mp, ok := b.mapBack(ctx, lctx, sent[i], r)
@@ -267,6 +261,21 @@ func (b *bulkWrites) mapBack(ctx, lctx context.Context, p planner.Plan, r identi
 	d.stats.writes.Add(1)
 	d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
 	return mapped, true
+}
+
+// bulk sends ops through the target's SCIM Bulk and returns one result per
+// operation. A call that fails as a whole (Bulk unsupported, a request
+// refused) turns Bulk off for the rest of the run (off), so that what is
+// left of the kind (users or groups) goes one call at a time; the results
+// before the failure stand.
+func (fr *fullRun) bulk(ctx context.Context, off *atomic.Bool, kind string, ops []identitydomain.BulkOperation) []identitydomain.BulkResult {
+	d := fr.d
+	results, err := d.tgt.Bulk(ctx, ops, identitydomain.BulkOptions{})
+	if err != nil {
+		off.Store(true)
+		d.log.Warn("SCIM Bulk not usable for this target; writing "+kind+" one call at a time", "link", d.link.Name, "target", d.target, "error", err)
+	}
+	return results
 }
 
 // bulkCreatedUser does the bookkeeping of user create a of plan p, sent

@@ -59,16 +59,30 @@ func (b *bulkGroups) eligible(p planner.Plan) bool {
 		case a.Held:
 			return false
 		case i == 0 && create:
-		case a.Kind == planner.ActCreateUser && a.User != nil && a.TargetID == "":
-			made[a.SourceID] = true
-		case a.Kind == planner.ActAddMember && (a.MemberTargetID != "" || made[a.MemberSourceID]) && (create || a.TargetID != ""):
-			members++
-		case a.Kind == planner.ActRemoveMember && a.MemberTargetID != "" && !create && a.TargetID != "":
-		default:
+		case !groupBulkCarries(a, create, made):
 			return false
+		case a.Kind == planner.ActAddMember:
+			members++
 		}
 	}
 	return !create || members <= bulkInlineMembers
+}
+
+// groupBulkCarries reports whether Bulk carries action a of a group plan
+// (create: the plan creates its group): a user create, or a member change
+// naming a user in the target or one the plan creates before (made, which
+// gains the users the plan creates).
+func groupBulkCarries(a planner.Action, create bool, made map[string]bool) bool {
+	switch a.Kind {
+	case planner.ActCreateUser:
+		made[a.SourceID] = true
+		return a.User != nil && a.TargetID == ""
+	case planner.ActAddMember:
+		return (a.MemberTargetID != "" || made[a.MemberSourceID]) && (create || a.TargetID != "")
+	case planner.ActRemoveMember:
+		return a.MemberTargetID != "" && !create && a.TargetID != ""
+	}
+	return false
 }
 
 // bulkOp is one Bulk operation of a plan and the actions it carries.
@@ -199,17 +213,11 @@ func (b *bulkGroups) send(ctx context.Context, batch []planner.Plan) (single []p
 		}
 		sent = append(sent, sp)
 	}
-	results, berr := d.tgt.Bulk(lctx, ops, identitydomain.BulkOptions{})
-	if berr != nil {
-		b.off.Store(true)
-		d.log.Warn("SCIM Bulk not usable for this target; writing groups one call at a time", "link", d.link.Name, "target", d.target, "error", berr)
-	}
-	var done []planner.Plan
+	results := fr.bulk(lctx, &b.off, "groups", ops)
 	users := map[string]string{} // source id -> id of the users Bulk created
 	for _, sp := range sent {
 		rest := b.mapBack(ctx, lctx, sp.p, sp.ops, results[sp.first:sp.first+len(sp.ops)], users)
 		if rest == nil {
-			done = append(done, sp.p)
 			continue
 		}
 		// Left (in whole or part) to single calls: its leases go back
@@ -254,28 +262,7 @@ func (b *bulkGroups) mapBack(ctx, lctx context.Context, p planner.Plan, ops []bu
 				left[o.actions[0]] = true
 			}
 		case o.create:
-			var membersDone bool
-			if gid, membersDone = b.created(lctx, p.Actions[0], r); gid == "" {
-				for _, j := range o.actions {
-					left[j] = true // not created: the group and its members go single
-				}
-				continue
-			}
-			d.stats.bulkGroupCreates.Add(1)
-			d.stats.writes.Add(1)
-			if err := d.remember(ctx, d.scope(planner.KindGroup), p.Actions[0].SourceID, gid, planner.OriginCreated, &res); err != nil {
-				d.log.Warn("group created by Bulk, but its mapping not stored; the next reconcile adopts it", "link", d.link.Name, "target", d.target, "group", p.Actions[0].Name, "error", err)
-			}
-			a := p.Actions[0]
-			a.TargetID = gid
-			d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
-			if !membersDone {
-				for _, j := range o.actions[1:] {
-					left[j] = true
-				}
-				continue
-			}
-			b.membersApplied(ctx, p, o.actions[1:], gid, users, &res)
+			gid = b.groupCreated(ctx, lctx, p, o, r, users, &res, left)
 		case r.Err != nil:
 			if !errors.Is(r.Err, identitydomain.ErrNotRun) {
 				d.log.Info("Bulk member change refused; trying it alone", "link", d.link.Name, "target", d.target, "group", p.Actions[o.actions[0]].Name, "error", r.Err)
@@ -298,6 +285,39 @@ func (b *bulkGroups) mapBack(ctx, lctx context.Context, p planner.Plan, ops []bu
 		return nil
 	}
 	return b.rest(p, left, gid, users, res)
+}
+
+// groupCreated reads the result r of the group create o of plan p: it
+// maps, audits and remembers the group Bulk created with its members, and
+// marks in left what goes the single way (the group and its members when
+// it was not created, the members when they did not come with it). It
+// returns the group's id, "" when it was not created.
+func (b *bulkGroups) groupCreated(ctx, lctx context.Context, p planner.Plan, o bulkOp, r identitydomain.BulkResult, users map[string]string,
+	res *applied, left map[int]bool) string {
+	fr, d := b.fr, b.fr.d
+	gid, membersDone := b.created(lctx, p.Actions[0], r)
+	if gid == "" {
+		for _, j := range o.actions {
+			left[j] = true
+		}
+		return ""
+	}
+	d.stats.bulkGroupCreates.Add(1)
+	d.stats.writes.Add(1)
+	if err := d.remember(ctx, d.scope(planner.KindGroup), p.Actions[0].SourceID, gid, planner.OriginCreated, res); err != nil {
+		d.log.Warn("group created by Bulk, but its mapping not stored; the next reconcile adopts it", "link", d.link.Name, "target", d.target, "group", p.Actions[0].Name, "error", err)
+	}
+	a := p.Actions[0]
+	a.TargetID = gid
+	d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
+	if !membersDone {
+		for _, j := range o.actions[1:] {
+			left[j] = true
+		}
+		return gid
+	}
+	b.membersApplied(ctx, p, o.actions[1:], gid, users, res)
+	return gid
 }
 
 // rest is the plan of p's actions at left, for the single way: a group
