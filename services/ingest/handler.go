@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
 	"github.com/iamflow/iamflow/internal/bus"
 	"github.com/iamflow/iamflow/internal/event"
 	"github.com/iamflow/iamflow/internal/secret"
@@ -122,40 +123,13 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 			s.kit.Log().InfoContext(ctx, "ignoring event type iamflow does not act on (logged once per type)", "type", u.Type, "event_id", u.ID)
 		}
 	}
-	out := make([]bus.OutMsg, 0, len(batch.Events))
-	for _, e := range batch.Events {
-		s.counters.received.Add(1)
-		name, ok := s.domains.resolve(e)
-		if !ok {
-			resp.UnknownDomain++
-			s.counters.unknownDomain.Add(1)
-			s.metrics.events.WithLabelValues("unknown_domain").Inc()
-			label := domainLabel(e)
-			if s.seenDoms.first(label) {
-				s.kit.Log().WarnContext(ctx, "dropping events from a domain not in the configuration (logged once per domain)", "domain", label, "event_id", e.GetId())
-			}
-			continue
-		}
-		e.Domain = name
-		if e.ReceivedAt == nil {
-			e.ReceivedAt = timestamppb.New(now)
-		}
-		subject, err := event.Subject(name, e.GetKind(), e.GetAction())
-		if err != nil {
-			// Parse only returns classified events; this is a bug, not bad input.
-			s.kit.Error(err)
-			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
-		}
-		data, err := event.Marshal(e)
-		if err != nil {
-			s.kit.Error(err)
-			return writeError(w, http.StatusInternalServerError, "internal", err.Error())
-		}
-		// Room for what Bus.PublishBatch adds: Nats-Msg-Id and the trace context.
-		msg := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, 4)}
-		msg.Header["Content-Type"] = eventContentType
-		msg.Header.Set("Iamflow-Event-Type", e.GetType())
-		out = append(out, bus.OutMsg{Msg: msg, ID: e.GetId()})
+	// Made here, not in appendMessages, so that a small batch's list stays
+	// on the stack.
+	out, err := s.appendMessages(ctx, make([]bus.OutMsg, 0, len(batch.Events)), batch.Events, now, &resp)
+	if err != nil {
+		// Parse only returns classified events; this is a bug, not bad input.
+		s.kit.Error(err)
+		return writeError(w, http.StatusInternalServerError, "internal", err.Error())
 	}
 	if len(out) > 0 {
 		// The publish is bounded by its own timeout, not by the sender's
@@ -192,6 +166,44 @@ func (s *Service) publish(w http.ResponseWriter, ctx context.Context, batch *Bat
 		s.kit.Event(out[len(out)-1].ID)
 	}
 	return writeAccepted(w, resp)
+}
+
+// appendMessages appends to out the JetStream messages that store events,
+// leaving out (and counting in resp) the events of domains not in the
+// configuration. An error is an event Parse should not have returned.
+func (s *Service) appendMessages(ctx context.Context, out []bus.OutMsg, events []*iamflowv1.IdentityEvent, now time.Time, resp *response) ([]bus.OutMsg, error) {
+	for _, e := range events {
+		s.counters.received.Add(1)
+		name, ok := s.domains.resolve(e)
+		if !ok {
+			resp.UnknownDomain++
+			s.counters.unknownDomain.Add(1)
+			s.metrics.events.WithLabelValues("unknown_domain").Inc()
+			label := domainLabel(e)
+			if s.seenDoms.first(label) {
+				s.kit.Log().WarnContext(ctx, "dropping events from a domain not in the configuration (logged once per domain)", "domain", label, "event_id", e.GetId())
+			}
+			continue
+		}
+		e.Domain = name
+		if e.ReceivedAt == nil {
+			e.ReceivedAt = timestamppb.New(now)
+		}
+		subject, err := event.Subject(name, e.GetKind(), e.GetAction())
+		if err != nil {
+			return nil, err
+		}
+		data, err := event.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		// Room for what Bus.PublishBatch adds: Nats-Msg-Id and the trace context.
+		msg := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, 4)}
+		msg.Header["Content-Type"] = eventContentType
+		msg.Header.Set("Iamflow-Event-Type", e.GetType())
+		out = append(out, bus.OutMsg{Msg: msg, ID: e.GetId()})
+	}
+	return out, nil
 }
 
 func (s *Service) handleConfirmation(w http.ResponseWriter, ctx context.Context, c *Confirmation) int {
