@@ -199,7 +199,14 @@ func jsonError(path string, err error) *parseError {
 // event must get right (data, data.additionalDetails) are typed, so that the
 // object is scanned once; a wrong JSON type there is a wrong_type error.
 func (p *batchParser) decodeEnvelope(raw []byte, path string, env *rawEnvelope) *parseError {
-	err := p.dec.unmarshal(raw, env)
+	if p.dec.fast && env.decodeFast(raw, 0) >= 0 {
+		return nil
+	}
+	// encoding/json decodes into a copy: handing it env would move every
+	// caller's envelope to the heap, the fast path's included.
+	tmp := new(rawEnvelope)
+	err := json.Unmarshal(raw, tmp)
+	*env = *tmp
 	if err == nil {
 		return nil
 	}
