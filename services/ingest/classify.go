@@ -224,8 +224,11 @@ func (r *fieldReader) values(raw rawJSON, at loc) map[string]rawJSON {
 		r.err = newParseError(codeWrongType, path, "%s is %s, want an object or a JSON-encoded string", pathLast(path), k)
 		return nil
 	}
-	var m map[string]rawJSON
-	if err := r.dec.unmarshal(src, &m); err != nil {
+	if r.dec.fast && jsonKindOf(src) == kindObject {
+		return objectMap(src)
+	}
+	var m map[string]rawJSON // not through unmarshal, which would move it to the heap
+	if err := decodeCopy(src, &m); err != nil {
 		return nil
 	}
 	return m
@@ -251,8 +254,10 @@ func (r *fieldReader) members(vals map[string]rawJSON, at loc) []memberRef {
 		return nil
 	}
 	path := pathJoin(at.String(), "members")
-	var elems []rawJSON
-	if err := r.dec.unmarshal(raw, &elems); err != nil {
+	var elems []rawJSON // not through unmarshal, which would move it to the heap
+	if r.dec.fast && jsonKindOf(raw) == kindArray {
+		elems = arrayElems(raw)
+	} else if err := decodeCopy(raw, &elems); err != nil {
 		r.err = jsonError(path, err)
 		return nil
 	}
@@ -266,9 +271,11 @@ func (r *fieldReader) members(vals map[string]rawJSON, at loc) []memberRef {
 			res.Id = strings.TrimSpace(decodeString(el))
 		case kindObject:
 			var m scimMember
-			if err := r.dec.unmarshal(el, &m); err != nil {
-				r.err = jsonError(ep, err)
-				return nil
+			if !r.dec.fast || m.decodeFast(el, 0) < 0 {
+				if err := decodeCopy(el, &m); err != nil {
+					r.err = jsonError(ep, err)
+					return nil
+				}
 			}
 			res.Id = r.str(m.Value, loc{ep, "value"})
 			res.Ocid = r.str(m.Ocid, loc{ep, "ocid"})
@@ -349,7 +356,7 @@ func metaLocationOrigin(dec jsonDecoder, vals map[string]rawJSON) string {
 		return ""
 	}
 	var m scimMeta
-	if dec.unmarshal(meta, &m) != nil || jsonKindOf(m.Location) != kindString {
+	if (!dec.fast || m.decodeFast(meta, 0) < 0) && decodeCopy(meta, &m) != nil || jsonKindOf(m.Location) != kindString {
 		return ""
 	}
 	return urlOrigin(decodeString(m.Location))
@@ -424,12 +431,15 @@ func occurredAt(raw rawJSON) *timestamppb.Timestamp {
 // that name what changed, makes the events for the event's kind, and checks
 // that every event id can be a message id.
 func (p *batchParser) identityEvents(e *ociEntry, c classification) ([]*iamflowv1.IdentityEvent, *parseError) {
-	f, perr := readIdentityFields(e)
-	if perr != nil {
+	var f identityFields // on the stack: nothing keeps it
+	if perr := readIdentityFields(e, &f); perr != nil {
 		return nil, perr
 	}
-	mk := eventMaker{now: p.now, e: e, f: f, baseID: e.eventID(), occurred: occurredAt(e.timeRaw)}
+	mk := eventMaker{now: p.now, baseID: e.eventID(), occurred: occurredAt(e.timeRaw),
+		eventType: e.eventType, auditEventID: e.auditEventID, source: e.source,
+		domainName: f.domainName, domainID: f.domainID, domainURL: f.domainURL, actor: f.actor}
 	var out []*iamflowv1.IdentityEvent
+	var perr *parseError
 	switch c.kind {
 	case iamflowv1.Kind_KIND_USER, iamflowv1.Kind_KIND_GROUP:
 		out, perr = f.resourceEvents(mk, c)
@@ -467,8 +477,8 @@ func (f *identityFields) at(field string) loc { return loc{f.dp, field} }
 
 // readIdentityFields reads an identity event's fields, in the order their
 // errors are reported.
-func readIdentityFields(e *ociEntry) (*identityFields, *parseError) {
-	f := &identityFields{dp: e.at("data.additionalDetails"), r: fieldReader{dec: e.dec}}
+func readIdentityFields(e *ociEntry, f *identityFields) *parseError {
+	*f = identityFields{dp: e.at("data.additionalDetails"), r: fieldReader{dec: e.dec}}
 	r, d := &f.r, e.details
 	f.primary = &iamflowv1.Resource{
 		Id:   r.str(d.AdminResourceID, f.at("adminResourceId")),
@@ -485,18 +495,18 @@ func readIdentityFields(e *ociEntry) (*identityFields, *parseError) {
 	f.legacyUser = r.str(d.UserID, f.at("userId"))
 	f.legacyGroup = r.str(d.GroupID, f.at("groupId"))
 	if perr := f.readActor(e); perr != nil {
-		return nil, perr
+		return perr
 	}
 	f.readDomain(e)
 	f.dataResID = r.str(e.data.ResourceID, loc{e.path, "data.resourceId"})
 	f.dataResName = r.str(e.data.ResourceName, loc{e.path, "data.resourceName"})
 	if r.err != nil {
-		return nil, r.err
+		return r.err
 	}
 	if f.actor.Id == "" && f.actor.Name == "" && f.actor.Type == "" {
 		f.actor = nil
 	}
-	return f, nil
+	return nil
 }
 
 // readActor reads who made the change: additionalDetails' actor fields,
@@ -512,8 +522,10 @@ func (f *identityFields) readActor(e *ociEntry) *parseError {
 	case kindAbsent, kindNull:
 	case kindObject:
 		var id auditIdentity
-		if err := e.dec.unmarshal(e.data.Identity, &id); err != nil {
-			return jsonError(e.at("data.identity"), err)
+		if !e.dec.fast || id.decodeFast(e.data.Identity, 0) < 0 {
+			if err := decodeCopy(e.data.Identity, &id); err != nil {
+				return jsonError(e.at("data.identity"), err)
+			}
 		}
 		if f.actor.Id == "" {
 			f.actor.Id = r.str(id.PrincipalID, loc{e.path, "data.identity.principalId"})
@@ -549,10 +561,16 @@ func (f *identityFields) readDomain(e *ociEntry) {
 // (the entry's ids, domain, actor and times) and what each adds.
 type eventMaker struct {
 	now      time.Time
-	e        *ociEntry
-	f        *identityFields
 	baseID   string
 	occurred *timestamppb.Timestamp
+	// What every event of the entry carries, copied out of the entry and
+	// its fields: holding pointers to them would move both to the heap
+	// (escape analysis follows a struct as a whole, and the strings go
+	// into the events).
+	eventType, auditEventID         string
+	domainName, domainID, domainURL string
+	source                          iamflowv1.Source
+	actor                           *iamflowv1.Actor
 }
 
 // event is one canonical event of the entry.
@@ -565,15 +583,15 @@ func (m eventMaker) event(ka kindAction, id string, res, related *iamflowv1.Reso
 		Resource:          res,
 		Related:           related,
 		ReceivedAt:        timestamppb.New(m.now),
-		OciEventType:      m.e.eventType,
-		OciAuditEventId:   m.e.auditEventID,
-		OciDomainName:     m.f.domainName,
-		OciDomainId:       m.f.domainID,
-		OciDomainUrl:      m.f.domainURL,
-		Source:            m.e.source,
+		OciEventType:      m.eventType,
+		OciAuditEventId:   m.auditEventID,
+		OciDomainName:     m.domainName,
+		OciDomainId:       m.domainID,
+		OciDomainUrl:      m.domainURL,
+		Source:            m.source,
 		ChangedAttributes: attrs,
 	}
-	if a := m.f.actor; a != nil {
+	if a := m.actor; a != nil {
 		ev.Actor = &iamflowv1.Actor{Id: a.Id, Name: a.Name, Type: a.Type}
 	}
 	if m.occurred != nil {

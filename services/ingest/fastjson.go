@@ -67,6 +67,21 @@ func (d jsonDecoder) unmarshal(raw []byte, v any) error {
 	return json.Unmarshal(raw, v)
 }
 
+// decodeCopy is json.Unmarshal(raw, v) through a copy of *v, for a v its
+// caller keeps on its stack: handed to encoding/json (or to unmarshal's
+// interface), v would move to the heap on every call, the fast path's
+// included. A caller tries v's decodeFast first, where d.fast allows it:
+//
+//	if !d.fast || v.decodeFast(raw, 0) < 0 {
+//		err = decodeCopy(raw, &v)
+//	}
+func decodeCopy[T any](raw []byte, v *T) error {
+	tmp := new(T)
+	err := json.Unmarshal(raw, tmp)
+	*v = *tmp
+	return err
+}
+
 // A rawField is a struct field the fast path fills: the name encoding/json
 // knows it by (its json tag) and where its value goes. A nil raw marks the
 // one field of pointer-to-struct type, which decodeFields hands to nested.
