@@ -479,7 +479,7 @@ func (f *identityFields) at(field string) loc { return loc{f.dp, field} }
 // errors are reported.
 func readIdentityFields(e *ociEntry, f *identityFields) *parseError {
 	*f = identityFields{dp: e.at("data.additionalDetails"), r: fieldReader{dec: e.dec}}
-	r, d := &f.r, e.details
+	r, d := &f.r, &e.data.AdditionalDetails
 	f.primary = &iamflowv1.Resource{
 		Id:   r.str(d.AdminResourceID, f.at("adminResourceId")),
 		Name: r.str(d.AdminResourceName, f.at("adminResourceName")),
@@ -512,7 +512,7 @@ func readIdentityFields(e *ociEntry, f *identityFields) *parseError {
 // readActor reads who made the change: additionalDetails' actor fields,
 // then the audit record's data.identity for what they leave out.
 func (f *identityFields) readActor(e *ociEntry) *parseError {
-	r, d := &f.r, e.details
+	r, d := &f.r, &e.data.AdditionalDetails
 	f.actor = &iamflowv1.Actor{
 		Id:   firstSet(r.str(d.ActorID, f.at("actorId")), r.str(d.ActorOcid, f.at("actorOcid"))),
 		Name: firstSet(r.str(d.ActorName, f.at("actorName")), r.str(d.ActorDisplayName, f.at("actorDisplayName"))),
@@ -543,7 +543,7 @@ func (f *identityFields) readActor(e *ociEntry) *parseError {
 // and removed; the domain's URL, when not given, is the origin of a value's
 // meta.location.
 func (f *identityFields) readDomain(e *ociEntry) {
-	r, d := &f.r, e.details
+	r, d := &f.r, &e.data.AdditionalDetails
 	f.domainName = firstSet(r.str(d.DomainName, f.at("domainName")), r.str(d.DomainDisplayName, f.at("domainDisplayName")))
 	f.domainID = r.str(d.DomainID, f.at("domainId"))
 	f.domainURL = r.str(d.DomainURL, f.at("domainUrl"))

@@ -153,27 +153,12 @@ func exactField(key []byte, fields []rawField) int {
 	return -1
 }
 
-// decodePointer decodes the value at b[i] into a pointer-to-struct field as
-// encoding/json does: null sets the pointer to nil, and an object fills
-// what it points to, a new struct if it is nil (so a repeated key adds to
-// what the first one set). Any other type is encoding/json's type error,
-// which is left to it (-1).
-func decodePointer[T any, P interface {
-	*T
-	fastDecoder
-}](p **T, b []byte, i int) int {
-	switch b[i] {
-	case 'n':
-		*p = nil
-		return i + len("null")
-	case '{':
-		if *p == nil {
-			*p = new(T)
-		}
-		return P(*p).decodeFast(b, i)
-	}
-	return -1
-}
+// isNull reports whether the value at b[i] of a checked body is null.
+// Decoding into a struct field, encoding/json leaves the struct as it is
+// for a null; so do the decodeFast of eventData and ociDetails (an object
+// fills it, a repeated key adding to what the first one set, and any other
+// type is encoding/json's type error, left to it: -1).
+func isNull(b []byte, i int) bool { return b[i] == 'n' }
 
 // The decodeFast methods name each struct's fields as their json tags do;
 // TestFastPathFields checks that they name them all, and rightly.
@@ -193,7 +178,12 @@ func (e *rawEnvelope) decodeFast(b []byte, i int) int {
 		{"data", nil},
 		{"logContent", &e.LogContent},
 		{"ConfirmationURL", &e.ConfirmationURL},
-	}, func(b []byte, i int) int { return decodePointer(&e.Data, b, i) })
+	}, func(b []byte, i int) int {
+		if isNull(b, i) {
+			return i + len("null")
+		}
+		return e.Data.decodeFast(b, i)
+	})
 }
 
 func (d *eventData) decodeFast(b []byte, i int) int {
@@ -203,7 +193,12 @@ func (d *eventData) decodeFast(b []byte, i int) int {
 		{"eventName", &d.EventName},
 		{"additionalDetails", nil},
 		{"identity", &d.Identity},
-	}, func(b []byte, i int) int { return decodePointer(&d.AdditionalDetails, b, i) })
+	}, func(b []byte, i int) int {
+		if isNull(b, i) {
+			return i + len("null")
+		}
+		return d.AdditionalDetails.decodeFast(b, i)
+	})
 }
 
 func (d *ociDetails) decodeFast(b []byte, i int) int {

@@ -149,12 +149,8 @@ func dumpRaw(v any) string {
 	rv := reflect.ValueOf(v).Elem()
 	for i := range rv.NumField() {
 		f := rv.Field(i)
-		if f.Kind() == reflect.Pointer {
-			if f.IsNil() {
-				fmt.Fprintf(&b, "%s: nil\n", rv.Type().Field(i).Name)
-			} else {
-				fmt.Fprintf(&b, "%s: {\n%s}\n", rv.Type().Field(i).Name, dumpRaw(f.Interface()))
-			}
+		if f.Kind() == reflect.Struct {
+			fmt.Fprintf(&b, "%s: {\n%s}\n", rv.Type().Field(i).Name, dumpRaw(f.Addr().Interface()))
 			continue
 		}
 		fmt.Fprintf(&b, "%s: %q\n", rv.Type().Field(i).Name, f.Bytes())
@@ -171,7 +167,7 @@ func TestFastPathFields(t *testing.T) {
 		for i := range typ.NumField() {
 			name := typ.Field(i).Tag.Get("json")
 			val := fmt.Sprintf("%q", "value of "+name)
-			if typ.Field(i).Type.Kind() == reflect.Pointer {
+			if typ.Field(i).Type.Kind() == reflect.Struct {
 				val = "{}"
 			}
 			obj = append(obj, fmt.Sprintf("%q:%s", name, val))

@@ -275,8 +275,9 @@ type rawEnvelope struct {
 	ID          rawJSON `json:"id"`
 	Time        rawJSON `json:"time"`
 	Oracle      rawJSON `json:"oracle"` // OCI Logging metadata
-	// Both. A wrong type here fails decoding (see decodeEnvelope).
-	Data *eventData `json:"data"`
+	// Both. A wrong type here fails decoding (see decodeEnvelope); null
+	// or absent, it is zero.
+	Data eventData `json:"data"`
 	// Connector Hub wrapper.
 	LogContent rawJSON `json:"logContent"`
 	// Notifications confirmation body.
@@ -297,11 +298,11 @@ func (e *rawEnvelope) isConfirmation() bool {
 
 // eventData is the layout of data in every event shape.
 type eventData struct {
-	ResourceName      rawJSON     `json:"resourceName"`
-	ResourceID        rawJSON     `json:"resourceId"`
-	EventName         rawJSON     `json:"eventName"`
-	AdditionalDetails *ociDetails `json:"additionalDetails"`
-	Identity          rawJSON     `json:"identity"`
+	ResourceName      rawJSON    `json:"resourceName"`
+	ResourceID        rawJSON    `json:"resourceId"`
+	EventName         rawJSON    `json:"eventName"`
+	AdditionalDetails ociDetails `json:"additionalDetails"` // zero if null or absent
+	Identity          rawJSON    `json:"identity"`
 }
 
 // ociEntry is one event, unwrapped, with the fields classification needs read
@@ -315,8 +316,7 @@ type ociEntry struct {
 	id, idField     string // the id as delivered, and the key it came from
 	eventType       string
 	timeRaw         rawJSON
-	data            eventData   // zero if absent
-	details         *ociDetails // never nil: zero if absent
+	data            eventData // zero if absent
 	auditEventID    string
 	eventName       string
 	derivedIDCached string
@@ -483,18 +483,12 @@ func (e *ociEntry) readHeader(env *rawEnvelope) *parseError {
 // in every event, decoded with the envelope, and reads the names an audit
 // record gives the event (data.eventName, additionalDetails.eventId).
 func (e *ociEntry) readData(env *rawEnvelope) *parseError {
-	if env.Data != nil {
-		e.data = *env.Data
-	}
-	e.details = e.data.AdditionalDetails
-	if e.details == nil {
-		e.details = new(ociDetails)
-	}
+	e.data = env.Data
 	var err *parseError
 	if e.eventName, err = getString(e.data.EventName, loc{e.path, "data.eventName"}); err != nil {
 		return err
 	}
-	if e.auditEventID, err = getString(e.details.EventID, loc{e.path, "data.additionalDetails.eventId"}); err != nil {
+	if e.auditEventID, err = getString(e.data.AdditionalDetails.EventID, loc{e.path, "data.additionalDetails.eventId"}); err != nil {
 		return err
 	}
 	e.auditEventID = strings.TrimSpace(e.auditEventID)
