@@ -202,11 +202,7 @@ func (p *batchParser) decodeEnvelope(raw []byte, path string, env *rawEnvelope) 
 	if p.dec.fast && env.decodeFast(raw, 0) >= 0 {
 		return nil
 	}
-	// encoding/json decodes into a copy: handing it env would move every
-	// caller's envelope to the heap, the fast path's included.
-	tmp := new(rawEnvelope)
-	err := json.Unmarshal(raw, tmp)
-	*env = *tmp
+	err := decodeCopy(raw, env)
 	if err == nil {
 		return nil
 	}
