@@ -71,8 +71,8 @@ func (c *stateCounts) add(s iamflowv1.GrantState, n int64) {
 // setCounts takes a scan's counts.
 func (s *Service) setCounts(c stateCounts) {
 	s.counters.mu.Lock()
+	defer s.counters.mu.Unlock() // the gauges set in the order the counts are
 	s.counters.counts, s.counters.scanned = c, true
-	s.counters.mu.Unlock()
 	s.metrics.overdue.Set(float64(c.overdue))
 	s.metrics.active.Set(float64(c.active))
 }
@@ -86,11 +86,10 @@ func (s *Service) moved(from, to iamflowv1.GrantState) {
 		return
 	}
 	s.counters.mu.Lock()
+	defer s.counters.mu.Unlock()
 	s.counters.counts.add(from, -1)
 	s.counters.counts.add(to, 1)
-	active := s.counters.counts.active
-	s.counters.mu.Unlock()
-	s.metrics.active.Set(float64(active))
+	s.metrics.active.Set(float64(s.counters.counts.active))
 }
 
 func (s *Service) counterSnapshot() map[string]int64 {

@@ -84,7 +84,7 @@ func decodeCopy[T any](raw []byte, v *T) error {
 
 // A rawField is a struct field the fast path fills: the name encoding/json
 // knows it by (its json tag) and where its value goes. A nil raw marks the
-// one field of pointer-to-struct type, which decodeFields hands to nested.
+// one field of struct type, which decodeFields hands to nested.
 type rawField struct {
 	name string
 	raw  *rawJSON
