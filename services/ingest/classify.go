@@ -224,11 +224,8 @@ func (r *fieldReader) values(raw rawJSON, at loc) map[string]rawJSON {
 		r.err = newParseError(codeWrongType, path, "%s is %s, want an object or a JSON-encoded string", pathLast(path), k)
 		return nil
 	}
-	if r.dec.fast && jsonKindOf(src) == kindObject {
-		return objectMap(src)
-	}
-	var m map[string]rawJSON // not through unmarshal, which would move it to the heap
-	if err := decodeCopy(src, &m); err != nil {
+	m, err := r.dec.object(src)
+	if err != nil {
 		return nil
 	}
 	return m
@@ -254,10 +251,8 @@ func (r *fieldReader) members(vals map[string]rawJSON, at loc) []memberRef {
 		return nil
 	}
 	path := pathJoin(at.String(), "members")
-	var elems []rawJSON // not through unmarshal, which would move it to the heap
-	if r.dec.fast && jsonKindOf(raw) == kindArray {
-		elems = arrayElems(raw)
-	} else if err := decodeCopy(raw, &elems); err != nil {
+	elems, err := r.dec.array(raw)
+	if err != nil {
 		r.err = jsonError(path, err)
 		return nil
 	}

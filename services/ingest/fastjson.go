@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"strings"
 	"unicode/utf8"
 )
@@ -30,7 +29,10 @@ type jsonDecoder struct {
 	fast bool
 }
 
-// fastDecoder is a struct of rawJSON fields the fast path can fill.
+// fastDecoder is a struct of rawJSON fields the fast path can fill: the
+// contract every decodeFast keeps (the tests hold each to it). Callers
+// call decodeFast on the concrete type, never through this interface: a
+// value reached through an interface moves to the heap.
 type fastDecoder interface {
 	// decodeFast stores the members of the JSON object at b[i] (a part of a
 	// checked body) in the receiver as json.Unmarshal would, and returns
@@ -39,38 +41,34 @@ type fastDecoder interface {
 	decodeFast(b []byte, i int) int
 }
 
-// unmarshal is json.Unmarshal(raw, v) for a raw value that is known to be
-// valid JSON (a part of a checked body, as every rawJSON is) and a v that
-// points to a zero value. On the fast path it costs a scan of raw instead
-// of a check and a decode by reflection.
-func (d jsonDecoder) unmarshal(raw []byte, v any) error {
-	if d.fast {
-		switch v := v.(type) {
-		case fastDecoder:
-			if v.decodeFast(raw, 0) >= 0 {
-				return nil
-			}
-			// Not sure: forget what was filled and let encoding/json decide.
-			reflect.ValueOf(v).Elem().SetZero()
-		case *[]rawJSON:
-			if jsonKindOf(raw) == kindArray {
-				*v = arrayElems(raw)
-				return nil
-			}
-		case *map[string]rawJSON:
-			if jsonKindOf(raw) == kindObject {
-				*v = objectMap(raw)
-				return nil
-			}
-		}
+// array is the elements of the JSON array raw, as json.Unmarshal into a
+// []rawJSON gives them, for a raw value known to be valid JSON (a part of
+// a checked body, as every rawJSON is): on the fast path a scan of raw
+// instead of a check and a decode by reflection.
+func (d jsonDecoder) array(raw []byte) ([]rawJSON, error) {
+	if d.fast && jsonKindOf(raw) == kindArray {
+		return arrayElems(raw), nil
 	}
-	return json.Unmarshal(raw, v)
+	var v []rawJSON
+	err := decodeCopy(raw, &v)
+	return v, err
+}
+
+// object is the members of the JSON object raw, as json.Unmarshal into a
+// map[string]rawJSON gives them (see array).
+func (d jsonDecoder) object(raw []byte) (map[string]rawJSON, error) {
+	if d.fast && jsonKindOf(raw) == kindObject {
+		return objectMap(raw), nil
+	}
+	var v map[string]rawJSON
+	err := decodeCopy(raw, &v)
+	return v, err
 }
 
 // decodeCopy is json.Unmarshal(raw, v) through a copy of *v, for a v its
-// caller keeps on its stack: handed to encoding/json (or to unmarshal's
-// interface), v would move to the heap on every call, the fast path's
-// included. A caller tries v's decodeFast first, where d.fast allows it:
+// caller keeps on its stack: handed to encoding/json, v would move to the
+// heap on every call, the fast path's included. A caller tries v's
+// decodeFast first, where d.fast allows it:
 //
 //	if !d.fast || v.decodeFast(raw, 0) < 0 {
 //		err = decodeCopy(raw, &v)

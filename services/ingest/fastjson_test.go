@@ -119,9 +119,10 @@ func checkFastDecode(t *testing.T, raw []byte, depth int) {
 	}
 	var dec jsonDecoder
 	dec.fast = true
-	var slice, refSlice []rawJSON
+	var refSlice []rawJSON
 	if jsonKindOf(raw) == kindArray {
-		if err := dec.unmarshal(raw, &slice); err != nil || json.Unmarshal(raw, &refSlice) != nil || !reflect.DeepEqual(slice, refSlice) {
+		slice, err := dec.array(raw)
+		if err != nil || json.Unmarshal(raw, &refSlice) != nil || !reflect.DeepEqual(slice, refSlice) {
 			t.Fatalf("array %q: fast path %q (%v), json.Unmarshal %q", raw, slice, err, refSlice)
 		}
 		for _, el := range slice {
@@ -130,9 +131,10 @@ func checkFastDecode(t *testing.T, raw []byte, depth int) {
 			}
 		}
 	}
-	var m, refMap map[string]rawJSON
+	var refMap map[string]rawJSON
 	if jsonKindOf(raw) == kindObject {
-		if err := dec.unmarshal(raw, &m); err != nil || json.Unmarshal(raw, &refMap) != nil || !reflect.DeepEqual(m, refMap) {
+		m, err := dec.object(raw)
+		if err != nil || json.Unmarshal(raw, &refMap) != nil || !reflect.DeepEqual(m, refMap) {
 			t.Fatalf("object %q: fast path %q (%v), json.Unmarshal %q", raw, m, err, refMap)
 		}
 		for _, v := range m {

@@ -145,8 +145,8 @@ func parse(hdr http.Header, body []byte, now time.Time, fast bool) (*Batch, *par
 	p := &batchParser{now: now, dec: jsonDecoder{fast: fast && validJSON(body)}}
 	switch body[0] {
 	case '[':
-		var entries []rawJSON
-		if err := p.dec.unmarshal(body, &entries); err != nil {
+		entries, err := p.dec.array(body)
+		if err != nil {
 			return nil, jsonError("", err)
 		}
 		if len(entries) > maxBatchEntries {
