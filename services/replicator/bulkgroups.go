@@ -256,6 +256,8 @@ func (b *bulkGroups) mapBack(ctx, lctx context.Context, p planner.Plan, ops []bu
 		case o.user:
 			own[o.actions[0]] = true
 			a := p.Actions[o.actions[0]]
+			// Its mapping is stored, and not noted in the index: the
+			// group pass's workers read the index without its lock.
 			if id, _ := fr.bulkCreatedUser(ctx, lctx, p, a, r, &res); id != "" {
 				users[a.SourceID] = id
 			} else {
