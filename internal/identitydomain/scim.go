@@ -56,6 +56,13 @@ func Quote(s string) string {
 // is an attribute path written by the program, never user input.
 func Eq(attr, value string) string { return attr + " eq " + Quote(value) }
 
+// LooksLikeID reports whether s has the form of an Identity Domains SCIM id:
+// 32 lower-case hexadecimal digits. A userName or displayName may have that
+// form too, so a caller that finds nothing by such an id tries it as a name.
+func LooksLikeID(s string) bool {
+	return len(s) == 32 && strings.Trim(s, "0123456789abcdef") == ""
+}
+
 // Add returns a PATCH operation adding value at path.
 func Add(path string, value any) identitydomains.Operations {
 	return identitydomains.Operations{Op: identitydomains.OperationsOpAdd, Path: &path, Value: &value}

@@ -163,6 +163,30 @@ func TestQuote(t *testing.T) {
 	}
 }
 
+// LooksLikeID tells a SCIM id from a name by its form alone; the ids the
+// emulated domain hands out have it.
+func TestLooksLikeID(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{
+		"0123456789abcdef0123456789abcdef":  true,
+		"0123456789ABCDEF0123456789ABCDEF":  false, // upper case
+		"0123456789abcdef0123456789abcde":   false, // 31
+		"0123456789abcdef0123456789abcdef0": false, // 33
+		"0123456789abcdef0123456789abcdeg":  false,
+		"ocid1.user.oc1..aaaa":              false,
+		"":                                  false,
+		"alice@example.com":                 false,
+	} {
+		if got := identitydomain.LooksLikeID(in); got != want {
+			t.Errorf("LooksLikeID(%q) = %v, want %v", in, got, want)
+		}
+	}
+	f := newFixture(t, fixtureOpt{})
+	if u := mustCreateUser(t, f.c, "carol"); !identitydomain.LooksLikeID(deref(u.Id)) {
+		t.Errorf("the emulator's user id %q does not look like an id", deref(u.Id))
+	}
+}
+
 // TestDuplicateCreateIsConflict: a plain duplicate is a Conflict error, not
 // silently the existing user.
 func TestDuplicateCreateIsConflict(t *testing.T) {

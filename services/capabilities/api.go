@@ -3,13 +3,13 @@ package capabilities
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
@@ -94,8 +94,6 @@ func (s *Service) apiDomain(domain string) (Directory, error) {
 	return dir, nil
 }
 
-var scimIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
 // apiDomainUser checks a request's domain and user, as apiDomain and
 // apiUser do.
 func (s *Service) apiDomainUser(domain, user string) (Directory, UserRef, error) {
@@ -121,7 +119,7 @@ func apiUser(user string) (UserRef, error) {
 		return UserRef{}, status.Error(codes.InvalidArgument, "user: not a SCIM id, OCID or userName (too long, or holds quotes or control characters)")
 	case strings.HasPrefix(user, "ocid1."):
 		return UserRef{OCID: user}, nil
-	case scimIDRE.MatchString(user):
+	case identitydomain.LooksLikeID(user):
 		return UserRef{ID: user}, nil
 	}
 	return UserRef{Name: user}, nil

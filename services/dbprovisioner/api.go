@@ -3,13 +3,13 @@ package dbprovisioner
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	iamflowv1 "github.com/iamflow/iamflow/gen/iamflow/v1"
+	"github.com/iamflow/iamflow/internal/identitydomain"
 	"github.com/iamflow/iamflow/internal/servicekit"
 )
 
@@ -103,8 +103,6 @@ func (s *Service) apiDatabase(name string) (*dbRuntime, error) {
 	return r, nil
 }
 
-var scimIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
 // apiUser reads the user of a request: a SCIM id (32 hex digits; tried as a
 // userName too if no user has that id) or a userName.
 func apiUser(user string) (UserRef, error) {
@@ -114,7 +112,7 @@ func apiUser(user string) (UserRef, error) {
 		return UserRef{}, status.Error(codes.InvalidArgument, "user: required: the user's SCIM id or userName")
 	case len(user) > 1024 || strings.ContainsAny(user, "\x00\r\n"):
 		return UserRef{}, status.Error(codes.InvalidArgument, "user: not a SCIM id or userName (too long, or holds control characters)")
-	case scimIDRE.MatchString(user):
+	case identitydomain.LooksLikeID(user):
 		return UserRef{ID: user}, nil
 	}
 	return UserRef{Name: user}, nil

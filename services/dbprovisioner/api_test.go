@@ -100,3 +100,18 @@ func TestAPI(t *testing.T) {
 		t.Errorf("status mapping %v", m)
 	}
 }
+
+// A user is named by SCIM id or userName; a userName with an id's form that
+// is no user's id is tried as a userName.
+func TestAPIUserByID(t *testing.T) {
+	h := newHarness(t, testConfig(), false)
+	const idLike, idOfIDLike = "b0000000000000000000000000000002", "c0000000000000000000000000000003"
+	h.dir.set(User{ID: aliceID, UserName: "alice@example.com", Active: true, Groups: []string{"HR Readers"}})
+	h.dir.set(User{ID: idOfIDLike, UserName: idLike, Active: true, Groups: []string{"HR Readers"}})
+	for user, want := range map[string]string{aliceID: aliceID, idLike: idOfIDLike, "alice@example.com": aliceID} {
+		p, err := h.svc.PreviewDatabaseUser(context.Background(), &iamflowv1.PreviewDatabaseUserRequest{Database: "hr", User: user})
+		if err != nil || p.GetUserId() != want {
+			t.Errorf("preview of %q: %v, %v; want the user %s", user, p, err, want)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -59,8 +58,6 @@ type grantRequest struct {
 	// Reason and Requester are recorded with the grant.
 	Reason, Requester string
 }
-
-var scimIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // grant adds the user to the temporary group until the deadline (adopting a
 // membership that exists) and records the grant. It refuses when the
@@ -323,8 +320,6 @@ func (s *Service) get(ctx context.Context, id string) (*iamflowv1.Grant, error) 
 	}
 	return s.view(r.g), nil
 }
-
-func validID(id string) bool { return scimIDRE.MatchString(id) }
 
 // checkID refuses (errInvalid) an id that is no grant id.
 func checkID(id string) error {

@@ -128,7 +128,7 @@ func (s *Service) domainClient(domain string) (Domain, error) {
 
 func (s *Service) resolveGroup(ctx context.Context, c Domain, domain, ref string) (id, name string, err error) {
 	ref = strings.TrimSpace(ref)
-	if scimIDRE.MatchString(ref) {
+	if identitydomain.LooksLikeID(ref) {
 		g, err := c.GetGroup(ctx, ref)
 		if err == nil && g.Id != nil && g.DisplayName != nil {
 			return *g.Id, *g.DisplayName, nil
@@ -153,7 +153,7 @@ func (s *Service) resolveGroup(ctx context.Context, c Domain, domain, ref string
 
 func (s *Service) resolveUser(ctx context.Context, c Domain, ref string) (id, name string, err error) {
 	ref = strings.TrimSpace(ref)
-	if scimIDRE.MatchString(ref) {
+	if identitydomain.LooksLikeID(ref) {
 		u, err := c.GetUser(ctx, ref)
 		if err == nil && u.Id != nil {
 			n := ""

@@ -123,6 +123,9 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// validID reports whether id has the form newID gives a grant id.
+func validID(id string) bool { return len(id) == 32 && strings.Trim(id, "0123456789abcdef") == "" }
+
 // init creates (or updates) the bucket and the stream, once.
 func (s *Service) init(ctx context.Context) (*store, error) {
 	s.initMu.Lock()
