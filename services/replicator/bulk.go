@@ -342,7 +342,7 @@ func (fr *fullRun) ownWrite(ctx context.Context, id string, u planner.UserState)
 func (fr *fullRun) fencedOnly(ctx, lctx context.Context, ls *leaseSet, batch []planner.Plan) ([]planner.Plan, error) {
 	var out []planner.Plan
 	for _, p := range batch {
-		ok, err := fr.fenced(lctx, ls, p)
+		p, ok, err := fr.fenced(lctx, ls, p)
 		if err != nil {
 			ls.release(ctx, time.Time{})
 			return nil, err
@@ -355,25 +355,35 @@ func (fr *fullRun) fencedOnly(ctx, lctx context.Context, ls *leaseSet, batch []p
 }
 
 // fenced takes the leases of p's objects and reports whether p is still
-// fresh and its mappings hold; a plan that is not is counted as stale.
-func (fr *fullRun) fenced(ctx context.Context, ls *leaseSet, p planner.Plan) (bool, error) {
+// fresh and its mappings hold; a plan that is not is counted as stale. A
+// group plan stale only because it creates a member that has a copy now
+// is fresh without that create (withMadeMembers), and returned so.
+func (fr *fullRun) fenced(ctx context.Context, ls *leaseSet, p planner.Plan) (planner.Plan, bool, error) {
+	ok, err := fr.fresh(ctx, ls, p)
+	if err == nil && !ok {
+		var made bool
+		if p, made, err = fr.withMadeMembers(ctx, p); made {
+			ok, err = fr.fresh(ctx, ls, p)
+		}
+	}
+	if err == nil && !ok {
+		fr.countStale(p)
+	}
+	return p, ok, err
+}
+
+// fresh takes the leases of p's objects and reports whether p is still
+// fresh and its mappings hold.
+func (fr *fullRun) fresh(ctx context.Context, ls *leaseSet, p planner.Plan) (bool, error) {
 	d := fr.d
 	for _, k := range d.writeKeys(p) {
 		fresh, err := ls.take(ctx, k, primaryWait, fr.readAt)
-		if err != nil {
+		if err != nil || !fresh {
 			return false, err
-		}
-		if !fresh {
-			fr.countStale(p)
-			return false, nil
 		}
 	}
 	if err := d.validate(ctx, p); err != nil {
-		if errors.Is(err, errStale) {
-			fr.countStale(p)
-			return false, nil
-		}
-		return false, err
+		return false, ignoreStale(err)
 	}
 	return true, nil
 }

@@ -36,7 +36,8 @@ const bulkInlineMembers = 1000
 // it by bulkId reference (RFC 7644 §3.7.2), so the user and its membership
 // cost one request. A user two plans of one request would create (a new
 // user in two groups) is created by the first, and the second names it by
-// the same reference.
+// the same reference; a plan in a later batch names its copy
+// (withMadeMembers).
 type bulkGroups struct {
 	fr  *fullRun
 	off atomic.Bool

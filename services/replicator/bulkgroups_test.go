@@ -492,3 +492,54 @@ func TestInteropExternalTargetLateMembersInBulk(t *testing.T) {
 		t.Errorf("through Bulk: %d users, %d groups, %d members; want 1, 1, 3", c[counterBulkCreates], c[counterBulkGroupCreates], c[counterBulkMemberChanges])
 	}
 }
+
+// A user the user pass did not create, added to several groups, is created
+// once by the first group plan that reaches it; the other plans name the
+// copy it made instead of being set aside as stale, so one reconcile brings
+// every group in step, with Bulk (the groups' plans in separate requests)
+// and without.
+func TestFullReconcileCreatesALateMemberOnceForEveryGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		bulk   emu.BulkConfig
+		groups int
+	}{
+		{"no bulk", emu.BulkConfig{Disabled: true}, 3},
+		// Each new group's plan is two operations (the user's create and
+		// the group's), so these plans fill more than one batch.
+		{"bulk, two batches", emu.BulkConfig{}, bulkBatch/2 + 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config(link("hub", "src", "tgt"))
+			p := newPipeline(t, cfg, pipelineOpts{noRun: true, sites: map[string]func(testing.TB) *site{"tgt": bulkTarget(tc.bulk)}})
+			src, tgt := p.sites["src"], p.sites["tgt"]
+			_, old := replicatedAnn(t, p)
+			late := src.createUser(t, "late1", "Late One")
+			src.add(t, old, late)
+			for i := range tc.groups {
+				src.add(t, src.createGroup(t, fmt.Sprintf("fresh%d", i), ""), late)
+			}
+			svc := hideUsers(t, p, "late1")
+			before := tgt.emu.Stats()
+			reps, err := svc.ReconcileLink(context.Background(), "hub", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameGroups(t, p, src, tgt)
+			after := tgt.emu.Stats()
+			// The emulator counts a create Bulk carries as the create it is,
+			// and a refused one (409) too.
+			if n := after.Calls[emu.OpCreateUser] - before.Calls[emu.OpCreateUser]; n != 1 {
+				t.Errorf("%d creates of late1 sent, want 1", n)
+			}
+			for _, r := range reps {
+				if n := r.GetActions()[actionStale]; n != 0 {
+					t.Errorf("%s: %d plans set aside as stale", r.GetLink(), n)
+				}
+			}
+			appliedOnce(t, p)
+			p.svc = p.newService()
+			p.reconcileWritesNothing("hub", tgt)
+		})
+	}
+}

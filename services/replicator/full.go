@@ -223,6 +223,14 @@ func (fr *fullRun) apply(ctx context.Context, p planner.Plan) error {
 // report when a newer read made it stale.
 func (fr *fullRun) applyListed(ctx context.Context, p planner.Plan) error {
 	_, stale, err := fr.d.applyListed(ctx, p, fr.c, &fr.buf, fr.readAt)
+	if stale {
+		// Stale perhaps only because another group's plan made a member
+		// this plan creates too: the rest is applied naming its copy.
+		var made bool
+		if p, made, err = fr.withMadeMembers(ctx, p); made {
+			_, stale, err = fr.d.applyListed(ctx, p, fr.c, &fr.buf, fr.readAt)
+		}
+	}
 	fr.storeRecords(ctx)
 	if stale {
 		fr.countStale(p)
@@ -237,6 +245,45 @@ func (fr *fullRun) applyListed(ctx context.Context, p planner.Plan) error {
 // SIGKILL found a create without its record).
 func (fr *fullRun) storeRecords(ctx context.Context) {
 	fr.d.flush(context.WithoutCancel(ctx), &fr.buf)
+}
+
+// withMadeMembers returns group plan p without the creates of the members
+// that have a copy now, and with each member change naming that copy;
+// made is false when no member p creates has one. A user who appeared in
+// the source after the user pass's listing has no copy when the groups are
+// planned, so each of its groups' plans creates it; the first to run makes
+// it, and its mapping, and the others' creates are stale while the rest of
+// their plans is not.
+func (fr *fullRun) withMadeMembers(ctx context.Context, p planner.Plan) (_ planner.Plan, made bool, _ error) {
+	d := fr.d
+	copies := map[string]string{} // member source id -> its copy's id
+	for _, a := range p.Actions {
+		if a.Kind != planner.ActCreateUser || !slices.ContainsFunc(p.Actions, func(m planner.Action) bool { return m.MemberSourceID == a.SourceID }) {
+			continue
+		}
+		mp, found, err := d.ids.Get(ctx, d.scope(planner.KindUser), a.SourceID)
+		if err != nil {
+			return p, false, fmt.Errorf("read the mapping of user %q: %w", a.Name, err)
+		}
+		if found {
+			copies[a.SourceID] = mp.TargetID
+		}
+	}
+	if len(copies) == 0 {
+		return p, false, nil
+	}
+	rest := p
+	rest.Actions = nil
+	for _, a := range p.Actions {
+		if a.Kind == planner.ActCreateUser && copies[a.SourceID] != "" {
+			continue
+		}
+		if id := copies[a.MemberSourceID]; id != "" && a.MemberTargetID == "" {
+			a.MemberTargetID = id
+		}
+		rest.Actions = append(rest.Actions, a)
+	}
+	return rest, true, nil
 }
 
 // countStale counts a plan not applied because a newer read made it
