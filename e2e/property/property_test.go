@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -458,11 +459,71 @@ func TestEventsAreTriggersNotTruth(t *testing.T) {
 		}
 	}
 	for _, seed := range seeds {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { property(t, seed, steps) })
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { property(t, seed, steps, false) })
 	}
 }
 
-func property(t *testing.T, seed uint64, steps int) {
+// reconcileEvery is how many changes TestFullReconcilesDuringChurn makes
+// before it waits for a full reconcile to end.
+const reconcileEvery = 20
+
+// TestFullReconcilesDuringChurn is the property test with the replicator's
+// full reconcile running over and over while the source changes: each
+// reconcile plans from listings that the changes and their events overtake,
+// which the fences must refuse to apply (a user who appeared after the
+// listing, created by each of its groups' plans, among them). The same
+// properties hold, and at least one reconcile ends cleanly.
+func TestFullReconcilesDuringChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the property test runs the whole pipeline")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("IAMFLOW_PROPERTY_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	property(t, seed, envInt("IAMFLOW_PROPERTY_STEPS", 400), true)
+}
+
+// reconcileLoop runs full reconciles of the link one after another until
+// stop is called. Each sends on ended as it ends, so that the changes can
+// be paced to overlap several reconciles. stop waits for the reconcile
+// under way and returns how many ran and how many ended cleanly (under the
+// target's faults, some end with an error, and a later one repairs what
+// they left); it may be called again, and is called when the test ends.
+func reconcileLoop(t *testing.T, s *stack) (ended <-chan struct{}, stop func() (ran, clean int)) {
+	quit, done, end := make(chan struct{}), make(chan [2]int, 1), make(chan struct{}, 1)
+	go func() {
+		var ran, clean int
+		for {
+			select {
+			case <-quit:
+				done <- [2]int{ran, clean}
+				return
+			default:
+			}
+			_, err := s.replicator.ReconcileLink(context.Background(), link, false)
+			ran++
+			if err == nil {
+				clean++
+			} else {
+				t.Logf("full reconcile during churn: %v", err)
+			}
+			select {
+			case end <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	stop = sync.OnceValues(func() (int, int) {
+		close(quit)
+		r := <-done
+		return r[0], r[1]
+	})
+	t.Cleanup(func() { stop() })
+	return end, stop
+}
+
+func property(t *testing.T, seed uint64, steps int, reconcileDuring bool) {
 	t.Logf("seed %d (IAMFLOW_PROPERTY_SEED=%d repeats this run), %d steps", seed, seed, steps)
 	s := newStack(t)
 	w := &world{t: t, s: s, rng: mrand.New(mrand.NewPCG(seed, seed^0x5eed)), groups: map[string]string{}, ops: map[string]int{}}
@@ -483,6 +544,13 @@ func property(t *testing.T, seed uint64, steps int) {
 	})
 
 	start := time.Now()
+	var (
+		ended <-chan struct{} // a full reconcile ended (with reconcileDuring)
+		stop  func() (ran, clean int)
+	)
+	if reconcileDuring {
+		ended, stop = reconcileLoop(t, s)
+	}
 	for i := range steps {
 		switch i {
 		case steps / 3:
@@ -493,6 +561,21 @@ func property(t *testing.T, seed uint64, steps int) {
 			w.must(s.ords.SetFaults(database, emords.Faults{}))
 		}
 		w.step()
+		if ended != nil && i%reconcileEvery == reconcileEvery-1 {
+			// Each group of changes overlaps the reconcile that follows.
+			select {
+			case <-ended:
+			case <-time.After(time.Minute):
+				t.Fatal("no full reconcile ended within a minute")
+			}
+		}
+	}
+	if stop != nil {
+		if ran, clean := stop(); clean == 0 {
+			t.Errorf("%d full reconciles ran during the changes, none ended cleanly", ran)
+		} else {
+			t.Logf("%d full reconciles ran during the changes, %d ended cleanly", ran, clean)
+		}
 	}
 	w.must(s.tgt.SetFaults(emu.Faults{}))
 	w.must(s.ords.SetFaults(database, emords.Faults{}))
