@@ -336,9 +336,7 @@ func (b *bulkGroups) rest(p planner.Plan, left map[int]bool, gid string, users m
 		if a.Entity == planner.KindGroup {
 			a.TargetID = gid
 		}
-		if a.Kind == planner.ActAddMember && a.MemberTargetID == "" {
-			a.MemberTargetID = users[a.MemberSourceID]
-		}
+		nameMember(&a, users)
 		rest.Actions = append(rest.Actions, a)
 	}
 	if g := p.Group; g != nil {
@@ -382,9 +380,7 @@ func (b *bulkGroups) membersApplied(ctx context.Context, p planner.Plan, idx []i
 	for _, j := range idx {
 		a := p.Actions[j]
 		a.TargetID = gid
-		if a.MemberTargetID == "" {
-			a.MemberTargetID = users[a.MemberSourceID]
-		}
+		nameMember(&a, users)
 		d.record(ctx, &fr.buf, p, a, fr.c, "applied", "")
 		if a.Kind == planner.ActAddMember {
 			res.added[gid] = append(res.added[gid], a.MemberTargetID)

@@ -278,12 +278,18 @@ func (fr *fullRun) withMadeMembers(ctx context.Context, p planner.Plan) (_ plann
 		if a.Kind == planner.ActCreateUser && copies[a.SourceID] != "" {
 			continue
 		}
-		if id := copies[a.MemberSourceID]; id != "" && a.MemberTargetID == "" {
-			a.MemberTargetID = id
-		}
+		nameMember(&a, copies)
 		rest.Actions = append(rest.Actions, a)
 	}
 	return rest, true, nil
+}
+
+// nameMember names a's member by its copy's id in ids (by source id) when
+// a names it by source id alone: a member made after the plan was.
+func nameMember(a *planner.Action, ids map[string]string) {
+	if a.MemberTargetID == "" {
+		a.MemberTargetID = ids[a.MemberSourceID]
+	}
 }
 
 // countStale counts a plan not applied because a newer read made it
